@@ -1,0 +1,44 @@
+# Four Links: `make up` runs the system on this machine, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+SYSTEM_UV := $(shell command -v uv 2>/dev/null)
+UV := $(if $(SYSTEM_UV),$(SYSTEM_UV),$(CURDIR)/var/tools/bin/uv)
+RUN := $(UV) run --locked --no-sync
+export UV_LINK_MODE ?= copy
+
+.PHONY: up test env lint typecheck pytest isolation clean
+
+up: env ## run nats-server and the three services on SQLite under ./var
+	$(RUN) fourlinks up
+
+test: env lint typecheck isolation pytest ## lint, types, package isolation, tests
+
+env: | $(UV)
+	@$(UV) sync --locked --all-packages --quiet
+
+$(CURDIR)/var/tools/bin/uv:
+	@echo "uv not found: installing it into var/tools"
+	$(PYTHON) -m venv var/tools
+	var/tools/bin/pip install --quiet uv
+
+lint:
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck:
+	$(RUN) mypy shared services tests conftest.py
+
+pytest:
+	$(RUN) pytest -q $(PYTEST_ARGS)
+
+isolation: ## each package installs alone: an undeclared dependency fails here
+	@for pkg in $$(ls -d shared/*/ services/*/); do \
+	  name=$$(basename $$pkg); \
+	  env_dir=var/isolated/$$name; \
+	  UV_PROJECT_ENVIRONMENT=$$env_dir $(UV) sync --locked --quiet --no-dev --package $$(sed -n 's/^name = "\(.*\)"/\1/p' $$pkg/pyproject.toml | head -1) || exit 1; \
+	  $$env_dir/bin/python tools/import_all.py $$pkg/src || exit 1; \
+	done
+	@echo "isolation: every package imports with only its declared dependencies"
+
+clean:
+	rm -rf var/isolated .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,32 @@
+"""The one place that wires the members service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from fourlinks_contracts import full_registry, members
+from fourlinks_members.adapters.http import router
+from fourlinks_members.projections.org_units import OrgUnitsProjection
+from fourlinks_runtime.service import ServiceDefinition
+from fourlinks_runtime.service import create_app as create_service_app
+from fourlinks_runtime.settings import Settings
+
+
+def definition() -> ServiceDefinition:
+    """What the members service is made of."""
+    return ServiceDefinition(
+        name="members",
+        title="Four Links: members",
+        description=(
+            "Org units, party members, households, enterprises, 1 + X teams, service cards, coverage."
+        ),
+        registry=full_registry(),
+        publishes=members.EVENTS,
+        projections=(OrgUnitsProjection,),
+        routers=(router,),
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """ASGI app factory (`uvicorn --factory fourlinks_members.bootstrap:create_app`)."""
+    return create_service_app(definition(), settings)

@@ -1,0 +1,17 @@
+"""Versioned event contracts shared by the Four Links services."""
+
+from __future__ import annotations
+
+from fourlinks_contracts import members
+from fourlinks_kernel.events import EventRegistry
+from fourlinks_kernel.privacy import privacy_registry
+
+
+def full_registry() -> EventRegistry:
+    """Every contract of every context: a service decodes the events it consumes from others."""
+    registry = privacy_registry()
+    registry.register(*members.EVENTS)
+    return registry
+
+
+__all__ = ["full_registry", "members"]

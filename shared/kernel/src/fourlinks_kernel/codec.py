@@ -1,0 +1,123 @@
+"""Turns events into stored bytes and back, encrypting personal fields on the way in."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fourlinks_kernel.crypto import ENCRYPTED_MARK, PersonalDataCipher
+from fourlinks_kernel.envelope import (
+    CommandContext,
+    Envelope,
+    RecordedEvent,
+    StoredEvent,
+    StreamId,
+    canonical_json,
+    now_utc,
+)
+from fourlinks_kernel.errors import CorruptEvent, PersonalDataError
+from fourlinks_kernel.events import DomainEvent, EventRegistry
+from fourlinks_kernel.ids import new_id
+
+
+@dataclass(frozen=True)
+class EncodedEvent:
+    """An event ready to append: its id, type and exact bytes."""
+
+    event_id: str
+    event_type: str
+    payload: bytes
+    command_id: str
+
+
+class EventCodec:
+    """Canonical JSON `{"envelope": ..., "data": ...}` with personal fields sealed."""
+
+    def __init__(self, registry: EventRegistry, cipher: PersonalDataCipher | None = None) -> None:
+        self.registry = registry
+        self.cipher = cipher
+
+    async def encode(
+        self,
+        event: DomainEvent,
+        *,
+        stream: StreamId,
+        version: int,
+        prev_hash: str,
+        context: CommandContext,
+    ) -> EncodedEvent:
+        """Seal personal fields and produce the canonical stored bytes of one event."""
+        self.registry.contract(event.event_type)
+        envelope = Envelope(
+            event_id=new_id(),
+            event_type=event.event_type,
+            schema_version=event.schema_version,
+            context=stream.context,
+            aggregate_type=stream.aggregate_type,
+            aggregate_id=stream.aggregate_id,
+            aggregate_version=version,
+            occurred_at=now_utc(),
+            actor_id=context.actor.id,
+            actor_roles=context.actor.roles,
+            command_id=context.command_id,
+            correlation_id=context.correlation_id,
+            causation_id=context.causation_id,
+            prev_hash=prev_hash,
+        )
+        data = await self._seal(event)
+        payload = canonical_json({"envelope": envelope.model_dump(mode="json"), "data": data})
+        return EncodedEvent(envelope.event_id, event.event_type, payload, context.command_id)
+
+    def envelope_of(self, stored: StoredEvent) -> tuple[Envelope, dict[str, Any]]:
+        """Parse the envelope and raw data without decrypting or validating the contract."""
+        try:
+            body = json.loads(stored.payload)
+            return Envelope.model_validate(body["envelope"]), body["data"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptEvent(
+                f"event at position {stored.position} ({stored.subject}) does not decode: {exc}"
+            ) from exc
+
+    async def decode(self, stored: StoredEvent) -> RecordedEvent:
+        """Decode stored bytes into an envelope and a validated, upcast contract."""
+        envelope, data = self.envelope_of(stored)
+        contract = self.registry.contract(envelope.event_type)
+        data, erased = await self._open(contract, data)
+        event = self.registry.load(envelope.event_type, envelope.schema_version, data)
+        return RecordedEvent(envelope, event, stored.position, stored.digest, erased)
+
+    async def _seal(self, event: DomainEvent) -> dict[str, Any]:
+        data: dict[str, Any] = event.model_dump(mode="json")
+        subject = event.data_subject()
+        if not event.personal_fields or subject is None:
+            return data
+        if self.cipher is None:
+            raise PersonalDataError(f"{event.event_type} carries personal data but no cipher is set")
+        for name in event.personal_fields:
+            if data.get(name) is not None:
+                data[name] = await self.cipher.encrypt(subject=subject, field_name=name, value=data[name])
+        return data
+
+    async def _open(
+        self, contract: type[DomainEvent], data: dict[str, Any]
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
+        sealed = [
+            name
+            for name in contract.personal_fields
+            if isinstance(data.get(name), dict) and ENCRYPTED_MARK in data[name]
+        ]
+        if not sealed:
+            return data, ()
+        subject = str(data.get(contract.data_subject_field or "", ""))
+        if self.cipher is None:
+            raise PersonalDataError(f"{contract.event_type} carries personal data but no cipher is set")
+        opened = dict(data)
+        erased: list[str] = []
+        for name in sealed:
+            try:
+                opened[name] = await self.cipher.decrypt(subject=subject, field_name=name, sealed=data[name])
+            except KeyError:
+                opened[name] = None
+                erased.append(name)
+        return opened, tuple(erased)

@@ -1,0 +1,151 @@
+"""The envelope every stored event carries, and the canonical bytes it is stored as."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from fourlinks_kernel.errors import InvalidStreamId
+from fourlinks_kernel.events import DomainEvent
+from fourlinks_kernel.ids import new_id
+
+GENESIS_HASH = "0" * 64
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def check_token(value: str, what: str) -> str:
+    """Refuse a value that cannot be one NATS subject token."""
+    if not _TOKEN.match(value):
+        raise InvalidStreamId(f"{what} {value!r} must be 1-128 letters, digits, '-' or '_'")
+    return value
+
+
+@dataclass(frozen=True, order=True)
+class StreamId:
+    """One aggregate's event stream: `<context>.<aggregate_type>.<aggregate_id>`."""
+
+    context: str
+    aggregate_type: str
+    aggregate_id: str
+
+    def __post_init__(self) -> None:
+        check_token(self.context, "context")
+        check_token(self.aggregate_type, "aggregate type")
+        check_token(self.aggregate_id, "aggregate id")
+
+    def __str__(self) -> str:
+        return f"{self.context}.{self.aggregate_type}.{self.aggregate_id}"
+
+    def subject(self, prefix: str, event_type: str) -> str:
+        """The subject one event of this stream is stored under."""
+        return f"{prefix}.{self}.{check_token(event_type, 'event type')}"
+
+    def filter(self, prefix: str) -> str:
+        """The subject filter covering every event of this stream."""
+        return f"{prefix}.{self}.*"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it: an authenticated user or a service acting on an event."""
+
+    id: str
+    roles: tuple[str, ...] = ()
+    scope: str = ""
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """Who, and why: carried by a command into every event it records."""
+
+    actor: Actor
+    command_id: str
+    correlation_id: str
+    causation_id: str | None = None
+
+    @classmethod
+    def new(cls, actor: Actor, *, correlation_id: str | None = None) -> CommandContext:
+        """A context for a fresh command; the command id doubles as correlation id."""
+        command_id = new_id()
+        return cls(actor=actor, command_id=command_id, correlation_id=correlation_id or command_id)
+
+    def caused_by(self, event: RecordedEvent, actor: Actor) -> CommandContext:
+        """A context for a command a policy issues in reaction to an event."""
+        return CommandContext(
+            actor=actor,
+            command_id=f"{event.envelope.event_id}",
+            correlation_id=event.envelope.correlation_id,
+            causation_id=event.envelope.event_id,
+        )
+
+
+class Envelope(BaseModel):
+    """Metadata stored with every event: what, which aggregate, who, when, why, chained to what."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str
+    event_type: str
+    schema_version: int
+    context: str
+    aggregate_type: str
+    aggregate_id: str
+    aggregate_version: int
+    occurred_at: datetime
+    actor_id: str
+    actor_roles: tuple[str, ...]
+    command_id: str
+    correlation_id: str
+    causation_id: str | None
+    prev_hash: str
+
+    @property
+    def stream(self) -> StreamId:
+        """The stream this event belongs to."""
+        return StreamId(self.context, self.aggregate_type, self.aggregate_id)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as the store holds it: position, subject and the exact stored bytes."""
+
+    position: int
+    subject: str
+    payload: bytes
+
+    @property
+    def event_type(self) -> str:
+        """The type name, read from the subject without parsing the payload."""
+        return self.subject.rsplit(".", 1)[-1]
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the stored bytes: what the next event of the aggregate chains to."""
+        return hashlib.sha256(self.payload).hexdigest()
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """A decoded event with its envelope and where it sits in the log."""
+
+    envelope: Envelope
+    event: DomainEvent
+    position: int
+    digest: str
+    erased_fields: tuple[str, ...] = ()
+
+
+def now_utc() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def canonical_json(value: Any) -> bytes:
+    """Deterministic JSON bytes: sorted keys, no spaces, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

@@ -1,0 +1,335 @@
+"""The event store on NATS JetStream: the system of record.
+
+Appends carry the wildcard expectation header (per-aggregate optimistic concurrency) and the
+event id as `Nats-Msg-Id`; several events of one command go in one atomic batch. Aggregates load
+with a batch direct get over one shared reply subscription; replay uses ordered consumers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from itertools import count
+from typing import Any
+
+import nats.errors
+import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+from fourlinks_kernel.codec import EncodedEvent, EventCodec
+from fourlinks_kernel.envelope import CommandContext, StoredEvent, StreamId
+from fourlinks_kernel.errors import AppendRejected, ConcurrencyConflict, EventStoreUnavailable
+from fourlinks_kernel.events import DomainEvent
+from fourlinks_kernel.store import AppendResult, LoadedStream, StreamState, encode_batch
+
+log = structlog.get_logger(__name__)
+
+WRONG_LAST_SEQUENCE = 10071
+DIRECT_BATCH = 256
+READ_BATCH = 1000
+EXPECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
+EXPECT_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"
+TRANSIENT = (nats.errors.TimeoutError, nats.errors.NoRespondersError, asyncio.TimeoutError)
+DISCONNECTED = (nats.errors.ConnectionClosedError, nats.errors.OutboundBufferLimitError)
+
+
+@dataclass(frozen=True)
+class JetStreamSettings:
+    """Names and timings of the events stream as this process uses it."""
+
+    stream: str = "FOURLINKS_EVENTS"
+    prefix: str = "fourlinks"
+    key_bucket: str = "FOURLINKS_KEYS"
+    publish_timeout: float = 5.0
+    publish_attempts: int = 3
+
+
+class _DirectGetError(Exception):
+    pass
+
+
+class JetStreamEventStore:
+    """EventStore over one JetStream stream."""
+
+    def __init__(self, nc: Client, codec: EventCodec, settings: JetStreamSettings | None = None) -> None:
+        self.nc = nc
+        self.codec = codec
+        self.settings = settings or JetStreamSettings()
+        self._replies: dict[str, asyncio.Queue[Msg]] = {}
+        self._reply_prefix = ""
+        self._tokens = count()
+        self._reply_lock = asyncio.Lock()
+
+    # -- loading ----------------------------------------------------------------------------
+    async def load(self, stream: StreamId) -> LoadedStream:
+        stored = [s async for s in self._direct_get(stream.filter(self.settings.prefix), from_seq=1)]
+        events = tuple([await self.codec.decode(s) for s in stored])
+        if not stored:
+            return LoadedStream(stream, (), StreamState())
+        last = stored[-1]
+        return LoadedStream(stream, events, StreamState(len(stored), last.position, last.digest))
+
+    async def read(
+        self, *, from_position: int = 1, until_position: int | None = None, subjects: str | None = None
+    ) -> AsyncIterator[StoredEvent]:
+        async for stored in self._direct_get(
+            subjects or f"{self.settings.prefix}.>",
+            from_seq=max(from_position, 1),
+            up_to=until_position,
+            batch=READ_BATCH,
+        ):
+            yield stored
+
+    async def last_position(self) -> int:
+        info = await self._api(f"STREAM.INFO.{self.settings.stream}", b"")
+        return int(info["state"]["last_seq"])
+
+    async def subscribe(
+        self, *, from_position: int, subjects: str | None = None
+    ) -> AsyncIterator[StoredEvent]:
+        js = self.nc.jetstream()
+        sub = await js.subscribe(
+            subjects or f"{self.settings.prefix}.>",
+            stream=self.settings.stream,
+            ordered_consumer=True,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(from_position, 1)
+            ),
+            pending_msgs_limit=20_000,
+        )
+        last = from_position - 1
+        try:
+            async for msg in sub.messages:
+                position = msg.metadata.sequence.stream
+                if position <= last:
+                    continue  # a redelivery after the ordered consumer reset
+                last = position
+                yield StoredEvent(position, msg.subject, msg.data)
+        finally:
+            await _quietly(sub.unsubscribe())
+
+    # -- appending --------------------------------------------------------------------------
+    async def append(
+        self,
+        stream: StreamId,
+        events: Sequence[DomainEvent],
+        *,
+        expected: StreamState,
+        context: CommandContext,
+    ) -> AppendResult:
+        encoded = await encode_batch(self.codec, stream, events, expected=expected, context=context)
+        attempts = self.settings.publish_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                last_seq = await self._publish(stream, encoded, expected)
+            except ConcurrencyConflict:
+                written = await self._already_written(stream, expected, encoded)
+                if written is not None:
+                    return written
+                raise
+            except (*TRANSIENT, *DISCONNECTED) as exc:
+                written = await self._find_after_failure(stream, expected, encoded)
+                if written is not None:
+                    return written
+                log.warning("append_retry", stream=str(stream), attempt=attempt, error=type(exc).__name__)
+                if attempt == attempts:
+                    raise EventStoreUnavailable(
+                        "the event store did not confirm the write; retry with the same Idempotency-Key"
+                    ) from exc
+                await asyncio.sleep(0.2 * attempt)
+                continue
+            return self._result(expected, encoded, last_seq)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _publish(self, stream: StreamId, encoded: list[EncodedEvent], expected: StreamState) -> int:
+        prefix = self.settings.prefix
+        expectation = {EXPECT_SEQ: str(expected.position), EXPECT_SUBJECT: stream.filter(prefix)}
+        if len(encoded) == 1:
+            item = encoded[0]
+            headers = {"Nats-Msg-Id": item.event_id, **expectation}
+            return self._check_ack(
+                stream,
+                expected,
+                await self._request(stream.subject(prefix, item.event_type), item.payload, headers),
+            )
+        batch_id = encoded[0].event_id
+        for number, item in enumerate(encoded, start=1):
+            headers = {
+                "Nats-Msg-Id": item.event_id,
+                "Nats-Batch-Id": batch_id,
+                "Nats-Batch-Sequence": str(number),
+            }
+            subject = stream.subject(prefix, item.event_type)
+            if number == 1:
+                headers.update(expectation)
+                reply = await self._request(subject, item.payload, headers)
+                if reply:
+                    self._check_ack(stream, expected, reply)
+            elif number < len(encoded):
+                await self.nc.publish(subject, item.payload, headers=headers)
+            else:
+                headers["Nats-Batch-Commit"] = "1"
+                return self._check_ack(stream, expected, await self._request(subject, item.payload, headers))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _request(self, subject: str, payload: bytes, headers: dict[str, str]) -> bytes:
+        msg = await self.nc.request(subject, payload, timeout=self.settings.publish_timeout, headers=headers)
+        return msg.data
+
+    def _check_ack(self, stream: StreamId, expected: StreamState, reply: bytes) -> int:
+        ack = json.loads(reply)
+        error = ack.get("error")
+        if error is None:
+            return int(ack["seq"])
+        if error.get("err_code") == WRONG_LAST_SEQUENCE:
+            raise ConcurrencyConflict(str(stream), expected.position, error.get("description", ""))
+        if error.get("code") == 503:
+            raise nats.errors.NoRespondersError
+        raise AppendRejected(f"the event store refused the write: {error.get('description')}")
+
+    def _result(self, expected: StreamState, encoded: list[EncodedEvent], last_seq: int) -> AppendResult:
+        positions = tuple(range(last_seq - len(encoded) + 1, last_seq + 1))
+        digest = StoredEvent(last_seq, "", encoded[-1].payload).digest
+        state = StreamState(expected.version + len(encoded), last_seq, digest)
+        return AppendResult(state, positions, tuple(e.event_id for e in encoded))
+
+    async def _find_after_failure(
+        self, stream: StreamId, expected: StreamState, encoded: list[EncodedEvent]
+    ) -> AppendResult | None:
+        try:
+            return await self._already_written(stream, expected, encoded)
+        except (*TRANSIENT, *DISCONNECTED, _DirectGetError):
+            return None
+
+    async def _already_written(
+        self, stream: StreamId, expected: StreamState, encoded: list[EncodedEvent]
+    ) -> AppendResult | None:
+        """Tail check: did a write whose ack we lost store these very events?"""
+        wanted = encoded[0].event_id
+        tail = [
+            s
+            async for s in self._direct_get(
+                stream.filter(self.settings.prefix), from_seq=expected.position + 1
+            )
+        ]
+        for index, stored in enumerate(tail):
+            if self.codec.envelope_of(stored)[0].event_id == wanted:
+                written = tail[index : index + len(encoded)]
+                result = self._result(expected, encoded, written[-1].position)
+                return AppendResult(result.state, tuple(s.position for s in written), result.event_ids)
+        return None
+
+    # -- batch direct get over one shared reply subscription ----------------------------------
+    async def _direct_get(
+        self, subjects: str, *, from_seq: int, up_to: int | None = None, batch: int = DIRECT_BATCH
+    ) -> AsyncIterator[StoredEvent]:
+        await self._ensure_reply_subscription()
+        seq = from_seq
+        while True:
+            request: dict[str, Any] = {"seq": seq, "next_by_subj": subjects, "batch": batch}
+            token = str(next(self._tokens))
+            queue: asyncio.Queue[Msg] = asyncio.Queue()
+            self._replies[token] = queue
+            pending = 0
+            try:
+                await self.nc.publish(
+                    f"$JS.API.DIRECT.GET.{self.settings.stream}",
+                    json.dumps(request).encode(),
+                    reply=f"{self._reply_prefix}.{token}",
+                )
+                while True:
+                    msg = await asyncio.wait_for(queue.get(), timeout=self.settings.publish_timeout)
+                    status = (msg.headers or {}).get("Status")
+                    if status is None:
+                        headers = msg.headers or {}
+                        seq = int(headers["Nats-Sequence"]) + 1
+                        if up_to is not None and seq - 1 > up_to:
+                            return
+                        yield StoredEvent(seq - 1, headers["Nats-Subject"], msg.data)
+                        continue
+                    if status == "404":
+                        return
+                    if status != "204":
+                        raise _DirectGetError(
+                            f"direct get answered {status}: {(msg.headers or {}).get('Description')}"
+                        )
+                    pending = int((msg.headers or {}).get("Nats-Num-Pending", "0"))
+                    break
+            finally:
+                self._replies.pop(token, None)
+            if pending == 0 or (up_to is not None and seq > up_to):
+                return
+
+    async def _ensure_reply_subscription(self) -> None:
+        if self._reply_prefix:
+            return
+        async with self._reply_lock:
+            if self._reply_prefix:
+                return
+            prefix = self.nc.new_inbox()
+            await self.nc.subscribe(f"{prefix}.*", cb=self._route_reply, pending_msgs_limit=100_000)
+            self._reply_prefix = prefix
+
+    async def _route_reply(self, msg: Msg) -> None:
+        queue = self._replies.get(msg.subject.rsplit(".", 1)[-1])
+        if queue is not None:
+            queue.put_nowait(msg)
+
+    async def _api(self, call: str, payload: bytes) -> dict[str, Any]:
+        msg = await self.nc.request(f"$JS.API.{call}", payload, timeout=self.settings.publish_timeout)
+        body: dict[str, Any] = json.loads(msg.data)
+        if "error" in body:
+            raise AppendRejected(f"JetStream API {call}: {body['error'].get('description')}")
+        return body
+
+
+async def _quietly(awaitable: Any) -> None:
+    try:
+        await awaitable
+    except Exception:
+        log.debug("cleanup_failed")
+
+
+class NatsKeyStore:
+    """The personal-data key table in a JetStream key-value bucket (replicated like the events)."""
+
+    def __init__(self, nc: Client, bucket: str = "FOURLINKS_KEYS") -> None:
+        self._js = nc.jetstream()
+        self._bucket_name = bucket
+        self._kv: Any = None
+
+    async def _bucket(self) -> Any:
+        if self._kv is None:
+            self._kv = await self._js.key_value(self._bucket_name)
+        return self._kv
+
+    async def get(self, subject: str) -> bytes | None:
+        try:
+            entry = await (await self._bucket()).get(f"person.{subject}")
+        except KeyNotFoundError:
+            return None
+        value: bytes | None = entry.value
+        return value or None
+
+    async def create(self, subject: str, wrapped: bytes) -> bytes:
+        try:
+            await (await self._bucket()).create(f"person.{subject}", wrapped)
+        except KeyWrongLastSequenceError:
+            existing = await self.get(subject)
+            if existing is None:
+                raise
+            return existing
+        return wrapped
+
+    async def destroy(self, subject: str) -> None:
+        await (await self._bucket()).purge(f"person.{subject}")
+
+
+def key_bucket_config(bucket: str, replicas: int) -> KeyValueConfig:
+    """The key table's bucket: file storage, one value per person, replicated like the events."""
+    return KeyValueConfig(bucket=bucket, history=1, storage=StorageType.FILE, replicas=replicas)

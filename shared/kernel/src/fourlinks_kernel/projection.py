@@ -1,0 +1,322 @@
+"""Projections: events in log order, applied to SQL read models with the checkpoint in the same
+transaction, in micro-batches. A projection halts (and says why) rather than skip an event."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Protocol
+
+import structlog
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from fourlinks_kernel.envelope import RecordedEvent, StoredEvent
+from fourlinks_kernel.errors import LogRegression
+from fourlinks_kernel.store import EventStore
+
+log = structlog.get_logger(__name__)
+
+bookkeeping = MetaData()
+checkpoints = Table(
+    "projection_checkpoints",
+    bookkeeping,
+    Column("name", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("halted_reason", Text, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+failures = Table(
+    "projection_failures",
+    bookkeeping,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, index=True),
+    Column("position", BigInteger, nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
+
+
+class Projection(Protocol):
+    """A read-model builder: a pure function of (rows, event), tables declared in `metadata`."""
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    metadata: ClassVar[MetaData]
+    subjects: ClassVar[str | None]
+    handles: ClassVar[frozenset[str]]
+
+    async def apply(self, conn: AsyncConnection, event: RecordedEvent) -> None:
+        """Apply one event to the read model inside the runner's transaction."""
+        ...
+
+
+def upsert(conn: AsyncConnection, table: Table, values: dict[str, Any], keys: Sequence[str]) -> Any:
+    """An INSERT .. ON CONFLICT DO UPDATE statement for SQLite or PostgreSQL."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(table).values(**values)
+    changes = {k: statement.excluded[k] for k in values if k not in keys}
+    if not changes:
+        return statement.on_conflict_do_nothing(index_elements=list(keys))
+    return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+
+
+@dataclass
+class ProjectionStatus:
+    """What readiness and metrics report about one projection."""
+
+    name: str
+    position: int = 0
+    target: int = 0
+    caught_up: bool = False
+    halted_reason: str | None = None
+    applied: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def healthy(self) -> bool:
+        """Caught up with the log as it stood at start, and not halted."""
+        return self.caught_up and self.halted_reason is None
+
+
+class ProjectionHalted(Exception):
+    """The projection stopped on an event it cannot apply, or on a log regression."""
+
+
+class ProjectionRunner:
+    """Feeds one projection from the store; owns transactions, checkpoints and halting."""
+
+    def __init__(
+        self,
+        projection: Projection,
+        *,
+        store: EventStore,
+        engine: AsyncEngine,
+        batch_size: int = 500,
+    ) -> None:
+        self.projection = projection
+        self.store = store
+        self.engine = engine
+        self.batch_size = batch_size
+        self.status = ProjectionStatus(projection.name)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def prepare(self) -> int:
+        """Create tables, rebuild on a version bump, detect log regression; returns checkpoint."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(bookkeeping.create_all)
+            row = (
+                await conn.execute(select(checkpoints).where(checkpoints.c.name == self.projection.name))
+            ).first()
+            if row is None or row.version != self.projection.version:
+                await self._reset(conn)
+                position = 0
+            else:
+                await conn.run_sync(self.projection.metadata.create_all)
+                position = int(row.position)
+                self.status.halted_reason = row.halted_reason
+        last = await self.store.last_position()
+        if position > last:
+            await self._halt(
+                f"log regression: checkpoint {position} is ahead of the stream's last position {last}; "
+                "the event log lost writes. Restore the stream, or rebuild this projection."
+            )
+        self.status.position, self.status.target = position, last
+        if self.status.halted_reason:
+            raise ProjectionHalted(self.status.halted_reason)
+        return position
+
+    async def rebuild(self) -> None:
+        """Drop the read model's tables and checkpoint; the next run replays everything."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(bookkeeping.create_all)
+            await self._reset(conn)
+        self.status = ProjectionStatus(self.projection.name)
+
+    async def catch_up(self, until_position: int | None = None) -> int:
+        """Apply everything up to the log's current end (or a position); returns the checkpoint."""
+        position = await self.prepare()
+        target = until_position if until_position is not None else await self.store.last_position()
+        self.status.target = target
+        if position < target:
+            events = self.store.read(
+                from_position=position + 1, until_position=target, subjects=self.projection.subjects
+            )
+            await self._consume(_batched(events, self.batch_size))
+        if self.status.position < target:
+            await self._advance_to(target)
+        self.status.caught_up = True
+        return self.status.position
+
+    async def run(self) -> None:
+        """Catch up, then follow the log until cancelled; halts rather than skip."""
+        try:
+            await self.catch_up()
+            log.info("projection_caught_up", projection=self.projection.name, position=self.status.position)
+            live = self.store.subscribe(
+                from_position=self.status.position + 1, subjects=self.projection.subjects
+            )
+            await self._consume(_drained(live, self.batch_size))
+        except ProjectionHalted as halted:
+            log.error("projection_halted", projection=self.projection.name, reason=str(halted))
+
+    # -- applying ---------------------------------------------------------------------------
+    async def _consume(self, batches: AsyncIterator[list[StoredEvent]]) -> None:
+        async for batch in batches:
+            await self._apply_with_retry(batch)
+
+    async def _apply_with_retry(self, batch: list[StoredEvent]) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self._apply_batch(batch)
+                return
+            except TRANSIENT_DB_ERRORS as exc:
+                log.warning(
+                    "projection_db_unavailable", projection=self.projection.name, error=type(exc).__name__
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            except ProjectionHalted:
+                raise
+            except Exception:
+                await self._apply_one_by_one(batch)
+                return
+
+    async def _apply_one_by_one(self, batch: list[StoredEvent]) -> None:
+        for stored in batch:
+            try:
+                await self._apply_batch([stored])
+            except TRANSIENT_DB_ERRORS:
+                raise
+            except Exception as exc:
+                await self._record_failure(stored, exc)
+                raise ProjectionHalted(self.status.halted_reason) from exc
+
+    async def _apply_batch(self, batch: list[StoredEvent]) -> None:
+        handles = self.projection.handles
+        async with self.engine.begin() as conn:
+            position = await self._locked_checkpoint(conn)
+            fresh = [s for s in batch if s.position > position]
+            if not fresh:
+                return
+            for stored in fresh:
+                if stored.event_type in handles:
+                    await self.projection.apply(conn, await self.store.codec.decode(stored))
+            await self._write_checkpoint(conn, fresh[-1].position)
+        self.status.position = fresh[-1].position
+        self.status.applied += len(fresh)
+
+    async def _locked_checkpoint(self, conn: AsyncConnection) -> int:
+        query = select(checkpoints.c.position).where(checkpoints.c.name == self.projection.name)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        return int((await conn.execute(query)).scalar_one())
+
+    async def _advance_to(self, position: int) -> None:
+        async with self.engine.begin() as conn:
+            if position > await self._locked_checkpoint(conn):
+                await self._write_checkpoint(conn, position)
+        self.status.position = max(self.status.position, position)
+
+    async def _write_checkpoint(self, conn: AsyncConnection, position: int) -> None:
+        await conn.execute(
+            checkpoints.update()
+            .where(checkpoints.c.name == self.projection.name)
+            .values(position=position, updated_at=datetime.now(UTC))
+        )
+
+    async def _reset(self, conn: AsyncConnection) -> None:
+        await conn.run_sync(self.projection.metadata.drop_all)
+        await conn.run_sync(self.projection.metadata.create_all)
+        await conn.execute(checkpoints.delete().where(checkpoints.c.name == self.projection.name))
+        await conn.execute(failures.delete().where(failures.c.name == self.projection.name))
+        await conn.execute(
+            checkpoints.insert().values(
+                name=self.projection.name,
+                version=self.projection.version,
+                position=0,
+                updated_at=datetime.now(UTC),
+            )
+        )
+        log.info("projection_reset", projection=self.projection.name, version=self.projection.version)
+
+    async def _record_failure(self, stored: StoredEvent, exc: Exception) -> None:
+        reason = (
+            f"cannot apply {stored.event_type} at position {stored.position}: {type(exc).__name__}: {exc}"
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                failures.insert().values(
+                    name=self.projection.name,
+                    position=stored.position,
+                    event_type=stored.event_type,
+                    error=reason,
+                    recorded_at=datetime.now(UTC),
+                )
+            )
+            await conn.execute(
+                checkpoints.update()
+                .where(checkpoints.c.name == self.projection.name)
+                .values(halted_reason=reason)
+            )
+        self.status.halted_reason = reason
+
+    async def _halt(self, reason: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                checkpoints.update()
+                .where(checkpoints.c.name == self.projection.name)
+                .values(halted_reason=reason)
+            )
+        self.status.halted_reason = reason
+        raise ProjectionHalted(reason) from LogRegression(reason)
+
+
+async def _batched(events: AsyncIterator[StoredEvent], size: int) -> AsyncIterator[list[StoredEvent]]:
+    batch: list[StoredEvent] = []
+    async for stored in events:
+        batch.append(stored)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def _drained(events: AsyncIterator[StoredEvent], size: int) -> AsyncIterator[list[StoredEvent]]:
+    """Micro-batches from a live feed: whatever has arrived, up to `size`, without waiting long."""
+    queue: asyncio.Queue[StoredEvent | BaseException] = asyncio.Queue(maxsize=size * 4)
+
+    async def pump() -> None:
+        try:
+            async for stored in events:
+                await queue.put(stored)
+        except BaseException as exc:
+            await queue.put(exc)
+            raise
+
+    task = asyncio.create_task(pump())
+    try:
+        while True:
+            first = await queue.get()
+            batch = [first]
+            while len(batch) < size and not queue.empty():
+                batch.append(queue.get_nowait())
+            errors = [b for b in batch if isinstance(b, BaseException)]
+            items = [b for b in batch if isinstance(b, StoredEvent)]
+            if items:
+                yield items
+            if errors:
+                raise errors[0]
+    finally:
+        task.cancel()

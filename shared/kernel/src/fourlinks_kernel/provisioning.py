@@ -1,0 +1,150 @@
+"""Creates and verifies the events stream and key bucket: the one init step."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+from nats.aio.client import Client
+from nats.js.errors import BucketNotFoundError
+
+from fourlinks_kernel.errors import KernelError
+from fourlinks_kernel.jetstream import JetStreamSettings, key_bucket_config
+
+MIN_SERVER_VERSION = (2, 12, 3)
+DUPLICATE_WINDOW_NS = 2 * 60 * 1_000_000_000
+STREAM_NOT_FOUND = 10059
+
+
+class ProvisioningError(KernelError):
+    """The server or an existing stream does not meet what the event store needs."""
+
+
+@dataclass(frozen=True)
+class ProvisionOptions:
+    """What init creates and what it insists on."""
+
+    replicas: int = 1
+    monitor_url: str | None = None
+    allow_unsafe_server: bool = False
+    jetstream: JetStreamSettings = field(default_factory=JetStreamSettings)
+
+
+def stream_config(options: ProvisionOptions) -> dict[str, Any]:
+    """The events stream exactly as EVENTSTORE.md asks: no limits, nothing can be deleted."""
+    js = options.jetstream
+    return {
+        "name": js.stream,
+        "subjects": [f"{js.prefix}.>"],
+        "storage": "file",
+        "retention": "limits",
+        "max_msgs": -1,
+        "max_bytes": -1,
+        "max_age": 0,
+        "max_msgs_per_subject": -1,
+        "discard": "new",
+        "deny_delete": True,
+        "deny_purge": True,
+        "allow_direct": True,
+        "allow_atomic": True,
+        "duplicate_window": DUPLICATE_WINDOW_NS,
+        "num_replicas": options.replicas,
+    }
+
+
+REQUIRED_FLAGS = ("storage", "discard", "deny_delete", "deny_purge", "allow_direct", "allow_atomic")
+UNLIMITED = ("max_msgs", "max_bytes", "max_msgs_per_subject")
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    """`2.15.1` or `v2.12.3-beta` as a comparable triple."""
+    core = text.lstrip("v").split("-", 1)[0]
+    major, minor, patch = (int(part) for part in [*core.split("."), "0", "0"][:3])
+    return major, minor, patch
+
+
+def check_server(nc: Client, options: ProvisionOptions) -> list[str]:
+    """Reasons this server is unfit for the system of record (empty when fit)."""
+    version = str(nc._server_info.get("version", "0.0.0"))
+    problems = []
+    if parse_version(version) < MIN_SERVER_VERSION:
+        floor = ".".join(map(str, MIN_SERVER_VERSION))
+        problems.append(f"nats-server {version} is older than {floor} (no atomic batch, lost writes)")
+    if not nc._server_info.get("jetstream"):
+        problems.append("JetStream is not enabled on the server")
+    if options.monitor_url is None:
+        problems.append("cannot verify sync_interval: always without --monitor-url")
+    elif not _syncs_always(options.monitor_url):
+        problems.append("the server does not run with jetstream { sync_interval: always }")
+    return problems
+
+
+def _syncs_always(monitor_url: str) -> bool:
+    with urllib.request.urlopen(f"{monitor_url.rstrip('/')}/varz", timeout=5) as reply:  # noqa: S310
+        varz = json.load(reply)
+    return bool(varz.get("jetstream", {}).get("config", {}).get("sync_always"))
+
+
+def config_problems(actual: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """Differences between an existing stream's config and the one the event store needs."""
+    problems = [
+        f"{key} is {actual.get(key)!r}, needs {wanted[key]!r}"
+        for key in REQUIRED_FLAGS
+        if bool(actual.get(key)) != bool(wanted[key]) or (key == "storage" and actual.get(key) != wanted[key])
+    ]
+    problems += [
+        f"{key} limits history ({actual.get(key)})" for key in UNLIMITED if actual.get(key, -1) not in (-1, 0)
+    ]
+    if actual.get("max_age", 0):
+        problems.append(f"max_age limits history ({actual['max_age']})")
+    if wanted["subjects"][0] not in actual.get("subjects", []):
+        problems.append(f"subjects {actual.get('subjects')} do not include {wanted['subjects'][0]}")
+    return problems
+
+
+async def provision(nc: Client, options: ProvisionOptions) -> list[str]:
+    """Create or verify the events stream and key bucket; idempotent. Returns what it did."""
+    problems = await asyncio.to_thread(check_server, nc, options)
+    if problems and not options.allow_unsafe_server:
+        raise ProvisioningError("; ".join(problems) + " (pass --allow-unsafe-server to go on anyway)")
+    done = [f"warning: {p}" for p in problems]
+    done.append(await _ensure_stream(nc, stream_config(options)))
+    done.append(await _ensure_key_bucket(nc, options))
+    return done
+
+
+async def _ensure_stream(nc: Client, wanted: dict[str, Any]) -> str:
+    name = wanted["name"]
+    info = await _api(nc, f"STREAM.INFO.{name}", b"")
+    error = info.get("error")
+    if error and error.get("err_code") == STREAM_NOT_FOUND:
+        created = await _api(nc, f"STREAM.CREATE.{name}", json.dumps(wanted).encode())
+        if "error" in created:
+            raise ProvisioningError(f"cannot create stream {name}: {created['error'].get('description')}")
+        return f"created stream {name} ({wanted['num_replicas']} replica(s))"
+    if error:
+        raise ProvisioningError(f"cannot read stream {name}: {error.get('description')}")
+    problems = config_problems(info["config"], wanted)
+    if problems:
+        raise ProvisioningError(f"stream {name} exists with unsafe settings: " + "; ".join(problems))
+    return f"verified stream {name} ({info['state']['messages']} events)"
+
+
+async def _ensure_key_bucket(nc: Client, options: ProvisionOptions) -> str:
+    js = nc.jetstream()
+    bucket = options.jetstream.key_bucket
+    try:
+        await js.key_value(bucket)
+    except BucketNotFoundError:
+        await js.create_key_value(key_bucket_config(bucket, options.replicas))
+        return f"created key bucket {bucket}"
+    return f"verified key bucket {bucket}"
+
+
+async def _api(nc: Client, call: str, payload: bytes) -> dict[str, Any]:
+    msg = await nc.request(f"$JS.API.{call}", payload, timeout=10)
+    body: dict[str, Any] = json.loads(msg.data)
+    return body

@@ -1,0 +1,134 @@
+"""Bearer JWTs carry the actor: id, roles and org-unit scope. 401 without one, 403 out of scope."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from fourlinks_kernel.envelope import Actor
+from fourlinks_runtime.settings import Settings
+
+
+class Role(StrEnum):
+    """Who uses the system (DOMAIN.md, Roles)."""
+
+    ADMINISTRATOR = "administrator"
+    SECRETARY = "secretary"
+    MEMBER = "member"
+    HELPER = "helper"
+    INSPECTOR = "inspector"
+    RESIDENT = "resident"
+    AUDITOR = "auditor"
+    SERVICE = "service"
+
+
+class TokenVerifier:
+    """Checks signature, expiry, issuer and audience; HS256 secret or RS256 via JWKS."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
+
+    def verify(self, token: str) -> Actor:
+        """The actor a valid token names; raises jwt.InvalidTokenError otherwise."""
+        key: Any = (
+            self._jwks.get_signing_key_from_jwt(token).key
+            if self._jwks
+            else self._settings.jwt_secret_value()
+        )
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[self._settings.jwt_algorithm],
+            issuer=self._settings.jwt_issuer,
+            audience=self._settings.jwt_audience,
+            options={"require": ["exp", "sub", "iss", "aud"]},
+        )
+        roles = claims.get("roles", [])
+        if not isinstance(roles, list) or not all(r in Role.__members__.values() for r in roles):
+            raise jwt.InvalidTokenError("unknown role in token")
+        return Actor(id=str(claims["sub"]), roles=tuple(roles), scope=str(claims.get("scope", "")))
+
+
+def issue_token(
+    settings: Settings,
+    *,
+    subject: str,
+    roles: Iterable[str],
+    scope: str,
+    lifetime: timedelta = timedelta(hours=8),
+) -> str:
+    """A signed HS256 token for local use and tests."""
+    now = datetime.now(UTC)
+    claims = {
+        "sub": subject,
+        "roles": [Role(r).value for r in roles],
+        "scope": scope,
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "exp": now + lifetime,
+    }
+    return jwt.encode(claims, settings.jwt_secret_value(), algorithm="HS256")
+
+
+def scope_covers(scope: str, org_unit: str) -> bool:
+    """Whether an actor scoped to `scope` may act on a record in `org_unit` (the unit or below)."""
+    scope, org_unit = scope.strip("/"), org_unit.strip("/")
+    if not scope:
+        return False
+    return org_unit == scope or org_unit.startswith(scope + "/")
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def current_actor(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    """FastAPI dependency: the authenticated actor, or 401."""
+    if credentials is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "a bearer token is required (`fourlinks token --role ... --scope ...` prints one)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    verifier: TokenVerifier = request.app.state.verifier
+    try:
+        return verifier.verify(credentials.credentials)
+    except jwt.InvalidTokenError as exc:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            f"the bearer token is not valid: {exc}",
+            headers={"WWW-Authenticate": "Bearer"},
+        ) from exc
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+def require_roles(*roles: Role) -> Callable[[Actor], Actor]:
+    """FastAPI dependency factory: the actor must hold one of the roles, else 403."""
+
+    def check(actor: CurrentActor) -> Actor:
+        if not set(actor.roles) & {r.value for r in roles}:
+            wanted = ", ".join(r.value for r in roles)
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs one of the roles: {wanted}")
+        return actor
+
+    return check
+
+
+def ensure_in_scope(actor: Actor, org_unit: str) -> None:
+    """403 unless the record's org unit lies within the actor's scope."""
+    if not scope_covers(actor.scope, org_unit):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"org unit {org_unit} is outside your scope {actor.scope or '(none)'}"
+        )

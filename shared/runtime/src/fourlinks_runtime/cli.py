@@ -1,0 +1,206 @@
+"""The `fourlinks` command: run the embedded system, set up NATS, print tokens and keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from fourlinks_kernel.crypto import generate_master_key
+from fourlinks_kernel.provisioning import ProvisioningError, ProvisionOptions, provision
+from fourlinks_runtime.auth import Role, issue_token
+from fourlinks_runtime.settings import Settings
+
+SERVICES = {"members": 8101, "assignments": 8102, "feedback": 8103}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `fourlinks` command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    result: int = args.run(args)
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fourlinks", description="Four Links: run, set up and inspect the system"
+    )
+    commands = parser.add_subparsers(metavar="command")
+
+    up = commands.add_parser(
+        "up", help="run everything on this machine (nats-server + three services on SQLite)"
+    )
+    up.add_argument("--var-dir", type=Path, default=None, help="where data lives (default ./var)")
+    up.set_defaults(run=_up)
+
+    serve = commands.add_parser("serve", help="run one service's HTTP API, projections and policies")
+    serve.add_argument("service", choices=sorted(SERVICES))
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(run=_serve)
+
+    nats = commands.add_parser("nats", help="event-store setup on NATS").add_subparsers(metavar="action")
+    init = nats.add_parser("init", help="create or verify the events stream and key bucket (idempotent)")
+    init.add_argument("--replicas", type=int, default=1, help="stream replicas: 3 in production")
+    init.add_argument(
+        "--monitor-url", default=None, help="the server's monitoring URL, to verify sync_interval"
+    )
+    init.add_argument(
+        "--allow-unsafe-server", action="store_true", help="go on with an old or non-syncing server"
+    )
+    init.set_defaults(run=_nats_init)
+
+    token = commands.add_parser("token", help="print a signed bearer token for local use")
+    token.add_argument("--role", action="append", required=True, choices=[r.value for r in Role])
+    token.add_argument(
+        "--scope", required=True, help="org-unit path the actor may act in, e.g. yuhang/nanyuan"
+    )
+    token.add_argument("--subject", default=None, help="actor id (default: a new id)")
+    token.add_argument("--hours", type=float, default=8.0)
+    token.set_defaults(run=_token)
+
+    keygen = commands.add_parser("keygen", help="print a new base64 master key")
+    keygen.set_defaults(run=lambda _: print(generate_master_key()) or 0)
+    return parser
+
+
+def _token(args: argparse.Namespace) -> int:
+    subject = args.subject or f"user-{secrets.token_hex(6)}"
+    print(
+        issue_token(
+            Settings(),
+            subject=subject,
+            roles=args.role,
+            scope=args.scope,
+            lifetime=timedelta(hours=args.hours),
+        )
+    )
+    return 0
+
+
+def _nats_init(args: argparse.Namespace) -> int:
+    settings = Settings()
+    options = ProvisionOptions(
+        replicas=args.replicas,
+        monitor_url=args.monitor_url,
+        allow_unsafe_server=args.allow_unsafe_server,
+        jetstream=settings.jetstream(),
+    )
+    try:
+        for line in asyncio.run(_provision(settings, options)):
+            print(line)
+    except ProvisioningError as exc:
+        print(f"fourlinks nats init: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _provision(settings: Settings, options: ProvisionOptions) -> list[str]:
+    from fourlinks_runtime.natsconn import connect
+
+    nc = await connect(settings, name="fourlinks-init")
+    try:
+        return await provision(nc, options)
+    finally:
+        await nc.close()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        f"fourlinks_{args.service}.bootstrap:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port or SERVICES[args.service],
+        log_config=None,
+        access_log=False,
+    )
+    return 0
+
+
+def _free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise RuntimeError("no free port")
+
+
+def _secret_file(path: Path, make: str) -> None:
+    if not path.exists():
+        path.write_text(make + "\n")
+        path.chmod(0o600)
+
+
+def _up(args: argparse.Namespace) -> int:
+    from fourlinks_runtime.embedded import start_nats
+
+    var_dir = (args.var_dir or Settings().var_dir).resolve()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    _secret_file(var_dir / "master.key", generate_master_key())
+    _secret_file(var_dir / "jwt.secret", secrets.token_urlsafe(48))
+    server = start_nats(var_dir / "nats")
+    env = {**os.environ, "FOURLINKS_NATS_URL": server.url, "FOURLINKS_VAR_DIR": str(var_dir)}
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        init = [
+            sys.executable,
+            "-m",
+            "fourlinks_runtime",
+            "nats",
+            "init",
+            "--monitor-url",
+            server.monitor_url,
+        ]
+        subprocess.run(init, env=env, check=True)
+        urls = {}
+        for name, preferred in SERVICES.items():
+            port = _free_port(preferred)
+            cmd = [sys.executable, "-m", "fourlinks_runtime", "serve", name, "--port", str(port)]
+            children.append(subprocess.Popen(cmd, env=env))
+            urls[name] = f"http://127.0.0.1:{port}"
+        print(f"\nFour Links is running. NATS: {server.url} (data in {var_dir})")
+        for name, url in urls.items():
+            print(f"  {name:<12} API {url}   docs {url}/docs   events {url}/asyncapi")
+        print("A token for trying the API: fourlinks token --role secretary --scope yuhang")
+        print("Ctrl-C stops everything; data stays in", var_dir, flush=True)
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.3)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in children:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        server.stop()
+        print("stopped", flush=True)
+    failed = [c.returncode for c in children if c.returncode not in (0, None, -signal.SIGINT)]
+    return 1 if failed and not stopping else 0

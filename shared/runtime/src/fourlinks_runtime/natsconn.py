@@ -1,0 +1,63 @@
+"""One NATS connection per process, configured from settings, reconnecting by itself."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import nats
+import structlog
+from nats.aio.client import Client
+
+from fourlinks_runtime.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def connect_options(settings: Settings, *, name: str) -> dict[str, Any]:
+    """Keyword arguments for nats.connect: servers, credentials, TLS, reconnect forever."""
+    options: dict[str, Any] = {
+        "servers": [u.strip() for u in settings.nats_url.split(",") if u.strip()],
+        "name": name,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        "connect_timeout": 3,
+        "allow_reconnect": True,
+    }
+    if settings.nats_user:
+        options["user"] = settings.nats_user
+        options["password"] = settings.nats_password.get_secret_value() if settings.nats_password else ""
+    if settings.nats_creds_file:
+        options["user_credentials"] = str(settings.nats_creds_file)
+    if settings.nats_tls_ca_file or settings.nats_tls_cert_file:
+        context = ssl.create_default_context(
+            cafile=str(settings.nats_tls_ca_file) if settings.nats_tls_ca_file else None
+        )
+        if settings.nats_tls_cert_file and settings.nats_tls_key_file:
+            context.load_cert_chain(str(settings.nats_tls_cert_file), str(settings.nats_tls_key_file))
+        options["tls"] = context
+    return options
+
+
+async def connect(settings: Settings, *, name: str) -> Client:
+    """Connect, logging disconnects and reconnects (never credentials)."""
+
+    client: Client | None = None
+
+    async def disconnected() -> None:
+        if client is not None and not client.is_closed:
+            log.warning("nats_disconnected", connection=name)
+
+    async def reconnected() -> None:
+        log.info("nats_reconnected", connection=name)
+
+    async def error(exc: Exception) -> None:
+        log.warning("nats_error", connection=name, error=type(exc).__name__)
+
+    client = await nats.connect(
+        **connect_options(settings, name=name),
+        disconnected_cb=disconnected,
+        reconnected_cb=reconnected,
+        error_cb=error,
+    )
+    return client

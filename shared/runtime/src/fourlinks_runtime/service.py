@@ -1,0 +1,416 @@
+"""Builds a service: FastAPI app, NATS connection, event store, projections, policies, docs.
+
+Nothing is built at import time; `create_app` is the one place that wires a service, so tests
+wire it the same way with their own settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from faststream import AckPolicy
+from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
+from faststream.specification import AsyncAPI
+from faststream.specification.asyncapi import get_asyncapi_html
+from nats.aio.client import Client
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy import event as sqlalchemy_event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from fourlinks_kernel.aggregate import Aggregate, Repository
+from fourlinks_kernel.codec import EventCodec
+from fourlinks_kernel.crypto import PersonalDataCipher
+from fourlinks_kernel.envelope import Actor, CommandContext, RecordedEvent, StoredEvent
+from fourlinks_kernel.errors import ConcurrencyConflict
+from fourlinks_kernel.events import DomainEvent, EventRegistry
+from fourlinks_kernel.ids import new_id
+from fourlinks_kernel.jetstream import JetStreamEventStore, NatsKeyStore
+from fourlinks_kernel.projection import Projection, ProjectionHalted, ProjectionRunner
+from fourlinks_kernel.store import AppendResult, EventStore
+from fourlinks_runtime.auth import TokenVerifier
+from fourlinks_runtime.errors import install_error_handlers
+from fourlinks_runtime.logs import bind_context, clear_context, configure_logging
+from fourlinks_runtime.metrics import ServiceMetrics
+from fourlinks_runtime.natsconn import connect, connect_options
+from fourlinks_runtime.settings import Settings
+
+log = structlog.get_logger(__name__)
+A = TypeVar("A", bound=Aggregate)
+_HEADER_TOKEN = re.compile(r"^[A-Za-z0-9_.:-]{8,100}$")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Reacts to events of other aggregates or services by issuing commands (a process manager).
+
+    Runs as a FastStream subscriber on a durable pull consumer with NACK_ON_ERROR: an event whose
+    handler raises is redelivered, never dropped. Handlers must be idempotent (commands carry the
+    event id as their command id, so a redelivery finds its work already recorded).
+    """
+
+    name: str
+    version: int
+    subjects: str
+    handle: Callable[[RecordedEvent, ServiceRuntime], Awaitable[None]]
+    description: str = ""
+
+
+@dataclass
+class ServiceDefinition:
+    """What makes one service: its name, contracts, read models, routes and policies."""
+
+    name: str
+    title: str
+    description: str
+    registry: EventRegistry
+    publishes: Sequence[type[DomainEvent]] = ()
+    projections: Sequence[Callable[[], Projection]] = ()
+    routers: Sequence[APIRouter] = ()
+    policies: Sequence[Policy] = ()
+    version: str = "0.1.0"
+
+
+@dataclass
+class ServiceRuntime:
+    """The live parts of a running service, reachable from routes as `request.app.state.runtime`."""
+
+    definition: ServiceDefinition
+    settings: Settings
+    nc: Client
+    store: EventStore
+    engine: AsyncEngine
+    cipher: PersonalDataCipher
+    metrics: ServiceMetrics
+    runners: list[ProjectionRunner] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    broker: NatsBroker | None = None
+
+    async def wait_for(self, position: int | None, *, projection: str, timeout: float = 3.0) -> None:
+        """Read-your-writes: wait until a projection has applied a log position (bounded)."""
+        if not position:
+            return
+        runner = next(r for r in self.runners if r.projection.name == projection)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while runner.status.position < position and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+
+    def repository(self, aggregate: type[A]) -> Repository[A]:
+        """A repository for one aggregate type over this service's store."""
+        return Repository(self.store, aggregate)
+
+    async def execute(
+        self,
+        aggregate: type[A],
+        aggregate_id: str,
+        decide: Callable[[A], None],
+        context: CommandContext,
+        *,
+        command: str,
+    ) -> tuple[A, AppendResult]:
+        """Run one command, counting its outcome; conflicts are retried, then surface as 409."""
+        try:
+            result = await self.repository(aggregate).execute(aggregate_id, decide, context)
+        except ConcurrencyConflict:
+            self.metrics.conflicts.labels(command).inc()
+            self.metrics.commands.labels(command, "conflict").inc()
+            raise
+        except Exception:
+            self.metrics.commands.labels(command, "refused").inc()
+            raise
+        self.metrics.commands.labels(command, "duplicate" if result[1].duplicate else "ok").inc()
+        return result
+
+
+def command_context(request: Request, actor: Actor) -> CommandContext:
+    """Who and why for a command from HTTP: `Idempotency-Key` makes a retried request safe."""
+    key = request.headers.get("idempotency-key")
+    correlation = request.headers.get("x-correlation-id")
+    command_id = f"http:{key}" if key and _HEADER_TOKEN.match(key) else new_id()
+    correlation_id = correlation if correlation and _HEADER_TOKEN.match(correlation) else command_id
+    return CommandContext(actor=actor, command_id=command_id, correlation_id=correlation_id)
+
+
+def build_broker(definition: ServiceDefinition, settings: Settings) -> NatsBroker:
+    """The FastStream broker: policy subscribers and the AsyncAPI description of published events."""
+    options = connect_options(settings, name=f"fourlinks-{definition.name}-policies")
+    broker = NatsBroker(options.pop("servers"), **{k: v for k, v in options.items() if k != "name"})
+    stream = JStream(settings.stream, declare=False)
+    for contract in definition.publishes:
+        broker.publisher(
+            f"{settings.subject_prefix}.{definition.name}.*.*.{contract.event_type}",
+            title=contract.event_type,
+            description=(contract.__doc__ or "").strip(),
+            schema=contract,
+            stream=stream,
+        )
+    return broker
+
+
+def _register_policies(runtime: ServiceRuntime, broker: NatsBroker) -> None:
+    stream = JStream(runtime.settings.stream, declare=False)
+    for policy in runtime.definition.policies:
+        subscriber = broker.subscriber(
+            policy.subjects,
+            stream=stream,
+            durable=f"{runtime.definition.name}-{policy.name}-v{policy.version}",
+            pull_sub=PullSub(batch_size=1),
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            title=f"{runtime.definition.name}.{policy.name}",
+            description=policy.description,
+        )
+        subscriber(_policy_handler(runtime, policy))
+
+
+def _policy_handler(
+    runtime: ServiceRuntime, policy: Policy
+) -> Callable[[bytes, NatsMessage], Awaitable[None]]:
+    async def handle(body: bytes, message: NatsMessage) -> None:
+        raw = message.raw_message
+        stored = StoredEvent(raw.metadata.sequence.stream, raw.subject, body)
+        event = await runtime.store.codec.decode(stored)
+        clear_context()
+        bind_context(
+            correlation_id=event.envelope.correlation_id, policy=policy.name, position=stored.position
+        )
+        await policy.handle(event, runtime)
+
+    return handle
+
+
+async def _connect_with_retry(settings: Settings, name: str, attempts: int = 60) -> Client:
+    for attempt in range(1, attempts + 1):
+        try:
+            return await connect(settings, name=name)
+        except Exception as exc:
+            if attempt == attempts:
+                raise RuntimeError(f"cannot reach NATS at {settings.nats_url}: {exc}") from exc
+            log.warning("nats_unreachable", attempt=attempt, error=type(exc).__name__)
+            await asyncio.sleep(0.5)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _supervise(runner: ProjectionRunner) -> None:
+    """Keep a projection running through disconnects; a halt stays halted until fixed."""
+    delay = 0.5
+    while True:
+        try:
+            await runner.run()
+            return
+        except ProjectionHalted:
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("projection_restarting", projection=runner.projection.name, error=repr(exc)[:200])
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 15.0)
+
+
+async def start_runtime(definition: ServiceDefinition, settings: Settings) -> ServiceRuntime:
+    """Connect, build the store and engine, start projections and policies."""
+    nc = await _connect_with_retry(settings, f"fourlinks-{definition.name}")
+    cipher = PersonalDataCipher(
+        master_key=settings.master_key_bytes(), keys=NatsKeyStore(nc, settings.key_bucket)
+    )
+    store = JetStreamEventStore(nc, EventCodec(definition.registry, cipher), settings.jetstream())
+    engine = create_engine(settings.database_url_for(definition.name))
+    runtime = ServiceRuntime(definition, settings, nc, store, engine, cipher, ServiceMetrics())
+    for factory in definition.projections:
+        runner = ProjectionRunner(
+            factory(), store=store, engine=engine, batch_size=settings.projection_batch_size
+        )
+        runtime.runners.append(runner)
+        runtime.tasks.append(
+            asyncio.create_task(_supervise(runner), name=f"projection:{runner.projection.name}")
+        )
+    if definition.policies:
+        runtime.broker = build_broker(definition, settings)
+        _register_policies(runtime, runtime.broker)
+        await runtime.broker.start()
+    return runtime
+
+
+async def stop_runtime(runtime: ServiceRuntime) -> None:
+    """Stop policies and projections, then close connections."""
+    if runtime.broker is not None:
+        await runtime.broker.stop()
+    for task in runtime.tasks:
+        task.cancel()
+    for task in runtime.tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    with contextlib.suppress(Exception):
+        await runtime.nc.drain()
+    await runtime.engine.dispose()
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine; SQLite gets WAL and a busy timeout so readers never block the projection."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @_on_connect(engine)
+        def _pragmas(dbapi_connection: Any, _: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def _on_connect(engine: AsyncEngine) -> Callable[[Callable[[Any, Any], None]], Callable[[Any, Any], None]]:
+    def register(listener: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+        sqlalchemy_event.listen(engine.sync_engine, "connect", listener)
+        return listener
+
+    return register
+
+
+def create_app(definition: ServiceDefinition, settings: Settings | None = None) -> FastAPI:
+    """The service's ASGI app: routes, health, metrics, OpenAPI and AsyncAPI docs."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await start_runtime(definition, settings)
+        app.state.runtime = runtime
+        log.info("service_started", service=definition.name)
+        try:
+            yield
+        finally:
+            await stop_runtime(runtime)
+            log.info("service_stopped", service=definition.name)
+
+    app = FastAPI(
+        title=definition.title,
+        description=definition.description,
+        version=definition.version,
+        lifespan=lifespan,
+    )
+    app.state.verifier = TokenVerifier(settings)
+    app.state.settings = settings
+    install_error_handlers(app)
+    _install_request_context(app)
+    app.include_router(_operations_router(definition, settings))
+    for router in definition.routers:
+        app.include_router(router)
+    return app
+
+
+def _install_request_context(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        clear_context()
+        correlation = request.headers.get("x-correlation-id")
+        bind_context(
+            correlation_id=correlation if correlation and _HEADER_TOKEN.match(correlation) else new_id(),
+            method=request.method,
+            path=request.url.path,
+        )
+        return await call_next(request)
+
+
+def _operations_router(definition: ServiceDefinition, settings: Settings) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+    asyncapi_json: dict[str, str] = {}
+
+    def asyncapi_document() -> str:
+        if "doc" not in asyncapi_json:
+            broker = build_broker(definition, settings)
+            if definition.policies:
+                _register_doc_policies(definition, settings, broker)
+            spec = AsyncAPI(
+                broker, title=definition.title, version=definition.version, description=definition.description
+            )
+            asyncapi_json["doc"] = spec.to_specification().to_json()
+        return asyncapi_json["doc"]
+
+    @router.get("/health/live", summary="The process is up")
+    async def live() -> dict[str, str]:
+        return {"status": "live"}
+
+    @router.get("/health/ready", summary="NATS connected, projections caught up and not halted")
+    async def ready(request: Request) -> JSONResponse:
+        runtime: ServiceRuntime = request.app.state.runtime
+        projections = {
+            r.projection.name: {
+                "position": r.status.position,
+                "caught_up": r.status.caught_up,
+                "halted_reason": r.status.halted_reason,
+            }
+            for r in runtime.runners
+        }
+        ok = runtime.nc.is_connected and all(r.status.healthy for r in runtime.runners)
+        body = {
+            "status": "ready" if ok else "not ready",
+            "nats_connected": runtime.nc.is_connected,
+            "projections": projections,
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics(request: Request) -> Response:
+        runtime: ServiceRuntime = request.app.state.runtime
+        await _refresh_gauges(runtime)
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @router.get(
+        "/asyncapi.json", summary="AsyncAPI description of the events this service publishes and consumes"
+    )
+    async def asyncapi() -> Response:
+        return Response(asyncapi_document(), media_type="application/json")
+
+    @router.get("/asyncapi", summary="AsyncAPI description, rendered", response_class=HTMLResponse)
+    async def asyncapi_html() -> HTMLResponse:
+        broker = build_broker(definition, settings)
+        spec = AsyncAPI(broker, title=definition.title, version=definition.version)
+        return HTMLResponse(get_asyncapi_html(spec.to_specification()))
+
+    return router
+
+
+def _register_doc_policies(definition: ServiceDefinition, settings: Settings, broker: NatsBroker) -> None:
+    stream = JStream(settings.stream, declare=False)
+    for policy in definition.policies:
+
+        async def documented(body: bytes) -> None:  # pragma: no cover - documentation only
+            return None
+
+        broker.subscriber(
+            policy.subjects,
+            stream=stream,
+            durable=f"{definition.name}-{policy.name}-v{policy.version}",
+            pull_sub=PullSub(batch_size=1),
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            title=f"{definition.name}.{policy.name}",
+            description=policy.description,
+        )(documented)
+
+
+async def _refresh_gauges(runtime: ServiceRuntime) -> None:
+    runtime.metrics.nats_connected.set(1 if runtime.nc.is_connected else 0)
+    try:
+        last = await runtime.store.last_position()
+    except Exception:
+        last = None
+    for runner in runtime.runners:
+        name = runner.projection.name
+        runtime.metrics.projection_position.labels(name).set(runner.status.position)
+        runtime.metrics.projection_halted.labels(name).set(1 if runner.status.halted_reason else 0)
+        if last is not None:
+            runtime.metrics.projection_lag.labels(name).set(max(last - runner.status.position, 0))

@@ -1,0 +1,85 @@
+"""Configuration from environment variables, all prefixed `FOURLINKS_`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fourlinks_kernel.crypto import parse_master_key
+from fourlinks_kernel.jetstream import JetStreamSettings
+
+
+class Settings(BaseSettings):
+    """Every knob of a Four Links process; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="FOURLINKS_", extra="ignore")
+
+    var_dir: Path = Field(default=Path("var"), description="embedded data: NATS store, SQLite files, keys")
+    nats_url: str = Field(default="nats://127.0.0.1:4222", description="comma-separated NATS server URLs")
+    nats_user: str | None = None
+    nats_password: SecretStr | None = None
+    nats_creds_file: Path | None = Field(default=None, description="NATS .creds file (JWT + nkey seed)")
+    nats_tls_ca_file: Path | None = None
+    nats_tls_cert_file: Path | None = None
+    nats_tls_key_file: Path | None = None
+    stream: str = "FOURLINKS_EVENTS"
+    subject_prefix: str = "fourlinks"
+    key_bucket: str = "FOURLINKS_KEYS"
+    database_url: str | None = Field(default=None, description="read-model database for every service")
+    members_database_url: str | None = None
+    assignments_database_url: str | None = None
+    feedback_database_url: str | None = None
+    log_level: str = "INFO"
+    master_key: SecretStr | None = Field(default=None, description="base64 32-byte master key")
+    master_key_file: Path | None = None
+    jwt_algorithm: str = Field(default="HS256", description="HS256 (embedded) or RS256 (production)")
+    jwt_secret: SecretStr | None = None
+    jwt_secret_file: Path | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str = "fourlinks"
+    jwt_audience: str = "fourlinks"
+    projection_batch_size: int = 500
+
+    def jetstream(self) -> JetStreamSettings:
+        """Stream names as the event store uses them."""
+        return JetStreamSettings(stream=self.stream, prefix=self.subject_prefix, key_bucket=self.key_bucket)
+
+    def database_url_for(self, service: str) -> str:
+        """The async SQLAlchemy URL of one service's read models (SQLite under var/ by default)."""
+        specific = getattr(self, f"{service}_database_url", None)
+        url = specific or self.database_url or f"sqlite+aiosqlite:///{self.var_dir / service}.db"
+        return async_database_url(url)
+
+    def master_key_bytes(self) -> bytes:
+        """The master key that wraps every per-person key."""
+        if self.master_key is not None:
+            return parse_master_key(self.master_key.get_secret_value())
+        path = self.master_key_file or self.var_dir / "master.key"
+        if path.exists():
+            return parse_master_key(path.read_text().strip())
+        raise ValueError(
+            "set FOURLINKS_MASTER_KEY or FOURLINKS_MASTER_KEY_FILE (`fourlinks keygen` makes one)"
+        )
+
+    def jwt_secret_value(self) -> str:
+        """The HS256 signing secret."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        path = self.jwt_secret_file or self.var_dir / "jwt.secret"
+        if path.exists():
+            return path.read_text().strip()
+        raise ValueError("set FOURLINKS_JWT_SECRET or FOURLINKS_JWT_SECRET_FILE")
+
+
+def async_database_url(url: str) -> str:
+    """Pick the async driver for a plain `postgresql://` or `sqlite://` URL."""
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
