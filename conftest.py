@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from nats.aio.client import Client
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_kernel.jetstream import JetStreamSettings
 from fourlinks_kernel.provisioning import ProvisionOptions, provision
+from fourlinks_runtime.auth import issue_token
 from fourlinks_runtime.embedded import EmbeddedNats, start_nats
 from fourlinks_runtime.natsconn import connect
 from fourlinks_runtime.service import create_engine
@@ -97,3 +102,78 @@ class postgres_schema:  # noqa: N801 - reads as a context manager
         async with self._admin.begin() as conn:
             await conn.execute(text(f'DROP SCHEMA "{self.schema}" CASCADE'))
         await self._admin.dispose()
+
+
+class postgres_database:  # noqa: N801 - reads as a context manager
+    """A throwaway database in the PostgreSQL of DATABASE_URL (services own whole databases)."""
+
+    def __init__(self) -> None:
+        self.name = f"t_{uuid.uuid4().hex[:12]}"
+        self.admin_url = postgres_url()
+
+    async def __aenter__(self) -> str:
+        import asyncpg
+
+        conn = await asyncpg.connect(os.environ["DATABASE_URL"])
+        try:
+            await conn.execute(f'CREATE DATABASE "{self.name}"')
+        finally:
+            await conn.close()
+        base, _, _ = self.admin_url.rpartition("/")
+        return f"{base}/{self.name}"
+
+    async def __aexit__(self, *_: object) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(os.environ["DATABASE_URL"])
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(params=_database_params())
+async def service_settings(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    nats_server: EmbeddedNats,
+    jetstream_settings: JetStreamSettings,
+) -> AsyncIterator[Settings]:
+    """Settings for services under test: own stream, own key bucket, SQLite or PostgreSQL read models."""
+    settings = Settings(
+        var_dir=tmp_path,
+        nats_url=nats_server.url,
+        stream=jetstream_settings.stream,
+        subject_prefix=jetstream_settings.prefix,
+        key_bucket=jetstream_settings.key_bucket,
+        master_key=TEST_MASTER_KEY,
+        jwt_secret=TEST_JWT_SECRET,
+        log_level="WARNING",
+    )
+    if request.param == "sqlite":
+        yield settings
+        return
+    async with postgres_database() as url:
+        yield settings.model_copy(update={"database_url": url})
+
+
+TEST_MASTER_KEY = "dGVzdC1tYXN0ZXIta2V5LW9mLXRoaXJ0eS10d28tYnk="
+TEST_JWT_SECRET = "test-secret-for-signing-tokens-in-tests-only"  # noqa: S105 - tests only
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A service app with its lifespan run (NATS, projections) and an HTTP client on it."""
+    async with (
+        LifespanManager(app, startup_timeout=30, shutdown_timeout=30),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://service") as client,
+    ):
+        yield client
+
+
+def bearer(
+    settings: Settings, *roles: str, scope: str = "yuhang", subject: str | None = None
+) -> dict[str, str]:
+    """Authorization header for an actor with roles and a scope."""
+    token = issue_token(settings, subject=subject or f"user-{uuid.uuid4().hex[:8]}", roles=roles, scope=scope)
+    return {"Authorization": f"Bearer {token}"}

@@ -18,7 +18,7 @@ http: 127.0.0.1:{monitor_port}
 max_payload: 8MB
 jetstream {{
   store_dir: "{store_dir}"
-  sync_interval: always
+  sync_interval: {sync}
 }}
 """
 
@@ -54,15 +54,24 @@ class EmbeddedNats:
 
 
 def start_nats(
-    data_dir: Path, *, port: int = -1, monitor_port: int = -1, name: str = "fourlinks"
+    data_dir: Path,
+    *,
+    port: int = -1,
+    monitor_port: int = -1,
+    name: str = "fourlinks",
+    sync_always: bool = True,
 ) -> EmbeddedNats:
-    """Start nats-server with JetStream under `data_dir`; a free port unless one is given."""
+    """Start nats-server with JetStream under `data_dir`; a free port unless one is given.
+
+    `sync_always=False` exists only to prove that init refuses such a server.
+    """
     data_dir = data_dir.resolve()
     store_dir = data_dir / "jetstream"
     store_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "nats-server.conf"
+    sync = "always" if sync_always else "2m"
     config.write_text(
-        SERVER_CONFIG.format(name=name, port=port, monitor_port=monitor_port, store_dir=store_dir)
+        SERVER_CONFIG.format(name=name, port=port, monitor_port=monitor_port, store_dir=store_dir, sync=sync)
     )
     ports_dir = data_dir / "ports"
     ports_dir.mkdir(exist_ok=True)

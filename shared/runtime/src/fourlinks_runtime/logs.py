@@ -108,8 +108,11 @@ def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access",):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for library in ("faststream", "faststream.access", "uvicorn", "uvicorn.error", "nats"):
+        own = logging.getLogger(library)
+        own.handlers[:] = []
+        own.propagate = True
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
 
 
 def bind_context(**values: Any) -> None:

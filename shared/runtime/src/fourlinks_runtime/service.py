@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from faststream import AckPolicy
-from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
+from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.annotations import NatsMessage
 from faststream.specification import AsyncAPI
 from faststream.specification.asyncapi import get_asyncapi_html
 from nats.aio.client import Client
@@ -52,9 +54,10 @@ _HEADER_TOKEN = re.compile(r"^[A-Za-z0-9_.:-]{8,100}$")
 class Policy:
     """Reacts to events of other aggregates or services by issuing commands (a process manager).
 
-    Runs as a FastStream subscriber on a durable pull consumer with NACK_ON_ERROR: an event whose
-    handler raises is redelivered, never dropped. Handlers must be idempotent (commands carry the
-    event id as their command id, so a redelivery finds its work already recorded).
+    Runs as a FastStream subscriber on a durable pull consumer with manual acks: an event whose
+    handler raises is nak'ed with a growing delay and redelivered, never dropped. Handlers must be
+    idempotent (commands carry the event id as their command id, so a redelivery finds its work
+    already recorded).
     """
 
     name: str
@@ -142,7 +145,11 @@ def command_context(request: Request, actor: Actor) -> CommandContext:
 def build_broker(definition: ServiceDefinition, settings: Settings) -> NatsBroker:
     """The FastStream broker: policy subscribers and the AsyncAPI description of published events."""
     options = connect_options(settings, name=f"fourlinks-{definition.name}-policies")
-    broker = NatsBroker(options.pop("servers"), **{k: v for k, v in options.items() if k != "name"})
+    broker = NatsBroker(
+        options.pop("servers"),
+        logger=logging.getLogger("fourlinks.faststream"),
+        **{k: v for k, v in options.items() if k != "name"},
+    )
     stream = JStream(settings.stream, declare=False)
     for contract in definition.publishes:
         broker.publisher(
@@ -163,25 +170,31 @@ def _register_policies(runtime: ServiceRuntime, broker: NatsBroker) -> None:
             stream=stream,
             durable=f"{runtime.definition.name}-{policy.name}-v{policy.version}",
             pull_sub=PullSub(batch_size=1),
-            ack_policy=AckPolicy.NACK_ON_ERROR,
+            ack_policy=AckPolicy.MANUAL,
             title=f"{runtime.definition.name}.{policy.name}",
             description=policy.description,
         )
         subscriber(_policy_handler(runtime, policy))
 
 
-def _policy_handler(
-    runtime: ServiceRuntime, policy: Policy
-) -> Callable[[bytes, NatsMessage], Awaitable[None]]:
-    async def handle(body: bytes, message: NatsMessage) -> None:
+def _policy_handler(runtime: ServiceRuntime, policy: Policy) -> Callable[[NatsMessage], Awaitable[None]]:
+    """Manual acks: ack after the handler succeeded, nak with a growing delay when it raised."""
+
+    async def handle(message: NatsMessage) -> None:
         raw = message.raw_message
-        stored = StoredEvent(raw.metadata.sequence.stream, raw.subject, body)
-        event = await runtime.store.codec.decode(stored)
+        stored = StoredEvent(raw.metadata.sequence.stream, raw.subject, raw.data)
         clear_context()
-        bind_context(
-            correlation_id=event.envelope.correlation_id, policy=policy.name, position=stored.position
-        )
-        await policy.handle(event, runtime)
+        bind_context(policy=policy.name, position=stored.position)
+        try:
+            event = await runtime.store.codec.decode(stored)
+            bind_context(correlation_id=event.envelope.correlation_id)
+            await policy.handle(event, runtime)
+        except Exception as exc:
+            attempt = raw.metadata.num_delivered
+            log.warning("policy_failed", attempt=attempt, error=f"{type(exc).__name__}: {exc}"[:300])
+            await message.nack(delay=min(0.1 * 2**attempt, 60.0))
+            return
+        await message.ack()
 
     return handle
 
@@ -388,7 +401,7 @@ def _register_doc_policies(definition: ServiceDefinition, settings: Settings, br
     stream = JStream(settings.stream, declare=False)
     for policy in definition.policies:
 
-        async def documented(body: bytes) -> None:  # pragma: no cover - documentation only
+        async def documented(message: NatsMessage) -> None:  # pragma: no cover - documentation only
             return None
 
         broker.subscriber(
@@ -396,7 +409,7 @@ def _register_doc_policies(definition: ServiceDefinition, settings: Settings, br
             stream=stream,
             durable=f"{definition.name}-{policy.name}-v{policy.version}",
             pull_sub=PullSub(batch_size=1),
-            ack_policy=AckPolicy.NACK_ON_ERROR,
+            ack_policy=AckPolicy.MANUAL,
             title=f"{definition.name}.{policy.name}",
             description=policy.description,
         )(documented)

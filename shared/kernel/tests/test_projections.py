@@ -1,0 +1,223 @@
+"""The projection runner on a real JetStream stream and real databases (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from fourlinks_kernel.envelope import Actor, CommandContext, RecordedEvent, StoredEvent
+from fourlinks_kernel.events import DomainEvent
+from fourlinks_kernel.ids import new_id
+from fourlinks_kernel.jetstream import JetStreamEventStore
+from fourlinks_kernel.projection import ProjectionHalted, ProjectionRunner, checkpoints, failures, upsert
+from fourlinks_kernel.store import NEW_STREAM, EventStore
+
+from .sample import NoteAdded, Notebook, NotebookOpened
+
+metadata = MetaData()
+notebooks = Table(
+    "test_notebooks",
+    metadata,
+    Column("notebook_id", String(36), primary_key=True),
+    Column("title", String(100)),
+    Column("notes", Integer, nullable=False),
+)
+
+
+class NotebookProjection:
+    name: ClassVar[str] = "test.notebooks"
+    version: ClassVar[int] = 1
+    metadata: ClassVar[MetaData] = metadata
+    subjects: ClassVar[str | None] = None
+    handles: ClassVar[frozenset[str]] = frozenset({"NotebookOpened", "NoteAdded"})
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.fail_on = fail_on
+
+    async def apply(self, conn: AsyncConnection, event: RecordedEvent) -> None:
+        match event.event:
+            case NotebookOpened() as opened:
+                values = {"notebook_id": opened.notebook_id, "title": opened.title, "notes": 0}
+                await conn.execute(upsert(conn, notebooks, values, ["notebook_id"]))
+            case NoteAdded() as note:
+                if note.text == self.fail_on:
+                    raise ValueError("this note cannot be projected")
+                await conn.execute(
+                    notebooks.update()
+                    .where(notebooks.c.notebook_id == note.notebook_id)
+                    .values(notes=notebooks.c.notes + 1)
+                )
+
+
+def ctx() -> CommandContext:
+    return CommandContext.new(Actor(id="member-7", roles=("member",), scope="yuhang"))
+
+
+async def fill(store: EventStore, notebooks_count: int, notes_each: int) -> list[str]:
+    ids = []
+    for n in range(notebooks_count):
+        stream = Notebook.stream_of(new_id())
+        events: list[DomainEvent] = [
+            NotebookOpened(
+                notebook_id=stream.aggregate_id, owner_id=new_id(), owner_phone=None, title=f"n{n}"
+            )
+        ]
+        events += [
+            NoteAdded(notebook_id=stream.aggregate_id, text=f"t{i}", priority=1) for i in range(notes_each)
+        ]
+        await store.append(stream, events, expected=NEW_STREAM, context=ctx())
+        ids.append(stream.aggregate_id)
+    return ids
+
+
+async def snapshot(engine: AsyncEngine) -> list[tuple[str, str, int]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(notebooks).order_by(notebooks.c.notebook_id))
+        return [(r.notebook_id, r.title, r.notes) for r in rows]
+
+
+async def checkpoint_of(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        query = select(checkpoints.c.position).where(checkpoints.c.name == NotebookProjection.name)
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def test_catch_up_applies_every_event_and_checkpoints_the_last_position(
+    jetstream_store: JetStreamEventStore, engine: AsyncEngine
+) -> None:
+    await fill(jetstream_store, 5, 3)
+    runner = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine, batch_size=7)
+    position = await runner.catch_up()
+    assert position == await jetstream_store.last_position() == 20
+    assert await checkpoint_of(engine) == 20
+    assert sorted(r[2] for r in await snapshot(engine)) == [3] * 5
+
+
+async def test_redelivered_events_have_no_second_effect(
+    jetstream_store: JetStreamEventStore, engine: AsyncEngine
+) -> None:
+    await fill(jetstream_store, 2, 2)
+    runner = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine)
+    await runner.catch_up()
+    before = await snapshot(engine)
+    everything = [s async for s in jetstream_store.read()]
+    await runner._apply_batch(everything)  # the same events again, as after a lost ack
+    await runner._apply_batch(everything[2:4])
+    assert await snapshot(engine) == before
+
+
+async def test_a_crash_between_apply_and_checkpoint_leaves_no_trace_and_resumes(
+    jetstream_store: JetStreamEventStore, engine: AsyncEngine
+) -> None:
+    await fill(jetstream_store, 3, 2)
+    crashing = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine, batch_size=4)
+
+    async def crash(conn: AsyncConnection, position: int) -> None:
+        raise KeyboardInterrupt  # the process dies after applying, before committing
+
+    crashing._write_checkpoint = crash  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        await crashing.catch_up()
+    assert await checkpoint_of(engine) == 0
+    assert await snapshot(engine) == []
+    fresh = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine, batch_size=4)
+    await fresh.catch_up()
+    assert sorted(r[2] for r in await snapshot(engine)) == [2, 2, 2]
+
+
+async def test_an_event_that_cannot_be_applied_is_recorded_and_halts_the_projection(
+    jetstream_store: JetStreamEventStore, engine: AsyncEngine
+) -> None:
+    await fill(jetstream_store, 1, 3)
+    runner = ProjectionRunner(NotebookProjection(fail_on="t1"), store=jetstream_store, engine=engine)
+    with pytest.raises(ProjectionHalted, match="NoteAdded at position 3"):
+        await runner.catch_up()
+    assert await checkpoint_of(engine) == 2  # everything before the bad event applied, nothing after
+    assert not runner.status.healthy
+    async with engine.connect() as conn:
+        recorded = (await conn.execute(select(failures.c.position, failures.c.event_type))).all()
+    assert [tuple(r) for r in recorded] == [(3, "NoteAdded")]
+    again = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine)
+    with pytest.raises(ProjectionHalted):
+        await again.prepare()  # stays halted across restarts until an operator rebuilds
+
+
+async def test_a_corrupt_event_halts_instead_of_being_skipped(
+    jetstream_store: JetStreamEventStore, engine: AsyncEngine
+) -> None:
+    await fill(jetstream_store, 1, 1)
+    await jetstream_store.nc.request(
+        f"{jetstream_store.settings.prefix}.sample.notebook.{new_id()}.NoteAdded", b"{not json", timeout=5
+    )
+    runner = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine)
+    with pytest.raises(ProjectionHalted, match="position 3"):
+        await runner.catch_up()
+
+
+async def test_a_checkpoint_ahead_of_the_stream_is_a_log_regression_and_halts(
+    jetstream_store: JetStreamEventStore, engine: AsyncEngine
+) -> None:
+    await fill(jetstream_store, 1, 1)
+    runner = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine)
+    await runner.catch_up()
+    async with engine.begin() as conn:
+        await conn.execute(checkpoints.update().values(position=500))  # as after lost writes on the server
+    restarted = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine)
+    with pytest.raises(ProjectionHalted, match="log regression"):
+        await restarted.prepare()
+    assert restarted.status.halted_reason is not None
+
+
+async def test_bumping_the_version_rebuilds_the_read_model_on_start(
+    jetstream_store: JetStreamEventStore, engine: AsyncEngine
+) -> None:
+    await fill(jetstream_store, 2, 1)
+    await ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine).catch_up()
+    async with engine.begin() as conn:
+        await conn.execute(notebooks.update().values(title="tampered"))
+
+    class NotebookProjectionV2(NotebookProjection):
+        version: ClassVar[int] = 2
+
+    await ProjectionRunner(NotebookProjectionV2(), store=jetstream_store, engine=engine).catch_up()
+    assert {r[1] for r in await snapshot(engine)} == {"n0", "n1"}
+
+
+async def test_running_projection_follows_live_appends(
+    jetstream_store: JetStreamEventStore, engine: AsyncEngine
+) -> None:
+    await fill(jetstream_store, 1, 1)
+    runner = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine)
+    task = asyncio.create_task(runner.run())
+    try:
+        await fill(jetstream_store, 3, 2)
+        for _ in range(200):
+            if runner.status.position == 11:
+                break
+            await asyncio.sleep(0.02)
+        assert runner.status.healthy
+        async with engine.connect() as conn:
+            assert (await conn.execute(select(func.count()).select_from(notebooks))).scalar_one() == 4
+    finally:
+        task.cancel()
+
+
+async def test_a_rebuild_gives_the_same_rows_as_the_live_projection(
+    jetstream_store: JetStreamEventStore, engine: AsyncEngine
+) -> None:
+    await fill(jetstream_store, 4, 2)
+    runner = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine, batch_size=3)
+    await runner.catch_up()
+    live = await snapshot(engine)
+    await runner.rebuild()
+    assert await snapshot(engine) == []
+    await runner.catch_up()
+    assert await snapshot(engine) == live
+
+
+def test_stored_event_type_comes_from_the_subject() -> None:
+    assert StoredEvent(1, "fourlinks.members.org_unit.x.OrgUnitCreated", b"").event_type == "OrgUnitCreated"

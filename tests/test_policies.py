@@ -1,0 +1,99 @@
+"""Policies run as FastStream subscribers: a handler that raises gets the event again, never loses it,
+and a redelivered event has no second effect."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from conftest import bearer, running
+
+from fourlinks_contracts import full_registry
+from fourlinks_contracts.members import OrgUnitCreated
+from fourlinks_kernel.aggregate import Aggregate
+from fourlinks_kernel.envelope import Actor, RecordedEvent
+from fourlinks_kernel.events import DomainEvent
+from fourlinks_members.bootstrap import definition as members_definition
+from fourlinks_runtime.service import Policy, ServiceDefinition, ServiceRuntime, create_app
+from fourlinks_runtime.settings import Settings
+
+
+class UnitNoticed(DomainEvent):
+    event_type: ClassVar[str] = "UnitNoticed"
+    unit_id: str
+
+
+class Notice(Aggregate):
+    context: ClassVar[str] = "watcher"
+    aggregate_type: ClassVar[str] = "notice"
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.count = 0
+
+    def notice(self) -> None:
+        self._record(UnitNoticed(unit_id=self.id))
+
+    def apply(self, event: DomainEvent) -> None:
+        self.count += 1
+
+
+async def test_a_failing_policy_gets_the_event_again_and_records_its_effect_once(
+    service_settings: Settings,
+) -> None:
+    calls: list[str] = []
+
+    async def notice_unit(event: RecordedEvent, runtime: ServiceRuntime) -> None:
+        assert isinstance(event.event, OrgUnitCreated)
+        calls.append(event.envelope.event_id)
+        context = event_context(event)
+        await runtime.execute(Notice, event.event.unit_id, Notice.notice, context, command="notice")
+        if len(calls) == 1:
+            raise RuntimeError("a transient failure after the write")
+
+    registry = full_registry()
+    registry.register(UnitNoticed)
+    watcher = ServiceDefinition(
+        name="watcher",
+        title="watcher",
+        description="test policy host",
+        registry=registry,
+        policies=(
+            Policy(
+                name="notice-units",
+                version=1,
+                subjects=f"{service_settings.subject_prefix}.members.org_unit.*.OrgUnitCreated",
+                handle=notice_unit,
+            ),
+        ),
+    )
+    admin = bearer(service_settings, "administrator", scope="yuhang")
+    members_app = create_app(members_definition(), service_settings)
+    async with (
+        running(members_app) as members,
+        running(create_app(watcher, service_settings)) as watcher_client,
+    ):
+        created = await members.post(
+            "/org-units", json={"code": "yuhang", "name": "余杭区", "level": "district"}, headers=admin
+        )
+        unit_id = created.json()["id"]
+        runtime: ServiceRuntime = watcher_client._transport.app.state.runtime  # type: ignore[attr-defined]
+        for _ in range(300):
+            if len(calls) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        notice, _, _ = await runtime.repository(Notice).get(unit_id)
+        assert len(calls) == 2
+        assert calls[0] == calls[1]
+        assert notice.count == 1
+
+
+def event_context(event: RecordedEvent):  # type: ignore[no-untyped-def]
+    from fourlinks_kernel.envelope import CommandContext
+
+    return CommandContext(
+        actor=Actor(id="policy:notice-units", roles=("service",)),
+        command_id=f"notice-units:{event.envelope.event_id}",
+        correlation_id=event.envelope.correlation_id,
+        causation_id=event.envelope.event_id,
+    )
