@@ -198,3 +198,15 @@ def bearer(
     """Authorization header for an actor with roles and a scope."""
     token = issue_token(settings, subject=subject or f"user-{uuid.uuid4().hex[:8]}", roles=roles, scope=scope)
     return {"Authorization": f"Bearer {token}"}
+
+
+async def wait_ready(client: httpx.AsyncClient, timeout: float = 10.0) -> httpx.Response:
+    """Poll /health/ready until it is green (or the timeout passes); returns the last answer."""
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        ready = await client.get("/health/ready")
+        if ready.status_code == 200 or asyncio.get_running_loop().time() > deadline:
+            return ready
+        await asyncio.sleep(0.02)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import bearer, running
+from conftest import bearer, running, wait_ready
 
 from fourlinks_kernel.projection import checkpoints
 from fourlinks_members.bootstrap import create_app
@@ -36,7 +36,7 @@ async def test_an_administrator_builds_the_org_tree_and_sees_it_in_the_read_mode
             ("yuhang", "余杭区"),
             ("yuhang/nanyuan", "南苑"),
         ]
-        ready = await client.get("/health/ready")
+        ready = await wait_ready(client)
         assert ready.status_code == 200, ready.text
 
 
@@ -98,7 +98,11 @@ async def test_a_retried_request_with_the_same_idempotency_key_is_recorded_once(
         first = await client.post("/org-units", json=body, headers=admin)
         again = await client.post("/org-units", json=body, headers=admin)
         assert (first.status_code, again.status_code) == (201, 201)
-        assert first.json() == again.json()
+        assert (again.json()["id"], again.json()["position"]) == (
+            first.json()["id"],
+            first.json()["position"],
+        )
+        assert again.json()["duplicate"]
 
 
 async def test_operations_endpoints_describe_and_measure_the_service(service_settings: Settings) -> None:

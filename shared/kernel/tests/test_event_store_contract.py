@@ -111,9 +111,10 @@ async def test_a_retried_command_is_not_recorded_twice(store: EventStore) -> Non
     def decide(notebook: Notebook) -> None:
         notebook.add("repair the stairwell light")
 
-    await repository.execute(notebook_id, decide, context)
-    _, again = await repository.execute(notebook_id, decide, context)
+    first = await repository.execute(notebook_id, decide, context)
+    again = await repository.execute(notebook_id, decide, context)
     assert again.duplicate
+    assert again.positions == first.positions
     notebook, state, _ = await repository.get(notebook_id)
     assert notebook.notes == ["repair the stairwell light"]
     assert state.version == 1

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from fourlinks_contracts import full_registry, members
-from fourlinks_members.adapters.http import router
+from fourlinks_members.adapters import contacts_api, members_api, org_units_api
+from fourlinks_members.projections.directory import DirectoryProjection
 from fourlinks_members.projections.org_units import OrgUnitsProjection
 from fourlinks_runtime.service import ServiceDefinition
 from fourlinks_runtime.service import create_app as create_service_app
@@ -22,8 +23,8 @@ def definition() -> ServiceDefinition:
         ),
         registry=full_registry(),
         publishes=members.EVENTS,
-        projections=(OrgUnitsProjection,),
-        routers=(router,),
+        projections=(OrgUnitsProjection, DirectoryProjection),
+        routers=(org_units_api.router, members_api.router, contacts_api.router),
     )
 
 

@@ -1,7 +1,14 @@
-"""Events of the members context: org units (and, as it grows, members, households, cards)."""
+"""Events of the members context: org units, party members and their 1 + X teams, households,
+enterprises, service cards and the links between cards and contacts, visits.
+
+Members' names and public phones are the public face of the service card and are stored in
+clear; residents' and contact persons' names, phones and vulnerability flags, helpers' names and
+phones, and visit notes are personal data, sealed with the key of the person they belong to.
+"""
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import ClassVar
 
@@ -35,6 +42,39 @@ PARENT_LEVELS: dict[OrgLevel, tuple[OrgLevel, ...]] = {
 }
 
 
+class DeactivationReason(StrEnum):
+    """Why a member stops serving."""
+
+    MOVED_AWAY = "moved_away"
+    DECEASED = "deceased"
+    RETIRED = "retired"
+    OTHER = "other"
+
+
+class HelperRole(StrEnum):
+    """The X of a "1 + X" team; helpers need not be party members."""
+
+    VILLAGE_GROUP_LEADER = "village_group_leader"
+    BUILDING_CHIEF = "building_chief"
+    PROPERTY_STAFF = "property_staff"
+    OWNERS_COMMITTEE_MEMBER = "owners_committee_member"
+
+
+class ContactKind(StrEnum):
+    """What a service card links a member to."""
+
+    HOUSEHOLD = "household"
+    ENTERPRISE = "enterprise"
+
+
+class Urgency(StrEnum):
+    """How soon a problem needs action."""
+
+    URGENT = "urgent"
+    GENERAL = "general"
+    COMPLEX = "complex"
+
+
 class OrgUnitCreated(DomainEvent):
     """An org unit was created under its parent; its path never changes."""
 
@@ -56,4 +96,227 @@ class OrgUnitRenamed(DomainEvent):
     previous_name: str
 
 
-EVENTS: tuple[type[DomainEvent], ...] = (OrgUnitCreated, OrgUnitRenamed)
+class MemberRegistered(DomainEvent):
+    """A party member was registered in their home org unit, with a capacity of contacts."""
+
+    event_type: ClassVar[str] = "MemberRegistered"
+    member_id: str
+    name: str
+    public_phone: str
+    party_branch: str
+    org_unit: str
+    capacity: int
+
+
+class MemberProfileUpdated(DomainEvent):
+    """A member's card-facing details or capacity changed (all current values)."""
+
+    event_type: ClassVar[str] = "MemberProfileUpdated"
+    member_id: str
+    name: str
+    public_phone: str
+    party_branch: str
+    capacity: int
+
+
+class MemberTransferred(DomainEvent):
+    """A member moved to another org unit; their card was revoked in the same command."""
+
+    event_type: ClassVar[str] = "MemberTransferred"
+    member_id: str
+    from_unit: str
+    to_unit: str
+    reason: str
+
+
+class MemberDeactivated(DomainEvent):
+    """A member stopped serving; their card was revoked and contacts unlinked in the same command."""
+
+    event_type: ClassVar[str] = "MemberDeactivated"
+    member_id: str
+    org_unit: str
+    reason: DeactivationReason
+    note: str
+    suggested_replacement_id: str | None
+
+
+class HelperAttached(DomainEvent):
+    """A helper joined a member's 1 + X team."""
+
+    event_type: ClassVar[str] = "HelperAttached"
+    personal_fields: ClassVar[tuple[str, ...]] = ("name", "phone")
+    data_subject_field: ClassVar[str | None] = "helper_id"
+    member_id: str
+    helper_id: str
+    role: HelperRole
+    name: str | None
+    phone: str | None
+
+
+class HelperDetached(DomainEvent):
+    """A helper left a member's team."""
+
+    event_type: ClassVar[str] = "HelperDetached"
+    member_id: str
+    helper_id: str
+    reason: str
+
+
+class HouseholdRegistered(DomainEvent):
+    """A household at an address: its building or natural village, unit and room."""
+
+    event_type: ClassVar[str] = "HouseholdRegistered"
+    household_id: str
+    org_unit: str
+    unit_no: str
+    room: str
+    visit_cadence_days: int
+
+
+class ResidentAdded(DomainEvent):
+    """A resident of a household; name, phone and vulnerability flags are sealed with their key."""
+
+    event_type: ClassVar[str] = "ResidentAdded"
+    personal_fields: ClassVar[tuple[str, ...]] = ("name", "phone", "elderly_living_alone", "disability")
+    data_subject_field: ClassVar[str | None] = "resident_id"
+    household_id: str
+    resident_id: str
+    name: str | None
+    phone: str | None
+    phone_index: str | None
+    elderly_living_alone: bool | None
+    disability: bool | None
+
+
+class ResidentErased(DomainEvent):
+    """A resident's key was destroyed: their personal fields are gone from every read model."""
+
+    event_type: ClassVar[str] = "ResidentErased"
+    household_id: str
+    resident_id: str
+
+
+class EnterpriseRegistered(DomainEvent):
+    """An enterprise in a community, with its contact person (personal data, sealed)."""
+
+    event_type: ClassVar[str] = "EnterpriseRegistered"
+    personal_fields: ClassVar[tuple[str, ...]] = ("contact_name", "contact_phone")
+    data_subject_field: ClassVar[str | None] = "contact_person_id"
+    enterprise_id: str
+    org_unit: str
+    name: str
+    credit_code: str
+    address: str
+    contact_person_id: str
+    contact_name: str | None
+    contact_phone: str | None
+    phone_index: str | None
+
+
+class EnterpriseContactErased(DomainEvent):
+    """An enterprise's contact person was erased."""
+
+    event_type: ClassVar[str] = "EnterpriseContactErased"
+    enterprise_id: str
+    contact_person_id: str
+
+
+class ServiceCardIssued(DomainEvent):
+    """A Four Links service card: who (member, public phone), for whom (scope), for what (matters)."""
+
+    event_type: ClassVar[str] = "ServiceCardIssued"
+    card_id: str
+    member_id: str
+    org_unit: str
+    public_phone: str
+    households: list[str]
+    enterprises: list[str]
+    matters: list[str]
+    matters_note: str
+
+
+class ServiceCardRevised(DomainEvent):
+    """A new revision of a card (full scope and matters); earlier revisions stay in history."""
+
+    event_type: ClassVar[str] = "ServiceCardRevised"
+    card_id: str
+    member_id: str
+    revision: int
+    public_phone: str
+    households: list[str]
+    enterprises: list[str]
+    matters: list[str]
+    matters_note: str
+    reason: str
+
+
+class ServiceCardRevoked(DomainEvent):
+    """A card stopped being valid; its contacts were unlinked in the same command."""
+
+    event_type: ClassVar[str] = "ServiceCardRevoked"
+    card_id: str
+    member_id: str
+    reason: str
+
+
+class ContactLinked(DomainEvent):
+    """A household or enterprise entered an active card's scope: this member is now theirs."""
+
+    event_type: ClassVar[str] = "ContactLinked"
+    contact_id: str
+    contact_kind: ContactKind
+    card_id: str
+    member_id: str
+
+
+class ContactUnlinked(DomainEvent):
+    """A household or enterprise left a card's scope; until linked again it is uncovered."""
+
+    event_type: ClassVar[str] = "ContactUnlinked"
+    contact_id: str
+    contact_kind: ContactKind
+    card_id: str
+    member_id: str
+    reason: str
+
+
+class VisitRecorded(DomainEvent):
+    """A member visited a contact; a problem found here can become a task."""
+
+    event_type: ClassVar[str] = "VisitRecorded"
+    personal_fields: ClassVar[tuple[str, ...]] = ("notes", "problem_description")
+    data_subject_field: ClassVar[str | None] = "contact_id"
+    visit_id: str
+    contact_id: str
+    contact_kind: ContactKind
+    org_unit: str
+    member_id: str
+    visited_on: date
+    notes: str | None
+    problem_found: bool
+    problem_category: str | None
+    problem_description: str | None
+    problem_urgency: Urgency | None
+
+
+EVENTS: tuple[type[DomainEvent], ...] = (
+    OrgUnitCreated,
+    OrgUnitRenamed,
+    MemberRegistered,
+    MemberProfileUpdated,
+    MemberTransferred,
+    MemberDeactivated,
+    HelperAttached,
+    HelperDetached,
+    HouseholdRegistered,
+    ResidentAdded,
+    ResidentErased,
+    EnterpriseRegistered,
+    EnterpriseContactErased,
+    ServiceCardIssued,
+    ServiceCardRevised,
+    ServiceCardRevoked,
+    ContactLinked,
+    ContactUnlinked,
+    VisitRecorded,
+)

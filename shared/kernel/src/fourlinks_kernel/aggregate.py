@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import ClassVar, Generic, Self, TypeVar
 
 import structlog
@@ -10,7 +11,7 @@ import structlog
 from fourlinks_kernel.envelope import CommandContext, RecordedEvent, StreamId
 from fourlinks_kernel.errors import ConcurrencyConflict
 from fourlinks_kernel.events import DomainEvent
-from fourlinks_kernel.store import AppendResult, EventStore, StreamState
+from fourlinks_kernel.store import EventStore, StreamState, StreamWrite
 
 log = structlog.get_logger(__name__)
 
@@ -55,15 +56,96 @@ class Aggregate:
 
 
 A = TypeVar("A", bound=Aggregate)
+T = TypeVar("T")
 MAX_CONFLICT_RETRIES = 5
 
 
-class Repository(Generic[A]):
-    """Loads an aggregate, runs one decision on it and appends what it recorded.
+class _AlreadyRecorded(Exception):
+    def __init__(self, events: list[RecordedEvent]) -> None:
+        super().__init__("command already recorded")
+        self.events = events
 
-    A concurrency conflict reloads and decides again (decisions are pure over state, so this is
-    safe); a command already recorded (same command id in history) is not written twice.
+
+@dataclass
+class Outcome(Generic[T]):
+    """What a command did: its value, where its events landed, or that it had been done before."""
+
+    value: T | None
+    positions: tuple[int, ...]
+    duplicate: bool = False
+
+    @property
+    def position(self) -> int:
+        """The log position of the command's last event (0 when it recorded nothing)."""
+        return max(self.positions, default=0)
+
+
+class UnitOfWork:
+    """The aggregates one command touches; everything they record is appended atomically."""
+
+    def __init__(self, store: EventStore, context: CommandContext) -> None:
+        self.store = store
+        self.context = context
+        self._loaded: dict[StreamId, tuple[Aggregate, StreamState]] = {}
+
+    async def get(self, kind: type[A], aggregate_id: str) -> A:
+        """Load an aggregate once per command (new if it has no events)."""
+        stream = kind.stream_of(aggregate_id)
+        if stream in self._loaded:
+            loaded, _ = self._loaded[stream]
+            assert isinstance(loaded, kind)  # one type per stream by construction
+            return loaded
+        history = await self.store.load(stream)
+        mine = [r for r in history.events if r.envelope.command_id == self.context.command_id]
+        if mine:
+            raise _AlreadyRecorded(mine)
+        instance = kind.replay(aggregate_id, [r.event for r in history.events])
+        self._loaded[stream] = (instance, history.state)
+        return instance
+
+    def writes(self) -> list[StreamWrite]:
+        """What the touched aggregates recorded, one write each, in the order they were loaded."""
+        return [
+            StreamWrite(stream, list(aggregate.pending), state)
+            for stream, (aggregate, state) in self._loaded.items()
+            if aggregate.pending
+        ]
+
+    async def commit(self) -> tuple[int, ...]:
+        """Append every recorded event in one atomic batch; returns their positions."""
+        writes = self.writes()
+        if not writes:
+            return ()
+        results = await self.store.append_all(writes, context=self.context)
+        for write, result in zip(writes, results, strict=True):
+            aggregate, _ = self._loaded[write.stream]
+            aggregate.pending = []
+            aggregate.version = result.state.version
+        return tuple(p for r in results for p in r.positions)
+
+
+async def run_command(
+    store: EventStore, context: CommandContext, work: Callable[[UnitOfWork], Awaitable[T]]
+) -> Outcome[T]:
+    """Run a command: decide on fresh state, append atomically, retry on conflict, never twice.
+
+    A concurrency conflict reruns `work` on reloaded state (decisions are pure over state, so this
+    is safe). A command whose id is already in a touched aggregate's history is not run again.
     """
+    for attempt in range(MAX_CONFLICT_RETRIES):
+        uow = UnitOfWork(store, context)
+        try:
+            value = await work(uow)
+            return Outcome(value, await uow.commit())
+        except _AlreadyRecorded as done:
+            return Outcome(None, tuple(r.position for r in done.events), duplicate=True)
+        except ConcurrencyConflict:
+            log.info("conflict_retried", command_id=context.command_id, attempt=attempt)
+    raise ConcurrencyConflict("command", -1, "too many concurrent writers; try again")
+
+
+class Repository(Generic[A]):
+    """Loads one kind of aggregate and runs single-aggregate decisions on it."""
 
     def __init__(self, store: EventStore, aggregate: type[A]) -> None:
         self.store = store
@@ -77,35 +159,12 @@ class Repository(Generic[A]):
 
     async def execute(
         self, aggregate_id: str, decide: Callable[[A], None], context: CommandContext
-    ) -> tuple[A, AppendResult]:
+    ) -> Outcome[A]:
         """Load, decide, append; retried on conflict, idempotent per command id."""
-        for attempt in range(MAX_CONFLICT_RETRIES):
-            instance, state, history = await self.get(aggregate_id)
-            done = [r for r in history if r.envelope.command_id == context.command_id]
-            if done:
-                return instance, _already_done(state, done)
+
+        async def work(uow: UnitOfWork) -> A:
+            instance = await uow.get(self.aggregate, aggregate_id)
             decide(instance)
-            if not instance.pending:
-                return instance, AppendResult(state, (), ())
-            try:
-                result = await self.store.append(
-                    instance.stream_of(aggregate_id), instance.pending, expected=state, context=context
-                )
-            except ConcurrencyConflict:
-                log.info("conflict_retried", aggregate=self.aggregate.aggregate_type, attempt=attempt)
-                continue
-            instance.pending = []
-            instance.version = result.state.version
-            return instance, result
-        raise ConcurrencyConflict(
-            str(self.aggregate.stream_of(aggregate_id)), -1, "too many concurrent writers"
-        )
+            return instance
 
-
-def _already_done(state: StreamState, done: list[RecordedEvent]) -> AppendResult:
-    return AppendResult(
-        state,
-        tuple(r.position for r in done),
-        tuple(r.envelope.event_id for r in done),
-        duplicate=True,
-    )
+        return await run_command(self.store, context, work)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,7 @@ from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.ids import new_id
 
 GENESIS_HASH = "0" * 64
+_DERIVED_IDS = uuid.UUID("8d7f3c52-1a4b-4e0f-b6f1-3c9e2d5a7b10")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
@@ -74,6 +76,13 @@ class CommandContext:
         """A context for a fresh command; the command id doubles as correlation id."""
         command_id = new_id()
         return cls(actor=actor, command_id=command_id, correlation_id=correlation_id or command_id)
+
+    def id_for(self, purpose: str) -> str:
+        """An id for something this command creates: derived from the client's idempotency key
+        when there is one (so a retried request meets the same aggregate), otherwise fresh."""
+        if self.command_id.startswith("http:"):
+            return str(uuid.uuid5(_DERIVED_IDS, f"{self.command_id}:{purpose}"))
+        return new_id()
 
     def caused_by(self, event: RecordedEvent, actor: Actor) -> CommandContext:
         """A context for a command a policy issues in reaction to an event."""

@@ -21,11 +21,18 @@ from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
-from fourlinks_kernel.codec import EncodedEvent, EventCodec
+from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.envelope import CommandContext, StoredEvent, StreamId
 from fourlinks_kernel.errors import AppendRejected, ConcurrencyConflict, EventStoreUnavailable
 from fourlinks_kernel.events import DomainEvent
-from fourlinks_kernel.store import AppendResult, LoadedStream, StreamState, encode_batch
+from fourlinks_kernel.store import (
+    AppendResult,
+    EncodedWrites,
+    LoadedStream,
+    StreamState,
+    StreamWrite,
+    encode_writes,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -122,106 +129,105 @@ class JetStreamEventStore:
         expected: StreamState,
         context: CommandContext,
     ) -> AppendResult:
-        encoded = await encode_batch(self.codec, stream, events, expected=expected, context=context)
+        return (await self.append_all([StreamWrite(stream, events, expected)], context=context))[0]
+
+    async def append_all(
+        self, writes: Sequence[StreamWrite], *, context: CommandContext
+    ) -> list[AppendResult]:
+        batch = await encode_writes(self.codec, writes, context=context)
         attempts = self.settings.publish_attempts
         for attempt in range(1, attempts + 1):
             try:
-                last_seq = await self._publish(stream, encoded, expected)
+                last_seq = await self._publish(batch)
             except ConcurrencyConflict:
-                written = await self._already_written(stream, expected, encoded)
+                written = await self._already_written(batch)
                 if written is not None:
                     return written
                 raise
             except (*TRANSIENT, *DISCONNECTED) as exc:
-                written = await self._find_after_failure(stream, expected, encoded)
+                written = await self._find_after_failure(batch)
                 if written is not None:
                     return written
-                log.warning("append_retry", stream=str(stream), attempt=attempt, error=type(exc).__name__)
+                log.warning("append_retry", attempt=attempt, error=type(exc).__name__)
                 if attempt == attempts:
                     raise EventStoreUnavailable(
                         "the event store did not confirm the write; retry with the same Idempotency-Key"
                     ) from exc
                 await asyncio.sleep(0.2 * attempt)
                 continue
-            return self._result(expected, encoded, last_seq)
+            return batch.results(last_seq)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _publish(self, stream: StreamId, encoded: list[EncodedEvent], expected: StreamState) -> int:
-        prefix = self.settings.prefix
-        expectation = {EXPECT_SEQ: str(expected.position), EXPECT_SUBJECT: stream.filter(prefix)}
-        if len(encoded) == 1:
-            item = encoded[0]
-            headers = {"Nats-Msg-Id": item.event_id, **expectation}
-            return self._check_ack(
-                stream,
-                expected,
-                await self._request(stream.subject(prefix, item.event_type), item.payload, headers),
-            )
-        batch_id = encoded[0].event_id
-        for number, item in enumerate(encoded, start=1):
-            headers = {
-                "Nats-Msg-Id": item.event_id,
-                "Nats-Batch-Id": batch_id,
-                "Nats-Batch-Sequence": str(number),
-            }
-            subject = stream.subject(prefix, item.event_type)
+    async def _publish(self, batch: EncodedWrites) -> int:
+        """One message: a plain checked publish. Several: one atomic batch, all or nothing."""
+        messages = self._messages(batch)
+        if len(messages) == 1:
+            subject, payload, headers = messages[0]
+            return self._check_ack(batch, await self._request(subject, payload, headers))
+        batch_id = messages[0][2]["Nats-Msg-Id"]
+        for number, (subject, payload, headers) in enumerate(messages, start=1):
+            headers.update({"Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(number)})
             if number == 1:
-                headers.update(expectation)
-                reply = await self._request(subject, item.payload, headers)
+                reply = await self._request(subject, payload, headers)
                 if reply:
-                    self._check_ack(stream, expected, reply)
-            elif number < len(encoded):
-                await self.nc.publish(subject, item.payload, headers=headers)
+                    self._check_ack(batch, reply)
+            elif number < len(messages):
+                await self.nc.publish(subject, payload, headers=headers)
             else:
                 headers["Nats-Batch-Commit"] = "1"
-                return self._check_ack(stream, expected, await self._request(subject, item.payload, headers))
+                return self._check_ack(batch, await self._request(subject, payload, headers))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _messages(self, batch: EncodedWrites) -> list[tuple[str, bytes, dict[str, str]]]:
+        """Subject, payload and headers of every message; the expectation rides on each stream's first."""
+        prefix = self.settings.prefix
+        messages = []
+        for write, encoded in zip(batch.writes, batch.encoded, strict=True):
+            for index, item in enumerate(encoded):
+                headers = {"Nats-Msg-Id": item.event_id}
+                if index == 0:
+                    headers[EXPECT_SEQ] = str(write.expected.position)
+                    headers[EXPECT_SUBJECT] = write.stream.filter(prefix)
+                messages.append((write.stream.subject(prefix, item.event_type), item.payload, headers))
+        return messages
 
     async def _request(self, subject: str, payload: bytes, headers: dict[str, str]) -> bytes:
         msg = await self.nc.request(subject, payload, timeout=self.settings.publish_timeout, headers=headers)
         return msg.data
 
-    def _check_ack(self, stream: StreamId, expected: StreamState, reply: bytes) -> int:
+    def _check_ack(self, batch: EncodedWrites, reply: bytes) -> int:
         ack = json.loads(reply)
         error = ack.get("error")
         if error is None:
             return int(ack["seq"])
         if error.get("err_code") == WRONG_LAST_SEQUENCE:
-            raise ConcurrencyConflict(str(stream), expected.position, error.get("description", ""))
+            first = batch.writes[0]
+            raise ConcurrencyConflict(
+                str(first.stream), first.expected.position, error.get("description", "")
+            )
         if error.get("code") == 503:
             raise nats.errors.NoRespondersError
         raise AppendRejected(f"the event store refused the write: {error.get('description')}")
 
-    def _result(self, expected: StreamState, encoded: list[EncodedEvent], last_seq: int) -> AppendResult:
-        positions = tuple(range(last_seq - len(encoded) + 1, last_seq + 1))
-        digest = StoredEvent(last_seq, "", encoded[-1].payload).digest
-        state = StreamState(expected.version + len(encoded), last_seq, digest)
-        return AppendResult(state, positions, tuple(e.event_id for e in encoded))
-
-    async def _find_after_failure(
-        self, stream: StreamId, expected: StreamState, encoded: list[EncodedEvent]
-    ) -> AppendResult | None:
+    async def _find_after_failure(self, batch: EncodedWrites) -> list[AppendResult] | None:
         try:
-            return await self._already_written(stream, expected, encoded)
+            return await self._already_written(batch)
         except (*TRANSIENT, *DISCONNECTED, _DirectGetError):
             return None
 
-    async def _already_written(
-        self, stream: StreamId, expected: StreamState, encoded: list[EncodedEvent]
-    ) -> AppendResult | None:
-        """Tail check: did a write whose ack we lost store these very events?"""
-        wanted = encoded[0].event_id
-        tail = [
-            s
-            async for s in self._direct_get(
-                stream.filter(self.settings.prefix), from_seq=expected.position + 1
-            )
-        ]
-        for index, stored in enumerate(tail):
+    async def _already_written(self, batch: EncodedWrites) -> list[AppendResult] | None:
+        """Tail check: did a write whose ack we lost store these very events?
+
+        An atomic batch is stored contiguously, so finding its first event in the first stream's
+        tail gives every position."""
+        first = batch.writes[0]
+        wanted = batch.encoded[0][0].event_id
+        tail = self._direct_get(
+            first.stream.filter(self.settings.prefix), from_seq=first.expected.position + 1
+        )
+        async for stored in tail:
             if self.codec.envelope_of(stored)[0].event_id == wanted:
-                written = tail[index : index + len(encoded)]
-                result = self._result(expected, encoded, written[-1].position)
-                return AppendResult(result.state, tuple(s.position for s in written), result.event_ids)
+                return batch.results(stored.position + batch.size - 1)
         return None
 
     # -- batch direct get over one shared reply subscription ----------------------------------

@@ -9,7 +9,7 @@ from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.envelope import CommandContext, StoredEvent, StreamId
 from fourlinks_kernel.errors import ConcurrencyConflict
 from fourlinks_kernel.events import DomainEvent
-from fourlinks_kernel.store import AppendResult, LoadedStream, StreamState, encode_batch
+from fourlinks_kernel.store import AppendResult, LoadedStream, StreamState, StreamWrite, encode_writes
 
 PREFIX = "fourlinks"
 
@@ -50,22 +50,29 @@ class InMemoryEventStore:
         expected: StreamState,
         context: CommandContext,
     ) -> AppendResult:
-        current = self._states.get(stream, StreamState())
-        if current.position != expected.position:
-            raise ConcurrencyConflict(str(stream), expected.position)
-        encoded = await encode_batch(self.codec, stream, events, expected=expected, context=context)
-        positions = []
-        for item in encoded:
-            stored = StoredEvent(len(self._log) + 1, stream.subject(PREFIX, item.event_type), item.payload)
-            self._log.append(stored)
-            self._streams.setdefault(stream, []).append(stored.position - 1)
-            positions.append(stored.position)
-        last = self._log[-1]
-        state = StreamState(expected.version + len(encoded), last.position, last.digest)
-        self._states[stream] = state
+        return (await self.append_all([StreamWrite(stream, events, expected)], context=context))[0]
+
+    async def append_all(
+        self, writes: Sequence[StreamWrite], *, context: CommandContext
+    ) -> list[AppendResult]:
+        for write in writes:
+            current = self._states.get(write.stream, StreamState())
+            if current.position != write.expected.position:
+                raise ConcurrencyConflict(str(write.stream), write.expected.position)
+        batch = await encode_writes(self.codec, writes, context=context)
+        for write, encoded in zip(batch.writes, batch.encoded, strict=True):
+            for item in encoded:
+                stored = StoredEvent(
+                    len(self._log) + 1, write.stream.subject(PREFIX, item.event_type), item.payload
+                )
+                self._log.append(stored)
+                self._streams.setdefault(write.stream, []).append(stored.position - 1)
+        results = batch.results(len(self._log))
+        for write, result in zip(batch.writes, results, strict=True):
+            self._states[write.stream] = result.state
         async with self._appended:
             self._appended.notify_all()
-        return AppendResult(state, tuple(positions), tuple(e.event_id for e in encoded))
+        return results
 
     async def read(
         self, *, from_position: int = 1, until_position: int | None = None, subjects: str | None = None

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from fourlinks_kernel.aggregate import Aggregate, Repository
+from fourlinks_kernel.aggregate import Aggregate, Outcome, Repository
 from fourlinks_kernel.crypto import PersonalDataCipher
 from fourlinks_kernel.envelope import CommandContext
 from fourlinks_kernel.events import DomainEvent, EventRegistry
-from fourlinks_kernel.store import AppendResult, EventStore
+from fourlinks_kernel.store import EventStore
 
 
 class PersonalDataErased(DomainEvent):
@@ -48,8 +48,7 @@ def privacy_registry() -> EventRegistry:
 
 async def erase_person(
     *, store: EventStore, cipher: PersonalDataCipher, person_id: str, reason: str, context: CommandContext
-) -> AppendResult:
+) -> Outcome[Person]:
     """Destroy the key first (the erasure must hold even if the append fails), then record it."""
     await cipher.erase(person_id)
-    _, result = await Repository(store, Person).execute(person_id, lambda p: p.erase(reason=reason), context)
-    return result
+    return await Repository(store, Person).execute(person_id, lambda p: p.erase(reason=reason), context)

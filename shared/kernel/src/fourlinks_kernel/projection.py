@@ -46,6 +46,12 @@ failures = Table(
 TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
 
 
+async def ensure_bookkeeping(engine: AsyncEngine) -> None:
+    """Create the checkpoint and failure tables once, before projections start side by side."""
+    async with engine.begin() as conn:
+        await conn.run_sync(bookkeeping.create_all)
+
+
 class Projection(Protocol):
     """A read-model builder: a pure function of (rows, event), tables declared in `metadata`."""
 

@@ -51,6 +51,15 @@ class AppendResult:
     duplicate: bool = False
 
 
+@dataclass(frozen=True)
+class StreamWrite:
+    """New events for one aggregate, appended only if its stream is still at `expected`."""
+
+    stream: StreamId
+    events: Sequence[DomainEvent]
+    expected: StreamState
+
+
 class EventStore(Protocol):
     """An append-only log of events with per-aggregate optimistic concurrency."""
 
@@ -69,6 +78,12 @@ class EventStore(Protocol):
         context: CommandContext,
     ) -> AppendResult:
         """Append all events atomically if the stream is still at `expected`."""
+        ...
+
+    async def append_all(
+        self, writes: Sequence[StreamWrite], *, context: CommandContext
+    ) -> list[AppendResult]:
+        """Append to several aggregates at once: all or nothing, each checked against its expectation."""
         ...
 
     def read(
@@ -110,6 +125,48 @@ async def encode_batch(
     return encoded
 
 
+@dataclass(frozen=True)
+class EncodedWrites:
+    """A command's writes with their encoded events, in append order."""
+
+    writes: tuple[StreamWrite, ...]
+    encoded: tuple[tuple[EncodedEvent, ...], ...]
+
+    @property
+    def size(self) -> int:
+        """How many events in all."""
+        return sum(len(e) for e in self.encoded)
+
+    def results(self, last_position: int) -> list[AppendResult]:
+        """Per-write results once the batch is stored contiguously, ending at `last_position`."""
+        position = last_position - self.size
+        results = []
+        for write, encoded in zip(self.writes, self.encoded, strict=True):
+            positions = tuple(range(position + 1, position + len(encoded) + 1))
+            position += len(encoded)
+            digest = hashlib.sha256(encoded[-1].payload).hexdigest()
+            state = StreamState(write.expected.version + len(encoded), positions[-1], digest)
+            results.append(AppendResult(state, positions, tuple(e.event_id for e in encoded)))
+        return results
+
+
+async def encode_writes(
+    codec: EventCodec, writes: Sequence[StreamWrite], *, context: CommandContext
+) -> EncodedWrites:
+    """Encode every write of a command; refuse empty writes, duplicates and oversized batches."""
+    if not writes:
+        raise ValueError("an append needs at least one write")
+    if len({w.stream for w in writes}) != len(writes):
+        raise ValueError("one write per aggregate in an append")
+    encoded = [
+        await encode_batch(codec, w.stream, w.events, expected=w.expected, context=context) for w in writes
+    ]
+    total = sum(len(e) for e in encoded)
+    if total > MAX_EVENTS_PER_APPEND:
+        raise ValueError(f"at most {MAX_EVENTS_PER_APPEND} events per append, got {total}")
+    return EncodedWrites(tuple(writes), tuple(tuple(e) for e in encoded))
+
+
 __all__ = [
     "NEW_STREAM",
     "AppendResult",
@@ -117,5 +174,7 @@ __all__ = [
     "LoadedStream",
     "StoredEvent",
     "StreamState",
+    "StreamWrite",
     "encode_batch",
+    "encode_writes",
 ]

@@ -28,7 +28,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from fourlinks_kernel.aggregate import Aggregate, Repository
+from fourlinks_kernel.aggregate import Aggregate, Outcome, Repository, UnitOfWork, run_command
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.crypto import PersonalDataCipher
 from fourlinks_kernel.envelope import Actor, CommandContext, RecordedEvent, StoredEvent
@@ -36,8 +36,8 @@ from fourlinks_kernel.errors import ConcurrencyConflict
 from fourlinks_kernel.events import DomainEvent, EventRegistry
 from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.jetstream import JetStreamEventStore, NatsKeyStore
-from fourlinks_kernel.projection import Projection, ProjectionHalted, ProjectionRunner
-from fourlinks_kernel.store import AppendResult, EventStore
+from fourlinks_kernel.projection import Projection, ProjectionHalted, ProjectionRunner, ensure_bookkeeping
+from fourlinks_kernel.store import EventStore
 from fourlinks_runtime.auth import TokenVerifier
 from fourlinks_runtime.errors import install_error_handlers
 from fourlinks_runtime.logs import bind_context, clear_context, configure_logging
@@ -47,6 +47,7 @@ from fourlinks_runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
 A = TypeVar("A", bound=Aggregate)
+T = TypeVar("T")
 _HEADER_TOKEN = re.compile(r"^[A-Za-z0-9_.:-]{8,100}$")
 
 
@@ -118,10 +119,23 @@ class ServiceRuntime:
         context: CommandContext,
         *,
         command: str,
-    ) -> tuple[A, AppendResult]:
-        """Run one command, counting its outcome; conflicts are retried, then surface as 409."""
+    ) -> Outcome[A]:
+        """Run a single-aggregate command."""
+
+        async def work(uow: UnitOfWork) -> A:
+            instance = await uow.get(aggregate, aggregate_id)
+            decide(instance)
+            return instance
+
+        return await self.run(work, context, command=command)
+
+    async def run(
+        self, work: Callable[[UnitOfWork], Awaitable[T]], context: CommandContext, *, command: str
+    ) -> Outcome[T]:
+        """Run a command over any aggregates, counting its outcome; conflicts surface as 409 when
+        retries are exhausted."""
         try:
-            result = await self.repository(aggregate).execute(aggregate_id, decide, context)
+            outcome = await run_command(self.store, context, work)
         except ConcurrencyConflict:
             self.metrics.conflicts.labels(command).inc()
             self.metrics.commands.labels(command, "conflict").inc()
@@ -129,8 +143,8 @@ class ServiceRuntime:
         except Exception:
             self.metrics.commands.labels(command, "refused").inc()
             raise
-        self.metrics.commands.labels(command, "duplicate" if result[1].duplicate else "ok").inc()
-        return result
+        self.metrics.commands.labels(command, "duplicate" if outcome.duplicate else "ok").inc()
+        return outcome
 
 
 def command_context(request: Request, actor: Actor) -> CommandContext:
@@ -237,6 +251,7 @@ async def start_runtime(definition: ServiceDefinition, settings: Settings) -> Se
     store = JetStreamEventStore(nc, EventCodec(definition.registry, cipher), settings.jetstream())
     engine = create_engine(settings.database_url_for(definition.name))
     runtime = ServiceRuntime(definition, settings, nc, store, engine, cipher, ServiceMetrics())
+    await ensure_bookkeeping(engine)
     for factory in definition.projections:
         runner = ProjectionRunner(
             factory(), store=store, engine=engine, batch_size=settings.projection_batch_size

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     jwt_issuer: str = "fourlinks"
     jwt_audience: str = "fourlinks"
     projection_batch_size: int = 500
+    member_default_capacity: int = Field(default=20, ge=1, le=500, description="contacts a member serves")
 
     def jetstream(self) -> JetStreamSettings:
         """Stream names as the event store uses them."""

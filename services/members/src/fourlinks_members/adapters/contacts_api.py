@@ -1,0 +1,420 @@
+"""HTTP API of households, enterprises, visits, erasure and coverage."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from fourlinks_contracts.members import ContactKind, Urgency
+from fourlinks_kernel.aggregate import UnitOfWork
+from fourlinks_kernel.envelope import Actor
+from fourlinks_kernel.errors import NotAllowed, NotFound
+from fourlinks_members.adapters.common import (
+    Anyone,
+    CommandAccepted,
+    Limit,
+    MemberOrSecretary,
+    MinPosition,
+    Name,
+    Offset,
+    Phone,
+    Secretary,
+    Staff,
+    Unit,
+    caught_up,
+    execute,
+    runtime_of,
+    unit_or_scope,
+)
+from fourlinks_members.application import handlers, queries
+from fourlinks_members.application.handlers import NewResident, ensure_scope
+from fourlinks_members.projections.directory import (
+    CONTACT_TABLES,
+    contact_key,
+    enterprises,
+    households,
+    residents,
+)
+from fourlinks_runtime.auth import Role
+from fourlinks_runtime.service import command_context
+
+router = APIRouter(tags=["households and enterprises"])
+
+
+class ResidentIn(BaseModel):
+    """A resident: personal data, encrypted with their own key."""
+
+    name: Name
+    phone: Phone | None = None
+    elderly_living_alone: bool = False
+    disability: bool = False
+
+
+class RegisterHousehold(BaseModel):
+    """A household at its building or natural village."""
+
+    org_unit: str = Field(min_length=1, max_length=512, description="building or natural-village path")
+    unit_no: str = Field(default="", max_length=20, description="单元 (stairwell unit)")
+    room: str = Field(min_length=1, max_length=20)
+    visit_cadence_days: int = Field(default=30, ge=1, le=366)
+    residents: list[ResidentIn] = Field(default_factory=list, max_length=30)
+
+
+class RegisterEnterprise(BaseModel):
+    """An enterprise in its community."""
+
+    org_unit: str = Field(min_length=1, max_length=512)
+    name: str = Field(min_length=1, max_length=200)
+    credit_code: str = Field(min_length=18, max_length=18, description="unified social credit code")
+    address: str = Field(min_length=1, max_length=300)
+    contact_name: Name
+    contact_phone: Phone | None = None
+
+
+class Problem(BaseModel):
+    """A problem found on a visit, which the assignments service can pick up as a task."""
+
+    category: str = Field(min_length=1, max_length=60)
+    description: str = Field(min_length=1, max_length=2000)
+    urgency: Urgency = Urgency.GENERAL
+
+
+class RecordVisit(BaseModel):
+    """A member's visit to a household or enterprise."""
+
+    member_id: str
+    contact_kind: ContactKind
+    contact_id: str
+    visited_on: date
+    notes: str = Field(default="", max_length=4000)
+    problem: Problem | None = None
+
+
+def _phone_index(request: Request) -> handlers.PhoneIndex:
+    cipher = runtime_of(request).cipher
+    return lambda phone: cipher.blind_index(phone, purpose="phone")
+
+
+@router.post("/households", status_code=status.HTTP_201_CREATED, summary="Register a household")
+async def register_household(body: RegisterHousehold, request: Request, actor: Secretary) -> CommandAccepted:
+    context = command_context(request, actor)
+    household_id = context.id_for("household")
+    people = [
+        NewResident(context.id_for(f"resident-{i}"), r.name, r.phone, r.elderly_living_alone, r.disability)
+        for i, r in enumerate(body.residents)
+    ]
+
+    async def work(uow: UnitOfWork) -> None:
+        await handlers.register_household(
+            uow,
+            actor,
+            household_id=household_id,
+            org_unit=body.org_unit.strip("/"),
+            unit_no=body.unit_no,
+            room=body.room,
+            visit_cadence_days=body.visit_cadence_days,
+            residents=people,
+            phone_index=_phone_index(request),
+        )
+
+    return await execute(request, actor, work, command="register_household", answer_id=household_id)
+
+
+@router.post(
+    "/households/{household_id}/residents", status_code=status.HTTP_201_CREATED, summary="Add a resident"
+)
+async def add_resident(
+    household_id: str, body: ResidentIn, request: Request, actor: Secretary
+) -> CommandAccepted:
+    resident = NewResident(
+        command_context(request, actor).id_for("resident"),
+        body.name,
+        body.phone,
+        body.elderly_living_alone,
+        body.disability,
+    )
+
+    async def work(uow: UnitOfWork) -> None:
+        await handlers.add_resident(
+            uow, actor, household_id=household_id, resident=resident, phone_index=_phone_index(request)
+        )
+
+    return await execute(request, actor, work, command="add_resident", answer_id=resident.resident_id)
+
+
+@router.post(
+    "/households/{household_id}/residents/{resident_id}/erase",
+    summary="Erase a resident's personal data (PIPL Art. 47): the key is destroyed for good",
+)
+async def erase_resident(
+    household_id: str, resident_id: str, request: Request, actor: Secretary
+) -> CommandAccepted:
+    runtime = runtime_of(request)
+
+    async def work(uow: UnitOfWork) -> None:
+        await handlers.erase_resident(uow, actor, household_id=household_id, resident_id=resident_id)
+        await runtime.cipher.erase(resident_id)
+
+    return await execute(request, actor, work, command="erase_resident", answer_id=resident_id)
+
+
+@router.post("/enterprises", status_code=status.HTTP_201_CREATED, summary="Register an enterprise")
+async def register_enterprise(
+    body: RegisterEnterprise, request: Request, actor: Secretary
+) -> CommandAccepted:
+    context = command_context(request, actor)
+    enterprise_id = context.id_for("enterprise")
+    contact_person_id = context.id_for("contact-person")
+
+    async def work(uow: UnitOfWork) -> None:
+        await handlers.register_enterprise(
+            uow,
+            actor,
+            enterprise_id=enterprise_id,
+            org_unit=body.org_unit.strip("/"),
+            name=body.name,
+            credit_code=body.credit_code,
+            address=body.address,
+            contact_person_id=contact_person_id,
+            contact_name=body.contact_name,
+            contact_phone=body.contact_phone,
+            phone_index=_phone_index(request),
+        )
+
+    return await execute(request, actor, work, command="register_enterprise", answer_id=enterprise_id)
+
+
+@router.post(
+    "/enterprises/{enterprise_id}/contact/erase", summary="Erase an enterprise contact's personal data"
+)
+async def erase_enterprise_contact(enterprise_id: str, request: Request, actor: Secretary) -> CommandAccepted:
+    runtime = runtime_of(request)
+
+    async def work(uow: UnitOfWork) -> None:
+        person = await handlers.erase_enterprise_contact(uow, actor, enterprise_id=enterprise_id)
+        await runtime.cipher.erase(person)
+
+    return await execute(request, actor, work, command="erase_enterprise_contact", answer_id=enterprise_id)
+
+
+@router.post("/visits", status_code=status.HTTP_201_CREATED, summary="Record a visit (and any problem found)")
+async def record_visit(body: RecordVisit, request: Request, actor: MemberOrSecretary) -> CommandAccepted:
+    staff = {Role.SECRETARY, Role.ADMINISTRATOR} & set(actor.roles)
+    if not staff and actor.id != body.member_id:
+        raise NotAllowed("a member records their own visits")
+    visit_id = command_context(request, actor).id_for("visit")
+    problem = (
+        (body.problem.category, body.problem.description, body.problem.urgency) if body.problem else None
+    )
+
+    async def work(uow: UnitOfWork) -> None:
+        await handlers.record_visit(
+            uow,
+            actor,
+            visit_id=visit_id,
+            member_id=body.member_id,
+            contact_kind=body.contact_kind,
+            contact_id=body.contact_id,
+            visited_on=body.visited_on,
+            notes=body.notes,
+            problem=problem,
+        )
+
+    return await execute(request, actor, work, command="record_visit", answer_id=visit_id)
+
+
+# -- queries ---------------------------------------------------------------------------------
+@router.get("/households", summary="Households under a unit (filter: covered, overdue)")
+async def list_households(
+    request: Request,
+    actor: Staff,
+    unit: Unit = None,
+    covered: bool | None = None,
+    overdue: bool = False,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    min_position: MinPosition = None,
+) -> dict[str, Any]:
+    root = unit_or_scope(actor, unit)
+    ensure_scope(actor, root)
+    query = select(households).where(queries.under(households.c.org_unit, root))
+    if covered is not None:
+        query = query.where(households.c.card_id.is_not(None) if covered else households.c.card_id.is_(None))
+    if overdue:
+        query = query.where(households.c.visit_due_on < date.today())
+    runtime = await caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        result = await queries.page(
+            conn, query.order_by(households.c.org_unit, households.c.room), limit=limit, offset=offset
+        )
+        people = await queries.household_residents(conn, [h["household_id"] for h in result["items"]])
+    for item in result["items"]:
+        item["residents"] = people[item["household_id"]]
+    return result
+
+
+@router.get("/households/lookup", summary="Find households by a resident's phone number (blind index)")
+async def lookup_household(
+    request: Request, actor: Staff, phone: Annotated[str, Query(min_length=5, max_length=40)]
+) -> list[dict[str, Any]]:
+    index = runtime_of(request).cipher.blind_index(phone, purpose="phone")
+    runtime = await caught_up(request, None)
+    query = select(households).join(residents, residents.c.household_id == households.c.household_id)
+    async with runtime.engine.connect() as conn:
+        rows = (await conn.execute(query.where(residents.c.phone_index == index).distinct())).mappings().all()
+    return [dict(r) for r in rows if _in_scope(actor, r["org_unit"])]
+
+
+@router.get("/enterprises", summary="Enterprises under a unit")
+async def list_enterprises(
+    request: Request,
+    actor: Staff,
+    unit: Unit = None,
+    covered: bool | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    min_position: MinPosition = None,
+) -> dict[str, Any]:
+    root = unit_or_scope(actor, unit)
+    ensure_scope(actor, root)
+    query = select(enterprises).where(queries.under(enterprises.c.org_unit, root))
+    if covered is not None:
+        query = query.where(
+            enterprises.c.card_id.is_not(None) if covered else enterprises.c.card_id.is_(None)
+        )
+    runtime = await caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        return await queries.page(
+            conn, query.order_by(enterprises.c.org_unit, enterprises.c.name), limit=limit, offset=offset
+        )
+
+
+def _contact_routes(kind: ContactKind) -> None:
+    """The per-contact queries, once for households and once for enterprises."""
+    base = f"/{kind}s/{{contact_id}}"
+
+    @router.get(base, summary=f"One {kind}", name=f"get_{kind}")
+    async def get_contact(
+        contact_id: str, request: Request, actor: Staff, min_position: MinPosition = None
+    ) -> dict[str, Any]:
+        runtime = await caught_up(request, min_position)
+        async with runtime.engine.connect() as conn:
+            contact = await queries.contact_row(conn, kind, contact_id)
+            ensure_scope(actor, contact["org_unit"])
+            if kind == ContactKind.HOUSEHOLD:
+                contact["residents"] = (await queries.household_residents(conn, [contact_id]))[contact_id]
+        return contact
+
+    @router.get(
+        f"{base}/card",
+        summary=f"The {kind}'s card: who is my member, their phone, their service matters",
+        name=f"{kind}_card",
+    )
+    async def contact_card(
+        contact_id: str, request: Request, actor: Anyone, min_position: MinPosition = None
+    ) -> dict[str, Any]:
+        runtime = await caught_up(request, min_position)
+        async with runtime.engine.connect() as conn:
+            contact = await queries.contact_row(conn, kind, contact_id)
+            _ensure_contact_reader(actor, contact_id, contact)
+            return await queries.card_of_contact(conn, kind, contact_id)
+
+    @router.get(
+        f"{base}/member-on", summary=f"Who was this {kind}'s member on a date", name=f"{kind}_member_on"
+    )
+    async def member_on(
+        contact_id: str,
+        request: Request,
+        actor: Staff,
+        on: Annotated[date, Query(description="the date asked about (end of that day, UTC)")],
+    ) -> dict[str, Any]:
+        runtime = await caught_up(request, None)
+        moment = datetime.combine(on, time.max, tzinfo=UTC)
+        async with runtime.engine.connect() as conn:
+            contact = await queries.contact_row(conn, kind, contact_id)
+            ensure_scope(actor, contact["org_unit"])
+            link = await queries.member_on(conn, contact_id, moment)
+        return {
+            "contact_id": contact_id,
+            "on": on,
+            "member_id": link["member_id"] if link else None,
+            "link": link,
+        }
+
+    @router.get(
+        f"{base}/suggested-members",
+        summary="Nearby members with spare capacity",
+        name=f"{kind}_suggested_members",
+    )
+    async def suggested_members(
+        contact_id: str, request: Request, actor: Staff, min_position: MinPosition = None
+    ) -> list[dict[str, Any]]:
+        runtime = await caught_up(request, min_position)
+        async with runtime.engine.connect() as conn:
+            contact = await queries.contact_row(conn, kind, contact_id)
+            ensure_scope(actor, contact["org_unit"])
+            return await queries.suggestions(conn, contact["org_unit"])
+
+
+for _kind in ContactKind:
+    _contact_routes(_kind)
+
+
+@router.get("/coverage", summary="Coverage of a unit: households and enterprises in an active card's scope")
+async def coverage(
+    request: Request, actor: Staff, unit: Unit = None, min_position: MinPosition = None
+) -> dict[str, Any]:
+    root = unit_or_scope(actor, unit)
+    ensure_scope(actor, root)
+    runtime = await caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        return await queries.coverage(conn, root)
+
+
+@router.get("/coverage/uncovered", summary="Uncovered contacts of a unit, each with suggested members")
+async def uncovered(
+    request: Request,
+    actor: Staff,
+    kind: ContactKind = ContactKind.HOUSEHOLD,
+    unit: Unit = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    min_position: MinPosition = None,
+) -> dict[str, Any]:
+    root = unit_or_scope(actor, unit)
+    ensure_scope(actor, root)
+    table = CONTACT_TABLES[kind]
+    query = select(table).where(queries.under(table.c.org_unit, root), table.c.card_id.is_(None))
+    runtime = await caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        result = await queries.page(
+            conn, query.order_by(table.c.org_unit, contact_key(kind)), limit=limit, offset=offset
+        )
+        for item in result["items"]:
+            item["suggested_members"] = await queries.suggestions(conn, item["org_unit"])
+    return result
+
+
+def _in_scope(actor: Actor, org_unit: str) -> bool:
+    try:
+        ensure_scope(actor, org_unit)
+    except NotAllowed:
+        return False
+    return True
+
+
+def _ensure_contact_reader(actor: Actor, contact_id: str, contact: dict[str, Any]) -> None:
+    """The household (or enterprise) itself, its member, or staff in scope may read its card."""
+    if Role.RESIDENT in actor.roles and actor.id == contact_id:
+        return
+    if Role.MEMBER in actor.roles and actor.id == contact.get("member_id"):
+        return
+    if {Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR} & set(actor.roles) and _in_scope(
+        actor, contact["org_unit"]
+    ):
+        return
+    raise NotFound(f"{contact_id} does not exist or is not yours to see")

@@ -1,0 +1,325 @@
+"""HTTP API of party members, their 1 + X teams and service cards."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Request, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from fourlinks_contracts.members import DeactivationReason, HelperRole
+from fourlinks_kernel.aggregate import UnitOfWork
+from fourlinks_kernel.envelope import Actor
+from fourlinks_kernel.errors import NotAllowed
+from fourlinks_members.adapters.common import (
+    Anyone,
+    CommandAccepted,
+    Limit,
+    MinPosition,
+    Name,
+    Offset,
+    Phone,
+    Reason,
+    Secretary,
+    Staff,
+    Unit,
+    caught_up,
+    execute,
+    unit_or_scope,
+)
+from fourlinks_members.application import handlers, queries
+from fourlinks_members.application.handlers import ensure_scope
+from fourlinks_members.domain.cards import card_id_for
+from fourlinks_members.domain.rules import SERVICE_MATTERS
+from fourlinks_members.projections.directory import members
+from fourlinks_runtime.auth import Role
+from fourlinks_runtime.service import command_context
+
+router = APIRouter(tags=["members"])
+Matters = list[str]
+
+
+class RegisterMember(BaseModel):
+    """A party member to register in their home org unit."""
+
+    name: Name
+    public_phone: Phone
+    party_branch: str = Field(min_length=1, max_length=200)
+    org_unit: str = Field(min_length=1, max_length=512, description="home unit: community, grid or building")
+    capacity: int | None = Field(default=None, ge=1, le=500, description="contacts they can serve")
+
+
+class UpdateMember(BaseModel):
+    """A member's new card-facing details or capacity."""
+
+    name: Name
+    public_phone: Phone
+    party_branch: str = Field(min_length=1, max_length=200)
+    capacity: int = Field(ge=1, le=500)
+
+
+class TransferMember(BaseModel):
+    """Where the member moves, and why."""
+
+    to_unit: str = Field(min_length=1, max_length=512)
+    reason: Reason
+
+
+class DeactivateMember(BaseModel):
+    """Why the member stops serving."""
+
+    reason: DeactivationReason
+    note: str = Field(default="", max_length=500)
+
+
+class AttachHelper(BaseModel):
+    """A helper joining the member's 1 + X team."""
+
+    role: HelperRole
+    name: Name
+    phone: Phone | None = None
+
+
+class CardScope(BaseModel):
+    """A card's contact scope and service matters."""
+
+    households: list[str] = Field(default_factory=list, max_length=500)
+    enterprises: list[str] = Field(default_factory=list, max_length=500)
+    service_matters: Matters = Field(min_length=1, description="codes from GET /service-matters")
+    matters_note: str = Field(default="", max_length=500, description="free text beyond the catalogue")
+    public_phone: Phone | None = Field(default=None, description="default: the member's public phone")
+
+
+class ReviseCard(CardScope):
+    """A new revision of the card: the full new scope, and why it changed."""
+
+    reason: Reason
+
+
+class RevokeCard(BaseModel):
+    """Why the card stops being valid."""
+
+    reason: Reason
+
+
+def _settings_capacity(request: Request) -> int:
+    capacity: int = request.app.state.settings.member_default_capacity
+    return capacity
+
+
+@router.post("/members", status_code=status.HTTP_201_CREATED, summary="Register a party member")
+async def register_member(body: RegisterMember, request: Request, actor: Secretary) -> CommandAccepted:
+    member_id = command_context(request, actor).id_for("member")
+
+    async def work(uow: UnitOfWork) -> None:
+        await handlers.register_member(
+            uow,
+            actor,
+            member_id=member_id,
+            name=body.name,
+            public_phone=body.public_phone,
+            party_branch=body.party_branch,
+            org_unit=body.org_unit.strip("/"),
+            capacity=body.capacity or _settings_capacity(request),
+        )
+
+    return await execute(request, actor, work, command="register_member", answer_id=member_id)
+
+
+@router.put("/members/{member_id}", summary="Update a member's details or capacity")
+async def update_member(
+    member_id: str, body: UpdateMember, request: Request, actor: Secretary
+) -> CommandAccepted:
+    async def work(uow: UnitOfWork) -> None:
+        await handlers.update_member(uow, actor, member_id=member_id, **body.model_dump())
+
+    return await execute(request, actor, work, command="update_member", answer_id=member_id)
+
+
+@router.post("/members/{member_id}/transfer", summary="Transfer a member; their contacts become uncovered")
+async def transfer_member(
+    member_id: str, body: TransferMember, request: Request, actor: Secretary
+) -> CommandAccepted:
+    async def work(uow: UnitOfWork) -> None:
+        await handlers.transfer_member(
+            uow, actor, member_id=member_id, to_unit=body.to_unit.strip("/"), reason=body.reason
+        )
+
+    return await execute(request, actor, work, command="transfer_member", answer_id=member_id)
+
+
+@router.post(
+    "/members/{member_id}/deactivate", summary="Deactivate a member; their contacts become uncovered"
+)
+async def deactivate_member(
+    member_id: str, body: DeactivateMember, request: Request, actor: Secretary
+) -> CommandAccepted:
+    runtime = await caught_up(request, None)
+    async with runtime.engine.connect() as conn:
+        member = await queries.member_row(conn, member_id)
+        best = await queries.suggestions(conn, member["org_unit"], exclude=member_id)
+
+    async def work(uow: UnitOfWork) -> None:
+        await handlers.deactivate_member(
+            uow,
+            actor,
+            member_id=member_id,
+            reason=body.reason,
+            note=body.note,
+            suggested_replacement_id=best[0]["member_id"] if best else None,
+        )
+
+    return await execute(request, actor, work, command="deactivate_member", answer_id=member_id)
+
+
+@router.post("/members/{member_id}/helpers", status_code=status.HTTP_201_CREATED, summary="Attach a helper")
+async def attach_helper(
+    member_id: str, body: AttachHelper, request: Request, actor: Secretary
+) -> CommandAccepted:
+    helper_id = command_context(request, actor).id_for("helper")
+
+    async def work(uow: UnitOfWork) -> None:
+        await handlers.attach_helper(
+            uow,
+            actor,
+            member_id=member_id,
+            helper_id=helper_id,
+            role=body.role,
+            name=body.name,
+            phone=body.phone,
+        )
+
+    return await execute(request, actor, work, command="attach_helper", answer_id=helper_id)
+
+
+@router.post("/members/{member_id}/helpers/{helper_id}/detach", summary="Detach a helper")
+async def detach_helper(
+    member_id: str, helper_id: str, body: RevokeCard, request: Request, actor: Secretary
+) -> CommandAccepted:
+    async def work(uow: UnitOfWork) -> None:
+        await handlers.detach_helper(uow, actor, member_id=member_id, helper_id=helper_id, reason=body.reason)
+
+    return await execute(request, actor, work, command="detach_helper", answer_id=helper_id)
+
+
+@router.post("/members/{member_id}/card", status_code=status.HTTP_201_CREATED, summary="Issue a service card")
+async def issue_card(member_id: str, body: CardScope, request: Request, actor: Secretary) -> CommandAccepted:
+    async def work(uow: UnitOfWork) -> str:
+        return await handlers.issue_card(
+            uow,
+            actor,
+            member_id=member_id,
+            households=body.households,
+            enterprises=body.enterprises,
+            matters=body.service_matters,
+            note=body.matters_note,
+            public_phone=body.public_phone,
+        )
+
+    return await execute(request, actor, work, command="issue_card", answer_id=card_id_for(member_id))
+
+
+@router.put("/members/{member_id}/card", summary="Revise a service card (full new scope)")
+async def revise_card(
+    member_id: str, body: ReviseCard, request: Request, actor: Secretary
+) -> CommandAccepted:
+    async def work(uow: UnitOfWork) -> str:
+        return await handlers.revise_card(
+            uow,
+            actor,
+            member_id=member_id,
+            households=body.households,
+            enterprises=body.enterprises,
+            matters=body.service_matters,
+            note=body.matters_note,
+            reason=body.reason,
+            public_phone=body.public_phone,
+        )
+
+    return await execute(request, actor, work, command="revise_card", answer_id=card_id_for(member_id))
+
+
+@router.post(
+    "/members/{member_id}/card/revoke", summary="Revoke a service card; its contacts become uncovered"
+)
+async def revoke_card(
+    member_id: str, body: RevokeCard, request: Request, actor: Secretary
+) -> CommandAccepted:
+    async def work(uow: UnitOfWork) -> None:
+        await handlers.revoke_card(uow, actor, member_id=member_id, reason=body.reason)
+
+    return await execute(request, actor, work, command="revoke_card", answer_id=card_id_for(member_id))
+
+
+@router.get("/members", summary="Members under a unit")
+async def list_members(
+    request: Request,
+    actor: Staff,
+    unit: Unit = None,
+    status_filter: str | None = None,
+    over_capacity: bool = False,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    min_position: MinPosition = None,
+) -> dict[str, Any]:
+    root = unit_or_scope(actor, unit)
+    ensure_scope(actor, root)
+    query = select(members).where(queries.under(members.c.org_unit, root))
+    if status_filter:
+        query = query.where(members.c.status == status_filter)
+    if over_capacity:
+        query = query.where(members.c.status == "active", members.c.contact_count > members.c.capacity)
+    runtime = await caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        return await queries.page(
+            conn, query.order_by(members.c.org_unit, members.c.member_id), limit=limit, offset=offset
+        )
+
+
+@router.get("/members/{member_id}", summary="One member")
+async def get_member(
+    member_id: str, request: Request, actor: Anyone, min_position: MinPosition = None
+) -> dict[str, Any]:
+    runtime = await caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        member = await queries.member_row(conn, member_id)
+    _ensure_member_or_staff(actor, member_id, member["org_unit"])
+    return member
+
+
+@router.get("/members/{member_id}/dashboard", summary="A member's card, team, contacts and overdue visits")
+async def member_dashboard(
+    member_id: str, request: Request, actor: Anyone, min_position: MinPosition = None
+) -> dict[str, Any]:
+    runtime = await caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        member = await queries.member_row(conn, member_id)
+        _ensure_member_or_staff(actor, member_id, member["org_unit"])
+        return await queries.dashboard(conn, member_id, today=date.today())
+
+
+@router.get("/cards/{card_id}/history", summary="Every revision of a card and when it was in force")
+async def card_history(
+    card_id: str, request: Request, actor: Staff, min_position: MinPosition = None
+) -> list[dict[str, Any]]:
+    runtime = await caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        history = await queries.card_history(conn, card_id)
+        member = await queries.member_row(conn, history[0]["member_id"])
+    ensure_scope(actor, member["org_unit"])
+    return history
+
+
+@router.get("/service-matters", summary="The catalogue of service matters a card can list")
+async def service_matters() -> dict[str, str]:
+    return SERVICE_MATTERS
+
+
+def _ensure_member_or_staff(actor: Actor, member_id: str, org_unit: str) -> None:
+    if Role.MEMBER in actor.roles and actor.id == member_id:
+        return
+    if not {Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR} & set(actor.roles):
+        raise NotAllowed("members see only their own record; secretaries see their community")
+    ensure_scope(actor, org_unit)

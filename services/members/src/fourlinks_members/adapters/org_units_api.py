@@ -1,0 +1,116 @@
+"""HTTP API of org units: administrators build and rename the tree."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from fourlinks_contracts.members import OrgLevel
+from fourlinks_kernel.aggregate import UnitOfWork
+from fourlinks_kernel.errors import NotFound
+from fourlinks_members.adapters.common import (
+    Administrator,
+    Anyone,
+    CommandAccepted,
+    MinPosition,
+    execute,
+    runtime_of,
+)
+from fourlinks_members.application.handlers import ensure_scope
+from fourlinks_members.application.queries import under
+from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
+from fourlinks_members.projections.org_units import OrgUnitsProjection, org_units
+
+router = APIRouter(prefix="/org-units", tags=["org units"])
+CODE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+class CreateOrgUnit(BaseModel):
+    """A new unit under `parent_path` (none for a district)."""
+
+    code: str = Field(pattern=CODE, description="short lowercase code, becomes part of the path")
+    name: str = Field(min_length=1, max_length=200)
+    level: OrgLevel
+    parent_path: str | None = Field(default=None, max_length=448)
+
+
+class RenameOrgUnit(BaseModel):
+    """A new display name."""
+
+    name: str = Field(min_length=1, max_length=200)
+
+
+class OrgUnitView(BaseModel):
+    """One org unit as the read model shows it."""
+
+    unit_id: str
+    path: str
+    code: str
+    name: str
+    level: OrgLevel
+    parent_id: str | None
+    version: int
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Create an org unit")
+async def create_org_unit(body: CreateOrgUnit, request: Request, actor: Administrator) -> CommandAccepted:
+    parent_path = (body.parent_path or "").strip("/")
+    path = f"{parent_path}/{body.code}" if parent_path else body.code
+    ensure_scope(actor, path)
+
+    async def work(uow: UnitOfWork) -> None:
+        parent = await uow.get(OrgUnit, unit_id_for(parent_path)) if parent_path else None
+        if parent is not None and not parent.exists:
+            raise NotFound(f"parent org unit {parent_path} does not exist")
+        unit = await uow.get(OrgUnit, unit_id_for(path))
+        unit.create(path=path, code=body.code, name=body.name, level=body.level, parent=parent)
+
+    return await execute(request, actor, work, command="create_org_unit", answer_id=unit_id_for(path))
+
+
+@router.patch("/{unit_id}", summary="Rename an org unit")
+async def rename_org_unit(
+    unit_id: str, body: RenameOrgUnit, request: Request, actor: Administrator
+) -> CommandAccepted:
+    async def work(uow: UnitOfWork) -> None:
+        unit = await uow.get(OrgUnit, unit_id)
+        if not unit.exists:
+            raise NotFound(f"org unit {unit_id} does not exist")
+        ensure_scope(actor, unit.path)
+        unit.rename(body.name)
+
+    return await execute(request, actor, work, command="rename_org_unit", answer_id=unit_id)
+
+
+@router.get("/{unit_id}", summary="One org unit")
+async def get_org_unit(
+    unit_id: str, request: Request, actor: Anyone, min_position: MinPosition = None
+) -> OrgUnitView:
+    runtime = runtime_of(request)
+    await runtime.wait_for(min_position, projection=OrgUnitsProjection.name)
+    async with runtime.engine.connect() as conn:
+        row = (await conn.execute(select(org_units).where(org_units.c.unit_id == unit_id))).first()
+    if row is None:
+        raise NotFound(f"org unit {unit_id} does not exist")
+    ensure_scope(actor, row.path)
+    return OrgUnitView.model_validate(row, from_attributes=True)
+
+
+@router.get("", summary="Org units in your scope, optionally under a path")
+async def list_org_units(
+    request: Request,
+    actor: Anyone,
+    under_path: Annotated[str | None, Query(alias="under", max_length=512)] = None,
+    min_position: MinPosition = None,
+) -> list[OrgUnitView]:
+    runtime = runtime_of(request)
+    await runtime.wait_for(min_position, projection=OrgUnitsProjection.name)
+    root = (under_path or actor.scope).strip("/")
+    ensure_scope(actor, root)
+    query = select(org_units).where(under(org_units.c.path, root)).order_by(org_units.c.path).limit(5000)
+    async with runtime.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [OrgUnitView.model_validate(r, from_attributes=True) for r in rows]

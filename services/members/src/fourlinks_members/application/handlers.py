@@ -1,0 +1,401 @@
+"""Command handlers of the members service: load, decide, and let the unit of work append.
+
+Every handler takes the acting `Actor` and checks scope itself, so HTTP and the seed generator go
+through exactly the same rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import TypeVar
+
+from fourlinks_contracts.members import (
+    ContactKind,
+    DeactivationReason,
+    EnterpriseRegistered,
+    HelperRole,
+    OrgLevel,
+    ResidentAdded,
+    Urgency,
+    VisitRecorded,
+)
+from fourlinks_kernel.aggregate import UnitOfWork
+from fourlinks_kernel.envelope import Actor
+from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound
+from fourlinks_members.domain.cards import Scope, ServiceCard, card_id_for
+from fourlinks_members.domain.contacts import Contact, Enterprise, Household
+from fourlinks_members.domain.members import Member
+from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
+from fourlinks_members.domain.rules import community_of
+
+PhoneIndex = Callable[[str], str]
+C = TypeVar("C", bound=Contact)
+CONTACT_LEVELS = (
+    OrgLevel.COMMUNITY,
+    OrgLevel.VILLAGE,
+    OrgLevel.GRID,
+    OrgLevel.NATURAL_VILLAGE,
+    OrgLevel.BUILDING,
+)
+
+
+def ensure_scope(actor: Actor, org_unit: str) -> None:
+    """NotAllowed unless the unit lies within the actor's scope."""
+    scope, unit = actor.scope.strip("/"), org_unit.strip("/")
+    if not scope or not (unit == scope or unit.startswith(scope + "/")):
+        raise NotAllowed(f"org unit {org_unit} is outside your scope {actor.scope or '(none)'}")
+
+
+async def require_unit(
+    uow: UnitOfWork, path: str, *, levels: tuple[OrgLevel, ...] = CONTACT_LEVELS
+) -> OrgUnit:
+    """The org unit at a path, which must exist and be of one of the levels."""
+    unit = await uow.get(OrgUnit, unit_id_for(path.strip("/")))
+    if not unit.exists:
+        raise NotFound(f"org unit {path} does not exist")
+    if unit.level not in levels:
+        raise InvalidCommand(f"{path} is a {unit.level}; this needs a {' or '.join(levels)}")
+    return unit
+
+
+async def require_member(uow: UnitOfWork, actor: Actor, member_id: str) -> Member:
+    """An existing member within the actor's scope."""
+    member = await uow.get(Member, member_id)
+    if not member.exists:
+        raise NotFound(f"member {member_id} does not exist")
+    ensure_scope(actor, member.org_unit)
+    return member
+
+
+# -- members ---------------------------------------------------------------------------------
+async def register_member(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    member_id: str,
+    name: str,
+    public_phone: str,
+    party_branch: str,
+    org_unit: str,
+    capacity: int,
+) -> None:
+    """Register a party member in their home unit."""
+    ensure_scope(actor, org_unit)
+    await require_unit(uow, org_unit)
+    member = await uow.get(Member, member_id)
+    member.register(
+        name=name, public_phone=public_phone, party_branch=party_branch, org_unit=org_unit, capacity=capacity
+    )
+
+
+async def update_member(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    member_id: str,
+    name: str,
+    public_phone: str,
+    party_branch: str,
+    capacity: int,
+) -> None:
+    """Change a member's card-facing details or capacity."""
+    member = await require_member(uow, actor, member_id)
+    member.update_profile(name=name, public_phone=public_phone, party_branch=party_branch, capacity=capacity)
+
+
+async def transfer_member(
+    uow: UnitOfWork, actor: Actor, *, member_id: str, to_unit: str, reason: str
+) -> None:
+    """Move a member; their card is revoked and their contacts become uncovered at once."""
+    member = await require_member(uow, actor, member_id)
+    ensure_scope(actor, to_unit)
+    await require_unit(uow, to_unit)
+    member.transfer(to_unit=to_unit, reason=reason)
+    await _revoke_if_active(uow, member_id, reason=f"member transferred: {reason}")
+
+
+async def deactivate_member(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    member_id: str,
+    reason: DeactivationReason,
+    note: str,
+    suggested_replacement_id: str | None = None,
+) -> None:
+    """A member stops serving; their card is revoked and their contacts become uncovered at once."""
+    member = await require_member(uow, actor, member_id)
+    member.deactivate(reason=reason, note=note, suggested_replacement_id=suggested_replacement_id)
+    await _revoke_if_active(uow, member_id, reason=f"member deactivated: {reason}")
+
+
+async def attach_helper(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    member_id: str,
+    helper_id: str,
+    role: HelperRole,
+    name: str,
+    phone: str | None,
+) -> None:
+    """Add a helper (building chief, property staff ...) to a member's 1 + X team."""
+    member = await require_member(uow, actor, member_id)
+    member.attach_helper(helper_id=helper_id, role=role, name=name, phone=phone)
+
+
+async def detach_helper(
+    uow: UnitOfWork, actor: Actor, *, member_id: str, helper_id: str, reason: str
+) -> None:
+    """Remove a helper from a member's team."""
+    member = await require_member(uow, actor, member_id)
+    member.detach_helper(helper_id=helper_id, reason=reason)
+
+
+# -- contacts --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NewResident:
+    """A resident as registered: personal data, sealed when stored."""
+
+    resident_id: str
+    name: str
+    phone: str | None
+    elderly_living_alone: bool = False
+    disability: bool = False
+
+
+async def register_household(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    household_id: str,
+    org_unit: str,
+    unit_no: str,
+    room: str,
+    visit_cadence_days: int,
+    residents: list[NewResident],
+    phone_index: PhoneIndex,
+) -> None:
+    """Register a household at its building or natural village, with its residents."""
+    ensure_scope(actor, org_unit)
+    await require_unit(uow, org_unit)
+    household = await uow.get(Household, household_id)
+    household.register(org_unit=org_unit, unit_no=unit_no, room=room, visit_cadence_days=visit_cadence_days)
+    for resident in residents:
+        household.add_resident(_resident_added(household_id, resident, phone_index))
+
+
+async def add_resident(
+    uow: UnitOfWork, actor: Actor, *, household_id: str, resident: NewResident, phone_index: PhoneIndex
+) -> None:
+    """Add a resident to a registered household."""
+    household = await _contact(uow, actor, Household, household_id)
+    household.add_resident(_resident_added(household_id, resident, phone_index))
+
+
+def _resident_added(household_id: str, resident: NewResident, phone_index: PhoneIndex) -> ResidentAdded:
+    return ResidentAdded(
+        household_id=household_id,
+        resident_id=resident.resident_id,
+        name=resident.name,
+        phone=resident.phone,
+        phone_index=phone_index(resident.phone) if resident.phone else None,
+        elderly_living_alone=resident.elderly_living_alone,
+        disability=resident.disability,
+    )
+
+
+async def register_enterprise(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    enterprise_id: str,
+    org_unit: str,
+    name: str,
+    credit_code: str,
+    address: str,
+    contact_person_id: str,
+    contact_name: str,
+    contact_phone: str | None,
+    phone_index: PhoneIndex,
+) -> None:
+    """Register an enterprise in its community, with a contact person."""
+    ensure_scope(actor, org_unit)
+    await require_unit(uow, org_unit)
+    enterprise = await uow.get(Enterprise, enterprise_id)
+    enterprise.register(
+        EnterpriseRegistered(
+            enterprise_id=enterprise_id,
+            org_unit=org_unit,
+            name=name,
+            credit_code=credit_code.strip().upper(),
+            address=address,
+            contact_person_id=contact_person_id,
+            contact_name=contact_name,
+            contact_phone=contact_phone,
+            phone_index=phone_index(contact_phone) if contact_phone else None,
+        )
+    )
+
+
+async def _contact(uow: UnitOfWork, actor: Actor, kind: type[C], contact_id: str) -> C:
+    contact = await uow.get(kind, contact_id)
+    contact.require_registered()
+    ensure_scope(actor, contact.org_unit)
+    return contact
+
+
+async def record_visit(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    visit_id: str,
+    member_id: str,
+    contact_kind: ContactKind,
+    contact_id: str,
+    visited_on: date,
+    notes: str,
+    problem: tuple[str, str, Urgency] | None,
+) -> None:
+    """A member records a visit; a problem found can be picked up as a task."""
+    member = await uow.get(Member, member_id)
+    member.require_active()
+    kind: type[Contact] = Household if contact_kind == ContactKind.HOUSEHOLD else Enterprise
+    contact = await _contact(uow, actor, kind, contact_id)
+    if visited_on > date.today():
+        raise InvalidCommand("a visit cannot be recorded for a future date")
+    category, description, urgency = problem or (None, None, None)
+    contact.record_visit(
+        VisitRecorded(
+            visit_id=visit_id,
+            contact_id=contact_id,
+            contact_kind=contact_kind,
+            org_unit=contact.org_unit,
+            member_id=member_id,
+            visited_on=visited_on,
+            notes=notes,
+            problem_found=problem is not None,
+            problem_category=category,
+            problem_description=description,
+            problem_urgency=urgency,
+        )
+    )
+
+
+# -- service cards ---------------------------------------------------------------------------
+async def issue_card(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    member_id: str,
+    households: list[str],
+    enterprises: list[str],
+    matters: list[str],
+    note: str,
+    public_phone: str | None = None,
+) -> str:
+    """Issue a member's card and link every contact in its scope, atomically."""
+    member = await require_member(uow, actor, member_id)
+    member.require_active()
+    scope = Scope(households, enterprises)
+    scope.check_capacity(member.capacity)
+    card = await uow.get(ServiceCard, card_id_for(member_id))
+    card.issue(
+        member_id=member_id,
+        org_unit=member.org_unit,
+        public_phone=public_phone or member.public_phone,
+        scope=scope,
+        matters=matters,
+        note=note,
+    )
+    await _link_all(uow, actor, member, card.id, scope)
+    return card.id
+
+
+async def revise_card(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    member_id: str,
+    households: list[str],
+    enterprises: list[str],
+    matters: list[str],
+    note: str,
+    reason: str,
+    public_phone: str | None = None,
+) -> str:
+    """A new revision of a member's card; contacts added are linked, contacts removed unlinked."""
+    member = await require_member(uow, actor, member_id)
+    card = await uow.get(ServiceCard, card_id_for(member_id))
+    card.require_active()
+    scope = Scope(households, enterprises)
+    scope.check_capacity(member.capacity)
+    removed = {
+        ContactKind.HOUSEHOLD: set(card.households) - set(households),
+        ContactKind.ENTERPRISE: set(card.enterprises) - set(enterprises),
+    }
+    card.revise(
+        public_phone=public_phone or card.public_phone, scope=scope, matters=matters, note=note, reason=reason
+    )
+    for kind, ids in removed.items():
+        for contact_id in sorted(ids):
+            contact = await uow.get(_contact_type(kind), contact_id)
+            contact.unlink(card_id=card.id, reason=f"card revised: {reason}")
+    await _link_all(uow, actor, member, card.id, scope)
+    return card.id
+
+
+async def revoke_card(uow: UnitOfWork, actor: Actor, *, member_id: str, reason: str) -> None:
+    """Revoke a member's card; its contacts become uncovered."""
+    await require_member(uow, actor, member_id)
+    card = await uow.get(ServiceCard, card_id_for(member_id))
+    card.require_active()
+    await _revoke(uow, card, reason=reason)
+
+
+async def _revoke_if_active(uow: UnitOfWork, member_id: str, *, reason: str) -> None:
+    card = await uow.get(ServiceCard, card_id_for(member_id))
+    if card.active:
+        await _revoke(uow, card, reason=reason)
+
+
+async def _revoke(uow: UnitOfWork, card: ServiceCard, *, reason: str) -> None:
+    contacts = [(ContactKind.HOUSEHOLD, h) for h in card.households]
+    contacts += [(ContactKind.ENTERPRISE, e) for e in card.enterprises]
+    card.revoke(reason=reason)
+    for kind, contact_id in contacts:
+        contact = await uow.get(_contact_type(kind), contact_id)
+        contact.unlink(card_id=card.id, reason=reason)
+
+
+async def _link_all(uow: UnitOfWork, actor: Actor, member: Member, card_id: str, scope: Scope) -> None:
+    community = community_of(member.org_unit)
+    for kind, ids in ((ContactKind.HOUSEHOLD, scope.households), (ContactKind.ENTERPRISE, scope.enterprises)):
+        for contact_id in ids:
+            contact = await _contact(uow, actor, _contact_type(kind), contact_id)
+            if community_of(contact.org_unit) != community:
+                raise InvalidCommand(
+                    f"{kind} {contact_id} is in {community_of(contact.org_unit)}, not in the member's "
+                    f"community {community}: contacts are served nearby"
+                )
+            contact.link(card_id=card_id, member_id=member.id)
+
+
+def _contact_type(kind: ContactKind) -> type[Contact]:
+    return Household if kind == ContactKind.HOUSEHOLD else Enterprise
+
+
+# -- erasure ---------------------------------------------------------------------------------
+async def erase_resident(uow: UnitOfWork, actor: Actor, *, household_id: str, resident_id: str) -> None:
+    """Record a resident's erasure; the caller destroys their key first."""
+    household = await _contact(uow, actor, Household, household_id)
+    household.erase_resident(resident_id)
+
+
+async def erase_enterprise_contact(uow: UnitOfWork, actor: Actor, *, enterprise_id: str) -> str:
+    """Record an enterprise contact person's erasure; returns whose key the caller destroys."""
+    enterprise = await _contact(uow, actor, Enterprise, enterprise_id)
+    enterprise.erase_contact()
+    return enterprise.contact_person_id

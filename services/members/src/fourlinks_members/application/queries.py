@@ -1,0 +1,226 @@
+"""Queries of the members service: answered from the read models only."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fourlinks_contracts.members import ContactKind
+from fourlinks_kernel.errors import NotFound
+from fourlinks_members.domain.rules import SERVICE_MATTERS, community_of, nearness
+from fourlinks_members.projections.directory import (
+    CONTACT_TABLES,
+    card_revisions,
+    cards,
+    contact_key,
+    contact_links,
+    enterprises,
+    helpers,
+    households,
+    members,
+    residents,
+)
+
+SUGGESTIONS = 5
+
+
+def under(column: Any, unit: str) -> Any:
+    """Rows whose org unit is `unit` or lies beneath it."""
+    unit = unit.strip("/")
+    return or_(column == unit, column.startswith(unit + "/", autoescape=True))
+
+
+async def page(conn: AsyncConnection, query: Select[Any], *, limit: int, offset: int) -> dict[str, Any]:
+    """One page of a query, with the total count."""
+    total = await conn.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = (await conn.execute(query.limit(limit).offset(offset))).mappings().all()
+    return {"items": [dict(r) for r in rows], "total": total or 0, "limit": limit, "offset": offset}
+
+
+async def member_row(conn: AsyncConnection, member_id: str) -> dict[str, Any]:
+    """One member as the read model has it, or NotFound."""
+    row = (await conn.execute(select(members).where(members.c.member_id == member_id))).mappings().first()
+    if row is None:
+        raise NotFound(f"member {member_id} does not exist")
+    return dict(row)
+
+
+async def contact_row(conn: AsyncConnection, kind: ContactKind, contact_id: str) -> dict[str, Any]:
+    """One household or enterprise, or NotFound."""
+    table = CONTACT_TABLES[kind]
+    row = (await conn.execute(select(table).where(contact_key(kind) == contact_id))).mappings().first()
+    if row is None:
+        raise NotFound(f"{kind} {contact_id} does not exist")
+    return dict(row)
+
+
+async def household_residents(
+    conn: AsyncConnection, household_ids: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Residents per household (erased ones show no personal fields)."""
+    query = (
+        select(residents)
+        .where(residents.c.household_id.in_(list(household_ids)))
+        .order_by(residents.c.resident_id)
+    )
+    grouped: dict[str, list[dict[str, Any]]] = {h: [] for h in household_ids}
+    for row in (await conn.execute(query)).mappings():
+        grouped[row["household_id"]].append(
+            {
+                k: row[k]
+                for k in ("resident_id", "name", "phone", "elderly_living_alone", "disability", "erased")
+            }
+        )
+    return grouped
+
+
+async def card_of_contact(conn: AsyncConnection, kind: ContactKind, contact_id: str) -> dict[str, Any]:
+    """ "Who is my member, their phone, their service matters" for one household or enterprise."""
+    contact = await contact_row(conn, kind, contact_id)
+    if contact["card_id"] is None:
+        return {"contact_id": contact_id, "covered": False, "member": None, "card": None}
+    card = (await conn.execute(select(cards).where(cards.c.card_id == contact["card_id"]))).mappings().one()
+    member = await member_row(conn, card["member_id"])
+    return {
+        "contact_id": contact_id,
+        "covered": True,
+        "member": {
+            "member_id": member["member_id"],
+            "name": member["name"],
+            "party_branch": member["party_branch"],
+        },
+        "card": _card_view(card),
+    }
+
+
+def _card_view(card: Any) -> dict[str, Any]:
+    matters = json.loads(card["matters"])
+    return {
+        "card_id": card["card_id"],
+        "revision": card["revision"],
+        "status": card["status"],
+        "public_phone": card["public_phone"],
+        "service_matters": [{"code": m, "label": SERVICE_MATTERS.get(m, m)} for m in matters],
+        "matters_note": card["matters_note"],
+    }
+
+
+async def card_history(conn: AsyncConnection, card_id: str) -> list[dict[str, Any]]:
+    """Every revision of a card with the time it was in force."""
+    query = (
+        select(card_revisions).where(card_revisions.c.card_id == card_id).order_by(card_revisions.c.revision)
+    )
+    rows = (await conn.execute(query)).mappings().all()
+    if not rows:
+        raise NotFound(f"card {card_id} does not exist")
+    return [
+        {
+            **{
+                k: r[k]
+                for k in ("card_id", "revision", "member_id", "public_phone", "matters_note", "reason")
+            },
+            "households": json.loads(r["households"]),
+            "enterprises": json.loads(r["enterprises"]),
+            "service_matters": json.loads(r["matters"]),
+            "valid_from": r["valid_from"],
+            "valid_to": r["valid_to"],
+        }
+        for r in rows
+    ]
+
+
+async def member_on(conn: AsyncConnection, contact_id: str, when: datetime) -> dict[str, Any] | None:
+    """The member whose card covered a contact at a moment, from the link history."""
+    query = (
+        select(contact_links)
+        .where(
+            contact_links.c.contact_id == contact_id,
+            contact_links.c.linked_at <= when,
+            or_(contact_links.c.unlinked_at.is_(None), contact_links.c.unlinked_at > when),
+        )
+        .order_by(contact_links.c.position.desc())
+    )
+    row = (await conn.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
+async def dashboard(conn: AsyncConnection, member_id: str, *, today: date) -> dict[str, Any]:
+    """A member's card, team, contacts and overdue visits."""
+    member = await member_row(conn, member_id)
+    card = (await conn.execute(select(cards).where(cards.c.member_id == member_id))).mappings().first()
+    team = (await conn.execute(select(helpers).where(helpers.c.member_id == member_id))).mappings().all()
+    linked_households = (
+        (await conn.execute(select(households).where(households.c.member_id == member_id))).mappings().all()
+    )
+    linked_enterprises = (
+        (await conn.execute(select(enterprises).where(enterprises.c.member_id == member_id))).mappings().all()
+    )
+    people = await household_residents(conn, [h["household_id"] for h in linked_households])
+    contacts = [
+        {**dict(h), "residents": people[h["household_id"]], "overdue": h["visit_due_on"] < today}
+        for h in linked_households
+    ]
+    return {
+        "member": member,
+        "over_capacity": member["contact_count"] > member["capacity"],
+        "card": _card_view(card) if card and card["status"] == "active" else None,
+        "team": [dict(t) for t in team],
+        "households": contacts,
+        "enterprises": [dict(e) for e in linked_enterprises],
+        "overdue_visits": [c["household_id"] for c in contacts if c["overdue"]],
+    }
+
+
+async def coverage(conn: AsyncConnection, unit: str) -> dict[str, Any]:
+    """Share of households and enterprises under a unit that an active card covers."""
+    figures: dict[str, Any] = {"unit": unit}
+    covered_total = contacts_total = 0
+    for kind, table in CONTACT_TABLES.items():
+        query = select(func.count(), func.count(table.c.card_id)).where(under(table.c.org_unit, unit))
+        total, covered = (await conn.execute(query)).one()
+        figures[f"{kind}s"] = {"total": total, "covered": covered, "uncovered": total - covered}
+        covered_total, contacts_total = covered_total + covered, contacts_total + total
+    active = and_(under(members.c.org_unit, unit), members.c.status == "active")
+    figures["members_active"] = await conn.scalar(select(func.count()).where(active))
+    figures["members_over_capacity"] = await conn.scalar(
+        select(func.count()).where(active, members.c.contact_count > members.c.capacity)
+    )
+    figures["coverage_rate"] = round(covered_total / contacts_total, 4) if contacts_total else None
+    return figures
+
+
+async def suggestions(
+    conn: AsyncConnection, org_unit: str, *, exclude: str | None = None
+) -> list[dict[str, Any]]:
+    """Active members with spare capacity, nearest first (same building, then grid, then community)."""
+    query = select(members).where(
+        under(members.c.org_unit, community_of(org_unit)),
+        members.c.status == "active",
+        members.c.contact_count < members.c.capacity,
+    )
+    if exclude:
+        query = query.where(members.c.member_id != exclude)
+    candidates = (await conn.execute(query)).mappings().all()
+    ranked = sorted(
+        candidates,
+        key=lambda m: (
+            -nearness(m["org_unit"], org_unit),
+            -(m["capacity"] - m["contact_count"]),
+            m["member_id"],
+        ),
+    )
+    return [
+        {
+            "member_id": m["member_id"],
+            "name": m["name"],
+            "org_unit": m["org_unit"],
+            "spare_capacity": m["capacity"] - m["contact_count"],
+            "nearness": nearness(m["org_unit"], org_unit),
+        }
+        for m in ranked[:SUGGESTIONS]
+    ]

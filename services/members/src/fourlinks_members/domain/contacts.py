@@ -1,0 +1,176 @@
+"""Households and enterprises: the contacts a service card links to a member."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from fourlinks_contracts.members import (
+    CONTEXT,
+    ContactKind,
+    ContactLinked,
+    ContactUnlinked,
+    EnterpriseContactErased,
+    EnterpriseRegistered,
+    HouseholdRegistered,
+    ResidentAdded,
+    ResidentErased,
+    VisitRecorded,
+)
+from fourlinks_kernel.aggregate import Aggregate
+from fourlinks_kernel.errors import InvalidCommand, NotFound, StateConflict
+from fourlinks_kernel.events import DomainEvent
+from fourlinks_members.domain.rules import check_credit_code
+
+MAX_CADENCE_DAYS = 366
+
+
+class Contact(Aggregate):
+    """What households and enterprises share: a unit, the card that links them, visits."""
+
+    context: ClassVar[str] = CONTEXT
+    kind: ClassVar[ContactKind]
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.org_unit = ""
+        self.card_id: str | None = None
+        self.member_id: str | None = None
+
+    def require_registered(self) -> None:
+        """Refuse commands on contacts that do not exist."""
+        if not self.exists:
+            raise NotFound(f"{self.kind} {self.id} does not exist")
+
+    def link(self, *, card_id: str, member_id: str) -> None:
+        """Enter a card's scope; a contact is in at most one active card."""
+        self.require_registered()
+        if self.card_id == card_id:
+            return
+        if self.card_id is not None:
+            raise StateConflict(
+                f"{self.kind} {self.id} is already in the scope of card {self.card_id} "
+                f"(member {self.member_id}); revise that card first"
+            )
+        self._record(
+            ContactLinked(contact_id=self.id, contact_kind=self.kind, card_id=card_id, member_id=member_id)
+        )
+
+    def unlink(self, *, card_id: str, reason: str) -> None:
+        """Leave a card's scope."""
+        if self.card_id != card_id or self.member_id is None:
+            return
+        self._record(
+            ContactUnlinked(
+                contact_id=self.id,
+                contact_kind=self.kind,
+                card_id=card_id,
+                member_id=self.member_id,
+                reason=reason,
+            )
+        )
+
+    def record_visit(self, visit: VisitRecorded) -> None:
+        """Keep a visit in the contact's history."""
+        self.require_registered()
+        self._record(visit)
+
+    def apply_link(self, event: DomainEvent) -> bool:
+        """State changes common to every contact; True when the event was one of them."""
+        match event:
+            case ContactLinked():
+                self.card_id, self.member_id = event.card_id, event.member_id
+            case ContactUnlinked():
+                self.card_id = self.member_id = None
+            case VisitRecorded():
+                pass
+            case _:
+                return False
+        return True
+
+
+class Household(Contact):
+    """A household at an address, its residents, and how often it should be visited."""
+
+    aggregate_type: ClassVar[str] = "household"
+    kind: ClassVar[ContactKind] = ContactKind.HOUSEHOLD
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.residents: dict[str, bool] = {}  # resident id -> erased
+
+    def register(self, *, org_unit: str, unit_no: str, room: str, visit_cadence_days: int) -> None:
+        """Register a household; residents are added separately, each with their own key."""
+        if self.exists:
+            raise StateConflict(f"household {self.id} is already registered")
+        if not 1 <= visit_cadence_days <= MAX_CADENCE_DAYS:
+            raise InvalidCommand(f"visit cadence must be 1 to {MAX_CADENCE_DAYS} days")
+        self._record(
+            HouseholdRegistered(
+                household_id=self.id,
+                org_unit=org_unit,
+                unit_no=unit_no,
+                room=room,
+                visit_cadence_days=visit_cadence_days,
+            )
+        )
+
+    def add_resident(self, resident: ResidentAdded) -> None:
+        """Add a resident (their personal fields are sealed when stored)."""
+        self.require_registered()
+        if resident.resident_id in self.residents:
+            raise StateConflict(f"resident {resident.resident_id} is already in this household")
+        self._record(resident)
+
+    def erase_resident(self, resident_id: str) -> None:
+        """Record that a resident's personal data was erased."""
+        if resident_id not in self.residents:
+            raise NotFound(f"resident {resident_id} is not in household {self.id}")
+        if self.residents[resident_id]:
+            raise StateConflict(f"resident {resident_id} has already been erased")
+        self._record(ResidentErased(household_id=self.id, resident_id=resident_id))
+
+    def apply(self, event: DomainEvent) -> None:
+        if self.apply_link(event):
+            return
+        match event:
+            case HouseholdRegistered():
+                self.org_unit = event.org_unit
+            case ResidentAdded():
+                self.residents[event.resident_id] = False
+            case ResidentErased():
+                self.residents[event.resident_id] = True
+
+
+class Enterprise(Contact):
+    """An enterprise in a community, with one contact person."""
+
+    aggregate_type: ClassVar[str] = "enterprise"
+    kind: ClassVar[ContactKind] = ContactKind.ENTERPRISE
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.contact_person_id = ""
+        self.contact_erased = False
+
+    def register(self, event: EnterpriseRegistered) -> None:
+        """Register an enterprise after checking its credit code."""
+        if self.exists:
+            raise StateConflict(f"enterprise {self.id} is already registered")
+        check_credit_code(event.credit_code)
+        self._record(event)
+
+    def erase_contact(self) -> None:
+        """Record that the contact person's personal data was erased."""
+        self.require_registered()
+        if self.contact_erased:
+            raise StateConflict(f"the contact person of enterprise {self.id} has already been erased")
+        self._record(EnterpriseContactErased(enterprise_id=self.id, contact_person_id=self.contact_person_id))
+
+    def apply(self, event: DomainEvent) -> None:
+        if self.apply_link(event):
+            return
+        match event:
+            case EnterpriseRegistered():
+                self.org_unit, self.contact_person_id = event.org_unit, event.contact_person_id
+            case EnterpriseContactErased():
+                self.contact_erased = True

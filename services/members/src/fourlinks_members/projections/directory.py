@@ -1,0 +1,520 @@
+"""Read models of members, teams, households, enterprises, cards, card history, links and visits.
+
+One projection, one checkpoint: the tables answer joined questions (a household's card, a member's
+dashboard, coverage) and must agree with each other at every position.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    func,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fourlinks_contracts.members import (
+    ContactKind,
+    ContactLinked,
+    ContactUnlinked,
+    EnterpriseContactErased,
+    EnterpriseRegistered,
+    HelperAttached,
+    HelperDetached,
+    HouseholdRegistered,
+    MemberDeactivated,
+    MemberProfileUpdated,
+    MemberRegistered,
+    MemberTransferred,
+    ResidentAdded,
+    ResidentErased,
+    ServiceCardIssued,
+    ServiceCardRevised,
+    ServiceCardRevoked,
+    VisitRecorded,
+)
+from fourlinks_kernel.envelope import RecordedEvent
+from fourlinks_kernel.events import DomainEvent
+
+metadata = MetaData()
+ID = String(36)
+members = Table(
+    "members",
+    metadata,
+    Column("member_id", ID, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("public_phone", String(40), nullable=False),
+    Column("party_branch", String(200), nullable=False),
+    Column("org_unit", String(512), nullable=False, index=True),
+    Column("capacity", Integer, nullable=False),
+    Column("contact_count", Integer, nullable=False, default=0),
+    Column("status", String(20), nullable=False),
+    Column("deactivation_reason", String(40)),
+    Column("card_id", ID),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+)
+helpers = Table(
+    "helpers",
+    metadata,
+    Column("helper_id", ID, primary_key=True),
+    Column("member_id", ID, nullable=False, index=True),
+    Column("role", String(40), nullable=False),
+    Column("name", String(100)),
+    Column("phone", String(40)),
+    Column("erased", Boolean, nullable=False, default=False),
+)
+households = Table(
+    "households",
+    metadata,
+    Column("household_id", ID, primary_key=True),
+    Column("org_unit", String(512), nullable=False, index=True),
+    Column("unit_no", String(20), nullable=False),
+    Column("room", String(20), nullable=False),
+    Column("visit_cadence_days", Integer, nullable=False),
+    Column("card_id", ID, index=True),
+    Column("member_id", ID, index=True),
+    Column("last_visit_on", Date),
+    Column("visit_due_on", Date, nullable=False, index=True),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+)
+residents = Table(
+    "residents",
+    metadata,
+    Column("resident_id", ID, primary_key=True),
+    Column("household_id", ID, nullable=False, index=True),
+    Column("name", String(100)),
+    Column("phone", String(40)),
+    Column("phone_index", String(32), index=True),
+    Column("elderly_living_alone", Boolean),
+    Column("disability", Boolean),
+    Column("erased", Boolean, nullable=False, default=False),
+)
+enterprises = Table(
+    "enterprises",
+    metadata,
+    Column("enterprise_id", ID, primary_key=True),
+    Column("org_unit", String(512), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("credit_code", String(18), nullable=False, index=True),
+    Column("address", String(300), nullable=False),
+    Column("contact_person_id", ID, nullable=False),
+    Column("contact_name", String(100)),
+    Column("contact_phone", String(40)),
+    Column("phone_index", String(32), index=True),
+    Column("contact_erased", Boolean, nullable=False, default=False),
+    Column("card_id", ID, index=True),
+    Column("member_id", ID, index=True),
+    Column("last_visit_on", Date),
+)
+cards = Table(
+    "cards",
+    metadata,
+    Column("card_id", ID, primary_key=True),
+    Column("member_id", ID, nullable=False, unique=True),
+    Column("org_unit", String(512), nullable=False),
+    Column("public_phone", String(40), nullable=False),
+    Column("matters", Text, nullable=False),
+    Column("matters_note", Text, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+card_revisions = Table(
+    "card_revisions",
+    metadata,
+    Column("card_id", ID, primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("member_id", ID, nullable=False),
+    Column("public_phone", String(40), nullable=False),
+    Column("households", Text, nullable=False),
+    Column("enterprises", Text, nullable=False),
+    Column("matters", Text, nullable=False),
+    Column("matters_note", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("valid_from", DateTime(timezone=True), nullable=False),
+    Column("valid_to", DateTime(timezone=True)),
+)
+contact_links = Table(
+    "contact_links",
+    metadata,
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("contact_id", ID, nullable=False, index=True),
+    Column("contact_kind", String(20), nullable=False),
+    Column("card_id", ID, nullable=False),
+    Column("member_id", ID, nullable=False),
+    Column("linked_at", DateTime(timezone=True), nullable=False),
+    Column("unlinked_at", DateTime(timezone=True)),
+    Column("unlink_reason", Text),
+)
+visits = Table(
+    "visits",
+    metadata,
+    Column("visit_id", ID, primary_key=True),
+    Column("contact_id", ID, nullable=False, index=True),
+    Column("contact_kind", String(20), nullable=False),
+    Column("org_unit", String(512), nullable=False, index=True),
+    Column("member_id", ID, nullable=False, index=True),
+    Column("visited_on", Date, nullable=False),
+    Column("notes", Text),
+    Column("problem_found", Boolean, nullable=False),
+    Column("problem_category", String(60)),
+    Column("problem_description", Text),
+    Column("problem_urgency", String(20)),
+)
+CONTACT_TABLES = {ContactKind.HOUSEHOLD: households, ContactKind.ENTERPRISE: enterprises}
+
+
+def contact_key(kind: ContactKind) -> Any:
+    """The id column of a contact table."""
+    table = CONTACT_TABLES[kind]
+    return table.c.household_id if kind == ContactKind.HOUSEHOLD else table.c.enterprise_id
+
+
+class DirectoryProjection:
+    """Members, teams, contacts, cards and their history, visits."""
+
+    name: ClassVar[str] = "members.directory"
+    version: ClassVar[int] = 1
+    metadata: ClassVar[MetaData] = metadata
+    subjects: ClassVar[str | None] = None
+    handles: ClassVar[frozenset[str]] = frozenset(
+        {
+            "MemberRegistered",
+            "MemberProfileUpdated",
+            "MemberTransferred",
+            "MemberDeactivated",
+            "HelperAttached",
+            "HelperDetached",
+            "HouseholdRegistered",
+            "ResidentAdded",
+            "ResidentErased",
+            "EnterpriseRegistered",
+            "EnterpriseContactErased",
+            "ServiceCardIssued",
+            "ServiceCardRevised",
+            "ServiceCardRevoked",
+            "ContactLinked",
+            "ContactUnlinked",
+            "VisitRecorded",
+        }
+    )
+
+    async def apply(self, conn: AsyncConnection, recorded: RecordedEvent) -> None:
+        """Dispatch one event to the rows it changes."""
+        when = recorded.envelope.occurred_at
+        event = recorded.event
+        for handler in (self._members, self._contacts, self._cards):
+            if await handler(conn, event, when, recorded.position):
+                return
+
+    async def _members(self, conn: AsyncConnection, event: DomainEvent, when: datetime, _: int) -> bool:
+        match event:
+            case MemberRegistered():
+                await conn.execute(
+                    members.insert().values(
+                        member_id=event.member_id,
+                        name=event.name,
+                        public_phone=event.public_phone,
+                        party_branch=event.party_branch,
+                        org_unit=event.org_unit,
+                        capacity=event.capacity,
+                        contact_count=0,
+                        status="active",
+                        registered_at=when,
+                    )
+                )
+            case MemberProfileUpdated():
+                await _update(
+                    conn,
+                    members,
+                    members.c.member_id == event.member_id,
+                    name=event.name,
+                    public_phone=event.public_phone,
+                    party_branch=event.party_branch,
+                    capacity=event.capacity,
+                )
+            case MemberTransferred():
+                await _update(conn, members, members.c.member_id == event.member_id, org_unit=event.to_unit)
+            case MemberDeactivated():
+                await _update(
+                    conn,
+                    members,
+                    members.c.member_id == event.member_id,
+                    status="deactivated",
+                    deactivation_reason=event.reason.value,
+                )
+            case HelperAttached():
+                await conn.execute(
+                    helpers.insert().values(
+                        helper_id=event.helper_id,
+                        member_id=event.member_id,
+                        role=event.role.value,
+                        name=event.name,
+                        phone=event.phone,
+                        erased=event.name is None,
+                    )
+                )
+            case HelperDetached():
+                await conn.execute(helpers.delete().where(helpers.c.helper_id == event.helper_id))
+            case _:
+                return False
+        return True
+
+    async def _contacts(
+        self, conn: AsyncConnection, event: DomainEvent, when: datetime, position: int
+    ) -> bool:
+        match event:
+            case HouseholdRegistered():
+                due = when.date() + timedelta(days=event.visit_cadence_days)
+                await conn.execute(
+                    households.insert().values(
+                        household_id=event.household_id,
+                        org_unit=event.org_unit,
+                        unit_no=event.unit_no,
+                        room=event.room,
+                        visit_cadence_days=event.visit_cadence_days,
+                        visit_due_on=due,
+                        registered_at=when,
+                    )
+                )
+            case ResidentAdded():
+                await conn.execute(
+                    residents.insert().values(
+                        resident_id=event.resident_id,
+                        household_id=event.household_id,
+                        name=event.name,
+                        phone=event.phone,
+                        phone_index=event.phone_index,
+                        disability=event.disability,
+                        elderly_living_alone=event.elderly_living_alone,
+                        erased=event.name is None,
+                    )
+                )
+            case ResidentErased():
+                await _update(
+                    conn,
+                    residents,
+                    residents.c.resident_id == event.resident_id,
+                    name=None,
+                    phone=None,
+                    phone_index=None,
+                    elderly_living_alone=None,
+                    disability=None,
+                    erased=True,
+                )
+            case EnterpriseRegistered():
+                await conn.execute(
+                    enterprises.insert().values(
+                        enterprise_id=event.enterprise_id,
+                        org_unit=event.org_unit,
+                        name=event.name,
+                        credit_code=event.credit_code,
+                        address=event.address,
+                        contact_person_id=event.contact_person_id,
+                        contact_name=event.contact_name,
+                        contact_phone=event.contact_phone,
+                        phone_index=event.phone_index,
+                        contact_erased=event.contact_name is None,
+                    )
+                )
+            case EnterpriseContactErased():
+                await _update(
+                    conn,
+                    enterprises,
+                    enterprises.c.enterprise_id == event.enterprise_id,
+                    contact_name=None,
+                    contact_phone=None,
+                    phone_index=None,
+                    contact_erased=True,
+                )
+            case ContactLinked():
+                await self._link(conn, event, when, position)
+            case ContactUnlinked():
+                await self._unlink(conn, event, when)
+            case VisitRecorded():
+                await self._visit(conn, event)
+            case _:
+                return False
+        return True
+
+    async def _cards(self, conn: AsyncConnection, event: DomainEvent, when: datetime, _: int) -> bool:
+        match event:
+            case ServiceCardIssued():
+                values = _card_values(event, revision=None)
+                await conn.execute(cards.delete().where(cards.c.card_id == event.card_id))
+                last = await conn.scalar(
+                    select(func.max(card_revisions.c.revision)).where(
+                        card_revisions.c.card_id == event.card_id
+                    )
+                )
+                revision = (last or 0) + 1
+                await conn.execute(
+                    cards.insert().values(**values, revision=revision, status="active", updated_at=when)
+                )
+                await _update(conn, members, members.c.member_id == event.member_id, card_id=event.card_id)
+                await self._revision(conn, event, revision=revision, reason="issued", when=when)
+            case ServiceCardRevised():
+                last = await conn.scalar(select(cards.c.revision).where(cards.c.card_id == event.card_id))
+                revision = (last or 0) + 1
+                await _update(
+                    conn,
+                    cards,
+                    cards.c.card_id == event.card_id,
+                    **_card_values(event, revision=None),
+                    revision=revision,
+                    updated_at=when,
+                )
+                await self._revision(conn, event, revision=revision, reason=event.reason, when=when)
+            case ServiceCardRevoked():
+                await _update(
+                    conn, cards, cards.c.card_id == event.card_id, status="revoked", updated_at=when
+                )
+                await _update(conn, members, members.c.member_id == event.member_id, card_id=None)
+                await _update(
+                    conn,
+                    card_revisions,
+                    and_(card_revisions.c.card_id == event.card_id, card_revisions.c.valid_to.is_(None)),
+                    valid_to=when,
+                )
+            case _:
+                return False
+        return True
+
+    async def _revision(
+        self,
+        conn: AsyncConnection,
+        event: ServiceCardIssued | ServiceCardRevised,
+        *,
+        revision: int,
+        reason: str,
+        when: datetime,
+    ) -> None:
+        await _update(
+            conn,
+            card_revisions,
+            and_(card_revisions.c.card_id == event.card_id, card_revisions.c.valid_to.is_(None)),
+            valid_to=when,
+        )
+        await conn.execute(
+            card_revisions.insert().values(
+                card_id=event.card_id,
+                revision=revision,
+                member_id=event.member_id,
+                public_phone=event.public_phone,
+                households=json.dumps(event.households),
+                enterprises=json.dumps(event.enterprises),
+                matters=json.dumps(event.matters),
+                matters_note=event.matters_note,
+                reason=reason,
+                valid_from=when,
+            )
+        )
+
+    async def _link(self, conn: AsyncConnection, event: ContactLinked, when: datetime, position: int) -> None:
+        table = CONTACT_TABLES[event.contact_kind]
+        await _update(
+            conn,
+            table,
+            contact_key(event.contact_kind) == event.contact_id,
+            card_id=event.card_id,
+            member_id=event.member_id,
+        )
+        await _update(
+            conn, members, members.c.member_id == event.member_id, contact_count=members.c.contact_count + 1
+        )
+        await conn.execute(
+            contact_links.insert().values(
+                position=position,
+                contact_id=event.contact_id,
+                contact_kind=event.contact_kind.value,
+                card_id=event.card_id,
+                member_id=event.member_id,
+                linked_at=when,
+            )
+        )
+
+    async def _unlink(self, conn: AsyncConnection, event: ContactUnlinked, when: datetime) -> None:
+        table = CONTACT_TABLES[event.contact_kind]
+        await _update(
+            conn, table, contact_key(event.contact_kind) == event.contact_id, card_id=None, member_id=None
+        )
+        await _update(
+            conn, members, members.c.member_id == event.member_id, contact_count=members.c.contact_count - 1
+        )
+        open_link = and_(
+            contact_links.c.contact_id == event.contact_id, contact_links.c.unlinked_at.is_(None)
+        )
+        await _update(conn, contact_links, open_link, unlinked_at=when, unlink_reason=event.reason)
+
+    async def _visit(self, conn: AsyncConnection, event: VisitRecorded) -> None:
+        await conn.execute(
+            visits.insert().values(
+                visit_id=event.visit_id,
+                contact_id=event.contact_id,
+                contact_kind=event.contact_kind.value,
+                org_unit=event.org_unit,
+                member_id=event.member_id,
+                visited_on=event.visited_on,
+                notes=event.notes,
+                problem_found=event.problem_found,
+                problem_category=event.problem_category,
+                problem_description=event.problem_description,
+                problem_urgency=event.problem_urgency.value if event.problem_urgency else None,
+            )
+        )
+        if event.contact_kind == ContactKind.HOUSEHOLD:
+            await self._household_visited(conn, event.contact_id, event.visited_on)
+        else:
+            await _update(
+                conn,
+                enterprises,
+                enterprises.c.enterprise_id == event.contact_id,
+                last_visit_on=event.visited_on,
+            )
+
+    async def _household_visited(self, conn: AsyncConnection, household_id: str, visited_on: date) -> None:
+        row = (
+            await conn.execute(
+                select(households.c.last_visit_on, households.c.visit_cadence_days).where(
+                    households.c.household_id == household_id
+                )
+            )
+        ).one()
+        latest = max(visited_on, row.last_visit_on or visited_on)
+        await _update(
+            conn,
+            households,
+            households.c.household_id == household_id,
+            last_visit_on=latest,
+            visit_due_on=latest + timedelta(days=row.visit_cadence_days),
+        )
+
+
+def _card_values(event: ServiceCardIssued | ServiceCardRevised, *, revision: None) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "card_id": event.card_id,
+        "member_id": event.member_id,
+        "public_phone": event.public_phone,
+        "matters": json.dumps(event.matters),
+        "matters_note": event.matters_note,
+    }
+    if isinstance(event, ServiceCardIssued):
+        values["org_unit"] = event.org_unit
+    return values
+
+
+async def _update(conn: AsyncConnection, table: Table, where: Any, **values: Any) -> None:
+    await conn.execute(table.update().where(where).values(**values))
