@@ -257,6 +257,8 @@ async def start_runtime(definition: ServiceDefinition, settings: Settings) -> Se
             factory(), store=store, engine=engine, batch_size=settings.projection_batch_size
         )
         runtime.runners.append(runner)
+        with contextlib.suppress(ProjectionHalted):
+            await runner.prepare()  # tables exist before the first query; a halt is reported by run()
         runtime.tasks.append(
             asyncio.create_task(_supervise(runner), name=f"projection:{runner.projection.name}")
         )

@@ -259,10 +259,13 @@ async def list_households(
 
 @router.get("/households/lookup", summary="Find households by a resident's phone number (blind index)")
 async def lookup_household(
-    request: Request, actor: Staff, phone: Annotated[str, Query(min_length=5, max_length=40)]
+    request: Request,
+    actor: Staff,
+    phone: Annotated[str, Query(min_length=5, max_length=40)],
+    min_position: MinPosition = None,
 ) -> list[dict[str, Any]]:
     index = runtime_of(request).cipher.blind_index(phone, purpose="phone")
-    runtime = await caught_up(request, None)
+    runtime = await caught_up(request, min_position)
     query = select(households).join(residents, residents.c.household_id == households.c.household_id)
     async with runtime.engine.connect() as conn:
         rows = (await conn.execute(query.where(residents.c.phone_index == index).distinct())).mappings().all()
