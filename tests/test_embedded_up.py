@@ -65,17 +65,29 @@ def stop(process: subprocess.Popen[str]) -> int:
     return process.wait(timeout=60)
 
 
-def test_make_up_runs_everything_stops_cleanly_and_keeps_the_data(tmp_path: Path) -> None:
+def coverage(url: str, var_dir: Path) -> dict[str, object]:
+    headers = {"Authorization": f"Bearer {token(var_dir)}"}
+    deadline = time.monotonic() + 60
+    while True:
+        reply = httpx.get(f"{url}/coverage", headers=headers, timeout=10).json()
+        if reply["households"]["total"] == 500 or time.monotonic() > deadline:
+            return dict(reply)
+        time.sleep(0.2)
+
+
+def test_make_up_runs_everything_seeds_once_stops_cleanly_and_keeps_the_data(tmp_path: Path) -> None:
     var_dir = tmp_path / "var"
     process, urls = start(var_dir)
     try:
         assert set(urls) == {"members", "assignments", "feedback"}
         for url in urls.values():
             assert wait_ready(url).status_code == 200
+        first = coverage(urls["members"], var_dir)
+        assert first["households"]["total"] == 500  # type: ignore[index]
         headers = {"Authorization": f"Bearer {token(var_dir)}"}
         created = httpx.post(
             f"{urls['members']}/org-units",
-            json={"code": "yuhang", "name": "余杭区", "level": "district"},
+            json={"code": "extra", "name": "新建社区", "level": "community", "parent_path": "yuhang/s01"},
             headers=headers,
             timeout=10,
         )
@@ -83,13 +95,16 @@ def test_make_up_runs_everything_stops_cleanly_and_keeps_the_data(tmp_path: Path
     finally:
         assert stop(process) == 0
     assert (var_dir / "members.db").exists()
-    assert (var_dir / "nats" / "jetstream").exists()
+    assert (var_dir / "seeded").exists()
 
     again, urls = start(var_dir)
     try:
         wait_ready(urls["members"])
+        assert coverage(urls["members"], var_dir) == first
         headers = {"Authorization": f"Bearer {token(var_dir)}"}
-        listed = httpx.get(f"{urls['members']}/org-units", headers=headers, timeout=10)
-        assert [u["path"] for u in listed.json()] == ["yuhang"]
+        listed = httpx.get(
+            f"{urls['members']}/org-units", params={"under": "yuhang/s01/extra"}, headers=headers, timeout=10
+        )
+        assert [u["path"] for u in listed.json()] == ["yuhang/s01/extra"]
     finally:
         assert stop(again) == 0

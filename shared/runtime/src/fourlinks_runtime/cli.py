@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import secrets
 import signal
@@ -72,6 +73,14 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--hours", type=float, default=8.0)
     token.set_defaults(run=_token)
 
+    seed = commands.add_parser("seed", help="create a realistic district through the real commands")
+    seed.add_argument("--district", default="yuhang", help="district code (the root org unit)")
+    seed.add_argument(
+        "--scale", type=float, default=1.0, help="1.0: 6,000 members, 30,000 households, 6,000 enterprises"
+    )
+    seed.add_argument("--seed", type=int, default=2021, help="the same seed makes the same district")
+    seed.set_defaults(run=_seed)
+
     keygen = commands.add_parser("keygen", help="print a new base64 master key")
     keygen.set_defaults(run=lambda _: print(generate_master_key()) or 0)
     return parser
@@ -118,6 +127,23 @@ async def _provision(settings: Settings, options: ProvisionOptions) -> list[str]
         await nc.close()
 
 
+def _seed(args: argparse.Namespace) -> int:
+    try:
+        seeding = importlib.import_module("fourlinks_members.seed")
+    except ImportError:
+        print("fourlinks seed needs the members service installed (fourlinks-members)", file=sys.stderr)
+        return 1
+    if not 0 < args.scale <= 10:
+        print("--scale must be above 0 and at most 10", file=sys.stderr)
+        return 2
+    print(f"seeding {args.district} at scale {args.scale}: {seeding.plan_size(args.scale)}", flush=True)
+    made = asyncio.run(
+        seeding.seed_district(Settings(), district=args.district, scale=args.scale, seed=args.seed)
+    )
+    print("already seeded: nothing to do" if made is None else f"made {made}", flush=True)
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -147,6 +173,16 @@ def _secret_file(path: Path, make: str) -> None:
     if not path.exists():
         path.write_text(make + "\n")
         path.chmod(0o600)
+
+
+def _seed_first_time(var_dir: Path, env: dict[str, str]) -> None:
+    """The first `make up` loads a small district (scale 0.02) so there is something to look at."""
+    marker = var_dir / "seeded"
+    if marker.exists() or os.environ.get("FOURLINKS_SKIP_SEED") == "1":
+        return
+    seed = [sys.executable, "-m", "fourlinks_runtime", "seed", "--scale", "0.02"]
+    if subprocess.run(seed, env=env, check=False).returncode == 0:
+        marker.write_text("scale 0.02\n")
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -184,6 +220,7 @@ def _up(args: argparse.Namespace) -> int:
             cmd = [sys.executable, "-m", "fourlinks_runtime", "serve", name, "--port", str(port)]
             children.append(subprocess.Popen(cmd, env=env))
             urls[name] = f"http://127.0.0.1:{port}"
+        _seed_first_time(var_dir, env)
         print(f"\nFour Links is running. NATS: {server.url} (data in {var_dir})")
         for name, url in urls.items():
             print(f"  {name:<12} API {url}   docs {url}/docs   events {url}/asyncapi")
