@@ -179,6 +179,7 @@ class ProjectionRunner:
     async def _consume(self, batches: AsyncIterator[list[StoredEvent]]) -> None:
         async for batch in batches:
             await self._apply_with_retry(batch)
+            _raise_if_cancelling()  # a database driver may have absorbed a cancellation mid-commit
 
     async def _apply_with_retry(self, batch: list[StoredEvent]) -> None:
         delay = 0.5
@@ -187,6 +188,7 @@ class ProjectionRunner:
                 await self._apply_batch(batch)
                 return
             except TRANSIENT_DB_ERRORS as exc:
+                _raise_if_cancelling()  # a driver may turn a cancellation into a connection error
                 log.warning(
                     "projection_db_unavailable", projection=self.projection.name, error=type(exc).__name__
                 )
@@ -195,6 +197,7 @@ class ProjectionRunner:
             except ProjectionHalted:
                 raise
             except Exception:
+                _raise_if_cancelling()
                 await self._apply_one_by_one(batch)
                 return
 
@@ -286,6 +289,12 @@ class ProjectionRunner:
             )
         self.status.halted_reason = reason
         raise ProjectionHalted(reason) from LogRegression(reason)
+
+
+def _raise_if_cancelling() -> None:
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def _batched(events: AsyncIterator[StoredEvent], size: int) -> AsyncIterator[list[StoredEvent]]:

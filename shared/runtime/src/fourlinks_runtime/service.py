@@ -48,6 +48,7 @@ from fourlinks_runtime.settings import Settings
 log = structlog.get_logger(__name__)
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")
+SHUTDOWN_SECONDS = 5.0
 _HEADER_TOKEN = re.compile(r"^[A-Za-z0-9_.:-]{8,100}$")
 
 
@@ -270,17 +271,18 @@ async def start_runtime(definition: ServiceDefinition, settings: Settings) -> Se
 
 
 async def stop_runtime(runtime: ServiceRuntime) -> None:
-    """Stop policies and projections, then close connections."""
+    """Stop policies and projections, then close connections; bounded so shutdown never hangs."""
     if runtime.broker is not None:
-        await runtime.broker.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(runtime.broker.stop(), SHUTDOWN_SECONDS)
     for task in runtime.tasks:
         task.cancel()
-    for task in runtime.tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    if runtime.tasks:
+        await asyncio.wait(runtime.tasks, timeout=SHUTDOWN_SECONDS)
     with contextlib.suppress(Exception):
-        await runtime.nc.drain()
-    await runtime.engine.dispose()
+        await asyncio.wait_for(runtime.nc.close(), SHUTDOWN_SECONDS)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(runtime.engine.dispose(), SHUTDOWN_SECONDS)
 
 
 def create_engine(url: str) -> AsyncEngine:
