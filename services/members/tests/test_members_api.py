@@ -237,6 +237,20 @@ async def test_visits_overdue_households_erasure_and_phone_lookup(service_settin
         )
         assert again.status_code == 409
 
+        firm_body = {
+            "org_unit": COMMUNITY,
+            "name": "星河便利店",
+            "credit_code": CREDIT_CODE,
+            "address": "星河路1号",
+            "contact_name": "孙老板",
+            "contact_phone": "13800000001",
+        }
+        enterprise = await desk.post("/enterprises", firm_body)
+        await desk.post(f"/enterprises/{enterprise}/contact/erase", {})
+        firm = await desk.get(f"/enterprises/{enterprise}")
+        assert (firm["contact_name"], firm["contact_phone"], firm["contact_erased"]) == (None, None, True)
+        assert firm["name"] == "星河便利店"
+
 
 async def test_bad_input_gets_clear_4xx_and_writes_nothing(service_settings: Settings) -> None:
     async with running(create_app(service_settings)) as client:
