@@ -11,7 +11,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from fourlinks_runtime.auth import TokenVerifier, issue_token, scope_covers
+from fourlinks_kernel.scope import scope_covers
+from fourlinks_runtime.auth import TokenVerifier, issue_token
 from fourlinks_runtime.settings import Settings
 
 SETTINGS = Settings(jwt_secret="unit-test-secret-of-enough-length-000000")

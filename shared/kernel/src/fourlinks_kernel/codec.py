@@ -89,7 +89,7 @@ class EventCodec:
 
     async def _seal(self, event: DomainEvent) -> dict[str, Any]:
         data: dict[str, Any] = event.model_dump(mode="json")
-        subject = event.data_subject()
+        subject = event.data_subject_id()
         if not event.personal_fields or subject is None:
             return data
         if self.cipher is None:

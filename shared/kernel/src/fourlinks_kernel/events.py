@@ -29,7 +29,7 @@ class DomainEvent(BaseModel):
     personal_fields: ClassVar[tuple[str, ...]] = ()
     data_subject_field: ClassVar[str | None] = None
 
-    def data_subject(self) -> str | None:
+    def data_subject_id(self) -> str | None:
         """The id of the person whose key protects this event's personal fields."""
         if self.data_subject_field is None:
             return None

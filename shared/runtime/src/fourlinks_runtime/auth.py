@@ -82,14 +82,6 @@ def issue_token(
     return jwt.encode(claims, settings.jwt_secret_value(), algorithm="HS256")
 
 
-def scope_covers(scope: str, org_unit: str) -> bool:
-    """Whether an actor scoped to `scope` may act on a record in `org_unit` (the unit or below)."""
-    scope, org_unit = scope.strip("/"), org_unit.strip("/")
-    if not scope:
-        return False
-    return org_unit == scope or org_unit.startswith(scope + "/")
-
-
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -128,11 +120,3 @@ def require_roles(*roles: Role) -> Callable[[Actor], Actor]:
         return actor
 
     return check
-
-
-def ensure_in_scope(actor: Actor, org_unit: str) -> None:
-    """403 unless the record's org unit lies within the actor's scope."""
-    if not scope_covers(actor.scope, org_unit):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, f"org unit {org_unit} is outside your scope {actor.scope or '(none)'}"
-        )

@@ -13,6 +13,7 @@ from fourlinks_contracts.members import ContactKind, Urgency
 from fourlinks_kernel.aggregate import UnitOfWork
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import NotAllowed, NotFound
+from fourlinks_kernel.scope import ensure_scope
 from fourlinks_members.adapters.common import (
     Anyone,
     CommandAccepted,
@@ -31,7 +32,7 @@ from fourlinks_members.adapters.common import (
     unit_or_scope,
 )
 from fourlinks_members.application import handlers, queries
-from fourlinks_members.application.handlers import NewResident, ensure_scope
+from fourlinks_members.application.handlers import NewResident
 from fourlinks_members.projections.directory import (
     CONTACT_TABLES,
     contact_key,

@@ -13,6 +13,7 @@ from fourlinks_contracts.members import DeactivationReason, HelperRole
 from fourlinks_kernel.aggregate import UnitOfWork
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import NotAllowed
+from fourlinks_kernel.scope import ensure_scope
 from fourlinks_members.adapters.common import (
     Anyone,
     CommandAccepted,
@@ -30,7 +31,6 @@ from fourlinks_members.adapters.common import (
     unit_or_scope,
 )
 from fourlinks_members.application import handlers, queries
-from fourlinks_members.application.handlers import ensure_scope
 from fourlinks_members.domain.cards import card_id_for
 from fourlinks_members.domain.rules import SERVICE_MATTERS
 from fourlinks_members.projections.directory import members

@@ -23,7 +23,8 @@ from fourlinks_contracts.members import (
 )
 from fourlinks_kernel.aggregate import UnitOfWork
 from fourlinks_kernel.envelope import Actor
-from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound
+from fourlinks_kernel.errors import InvalidCommand, NotFound
+from fourlinks_kernel.scope import ensure_scope
 from fourlinks_members.domain.cards import Scope, ServiceCard, card_id_for
 from fourlinks_members.domain.contacts import Contact, Enterprise, Household
 from fourlinks_members.domain.members import Member
@@ -39,13 +40,6 @@ CONTACT_LEVELS = (
     OrgLevel.NATURAL_VILLAGE,
     OrgLevel.BUILDING,
 )
-
-
-def ensure_scope(actor: Actor, org_unit: str) -> None:
-    """NotAllowed unless the unit lies within the actor's scope."""
-    scope, unit = actor.scope.strip("/"), org_unit.strip("/")
-    if not scope or not (unit == scope or unit.startswith(scope + "/")):
-        raise NotAllowed(f"org unit {org_unit} is outside your scope {actor.scope or '(none)'}")
 
 
 async def require_unit(

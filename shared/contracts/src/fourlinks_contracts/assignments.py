@@ -1,0 +1,329 @@
+"""Events of the assignments context: the task loop and themed party days.
+
+Raised → triaged (accepted or rejected) → assigned → accepted or returned by the member → worked
+(progress, resolution report) → spot-checked (pass, or fail back to rework) → closed; adjusted on
+the way (reassigned, deadline extended, escalated or pushed down, parked) and reopened on a
+correction. Deadline reminders and misses are events too, written by the scheduler.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import ClassVar
+
+from fourlinks_contracts.members import Urgency
+from fourlinks_kernel.events import DomainEvent
+
+CONTEXT = "assignments"
+
+
+class TaskSource(StrEnum):
+    """Where a task came from."""
+
+    FEEDBACK = "feedback"
+    VISIT = "visit"
+    PARTY_DAY = "party_day"
+    INSPECTION = "inspection"
+    ADMINISTRATOR = "administrator"
+
+
+class RejectionReason(StrEnum):
+    """Why triage refused a task."""
+
+    DUPLICATE = "duplicate"
+    NOT_OUR_RESPONSIBILITY = "not_our_responsibility"
+    NO_ACTION_NEEDED = "no_action_needed"
+    INSUFFICIENT_INFORMATION = "insufficient_information"
+
+
+class ResolutionResult(StrEnum):
+    """What the member says the work achieved."""
+
+    RESOLVED = "resolved"
+    PARTLY_RESOLVED = "partly_resolved"
+    NOT_RESOLVABLE_HERE = "not_resolvable_here"
+
+
+class CloseReason(StrEnum):
+    """Why a task was closed (销号)."""
+
+    RESOLVED = "resolved"
+    PARTLY_RESOLVED = "partly_resolved"
+    CLOSED_UNRESOLVED = "closed_unresolved"
+    DUPLICATE = "duplicate"
+    NOT_OUR_RESPONSIBILITY = "not_our_responsibility"
+
+
+class TaskRaised(DomainEvent):
+    """A problem became a task; the description is sealed with the contact's (or the task's) key."""
+
+    event_type: ClassVar[str] = "TaskRaised"
+    personal_fields: ClassVar[tuple[str, ...]] = ("description",)
+    data_subject_field: ClassVar[str | None] = "data_subject"
+    task_id: str
+    source: TaskSource
+    source_ref: str | None
+    category: str
+    urgency: Urgency
+    org_unit: str
+    household_id: str | None
+    enterprise_id: str | None
+    description: str | None
+    party_day_id: str | None
+    data_subject: str
+
+
+class TaskTriaged(DomainEvent):
+    """Triage accepted the task; its deadline runs from now."""
+
+    event_type: ClassVar[str] = "TaskTriaged"
+    task_id: str
+    triaged_at: datetime
+    due_at: datetime
+
+
+class TaskRejected(DomainEvent):
+    """Triage refused the task, with a reason code."""
+
+    event_type: ClassVar[str] = "TaskRejected"
+    task_id: str
+    reason: RejectionReason
+    duplicate_of: str | None
+    responsible_party: str | None
+    note: str
+
+
+class TaskAssigned(DomainEvent):
+    """The task went to a member (by default the contact's card member), with optional helpers."""
+
+    event_type: ClassVar[str] = "TaskAssigned"
+    task_id: str
+    member_id: str
+    helpers: list[str]
+    party_day_id: str | None
+    by_default: bool
+
+
+class TaskAccepted(DomainEvent):
+    """The member took the task on."""
+
+    event_type: ClassVar[str] = "TaskAccepted"
+    task_id: str
+    member_id: str
+
+
+class TaskReturned(DomainEvent):
+    """The member handed the task back, with a reason; it waits for a new assignee."""
+
+    event_type: ClassVar[str] = "TaskReturned"
+    task_id: str
+    member_id: str
+    reason: str
+
+
+class ProgressReported(DomainEvent):
+    """A step of the work."""
+
+    event_type: ClassVar[str] = "ProgressReported"
+    task_id: str
+    member_id: str
+    note: str
+
+
+class ResolutionReported(DomainEvent):
+    """The member reports the work done and its result, with evidence references."""
+
+    event_type: ClassVar[str] = "ResolutionReported"
+    task_id: str
+    member_id: str
+    summary: str
+    result: ResolutionResult
+    evidence: list[str]
+
+
+class SpotCheckPassed(DomainEvent):
+    """An inspector (not the assignee) confirmed the work; the task is ready to close."""
+
+    event_type: ClassVar[str] = "SpotCheckPassed"
+    task_id: str
+    inspector_id: str
+    note: str
+
+
+class SpotCheckFailed(DomainEvent):
+    """An inspector found the work wanting: back to the member for rework (反馈纠偏)."""
+
+    event_type: ClassVar[str] = "SpotCheckFailed"
+    task_id: str
+    inspector_id: str
+    reason: str
+    rework_count: int
+
+
+class TaskReassigned(DomainEvent):
+    """The task moved to another member (任务调整)."""
+
+    event_type: ClassVar[str] = "TaskReassigned"
+    task_id: str
+    from_member: str | None
+    to_member: str
+    helpers: list[str]
+    reason: str
+
+
+class DeadlineExtensionRequested(DomainEvent):
+    """Someone asked for more time, before the deadline."""
+
+    event_type: ClassVar[str] = "DeadlineExtensionRequested"
+    task_id: str
+    requested_by: str
+    new_due_at: datetime
+    reason: str
+
+
+class DeadlineExtended(DomainEvent):
+    """A secretary approved the extension; the reason is kept."""
+
+    event_type: ClassVar[str] = "DeadlineExtended"
+    task_id: str
+    approved_by: str
+    previous_due_at: datetime
+    new_due_at: datetime
+    reason: str
+
+
+class DeadlineExtensionRefused(DomainEvent):
+    """A secretary refused the extension."""
+
+    event_type: ClassVar[str] = "DeadlineExtensionRefused"
+    task_id: str
+    refused_by: str
+    reason: str
+
+
+class TaskEscalated(DomainEvent):
+    """The task went one level up (building → community → street → district)."""
+
+    event_type: ClassVar[str] = "TaskEscalated"
+    task_id: str
+    from_unit: str
+    to_unit: str
+    reason: str
+
+
+class TaskPushedDown(DomainEvent):
+    """The task went back down to a lower unit, with guidance."""
+
+    event_type: ClassVar[str] = "TaskPushedDown"
+    task_id: str
+    from_unit: str
+    to_unit: str
+    guidance: str
+
+
+class TaskParked(DomainEvent):
+    """The task waits (挂账) for a stated reason; its clock keeps its deadline."""
+
+    event_type: ClassVar[str] = "TaskParked"
+    task_id: str
+    reason: str
+
+
+class TaskUnparked(DomainEvent):
+    """The task left the parking lot."""
+
+    event_type: ClassVar[str] = "TaskUnparked"
+    task_id: str
+    note: str
+
+
+class TaskClosed(DomainEvent):
+    """The task was closed (销号), never by its assignee."""
+
+    event_type: ClassVar[str] = "TaskClosed"
+    task_id: str
+    closed_by: str
+    reason: CloseReason
+    note: str
+    responsible_party: str | None
+    duplicate_of: str | None
+    assignee: str | None
+    on_time: bool
+    escalated: bool
+
+
+class TaskReopened(DomainEvent):
+    """A correction (or a secretary) reopened the task, back to its assignee with the reason."""
+
+    event_type: ClassVar[str] = "TaskReopened"
+    task_id: str
+    reason: str
+    correction_ref: str | None
+    assignee: str | None
+
+
+class DeadlineApproaching(DomainEvent):
+    """The scheduler's reminder before the deadline."""
+
+    event_type: ClassVar[str] = "DeadlineApproaching"
+    task_id: str
+    due_at: datetime
+    assignee: str | None
+
+
+class DeadlineMissed(DomainEvent):
+    """The deadline passed with the task still open."""
+
+    event_type: ClassVar[str] = "DeadlineMissed"
+    task_id: str
+    due_at: datetime
+    assignee: str | None
+
+
+class TaskFlaggedForReassignment(DomainEvent):
+    """The assignee was deactivated: the task needs a new member (one is suggested where known)."""
+
+    event_type: ClassVar[str] = "TaskFlaggedForReassignment"
+    task_id: str
+    member_id: str
+    suggested_member_id: str | None
+    reason: str
+
+
+class ThemedPartyDayHeld(DomainEvent):
+    """A themed party day (主题党日) session of a community, with its agenda."""
+
+    event_type: ClassVar[str] = "ThemedPartyDayHeld"
+    session_id: str
+    community: str
+    held_on: date
+    agenda: list[str]
+
+
+EVENTS: tuple[type[DomainEvent], ...] = (
+    TaskRaised,
+    TaskTriaged,
+    TaskRejected,
+    TaskAssigned,
+    TaskAccepted,
+    TaskReturned,
+    ProgressReported,
+    ResolutionReported,
+    SpotCheckPassed,
+    SpotCheckFailed,
+    TaskReassigned,
+    DeadlineExtensionRequested,
+    DeadlineExtended,
+    DeadlineExtensionRefused,
+    TaskEscalated,
+    TaskPushedDown,
+    TaskParked,
+    TaskUnparked,
+    TaskClosed,
+    TaskReopened,
+    DeadlineApproaching,
+    DeadlineMissed,
+    TaskFlaggedForReassignment,
+    ThemedPartyDayHeld,
+)

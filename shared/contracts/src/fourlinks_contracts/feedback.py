@@ -1,0 +1,209 @@
+"""Events of the feedback context: residents' voice, call-backs, satisfaction, corrections.
+
+Descriptions, answers and comments are sealed with the key of the household or enterprise they
+come from (`data_subject`), so erasing that contact makes them unreadable everywhere.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar
+
+from fourlinks_contracts.members import Urgency
+from fourlinks_kernel.events import DomainEvent
+
+CONTEXT = "feedback"
+
+
+class Channel(StrEnum):
+    """How the feedback reached us."""
+
+    VISIT = "visit"
+    PHONE = "phone"
+    CARD_QR = "card_qr"
+    WEB = "web"
+    PARTY_DAY = "party_day"
+
+
+class FeedbackKind(StrEnum):
+    """A problem needs action (a task); the others can be answered and closed directly."""
+
+    PROBLEM = "problem"
+    OPINION = "opinion"
+    PRAISE = "praise"
+    QUESTION = "question"
+
+
+class Resolved(StrEnum):
+    """The resident's answer to "is it resolved?"."""
+
+    YES = "yes"
+    PARTLY = "partly"
+    NO = "no"
+
+
+class Satisfaction(StrEnum):
+    """The resident's satisfaction with the outcome."""
+
+    SATISFIED = "satisfied"
+    BASICALLY_SATISFIED = "basically_satisfied"
+    DISSATISFIED = "dissatisfied"
+
+
+class CallbackKind(StrEnum):
+    """The call-back the day after closure, and the follow-up weeks later ("did it stay fixed?")."""
+
+    FIRST = "first"
+    FOLLOW_UP = "follow_up"
+
+
+class FeedbackSubmitted(DomainEvent):
+    """A resident, an enterprise contact or a member on their behalf raised something."""
+
+    event_type: ClassVar[str] = "FeedbackSubmitted"
+    personal_fields: ClassVar[tuple[str, ...]] = ("description",)
+    data_subject_field: ClassVar[str | None] = "data_subject"
+    feedback_id: str
+    reference: str
+    channel: Channel
+    kind: FeedbackKind
+    category: str
+    urgency: Urgency
+    org_unit: str
+    household_id: str | None
+    enterprise_id: str | None
+    submitted_by: str
+    on_behalf_by_member: str | None
+    member_id: str | None
+    anonymous: bool
+    confidential: bool
+    description: str | None
+    data_subject: str
+
+
+class FeedbackAcknowledged(DomainEvent):
+    """Feedback was acknowledged; the reference lets the resident follow it."""
+
+    event_type: ClassVar[str] = "FeedbackAcknowledged"
+    feedback_id: str
+    reference: str
+    acknowledged_by: str
+
+
+class FeedbackRouted(DomainEvent):
+    """Feedback that needs action becomes a task (the assignments service raises it)."""
+
+    event_type: ClassVar[str] = "FeedbackRouted"
+    personal_fields: ClassVar[tuple[str, ...]] = ("description",)
+    data_subject_field: ClassVar[str | None] = "data_subject"
+    feedback_id: str
+    task_id: str
+    category: str
+    urgency: Urgency
+    org_unit: str
+    household_id: str | None
+    enterprise_id: str | None
+    description: str | None
+    data_subject: str
+
+
+class FeedbackAnswered(DomainEvent):
+    """An opinion, praise or question was answered and closed directly."""
+
+    event_type: ClassVar[str] = "FeedbackAnswered"
+    personal_fields: ClassVar[tuple[str, ...]] = ("answer",)
+    data_subject_field: ClassVar[str | None] = "data_subject"
+    feedback_id: str
+    answered_by: str
+    answer: str | None
+    data_subject: str
+
+
+class CallbackScheduled(DomainEvent):
+    """A call-back (回访) is due: after the task closed, or weeks later to ask if it stayed fixed."""
+
+    event_type: ClassVar[str] = "CallbackScheduled"
+    feedback_id: str
+    task_id: str
+    round: int
+    kind: CallbackKind
+    due_at: datetime
+    answer_by: datetime
+
+
+class SatisfactionRecorded(DomainEvent):
+    """The resident answered the call-back."""
+
+    event_type: ClassVar[str] = "SatisfactionRecorded"
+    personal_fields: ClassVar[tuple[str, ...]] = ("comment",)
+    data_subject_field: ClassVar[str | None] = "data_subject"
+    feedback_id: str
+    task_id: str
+    round: int
+    kind: CallbackKind
+    resolved: Resolved
+    satisfaction: Satisfaction
+    comment: str | None
+    member_id: str | None
+    data_subject: str
+
+
+class CallbackNotReached(DomainEvent):
+    """Nobody answered in time: recorded as not reached, never as satisfied."""
+
+    event_type: ClassVar[str] = "CallbackNotReached"
+    feedback_id: str
+    task_id: str
+    round: int
+    kind: CallbackKind
+
+
+class CorrectionRequested(DomainEvent):
+    """Not resolved or dissatisfied: the task is reopened with the resident's reason (反馈纠偏)."""
+
+    event_type: ClassVar[str] = "CorrectionRequested"
+    personal_fields: ClassVar[tuple[str, ...]] = ("reason",)
+    data_subject_field: ClassVar[str | None] = "data_subject"
+    feedback_id: str
+    task_id: str
+    round: int
+    reason: str | None
+    data_subject: str
+
+
+class FeedbackClosed(DomainEvent):
+    """The feedback loop ended: satisfied, answered, or the task closed for good."""
+
+    event_type: ClassVar[str] = "FeedbackClosed"
+    feedback_id: str
+    outcome: str
+
+
+class MemberRated(DomainEvent):
+    """A household rated its contact member's service card (once per period)."""
+
+    event_type: ClassVar[str] = "MemberRated"
+    personal_fields: ClassVar[tuple[str, ...]] = ("comment",)
+    data_subject_field: ClassVar[str | None] = "household_id"
+    rating_id: str
+    household_id: str
+    member_id: str
+    card_id: str | None
+    period: str
+    score: int
+    comment: str | None
+
+
+EVENTS: tuple[type[DomainEvent], ...] = (
+    FeedbackSubmitted,
+    FeedbackAcknowledged,
+    FeedbackRouted,
+    FeedbackAnswered,
+    CallbackScheduled,
+    SatisfactionRecorded,
+    CallbackNotReached,
+    CorrectionRequested,
+    FeedbackClosed,
+    MemberRated,
+)
