@@ -11,7 +11,7 @@ from conftest import bearer, running
 from fourlinks_contracts import full_registry
 from fourlinks_contracts.members import OrgUnitCreated
 from fourlinks_kernel.aggregate import Aggregate
-from fourlinks_kernel.envelope import Actor, RecordedEvent
+from fourlinks_kernel.envelope import RecordedEvent, reaction_context
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_members.bootstrap import definition as members_definition
 from fourlinks_runtime.service import Policy, ServiceDefinition, ServiceRuntime, create_app
@@ -46,7 +46,7 @@ async def test_a_failing_policy_gets_the_event_again_and_records_its_effect_once
     async def notice_unit(event: RecordedEvent, runtime: ServiceRuntime) -> None:
         assert isinstance(event.event, OrgUnitCreated)
         calls.append(event.envelope.event_id)
-        context = event_context(event)
+        context = reaction_context(event, policy="notice-units")
         await runtime.execute(Notice, event.event.unit_id, Notice.notice, context, command="notice")
         if len(calls) == 1:
             raise RuntimeError("a transient failure after the write")
@@ -86,14 +86,3 @@ async def test_a_failing_policy_gets_the_event_again_and_records_its_effect_once
         assert len(calls) == 2
         assert calls[0] == calls[1]
         assert notice.count == 1
-
-
-def event_context(event: RecordedEvent):  # type: ignore[no-untyped-def]
-    from fourlinks_kernel.envelope import CommandContext
-
-    return CommandContext(
-        actor=Actor(id="policy:notice-units", roles=("service",)),
-        command_id=f"notice-units:{event.envelope.event_id}",
-        correlation_id=event.envelope.correlation_id,
-        causation_id=event.envelope.event_id,
-    )

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from fourlinks_contracts import full_registry
+from fourlinks_assignments.adapters.tasks_api import router
+from fourlinks_assignments.application.reactions import deadline_scheduler, policies
+from fourlinks_assignments.projections.directory import MemberDirectoryProjection
+from fourlinks_assignments.projections.tasks import TasksProjection
+from fourlinks_contracts import assignments, full_registry
 from fourlinks_runtime.service import ServiceDefinition
 from fourlinks_runtime.service import create_app as create_service_app
 from fourlinks_runtime.settings import Settings
@@ -12,16 +16,22 @@ from fourlinks_runtime.settings import Settings
 DESCRIPTION = "The task loop: handed out, worked, spot-checked, corrected, adjusted, closed."
 
 
-def definition() -> ServiceDefinition:
+def definition(settings: Settings) -> ServiceDefinition:
     """What the assignments service is made of."""
     return ServiceDefinition(
         name="assignments",
         title="Four Links: assignments",
         description=DESCRIPTION,
         registry=full_registry(),
+        publishes=assignments.EVENTS,
+        projections=(MemberDirectoryProjection, TasksProjection),
+        routers=(router,),
+        policies=policies(settings.subject_prefix),
+        workers=(deadline_scheduler,),
     )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """ASGI app factory (`uvicorn --factory fourlinks_assignments.bootstrap:create_app`)."""
-    return create_service_app(definition(), settings)
+    settings = settings or Settings()
+    return create_service_app(definition(settings), settings)

@@ -84,15 +84,6 @@ class CommandContext:
             return str(uuid.uuid5(_DERIVED_IDS, f"{self.command_id}:{purpose}"))
         return new_id()
 
-    def caused_by(self, event: RecordedEvent, actor: Actor) -> CommandContext:
-        """A context for a command a policy issues in reaction to an event."""
-        return CommandContext(
-            actor=actor,
-            command_id=f"{event.envelope.event_id}",
-            correlation_id=event.envelope.correlation_id,
-            causation_id=event.envelope.event_id,
-        )
-
 
 class Envelope(BaseModel):
     """Metadata stored with every event: what, which aggregate, who, when, why, chained to what."""
@@ -118,6 +109,17 @@ class Envelope(BaseModel):
     def stream(self) -> StreamId:
         """The stream this event belongs to."""
         return StreamId(self.context, self.aggregate_type, self.aggregate_id)
+
+
+def reaction_context(event: RecordedEvent, *, policy: str, purpose: str = "") -> CommandContext:
+    """Who and why for a command a policy issues in reaction to an event: the event id (and the
+    purpose, when one event causes several commands) makes a redelivery a no-op."""
+    return CommandContext(
+        actor=Actor(id=f"policy:{policy}", roles=("service",)),
+        command_id=f"{policy}:{event.envelope.event_id}{':' + purpose if purpose else ''}",
+        correlation_id=event.envelope.correlation_id,
+        causation_id=event.envelope.event_id,
+    )
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import structlog
@@ -32,7 +33,7 @@ from fourlinks_kernel.aggregate import Aggregate, Outcome, Repository, UnitOfWor
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.crypto import PersonalDataCipher
 from fourlinks_kernel.envelope import Actor, CommandContext, RecordedEvent, StoredEvent
-from fourlinks_kernel.errors import ConcurrencyConflict
+from fourlinks_kernel.errors import ConcurrencyConflict, DomainError
 from fourlinks_kernel.events import DomainEvent, EventRegistry
 from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.jetstream import JetStreamEventStore, NatsKeyStore
@@ -81,6 +82,7 @@ class ServiceDefinition:
     projections: Sequence[Callable[[], Projection]] = ()
     routers: Sequence[APIRouter] = ()
     policies: Sequence[Policy] = ()
+    workers: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = ()
     version: str = "0.1.0"
 
 
@@ -98,6 +100,7 @@ class ServiceRuntime:
     runners: list[ProjectionRunner] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     broker: NatsBroker | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     async def wait_for(self, position: int | None, *, projection: str, timeout: float = 3.0) -> None:
         """Read-your-writes: wait until a projection has applied a log position (bounded)."""
@@ -107,6 +110,11 @@ class ServiceRuntime:
         deadline = asyncio.get_running_loop().time() + timeout
         while runner.status.position < position and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.01)
+
+    async def wait_until_caught_up(self) -> None:
+        """Wait until every projection has caught up with the log as it stood at start."""
+        while not all(r.status.caught_up for r in self.runners):
+            await asyncio.sleep(0.05)
 
     def repository(self, aggregate: type[A]) -> Repository[A]:
         """A repository for one aggregate type over this service's store."""
@@ -204,6 +212,8 @@ def _policy_handler(runtime: ServiceRuntime, policy: Policy) -> Callable[[NatsMe
             event = await runtime.store.codec.decode(stored)
             bind_context(correlation_id=event.envelope.correlation_id)
             await policy.handle(event, runtime)
+        except DomainError as exc:  # the same event would be refused again: say so and move on
+            log.warning("policy_refused", error=f"{type(exc).__name__}: {exc}"[:300])
         except Exception as exc:
             attempt = raw.metadata.num_delivered
             log.warning("policy_failed", attempt=attempt, error=f"{type(exc).__name__}: {exc}"[:300])
@@ -224,6 +234,21 @@ async def _connect_with_retry(settings: Settings, name: str, attempts: int = 60)
             log.warning("nats_unreachable", attempt=attempt, error=type(exc).__name__)
             await asyncio.sleep(0.5)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _supervised_worker(
+    worker: Callable[[ServiceRuntime], Awaitable[None]], runtime: ServiceRuntime
+) -> None:
+    """Keep a background worker (a scheduler) running through transient failures."""
+    while True:
+        try:
+            await worker(runtime)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("worker_restarting", worker=worker.__name__, error=repr(exc)[:200])
+            await asyncio.sleep(2.0)
 
 
 async def _supervise(runner: ProjectionRunner) -> None:
@@ -262,6 +287,10 @@ async def start_runtime(definition: ServiceDefinition, settings: Settings) -> Se
             await runner.prepare()  # tables exist before the first query; a halt is reported by run()
         runtime.tasks.append(
             asyncio.create_task(_supervise(runner), name=f"projection:{runner.projection.name}")
+        )
+    for worker in definition.workers:
+        runtime.tasks.append(
+            asyncio.create_task(_supervised_worker(worker, runtime), name=f"worker:{worker.__name__}")
         )
     if definition.policies:
         runtime.broker = build_broker(definition, settings)

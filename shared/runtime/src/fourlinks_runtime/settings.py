@@ -41,6 +41,20 @@ class Settings(BaseSettings):
     jwt_issuer: str = "fourlinks"
     jwt_audience: str = "fourlinks"
     projection_batch_size: int = 500
+    deadline_days: dict[str, int] = Field(
+        default_factory=lambda: {"urgent": 1, "general": 7, "complex": 15},
+        description='natural days per urgency, or per "category/urgency"',
+    )
+    deadline_reminder_fraction: float = Field(
+        default=0.2, gt=0, lt=1, description="remind this share before due"
+    )
+    deadline_scan_seconds: float = Field(default=30.0, gt=0)
+    ranking_min_sample: int = Field(default=10, ge=1, description="tasks a group needs to be ranked")
+    timezone: str = Field(default="Asia/Shanghai", description="months of KPIs are counted in this zone")
+    callback_delay_hours: float = Field(default=24.0, ge=0, description="call-back after closure")
+    callback_answer_hours: float = Field(default=72.0, gt=0, description="no answer by then: not reached")
+    follow_up_days: float = Field(default=28.0, gt=0, description="second call-back: did it stay fixed?")
+    response_limit_hours: float = Field(default=24.0, gt=0, description="acknowledge and assign within")
     member_default_capacity: int = Field(default=20, ge=1, le=500, description="contacts a member serves")
 
     def jetstream(self) -> JetStreamSettings:

@@ -1,0 +1,637 @@
+"""HTTP API of the task loop, themed party days and KPIs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, status
+from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy import select
+
+from fourlinks_assignments.application import handlers, queries
+from fourlinks_assignments.application.handlers import NewTask
+from fourlinks_assignments.application.reactions import deadline_policy, zone
+from fourlinks_assignments.domain.party_days import session_id_for
+from fourlinks_assignments.projections.tasks import TasksProjection, party_days, tasks
+from fourlinks_contracts.assignments import CloseReason, RejectionReason, ResolutionResult, TaskSource
+from fourlinks_contracts.members import Urgency
+from fourlinks_kernel.aggregate import UnitOfWork
+from fourlinks_kernel.envelope import Actor
+from fourlinks_kernel.errors import InvalidCommand, NotAllowed
+from fourlinks_kernel.scope import ensure_scope
+from fourlinks_runtime.auth import Role, require_roles
+from fourlinks_runtime.service import ServiceRuntime, command_context
+
+router = APIRouter(tags=["tasks"])
+Secretary = Annotated[Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR))]
+Raiser = Annotated[Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.INSPECTOR))]
+Inspector = Annotated[Actor, Depends(require_roles(Role.INSPECTOR))]
+Member = Annotated[Actor, Depends(require_roles(Role.MEMBER))]
+MemberOrSecretary = Annotated[Actor, Depends(require_roles(Role.MEMBER, Role.SECRETARY, Role.ADMINISTRATOR))]
+Reader = Annotated[
+    Actor,
+    Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR, Role.INSPECTOR, Role.MEMBER)),
+]
+Staff = Annotated[
+    Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR, Role.INSPECTOR))
+]
+MinPosition = Annotated[
+    int | None, Header(alias="X-Min-Position", description="wait until this position is visible")
+]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0)]
+Unit = Annotated[str | None, Query(max_length=512, description="org-unit path; default: your scope")]
+Text = Annotated[str, Field(min_length=2, max_length=2000)]
+Note = Annotated[str, Field(default="", max_length=2000)]
+
+
+class CommandAccepted(BaseModel):
+    """Where the command's events landed: send `position` as X-Min-Position to read your write."""
+
+    id: str
+    position: int
+    duplicate: bool = False
+
+
+class RaiseTask(BaseModel):
+    """A task raised by an administrator, a secretary, an inspection or a themed party day."""
+
+    source: TaskSource = TaskSource.ADMINISTRATOR
+    category: str = Field(min_length=1, max_length=60)
+    urgency: Urgency = Urgency.GENERAL
+    org_unit: str = Field(min_length=1, max_length=512)
+    household_id: str | None = None
+    enterprise_id: str | None = None
+    description: Text
+    party_day_id: str | None = None
+
+
+class Reject(BaseModel):
+    """Why triage refuses the task."""
+
+    reason: RejectionReason
+    duplicate_of: str | None = None
+    responsible_party: str | None = Field(default=None, max_length=200)
+    note: Note
+
+
+class Assign(BaseModel):
+    """To whom (default: the contact's card member), with which helpers, at which party day."""
+
+    member_id: str | None = None
+    helpers: list[str] = Field(default_factory=list, max_length=20)
+    party_day_id: str | None = None
+
+
+class Reason(BaseModel):
+    """A reason (or a note, or guidance) in words."""
+
+    reason: Text
+
+
+class Progress(BaseModel):
+    """A step of the work."""
+
+    note: Text
+
+
+class Resolution(BaseModel):
+    """What was done, the result, and evidence references (photo ids, document numbers)."""
+
+    summary: Text
+    result: ResolutionResult
+    evidence: list[str] = Field(default_factory=list, max_length=50)
+
+
+class SpotCheck(BaseModel):
+    """The inspector's finding."""
+
+    passed: bool
+    note: Note
+
+
+class Reassign(BaseModel):
+    """The new member, and why."""
+
+    member_id: str
+    helpers: list[str] = Field(default_factory=list, max_length=20)
+    reason: Text
+
+
+class ExtensionRequest(BaseModel):
+    """The deadline asked for, and why."""
+
+    new_due_at: AwareDatetime
+    reason: Text
+
+
+class ExtensionDecision(BaseModel):
+    """Approve or refuse, with the reason kept."""
+
+    approve: bool
+    reason: Text
+
+
+class PushDown(BaseModel):
+    """The lower unit, and guidance for it."""
+
+    to_unit: str = Field(min_length=1, max_length=512)
+    guidance: Text
+
+
+class Close(BaseModel):
+    """Why the task is closed (销号)."""
+
+    reason: CloseReason
+    note: Note
+    responsible_party: str | None = Field(default=None, max_length=200)
+    duplicate_of: str | None = None
+
+
+class HoldPartyDay(BaseModel):
+    """A themed party day session."""
+
+    community: str = Field(min_length=1, max_length=512)
+    held_on: date
+    agenda: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(min_length=1, max_length=50)
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+async def _run(
+    request: Request,
+    actor: Actor,
+    work: Callable[[UnitOfWork], Awaitable[object]],
+    *,
+    command: str,
+    answer_id: str,
+) -> CommandAccepted:
+    outcome = await _runtime(request).run(work, command_context(request, actor), command=command)
+    return CommandAccepted(id=answer_id, position=outcome.position, duplicate=outcome.duplicate)
+
+
+async def _caught_up(request: Request, position: int | None) -> ServiceRuntime:
+    runtime = _runtime(request)
+    await runtime.wait_for(position, projection=TasksProjection.name)
+    return runtime
+
+
+# -- raising and triage ----------------------------------------------------------------------------
+@router.post("/tasks", status_code=status.HTTP_201_CREATED, summary="Raise a task")
+async def raise_task(body: RaiseTask, request: Request, actor: Raiser) -> CommandAccepted:
+    if body.source in (TaskSource.FEEDBACK, TaskSource.VISIT):
+        raise InvalidCommand("feedback and visit tasks are raised from their events, not by hand")
+    task_id = command_context(request, actor).id_for("task")
+    new = NewTask(
+        task_id=task_id,
+        source=body.source,
+        source_ref=None,
+        category=body.category,
+        urgency=body.urgency,
+        org_unit=body.org_unit.strip("/"),
+        household_id=body.household_id,
+        enterprise_id=body.enterprise_id,
+        description=body.description,
+        party_day_id=body.party_day_id,
+    )
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.raise_task(uow, actor, new),
+        command="raise_task",
+        answer_id=task_id,
+    )
+
+
+@router.post("/tasks/{task_id}/triage", summary="Accept a raised task; its deadline starts")
+async def triage(task_id: str, request: Request, actor: Secretary) -> CommandAccepted:
+    runtime = _runtime(request)
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.triage(
+            uow, actor, task_id=task_id, now=runtime.clock(), policy=deadline_policy(runtime)
+        ),
+        command="triage_task",
+        answer_id=task_id,
+    )
+
+
+@router.post("/tasks/{task_id}/reject", summary="Reject a raised task with a reason code")
+async def reject(task_id: str, body: Reject, request: Request, actor: Secretary) -> CommandAccepted:
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.reject(
+            uow,
+            actor,
+            task_id=task_id,
+            reason=body.reason,
+            duplicate_of=body.duplicate_of,
+            responsible_party=body.responsible_party,
+            note=body.note,
+        ),
+        command="reject_task",
+        answer_id=task_id,
+    )
+
+
+# -- assignment and work ---------------------------------------------------------------------------
+@router.post("/tasks/{task_id}/assign", summary="Assign (default: the contact's card member)")
+async def assign(task_id: str, body: Assign, request: Request, actor: Secretary) -> CommandAccepted:
+    runtime = _runtime(request)
+    async with runtime.engine.connect() as conn:
+        directory = queries.SqlDirectory(conn)
+        return await _run(
+            request,
+            actor,
+            lambda uow: handlers.assign(
+                uow,
+                actor,
+                task_id=task_id,
+                member_id=body.member_id,
+                helpers=body.helpers,
+                party_day_id=body.party_day_id,
+                directory=directory,
+            ),
+            command="assign_task",
+            answer_id=task_id,
+        )
+
+
+@router.post("/tasks/{task_id}/accept", summary="The assignee takes the task on")
+async def accept(task_id: str, request: Request, actor: Member) -> CommandAccepted:
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.accept(uow, actor, task_id=task_id),
+        command="accept_task",
+        answer_id=task_id,
+    )
+
+
+@router.post("/tasks/{task_id}/return", summary="The assignee returns the task with a reason")
+async def hand_back(task_id: str, body: Reason, request: Request, actor: Member) -> CommandAccepted:
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.hand_back(uow, actor, task_id=task_id, reason=body.reason),
+        command="return_task",
+        answer_id=task_id,
+    )
+
+
+@router.post("/tasks/{task_id}/progress", summary="Report progress")
+async def progress(task_id: str, body: Progress, request: Request, actor: Member) -> CommandAccepted:
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.report_progress(uow, actor, task_id=task_id, note=body.note),
+        command="report_progress",
+        answer_id=task_id,
+    )
+
+
+@router.post(
+    "/tasks/{task_id}/resolution", summary="Report the resolution: what was done, the result, evidence"
+)
+async def resolution(task_id: str, body: Resolution, request: Request, actor: Member) -> CommandAccepted:
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.report_resolution(
+            uow, actor, task_id=task_id, summary=body.summary, result=body.result, evidence=body.evidence
+        ),
+        command="report_resolution",
+        answer_id=task_id,
+    )
+
+
+@router.post("/tasks/{task_id}/spot-check", summary="Spot check by an inspector who did not do the work")
+async def spot_check(task_id: str, body: SpotCheck, request: Request, actor: Inspector) -> CommandAccepted:
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.spot_check(uow, actor, task_id=task_id, passed=body.passed, note=body.note),
+        command="spot_check",
+        answer_id=task_id,
+    )
+
+
+# -- adjustment ------------------------------------------------------------------------------------
+@router.post("/tasks/{task_id}/reassign", summary="Reassign to another member")
+async def reassign(task_id: str, body: Reassign, request: Request, actor: Secretary) -> CommandAccepted:
+    runtime = _runtime(request)
+    async with runtime.engine.connect() as conn:
+        directory = queries.SqlDirectory(conn)
+        return await _run(
+            request,
+            actor,
+            lambda uow: handlers.reassign(
+                uow,
+                actor,
+                task_id=task_id,
+                member_id=body.member_id,
+                helpers=body.helpers,
+                reason=body.reason,
+                directory=directory,
+            ),
+            command="reassign_task",
+            answer_id=task_id,
+        )
+
+
+@router.post("/tasks/{task_id}/extension", summary="Request a later deadline (before the current one passes)")
+async def request_extension(
+    task_id: str, body: ExtensionRequest, request: Request, actor: MemberOrSecretary
+) -> CommandAccepted:
+    runtime = _runtime(request)
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.request_extension(
+            uow, actor, task_id=task_id, new_due_at=body.new_due_at, reason=body.reason, now=runtime.clock()
+        ),
+        command="request_extension",
+        answer_id=task_id,
+    )
+
+
+@router.post("/tasks/{task_id}/extension/decision", summary="Approve or refuse the waiting extension")
+async def decide_extension(
+    task_id: str, body: ExtensionDecision, request: Request, actor: Secretary
+) -> CommandAccepted:
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.decide_extension(
+            uow, actor, task_id=task_id, approve=body.approve, reason=body.reason
+        ),
+        command="decide_extension",
+        answer_id=task_id,
+    )
+
+
+@router.post("/tasks/{task_id}/escalate", summary="Escalate one level up")
+async def escalate(task_id: str, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.escalate(uow, actor, task_id=task_id, reason=body.reason),
+        command="escalate_task",
+        answer_id=task_id,
+    )
+
+
+@router.post("/tasks/{task_id}/push-down", summary="Push down to a lower unit with guidance")
+async def push_down(task_id: str, body: PushDown, request: Request, actor: Secretary) -> CommandAccepted:
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.push_down(
+            uow, actor, task_id=task_id, to_unit=body.to_unit, guidance=body.guidance
+        ),
+        command="push_down_task",
+        answer_id=task_id,
+    )
+
+
+@router.post("/tasks/{task_id}/park", summary="Park the task with a reason")
+async def park(task_id: str, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.park(uow, actor, task_id=task_id, reason=body.reason),
+        command="park_task",
+        answer_id=task_id,
+    )
+
+
+@router.post("/tasks/{task_id}/unpark", summary="Take a parked task up again")
+async def unpark(task_id: str, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.unpark(uow, actor, task_id=task_id, note=body.reason),
+        command="unpark_task",
+        answer_id=task_id,
+    )
+
+
+# -- closure ---------------------------------------------------------------------------------------
+@router.post("/tasks/{task_id}/close", summary="Close the task (销号); never by its assignee")
+async def close(task_id: str, body: Close, request: Request, actor: Secretary) -> CommandAccepted:
+    runtime = _runtime(request)
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.close(
+            uow,
+            actor,
+            task_id=task_id,
+            reason=body.reason,
+            note=body.note,
+            now=runtime.clock(),
+            responsible_party=body.responsible_party,
+            duplicate_of=body.duplicate_of,
+        ),
+        command="close_task",
+        answer_id=task_id,
+    )
+
+
+@router.post("/tasks/{task_id}/reopen", summary="Reopen a closed task, back to its assignee")
+async def reopen(task_id: str, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.reopen(uow, actor, task_id=task_id, reason=body.reason, correction_ref=None),
+        command="reopen_task",
+        answer_id=task_id,
+    )
+
+
+# -- queries ---------------------------------------------------------------------------------------
+@router.get("/tasks", summary="Tasks of a unit, filtered")
+async def list_tasks(
+    request: Request,
+    actor: Staff,
+    unit: Unit = None,
+    state: str | None = None,
+    assignee: str | None = None,
+    overdue: bool = False,
+    needs_reassignment: bool = False,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    min_position: MinPosition = None,
+) -> dict[str, Any]:
+    root = (unit or actor.scope).strip("/")
+    ensure_scope(actor, root)
+    query = select(tasks).where(queries.under(tasks.c.org_unit, root))
+    if state:
+        query = query.where(tasks.c.state == state)
+    if assignee:
+        query = query.where(tasks.c.assignee == assignee)
+    runtime = await _caught_up(request, min_position)
+    if overdue:
+        query = query.where(queries.overdue_filter(runtime.clock()))
+    if needs_reassignment:
+        query = query.where(tasks.c.needs_reassignment.is_(True))
+    async with runtime.engine.connect() as conn:
+        return await queries.page(
+            conn, query.order_by(tasks.c.raised_at, tasks.c.task_id), limit=limit, offset=offset
+        )
+
+
+@router.get("/members/{member_id}/tasks", summary="A member's open tasks")
+async def member_tasks(
+    member_id: str, request: Request, actor: Reader, min_position: MinPosition = None
+) -> dict[str, Any]:
+    if Role.MEMBER in actor.roles and actor.id != member_id and not _is_staff(actor):
+        raise NotAllowed("members see their own tasks")
+    query = select(tasks).where(tasks.c.assignee == member_id, tasks.c.state.in_(queries.OPEN_STATES))
+    runtime = await _caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        result = await queries.page(conn, query.order_by(tasks.c.due_at), limit=500, offset=0)
+    if _is_staff(actor):
+        result["items"] = [t for t in result["items"] if _covers(actor, t["org_unit"])]
+    return result
+
+
+@router.get("/tasks/{task_id}", summary="One task")
+async def get_task(
+    task_id: str, request: Request, actor: Reader, min_position: MinPosition = None
+) -> dict[str, Any]:
+    runtime = await _caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        task = await queries.task_row(conn, task_id)
+    _ensure_reader(actor, task)
+    return task
+
+
+@router.get("/tasks/{task_id}/timeline", summary="A task's full timeline: who, when, what")
+async def task_timeline(
+    task_id: str, request: Request, actor: Reader, min_position: MinPosition = None
+) -> list[dict[str, Any]]:
+    runtime = await _caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        _ensure_reader(actor, await queries.task_row(conn, task_id))
+        return await queries.task_timeline(conn, task_id)
+
+
+@router.get("/board", summary="A unit's board: tasks per state")
+async def board(
+    request: Request, actor: Staff, unit: Unit = None, min_position: MinPosition = None
+) -> dict[str, int]:
+    root = (unit or actor.scope).strip("/")
+    ensure_scope(actor, root)
+    runtime = await _caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        return await queries.board(conn, root)
+
+
+@router.get("/kpis", summary="Closure, on-time closure, resolved-at-level, rework, median time to close")
+async def kpis(
+    request: Request,
+    actor: Staff,
+    unit: Unit = None,
+    by: Annotated[str, Query(pattern="^(member|community|street)$")] = "community",
+    month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    min_position: MinPosition = None,
+) -> list[dict[str, Any]]:
+    root = (unit or actor.scope).strip("/")
+    ensure_scope(actor, root)
+    runtime = await _caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        return await queries.kpis(
+            conn, unit=root, by=by, month=month, zone=zone(runtime), as_of=runtime.clock()
+        )
+
+
+@router.get("/kpis/ranking", summary="Groups ranked by a rate, only above the minimum sample size")
+async def ranking(
+    request: Request,
+    actor: Staff,
+    unit: Unit = None,
+    by: Annotated[str, Query(pattern="^(member|community|street)$")] = "community",
+    month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    metric: Annotated[
+        str, Query(pattern="^(closure_rate|on_time_closure_rate|resolved_at_level_rate)$")
+    ] = "on_time_closure_rate",
+) -> dict[str, Any]:
+    figures = await kpis(request, actor, unit=unit, by=by, month=month)
+    minimum = _runtime(request).settings.ranking_min_sample
+    return {
+        "metric": metric,
+        "minimum_sample": minimum,
+        "ranking": queries.ranked(figures, metric=metric, minimum=minimum),
+    }
+
+
+# -- themed party days -----------------------------------------------------------------------------
+@router.post(
+    "/party-days", status_code=status.HTTP_201_CREATED, summary="Record a themed party day and its agenda"
+)
+async def hold_party_day(body: HoldPartyDay, request: Request, actor: Secretary) -> CommandAccepted:
+    community = body.community.strip("/")
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.hold_party_day(
+            uow, actor, community=community, held_on=body.held_on, agenda=body.agenda
+        ),
+        command="hold_party_day",
+        answer_id=session_id_for(community, body.held_on),
+    )
+
+
+@router.get("/party-days", summary="Themed party days of a community")
+async def list_party_days(
+    request: Request, actor: Staff, unit: Unit = None, min_position: MinPosition = None
+) -> list[dict[str, Any]]:
+    root = (unit or actor.scope).strip("/")
+    ensure_scope(actor, root)
+    runtime = await _caught_up(request, min_position)
+    query = (
+        select(party_days).where(queries.under(party_days.c.community, root)).order_by(party_days.c.held_on)
+    )
+    async with runtime.engine.connect() as conn:
+        return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+@router.get(
+    "/party-days/{session_id}/summary", summary="What a session handed out, and what closed since the last"
+)
+async def party_day_summary(
+    session_id: str, request: Request, actor: Staff, min_position: MinPosition = None
+) -> dict[str, Any]:
+    runtime = await _caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        summary = await queries.party_day_summary(conn, session_id)
+    ensure_scope(actor, summary["community"])
+    return summary
+
+
+def _is_staff(actor: Actor) -> bool:
+    return bool({Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR, Role.INSPECTOR} & set(actor.roles))
+
+
+def _covers(actor: Actor, org_unit: str) -> bool:
+    try:
+        ensure_scope(actor, org_unit)
+    except NotAllowed:
+        return False
+    return True
+
+
+def _ensure_reader(actor: Actor, task: dict[str, Any]) -> None:
+    if Role.MEMBER in actor.roles and actor.id in (task["assignee"], *task["helpers"]):
+        return
+    if _is_staff(actor) and _covers(actor, task["org_unit"]):
+        return
+    raise NotAllowed("this task is outside your scope")

@@ -1,0 +1,212 @@
+"""Queries of the assignments service, from its read models: boards, timelines and KPIs."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fourlinks_assignments.application.handlers import MemberInfo
+from fourlinks_assignments.projections.directory import contact_members, known_members, team_helpers
+from fourlinks_assignments.projections.tasks import party_days, tasks, timeline
+from fourlinks_kernel.errors import NotFound
+
+OPEN_STATES = ("accepted", "assigned", "in_progress", "awaiting_check", "ready_to_close", "parked")
+COMMUNITY_DEPTH, STREET_DEPTH = 3, 2
+
+
+def under(column: Any, unit: str) -> Any:
+    """Rows whose org unit is `unit` or lies beneath it."""
+    unit = unit.strip("/")
+    return or_(column == unit, column.startswith(unit + "/", autoescape=True))
+
+
+class SqlDirectory:
+    """The Directory port over the service's read model of the members' events."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def member(self, member_id: str) -> MemberInfo | None:
+        row = (
+            await self.conn.execute(select(known_members).where(known_members.c.member_id == member_id))
+        ).first()
+        if row is None:
+            return None
+        helpers = await self.conn.scalars(
+            select(team_helpers.c.helper_id).where(team_helpers.c.member_id == member_id)
+        )
+        return MemberInfo(member_id, row.org_unit, bool(row.active), frozenset(helpers))
+
+    async def member_of_contact(self, contact_id: str) -> str | None:
+        query = select(contact_members.c.member_id).where(contact_members.c.contact_id == contact_id)
+        member_id: str | None = await self.conn.scalar(query)
+        return member_id
+
+
+async def page(conn: AsyncConnection, query: Select[Any], *, limit: int, offset: int) -> dict[str, Any]:
+    """One page of a query, with the total count."""
+    total = await conn.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = (await conn.execute(query.limit(limit).offset(offset))).mappings().all()
+    return {"items": [_task_view(r) for r in rows], "total": total or 0, "limit": limit, "offset": offset}
+
+
+def _task_view(row: Any) -> dict[str, Any]:
+    view = dict(row)
+    if "helpers" in view:
+        view["helpers"] = json.loads(view["helpers"] or "[]")
+    return view
+
+
+async def task_row(conn: AsyncConnection, task_id: str) -> dict[str, Any]:
+    """One task, or NotFound."""
+    row = (await conn.execute(select(tasks).where(tasks.c.task_id == task_id))).mappings().first()
+    if row is None:
+        raise NotFound(f"task {task_id} does not exist")
+    return _task_view(row)
+
+
+async def task_timeline(conn: AsyncConnection, task_id: str) -> list[dict[str, Any]]:
+    """Every event of a task in order: who, when, what."""
+    query = select(timeline).where(timeline.c.task_id == task_id).order_by(timeline.c.position)
+    return [{**dict(r), "details": json.loads(r["details"])} for r in (await conn.execute(query)).mappings()]
+
+
+async def board(conn: AsyncConnection, unit: str) -> dict[str, int]:
+    """How many tasks of a unit are in each state."""
+    query = select(tasks.c.state, func.count()).where(under(tasks.c.org_unit, unit)).group_by(tasks.c.state)
+    return {str(state): int(count) for state, count in (await conn.execute(query)).all()}
+
+
+def overdue_filter(now: datetime) -> Any:
+    """Open tasks past their deadline."""
+    return and_(tasks.c.state.in_(OPEN_STATES), tasks.c.due_at < now)
+
+
+async def deadline_candidates(conn: AsyncConnection, *, horizon: datetime) -> list[str]:
+    """Open tasks whose deadline falls before `horizon` (the scheduler decides per task)."""
+    query = select(tasks.c.task_id).where(
+        tasks.c.state.in_(OPEN_STATES),
+        tasks.c.due_at.is_not(None),
+        tasks.c.due_at <= horizon,
+        tasks.c.missed.is_(False),
+    )
+    return list(await conn.scalars(query))
+
+
+async def open_tasks_of(conn: AsyncConnection, member_id: str) -> list[str]:
+    """Ids of a member's open tasks."""
+    query = select(tasks.c.task_id).where(tasks.c.assignee == member_id, tasks.c.state.in_(OPEN_STATES))
+    return list(await conn.scalars(query))
+
+
+async def party_day_summary(conn: AsyncConnection, session_id: str) -> dict[str, Any]:
+    """What a session handed out, and what its community closed since the session before."""
+    session = (
+        (await conn.execute(select(party_days).where(party_days.c.session_id == session_id)))
+        .mappings()
+        .first()
+    )
+    if session is None:
+        raise NotFound(f"themed party day {session_id} does not exist")
+    previous = await conn.scalar(
+        select(func.max(party_days.c.held_on)).where(
+            party_days.c.community == session["community"], party_days.c.held_on < session["held_on"]
+        )
+    )
+    handed_out = await conn.scalars(select(tasks.c.task_id).where(tasks.c.party_day_id == session_id))
+    closed = select(tasks.c.task_id).where(
+        under(tasks.c.org_unit, session["community"]), tasks.c.state == "closed"
+    )
+    if previous is not None:
+        closed = closed.where(func.date(tasks.c.closed_at) > previous)
+    closed = closed.where(func.date(tasks.c.closed_at) <= session["held_on"])
+    return {
+        "session_id": session_id,
+        "community": session["community"],
+        "held_on": session["held_on"],
+        "agenda": json.loads(session["agenda"]),
+        "previous_session_on": previous,
+        "handed_out": sorted(handed_out),
+        "closed_since_previous": sorted(await conn.scalars(closed)),
+    }
+
+
+# -- KPIs ------------------------------------------------------------------------------------------
+def _group_key(row: Any, by: str) -> str | None:
+    if by == "member":
+        value: str | None = row["closed_assignee"] or row["assignee"]
+        return value
+    depth = COMMUNITY_DEPTH if by == "community" else STREET_DEPTH
+    parts = row["origin_unit"].split("/")
+    return "/".join(parts[:depth]) if len(parts) >= depth else None
+
+
+def _month(moment: datetime, zone: tzinfo) -> str:
+    return moment.astimezone(zone).strftime("%Y-%m")
+
+
+async def kpis(
+    conn: AsyncConnection, *, unit: str, by: str, month: str | None, zone: tzinfo, as_of: datetime
+) -> list[dict[str, Any]]:
+    """Closure, on-time closure, resolved-at-level, rework and median time to close, per group.
+
+    A task counts in the month it was raised (in the district's time zone). On-time closure rate
+    is closed on time / (due − legitimately extended): tasks whose deadline was extended on approval
+    leave the denominator. Resolved at level: closed without escalation.
+    """
+    query = select(tasks).where(
+        under(tasks.c.origin_unit, unit), tasks.c.state != "rejected", tasks.c.triaged_at.is_not(None)
+    )
+    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for row in (await conn.execute(query)).mappings():
+        raised_month = _month(_aware(row["raised_at"]), zone)
+        key = _group_key(row, by)
+        if key is not None and (month is None or raised_month == month):
+            groups[(key, raised_month)].append(row)
+    return [_figures(key, raised_month, rows, as_of) for (key, raised_month), rows in sorted(groups.items())]
+
+
+def _figures(key: str, month: str, rows: list[Any], as_of: datetime) -> dict[str, Any]:
+    closed = [r for r in rows if r["state"] == "closed"]
+    due = [r for r in rows if r["due_at"] is not None and _aware(r["original_due_at"]) <= as_of]
+    not_extended = [r for r in due if not r["extended"]]
+    on_time = [r for r in not_extended if r["state"] == "closed" and r["on_time"]]
+    worked = [r for r in closed if r["close_reason"] in ("resolved", "partly_resolved", "closed_unresolved")]
+    by_category: dict[str, list[float]] = defaultdict(list)
+    for r in closed:
+        if r["hours_to_close"] is not None:
+            by_category[r["category"]].append(r["hours_to_close"])
+    return {
+        "group": key,
+        "month": month,
+        "tasks": len(rows),
+        "closed": len(closed),
+        "closure_rate": _rate(len(closed), len(rows)),
+        "due": len(due),
+        "extended": len(due) - len(not_extended),
+        "closed_on_time": len(on_time),
+        "on_time_closure_rate": _rate(len(on_time), len(not_extended)),
+        "resolved_at_level_rate": _rate(sum(1 for r in worked if not r["escalated"]), len(worked)),
+        "rework_count": sum(r["rework_count"] for r in rows),
+        "median_hours_to_close": {c: round(statistics.median(h), 2) for c, h in sorted(by_category.items())},
+    }
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def ranked(figures: list[dict[str, Any]], *, metric: str, minimum: int) -> list[dict[str, Any]]:
+    """Groups ranked by a rate, only those with at least `minimum` tasks (fair rankings)."""
+    eligible = [f for f in figures if f["tasks"] >= minimum and f[metric] is not None]
+    return sorted(eligible, key=lambda f: (-f[metric], f["group"]))

@@ -1,0 +1,196 @@
+"""Policies and the deadline scheduler: how the assignments service reacts to other services'
+events and to time. Each runs the same command handlers as HTTP, as a service actor."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from fourlinks_assignments.application import handlers
+from fourlinks_assignments.application.handlers import NewTask
+from fourlinks_assignments.application.queries import SqlDirectory, deadline_candidates, open_tasks_of
+from fourlinks_assignments.domain.tasks import DeadlinePolicy
+from fourlinks_contracts.assignments import TaskSource
+from fourlinks_contracts.feedback import CorrectionRequested, FeedbackRouted
+from fourlinks_contracts.members import MemberDeactivated, Urgency, VisitRecorded
+from fourlinks_kernel.aggregate import UnitOfWork
+from fourlinks_kernel.envelope import Actor, CommandContext, RecordedEvent, reaction_context
+from fourlinks_runtime.service import Policy, ServiceRuntime
+
+log = structlog.get_logger(__name__)
+_VISIT_TASKS = uuid.UUID("c7d1e3a9-2b4f-4c6e-8a0d-1f2e3d4c5b6a")
+SCHEDULER = Actor(id="scheduler:deadlines", roles=("service",))
+
+
+def deadline_policy(runtime: ServiceRuntime) -> DeadlinePolicy:
+    """The configured time limits."""
+    settings = runtime.settings
+    return DeadlinePolicy(
+        days=dict(settings.deadline_days), reminder_fraction=settings.deadline_reminder_fraction
+    )
+
+
+def zone(runtime: ServiceRuntime) -> ZoneInfo:
+    """The district's time zone for months and dates."""
+    return ZoneInfo(runtime.settings.timezone)
+
+
+async def raise_from_feedback(event: RecordedEvent, runtime: ServiceRuntime) -> None:
+    """A resident's feedback that needs action becomes a task for the household's member."""
+    routed = event.event
+    assert isinstance(routed, FeedbackRouted)
+    new = NewTask(
+        task_id=routed.task_id,
+        source=TaskSource.FEEDBACK,
+        source_ref=routed.feedback_id,
+        category=routed.category,
+        urgency=routed.urgency,
+        org_unit=routed.org_unit,
+        household_id=routed.household_id,
+        enterprise_id=routed.enterprise_id,
+        description=routed.description or "",
+    )
+    await _hand_out(runtime, event, new, policy="raise-from-feedback", fallback=None)
+
+
+async def raise_from_visit(event: RecordedEvent, runtime: ServiceRuntime) -> None:
+    """A problem found on a member's visit becomes a task."""
+    visit = event.event
+    assert isinstance(visit, VisitRecorded)
+    if not visit.problem_found:
+        return
+    household = visit.contact_id if visit.contact_kind == "household" else None
+    new = NewTask(
+        task_id=str(uuid.uuid5(_VISIT_TASKS, visit.visit_id)),
+        source=TaskSource.VISIT,
+        source_ref=visit.visit_id,
+        category=visit.problem_category or "other",
+        urgency=visit.problem_urgency or Urgency.GENERAL,
+        org_unit=visit.org_unit,
+        household_id=household,
+        enterprise_id=None if household else visit.contact_id,
+        description=visit.problem_description or "",
+    )
+    await _hand_out(runtime, event, new, policy="raise-from-visit", fallback=visit.member_id)
+
+
+async def _hand_out(
+    runtime: ServiceRuntime, event: RecordedEvent, new: NewTask, *, policy: str, fallback: str | None
+) -> None:
+    context = reaction_context(event, policy=policy)
+    async with runtime.engine.connect() as conn:
+        directory = SqlDirectory(conn)
+
+        async def work(uow: UnitOfWork) -> None:
+            await handlers.raise_and_hand_out(
+                uow,
+                context.actor,
+                new,
+                now=runtime.clock(),
+                policy=deadline_policy(runtime),
+                directory=directory,
+                fallback_member=fallback,
+            )
+
+        await runtime.run(work, context, command=policy)
+
+
+async def reopen_on_correction(event: RecordedEvent, runtime: ServiceRuntime) -> None:
+    """A resident's correction (反馈纠偏) reopens the task, back to its assignee with the reason."""
+    correction = event.event
+    assert isinstance(correction, CorrectionRequested)
+    context = reaction_context(event, policy="reopen-on-correction")
+    reason = correction.reason or f"the resident asked for a correction (round {correction.round})"
+
+    async def work(uow: UnitOfWork) -> None:
+        await handlers.reopen(
+            uow,
+            context.actor,
+            task_id=correction.task_id,
+            reason=reason,
+            correction_ref=f"{correction.feedback_id}:{correction.round}",
+        )
+
+    await runtime.run(work, context, command="reopen_on_correction")
+
+
+async def flag_on_deactivation(event: RecordedEvent, runtime: ServiceRuntime) -> None:
+    """A deactivated member's open tasks are flagged for reassignment, with the suggestion."""
+    gone = event.event
+    assert isinstance(gone, MemberDeactivated)
+    async with runtime.engine.connect() as conn:
+        task_ids = await open_tasks_of(conn, gone.member_id)
+    for task_id in task_ids:
+        context = reaction_context(event, policy="flag-on-deactivation", purpose=task_id)
+
+        async def work(uow: UnitOfWork, task_id: str = task_id) -> None:
+            await handlers.flag_for_reassignment(
+                uow, task_id=task_id, member_id=gone.member_id, suggested=gone.suggested_replacement_id
+            )
+
+        await runtime.run(work, context, command="flag_for_reassignment")
+
+
+def policies(prefix: str) -> tuple[Policy, ...]:
+    """The subscriptions of the assignments service."""
+    return (
+        Policy(
+            "raise-from-feedback",
+            1,
+            f"{prefix}.feedback.feedback.*.FeedbackRouted",
+            raise_from_feedback,
+            "feedback that needs action becomes a task for the household's member",
+        ),
+        Policy(
+            "raise-from-visit",
+            1,
+            f"{prefix}.members.*.*.VisitRecorded",
+            raise_from_visit,
+            "a problem found on a visit becomes a task",
+        ),
+        Policy(
+            "reopen-on-correction",
+            1,
+            f"{prefix}.feedback.feedback.*.CorrectionRequested",
+            reopen_on_correction,
+            "a resident's correction reopens the task",
+        ),
+        Policy(
+            "flag-on-deactivation",
+            1,
+            f"{prefix}.members.member.*.MemberDeactivated",
+            flag_on_deactivation,
+            "a deactivated member's open tasks are flagged for reassignment",
+        ),
+    )
+
+
+async def scan_deadlines(runtime: ServiceRuntime, *, now: datetime) -> int:
+    """One pass of the scheduler at an explicit moment: reminders and misses now due, each once."""
+    policy = deadline_policy(runtime)
+    longest = timedelta(days=max(policy.days.values(), default=15))
+    async with runtime.engine.connect() as conn:
+        candidates = await deadline_candidates(conn, horizon=now + longest)
+    written = 0
+    for task_id in candidates:
+
+        async def work(uow: UnitOfWork, task_id: str = task_id) -> None:
+            await handlers.note_time(uow, task_id=task_id, now=now, policy=policy)
+
+        outcome = await runtime.run(work, CommandContext.new(SCHEDULER), command="note_deadline")
+        written += len(outcome.positions)
+    return written
+
+
+async def deadline_scheduler(runtime: ServiceRuntime) -> None:
+    """The background worker: scan on a fixed period with the runtime's clock."""
+    while True:
+        await runtime.wait_until_caught_up()
+        written = await scan_deadlines(runtime, now=runtime.clock())
+        if written:
+            log.info("deadline_events_written", count=written)
+        await asyncio.sleep(runtime.settings.deadline_scan_seconds)

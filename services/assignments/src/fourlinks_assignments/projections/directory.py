@@ -1,0 +1,97 @@
+"""The assignments service's own view of the members' events: who covers which contact, who is
+active where, and whose 1 + X team a helper is in."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from sqlalchemy import Boolean, Column, MetaData, String, Table
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fourlinks_contracts.members import (
+    ContactLinked,
+    ContactUnlinked,
+    HelperAttached,
+    HelperDetached,
+    MemberDeactivated,
+    MemberRegistered,
+    MemberTransferred,
+)
+from fourlinks_kernel.envelope import RecordedEvent
+from fourlinks_kernel.projection import upsert
+
+metadata = MetaData()
+ID = String(36)
+contact_members = Table(
+    "contact_members",
+    metadata,
+    Column("contact_id", ID, primary_key=True),
+    Column("member_id", ID, nullable=False, index=True),
+    Column("card_id", ID, nullable=False),
+)
+known_members = Table(
+    "known_members",
+    metadata,
+    Column("member_id", ID, primary_key=True),
+    Column("org_unit", String(512), nullable=False),
+    Column("active", Boolean, nullable=False),
+)
+team_helpers = Table(
+    "team_helpers",
+    metadata,
+    Column("helper_id", ID, primary_key=True),
+    Column("member_id", ID, nullable=False, index=True),
+)
+
+
+class MemberDirectoryProjection:
+    """contact_members, known_members, team_helpers from the members context."""
+
+    name: ClassVar[str] = "assignments.directory"
+    version: ClassVar[int] = 1
+    metadata: ClassVar[MetaData] = metadata
+    subjects: ClassVar[str | None] = None
+    handles: ClassVar[frozenset[str]] = frozenset(
+        {
+            "ContactLinked",
+            "ContactUnlinked",
+            "MemberRegistered",
+            "MemberTransferred",
+            "MemberDeactivated",
+            "HelperAttached",
+            "HelperDetached",
+        }
+    )
+
+    async def apply(self, conn: AsyncConnection, recorded: RecordedEvent) -> None:
+        """Keep the three small tables in step with the members' events."""
+        match recorded.event:
+            case ContactLinked() as e:
+                row = {"contact_id": e.contact_id, "member_id": e.member_id, "card_id": e.card_id}
+                await conn.execute(upsert(conn, contact_members, row, ["contact_id"]))
+            case ContactUnlinked() as e:
+                await conn.execute(
+                    contact_members.delete().where(
+                        contact_members.c.contact_id == e.contact_id, contact_members.c.card_id == e.card_id
+                    )
+                )
+            case MemberRegistered() as e:
+                member = {"member_id": e.member_id, "org_unit": e.org_unit, "active": True}
+                await conn.execute(upsert(conn, known_members, member, ["member_id"]))
+            case MemberTransferred() as e:
+                await conn.execute(
+                    known_members.update()
+                    .where(known_members.c.member_id == e.member_id)
+                    .values(org_unit=e.to_unit)
+                )
+            case MemberDeactivated() as e:
+                await conn.execute(
+                    known_members.update()
+                    .where(known_members.c.member_id == e.member_id)
+                    .values(active=False)
+                )
+            case HelperAttached() as e:
+                row = {"helper_id": e.helper_id, "member_id": e.member_id}
+                await conn.execute(upsert(conn, team_helpers, row, ["helper_id"]))
+            case HelperDetached() as e:
+                await conn.execute(team_helpers.delete().where(team_helpers.c.helper_id == e.helper_id))

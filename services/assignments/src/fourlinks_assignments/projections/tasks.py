@@ -1,0 +1,272 @@
+"""Read models of tasks: one row per task (its current state and the figures KPIs need), its
+timeline, and themed party days."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fourlinks_contracts import assignments as ev
+from fourlinks_kernel.envelope import RecordedEvent
+from fourlinks_kernel.events import DomainEvent
+
+metadata = MetaData()
+ID = String(36)
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("task_id", ID, primary_key=True),
+    Column("state", String(20), nullable=False, index=True),
+    Column("parked_from", String(20)),
+    Column("source", String(20), nullable=False),
+    Column("source_ref", String(64), index=True),
+    Column("category", String(60), nullable=False, index=True),
+    Column("urgency", String(20), nullable=False),
+    Column("org_unit", String(512), nullable=False, index=True),
+    Column("origin_unit", String(512), nullable=False),
+    Column("household_id", ID),
+    Column("enterprise_id", ID),
+    Column("description", Text),
+    Column("party_day_id", ID, index=True),
+    Column("assignee", ID, index=True),
+    Column("helpers", Text, nullable=False, default="[]"),
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("triaged_at", DateTime(timezone=True)),
+    Column("original_due_at", DateTime(timezone=True)),
+    Column("due_at", DateTime(timezone=True), index=True),
+    Column("extended", Boolean, nullable=False, default=False),
+    Column("extension_requested", Boolean, nullable=False, default=False),
+    Column("escalated", Boolean, nullable=False, default=False),
+    Column("rework_count", Integer, nullable=False, default=0),
+    Column("reminded_for", DateTime(timezone=True)),
+    Column("missed", Boolean, nullable=False, default=False),
+    Column("needs_reassignment", Boolean, nullable=False, default=False),
+    Column("suggested_member", ID),
+    Column("resolution_result", String(30)),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("closed_by", String(64)),
+    Column("close_reason", String(30)),
+    Column("closed_assignee", ID),
+    Column("on_time", Boolean),
+    Column("hours_to_close", Float),
+    Column("rejection_reason", String(40)),
+)
+timeline = Table(
+    "task_timeline",
+    metadata,
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("task_id", ID, nullable=False, index=True),
+    Column("event_type", String(60), nullable=False),
+    Column("actor_id", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("details", Text, nullable=False),
+)
+party_days = Table(
+    "party_days",
+    metadata,
+    Column("session_id", ID, primary_key=True),
+    Column("community", String(512), nullable=False, index=True),
+    Column("held_on", Date, nullable=False),
+    Column("agenda", Text, nullable=False),
+)
+PERSONAL = frozenset({"description"})
+
+
+class TasksProjection:
+    """tasks, task_timeline, party_days."""
+
+    name: ClassVar[str] = "assignments.tasks"
+    version: ClassVar[int] = 1
+    metadata: ClassVar[MetaData] = metadata
+    subjects: ClassVar[str | None] = None
+    handles: ClassVar[frozenset[str]] = frozenset(e.event_type for e in ev.EVENTS)
+
+    async def apply(self, conn: AsyncConnection, recorded: RecordedEvent) -> None:
+        """One row change per event, and a line on the task's timeline."""
+        event, when = recorded.event, recorded.envelope.occurred_at
+        if isinstance(event, ev.ThemedPartyDayHeld):
+            await conn.execute(
+                party_days.insert().values(
+                    session_id=event.session_id,
+                    community=event.community,
+                    held_on=event.held_on,
+                    agenda=json.dumps(event.agenda, ensure_ascii=False),
+                )
+            )
+            return
+        if isinstance(event, ev.TaskRaised):
+            await conn.execute(tasks.insert().values(**_raised(event, when)))
+        else:
+            changes = await _changes(conn, event, when)
+            if changes:
+                await conn.execute(tasks.update().where(tasks.c.task_id == _task_id(event)).values(**changes))
+        await conn.execute(
+            timeline.insert().values(
+                position=recorded.position,
+                task_id=_task_id(event),
+                event_type=event.event_type,
+                actor_id=recorded.envelope.actor_id,
+                at=when,
+                details=_details(event),
+            )
+        )
+
+
+def _task_id(event: DomainEvent) -> str:
+    value: str = event.__dict__["task_id"]  # every task event carries it
+    return value
+
+
+def _details(event: DomainEvent) -> str:
+    data = event.model_dump(mode="json", exclude={"task_id", "data_subject", *PERSONAL})
+    return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+
+def _raised(event: ev.TaskRaised, when: datetime) -> dict[str, Any]:
+    return {
+        "task_id": event.task_id,
+        "state": "raised",
+        "source": event.source.value,
+        "source_ref": event.source_ref,
+        "category": event.category,
+        "urgency": event.urgency.value,
+        "org_unit": event.org_unit,
+        "origin_unit": event.org_unit,
+        "household_id": event.household_id,
+        "enterprise_id": event.enterprise_id,
+        "description": event.description,
+        "party_day_id": event.party_day_id,
+        "raised_at": when,
+        "helpers": "[]",
+    }
+
+
+async def _changes(conn: AsyncConnection, event: DomainEvent, when: datetime) -> dict[str, Any]:
+    for step in (_start_changes, _work_changes, _adjust_changes):
+        changes = step(event)
+        if changes is not None:
+            return changes
+    if isinstance(event, ev.TaskClosed):
+        raised = await conn.scalar(select(tasks.c.raised_at).where(tasks.c.task_id == event.task_id))
+        return {
+            "state": "closed",
+            "closed_at": when,
+            "closed_by": event.closed_by,
+            "close_reason": event.reason.value,
+            "closed_assignee": event.assignee,
+            "on_time": event.on_time,
+            "escalated": event.escalated,
+            "hours_to_close": _hours(raised, when),
+        }
+    if isinstance(event, ev.TaskReopened):
+        state = "in_progress" if event.assignee else "accepted"
+        return {
+            "state": state,
+            "closed_at": None,
+            "close_reason": None,
+            "on_time": None,
+            "hours_to_close": None,
+            "rework_count": tasks.c.rework_count + 1,
+        }
+    return {}
+
+
+def _start_changes(event: DomainEvent) -> dict[str, Any] | None:
+    match event:
+        case ev.TaskTriaged():
+            return {
+                "state": "accepted",
+                "triaged_at": event.triaged_at,
+                "due_at": event.due_at,
+                "original_due_at": event.due_at,
+            }
+        case ev.TaskRejected():
+            return {"state": "rejected", "rejection_reason": event.reason.value}
+        case ev.TaskAssigned():
+            return {
+                "state": "assigned",
+                "assignee": event.member_id,
+                "helpers": json.dumps(event.helpers),
+                "party_day_id": event.party_day_id or tasks.c.party_day_id,
+            }
+        case ev.TaskAccepted():
+            return {"state": "in_progress"}
+        case ev.TaskReturned():
+            return {"state": "accepted", "assignee": None, "helpers": "[]"}
+    return None
+
+
+def _work_changes(event: DomainEvent) -> dict[str, Any] | None:
+    match event:
+        case ev.ProgressReported():
+            return {}
+        case ev.ResolutionReported():
+            return {"state": "awaiting_check", "resolution_result": event.result.value}
+        case ev.SpotCheckPassed():
+            return {"state": "ready_to_close"}
+        case ev.SpotCheckFailed():
+            return {"state": "in_progress", "rework_count": event.rework_count}
+        case ev.DeadlineApproaching():
+            return {"reminded_for": event.due_at}
+        case ev.DeadlineMissed():
+            return {"missed": True}
+        case ev.TaskFlaggedForReassignment():
+            return {"needs_reassignment": True, "suggested_member": event.suggested_member_id}
+    return None
+
+
+def _adjust_changes(event: DomainEvent) -> dict[str, Any] | None:
+    match event:
+        case ev.TaskReassigned():
+            return {
+                "state": "assigned",
+                "assignee": event.to_member,
+                "helpers": json.dumps(event.helpers),
+                "needs_reassignment": False,
+                "suggested_member": None,
+            }
+        case ev.DeadlineExtensionRequested():
+            return {"extension_requested": True}
+        case ev.DeadlineExtended():
+            return {
+                "due_at": event.new_due_at,
+                "extended": True,
+                "extension_requested": False,
+                "missed": False,
+            }
+        case ev.DeadlineExtensionRefused():
+            return {"extension_requested": False}
+        case ev.TaskEscalated():
+            return {"org_unit": event.to_unit, "escalated": True}
+        case ev.TaskPushedDown():
+            return {"org_unit": event.to_unit}
+        case ev.TaskParked():
+            return {"state": "parked", "parked_from": tasks.c.state}
+        case ev.TaskUnparked():
+            return {"state": func.coalesce(tasks.c.parked_from, "accepted"), "parked_from": None}
+    return None
+
+
+def _hours(start: datetime | None, end: datetime) -> float | None:
+    if start is None:
+        return None
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=end.tzinfo)
+    return round((end - start).total_seconds() / 3600, 4)
