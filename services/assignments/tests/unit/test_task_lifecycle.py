@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -145,12 +146,13 @@ def test_closing_unresolved_needs_a_why_and_nothing_acts_on_a_closed_task() -> N
     with pytest.raises(InvalidCommand, match="why"):
         task.close(by=SECRETARY, reason=CloseReason.CLOSED_UNRESOLVED, note=" ", now=T0)
     task.close(by=SECRETARY, reason=CloseReason.CLOSED_UNRESOLVED, note="需区里协调", now=T0)
-    for act in (
+    acts: list[Callable[[], None]] = [
         lambda: task.report_progress(member_id=MEMBER, note="x"),
         lambda: task.escalate(reason="x"),
         lambda: task.park(reason="x"),
         lambda: task.close(by=SECRETARY, reason=CloseReason.DUPLICATE, note="", now=T0, duplicate_of="t"),
-    ):
+    ]
+    for act in acts:
         with pytest.raises(StateConflict):
             act()
 
