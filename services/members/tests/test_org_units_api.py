@@ -8,7 +8,7 @@ from conftest import bearer, running, wait_ready
 
 from fourlinks_kernel.projection import checkpoints
 from fourlinks_members.bootstrap import create_app
-from fourlinks_runtime.service import create_engine
+from fourlinks_runtime.service import create_engine_with_schema
 from fourlinks_runtime.settings import Settings
 
 
@@ -130,7 +130,7 @@ async def test_readiness_turns_red_when_a_projection_halts_on_a_log_regression(
         )
         seen = {**admin, "X-Min-Position": str(created.json()["position"])}
         assert len((await client.get("/org-units", headers=seen)).json()) == 1
-    engine = create_engine(service_settings.database_url_for("members"))
+    engine = await create_engine_with_schema(*service_settings.read_model_database("members"))
     async with engine.begin() as conn:
         await conn.execute(checkpoints.update().values(position=10_000))  # as if the log lost writes
     await engine.dispose()

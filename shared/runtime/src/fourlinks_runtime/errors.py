@@ -41,6 +41,7 @@ UNAVAILABLE = (
     nats.errors.OutboundBufferLimitError,
     nats.errors.StaleConnectionError,
     OperationalError,
+    TimeoutError,
 )
 
 

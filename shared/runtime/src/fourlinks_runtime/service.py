@@ -27,6 +27,7 @@ from nats.aio.client import Client
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import event as sqlalchemy_event
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from fourlinks_kernel.aggregate import Aggregate, Outcome, Repository, UnitOfWork, run_command
@@ -109,6 +110,15 @@ class ServiceRuntime:
         runner = next(r for r in self.runners if r.projection.name == projection)
         deadline = asyncio.get_running_loop().time() + timeout
         while runner.status.position < position and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+
+    async def wait_for_all(self, position: int, *, timeout: float = 10.0) -> None:
+        """Wait (bounded) until every projection has applied `position`: a policy reading a read
+        model then sees everything up to the event it reacts to."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while any(r.status.position < position for r in self.runners):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"read models have not reached position {position}; retried later")
             await asyncio.sleep(0.01)
 
     async def wait_until_caught_up(self) -> None:
@@ -275,7 +285,8 @@ async def start_runtime(definition: ServiceDefinition, settings: Settings) -> Se
         master_key=settings.master_key_bytes(), keys=NatsKeyStore(nc, settings.key_bucket)
     )
     store = JetStreamEventStore(nc, EventCodec(definition.registry, cipher), settings.jetstream())
-    engine = create_engine(settings.database_url_for(definition.name))
+    url, schema = settings.read_model_database(definition.name)
+    engine = await create_engine_with_schema(url, schema)
     runtime = ServiceRuntime(definition, settings, nc, store, engine, cipher, ServiceMetrics())
     await ensure_bookkeeping(engine)
     for factory in definition.projections:
@@ -312,6 +323,23 @@ async def stop_runtime(runtime: ServiceRuntime) -> None:
         await asyncio.wait_for(runtime.nc.close(), SHUTDOWN_SECONDS)
     with contextlib.suppress(Exception):
         await asyncio.wait_for(runtime.engine.dispose(), SHUTDOWN_SECONDS)
+
+
+async def create_engine_with_schema(url: str, schema: str | None) -> AsyncEngine:
+    """An engine whose tables live in `schema` (PostgreSQL), created if missing."""
+    if schema is None:
+        return create_engine(url)
+    admin = create_async_engine(url)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    await admin.dispose()
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"search_path": schema}},
+    )
 
 
 def create_engine(url: str) -> AsyncEngine:

@@ -63,9 +63,24 @@ class Settings(BaseSettings):
 
     def database_url_for(self, service: str) -> str:
         """The async SQLAlchemy URL of one service's read models (SQLite under var/ by default)."""
+        return self.read_model_database(service)[0]
+
+    def read_model_database(self, service: str) -> tuple[str, str | None]:
+        """URL and PostgreSQL schema of one service's read models.
+
+        A service-specific URL is used as it is. The shared FOURLINKS_DATABASE_URL gives each service
+        its own schema (PostgreSQL) or its own file (SQLite), so services never share a table.
+        """
         specific = getattr(self, f"{service}_database_url", None)
-        url = specific or self.database_url or f"sqlite+aiosqlite:///{self.var_dir / service}.db"
-        return async_database_url(url)
+        if specific:
+            return async_database_url(specific), None
+        if not self.database_url:
+            return async_database_url(f"sqlite:///{self.var_dir / service}.db"), None
+        url = async_database_url(self.database_url)
+        if url.startswith("sqlite"):
+            stem, dot, suffix = url.rpartition(".")
+            return (f"{stem}-{service}.{suffix}" if dot else f"{url}-{service}"), None
+        return url, service
 
     def master_key_bytes(self) -> bytes:
         """The master key that wraps every per-person key."""

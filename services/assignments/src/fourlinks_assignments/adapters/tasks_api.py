@@ -243,8 +243,12 @@ async def reject(task_id: str, body: Reject, request: Request, actor: Secretary)
 
 # -- assignment and work ---------------------------------------------------------------------------
 @router.post("/tasks/{task_id}/assign", summary="Assign (default: the contact's card member)")
-async def assign(task_id: str, body: Assign, request: Request, actor: Secretary) -> CommandAccepted:
+async def assign(
+    task_id: str, body: Assign, request: Request, actor: Secretary, min_position: MinPosition = None
+) -> CommandAccepted:
     runtime = _runtime(request)
+    if min_position:  # positions are global: one from the members service works here too
+        await runtime.wait_for_all(min_position)
     async with runtime.engine.connect() as conn:
         directory = queries.SqlDirectory(conn)
         return await _run(

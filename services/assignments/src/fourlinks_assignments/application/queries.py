@@ -12,8 +12,8 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_assignments.application.handlers import MemberInfo
-from fourlinks_assignments.projections.directory import contact_members, known_members, team_helpers
 from fourlinks_assignments.projections.tasks import party_days, tasks, timeline
+from fourlinks_contracts.views.members_directory import contact_members, known_members, team_helpers
 from fourlinks_kernel.errors import NotFound
 
 OPEN_STATES = ("accepted", "assigned", "in_progress", "awaiting_check", "ready_to_close", "parked")

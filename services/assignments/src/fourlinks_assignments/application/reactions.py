@@ -82,6 +82,7 @@ async def _hand_out(
     runtime: ServiceRuntime, event: RecordedEvent, new: NewTask, *, policy: str, fallback: str | None
 ) -> None:
     context = reaction_context(event, policy=policy)
+    await runtime.wait_for_all(event.position)  # the directory has seen every card link before this event
     async with runtime.engine.connect() as conn:
         directory = SqlDirectory(conn)
 
@@ -122,6 +123,7 @@ async def flag_on_deactivation(event: RecordedEvent, runtime: ServiceRuntime) ->
     """A deactivated member's open tasks are flagged for reassignment, with the suggestion."""
     gone = event.event
     assert isinstance(gone, MemberDeactivated)
+    await runtime.wait_for_all(event.position)
     async with runtime.engine.connect() as conn:
         task_ids = await open_tasks_of(conn, gone.member_id)
     for task_id in task_ids:

@@ -1,5 +1,5 @@
-"""The assignments service's own view of the members' events: who covers which contact, who is
-active where, and whose 1 + X team a helper is in."""
+"""A service's own view of the members' events: who covers which contact, who is active where,
+and whose 1 + X team a helper is in. Each service that needs it keeps it in its own database."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from fourlinks_contracts.members import (
     ContactLinked,
     ContactUnlinked,
+    EnterpriseRegistered,
     HelperAttached,
     HelperDetached,
+    HouseholdRegistered,
     MemberDeactivated,
     MemberRegistered,
     MemberTransferred,
@@ -36,6 +38,13 @@ known_members = Table(
     Column("org_unit", String(512), nullable=False),
     Column("active", Boolean, nullable=False),
 )
+known_contacts = Table(
+    "known_contacts",
+    metadata,
+    Column("contact_id", ID, primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("org_unit", String(512), nullable=False),
+)
 team_helpers = Table(
     "team_helpers",
     metadata,
@@ -45,9 +54,9 @@ team_helpers = Table(
 
 
 class MemberDirectoryProjection:
-    """contact_members, known_members, team_helpers from the members context."""
+    """contact_members, known_members, known_contacts, team_helpers from the members context."""
 
-    name: ClassVar[str] = "assignments.directory"
+    name: ClassVar[str] = "members_directory"
     version: ClassVar[int] = 1
     metadata: ClassVar[MetaData] = metadata
     subjects: ClassVar[str | None] = None
@@ -60,6 +69,8 @@ class MemberDirectoryProjection:
             "MemberDeactivated",
             "HelperAttached",
             "HelperDetached",
+            "HouseholdRegistered",
+            "EnterpriseRegistered",
         }
     )
 
@@ -93,5 +104,11 @@ class MemberDirectoryProjection:
             case HelperAttached() as e:
                 row = {"helper_id": e.helper_id, "member_id": e.member_id}
                 await conn.execute(upsert(conn, team_helpers, row, ["helper_id"]))
+            case HouseholdRegistered() as e:
+                contact = {"contact_id": e.household_id, "kind": "household", "org_unit": e.org_unit}
+                await conn.execute(upsert(conn, known_contacts, contact, ["contact_id"]))
+            case EnterpriseRegistered() as e:
+                contact = {"contact_id": e.enterprise_id, "kind": "enterprise", "org_unit": e.org_unit}
+                await conn.execute(upsert(conn, known_contacts, contact, ["contact_id"]))
             case HelperDetached() as e:
                 await conn.execute(team_helpers.delete().where(team_helpers.c.helper_id == e.helper_id))

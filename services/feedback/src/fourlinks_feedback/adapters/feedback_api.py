@@ -1,0 +1,396 @@
+"""HTTP API of feedback, call-backs, ratings and the three rates."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Header, Query, Request, status
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from fourlinks_contracts.feedback import Channel, FeedbackKind, Resolved, Satisfaction
+from fourlinks_contracts.members import Urgency
+from fourlinks_contracts.views.members_directory import contact_members, known_contacts
+from fourlinks_feedback.application import handlers, queries
+from fourlinks_feedback.application.handlers import NewFeedback
+from fourlinks_feedback.application.reactions import callback_times
+from fourlinks_feedback.domain.ratings import rating_id_for
+from fourlinks_feedback.projections.feedback import FeedbackProjection, items, ratings
+from fourlinks_kernel.aggregate import UnitOfWork
+from fourlinks_kernel.envelope import Actor
+from fourlinks_kernel.errors import NotAllowed, NotFound
+from fourlinks_kernel.scope import ensure_scope
+from fourlinks_runtime.auth import Role, require_roles
+from fourlinks_runtime.service import ServiceRuntime, command_context
+
+router = APIRouter(tags=["feedback"])
+Submitter = Annotated[
+    Actor, Depends(require_roles(Role.RESIDENT, Role.MEMBER, Role.SECRETARY, Role.ADMINISTRATOR))
+]
+Secretary = Annotated[Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR))]
+Staff = Annotated[Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR))]
+Anyone = Annotated[
+    Actor,
+    Depends(require_roles(Role.RESIDENT, Role.MEMBER, Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR)),
+]
+Resident = Annotated[Actor, Depends(require_roles(Role.RESIDENT))]
+MinPosition = Annotated[
+    int | None, Header(alias="X-Min-Position", description="wait until this position is visible")
+]
+Unit = Annotated[str | None, Query(max_length=512, description="org-unit path; default: your scope")]
+
+
+class CommandAccepted(BaseModel):
+    """Where the command's events landed: send `position` as X-Min-Position to read your write."""
+
+    id: str
+    position: int
+    duplicate: bool = False
+    reference: str | None = None
+
+
+class SubmitFeedback(BaseModel):
+    """What a resident, an enterprise contact or a member on someone's behalf raises."""
+
+    channel: Channel = Channel.CARD_QR
+    kind: FeedbackKind = FeedbackKind.PROBLEM
+    category: str = Field(min_length=1, max_length=60)
+    urgency: Urgency = Urgency.GENERAL
+    household_id: str | None = None
+    enterprise_id: str | None = None
+    description: str = Field(min_length=2, max_length=4000)
+    anonymous: bool = Field(default=False, description="hide the submitter from the member")
+    confidential: bool = Field(default=False, description="content visible to secretaries only")
+
+
+class Answer(BaseModel):
+    """A direct answer to an opinion, praise or question."""
+
+    answer: str = Field(min_length=1, max_length=4000)
+
+
+class CallbackAnswer(BaseModel):
+    """The resident's answer to a call-back (回访)."""
+
+    resolved: Resolved
+    satisfaction: Satisfaction
+    comment: str = Field(default="", max_length=2000)
+
+
+class Rate(BaseModel):
+    """A household's rating of its member for a period (default: this month)."""
+
+    household_id: str
+    score: int = Field(ge=1, le=5)
+    period: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
+    comment: str = Field(default="", max_length=2000)
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+async def _run(
+    request: Request,
+    actor: Actor,
+    work: Callable[[UnitOfWork], Awaitable[object]],
+    *,
+    command: str,
+    answer_id: str,
+) -> CommandAccepted:
+    outcome = await _runtime(request).run(work, command_context(request, actor), command=command)
+    return CommandAccepted(id=answer_id, position=outcome.position, duplicate=outcome.duplicate)
+
+
+async def _caught_up(request: Request, position: int | None) -> ServiceRuntime:
+    runtime = _runtime(request)
+    await runtime.wait_for(position, projection=FeedbackProjection.name)
+    return runtime
+
+
+async def _contact(runtime: ServiceRuntime, contact_id: str) -> tuple[str, str | None]:
+    """The contact's org unit and current member, from the service's view of the members' events."""
+    async with runtime.engine.connect() as conn:
+        unit = await conn.scalar(
+            select(known_contacts.c.org_unit).where(known_contacts.c.contact_id == contact_id)
+        )
+        member = await conn.scalar(
+            select(contact_members.c.member_id).where(contact_members.c.contact_id == contact_id)
+        )
+    if unit is None:
+        raise NotFound(f"contact {contact_id} is not known (yet): register it in the members service first")
+    return str(unit), member
+
+
+@router.post(
+    "/feedback", status_code=status.HTTP_201_CREATED, summary="Submit feedback; answers with its reference"
+)
+async def submit(
+    body: SubmitFeedback, request: Request, actor: Submitter, min_position: MinPosition = None
+) -> CommandAccepted:
+    runtime = _runtime(request)
+    await runtime.wait_until_caught_up()
+    if min_position:  # positions are global: one from the members service works here too
+        await runtime.wait_for_all(min_position)
+    org_unit, member_id = await _contact(runtime, body.household_id or body.enterprise_id or "")
+    feedback_id = command_context(request, actor).id_for("feedback")
+    new = NewFeedback(
+        feedback_id=feedback_id,
+        channel=body.channel,
+        kind=body.kind,
+        category=body.category,
+        urgency=body.urgency,
+        org_unit=org_unit,
+        household_id=body.household_id,
+        enterprise_id=body.enterprise_id,
+        description=body.description,
+        anonymous=body.anonymous,
+        confidential=body.confidential,
+    )
+    references: list[str] = []
+
+    async def work(uow: UnitOfWork) -> None:
+        references.append(await handlers.submit(uow, actor, new, member_id=member_id, now=runtime.clock()))
+
+    accepted = await _run(request, actor, work, command="submit_feedback", answer_id=feedback_id)
+    if not references:  # a retried request: the reference is in the read model
+        async with (await _caught_up(request, accepted.position)).engine.connect() as conn:
+            references.append((await queries.item(conn, feedback_id))["reference"])
+    return accepted.model_copy(update={"reference": references[0]})
+
+
+async def _item_for(request: Request, actor: Actor, feedback_id: str, position: int | None) -> dict[str, Any]:
+    runtime = await _caught_up(request, position)
+    async with runtime.engine.connect() as conn:
+        row = await queries.item(conn, feedback_id)
+    if not queries.visible_to(actor, row):
+        raise NotFound(f"feedback {feedback_id} does not exist or is not yours to see")
+    return row
+
+
+@router.post("/feedback/{feedback_id}/route", summary="Turn an opinion or question into a task")
+async def route(feedback_id: str, request: Request, actor: Secretary) -> CommandAccepted:
+    row = await _item_for(request, actor, feedback_id, None)
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.route(uow, actor, feedback_id=feedback_id, org_unit=row["org_unit"]),
+        command="route_feedback",
+        answer_id=feedback_id,
+    )
+
+
+@router.post("/feedback/{feedback_id}/answer", summary="Answer an opinion, praise or question and close it")
+async def answer(feedback_id: str, body: Answer, request: Request, actor: Secretary) -> CommandAccepted:
+    row = await _item_for(request, actor, feedback_id, None)
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.answer(
+            uow, actor, feedback_id=feedback_id, org_unit=row["org_unit"], text=body.answer
+        ),
+        command="answer_feedback",
+        answer_id=feedback_id,
+    )
+
+
+@router.post("/feedback/{feedback_id}/callback", summary="Record the answer to a call-back (回访)")
+async def callback(
+    feedback_id: str, body: CallbackAnswer, request: Request, actor: Anyone
+) -> CommandAccepted:
+    row = await _item_for(request, actor, feedback_id, None)
+    runtime = _runtime(request)
+    if Role.MEMBER in actor.roles and not {Role.SECRETARY, Role.ADMINISTRATOR} & set(actor.roles):
+        raise NotAllowed("the member who did the work does not take down the resident's verdict")
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.record_callback(
+            uow,
+            actor,
+            feedback_id=feedback_id,
+            org_unit=row["org_unit"],
+            resolved=body.resolved,
+            satisfaction=body.satisfaction,
+            comment=body.comment,
+            now=runtime.clock(),
+            times=callback_times(runtime),
+        ),
+        command="record_callback",
+        answer_id=feedback_id,
+    )
+
+
+@router.get("/feedback", summary="Feedback in your scope (members: on their contacts, unless anonymous)")
+async def list_feedback(
+    request: Request,
+    actor: Anyone,
+    unit: Unit = None,
+    state: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    min_position: MinPosition = None,
+) -> dict[str, Any]:
+    query = select(items)
+    roles = set(actor.roles)
+    if roles & {Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR}:
+        root = (unit or actor.scope).strip("/")
+        ensure_scope(actor, root)
+        query = query.where(queries.under(items.c.org_unit, root))
+    elif Role.MEMBER in roles:
+        query = query.where(items.c.member_id == actor.id, items.c.anonymous.is_(False))
+    else:
+        query = query.where((items.c.household_id == actor.id) | (items.c.enterprise_id == actor.id))
+    if state:
+        query = query.where(items.c.state == state)
+    runtime = await _caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        total = await conn.scalar(select(func.count()).select_from(query.subquery()))
+        rows = (
+            (await conn.execute(query.order_by(items.c.submitted_at).limit(limit).offset(offset)))
+            .mappings()
+            .all()
+        )
+    return {
+        "items": [queries.view(actor, dict(r)) for r in rows],
+        "total": total or 0,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@router.get("/feedback/{feedback_id}", summary="One feedback item, as you may see it")
+async def get_feedback(
+    feedback_id: str, request: Request, actor: Anyone, min_position: MinPosition = None
+) -> dict[str, Any]:
+    return queries.view(actor, await _item_for(request, actor, feedback_id, min_position))
+
+
+@router.get("/follow-up/{reference}", summary="Follow your feedback by its reference: state and history")
+async def follow_up(
+    reference: str, request: Request, actor: Anyone, min_position: MinPosition = None
+) -> dict[str, Any]:
+    runtime = await _caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        row = await queries.by_reference(conn, reference)
+        if not queries.visible_to(actor, row):
+            raise NotFound(f"no feedback has the reference {reference}")
+        return await queries.follow_up(conn, row)
+
+
+@router.get("/callbacks/due", summary="Call-backs to make now")
+async def callbacks_due(request: Request, actor: Staff, unit: Unit = None) -> list[dict[str, Any]]:
+    root = (unit or actor.scope).strip("/")
+    ensure_scope(actor, root)
+    runtime = await _caught_up(request, None)
+    async with runtime.engine.connect() as conn:
+        return await queries.callbacks_due(conn, root, runtime.clock())
+
+
+@router.post(
+    "/ratings", status_code=status.HTTP_201_CREATED, summary="Rate your member's service (once per period)"
+)
+async def rate(
+    body: Rate, request: Request, actor: Resident, min_position: MinPosition = None
+) -> CommandAccepted:
+    runtime = _runtime(request)
+    await runtime.wait_until_caught_up()
+    if min_position:
+        await runtime.wait_for_all(min_position)
+    period = body.period or runtime.clock().astimezone(ZoneInfo(runtime.settings.timezone)).strftime("%Y-%m")
+    async with runtime.engine.connect() as conn:
+        link = (
+            await conn.execute(
+                select(contact_members).where(contact_members.c.contact_id == body.household_id)
+            )
+        ).first()
+    return await _run(
+        request,
+        actor,
+        lambda uow: handlers.rate_member(
+            uow,
+            actor,
+            household_id=body.household_id,
+            member_id=link.member_id if link else None,
+            card_id=link.card_id if link else None,
+            period=period,
+            score=body.score,
+            comment=body.comment,
+        ),
+        command="rate_member",
+        answer_id=rating_id_for(body.household_id, period),
+    )
+
+
+@router.get("/members/{member_id}/ratings", summary="A member's ratings by period")
+async def member_ratings(
+    member_id: str, request: Request, actor: Anyone, min_position: MinPosition = None
+) -> dict[str, Any]:
+    if not ({Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR} & set(actor.roles) or actor.id == member_id):
+        raise NotAllowed("ratings are for the member and the secretaries")
+    runtime = await _caught_up(request, min_position)
+    query = (
+        select(ratings.c.period, func.count(), func.avg(ratings.c.score))
+        .where(ratings.c.member_id == member_id)
+        .group_by(ratings.c.period)
+        .order_by(ratings.c.period)
+    )
+    async with runtime.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return {
+        "member_id": member_id,
+        "periods": [{"period": p, "ratings": n, "average": round(float(a), 2)} for p, n, a in rows],
+    }
+
+
+@router.get("/kpis", summary="Response, resolution and satisfaction rates, with counts; as of a date")
+async def kpis(
+    request: Request,
+    actor: Staff,
+    unit: Unit = None,
+    by: Annotated[str, Query(pattern="^(member|community|street)$")] = "community",
+    month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    as_of: Annotated[
+        date | None, Query(description="answer as the history stood at the end of this day")
+    ] = None,
+    min_position: MinPosition = None,
+) -> list[dict[str, Any]]:
+    root = (unit or actor.scope).strip("/")
+    ensure_scope(actor, root)
+    runtime = await _caught_up(request, min_position)
+    zone = ZoneInfo(runtime.settings.timezone)
+    moment = datetime.combine(as_of, time.max, tzinfo=zone).astimezone(UTC) if as_of else runtime.clock()
+    async with runtime.engine.connect() as conn:
+        return await queries.rates(
+            conn,
+            unit=root,
+            by=by,
+            month=month,
+            zone=zone,
+            as_of=moment,
+            response_limit=timedelta(hours=runtime.settings.response_limit_hours),
+        )
+
+
+@router.get("/kpis/ranking", summary="Groups ranked by a rate, only above the minimum sample size")
+async def ranking(
+    request: Request,
+    actor: Staff,
+    unit: Unit = None,
+    by: Annotated[str, Query(pattern="^(member|community|street)$")] = "community",
+    month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    metric: Annotated[
+        str, Query(pattern="^(response_rate|resolution_rate|satisfaction_rate)$")
+    ] = "satisfaction_rate",
+) -> dict[str, Any]:
+    figures = await kpis(request, actor, unit=unit, by=by, month=month)
+    minimum = _runtime(request).settings.ranking_min_sample
+    return {
+        "metric": metric,
+        "minimum_sample": minimum,
+        "ranking": queries.ranked(figures, metric=metric, minimum=minimum),
+    }

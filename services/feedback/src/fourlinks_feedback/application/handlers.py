@@ -1,0 +1,169 @@
+"""Command handlers of the feedback service."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from fourlinks_contracts.feedback import Channel, FeedbackKind, FeedbackSubmitted, Resolved, Satisfaction
+from fourlinks_contracts.members import Urgency
+from fourlinks_feedback.domain.feedback import CallbackTimes, Feedback, check_comment
+from fourlinks_feedback.domain.ratings import MemberRating, rating_id_for
+from fourlinks_kernel.aggregate import UnitOfWork
+from fourlinks_kernel.envelope import Actor
+from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound
+from fourlinks_kernel.scope import ensure_scope
+
+
+def reference_for(feedback_id: str, when: datetime) -> str:
+    """The reference a resident follows their feedback with: date plus eight characters."""
+    digest = base64.b32encode(hashlib.sha256(feedback_id.encode()).digest()).decode()[:8]
+    return f"FL-{when:%Y%m%d}-{digest}"
+
+
+@dataclass(frozen=True)
+class NewFeedback:
+    """What the submitter says, and about whom."""
+
+    feedback_id: str
+    channel: Channel
+    kind: FeedbackKind
+    category: str
+    urgency: Urgency
+    org_unit: str
+    household_id: str | None
+    enterprise_id: str | None
+    description: str
+    anonymous: bool = False
+    confidential: bool = False
+
+
+async def submit(
+    uow: UnitOfWork, actor: Actor, new: NewFeedback, *, member_id: str | None, now: datetime
+) -> str:
+    """Submit and acknowledge; problems are routed to a task at once. Returns the reference."""
+    contact = new.household_id or new.enterprise_id
+    if not contact:
+        raise InvalidCommand("feedback is about a household or an enterprise")
+    if new.household_id and new.enterprise_id:
+        raise InvalidCommand("feedback is about one household or one enterprise, not both")
+    on_behalf = None
+    if "resident" in actor.roles:
+        if actor.id != contact:
+            raise NotAllowed("a household submits its own feedback")
+    elif "member" in actor.roles and not {"secretary", "administrator"} & set(actor.roles):
+        if actor.id != member_id:
+            raise NotAllowed("a member submits feedback on behalf of their own contacts")
+        on_behalf = actor.id
+    else:
+        ensure_scope(actor, new.org_unit)
+    reference = reference_for(new.feedback_id, now)
+    feedback = await uow.get(Feedback, new.feedback_id)
+    feedback.submit(
+        FeedbackSubmitted(
+            feedback_id=new.feedback_id,
+            reference=reference,
+            channel=new.channel,
+            kind=new.kind,
+            category=new.category,
+            urgency=new.urgency,
+            org_unit=new.org_unit,
+            household_id=new.household_id,
+            enterprise_id=new.enterprise_id,
+            submitted_by=actor.id,
+            on_behalf_by_member=on_behalf,
+            member_id=member_id,
+            anonymous=new.anonymous,
+            confidential=new.confidential,
+            description=new.description,
+            data_subject=contact,
+        ),
+        acknowledged_by=actor.id,
+    )
+    return reference
+
+
+async def in_scope(uow: UnitOfWork, actor: Actor, feedback_id: str, org_unit: str) -> Feedback:
+    """A feedback item the actor (a secretary in scope) may act on."""
+    feedback = await uow.get(Feedback, feedback_id)
+    if not feedback.exists:
+        raise NotFound(f"feedback {feedback_id} does not exist")
+    ensure_scope(actor, org_unit)
+    return feedback
+
+
+async def route(uow: UnitOfWork, actor: Actor, *, feedback_id: str, org_unit: str) -> None:
+    """A secretary turns an opinion or question into a task."""
+    (await in_scope(uow, actor, feedback_id, org_unit)).route()
+
+
+async def answer(uow: UnitOfWork, actor: Actor, *, feedback_id: str, org_unit: str, text: str) -> None:
+    """A secretary answers an opinion, praise or question and closes it."""
+    (await in_scope(uow, actor, feedback_id, org_unit)).answer(by=actor.id, answer=text)
+
+
+async def record_callback(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    feedback_id: str,
+    org_unit: str,
+    resolved: Resolved,
+    satisfaction: Satisfaction,
+    comment: str,
+    now: datetime,
+    times: CallbackTimes,
+) -> None:
+    """The resident's answer to a call-back, given by the household or taken down by staff."""
+    feedback = await uow.get(Feedback, feedback_id)
+    if not feedback.exists:
+        raise NotFound(f"feedback {feedback_id} does not exist")
+    if "resident" in actor.roles:
+        if actor.id != feedback.data_subject:
+            raise NotAllowed("a household answers its own call-backs")
+    else:
+        ensure_scope(actor, org_unit)
+    feedback.record_answer(
+        resolved=resolved, satisfaction=satisfaction, comment=check_comment(comment), now=now, times=times
+    )
+
+
+async def task_closed(
+    uow: UnitOfWork, *, feedback_id: str, closed_at: datetime, times: CallbackTimes
+) -> None:
+    """Schedule the call-back after the feedback's task closed."""
+    (await uow.get(Feedback, feedback_id)).task_closed(closed_at=closed_at, times=times)
+
+
+async def note_time(uow: UnitOfWork, *, feedback_id: str, now: datetime) -> None:
+    """The scheduler's step: a call-back past its answer time is not reached."""
+    (await uow.get(Feedback, feedback_id)).note_time(now=now)
+
+
+async def rate_member(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    household_id: str,
+    member_id: str | None,
+    card_id: str | None,
+    period: str,
+    score: int,
+    comment: str,
+) -> None:
+    """A household rates its contact member once per period."""
+    if "resident" not in actor.roles or actor.id != household_id:
+        raise NotAllowed("a household rates its own member")
+    if member_id is None:
+        raise InvalidCommand("no member's card covers this household yet")
+    rating = await uow.get(MemberRating, rating_id_for(household_id, period))
+    rating.rate(
+        household_id=household_id,
+        member_id=member_id,
+        card_id=card_id,
+        period=period,
+        score=score,
+        comment=check_comment(comment),
+    )

@@ -1,0 +1,233 @@
+"""Queries of the feedback service: who may see what, and the three rates."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fourlinks_feedback.projections.feedback import callbacks, history, items
+from fourlinks_kernel.envelope import Actor
+from fourlinks_kernel.errors import NotFound
+from fourlinks_kernel.scope import scope_covers
+
+STAFF = frozenset({"secretary", "administrator", "auditor"})
+SECRETARIES = frozenset({"secretary", "administrator"})
+COMMUNITY_DEPTH, STREET_DEPTH = 3, 2
+
+
+def under(column: Any, unit: str) -> Any:
+    """Rows whose org unit is `unit` or lies beneath it."""
+    unit = unit.strip("/")
+    return or_(column == unit, column.startswith(unit + "/", autoescape=True))
+
+
+def visible_to(actor: Actor, row: dict[str, Any]) -> bool:
+    """Households see their own; members their contacts' unless anonymous; staff their scope."""
+    roles = set(actor.roles)
+    if "resident" in roles and actor.id in (row["household_id"], row["enterprise_id"]):
+        return True
+    if "member" in roles and actor.id == row["member_id"] and not row["anonymous"]:
+        return True
+    return bool(roles & STAFF) and scope_covers(actor.scope, row["org_unit"])
+
+
+def view(actor: Actor, row: dict[str, Any]) -> dict[str, Any]:
+    """A feedback item as this actor may see it: confidential content for secretaries only,
+    the submitter hidden from the member when anonymous."""
+    shown = dict(row)
+    roles = set(actor.roles)
+    own = "resident" in roles and actor.id in (row["household_id"], row["enterprise_id"])
+    if row["confidential"] and not (roles & SECRETARIES) and not own:
+        shown["description"] = None
+        shown["answer"] = None
+    if row["anonymous"] and not (roles & SECRETARIES) and not own:
+        shown.update(household_id=None, enterprise_id=None, submitted_by=None)
+    return shown
+
+
+async def item(conn: AsyncConnection, feedback_id: str) -> dict[str, Any]:
+    """One feedback item, or NotFound."""
+    row = (await conn.execute(select(items).where(items.c.feedback_id == feedback_id))).mappings().first()
+    if row is None:
+        raise NotFound(f"feedback {feedback_id} does not exist")
+    return dict(row)
+
+
+async def by_reference(conn: AsyncConnection, reference: str) -> dict[str, Any]:
+    """One feedback item by the reference the resident was given."""
+    row = (await conn.execute(select(items).where(items.c.reference == reference))).mappings().first()
+    if row is None:
+        raise NotFound(f"no feedback has the reference {reference}")
+    return dict(row)
+
+
+async def follow_up(conn: AsyncConnection, row: dict[str, Any]) -> dict[str, Any]:
+    """The resident's follow-up view: state and history, nobody else's personal data."""
+    query = select(history.c.what, history.c.at, history.c.detail).where(
+        history.c.feedback_id == row["feedback_id"]
+    )
+    lines = (await conn.execute(query.order_by(history.c.position))).mappings().all()
+    return {
+        "reference": row["reference"],
+        "category": row["category"],
+        "state": row["state"],
+        "task_state": row["task_state"],
+        "submitted_at": row["submitted_at"],
+        "history": [dict(line) for line in lines],
+    }
+
+
+async def task_feedback(conn: AsyncConnection, task_id: str) -> str | None:
+    """The feedback a task was raised from, if any."""
+    feedback_id: str | None = await conn.scalar(select(items.c.feedback_id).where(items.c.task_id == task_id))
+    return feedback_id
+
+
+async def overdue_callbacks(conn: AsyncConnection, now: datetime) -> list[str]:
+    """Feedback whose call-back passed its answer time unanswered."""
+    query = select(callbacks.c.feedback_id).where(
+        callbacks.c.answered_at.is_(None), callbacks.c.not_reached.is_(False), callbacks.c.answer_by <= now
+    )
+    return sorted(set(await conn.scalars(query)))
+
+
+async def callbacks_due(conn: AsyncConnection, unit: str, now: datetime) -> list[dict[str, Any]]:
+    """Call-backs to make now: due, not answered, not yet given up."""
+    query = (
+        select(callbacks, items.c.reference, items.c.org_unit, items.c.household_id, items.c.enterprise_id)
+        .join(items, items.c.feedback_id == callbacks.c.feedback_id)
+        .where(
+            under(items.c.org_unit, unit),
+            callbacks.c.answered_at.is_(None),
+            callbacks.c.not_reached.is_(False),
+            callbacks.c.due_at <= now,
+        )
+        .order_by(callbacks.c.due_at)
+    )
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+# -- the three rates -------------------------------------------------------------------------------
+async def rates(
+    conn: AsyncConnection,
+    *,
+    unit: str,
+    by: str,
+    month: str | None,
+    zone: tzinfo,
+    as_of: datetime,
+    response_limit: timedelta,
+) -> list[dict[str, Any]]:
+    """Response, resolution and satisfaction rates per group and month, as the history stood at `as_of`.
+
+    Response: acknowledged and assigned (a problem) or answered (anything else) within the limit.
+    Resolution and satisfaction: from each item's latest call-back answered by `as_of`; a call-back
+    nobody answered counts as not reached, in neither numerator nor denominator.
+    """
+    rows = (await conn.execute(select(items).where(under(items.c.org_unit, unit)))).mappings().all()
+    answers = await _latest_answers(conn, as_of)
+    unreached = await _not_reached(conn, as_of)
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        submitted = _aware(row["submitted_at"])
+        key = _group(row, by)
+        period = submitted.astimezone(zone).strftime("%Y-%m")
+        if submitted <= as_of and key and (month is None or period == month):
+            groups[(key, period)].append(dict(row))
+    return [
+        _figures(
+            key=key,
+            period=period,
+            group=group,
+            answers=answers,
+            unreached=unreached,
+            as_of=as_of,
+            limit=response_limit,
+        )
+        for (key, period), group in sorted(groups.items())
+    ]
+
+
+async def _latest_answers(conn: AsyncConnection, as_of: datetime) -> dict[str, dict[str, Any]]:
+    query = select(callbacks).where(callbacks.c.answered_at.is_not(None)).order_by(callbacks.c.answered_at)
+    latest: dict[str, dict[str, Any]] = {}
+    for row in (await conn.execute(query)).mappings():
+        if _aware(row["answered_at"]) <= as_of:
+            latest[row["feedback_id"]] = dict(row)
+    return latest
+
+
+async def _not_reached(conn: AsyncConnection, as_of: datetime) -> set[str]:
+    query = select(callbacks.c.feedback_id, callbacks.c.answer_by).where(callbacks.c.not_reached.is_(True))
+    return {f for f, answer_by in (await conn.execute(query)).all() if _aware(answer_by) <= as_of}
+
+
+def _figures(
+    *,
+    key: str,
+    period: str,
+    group: list[dict[str, Any]],
+    answers: dict[str, dict[str, Any]],
+    unreached: set[str],
+    as_of: datetime,
+    limit: timedelta,
+) -> dict[str, Any]:
+    responded = sum(1 for r in group if _responded(r, as_of, limit))
+    answered = [answers[r["feedback_id"]] for r in group if r["feedback_id"] in answers]
+    resolved = sum(1 for a in answered if a["resolved"] == "yes")
+    satisfied = sum(1 for a in answered if a["satisfaction"] in ("satisfied", "basically_satisfied"))
+    return {
+        "group": key,
+        "month": period,
+        "feedback": len(group),
+        "responded": responded,
+        "response_rate": _rate(responded, len(group)),
+        "callbacks_answered": len(answered),
+        "resolved": resolved,
+        "resolution_rate": _rate(resolved, len(answered)),
+        "satisfied": satisfied,
+        "satisfaction_rate": _rate(satisfied, len(answered)),
+        "not_reached": sum(
+            1 for r in group if r["feedback_id"] in unreached and r["feedback_id"] not in answers
+        ),
+    }
+
+
+def _responded(row: dict[str, Any], as_of: datetime, limit: timedelta) -> bool:
+    done = row["assigned_at"] if row["kind"] == "problem" else row["answered_at"]
+    if done is None:
+        return False
+    done = _aware(done)
+    return done <= as_of and done - _aware(row["submitted_at"]) <= limit
+
+
+def _group(row: Any, by: str) -> str | None:
+    if by == "member":
+        member: str | None = row["task_assignee"] or row["member_id"]
+        return member
+    depth = COMMUNITY_DEPTH if by == "community" else STREET_DEPTH
+    parts = row["org_unit"].split("/")
+    return "/".join(parts[:depth]) if len(parts) >= depth else None
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def ranked(figures: list[dict[str, Any]], *, metric: str, minimum: int) -> list[dict[str, Any]]:
+    """Groups ranked by a rate, only those with at least `minimum` items behind the rate."""
+    base = {
+        "response_rate": "feedback",
+        "resolution_rate": "callbacks_answered",
+        "satisfaction_rate": "callbacks_answered",
+    }
+    eligible = [f for f in figures if f[base[metric]] >= minimum and f[metric] is not None]
+    return sorted(eligible, key=lambda f: (-f[metric], f["group"]))

@@ -1,0 +1,233 @@
+"""A resident's feedback: acknowledged, routed to a task or answered, called back, corrected.
+
+Every round of correction is kept: round 1 is the first task closure's call-back; a "not resolved"
+or "dissatisfied" answer requests a correction and opens round 2, and so on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import ClassVar
+
+from fourlinks_contracts.feedback import (
+    CONTEXT,
+    CallbackKind,
+    CallbackNotReached,
+    CallbackScheduled,
+    CorrectionRequested,
+    FeedbackAcknowledged,
+    FeedbackAnswered,
+    FeedbackClosed,
+    FeedbackKind,
+    FeedbackRouted,
+    FeedbackSubmitted,
+    Resolved,
+    Satisfaction,
+    SatisfactionRecorded,
+)
+from fourlinks_kernel.aggregate import Aggregate
+from fourlinks_kernel.errors import InvalidCommand, NotFound, StateConflict
+from fourlinks_kernel.events import DomainEvent
+
+_TASKS = uuid.UUID("9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b")
+
+
+def task_id_for(feedback_id: str) -> str:
+    """The task a feedback item becomes: known to both services from the routing event."""
+    return str(uuid.uuid5(_TASKS, feedback_id))
+
+
+class FeedbackState(StrEnum):
+    """Where the feedback is."""
+
+    SUBMITTED = "submitted"
+    ROUTED = "routed"
+    CALLBACK_DUE = "callback_due"
+    CORRECTION = "correction"
+    FOLLOW_UP_DUE = "follow_up_due"
+    NOT_REACHED = "not_reached"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class CallbackTimes:
+    """When call-backs happen: after closure, how long an answer may take, the follow-up."""
+
+    delay: timedelta = timedelta(hours=24)
+    answer_window: timedelta = timedelta(hours=72)
+    follow_up: timedelta = timedelta(days=28)
+
+
+class Feedback(Aggregate):
+    """One feedback item and its loop."""
+
+    context: ClassVar[str] = CONTEXT
+    aggregate_type: ClassVar[str] = "feedback"
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.state = FeedbackState.SUBMITTED
+        self.kind = FeedbackKind.PROBLEM
+        self.reference = ""
+        self.data_subject = ""
+        self.member_id: str | None = None
+        self.task_id: str | None = None
+        self.round = 1
+        self.callback: tuple[int, CallbackKind, datetime] | None = None  # round, kind, answer_by
+        self.submitted: FeedbackSubmitted | None = None
+
+    def submit(self, submitted: FeedbackSubmitted, *, acknowledged_by: str) -> None:
+        """Record and acknowledge; a problem is routed to a task in the same step."""
+        if self.exists:
+            raise StateConflict(f"feedback {self.id} already exists")
+        self._record(submitted)
+        self._record(
+            FeedbackAcknowledged(
+                feedback_id=self.id, reference=submitted.reference, acknowledged_by=acknowledged_by
+            )
+        )
+        if submitted.kind == FeedbackKind.PROBLEM:
+            self._route(submitted)
+
+    def route(self) -> None:
+        """Turn an opinion or question that turns out to need action into a task."""
+        self._require(FeedbackState.SUBMITTED)
+        assert self.submitted is not None
+        self._route(self.submitted)
+
+    def answer(self, *, by: str, answer: str) -> None:
+        """Answer an opinion, praise or question and close it."""
+        self._require(FeedbackState.SUBMITTED)
+        if self.kind == FeedbackKind.PROBLEM:
+            raise StateConflict("a problem is worked as a task, not answered directly")
+        self._record(
+            FeedbackAnswered(
+                feedback_id=self.id, answered_by=by, answer=answer, data_subject=self.data_subject
+            )
+        )
+        self._record(FeedbackClosed(feedback_id=self.id, outcome="answered"))
+
+    def task_closed(self, *, closed_at: datetime, times: CallbackTimes) -> None:
+        """Its task closed: schedule the call-back (回访), the day after by default."""
+        if self.state not in (FeedbackState.ROUTED, FeedbackState.CORRECTION) or self.task_id is None:
+            return
+        self._schedule(CallbackKind.FIRST, closed_at + times.delay, times)
+
+    def record_answer(
+        self,
+        *,
+        resolved: Resolved,
+        satisfaction: Satisfaction,
+        comment: str,
+        now: datetime,
+        times: CallbackTimes,
+    ) -> None:
+        """The resident's answer; "no" or "dissatisfied" requests a correction (反馈纠偏)."""
+        if self.callback is None:
+            raise StateConflict("no call-back is due: call-backs follow the task's closure")
+        round_, kind, _ = self.callback
+        assert self.task_id is not None
+        self._record(
+            SatisfactionRecorded(
+                feedback_id=self.id,
+                task_id=self.task_id,
+                round=round_,
+                kind=kind,
+                resolved=resolved,
+                satisfaction=satisfaction,
+                comment=comment or None,
+                member_id=self.member_id,
+                data_subject=self.data_subject,
+            )
+        )
+        if resolved == Resolved.NO or satisfaction == Satisfaction.DISSATISFIED:
+            self._record(
+                CorrectionRequested(
+                    feedback_id=self.id,
+                    task_id=self.task_id,
+                    round=round_ + 1,
+                    reason=comment or None,
+                    data_subject=self.data_subject,
+                )
+            )
+        elif kind == CallbackKind.FIRST:
+            self._schedule(CallbackKind.FOLLOW_UP, now + times.follow_up, times)
+        else:
+            self._record(FeedbackClosed(feedback_id=self.id, outcome="stayed fixed"))
+
+    def note_time(self, *, now: datetime) -> None:
+        """A call-back nobody answered in time is recorded as not reached, never as satisfied."""
+        if self.callback is None or self.task_id is None:
+            return
+        round_, kind, answer_by = self.callback
+        if now >= answer_by:
+            self._record(
+                CallbackNotReached(feedback_id=self.id, task_id=self.task_id, round=round_, kind=kind)
+            )
+
+    def _route(self, submitted: FeedbackSubmitted) -> None:
+        self._record(
+            FeedbackRouted(
+                feedback_id=self.id,
+                task_id=task_id_for(self.id),
+                category=submitted.category,
+                urgency=submitted.urgency,
+                org_unit=submitted.org_unit,
+                household_id=submitted.household_id,
+                enterprise_id=submitted.enterprise_id,
+                description=submitted.description,
+                data_subject=submitted.data_subject,
+            )
+        )
+
+    def _schedule(self, kind: CallbackKind, due_at: datetime, times: CallbackTimes) -> None:
+        assert self.task_id is not None
+        self._record(
+            CallbackScheduled(
+                feedback_id=self.id,
+                task_id=self.task_id,
+                round=self.round,
+                kind=kind,
+                due_at=due_at,
+                answer_by=due_at + times.answer_window,
+            )
+        )
+
+    def _require(self, *states: FeedbackState) -> None:
+        if not self.exists:
+            raise NotFound(f"feedback {self.id} does not exist")
+        if self.state not in states:
+            raise StateConflict(f"feedback {self.id} is {self.state.value}")
+
+    def apply(self, event: DomainEvent) -> None:
+        match event:
+            case FeedbackSubmitted():
+                self.submitted = event
+                self.kind, self.reference, self.data_subject = event.kind, event.reference, event.data_subject
+                self.member_id = event.member_id
+            case FeedbackRouted():
+                self.state, self.task_id = FeedbackState.ROUTED, event.task_id
+            case FeedbackClosed():
+                self.state, self.callback = FeedbackState.CLOSED, None
+            case CallbackScheduled():
+                self.callback = (event.round, event.kind, event.answer_by)
+                follow = event.kind == CallbackKind.FOLLOW_UP
+                self.state = FeedbackState.FOLLOW_UP_DUE if follow else FeedbackState.CALLBACK_DUE
+            case SatisfactionRecorded():
+                self.callback = None
+            case CorrectionRequested():
+                self.state, self.round = FeedbackState.CORRECTION, event.round
+            case CallbackNotReached():
+                self.state, self.callback = FeedbackState.NOT_REACHED, None
+            case FeedbackAcknowledged() | FeedbackAnswered():
+                pass
+
+
+def check_comment(comment: str) -> str:
+    """Comments are optional but bounded."""
+    if len(comment) > 2000:
+        raise InvalidCommand("a comment has at most 2,000 characters")
+    return comment

@@ -1,0 +1,259 @@
+"""Read models of feedback: items (with their task's state, from the assignments' events),
+call-backs per round, a personal-data-free history for the resident's follow-up view, ratings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, and_, func
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fourlinks_contracts import assignments as tasks_ev
+from fourlinks_contracts import feedback as ev
+from fourlinks_kernel.envelope import RecordedEvent
+from fourlinks_kernel.events import DomainEvent
+
+metadata = MetaData()
+ID = String(36)
+items = Table(
+    "feedback_items",
+    metadata,
+    Column("feedback_id", ID, primary_key=True),
+    Column("reference", String(40), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("category", String(60), nullable=False),
+    Column("urgency", String(20), nullable=False),
+    Column("org_unit", String(512), nullable=False, index=True),
+    Column("household_id", ID, index=True),
+    Column("enterprise_id", ID, index=True),
+    Column("member_id", ID, index=True),
+    Column("submitted_by", String(64), nullable=False),
+    Column("on_behalf_by_member", ID),
+    Column("anonymous", Boolean, nullable=False),
+    Column("confidential", Boolean, nullable=False),
+    Column("description", Text),
+    Column("state", String(20), nullable=False, index=True),
+    Column("task_id", ID, unique=True),
+    Column("task_state", String(20)),
+    Column("task_assignee", ID),
+    Column("answer", Text),
+    Column("outcome", String(40)),
+    Column("rounds", Integer, nullable=False, default=1),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("assigned_at", DateTime(timezone=True)),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("closed_at", DateTime(timezone=True)),
+)
+callbacks = Table(
+    "callbacks",
+    metadata,
+    Column("feedback_id", ID, primary_key=True),
+    Column("round", Integer, primary_key=True),
+    Column("kind", String(20), primary_key=True),
+    Column("task_id", ID, nullable=False),
+    Column("member_id", ID, index=True),
+    Column("due_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("answer_by", DateTime(timezone=True), nullable=False),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("resolved", String(10)),
+    Column("satisfaction", String(30)),
+    Column("comment", Text),
+    Column("not_reached", Boolean, nullable=False, default=False),
+)
+history = Table(
+    "feedback_history",
+    metadata,
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("feedback_id", ID, nullable=False, index=True),
+    Column("what", String(60), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("detail", String(200)),
+)
+ratings = Table(
+    "ratings",
+    metadata,
+    Column("rating_id", ID, primary_key=True),
+    Column("household_id", ID, nullable=False, index=True),
+    Column("member_id", ID, nullable=False, index=True),
+    Column("period", String(10), nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("comment", Text),
+    Column("rated_at", DateTime(timezone=True), nullable=False),
+)
+TASK_STATES = {
+    "TaskTriaged": "accepted",
+    "TaskAssigned": "assigned",
+    "TaskReassigned": "assigned",
+    "TaskAccepted": "in_progress",
+    "ResolutionReported": "awaiting_check",
+    "SpotCheckPassed": "ready_to_close",
+    "SpotCheckFailed": "in_progress",
+    "TaskClosed": "closed",
+    "TaskReopened": "in_progress",
+    "TaskParked": "parked",
+}
+
+
+class FeedbackProjection:
+    """feedback_items, callbacks, feedback_history, ratings."""
+
+    name: ClassVar[str] = "feedback.items"
+    version: ClassVar[int] = 1
+    metadata: ClassVar[MetaData] = metadata
+    subjects: ClassVar[str | None] = None
+    handles: ClassVar[frozenset[str]] = frozenset(
+        {e.event_type for e in ev.EVENTS} | set(TASK_STATES) | {"TaskRaised"}
+    )
+
+    async def apply(self, conn: AsyncConnection, recorded: RecordedEvent) -> None:
+        """Feedback events change their rows; task events update the feedback they belong to."""
+        event, when = recorded.event, recorded.envelope.occurred_at
+        if event.event_type in TASK_STATES or isinstance(event, tasks_ev.TaskRaised):
+            await self._task(conn, event, when)
+            return
+        await self._feedback(conn, event, when)
+        line = _history_line(event)
+        if line is not None:
+            await conn.execute(
+                history.insert().values(
+                    position=recorded.position,
+                    feedback_id=_feedback_id(event),
+                    what=line[0],
+                    detail=line[1],
+                    at=when,
+                )
+            )
+
+    async def _task(self, conn: AsyncConnection, event: DomainEvent, when: datetime) -> None:
+        task_id = event.__dict__["task_id"]
+        values: dict[str, Any] = {"task_state": TASK_STATES.get(event.event_type, "raised")}
+        if isinstance(event, tasks_ev.TaskAssigned | tasks_ev.TaskReassigned):
+            values["task_assignee"] = (
+                event.member_id if isinstance(event, tasks_ev.TaskAssigned) else event.to_member
+            )
+            values["assigned_at"] = func.coalesce(
+                items.c.assigned_at, when
+            )  # the first one answers the response time
+        await conn.execute(items.update().where(items.c.task_id == task_id).values(**values))
+
+    async def _feedback(self, conn: AsyncConnection, event: DomainEvent, when: datetime) -> None:
+        match event:
+            case ev.FeedbackSubmitted():
+                await conn.execute(
+                    items.insert().values(
+                        feedback_id=event.feedback_id,
+                        reference=event.reference,
+                        kind=event.kind.value,
+                        channel=event.channel.value,
+                        category=event.category,
+                        urgency=event.urgency.value,
+                        org_unit=event.org_unit,
+                        household_id=event.household_id,
+                        enterprise_id=event.enterprise_id,
+                        member_id=event.member_id,
+                        submitted_by=event.submitted_by,
+                        on_behalf_by_member=event.on_behalf_by_member,
+                        anonymous=event.anonymous,
+                        confidential=event.confidential,
+                        description=event.description,
+                        state="submitted",
+                        rounds=1,
+                        submitted_at=when,
+                    )
+                )
+            case ev.FeedbackRouted():
+                await _update(
+                    conn, event.feedback_id, state="routed", task_id=event.task_id, task_state="raised"
+                )
+            case ev.FeedbackAnswered():
+                await _update(conn, event.feedback_id, answer=event.answer, answered_at=when)
+            case ev.FeedbackClosed():
+                await _update(conn, event.feedback_id, state="closed", outcome=event.outcome, closed_at=when)
+            case ev.CallbackScheduled():
+                await conn.execute(
+                    callbacks.insert().values(
+                        feedback_id=event.feedback_id,
+                        round=event.round,
+                        kind=event.kind.value,
+                        task_id=event.task_id,
+                        due_at=event.due_at,
+                        answer_by=event.answer_by,
+                        not_reached=False,
+                    )
+                )
+                state = "follow_up_due" if event.kind == ev.CallbackKind.FOLLOW_UP else "callback_due"
+                await _update(conn, event.feedback_id, state=state)
+            case ev.SatisfactionRecorded():
+                await conn.execute(
+                    callbacks.update()
+                    .where(_callback(event.feedback_id, event.round, event.kind))
+                    .values(
+                        answered_at=when,
+                        resolved=event.resolved.value,
+                        satisfaction=event.satisfaction.value,
+                        comment=event.comment,
+                        member_id=event.member_id,
+                    )
+                )
+            case ev.CallbackNotReached():
+                await conn.execute(
+                    callbacks.update()
+                    .where(_callback(event.feedback_id, event.round, event.kind))
+                    .values(not_reached=True)
+                )
+                await _update(conn, event.feedback_id, state="not_reached")
+            case ev.CorrectionRequested():
+                await _update(conn, event.feedback_id, state="correction", rounds=event.round)
+            case ev.MemberRated():
+                await conn.execute(
+                    ratings.insert().values(
+                        rating_id=event.rating_id,
+                        household_id=event.household_id,
+                        member_id=event.member_id,
+                        period=event.period,
+                        score=event.score,
+                        comment=event.comment,
+                        rated_at=when,
+                    )
+                )
+
+
+def _callback(feedback_id: str, round_: int, kind: ev.CallbackKind) -> Any:
+    return and_(
+        callbacks.c.feedback_id == feedback_id, callbacks.c.round == round_, callbacks.c.kind == kind.value
+    )
+
+
+async def _update(conn: AsyncConnection, feedback_id: str, **values: Any) -> None:
+    await conn.execute(items.update().where(items.c.feedback_id == feedback_id).values(**values))
+
+
+def _feedback_id(event: DomainEvent) -> str:
+    value: str = event.__dict__["feedback_id"]
+    return value
+
+
+def _history_line(event: DomainEvent) -> tuple[str, str | None] | None:
+    """What the follow-up view shows: states and dates, never anyone's personal data."""
+    match event:
+        case ev.FeedbackSubmitted():
+            return "submitted", event.category
+        case ev.FeedbackAcknowledged():
+            return "acknowledged", event.reference
+        case ev.FeedbackRouted():
+            return "handed to a task", None
+        case ev.FeedbackAnswered():
+            return "answered", None
+        case ev.CallbackScheduled():
+            return f"call-back scheduled ({event.kind.value})", event.due_at.isoformat()
+        case ev.SatisfactionRecorded():
+            return "call-back answered", f"resolved: {event.resolved.value}; {event.satisfaction.value}"
+        case ev.CallbackNotReached():
+            return "call-back not reached", None
+        case ev.CorrectionRequested():
+            return "correction requested", f"round {event.round}"
+        case ev.FeedbackClosed():
+            return "closed", event.outcome
+    return None
