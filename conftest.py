@@ -8,6 +8,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -210,3 +211,16 @@ async def wait_ready(client: httpx.AsyncClient, timeout: float = 10.0) -> httpx.
         if ready.status_code == 200 or asyncio.get_running_loop().time() > deadline:
             return ready
         await asyncio.sleep(0.02)
+
+
+async def eventually(check: Any, *, timeout: float = 15.0, interval: float = 0.05) -> Any:
+    """Poll an async check until it returns something truthy (or fail with its last answer)."""
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result or asyncio.get_running_loop().time() > deadline:
+            assert result, f"condition not met within {timeout}s: {result!r}"
+            return result
+        await asyncio.sleep(interval)

@@ -1,0 +1,326 @@
+"""The whole loop across the three services, through their HTTP APIs and the event log only:
+feedback → task assigned to the household's member → resolution → spot check → closed →
+call-back dissatisfied → task reopened → reworked → closed → call-back satisfied."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import bearer, eventually, running, wait_ready
+
+from fourlinks_assignments.application.reactions import scan_deadlines
+from fourlinks_assignments.bootstrap import create_app as assignments_app
+from fourlinks_feedback.bootstrap import create_app as feedback_app
+from fourlinks_members.bootstrap import create_app as members_app
+from fourlinks_runtime.service import ServiceRuntime
+from fourlinks_runtime.settings import Settings
+
+COMMUNITY = "yuhang/nanyuan/xinghe"
+
+
+@dataclass
+class District:
+    """The three services running on one event log, and the people using them."""
+
+    settings: Settings
+    members: httpx.AsyncClient
+    assignments: httpx.AsyncClient
+    feedback: httpx.AsyncClient
+    position: int = 0
+
+    def token(self, role: str, subject: str | None = None, scope: str = COMMUNITY) -> dict[str, str]:
+        return bearer(self.settings, role, scope=scope, subject=subject)
+
+    @property
+    def secretary(self) -> dict[str, str]:
+        return self.token("secretary", "secretary-1")
+
+    async def post(
+        self, client: httpx.AsyncClient, path: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> Any:
+        reply = await client.post(path, json=body, headers={**headers, "X-Min-Position": str(self.position)})
+        assert reply.status_code in (200, 201), f"{path}: {reply.text}"
+        self.position = max(self.position, reply.json()["position"])
+        return reply.json()
+
+    async def get(self, client: httpx.AsyncClient, path: str, headers: dict[str, str], **params: Any) -> Any:
+        reply = await client.get(
+            path, params=params, headers={**headers, "X-Min-Position": str(self.position)}
+        )
+        assert reply.status_code == 200, f"{path}: {reply.text}"
+        return reply.json()
+
+    def runtime(self, client: httpx.AsyncClient) -> ServiceRuntime:
+        runtime: ServiceRuntime = client._transport.app.state.runtime  # type: ignore[attr-defined]
+        return runtime
+
+
+@pytest.fixture
+async def district(service_settings: Settings) -> AsyncIterator[District]:
+    async with AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(running(make(service_settings)))
+            for make in (members_app, assignments_app, feedback_app)
+        ]
+        for client in clients:
+            assert (await wait_ready(client)).status_code == 200
+        members, assignments, feedback = clients
+        yield District(service_settings, members, assignments, feedback)
+
+
+async def community_with_a_covered_household(d: District) -> tuple[str, str]:
+    admin = d.token("administrator", scope="yuhang")
+    for code, level, parent in [
+        ("yuhang", "district", None),
+        ("nanyuan", "street", "yuhang"),
+        ("xinghe", "community", "yuhang/nanyuan"),
+        ("b1", "building", COMMUNITY),
+    ]:
+        await d.post(
+            d.members,
+            "/org-units",
+            {"code": code, "name": code, "level": level, "parent_path": parent},
+            admin,
+        )
+    member = (
+        await d.post(
+            d.members,
+            "/members",
+            {
+                "name": "张建国",
+                "public_phone": "0571-88880001",
+                "party_branch": "星河第一支部",
+                "org_unit": f"{COMMUNITY}/b1",
+            },
+            d.secretary,
+        )
+    )["id"]
+    household = (
+        await d.post(
+            d.members,
+            "/households",
+            {
+                "org_unit": f"{COMMUNITY}/b1",
+                "room": "101",
+                "residents": [{"name": "王小明", "phone": "13912345678"}],
+            },
+            d.secretary,
+        )
+    )["id"]
+    await d.post(
+        d.members,
+        f"/members/{member}/card",
+        {"households": [household], "service_matters": ["repairs"]},
+        d.secretary,
+    )
+    return member, household
+
+
+async def task_of(d: District, task_id: str) -> dict[str, Any]:
+    return dict(await d.get(d.assignments, f"/tasks/{task_id}", d.secretary))
+
+
+async def work_and_close(d: District, task_id: str, member: str, *, accept: bool) -> None:
+    me = d.token("member", member)
+    if accept:
+        await d.post(d.assignments, f"/tasks/{task_id}/accept", {}, me)
+    await d.post(
+        d.assignments,
+        f"/tasks/{task_id}/resolution",
+        {"summary": "换了楼道灯", "result": "resolved", "evidence": ["photo-1"]},
+        me,
+    )
+    await d.post(
+        d.assignments,
+        f"/tasks/{task_id}/spot-check",
+        {"passed": True, "note": "灯亮了"},
+        d.token("inspector", "inspector-1"),
+    )
+    await d.post(d.assignments, f"/tasks/{task_id}/close", {"reason": "resolved"}, d.secretary)
+
+
+async def test_the_whole_loop_counts_one_rework_and_one_satisfied_outcome_and_replays_the_same(
+    district: District, service_settings: Settings, tmp_path: Path
+) -> None:
+    d = district
+    member, household = await community_with_a_covered_household(d)
+    resident = d.token("resident", household)
+    submitted = await d.post(
+        d.feedback,
+        "/feedback",
+        {"category": "repairs", "household_id": household, "description": "楼道灯坏了一周了"},
+        resident,
+    )
+    assert submitted["reference"].startswith("FL-")
+    item = await d.get(d.feedback, f"/feedback/{submitted['id']}", resident)
+    task_id = item["task_id"]
+
+    task = await eventually(lambda: _assigned(d, task_id))
+    assert (task["assignee"], task["source"], task["source_ref"]) == (member, "feedback", submitted["id"])
+
+    await work_and_close(d, task_id, member, accept=True)
+    await eventually(lambda: _feedback_state(d, submitted["id"], resident, "callback_due"))
+    await d.post(
+        d.feedback,
+        f"/feedback/{submitted['id']}/callback",
+        {"resolved": "no", "satisfaction": "dissatisfied", "comment": "晚上还是不亮"},
+        resident,
+    )
+
+    reopened = await eventually(lambda: _state(d, task_id, "in_progress"))
+    assert (reopened["assignee"], reopened["rework_count"]) == (member, 1)
+    await work_and_close(d, task_id, member, accept=False)
+    await eventually(lambda: _feedback_state(d, submitted["id"], resident, "callback_due"))
+    await d.post(
+        d.feedback,
+        f"/feedback/{submitted['id']}/callback",
+        {"resolved": "yes", "satisfaction": "satisfied"},
+        resident,
+    )
+    followed = await eventually(lambda: _feedback_state(d, submitted["id"], resident, "follow_up_due"))
+    assert followed["rounds"] == 2
+
+    timeline = await d.get(d.assignments, f"/tasks/{task_id}/timeline", d.secretary)
+    assert [t["event_type"] for t in timeline].count("TaskClosed") == 2
+    assert "TaskReopened" in [t["event_type"] for t in timeline]
+    history = await d.get(d.feedback, f"/follow-up/{submitted['reference']}", resident)
+    assert [h["what"] for h in history["history"]][:3] == ["submitted", "acknowledged", "handed to a task"]
+    assert "王小明" not in str(history)
+    assert "13912345678" not in str(history)
+
+    task_kpis = await d.get(d.assignments, "/kpis", d.secretary, by="community")
+    assert (task_kpis[0]["rework_count"], task_kpis[0]["closed"], task_kpis[0]["closure_rate"]) == (1, 1, 1.0)
+    rates = await d.get(d.feedback, "/kpis", d.secretary, by="community")
+    assert (rates[0]["feedback"], rates[0]["satisfied"], rates[0]["satisfaction_rate"]) == (1, 1, 1.0)
+    assert rates[0]["response_rate"] == 1.0
+
+    replay = service_settings.model_copy(
+        update={
+            "assignments_database_url": f"sqlite:///{tmp_path / 'replay-assignments.db'}",
+            "feedback_database_url": f"sqlite:///{tmp_path / 'replay-feedback.db'}",
+        }
+    )
+    async with running(assignments_app(replay)) as assignments, running(feedback_app(replay)) as feedback:
+        assert (await wait_ready(assignments)).status_code == 200
+        assert (await wait_ready(feedback)).status_code == 200
+        assert await d.get(assignments, "/kpis", d.secretary, by="community") == task_kpis
+        assert await d.get(feedback, "/kpis", d.secretary, by="community") == rates
+
+
+async def test_a_members_deactivation_flags_their_open_tasks_with_a_suggested_replacement(
+    district: District,
+) -> None:
+    d = district
+    member, household = await community_with_a_covered_household(d)
+    spare = (
+        await d.post(
+            d.members,
+            "/members",
+            {
+                "name": "李红梅",
+                "public_phone": "0571-88880002",
+                "party_branch": "星河第二支部",
+                "org_unit": f"{COMMUNITY}/b1",
+            },
+            d.secretary,
+        )
+    )["id"]
+    raised = await d.post(
+        d.assignments,
+        "/tasks",
+        {
+            "category": "elderly_care",
+            "org_unit": f"{COMMUNITY}/b1",
+            "household_id": household,
+            "description": "独居老人需要助餐",
+        },
+        d.secretary,
+    )
+    await d.post(d.assignments, f"/tasks/{raised['id']}/triage", {}, d.secretary)
+    assigned = await d.post(d.assignments, f"/tasks/{raised['id']}/assign", {}, d.secretary)
+    assert (await task_of(d, assigned["id"]))["assignee"] == member  # the card's member by default
+    await d.post(d.members, f"/members/{member}/deactivate", {"reason": "moved_away"}, d.secretary)
+
+    async def flagged() -> Any:
+        page = await d.get(d.assignments, "/tasks", d.secretary, needs_reassignment="true")
+        return page["items"]
+
+    (task,) = await eventually(flagged)
+    assert task["suggested_member"] == spare
+    await d.post(
+        d.assignments,
+        f"/tasks/{task['task_id']}/reassign",
+        {"member_id": spare, "reason": "原党员搬迁"},
+        d.secretary,
+    )
+    assert (await task_of(d, task["task_id"]))["needs_reassignment"] is False
+
+
+async def test_deadlines_are_driven_by_explicit_time_and_never_doubled(district: District) -> None:
+    d = district
+    _, household = await community_with_a_covered_household(d)
+    runtime = d.runtime(d.assignments)
+    start = runtime.clock()
+    runtime.clock = lambda: start  # triage happens at a known moment
+    raised = await d.post(
+        d.assignments,
+        "/tasks",
+        {
+            "category": "repairs",
+            "urgency": "urgent",
+            "org_unit": f"{COMMUNITY}/b1",
+            "household_id": household,
+            "description": "水管爆了",
+        },
+        d.secretary,
+    )
+    await d.post(d.assignments, f"/tasks/{raised['id']}/triage", {}, d.secretary)
+    await eventually(lambda: _state(d, raised["id"], "accepted"))
+    due = start + timedelta(days=1)
+
+    assert await scan_deadlines(runtime, now=start + timedelta(hours=1)) == 0
+    assert await scan_deadlines(runtime, now=due - timedelta(hours=2)) == 1  # reminder (last 20 % of the day)
+    assert await scan_deadlines(runtime, now=due - timedelta(hours=1)) == 0
+    assert await scan_deadlines(runtime, now=due + timedelta(minutes=1)) == 1  # missed
+    await eventually(lambda: _missed(d, raised["id"]))
+    assert (
+        await scan_deadlines(runtime, now=due + timedelta(days=3)) == 0
+    )  # a restart or a rescan never doubles
+    kinds = [
+        t["event_type"] for t in await d.get(d.assignments, f"/tasks/{raised['id']}/timeline", d.secretary)
+    ]
+    assert (kinds.count("DeadlineApproaching"), kinds.count("DeadlineMissed")) == (1, 1)
+    overdue = await d.get(d.assignments, "/tasks", d.secretary, overdue="true")
+    assert overdue["total"] == 0  # the service's clock still says "start": nothing is overdue yet
+    runtime.clock = lambda: due + timedelta(hours=1)
+    assert (await d.get(d.assignments, "/tasks", d.secretary, overdue="true"))["total"] == 1
+
+
+async def _assigned(d: District, task_id: str) -> dict[str, Any] | None:
+    reply = await d.assignments.get(f"/tasks/{task_id}", headers=d.secretary)
+    if reply.status_code != 200 or reply.json()["state"] != "assigned":
+        return None
+    return dict(reply.json())
+
+
+async def _state(d: District, task_id: str, state: str) -> dict[str, Any] | None:
+    reply = await d.assignments.get(f"/tasks/{task_id}", headers=d.secretary)
+    return dict(reply.json()) if reply.status_code == 200 and reply.json()["state"] == state else None
+
+
+async def _missed(d: District, task_id: str) -> bool:
+    return bool((await task_of(d, task_id))["missed"])
+
+
+async def _feedback_state(
+    d: District, feedback_id: str, who: dict[str, str], state: str
+) -> dict[str, Any] | None:
+    reply = await d.feedback.get(f"/feedback/{feedback_id}", headers=who)
+    return dict(reply.json()) if reply.status_code == 200 and reply.json()["state"] == state else None
