@@ -7,6 +7,8 @@ import itertools
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +19,15 @@ from fastapi import FastAPI
 from nats.aio.client import Client
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fourlinks_assignments.bootstrap import create_app as assignments_app
+from fourlinks_feedback.bootstrap import create_app as feedback_app
 from fourlinks_kernel.jetstream import JetStreamSettings
 from fourlinks_kernel.provisioning import ProvisionOptions, provision
+from fourlinks_members.bootstrap import create_app as members_app
 from fourlinks_runtime.auth import issue_token
 from fourlinks_runtime.embedded import NatsEndpoint, nats_container, start_nats
 from fourlinks_runtime.natsconn import connect
-from fourlinks_runtime.service import create_engine
+from fourlinks_runtime.service import ServiceRuntime, create_engine
 from fourlinks_runtime.settings import Settings, async_database_url
 
 _counter = itertools.count(1)
@@ -224,3 +229,128 @@ async def eventually(check: Any, *, timeout: float = 15.0, interval: float = 0.0
             assert result, f"condition not met within {timeout}s: {result!r}"
             return result
         await asyncio.sleep(interval)
+
+
+# -- a district of three services on one event log (cross-service tests) ------------------------
+COMMUNITY = "yuhang/nanyuan/xinghe"
+
+
+@dataclass
+class District:
+    """The three services running on one event log, and the people using them."""
+
+    settings: Settings
+    members: httpx.AsyncClient
+    assignments: httpx.AsyncClient
+    feedback: httpx.AsyncClient
+    position: int = 0
+
+    def token(self, role: str, subject: str | None = None, scope: str = COMMUNITY) -> dict[str, str]:
+        return bearer(self.settings, role, scope=scope, subject=subject)
+
+    @property
+    def secretary(self) -> dict[str, str]:
+        return self.token("secretary", "secretary-1")
+
+    async def post(
+        self, client: httpx.AsyncClient, path: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> Any:
+        reply = await client.post(path, json=body, headers={**headers, "X-Min-Position": str(self.position)})
+        assert reply.status_code in (200, 201), f"{path}: {reply.text}"
+        self.position = max(self.position, reply.json()["position"])
+        return reply.json()
+
+    async def get(self, client: httpx.AsyncClient, path: str, headers: dict[str, str], **params: Any) -> Any:
+        reply = await client.get(
+            path, params=params, headers={**headers, "X-Min-Position": str(self.position)}
+        )
+        assert reply.status_code == 200, f"{path}: {reply.text}"
+        return reply.json()
+
+    def runtime(self, client: httpx.AsyncClient) -> ServiceRuntime:
+        runtime: ServiceRuntime = client._transport.app.state.runtime  # type: ignore[attr-defined]
+        return runtime
+
+
+@pytest.fixture
+async def district(service_settings: Settings) -> AsyncIterator[District]:
+    async with AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(running(make(service_settings)))
+            for make in (members_app, assignments_app, feedback_app)
+        ]
+        for client in clients:
+            assert (await wait_ready(client)).status_code == 200
+        members, assignments, feedback = clients
+        yield District(service_settings, members, assignments, feedback)
+
+
+async def community_with_a_covered_household(d: District) -> tuple[str, str]:
+    admin = d.token("administrator", scope="yuhang")
+    for code, level, parent in [
+        ("yuhang", "district", None),
+        ("nanyuan", "street", "yuhang"),
+        ("xinghe", "community", "yuhang/nanyuan"),
+        ("b1", "building", COMMUNITY),
+    ]:
+        await d.post(
+            d.members,
+            "/org-units",
+            {"code": code, "name": code, "level": level, "parent_path": parent},
+            admin,
+        )
+    member = (
+        await d.post(
+            d.members,
+            "/members",
+            {
+                "name": "张建国",
+                "public_phone": "0571-88880001",
+                "party_branch": "星河第一支部",
+                "org_unit": f"{COMMUNITY}/b1",
+            },
+            d.secretary,
+        )
+    )["id"]
+    household = (
+        await d.post(
+            d.members,
+            "/households",
+            {
+                "org_unit": f"{COMMUNITY}/b1",
+                "room": "101",
+                "residents": [{"name": "王小明", "phone": "13912345678"}],
+            },
+            d.secretary,
+        )
+    )["id"]
+    await d.post(
+        d.members,
+        f"/members/{member}/card",
+        {"households": [household], "service_matters": ["repairs"]},
+        d.secretary,
+    )
+    return member, household
+
+
+async def task_of(d: District, task_id: str) -> dict[str, Any]:
+    return dict(await d.get(d.assignments, f"/tasks/{task_id}", d.secretary))
+
+
+async def work_and_close(d: District, task_id: str, member: str, *, accept: bool) -> None:
+    me = d.token("member", member)
+    if accept:
+        await d.post(d.assignments, f"/tasks/{task_id}/accept", {}, me)
+    await d.post(
+        d.assignments,
+        f"/tasks/{task_id}/resolution",
+        {"summary": "换了楼道灯", "result": "resolved", "evidence": ["photo-1"]},
+        me,
+    )
+    await d.post(
+        d.assignments,
+        f"/tasks/{task_id}/spot-check",
+        {"passed": True, "note": "灯亮了"},
+        d.token("inspector", "inspector-1"),
+    )
+    await d.post(d.assignments, f"/tasks/{task_id}/close", {"reason": "resolved"}, d.secretary)

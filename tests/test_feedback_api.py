@@ -1,0 +1,105 @@
+"""The feedback service's rules through HTTP: who sees what, direct answers, ratings, "as of" rates."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from conftest import District, community_with_a_covered_household, eventually, work_and_close
+
+from fourlinks_feedback.application.reactions import scan_callbacks
+
+
+async def test_visibility_answers_and_ratings(district: District) -> None:
+    d = district
+    member, household = await community_with_a_covered_household(d)
+    resident = d.token("resident", household)
+    noise = await d.post(
+        d.feedback,
+        "/feedback",
+        {
+            "kind": "opinion",
+            "category": "environment",
+            "household_id": household,
+            "description": "楼下广场舞太吵",
+            "anonymous": True,
+            "confidential": True,
+        },
+        resident,
+    )
+    member_view = await d.feedback.get(f"/feedback/{noise['id']}", headers=d.token("member", member))
+    assert member_view.status_code == 404  # anonymous: the member does not see it at all
+    others = await d.feedback.get(
+        f"/feedback/{noise['id']}", headers=d.token("resident", "another-household")
+    )
+    assert others.status_code == 404
+    seen = await d.get(d.feedback, f"/feedback/{noise['id']}", d.secretary)
+    assert (seen["description"], seen["household_id"]) == ("楼下广场舞太吵", household)
+    await d.post(
+        d.feedback, f"/feedback/{noise['id']}/answer", {"answer": "已与广场舞队协商，晚九点结束"}, d.secretary
+    )
+    assert (await d.get(d.feedback, f"/feedback/{noise['id']}", resident))["state"] == "closed"
+
+    rated = await d.post(d.feedback, "/ratings", {"household_id": household, "score": 5}, resident)
+    assert rated["id"]
+    again = await d.feedback.post("/ratings", json={"household_id": household, "score": 1}, headers=resident)
+    assert again.status_code == 409
+    stranger = await d.feedback.post(
+        "/ratings",
+        json={"household_id": household, "score": 1},
+        headers=d.token("resident", "another-household"),
+    )
+    assert stranger.status_code == 403
+    ratings = await d.get(d.feedback, f"/members/{member}/ratings", d.token("member", member))
+    assert ratings["periods"][0]["average"] == 5.0
+
+
+async def test_an_unanswered_call_back_is_not_reached_and_rates_are_answered_as_of_a_date(
+    district: District,
+) -> None:
+    d = district
+    member, household = await community_with_a_covered_household(d)
+    resident = d.token("resident", household)
+    leak = await d.post(
+        d.feedback,
+        "/feedback",
+        {"category": "repairs", "household_id": household, "description": "厨房漏水"},
+        resident,
+    )
+    task_id = (await d.get(d.feedback, f"/feedback/{leak['id']}", resident))["task_id"]
+    await eventually(lambda: _task_assigned(d, task_id))
+    assert (
+        await d.feedback.post(
+            f"/feedback/{leak['id']}/callback",
+            json={"resolved": "yes", "satisfaction": "satisfied"},
+            headers=resident,
+        )
+    ).status_code == 409  # no call-back before closure
+    await work_and_close(d, task_id, member, accept=True)
+    item = await eventually(lambda: _feedback(d, leak["id"], "callback_due"))
+    runtime = d.runtime(d.feedback)
+    later = runtime.clock() + timedelta(hours=200)
+    assert await scan_callbacks(runtime, now=later) == 1
+    assert await scan_callbacks(runtime, now=later + timedelta(hours=100)) == 0
+    runtime.clock = lambda: later
+    await eventually(lambda: _feedback(d, leak["id"], "not_reached"))
+
+    today = await d.get(d.feedback, "/kpis", d.secretary, by="community")
+    assert (today[0]["not_reached"], today[0]["callbacks_answered"], today[0]["satisfaction_rate"]) == (
+        1,
+        0,
+        None,
+    )
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    assert await d.get(d.feedback, "/kpis", d.secretary, by="community", as_of=yesterday) == []
+    assert item["task_id"] == task_id
+
+
+async def _task_assigned(d: District, task_id: str) -> bool:
+    reply = await d.assignments.get(f"/tasks/{task_id}", headers=d.secretary)
+    return reply.status_code == 200 and reply.json()["state"] == "assigned"
+
+
+async def _feedback(d: District, feedback_id: str, state: str) -> dict[str, Any] | None:
+    reply = await d.feedback.get(f"/feedback/{feedback_id}", headers=d.secretary)
+    return dict(reply.json()) if reply.status_code == 200 and reply.json()["state"] == state else None
