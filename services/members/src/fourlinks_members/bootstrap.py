@@ -13,8 +13,8 @@ from fourlinks_runtime.service import create_app as create_service_app
 from fourlinks_runtime.settings import Settings
 
 
-def definition() -> ServiceDefinition:
-    """What the members service is made of."""
+def definition(settings: Settings | None = None) -> ServiceDefinition:
+    """What the members service is made of (it needs no settings to say so)."""
     return ServiceDefinition(
         name="members",
         title="Four Links: members",

@@ -17,10 +17,7 @@ from dataclasses import dataclass, field
 from fourlinks_contracts import full_registry
 from fourlinks_contracts.members import HelperRole, OrgLevel
 from fourlinks_kernel.aggregate import UnitOfWork, run_command
-from fourlinks_kernel.codec import EventCodec
-from fourlinks_kernel.crypto import PersonalDataCipher
 from fourlinks_kernel.envelope import Actor, CommandContext
-from fourlinks_kernel.jetstream import JetStreamEventStore, NatsKeyStore
 from fourlinks_kernel.store import EventStore
 from fourlinks_members.application import handlers
 from fourlinks_members.application.handlers import NewResident
@@ -28,6 +25,7 @@ from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
 from fourlinks_members.domain.rules import credit_code_check_char
 from fourlinks_runtime.natsconn import connect
 from fourlinks_runtime.progress import Progress
+from fourlinks_runtime.service import open_event_store
 from fourlinks_runtime.settings import Settings
 
 STREETS = ["南苑", "东湖", "临平", "星桥", "乔司", "运河", "崇贤", "仁和", "良渚", "闲林", "五常", "仓前"]
@@ -336,10 +334,7 @@ async def seed_district(
     """Seed a district into the event store of `settings`; None when it already exists."""
     nc = await connect(settings, name="fourlinks-seed")
     try:
-        cipher = PersonalDataCipher(
-            master_key=settings.master_key_bytes(), keys=NatsKeyStore(nc, settings.key_bucket)
-        )
-        store = JetStreamEventStore(nc, EventCodec(full_registry(), cipher), settings.jetstream())
+        store, cipher = open_event_store(nc, settings, full_registry())
         existing = await store.load(OrgUnit.stream_of(unit_id_for(district)))
         if existing.events:
             return None

@@ -26,6 +26,17 @@ SERVICES = {"members": 8101, "assignments": 8102, "feedback": 8103}
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `fourlinks` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["audit"], ["replay"]):
+        try:
+            audit = importlib.import_module("fourlinks_audit.cli")
+        except ImportError:
+            print(
+                "fourlinks audit and replay need the audit tools installed (fourlinks-audit)", file=sys.stderr
+            )
+            return 1
+        code: int = audit.main(argv)
+        return code
     parser = _parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
@@ -40,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="fourlinks", description="Four Links: run, set up and inspect the system"
     )
     commands = parser.add_subparsers(metavar="command")
+    commands.add_parser("audit", help="history, verify, digest, report, export (see: fourlinks audit -h)")
+    commands.add_parser(
+        "replay", help="rebuild read models, now or as of a moment (see: fourlinks replay -h)"
+    )
 
     up = commands.add_parser(
         "up", help="run everything on this machine (nats-server + three services on SQLite)"

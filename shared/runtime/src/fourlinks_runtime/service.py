@@ -278,13 +278,20 @@ async def _supervise(runner: ProjectionRunner) -> None:
             delay = min(delay * 2, 15.0)
 
 
-async def start_runtime(definition: ServiceDefinition, settings: Settings) -> ServiceRuntime:
-    """Connect, build the store and engine, start projections and policies."""
-    nc = await _connect_with_retry(settings, f"fourlinks-{definition.name}")
+def open_event_store(
+    nc: Client, settings: Settings, registry: EventRegistry
+) -> tuple[JetStreamEventStore, PersonalDataCipher]:
+    """The JetStream event store of `settings`, with the cipher over the shared key table."""
     cipher = PersonalDataCipher(
         master_key=settings.master_key_bytes(), keys=NatsKeyStore(nc, settings.key_bucket)
     )
-    store = JetStreamEventStore(nc, EventCodec(definition.registry, cipher), settings.jetstream())
+    return JetStreamEventStore(nc, EventCodec(registry, cipher), settings.jetstream()), cipher
+
+
+async def start_runtime(definition: ServiceDefinition, settings: Settings) -> ServiceRuntime:
+    """Connect, build the store and engine, start projections and policies."""
+    nc = await _connect_with_retry(settings, f"fourlinks-{definition.name}")
+    store, cipher = open_event_store(nc, settings, definition.registry)
     url, schema = settings.read_model_database(definition.name)
     engine = await create_engine_with_schema(url, schema)
     runtime = ServiceRuntime(definition, settings, nc, store, engine, cipher, ServiceMetrics())

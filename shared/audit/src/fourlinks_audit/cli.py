@@ -1,0 +1,283 @@
+"""`fourlinks audit ...` and `fourlinks replay ...`: history, verification, digests, exports and
+rebuilds from the command line (also from inside a deployed container)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from fourlinks_assignments.application.queries import kpis
+from fourlinks_audit import digest, export, history, replay, verify
+from fourlinks_audit.services import DEFINITIONS, definition_of
+from fourlinks_contracts import full_registry
+from fourlinks_feedback.application.queries import rates
+from fourlinks_kernel.envelope import StreamId
+from fourlinks_kernel.jetstream import JetStreamEventStore
+from fourlinks_members.application.queries import coverage
+from fourlinks_runtime.natsconn import connect
+from fourlinks_runtime.service import create_engine_with_schema, open_event_store
+from fourlinks_runtime.settings import Settings, async_database_url
+
+log = structlog.get_logger(__name__)
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run `audit` or `replay` with the rest of the command line."""
+    args = _parser().parse_args(argv)
+    if not hasattr(args, "run"):
+        _parser().print_help()
+        return 2
+    result: int = asyncio.run(args.run(args, Settings()))
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fourlinks", description="audit and replay the event history")
+    groups = parser.add_subparsers(metavar="group")
+    audit = groups.add_parser(
+        "audit", help="history, verification, digests, reports, exports"
+    ).add_subparsers()
+    replaying = groups.add_parser(
+        "replay", help="rebuild read models, now or as of a moment"
+    ).add_subparsers()
+    services = sorted(DEFINITIONS)
+
+    one = audit.add_parser("history", help="every event of one aggregate, as JSON Lines")
+    one.add_argument("aggregate", help="context/type/id, e.g. assignments/task/0193...")
+    _reveal(one)
+    one.set_defaults(run=_history)
+    touched = audit.add_parser(
+        "touched", help="every event in any service that names an id (a household ...)"
+    )
+    touched.add_argument("id")
+    _reveal(touched)
+    touched.set_defaults(run=_touched)
+    check = audit.add_parser(
+        "verify", help="check every hash chain and version sequence; exit 1 on any finding"
+    )
+    check.set_defaults(run=_verify)
+    digests = audit.add_parser("digest", help="order-independent digests of a service's read models")
+    digests.add_argument("service", choices=services)
+    digests.add_argument("--database-url", default=None)
+    digests.set_defaults(run=_digest)
+    report = audit.add_parser(
+        "report", help="the figures a service's read models give (coverage, KPIs, rates)"
+    )
+    report.add_argument("service", choices=services)
+    report.add_argument("--database-url", default=None)
+    report.add_argument("--unit", required=True)
+    report.add_argument(
+        "--as-of", type=datetime.fromisoformat, default=None, help="ISO time the figures are as of"
+    )
+    report.set_defaults(run=_report)
+    out = audit.add_parser("export", help="events as JSON Lines and KPI read models as CSV, with a manifest")
+    out.add_argument("--out", type=Path, required=True)
+    out.add_argument("--since", type=datetime.fromisoformat, default=None)
+    out.add_argument("--until", type=datetime.fromisoformat, default=None)
+    out.add_argument("--unit", default=None, help="only aggregates that lived in this org unit")
+    out.add_argument("--no-tables", action="store_true", help="events only")
+    _reveal(out, flag="--include-personal")
+    out.set_defaults(run=_export)
+
+    again = replaying.add_parser("rebuild", help="drop and rebuild a service's read models from the history")
+    again.add_argument("service", choices=services)
+    again.add_argument("--database-url", default=None)
+    again.add_argument("--resume", action="store_true", help="continue an interrupted rebuild")
+    again.set_defaults(run=_rebuild)
+    at = replaying.add_parser("at", help="rebuild a service's read models as of a position or a moment")
+    at.add_argument("service", choices=services)
+    at.add_argument("--database-url", required=True, help="a separate database (file) for the snapshot")
+    moment = at.add_mutually_exclusive_group(required=True)
+    moment.add_argument("--position", type=int)
+    moment.add_argument("--time", type=datetime.fromisoformat)
+    at.set_defaults(run=_at)
+    return parser
+
+
+def _reveal(parser: argparse.ArgumentParser, *, flag: str = "--reveal-personal") -> None:
+    parser.add_argument(
+        flag, dest="reveal", action="store_true", help="decrypt personal fields (needs --auditor)"
+    )
+    parser.add_argument("--auditor", default=None, help="who asks; recorded in the access log")
+
+
+def _authorised(args: argparse.Namespace, what: str) -> bool:
+    if not args.reveal:
+        return False
+    if not args.auditor:
+        raise SystemExit("personal data is shown only to a named auditor: add --auditor ID")
+    log.warning("personal_data_revealed", auditor=args.auditor, what=what)
+    return True
+
+
+@asynccontextmanager
+async def _store(settings: Settings) -> AsyncIterator[JetStreamEventStore]:
+    nc = await connect(settings, name="fourlinks-audit")
+    try:
+        yield open_event_store(nc, settings, full_registry())[0]
+    finally:
+        await nc.close()
+
+
+async def _engine(settings: Settings, service: str, url: str | None) -> AsyncEngine:
+    if url:
+        return await create_engine_with_schema(async_database_url(url), None)
+    return await create_engine_with_schema(*settings.read_model_database(service))
+
+
+async def _history(args: argparse.Namespace, settings: Settings) -> int:
+    parts = args.aggregate.replace(".", "/").split("/")
+    if len(parts) != 3:
+        raise SystemExit("name the aggregate as context/type/id")
+    async with _store(settings) as store:
+        entries = await history.aggregate_history(
+            store, StreamId(*parts), reveal_personal=_authorised(args, args.aggregate)
+        )
+    sys.stdout.write(history.as_json_lines(entries))
+    return 0 if entries else 1
+
+
+async def _touched(args: argparse.Namespace, settings: Settings) -> int:
+    reveal = _authorised(args, args.id)
+    found = 0
+    async with _store(settings) as store:
+        async for entry in history.touching(store, args.id, reveal_personal=reveal):
+            sys.stdout.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
+            found += 1
+    return 0 if found else 1
+
+
+async def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    async with _store(settings) as store:
+        report = await verify.verify(store)
+    for finding in report.findings:
+        print(f"position {finding.position}  {finding.stream}  {finding.kind}: {finding.detail}")
+    verdict = "intact" if report.ok else f"{len(report.findings)} finding(s)"
+    print(f"verified {report.events:,} events of {report.aggregates:,} aggregates: {verdict}")
+    return 0 if report.ok else 1
+
+
+async def _digest(args: argparse.Namespace, settings: Settings) -> int:
+    engine = await _engine(settings, args.service, args.database_url)
+    try:
+        tables: dict[str, tuple[int, str]] = {}
+        for factory in definition_of(args.service, settings).projections:
+            tables.update(await digest.table_digests(engine, factory().metadata))
+    finally:
+        await engine.dispose()
+    for name, (rows, value) in sorted(tables.items()):
+        print(f"{value}  {rows:>9,} rows  {name}")
+    print(f"{digest.overall(tables)}  {args.service}")
+    return 0
+
+
+async def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    engine = await _engine(settings, args.service, args.database_url)
+    try:
+        async with _store(settings) as store:
+            result = await replay.rebuild(
+                definition_of(args.service, settings), store=store, engine=engine, resume=args.resume
+            )
+    finally:
+        await engine.dispose()
+    print(
+        f"rebuilt {args.service} to position {result.position:,}: {result.events:,} events in "
+        f"{result.seconds:.1f} s ({result.rate:,.0f} events/s)"
+    )
+    return 0
+
+
+async def _at(args: argparse.Namespace, settings: Settings) -> int:
+    engine = await _engine(settings, args.service, args.database_url)
+    try:
+        async with _store(settings) as store:
+            position = (
+                args.position
+                if args.position is not None
+                else await replay.position_at(store, _utc(args.time))
+            )
+            result = await replay.rebuild(
+                definition_of(args.service, settings), store=store, engine=engine, until_position=position
+            )
+    finally:
+        await engine.dispose()
+    print(f"{args.service} as of position {result.position:,} rebuilt into {args.database_url}")
+    return 0
+
+
+async def _report(args: argparse.Namespace, settings: Settings) -> int:
+    engine = await _engine(settings, args.service, args.database_url)
+    as_of = _utc(args.as_of) if args.as_of else datetime.now(UTC)
+    try:
+        async with engine.connect() as conn:
+            figures = await _figures(args.service, conn, args.unit.strip("/"), as_of, settings)
+    finally:
+        await engine.dispose()
+    print(json.dumps(figures, ensure_ascii=False, indent=2, sort_keys=True, default=str))
+    return 0
+
+
+async def _figures(service: str, conn: Any, unit: str, as_of: datetime, settings: Settings) -> Any:
+    zone = ZoneInfo(settings.timezone)
+    if service == "members":
+        return await coverage(conn, unit)
+    if service == "assignments":
+        return await kpis(conn, unit=unit, by="community", month=None, zone=zone, as_of=as_of)
+    limit = timedelta(hours=settings.response_limit_hours)
+    return await rates(
+        conn, unit=unit, by="community", month=None, zone=zone, as_of=as_of, response_limit=limit
+    )
+
+
+async def _export(args: argparse.Namespace, settings: Settings) -> int:
+    personal = _authorised(args, f"export {args.unit or 'all'} {args.since}..{args.until}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {}
+    async with _store(settings) as store:
+        counts["events.jsonl"] = await export.export_events(
+            store,
+            args.out,
+            since=_utc(args.since),
+            until=_utc(args.until),
+            unit=args.unit,
+            include_personal=personal,
+        )
+    if not args.no_tables:
+        for service in ("assignments", "feedback"):
+            engine = await _engine(settings, service, None)
+            try:
+                for factory in definition_of(service, settings).projections:
+                    for table in factory().metadata.sorted_tables:
+                        counts[f"{table.name}.csv"] = await export.export_table(
+                            engine, table, args.out, include_personal=personal
+                        )
+            finally:
+                await engine.dispose()
+    manifest = export.write_manifest(
+        args.out,
+        counts=counts,
+        requested_by=args.auditor or "unnamed",
+        include_personal=personal,
+        since=args.since,
+        until=args.until,
+        unit=args.unit,
+    )
+    print(f"exported {counts['events.jsonl']:,} events and {len(counts) - 1} tables; manifest: {manifest}")
+    return 0
+
+
+def _utc(moment: datetime | None) -> Any:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

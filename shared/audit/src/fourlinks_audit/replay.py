@@ -1,0 +1,90 @@
+"""Rebuild a service's read models from the history: all of it, or as of a position or a moment."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from fourlinks_kernel.projection import ProjectionRunner, ensure_bookkeeping
+from fourlinks_kernel.store import EventStore
+from fourlinks_runtime.progress import Progress
+from fourlinks_runtime.service import ServiceDefinition
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    """How far the rebuild went and how fast."""
+
+    position: int
+    events: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Events per second."""
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+async def rebuild(
+    definition: ServiceDefinition,
+    *,
+    store: EventStore,
+    engine: AsyncEngine,
+    until_position: int | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    batch_size: int = 1000,
+) -> RebuildResult:
+    """Drop and rebuild every read model of a service (or continue an interrupted rebuild)."""
+    await ensure_bookkeeping(engine)
+    target = until_position if until_position is not None else await store.last_position()
+    runners = [
+        ProjectionRunner(factory(), store=store, engine=engine, batch_size=batch_size)
+        for factory in definition.projections
+    ]
+    started = asyncio.get_running_loop().time()
+    applied = 0
+    for runner in runners:
+        if not resume:
+            await runner.rebuild()
+        start = await runner.prepare()
+        bar = Progress(runner.projection.name[:14], max(target - start, 0)) if progress else None
+        watcher = asyncio.create_task(_watch(runner, bar, start)) if bar else None
+        try:
+            await runner.catch_up(until_position=target)
+        finally:
+            if watcher:
+                watcher.cancel()
+        applied += runner.status.position - start
+        if bar:
+            bar.done = runner.status.position - start
+            bar.finish()
+    return RebuildResult(target, applied, asyncio.get_running_loop().time() - started)
+
+
+async def _watch(runner: ProjectionRunner, bar: Progress, start: int) -> None:
+    while True:
+        await asyncio.sleep(0.5)
+        bar.advance(runner.status.position - start - bar.done)
+
+
+async def position_at(store: EventStore, moment: datetime) -> int:
+    """The last log position whose event occurred at or before `moment` (0 if none)."""
+    low, high = 0, await store.last_position()
+    while low < high:
+        middle = (low + high + 1) // 2
+        event = await _at(store, middle)
+        if event is not None and event > moment:
+            high = middle - 1
+        else:
+            low = middle
+    return low
+
+
+async def _at(store: EventStore, position: int) -> datetime | None:
+    async for stored in store.read(from_position=position, until_position=position):
+        return store.codec.envelope_of(stored)[0].occurred_at
+    return None

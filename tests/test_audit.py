@@ -1,0 +1,239 @@
+"""Audit replay: verification catches tampering, rebuilds equal the live read models (SQLite and
+PostgreSQL alike), point-in-time answers do not move, erased people stay erased."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from conftest import COMMUNITY, District, community_with_a_covered_household, eventually, work_and_close
+from nats.aio.client import Client
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from fourlinks_audit import digest, export, replay
+from fourlinks_audit.services import definition_of
+from fourlinks_audit.verify import verify
+from fourlinks_contracts import full_registry
+from fourlinks_contracts.members import OrgLevel
+from fourlinks_kernel.aggregate import Repository
+from fourlinks_kernel.codec import EventCodec
+from fourlinks_kernel.crypto import InMemoryKeyStore, PersonalDataCipher
+from fourlinks_kernel.envelope import Actor, CommandContext
+from fourlinks_kernel.jetstream import JetStreamEventStore, JetStreamSettings
+from fourlinks_kernel.memory import InMemoryEventStore
+from fourlinks_kernel.provisioning import ProvisionOptions, stream_config
+from fourlinks_kernel.store import EventStore
+from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
+from fourlinks_members.projections.directory import residents
+from fourlinks_runtime.service import ServiceRuntime, create_engine
+
+ADMIN = Actor(id="admin-1", roles=("administrator",), scope="yuhang")
+
+
+async def unprotected_store(nc: Client, name: str) -> JetStreamEventStore:
+    """A stream an attacker could edit: deny_delete and deny_purge off (never in production)."""
+    settings = JetStreamSettings(stream=name, prefix=name.lower())
+    config = {
+        **stream_config(ProvisionOptions(jetstream=settings)),
+        "deny_delete": False,
+        "deny_purge": False,
+    }
+    await nc.request(f"$JS.API.STREAM.CREATE.{name}", json.dumps(config).encode(), timeout=5)
+    cipher = PersonalDataCipher(master_key=b"k" * 32, keys=InMemoryKeyStore())
+    return JetStreamEventStore(nc, EventCodec(full_registry(), cipher), settings)
+
+
+async def org_tree(store: EventStore) -> None:
+    """Three units, the street renamed twice: aggregates with a few versions each."""
+    units = [
+        ("yuhang", "district", None),
+        ("yuhang/nanyuan", "street", "yuhang"),
+        ("yuhang/linping", "street", "yuhang"),
+    ]
+    for path, level, parent_path in units:
+        parent = (await Repository(store, OrgUnit).get(unit_id_for(parent_path)))[0] if parent_path else None
+
+        def create(
+            unit: OrgUnit, path: str = path, level: str = level, parent: OrgUnit | None = parent
+        ) -> None:
+            unit.create(
+                path=path, code=path.rsplit("/", 1)[-1], name=path, level=OrgLevel(level), parent=parent
+            )
+
+        await Repository(store, OrgUnit).execute(unit_id_for(path), create, CommandContext.new(ADMIN))
+    for name in ("南苑", "南苑街道"):
+        await Repository(store, OrgUnit).execute(
+            unit_id_for("yuhang/nanyuan"), renames(name), CommandContext.new(ADMIN)
+        )
+
+
+def renames(name: str) -> Callable[[OrgUnit], None]:
+    return lambda unit: unit.rename(name)
+
+
+async def kinds(store: EventStore) -> list[tuple[int, str]]:
+    return [(f.position, f.kind) for f in (await verify(store, progress=False)).findings]
+
+
+async def test_an_intact_history_verifies(nc: Client) -> None:
+    store = await unprotected_store(nc, "AUDIT_OK")
+    await org_tree(store)
+    report = await verify(store, progress=False)
+    assert (report.ok, report.events, report.aggregates) == (True, 5, 3)
+
+
+async def test_a_deleted_event_is_reported_missing_at_the_next_one(nc: Client) -> None:
+    store = await unprotected_store(nc, "AUDIT_DELETED")
+    await org_tree(store)
+    await nc.request("$JS.API.STREAM.MSG.DELETE.AUDIT_DELETED", json.dumps({"seq": 4}).encode(), timeout=5)
+    assert await kinds(store) == [(5, "missing")]
+
+
+async def test_a_replaced_event_is_reported_missing_and_reordered(nc: Client) -> None:
+    store = await unprotected_store(nc, "AUDIT_REPLACED")
+    await org_tree(store)
+    original = await anext(store.read(from_position=4, until_position=4))
+    forged = original.payload.replace("南苑".encode(), "北苑".encode())
+    await nc.request("$JS.API.STREAM.MSG.DELETE.AUDIT_REPLACED", json.dumps({"seq": 4}).encode(), timeout=5)
+    await nc.request(original.subject, forged, timeout=5)
+    assert await kinds(store) == [(5, "missing"), (6, "reordered")]
+
+
+async def test_an_event_altered_in_place_breaks_the_chain_at_the_next_one() -> None:
+    store = InMemoryEventStore(
+        EventCodec(full_registry(), PersonalDataCipher(master_key=b"k" * 32, keys=InMemoryKeyStore()))
+    )
+    await org_tree(store)
+    stored = [s async for s in store.read()][3]
+    store.tamper(stored.position, stored.payload.replace("南苑".encode(), "北苑".encode()))
+    assert await kinds(store) == [(5, "altered")]
+
+
+async def test_garbage_under_an_aggregate_subject_is_reported_corrupt(nc: Client) -> None:
+    store = await unprotected_store(nc, "AUDIT_CORRUPT")
+    await org_tree(store)
+    await nc.request(
+        f"audit_corrupt.members.org_unit.{unit_id_for('yuhang')}.OrgUnitRenamed", b"{oops", timeout=5
+    )
+    assert await kinds(store) == [(6, "corrupt")]
+
+
+async def service_digest(d: District, client: Any, service: str, engine: AsyncEngine | None = None) -> str:
+    runtime: ServiceRuntime = d.runtime(client)
+    await runtime.wait_for_all(await runtime.store.last_position())
+    tables: dict[str, tuple[int, str]] = {}
+    for factory in runtime.definition.projections:
+        tables.update(await digest.table_digests(engine or runtime.engine, factory().metadata))
+    return digest.overall(tables)
+
+
+async def rebuilt_digest(d: District, service: str, url: str, *, until: int | None = None) -> str:
+    runtime: ServiceRuntime = d.runtime(d.members)
+    engine = create_engine(url)
+    try:
+        definition = definition_of(service, d.settings)
+        await replay.rebuild(
+            definition, store=runtime.store, engine=engine, until_position=until, progress=False
+        )
+        tables: dict[str, tuple[int, str]] = {}
+        for factory in definition.projections:
+            tables.update(await digest.table_digests(engine, factory().metadata))
+        return digest.overall(tables)
+    finally:
+        await engine.dispose()
+
+
+async def busy_scenario(d: District) -> tuple[str, str]:
+    member, household = await community_with_a_covered_household(d)
+    resident = d.token("resident", household)
+    for text in ("楼道灯坏了", "垃圾没人清"):
+        submitted = await d.post(
+            d.feedback,
+            "/feedback",
+            {"category": "repairs", "household_id": household, "description": text},
+            resident,
+        )
+        task_id = (await d.get(d.feedback, f"/feedback/{submitted['id']}", resident))["task_id"]
+        await eventually(lambda task_id=task_id: _assigned(d, task_id))
+        await work_and_close(d, task_id, member, accept=True)
+    return member, household
+
+
+async def _assigned(d: District, task_id: str) -> bool:
+    reply = await d.assignments.get(f"/tasks/{task_id}", headers=d.secretary)
+    return reply.status_code == 200 and reply.json()["state"] == "assigned"
+
+
+async def test_rebuilding_every_service_gives_byte_identical_read_models(
+    district: District, tmp_path: Path
+) -> None:
+    d = district
+    await busy_scenario(d)
+    for client, service in ((d.members, "members"), (d.assignments, "assignments"), (d.feedback, "feedback")):
+        live = await service_digest(d, client, service)
+        assert await rebuilt_digest(d, service, f"sqlite+aiosqlite:///{tmp_path / service}.db") == live, (
+            service
+        )
+
+
+async def test_point_in_time_answers_do_not_change_when_more_events_arrive(
+    district: District, tmp_path: Path
+) -> None:
+    d = district
+    member, household = await busy_scenario(d)
+    runtime: ServiceRuntime = d.runtime(d.members)
+    cut = await runtime.store.last_position()
+    before = await rebuilt_digest(d, "feedback", f"sqlite+aiosqlite:///{tmp_path / 'then.db'}", until=cut)
+    await d.post(
+        d.feedback,
+        "/feedback",
+        {"category": "repairs", "household_id": household, "description": "又坏了"},
+        d.token("resident", household),
+    )
+    assert await runtime.store.last_position() > cut
+    later = await rebuilt_digest(d, "feedback", f"sqlite+aiosqlite:///{tmp_path / 'again.db'}", until=cut)
+    assert later == before
+    assert member
+
+
+async def test_erased_people_stay_erased_through_rebuild_and_export(
+    district: District, tmp_path: Path
+) -> None:
+    d = district
+    _, household = await community_with_a_covered_household(d)
+    resident_id = (await d.get(d.members, f"/households/{household}", d.secretary))["residents"][0][
+        "resident_id"
+    ]
+    await d.post(d.members, f"/households/{household}/residents/{resident_id}/erase", {}, d.secretary)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'members.db'}"
+    await rebuilt_digest(d, "members", url)
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(residents).where(residents.c.resident_id == resident_id))).one()
+    await engine.dispose()
+    assert (row.name, row.phone, row.erased) == (None, None, True)
+
+    out = tmp_path / "export"
+    out.mkdir()
+    runtime: ServiceRuntime = d.runtime(d.members)
+    count = await export.export_events(
+        runtime.store, out, since=None, until=None, unit=COMMUNITY, include_personal=True
+    )
+    assert count > 0
+    text = (out / "events.jsonl").read_text(encoding="utf-8")
+    assert "王小明" not in text
+    assert "13912345678" not in text
+    assert '"name": "[erased]"' in text
+    manifest = json.loads(
+        export.write_manifest(
+            out,
+            counts={"events.jsonl": count},
+            requested_by="auditor-1",
+            include_personal=True,
+            unit=COMMUNITY,
+        ).read_text()
+    )
+    assert manifest["files"]["events.jsonl"]["rows"] == count
