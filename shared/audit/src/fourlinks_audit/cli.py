@@ -191,9 +191,10 @@ async def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
             )
     finally:
         await engine.dispose()
+    projections = len(definition_of(args.service, settings).projections)
     print(
-        f"rebuilt {args.service} to position {result.position:,}: {result.events:,} events in "
-        f"{result.seconds:.1f} s ({result.rate:,.0f} events/s)"
+        f"rebuilt {args.service} to position {result.position:,}: {result.events:,} events applied by "
+        f"{projections} projections in {result.seconds:.1f} s ({result.rate:,.0f} events/s)"
     )
     return 0
 
