@@ -354,3 +354,59 @@ async def work_and_close(d: District, task_id: str, member: str, *, accept: bool
         d.token("inspector", "inspector-1"),
     )
     await d.post(d.assignments, f"/tasks/{task_id}/close", {"reason": "resolved"}, d.secretary)
+
+
+# -- the shipped NATS configuration, templated onto loopback ports ----------------------------------
+DEPLOY = Path(__file__).parent / "deploy"
+NATS_PASSWORDS = {
+    "FOURLINKS_NATS_ADMIN_PASSWORD": "admin-secret",
+    "FOURLINKS_NATS_MEMBERS_PASSWORD": "members-secret",
+    "FOURLINKS_NATS_ASSIGNMENTS_PASSWORD": "assignments-secret",
+    "FOURLINKS_NATS_FEEDBACK_PASSWORD": "feedback-secret",
+    "FOURLINKS_NATS_SYSTEM_PASSWORD": "system-secret",
+}
+
+
+def templated_cluster_config(
+    directory: Path, *, name: str, client: int, monitor: int, route: int, routes: list[int] | None
+) -> Path:
+    """deploy/nats/cluster.conf with its ports, paths and routes moved to loopback (no cluster
+    block when `routes` is None: a single node with the same accounts)."""
+    text = (DEPLOY / "nats" / "cluster.conf").read_text()
+    text = text.replace("$NATS_SERVER_NAME", name)
+    text = text.replace("0.0.0.0:4222", f"127.0.0.1:{client}").replace("0.0.0.0:8222", f"127.0.0.1:{monitor}")
+    text = text.replace("0.0.0.0:6222", f"127.0.0.1:{route}").replace(
+        '"/data/jetstream"', f'"{directory / "js"}"'
+    )
+    for node, port in enumerate(routes or [], start=1):
+        text = text.replace(f"nats-route://nats-{node}:6222", f"nats-route://127.0.0.1:{port}")
+    if routes is None:
+        text = _without_block(text, "cluster {")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "accounts.conf").write_text((DEPLOY / "nats" / "accounts.conf").read_text())
+    target = directory / "nats-server.conf"
+    target.write_text(text)
+    return target
+
+
+def _without_block(text: str, opening: str) -> str:
+    start = text.index(opening)
+    depth, index = 0, start
+    while True:
+        depth += {"{": 1, "}": -1}.get(text[index], 0)
+        index += 1
+        if depth == 0 and text[index - 1] == "}":
+            return text[:start] + text[index:]
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports free on loopback right now."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [int(s.getsockname()[1]) for s in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports

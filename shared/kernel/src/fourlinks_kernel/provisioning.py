@@ -144,6 +144,45 @@ async def _ensure_key_bucket(nc: Client, options: ProvisionOptions) -> str:
     return f"verified key bucket {bucket}"
 
 
+@dataclass(frozen=True)
+class DurableConsumer:
+    """A policy's durable pull consumer: created here so services never need to create one."""
+
+    name: str
+    filter_subject: str
+
+    def config(self) -> dict[str, Any]:
+        """Explicit acks, one in flight (order kept), redelivered until acked."""
+        return {
+            "durable_name": self.name,
+            "name": self.name,
+            "filter_subject": self.filter_subject,
+            "deliver_policy": "all",
+            "ack_policy": "explicit",
+            "ack_wait": 30_000_000_000,
+            "max_ack_pending": 1,
+            "max_deliver": -1,
+        }
+
+
+async def ensure_consumers(nc: Client, stream: str, consumers: list[DurableConsumer]) -> list[str]:
+    """Create the durable consumers that do not exist yet; never change one that does."""
+    done = []
+    for consumer in consumers:
+        info = await _api(nc, f"CONSUMER.INFO.{stream}.{consumer.name}", b"")
+        if "error" not in info:
+            done.append(f"verified consumer {consumer.name}")
+            continue
+        body = json.dumps({"stream_name": stream, "config": consumer.config()}).encode()
+        created = await _api(nc, f"CONSUMER.CREATE.{stream}.{consumer.name}", body)
+        if "error" in created:
+            raise ProvisioningError(
+                f"cannot create consumer {consumer.name}: {created['error'].get('description')}"
+            )
+        done.append(f"created consumer {consumer.name}")
+    return done
+
+
 async def _api(nc: Client, call: str, payload: bytes) -> dict[str, Any]:
     msg = await nc.request(f"$JS.API.{call}", payload, timeout=10)
     body: dict[str, Any] = json.loads(msg.data)

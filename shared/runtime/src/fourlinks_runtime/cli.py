@@ -17,7 +17,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from fourlinks_kernel.crypto import generate_master_key
-from fourlinks_kernel.provisioning import ProvisioningError, ProvisionOptions, provision
+from fourlinks_kernel.provisioning import (
+    DurableConsumer,
+    ProvisioningError,
+    ProvisionOptions,
+    ensure_consumers,
+    provision,
+)
 from fourlinks_runtime.auth import Role, issue_token
 from fourlinks_runtime.settings import Settings
 
@@ -124,7 +130,7 @@ def _nats_init(args: argparse.Namespace) -> int:
         jetstream=settings.jetstream(),
     )
     try:
-        for line in asyncio.run(_provision(settings, options)):
+        for line in asyncio.run(_provision(settings, options, consumers=args.consumers)):
             print(line)
     except ProvisioningError as exc:
         print(f"fourlinks nats init: {exc}", file=sys.stderr)
@@ -132,14 +138,27 @@ def _nats_init(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _provision(settings: Settings, options: ProvisionOptions) -> list[str]:
+async def _provision(settings: Settings, options: ProvisionOptions, *, consumers: bool) -> list[str]:
     from fourlinks_runtime.natsconn import connect
 
     nc = await connect(settings, name="fourlinks-init")
     try:
-        return await provision(nc, options)
+        done = await provision(nc, options)
+        if consumers:
+            done += await ensure_consumers(nc, settings.stream, durable_consumers(settings))
+        return done
     finally:
         await nc.close()
+
+
+def durable_consumers(settings: Settings) -> list[DurableConsumer]:
+    """The durable consumer of every policy of every service."""
+    services = importlib.import_module("fourlinks_audit.services")
+    found = []
+    for name, definition in sorted(services.DEFINITIONS.items()):
+        for policy in definition(settings).policies:
+            found.append(DurableConsumer(f"{name}-{policy.name}-v{policy.version}", policy.subjects))
+    return found
 
 
 def _seed(args: argparse.Namespace) -> int:

@@ -92,14 +92,22 @@ def start_nats(
             host="127.0.0.1", name=name, port=port, monitor_port=monitor_port, store_dir=store_dir, sync=sync
         )
     )
+    return run_nats_config(config, data_dir=data_dir, store_dir=store_dir)
+
+
+def run_nats_config(
+    config: Path, *, data_dir: Path, store_dir: Path, env: dict[str, str] | None = None
+) -> EmbeddedNats:
+    """Start the pinned nats-server with a config file; returns once it reports its ports."""
     ports_dir = data_dir / "ports"
-    ports_dir.mkdir(exist_ok=True)
+    ports_dir.mkdir(parents=True, exist_ok=True)
     log = (data_dir / "nats-server.log").open("ab")
     process = subprocess.Popen(
         [str(nats_server_binary()), "-c", str(config), "--ports_file_dir", str(ports_dir)],
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        env=env,
     )
     ports = _wait_for_ports(ports_dir / f"nats-server_{process.pid}.ports", process)
     return EmbeddedNats(process, ports["nats"][0], ports["monitoring"][0], store_dir)

@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
+from faststream.security import BaseSecurity, SASLPlaintext
 from faststream.specification import AsyncAPI
 from faststream.specification.asyncapi import get_asyncapi_html
 from nats.aio.client import Client
@@ -178,9 +179,16 @@ def command_context(request: Request, actor: Actor) -> CommandContext:
 def build_broker(definition: ServiceDefinition, settings: Settings) -> NatsBroker:
     """The FastStream broker: policy subscribers and the AsyncAPI description of published events."""
     options = connect_options(settings, name=f"fourlinks-{definition.name}-policies")
+    servers, user, password, tls = (options.pop(k, None) for k in ("servers", "user", "password", "tls"))
+    security: BaseSecurity | None = None
+    if user is not None:  # FastStream takes credentials and TLS as a security object
+        security = SASLPlaintext(username=user, password=password or "", ssl_context=tls)
+    elif tls is not None:
+        security = BaseSecurity(ssl_context=tls)
     broker = NatsBroker(
-        options.pop("servers"),
+        servers,
         logger=logging.getLogger("fourlinks.faststream"),
+        security=security,
         **{k: v for k, v in options.items() if k != "name"},
     )
     stream = JStream(settings.stream, declare=False)

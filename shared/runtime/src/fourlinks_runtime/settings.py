@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -14,7 +15,12 @@ from fourlinks_kernel.jetstream import JetStreamSettings
 class Settings(BaseSettings):
     """Every knob of a Four Links process; see the README's configuration table."""
 
-    model_config = SettingsConfigDict(env_prefix="FOURLINKS_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="FOURLINKS_",
+        extra="ignore",
+        # Secrets may also come as files (Docker or Kubernetes secrets): <dir>/fourlinks_nats_password ...
+        secrets_dir=os.environ.get("FOURLINKS_SECRETS_DIR"),
+    )
 
     var_dir: Path = Field(default=Path("var"), description="embedded data: NATS store, SQLite files, keys")
     nats_url: str = Field(default="nats://127.0.0.1:4222", description="comma-separated NATS server URLs")

@@ -1,0 +1,182 @@
+"""The shipped NATS accounts on a real server: each service can do what it needs, nothing more,
+and the three services run their whole loop under their own users."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import nats
+import nats.errors
+import pytest
+from conftest import (
+    NATS_PASSWORDS,
+    TEST_JWT_SECRET,
+    TEST_MASTER_KEY,
+    District,
+    community_with_a_covered_household,
+    eventually,
+    free_ports,
+    running,
+    templated_cluster_config,
+    wait_ready,
+)
+from nats.aio.client import Client
+from pydantic import SecretStr
+
+from fourlinks_assignments.bootstrap import create_app as assignments_app
+from fourlinks_audit.services import DEFINITIONS
+from fourlinks_feedback.bootstrap import create_app as feedback_app
+from fourlinks_kernel.provisioning import DurableConsumer, ProvisionOptions, ensure_consumers, provision
+from fourlinks_members.bootstrap import create_app as members_app
+from fourlinks_runtime.embedded import EmbeddedNats, run_nats_config
+from fourlinks_runtime.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def secured_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
+    """One node with the shipped accounts.conf, passwords from the environment."""
+    directory = tmp_path_factory.mktemp("secured")
+    client, monitor, route = free_ports(3)
+    config = templated_cluster_config(
+        directory, name="secured", client=client, monitor=monitor, route=route, routes=None
+    )
+    server = run_nats_config(
+        config, data_dir=directory, store_dir=directory / "js", env={**os.environ, **NATS_PASSWORDS}
+    )
+    yield server
+    server.stop()
+
+
+async def login(server: EmbeddedNats, user: str) -> Client:
+    violations: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        violations.append(str(exc))
+
+    client = await nats.connect(
+        server.url, user=user, password=f"{user}-secret", error_cb=on_error, allow_reconnect=False
+    )
+    client.violations = violations  # type: ignore[attr-defined]
+    return client
+
+
+@pytest.fixture(scope="module")
+async def provisioned(secured_server: EmbeddedNats) -> AsyncIterator[EmbeddedNats]:
+    """The init job's work, as the admin user: stream, key bucket, every policy's durable consumer."""
+    admin = await login(secured_server, "admin")
+    options = ProvisionOptions(monitor_url=secured_server.monitor_url)
+    await provision(admin, options)
+    settings = Settings(stream="FOURLINKS_EVENTS", subject_prefix="fourlinks")
+    consumers = [
+        DurableConsumer(f"{name}-{p.name}-v{p.version}", p.subjects)
+        for name, make in DEFINITIONS.items()
+        for p in make(settings).policies
+    ]
+    await ensure_consumers(admin, "FOURLINKS_EVENTS", consumers)
+    other = {"name": "OTHER", "subjects": ["other.>"], "storage": "file"}
+    await admin.request("$JS.API.STREAM.CREATE.OTHER", json.dumps(other).encode(), timeout=5)
+    await admin.close()
+    yield secured_server
+
+
+async def allowed(client: Client, subject: str, payload: bytes = b"{}") -> bool:
+    """Whether a request gets any answer (a denied publish is dropped by the server). Events go with
+    an expectation that cannot hold, so the server answers without storing anything."""
+    headers = (
+        {"Nats-Expected-Last-Subject-Sequence": "999999999"} if subject.startswith("fourlinks.") else None
+    )
+    try:
+        reply = await client.request(subject, payload, timeout=0.3, headers=headers)
+    except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+        return False
+    return "error" not in json.loads(reply.data or b"{}") or b"10071" in reply.data
+
+
+@pytest.mark.parametrize(
+    ("user", "own", "foreign"),
+    [
+        (
+            "members",
+            "fourlinks.members.org_unit.x.OrgUnitCreated",
+            "fourlinks.feedback.feedback.x.FeedbackSubmitted",
+        ),
+        (
+            "assignments",
+            "fourlinks.assignments.task.x.TaskRaised",
+            "fourlinks.members.member.x.MemberRegistered",
+        ),
+        (
+            "feedback",
+            "fourlinks.feedback.feedback.x.FeedbackSubmitted",
+            "fourlinks.assignments.task.x.TaskClosed",
+        ),
+    ],
+)
+async def test_each_service_publishes_only_its_own_events_and_cannot_harm_the_stream(
+    provisioned: EmbeddedNats, user: str, own: str, foreign: str
+) -> None:
+    client = await login(provisioned, user)
+    try:
+        assert await allowed(client, own)
+        assert not await allowed(client, foreign)
+        assert await allowed(client, "$JS.API.STREAM.INFO.FOURLINKS_EVENTS", b"")
+        assert await allowed(client, "$JS.API.DIRECT.GET.FOURLINKS_EVENTS", json.dumps({"seq": 1}).encode())
+        for harmful in (
+            "STREAM.DELETE.FOURLINKS_EVENTS",
+            "STREAM.PURGE.FOURLINKS_EVENTS",
+            "STREAM.UPDATE.FOURLINKS_EVENTS",
+            "STREAM.CREATE.MINE",
+            "STREAM.MSG.DELETE.FOURLINKS_EVENTS",
+            "CONSUMER.DELETE.FOURLINKS_EVENTS.feedback-callback-on-closure-v1",
+            "STREAM.INFO.OTHER",
+            "DIRECT.GET.OTHER",
+        ):
+            assert not await allowed(client, f"$JS.API.{harmful}", b"{}"), harmful
+        await asyncio.sleep(0.1)
+        assert any("permissions violation" in v.lower() for v in client.violations)  # type: ignore[attr-defined]
+    finally:
+        await client.close()
+
+
+async def test_the_three_services_run_the_loop_under_their_own_users(
+    provisioned: EmbeddedNats, tmp_path: Path
+) -> None:
+    base = Settings(
+        var_dir=tmp_path,
+        nats_url=provisioned.url,
+        master_key=TEST_MASTER_KEY,
+        jwt_secret=TEST_JWT_SECRET,
+        log_level="WARNING",
+    )
+    apps = [
+        make(base.model_copy(update={"nats_user": user, "nats_password": SecretStr(f"{user}-secret")}))
+        for make, user in (
+            (members_app, "members"),
+            (assignments_app, "assignments"),
+            (feedback_app, "feedback"),
+        )
+    ]
+    async with AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(running(app)) for app in apps]
+        for client in clients:
+            assert (await wait_ready(client)).status_code == 200
+        d = District(base, *clients)
+        member, household = await community_with_a_covered_household(d)
+        submitted = await d.post(
+            d.feedback,
+            "/feedback",
+            {"category": "repairs", "household_id": household, "description": "楼道灯坏了"},
+            d.token("resident", household),
+        )
+        task_id = (await d.get(d.feedback, f"/feedback/{submitted['id']}", d.secretary))["task_id"]
+
+        async def assigned() -> bool:
+            reply = await d.assignments.get(f"/tasks/{task_id}", headers=d.secretary)
+            return reply.status_code == 200 and reply.json()["assignee"] == member
+
+        assert await eventually(assigned)
