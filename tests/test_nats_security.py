@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -66,7 +66,7 @@ async def login(server: EmbeddedNats, user: str) -> Client:
 
 
 @pytest.fixture(scope="module")
-async def provisioned(secured_server: EmbeddedNats) -> AsyncIterator[EmbeddedNats]:
+async def provisioned(secured_server: EmbeddedNats) -> EmbeddedNats:
     """The init job's work, as the admin user: stream, key bucket, every policy's durable consumer."""
     admin = await login(secured_server, "admin")
     options = ProvisionOptions(monitor_url=secured_server.monitor_url)
@@ -81,7 +81,7 @@ async def provisioned(secured_server: EmbeddedNats) -> AsyncIterator[EmbeddedNat
     other = {"name": "OTHER", "subjects": ["other.>"], "storage": "file"}
     await admin.request("$JS.API.STREAM.CREATE.OTHER", json.dumps(other).encode(), timeout=5)
     await admin.close()
-    yield secured_server
+    return secured_server
 
 
 async def allowed(client: Client, subject: str, payload: bytes = b"{}") -> bool:
@@ -165,7 +165,8 @@ async def test_the_three_services_run_the_loop_under_their_own_users(
         clients = [await stack.enter_async_context(running(app)) for app in apps]
         for client in clients:
             assert (await wait_ready(client)).status_code == 200
-        d = District(base, *clients)
+        members, assignments, feedback = clients
+        d = District(base, members, assignments, feedback)
         member, household = await community_with_a_covered_household(d)
         submitted = await d.post(
             d.feedback,
