@@ -1,0 +1,11 @@
+#!/bin/sh
+# One database and one owner per service; passwords from the environment (Docker secrets).
+set -eu
+for service in members assignments feedback; do
+  password_file="/run/secrets/${service}_db_password"
+  password=$(cat "$password_file")
+  psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" <<SQL
+CREATE USER ${service} WITH PASSWORD '${password}';
+CREATE DATABASE ${service} OWNER ${service};
+SQL
+done

@@ -1,0 +1,192 @@
+"""What the deploy files promise, checked without a Docker engine: parsed, validated by the real
+nats-server, and compared with the permission matrix."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import DEPLOY, NATS_PASSWORDS
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from fourlinks_runtime.embedded import nats_server_binary
+
+ROOT = DEPLOY.parent
+SERVICES = ("members", "assignments", "feedback")
+NODE_ENV = {**os.environ, **NATS_PASSWORDS, "NATS_SERVER_NAME": "n1"}
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return loaded
+
+
+def k8s() -> list[dict[str, Any]]:
+    return [
+        doc
+        for path in sorted((DEPLOY / "k8s").glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    ]
+
+
+def test_compose_runs_three_nats_nodes_that_sync_every_write() -> None:
+    services = compose()["services"]
+    nodes = [name for name in services if name.startswith("nats-") and name != "nats-init"]
+    assert nodes == ["nats-1", "nats-2", "nats-3"]
+    for node in nodes:
+        assert services[node]["command"] == ["-c", "/etc/nats/cluster.conf"]
+        assert services[node]["environment"]["NATS_SERVER_NAME"] == node
+        assert "healthcheck" in services[node]
+    config = (DEPLOY / "nats" / "cluster.conf").read_text()
+    assert re.search(r"^\s*sync_interval:\s*always\s*$", config, re.MULTILINE)
+    assert all(f"nats-route://{node}:6222" in config for node in nodes)
+
+
+def test_the_init_job_creates_the_stream_with_three_replicas_and_the_durable_consumers() -> None:
+    init = compose()["services"]["nats-init"]
+    assert init["command"][:4] == ["nats", "init", "--replicas", "3"]
+    assert "--consumers" in init["command"]
+    assert init["environment"]["FOURLINKS_NATS_USER"] == "admin"
+    assert init["restart"] == "no"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_is_healthchecked_waits_for_init_and_has_its_own_credentials(service: str) -> None:
+    spec = compose()["services"][service]
+    assert "/health/ready" in " ".join(spec["healthcheck"]["test"])
+    assert spec["depends_on"]["nats-init"]["condition"] == "service_completed_successfully"
+    assert spec["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert spec["environment"]["FOURLINKS_NATS_USER"] == service
+    secrets = {s["target"]: s["source"] for s in spec["secrets"]}
+    assert secrets["fourlinks_nats_password"] == f"nats_{service}_password"
+    assert secrets[f"fourlinks_{service}_database_url"] == f"{service}_database_url"
+    assert spec["deploy"]["replicas"] >= 2
+
+
+def test_postgres_gets_one_database_per_service() -> None:
+    script = (DEPLOY / "postgres" / "init.sh").read_text()
+    assert "for service in members assignments feedback" in script
+    assert "CREATE DATABASE ${service} OWNER ${service}" in script
+
+
+@pytest.mark.parametrize(
+    "dockerfile", [*(f"services/{s}/Dockerfile" for s in SERVICES), "deploy/Dockerfile.ops"]
+)
+def test_images_are_multi_stage_locked_non_root_and_healthchecked(dockerfile: str) -> None:
+    text = (ROOT / dockerfile).read_text()
+    assert len(re.findall(r"^FROM ", text, re.MULTILINE)) == 2
+    assert "uv sync --locked --no-dev" in text
+    assert re.search(r"^USER 10001$", text, re.MULTILINE)
+    assert "secret" not in text.lower().replace("fourlinks_secrets_dir=/run/secrets", "")
+    if "services/" in dockerfile:
+        assert "HEALTHCHECK" in text and "/health/ready" in text  # noqa: PT018
+
+
+def test_kubernetes_runs_nats_as_a_statefulset_and_probes_every_service() -> None:
+    documents = k8s()
+    (nats,) = [d for d in documents if d["kind"] == "StatefulSet"]
+    assert nats["spec"]["replicas"] == 3
+    deployments = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Deployment"}
+    assert set(deployments) == set(SERVICES)
+    for deployment in deployments.values():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+        assert container["resources"]["requests"]
+    (job,) = [d for d in documents if d["kind"] == "Job"]
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"][:4] == ["nats", "init", "--replicas", "3"]
+    kustomization = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())
+    assert "accounts.conf=../nats/accounts.conf" in kustomization["configMapGenerator"][0]["files"]
+
+
+def test_the_shipped_accounts_match_the_services_policies() -> None:
+    generated = subprocess.run(
+        [sys.executable, "-c", "import tools.nats_accounts as n, sys; sys.stdout.write(n.render())"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert generated == (DEPLOY / "nats" / "accounts.conf").read_text(), (
+        "run: uv run python tools/nats_accounts.py"
+    )
+
+
+def nats_accepts(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(nats_server_binary()), "-t", "-c", str(config)],
+        env=NODE_ENV,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("config", ["deploy/nats/cluster.conf", "deploy/k8s/nats-cluster.conf"])
+def test_nats_server_accepts_every_shipped_config(config: str, tmp_path: Path) -> None:
+    (tmp_path / "accounts.conf").write_text((DEPLOY / "nats" / "accounts.conf").read_text())
+    (tmp_path / "cluster.conf").write_text((ROOT / config).read_text())
+    result = nats_accepts(tmp_path / "cluster.conf")
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_tls_configuration_is_accepted_with_real_certificates(tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "nats")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("nats")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    for stem in ("server", "route", "ca"):
+        (tmp_path / f"{stem}.pem").write_bytes(pem)
+    for stem in ("server", "route"):
+        (tmp_path / f"{stem}-key.pem").write_bytes(key_pem)
+    tls = (DEPLOY / "nats" / "tls.conf").read_text().replace("/etc/nats/tls", str(tmp_path))
+    cluster = (DEPLOY / "nats" / "cluster.conf").read_text() + "\ninclude ./tls.conf\n"
+    (tmp_path / "tls.conf").write_text(tls)
+    (tmp_path / "accounts.conf").write_text((DEPLOY / "nats" / "accounts.conf").read_text())
+    (tmp_path / "cluster.conf").write_text(cluster)
+    result = nats_accepts(tmp_path / "cluster.conf")
+    assert result.returncode == 0, result.stderr
+
+
+def test_secrets_come_from_mounted_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "fourlinks_nats_password").write_text("from-a-file")
+    (tmp_path / "fourlinks_members_database_url").write_text("postgresql://members:pw@postgres/members")
+    monkeypatch.setenv("FOURLINKS_SECRETS_DIR", str(tmp_path))
+    import importlib
+
+    import fourlinks_runtime.settings as settings_module
+
+    reloaded = importlib.reload(settings_module)
+    try:
+        settings = reloaded.Settings()
+        assert settings.nats_password is not None
+        assert settings.nats_password.get_secret_value() == "from-a-file"
+        assert settings.database_url_for("members") == "postgresql+asyncpg://members:pw@postgres/members"
+    finally:
+        monkeypatch.delenv("FOURLINKS_SECRETS_DIR")
+        importlib.reload(settings_module)
