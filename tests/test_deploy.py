@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from fourlinks_runtime.embedded import nats_server_binary
+from fourlinks_runtime.settings import Settings
 
 ROOT = DEPLOY.parent
 SERVICES = ("members", "assignments", "feedback")
@@ -173,20 +174,10 @@ def test_the_tls_configuration_is_accepted_with_real_certificates(tmp_path: Path
     assert result.returncode == 0, result.stderr
 
 
-def test_secrets_come_from_mounted_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secrets_come_from_mounted_files(tmp_path: Path) -> None:
     (tmp_path / "fourlinks_nats_password").write_text("from-a-file")
     (tmp_path / "fourlinks_members_database_url").write_text("postgresql://members:pw@postgres/members")
-    monkeypatch.setenv("FOURLINKS_SECRETS_DIR", str(tmp_path))
-    import importlib
-
-    import fourlinks_runtime.settings as settings_module
-
-    reloaded = importlib.reload(settings_module)
-    try:
-        settings = reloaded.Settings()
-        assert settings.nats_password is not None
-        assert settings.nats_password.get_secret_value() == "from-a-file"
-        assert settings.database_url_for("members") == "postgresql+asyncpg://members:pw@postgres/members"
-    finally:
-        monkeypatch.delenv("FOURLINKS_SECRETS_DIR")
-        importlib.reload(settings_module)
+    settings = Settings(_secrets_dir=tmp_path)  # FOURLINKS_SECRETS_DIR sets this default
+    assert settings.nats_password is not None
+    assert settings.nats_password.get_secret_value() == "from-a-file"
+    assert settings.database_url_for("members") == "postgresql+asyncpg://members:pw@postgres/members"
