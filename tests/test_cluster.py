@@ -1,0 +1,181 @@
+"""The shipped cluster config on three loopback nodes from the pinned binary: the stream with three
+replicas, a node killed while commands flow, no acknowledged event lost, commands still accepted,
+and the node catching up when it comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from conftest import (
+    NATS_PASSWORDS,
+    TEST_JWT_SECRET,
+    TEST_MASTER_KEY,
+    bearer,
+    free_ports,
+    running,
+    templated_cluster_config,
+    wait_ready,
+)
+from pydantic import SecretStr
+
+from fourlinks_kernel.provisioning import ProvisioningError, ProvisionOptions, provision
+from fourlinks_members.bootstrap import create_app
+from fourlinks_members.domain.org_units import unit_id_for
+from fourlinks_runtime.embedded import EmbeddedNats, run_nats_config
+from fourlinks_runtime.settings import Settings
+
+ENV = {**os.environ, **NATS_PASSWORDS}
+
+
+class Cluster:
+    """Three nodes on loopback with the shipped config, templated."""
+
+    def __init__(self, root: Path) -> None:
+        ports = free_ports(9)
+        self.client, self.monitor, self.route = ports[0:3], ports[3:6], ports[6:9]
+        self.configs = [
+            templated_cluster_config(
+                root / f"nats-{n}",
+                name=f"nats-{n}",
+                client=self.client[n - 1],
+                monitor=self.monitor[n - 1],
+                route=self.route[n - 1],
+                routes=self.route,
+            )
+            for n in (1, 2, 3)
+        ]
+        self.nodes: list[EmbeddedNats | None] = [self.start(i) for i in range(3)]
+
+    def start(self, index: int) -> EmbeddedNats:
+        config = self.configs[index]
+        return run_nats_config(config, data_dir=config.parent, store_dir=config.parent / "js", env=ENV)
+
+    def kill(self, index: int) -> None:
+        node = self.nodes[index]
+        assert node is not None
+        node.stop(kill=True)
+        self.nodes[index] = None
+
+    @property
+    def urls(self) -> str:
+        return ",".join(f"nats://127.0.0.1:{port}" for port in self.client)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            if node is not None:
+                node.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    built = Cluster(tmp_path)
+    yield built
+    built.stop()
+
+
+async def stream_info(urls: str) -> dict[str, Any]:
+    nc = await nats.connect(
+        urls.split(","), user="admin", password=NATS_PASSWORDS["FOURLINKS_NATS_ADMIN_PASSWORD"]
+    )
+    try:
+        reply = await nc.request("$JS.API.STREAM.INFO.FOURLINKS_EVENTS", b"", timeout=5)
+        info: dict[str, Any] = json.loads(reply.data)
+        return info
+    finally:
+        await nc.close()
+
+
+async def provision_when_formed(cluster: Cluster) -> None:
+    """Create the stream with three replicas once the cluster has elected its meta leader."""
+    for _ in range(60):
+        nc = await nats.connect(
+            cluster.urls.split(","), user="admin", password=NATS_PASSWORDS["FOURLINKS_NATS_ADMIN_PASSWORD"]
+        )
+        try:
+            options = ProvisionOptions(replicas=3, monitor_url=f"http://127.0.0.1:{cluster.monitor[0]}")
+            await provision(nc, options)
+            return
+        except (ProvisioningError, nats.errors.TimeoutError, nats.errors.NoRespondersError):
+            await asyncio.sleep(0.5)
+        finally:
+            await nc.close()
+    raise AssertionError("the cluster did not form")
+
+
+async def test_a_node_killed_while_commands_flow_loses_no_acknowledged_event_and_catches_up(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    await provision_when_formed(cluster)
+    info = await stream_info(cluster.urls)
+    assert info["config"]["num_replicas"] == 3
+    settings = Settings(
+        var_dir=tmp_path,
+        nats_url=cluster.urls,
+        nats_user="members",
+        nats_password=SecretStr("members-secret"),
+        master_key=TEST_MASTER_KEY,
+        jwt_secret=TEST_JWT_SECRET,
+        log_level="WARNING",
+    )
+    admin = bearer(settings, "administrator", scope="yuhang")
+    acknowledged: list[str] = []
+    refused: list[int] = []
+    async with running(create_app(settings)) as client:
+        assert (await wait_ready(client)).status_code == 200
+        created = await client.post(
+            "/org-units", json={"code": "yuhang", "name": "余杭区", "level": "district"}, headers=admin
+        )
+        assert created.status_code == 201
+
+        async def flow(start: int, count: int) -> None:
+            for n in range(start, start + count):
+                body = {"code": f"s{n:03d}", "name": f"街道{n}", "level": "street", "parent_path": "yuhang"}
+                reply = await client.post(
+                    "/org-units", json=body, headers={**admin, "Idempotency-Key": f"street-{n:04d}"}
+                )
+                if reply.status_code == 201:
+                    acknowledged.append(f"yuhang/s{n:03d}")
+                else:
+                    refused.append(reply.status_code)
+
+        await flow(0, 20)
+        cluster.kill(1)
+        await flow(20, 40)
+        after_kill = [path for path in acknowledged if int(path[-3:]) >= 20]
+        assert len(after_kill) >= 20, f"commands stopped being accepted: {refused}"
+        assert set(refused) <= {409, 503}  # a leader election answers "retry", never a wrong success
+
+    cluster.nodes[1] = cluster.start(1)
+    for _ in range(60):
+        info = await stream_info(cluster.urls)
+        replicas = info.get("cluster", {}).get("replicas", [])
+        if len(replicas) == 2 and all(r.get("current") and not r.get("lag") for r in replicas):
+            break
+        await asyncio.sleep(0.5)
+    else:
+        raise AssertionError(f"the restarted node did not catch up: {info.get('cluster')}")
+
+    nc = await nats.connect(
+        cluster.urls.split(","), user="admin", password=NATS_PASSWORDS["FOURLINKS_NATS_ADMIN_PASSWORD"]
+    )
+    try:
+        for path in acknowledged:
+            subject = f"fourlinks.members.org_unit.{unit_id_for(path)}.OrgUnitCreated"
+            reply = await nc.request(
+                "$JS.API.DIRECT.GET.FOURLINKS_EVENTS",
+                json.dumps({"last_by_subj": subject}).encode(),
+                timeout=5,
+            )
+            assert reply.headers and reply.headers.get("Nats-Subject") == subject, (
+                f"acknowledged {path} is missing"
+            )
+    finally:
+        await nc.close()
+    assert info["state"]["messages"] >= len(acknowledged) + 1
