@@ -173,9 +173,7 @@ async def test_a_node_killed_while_commands_flow_loses_no_acknowledged_event_and
                 json.dumps({"last_by_subj": subject}).encode(),
                 timeout=5,
             )
-            assert reply.headers and reply.headers.get("Nats-Subject") == subject, (
-                f"acknowledged {path} is missing"
-            )
+            assert (reply.headers or {}).get("Nats-Subject") == subject, f"acknowledged {path} is missing"
     finally:
         await nc.close()
     assert info["state"]["messages"] >= len(acknowledged) + 1
