@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_audit import digest, export, replay
+from fourlinks_audit.history import reapply_erasures
 from fourlinks_audit.services import definition_of
 from fourlinks_audit.verify import verify
 from fourlinks_contracts import full_registry
@@ -22,7 +23,7 @@ from fourlinks_kernel.aggregate import Repository
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.crypto import InMemoryKeyStore, PersonalDataCipher
 from fourlinks_kernel.envelope import Actor, CommandContext
-from fourlinks_kernel.jetstream import JetStreamEventStore, JetStreamSettings
+from fourlinks_kernel.jetstream import JetStreamEventStore, JetStreamSettings, NatsKeyStore
 from fourlinks_kernel.memory import InMemoryEventStore
 from fourlinks_kernel.provisioning import ProvisionOptions, stream_config
 from fourlinks_kernel.store import EventStore
@@ -237,3 +238,18 @@ async def test_erased_people_stay_erased_through_rebuild_and_export(
         ).read_text()
     )
     assert manifest["files"]["events.jsonl"]["rows"] == count
+
+
+async def test_erasures_are_reapplied_after_restoring_an_old_key_table(district: District) -> None:
+    d = district
+    _, household = await community_with_a_covered_household(d)
+    resident_id = (await d.get(d.members, f"/households/{household}", d.secretary))["residents"][0][
+        "resident_id"
+    ]
+    await d.post(d.members, f"/households/{household}/residents/{resident_id}/erase", {}, d.secretary)
+    runtime: ServiceRuntime = d.runtime(d.members)
+    keys = NatsKeyStore(runtime.nc, d.settings.key_bucket)
+    await keys.replace(resident_id, b"a key restored from an old backup")
+    assert await keys.get(resident_id) is not None
+    assert await reapply_erasures(runtime.store, runtime.cipher) == 1
+    assert await keys.get(resident_id) is None

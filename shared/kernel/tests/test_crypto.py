@@ -56,3 +56,18 @@ def test_master_keys_must_be_32_base64_bytes() -> None:
         parse_master_key(base64.b64encode(b"short").decode())
     with pytest.raises(PersonalDataError, match="base64"):
         parse_master_key("not base64 !!")
+
+
+async def test_rotating_the_master_key_rewraps_every_key_and_keeps_blind_indexes() -> None:
+    keys = InMemoryKeyStore()
+    old = PersonalDataCipher(master_key=b"o" * 32, keys=keys)
+    sealed = await old.encrypt(subject="p1", field_name="phone", value="13912345678")
+    index = old.blind_index("13912345678", purpose="phone")
+    assert await old.rewrap(await keys.subjects(), keys, b"n" * 32) == 1
+    new = PersonalDataCipher(master_key=b"n" * 32, keys=keys, index_key=b"o" * 32)
+    assert await new.decrypt(subject="p1", field_name="phone", sealed=sealed) == "13912345678"
+    assert new.blind_index("13912345678", purpose="phone") == index
+    with pytest.raises(PersonalDataError, match="master key"):
+        await PersonalDataCipher(master_key=b"o" * 32, keys=keys).decrypt(
+            subject="p1", field_name="phone", sealed=sealed
+        )

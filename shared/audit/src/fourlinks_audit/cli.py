@@ -95,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("--database-url", default=None)
     again.add_argument("--resume", action="store_true", help="continue an interrupted rebuild")
     again.set_defaults(run=_rebuild)
+    erasures = replaying.add_parser("erasures", help="destroy again every key the history says was erased")
+    erasures.set_defaults(run=_erasures)
     at = replaying.add_parser("at", help="rebuild a service's read models as of a position or a moment")
     at.add_argument("service", choices=services)
     at.add_argument("--database-url", required=True, help="a separate database (file) for the snapshot")
@@ -214,6 +216,17 @@ async def _at(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await engine.dispose()
     print(f"{args.service} as of position {result.position:,} rebuilt into {args.database_url}")
+    return 0
+
+
+async def _erasures(args: argparse.Namespace, settings: Settings) -> int:
+    nc = await connect(settings, name="fourlinks-audit")
+    try:
+        store, cipher = open_event_store(nc, settings, full_registry())
+        erased = await history.reapply_erasures(store, cipher)
+    finally:
+        await nc.close()
+    print(f"{erased:,} erased people checked: their keys are gone")
     return 0
 
 

@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from fourlinks_kernel.crypto import PersonalDataCipher
 from fourlinks_kernel.envelope import RecordedEvent, StoredEvent, StreamId
 from fourlinks_kernel.store import EventStore
 
@@ -73,3 +74,23 @@ def _values(data: Any) -> set[str]:
 def as_json_lines(entries: list[dict[str, Any]]) -> str:
     """JSON Lines, UTF-8, one event a line."""
     return "".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in entries)
+
+
+ERASURES = {
+    "ResidentErased": "resident_id",
+    "EnterpriseContactErased": "contact_person_id",
+    "PersonalDataErased": "person_id",
+}
+
+
+async def reapply_erasures(store: EventStore, cipher: PersonalDataCipher) -> int:
+    """Destroy every key the history says was erased: run after restoring the key table from a
+    backup older than an erasure, so nobody comes back."""
+    erased = 0
+    async for stored in store.read():
+        field = ERASURES.get(stored.event_type)
+        if field is not None:
+            _, data = store.codec.envelope_of(stored)
+            await cipher.erase(str(data[field]))
+            erased += 1
+    return erased

@@ -44,6 +44,18 @@ class KeyStore(Protocol):
         ...
 
 
+class RotatableKeyStore(KeyStore, Protocol):
+    """A key table whose keys can be listed and overwritten (master-key rotation)."""
+
+    async def replace(self, subject: str, wrapped: bytes) -> None:
+        """Overwrite a person's wrapped key."""
+        ...
+
+    async def subjects(self) -> list[str]:
+        """Every person who has a key."""
+        ...
+
+
 @dataclass
 class InMemoryKeyStore:
     """Key table in memory, for unit tests."""
@@ -58,6 +70,12 @@ class InMemoryKeyStore:
 
     async def destroy(self, subject: str) -> None:
         self.keys.pop(subject, None)
+
+    async def replace(self, subject: str, wrapped: bytes) -> None:
+        self.keys[subject] = wrapped
+
+    async def subjects(self) -> list[str]:
+        return list(self.keys)
 
 
 def parse_master_key(text: str) -> bytes:
@@ -83,9 +101,18 @@ def _derive(master: bytes, purpose: bytes) -> bytes:
 class PersonalDataCipher:
     """Encrypts and decrypts personal field values with per-person keys."""
 
-    def __init__(self, *, master_key: bytes, keys: KeyStore, cache_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        master_key: bytes,
+        keys: KeyStore,
+        cache_seconds: float = 30.0,
+        index_key: bytes | None = None,
+    ) -> None:
         self._wrapping = AESGCM(_derive(master_key, b"fourlinks key wrapping v1"))
-        self._index_key = _derive(master_key, b"fourlinks blind index v1")
+        # The blind index stays with the first master key across rotations (index_key), or the
+        # phone numbers already in history could no longer be looked up.
+        self._index_key = _derive(index_key or master_key, b"fourlinks blind index v1")
         self._keys = keys
         self._cache: OrderedDict[str, tuple[float, AESGCM]] = OrderedDict()
         self._cache_seconds = cache_seconds
@@ -120,6 +147,23 @@ class PersonalDataCipher:
     def forget(self, subject: str) -> None:
         """Drop a cached key (another process erased the person)."""
         self._cache.pop(subject, None)
+
+    async def rewrap(self, subjects: list[str], keys: RotatableKeyStore, new_master_key: bytes) -> int:
+        """Re-wrap every listed person's key under a new master key; returns how many moved.
+
+        The per-person keys themselves do not change, so no event needs re-encrypting. Keep the old
+        master key as FOURLINKS_INDEX_KEY so blind indexes keep matching.
+        """
+        new = PersonalDataCipher(master_key=new_master_key, keys=keys)
+        moved = 0
+        for subject in subjects:
+            wrapped = await keys.get(subject)
+            if wrapped is None:
+                continue
+            await keys.replace(subject, new._wrap(subject, self._unwrap(subject, wrapped)))
+            self.forget(subject)
+            moved += 1
+        return moved
 
     def blind_index(self, value: str, *, purpose: str) -> str:
         """A keyed digest of a normalised value, so it can be looked up without storing it."""

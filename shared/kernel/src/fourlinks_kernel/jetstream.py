@@ -19,7 +19,7 @@ import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.envelope import CommandContext, StoredEvent, StreamId
@@ -334,6 +334,18 @@ class NatsKeyStore:
 
     async def destroy(self, subject: str) -> None:
         await (await self._bucket()).purge(f"person.{subject}")
+
+    async def replace(self, subject: str, wrapped: bytes) -> None:
+        """Overwrite a person's wrapped key (master-key rotation only)."""
+        await (await self._bucket()).put(f"person.{subject}", wrapped)
+
+    async def subjects(self) -> list[str]:
+        """Every person who has a key."""
+        try:
+            names = await (await self._bucket()).keys()
+        except NoKeysError:
+            return []
+        return [name.removeprefix("person.") for name in names]
 
 
 def key_bucket_config(bucket: str, replicas: int) -> KeyValueConfig:

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from fourlinks_kernel.crypto import generate_master_key
+from fourlinks_kernel.crypto import PersonalDataCipher, generate_master_key, parse_master_key
+from fourlinks_kernel.jetstream import NatsKeyStore
 from fourlinks_kernel.provisioning import (
     DurableConsumer,
     ProvisioningError,
@@ -102,6 +103,11 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=2021, help="the same seed makes the same district")
     seed.set_defaults(run=_seed)
 
+    keys = commands.add_parser("keys", help="the personal-data key table").add_subparsers(metavar="action")
+    rotate = keys.add_parser("rotate", help="re-wrap every person's key under a new master key")
+    rotate.add_argument("--new-master-key-file", type=Path, required=True)
+    rotate.set_defaults(run=_rotate)
+
     keygen = commands.add_parser("keygen", help="print a new base64 master key")
     keygen.set_defaults(run=lambda _: print(generate_master_key()) or 0)
     return parser
@@ -176,6 +182,29 @@ def _seed(args: argparse.Namespace) -> int:
     )
     print("already seeded: nothing to do" if made is None else f"made {made}", flush=True)
     return 0
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    settings = Settings()
+    new_key = parse_master_key(args.new_master_key_file.read_text().strip())
+    moved = asyncio.run(_rewrap(settings, new_key))
+    print(
+        f"re-wrapped {moved:,} keys; now run every service with the new master key and keep the old one "
+        "as FOURLINKS_INDEX_KEY (unless it already is set)"
+    )
+    return 0
+
+
+async def _rewrap(settings: Settings, new_key: bytes) -> int:
+    from fourlinks_runtime.natsconn import connect
+
+    nc = await connect(settings, name="fourlinks-keys")
+    try:
+        keys = NatsKeyStore(nc, settings.key_bucket)
+        cipher = PersonalDataCipher(master_key=settings.master_key_bytes(), keys=keys)
+        return await cipher.rewrap(await keys.subjects(), keys, new_key)
+    finally:
+        await nc.close()
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     master_key: SecretStr | None = Field(default=None, description="base64 32-byte master key")
     master_key_file: Path | None = None
+    index_key: SecretStr | None = Field(
+        default=None, description="the first master key, kept after a rotation"
+    )
     jwt_algorithm: str = Field(default="HS256", description="HS256 (embedded) or RS256 (production)")
     jwt_secret: SecretStr | None = None
     jwt_secret_file: Path | None = None
@@ -98,6 +101,10 @@ class Settings(BaseSettings):
         raise ValueError(
             "set FOURLINKS_MASTER_KEY or FOURLINKS_MASTER_KEY_FILE (`fourlinks keygen` makes one)"
         )
+
+    def index_key_bytes(self) -> bytes | None:
+        """The key blind indexes derive from, when it differs from the master key."""
+        return parse_master_key(self.index_key.get_secret_value()) if self.index_key else None
 
     def jwt_secret_value(self) -> str:
         """The HS256 signing secret."""
