@@ -84,6 +84,11 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument(
         "--allow-unsafe-server", action="store_true", help="go on with an old or non-syncing server"
     )
+    init.add_argument(
+        "--consumers",
+        action="store_true",
+        help="also create every service's durable consumers (needs all services)",
+    )
     init.set_defaults(run=_nats_init)
 
     token = commands.add_parser("token", help="print a signed bearer token for local use")
