@@ -204,3 +204,42 @@ async def _feedback_state(
 ) -> dict[str, Any] | None:
     reply = await d.feedback.get(f"/feedback/{feedback_id}", headers=who)
     return dict(reply.json()) if reply.status_code == 200 and reply.json()["state"] == state else None
+
+
+async def test_a_themed_party_day_hands_out_tasks_and_summarises_them(district: District) -> None:
+    d = district
+    member, household = await community_with_a_covered_household(d)
+    session = await d.post(
+        d.assignments,
+        "/party-days",
+        {"community": COMMUNITY, "held_on": "2026-11-20", "agenda": ["楼道照明", "独居老人探访"]},
+        d.secretary,
+    )
+    again = await d.assignments.post(
+        "/party-days",
+        json={"community": COMMUNITY, "held_on": "2026-11-20", "agenda": ["x"]},
+        headers=d.secretary,
+    )
+    assert again.status_code == 409
+    raised = await d.post(
+        d.assignments,
+        "/tasks",
+        {
+            "source": "party_day",
+            "category": "repairs",
+            "org_unit": f"{COMMUNITY}/b1",
+            "household_id": household,
+            "description": "楼道灯",
+            "party_day_id": session["id"],
+        },
+        d.secretary,
+    )
+    await d.post(d.assignments, f"/tasks/{raised['id']}/triage", {}, d.secretary)
+    await d.post(d.assignments, f"/tasks/{raised['id']}/assign", {"party_day_id": session["id"]}, d.secretary)
+    summary = await d.get(d.assignments, f"/party-days/{session['id']}/summary", d.secretary)
+    assert (summary["handed_out"], summary["agenda"]) == ([raised["id"]], ["楼道照明", "独居老人探访"])
+    ranking = await d.get(d.assignments, "/kpis/ranking", d.secretary, by="member")
+    assert (ranking["minimum_sample"], ranking["ranking"]) == (10, [])  # one task is no basis for a ranking
+    board = await d.get(d.assignments, "/board", d.secretary)
+    assert board == {"assigned": 1}
+    assert member
