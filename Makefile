@@ -6,7 +6,7 @@ UV := $(if $(SYSTEM_UV),$(SYSTEM_UV),$(CURDIR)/var/tools/bin/uv)
 RUN := $(UV) run --locked --no-sync
 export UV_LINK_MODE ?= copy
 
-.PHONY: up test env lint typecheck pytest isolation clean
+.PHONY: up test env lint typecheck pytest isolation clean fuzz
 
 up: env ## run nats-server and the three services on SQLite under ./var
 	$(RUN) fourlinks up
@@ -39,6 +39,9 @@ isolation: ## each package installs alone: an undeclared dependency fails here
 	  $$env_dir/bin/python tools/import_all.py $$pkg/src || exit 1; \
 	done
 	@echo "isolation: every package imports with only its declared dependencies"
+
+fuzz: env ## schemathesis against every service (no 5xx, responses as declared)
+	RUN="$(RUN)" tools/fuzz.sh
 
 clean:
 	rm -rf var/isolated .mypy_cache .ruff_cache .pytest_cache

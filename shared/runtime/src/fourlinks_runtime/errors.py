@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import nats.errors
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
@@ -81,3 +84,47 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(kind, known)
     for kind in UNAVAILABLE:
         app.add_exception_handler(kind, unavailable)
+
+
+ERROR_RESPONSES = {
+    "400": "Refused by a rule of the domain",
+    "401": "No valid bearer token",
+    "403": "Outside your role or scope, or a separation-of-duties rule",
+    "404": "No such thing (or not yours to see)",
+    "409": "The thing is not in a state that accepts this, or a concurrent change won: retry",
+    "503": "The event store or database is unreachable: retry with the same Idempotency-Key",
+}
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}, "error": {"type": "string"}},
+    "required": ["detail"],
+}
+
+
+def document_errors(app: FastAPI) -> None:
+    """Declare the error answers every operation can give, so the OpenAPI description is honest."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        schema.setdefault("components", {}).setdefault("schemas", {})["ErrorResponse"] = ERROR_SCHEMA
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for code, description in ERROR_RESPONSES.items():
+                    responses.setdefault(code, {"description": description, "content": error})
+                if "422" in responses:  # FastAPI's validation errors, or a rule refusing the command
+                    declared = responses["422"]["content"]["application/json"]["schema"]
+                    responses["422"]["content"]["application/json"]["schema"] = {
+                        "anyOf": [declared, {"$ref": "#/components/schemas/ErrorResponse"}]
+                    }
+                else:
+                    responses["422"] = {"description": "The command breaks a rule", "content": error}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

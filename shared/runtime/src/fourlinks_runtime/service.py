@@ -35,14 +35,14 @@ from fourlinks_kernel.aggregate import Aggregate, Outcome, Repository, UnitOfWor
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.crypto import PersonalDataCipher
 from fourlinks_kernel.envelope import Actor, CommandContext, RecordedEvent, StoredEvent
-from fourlinks_kernel.errors import ConcurrencyConflict, DomainError
+from fourlinks_kernel.errors import ConcurrencyConflict, DomainError, InvalidCommand
 from fourlinks_kernel.events import DomainEvent, EventRegistry
 from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.jetstream import JetStreamEventStore, NatsKeyStore
 from fourlinks_kernel.projection import Projection, ProjectionHalted, ProjectionRunner, ensure_bookkeeping
 from fourlinks_kernel.store import EventStore
 from fourlinks_runtime.auth import TokenVerifier
-from fourlinks_runtime.errors import install_error_handlers
+from fourlinks_runtime.errors import document_errors, install_error_handlers
 from fourlinks_runtime.logs import bind_context, clear_context, configure_logging
 from fourlinks_runtime.metrics import ServiceMetrics
 from fourlinks_runtime.natsconn import connect, connect_options
@@ -104,13 +104,24 @@ class ServiceRuntime:
     broker: NatsBroker | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
-    async def wait_for(self, position: int | None, *, projection: str, timeout: float = 3.0) -> None:
-        """Read-your-writes: wait until a projection has applied a log position (bounded)."""
+    async def wait_for(
+        self, position: int | None, *, projection: str | None = None, timeout: float = 3.0
+    ) -> None:
+        """Read-your-writes for HTTP: wait (bounded) until one projection, or all, applied `position`.
+
+        Positions are global, so one returned by another service works too; a position beyond the
+        log's end can never be reached and is refused at once (422)."""
         if not position:
             return
-        runner = next(r for r in self.runners if r.projection.name == projection)
+        last = await self.store.last_position()
+        if position > last:
+            raise InvalidCommand(f"X-Min-Position {position} is beyond the log's last position {last}")
+        runners = [r for r in self.runners if projection is None or r.projection.name == projection]
         deadline = asyncio.get_running_loop().time() + timeout
-        while runner.status.position < position and asyncio.get_running_loop().time() < deadline:
+        while (
+            any(r.status.position < position for r in runners)
+            and asyncio.get_running_loop().time() < deadline
+        ):
             await asyncio.sleep(0.01)
 
     async def wait_for_all(self, position: int, *, timeout: float = 10.0) -> None:
@@ -411,6 +422,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     app.include_router(_operations_router(definition, settings))
     for router in definition.routers:
         app.include_router(router)
+    document_errors(app)
     return app
 
 

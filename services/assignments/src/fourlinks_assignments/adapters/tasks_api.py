@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
@@ -22,6 +22,7 @@ from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed
 from fourlinks_kernel.scope import ensure_scope
 from fourlinks_runtime.auth import Role, require_roles
+from fourlinks_runtime.http import CommandAccepted, Limit, MinPosition, Offset, Unit
 from fourlinks_runtime.service import ServiceRuntime, command_context
 
 router = APIRouter(tags=["tasks"])
@@ -37,22 +38,8 @@ Reader = Annotated[
 Staff = Annotated[
     Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR, Role.INSPECTOR))
 ]
-MinPosition = Annotated[
-    int | None, Header(alias="X-Min-Position", description="wait until this position is visible")
-]
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
-Unit = Annotated[str | None, Query(max_length=512, description="org-unit path; default: your scope")]
 Text = Annotated[str, Field(min_length=2, max_length=2000)]
 Note = Annotated[str, Field(default="", max_length=2000)]
-
-
-class CommandAccepted(BaseModel):
-    """Where the command's events landed: send `position` as X-Min-Position to read your write."""
-
-    id: str
-    position: int
-    duplicate: bool = False
 
 
 class RaiseTask(BaseModel):
@@ -248,7 +235,7 @@ async def assign(
 ) -> CommandAccepted:
     runtime = _runtime(request)
     if min_position:  # positions are global: one from the members service works here too
-        await runtime.wait_for_all(min_position)
+        await runtime.wait_for(min_position)
     async with runtime.engine.connect() as conn:
         directory = queries.SqlDirectory(conn)
         return await _run(

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
@@ -24,6 +24,8 @@ from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import NotAllowed, NotFound
 from fourlinks_kernel.scope import ensure_scope
 from fourlinks_runtime.auth import Role, require_roles
+from fourlinks_runtime.http import CommandAccepted as BaseCommandAccepted
+from fourlinks_runtime.http import Limit, MinPosition, Offset, Unit
 from fourlinks_runtime.service import ServiceRuntime, command_context
 
 router = APIRouter(tags=["feedback"])
@@ -37,18 +39,11 @@ Anyone = Annotated[
     Depends(require_roles(Role.RESIDENT, Role.MEMBER, Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR)),
 ]
 Resident = Annotated[Actor, Depends(require_roles(Role.RESIDENT))]
-MinPosition = Annotated[
-    int | None, Header(alias="X-Min-Position", description="wait until this position is visible")
-]
-Unit = Annotated[str | None, Query(max_length=512, description="org-unit path; default: your scope")]
 
 
-class CommandAccepted(BaseModel):
-    """Where the command's events landed: send `position` as X-Min-Position to read your write."""
+class CommandAccepted(BaseCommandAccepted):
+    """Where the command's events landed, and the reference a resident follows feedback with."""
 
-    id: str
-    position: int
-    duplicate: bool = False
     reference: str | None = None
 
 
@@ -135,7 +130,7 @@ async def submit(
     runtime = _runtime(request)
     await runtime.wait_until_caught_up()
     if min_position:  # positions are global: one from the members service works here too
-        await runtime.wait_for_all(min_position)
+        await runtime.wait_for(min_position)
     org_unit, member_id = await _contact(runtime, body.household_id or body.enterprise_id or "")
     feedback_id = command_context(request, actor).id_for("feedback")
     new = NewFeedback(
@@ -231,8 +226,8 @@ async def list_feedback(
     actor: Anyone,
     unit: Unit = None,
     state: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
     query = select(items)
@@ -300,7 +295,7 @@ async def rate(
     runtime = _runtime(request)
     await runtime.wait_until_caught_up()
     if min_position:
-        await runtime.wait_for_all(min_position)
+        await runtime.wait_for(min_position)
     period = body.period or runtime.clock().astimezone(ZoneInfo(runtime.settings.timezone)).strftime("%Y-%m")
     async with runtime.engine.connect() as conn:
         link = (

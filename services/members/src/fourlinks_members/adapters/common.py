@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Header, Query, Request
-from pydantic import BaseModel, Field
+from fastapi import Depends, Request
+from pydantic import Field
 
 from fourlinks_kernel.aggregate import UnitOfWork
 from fourlinks_kernel.envelope import Actor
 from fourlinks_members.projections.directory import DirectoryProjection
 from fourlinks_runtime.auth import Role, require_roles
+from fourlinks_runtime.http import CommandAccepted, Limit, MinPosition, Offset, Unit
 from fourlinks_runtime.service import ServiceRuntime, command_context
 
 T = TypeVar("T")
@@ -27,24 +28,9 @@ Anyone = Annotated[
         )
     ),
 ]
-MinPosition = Annotated[
-    int | None,
-    Header(alias="X-Min-Position", description="wait (up to 3 s) until this log position is visible"),
-]
-Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
-Offset = Annotated[int, Query(ge=0, description="rows to skip")]
-Unit = Annotated[str | None, Query(max_length=512, description="org-unit path; default: your scope")]
 Phone = Annotated[str, Field(min_length=5, max_length=40, pattern=r"^[0-9+\- ()]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 Reason = Annotated[str, Field(min_length=2, max_length=500)]
-
-
-class CommandAccepted(BaseModel):
-    """Where the command's events landed: send `position` as X-Min-Position to read your write."""
-
-    id: str
-    position: int
-    duplicate: bool = False
 
 
 def runtime_of(request: Request) -> ServiceRuntime:
@@ -76,3 +62,24 @@ async def caught_up(request: Request, position: int | None) -> ServiceRuntime:
 def unit_or_scope(actor: Actor, unit: str | None) -> str:
     """The unit a list is filtered by: the one asked for, else the actor's scope."""
     return (unit or actor.scope).strip("/")
+
+
+__all__ = [
+    "Administrator",
+    "Anyone",
+    "CommandAccepted",
+    "Limit",
+    "MemberOrSecretary",
+    "MinPosition",
+    "Name",
+    "Offset",
+    "Phone",
+    "Reason",
+    "Secretary",
+    "Staff",
+    "Unit",
+    "caught_up",
+    "execute",
+    "runtime_of",
+    "unit_or_scope",
+]
