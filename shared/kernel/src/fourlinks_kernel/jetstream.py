@@ -74,6 +74,7 @@ class JetStreamEventStore:
 
     # -- loading ----------------------------------------------------------------------------
     async def load(self, stream: StreamId) -> LoadedStream:
+        self._require_connection()
         stored = [s async for s in self._direct_get(stream.filter(self.settings.prefix), from_seq=1)]
         events = tuple([await self.codec.decode(s) for s in stored])
         if not stored:
@@ -134,6 +135,7 @@ class JetStreamEventStore:
     async def append_all(
         self, writes: Sequence[StreamWrite], *, context: CommandContext
     ) -> list[AppendResult]:
+        self._require_connection()
         batch = await encode_writes(self.codec, writes, context=context)
         attempts = self.settings.publish_attempts
         for attempt in range(1, attempts + 1):
@@ -229,6 +231,11 @@ class JetStreamEventStore:
             if self.codec.envelope_of(stored)[0].event_id == wanted:
                 return batch.results(stored.position + batch.size - 1)
         return None
+
+    def _require_connection(self) -> None:
+        """Fail fast while NATS is away (the client reconnects by itself meanwhile)."""
+        if not self.nc.is_connected:
+            raise EventStoreUnavailable("the event store is not reachable right now; retry shortly")
 
     # -- batch direct get over one shared reply subscription ----------------------------------
     async def _direct_get(

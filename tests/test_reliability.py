@@ -1,0 +1,167 @@
+"""Faults survived and bad input refused: NATS away and back, hostile strings, several processes
+writing one aggregate, redelivery in any order."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import httpx
+from conftest import TEST_JWT_SECRET, TEST_MASTER_KEY, bearer, eventually, free_ports, running, wait_ready
+
+from fourlinks_kernel.provisioning import ProvisionOptions, provision
+from fourlinks_members.bootstrap import create_app
+from fourlinks_members.domain.org_units import OrgUnit
+from fourlinks_runtime.embedded import start_nats
+from fourlinks_runtime.natsconn import connect
+from fourlinks_runtime.settings import Settings
+
+HOSTILE = [
+    "Robert'); DROP TABLE residents;--",
+    "<script>alert('x')</script>&amp;",
+    "王小明 محمد Ωμέγα 🙂 ñ",
+    "tab\there\nnew line\u0007bell\u200bzero-width",
+    "x" * 100,
+]
+
+
+async def test_nats_away_gives_a_fast_503_and_the_service_comes_back_by_itself(tmp_path: Path) -> None:
+    port, monitor = free_ports(2)
+    server = start_nats(tmp_path / "nats", port=port, monitor_port=monitor)
+    settings = Settings(
+        var_dir=tmp_path,
+        nats_url=server.url,
+        master_key=TEST_MASTER_KEY,
+        jwt_secret=TEST_JWT_SECRET,
+        log_level="WARNING",
+    )
+    nc = await connect(settings, name="init")
+    await provision(nc, ProvisionOptions(monitor_url=server.monitor_url))
+    await nc.close()
+    admin = bearer(settings, "administrator", scope="yuhang")
+    try:
+        async with running(create_app(settings)) as client:
+            assert (await wait_ready(client)).status_code == 200
+            server.stop(kill=True)
+            away = await client.post(
+                "/org-units",
+                json={"code": "yuhang", "name": "余杭区", "level": "district"},
+                headers={**admin, "Idempotency-Key": "district-yuhang-1"},
+            )
+            assert away.status_code == 503
+            assert "retry" in away.json()["detail"]
+            assert (await client.get("/health/ready")).status_code == 503
+            server = start_nats(tmp_path / "nats", port=port, monitor_port=monitor)
+
+            async def accepted() -> httpx.Response | None:
+                reply = await client.post(
+                    "/org-units",
+                    json={"code": "yuhang", "name": "余杭区", "level": "district"},
+                    headers={**admin, "Idempotency-Key": "district-yuhang-1"},
+                )
+                return reply if reply.status_code == 201 else None
+
+            created = await eventually(accepted, timeout=30)
+
+            async def projected() -> list[str]:  # the projection resumes by itself after the restart
+                reply = await client.get("/org-units", headers=admin)
+                return [u["path"] for u in reply.json()] if reply.status_code == 200 else []
+
+            assert await eventually(projected, timeout=60) == ["yuhang"]
+            assert created.json()["position"] >= 1
+            assert (await wait_ready(client)).status_code == 200
+    finally:
+        server.stop()
+
+
+async def test_hostile_strings_are_stored_and_returned_intact(service_settings: Settings) -> None:
+    admin = bearer(service_settings, "administrator", scope="yuhang")
+    async with running(create_app(service_settings)) as client:
+        for code, level, parent in [
+            ("yuhang", "district", None),
+            ("nanyuan", "street", "yuhang"),
+            ("xinghe", "community", "yuhang/nanyuan"),
+            ("b1", "building", "yuhang/nanyuan/xinghe"),
+        ]:
+            reply = await client.post(
+                "/org-units",
+                json={"code": code, "name": HOSTILE[1], "level": level, "parent_path": parent},
+                headers=admin,
+            )
+            assert reply.status_code == 201, reply.text
+        residents = [{"name": text[:100], "phone": "13912345678"} for text in HOSTILE]
+        reply = await client.post(
+            "/households",
+            json={"org_unit": "yuhang/nanyuan/xinghe/b1", "room": "101", "residents": residents},
+            headers=bearer(service_settings, "secretary", scope="yuhang"),
+        )
+        assert reply.status_code == 201, reply.text
+        position = reply.json()["position"]
+        household = await client.get(
+            f"/households/{reply.json()['id']}", headers={**admin, "X-Min-Position": str(position)}
+        )
+        assert household.headers["content-type"].startswith("application/json")
+        assert sorted(r["name"] for r in household.json()["residents"]) == sorted(t[:100] for t in HOSTILE)
+        units = await client.get("/org-units", headers=admin)
+        assert {u["name"] for u in units.json()} == {HOSTILE[1]}
+
+
+WRITER = """
+import asyncio, os, sys
+from fourlinks_contracts import full_registry
+from fourlinks_kernel.aggregate import Repository
+from fourlinks_kernel.envelope import Actor, CommandContext
+from fourlinks_members.domain.org_units import OrgUnit
+from fourlinks_runtime.natsconn import connect
+from fourlinks_runtime.service import open_event_store
+from fourlinks_runtime.settings import Settings
+
+async def main() -> None:
+    settings = Settings()
+    nc = await connect(settings, name="writer")
+    store, _ = open_event_store(nc, settings, full_registry())
+    actor = Actor(id=f"writer-{sys.argv[2]}", roles=("administrator",), scope="yuhang")
+    for n in range(int(sys.argv[3])):
+        await Repository(store, OrgUnit).execute(
+            sys.argv[1], lambda unit, n=n: unit.rename(f"{sys.argv[2]}-{n}"), CommandContext.new(actor)
+        )
+    await nc.close()
+
+asyncio.run(main())
+"""
+
+
+async def test_several_processes_writing_one_aggregate_lose_no_update_and_leave_no_gap(
+    service_settings: Settings, tmp_path: Path
+) -> None:
+    admin = bearer(service_settings, "administrator", scope="yuhang")
+    async with running(create_app(service_settings)) as client:
+        created = await client.post(
+            "/org-units", json={"code": "yuhang", "name": "余杭区", "level": "district"}, headers=admin
+        )
+        unit_id = created.json()["id"]
+        script = tmp_path / "writer.py"
+        script.write_text(WRITER)
+        env = {
+            **os.environ,
+            "FOURLINKS_NATS_URL": service_settings.nats_url,
+            "FOURLINKS_STREAM": service_settings.stream,
+            "FOURLINKS_SUBJECT_PREFIX": service_settings.subject_prefix,
+            "FOURLINKS_KEY_BUCKET": service_settings.key_bucket,
+            "FOURLINKS_MASTER_KEY": TEST_MASTER_KEY,
+            "FOURLINKS_LOG_LEVEL": "WARNING",
+        }
+        writers = [
+            await asyncio.create_subprocess_exec(sys.executable, str(script), unit_id, f"w{i}", "8", env=env)
+            for i in range(3)
+        ]
+        for writer in writers:
+            assert await asyncio.wait_for(writer.wait(), 120) == 0
+        runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
+        loaded = await runtime.store.load(OrgUnit.stream_of(unit_id))
+        versions = [e.envelope.aggregate_version for e in loaded.events]
+        assert versions == list(range(1, 26))
+        names = {e.event.name for e in loaded.events[1:]}
+        assert names == {f"w{i}-{n}" for i in range(3) for n in range(8)}
