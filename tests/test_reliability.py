@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 from conftest import TEST_JWT_SECRET, TEST_MASTER_KEY, bearer, eventually, free_ports, running, wait_ready
 
+from fourlinks_audit import digest
+from fourlinks_contracts import full_registry
 from fourlinks_kernel.provisioning import ProvisionOptions, provision
 from fourlinks_members.bootstrap import create_app
 from fourlinks_members.domain.org_units import OrgUnit
+from fourlinks_members.projections.directory import DirectoryProjection
+from fourlinks_members.projections.org_units import OrgUnitsProjection
+from fourlinks_members.seed import seed_district
 from fourlinks_runtime.embedded import start_nats
 from fourlinks_runtime.natsconn import connect
+from fourlinks_runtime.service import create_engine, open_event_store
 from fourlinks_runtime.settings import Settings
 
 HOSTILE = [
@@ -114,7 +122,11 @@ from fourlinks_contracts import full_registry
 from fourlinks_kernel.aggregate import Repository
 from fourlinks_kernel.envelope import Actor, CommandContext
 from fourlinks_members.domain.org_units import OrgUnit
+from fourlinks_members.projections.directory import DirectoryProjection
+from fourlinks_members.projections.org_units import OrgUnitsProjection
+from fourlinks_members.seed import seed_district
 from fourlinks_runtime.natsconn import connect
+from fourlinks_runtime.service import create_engine, open_event_store
 from fourlinks_runtime.service import open_event_store
 from fourlinks_runtime.settings import Settings
 
@@ -165,3 +177,100 @@ async def test_several_processes_writing_one_aggregate_lose_no_update_and_leave_
         assert versions == list(range(1, 26))
         names = {e.event.name for e in loaded.events[1:]}
         assert names == {f"w{i}-{n}" for i in range(3) for n in range(8)}
+
+
+def _serve_members(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "FOURLINKS_NATS_URL": settings.nats_url,
+        "FOURLINKS_STREAM": settings.stream,
+        "FOURLINKS_SUBJECT_PREFIX": settings.subject_prefix,
+        "FOURLINKS_KEY_BUCKET": settings.key_bucket,
+        "FOURLINKS_MASTER_KEY": TEST_MASTER_KEY,
+        "FOURLINKS_JWT_SECRET": TEST_JWT_SECRET,
+        "FOURLINKS_VAR_DIR": str(settings.var_dir),
+        "FOURLINKS_LOG_LEVEL": "ERROR",
+        "FOURLINKS_PROJECTION_BATCH_SIZE": "50",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "fourlinks_runtime", "serve", "members", "--port", str(port)], env=env
+    )
+
+
+async def _directory_position(port: int) -> int | None:
+    try:
+        async with httpx.AsyncClient() as client:
+            ready = (await client.get(f"http://127.0.0.1:{port}/health/ready", timeout=2)).json()
+    except (httpx.TransportError, ValueError):
+        return None
+    position: int = ready["projections"]["members.directory"]["position"]
+    return position
+
+
+async def test_a_service_killed_mid_projection_again_and_again_ends_equal_to_a_fresh_rebuild(
+    tmp_path: Path,
+) -> None:
+    server = start_nats(tmp_path / "nats")
+    settings = Settings(
+        var_dir=tmp_path, nats_url=server.url, master_key=TEST_MASTER_KEY, jwt_secret=TEST_JWT_SECRET
+    )
+    try:
+        nc = await connect(settings, name="init")
+        await provision(nc, ProvisionOptions(monitor_url=server.monitor_url))
+        await nc.close()
+        await seed_district(settings, district="yuhang", scale=0.02, seed=3)
+        target = await _last_position(settings)
+        kills = 0
+        (port,) = free_ports(1)
+        while kills < 3:
+            service = _serve_members(settings, port)
+            try:
+                for _ in range(600):
+                    position = await _directory_position(port)
+                    if position and 0 < position < target:
+                        break
+                    await asyncio.sleep(0.01)
+            finally:
+                service.send_signal(signal.SIGKILL)
+                await asyncio.to_thread(service.wait, 30)
+            kills += 1
+        service = _serve_members(settings, port)
+        try:
+            assert await eventually(lambda: _caught_up(port, target), timeout=120)
+        finally:
+            service.terminate()
+            await asyncio.to_thread(service.wait, 30)
+        live = await _digest(settings.database_url_for("members"))
+        async with running(
+            create_app(
+                settings.model_copy(update={"members_database_url": f"sqlite:///{tmp_path / 'fresh.db'}"})
+            )
+        ) as client:
+            assert (await wait_ready(client, timeout=120)).status_code == 200
+        assert await _digest(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}") == live
+    finally:
+        server.stop()
+
+
+async def _caught_up(port: int, target: int) -> bool:
+    return (await _directory_position(port) or 0) >= target
+
+
+async def _last_position(settings: Settings) -> int:
+    nc = await connect(settings, name="probe")
+    try:
+        store, _ = open_event_store(nc, settings, full_registry())
+        return await store.last_position()
+    finally:
+        await nc.close()
+
+
+async def _digest(url: str) -> str:
+    engine = create_engine(url)
+    try:
+        tables: dict[str, tuple[int, str]] = {}
+        for factory in (OrgUnitsProjection, DirectoryProjection):
+            tables.update(await digest.table_digests(engine, factory().metadata))
+        return digest.overall(tables)
+    finally:
+        await engine.dispose()
