@@ -112,7 +112,9 @@ def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
         own = logging.getLogger(library)
         own.handlers[:] = []
         own.propagate = True
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # These log SQL statements with their parameters (personal data) at DEBUG: never below WARNING.
+    for talkative in ("uvicorn.access", "aiosqlite", "sqlalchemy.engine", "sqlalchemy.pool", "asyncpg"):
+        logging.getLogger(talkative).setLevel(logging.WARNING)
 
 
 def bind_context(**values: Any) -> None:

@@ -378,6 +378,7 @@ def create_engine(url: str) -> AsyncEngine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA secure_delete=ON")  # erased personal data leaves no bytes behind
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
