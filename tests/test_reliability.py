@@ -274,3 +274,72 @@ async def _digest(url: str) -> str:
         return digest.overall(tables)
     finally:
         await engine.dispose()
+
+
+async def test_nats_killed_again_and_again_under_load_loses_no_success_and_retries_never_write_twice(
+    tmp_path: Path,
+) -> None:
+    port, monitor = free_ports(2)
+    holder = {"server": start_nats(tmp_path / "nats", port=port, monitor_port=monitor)}
+    settings = Settings(
+        var_dir=tmp_path,
+        nats_url=holder["server"].url,
+        master_key=TEST_MASTER_KEY,
+        jwt_secret=TEST_JWT_SECRET,
+        log_level="ERROR",
+    )
+    nc = await connect(settings, name="init")
+    await provision(nc, ProvisionOptions(monitor_url=holder["server"].monitor_url))
+    await nc.close()
+    admin = bearer(settings, "administrator", scope="yuhang")
+    statuses: list[int] = []
+    try:
+        async with running(create_app(settings)) as client:
+            assert (await wait_ready(client)).status_code == 200
+
+            async def command(body: dict[str, str | None], key: str) -> int:
+                for _ in range(400):  # a client retrying with the same key until it is told "done"
+                    reply = await client.post(
+                        "/org-units", json=body, headers={**admin, "Idempotency-Key": key}
+                    )
+                    statuses.append(reply.status_code)
+                    if reply.status_code == 201:
+                        return int(reply.json()["position"])
+                    await asyncio.sleep(0.05)
+                raise AssertionError(f"{key} never succeeded")
+
+            async def chaos() -> None:
+                for _ in range(3):
+                    await asyncio.sleep(0.4)
+                    holder["server"].stop(kill=True)
+                    await asyncio.sleep(0.3)
+                    holder["server"] = start_nats(tmp_path / "nats", port=port, monitor_port=monitor)
+
+            await command(
+                {"code": "yuhang", "name": "余杭区", "level": "district", "parent_path": None},
+                "district-0001",
+            )
+            killer = asyncio.create_task(chaos())
+            streets = 0
+            while not killer.done() or streets < 20:
+                body = {
+                    "code": f"s{streets:03d}",
+                    "name": f"街道{streets}",
+                    "level": "street",
+                    "parent_path": "yuhang",
+                }
+                await command(body, f"street-{streets:04d}")
+                streets += 1
+            await killer
+            runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
+            await eventually(lambda: _connected(runtime), timeout=30)
+            created = [s async for s in runtime.store.read() if s.event_type == "OrgUnitCreated"]
+    finally:
+        holder["server"].stop()
+    assert set(statuses) <= {201, 503}, set(statuses)
+    assert 503 in statuses  # the kills did hit commands in flight
+    assert len(created) == streets + 1  # every acknowledged creation is there, and none twice
+
+
+async def _connected(runtime: object) -> bool:
+    return bool(runtime.nc.is_connected)  # type: ignore[attr-defined]
