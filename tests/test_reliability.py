@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -297,7 +298,7 @@ async def test_nats_killed_again_and_again_under_load_loses_no_success_and_retri
         async with running(create_app(settings)) as client:
             assert (await wait_ready(client)).status_code == 200
 
-            async def command(body: dict[str, str | None], key: str) -> int:
+            async def command(body: Mapping[str, str | None], key: str) -> int:
                 for _ in range(400):  # a client retrying with the same key until it is told "done"
                     reply = await client.post(
                         "/org-units", json=body, headers={**admin, "Idempotency-Key": key}
