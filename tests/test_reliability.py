@@ -8,10 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
+import pytest
 from conftest import TEST_JWT_SECRET, TEST_MASTER_KEY, bearer, eventually, free_ports, running, wait_ready
 
 from fourlinks_audit import digest
@@ -344,3 +345,55 @@ async def test_nats_killed_again_and_again_under_load_loses_no_success_and_retri
 
 async def _connected(runtime: object) -> bool:
     return bool(runtime.nc.is_connected)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MB tmpfs, so a full disk can be produced for real."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True, check=False
+    )
+    if result.returncode != 0:
+        pytest.skip(f"mounting a tmpfs needs root here: {result.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+async def test_a_full_disk_under_the_read_models_stalls_the_projection_which_recovers_when_space_returns(
+    service_settings: Settings, small_disk: Path
+) -> None:
+    if service_settings.database_url:
+        pytest.skip("this case is about the SQLite file; PostgreSQL manages its own disk")
+    ballast = small_disk / "ballast"
+    settings = service_settings.model_copy(
+        update={"members_database_url": f"sqlite:///{small_disk / 'members.db'}"}
+    )
+    admin = bearer(settings, "administrator", scope="yuhang")
+    async with running(create_app(settings)) as client:
+        assert (await wait_ready(client)).status_code == 200
+        await client.post(
+            "/org-units", json={"code": "yuhang", "name": "余杭区", "level": "district"}, headers=admin
+        )
+        free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+        ballast.write_bytes(b"\0" * (free - 4096))
+        positions = []
+        for n in range(60):
+            body = {"code": f"s{n:02d}", "name": "街" * 150, "level": "street", "parent_path": "yuhang"}
+            reply = await client.post("/org-units", json=body, headers=admin)
+            assert reply.status_code == 201  # commands go to the event log, not to this disk
+            positions.append(reply.json()["position"])
+        runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
+        runner = next(r for r in runtime.runners if r.projection.name == "members.org_units")
+        await asyncio.sleep(1.0)
+        assert runner.status.position < positions[-1]  # stalled on the full disk, not skipping
+        assert runner.status.halted_reason is None  # a full disk is transient, not a halt
+        ballast.unlink()
+
+        async def caught_up() -> bool:
+            return bool(runner.status.position >= positions[-1])
+
+        assert await eventually(caught_up, timeout=60)
+        listed = await client.get("/org-units", headers=admin)
+        assert len(listed.json()) == 61
