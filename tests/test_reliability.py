@@ -4,6 +4,7 @@ writing one aggregate, redelivery in any order."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -19,11 +20,11 @@ from fourlinks_audit import digest
 from fourlinks_contracts import full_registry
 from fourlinks_kernel.provisioning import ProvisionOptions, provision
 from fourlinks_members.bootstrap import create_app
-from fourlinks_members.domain.org_units import OrgUnit
+from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
 from fourlinks_members.projections.directory import DirectoryProjection
 from fourlinks_members.projections.org_units import OrgUnitsProjection
 from fourlinks_members.seed import seed_district
-from fourlinks_runtime.embedded import start_nats
+from fourlinks_runtime.embedded import SERVER_CONFIG, run_nats_config, start_nats
 from fourlinks_runtime.natsconn import connect
 from fourlinks_runtime.service import create_engine, open_event_store
 from fourlinks_runtime.settings import Settings
@@ -123,7 +124,7 @@ import asyncio, os, sys
 from fourlinks_contracts import full_registry
 from fourlinks_kernel.aggregate import Repository
 from fourlinks_kernel.envelope import Actor, CommandContext
-from fourlinks_members.domain.org_units import OrgUnit
+from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
 from fourlinks_members.projections.directory import DirectoryProjection
 from fourlinks_members.projections.org_units import OrgUnitsProjection
 from fourlinks_members.seed import seed_district
@@ -397,3 +398,69 @@ async def test_a_full_disk_under_the_read_models_stalls_the_projection_which_rec
         assert await eventually(caught_up, timeout=60)
         listed = await client.get("/org-units", headers=admin)
         assert len(listed.json()) == 61
+
+
+async def test_a_full_disk_under_nats_reports_no_success_and_the_node_recovers_once_space_returns(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "nats.conf"
+    store = small_disk / "js"
+    config.write_text(
+        SERVER_CONFIG.format(
+            host="127.0.0.1", name="small", port=-1, monitor_port=-1, store_dir=store, sync="always"
+        ).replace(
+            "sync_interval: always", "sync_interval: always\n  max_file_store: 1GB"
+        )  # the disk, not a quota, runs out
+    )
+    stats = os.statvfs(small_disk)
+    (small_disk / "ballast").write_bytes(b"\0" * (stats.f_bavail * stats.f_frsize - 400_000))
+    server = run_nats_config(config, data_dir=tmp_path, store_dir=store)
+    settings = Settings(
+        var_dir=tmp_path,
+        nats_url=server.url,
+        master_key=TEST_MASTER_KEY,
+        jwt_secret=TEST_JWT_SECRET,
+        log_level="ERROR",
+    )
+    nc = await connect(settings, name="init")
+    await provision(nc, ProvisionOptions(monitor_url=server.monitor_url))
+    await nc.close()
+    admin = bearer(settings, "administrator", scope="yuhang")
+    refused: dict[str, object] = {}
+    try:
+        async with running(create_app(settings)) as client:
+            assert (await wait_ready(client)).status_code == 200
+            runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
+            runtime.store.settings = dataclasses.replace(
+                runtime.store.settings, publish_timeout=0.5, publish_attempts=2
+            )
+            await client.post(
+                "/org-units", json={"code": "yuhang", "name": "余杭区", "level": "district"}, headers=admin
+            )
+            for n in range(2000):
+                body = {"code": f"s{n:04d}", "name": "街" * 190, "level": "street", "parent_path": "yuhang"}
+                reply = await client.post("/org-units", json=body, headers=admin)
+                if reply.status_code != 201:
+                    refused = {
+                        "code": body["code"],
+                        "status": reply.status_code,
+                        "detail": reply.json()["detail"],
+                    }
+                    break
+        assert refused["status"] == 503, refused
+        assert "retry" in str(refused["detail"])
+    finally:
+        server.stop()
+    (small_disk / "ballast").unlink()
+    server = run_nats_config(config, data_dir=tmp_path, store_dir=store)  # space back, node restarted
+    try:
+        recovered = settings.model_copy(update={"nats_url": server.url})
+        async with running(create_app(recovered)) as client:
+            assert (await wait_ready(client, timeout=60)).status_code == 200
+            runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
+            written = {s.subject.split(".")[3] async for s in runtime.store.read()}
+            assert unit_id_for(f"yuhang/{refused['code']}") not in written  # refused means not written
+            again = {"code": "after", "name": "恢复", "level": "street", "parent_path": "yuhang"}
+            assert (await client.post("/org-units", json=again, headers=admin)).status_code == 201
+    finally:
+        server.stop()
