@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from conftest import District
+from conftest import COMMUNITY, District, bearer, community_with_a_covered_household
 
 from fourlinks_runtime.auth import issue_token
 from fourlinks_runtime.settings import Settings
@@ -57,3 +57,86 @@ async def test_no_endpoint_answers_without_a_valid_token(
             assert reply.status_code == 401, (
                 f"{method} {path} with {headers or 'no token'}: {reply.status_code}"
             )
+
+
+async def test_no_command_accepts_a_read_only_role(
+    everything: list[tuple[httpx.AsyncClient, str, str]], district: District
+) -> None:
+    auditor = bearer(district.settings, "auditor", scope="yuhang")
+    commands = [
+        (client, method, path) for client, method, path in everything if method in ("POST", "PUT", "PATCH")
+    ]
+    assert len(commands) > 30
+    for client, method, path in commands:
+        reply = await client.request(method, path, json={}, headers=auditor)
+        assert reply.status_code == 403, f"{method} {path} as an auditor: {reply.status_code}"
+
+
+async def test_lists_outside_the_scope_are_refused(
+    everything: list[tuple[httpx.AsyncClient, str, str]], district: District
+) -> None:
+    elsewhere = bearer(district.settings, "secretary", scope="linping")
+    lists = [(client, path) for client, method, path in everything if method == "GET" and "/x" not in path]
+    refused = 0
+    for client, path in lists:
+        reply = await client.get(path, params={"unit": "yuhang"}, headers=elsewhere)
+        if path in (
+            "/kpis/ranking",
+            "/kpis",
+            "/board",
+            "/coverage",
+            "/coverage/uncovered",
+            "/members",
+            "/households",
+            "/enterprises",
+            "/tasks",
+            "/party-days",
+            "/callbacks/due",
+            "/feedback",
+            "/org-units",
+        ):
+            assert reply.status_code == 403, f"GET {path}?unit=yuhang from another scope: {reply.status_code}"
+            refused += 1
+    assert refused >= 12
+
+
+async def test_no_one_spot_checks_or_closes_their_own_task_through_the_api(district: District) -> None:
+    d = district
+    member, household = await community_with_a_covered_household(d)
+    raised = await d.post(
+        d.assignments,
+        "/tasks",
+        {
+            "category": "repairs",
+            "org_unit": f"{COMMUNITY}/b1",
+            "household_id": household,
+            "description": "门禁坏了",
+        },
+        d.secretary,
+    )
+    await d.post(d.assignments, f"/tasks/{raised['id']}/triage", {}, d.secretary)
+    await d.post(d.assignments, f"/tasks/{raised['id']}/assign", {}, d.secretary)
+    me = d.token("member", member)
+    await d.post(d.assignments, f"/tasks/{raised['id']}/accept", {}, me)
+    await d.post(
+        d.assignments, f"/tasks/{raised['id']}/resolution", {"summary": "修好了", "result": "resolved"}, me
+    )
+    own_check = await d.assignments.post(
+        f"/tasks/{raised['id']}/spot-check",
+        json={"passed": True},
+        headers=bearer(d.settings, "inspector", scope=COMMUNITY, subject=member),
+    )
+    assert own_check.status_code == 403
+    await d.post(
+        d.assignments,
+        f"/tasks/{raised['id']}/spot-check",
+        {"passed": True},
+        d.token("inspector", "inspector-9"),
+    )
+    own_close = await d.assignments.post(
+        f"/tasks/{raised['id']}/close",
+        json={"reason": "resolved"},
+        headers=bearer(d.settings, "secretary", scope=COMMUNITY, subject=member),
+    )
+    assert own_close.status_code == 403
+    assert "never close their own" in own_close.json()["detail"]

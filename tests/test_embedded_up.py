@@ -103,7 +103,7 @@ def test_make_up_runs_everything_seeds_once_stops_cleanly_and_keeps_the_data(tmp
         assert coverage(urls["members"], var_dir) == first
         headers = {"Authorization": f"Bearer {token(var_dir)}"}
         listed = httpx.get(
-            f"{urls['members']}/org-units", params={"under": "yuhang/s01/extra"}, headers=headers, timeout=10
+            f"{urls['members']}/org-units", params={"unit": "yuhang/s01/extra"}, headers=headers, timeout=10
         )
         assert [u["path"] for u in listed.json()] == ["yuhang/s01/extra"]
     finally:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -17,6 +15,7 @@ from fourlinks_members.adapters.common import (
     Anyone,
     CommandAccepted,
     MinPosition,
+    Unit,
     execute,
     runtime_of,
 )
@@ -103,12 +102,12 @@ async def get_org_unit(
 async def list_org_units(
     request: Request,
     actor: Anyone,
-    under_path: Annotated[str | None, Query(alias="under", max_length=512)] = None,
+    unit: Unit = None,
     min_position: MinPosition = None,
 ) -> list[OrgUnitView]:
     runtime = runtime_of(request)
     await runtime.wait_for(min_position, projection=OrgUnitsProjection.name)
-    root = (under_path or actor.scope).strip("/")
+    root = (unit or actor.scope).strip("/")
     ensure_scope(actor, root)
     query = select(org_units).where(under(org_units.c.path, root)).order_by(org_units.c.path).limit(5000)
     async with runtime.engine.connect() as conn:
