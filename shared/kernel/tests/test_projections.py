@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar
+import json
+from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
@@ -221,3 +222,27 @@ async def test_a_rebuild_gives_the_same_rows_as_the_live_projection(
 
 def test_stored_event_type_comes_from_the_subject() -> None:
     assert StoredEvent(1, "fourlinks.members.org_unit.x.OrgUnitCreated", b"").event_type == "OrgUnitCreated"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda body: body["data"].update(priority="high"), "ValidationError"),
+        (lambda body: body["envelope"].update(schema_version=9), "UnsupportedSchemaVersion"),
+        (lambda body: body["envelope"].update(event_type="NoteBurned"), "UnknownEventType"),
+    ],
+)
+async def test_wrongly_typed_or_versioned_payloads_halt_the_projection_and_are_recorded(
+    jetstream_store: JetStreamEventStore, engine: AsyncEngine, change: Any, reason: str
+) -> None:
+    await fill(jetstream_store, 1, 1)
+    good = [s async for s in jetstream_store.read()][-1]
+    body = json.loads(good.payload)
+    change(body)
+    await jetstream_store.nc.request(good.subject, json.dumps(body).encode(), timeout=5)
+    runner = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine)
+    with pytest.raises(ProjectionHalted, match=reason):
+        await runner.catch_up()
+    assert runner.status.position == 2  # everything before the bad event, nothing skipped past it
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(failures))).scalar_one() == 1
