@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from conftest import COMMUNITY, District, bearer, community_with_a_covered_household
+from conftest import COMMUNITY, District, bearer, community_with_a_covered_household, eventually
 
 from fourlinks_runtime.auth import issue_token
 from fourlinks_runtime.settings import Settings
@@ -140,3 +140,48 @@ async def test_no_one_spot_checks_or_closes_their_own_task_through_the_api(distr
     )
     assert own_close.status_code == 403
     assert "never close their own" in own_close.json()["detail"]
+
+
+async def test_single_things_outside_the_scope_are_refused(district: District) -> None:
+    d = district
+    member, household = await community_with_a_covered_household(d)
+    submitted = await d.post(
+        d.feedback,
+        "/feedback",
+        {"category": "repairs", "household_id": household, "description": "楼道灯坏了"},
+        d.token("resident", household),
+    )
+    item = await d.get(d.feedback, f"/feedback/{submitted['id']}", d.secretary)
+    session = await d.post(
+        d.assignments,
+        "/party-days",
+        {"community": COMMUNITY, "held_on": "2026-11-20", "agenda": ["议题"]},
+        d.secretary,
+    )
+    card = (await d.get(d.members, f"/members/{member}/dashboard", d.secretary))["card"]["card_id"]
+    units = await d.get(d.members, "/org-units", d.secretary)
+    await eventually(lambda: _task_known(d, item["task_id"]))
+    elsewhere = bearer(d.settings, "secretary", scope="yuhang/nanyuan/linping")
+    things = [
+        (d.members, f"/org-units/{units[0]['unit_id']}"),
+        (d.members, f"/members/{member}"),
+        (d.members, f"/members/{member}/dashboard"),
+        (d.members, f"/households/{household}"),
+        (d.members, f"/households/{household}/card"),
+        (d.members, f"/households/{household}/member-on?on=2026-11-27"),
+        (d.members, f"/households/{household}/suggested-members"),
+        (d.members, f"/cards/{card}/history"),
+        (d.assignments, f"/tasks/{item['task_id']}"),
+        (d.assignments, f"/tasks/{item['task_id']}/timeline"),
+        (d.assignments, f"/party-days/{session['id']}/summary"),
+        (d.feedback, f"/feedback/{submitted['id']}"),
+        (d.feedback, f"/follow-up/{submitted['reference']}"),
+    ]
+    for client, path in things:
+        assert (await client.get(path, headers=d.secretary)).status_code == 200, path
+        refused = await client.get(path, headers=elsewhere)
+        assert refused.status_code in (403, 404), f"GET {path} from another community: {refused.status_code}"
+
+
+async def _task_known(d: District, task_id: str) -> bool:
+    return (await d.assignments.get(f"/tasks/{task_id}", headers=d.secretary)).status_code == 200

@@ -464,3 +464,27 @@ async def test_a_full_disk_under_nats_reports_no_success_and_the_node_recovers_o
             assert (await client.post("/org-units", json=again, headers=admin)).status_code == 201
     finally:
         server.stop()
+
+
+async def test_oversized_input_is_refused_before_anything_is_written(service_settings: Settings) -> None:
+    secretary = bearer(service_settings, "secretary", scope="yuhang")
+    async with running(create_app(service_settings)) as client:
+        too_many = [{"name": f"r{n}"} for n in range(31)]
+        crowded = await client.post(
+            "/households",
+            json={"org_unit": "yuhang/b", "room": "1", "residents": too_many},
+            headers=secretary,
+        )
+        long_name = await client.post(
+            "/households",
+            json={"org_unit": "yuhang/b", "room": "1", "residents": [{"name": "名" * 101}]},
+            headers=secretary,
+        )
+        huge = await client.post(
+            "/households",
+            content=b'{"room": "' + b"x" * 2_000_000 + b'"}',
+            headers={**secretary, "Content-Type": "application/json"},
+        )
+        assert (crowded.status_code, long_name.status_code, huge.status_code) == (422, 422, 422)
+        runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
+        assert await runtime.store.last_position() == 0
