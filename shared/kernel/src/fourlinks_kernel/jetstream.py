@@ -56,8 +56,8 @@ class JetStreamSettings:
     publish_attempts: int = 3
 
 
-class _DirectGetError(Exception):
-    pass
+class _DirectGetError(EventStoreUnavailable):
+    """A batch direct get answered with an error status (no responders during a leader election ...)."""
 
 
 class JetStreamEventStore:

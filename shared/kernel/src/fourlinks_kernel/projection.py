@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
 import structlog
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -64,6 +64,12 @@ class Projection(Protocol):
     async def apply(self, conn: AsyncConnection, event: RecordedEvent) -> None:
         """Apply one event to the read model inside the runner's transaction."""
         ...
+
+
+def under(column: Any, unit: str) -> Any:
+    """Rows whose org unit is `unit` or lies beneath it (paths are `district/street/...`)."""
+    unit = unit.strip("/")
+    return or_(column == unit, column.startswith(unit + "/", autoescape=True))
 
 
 def upsert(conn: AsyncConnection, table: Table, values: dict[str, Any], keys: Sequence[str]) -> Any:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Header, Query
+from fastapi import Header, Query, Request
 from pydantic import BaseModel
+
+from fourlinks_kernel.aggregate import UnitOfWork
+from fourlinks_kernel.envelope import Actor
+from fourlinks_runtime.service import ServiceRuntime, command_context
 
 MAX_POSITION = 2**62
 MAX_OFFSET = 1_000_000
@@ -30,3 +35,29 @@ class CommandAccepted(BaseModel):
     id: str
     position: int
     duplicate: bool = False
+
+
+def runtime_of(request: Request) -> ServiceRuntime:
+    """The running service behind a request."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+async def run_from_http(
+    request: Request,
+    actor: Actor,
+    work: Callable[[UnitOfWork], Awaitable[object]],
+    *,
+    command: str,
+    answer_id: str,
+) -> CommandAccepted:
+    """Run a command for an HTTP request and answer with the id and log position of its result."""
+    outcome = await runtime_of(request).run(work, command_context(request, actor), command=command)
+    return CommandAccepted(id=answer_id, position=outcome.position, duplicate=outcome.duplicate)
+
+
+async def caught_up(request: Request, position: int | None) -> ServiceRuntime:
+    """The runtime, once its read models show `position` (read-your-writes, bounded)."""
+    runtime = runtime_of(request)
+    await runtime.wait_for(position)
+    return runtime

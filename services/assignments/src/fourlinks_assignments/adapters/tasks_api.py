@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Annotated, Any
 
@@ -14,16 +13,26 @@ from fourlinks_assignments.application import handlers, queries
 from fourlinks_assignments.application.handlers import NewTask
 from fourlinks_assignments.application.reactions import deadline_policy, zone
 from fourlinks_assignments.domain.party_days import session_id_for
-from fourlinks_assignments.projections.tasks import TasksProjection, party_days, tasks
+from fourlinks_assignments.projections.tasks import party_days, tasks
 from fourlinks_contracts.assignments import CloseReason, RejectionReason, ResolutionResult, TaskSource
 from fourlinks_contracts.members import Urgency
-from fourlinks_kernel.aggregate import UnitOfWork
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed
+from fourlinks_kernel.figures import ranked
+from fourlinks_kernel.projection import under
 from fourlinks_kernel.scope import ensure_scope
 from fourlinks_runtime.auth import Role, require_roles
-from fourlinks_runtime.http import CommandAccepted, Limit, MinPosition, Offset, Unit
-from fourlinks_runtime.service import ServiceRuntime, command_context
+from fourlinks_runtime.http import (
+    CommandAccepted,
+    Limit,
+    MinPosition,
+    Offset,
+    Unit,
+    caught_up,
+    run_from_http,
+    runtime_of,
+)
+from fourlinks_runtime.service import command_context
 
 router = APIRouter(tags=["tasks"])
 Secretary = Annotated[Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR))]
@@ -145,29 +154,6 @@ class HoldPartyDay(BaseModel):
     agenda: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(min_length=1, max_length=50)
 
 
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-async def _run(
-    request: Request,
-    actor: Actor,
-    work: Callable[[UnitOfWork], Awaitable[object]],
-    *,
-    command: str,
-    answer_id: str,
-) -> CommandAccepted:
-    outcome = await _runtime(request).run(work, command_context(request, actor), command=command)
-    return CommandAccepted(id=answer_id, position=outcome.position, duplicate=outcome.duplicate)
-
-
-async def _caught_up(request: Request, position: int | None) -> ServiceRuntime:
-    runtime = _runtime(request)
-    await runtime.wait_for(position, projection=TasksProjection.name)
-    return runtime
-
-
 # -- raising and triage ----------------------------------------------------------------------------
 @router.post("/tasks", status_code=status.HTTP_201_CREATED, summary="Raise a task")
 async def raise_task(body: RaiseTask, request: Request, actor: Raiser) -> CommandAccepted:
@@ -186,7 +172,7 @@ async def raise_task(body: RaiseTask, request: Request, actor: Raiser) -> Comman
         description=body.description,
         party_day_id=body.party_day_id,
     )
-    return await _run(
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.raise_task(uow, actor, new),
@@ -197,8 +183,8 @@ async def raise_task(body: RaiseTask, request: Request, actor: Raiser) -> Comman
 
 @router.post("/tasks/{task_id}/triage", summary="Accept a raised task; its deadline starts")
 async def triage(task_id: str, request: Request, actor: Secretary) -> CommandAccepted:
-    runtime = _runtime(request)
-    return await _run(
+    runtime = runtime_of(request)
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.triage(
@@ -211,7 +197,7 @@ async def triage(task_id: str, request: Request, actor: Secretary) -> CommandAcc
 
 @router.post("/tasks/{task_id}/reject", summary="Reject a raised task with a reason code")
 async def reject(task_id: str, body: Reject, request: Request, actor: Secretary) -> CommandAccepted:
-    return await _run(
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.reject(
@@ -233,12 +219,12 @@ async def reject(task_id: str, body: Reject, request: Request, actor: Secretary)
 async def assign(
     task_id: str, body: Assign, request: Request, actor: Secretary, min_position: MinPosition = None
 ) -> CommandAccepted:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     if min_position:  # positions are global: one from the members service works here too
         await runtime.wait_for(min_position)
     async with runtime.engine.connect() as conn:
         directory = queries.SqlDirectory(conn)
-        return await _run(
+        return await run_from_http(
             request,
             actor,
             lambda uow: handlers.assign(
@@ -257,7 +243,7 @@ async def assign(
 
 @router.post("/tasks/{task_id}/accept", summary="The assignee takes the task on")
 async def accept(task_id: str, request: Request, actor: Member) -> CommandAccepted:
-    return await _run(
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.accept(uow, actor, task_id=task_id),
@@ -268,7 +254,7 @@ async def accept(task_id: str, request: Request, actor: Member) -> CommandAccept
 
 @router.post("/tasks/{task_id}/return", summary="The assignee returns the task with a reason")
 async def hand_back(task_id: str, body: Reason, request: Request, actor: Member) -> CommandAccepted:
-    return await _run(
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.hand_back(uow, actor, task_id=task_id, reason=body.reason),
@@ -279,7 +265,7 @@ async def hand_back(task_id: str, body: Reason, request: Request, actor: Member)
 
 @router.post("/tasks/{task_id}/progress", summary="Report progress")
 async def progress(task_id: str, body: Progress, request: Request, actor: Member) -> CommandAccepted:
-    return await _run(
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.report_progress(uow, actor, task_id=task_id, note=body.note),
@@ -292,7 +278,7 @@ async def progress(task_id: str, body: Progress, request: Request, actor: Member
     "/tasks/{task_id}/resolution", summary="Report the resolution: what was done, the result, evidence"
 )
 async def resolution(task_id: str, body: Resolution, request: Request, actor: Member) -> CommandAccepted:
-    return await _run(
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.report_resolution(
@@ -305,7 +291,7 @@ async def resolution(task_id: str, body: Resolution, request: Request, actor: Me
 
 @router.post("/tasks/{task_id}/spot-check", summary="Spot check by an inspector who did not do the work")
 async def spot_check(task_id: str, body: SpotCheck, request: Request, actor: Inspector) -> CommandAccepted:
-    return await _run(
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.spot_check(uow, actor, task_id=task_id, passed=body.passed, note=body.note),
@@ -317,10 +303,10 @@ async def spot_check(task_id: str, body: SpotCheck, request: Request, actor: Ins
 # -- adjustment ------------------------------------------------------------------------------------
 @router.post("/tasks/{task_id}/reassign", summary="Reassign to another member")
 async def reassign(task_id: str, body: Reassign, request: Request, actor: Secretary) -> CommandAccepted:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     async with runtime.engine.connect() as conn:
         directory = queries.SqlDirectory(conn)
-        return await _run(
+        return await run_from_http(
             request,
             actor,
             lambda uow: handlers.reassign(
@@ -341,8 +327,8 @@ async def reassign(task_id: str, body: Reassign, request: Request, actor: Secret
 async def request_extension(
     task_id: str, body: ExtensionRequest, request: Request, actor: MemberOrSecretary
 ) -> CommandAccepted:
-    runtime = _runtime(request)
-    return await _run(
+    runtime = runtime_of(request)
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.request_extension(
@@ -357,7 +343,7 @@ async def request_extension(
 async def decide_extension(
     task_id: str, body: ExtensionDecision, request: Request, actor: Secretary
 ) -> CommandAccepted:
-    return await _run(
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.decide_extension(
@@ -370,7 +356,7 @@ async def decide_extension(
 
 @router.post("/tasks/{task_id}/escalate", summary="Escalate one level up")
 async def escalate(task_id: str, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
-    return await _run(
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.escalate(uow, actor, task_id=task_id, reason=body.reason),
@@ -381,7 +367,7 @@ async def escalate(task_id: str, body: Reason, request: Request, actor: Secretar
 
 @router.post("/tasks/{task_id}/push-down", summary="Push down to a lower unit with guidance")
 async def push_down(task_id: str, body: PushDown, request: Request, actor: Secretary) -> CommandAccepted:
-    return await _run(
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.push_down(
@@ -394,7 +380,7 @@ async def push_down(task_id: str, body: PushDown, request: Request, actor: Secre
 
 @router.post("/tasks/{task_id}/park", summary="Park the task with a reason")
 async def park(task_id: str, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
-    return await _run(
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.park(uow, actor, task_id=task_id, reason=body.reason),
@@ -405,7 +391,7 @@ async def park(task_id: str, body: Reason, request: Request, actor: Secretary) -
 
 @router.post("/tasks/{task_id}/unpark", summary="Take a parked task up again")
 async def unpark(task_id: str, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
-    return await _run(
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.unpark(uow, actor, task_id=task_id, note=body.reason),
@@ -417,8 +403,8 @@ async def unpark(task_id: str, body: Reason, request: Request, actor: Secretary)
 # -- closure ---------------------------------------------------------------------------------------
 @router.post("/tasks/{task_id}/close", summary="Close the task (销号); never by its assignee")
 async def close(task_id: str, body: Close, request: Request, actor: Secretary) -> CommandAccepted:
-    runtime = _runtime(request)
-    return await _run(
+    runtime = runtime_of(request)
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.close(
@@ -438,7 +424,7 @@ async def close(task_id: str, body: Close, request: Request, actor: Secretary) -
 
 @router.post("/tasks/{task_id}/reopen", summary="Reopen a closed task, back to its assignee")
 async def reopen(task_id: str, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
-    return await _run(
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.reopen(uow, actor, task_id=task_id, reason=body.reason, correction_ref=None),
@@ -463,12 +449,12 @@ async def list_tasks(
 ) -> dict[str, Any]:
     root = (unit or actor.scope).strip("/")
     ensure_scope(actor, root)
-    query = select(tasks).where(queries.under(tasks.c.org_unit, root))
+    query = select(tasks).where(under(tasks.c.org_unit, root))
     if state:
         query = query.where(tasks.c.state == state)
     if assignee:
         query = query.where(tasks.c.assignee == assignee)
-    runtime = await _caught_up(request, min_position)
+    runtime = await caught_up(request, min_position)
     if overdue:
         query = query.where(queries.overdue_filter(runtime.clock()))
     if needs_reassignment:
@@ -486,7 +472,7 @@ async def member_tasks(
     if Role.MEMBER in actor.roles and actor.id != member_id and not _is_staff(actor):
         raise NotAllowed("members see their own tasks")
     query = select(tasks).where(tasks.c.assignee == member_id, tasks.c.state.in_(queries.OPEN_STATES))
-    runtime = await _caught_up(request, min_position)
+    runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         result = await queries.page(conn, query.order_by(tasks.c.due_at), limit=500, offset=0)
     if _is_staff(actor):
@@ -498,7 +484,7 @@ async def member_tasks(
 async def get_task(
     task_id: str, request: Request, actor: Reader, min_position: MinPosition = None
 ) -> dict[str, Any]:
-    runtime = await _caught_up(request, min_position)
+    runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         task = await queries.task_row(conn, task_id)
     _ensure_reader(actor, task)
@@ -509,7 +495,7 @@ async def get_task(
 async def task_timeline(
     task_id: str, request: Request, actor: Reader, min_position: MinPosition = None
 ) -> list[dict[str, Any]]:
-    runtime = await _caught_up(request, min_position)
+    runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         _ensure_reader(actor, await queries.task_row(conn, task_id))
         return await queries.task_timeline(conn, task_id)
@@ -521,7 +507,7 @@ async def board(
 ) -> dict[str, int]:
     root = (unit or actor.scope).strip("/")
     ensure_scope(actor, root)
-    runtime = await _caught_up(request, min_position)
+    runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         return await queries.board(conn, root)
 
@@ -537,7 +523,7 @@ async def kpis(
 ) -> list[dict[str, Any]]:
     root = (unit or actor.scope).strip("/")
     ensure_scope(actor, root)
-    runtime = await _caught_up(request, min_position)
+    runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         return await queries.kpis(
             conn, unit=root, by=by, month=month, zone=zone(runtime), as_of=runtime.clock()
@@ -556,11 +542,11 @@ async def ranking(
     ] = "on_time_closure_rate",
 ) -> dict[str, Any]:
     figures = await kpis(request, actor, unit=unit, by=by, month=month)
-    minimum = _runtime(request).settings.ranking_min_sample
+    minimum = runtime_of(request).settings.ranking_min_sample
     return {
         "metric": metric,
         "minimum_sample": minimum,
-        "ranking": queries.ranked(figures, metric=metric, minimum=minimum),
+        "ranking": ranked(figures, metric=metric, minimum=minimum, sample="tasks"),
     }
 
 
@@ -570,7 +556,7 @@ async def ranking(
 )
 async def hold_party_day(body: HoldPartyDay, request: Request, actor: Secretary) -> CommandAccepted:
     community = body.community.strip("/")
-    return await _run(
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.hold_party_day(
@@ -587,10 +573,8 @@ async def list_party_days(
 ) -> list[dict[str, Any]]:
     root = (unit or actor.scope).strip("/")
     ensure_scope(actor, root)
-    runtime = await _caught_up(request, min_position)
-    query = (
-        select(party_days).where(queries.under(party_days.c.community, root)).order_by(party_days.c.held_on)
-    )
+    runtime = await caught_up(request, min_position)
+    query = select(party_days).where(under(party_days.c.community, root)).order_by(party_days.c.held_on)
     async with runtime.engine.connect() as conn:
         return [dict(r) for r in (await conn.execute(query)).mappings()]
 
@@ -601,7 +585,7 @@ async def list_party_days(
 async def party_day_summary(
     session_id: str, request: Request, actor: Staff, min_position: MinPosition = None
 ) -> dict[str, Any]:
-    runtime = await _caught_up(request, min_position)
+    runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         summary = await queries.party_day_summary(conn, session_id)
     ensure_scope(actor, summary["community"])

@@ -5,25 +5,21 @@ from __future__ import annotations
 import json
 import statistics
 from collections import defaultdict
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_assignments.application.handlers import MemberInfo
 from fourlinks_assignments.projections.tasks import party_days, tasks, timeline
 from fourlinks_contracts.views.members_directory import contact_members, known_members, team_helpers
 from fourlinks_kernel.errors import NotFound
+from fourlinks_kernel.figures import as_utc, rate
+from fourlinks_kernel.projection import under
 
 OPEN_STATES = ("accepted", "assigned", "in_progress", "awaiting_check", "ready_to_close", "parked")
 COMMUNITY_DEPTH, STREET_DEPTH = 3, 2
-
-
-def under(column: Any, unit: str) -> Any:
-    """Rows whose org unit is `unit` or lies beneath it."""
-    unit = unit.strip("/")
-    return or_(column == unit, column.startswith(unit + "/", autoescape=True))
 
 
 class SqlDirectory:
@@ -165,7 +161,7 @@ async def kpis(
     )
     groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for row in (await conn.execute(query)).mappings():
-        raised_month = _month(_aware(row["raised_at"]), zone)
+        raised_month = _month(as_utc(row["raised_at"]), zone)
         key = _group_key(row, by)
         if key is not None and (month is None or raised_month == month):
             groups[(key, raised_month)].append(row)
@@ -174,7 +170,7 @@ async def kpis(
 
 def _figures(key: str, month: str, rows: list[Any], as_of: datetime) -> dict[str, Any]:
     closed = [r for r in rows if r["state"] == "closed"]
-    due = [r for r in rows if r["due_at"] is not None and _aware(r["original_due_at"]) <= as_of]
+    due = [r for r in rows if r["due_at"] is not None and as_utc(r["original_due_at"]) <= as_of]
     not_extended = [r for r in due if not r["extended"]]
     on_time = [r for r in not_extended if r["state"] == "closed" and r["on_time"]]
     worked = [r for r in closed if r["close_reason"] in ("resolved", "partly_resolved", "closed_unresolved")]
@@ -187,26 +183,12 @@ def _figures(key: str, month: str, rows: list[Any], as_of: datetime) -> dict[str
         "month": month,
         "tasks": len(rows),
         "closed": len(closed),
-        "closure_rate": _rate(len(closed), len(rows)),
+        "closure_rate": rate(len(closed), len(rows)),
         "due": len(due),
         "extended": len(due) - len(not_extended),
         "closed_on_time": len(on_time),
-        "on_time_closure_rate": _rate(len(on_time), len(not_extended)),
-        "resolved_at_level_rate": _rate(sum(1 for r in worked if not r["escalated"]), len(worked)),
+        "on_time_closure_rate": rate(len(on_time), len(not_extended)),
+        "resolved_at_level_rate": rate(sum(1 for r in worked if not r["escalated"]), len(worked)),
         "rework_count": sum(r["rework_count"] for r in rows),
         "median_hours_to_close": {c: round(statistics.median(h), 2) for c, h in sorted(by_category.items())},
     }
-
-
-def _rate(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def ranked(figures: list[dict[str, Any]], *, metric: str, minimum: int) -> list[dict[str, Any]]:
-    """Groups ranked by a rate, only those with at least `minimum` tasks (fair rankings)."""
-    eligible = [f for f in figures if f["tasks"] >= minimum and f[metric] is not None]
-    return sorted(eligible, key=lambda f: (-f[metric], f["group"]))

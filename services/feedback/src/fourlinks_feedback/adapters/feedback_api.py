@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -18,14 +17,16 @@ from fourlinks_feedback.application import handlers, queries
 from fourlinks_feedback.application.handlers import NewFeedback
 from fourlinks_feedback.application.reactions import callback_times
 from fourlinks_feedback.domain.ratings import rating_id_for
-from fourlinks_feedback.projections.feedback import FeedbackProjection, items, ratings
+from fourlinks_feedback.projections.feedback import items, ratings
 from fourlinks_kernel.aggregate import UnitOfWork
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import NotAllowed, NotFound
+from fourlinks_kernel.figures import ranked
+from fourlinks_kernel.projection import under
 from fourlinks_kernel.scope import ensure_scope
 from fourlinks_runtime.auth import Role, require_roles
 from fourlinks_runtime.http import CommandAccepted as BaseCommandAccepted
-from fourlinks_runtime.http import Limit, MinPosition, Offset, Unit
+from fourlinks_runtime.http import Limit, MinPosition, Offset, Unit, caught_up, run_from_http, runtime_of
 from fourlinks_runtime.service import ServiceRuntime, command_context
 
 router = APIRouter(tags=["feedback"])
@@ -42,7 +43,14 @@ Resident = Annotated[Actor, Depends(require_roles(Role.RESIDENT))]
 Answerer = Annotated[Actor, Depends(require_roles(Role.RESIDENT, Role.SECRETARY, Role.ADMINISTRATOR))]
 
 
-class CommandAccepted(BaseCommandAccepted):
+SAMPLE_OF = {
+    "response_rate": "feedback",
+    "resolution_rate": "callbacks_answered",
+    "satisfaction_rate": "callbacks_answered",
+}
+
+
+class FeedbackAccepted(BaseCommandAccepted):
     """Where the command's events landed, and the reference a resident follows feedback with."""
 
     reference: str | None = None
@@ -85,29 +93,6 @@ class Rate(BaseModel):
     comment: str = Field(default="", max_length=2000)
 
 
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-async def _run(
-    request: Request,
-    actor: Actor,
-    work: Callable[[UnitOfWork], Awaitable[object]],
-    *,
-    command: str,
-    answer_id: str,
-) -> CommandAccepted:
-    outcome = await _runtime(request).run(work, command_context(request, actor), command=command)
-    return CommandAccepted(id=answer_id, position=outcome.position, duplicate=outcome.duplicate)
-
-
-async def _caught_up(request: Request, position: int | None) -> ServiceRuntime:
-    runtime = _runtime(request)
-    await runtime.wait_for(position, projection=FeedbackProjection.name)
-    return runtime
-
-
 async def _contact(runtime: ServiceRuntime, contact_id: str) -> tuple[str, str | None]:
     """The contact's org unit and current member, from the service's view of the members' events."""
     async with runtime.engine.connect() as conn:
@@ -127,8 +112,8 @@ async def _contact(runtime: ServiceRuntime, contact_id: str) -> tuple[str, str |
 )
 async def submit(
     body: SubmitFeedback, request: Request, actor: Submitter, min_position: MinPosition = None
-) -> CommandAccepted:
-    runtime = _runtime(request)
+) -> FeedbackAccepted:
+    runtime = runtime_of(request)
     await runtime.wait_until_caught_up()
     if min_position:  # positions are global: one from the members service works here too
         await runtime.wait_for(min_position)
@@ -152,15 +137,15 @@ async def submit(
     async def work(uow: UnitOfWork) -> None:
         references.append(await handlers.submit(uow, actor, new, member_id=member_id, now=runtime.clock()))
 
-    accepted = await _run(request, actor, work, command="submit_feedback", answer_id=feedback_id)
+    accepted = await run_from_http(request, actor, work, command="submit_feedback", answer_id=feedback_id)
     if not references:  # a retried request: the reference is in the read model
-        async with (await _caught_up(request, accepted.position)).engine.connect() as conn:
+        async with (await caught_up(request, accepted.position)).engine.connect() as conn:
             references.append((await queries.item(conn, feedback_id))["reference"])
-    return accepted.model_copy(update={"reference": references[0]})
+    return FeedbackAccepted(**accepted.model_dump(), reference=references[0])
 
 
 async def _item_for(request: Request, actor: Actor, feedback_id: str, position: int | None) -> dict[str, Any]:
-    runtime = await _caught_up(request, position)
+    runtime = await caught_up(request, position)
     async with runtime.engine.connect() as conn:
         row = await queries.item(conn, feedback_id)
     if not queries.visible_to(actor, row):
@@ -169,9 +154,9 @@ async def _item_for(request: Request, actor: Actor, feedback_id: str, position: 
 
 
 @router.post("/feedback/{feedback_id}/route", summary="Turn an opinion or question into a task")
-async def route(feedback_id: str, request: Request, actor: Secretary) -> CommandAccepted:
+async def route(feedback_id: str, request: Request, actor: Secretary) -> BaseCommandAccepted:
     row = await _item_for(request, actor, feedback_id, None)
-    return await _run(
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.route(uow, actor, feedback_id=feedback_id, org_unit=row["org_unit"]),
@@ -181,9 +166,9 @@ async def route(feedback_id: str, request: Request, actor: Secretary) -> Command
 
 
 @router.post("/feedback/{feedback_id}/answer", summary="Answer an opinion, praise or question and close it")
-async def answer(feedback_id: str, body: Answer, request: Request, actor: Secretary) -> CommandAccepted:
+async def answer(feedback_id: str, body: Answer, request: Request, actor: Secretary) -> BaseCommandAccepted:
     row = await _item_for(request, actor, feedback_id, None)
-    return await _run(
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.answer(
@@ -197,10 +182,10 @@ async def answer(feedback_id: str, body: Answer, request: Request, actor: Secret
 @router.post("/feedback/{feedback_id}/callback", summary="Record the answer to a call-back (回访)")
 async def callback(
     feedback_id: str, body: CallbackAnswer, request: Request, actor: Answerer
-) -> CommandAccepted:
+) -> BaseCommandAccepted:
     row = await _item_for(request, actor, feedback_id, None)
-    runtime = _runtime(request)
-    return await _run(
+    runtime = runtime_of(request)
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.record_callback(
@@ -234,14 +219,14 @@ async def list_feedback(
     if roles & {Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR}:
         root = (unit or actor.scope).strip("/")
         ensure_scope(actor, root)
-        query = query.where(queries.under(items.c.org_unit, root))
+        query = query.where(under(items.c.org_unit, root))
     elif Role.MEMBER in roles:
         query = query.where(items.c.member_id == actor.id, items.c.anonymous.is_(False))
     else:
         query = query.where((items.c.household_id == actor.id) | (items.c.enterprise_id == actor.id))
     if state:
         query = query.where(items.c.state == state)
-    runtime = await _caught_up(request, min_position)
+    runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         total = await conn.scalar(select(func.count()).select_from(query.subquery()))
         rows = (
@@ -268,7 +253,7 @@ async def get_feedback(
 async def follow_up(
     reference: str, request: Request, actor: Anyone, min_position: MinPosition = None
 ) -> dict[str, Any]:
-    runtime = await _caught_up(request, min_position)
+    runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         row = await queries.by_reference(conn, reference)
         if not queries.visible_to(actor, row):
@@ -280,7 +265,7 @@ async def follow_up(
 async def callbacks_due(request: Request, actor: Staff, unit: Unit = None) -> list[dict[str, Any]]:
     root = (unit or actor.scope).strip("/")
     ensure_scope(actor, root)
-    runtime = await _caught_up(request, None)
+    runtime = await caught_up(request, None)
     async with runtime.engine.connect() as conn:
         return await queries.callbacks_due(conn, root, runtime.clock())
 
@@ -290,8 +275,8 @@ async def callbacks_due(request: Request, actor: Staff, unit: Unit = None) -> li
 )
 async def rate(
     body: Rate, request: Request, actor: Resident, min_position: MinPosition = None
-) -> CommandAccepted:
-    runtime = _runtime(request)
+) -> BaseCommandAccepted:
+    runtime = runtime_of(request)
     await runtime.wait_until_caught_up()
     if min_position:
         await runtime.wait_for(min_position)
@@ -302,7 +287,7 @@ async def rate(
                 select(contact_members).where(contact_members.c.contact_id == body.household_id)
             )
         ).first()
-    return await _run(
+    return await run_from_http(
         request,
         actor,
         lambda uow: handlers.rate_member(
@@ -326,7 +311,7 @@ async def member_ratings(
 ) -> dict[str, Any]:
     if not ({Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR} & set(actor.roles) or actor.id == member_id):
         raise NotAllowed("ratings are for the member and the secretaries")
-    runtime = await _caught_up(request, min_position)
+    runtime = await caught_up(request, min_position)
     query = (
         select(ratings.c.period, func.count(), func.avg(ratings.c.score))
         .where(ratings.c.member_id == member_id)
@@ -355,7 +340,7 @@ async def kpis(
 ) -> list[dict[str, Any]]:
     root = (unit or actor.scope).strip("/")
     ensure_scope(actor, root)
-    runtime = await _caught_up(request, min_position)
+    runtime = await caught_up(request, min_position)
     zone = ZoneInfo(runtime.settings.timezone)
     moment = datetime.combine(as_of, time.max, tzinfo=zone).astimezone(UTC) if as_of else runtime.clock()
     async with runtime.engine.connect() as conn:
@@ -382,9 +367,9 @@ async def ranking(
     ] = "satisfaction_rate",
 ) -> dict[str, Any]:
     figures = await kpis(request, actor, unit=unit, by=by, month=month)
-    minimum = _runtime(request).settings.ranking_min_sample
+    minimum = runtime_of(request).settings.ranking_min_sample
     return {
         "metric": metric,
         "minimum_sample": minimum,
-        "ranking": queries.ranked(figures, metric=metric, minimum=minimum),
+        "ranking": ranked(figures, metric=metric, minimum=minimum, sample=SAMPLE_OF[metric]),
     }

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_feedback.projections.feedback import callbacks, history, items
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import NotFound
+from fourlinks_kernel.figures import as_utc, rate
+from fourlinks_kernel.projection import under
 from fourlinks_kernel.scope import scope_covers
 
 STAFF = frozenset({"secretary", "administrator", "auditor"})
 SECRETARIES = frozenset({"secretary", "administrator"})
 COMMUNITY_DEPTH, STREET_DEPTH = 3, 2
-
-
-def under(column: Any, unit: str) -> Any:
-    """Rows whose org unit is `unit` or lies beneath it."""
-    unit = unit.strip("/")
-    return or_(column == unit, column.startswith(unit + "/", autoescape=True))
 
 
 def visible_to(actor: Actor, row: dict[str, Any]) -> bool:
@@ -133,7 +129,7 @@ async def rates(
     unreached = await _not_reached(conn, as_of)
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        submitted = _aware(row["submitted_at"])
+        submitted = as_utc(row["submitted_at"])
         key = _group(row, by)
         period = submitted.astimezone(zone).strftime("%Y-%m")
         if submitted <= as_of and key and (month is None or period == month):
@@ -156,14 +152,14 @@ async def _latest_answers(conn: AsyncConnection, as_of: datetime) -> dict[str, d
     query = select(callbacks).where(callbacks.c.answered_at.is_not(None)).order_by(callbacks.c.answered_at)
     latest: dict[str, dict[str, Any]] = {}
     for row in (await conn.execute(query)).mappings():
-        if _aware(row["answered_at"]) <= as_of:
+        if as_utc(row["answered_at"]) <= as_of:
             latest[row["feedback_id"]] = dict(row)
     return latest
 
 
 async def _not_reached(conn: AsyncConnection, as_of: datetime) -> set[str]:
     query = select(callbacks.c.feedback_id, callbacks.c.answer_by).where(callbacks.c.not_reached.is_(True))
-    return {f for f, answer_by in (await conn.execute(query)).all() if _aware(answer_by) <= as_of}
+    return {f for f, answer_by in (await conn.execute(query)).all() if as_utc(answer_by) <= as_of}
 
 
 def _figures(
@@ -185,12 +181,12 @@ def _figures(
         "month": period,
         "feedback": len(group),
         "responded": responded,
-        "response_rate": _rate(responded, len(group)),
+        "response_rate": rate(responded, len(group)),
         "callbacks_answered": len(answered),
         "resolved": resolved,
-        "resolution_rate": _rate(resolved, len(answered)),
+        "resolution_rate": rate(resolved, len(answered)),
         "satisfied": satisfied,
-        "satisfaction_rate": _rate(satisfied, len(answered)),
+        "satisfaction_rate": rate(satisfied, len(answered)),
         "not_reached": sum(
             1 for r in group if r["feedback_id"] in unreached and r["feedback_id"] not in answers
         ),
@@ -201,8 +197,8 @@ def _responded(row: dict[str, Any], as_of: datetime, limit: timedelta) -> bool:
     done = row["assigned_at"] if row["kind"] == "problem" else row["answered_at"]
     if done is None:
         return False
-    done = _aware(done)
-    return done <= as_of and done - _aware(row["submitted_at"]) <= limit
+    done = as_utc(done)
+    return done <= as_of and done - as_utc(row["submitted_at"]) <= limit
 
 
 def _group(row: Any, by: str) -> str | None:
@@ -212,22 +208,3 @@ def _group(row: Any, by: str) -> str | None:
     depth = COMMUNITY_DEPTH if by == "community" else STREET_DEPTH
     parts = row["org_unit"].split("/")
     return "/".join(parts[:depth]) if len(parts) >= depth else None
-
-
-def _rate(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def ranked(figures: list[dict[str, Any]], *, metric: str, minimum: int) -> list[dict[str, Any]]:
-    """Groups ranked by a rate, only those with at least `minimum` items behind the rate."""
-    base = {
-        "response_rate": "feedback",
-        "resolution_rate": "callbacks_answered",
-        "satisfaction_rate": "callbacks_answered",
-    }
-    eligible = [f for f in figures if f[base[metric]] >= minimum and f[metric] is not None]
-    return sorted(eligible, key=lambda f: (-f[metric], f["group"]))

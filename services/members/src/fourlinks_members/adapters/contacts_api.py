@@ -13,6 +13,7 @@ from fourlinks_contracts.members import ContactKind, Urgency
 from fourlinks_kernel.aggregate import UnitOfWork
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import NotAllowed, NotFound
+from fourlinks_kernel.projection import under
 from fourlinks_kernel.scope import ensure_scope
 from fourlinks_members.adapters.common import (
     Anyone,
@@ -242,7 +243,7 @@ async def list_households(
 ) -> dict[str, Any]:
     root = unit_or_scope(actor, unit)
     ensure_scope(actor, root)
-    query = select(households).where(queries.under(households.c.org_unit, root))
+    query = select(households).where(under(households.c.org_unit, root))
     if covered is not None:
         query = query.where(households.c.card_id.is_not(None) if covered else households.c.card_id.is_(None))
     if overdue:
@@ -285,7 +286,7 @@ async def list_enterprises(
 ) -> dict[str, Any]:
     root = unit_or_scope(actor, unit)
     ensure_scope(actor, root)
-    query = select(enterprises).where(queries.under(enterprises.c.org_unit, root))
+    query = select(enterprises).where(under(enterprises.c.org_unit, root))
     if covered is not None:
         query = query.where(
             enterprises.c.card_id.is_not(None) if covered else enterprises.c.card_id.is_(None)
@@ -392,7 +393,7 @@ async def uncovered(
     root = unit_or_scope(actor, unit)
     ensure_scope(actor, root)
     table = CONTACT_TABLES[kind]
-    query = select(table).where(queries.under(table.c.org_unit, root), table.c.card_id.is_(None))
+    query = select(table).where(under(table.c.org_unit, root), table.c.card_id.is_(None))
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         result = await queries.page(

@@ -13,6 +13,7 @@ from fourlinks_contracts.members import DeactivationReason, HelperRole
 from fourlinks_kernel.aggregate import UnitOfWork
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import NotAllowed
+from fourlinks_kernel.projection import under
 from fourlinks_kernel.scope import ensure_scope
 from fourlinks_members.adapters.common import (
     Anyone,
@@ -266,7 +267,7 @@ async def list_members(
 ) -> dict[str, Any]:
     root = unit_or_scope(actor, unit)
     ensure_scope(actor, root)
-    query = select(members).where(queries.under(members.c.org_unit, root))
+    query = select(members).where(under(members.c.org_unit, root))
     if status_filter:
         query = query.where(members.c.status == status_filter)
     if over_capacity:

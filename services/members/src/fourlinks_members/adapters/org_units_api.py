@@ -9,6 +9,7 @@ from sqlalchemy import select
 from fourlinks_contracts.members import OrgLevel
 from fourlinks_kernel.aggregate import UnitOfWork
 from fourlinks_kernel.errors import NotFound
+from fourlinks_kernel.projection import under
 from fourlinks_kernel.scope import ensure_scope
 from fourlinks_members.adapters.common import (
     Administrator,
@@ -19,7 +20,6 @@ from fourlinks_members.adapters.common import (
     execute,
     runtime_of,
 )
-from fourlinks_members.application.queries import under
 from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
 from fourlinks_members.projections.org_units import OrgUnitsProjection, org_units
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_contracts.members import ContactKind
 from fourlinks_kernel.errors import NotFound
+from fourlinks_kernel.projection import under
 from fourlinks_members.domain.rules import SERVICE_MATTERS, community_of, nearness
 from fourlinks_members.projections.directory import (
     CONTACT_TABLES,
@@ -27,12 +28,6 @@ from fourlinks_members.projections.directory import (
 )
 
 SUGGESTIONS = 5
-
-
-def under(column: Any, unit: str) -> Any:
-    """Rows whose org unit is `unit` or lies beneath it."""
-    unit = unit.strip("/")
-    return or_(column == unit, column.startswith(unit + "/", autoescape=True))
 
 
 async def page(conn: AsyncConnection, query: Select[Any], *, limit: int, offset: int) -> dict[str, Any]:

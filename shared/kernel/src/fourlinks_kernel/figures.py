@@ -1,0 +1,22 @@
+"""Small helpers every KPI read shares: rates, UTC moments, fair rankings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+
+def rate(part: int, whole: int) -> float | None:
+    """part / whole to four decimals, or None when there is nothing to divide by."""
+    return round(part / whole, 4) if whole else None
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A timezone-aware moment; a naive one (as SQLite returns them) is taken as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def ranked(figures: list[dict[str, Any]], *, metric: str, minimum: int, sample: str) -> list[dict[str, Any]]:
+    """Groups ranked by a rate, best first, only those whose `sample` count reaches `minimum`."""
+    eligible = [f for f in figures if f[sample] >= minimum and f[metric] is not None]
+    return sorted(eligible, key=lambda f: (-f[metric], f["group"]))
