@@ -20,7 +20,7 @@ def start(var_dir: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
     process = subprocess.Popen(
         [*UP, "--var-dir", str(var_dir)],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=(var_dir.parent / "up.log").open("ab"),
         text=True,
         env={**os.environ, "FOURLINKS_LOG_LEVEL": "WARNING"},
     )
@@ -62,16 +62,24 @@ def token(var_dir: Path) -> str:
 
 def stop(process: subprocess.Popen[str]) -> int:
     process.send_signal(signal.SIGINT)
-    return process.wait(timeout=60)
+    code = process.wait(timeout=60)
+    if code != 0:  # say why: the tail of what `make up` and its services wrote
+        log = Path(str(list(process.args)[-1])).parent / "up.log"  # type: ignore[arg-type]
+        sys.stdout.write(log.read_text(errors="replace")[-4000:] if log.exists() else "no log")
+    return code
 
 
 def coverage(url: str, var_dir: Path) -> dict[str, object]:
     headers = {"Authorization": f"Bearer {token(var_dir)}"}
     deadline = time.monotonic() + 60
     while True:
-        reply = httpx.get(f"{url}/coverage", headers=headers, timeout=10).json()
-        if reply["households"]["total"] == 500 or time.monotonic() > deadline:
+        answer = httpx.get(f"{url}/coverage", headers=headers, timeout=10)
+        reply = answer.json()
+        if answer.status_code == 200 and reply["households"]["total"] == 500:
             return dict(reply)
+        assert time.monotonic() < deadline, (
+            f"coverage never showed the seeded district: {answer.status_code} {reply}"
+        )
         time.sleep(0.2)
 
 

@@ -7,7 +7,7 @@ import json
 from typing import Any, ClassVar
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fourlinks_kernel.envelope import Actor, CommandContext, RecordedEvent, StoredEvent
@@ -39,15 +39,15 @@ class NotebookProjection:
     def __init__(self, fail_on: str | None = None) -> None:
         self.fail_on = fail_on
 
-    async def apply(self, conn: AsyncConnection, event: RecordedEvent) -> None:
+    def apply(self, conn: Connection, event: RecordedEvent) -> None:
         match event.event:
             case NotebookOpened() as opened:
                 values = {"notebook_id": opened.notebook_id, "title": opened.title, "notes": 0}
-                await conn.execute(upsert(conn, notebooks, values, ["notebook_id"]))
+                conn.execute(upsert(conn, notebooks, values, ["notebook_id"]))
             case NoteAdded() as note:
                 if note.text == self.fail_on:
                     raise ValueError("this note cannot be projected")
-                await conn.execute(
+                conn.execute(
                     notebooks.update()
                     .where(notebooks.c.notebook_id == note.notebook_id)
                     .values(notes=notebooks.c.notes + 1)

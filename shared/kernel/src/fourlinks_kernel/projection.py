@@ -11,7 +11,19 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
 import structlog
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -61,8 +73,9 @@ class Projection(Protocol):
     subjects: ClassVar[str | None]
     handles: ClassVar[frozenset[str]]
 
-    async def apply(self, conn: AsyncConnection, event: RecordedEvent) -> None:
-        """Apply one event to the read model inside the runner's transaction."""
+    def apply(self, conn: Connection, event: RecordedEvent) -> None:
+        """Apply one event to the read model inside the runner's transaction (synchronous: the
+        runner hands a whole micro-batch to one worker thread, not one statement at a time)."""
         ...
 
 
@@ -72,7 +85,9 @@ def under(column: Any, unit: str) -> Any:
     return or_(column == unit, column.startswith(unit + "/", autoescape=True))
 
 
-def upsert(conn: AsyncConnection, table: Table, values: dict[str, Any], keys: Sequence[str]) -> Any:
+def upsert(
+    conn: Connection | AsyncConnection, table: Table, values: dict[str, Any], keys: Sequence[str]
+) -> Any:
     """An INSERT .. ON CONFLICT DO UPDATE statement for SQLite or PostgreSQL."""
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     statement = insert(table).values(**values)
@@ -219,17 +234,21 @@ class ProjectionRunner:
 
     async def _apply_batch(self, batch: list[StoredEvent]) -> None:
         handles = self.projection.handles
+        unseen = [s for s in batch if s.position > self.status.position]
+        decoded = [(s, await self.store.codec.decode(s) if s.event_type in handles else None) for s in unseen]
         async with self.engine.begin() as conn:
             position = await self._locked_checkpoint(conn)
-            fresh = [s for s in batch if s.position > position]
+            fresh = [(s, event) for s, event in decoded if s.position > position]
             if not fresh:
                 return
-            for stored in fresh:
-                if stored.event_type in handles:
-                    await self.projection.apply(conn, await self.store.codec.decode(stored))
-            await self._write_checkpoint(conn, fresh[-1].position)
-        self.status.position = fresh[-1].position
+            await conn.run_sync(self._apply_all, [event for _, event in fresh if event is not None])
+            await self._write_checkpoint(conn, fresh[-1][0].position)
+        self.status.position = fresh[-1][0].position
         self.status.applied += len(fresh)
+
+    def _apply_all(self, conn: Connection, events: list[RecordedEvent]) -> None:
+        for event in events:
+            self.projection.apply(conn, event)
 
     async def _locked_checkpoint(self, conn: AsyncConnection) -> int:
         query = select(checkpoints.c.position).where(checkpoints.c.name == self.projection.name)

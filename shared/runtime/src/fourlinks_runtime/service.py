@@ -376,7 +376,11 @@ def create_engine(url: str) -> AsyncEngine:
         @_on_connect(engine)
         def _pragmas(dbapi_connection: Any, _: Any) -> None:
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            # Switching the journal mode needs an exclusive lock: only the very first connection does it,
+            # so later ones never wait behind a projection's write transaction.
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA secure_delete=ON")  # erased personal data leaves no bytes behind
             cursor.execute("PRAGMA foreign_keys=ON")

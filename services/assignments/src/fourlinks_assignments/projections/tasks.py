@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     Date,
     DateTime,
     Float,
@@ -21,7 +22,6 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_contracts import assignments as ev
 from fourlinks_kernel.envelope import RecordedEvent
@@ -98,11 +98,11 @@ class TasksProjection:
     subjects: ClassVar[str | None] = None
     handles: ClassVar[frozenset[str]] = frozenset(e.event_type for e in ev.EVENTS)
 
-    async def apply(self, conn: AsyncConnection, recorded: RecordedEvent) -> None:
+    def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
         """One row change per event, and a line on the task's timeline."""
         event, when = recorded.event, recorded.envelope.occurred_at
         if isinstance(event, ev.ThemedPartyDayHeld):
-            await conn.execute(
+            conn.execute(
                 party_days.insert().values(
                     session_id=event.session_id,
                     community=event.community,
@@ -112,12 +112,12 @@ class TasksProjection:
             )
             return
         if isinstance(event, ev.TaskRaised):
-            await conn.execute(tasks.insert().values(**_raised(event, when)))
+            conn.execute(tasks.insert().values(**_raised(event, when)))
         else:
-            changes = await _changes(conn, event, when)
+            changes = _changes(conn, event, when)
             if changes:
-                await conn.execute(tasks.update().where(tasks.c.task_id == _task_id(event)).values(**changes))
-        await conn.execute(
+                conn.execute(tasks.update().where(tasks.c.task_id == _task_id(event)).values(**changes))
+        conn.execute(
             timeline.insert().values(
                 position=recorded.position,
                 task_id=_task_id(event),
@@ -158,13 +158,13 @@ def _raised(event: ev.TaskRaised, when: datetime) -> dict[str, Any]:
     }
 
 
-async def _changes(conn: AsyncConnection, event: DomainEvent, when: datetime) -> dict[str, Any]:
+def _changes(conn: Connection, event: DomainEvent, when: datetime) -> dict[str, Any]:
     for step in (_start_changes, _work_changes, _adjust_changes):
         changes = step(event)
         if changes is not None:
             return changes
     if isinstance(event, ev.TaskClosed):
-        raised = await conn.scalar(select(tasks.c.raised_at).where(tasks.c.task_id == event.task_id))
+        raised = conn.scalar(select(tasks.c.raised_at).where(tasks.c.task_id == event.task_id))
         return {
             "state": "closed",
             "closed_at": when,

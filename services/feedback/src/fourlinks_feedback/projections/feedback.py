@@ -6,8 +6,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, and_, func
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    func,
+)
 
 from fourlinks_contracts import assignments as tasks_ev
 from fourlinks_contracts import feedback as ev
@@ -107,16 +118,16 @@ class FeedbackProjection:
         {e.event_type for e in ev.EVENTS} | set(TASK_STATES) | {"TaskRaised"}
     )
 
-    async def apply(self, conn: AsyncConnection, recorded: RecordedEvent) -> None:
+    def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
         """Feedback events change their rows; task events update the feedback they belong to."""
         event, when = recorded.event, recorded.envelope.occurred_at
         if event.event_type in TASK_STATES or isinstance(event, tasks_ev.TaskRaised):
-            await self._task(conn, event, when)
+            self._task(conn, event, when)
             return
-        await self._feedback(conn, event, when)
+        self._feedback(conn, event, when)
         line = _history_line(event)
         if line is not None:
-            await conn.execute(
+            conn.execute(
                 history.insert().values(
                     position=recorded.position,
                     feedback_id=_feedback_id(event),
@@ -126,7 +137,7 @@ class FeedbackProjection:
                 )
             )
 
-    async def _task(self, conn: AsyncConnection, event: DomainEvent, when: datetime) -> None:
+    def _task(self, conn: Connection, event: DomainEvent, when: datetime) -> None:
         task_id = event.__dict__["task_id"]
         values: dict[str, Any] = {"task_state": TASK_STATES.get(event.event_type, "raised")}
         if isinstance(event, tasks_ev.TaskAssigned | tasks_ev.TaskReassigned):
@@ -136,12 +147,12 @@ class FeedbackProjection:
             values["assigned_at"] = func.coalesce(
                 items.c.assigned_at, when
             )  # the first one answers the response time
-        await conn.execute(items.update().where(items.c.task_id == task_id).values(**values))
+        conn.execute(items.update().where(items.c.task_id == task_id).values(**values))
 
-    async def _feedback(self, conn: AsyncConnection, event: DomainEvent, when: datetime) -> None:
+    def _feedback(self, conn: Connection, event: DomainEvent, when: datetime) -> None:
         match event:
             case ev.FeedbackSubmitted():
-                await conn.execute(
+                conn.execute(
                     items.insert().values(
                         feedback_id=event.feedback_id,
                         reference=event.reference,
@@ -164,15 +175,13 @@ class FeedbackProjection:
                     )
                 )
             case ev.FeedbackRouted():
-                await _update(
-                    conn, event.feedback_id, state="routed", task_id=event.task_id, task_state="raised"
-                )
+                _update(conn, event.feedback_id, state="routed", task_id=event.task_id, task_state="raised")
             case ev.FeedbackAnswered():
-                await _update(conn, event.feedback_id, answer=event.answer, answered_at=when)
+                _update(conn, event.feedback_id, answer=event.answer, answered_at=when)
             case ev.FeedbackClosed():
-                await _update(conn, event.feedback_id, state="closed", outcome=event.outcome, closed_at=when)
+                _update(conn, event.feedback_id, state="closed", outcome=event.outcome, closed_at=when)
             case ev.CallbackScheduled():
-                await conn.execute(
+                conn.execute(
                     callbacks.insert().values(
                         feedback_id=event.feedback_id,
                         round=event.round,
@@ -184,9 +193,9 @@ class FeedbackProjection:
                     )
                 )
                 state = "follow_up_due" if event.kind == ev.CallbackKind.FOLLOW_UP else "callback_due"
-                await _update(conn, event.feedback_id, state=state)
+                _update(conn, event.feedback_id, state=state)
             case ev.SatisfactionRecorded():
-                await conn.execute(
+                conn.execute(
                     callbacks.update()
                     .where(_callback(event.feedback_id, event.round, event.kind))
                     .values(
@@ -198,16 +207,16 @@ class FeedbackProjection:
                     )
                 )
             case ev.CallbackNotReached():
-                await conn.execute(
+                conn.execute(
                     callbacks.update()
                     .where(_callback(event.feedback_id, event.round, event.kind))
                     .values(not_reached=True)
                 )
-                await _update(conn, event.feedback_id, state="not_reached")
+                _update(conn, event.feedback_id, state="not_reached")
             case ev.CorrectionRequested():
-                await _update(conn, event.feedback_id, state="correction", rounds=event.round)
+                _update(conn, event.feedback_id, state="correction", rounds=event.round)
             case ev.MemberRated():
-                await conn.execute(
+                conn.execute(
                     ratings.insert().values(
                         rating_id=event.rating_id,
                         household_id=event.household_id,
@@ -226,8 +235,8 @@ def _callback(feedback_id: str, round_: int, kind: ev.CallbackKind) -> Any:
     )
 
 
-async def _update(conn: AsyncConnection, feedback_id: str, **values: Any) -> None:
-    await conn.execute(items.update().where(items.c.feedback_id == feedback_id).values(**values))
+def _update(conn: Connection, feedback_id: str, **values: Any) -> None:
+    conn.execute(items.update().where(items.c.feedback_id == feedback_id).values(**values))
 
 
 def _feedback_id(event: DomainEvent) -> str:

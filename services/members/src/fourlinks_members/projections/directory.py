@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     Date,
     DateTime,
     Integer,
@@ -24,7 +25,6 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_contracts.members import (
     ContactKind,
@@ -212,18 +212,18 @@ class DirectoryProjection:
         }
     )
 
-    async def apply(self, conn: AsyncConnection, recorded: RecordedEvent) -> None:
+    def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
         """Dispatch one event to the rows it changes."""
         when = recorded.envelope.occurred_at
         event = recorded.event
         for handler in (self._members, self._contacts, self._cards):
-            if await handler(conn, event, when, recorded.position):
+            if handler(conn, event, when, recorded.position):
                 return
 
-    async def _members(self, conn: AsyncConnection, event: DomainEvent, when: datetime, _: int) -> bool:
+    def _members(self, conn: Connection, event: DomainEvent, when: datetime, _: int) -> bool:
         match event:
             case MemberRegistered():
-                await conn.execute(
+                conn.execute(
                     members.insert().values(
                         member_id=event.member_id,
                         name=event.name,
@@ -237,7 +237,7 @@ class DirectoryProjection:
                     )
                 )
             case MemberProfileUpdated():
-                await _update(
+                _update(
                     conn,
                     members,
                     members.c.member_id == event.member_id,
@@ -247,9 +247,9 @@ class DirectoryProjection:
                     capacity=event.capacity,
                 )
             case MemberTransferred():
-                await _update(conn, members, members.c.member_id == event.member_id, org_unit=event.to_unit)
+                _update(conn, members, members.c.member_id == event.member_id, org_unit=event.to_unit)
             case MemberDeactivated():
-                await _update(
+                _update(
                     conn,
                     members,
                     members.c.member_id == event.member_id,
@@ -257,7 +257,7 @@ class DirectoryProjection:
                     deactivation_reason=event.reason.value,
                 )
             case HelperAttached():
-                await conn.execute(
+                conn.execute(
                     helpers.insert().values(
                         helper_id=event.helper_id,
                         member_id=event.member_id,
@@ -268,18 +268,16 @@ class DirectoryProjection:
                     )
                 )
             case HelperDetached():
-                await conn.execute(helpers.delete().where(helpers.c.helper_id == event.helper_id))
+                conn.execute(helpers.delete().where(helpers.c.helper_id == event.helper_id))
             case _:
                 return False
         return True
 
-    async def _contacts(
-        self, conn: AsyncConnection, event: DomainEvent, when: datetime, position: int
-    ) -> bool:
+    def _contacts(self, conn: Connection, event: DomainEvent, when: datetime, position: int) -> bool:
         match event:
             case HouseholdRegistered():
                 due = when.date() + timedelta(days=event.visit_cadence_days)
-                await conn.execute(
+                conn.execute(
                     households.insert().values(
                         household_id=event.household_id,
                         org_unit=event.org_unit,
@@ -291,7 +289,7 @@ class DirectoryProjection:
                     )
                 )
             case ResidentAdded():
-                await conn.execute(
+                conn.execute(
                     residents.insert().values(
                         resident_id=event.resident_id,
                         household_id=event.household_id,
@@ -304,7 +302,7 @@ class DirectoryProjection:
                     )
                 )
             case ResidentErased():
-                await _update(
+                _update(
                     conn,
                     residents,
                     residents.c.resident_id == event.resident_id,
@@ -316,7 +314,7 @@ class DirectoryProjection:
                     erased=True,
                 )
             case EnterpriseRegistered():
-                await conn.execute(
+                conn.execute(
                     enterprises.insert().values(
                         enterprise_id=event.enterprise_id,
                         org_unit=event.org_unit,
@@ -331,7 +329,7 @@ class DirectoryProjection:
                     )
                 )
             case EnterpriseContactErased():
-                await _update(
+                _update(
                     conn,
                     enterprises,
                     enterprises.c.enterprise_id == event.enterprise_id,
@@ -341,35 +339,35 @@ class DirectoryProjection:
                     contact_erased=True,
                 )
             case ContactLinked():
-                await self._link(conn, event, when, position)
+                self._link(conn, event, when, position)
             case ContactUnlinked():
-                await self._unlink(conn, event, when)
+                self._unlink(conn, event, when)
             case VisitRecorded():
-                await self._visit(conn, event)
+                self._visit(conn, event)
             case _:
                 return False
         return True
 
-    async def _cards(self, conn: AsyncConnection, event: DomainEvent, when: datetime, _: int) -> bool:
+    def _cards(self, conn: Connection, event: DomainEvent, when: datetime, _: int) -> bool:
         match event:
             case ServiceCardIssued():
                 values = _card_values(event, revision=None)
-                await conn.execute(cards.delete().where(cards.c.card_id == event.card_id))
-                last = await conn.scalar(
+                conn.execute(cards.delete().where(cards.c.card_id == event.card_id))
+                last = conn.scalar(
                     select(func.max(card_revisions.c.revision)).where(
                         card_revisions.c.card_id == event.card_id
                     )
                 )
                 revision = (last or 0) + 1
-                await conn.execute(
+                conn.execute(
                     cards.insert().values(**values, revision=revision, status="active", updated_at=when)
                 )
-                await _update(conn, members, members.c.member_id == event.member_id, card_id=event.card_id)
-                await self._revision(conn, event, revision=revision, reason="issued", when=when)
+                _update(conn, members, members.c.member_id == event.member_id, card_id=event.card_id)
+                self._revision(conn, event, revision=revision, reason="issued", when=when)
             case ServiceCardRevised():
-                last = await conn.scalar(select(cards.c.revision).where(cards.c.card_id == event.card_id))
+                last = conn.scalar(select(cards.c.revision).where(cards.c.card_id == event.card_id))
                 revision = (last or 0) + 1
-                await _update(
+                _update(
                     conn,
                     cards,
                     cards.c.card_id == event.card_id,
@@ -377,13 +375,11 @@ class DirectoryProjection:
                     revision=revision,
                     updated_at=when,
                 )
-                await self._revision(conn, event, revision=revision, reason=event.reason, when=when)
+                self._revision(conn, event, revision=revision, reason=event.reason, when=when)
             case ServiceCardRevoked():
-                await _update(
-                    conn, cards, cards.c.card_id == event.card_id, status="revoked", updated_at=when
-                )
-                await _update(conn, members, members.c.member_id == event.member_id, card_id=None)
-                await _update(
+                _update(conn, cards, cards.c.card_id == event.card_id, status="revoked", updated_at=when)
+                _update(conn, members, members.c.member_id == event.member_id, card_id=None)
+                _update(
                     conn,
                     card_revisions,
                     and_(card_revisions.c.card_id == event.card_id, card_revisions.c.valid_to.is_(None)),
@@ -393,22 +389,22 @@ class DirectoryProjection:
                 return False
         return True
 
-    async def _revision(
+    def _revision(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         event: ServiceCardIssued | ServiceCardRevised,
         *,
         revision: int,
         reason: str,
         when: datetime,
     ) -> None:
-        await _update(
+        _update(
             conn,
             card_revisions,
             and_(card_revisions.c.card_id == event.card_id, card_revisions.c.valid_to.is_(None)),
             valid_to=when,
         )
-        await conn.execute(
+        conn.execute(
             card_revisions.insert().values(
                 card_id=event.card_id,
                 revision=revision,
@@ -423,19 +419,19 @@ class DirectoryProjection:
             )
         )
 
-    async def _link(self, conn: AsyncConnection, event: ContactLinked, when: datetime, position: int) -> None:
+    def _link(self, conn: Connection, event: ContactLinked, when: datetime, position: int) -> None:
         table = CONTACT_TABLES[event.contact_kind]
-        await _update(
+        _update(
             conn,
             table,
             contact_key(event.contact_kind) == event.contact_id,
             card_id=event.card_id,
             member_id=event.member_id,
         )
-        await _update(
+        _update(
             conn, members, members.c.member_id == event.member_id, contact_count=members.c.contact_count + 1
         )
-        await conn.execute(
+        conn.execute(
             contact_links.insert().values(
                 position=position,
                 contact_id=event.contact_id,
@@ -446,21 +442,21 @@ class DirectoryProjection:
             )
         )
 
-    async def _unlink(self, conn: AsyncConnection, event: ContactUnlinked, when: datetime) -> None:
+    def _unlink(self, conn: Connection, event: ContactUnlinked, when: datetime) -> None:
         table = CONTACT_TABLES[event.contact_kind]
-        await _update(
+        _update(
             conn, table, contact_key(event.contact_kind) == event.contact_id, card_id=None, member_id=None
         )
-        await _update(
+        _update(
             conn, members, members.c.member_id == event.member_id, contact_count=members.c.contact_count - 1
         )
         open_link = and_(
             contact_links.c.contact_id == event.contact_id, contact_links.c.unlinked_at.is_(None)
         )
-        await _update(conn, contact_links, open_link, unlinked_at=when, unlink_reason=event.reason)
+        _update(conn, contact_links, open_link, unlinked_at=when, unlink_reason=event.reason)
 
-    async def _visit(self, conn: AsyncConnection, event: VisitRecorded) -> None:
-        await conn.execute(
+    def _visit(self, conn: Connection, event: VisitRecorded) -> None:
+        conn.execute(
             visits.insert().values(
                 visit_id=event.visit_id,
                 contact_id=event.contact_id,
@@ -476,25 +472,25 @@ class DirectoryProjection:
             )
         )
         if event.contact_kind == ContactKind.HOUSEHOLD:
-            await self._household_visited(conn, event.contact_id, event.visited_on)
+            self._household_visited(conn, event.contact_id, event.visited_on)
         else:
-            await _update(
+            _update(
                 conn,
                 enterprises,
                 enterprises.c.enterprise_id == event.contact_id,
                 last_visit_on=event.visited_on,
             )
 
-    async def _household_visited(self, conn: AsyncConnection, household_id: str, visited_on: date) -> None:
+    def _household_visited(self, conn: Connection, household_id: str, visited_on: date) -> None:
         row = (
-            await conn.execute(
+            conn.execute(
                 select(households.c.last_visit_on, households.c.visit_cadence_days).where(
                     households.c.household_id == household_id
                 )
             )
         ).one()
         latest = max(visited_on, row.last_visit_on or visited_on)
-        await _update(
+        _update(
             conn,
             households,
             households.c.household_id == household_id,
@@ -516,5 +512,5 @@ def _card_values(event: ServiceCardIssued | ServiceCardRevised, *, revision: Non
     return values
 
 
-async def _update(conn: AsyncConnection, table: Table, where: Any, **values: Any) -> None:
-    await conn.execute(table.update().where(where).values(**values))
+def _update(conn: Connection, table: Table, where: Any, **values: Any) -> None:
+    conn.execute(table.update().where(where).values(**values))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Column, Connection, DateTime, Integer, MetaData, String, Table
 
 from fourlinks_contracts.members import OrgUnitCreated, OrgUnitRenamed
 from fourlinks_kernel.envelope import RecordedEvent
@@ -35,7 +34,7 @@ class OrgUnitsProjection:
     subjects: ClassVar[str | None] = None
     handles: ClassVar[frozenset[str]] = frozenset({"OrgUnitCreated", "OrgUnitRenamed"})
 
-    async def apply(self, conn: AsyncConnection, event: RecordedEvent) -> None:
+    def apply(self, conn: Connection, event: RecordedEvent) -> None:
         """Insert on creation, update the name on renaming."""
         when, version = event.envelope.occurred_at, event.envelope.aggregate_version
         match event.event:
@@ -50,9 +49,9 @@ class OrgUnitsProjection:
                     "version": version,
                     "updated_at": when,
                 }
-                await conn.execute(upsert(conn, org_units, values, ["unit_id"]))
+                conn.execute(upsert(conn, org_units, values, ["unit_id"]))
             case OrgUnitRenamed() as renamed:
-                await conn.execute(
+                conn.execute(
                     org_units.update()
                     .where(org_units.c.unit_id == renamed.unit_id)
                     .values(name=renamed.name, version=version, updated_at=when)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sqlalchemy import Boolean, Column, MetaData, String, Table
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Boolean, Column, Connection, MetaData, String, Table
 
 from fourlinks_contracts.members import (
     ContactLinked,
@@ -74,41 +73,41 @@ class MemberDirectoryProjection:
         }
     )
 
-    async def apply(self, conn: AsyncConnection, recorded: RecordedEvent) -> None:
+    def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
         """Keep the three small tables in step with the members' events."""
         match recorded.event:
             case ContactLinked() as e:
                 row = {"contact_id": e.contact_id, "member_id": e.member_id, "card_id": e.card_id}
-                await conn.execute(upsert(conn, contact_members, row, ["contact_id"]))
+                conn.execute(upsert(conn, contact_members, row, ["contact_id"]))
             case ContactUnlinked() as e:
-                await conn.execute(
+                conn.execute(
                     contact_members.delete().where(
                         contact_members.c.contact_id == e.contact_id, contact_members.c.card_id == e.card_id
                     )
                 )
             case MemberRegistered() as e:
                 member = {"member_id": e.member_id, "org_unit": e.org_unit, "active": True}
-                await conn.execute(upsert(conn, known_members, member, ["member_id"]))
+                conn.execute(upsert(conn, known_members, member, ["member_id"]))
             case MemberTransferred() as e:
-                await conn.execute(
+                conn.execute(
                     known_members.update()
                     .where(known_members.c.member_id == e.member_id)
                     .values(org_unit=e.to_unit)
                 )
             case MemberDeactivated() as e:
-                await conn.execute(
+                conn.execute(
                     known_members.update()
                     .where(known_members.c.member_id == e.member_id)
                     .values(active=False)
                 )
             case HelperAttached() as e:
                 row = {"helper_id": e.helper_id, "member_id": e.member_id}
-                await conn.execute(upsert(conn, team_helpers, row, ["helper_id"]))
+                conn.execute(upsert(conn, team_helpers, row, ["helper_id"]))
             case HouseholdRegistered() as e:
                 contact = {"contact_id": e.household_id, "kind": "household", "org_unit": e.org_unit}
-                await conn.execute(upsert(conn, known_contacts, contact, ["contact_id"]))
+                conn.execute(upsert(conn, known_contacts, contact, ["contact_id"]))
             case EnterpriseRegistered() as e:
                 contact = {"contact_id": e.enterprise_id, "kind": "enterprise", "org_unit": e.org_unit}
-                await conn.execute(upsert(conn, known_contacts, contact, ["contact_id"]))
+                conn.execute(upsert(conn, known_contacts, contact, ["contact_id"]))
             case HelperDetached() as e:
-                await conn.execute(team_helpers.delete().where(team_helpers.c.helper_id == e.helper_id))
+                conn.execute(team_helpers.delete().where(team_helpers.c.helper_id == e.helper_id))
