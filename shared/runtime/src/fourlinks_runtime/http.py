@@ -27,6 +27,10 @@ MinPosition = Annotated[
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip")]
 Unit = Annotated[str | None, Query(max_length=512, description="org-unit path; default: your scope")]
+GroupBy = Annotated[str, Query(pattern="^(member|community|street)$", description="what a KPI row is about")]
+Month = Annotated[
+    str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM in the district's time zone")
+]
 
 
 class CommandAccepted(BaseModel):

@@ -24,8 +24,10 @@ from fourlinks_kernel.scope import ensure_scope
 from fourlinks_runtime.auth import Role, require_roles
 from fourlinks_runtime.http import (
     CommandAccepted,
+    GroupBy,
     Limit,
     MinPosition,
+    Month,
     Offset,
     Unit,
     caught_up,
@@ -517,8 +519,8 @@ async def kpis(
     request: Request,
     actor: Staff,
     unit: Unit = None,
-    by: Annotated[str, Query(pattern="^(member|community|street)$")] = "community",
-    month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    by: GroupBy = "community",
+    month: Month = None,
     min_position: MinPosition = None,
 ) -> list[dict[str, Any]]:
     root = (unit or actor.scope).strip("/")
@@ -535,8 +537,8 @@ async def ranking(
     request: Request,
     actor: Staff,
     unit: Unit = None,
-    by: Annotated[str, Query(pattern="^(member|community|street)$")] = "community",
-    month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    by: GroupBy = "community",
+    month: Month = None,
     metric: Annotated[
         str, Query(pattern="^(closure_rate|on_time_closure_rate|resolved_at_level_rate)$")
     ] = "on_time_closure_rate",

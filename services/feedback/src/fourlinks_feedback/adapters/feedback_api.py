@@ -26,7 +26,17 @@ from fourlinks_kernel.projection import under
 from fourlinks_kernel.scope import ensure_scope
 from fourlinks_runtime.auth import Role, require_roles
 from fourlinks_runtime.http import CommandAccepted as BaseCommandAccepted
-from fourlinks_runtime.http import Limit, MinPosition, Offset, Unit, caught_up, run_from_http, runtime_of
+from fourlinks_runtime.http import (
+    GroupBy,
+    Limit,
+    MinPosition,
+    Month,
+    Offset,
+    Unit,
+    caught_up,
+    run_from_http,
+    runtime_of,
+)
 from fourlinks_runtime.service import ServiceRuntime, command_context
 
 router = APIRouter(tags=["feedback"])
@@ -331,8 +341,8 @@ async def kpis(
     request: Request,
     actor: Staff,
     unit: Unit = None,
-    by: Annotated[str, Query(pattern="^(member|community|street)$")] = "community",
-    month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    by: GroupBy = "community",
+    month: Month = None,
     as_of: Annotated[
         date | None, Query(description="answer as the history stood at the end of this day")
     ] = None,
@@ -360,8 +370,8 @@ async def ranking(
     request: Request,
     actor: Staff,
     unit: Unit = None,
-    by: Annotated[str, Query(pattern="^(member|community|street)$")] = "community",
-    month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    by: GroupBy = "community",
+    month: Month = None,
     metric: Annotated[
         str, Query(pattern="^(response_rate|resolution_rate|satisfaction_rate)$")
     ] = "satisfaction_rate",
