@@ -26,7 +26,7 @@ lint:
 	$(RUN) ruff format --check .
 
 typecheck:
-	$(RUN) mypy shared services tests conftest.py
+	$(RUN) mypy shared services tests tools conftest.py
 
 pytest:
 	$(RUN) pytest -q $(PYTEST_ARGS)
