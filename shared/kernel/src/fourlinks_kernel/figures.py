@@ -20,3 +20,12 @@ def ranked(figures: list[dict[str, Any]], *, metric: str, minimum: int, sample: 
     """Groups ranked by a rate, best first, only those whose `sample` count reaches `minimum`."""
     eligible = [f for f in figures if f[sample] >= minimum and f[metric] is not None]
     return sorted(eligible, key=lambda f: (-f[metric], f["group"]))
+
+
+def ranking(figures: list[dict[str, Any]], *, metric: str, minimum: int, sample: str) -> dict[str, Any]:
+    """The answer of a ranking endpoint: the metric, the minimum sample and the ranked groups."""
+    return {
+        "metric": metric,
+        "minimum_sample": minimum,
+        "ranking": ranked(figures, metric=metric, minimum=minimum, sample=sample),
+    }

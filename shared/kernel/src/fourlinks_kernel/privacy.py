@@ -1,14 +1,15 @@
-"""Erasure of a person (PIPL Art. 47): the key is destroyed, an erasure event is appended."""
+"""The privacy context's contract: a person's key was destroyed (PIPL Art. 47).
+
+Services record erasure on the aggregate the person belongs to (`ResidentErased`,
+`EnterpriseContactErased`); this event covers a person who belongs to none, and
+`fourlinks replay erasures` honours it like the others.
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from fourlinks_kernel.aggregate import Aggregate, Outcome, Repository
-from fourlinks_kernel.crypto import PersonalDataCipher
-from fourlinks_kernel.envelope import CommandContext
 from fourlinks_kernel.events import DomainEvent, EventRegistry
-from fourlinks_kernel.store import EventStore
 
 
 class PersonalDataErased(DomainEvent):
@@ -19,36 +20,8 @@ class PersonalDataErased(DomainEvent):
     reason: str
 
 
-class Person(Aggregate):
-    """The data subject whose key protects personal fields anywhere in history."""
-
-    context: ClassVar[str] = "privacy"
-    aggregate_type: ClassVar[str] = "person"
-
-    def __init__(self, aggregate_id: str) -> None:
-        super().__init__(aggregate_id)
-        self.erased = False
-
-    def erase(self, *, reason: str) -> None:
-        """Record the erasure once; erasing twice changes nothing."""
-        if not self.erased:
-            self._record(PersonalDataErased(person_id=self.id, reason=reason))
-
-    def apply(self, event: DomainEvent) -> None:
-        if isinstance(event, PersonalDataErased):
-            self.erased = True
-
-
 def privacy_registry() -> EventRegistry:
     """The privacy context's contracts."""
     registry = EventRegistry()
     registry.register(PersonalDataErased)
     return registry
-
-
-async def erase_person(
-    *, store: EventStore, cipher: PersonalDataCipher, person_id: str, reason: str, context: CommandContext
-) -> Outcome[Person]:
-    """Destroy the key first (the erasure must hold even if the append fails), then record it."""
-    await cipher.erase(person_id)
-    return await Repository(store, Person).execute(person_id, lambda p: p.erase(reason=reason), context)

@@ -18,7 +18,7 @@ from fourlinks_contracts.assignments import CloseReason, RejectionReason, Resolu
 from fourlinks_contracts.members import Urgency
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed
-from fourlinks_kernel.figures import ranked
+from fourlinks_kernel.figures import ranking
 from fourlinks_kernel.projection import under
 from fourlinks_kernel.scope import ensure_scope
 from fourlinks_runtime.auth import Role, require_roles
@@ -533,7 +533,7 @@ async def kpis(
 
 
 @router.get("/kpis/ranking", summary="Groups ranked by a rate, only above the minimum sample size")
-async def ranking(
+async def rank_groups(
     request: Request,
     actor: Staff,
     unit: Unit = None,
@@ -545,11 +545,7 @@ async def ranking(
 ) -> dict[str, Any]:
     figures = await kpis(request, actor, unit=unit, by=by, month=month)
     minimum = runtime_of(request).settings.ranking_min_sample
-    return {
-        "metric": metric,
-        "minimum_sample": minimum,
-        "ranking": ranked(figures, metric=metric, minimum=minimum, sample="tasks"),
-    }
+    return ranking(figures, metric=metric, minimum=minimum, sample="tasks")
 
 
 # -- themed party days -----------------------------------------------------------------------------
