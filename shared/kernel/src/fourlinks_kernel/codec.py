@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fourlinks_kernel.crypto import ENCRYPTED_MARK, PersonalDataCipher
@@ -34,9 +36,15 @@ class EncodedEvent:
 class EventCodec:
     """Canonical JSON `{"envelope": ..., "data": ...}` with personal fields sealed."""
 
-    def __init__(self, registry: EventRegistry, cipher: PersonalDataCipher | None = None) -> None:
+    def __init__(
+        self,
+        registry: EventRegistry,
+        cipher: PersonalDataCipher | None = None,
+        clock: Callable[[], datetime] = now_utc,
+    ) -> None:
         self.registry = registry
         self.cipher = cipher
+        self.clock = clock  # when events occur: the wall clock, or a simulated one (benchmark data sets)
 
     async def encode(
         self,
@@ -57,7 +65,7 @@ class EventCodec:
             aggregate_type=stream.aggregate_type,
             aggregate_id=stream.aggregate_id,
             aggregate_version=version,
-            occurred_at=now_utc(),
+            occurred_at=self.clock(),
             actor_id=context.actor.id,
             actor_roles=context.actor.roles,
             command_id=context.command_id,

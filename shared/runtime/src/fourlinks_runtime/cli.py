@@ -44,6 +44,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         code: int = audit.main(argv)
         return code
+    if argv[:1] == ["bench"]:
+        try:
+            benchmarks = importlib.import_module("fourlinks_bench.cli")
+        except ImportError:
+            print("fourlinks bench needs the benchmark tools installed (fourlinks-bench)", file=sys.stderr)
+            return 1
+        measured: int = benchmarks.main(argv)
+        return measured
     parser = _parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
@@ -62,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "replay", help="rebuild read models, now or as of a moment (see: fourlinks replay -h)"
     )
+    commands.add_parser("bench", help="benchmarks at district scale (see: fourlinks bench -h)")
 
     up = commands.add_parser(
         "up", help="run everything on this machine (nats-server + three services on SQLite)"

@@ -1,0 +1,1 @@
+"""Benchmarks for Four Links: `fourlinks bench` and `make bench`."""

@@ -1,0 +1,97 @@
+"""The readable table of a benchmark run: every figure beside its same-run baseline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def table(results: dict[str, Any]) -> str:
+    """Markdown tables of `results` (as `fourlinks bench` wrote them)."""
+    lines = [_header(results), "", "| figure | ours | baseline (same run) | ratio |", "|---|---|---|---|"]
+    lines += _commands(results.get("command_path", {}))
+    lines += _replay(results)
+    loop = results.get("loop_latency", {})
+    if loop:
+        lines.append(
+            f"| loop: feedback → task assigned, at {loop['background_commands_per_second']:g} commands/s "
+            f"background | p50 {loop['p50_ms']} ms, p99 {loop['p99_ms']} ms (n={loop['count']}) | | |"
+        )
+    for name, figures in results.get("queries", {}).items():
+        lines.append(f"| query {name} | p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms | | |")
+    lines += _memory(results)
+    return "\n".join(lines)
+
+
+def _header(results: dict[str, Any]) -> str:
+    machine, data = results.get("machine", {}), results.get("dataset", {})
+    return (
+        f"plan {results.get('plan', '?')}, {data.get('events', 0):,} events (scale {data.get('scale')}), "
+        f"{machine.get('cpus')} CPUs, Python {machine.get('python')}, {machine.get('when')}"
+    )
+
+
+def _commands(figures: dict[str, Any]) -> list[str]:
+    lines = []
+    for concurrency in (1, 32):
+        ours = figures.get(f"c{concurrency}")
+        if not ours:
+            continue
+        raw, rate = ours["raw_publish_ack"], f"{ours['commands_per_second']:,}"
+        lines.append(
+            f"| commands/s, mix over HTTP, c={concurrency} "
+            f"(p50 {ours['p50_ms']} ms, p99 {ours['p99_ms']} ms) "
+            f"| {rate} | raw publish+ack {raw['per_second']:,} "
+            f"(p99 {raw['p99_ms']} ms) | {ours['ratio_to_raw']} |"
+        )
+        for kind in ("postgresql", "sqlite"):
+            library = ours.get(f"eventsourcing_{kind}")
+            if library:
+                lines.append(
+                    f"| commands/s, c={concurrency} vs eventsourcing ({kind}) | {rate} "
+                    f"| {library['per_second']:,} (p99 {library['p99_ms']} ms) "
+                    f"| {ours[f'ratio_to_eventsourcing_{kind}']} |"
+                )
+    return lines
+
+
+def _replay(results: dict[str, Any]) -> list[str]:
+    raw = results.get("replay_raw_ordered_consumer", {}).get("per_second", 0)
+    library = results.get("replay_eventsourcing", {})
+    lines = []
+    for kind in ("sqlite", "postgresql"):
+        figures = results.get(f"replay_{kind}", {})
+        if "skipped" in figures:
+            lines.append(f"| replay into {kind} | skipped: {figures['skipped']} | | |")
+            continue
+        if not figures:
+            continue
+        ours = figures["all_services"]["log_events_per_second"]
+        lines.append(
+            f"| replay, every read model, into {kind} (events/s) | {ours:,} "
+            f"| raw ordered consumer + JSON {raw:,} | {ours / raw:.3f} |"
+            if raw
+            else f"| replay into {kind} (events/s) | {ours:,} | | |"
+        )
+        for service in ("members", "assignments", "feedback"):
+            lines.append(
+                f"| · {service} alone | {figures[service]['log_events_per_second']:,} "
+                f"({figures[service]['seconds']} s) | | |"
+            )
+        read = library.get("postgresql" if kind == "postgresql" else "sqlite")
+        if read:
+            lines.append(f"| · eventsourcing library reads+decodes ({kind}) | | {read['per_second']:,} | |")
+    return lines
+
+
+def _memory(results: dict[str, Any]) -> list[str]:
+    lines = []
+    for kind in ("sqlite", "postgresql"):
+        figures = results.get(f"replay_{kind}", {})
+        for service in ("members", "assignments", "feedback"):
+            if service in figures:
+                lines.append(
+                    f"| peak RSS, {service} replay ({kind}) | {figures[service]['peak_rss_mb']} MiB | | |"
+                )
+    for service, megabytes in results.get("memory_under_load_mb", {}).items():
+        lines.append(f"| peak RSS, {service} service under load | {megabytes} MiB | | |")
+    return lines
