@@ -6,7 +6,7 @@ UV := $(if $(SYSTEM_UV),$(SYSTEM_UV),$(CURDIR)/var/tools/bin/uv)
 RUN := $(UV) run --locked --no-sync
 export UV_LINK_MODE ?= copy
 
-.PHONY: up test env lint typecheck pytest isolation clean fuzz
+.PHONY: up test env lint typecheck pytest isolation clean fuzz bench bench-quick
 
 up: env ## run nats-server and the three services on SQLite under ./var
 	$(RUN) fourlinks up
@@ -42,6 +42,12 @@ isolation: ## each package installs alone: an undeclared dependency fails here
 
 fuzz: env ## schemathesis against every service (no 5xx, responses as declared)
 	RUN="$(RUN)" tools/fuzz.sh
+
+bench: env ## benchmarks on a district year (1,000,000 events): bench-results.json and a table
+	$(RUN) fourlinks bench --plan full
+
+bench-quick: env ## the same code paths at a twentieth of the scale (a couple of minutes)
+	$(RUN) fourlinks bench --plan quick
 
 clean:
 	rm -rf var/isolated .mypy_cache .ruff_cache .pytest_cache

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_kernel.envelope import Actor, CommandContext, RecordedEvent, StoredEvent
 from fourlinks_kernel.events import DomainEvent
@@ -117,7 +117,7 @@ async def test_a_crash_between_apply_and_checkpoint_leaves_no_trace_and_resumes(
     await fill(jetstream_store, 3, 2)
     crashing = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine, batch_size=4)
 
-    async def crash(conn: AsyncConnection, position: int) -> None:
+    def crash(conn: Connection, position: int) -> None:
         raise KeyboardInterrupt  # the process dies after applying, before committing
 
     crashing._write_checkpoint = crash  # type: ignore[method-assign]

@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from fourlinks_bench.harness import Plan, bench
 from fourlinks_bench.report import table
@@ -44,11 +45,19 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv)[1:])
     postgres = None if args.postgres in (None, "", "none") else args.postgres
     plan = Plan.named(args.plan, args.scale)
-    results = asyncio.run(
-        bench(plan, datasets=args.datasets, postgres_url=postgres, eventsourcing=not args.no_eventsourcing)
-    )
-    results["plan"] = args.plan
-    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    print(table(results))
-    print(f"\nwritten to {args.out}")
+    results: dict[str, Any] = {"plan": args.plan}
+    try:
+        asyncio.run(
+            bench(
+                plan,
+                datasets=args.datasets,
+                postgres_url=postgres,
+                eventsourcing=not args.no_eventsourcing,
+                results=results,
+            )
+        )
+    finally:  # what was measured is kept even when a later phase fails
+        args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        print(table(results))
+        print(f"\nwritten to {args.out}")
     return 0

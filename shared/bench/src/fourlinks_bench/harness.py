@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -105,12 +106,18 @@ class Run:
 
 
 async def bench(
-    plan: Plan, *, datasets: Path, postgres_url: str | None, eventsourcing: bool = True
+    plan: Plan,
+    *,
+    datasets: Path,
+    postgres_url: str | None,
+    eventsourcing: bool = True,
+    results: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run every phase; returns the results (also written by the caller)."""
+    """Run every phase; returns the results, filled in phase by phase into `results` if given
+    (so a run that fails half-way still shows what it measured)."""
     dataset = await ensure_dataset(datasets, scale=plan.scale)
     with tempfile.TemporaryDirectory(prefix="fourlinks-bench-") as directory:
-        run = Run(plan, dataset, Path(directory), postgres_url)
+        run = Run(plan, dataset, Path(directory), postgres_url, {} if results is None else results)
         run.results["machine"] = machine()
         run.results["dataset"] = {k: v for k, v in dataset.manifest.items() if k != "sample"}
         run.server = start_nats(dataset.copy_to(run.work / "nats"))
@@ -343,9 +350,12 @@ class Cases:
     ) -> dict[str, Any]:
         """One command, timed; a refusal is recorded (and fails the run at the end)."""
         started = time.perf_counter()
-        reply = await self.services.client.post(
-            f"{self.services.urls[service]}{path}", json=body, headers=headers
-        )
+        headers = {**headers, "Idempotency-Key": str(uuid.uuid4())}  # a retry is then safe
+        url = f"{self.services.urls[service]}{path}"
+        try:
+            reply = await self.services.client.post(url, json=body, headers=headers)
+        except httpx.TransportError:  # a kept-alive connection the server closed just then
+            reply = await self.services.client.post(url, json=body, headers=headers)
         self.latencies.add(time.perf_counter() - started)
         if reply.status_code >= 300:
             self.failures.append(f"{path}: {reply.status_code} {reply.text[:300]}")

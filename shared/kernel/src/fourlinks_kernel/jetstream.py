@@ -41,7 +41,13 @@ DIRECT_BATCH = 256
 READ_BATCH = 1000
 EXPECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 EXPECT_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"
-TRANSIENT = (nats.errors.TimeoutError, nats.errors.NoRespondersError, asyncio.TimeoutError)
+
+
+class BatchesBusy(Exception):
+    """The stream has as many atomic batches in flight as the server allows: retry shortly."""
+
+
+TRANSIENT = (nats.errors.TimeoutError, nats.errors.NoRespondersError, asyncio.TimeoutError, BatchesBusy)
 DISCONNECTED = (nats.errors.ConnectionClosedError, nats.errors.OutboundBufferLimitError)
 
 
@@ -54,6 +60,9 @@ class JetStreamSettings:
     key_bucket: str = "FOURLINKS_KEYS"
     publish_timeout: float = 5.0
     publish_attempts: int = 3
+    # The server refuses a stream more than 50 atomic batches in flight (all clients together);
+    # each process keeps well under that so several services never exhaust it between them.
+    max_inflight_batches: int = 12
 
 
 class _DirectGetError(EventStoreUnavailable):
@@ -71,6 +80,7 @@ class JetStreamEventStore:
         self._reply_prefix = ""
         self._tokens = count()
         self._reply_lock = asyncio.Lock()
+        self._batch_slots = asyncio.Semaphore(self.settings.max_inflight_batches)
 
     # -- loading ----------------------------------------------------------------------------
     async def load(self, stream: StreamId) -> LoadedStream:
@@ -166,6 +176,12 @@ class JetStreamEventStore:
         if len(messages) == 1:
             subject, payload, headers = messages[0]
             return self._check_ack(batch, await self._request(subject, payload, headers))
+        async with self._batch_slots:
+            return await self._publish_atomically(batch, messages)
+
+    async def _publish_atomically(
+        self, batch: EncodedWrites, messages: list[tuple[str, bytes, dict[str, str]]]
+    ) -> int:
         batch_id = messages[0][2]["Nats-Msg-Id"]
         for number, (subject, payload, headers) in enumerate(messages, start=1):
             headers.update({"Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(number)})
@@ -209,6 +225,8 @@ class JetStreamEventStore:
             )
         if error.get("code") == 503:
             raise nats.errors.NoRespondersError
+        if "too many inflight" in str(error.get("description", "")):
+            raise BatchesBusy(error.get("description"))
         raise AppendRejected(f"the event store refused the write: {error.get('description')}")
 
     async def _find_after_failure(self, batch: EncodedWrites) -> list[AppendResult] | None:

@@ -16,13 +16,18 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
+    Engine,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    create_engine,
     or_,
     select,
+)
+from sqlalchemy import (
+    event as sqlalchemy_event,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -119,6 +124,28 @@ class ProjectionHalted(Exception):
     """The projection stopped on an event it cannot apply, or on a log regression."""
 
 
+def sqlite_writer(engine: AsyncEngine) -> Engine | None:
+    """A synchronous engine on the same SQLite file, for applying whole micro-batches in a thread.
+
+    Through the async driver every statement is a hop to its worker thread and back; a batch of
+    a thousand events is thousands of hops. One thread running the whole transaction on the plain
+    sqlite3 driver does the same work several times faster. None for other databases."""
+    if engine.dialect.name != "sqlite":
+        return None
+    url = engine.url.set(drivername="sqlite")
+    writer = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    sqlalchemy_event.listen(writer, "connect", _sqlite_pragmas)
+    return writer
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA secure_delete=ON")  # erased personal data leaves no bytes behind
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
 class ProjectionRunner:
     """Feeds one projection from the store; owns transactions, checkpoints and halting."""
 
@@ -135,6 +162,7 @@ class ProjectionRunner:
         self.engine = engine
         self.batch_size = batch_size
         self.status = ProjectionStatus(projection.name)
+        self.writer = sqlite_writer(engine)
 
     # -- lifecycle --------------------------------------------------------------------------
     async def prepare(self) -> int:
@@ -236,15 +264,34 @@ class ProjectionRunner:
         handles = self.projection.handles
         unseen = [s for s in batch if s.position > self.status.position]
         decoded = [(s, await self.store.codec.decode(s) if s.event_type in handles else None) for s in unseen]
+        if self.writer is not None:
+            last, applied = await asyncio.to_thread(self._write_in_thread, self.writer, decoded)
+            if applied:
+                self.status.position, self.status.applied = last, self.status.applied + applied
+            return
         async with self.engine.begin() as conn:
             position = await self._locked_checkpoint(conn)
             fresh = [(s, event) for s, event in decoded if s.position > position]
             if not fresh:
                 return
             await conn.run_sync(self._apply_all, [event for _, event in fresh if event is not None])
-            await self._write_checkpoint(conn, fresh[-1][0].position)
+            await conn.run_sync(self._write_checkpoint, fresh[-1][0].position)
         self.status.position = fresh[-1][0].position
         self.status.applied += len(fresh)
+
+    def _write_in_thread(
+        self, writer: Engine, decoded: list[tuple[StoredEvent, RecordedEvent | None]]
+    ) -> tuple[int, int]:
+        """The whole micro-batch in one transaction on the synchronous engine."""
+        with writer.begin() as conn:
+            query = select(checkpoints.c.position).where(checkpoints.c.name == self.projection.name)
+            position = int(conn.execute(query).scalar_one())
+            fresh = [(s, event) for s, event in decoded if s.position > position]
+            if not fresh:
+                return position, 0
+            self._apply_all(conn, [event for _, event in fresh if event is not None])
+            self._write_checkpoint(conn, fresh[-1][0].position)
+        return fresh[-1][0].position, len(fresh)
 
     def _apply_all(self, conn: Connection, events: list[RecordedEvent]) -> None:
         for event in events:
@@ -259,11 +306,11 @@ class ProjectionRunner:
     async def _advance_to(self, position: int) -> None:
         async with self.engine.begin() as conn:
             if position > await self._locked_checkpoint(conn):
-                await self._write_checkpoint(conn, position)
+                await conn.run_sync(self._write_checkpoint, position)
         self.status.position = max(self.status.position, position)
 
-    async def _write_checkpoint(self, conn: AsyncConnection, position: int) -> None:
-        await conn.execute(
+    def _write_checkpoint(self, conn: Connection, position: int) -> None:
+        conn.execute(
             checkpoints.update()
             .where(checkpoints.c.name == self.projection.name)
             .values(position=position, updated_at=datetime.now(UTC))
