@@ -10,8 +10,7 @@ def table(results: dict[str, Any]) -> str:
     lines = [_header(results), "", "| figure | ours | baseline (same run) | ratio |", "|---|---|---|---|"]
     lines += _commands(results.get("command_path", {}))
     lines += _replay(results)
-    loop = results.get("loop_latency", {})
-    if loop:
+    for loop in results.get("loop_latency", {}).values():
         lines.append(
             f"| loop: feedback → task assigned, at {loop['background_commands_per_second']:g} commands/s "
             f"background | p50 {loop['p50_ms']} ms, p99 {loop['p99_ms']} ms (n={loop['count']}) | | |"
