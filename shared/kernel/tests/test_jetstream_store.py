@@ -5,13 +5,15 @@ from __future__ import annotations
 import nats.errors
 import pytest
 
+from fourlinks_kernel.crypto import PersonalDataCipher
 from fourlinks_kernel.envelope import Actor, CommandContext
 from fourlinks_kernel.errors import EventStoreUnavailable
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.ids import new_id
-from fourlinks_kernel.jetstream import JetStreamEventStore
+from fourlinks_kernel.jetstream import JetStreamEventStore, NatsKeyStore
 from fourlinks_kernel.store import NEW_STREAM
 
+from .conftest import master_key
 from .sample import NoteAdded, Notebook
 
 
@@ -69,3 +71,24 @@ async def test_an_unreachable_server_is_a_retryable_error_not_a_success(
     with pytest.raises(EventStoreUnavailable, match="Idempotency-Key"):
         await jetstream_store.append(stream, [event], expected=NEW_STREAM, context=ctx())
     assert (await jetstream_store.load(stream)).state.version == 0
+
+
+async def test_a_key_snapshot_holds_every_live_key_and_no_erased_one(
+    jetstream_store: JetStreamEventStore,
+) -> None:
+    cipher = jetstream_store.codec.cipher
+    assert cipher is not None
+    people = [f"person-{new_id()}" for _ in range(30)]
+    sealed = {p: await cipher.encrypt(subject=p, field_name="name", value=p) for p in people}
+    for erased in people[:5]:
+        await cipher.erase(erased)
+    keys = cipher._keys
+    assert isinstance(keys, NatsKeyStore)
+    snapshot = await keys.snapshot()
+    assert set(people[5:]) <= set(snapshot)
+    assert not set(people[:5]) & set(snapshot)
+    fresh = PersonalDataCipher(master_key=master_key(), keys=keys)
+    assert await fresh.preload() == len(snapshot)
+    assert await fresh.decrypt(subject=people[9], field_name="name", sealed=sealed[people[9]]) == people[9]
+    with pytest.raises(KeyError):
+        await fresh.decrypt(subject=people[0], field_name="name", sealed=sealed[people[0]])

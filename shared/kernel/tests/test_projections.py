@@ -14,7 +14,7 @@ from fourlinks_kernel.envelope import Actor, CommandContext, RecordedEvent, Stor
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.jetstream import JetStreamEventStore
-from fourlinks_kernel.projection import ProjectionHalted, ProjectionRunner, checkpoints, failures, upsert
+from fourlinks_kernel.projection import ProjectionHalted, ProjectionRunner, checkpoints, failures, upsert_row
 from fourlinks_kernel.store import NEW_STREAM, EventStore
 
 from .sample import NoteAdded, Notebook, NotebookOpened
@@ -43,7 +43,7 @@ class NotebookProjection:
         match event.event:
             case NotebookOpened() as opened:
                 values = {"notebook_id": opened.notebook_id, "title": opened.title, "notes": 0}
-                conn.execute(upsert(conn, notebooks, values, ["notebook_id"]))
+                upsert_row(conn, notebooks, values, ["notebook_id"])
             case NoteAdded() as note:
                 if note.text == self.fail_on:
                     raise ValueError("this note cannot be projected")
@@ -246,3 +246,19 @@ async def test_wrongly_typed_or_versioned_payloads_halt_the_projection_and_are_r
     assert runner.status.position == 2  # everything before the bad event, nothing skipped past it
     async with engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(failures))).scalar_one() == 1
+
+
+def test_row_helpers_set_add_and_keep_values() -> None:
+    from sqlalchemy import create_engine
+
+    from fourlinks_kernel.projection import Added, insert_row, select_row, update_rows
+
+    engine = create_engine("sqlite://")
+    notebooks.metadata.create_all(engine)
+    with engine.begin() as conn:
+        insert_row(conn, notebooks, {"notebook_id": "n1", "title": "first", "notes": 1})
+        update_rows(conn, notebooks, {"notebook_id": "n1"}, {"notes": Added(2)})
+        update_rows(conn, notebooks, {"notebook_id": "n1"}, {"title": notebooks.c.title, "notes": Added(1)})
+        update_rows(conn, notebooks, {"notebook_id": "other"}, {"title": "nobody"})
+        row = select_row(conn, notebooks, ["title", "notes"], {"notebook_id": "n1"})
+    assert (row.title, row.notes) == ("first", 4)

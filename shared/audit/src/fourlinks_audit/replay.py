@@ -40,6 +40,8 @@ async def rebuild(
 ) -> RebuildResult:
     """Drop and rebuild every read model of a service (or continue an interrupted rebuild)."""
     await ensure_bookkeeping(engine)
+    if store.codec.cipher is not None:
+        await store.codec.cipher.preload()  # one pass over the key table, not one read per person
     target = until_position if until_position is not None else await store.last_position()
     runners = [
         ProjectionRunner(factory(), store=store, engine=engine, batch_size=batch_size)

@@ -65,6 +65,10 @@ class InMemoryKeyStore:
     async def get(self, subject: str) -> bytes | None:
         return self.keys.get(subject)
 
+    async def snapshot(self) -> dict[str, bytes]:
+        """Every live key at once."""
+        return dict(self.keys)
+
     async def create(self, subject: str, wrapped: bytes) -> bytes:
         return self.keys.setdefault(subject, wrapped)
 
@@ -117,6 +121,7 @@ class PersonalDataCipher:
         self._cache: OrderedDict[str, tuple[float, AESGCM]] = OrderedDict()
         self._cache_seconds = cache_seconds
         self._cache_size = 10_000
+        self._preloaded: dict[str, bytes] = {}
 
     async def encrypt(self, *, subject: str, field_name: str, value: Any) -> dict[str, str]:
         """Encrypt one JSON value for a person, creating their key on first use."""
@@ -147,6 +152,20 @@ class PersonalDataCipher:
     def forget(self, subject: str) -> None:
         """Drop a cached key (another process erased the person)."""
         self._cache.pop(subject, None)
+        self._preloaded.pop(subject, None)
+
+    async def preload(self) -> int:
+        """Read the whole key table in one pass before a replay; returns how many keys.
+
+        A replay meets people in log order, far more of them than the cache holds, and one
+        key-table read per miss capped a replay at a few thousand events a second. The wrapped
+        keys (about 60 bytes each) stay in memory for this process's life; an erasure seen later
+        (`forget`, or the erasure event in the log) still wins."""
+        snapshot = getattr(self._keys, "snapshot", None)
+        if snapshot is None:
+            return 0
+        self._preloaded = await snapshot()
+        return len(self._preloaded)
 
     async def rewrap(self, subjects: list[str], keys: RotatableKeyStore, new_master_key: bytes) -> int:
         """Re-wrap every listed person's key under a new master key; returns how many moved.
@@ -177,7 +196,7 @@ class PersonalDataCipher:
         now = time.monotonic()
         if cached is not None and now - cached[0] < self._cache_seconds:
             return cached[1]
-        wrapped = await self._keys.get(subject)
+        wrapped = self._preloaded.get(subject) or await self._keys.get(subject)
         if wrapped is None:
             if not create:
                 self.forget(subject)

@@ -82,6 +82,11 @@ class JetStreamEventStore:
         self._reply_lock = asyncio.Lock()
         self._batch_slots = asyncio.Semaphore(self.settings.max_inflight_batches)
 
+    @property
+    def prefix(self) -> str:
+        """The first token of every event's subject."""
+        return self.settings.prefix
+
     # -- loading ----------------------------------------------------------------------------
     async def load(self, stream: StreamId) -> LoadedStream:
         self._require_connection()
@@ -363,6 +368,34 @@ class NatsKeyStore:
     async def replace(self, subject: str, wrapped: bytes) -> None:
         """Overwrite a person's wrapped key (master-key rotation only)."""
         await (await self._bucket()).put(f"person.{subject}", wrapped)
+
+    async def snapshot(self) -> dict[str, bytes]:
+        """Every live key, read through one ordered consumer on the bucket's stream (a key-by-key
+        read of a hundred thousand people takes minutes; this takes seconds)."""
+        js, prefix = self._js, f"$KV.{self._bucket_name}."
+        info = await js.stream_info(f"KV_{self._bucket_name}")
+        keys: dict[str, bytes] = {}
+        if not info.state.messages:
+            return keys
+        sub = await js.subscribe(
+            f"{prefix}>",
+            stream=f"KV_{self._bucket_name}",
+            ordered_consumer=True,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT),
+            pending_msgs_limit=100_000,
+        )
+        try:
+            async for msg in sub.messages:
+                subject = msg.subject.removeprefix(prefix).removeprefix("person.")
+                if msg.data and not (msg.headers or {}).get("KV-Operation"):
+                    keys[subject] = msg.data
+                else:
+                    keys.pop(subject, None)  # deleted or purged: the person was erased
+                if msg.metadata.num_pending == 0:
+                    break
+        finally:
+            await _quietly(sub.unsubscribe())
+        return keys
 
     async def subjects(self) -> list[str]:
         """Every person who has a key."""

@@ -37,6 +37,11 @@ class InMemoryEventStore:
         self._states: dict[StreamId, StreamState] = {}
         self._appended = asyncio.Condition()
 
+    @property
+    def prefix(self) -> str:
+        """The first token of every event's subject."""
+        return PREFIX
+
     async def load(self, stream: StreamId) -> LoadedStream:
         indexes = self._streams.get(stream, [])
         events = tuple([await self.codec.decode(self._log[i]) for i in indexes])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
@@ -22,6 +22,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
+    bindparam,
     create_engine,
     or_,
     select,
@@ -33,6 +35,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import ClauseElement
 
 from fourlinks_kernel.envelope import RecordedEvent, StoredEvent
 from fourlinks_kernel.errors import LogRegression
@@ -75,7 +78,7 @@ class Projection(Protocol):
     name: ClassVar[str]
     version: ClassVar[int]
     metadata: ClassVar[MetaData]
-    subjects: ClassVar[str | None]
+    subjects: ClassVar[str | None]  # below the prefix, e.g. "members.org_unit.>"; None: the whole log
     handles: ClassVar[frozenset[str]]
 
     def apply(self, conn: Connection, event: RecordedEvent) -> None:
@@ -84,22 +87,82 @@ class Projection(Protocol):
         ...
 
 
+_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+
+
+def _statement(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    """A statement built once per shape: SQLAlchemy then reuses its compiled form, and a row
+    costs only its parameters (building `.where(..).values(..)` per row cost four times more)."""
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _STATEMENTS[key] = build()
+    return statement
+
+
+def insert_row(conn: Connection, table: Table, values: dict[str, Any]) -> None:
+    """INSERT one row."""
+    conn.execute(_statement(("insert", table), table.insert), values)
+
+
+@dataclass(frozen=True)
+class Added:
+    """For update_rows: add `amount` to the column (a counter) instead of setting it."""
+
+    amount: int
+
+
+def update_rows(conn: Connection, table: Table, where: dict[str, Any], changes: dict[str, Any]) -> None:
+    """UPDATE the rows whose columns equal `where`: set the changes, add the `Added` ones."""
+    add = {c: v.amount for c, v in changes.items() if isinstance(v, Added)}
+    values = {c: v for c, v in changes.items() if not isinstance(v, Added)}
+    if any(isinstance(v, ClauseElement) for v in values.values()):  # e.g. keep a column's value
+        match = and_(*(table.c[c] == v for c, v in where.items()))
+        values.update({c: table.c[c] + n for c, n in add.items()})
+        conn.execute(table.update().where(match).values(values))
+        return
+    key = ("update", table, tuple(where), tuple(values), tuple(add))
+
+    def build() -> Any:
+        changes: dict[str, Any] = {c: bindparam(f"v_{c}") for c in values}
+        changes.update({c: table.c[c] + bindparam(f"a_{c}") for c in add})
+        match = and_(*(table.c[c] == bindparam(f"w_{c}") for c in where))
+        return table.update().where(match).values(changes)
+
+    parameters = {f"w_{c}": v for c, v in where.items()}
+    parameters.update({f"v_{c}": v for c, v in values.items()})
+    parameters.update({f"a_{c}": v for c, v in add.items()})
+    conn.execute(_statement(key, build), parameters)
+
+
+def select_row(conn: Connection, table: Table, columns: Sequence[str], where: dict[str, Any]) -> Any:
+    """The first row whose columns equal `where` (None if there is none)."""
+    key = ("select", table, tuple(columns), tuple(where))
+
+    def build() -> Any:
+        match = and_(*(table.c[c] == bindparam(f"w_{c}") for c in where))
+        return select(*(table.c[c] for c in columns)).where(match)
+
+    return conn.execute(_statement(key, build), {f"w_{c}": v for c, v in where.items()}).first()
+
+
 def under(column: Any, unit: str) -> Any:
     """Rows whose org unit is `unit` or lies beneath it (paths are `district/street/...`)."""
     unit = unit.strip("/")
     return or_(column == unit, column.startswith(unit + "/", autoescape=True))
 
 
-def upsert(
-    conn: Connection | AsyncConnection, table: Table, values: dict[str, Any], keys: Sequence[str]
-) -> Any:
-    """An INSERT .. ON CONFLICT DO UPDATE statement for SQLite or PostgreSQL."""
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(table).values(**values)
-    changes = {k: statement.excluded[k] for k in values if k not in keys}
-    if not changes:
-        return statement.on_conflict_do_nothing(index_elements=list(keys))
-    return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+def upsert_row(conn: Connection, table: Table, values: dict[str, Any], keys: Sequence[str]) -> None:
+    """INSERT .. ON CONFLICT (keys) DO UPDATE the other columns, on SQLite or PostgreSQL."""
+    dialect = conn.dialect.name
+
+    def build() -> Any:
+        statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+        changes = {k: statement.excluded[k] for k in values if k not in keys}
+        if not changes:
+            return statement.on_conflict_do_nothing(index_elements=list(keys))
+        return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+
+    conn.execute(_statement(("upsert", dialect, table, tuple(values), tuple(keys)), build), values)
 
 
 @dataclass
@@ -204,9 +267,9 @@ class ProjectionRunner:
         self.status.target = target
         if position < target:
             events = self.store.read(
-                from_position=position + 1, until_position=target, subjects=self.projection.subjects
+                from_position=position + 1, until_position=target, subjects=self._subject_filter()
             )
-            await self._consume(_batched(events, self.batch_size))
+            await self._consume(_prefetched(_batched(events, self.batch_size)))
         if self.status.position < target:
             await self._advance_to(target)
         self.status.caught_up = True
@@ -217,12 +280,17 @@ class ProjectionRunner:
         try:
             await self.catch_up()
             log.info("projection_caught_up", projection=self.projection.name, position=self.status.position)
-            live = self.store.subscribe(
-                from_position=self.status.position + 1, subjects=self.projection.subjects
-            )
+            # Live, the whole log: a filtered feed would never show the projection reaching a
+            # position outside its subjects, and readers wait for positions (read-your-writes).
+            live = self.store.subscribe(from_position=self.status.position + 1)
             await self._consume(_drained(live, self.batch_size))
         except ProjectionHalted as halted:
             log.error("projection_halted", projection=self.projection.name, reason=str(halted))
+
+    def _subject_filter(self) -> str | None:
+        """Only the subjects the projection reads: the server skips the rest of the log for us."""
+        relative = self.projection.subjects
+        return None if relative is None else f"{self.store.prefix}.{relative}"
 
     # -- applying ---------------------------------------------------------------------------
     async def _consume(self, batches: AsyncIterator[list[StoredEvent]]) -> None:
@@ -378,6 +446,31 @@ async def _batched(events: AsyncIterator[StoredEvent], size: int) -> AsyncIterat
             batch = []
     if batch:
         yield batch
+
+
+async def _prefetched(
+    batches: AsyncIterator[list[StoredEvent]], ahead: int = 2
+) -> AsyncIterator[list[StoredEvent]]:
+    """Read the next micro-batches while the current one is applied (in its writer thread): the
+    log read and the SQL work overlap instead of taking turns."""
+    queue: asyncio.Queue[list[StoredEvent] | BaseException | None] = asyncio.Queue(maxsize=ahead)
+
+    async def pump() -> None:
+        try:
+            async for batch in batches:
+                await queue.put(batch)
+            await queue.put(None)
+        except Exception as exc:
+            await queue.put(exc)
+
+    task = asyncio.create_task(pump())
+    try:
+        while (item := await queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        task.cancel()
 
 
 async def _drained(events: AsyncIterator[StoredEvent], size: int) -> AsyncIterator[list[StoredEvent]]:

@@ -65,6 +65,11 @@ class EventStore(Protocol):
 
     codec: EventCodec
 
+    @property
+    def prefix(self) -> str:
+        """The first token of every event's subject."""
+        ...
+
     async def load(self, stream: StreamId) -> LoadedStream:
         """Every event of one aggregate, in order."""
         ...

@@ -5,13 +5,36 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
-import nats
 import structlog
 from nats.aio.client import Client
 
 from fourlinks_runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+
+class HeaderParsingClient(Client):
+    """nats-py's client with a header parser that does its checks in C.
+
+    The library checks every header name for whitespace one character at a time through a
+    generator: with the ten or so headers of a direct-get reply that was the largest single cost
+    of reading the log (about 20 µs a message, measured in a replay profile). Same results for
+    every well-formed header; a name with whitespace inside is skipped, as the library does."""
+
+    @staticmethod
+    def _parse_header_lines(raw: bytes) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for line in raw.split(b"\r\n"):
+            name, sep, value = line.partition(b":")
+            words = name.split()
+            if not sep or len(words) != 1:
+                continue
+            try:
+                key = words[0].decode("ascii")
+            except UnicodeDecodeError:
+                continue
+            out[key] = value.strip().decode("utf-8", "replace")
+        return out
 
 
 def connect_options(settings: Settings, *, name: str) -> dict[str, Any]:
@@ -54,7 +77,8 @@ async def connect(settings: Settings, *, name: str) -> Client:
     async def error(exc: Exception) -> None:
         log.warning("nats_error", connection=name, error=type(exc).__name__)
 
-    client = await nats.connect(
+    client = HeaderParsingClient()
+    await client.connect(
         **connect_options(settings, name=name),
         disconnected_cb=disconnected,
         reconnected_cb=reconnected,

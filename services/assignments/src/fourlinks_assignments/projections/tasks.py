@@ -20,12 +20,12 @@ from sqlalchemy import (
     Table,
     Text,
     func,
-    select,
 )
 
 from fourlinks_contracts import assignments as ev
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
+from fourlinks_kernel.projection import Added, insert_row, select_row, update_rows
 
 metadata = MetaData()
 ID = String(36)
@@ -95,37 +95,41 @@ class TasksProjection:
     name: ClassVar[str] = "assignments.tasks"
     version: ClassVar[int] = 1
     metadata: ClassVar[MetaData] = metadata
-    subjects: ClassVar[str | None] = None
+    subjects: ClassVar[str | None] = "assignments.>"
     handles: ClassVar[frozenset[str]] = frozenset(e.event_type for e in ev.EVENTS)
 
     def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
         """One row change per event, and a line on the task's timeline."""
         event, when = recorded.event, recorded.envelope.occurred_at
         if isinstance(event, ev.ThemedPartyDayHeld):
-            conn.execute(
-                party_days.insert().values(
-                    session_id=event.session_id,
-                    community=event.community,
-                    held_on=event.held_on,
-                    agenda=json.dumps(event.agenda, ensure_ascii=False),
-                )
+            insert_row(
+                conn,
+                party_days,
+                {
+                    "session_id": event.session_id,
+                    "community": event.community,
+                    "held_on": event.held_on,
+                    "agenda": json.dumps(event.agenda, ensure_ascii=False),
+                },
             )
             return
         if isinstance(event, ev.TaskRaised):
-            conn.execute(tasks.insert().values(**_raised(event, when)))
+            insert_row(conn, tasks, _raised(event, when))
         else:
             changes = _changes(conn, event, when)
             if changes:
-                conn.execute(tasks.update().where(tasks.c.task_id == _task_id(event)).values(**changes))
-        conn.execute(
-            timeline.insert().values(
-                position=recorded.position,
-                task_id=_task_id(event),
-                event_type=event.event_type,
-                actor_id=recorded.envelope.actor_id,
-                at=when,
-                details=_details(event),
-            )
+                update_rows(conn, tasks, {"task_id": _task_id(event)}, changes)
+        insert_row(
+            conn,
+            timeline,
+            {
+                "position": recorded.position,
+                "task_id": _task_id(event),
+                "event_type": event.event_type,
+                "actor_id": recorded.envelope.actor_id,
+                "at": when,
+                "details": _details(event),
+            },
         )
 
 
@@ -164,7 +168,7 @@ def _changes(conn: Connection, event: DomainEvent, when: datetime) -> dict[str, 
         if changes is not None:
             return changes
     if isinstance(event, ev.TaskClosed):
-        raised = conn.scalar(select(tasks.c.raised_at).where(tasks.c.task_id == event.task_id))
+        raised = select_row(conn, tasks, ["raised_at"], {"task_id": event.task_id}).raised_at
         return {
             "state": "closed",
             "closed_at": when,
@@ -183,7 +187,7 @@ def _changes(conn: Connection, event: DomainEvent, when: datetime) -> dict[str, 
             "close_reason": None,
             "on_time": None,
             "hours_to_close": None,
-            "rework_count": tasks.c.rework_count + 1,
+            "rework_count": Added(1),
         }
     return {}
 
@@ -200,12 +204,14 @@ def _start_changes(event: DomainEvent) -> dict[str, Any] | None:
         case ev.TaskRejected():
             return {"state": "rejected", "rejection_reason": event.reason.value}
         case ev.TaskAssigned():
-            return {
+            assigned = {
                 "state": "assigned",
                 "assignee": event.member_id,
                 "helpers": json.dumps(event.helpers),
-                "party_day_id": event.party_day_id or tasks.c.party_day_id,
             }
+            if event.party_day_id:  # otherwise the task keeps the party day it was raised on
+                assigned["party_day_id"] = event.party_day_id
+            return assigned
         case ev.TaskAccepted():
             return {"state": "in_progress"}
         case ev.TaskReturned():

@@ -16,7 +16,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    and_,
     func,
 )
 
@@ -24,6 +23,7 @@ from fourlinks_contracts import assignments as tasks_ev
 from fourlinks_contracts import feedback as ev
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
+from fourlinks_kernel.projection import insert_row, update_rows
 
 metadata = MetaData()
 ID = String(36)
@@ -127,14 +127,16 @@ class FeedbackProjection:
         self._feedback(conn, event, when)
         line = _history_line(event)
         if line is not None:
-            conn.execute(
-                history.insert().values(
-                    position=recorded.position,
-                    feedback_id=_feedback_id(event),
-                    what=line[0],
-                    detail=line[1],
-                    at=when,
-                )
+            insert_row(
+                conn,
+                history,
+                {
+                    "position": recorded.position,
+                    "feedback_id": _feedback_id(event),
+                    "what": line[0],
+                    "detail": line[1],
+                    "at": when,
+                },
             )
 
     def _task(self, conn: Connection, event: DomainEvent, when: datetime) -> None:
@@ -144,35 +146,37 @@ class FeedbackProjection:
             values["task_assignee"] = (
                 event.member_id if isinstance(event, tasks_ev.TaskAssigned) else event.to_member
             )
-            values["assigned_at"] = func.coalesce(
-                items.c.assigned_at, when
-            )  # the first one answers the response time
-        conn.execute(items.update().where(items.c.task_id == task_id).values(**values))
+            values["assigned_at"] = func.coalesce(items.c.assigned_at, when)  # the first one counts
+            conn.execute(items.update().where(items.c.task_id == task_id).values(**values))
+            return
+        update_rows(conn, items, {"task_id": task_id}, values)
 
     def _feedback(self, conn: Connection, event: DomainEvent, when: datetime) -> None:
         match event:
             case ev.FeedbackSubmitted():
-                conn.execute(
-                    items.insert().values(
-                        feedback_id=event.feedback_id,
-                        reference=event.reference,
-                        kind=event.kind.value,
-                        channel=event.channel.value,
-                        category=event.category,
-                        urgency=event.urgency.value,
-                        org_unit=event.org_unit,
-                        household_id=event.household_id,
-                        enterprise_id=event.enterprise_id,
-                        member_id=event.member_id,
-                        submitted_by=event.submitted_by,
-                        on_behalf_by_member=event.on_behalf_by_member,
-                        anonymous=event.anonymous,
-                        confidential=event.confidential,
-                        description=event.description,
-                        state="submitted",
-                        rounds=1,
-                        submitted_at=when,
-                    )
+                insert_row(
+                    conn,
+                    items,
+                    {
+                        "feedback_id": event.feedback_id,
+                        "reference": event.reference,
+                        "kind": event.kind.value,
+                        "channel": event.channel.value,
+                        "category": event.category,
+                        "urgency": event.urgency.value,
+                        "org_unit": event.org_unit,
+                        "household_id": event.household_id,
+                        "enterprise_id": event.enterprise_id,
+                        "member_id": event.member_id,
+                        "submitted_by": event.submitted_by,
+                        "on_behalf_by_member": event.on_behalf_by_member,
+                        "anonymous": event.anonymous,
+                        "confidential": event.confidential,
+                        "description": event.description,
+                        "state": "submitted",
+                        "rounds": 1,
+                        "submitted_at": when,
+                    },
                 )
             case ev.FeedbackRouted():
                 _update(conn, event.feedback_id, state="routed", task_id=event.task_id, task_state="raised")
@@ -181,62 +185,66 @@ class FeedbackProjection:
             case ev.FeedbackClosed():
                 _update(conn, event.feedback_id, state="closed", outcome=event.outcome, closed_at=when)
             case ev.CallbackScheduled():
-                conn.execute(
-                    callbacks.insert().values(
-                        feedback_id=event.feedback_id,
-                        round=event.round,
-                        kind=event.kind.value,
-                        task_id=event.task_id,
-                        due_at=event.due_at,
-                        answer_by=event.answer_by,
-                        not_reached=False,
-                    )
+                insert_row(
+                    conn,
+                    callbacks,
+                    {
+                        "feedback_id": event.feedback_id,
+                        "round": event.round,
+                        "kind": event.kind.value,
+                        "task_id": event.task_id,
+                        "due_at": event.due_at,
+                        "answer_by": event.answer_by,
+                        "not_reached": False,
+                    },
                 )
                 state = "follow_up_due" if event.kind == ev.CallbackKind.FOLLOW_UP else "callback_due"
                 _update(conn, event.feedback_id, state=state)
             case ev.SatisfactionRecorded():
-                conn.execute(
-                    callbacks.update()
-                    .where(_callback(event.feedback_id, event.round, event.kind))
-                    .values(
-                        answered_at=when,
-                        resolved=event.resolved.value,
-                        satisfaction=event.satisfaction.value,
-                        comment=event.comment,
-                        member_id=event.member_id,
-                    )
+                update_rows(
+                    conn,
+                    callbacks,
+                    _callback(event.feedback_id, event.round, event.kind),
+                    {
+                        "answered_at": when,
+                        "resolved": event.resolved.value,
+                        "satisfaction": event.satisfaction.value,
+                        "comment": event.comment,
+                        "member_id": event.member_id,
+                    },
                 )
             case ev.CallbackNotReached():
-                conn.execute(
-                    callbacks.update()
-                    .where(_callback(event.feedback_id, event.round, event.kind))
-                    .values(not_reached=True)
+                update_rows(
+                    conn,
+                    callbacks,
+                    _callback(event.feedback_id, event.round, event.kind),
+                    {"not_reached": True},
                 )
                 _update(conn, event.feedback_id, state="not_reached")
             case ev.CorrectionRequested():
                 _update(conn, event.feedback_id, state="correction", rounds=event.round)
             case ev.MemberRated():
-                conn.execute(
-                    ratings.insert().values(
-                        rating_id=event.rating_id,
-                        household_id=event.household_id,
-                        member_id=event.member_id,
-                        period=event.period,
-                        score=event.score,
-                        comment=event.comment,
-                        rated_at=when,
-                    )
+                insert_row(
+                    conn,
+                    ratings,
+                    {
+                        "rating_id": event.rating_id,
+                        "household_id": event.household_id,
+                        "member_id": event.member_id,
+                        "period": event.period,
+                        "score": event.score,
+                        "comment": event.comment,
+                        "rated_at": when,
+                    },
                 )
 
 
-def _callback(feedback_id: str, round_: int, kind: ev.CallbackKind) -> Any:
-    return and_(
-        callbacks.c.feedback_id == feedback_id, callbacks.c.round == round_, callbacks.c.kind == kind.value
-    )
+def _callback(feedback_id: str, round_: int, kind: ev.CallbackKind) -> dict[str, Any]:
+    return {"feedback_id": feedback_id, "round": round_, "kind": kind.value}
 
 
 def _update(conn: Connection, feedback_id: str, **values: Any) -> None:
-    conn.execute(items.update().where(items.c.feedback_id == feedback_id).values(**values))
+    update_rows(conn, items, {"feedback_id": feedback_id}, values)
 
 
 def _feedback_id(event: DomainEvent) -> str:

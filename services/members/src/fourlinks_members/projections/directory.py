@@ -48,6 +48,7 @@ from fourlinks_contracts.members import (
 )
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
+from fourlinks_kernel.projection import Added, insert_row, select_row, update_rows
 
 metadata = MetaData()
 ID = String(36)
@@ -189,7 +190,7 @@ class DirectoryProjection:
     name: ClassVar[str] = "members.directory"
     version: ClassVar[int] = 1
     metadata: ClassVar[MetaData] = metadata
-    subjects: ClassVar[str | None] = None
+    subjects: ClassVar[str | None] = "members.>"
     handles: ClassVar[frozenset[str]] = frozenset(
         {
             "MemberRegistered",
@@ -223,49 +224,54 @@ class DirectoryProjection:
     def _members(self, conn: Connection, event: DomainEvent, when: datetime, _: int) -> bool:
         match event:
             case MemberRegistered():
-                conn.execute(
-                    members.insert().values(
-                        member_id=event.member_id,
-                        name=event.name,
-                        public_phone=event.public_phone,
-                        party_branch=event.party_branch,
-                        org_unit=event.org_unit,
-                        capacity=event.capacity,
-                        contact_count=0,
-                        status="active",
-                        registered_at=when,
-                    )
+                insert_row(
+                    conn,
+                    members,
+                    {
+                        "member_id": event.member_id,
+                        "name": event.name,
+                        "public_phone": event.public_phone,
+                        "party_branch": event.party_branch,
+                        "org_unit": event.org_unit,
+                        "capacity": event.capacity,
+                        "contact_count": 0,
+                        "status": "active",
+                        "registered_at": when,
+                    },
                 )
             case MemberProfileUpdated():
-                _update(
+                update_rows(
                     conn,
                     members,
-                    members.c.member_id == event.member_id,
-                    name=event.name,
-                    public_phone=event.public_phone,
-                    party_branch=event.party_branch,
-                    capacity=event.capacity,
+                    {"member_id": event.member_id},
+                    {
+                        "name": event.name,
+                        "public_phone": event.public_phone,
+                        "party_branch": event.party_branch,
+                        "capacity": event.capacity,
+                    },
                 )
             case MemberTransferred():
-                _update(conn, members, members.c.member_id == event.member_id, org_unit=event.to_unit)
+                update_rows(conn, members, {"member_id": event.member_id}, {"org_unit": event.to_unit})
             case MemberDeactivated():
-                _update(
+                update_rows(
                     conn,
                     members,
-                    members.c.member_id == event.member_id,
-                    status="deactivated",
-                    deactivation_reason=event.reason.value,
+                    {"member_id": event.member_id},
+                    {"status": "deactivated", "deactivation_reason": event.reason.value},
                 )
             case HelperAttached():
-                conn.execute(
-                    helpers.insert().values(
-                        helper_id=event.helper_id,
-                        member_id=event.member_id,
-                        role=event.role.value,
-                        name=event.name,
-                        phone=event.phone,
-                        erased=event.name is None,
-                    )
+                insert_row(
+                    conn,
+                    helpers,
+                    {
+                        "helper_id": event.helper_id,
+                        "member_id": event.member_id,
+                        "role": event.role.value,
+                        "name": event.name,
+                        "phone": event.phone,
+                        "erased": event.name is None,
+                    },
                 )
             case HelperDetached():
                 conn.execute(helpers.delete().where(helpers.c.helper_id == event.helper_id))
@@ -277,66 +283,76 @@ class DirectoryProjection:
         match event:
             case HouseholdRegistered():
                 due = when.date() + timedelta(days=event.visit_cadence_days)
-                conn.execute(
-                    households.insert().values(
-                        household_id=event.household_id,
-                        org_unit=event.org_unit,
-                        unit_no=event.unit_no,
-                        room=event.room,
-                        visit_cadence_days=event.visit_cadence_days,
-                        visit_due_on=due,
-                        registered_at=when,
-                    )
+                insert_row(
+                    conn,
+                    households,
+                    {
+                        "household_id": event.household_id,
+                        "org_unit": event.org_unit,
+                        "unit_no": event.unit_no,
+                        "room": event.room,
+                        "visit_cadence_days": event.visit_cadence_days,
+                        "visit_due_on": due,
+                        "registered_at": when,
+                    },
                 )
             case ResidentAdded():
-                conn.execute(
-                    residents.insert().values(
-                        resident_id=event.resident_id,
-                        household_id=event.household_id,
-                        name=event.name,
-                        phone=event.phone,
-                        phone_index=event.phone_index,
-                        disability=event.disability,
-                        elderly_living_alone=event.elderly_living_alone,
-                        erased=event.name is None,
-                    )
-                )
-            case ResidentErased():
-                _update(
+                insert_row(
                     conn,
                     residents,
-                    residents.c.resident_id == event.resident_id,
-                    name=None,
-                    phone=None,
-                    phone_index=None,
-                    elderly_living_alone=None,
-                    disability=None,
-                    erased=True,
+                    {
+                        "resident_id": event.resident_id,
+                        "household_id": event.household_id,
+                        "name": event.name,
+                        "phone": event.phone,
+                        "phone_index": event.phone_index,
+                        "disability": event.disability,
+                        "elderly_living_alone": event.elderly_living_alone,
+                        "erased": event.name is None,
+                    },
+                )
+            case ResidentErased():
+                update_rows(
+                    conn,
+                    residents,
+                    {"resident_id": event.resident_id},
+                    {
+                        "name": None,
+                        "phone": None,
+                        "phone_index": None,
+                        "elderly_living_alone": None,
+                        "disability": None,
+                        "erased": True,
+                    },
                 )
             case EnterpriseRegistered():
-                conn.execute(
-                    enterprises.insert().values(
-                        enterprise_id=event.enterprise_id,
-                        org_unit=event.org_unit,
-                        name=event.name,
-                        credit_code=event.credit_code,
-                        address=event.address,
-                        contact_person_id=event.contact_person_id,
-                        contact_name=event.contact_name,
-                        contact_phone=event.contact_phone,
-                        phone_index=event.phone_index,
-                        contact_erased=event.contact_name is None,
-                    )
-                )
-            case EnterpriseContactErased():
-                _update(
+                insert_row(
                     conn,
                     enterprises,
-                    enterprises.c.enterprise_id == event.enterprise_id,
-                    contact_name=None,
-                    contact_phone=None,
-                    phone_index=None,
-                    contact_erased=True,
+                    {
+                        "enterprise_id": event.enterprise_id,
+                        "org_unit": event.org_unit,
+                        "name": event.name,
+                        "credit_code": event.credit_code,
+                        "address": event.address,
+                        "contact_person_id": event.contact_person_id,
+                        "contact_name": event.contact_name,
+                        "contact_phone": event.contact_phone,
+                        "phone_index": event.phone_index,
+                        "contact_erased": event.contact_name is None,
+                    },
+                )
+            case EnterpriseContactErased():
+                update_rows(
+                    conn,
+                    enterprises,
+                    {"enterprise_id": event.enterprise_id},
+                    {
+                        "contact_name": None,
+                        "contact_phone": None,
+                        "phone_index": None,
+                        "contact_erased": True,
+                    },
                 )
             case ContactLinked():
                 self._link(conn, event, when, position)
@@ -359,26 +375,26 @@ class DirectoryProjection:
                     )
                 )
                 revision = (last or 0) + 1
-                conn.execute(
-                    cards.insert().values(**values, revision=revision, status="active", updated_at=when)
+                insert_row(
+                    conn, cards, {**values, "revision": revision, "status": "active", "updated_at": when}
                 )
-                _update(conn, members, members.c.member_id == event.member_id, card_id=event.card_id)
+                update_rows(conn, members, {"member_id": event.member_id}, {"card_id": event.card_id})
                 self._revision(conn, event, revision=revision, reason="issued", when=when)
             case ServiceCardRevised():
                 last = conn.scalar(select(cards.c.revision).where(cards.c.card_id == event.card_id))
                 revision = (last or 0) + 1
-                _update(
+                update_rows(
                     conn,
                     cards,
-                    cards.c.card_id == event.card_id,
-                    **_card_values(event, revision=None),
-                    revision=revision,
-                    updated_at=when,
+                    {"card_id": event.card_id},
+                    {**_card_values(event, revision=None), "revision": revision, "updated_at": when},
                 )
                 self._revision(conn, event, revision=revision, reason=event.reason, when=when)
             case ServiceCardRevoked():
-                _update(conn, cards, cards.c.card_id == event.card_id, status="revoked", updated_at=when)
-                _update(conn, members, members.c.member_id == event.member_id, card_id=None)
+                update_rows(
+                    conn, cards, {"card_id": event.card_id}, {"status": "revoked", "updated_at": when}
+                )
+                update_rows(conn, members, {"member_id": event.member_id}, {"card_id": None})
                 _update(
                     conn,
                     card_revisions,
@@ -404,98 +420,94 @@ class DirectoryProjection:
             and_(card_revisions.c.card_id == event.card_id, card_revisions.c.valid_to.is_(None)),
             valid_to=when,
         )
-        conn.execute(
-            card_revisions.insert().values(
-                card_id=event.card_id,
-                revision=revision,
-                member_id=event.member_id,
-                public_phone=event.public_phone,
-                households=json.dumps(event.households),
-                enterprises=json.dumps(event.enterprises),
-                matters=json.dumps(event.matters),
-                matters_note=event.matters_note,
-                reason=reason,
-                valid_from=when,
-            )
+        insert_row(
+            conn,
+            card_revisions,
+            {
+                "card_id": event.card_id,
+                "revision": revision,
+                "member_id": event.member_id,
+                "public_phone": event.public_phone,
+                "households": json.dumps(event.households),
+                "enterprises": json.dumps(event.enterprises),
+                "matters": json.dumps(event.matters),
+                "matters_note": event.matters_note,
+                "reason": reason,
+                "valid_from": when,
+            },
         )
 
     def _link(self, conn: Connection, event: ContactLinked, when: datetime, position: int) -> None:
         table = CONTACT_TABLES[event.contact_kind]
-        _update(
+        update_rows(
             conn,
             table,
-            contact_key(event.contact_kind) == event.contact_id,
-            card_id=event.card_id,
-            member_id=event.member_id,
+            {contact_key(event.contact_kind).name: event.contact_id},
+            {"card_id": event.card_id, "member_id": event.member_id},
         )
-        _update(
-            conn, members, members.c.member_id == event.member_id, contact_count=members.c.contact_count + 1
-        )
-        conn.execute(
-            contact_links.insert().values(
-                position=position,
-                contact_id=event.contact_id,
-                contact_kind=event.contact_kind.value,
-                card_id=event.card_id,
-                member_id=event.member_id,
-                linked_at=when,
-            )
+        update_rows(conn, members, {"member_id": event.member_id}, {"contact_count": Added(1)})
+        insert_row(
+            conn,
+            contact_links,
+            {
+                "position": position,
+                "contact_id": event.contact_id,
+                "contact_kind": event.contact_kind.value,
+                "card_id": event.card_id,
+                "member_id": event.member_id,
+                "linked_at": when,
+            },
         )
 
     def _unlink(self, conn: Connection, event: ContactUnlinked, when: datetime) -> None:
         table = CONTACT_TABLES[event.contact_kind]
-        _update(
-            conn, table, contact_key(event.contact_kind) == event.contact_id, card_id=None, member_id=None
+        update_rows(
+            conn,
+            table,
+            {contact_key(event.contact_kind).name: event.contact_id},
+            {"card_id": None, "member_id": None},
         )
-        _update(
-            conn, members, members.c.member_id == event.member_id, contact_count=members.c.contact_count - 1
-        )
+        update_rows(conn, members, {"member_id": event.member_id}, {"contact_count": Added(-1)})
         open_link = and_(
             contact_links.c.contact_id == event.contact_id, contact_links.c.unlinked_at.is_(None)
         )
         _update(conn, contact_links, open_link, unlinked_at=when, unlink_reason=event.reason)
 
     def _visit(self, conn: Connection, event: VisitRecorded) -> None:
-        conn.execute(
-            visits.insert().values(
-                visit_id=event.visit_id,
-                contact_id=event.contact_id,
-                contact_kind=event.contact_kind.value,
-                org_unit=event.org_unit,
-                member_id=event.member_id,
-                visited_on=event.visited_on,
-                notes=event.notes,
-                problem_found=event.problem_found,
-                problem_category=event.problem_category,
-                problem_description=event.problem_description,
-                problem_urgency=event.problem_urgency.value if event.problem_urgency else None,
-            )
+        insert_row(
+            conn,
+            visits,
+            {
+                "visit_id": event.visit_id,
+                "contact_id": event.contact_id,
+                "contact_kind": event.contact_kind.value,
+                "org_unit": event.org_unit,
+                "member_id": event.member_id,
+                "visited_on": event.visited_on,
+                "notes": event.notes,
+                "problem_found": event.problem_found,
+                "problem_category": event.problem_category,
+                "problem_description": event.problem_description,
+                "problem_urgency": event.problem_urgency.value if event.problem_urgency else None,
+            },
         )
         if event.contact_kind == ContactKind.HOUSEHOLD:
             self._household_visited(conn, event.contact_id, event.visited_on)
         else:
-            _update(
-                conn,
-                enterprises,
-                enterprises.c.enterprise_id == event.contact_id,
-                last_visit_on=event.visited_on,
+            update_rows(
+                conn, enterprises, {"enterprise_id": event.contact_id}, {"last_visit_on": event.visited_on}
             )
 
     def _household_visited(self, conn: Connection, household_id: str, visited_on: date) -> None:
-        row = (
-            conn.execute(
-                select(households.c.last_visit_on, households.c.visit_cadence_days).where(
-                    households.c.household_id == household_id
-                )
-            )
-        ).one()
+        row = select_row(
+            conn, households, ["last_visit_on", "visit_cadence_days"], {"household_id": household_id}
+        )
         latest = max(visited_on, row.last_visit_on or visited_on)
-        _update(
+        update_rows(
             conn,
             households,
-            households.c.household_id == household_id,
-            last_visit_on=latest,
-            visit_due_on=latest + timedelta(days=row.visit_cadence_days),
+            {"household_id": household_id},
+            {"last_visit_on": latest, "visit_due_on": latest + timedelta(days=row.visit_cadence_days)},
         )
 
 

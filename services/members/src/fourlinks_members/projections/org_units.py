@@ -8,7 +8,7 @@ from sqlalchemy import Column, Connection, DateTime, Integer, MetaData, String, 
 
 from fourlinks_contracts.members import OrgUnitCreated, OrgUnitRenamed
 from fourlinks_kernel.envelope import RecordedEvent
-from fourlinks_kernel.projection import upsert
+from fourlinks_kernel.projection import upsert_row
 
 metadata = MetaData()
 org_units = Table(
@@ -31,7 +31,7 @@ class OrgUnitsProjection:
     name: ClassVar[str] = "members.org_units"
     version: ClassVar[int] = 1
     metadata: ClassVar[MetaData] = metadata
-    subjects: ClassVar[str | None] = None
+    subjects: ClassVar[str | None] = "members.org_unit.>"
     handles: ClassVar[frozenset[str]] = frozenset({"OrgUnitCreated", "OrgUnitRenamed"})
 
     def apply(self, conn: Connection, event: RecordedEvent) -> None:
@@ -49,7 +49,7 @@ class OrgUnitsProjection:
                     "version": version,
                     "updated_at": when,
                 }
-                conn.execute(upsert(conn, org_units, values, ["unit_id"]))
+                upsert_row(conn, org_units, values, ["unit_id"])
             case OrgUnitRenamed() as renamed:
                 conn.execute(
                     org_units.update()

@@ -19,7 +19,7 @@ from fourlinks_contracts.members import (
     MemberTransferred,
 )
 from fourlinks_kernel.envelope import RecordedEvent
-from fourlinks_kernel.projection import upsert
+from fourlinks_kernel.projection import update_rows, upsert_row
 
 metadata = MetaData()
 ID = String(36)
@@ -58,7 +58,7 @@ class MemberDirectoryProjection:
     name: ClassVar[str] = "members_directory"
     version: ClassVar[int] = 1
     metadata: ClassVar[MetaData] = metadata
-    subjects: ClassVar[str | None] = None
+    subjects: ClassVar[str | None] = "members.>"
     handles: ClassVar[frozenset[str]] = frozenset(
         {
             "ContactLinked",
@@ -78,36 +78,28 @@ class MemberDirectoryProjection:
         match recorded.event:
             case ContactLinked() as e:
                 row = {"contact_id": e.contact_id, "member_id": e.member_id, "card_id": e.card_id}
-                conn.execute(upsert(conn, contact_members, row, ["contact_id"]))
+                upsert_row(conn, contact_members, row, ["contact_id"])
             case ContactUnlinked() as e:
                 conn.execute(
                     contact_members.delete().where(
                         contact_members.c.contact_id == e.contact_id, contact_members.c.card_id == e.card_id
                     )
-                )
+                )  # rare: a card revised or revoked
             case MemberRegistered() as e:
                 member = {"member_id": e.member_id, "org_unit": e.org_unit, "active": True}
-                conn.execute(upsert(conn, known_members, member, ["member_id"]))
+                upsert_row(conn, known_members, member, ["member_id"])
             case MemberTransferred() as e:
-                conn.execute(
-                    known_members.update()
-                    .where(known_members.c.member_id == e.member_id)
-                    .values(org_unit=e.to_unit)
-                )
+                update_rows(conn, known_members, {"member_id": e.member_id}, {"org_unit": e.to_unit})
             case MemberDeactivated() as e:
-                conn.execute(
-                    known_members.update()
-                    .where(known_members.c.member_id == e.member_id)
-                    .values(active=False)
-                )
+                update_rows(conn, known_members, {"member_id": e.member_id}, {"active": False})
             case HelperAttached() as e:
                 row = {"helper_id": e.helper_id, "member_id": e.member_id}
-                conn.execute(upsert(conn, team_helpers, row, ["helper_id"]))
+                upsert_row(conn, team_helpers, row, ["helper_id"])
             case HouseholdRegistered() as e:
                 contact = {"contact_id": e.household_id, "kind": "household", "org_unit": e.org_unit}
-                conn.execute(upsert(conn, known_contacts, contact, ["contact_id"]))
+                upsert_row(conn, known_contacts, contact, ["contact_id"])
             case EnterpriseRegistered() as e:
                 contact = {"contact_id": e.enterprise_id, "kind": "enterprise", "org_unit": e.org_unit}
-                conn.execute(upsert(conn, known_contacts, contact, ["contact_id"]))
+                upsert_row(conn, known_contacts, contact, ["contact_id"])
             case HelperDetached() as e:
                 conn.execute(team_helpers.delete().where(team_helpers.c.helper_id == e.helper_id))
