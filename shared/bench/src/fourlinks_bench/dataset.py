@@ -13,7 +13,7 @@ import asyncio
 import json
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,8 @@ from fourlinks_kernel.crypto import (
 )
 from fourlinks_kernel.envelope import StoredEvent
 from fourlinks_kernel.memory import InMemoryEventStore
-from fourlinks_kernel.provisioning import ProvisionOptions, provision
+from fourlinks_kernel.provisioning import ProvisionOptions, ensure_consumers, provision
+from fourlinks_runtime.cli import durable_consumers
 from fourlinks_runtime.embedded import start_nats
 from fourlinks_runtime.natsconn import connect
 from fourlinks_runtime.progress import Progress
@@ -78,7 +79,12 @@ async def ensure_dataset(root: Path, *, scale: float, seed: int = 2021) -> Datas
     directory = root / name_of(scale, seed)
     manifest = directory / "manifest.json"
     if manifest.exists():
-        return Dataset(directory, json.loads(manifest.read_text()))
+        dataset = Dataset(directory, json.loads(manifest.read_text()))
+        if not dataset.manifest.get("policies_start_after"):  # made before policies were created
+            await _policies_after_history(dataset.nats_dir, dataset.master_key)
+            dataset.manifest["policies_start_after"] = dataset.events
+            manifest.write_text(json.dumps(dataset.manifest, indent=2, ensure_ascii=False) + "\n")
+        return dataset
     if directory.exists():
         shutil.rmtree(directory)  # an interrupted build: start again
     building = directory.with_name(directory.name + ".building")
@@ -107,7 +113,9 @@ async def _build(directory: Path, *, scale: float, seed: int) -> dict[str, Any]:
         phone_index=lambda phone: cipher.blind_index(phone, purpose="phone"),
     )
     await _load(directory / "nats", store._log, keys, master_key)
+    await _policies_after_history(directory / "nats", master_key)
     made.update(scale=scale, seed=seed, format=FORMAT, sample=_sample(read_district(store)))
+    made["policies_start_after"] = made["events"]
     return made
 
 
@@ -125,6 +133,21 @@ async def _load(nats_dir: Path, log: list[StoredEvent], keys: InMemoryKeyStore, 
             progress.advance(len(chunk))
         progress.finish()
         await _load_keys(nc, keys)
+        await nc.drain()
+    finally:
+        server.stop()
+
+
+async def _policies_after_history(nats_dir: Path, master_key: str) -> None:
+    """Every policy's durable consumer, starting after the year: the simulation ran the year's
+    reactions inline, as the live policies would have, so they must not react to it again."""
+    server = start_nats(nats_dir)
+    try:
+        settings = Settings(nats_url=server.url, master_key=master_key, log_level="ERROR")
+        nc = await connect(settings, name="fourlinks-bench-load")
+        last = (await nc.jetstream().stream_info(settings.stream)).state.last_seq
+        consumers = [replace(c, start_after=last) for c in durable_consumers(settings)]
+        await ensure_consumers(nc, settings.stream, consumers)
         await nc.drain()
     finally:
         server.stop()

@@ -150,14 +150,18 @@ class DurableConsumer:
 
     name: str
     filter_subject: str
+    start_after: int | None = None  # a log whose history was reacted to already (a restored data set)
 
     def config(self) -> dict[str, Any]:
         """Explicit acks, one in flight (order kept), redelivered until acked."""
+        start: dict[str, Any] = {"deliver_policy": "all"}
+        if self.start_after is not None:
+            start = {"deliver_policy": "by_start_sequence", "opt_start_seq": self.start_after + 1}
         return {
             "durable_name": self.name,
             "name": self.name,
             "filter_subject": self.filter_subject,
-            "deliver_policy": "all",
+            **start,
             "ack_policy": "explicit",
             "ack_wait": 30_000_000_000,
             "max_ack_pending": 1,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -34,6 +35,11 @@ class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
+
+    @property
+    def may_fetch_keys(self) -> bool:
+        """Whether verifying may fetch signing keys over the network (JWKS)."""
+        return self._jwks is not None
 
     def verify(self, token: str) -> Actor:
         """The actor a valid token names; raises jwt.InvalidTokenError otherwise."""
@@ -85,11 +91,13 @@ def issue_token(
 _bearer = HTTPBearer(auto_error=False)
 
 
-def current_actor(
+async def current_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
-    """FastAPI dependency: the authenticated actor, or 401."""
+    """FastAPI dependency: the authenticated actor, or 401. Async, so FastAPI does not hand it
+    to its thread pool (two thread hops a request); only a JWKS lookup, which may fetch keys over
+    the network, goes to a thread."""
     if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -98,6 +106,8 @@ def current_actor(
         )
     verifier: TokenVerifier = request.app.state.verifier
     try:
+        if verifier.may_fetch_keys:
+            return await asyncio.to_thread(verifier.verify, credentials.credentials)
         return verifier.verify(credentials.credentials)
     except jwt.InvalidTokenError as exc:
         raise HTTPException(
@@ -110,10 +120,10 @@ def current_actor(
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
-def require_roles(*roles: Role) -> Callable[[Actor], Actor]:
+def require_roles(*roles: Role) -> Callable[[Actor], Awaitable[Actor]]:
     """FastAPI dependency factory: the actor must hold one of the roles, else 403."""
 
-    def check(actor: CurrentActor) -> Actor:
+    async def check(actor: CurrentActor) -> Actor:
         if not set(actor.roles) & {r.value for r in roles}:
             wanted = ", ".join(r.value for r in roles)
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs one of the roles: {wanted}")
