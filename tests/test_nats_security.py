@@ -29,10 +29,10 @@ from nats.aio.client import Client
 from pydantic import SecretStr
 
 from fourlinks_assignments.bootstrap import create_app as assignments_app
-from fourlinks_audit.services import DEFINITIONS
 from fourlinks_feedback.bootstrap import create_app as feedback_app
-from fourlinks_kernel.provisioning import DurableConsumer, ProvisionOptions, ensure_consumers, provision
+from fourlinks_kernel.provisioning import ProvisionOptions, ensure_consumers, provision
 from fourlinks_members.bootstrap import create_app as members_app
+from fourlinks_runtime.cli import durable_consumers
 from fourlinks_runtime.embedded import EmbeddedNats, run_nats_config
 from fourlinks_runtime.settings import Settings
 
@@ -72,11 +72,7 @@ async def provisioned(secured_server: EmbeddedNats) -> EmbeddedNats:
     options = ProvisionOptions(monitor_url=secured_server.monitor_url)
     await provision(admin, options)
     settings = Settings(stream="FOURLINKS_EVENTS", subject_prefix="fourlinks")
-    consumers = [
-        DurableConsumer(f"{name}-{p.name}-v{p.version}", p.subjects)
-        for name, make in DEFINITIONS.items()
-        for p in make(settings).policies
-    ]
+    consumers = durable_consumers(settings)
     await ensure_consumers(admin, "FOURLINKS_EVENTS", consumers)
     other = {"name": "OTHER", "subjects": ["other.>"], "storage": "file"}
     await admin.request("$JS.API.STREAM.CREATE.OTHER", json.dumps(other).encode(), timeout=5)

@@ -9,7 +9,14 @@ import pytest
 from nats.aio.client import Client
 
 from fourlinks_kernel.jetstream import JetStreamSettings
-from fourlinks_kernel.provisioning import ProvisioningError, ProvisionOptions, parse_version, provision
+from fourlinks_kernel.provisioning import (
+    DurableConsumer,
+    ProvisioningError,
+    ProvisionOptions,
+    ensure_consumers,
+    parse_version,
+    provision,
+)
 from fourlinks_runtime.embedded import NatsEndpoint, start_nats
 from fourlinks_runtime.natsconn import connect
 from fourlinks_runtime.settings import Settings
@@ -35,6 +42,27 @@ async def test_init_is_idempotent_and_the_stream_has_the_safe_settings(
     assert (info["allow_direct"], info["allow_atomic"]) == (True, True)
     assert info["duplicate_window"] == 120_000_000_000
     assert (info["max_msgs"], info["max_bytes"], info["max_age"]) == (-1, -1, 0)
+
+
+async def test_a_consumer_keeps_its_position_when_its_concurrency_is_raised(
+    nc: Client, nats_server: NatsEndpoint
+) -> None:
+    options = ProvisionOptions(
+        monitor_url=nats_server.monitor_url, jetstream=JetStreamSettings(stream="CONS_T", prefix="cons")
+    )
+    await provision(nc, options)
+    for n in range(3):
+        await nc.request(f"cons.a.b.{n}.Happened", b"{}", timeout=5)
+    serial = DurableConsumer("cons-policy-v1", "cons.>")
+    assert await ensure_consumers(nc, "CONS_T", [serial]) == ["created consumer cons-policy-v1"]
+    pull = await nc.jetstream().pull_subscribe_bind("cons-policy-v1", stream="CONS_T")
+    for msg in await pull.fetch(1, timeout=5):
+        await msg.ack_sync()
+    wider = DurableConsumer("cons-policy-v1", "cons.>", max_ack_pending=16)
+    assert (await ensure_consumers(nc, "CONS_T", [wider]))[0].startswith("updated consumer")
+    assert (await ensure_consumers(nc, "CONS_T", [wider]))[0].startswith("verified consumer")
+    info = await nc.jetstream().consumer_info("CONS_T", "cons-policy-v1")
+    assert (info.config.max_ack_pending, info.num_pending, info.delivered.stream_seq) == (16, 2, 1)
 
 
 async def test_an_existing_stream_with_a_history_limit_is_refused(

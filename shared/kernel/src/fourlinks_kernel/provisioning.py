@@ -151,6 +151,7 @@ class DurableConsumer:
     name: str
     filter_subject: str
     start_after: int | None = None  # a log whose history was reacted to already (a restored data set)
+    max_ack_pending: int = 1  # the policy's concurrency
 
     def config(self) -> dict[str, Any]:
         """Explicit acks, one in flight (order kept), redelivered until acked."""
@@ -164,27 +165,35 @@ class DurableConsumer:
             **start,
             "ack_policy": "explicit",
             "ack_wait": 30_000_000_000,
-            "max_ack_pending": 1,
+            "max_ack_pending": self.max_ack_pending,
             "max_deliver": -1,
         }
 
 
 async def ensure_consumers(nc: Client, stream: str, consumers: list[DurableConsumer]) -> list[str]:
-    """Create the durable consumers that do not exist yet; never change one that does."""
+    """Create the durable consumers that do not exist yet. One that does keeps its position and
+    settings; only its max_ack_pending follows the policy's concurrency."""
     done = []
     for consumer in consumers:
         info = await _api(nc, f"CONSUMER.INFO.{stream}.{consumer.name}", b"")
         if "error" not in info:
-            done.append(f"verified consumer {consumer.name}")
+            if info["config"].get("max_ack_pending") == consumer.max_ack_pending:
+                done.append(f"verified consumer {consumer.name}")
+                continue
+            config = {**info["config"], "max_ack_pending": consumer.max_ack_pending}
+            await _create(nc, stream, consumer.name, config, action="update")
+            done.append(f"updated consumer {consumer.name} (max_ack_pending {consumer.max_ack_pending})")
             continue
-        body = json.dumps({"stream_name": stream, "config": consumer.config()}).encode()
-        created = await _api(nc, f"CONSUMER.CREATE.{stream}.{consumer.name}", body)
-        if "error" in created:
-            raise ProvisioningError(
-                f"cannot create consumer {consumer.name}: {created['error'].get('description')}"
-            )
+        await _create(nc, stream, consumer.name, consumer.config(), action="create")
         done.append(f"created consumer {consumer.name}")
     return done
+
+
+async def _create(nc: Client, stream: str, name: str, config: dict[str, Any], *, action: str) -> None:
+    body = json.dumps({"stream_name": stream, "config": config, "action": action}).encode()
+    created = await _api(nc, f"CONSUMER.CREATE.{stream}.{name}", body)
+    if "error" in created:
+        raise ProvisioningError(f"cannot {action} consumer {name}: {created['error'].get('description')}")
 
 
 async def _api(nc: Client, call: str, payload: bytes) -> dict[str, Any]:

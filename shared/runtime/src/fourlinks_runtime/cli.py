@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -177,7 +178,8 @@ def durable_consumers(settings: Settings) -> list[DurableConsumer]:
     found = []
     for name, definition in sorted(services.DEFINITIONS.items()):
         for policy in definition(settings).policies:
-            found.append(DurableConsumer(f"{name}-{policy.name}-v{policy.version}", policy.subjects))
+            consumer = DurableConsumer(f"{name}-{policy.name}-v{policy.version}", policy.subjects)
+            found.append(replace(consumer, max_ack_pending=policy.concurrency))
     return found
 
 

@@ -71,6 +71,9 @@ class Policy:
     subjects: str
     handle: Callable[[RecordedEvent, ServiceRuntime], Awaitable[None]]
     description: str = ""
+    # Events handled at once. 1 keeps the log's order; more only where every event starts its
+    # own aggregate (a feedback item's task), so no two reactions can touch the same one.
+    concurrency: int = 1
 
 
 @dataclass
@@ -222,7 +225,8 @@ def _register_policies(runtime: ServiceRuntime, broker: NatsBroker) -> None:
             policy.subjects,
             stream=stream,
             durable=f"{runtime.definition.name}-{policy.name}-v{policy.version}",
-            pull_sub=PullSub(batch_size=1),
+            pull_sub=PullSub(batch_size=policy.concurrency),
+            max_workers=policy.concurrency,
             ack_policy=AckPolicy.MANUAL,
             title=f"{runtime.definition.name}.{policy.name}",
             description=policy.description,
@@ -526,7 +530,8 @@ def _register_doc_policies(definition: ServiceDefinition, settings: Settings, br
             policy.subjects,
             stream=stream,
             durable=f"{definition.name}-{policy.name}-v{policy.version}",
-            pull_sub=PullSub(batch_size=1),
+            pull_sub=PullSub(batch_size=policy.concurrency),
+            max_workers=policy.concurrency,
             ack_policy=AckPolicy.MANUAL,
             title=f"{definition.name}.{policy.name}",
             description=policy.description,

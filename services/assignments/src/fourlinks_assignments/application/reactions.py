@@ -146,6 +146,7 @@ def policies(prefix: str) -> tuple[Policy, ...]:
             f"{prefix}.feedback.feedback.*.FeedbackRouted",
             raise_from_feedback,
             "feedback that needs action becomes a task for the household's member",
+            concurrency=16,
         ),
         Policy(
             "raise-from-visit",
@@ -153,6 +154,7 @@ def policies(prefix: str) -> tuple[Policy, ...]:
             f"{prefix}.members.*.*.VisitRecorded",
             raise_from_visit,
             "a problem found on a visit becomes a task",
+            concurrency=16,
         ),
         Policy(
             "reopen-on-correction",
