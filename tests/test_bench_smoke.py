@@ -30,6 +30,7 @@ async def test_every_phase_of_the_benchmark_runs_at_a_tiny_scale(tmp_path: Path)
         figures = results["command_path"][concurrency]
         assert figures["count"] == Plan.named("smoke").__dict__[f"cases_{concurrency}"] * 8
         assert figures["raw_publish_ack"]["per_second"] > 0
+        assert figures["kernel_in_process"]["count"] == figures["count"]
         assert figures["eventsourcing_sqlite"]["per_second"] > 0
     assert results["replay_raw_ordered_consumer"]["events"] == results["dataset"]["events"]
     assert set(results["replay_sqlite"]) == {"members", "assignments", "feedback", "all_services"}

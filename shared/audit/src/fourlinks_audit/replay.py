@@ -58,6 +58,7 @@ async def rebuild(
         try:
             await runner.catch_up(until_position=target)
         finally:
+            runner.close()
             if watcher:
                 watcher.cancel()
         applied += runner.status.position - start

@@ -13,8 +13,9 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,15 @@ from eventsourcing.persistence import IntegrityError
 from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from fourlinks_assignments.application import handlers as tasks
+from fourlinks_assignments.application.handlers import NewTask
+from fourlinks_assignments.domain.tasks import DeadlinePolicy, Task
 from fourlinks_bench.measure import Latencies, closed_loop
+from fourlinks_contracts.assignments import TaskSource
+from fourlinks_contracts.members import Urgency
+from fourlinks_kernel.aggregate import UnitOfWork, run_command
+from fourlinks_kernel.envelope import Actor, CommandContext
+from fourlinks_kernel.store import EventStore
 
 
 async def raw_publish(nc: Client, *, payload_size: int, count: int, concurrency: int) -> dict[str, Any]:
@@ -170,3 +179,39 @@ def eventsourcing_replay(
         return {"events": read, "seconds": round(seconds, 2), "per_second": round(read / seconds)}
     finally:
         app.close()
+
+
+# -- our kernel, the library's command shape ----------------------------------------------------------
+async def kernel_commands(store: EventStore, *, count: int, concurrency: int) -> dict[str, Any]:
+    """Load a task, record one progress report, append (with its expectation, `sync_interval:
+    always`): the library's command shape on our kernel and JetStream, in process, no HTTP."""
+    member = Actor(id=f"bench-member-{uuid.uuid4()}", roles=("member",), scope="yuhang")
+    task_ids = [str(uuid.uuid4()) for _ in range(max(concurrency, 1) * 4)]
+    for task_id in task_ids:
+        await run_command(store, CommandContext.new(member), _started_task(task_id, member.id))
+    latencies = Latencies()
+
+    async def one(n: int) -> None:
+        started = time.perf_counter()
+        task_id = task_ids[n % len(task_ids)]
+
+        async def work(uow: UnitOfWork) -> None:
+            await tasks.report_progress(uow, member, task_id=task_id, note="已联系物业")
+
+        await run_command(store, CommandContext.new(member), work)
+        latencies.add(time.perf_counter() - started)
+
+    rate = await closed_loop(count, concurrency, one)
+    return {"per_second": round(rate), **latencies.summary()}
+
+
+def _started_task(task_id: str, member_id: str) -> Callable[[UnitOfWork], Awaitable[None]]:
+    async def work(uow: UnitOfWork) -> None:
+        task = await uow.get(Task, task_id)
+        new = NewTask(task_id, TaskSource.ADMINISTRATOR, None, "repairs", Urgency.GENERAL, "yuhang/s01/c001")
+        task.raise_task(new.raised())
+        task.triage(now=datetime.now(UTC), policy=DeadlinePolicy(days={"general": 7}))
+        task.assign(member_id=member_id, helpers=[], party_day_id=None, by_default=False)
+        task.accept(member_id=member_id)
+
+    return work

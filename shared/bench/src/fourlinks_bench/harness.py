@@ -33,16 +33,21 @@ import httpx
 from fourlinks_bench import baselines
 from fourlinks_bench.dataset import Dataset, ensure_dataset
 from fourlinks_bench.measure import Latencies, closed_loop, open_loop, peak_rss_mb
+from fourlinks_contracts import full_registry
 from fourlinks_feedback.domain.feedback import task_id_for
 from fourlinks_runtime.auth import issue_token
 from fourlinks_runtime.embedded import EmbeddedNats, start_nats
 from fourlinks_runtime.natsconn import connect
 from fourlinks_runtime.progress import Progress
+from fourlinks_runtime.service import open_event_store
 from fourlinks_runtime.settings import Settings
 
 SERVICES = ("members", "assignments", "feedback")
 JWT_SECRET = "fourlinks-bench-secret-of-a-reasonable-length"  # noqa: S105 - a throwaway server
 COMMANDS_PER_CASE = 8
+# How often a loop probe looks for its task. Polling every few milliseconds turned the probes
+# themselves into thousands of reads a second once the loop slowed, and slowed it further.
+POLL_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,7 @@ class Plan:
         """The plan called `name` (full, quick, smoke), optionally at another scale."""
         plans = {
             "full": cls(1.0, 60, 400, 30.0, (200.0, 50.0), 300, 2000),
-            "quick": cls(0.05, 25, 160, 10.0, (200.0, 50.0), 100, 600),
+            "quick": cls(0.05, 25, 120, 8.0, (200.0, 50.0), 60, 400),
             "smoke": cls(0.004, 3, 8, 2.0, (20.0,), 5, 40),
         }
         plan = plans[name]
@@ -424,6 +429,7 @@ async def command_phase(run: Run, services: Services, *, eventsourcing: bool) ->
     payload_size = await _mean_payload_size(run)
     figures: dict[str, Any] = {"payload_bytes": payload_size}
     nc = await connect(run.settings(), name="fourlinks-bench")
+    store, _ = open_event_store(nc, run.settings(), full_registry())
     try:
         for concurrency, cases in ((1, run.plan.cases_c1), (32, run.plan.cases_c32)):
             mix = Cases(services, households[concurrency * 7 :])
@@ -432,11 +438,16 @@ async def command_phase(run: Run, services: Services, *, eventsourcing: bool) ->
             raw = await baselines.raw_publish(
                 nc, payload_size=payload_size, count=cases * COMMANDS_PER_CASE, concurrency=concurrency
             )
+            kernel = await baselines.kernel_commands(
+                store, count=cases * COMMANDS_PER_CASE, concurrency=concurrency
+            )
             figures[f"c{concurrency}"] = {
                 "commands_per_second": round(per_second),
                 **mix.latencies.summary(),
                 "raw_publish_ack": raw,
                 "ratio_to_raw": round(per_second / raw["per_second"], 3),
+                "kernel_in_process": kernel,
+                "kernel_ratio_to_raw": round(kernel["per_second"] / raw["per_second"], 3),
             }
     finally:
         await nc.close()
@@ -525,7 +536,7 @@ async def loop_phase(run: Run, services: Services, rate: float) -> None:
         "background_commands_per_second": rate,
         "background_sent": sent,
         **loop.summary(),
-        "poll_interval_ms": 5,
+        "poll_interval_ms": POLL_SECONDS * 1000,
     }
 
 
@@ -538,7 +549,7 @@ async def _until_assigned(services: Services, household: dict[str, Any], task_id
         reply = await services.client.get(url, headers=headers)
         if reply.status_code == 200 and reply.json().get("state") == "assigned":
             return
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(POLL_SECONDS)
     raise RuntimeError(f"task {task_id} was not assigned within three minutes")
 
 

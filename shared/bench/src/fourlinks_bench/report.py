@@ -42,8 +42,21 @@ def _commands(figures: dict[str, Any]) -> list[str]:
             f"| {rate} | raw publish+ack {raw['per_second']:,} "
             f"(p99 {raw['p99_ms']} ms) | {ours['ratio_to_raw']} |"
         )
+        kernel = ours.get("kernel_in_process")
+        if kernel:
+            lines.append(
+                f"| commands/s, c={concurrency}, kernel in process (load a task, one event, append; "
+                f"p99 {kernel['p99_ms']} ms) | {kernel['per_second']:,} "
+                f"| raw publish+ack {raw['per_second']:,} | {ours['kernel_ratio_to_raw']} |"
+            )
         for kind in ("postgresql", "sqlite"):
             library = ours.get(f"eventsourcing_{kind}")
+            if kernel and library:
+                lines.append(
+                    f"| · kernel in process vs eventsourcing ({kind}), c={concurrency} "
+                    f"| {kernel['per_second']:,} | {library['per_second']:,} "
+                    f"| {kernel['per_second'] / library['per_second']:.2f} |"
+                )
             if library:
                 lines.append(
                     f"| commands/s, c={concurrency} vs eventsourcing ({kind}) | {rate} "

@@ -225,7 +225,9 @@ def _register_policies(runtime: ServiceRuntime, broker: NatsBroker) -> None:
             policy.subjects,
             stream=stream,
             durable=f"{runtime.definition.name}-{policy.name}-v{policy.version}",
-            pull_sub=PullSub(batch_size=policy.concurrency),
+            # One message a fetch: a fetch for more waits until it has them all or its timeout ends
+            # (seconds of latency at a quiet hour); the workers still handle `concurrency` at once.
+            pull_sub=PullSub(batch_size=1),
             max_workers=policy.concurrency,
             ack_policy=AckPolicy.MANUAL,
             title=f"{runtime.definition.name}.{policy.name}",
@@ -350,6 +352,8 @@ async def stop_runtime(runtime: ServiceRuntime) -> None:
         task.cancel()
     if runtime.tasks:
         await asyncio.wait(runtime.tasks, timeout=SHUTDOWN_SECONDS)
+    for runner in runtime.runners:
+        runner.close()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(runtime.nc.close(), SHUTDOWN_SECONDS)
     with contextlib.suppress(Exception):
@@ -530,7 +534,9 @@ def _register_doc_policies(definition: ServiceDefinition, settings: Settings, br
             policy.subjects,
             stream=stream,
             durable=f"{definition.name}-{policy.name}-v{policy.version}",
-            pull_sub=PullSub(batch_size=policy.concurrency),
+            # One message a fetch: a fetch for more waits until it has them all or its timeout ends
+            # (seconds of latency at a quiet hour); the workers still handle `concurrency` at once.
+            pull_sub=PullSub(batch_size=1),
             max_workers=policy.concurrency,
             ack_policy=AckPolicy.MANUAL,
             title=f"{definition.name}.{policy.name}",

@@ -147,6 +147,27 @@ def _month(moment: datetime, zone: tzinfo) -> str:
     return moment.astimezone(zone).strftime("%Y-%m")
 
 
+_KPI_COLUMNS = [
+    tasks.c[c]
+    for c in (
+        "raised_at",
+        "origin_unit",
+        "assignee",
+        "closed_assignee",
+        "state",
+        "due_at",
+        "original_due_at",
+        "extended",
+        "on_time",
+        "close_reason",
+        "escalated",
+        "hours_to_close",
+        "category",
+        "rework_count",
+    )
+]
+
+
 async def kpis(
     conn: AsyncConnection, *, unit: str, by: str, month: str | None, zone: tzinfo, as_of: datetime
 ) -> list[dict[str, Any]]:
@@ -156,7 +177,7 @@ async def kpis(
     is closed on time / (due − legitimately extended): tasks whose deadline was extended on approval
     leave the denominator. Resolved at level: closed without escalation.
     """
-    query = select(tasks).where(
+    query = select(*_KPI_COLUMNS).where(
         under(tasks.c.origin_unit, unit), tasks.c.state != "rejected", tasks.c.triaged_at.is_not(None)
     )
     groups: dict[tuple[str, str], list[Any]] = defaultdict(list)

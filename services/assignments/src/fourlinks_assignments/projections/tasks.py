@@ -40,7 +40,7 @@ tasks = Table(
     Column("category", String(60), nullable=False, index=True),
     Column("urgency", String(20), nullable=False),
     Column("org_unit", String(512), nullable=False, index=True),
-    Column("origin_unit", String(512), nullable=False),
+    Column("origin_unit", String(512), nullable=False, index=True),  # KPIs count by origin
     Column("household_id", ID),
     Column("enterprise_id", ID),
     Column("description", Text),
@@ -93,7 +93,7 @@ class TasksProjection:
     """tasks, task_timeline, party_days."""
 
     name: ClassVar[str] = "assignments.tasks"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: tasks.origin_unit indexed
     metadata: ClassVar[MetaData] = metadata
     subjects: ClassVar[str | None] = "assignments.>"
     handles: ClassVar[frozenset[str]] = frozenset(e.event_type for e in ev.EVENTS)

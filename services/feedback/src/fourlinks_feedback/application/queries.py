@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_feedback.projections.feedback import callbacks, history, items
@@ -124,9 +124,9 @@ async def rates(
     Resolution and satisfaction: from each item's latest call-back answered by `as_of`; a call-back
     nobody answered counts as not reached, in neither numerator nor denominator.
     """
-    rows = (await conn.execute(select(items).where(under(items.c.org_unit, unit)))).mappings().all()
-    answers = await _latest_answers(conn, as_of)
-    unreached = await _not_reached(conn, as_of)
+    rows = (await conn.execute(select(*_RATE_COLUMNS).where(under(items.c.org_unit, unit)))).mappings().all()
+    answers = await _latest_answers(conn, unit, as_of)
+    unreached = await _not_reached(conn, unit, as_of)
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         submitted = as_utc(row["submitted_at"])
@@ -148,8 +148,34 @@ async def rates(
     ]
 
 
-async def _latest_answers(conn: AsyncConnection, as_of: datetime) -> dict[str, dict[str, Any]]:
-    query = select(callbacks).where(callbacks.c.answered_at.is_not(None)).order_by(callbacks.c.answered_at)
+_RATE_COLUMNS = [
+    items.c[c]
+    for c in (
+        "feedback_id",
+        "kind",
+        "org_unit",
+        "member_id",
+        "task_assignee",
+        "submitted_at",
+        "assigned_at",
+        "answered_at",
+    )
+]
+
+
+def _callbacks_under(unit: str, *columns: Any) -> Select[Any]:
+    """Call-backs of the feedback under a unit (not the whole district's)."""
+    joined = callbacks.join(items, items.c.feedback_id == callbacks.c.feedback_id)
+    return select(*columns).select_from(joined).where(under(items.c.org_unit, unit))
+
+
+async def _latest_answers(conn: AsyncConnection, unit: str, as_of: datetime) -> dict[str, dict[str, Any]]:
+    columns = [callbacks.c[c] for c in ("feedback_id", "answered_at", "resolved", "satisfaction")]
+    query = (
+        _callbacks_under(unit, *columns)
+        .where(callbacks.c.answered_at.is_not(None))
+        .order_by(callbacks.c.answered_at)
+    )
     latest: dict[str, dict[str, Any]] = {}
     for row in (await conn.execute(query)).mappings():
         if as_utc(row["answered_at"]) <= as_of:
@@ -157,8 +183,10 @@ async def _latest_answers(conn: AsyncConnection, as_of: datetime) -> dict[str, d
     return latest
 
 
-async def _not_reached(conn: AsyncConnection, as_of: datetime) -> set[str]:
-    query = select(callbacks.c.feedback_id, callbacks.c.answer_by).where(callbacks.c.not_reached.is_(True))
+async def _not_reached(conn: AsyncConnection, unit: str, as_of: datetime) -> set[str]:
+    query = _callbacks_under(unit, callbacks.c.feedback_id, callbacks.c.answer_by).where(
+        callbacks.c.not_reached.is_(True)
+    )
     return {f for f, answer_by in (await conn.execute(query)).all() if as_utc(answer_by) <= as_of}
 
 
