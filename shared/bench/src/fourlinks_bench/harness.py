@@ -32,7 +32,7 @@ import httpx
 
 from fourlinks_bench import baselines
 from fourlinks_bench.dataset import Dataset, ensure_dataset
-from fourlinks_bench.measure import Latencies, closed_loop, open_loop, peak_rss_mb
+from fourlinks_bench.measure import Latencies, closed_loop, open_loop, peak_rss_mb, watching_rss
 from fourlinks_contracts import full_registry
 from fourlinks_feedback.domain.feedback import task_id_for
 from fourlinks_runtime.auth import issue_token
@@ -67,7 +67,7 @@ class Plan:
         """The plan called `name` (full, quick, smoke), optionally at another scale."""
         plans = {
             "full": cls(1.0, 60, 400, 30.0, (200.0, 50.0), 300, 2000),
-            "quick": cls(0.05, 25, 120, 8.0, (200.0, 50.0), 60, 400),
+            "quick": cls(0.05, 20, 80, 5.0, (200.0, 50.0), 40, 200),
             "smoke": cls(0.004, 3, 8, 2.0, (20.0,), 5, 40),
         }
         plan = plans[name]
@@ -213,15 +213,18 @@ async def _rebuild_all(run: Run, url_of: Callable[[str], str]) -> dict[str, Any]
 
 
 async def _run_measured(command: list[str], env: dict[str, str]) -> float:
-    """Run a subprocess to the end; returns its exact peak RSS in MiB (from wait4's rusage)."""
+    """Run a subprocess to the end; returns its peak RSS in MiB, read from /proc while it runs
+    (wait4's ru_maxrss would count the memory of the benchmark process it was forked from)."""
     # Popen returns at once (fork/exec); the wait for the child runs in a thread.
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: ASYNC220
-    _, status, usage = await asyncio.to_thread(os.wait4, process.pid, 0)
+    peak: dict[str, Any] = {}
+    async with watching_rss(process.pid, peak, "mb"):
+        _, status, _ = await asyncio.to_thread(os.wait4, process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         stderr = process.stderr.read().decode() if process.stderr else ""
         raise RuntimeError(f"{' '.join(command[2:5])} failed: {stderr[-2000:]}")
-    return round(usage.ru_maxrss / 1024, 1)
+    return float(peak["mb"])
 
 
 async def _postgres_databases(admin_url: str) -> dict[str, str]:

@@ -86,7 +86,7 @@ async def watching_rss(pid: int, into: dict[str, Any], key: str) -> AsyncIterato
     async def poll() -> None:
         while True:
             into[key] = max(into.get(key, 0.0), round(peak_rss_mb(pid), 1))
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.05)
 
     task = asyncio.create_task(poll())
     try:
