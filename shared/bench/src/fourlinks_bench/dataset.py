@@ -79,12 +79,7 @@ async def ensure_dataset(root: Path, *, scale: float, seed: int = 2021) -> Datas
     directory = root / name_of(scale, seed)
     manifest = directory / "manifest.json"
     if manifest.exists():
-        dataset = Dataset(directory, json.loads(manifest.read_text()))
-        if not dataset.manifest.get("policies_start_after"):  # made before policies were created
-            await _policies_after_history(dataset.nats_dir, dataset.master_key)
-            dataset.manifest["policies_start_after"] = dataset.events
-            manifest.write_text(json.dumps(dataset.manifest, indent=2, ensure_ascii=False) + "\n")
-        return dataset
+        return Dataset(directory, json.loads(manifest.read_text()))
     if directory.exists():
         shutil.rmtree(directory)  # an interrupted build: start again
     building = directory.with_name(directory.name + ".building")
@@ -113,9 +108,7 @@ async def _build(directory: Path, *, scale: float, seed: int) -> dict[str, Any]:
         phone_index=lambda phone: cipher.blind_index(phone, purpose="phone"),
     )
     await _load(directory / "nats", store._log, keys, master_key)
-    await _policies_after_history(directory / "nats", master_key)
     made.update(scale=scale, seed=seed, format=FORMAT, sample=_sample(read_district(store)))
-    made["policies_start_after"] = made["events"]
     return made
 
 
@@ -133,24 +126,17 @@ async def _load(nats_dir: Path, log: list[StoredEvent], keys: InMemoryKeyStore, 
             progress.advance(len(chunk))
         progress.finish()
         await _load_keys(nc, keys)
+        await _policies_after_history(nc, settings, len(log))
         await nc.drain()
     finally:
         server.stop()
 
 
-async def _policies_after_history(nats_dir: Path, master_key: str) -> None:
+async def _policies_after_history(nc: Any, settings: Settings, last: int) -> None:
     """Every policy's durable consumer, starting after the year: the simulation ran the year's
     reactions inline, as the live policies would have, so they must not react to it again."""
-    server = start_nats(nats_dir)
-    try:
-        settings = Settings(nats_url=server.url, master_key=master_key, log_level="ERROR")
-        nc = await connect(settings, name="fourlinks-bench-load")
-        last = (await nc.jetstream().stream_info(settings.stream)).state.last_seq
-        consumers = [replace(c, start_after=last) for c in durable_consumers(settings)]
-        await ensure_consumers(nc, settings.stream, consumers)
-        await nc.drain()
-    finally:
-        server.stop()
+    consumers = [replace(c, start_after=last) for c in durable_consumers(settings)]
+    await ensure_consumers(nc, settings.stream, consumers)
 
 
 async def _publish_batch(nc: Any, chunk: list[StoredEvent]) -> None:

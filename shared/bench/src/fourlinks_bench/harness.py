@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 
 import asyncpg
 import httpx
+from nats.aio.client import Client
 
 from fourlinks_bench import baselines
 from fourlinks_bench.dataset import Dataset, ensure_dataset
@@ -346,7 +347,7 @@ async def _wait_ready(client: httpx.AsyncClient, url: str, child: subprocess.Pop
 
 
 # -- the command mix ------------------------------------------------------------------------------------
-class Cases:
+class CaseMix:
     """The realistic command mix: a resident's feedback, then a task through the whole loop
     (raise, triage, assign to the card's member, accept, resolution, spot check, close)."""
 
@@ -429,13 +430,13 @@ class Cases:
 async def command_phase(run: Run, services: Services, *, eventsourcing: bool) -> None:
     """The command mix at concurrency 1 and 32, beside raw publish+ack and the library."""
     households = run.dataset.manifest["sample"]["households"]
-    payload_size = await _mean_payload_size(run)
-    figures: dict[str, Any] = {"payload_bytes": payload_size}
     nc = await connect(run.settings(), name="fourlinks-bench")
     store, _ = open_event_store(nc, run.settings(), full_registry())
+    payload_size = await _mean_payload_size(nc)
+    figures: dict[str, Any] = {"payload_bytes": payload_size}
     try:
         for concurrency, cases in ((1, run.plan.cases_c1), (32, run.plan.cases_c32)):
-            mix = Cases(services, households[concurrency * 7 :])
+            mix = CaseMix(services, households[concurrency * 7 :])
             per_second = await closed_loop(cases, concurrency, mix.case) * COMMANDS_PER_CASE
             mix.check()
             raw = await baselines.raw_publish(
@@ -476,14 +477,10 @@ async def _eventsourcing_commands(run: Run, figures: dict[str, Any], payload_siz
             )
 
 
-async def _mean_payload_size(run: Run) -> int:
+async def _mean_payload_size(nc: Client) -> int:
     """The mean stored size of the data set's events (the raw baseline publishes as much)."""
-    nc = await connect(run.settings(), name="fourlinks-bench")
-    try:
-        info = await nc.jetstream().stream_info("FOURLINKS_EVENTS")
-        return max(100, int(info.state.bytes / max(info.state.messages, 1)) - 60)
-    finally:
-        await nc.close()
+    info = await nc.jetstream().stream_info("FOURLINKS_EVENTS")
+    return max(100, int(info.state.bytes / max(info.state.messages, 1)) - 60)
 
 
 # -- loop latency and queries --------------------------------------------------------------------------
@@ -506,8 +503,8 @@ async def settle(run: Run, quiet_seconds: float = 2.0) -> None:
 async def loop_phase(run: Run, services: Services, rate: float) -> None:
     """Feedback submitted to task visible as assigned, under a steady background command load."""
     households = run.dataset.manifest["sample"]["households"]
-    background = Cases(services, households[len(households) // 2 :])
-    probe = Cases(services, households[: len(households) // 2])
+    background = CaseMix(services, households[len(households) // 2 :])
+    probe = CaseMix(services, households[: len(households) // 2])
     loop = Latencies()
 
     async def one_background(n: int) -> None:

@@ -203,7 +203,7 @@ def sync_writer(engine: AsyncEngine, search_path: str | None = None) -> Engine:
     if engine.dialect.name == "sqlite":
         url = engine.url.set(drivername="sqlite")
         writer = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-        sqlalchemy_event.listen(writer, "connect", _sqlite_pragmas)
+        sqlalchemy_event.listen(writer, "connect", sqlite_pragmas)
         return writer
     # libpq splits `options` on spaces: `"$user", public` must travel as `"$user",public`.
     options = {"options": f"-csearch_path={search_path.replace(' ', '')}"} if search_path else {}
@@ -223,8 +223,15 @@ def _write_turn(engine: Engine) -> AbstractContextManager[Any]:
     return _SQLITE_WRITERS.setdefault(str(engine.url.database), threading.Lock())
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    """Every SQLite connection of a service, the projections' writers included: WAL, so readers
+    never block the projection, and erased personal data leaving no bytes behind."""
     cursor = dbapi_connection.cursor()
+    # Switching the journal mode needs an exclusive lock: only the very first connection does it,
+    # so later ones never wait behind a projection's write transaction.
+    cursor.execute("PRAGMA journal_mode")
+    if str(cursor.fetchone()[0]).lower() != "wal":
+        cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA secure_delete=ON")  # erased personal data leaves no bytes behind
     cursor.execute("PRAGMA foreign_keys=ON")

@@ -13,7 +13,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
@@ -40,7 +40,13 @@ from fourlinks_kernel.errors import ConcurrencyConflict, DomainError, InvalidCom
 from fourlinks_kernel.events import DomainEvent, EventRegistry
 from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.jetstream import JetStreamEventStore, NatsKeyStore
-from fourlinks_kernel.projection import Projection, ProjectionHalted, ProjectionRunner, ensure_bookkeeping
+from fourlinks_kernel.projection import (
+    Projection,
+    ProjectionHalted,
+    ProjectionRunner,
+    ensure_bookkeeping,
+    sqlite_pragmas,
+)
 from fourlinks_kernel.store import EventStore
 from fourlinks_runtime.auth import TokenVerifier
 from fourlinks_runtime.errors import document_errors, install_error_handlers
@@ -381,30 +387,9 @@ def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite gets WAL and a busy timeout so readers never block the projection."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @_on_connect(engine)
-        def _pragmas(dbapi_connection: Any, _: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            # Switching the journal mode needs an exclusive lock: only the very first connection does it,
-            # so later ones never wait behind a projection's write transaction.
-            cursor.execute("PRAGMA journal_mode")
-            if str(cursor.fetchone()[0]).lower() != "wal":
-                cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA secure_delete=ON")  # erased personal data leaves no bytes behind
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
+        sqlalchemy_event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
-
-
-def _on_connect(engine: AsyncEngine) -> Callable[[Callable[[Any, Any], None]], Callable[[Any, Any], None]]:
-    def register(listener: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
-        sqlalchemy_event.listen(engine.sync_engine, "connect", listener)
-        return listener
-
-    return register
 
 
 def create_app(definition: ServiceDefinition, settings: Settings | None = None) -> FastAPI:
