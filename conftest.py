@@ -74,7 +74,9 @@ async def nc(nats_server: NatsEndpoint) -> AsyncIterator[Client]:
 async def jetstream_settings(nc: Client, nats_server: NatsEndpoint) -> JetStreamSettings:
     """A fresh events stream and key bucket of its own for one test."""
     n = next(_counter)
-    settings = JetStreamSettings(stream=f"T{n}_EVENTS", prefix=f"t{n}", key_bucket=f"T{n}_KEYS")
+    settings = JetStreamSettings(
+        stream=f"T{n}_EVENTS", prefix=f"t{n}", key_bucket=f"T{n}_KEYS", idempotency_bucket=f"T{n}_IDEMPOTENCY"
+    )
     await provision(nc, ProvisionOptions(monitor_url=nats_server.monitor_url, jetstream=settings))
     return settings
 
@@ -173,6 +175,7 @@ async def service_settings(
         stream=jetstream_settings.stream,
         subject_prefix=jetstream_settings.prefix,
         key_bucket=jetstream_settings.key_bucket,
+        idempotency_bucket=jetstream_settings.idempotency_bucket,
         master_key=TEST_MASTER_KEY,
         jwt_secret=TEST_JWT_SECRET,
         log_level="WARNING",

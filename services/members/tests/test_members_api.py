@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -292,9 +293,13 @@ async def test_bad_input_gets_clear_4xx_and_writes_nothing(service_settings: Set
         )
         assert outside.status_code == 403
         unknown_member = await client.post(
-            "/members/nobody/card", headers=desk.secretary, json={"service_matters": ["repairs"]}
+            f"/members/{uuid.uuid4()}/card", headers=desk.secretary, json={"service_matters": ["repairs"]}
         )
         assert unknown_member.status_code == 404
+        malformed_member = await client.post(
+            "/members/nobody/card", headers=desk.secretary, json={"service_matters": ["repairs"]}
+        )
+        assert malformed_member.status_code == 422
         assert (
             await client.get("/members", headers=bearer(service_settings, "resident", scope=COMMUNITY))
         ).status_code == 403

@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fourlinks_assignments.domain.tasks import DeadlinePolicy, Task, TaskState
+from fourlinks_assignments.domain.tasks import DeadlinePolicy, Task
 from fourlinks_contracts.assignments import (
     CloseReason,
     RejectionReason,
     ResolutionResult,
     TaskRaised,
     TaskSource,
+    TaskState,
 )
 from fourlinks_contracts.members import Urgency
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed, StateConflict

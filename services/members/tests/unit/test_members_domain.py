@@ -285,6 +285,9 @@ async def test_helpers_join_and_leave_the_1_plus_x_team(world: World) -> None:
     assert detach == ["HelperDetached"]
 
 
+TODAY = date(2026, 11, 30)  # the caller's day: decisions never read the machine's clock
+
+
 async def test_a_visit_records_a_problem_and_cannot_be_in_the_future(world: World) -> None:
     member = await world.member()
     household = await world.household()
@@ -300,11 +303,12 @@ async def test_a_visit_records_a_problem_and_cannot_be_in_the_future(world: Worl
             visited_on=on,
             notes="楼道灯坏了",
             problem=("repairs", "stairwell light broken", Urgency.GENERAL),
+            today=TODAY,
         )
 
-    assert await world.run(visit(date.today())) == ["VisitRecorded"]
+    assert await world.run(visit(TODAY)) == ["VisitRecorded"]
     with pytest.raises(InvalidCommand, match="future"):
-        await world.run(visit(date.today() + timedelta(days=1)))
+        await world.run(visit(TODAY + timedelta(days=1)))
 
 
 async def test_erasing_a_resident_destroys_their_key_and_leaves_the_rest_of_history(world: World) -> None:

@@ -224,6 +224,7 @@ class Year:
                     visited_on=self.clock.now.date(),
                     notes="上门走访，了解近况",
                     problem=problem,
+                    today=self.clock.now.date(),
                 )
 
             await self.command(self.member(contact.member_id, contact.community), work)

@@ -327,3 +327,71 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     TaskFlaggedForReassignment,
     ThemedPartyDayHeld,
 )
+
+
+# -- the task lifecycle, written once: the task aggregate, the assignments read model and the
+# -- feedback read model all move a task's state with these, so they never disagree.
+class TaskState(StrEnum):
+    """Where a task is in the loop."""
+
+    RAISED = "raised"
+    REJECTED = "rejected"
+    ACCEPTED = "accepted"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    AWAITING_CHECK = "awaiting_check"
+    READY_TO_CLOSE = "ready_to_close"
+    PARKED = "parked"
+    CLOSED = "closed"
+
+
+OPEN_TASK_STATES = frozenset(
+    {
+        TaskState.ACCEPTED,
+        TaskState.ASSIGNED,
+        TaskState.IN_PROGRESS,
+        TaskState.AWAITING_CHECK,
+        TaskState.READY_TO_CLOSE,
+        TaskState.PARKED,
+    }
+)
+
+
+class Resume(StrEnum):
+    """A transition whose target is the state the task was parked from (accepted if unknown)."""
+
+    PARKED_FROM = "parked_from"
+
+
+_TASK_STATE_AFTER: dict[str, TaskState] = {
+    TaskRaised.event_type: TaskState.RAISED,
+    TaskTriaged.event_type: TaskState.ACCEPTED,
+    TaskRejected.event_type: TaskState.REJECTED,
+    TaskAssigned.event_type: TaskState.ASSIGNED,
+    TaskReassigned.event_type: TaskState.ASSIGNED,
+    TaskAccepted.event_type: TaskState.IN_PROGRESS,
+    TaskReturned.event_type: TaskState.ACCEPTED,
+    ResolutionReported.event_type: TaskState.AWAITING_CHECK,
+    SpotCheckPassed.event_type: TaskState.READY_TO_CLOSE,
+    SpotCheckFailed.event_type: TaskState.IN_PROGRESS,
+    TaskClosed.event_type: TaskState.CLOSED,
+    TaskParked.event_type: TaskState.PARKED,
+}
+TASK_LIFECYCLE_EVENTS = frozenset({*_TASK_STATE_AFTER, TaskReopened.event_type, TaskUnparked.event_type})
+"""Every event type that moves a task's state; the others leave it where it is."""
+
+
+def task_state_after(event: DomainEvent) -> TaskState | Resume | None:
+    """The state a task event leads to, `Resume.PARKED_FROM` for an unpark, None if it stays.
+
+    A parking event asks the reader to remember the state it parks from."""
+    if isinstance(event, TaskReopened):  # back to its assignee, or to the queue when it has none
+        return TaskState.IN_PROGRESS if event.assignee else TaskState.ACCEPTED
+    if isinstance(event, TaskUnparked):
+        return Resume.PARKED_FROM
+    return _TASK_STATE_AFTER.get(event.event_type)
+
+
+def resumed_state(parked_from: str | None) -> TaskState:
+    """Where an unparked task goes: the state it was parked from (accepted if unknown)."""
+    return TaskState(parked_from) if parked_from else TaskState.ACCEPTED

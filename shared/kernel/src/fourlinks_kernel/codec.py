@@ -65,7 +65,7 @@ class EventCodec:
             aggregate_type=stream.aggregate_type,
             aggregate_id=stream.aggregate_id,
             aggregate_version=version,
-            occurred_at=self.clock(),
+            occurred_at=context.occurred_at or self.clock(),
             actor_id=context.actor.id,
             actor_roles=context.actor.roles,
             command_id=context.command_id,

@@ -70,6 +70,9 @@ class CommandContext:
     command_id: str
     correlation_id: str
     causation_id: str | None = None
+    # The moment the command decided at, when its caller fixed one: every event it records then
+    # carries that time, so a task raised and triaged by one command is raised no later than triaged.
+    occurred_at: datetime | None = None
 
     @classmethod
     def new(cls, actor: Actor, *, correlation_id: str | None = None) -> CommandContext:

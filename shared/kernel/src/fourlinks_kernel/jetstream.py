@@ -59,6 +59,8 @@ class JetStreamSettings:
     stream: str = "FOURLINKS_EVENTS"
     prefix: str = "fourlinks"
     key_bucket: str = "FOURLINKS_KEYS"
+    idempotency_bucket: str = "FOURLINKS_IDEMPOTENCY"
+    idempotency_hours: float = 24.0
     publish_timeout: float = 5.0
     publish_attempts: int = 3
     # The server refuses a stream more than 50 atomic batches in flight (all clients together);
@@ -446,6 +448,13 @@ class NatsKeyStore:
         except NoKeysError:
             return []
         return [name.removeprefix("person.") for name in names]
+
+
+def idempotency_bucket_config(bucket: str, replicas: int, hours: float) -> KeyValueConfig:
+    """Idempotency keys' first requests: forgotten after `hours`, replicated like the events."""
+    return KeyValueConfig(
+        bucket=bucket, history=1, ttl=hours * 3600, storage=StorageType.FILE, replicas=replicas
+    )
 
 
 def key_bucket_config(bucket: str, replicas: int) -> KeyValueConfig:

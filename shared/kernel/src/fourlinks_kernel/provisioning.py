@@ -12,7 +12,7 @@ from nats.aio.client import Client
 from nats.js.errors import BucketNotFoundError
 
 from fourlinks_kernel.errors import KernelError
-from fourlinks_kernel.jetstream import JetStreamSettings, key_bucket_config
+from fourlinks_kernel.jetstream import JetStreamSettings, idempotency_bucket_config, key_bucket_config
 
 MIN_SERVER_VERSION = (2, 12, 3)
 DUPLICATE_WINDOW_NS = 2 * 60 * 1_000_000_000
@@ -113,6 +113,7 @@ async def provision(nc: Client, options: ProvisionOptions) -> list[str]:
     done = [f"warning: {p}" for p in problems]
     done.append(await _ensure_stream(nc, stream_config(options)))
     done.append(await _ensure_key_bucket(nc, options))
+    done.append(await _ensure_idempotency_bucket(nc, options))
     return done
 
 
@@ -142,6 +143,20 @@ async def _ensure_key_bucket(nc: Client, options: ProvisionOptions) -> str:
         await js.create_key_value(key_bucket_config(bucket, options.replicas))
         return f"created key bucket {bucket}"
     return f"verified key bucket {bucket}"
+
+
+async def _ensure_idempotency_bucket(nc: Client, options: ProvisionOptions) -> str:
+    js = nc.jetstream()
+    settings = options.jetstream
+    try:
+        await js.key_value(settings.idempotency_bucket)
+    except BucketNotFoundError:
+        config = idempotency_bucket_config(
+            settings.idempotency_bucket, options.replicas, settings.idempotency_hours
+        )
+        await js.create_key_value(config)
+        return f"created idempotency bucket {settings.idempotency_bucket}"
+    return f"verified idempotency bucket {settings.idempotency_bucket}"
 
 
 @dataclass(frozen=True)

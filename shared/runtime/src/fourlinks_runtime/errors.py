@@ -7,6 +7,7 @@ from typing import Any
 import nats.errors
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
@@ -22,10 +23,14 @@ from fourlinks_kernel.errors import (
     NotFound,
     StateConflict,
 )
+from fourlinks_runtime.edge import RULE_OF_PATTERN, echo
+from fourlinks_runtime.idempotency import KEY_RULE, IdempotencyKeyReused, MalformedIdempotencyKey
 
 log = structlog.get_logger(__name__)
 
 STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
+    (MalformedIdempotencyKey, 400),
+    (IdempotencyKeyReused, 422),
     (NotFound, 404),
     (NotAllowed, 403),
     (StateConflict, 409),
@@ -56,6 +61,26 @@ def status_for(exc: Exception) -> int:
     return 500
 
 
+def readable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """FastAPI's validation errors without the echoed input: the field's path, what is wrong, and
+    at most a short prefix of what was sent (a 100 KB value is never sent back)."""
+    errors = []
+    for error in exc.errors():
+        message = str(error.get("msg", "invalid"))
+        pattern = (error.get("ctx") or {}).get("pattern")
+        if pattern in RULE_OF_PATTERN:
+            message = f"must be {RULE_OF_PATTERN[pattern]}"
+        entry: dict[str, Any] = {
+            "loc": list(error.get("loc", ())),
+            "msg": message[:300],
+            "type": error["type"],
+        }
+        if "input" in error and isinstance(error["input"], str | int | float | bool):
+            entry["input"] = echo(error["input"])
+        errors.append(entry)
+    return errors
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register JSON error responses: {"detail": ..., "error": <kind>}."""
 
@@ -80,6 +105,13 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": "2"},
         )
 
+    async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return JSONResponse(
+            {"detail": readable_errors(exc), "error": "RequestValidationError"}, status_code=422
+        )
+
+    app.add_exception_handler(RequestValidationError, invalid_request)
     for kind, _code in STATUS_OF:
         app.add_exception_handler(kind, known)
     for kind in UNAVAILABLE:
@@ -93,6 +125,17 @@ ERROR_RESPONSES = {
     "404": "No such thing (or not yours to see)",
     "409": "The thing is not in a state that accepts this, or a concurrent change won: retry",
     "503": "The event store or database is unreachable: retry with the same Idempotency-Key",
+}
+COMMAND_METHODS = ("post", "put", "patch", "delete")
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "makes a retry safe: the same key with the same request answers the recorded result; "
+        "with a different request 422; malformed 400. Kept for a day, per person. " + KEY_RULE
+    ),
+    "schema": {"type": "string", "pattern": '^"?[A-Za-z0-9_.:-]{8,100}"?$'},
 }
 ERROR_SCHEMA = {
     "type": "object",
@@ -113,10 +156,12 @@ def document_errors(app: FastAPI) -> None:
         schema.setdefault("components", {}).setdefault("schemas", {})["ErrorResponse"] = ERROR_SCHEMA
         error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
         for operations in schema.get("paths", {}).values():
-            for operation in operations.values():
+            for method, operation in operations.items():
                 responses = operation.setdefault("responses", {})
                 for code, description in ERROR_RESPONSES.items():
                     responses.setdefault(code, {"description": description, "content": error})
+                if method in COMMAND_METHODS:
+                    operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY_PARAMETER)
                 if "422" in responses:  # FastAPI's validation errors, or a rule refusing the command
                     declared = responses["422"]["content"]["application/json"]["schema"]
                     responses["422"]["content"]["application/json"]["schema"] = {

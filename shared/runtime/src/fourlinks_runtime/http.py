@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from fourlinks_kernel.aggregate import UnitOfWork
 from fourlinks_kernel.envelope import Actor
+from fourlinks_runtime.idempotency import fingerprint, idempotency_key, scoped_key
 from fourlinks_runtime.service import ServiceRuntime, command_context
 
 MAX_POSITION = 2**62
@@ -56,7 +57,12 @@ async def run_from_http(
     answer_id: str,
 ) -> CommandAccepted:
     """Run a command for an HTTP request and answer with the id and log position of its result."""
-    outcome = await runtime_of(request).run(work, command_context(request, actor), command=command)
+    runtime = runtime_of(request)
+    context = command_context(request, actor)
+    key = idempotency_key(request)
+    if key is not None:  # the same key for another request is refused before anything runs
+        await runtime.idempotency.claim(scoped_key(actor, key), await fingerprint(request))
+    outcome = await runtime.run(work, context, command=command)
     return CommandAccepted(id=answer_id, position=outcome.position, duplicate=outcome.duplicate)
 
 

@@ -6,7 +6,9 @@ import ssl
 from typing import Any
 
 import structlog
+from nats import errors
 from nats.aio.client import Client
+from nats.protocol.parser import AUTHORIZATION_VIOLATION, PERMISSIONS_ERR
 
 from fourlinks_runtime.settings import Settings
 
@@ -14,12 +16,26 @@ log = structlog.get_logger(__name__)
 
 
 class HeaderParsingClient(Client):
-    """nats-py's client with a header parser that does its checks in C.
+    """nats-py's client that reconnects after a protocol error and parses headers in C.
 
+    nats-py closes a connection for good when the server reports a protocol error ("maximum
+    control line exceeded", a parser error): the service would stay connected to nothing until
+    restarted by hand. Here such an error is a lost connection like any other and the client
+    reconnects; only an authorization violation (which a retry cannot fix) still closes it.
+
+    The header parser:
     The library checks every header name for whitespace one character at a time through a
     generator: with the ten or so headers of a direct-get reply that was the largest single cost
     of reading the log (about 20 µs a message, measured in a replay profile). Same results for
     every well-formed header; a name with whitespace inside is skipped, as the library does."""
+
+    async def _process_err(self, err_msg: str) -> None:
+        if AUTHORIZATION_VIOLATION in err_msg or PERMISSIONS_ERR in err_msg or self.is_connecting:
+            await super()._process_err(err_msg)
+            return
+        reason = err_msg.strip("'")[:200]
+        log.warning("nats_protocol_error", error=reason)
+        await self._process_op_err(errors.Error(f"nats: {reason}"))
 
     @staticmethod
     def _parse_header_lines(raw: bytes) -> dict[str, str]:

@@ -12,8 +12,9 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
@@ -49,7 +50,9 @@ from fourlinks_kernel.projection import (
 )
 from fourlinks_kernel.store import EventStore
 from fourlinks_runtime.auth import TokenVerifier
+from fourlinks_runtime.edge import BodyLimit
 from fourlinks_runtime.errors import document_errors, install_error_handlers
+from fourlinks_runtime.idempotency import IdempotencyKeys, idempotency_key, scoped_key
 from fourlinks_runtime.logs import bind_context, clear_context, configure_logging
 from fourlinks_runtime.metrics import ServiceMetrics
 from fourlinks_runtime.natsconn import connect, connect_options
@@ -112,6 +115,7 @@ class ServiceRuntime:
     runners: list[ProjectionRunner] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     broker: NatsBroker | None = None
+    idempotency: IdempotencyKeys = field(default_factory=lambda: IdempotencyKeys(None))
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     async def wait_for(
@@ -147,6 +151,10 @@ class ServiceRuntime:
         """Wait until every projection has caught up with the log as it stood at start."""
         while not all(r.status.caught_up for r in self.runners):
             await asyncio.sleep(0.05)
+
+    def today(self) -> date:
+        """Today in the district's time zone, by this service's clock."""
+        return self.clock().astimezone(ZoneInfo(self.settings.timezone)).date()
 
     def repository(self, aggregate: type[A]) -> Repository[A]:
         """A repository for one aggregate type over this service's store."""
@@ -189,10 +197,11 @@ class ServiceRuntime:
 
 
 def command_context(request: Request, actor: Actor) -> CommandContext:
-    """Who and why for a command from HTTP: `Idempotency-Key` makes a retried request safe."""
-    key = request.headers.get("idempotency-key")
+    """Who and why for a command from HTTP: `Idempotency-Key` makes a retried request safe (the
+    key is the actor's own: two people's equal keys are two commands)."""
+    key = idempotency_key(request)
     correlation = request.headers.get("x-correlation-id")
-    command_id = f"http:{key}" if key and _HEADER_TOKEN.match(key) else new_id()
+    command_id = f"http:{scoped_key(actor, key)}" if key else new_id()
     correlation_id = correlation if correlation and _HEADER_TOKEN.match(correlation) else command_id
     return CommandContext(actor=actor, command_id=command_id, correlation_id=correlation_id)
 
@@ -327,6 +336,7 @@ async def start_runtime(definition: ServiceDefinition, settings: Settings) -> Se
     url, schema = settings.read_model_database(definition.name)
     engine = await create_engine_with_schema(url, schema)
     runtime = ServiceRuntime(definition, settings, nc, store, engine, cipher, ServiceMetrics())
+    runtime.idempotency = await IdempotencyKeys.open(nc, settings.idempotency_bucket)
     await ensure_bookkeeping(engine)
     for factory in definition.projections:
         runner = ProjectionRunner(
@@ -417,7 +427,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     app.state.verifier = TokenVerifier(settings)
     app.state.settings = settings
     install_error_handlers(app)
-    _install_request_context(app)
+    _install_request_context(app, settings)
     app.include_router(_operations_router(definition, settings))
     for router in definition.routers:
         app.include_router(router)
@@ -445,7 +455,8 @@ class RequestContext:
         await self.app(scope, receive, send)
 
 
-def _install_request_context(app: FastAPI) -> None:
+def _install_request_context(app: FastAPI, settings: Settings) -> None:
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestContext)
 
 
@@ -464,9 +475,12 @@ def _operations_router(definition: ServiceDefinition, settings: Settings) -> API
             asyncapi_json["doc"] = spec.to_specification().to_json()
         return asyncapi_json["doc"]
 
-    @router.get("/health/live", summary="The process is up")
-    async def live() -> dict[str, str]:
-        return {"status": "live"}
+    @router.get("/health/live", summary="The process is up and its NATS connections are not closed for good")
+    async def live(request: Request) -> JSONResponse:
+        closed = closed_connections(request.app.state.runtime)
+        if closed:  # it will never reconnect by itself: an orchestrator must restart the process
+            return JSONResponse({"status": "dead", "closed_connections": closed}, status_code=503)
+        return JSONResponse({"status": "live"})
 
     @router.get("/health/ready", summary="NATS connected, projections caught up and not halted")
     async def ready(request: Request) -> JSONResponse:
@@ -506,6 +520,15 @@ def _operations_router(definition: ServiceDefinition, settings: Settings) -> API
         return HTMLResponse(get_asyncapi_html(spec.to_specification()))
 
     return router
+
+
+def closed_connections(runtime: ServiceRuntime) -> list[str]:
+    """The process's NATS connections that are closed for good (not merely reconnecting)."""
+    closed = ["events"] if runtime.nc.is_closed else []
+    policies = runtime.broker._connection if runtime.broker is not None else None
+    if policies is not None and policies.is_closed:
+        closed.append("policies")
+    return closed
 
 
 def _register_doc_policies(definition: ServiceDefinition, settings: Settings, broker: NatsBroker) -> None:

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     stream: str = "FOURLINKS_EVENTS"
     subject_prefix: str = "fourlinks"
     key_bucket: str = "FOURLINKS_KEYS"
+    idempotency_bucket: str = Field(
+        default="FOURLINKS_IDEMPOTENCY", description="which request each Idempotency-Key was first used for"
+    )
+    idempotency_hours: float = Field(
+        default=24.0, gt=0, description="how long an Idempotency-Key is remembered"
+    )
     database_url: str | None = Field(default=None, description="read-model database for every service")
     members_database_url: str | None = None
     assignments_database_url: str | None = None
@@ -50,6 +56,9 @@ class Settings(BaseSettings):
     jwt_issuer: str = "fourlinks"
     jwt_audience: str = "fourlinks"
     projection_batch_size: int = 500
+    max_body_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="largest request body; larger ones get 413 unread"
+    )
     deadline_days: dict[str, int] = Field(
         default_factory=lambda: {"urgent": 1, "general": 7, "complex": 15},
         description='natural days per urgency, or per "category/urgency"',
@@ -68,7 +77,13 @@ class Settings(BaseSettings):
 
     def jetstream(self) -> JetStreamSettings:
         """Stream names as the event store uses them."""
-        return JetStreamSettings(stream=self.stream, prefix=self.subject_prefix, key_bucket=self.key_bucket)
+        return JetStreamSettings(
+            stream=self.stream,
+            prefix=self.subject_prefix,
+            key_bucket=self.key_bucket,
+            idempotency_bucket=self.idempotency_bucket,
+            idempotency_hours=self.idempotency_hours,
+        )
 
     def database_url_for(self, service: str) -> str:
         """The async SQLAlchemy URL of one service's read models (SQLite under var/ by default)."""

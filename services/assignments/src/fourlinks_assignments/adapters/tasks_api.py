@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 
 from fourlinks_assignments.application import handlers, queries
@@ -22,6 +21,20 @@ from fourlinks_kernel.figures import ranking
 from fourlinks_kernel.projection import under
 from fourlinks_kernel.scope import ensure_scope
 from fourlinks_runtime.auth import Role, require_roles
+from fourlinks_runtime.edge import (
+    Body,
+    Choice,
+    Day,
+    EntityId,
+    IdInPath,
+    IdInQuery,
+    Instant,
+    Label,
+    Line,
+    Note,
+    Text,
+    UnitPath,
+)
 from fourlinks_runtime.http import (
     CommandAccepted,
     GroupBy,
@@ -49,111 +62,109 @@ Reader = Annotated[
 Staff = Annotated[
     Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR, Role.INSPECTOR))
 ]
-Text = Annotated[str, Field(min_length=2, max_length=2000)]
-Note = Annotated[str, Field(default="", max_length=2000)]
 
 
-class RaiseTask(BaseModel):
+class RaiseTask(Body):
     """A task raised by an administrator, a secretary, an inspection or a themed party day."""
 
-    source: TaskSource = TaskSource.ADMINISTRATOR
-    category: str = Field(min_length=1, max_length=60)
-    urgency: Urgency = Urgency.GENERAL
-    org_unit: str = Field(min_length=1, max_length=512)
-    household_id: str | None = None
-    enterprise_id: str | None = None
+    source: Choice[TaskSource] = TaskSource.ADMINISTRATOR
+    category: Label
+    urgency: Choice[Urgency] = Urgency.GENERAL
+    org_unit: UnitPath
+    household_id: EntityId | None = None
+    enterprise_id: EntityId | None = None
     description: Text
-    party_day_id: str | None = None
+    party_day_id: EntityId | None = None
 
 
-class Reject(BaseModel):
+class Reject(Body):
     """Why triage refuses the task."""
 
-    reason: RejectionReason
-    duplicate_of: str | None = None
-    responsible_party: str | None = Field(default=None, max_length=200)
-    note: Note
+    reason: Choice[RejectionReason]
+    duplicate_of: EntityId | None = None
+    responsible_party: Line | None = None
+    note: Note = ""
 
 
-class Assign(BaseModel):
+class Assign(Body):
     """To whom (default: the contact's card member), with which helpers, at which party day."""
 
-    member_id: str | None = None
-    helpers: list[str] = Field(default_factory=list, max_length=20)
-    party_day_id: str | None = None
+    member_id: EntityId | None = None
+    helpers: list[EntityId] = Field(default_factory=list, max_length=20)
+    party_day_id: EntityId | None = None
 
 
-class Reason(BaseModel):
+class Reason(Body):
     """A reason (or a note, or guidance) in words."""
 
     reason: Text
 
 
-class Progress(BaseModel):
+class Progress(Body):
     """A step of the work."""
 
     note: Text
 
 
-class Resolution(BaseModel):
+class Resolution(Body):
     """What was done, the result, and evidence references (photo ids, document numbers)."""
 
     summary: Text
-    result: ResolutionResult
-    evidence: list[str] = Field(default_factory=list, max_length=50)
+    result: Choice[ResolutionResult]
+    evidence: list[Line] = Field(default_factory=list, max_length=50)
 
 
-class SpotCheck(BaseModel):
+class SpotCheck(Body):
     """The inspector's finding."""
 
     passed: bool
-    note: Note
+    note: Note = ""
 
 
-class Reassign(BaseModel):
+class Reassign(Body):
     """The new member, and why."""
 
-    member_id: str
-    helpers: list[str] = Field(default_factory=list, max_length=20)
+    member_id: EntityId
+    helpers: list[EntityId] = Field(default_factory=list, max_length=20)
     reason: Text
 
 
-class ExtensionRequest(BaseModel):
+class ExtensionRequest(Body):
     """The deadline asked for, and why."""
 
-    new_due_at: AwareDatetime
+    new_due_at: Instant
     reason: Text
 
 
-class ExtensionDecision(BaseModel):
+class ExtensionDecision(Body):
     """Approve or refuse, with the reason kept."""
 
     approve: bool
     reason: Text
 
 
-class PushDown(BaseModel):
+class PushDown(Body):
     """The lower unit, and guidance for it."""
 
-    to_unit: str = Field(min_length=1, max_length=512)
+    to_unit: UnitPath
     guidance: Text
 
 
-class Close(BaseModel):
+class Close(Body):
     """Why the task is closed (销号)."""
 
-    reason: CloseReason
-    note: Note
-    responsible_party: str | None = Field(default=None, max_length=200)
-    duplicate_of: str | None = None
+    reason: Choice[CloseReason]
+    note: Note = ""
+    responsible_party: Line | None = None
+    duplicate_of: EntityId | None = None
 
 
-class HoldPartyDay(BaseModel):
+class HoldPartyDay(Body):
     """A themed party day session."""
 
-    community: str = Field(min_length=1, max_length=512)
-    held_on: date
-    agenda: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(min_length=1, max_length=50)
+    community: UnitPath
+    held_on: Day
+    agenda: list[Line] = Field(min_length=1, max_length=50)
 
 
 # -- raising and triage ----------------------------------------------------------------------------
@@ -184,7 +195,7 @@ async def raise_task(body: RaiseTask, request: Request, actor: Raiser) -> Comman
 
 
 @router.post("/tasks/{task_id}/triage", summary="Accept a raised task; its deadline starts")
-async def triage(task_id: str, request: Request, actor: Secretary) -> CommandAccepted:
+async def triage(task_id: IdInPath, request: Request, actor: Secretary) -> CommandAccepted:
     runtime = runtime_of(request)
     return await run_from_http(
         request,
@@ -198,7 +209,7 @@ async def triage(task_id: str, request: Request, actor: Secretary) -> CommandAcc
 
 
 @router.post("/tasks/{task_id}/reject", summary="Reject a raised task with a reason code")
-async def reject(task_id: str, body: Reject, request: Request, actor: Secretary) -> CommandAccepted:
+async def reject(task_id: IdInPath, body: Reject, request: Request, actor: Secretary) -> CommandAccepted:
     return await run_from_http(
         request,
         actor,
@@ -219,7 +230,7 @@ async def reject(task_id: str, body: Reject, request: Request, actor: Secretary)
 # -- assignment and work ---------------------------------------------------------------------------
 @router.post("/tasks/{task_id}/assign", summary="Assign (default: the contact's card member)")
 async def assign(
-    task_id: str, body: Assign, request: Request, actor: Secretary, min_position: MinPosition = None
+    task_id: IdInPath, body: Assign, request: Request, actor: Secretary, min_position: MinPosition = None
 ) -> CommandAccepted:
     runtime = runtime_of(request)
     if min_position:  # positions are global: one from the members service works here too
@@ -244,7 +255,7 @@ async def assign(
 
 
 @router.post("/tasks/{task_id}/accept", summary="The assignee takes the task on")
-async def accept(task_id: str, request: Request, actor: Member) -> CommandAccepted:
+async def accept(task_id: IdInPath, request: Request, actor: Member) -> CommandAccepted:
     return await run_from_http(
         request,
         actor,
@@ -255,7 +266,7 @@ async def accept(task_id: str, request: Request, actor: Member) -> CommandAccept
 
 
 @router.post("/tasks/{task_id}/return", summary="The assignee returns the task with a reason")
-async def hand_back(task_id: str, body: Reason, request: Request, actor: Member) -> CommandAccepted:
+async def hand_back(task_id: IdInPath, body: Reason, request: Request, actor: Member) -> CommandAccepted:
     return await run_from_http(
         request,
         actor,
@@ -266,7 +277,7 @@ async def hand_back(task_id: str, body: Reason, request: Request, actor: Member)
 
 
 @router.post("/tasks/{task_id}/progress", summary="Report progress")
-async def progress(task_id: str, body: Progress, request: Request, actor: Member) -> CommandAccepted:
+async def progress(task_id: IdInPath, body: Progress, request: Request, actor: Member) -> CommandAccepted:
     return await run_from_http(
         request,
         actor,
@@ -279,7 +290,7 @@ async def progress(task_id: str, body: Progress, request: Request, actor: Member
 @router.post(
     "/tasks/{task_id}/resolution", summary="Report the resolution: what was done, the result, evidence"
 )
-async def resolution(task_id: str, body: Resolution, request: Request, actor: Member) -> CommandAccepted:
+async def resolution(task_id: IdInPath, body: Resolution, request: Request, actor: Member) -> CommandAccepted:
     return await run_from_http(
         request,
         actor,
@@ -292,7 +303,9 @@ async def resolution(task_id: str, body: Resolution, request: Request, actor: Me
 
 
 @router.post("/tasks/{task_id}/spot-check", summary="Spot check by an inspector who did not do the work")
-async def spot_check(task_id: str, body: SpotCheck, request: Request, actor: Inspector) -> CommandAccepted:
+async def spot_check(
+    task_id: IdInPath, body: SpotCheck, request: Request, actor: Inspector
+) -> CommandAccepted:
     return await run_from_http(
         request,
         actor,
@@ -304,7 +317,7 @@ async def spot_check(task_id: str, body: SpotCheck, request: Request, actor: Ins
 
 # -- adjustment ------------------------------------------------------------------------------------
 @router.post("/tasks/{task_id}/reassign", summary="Reassign to another member")
-async def reassign(task_id: str, body: Reassign, request: Request, actor: Secretary) -> CommandAccepted:
+async def reassign(task_id: IdInPath, body: Reassign, request: Request, actor: Secretary) -> CommandAccepted:
     runtime = runtime_of(request)
     async with runtime.engine.connect() as conn:
         directory = queries.SqlDirectory(conn)
@@ -327,7 +340,7 @@ async def reassign(task_id: str, body: Reassign, request: Request, actor: Secret
 
 @router.post("/tasks/{task_id}/extension", summary="Request a later deadline (before the current one passes)")
 async def request_extension(
-    task_id: str, body: ExtensionRequest, request: Request, actor: MemberOrSecretary
+    task_id: IdInPath, body: ExtensionRequest, request: Request, actor: MemberOrSecretary
 ) -> CommandAccepted:
     runtime = runtime_of(request)
     return await run_from_http(
@@ -343,7 +356,7 @@ async def request_extension(
 
 @router.post("/tasks/{task_id}/extension/decision", summary="Approve or refuse the waiting extension")
 async def decide_extension(
-    task_id: str, body: ExtensionDecision, request: Request, actor: Secretary
+    task_id: IdInPath, body: ExtensionDecision, request: Request, actor: Secretary
 ) -> CommandAccepted:
     return await run_from_http(
         request,
@@ -357,7 +370,7 @@ async def decide_extension(
 
 
 @router.post("/tasks/{task_id}/escalate", summary="Escalate one level up")
-async def escalate(task_id: str, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
+async def escalate(task_id: IdInPath, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
     return await run_from_http(
         request,
         actor,
@@ -368,7 +381,7 @@ async def escalate(task_id: str, body: Reason, request: Request, actor: Secretar
 
 
 @router.post("/tasks/{task_id}/push-down", summary="Push down to a lower unit with guidance")
-async def push_down(task_id: str, body: PushDown, request: Request, actor: Secretary) -> CommandAccepted:
+async def push_down(task_id: IdInPath, body: PushDown, request: Request, actor: Secretary) -> CommandAccepted:
     return await run_from_http(
         request,
         actor,
@@ -381,7 +394,7 @@ async def push_down(task_id: str, body: PushDown, request: Request, actor: Secre
 
 
 @router.post("/tasks/{task_id}/park", summary="Park the task with a reason")
-async def park(task_id: str, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
+async def park(task_id: IdInPath, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
     return await run_from_http(
         request,
         actor,
@@ -392,7 +405,7 @@ async def park(task_id: str, body: Reason, request: Request, actor: Secretary) -
 
 
 @router.post("/tasks/{task_id}/unpark", summary="Take a parked task up again")
-async def unpark(task_id: str, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
+async def unpark(task_id: IdInPath, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
     return await run_from_http(
         request,
         actor,
@@ -404,7 +417,7 @@ async def unpark(task_id: str, body: Reason, request: Request, actor: Secretary)
 
 # -- closure ---------------------------------------------------------------------------------------
 @router.post("/tasks/{task_id}/close", summary="Close the task (销号); never by its assignee")
-async def close(task_id: str, body: Close, request: Request, actor: Secretary) -> CommandAccepted:
+async def close(task_id: IdInPath, body: Close, request: Request, actor: Secretary) -> CommandAccepted:
     runtime = runtime_of(request)
     return await run_from_http(
         request,
@@ -425,7 +438,7 @@ async def close(task_id: str, body: Close, request: Request, actor: Secretary) -
 
 
 @router.post("/tasks/{task_id}/reopen", summary="Reopen a closed task, back to its assignee")
-async def reopen(task_id: str, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
+async def reopen(task_id: IdInPath, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
     return await run_from_http(
         request,
         actor,
@@ -442,7 +455,7 @@ async def list_tasks(
     actor: Staff,
     unit: Unit = None,
     state: str | None = None,
-    assignee: str | None = None,
+    assignee: IdInQuery = None,
     overdue: bool = False,
     needs_reassignment: bool = False,
     limit: Limit = 50,
@@ -469,7 +482,7 @@ async def list_tasks(
 
 @router.get("/members/{member_id}/tasks", summary="A member's open tasks")
 async def member_tasks(
-    member_id: str, request: Request, actor: Reader, min_position: MinPosition = None
+    member_id: IdInPath, request: Request, actor: Reader, min_position: MinPosition = None
 ) -> dict[str, Any]:
     if Role.MEMBER in actor.roles and actor.id != member_id and not _is_staff(actor):
         raise NotAllowed("members see their own tasks")
@@ -484,7 +497,7 @@ async def member_tasks(
 
 @router.get("/tasks/{task_id}", summary="One task")
 async def get_task(
-    task_id: str, request: Request, actor: Reader, min_position: MinPosition = None
+    task_id: IdInPath, request: Request, actor: Reader, min_position: MinPosition = None
 ) -> dict[str, Any]:
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
@@ -495,7 +508,7 @@ async def get_task(
 
 @router.get("/tasks/{task_id}/timeline", summary="A task's full timeline: who, when, what")
 async def task_timeline(
-    task_id: str, request: Request, actor: Reader, min_position: MinPosition = None
+    task_id: IdInPath, request: Request, actor: Reader, min_position: MinPosition = None
 ) -> list[dict[str, Any]]:
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
@@ -581,7 +594,7 @@ async def list_party_days(
     "/party-days/{session_id}/summary", summary="What a session handed out, and what closed since the last"
 )
 async def party_day_summary(
-    session_id: str, request: Request, actor: Staff, min_position: MinPosition = None
+    session_id: IdInPath, request: Request, actor: Staff, min_position: MinPosition = None
 ) -> dict[str, Any]:
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:

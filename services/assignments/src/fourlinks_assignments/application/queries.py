@@ -13,12 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_assignments.application.handlers import MemberInfo
 from fourlinks_assignments.projections.tasks import party_days, tasks, timeline
+from fourlinks_contracts.assignments import OPEN_TASK_STATES
 from fourlinks_contracts.views.members_directory import contact_members, known_members, team_helpers
 from fourlinks_kernel.errors import NotFound
 from fourlinks_kernel.figures import as_utc, rate
 from fourlinks_kernel.projection import under
 
-OPEN_STATES = ("accepted", "assigned", "in_progress", "awaiting_check", "ready_to_close", "parked")
+OPEN_STATES = tuple(sorted(state.value for state in OPEN_TASK_STATES))
 COMMUNITY_DEPTH, STREET_DEPTH = 3, 2
 
 
@@ -191,7 +192,12 @@ async def kpis(
 
 def _figures(key: str, month: str, rows: list[Any], as_of: datetime) -> dict[str, Any]:
     closed = [r for r in rows if r["state"] == "closed"]
-    due = [r for r in rows if r["due_at"] is not None and as_utc(r["original_due_at"]) <= as_of]
+    # A task is due once its deadline has passed, or once it closed: its outcome is known then.
+    due = [
+        r
+        for r in rows
+        if r["due_at"] is not None and (r["state"] == "closed" or as_utc(r["original_due_at"]) <= as_of)
+    ]
     not_extended = [r for r in due if not r["extended"]]
     on_time = [r for r in not_extended if r["state"] == "closed" and r["on_time"]]
     worked = [r for r in closed if r["close_reason"] in ("resolved", "partly_resolved", "closed_unresolved")]

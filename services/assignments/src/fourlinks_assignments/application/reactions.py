@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -81,8 +82,9 @@ async def raise_from_visit(event: RecordedEvent, runtime: ServiceRuntime) -> Non
 async def _hand_out(
     runtime: ServiceRuntime, event: RecordedEvent, new: NewTask, *, policy: str, fallback: str | None
 ) -> None:
-    context = reaction_context(event, policy=policy)
     await runtime.wait_for_all(event.position)  # the directory has seen every card link before this event
+    now = runtime.clock()
+    context = replace(reaction_context(event, policy=policy), occurred_at=now)
     async with runtime.engine.connect() as conn:
         directory = SqlDirectory(conn)
 
@@ -91,7 +93,7 @@ async def _hand_out(
                 uow,
                 context.actor,
                 new,
-                now=runtime.clock(),
+                now=now,
                 policy=deadline_policy(runtime),
                 directory=directory,
                 fallback_member=fallback,

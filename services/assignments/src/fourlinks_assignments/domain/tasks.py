@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import ClassVar
 
 from fourlinks_contracts.assignments import (
     CONTEXT,
+    OPEN_TASK_STATES,
     CloseReason,
     DeadlineApproaching,
     DeadlineExtended,
@@ -23,6 +23,7 @@ from fourlinks_contracts.assignments import (
     RejectionReason,
     ResolutionReported,
     ResolutionResult,
+    Resume,
     SpotCheckFailed,
     SpotCheckPassed,
     TaskAccepted,
@@ -37,39 +38,18 @@ from fourlinks_contracts.assignments import (
     TaskRejected,
     TaskReopened,
     TaskReturned,
+    TaskState,
     TaskTriaged,
     TaskUnparked,
+    resumed_state,
+    task_state_after,
 )
 from fourlinks_contracts.members import Urgency
 from fourlinks_kernel.aggregate import Aggregate
-from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound, StateConflict
+from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound, StateConflict, UnknownEventType
 from fourlinks_kernel.events import DomainEvent
 
-
-class TaskState(StrEnum):
-    """Where a task is in the loop."""
-
-    RAISED = "raised"
-    REJECTED = "rejected"
-    ACCEPTED = "accepted"
-    ASSIGNED = "assigned"
-    IN_PROGRESS = "in_progress"
-    AWAITING_CHECK = "awaiting_check"
-    READY_TO_CLOSE = "ready_to_close"
-    PARKED = "parked"
-    CLOSED = "closed"
-
-
-OPEN = frozenset(
-    {
-        TaskState.ACCEPTED,
-        TaskState.ASSIGNED,
-        TaskState.IN_PROGRESS,
-        TaskState.AWAITING_CHECK,
-        TaskState.READY_TO_CLOSE,
-        TaskState.PARKED,
-    }
-)
+OPEN = OPEN_TASK_STATES
 WORK_DONE = frozenset({CloseReason.RESOLVED, CloseReason.PARTLY_RESOLVED, CloseReason.CLOSED_UNRESOLVED})
 
 
@@ -312,8 +292,8 @@ class Task(Aggregate):
         duplicate_of: str | None = None,
     ) -> None:
         """Close (销号): work closures need a passed spot check; never by the assignee."""
-        if by == self.assignee:
-            raise NotAllowed("the assignee can never close their own task")
+        if by == self.assignee or by in self.helpers:
+            raise NotAllowed("no one closes a task they worked on (its assignee or a 1 + X helper)")
         if reason in WORK_DONE:
             self._require(TaskState.READY_TO_CLOSE)
         else:
@@ -376,9 +356,21 @@ class Task(Aggregate):
         return self.due_at
 
     def apply(self, event: DomainEvent) -> None:
+        self._move(event)
         for handler in (self._apply_start, self._apply_work, self._apply_adjustment):
             if handler(event):
                 return
+        raise UnknownEventType(f"a task does not know how to apply {event.event_type}")
+
+    def _move(self, event: DomainEvent) -> None:
+        """The state, by the lifecycle every reader of task events shares."""
+        target = task_state_after(event)
+        if isinstance(event, TaskParked):
+            self.parked_from = self.state
+        if target is Resume.PARKED_FROM:
+            self.state, self.parked_from = resumed_state(self.parked_from), None
+        elif target is not None:
+            self.state = target
 
     def _apply_start(self, event: DomainEvent) -> bool:
         match event:
@@ -386,39 +378,26 @@ class Task(Aggregate):
                 self.org_unit, self.category, self.urgency = event.org_unit, event.category, event.urgency
                 self.household_id, self.enterprise_id = event.household_id, event.enterprise_id
             case TaskTriaged():
-                self.state, self.triaged_at, self.due_at = TaskState.ACCEPTED, event.triaged_at, event.due_at
-            case TaskRejected():
-                self.state = TaskState.REJECTED
+                self.triaged_at, self.due_at = event.triaged_at, event.due_at
             case TaskAssigned():
-                self.state, self.assignee, self.helpers = (
-                    TaskState.ASSIGNED,
-                    event.member_id,
-                    list(event.helpers),
-                )
+                self.assignee, self.helpers = event.member_id, list(event.helpers)
+            case TaskRejected() | TaskAccepted() | ResolutionReported() | SpotCheckPassed() | TaskClosed():
+                pass
             case _:
                 return False
         return True
 
     def _apply_work(self, event: DomainEvent) -> bool:
         match event:
-            case TaskAccepted():
-                self.state = TaskState.IN_PROGRESS
             case TaskReturned():
-                self.state, self.assignee, self.helpers = TaskState.ACCEPTED, None, []
-            case ResolutionReported():
-                self.state = TaskState.AWAITING_CHECK
-            case SpotCheckPassed():
-                self.state = TaskState.READY_TO_CLOSE
+                self.assignee, self.helpers = None, []
             case SpotCheckFailed():
-                self.state, self.rework_count = TaskState.IN_PROGRESS, event.rework_count
-            case TaskClosed():
-                self.state = TaskState.CLOSED
+                self.rework_count = event.rework_count
             case TaskReopened():
-                self.state = TaskState.IN_PROGRESS if self.assignee else TaskState.ACCEPTED
                 self.rework_count += 1
             case DeadlineExtensionRefused():
                 self.pending_extension = None
-            case ProgressReported() | TaskFlaggedForReassignment():
+            case ProgressReported() | TaskFlaggedForReassignment() | TaskParked() | TaskUnparked():
                 pass
             case _:
                 return False
@@ -427,11 +406,7 @@ class Task(Aggregate):
     def _apply_adjustment(self, event: DomainEvent) -> bool:
         match event:
             case TaskReassigned():
-                self.state, self.assignee, self.helpers = (
-                    TaskState.ASSIGNED,
-                    event.to_member,
-                    list(event.helpers),
-                )
+                self.assignee, self.helpers = event.to_member, list(event.helpers)
             case DeadlineExtensionRequested():
                 self.pending_extension = event.new_due_at
             case DeadlineExtended():
@@ -440,10 +415,6 @@ class Task(Aggregate):
                 self.org_unit, self.escalated = event.to_unit, True
             case TaskPushedDown():
                 self.org_unit = event.to_unit
-            case TaskParked():
-                self.parked_from, self.state = self.state, TaskState.PARKED
-            case TaskUnparked():
-                self.state, self.parked_from = self.parked_from or TaskState.ACCEPTED, None
             case DeadlineApproaching():
                 self.reminded_for = event.due_at
             case DeadlineMissed():

@@ -116,7 +116,7 @@ class TasksProjection:
         if isinstance(event, ev.TaskRaised):
             insert_row(conn, tasks, _raised(event, when))
         else:
-            changes = _changes(conn, event, when)
+            changes = _changes(conn, event, when) | _lifecycle(event)
             if changes:
                 update_rows(conn, tasks, {"task_id": _task_id(event)}, changes)
         insert_row(
@@ -146,7 +146,7 @@ def _details(event: DomainEvent) -> str:
 def _raised(event: ev.TaskRaised, when: datetime) -> dict[str, Any]:
     return {
         "task_id": event.task_id,
-        "state": "raised",
+        "state": ev.TaskState.RAISED.value,
         "source": event.source.value,
         "source_ref": event.source_ref,
         "category": event.category,
@@ -170,7 +170,6 @@ def _changes(conn: Connection, event: DomainEvent, when: datetime) -> dict[str, 
     if isinstance(event, ev.TaskClosed):
         raised = select_row(conn, tasks, ["raised_at"], {"task_id": event.task_id}).raised_at
         return {
-            "state": "closed",
             "closed_at": when,
             "closed_by": event.closed_by,
             "close_reason": event.reason.value,
@@ -180,9 +179,7 @@ def _changes(conn: Connection, event: DomainEvent, when: datetime) -> dict[str, 
             "hours_to_close": _hours(raised, when),
         }
     if isinstance(event, ev.TaskReopened):
-        state = "in_progress" if event.assignee else "accepted"
         return {
-            "state": state,
             "closed_at": None,
             "close_reason": None,
             "on_time": None,
@@ -196,16 +193,14 @@ def _start_changes(event: DomainEvent) -> dict[str, Any] | None:
     match event:
         case ev.TaskTriaged():
             return {
-                "state": "accepted",
                 "triaged_at": event.triaged_at,
                 "due_at": event.due_at,
                 "original_due_at": event.due_at,
             }
         case ev.TaskRejected():
-            return {"state": "rejected", "rejection_reason": event.reason.value}
+            return {"rejection_reason": event.reason.value}
         case ev.TaskAssigned():
             assigned = {
-                "state": "assigned",
                 "assignee": event.member_id,
                 "helpers": json.dumps(event.helpers),
             }
@@ -213,9 +208,9 @@ def _start_changes(event: DomainEvent) -> dict[str, Any] | None:
                 assigned["party_day_id"] = event.party_day_id
             return assigned
         case ev.TaskAccepted():
-            return {"state": "in_progress"}
+            return {}
         case ev.TaskReturned():
-            return {"state": "accepted", "assignee": None, "helpers": "[]"}
+            return {"assignee": None, "helpers": "[]"}
     return None
 
 
@@ -224,11 +219,11 @@ def _work_changes(event: DomainEvent) -> dict[str, Any] | None:
         case ev.ProgressReported():
             return {}
         case ev.ResolutionReported():
-            return {"state": "awaiting_check", "resolution_result": event.result.value}
+            return {"resolution_result": event.result.value}
         case ev.SpotCheckPassed():
-            return {"state": "ready_to_close"}
+            return {}
         case ev.SpotCheckFailed():
-            return {"state": "in_progress", "rework_count": event.rework_count}
+            return {"rework_count": event.rework_count}
         case ev.DeadlineApproaching():
             return {"reminded_for": event.due_at}
         case ev.DeadlineMissed():
@@ -242,7 +237,6 @@ def _adjust_changes(event: DomainEvent) -> dict[str, Any] | None:
     match event:
         case ev.TaskReassigned():
             return {
-                "state": "assigned",
                 "assignee": event.to_member,
                 "helpers": json.dumps(event.helpers),
                 "needs_reassignment": False,
@@ -263,11 +257,19 @@ def _adjust_changes(event: DomainEvent) -> dict[str, Any] | None:
             return {"org_unit": event.to_unit, "escalated": True}
         case ev.TaskPushedDown():
             return {"org_unit": event.to_unit}
-        case ev.TaskParked():
-            return {"state": "parked", "parked_from": tasks.c.state}
-        case ev.TaskUnparked():
-            return {"state": func.coalesce(tasks.c.parked_from, "accepted"), "parked_from": None}
+        case ev.TaskParked() | ev.TaskUnparked():
+            return {}
     return None
+
+
+def _lifecycle(event: DomainEvent) -> dict[str, Any]:
+    """The row's state by the lifecycle the task aggregate and the feedback service share."""
+    target = ev.task_state_after(event)
+    if isinstance(event, ev.TaskParked):
+        return {"state": ev.TaskState.PARKED.value, "parked_from": tasks.c.state}
+    if target is ev.Resume.PARKED_FROM:
+        return {"state": func.coalesce(tasks.c.parked_from, ev.TaskState.ACCEPTED.value), "parked_from": None}
+    return {} if target is None else {"state": target.value}
 
 
 def _hours(start: datetime | None, end: datetime) -> float | None:

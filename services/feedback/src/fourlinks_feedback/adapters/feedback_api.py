@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Path, Query, Request, status
+from pydantic import Field
 from sqlalchemy import func, select
 
 from fourlinks_contracts.feedback import Channel, FeedbackKind, Resolved, Satisfaction
@@ -25,6 +25,7 @@ from fourlinks_kernel.figures import ranking
 from fourlinks_kernel.projection import under
 from fourlinks_kernel.scope import ensure_scope
 from fourlinks_runtime.auth import Role, require_roles
+from fourlinks_runtime.edge import Body, Choice, EntityId, IdInPath, Label, LongText, Note, Storable
 from fourlinks_runtime.http import CommandAccepted as BaseCommandAccepted
 from fourlinks_runtime.http import (
     GroupBy,
@@ -53,6 +54,7 @@ Resident = Annotated[Actor, Depends(require_roles(Role.RESIDENT))]
 Answerer = Annotated[Actor, Depends(require_roles(Role.RESIDENT, Role.SECRETARY, Role.ADMINISTRATOR))]
 
 
+REFERENCE_PATTERN = r"^FL-\d{8}-[A-Z2-7]{8}$"
 SAMPLE_OF = {
     "response_rate": "feedback",
     "resolution_rate": "callbacks_answered",
@@ -66,41 +68,41 @@ class FeedbackAccepted(BaseCommandAccepted):
     reference: str | None = None
 
 
-class SubmitFeedback(BaseModel):
+class SubmitFeedback(Body):
     """What a resident, an enterprise contact or a member on someone's behalf raises."""
 
-    channel: Channel = Channel.CARD_QR
-    kind: FeedbackKind = FeedbackKind.PROBLEM
-    category: str = Field(min_length=1, max_length=60)
-    urgency: Urgency = Urgency.GENERAL
-    household_id: str | None = None
-    enterprise_id: str | None = None
-    description: str = Field(min_length=2, max_length=4000)
+    channel: Choice[Channel] = Channel.CARD_QR
+    kind: Choice[FeedbackKind] = FeedbackKind.PROBLEM
+    category: Label
+    urgency: Choice[Urgency] = Urgency.GENERAL
+    household_id: EntityId | None = None
+    enterprise_id: EntityId | None = None
+    description: Annotated[str, Field(min_length=2, max_length=4000), Storable]
     anonymous: bool = Field(default=False, description="hide the submitter from the member")
     confidential: bool = Field(default=False, description="content visible to secretaries only")
 
 
-class Answer(BaseModel):
+class Answer(Body):
     """A direct answer to an opinion, praise or question."""
 
-    answer: str = Field(min_length=1, max_length=4000)
+    answer: LongText
 
 
-class CallbackAnswer(BaseModel):
+class CallbackAnswer(Body):
     """The resident's answer to a call-back (回访)."""
 
-    resolved: Resolved
-    satisfaction: Satisfaction
-    comment: str = Field(default="", max_length=2000)
+    resolved: Choice[Resolved]
+    satisfaction: Choice[Satisfaction]
+    comment: Note = ""
 
 
-class Rate(BaseModel):
+class Rate(Body):
     """A household's rating of its member for a period (default: this month)."""
 
-    household_id: str
+    household_id: EntityId
     score: int = Field(ge=1, le=5)
-    period: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
-    comment: str = Field(default="", max_length=2000)
+    period: str | None = Field(default=None, pattern=r"^20\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM")
+    comment: Note = ""
 
 
 async def _contact(runtime: ServiceRuntime, contact_id: str) -> tuple[str, str | None]:
@@ -164,7 +166,7 @@ async def _item_for(request: Request, actor: Actor, feedback_id: str, position: 
 
 
 @router.post("/feedback/{feedback_id}/route", summary="Turn an opinion or question into a task")
-async def route(feedback_id: str, request: Request, actor: Secretary) -> BaseCommandAccepted:
+async def route(feedback_id: IdInPath, request: Request, actor: Secretary) -> BaseCommandAccepted:
     row = await _item_for(request, actor, feedback_id, None)
     return await run_from_http(
         request,
@@ -176,7 +178,9 @@ async def route(feedback_id: str, request: Request, actor: Secretary) -> BaseCom
 
 
 @router.post("/feedback/{feedback_id}/answer", summary="Answer an opinion, praise or question and close it")
-async def answer(feedback_id: str, body: Answer, request: Request, actor: Secretary) -> BaseCommandAccepted:
+async def answer(
+    feedback_id: IdInPath, body: Answer, request: Request, actor: Secretary
+) -> BaseCommandAccepted:
     row = await _item_for(request, actor, feedback_id, None)
     return await run_from_http(
         request,
@@ -191,7 +195,7 @@ async def answer(feedback_id: str, body: Answer, request: Request, actor: Secret
 
 @router.post("/feedback/{feedback_id}/callback", summary="Record the answer to a call-back (回访)")
 async def callback(
-    feedback_id: str, body: CallbackAnswer, request: Request, actor: Answerer
+    feedback_id: IdInPath, body: CallbackAnswer, request: Request, actor: Answerer
 ) -> BaseCommandAccepted:
     row = await _item_for(request, actor, feedback_id, None)
     runtime = runtime_of(request)
@@ -254,14 +258,17 @@ async def list_feedback(
 
 @router.get("/feedback/{feedback_id}", summary="One feedback item, as you may see it")
 async def get_feedback(
-    feedback_id: str, request: Request, actor: Anyone, min_position: MinPosition = None
+    feedback_id: IdInPath, request: Request, actor: Anyone, min_position: MinPosition = None
 ) -> dict[str, Any]:
     return queries.view(actor, await _item_for(request, actor, feedback_id, min_position))
 
 
 @router.get("/follow-up/{reference}", summary="Follow your feedback by its reference: state and history")
 async def follow_up(
-    reference: str, request: Request, actor: Anyone, min_position: MinPosition = None
+    reference: Annotated[str, Path(pattern=REFERENCE_PATTERN, description="FL-YYYYMMDD-XXXXXXXX")],
+    request: Request,
+    actor: Anyone,
+    min_position: MinPosition = None,
 ) -> dict[str, Any]:
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
@@ -317,7 +324,7 @@ async def rate(
 
 @router.get("/members/{member_id}/ratings", summary="A member's ratings by period")
 async def member_ratings(
-    member_id: str, request: Request, actor: Anyone, min_position: MinPosition = None
+    member_id: IdInPath, request: Request, actor: Anyone, min_position: MinPosition = None
 ) -> dict[str, Any]:
     if not ({Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR} & set(actor.roles) or actor.id == member_id):
         raise NotAllowed("ratings are for the member and the secretaries")

@@ -29,7 +29,7 @@ from fourlinks_contracts.feedback import (
     SatisfactionRecorded,
 )
 from fourlinks_kernel.aggregate import Aggregate
-from fourlinks_kernel.errors import InvalidCommand, NotFound, StateConflict
+from fourlinks_kernel.errors import InvalidCommand, NotFound, StateConflict, UnknownEventType
 from fourlinks_kernel.events import DomainEvent
 
 _TASKS = uuid.UUID("9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b")
@@ -224,6 +224,8 @@ class Feedback(Aggregate):
                 self.state, self.callback = FeedbackState.NOT_REACHED, None
             case FeedbackAcknowledged() | FeedbackAnswered():
                 pass
+            case _:
+                raise UnknownEventType(f"a feedback item does not know how to apply {event.event_type}")
 
 
 def check_comment(comment: str) -> str:

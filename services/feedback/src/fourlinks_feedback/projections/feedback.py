@@ -48,6 +48,7 @@ items = Table(
     Column("state", String(20), nullable=False, index=True),
     Column("task_id", ID, unique=True),
     Column("task_state", String(20)),
+    Column("task_parked_from", String(20)),
     Column("task_assignee", ID),
     Column("answer", Text),
     Column("outcome", String(40)),
@@ -93,35 +94,23 @@ ratings = Table(
     Column("comment", Text),
     Column("rated_at", DateTime(timezone=True), nullable=False),
 )
-TASK_STATES = {
-    "TaskTriaged": "accepted",
-    "TaskAssigned": "assigned",
-    "TaskReassigned": "assigned",
-    "TaskAccepted": "in_progress",
-    "ResolutionReported": "awaiting_check",
-    "SpotCheckPassed": "ready_to_close",
-    "SpotCheckFailed": "in_progress",
-    "TaskClosed": "closed",
-    "TaskReopened": "in_progress",
-    "TaskParked": "parked",
-}
 
 
 class FeedbackProjection:
     """feedback_items, callbacks, feedback_history, ratings."""
 
     name: ClassVar[str] = "feedback.items"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: the task lifecycle shared with assignments; outcome on a good call-back
     metadata: ClassVar[MetaData] = metadata
     subjects: ClassVar[str | None] = None
     handles: ClassVar[frozenset[str]] = frozenset(
-        {e.event_type for e in ev.EVENTS} | set(TASK_STATES) | {"TaskRaised"}
+        {e.event_type for e in ev.EVENTS} | tasks_ev.TASK_LIFECYCLE_EVENTS
     )
 
     def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
         """Feedback events change their rows; task events update the feedback they belong to."""
         event, when = recorded.event, recorded.envelope.occurred_at
-        if event.event_type in TASK_STATES or isinstance(event, tasks_ev.TaskRaised):
+        if event.event_type in tasks_ev.TASK_LIFECYCLE_EVENTS:
             self._task(conn, event, when)
             return
         self._feedback(conn, event, when)
@@ -141,7 +130,7 @@ class FeedbackProjection:
 
     def _task(self, conn: Connection, event: DomainEvent, when: datetime) -> None:
         task_id = event.__dict__["task_id"]
-        values: dict[str, Any] = {"task_state": TASK_STATES.get(event.event_type, "raised")}
+        values = _task_lifecycle(event)
         if isinstance(event, tasks_ev.TaskAssigned | tasks_ev.TaskReassigned):
             values["task_assignee"] = (
                 event.member_id if isinstance(event, tasks_ev.TaskAssigned) else event.to_member
@@ -183,7 +172,8 @@ class FeedbackProjection:
             case ev.FeedbackAnswered():
                 _update(conn, event.feedback_id, answer=event.answer, answered_at=when)
             case ev.FeedbackClosed():
-                _update(conn, event.feedback_id, state="closed", outcome=event.outcome, closed_at=when)
+                closed_at = func.coalesce(items.c.closed_at, when)  # the first confirmation counts
+                _update(conn, event.feedback_id, state="closed", outcome=event.outcome, closed_at=closed_at)
             case ev.CallbackScheduled():
                 insert_row(
                     conn,
@@ -213,6 +203,13 @@ class FeedbackProjection:
                         "member_id": event.member_id,
                     },
                 )
+                if _confirms_resolution(event):  # the resident says it is fixed: the item has its outcome
+                    _update(
+                        conn,
+                        event.feedback_id,
+                        outcome="resolved",
+                        closed_at=func.coalesce(items.c.closed_at, when),
+                    )
             case ev.CallbackNotReached():
                 update_rows(
                     conn,
@@ -222,7 +219,14 @@ class FeedbackProjection:
                 )
                 _update(conn, event.feedback_id, state="not_reached")
             case ev.CorrectionRequested():
-                _update(conn, event.feedback_id, state="correction", rounds=event.round)
+                _update(
+                    conn,
+                    event.feedback_id,
+                    state="correction",
+                    rounds=event.round,
+                    outcome=None,
+                    closed_at=None,
+                )
             case ev.MemberRated():
                 insert_row(
                     conn,
@@ -274,3 +278,18 @@ def _history_line(event: DomainEvent) -> tuple[str, str | None] | None:
         case ev.FeedbackClosed():
             return "closed", event.outcome
     return None
+
+
+def _task_lifecycle(event: DomainEvent) -> dict[str, Any]:
+    """The task's state on its feedback item, by the lifecycle the task itself follows."""
+    target = tasks_ev.task_state_after(event)
+    if isinstance(event, tasks_ev.TaskParked):
+        return {"task_state": tasks_ev.TaskState.PARKED.value, "task_parked_from": items.c.task_state}
+    if target is tasks_ev.Resume.PARKED_FROM:
+        resumed = func.coalesce(items.c.task_parked_from, tasks_ev.TaskState.ACCEPTED.value)
+        return {"task_state": resumed, "task_parked_from": None}
+    return {} if target is None else {"task_state": target.value}
+
+
+def _confirms_resolution(event: ev.SatisfactionRecorded) -> bool:
+    return event.resolved != ev.Resolved.NO and event.satisfaction != ev.Satisfaction.DISSATISFIED

@@ -9,6 +9,8 @@ from pydantic import Field
 
 from fourlinks_kernel.envelope import Actor
 from fourlinks_runtime.auth import Role, require_roles
+from fourlinks_runtime.edge import PersonName as Name
+from fourlinks_runtime.edge import Storable
 from fourlinks_runtime.http import CommandAccepted, Limit, MinPosition, Offset, Unit, caught_up, runtime_of
 from fourlinks_runtime.http import run_from_http as execute
 
@@ -26,8 +28,7 @@ Anyone = Annotated[
     ),
 ]
 Phone = Annotated[str, Field(min_length=5, max_length=40, pattern=r"^[0-9+\- ()]+$")]
-Name = Annotated[str, Field(min_length=1, max_length=100)]
-Reason = Annotated[str, Field(min_length=2, max_length=500)]
+Reason = Annotated[str, Field(min_length=2, max_length=500), Storable]
 
 
 def unit_or_scope(actor: Actor, unit: str | None) -> str:

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 
 from fourlinks_contracts.members import ContactKind, Urgency
@@ -42,12 +42,24 @@ from fourlinks_members.projections.directory import (
     residents,
 )
 from fourlinks_runtime.auth import Role
+from fourlinks_runtime.edge import (
+    Body,
+    Choice,
+    Day,
+    EntityId,
+    IdInPath,
+    Label,
+    Line,
+    Storable,
+    UnitPath,
+)
 from fourlinks_runtime.service import command_context
 
 router = APIRouter(tags=["households and enterprises"])
+CREDIT_CODE_PATTERN = r"^[0-9A-HJ-NP-RTUW-Y]{18}$"
 
 
-class ResidentIn(BaseModel):
+class ResidentIn(Body):
     """A resident: personal data, encrypted with their own key."""
 
     name: Name
@@ -56,43 +68,45 @@ class ResidentIn(BaseModel):
     disability: bool = False
 
 
-class RegisterHousehold(BaseModel):
+class RegisterHousehold(Body):
     """A household at its building or natural village."""
 
-    org_unit: str = Field(min_length=1, max_length=512, description="building or natural-village path")
-    unit_no: str = Field(default="", max_length=20, description="单元 (stairwell unit)")
-    room: str = Field(min_length=1, max_length=20)
+    org_unit: UnitPath = Field(description="building or natural-village path")
+    unit_no: Annotated[str, Field(max_length=20, description="单元 (stairwell unit)"), Storable] = ""
+    room: Annotated[str, Field(min_length=1, max_length=20), Storable]
     visit_cadence_days: int = Field(default=30, ge=1, le=366)
     residents: list[ResidentIn] = Field(default_factory=list, max_length=30)
 
 
-class RegisterEnterprise(BaseModel):
+class RegisterEnterprise(Body):
     """An enterprise in its community."""
 
-    org_unit: str = Field(min_length=1, max_length=512)
-    name: str = Field(min_length=1, max_length=200)
-    credit_code: str = Field(min_length=18, max_length=18, description="unified social credit code")
-    address: str = Field(min_length=1, max_length=300)
+    org_unit: UnitPath
+    name: Name
+    credit_code: str = Field(
+        pattern=CREDIT_CODE_PATTERN, description="unified social credit code (18 characters, GB 32100)"
+    )
+    address: Line
     contact_name: Name
     contact_phone: Phone | None = None
 
 
-class Problem(BaseModel):
+class Problem(Body):
     """A problem found on a visit, which the assignments service can pick up as a task."""
 
-    category: str = Field(min_length=1, max_length=60)
-    description: str = Field(min_length=1, max_length=2000)
-    urgency: Urgency = Urgency.GENERAL
+    category: Label
+    description: Annotated[str, Field(min_length=1, max_length=2000), Storable]
+    urgency: Choice[Urgency] = Urgency.GENERAL
 
 
-class RecordVisit(BaseModel):
+class RecordVisit(Body):
     """A member's visit to a household or enterprise."""
 
-    member_id: str
-    contact_kind: ContactKind
-    contact_id: str
-    visited_on: date
-    notes: str = Field(default="", max_length=4000)
+    member_id: EntityId
+    contact_kind: Choice[ContactKind]
+    contact_id: EntityId
+    visited_on: Day
+    notes: Annotated[str, Field(max_length=4000), Storable] = ""
     problem: Problem | None = None
 
 
@@ -130,7 +144,7 @@ async def register_household(body: RegisterHousehold, request: Request, actor: S
     "/households/{household_id}/residents", status_code=status.HTTP_201_CREATED, summary="Add a resident"
 )
 async def add_resident(
-    household_id: str, body: ResidentIn, request: Request, actor: Secretary
+    household_id: IdInPath, body: ResidentIn, request: Request, actor: Secretary
 ) -> CommandAccepted:
     resident = NewResident(
         command_context(request, actor).id_for("resident"),
@@ -153,7 +167,7 @@ async def add_resident(
     summary="Erase a resident's personal data (PIPL Art. 47): the key is destroyed for good",
 )
 async def erase_resident(
-    household_id: str, resident_id: str, request: Request, actor: Secretary
+    household_id: IdInPath, resident_id: IdInPath, request: Request, actor: Secretary
 ) -> CommandAccepted:
     runtime = runtime_of(request)
 
@@ -193,7 +207,9 @@ async def register_enterprise(
 @router.post(
     "/enterprises/{enterprise_id}/contact/erase", summary="Erase an enterprise contact's personal data"
 )
-async def erase_enterprise_contact(enterprise_id: str, request: Request, actor: Secretary) -> CommandAccepted:
+async def erase_enterprise_contact(
+    enterprise_id: IdInPath, request: Request, actor: Secretary
+) -> CommandAccepted:
     runtime = runtime_of(request)
 
     async def work(uow: UnitOfWork) -> None:
@@ -209,6 +225,7 @@ async def record_visit(body: RecordVisit, request: Request, actor: MemberOrSecre
     if not staff and actor.id != body.member_id:
         raise NotAllowed("a member records their own visits")
     visit_id = command_context(request, actor).id_for("visit")
+    runtime = runtime_of(request)
     problem = (
         (body.problem.category, body.problem.description, body.problem.urgency) if body.problem else None
     )
@@ -224,6 +241,7 @@ async def record_visit(body: RecordVisit, request: Request, actor: MemberOrSecre
             visited_on=body.visited_on,
             notes=body.notes,
             problem=problem,
+            today=runtime.today(),
         )
 
     return await execute(request, actor, work, command="record_visit", answer_id=visit_id)
@@ -247,7 +265,7 @@ async def list_households(
     if covered is not None:
         query = query.where(households.c.card_id.is_not(None) if covered else households.c.card_id.is_(None))
     if overdue:
-        query = query.where(households.c.visit_due_on < date.today())
+        query = query.where(households.c.visit_due_on < runtime_of(request).today())
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         result = await queries.page(
@@ -271,7 +289,7 @@ async def lookup_household(
     query = select(households).join(residents, residents.c.household_id == households.c.household_id)
     async with runtime.engine.connect() as conn:
         rows = (await conn.execute(query.where(residents.c.phone_index == index).distinct())).mappings().all()
-    return [dict(r) for r in rows if _in_scope(actor, r["org_unit"])]
+    return [queries.shown(r) for r in rows if _in_scope(actor, r["org_unit"])]
 
 
 @router.get("/enterprises", summary="Enterprises under a unit")
@@ -304,7 +322,7 @@ def _contact_routes(kind: ContactKind) -> None:
 
     @router.get(base, summary=f"One {kind}", name=f"get_{kind}")
     async def get_contact(
-        contact_id: str, request: Request, actor: Staff, min_position: MinPosition = None
+        contact_id: IdInPath, request: Request, actor: Staff, min_position: MinPosition = None
     ) -> dict[str, Any]:
         runtime = await caught_up(request, min_position)
         async with runtime.engine.connect() as conn:
@@ -320,7 +338,7 @@ def _contact_routes(kind: ContactKind) -> None:
         name=f"{kind}_card",
     )
     async def contact_card(
-        contact_id: str, request: Request, actor: Anyone, min_position: MinPosition = None
+        contact_id: IdInPath, request: Request, actor: Anyone, min_position: MinPosition = None
     ) -> dict[str, Any]:
         runtime = await caught_up(request, min_position)
         async with runtime.engine.connect() as conn:
@@ -332,7 +350,7 @@ def _contact_routes(kind: ContactKind) -> None:
         f"{base}/member-on", summary=f"Who was this {kind}'s member on a date", name=f"{kind}_member_on"
     )
     async def member_on(
-        contact_id: str,
+        contact_id: IdInPath,
         request: Request,
         actor: Staff,
         on: Annotated[date, Query(description="the date asked about (end of that day, UTC)")],
@@ -356,7 +374,7 @@ def _contact_routes(kind: ContactKind) -> None:
         name=f"{kind}_suggested_members",
     )
     async def suggested_members(
-        contact_id: str, request: Request, actor: Staff, min_position: MinPosition = None
+        contact_id: IdInPath, request: Request, actor: Staff, min_position: MinPosition = None
     ) -> list[dict[str, Any]]:
         runtime = await caught_up(request, min_position)
         async with runtime.engine.connect() as conn:

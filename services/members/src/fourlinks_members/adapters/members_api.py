@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Request, status
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 
 from fourlinks_contracts.members import DeactivationReason, HelperRole
@@ -36,60 +35,63 @@ from fourlinks_members.domain.cards import card_id_for
 from fourlinks_members.domain.rules import SERVICE_MATTERS
 from fourlinks_members.projections.directory import members
 from fourlinks_runtime.auth import Role
+from fourlinks_runtime.edge import Body, Choice, EntityId, IdInPath, Label, Line, Note, UnitPath
 from fourlinks_runtime.service import command_context
 
 router = APIRouter(tags=["members"])
-Matters = list[str]
+Matters = list[Label]
 
 
-class RegisterMember(BaseModel):
+class RegisterMember(Body):
     """A party member to register in their home org unit."""
 
     name: Name
     public_phone: Phone
-    party_branch: str = Field(min_length=1, max_length=200)
-    org_unit: str = Field(min_length=1, max_length=512, description="home unit: community, grid or building")
+    party_branch: Line
+    org_unit: UnitPath = Field(description="home unit: community, grid or building")
     capacity: int | None = Field(default=None, ge=1, le=500, description="contacts they can serve")
 
 
-class UpdateMember(BaseModel):
+class UpdateMember(Body):
     """A member's new card-facing details or capacity."""
 
     name: Name
     public_phone: Phone
-    party_branch: str = Field(min_length=1, max_length=200)
+    party_branch: Line
     capacity: int = Field(ge=1, le=500)
 
 
-class TransferMember(BaseModel):
+class TransferMember(Body):
     """Where the member moves, and why."""
 
-    to_unit: str = Field(min_length=1, max_length=512)
+    to_unit: UnitPath
     reason: Reason
 
 
-class DeactivateMember(BaseModel):
+class DeactivateMember(Body):
     """Why the member stops serving."""
 
-    reason: DeactivationReason
-    note: str = Field(default="", max_length=500)
+    reason: Choice[DeactivationReason]
+    note: Note = ""
 
 
-class AttachHelper(BaseModel):
+class AttachHelper(Body):
     """A helper joining the member's 1 + X team."""
 
-    role: HelperRole
+    role: Choice[HelperRole]
     name: Name
     phone: Phone | None = None
 
 
-class CardScope(BaseModel):
+class CardScope(Body):
     """A card's contact scope and service matters."""
 
-    households: list[str] = Field(default_factory=list, max_length=500)
-    enterprises: list[str] = Field(default_factory=list, max_length=500)
-    service_matters: Matters = Field(min_length=1, description="codes from GET /service-matters")
-    matters_note: str = Field(default="", max_length=500, description="free text beyond the catalogue")
+    households: list[EntityId] = Field(default_factory=list, max_length=500)
+    enterprises: list[EntityId] = Field(default_factory=list, max_length=500)
+    service_matters: Matters = Field(
+        min_length=1, max_length=50, description="codes from GET /service-matters"
+    )
+    matters_note: Note = Field(default="", description="free text beyond the catalogue")
     public_phone: Phone | None = Field(default=None, description="default: the member's public phone")
 
 
@@ -99,7 +101,7 @@ class ReviseCard(CardScope):
     reason: Reason
 
 
-class RevokeCard(BaseModel):
+class RevokeCard(Body):
     """Why the card stops being valid."""
 
     reason: Reason
@@ -131,7 +133,7 @@ async def register_member(body: RegisterMember, request: Request, actor: Secreta
 
 @router.put("/members/{member_id}", summary="Update a member's details or capacity")
 async def update_member(
-    member_id: str, body: UpdateMember, request: Request, actor: Secretary
+    member_id: IdInPath, body: UpdateMember, request: Request, actor: Secretary
 ) -> CommandAccepted:
     async def work(uow: UnitOfWork) -> None:
         await handlers.update_member(uow, actor, member_id=member_id, **body.model_dump())
@@ -141,7 +143,7 @@ async def update_member(
 
 @router.post("/members/{member_id}/transfer", summary="Transfer a member; their contacts become uncovered")
 async def transfer_member(
-    member_id: str, body: TransferMember, request: Request, actor: Secretary
+    member_id: IdInPath, body: TransferMember, request: Request, actor: Secretary
 ) -> CommandAccepted:
     async def work(uow: UnitOfWork) -> None:
         await handlers.transfer_member(
@@ -155,7 +157,7 @@ async def transfer_member(
     "/members/{member_id}/deactivate", summary="Deactivate a member; their contacts become uncovered"
 )
 async def deactivate_member(
-    member_id: str, body: DeactivateMember, request: Request, actor: Secretary
+    member_id: IdInPath, body: DeactivateMember, request: Request, actor: Secretary
 ) -> CommandAccepted:
     runtime = await caught_up(request, None)
     async with runtime.engine.connect() as conn:
@@ -177,7 +179,7 @@ async def deactivate_member(
 
 @router.post("/members/{member_id}/helpers", status_code=status.HTTP_201_CREATED, summary="Attach a helper")
 async def attach_helper(
-    member_id: str, body: AttachHelper, request: Request, actor: Secretary
+    member_id: IdInPath, body: AttachHelper, request: Request, actor: Secretary
 ) -> CommandAccepted:
     helper_id = command_context(request, actor).id_for("helper")
 
@@ -197,7 +199,7 @@ async def attach_helper(
 
 @router.post("/members/{member_id}/helpers/{helper_id}/detach", summary="Detach a helper")
 async def detach_helper(
-    member_id: str, helper_id: str, body: RevokeCard, request: Request, actor: Secretary
+    member_id: IdInPath, helper_id: IdInPath, body: RevokeCard, request: Request, actor: Secretary
 ) -> CommandAccepted:
     async def work(uow: UnitOfWork) -> None:
         await handlers.detach_helper(uow, actor, member_id=member_id, helper_id=helper_id, reason=body.reason)
@@ -206,7 +208,9 @@ async def detach_helper(
 
 
 @router.post("/members/{member_id}/card", status_code=status.HTTP_201_CREATED, summary="Issue a service card")
-async def issue_card(member_id: str, body: CardScope, request: Request, actor: Secretary) -> CommandAccepted:
+async def issue_card(
+    member_id: IdInPath, body: CardScope, request: Request, actor: Secretary
+) -> CommandAccepted:
     async def work(uow: UnitOfWork) -> str:
         return await handlers.issue_card(
             uow,
@@ -224,7 +228,7 @@ async def issue_card(member_id: str, body: CardScope, request: Request, actor: S
 
 @router.put("/members/{member_id}/card", summary="Revise a service card (full new scope)")
 async def revise_card(
-    member_id: str, body: ReviseCard, request: Request, actor: Secretary
+    member_id: IdInPath, body: ReviseCard, request: Request, actor: Secretary
 ) -> CommandAccepted:
     async def work(uow: UnitOfWork) -> str:
         return await handlers.revise_card(
@@ -246,7 +250,7 @@ async def revise_card(
     "/members/{member_id}/card/revoke", summary="Revoke a service card; its contacts become uncovered"
 )
 async def revoke_card(
-    member_id: str, body: RevokeCard, request: Request, actor: Secretary
+    member_id: IdInPath, body: RevokeCard, request: Request, actor: Secretary
 ) -> CommandAccepted:
     async def work(uow: UnitOfWork) -> None:
         await handlers.revoke_card(uow, actor, member_id=member_id, reason=body.reason)
@@ -281,7 +285,7 @@ async def list_members(
 
 @router.get("/members/{member_id}", summary="One member")
 async def get_member(
-    member_id: str, request: Request, actor: Anyone, min_position: MinPosition = None
+    member_id: IdInPath, request: Request, actor: Anyone, min_position: MinPosition = None
 ) -> dict[str, Any]:
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
@@ -292,18 +296,18 @@ async def get_member(
 
 @router.get("/members/{member_id}/dashboard", summary="A member's card, team, contacts and overdue visits")
 async def member_dashboard(
-    member_id: str, request: Request, actor: Anyone, min_position: MinPosition = None
+    member_id: IdInPath, request: Request, actor: Anyone, min_position: MinPosition = None
 ) -> dict[str, Any]:
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         member = await queries.member_row(conn, member_id)
         _ensure_member_or_staff(actor, member_id, member["org_unit"])
-        return await queries.dashboard(conn, member_id, today=date.today())
+        return await queries.dashboard(conn, member_id, today=runtime.today())
 
 
 @router.get("/cards/{card_id}/history", summary="Every revision of a card and when it was in force")
 async def card_history(
-    card_id: str, request: Request, actor: Staff, min_position: MinPosition = None
+    card_id: IdInPath, request: Request, actor: Staff, min_position: MinPosition = None
 ) -> list[dict[str, Any]]:
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:

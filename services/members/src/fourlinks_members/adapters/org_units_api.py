@@ -22,30 +22,31 @@ from fourlinks_members.adapters.common import (
 )
 from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
 from fourlinks_members.projections.org_units import OrgUnitsProjection, org_units
+from fourlinks_runtime.edge import UNIT_CODE, Body, Choice, IdInPath, Name, UnitPath
 
 router = APIRouter(prefix="/org-units", tags=["org units"])
-CODE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+CODE = f"^{UNIT_CODE}$"
 
 
-class CreateOrgUnit(BaseModel):
+class CreateOrgUnit(Body):
     """A new unit under `parent_path` (none for a district)."""
 
     code: str = Field(pattern=CODE, description="short lowercase code, becomes part of the path")
-    name: str = Field(min_length=1, max_length=200)
-    level: OrgLevel
-    parent_path: str | None = Field(default=None, max_length=448)
+    name: Name
+    level: Choice[OrgLevel]
+    parent_path: UnitPath | None = None
 
 
-class RenameOrgUnit(BaseModel):
+class RenameOrgUnit(Body):
     """A new display name."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
 
 
 class OrgUnitView(BaseModel):
     """One org unit as the read model shows it."""
 
-    unit_id: str
+    unit_id: IdInPath
     path: str
     code: str
     name: str
@@ -72,7 +73,7 @@ async def create_org_unit(body: CreateOrgUnit, request: Request, actor: Administ
 
 @router.patch("/{unit_id}", summary="Rename an org unit")
 async def rename_org_unit(
-    unit_id: str, body: RenameOrgUnit, request: Request, actor: Administrator
+    unit_id: IdInPath, body: RenameOrgUnit, request: Request, actor: Administrator
 ) -> CommandAccepted:
     async def work(uow: UnitOfWork) -> None:
         unit = await uow.get(OrgUnit, unit_id)
@@ -86,7 +87,7 @@ async def rename_org_unit(
 
 @router.get("/{unit_id}", summary="One org unit")
 async def get_org_unit(
-    unit_id: str, request: Request, actor: Anyone, min_position: MinPosition = None
+    unit_id: IdInPath, request: Request, actor: Anyone, min_position: MinPosition = None
 ) -> OrgUnitView:
     runtime = runtime_of(request)
     await runtime.wait_for(min_position, projection=OrgUnitsProjection.name)

@@ -252,13 +252,14 @@ async def record_visit(
     visited_on: date,
     notes: str,
     problem: tuple[str, str, Urgency] | None,
+    today: date,
 ) -> None:
     """A member records a visit; a problem found can be picked up as a task."""
     member = await uow.get(Member, member_id)
     member.require_active()
     kind: type[Contact] = Household if contact_kind == ContactKind.HOUSEHOLD else Enterprise
     contact = await _contact(uow, actor, kind, contact_id)
-    if visited_on > date.today():
+    if visited_on > today:
         raise InvalidCommand("a visit cannot be recorded for a future date")
     category, description, urgency = problem or (None, None, None)
     contact.record_visit(

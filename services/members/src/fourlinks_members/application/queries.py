@@ -30,11 +30,20 @@ from fourlinks_members.projections.directory import (
 SUGGESTIONS = 5
 
 
+NEVER_SHOWN = frozenset({"phone_index"})
+
+
 async def page(conn: AsyncConnection, query: Select[Any], *, limit: int, offset: int) -> dict[str, Any]:
     """One page of a query, with the total count."""
     total = await conn.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = (await conn.execute(query.limit(limit).offset(offset))).mappings().all()
-    return {"items": [dict(r) for r in rows], "total": total or 0, "limit": limit, "offset": offset}
+    return {"items": [shown(r) for r in rows], "total": total or 0, "limit": limit, "offset": offset}
+
+
+def shown(row: Any) -> dict[str, Any]:
+    """A row as an answer shows it: blind indexes stay inside the service (they are lookup keys
+    derived from personal data, never part of an answer)."""
+    return {k: v for k, v in dict(row).items() if k not in NEVER_SHOWN}
 
 
 async def member_row(conn: AsyncConnection, member_id: str) -> dict[str, Any]:
@@ -42,7 +51,7 @@ async def member_row(conn: AsyncConnection, member_id: str) -> dict[str, Any]:
     row = (await conn.execute(select(members).where(members.c.member_id == member_id))).mappings().first()
     if row is None:
         raise NotFound(f"member {member_id} does not exist")
-    return dict(row)
+    return shown(row)
 
 
 async def contact_row(conn: AsyncConnection, kind: ContactKind, contact_id: str) -> dict[str, Any]:
@@ -51,7 +60,7 @@ async def contact_row(conn: AsyncConnection, kind: ContactKind, contact_id: str)
     row = (await conn.execute(select(table).where(contact_key(kind) == contact_id))).mappings().first()
     if row is None:
         raise NotFound(f"{kind} {contact_id} does not exist")
-    return dict(row)
+    return shown(row)
 
 
 async def household_residents(

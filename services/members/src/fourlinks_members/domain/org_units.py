@@ -47,7 +47,7 @@ class OrgUnit(Aggregate):
                 unit_id=self.id,
                 path=path,
                 code=code,
-                name=name.strip(),
+                name=name,
                 level=level,
                 parent_id=parent.id if parent else None,
             )
@@ -57,8 +57,8 @@ class OrgUnit(Aggregate):
         """Give the unit a new display name."""
         if not self.exists:
             raise NotFound(f"org unit {self.id} does not exist")
-        if name.strip() != self.name:
-            self._record(OrgUnitRenamed(unit_id=self.id, name=name.strip(), previous_name=self.name))
+        if name != self.name:
+            self._record(OrgUnitRenamed(unit_id=self.id, name=name, previous_name=self.name))
 
     def apply(self, event: DomainEvent) -> None:
         match event:
