@@ -115,10 +115,12 @@ def test_only_the_assignee_works_the_task() -> None:
         task.report_progress(member_id=OTHER, note="x")
 
 
-def test_no_one_closes_their_own_task() -> None:
+def test_no_one_closes_a_task_they_worked_on_neither_the_assignee_nor_a_helper() -> None:
     task = ready_to_close()
-    with pytest.raises(NotAllowed, match="never close their own"):
-        task.close(by=MEMBER, reason=CloseReason.RESOLVED, note="", now=T0)
+    for worker in (MEMBER, "helper-1"):
+        with pytest.raises(NotAllowed, match="worked on"):
+            task.close(by=worker, reason=CloseReason.RESOLVED, note="", now=T0)
+    task.close(by=SECRETARY, reason=CloseReason.RESOLVED, note="", now=T0)
 
 
 def test_no_one_spot_checks_their_own_work_and_a_failed_check_counts_rework() -> None:

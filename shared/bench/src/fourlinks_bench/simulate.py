@@ -85,6 +85,11 @@ class District:
         contact = self.contacts.get(contact_id)
         return contact.member_id if contact else None
 
+    async def contact_kind(self, contact_id: str) -> str | None:
+        """ "household" or "enterprise" for a contact of the district."""
+        contact = self.contacts.get(contact_id)
+        return contact.kind.value if contact else None
+
     def covered(self) -> list[Contact]:
         """Contacts with a member, in a stable order."""
         return sorted((c for c in self.contacts.values() if c.member_id), key=lambda c: c.contact_id)

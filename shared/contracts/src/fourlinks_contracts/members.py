@@ -213,6 +213,16 @@ class EnterpriseRegistered(DomainEvent):
     phone_index: str | None
 
 
+class CreditCodeClaimed(DomainEvent):
+    """A unified social credit code taken by one enterprise: one enterprise per code, atomically
+    (the claim and the registration are appended together, each with its expectation)."""
+
+    event_type: ClassVar[str] = "CreditCodeClaimed"
+    claim_id: str
+    credit_code: str
+    enterprise_id: str
+
+
 class EnterpriseContactErased(DomainEvent):
     """An enterprise's contact person was erased."""
 
@@ -312,6 +322,7 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     ResidentAdded,
     ResidentErased,
     EnterpriseRegistered,
+    CreditCodeClaimed,
     EnterpriseContactErased,
     ServiceCardIssued,
     ServiceCardRevised,

@@ -12,7 +12,7 @@ from fourlinks_assignments.application import handlers, queries
 from fourlinks_assignments.application.handlers import NewTask
 from fourlinks_assignments.application.reactions import deadline_policy, zone
 from fourlinks_assignments.domain.party_days import session_id_for
-from fourlinks_assignments.projections.tasks import party_days, tasks
+from fourlinks_assignments.projections.tasks import tasks
 from fourlinks_contracts.assignments import CloseReason, RejectionReason, ResolutionResult, TaskSource
 from fourlinks_contracts.members import Urgency
 from fourlinks_kernel.envelope import Actor
@@ -169,9 +169,16 @@ class HoldPartyDay(Body):
 
 # -- raising and triage ----------------------------------------------------------------------------
 @router.post("/tasks", status_code=status.HTTP_201_CREATED, summary="Raise a task")
-async def raise_task(body: RaiseTask, request: Request, actor: Raiser) -> CommandAccepted:
+async def raise_task(
+    body: RaiseTask, request: Request, actor: Raiser, min_position: MinPosition = None
+) -> CommandAccepted:
     if body.source in (TaskSource.FEEDBACK, TaskSource.VISIT):
         raise InvalidCommand("feedback and visit tasks are raised from their events, not by hand")
+    runtime = await caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        await handlers.check_contacts(
+            queries.SqlDirectory(conn), household_id=body.household_id, enterprise_id=body.enterprise_id
+        )
     task_id = command_context(request, actor).id_for("task")
     new = NewTask(
         task_id=task_id,
@@ -585,9 +592,8 @@ async def list_party_days(
     root = (unit or actor.scope).strip("/")
     ensure_scope(actor, root)
     runtime = await caught_up(request, min_position)
-    query = select(party_days).where(under(party_days.c.community, root)).order_by(party_days.c.held_on)
     async with runtime.engine.connect() as conn:
-        return [dict(r) for r in (await conn.execute(query)).mappings()]
+        return await queries.party_days_under(conn, root)
 
 
 @router.get(

@@ -47,6 +47,10 @@ class Directory(Protocol):
         """The member on the contact's active card, if any."""
         ...
 
+    async def contact_kind(self, contact_id: str) -> str | None:
+        """ "household" or "enterprise" for a registered contact, None if unknown."""
+        ...
+
 
 @dataclass(frozen=True)
 class NewTask:
@@ -111,6 +115,21 @@ async def raise_task(uow: UnitOfWork, actor: Actor, new: NewTask) -> None:
         await _party_day(uow, new.party_day_id)
     task = await uow.get(Task, new.task_id)
     task.raise_task(new.raised())
+
+
+async def check_contacts(
+    directory: Directory, *, household_id: str | None, enterprise_id: str | None
+) -> None:
+    """A task or feedback names only contacts the members service registered (422 naming the field)."""
+    for field_name, kind, contact_id in (
+        ("household_id", "household", household_id),
+        ("enterprise_id", "enterprise", enterprise_id),
+    ):
+        if contact_id is not None and await directory.contact_kind(contact_id) != kind:
+            raise InvalidCommand(
+                f"{field_name}: no {kind} {contact_id} is registered "
+                "(just registered? send its position as X-Min-Position)"
+            )
 
 
 async def raise_and_hand_out(

@@ -14,7 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from fourlinks_assignments.application.handlers import MemberInfo
 from fourlinks_assignments.projections.tasks import party_days, tasks, timeline
 from fourlinks_contracts.assignments import OPEN_TASK_STATES
-from fourlinks_contracts.views.members_directory import contact_members, known_members, team_helpers
+from fourlinks_contracts.views.members_directory import (
+    contact_members,
+    known_contacts,
+    known_members,
+    team_helpers,
+)
 from fourlinks_kernel.errors import NotFound
 from fourlinks_kernel.figures import as_utc, rate
 from fourlinks_kernel.projection import under
@@ -44,6 +49,11 @@ class SqlDirectory:
         query = select(contact_members.c.member_id).where(contact_members.c.contact_id == contact_id)
         member_id: str | None = await self.conn.scalar(query)
         return member_id
+
+    async def contact_kind(self, contact_id: str) -> str | None:
+        query = select(known_contacts.c.kind).where(known_contacts.c.contact_id == contact_id)
+        kind: str | None = await self.conn.scalar(query)
+        return kind
 
 
 async def page(conn: AsyncConnection, query: Select[Any], *, limit: int, offset: int) -> dict[str, Any]:
@@ -219,3 +229,9 @@ def _figures(key: str, month: str, rows: list[Any], as_of: datetime) -> dict[str
         "rework_count": sum(r["rework_count"] for r in rows),
         "median_hours_to_close": {c: round(statistics.median(h), 2) for c, h in sorted(by_category.items())},
     }
+
+
+async def party_days_under(conn: AsyncConnection, root: str) -> list[dict[str, Any]]:
+    """Themed party days of the communities under `root`, the agenda a list as it was sent."""
+    query = select(party_days).where(under(party_days.c.community, root)).order_by(party_days.c.held_on)
+    return [{**row, "agenda": json.loads(row["agenda"])} for row in (await conn.execute(query)).mappings()]

@@ -20,7 +20,7 @@ from fourlinks_feedback.domain.ratings import rating_id_for
 from fourlinks_feedback.projections.feedback import items, ratings
 from fourlinks_kernel.aggregate import UnitOfWork
 from fourlinks_kernel.envelope import Actor
-from fourlinks_kernel.errors import NotAllowed, NotFound
+from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound
 from fourlinks_kernel.figures import ranking
 from fourlinks_kernel.projection import under
 from fourlinks_kernel.scope import ensure_scope
@@ -105,18 +105,30 @@ class Rate(Body):
     comment: Note = ""
 
 
-async def _contact(runtime: ServiceRuntime, contact_id: str) -> tuple[str, str | None]:
-    """The contact's org unit and current member, from the service's view of the members' events."""
+async def _contact(runtime: ServiceRuntime, body: SubmitFeedback) -> tuple[str, str | None]:
+    """The contact's org unit and current member, from the service's view of the members' events;
+    an unknown contact is refused naming the field (422)."""
+    field_name, kind = ("household_id", "household") if body.household_id else ("enterprise_id", "enterprise")
+    contact_id = body.household_id or body.enterprise_id
+    if contact_id is None:
+        raise InvalidCommand("household_id or enterprise_id: say which household or enterprise this is about")
     async with runtime.engine.connect() as conn:
-        unit = await conn.scalar(
-            select(known_contacts.c.org_unit).where(known_contacts.c.contact_id == contact_id)
-        )
+        known = (
+            await conn.execute(
+                select(known_contacts.c.org_unit, known_contacts.c.kind).where(
+                    known_contacts.c.contact_id == contact_id
+                )
+            )
+        ).first()
         member = await conn.scalar(
             select(contact_members.c.member_id).where(contact_members.c.contact_id == contact_id)
         )
-    if unit is None:
-        raise NotFound(f"contact {contact_id} is not known (yet): register it in the members service first")
-    return str(unit), member
+    if known is None or known.kind != kind:
+        raise InvalidCommand(
+            f"{field_name}: no {kind} {contact_id} is registered "
+            "(just registered? send its position as X-Min-Position)"
+        )
+    return str(known.org_unit), member
 
 
 @router.post(
@@ -129,7 +141,7 @@ async def submit(
     await runtime.wait_until_caught_up()
     if min_position:  # positions are global: one from the members service works here too
         await runtime.wait_for(min_position)
-    org_unit, member_id = await _contact(runtime, body.household_id or body.enterprise_id or "")
+    org_unit, member_id = await _contact(runtime, body)
     feedback_id = command_context(request, actor).id_for("feedback")
     new = NewFeedback(
         feedback_id=feedback_id,
@@ -195,9 +207,15 @@ async def answer(
 
 @router.post("/feedback/{feedback_id}/callback", summary="Record the answer to a call-back (回访)")
 async def callback(
-    feedback_id: IdInPath, body: CallbackAnswer, request: Request, actor: Answerer
+    feedback_id: IdInPath,
+    body: CallbackAnswer,
+    request: Request,
+    actor: Answerer,
+    min_position: MinPosition = None,
 ) -> BaseCommandAccepted:
-    row = await _item_for(request, actor, feedback_id, None)
+    """Accepted once the task has closed (send the closure's position as X-Min-Position to be sure
+    this service has seen it); /callbacks/due lists a call-back only when its time has come."""
+    row = await _item_for(request, actor, feedback_id, min_position)
     runtime = runtime_of(request)
     return await run_from_http(
         request,
@@ -212,6 +230,7 @@ async def callback(
             comment=body.comment,
             now=runtime.clock(),
             times=callback_times(runtime),
+            task_closed_at=row["task_closed_at"] if row["task_state"] == "closed" else None,
         ),
         command="record_callback",
         answer_id=feedback_id,

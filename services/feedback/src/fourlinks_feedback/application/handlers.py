@@ -115,8 +115,12 @@ async def record_callback(
     comment: str,
     now: datetime,
     times: CallbackTimes,
+    task_closed_at: datetime | None = None,
 ) -> None:
-    """The resident's answer to a call-back, given by the household or taken down by staff."""
+    """The resident's answer to a call-back, given by the household or taken down by staff.
+
+    Accepted from the moment the task closed (`task_closed_at`, as this service has seen it):
+    the call-back is scheduled here if the closure's reaction has not scheduled it yet."""
     feedback = await uow.get(Feedback, feedback_id)
     if not feedback.exists:
         raise NotFound(f"feedback {feedback_id} does not exist")
@@ -125,6 +129,8 @@ async def record_callback(
             raise NotAllowed("a household answers its own call-backs")
     else:
         ensure_scope(actor, org_unit)
+    if task_closed_at is not None:
+        feedback.task_closed(closed_at=task_closed_at, times=times)
     feedback.record_answer(
         resolved=resolved, satisfaction=satisfaction, comment=check_comment(comment), now=now, times=times
     )

@@ -49,6 +49,7 @@ items = Table(
     Column("task_id", ID, unique=True),
     Column("task_state", String(20)),
     Column("task_parked_from", String(20)),
+    Column("task_closed_at", DateTime(timezone=True)),
     Column("task_assignee", ID),
     Column("answer", Text),
     Column("outcome", String(40)),
@@ -131,6 +132,8 @@ class FeedbackProjection:
     def _task(self, conn: Connection, event: DomainEvent, when: datetime) -> None:
         task_id = event.__dict__["task_id"]
         values = _task_lifecycle(event)
+        if isinstance(event, tasks_ev.TaskClosed | tasks_ev.TaskReopened):
+            values["task_closed_at"] = when if isinstance(event, tasks_ev.TaskClosed) else None
         if isinstance(event, tasks_ev.TaskAssigned | tasks_ev.TaskReassigned):
             values["task_assignee"] = (
                 event.member_id if isinstance(event, tasks_ev.TaskAssigned) else event.to_member

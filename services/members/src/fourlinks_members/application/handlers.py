@@ -26,10 +26,16 @@ from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotFound
 from fourlinks_kernel.scope import ensure_scope
 from fourlinks_members.domain.cards import Scope, ServiceCard, card_id_for
-from fourlinks_members.domain.contacts import Contact, Enterprise, Household
+from fourlinks_members.domain.contacts import (
+    Contact,
+    CreditCodeClaim,
+    Enterprise,
+    Household,
+    credit_code_claim_id,
+)
 from fourlinks_members.domain.members import Member
 from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
-from fourlinks_members.domain.rules import community_of
+from fourlinks_members.domain.rules import check_credit_code, community_of
 
 PhoneIndex = Callable[[str], str]
 C = TypeVar("C", bound=Contact)
@@ -218,6 +224,9 @@ async def register_enterprise(
     """Register an enterprise in its community, with a contact person."""
     ensure_scope(actor, org_unit)
     await require_unit(uow, org_unit)
+    code = check_credit_code(credit_code)
+    claim = await uow.get(CreditCodeClaim, credit_code_claim_id(code))
+    claim.claim(credit_code=code, enterprise_id=enterprise_id)
     enterprise = await uow.get(Enterprise, enterprise_id)
     enterprise.register(
         EnterpriseRegistered(

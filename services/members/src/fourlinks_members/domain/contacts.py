@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import ClassVar
 
 from fourlinks_contracts.members import (
@@ -9,6 +10,7 @@ from fourlinks_contracts.members import (
     ContactKind,
     ContactLinked,
     ContactUnlinked,
+    CreditCodeClaimed,
     EnterpriseContactErased,
     EnterpriseRegistered,
     HouseholdRegistered,
@@ -17,11 +19,44 @@ from fourlinks_contracts.members import (
     VisitRecorded,
 )
 from fourlinks_kernel.aggregate import Aggregate
-from fourlinks_kernel.errors import InvalidCommand, NotFound, StateConflict
+from fourlinks_kernel.errors import InvalidCommand, NotFound, StateConflict, UnknownEventType
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_members.domain.rules import check_credit_code
 
 MAX_CADENCE_DAYS = 366
+_CREDIT_CODES = uuid.UUID("5b0c9d1e-7f3a-4e2b-9c8d-0a1b2c3d4e5f")
+
+
+def credit_code_claim_id(credit_code: str) -> str:
+    """One claim per unified social credit code."""
+    return str(uuid.uuid5(_CREDIT_CODES, credit_code))
+
+
+class CreditCodeClaim(Aggregate):
+    """Which enterprise holds a unified social credit code (one per code)."""
+
+    context: ClassVar[str] = CONTEXT
+    aggregate_type: ClassVar[str] = "credit_code"
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.enterprise_id: str | None = None
+
+    def claim(self, *, credit_code: str, enterprise_id: str) -> None:
+        """Take the code for the enterprise, unless another enterprise holds it."""
+        if self.enterprise_id not in (None, enterprise_id):
+            raise StateConflict(
+                f"enterprise {self.enterprise_id} is already registered with this unified social credit code"
+            )
+        if self.enterprise_id is None:
+            self._record(
+                CreditCodeClaimed(claim_id=self.id, credit_code=credit_code, enterprise_id=enterprise_id)
+            )
+
+    def apply(self, event: DomainEvent) -> None:
+        if not isinstance(event, CreditCodeClaimed):
+            raise UnknownEventType(f"a credit code claim does not know how to apply {event.event_type}")
+        self.enterprise_id = event.enterprise_id
 
 
 class Contact(Aggregate):

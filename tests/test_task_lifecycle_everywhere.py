@@ -1,0 +1,215 @@
+"""The task lifecycle is written once (in the contracts): the task aggregate, the assignments read
+model and the feedback read model, fed every task event type, always show the same state."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, create_engine, select
+
+from fourlinks_assignments.domain.tasks import Task
+from fourlinks_assignments.projections.tasks import TasksProjection, tasks
+from fourlinks_contracts import assignments as ev
+from fourlinks_contracts import feedback as fb
+from fourlinks_contracts.members import Urgency
+from fourlinks_feedback.projections.feedback import FeedbackProjection, items
+from fourlinks_kernel.envelope import Envelope, RecordedEvent
+from fourlinks_kernel.events import DomainEvent
+
+TASK, FEEDBACK, MEMBER, OTHER = "task-1", "feedback-1", "member-1", "member-2"
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+_positions = itertools.count(1)
+
+
+def recorded(event: DomainEvent, aggregate: str = "task") -> RecordedEvent:
+    position = next(_positions)
+    envelope = Envelope(
+        event_id=f"event-{position}",
+        event_type=event.event_type,
+        schema_version=event.schema_version,
+        context="assignments" if aggregate == "task" else "feedback",
+        aggregate_type=aggregate,
+        aggregate_id=TASK if aggregate == "task" else FEEDBACK,
+        aggregate_version=position,
+        occurred_at=T0 + timedelta(minutes=position),
+        actor_id="someone",
+        actor_roles=("secretary",),
+        command_id=f"command-{position}",
+        correlation_id=f"command-{position}",
+        causation_id=None,
+        prev_hash="",
+    )
+    return RecordedEvent(envelope, event, position, digest="")
+
+
+def the_whole_loop() -> Iterator[DomainEvent]:
+    """Every task event type, with every adjustment on the way and a correction round."""
+    due = T0 + timedelta(days=7)
+    yield ev.TaskRaised(
+        task_id=TASK,
+        source=ev.TaskSource.FEEDBACK,
+        source_ref=FEEDBACK,
+        category="repairs",
+        urgency=Urgency.GENERAL,
+        org_unit="yuhang/nanyuan/xinghe",
+        household_id=None,
+        enterprise_id=None,
+        description="楼道灯不亮",
+        party_day_id=None,
+        data_subject=TASK,
+    )
+    yield ev.TaskTriaged(task_id=TASK, triaged_at=T0, due_at=due)
+    yield ev.TaskAssigned(
+        task_id=TASK, member_id=MEMBER, helpers=["helper-1"], party_day_id=None, by_default=True
+    )
+    yield ev.TaskParked(task_id=TASK, reason="等物业")
+    yield ev.TaskUnparked(task_id=TASK, note="物业回复了")
+    yield ev.TaskReturned(task_id=TASK, member_id=MEMBER, reason="不在本楼")
+    yield ev.TaskReassigned(task_id=TASK, from_member=None, to_member=OTHER, helpers=[], reason="就近")
+    yield ev.TaskAccepted(task_id=TASK, member_id=OTHER)
+    yield ev.ProgressReported(task_id=TASK, member_id=OTHER, note="买了灯泡")
+    yield ev.DeadlineExtensionRequested(
+        task_id=TASK, requested_by=OTHER, new_due_at=due + timedelta(days=3), reason="缺货"
+    )
+    yield ev.DeadlineExtended(
+        task_id=TASK,
+        approved_by="secretary",
+        previous_due_at=due,
+        new_due_at=due + timedelta(days=3),
+        reason="同意",
+    )
+    yield ev.DeadlineExtensionRequested(
+        task_id=TASK, requested_by=OTHER, new_due_at=due + timedelta(days=9), reason="再等"
+    )
+    yield ev.DeadlineExtensionRefused(task_id=TASK, refused_by="secretary", reason="不行")
+    yield ev.TaskEscalated(
+        task_id=TASK, from_unit="yuhang/nanyuan/xinghe", to_unit="yuhang/nanyuan", reason="难"
+    )
+    yield ev.TaskPushedDown(
+        task_id=TASK, from_unit="yuhang/nanyuan", to_unit="yuhang/nanyuan/xinghe", guidance="办"
+    )
+    yield ev.DeadlineApproaching(task_id=TASK, due_at=due, assignee=OTHER)
+    yield ev.TaskParked(task_id=TASK, reason="雨天")
+    yield ev.DeadlineMissed(task_id=TASK, due_at=due, assignee=OTHER)
+    yield ev.TaskUnparked(task_id=TASK, note="晴了")
+    yield ev.TaskFlaggedForReassignment(
+        task_id=TASK, member_id=OTHER, suggested_member_id=None, reason="left"
+    )
+    yield ev.ResolutionReported(
+        task_id=TASK, member_id=OTHER, summary="换了灯", result=ev.ResolutionResult.RESOLVED, evidence=[]
+    )
+    yield ev.SpotCheckFailed(task_id=TASK, inspector_id="inspector", reason="还是暗", rework_count=1)
+    yield ev.ResolutionReported(
+        task_id=TASK, member_id=OTHER, summary="换了亮的", result=ev.ResolutionResult.RESOLVED, evidence=[]
+    )
+    yield ev.SpotCheckPassed(task_id=TASK, inspector_id="inspector", note="亮了")
+    yield ev.TaskClosed(
+        task_id=TASK,
+        closed_by="secretary",
+        reason=ev.CloseReason.RESOLVED,
+        note="",
+        responsible_party=None,
+        duplicate_of=None,
+        assignee=OTHER,
+        on_time=True,
+        escalated=True,
+    )
+    yield ev.TaskReopened(task_id=TASK, reason="居民不满意", correction_ref=f"{FEEDBACK}:2", assignee=OTHER)
+    yield ev.TaskParked(task_id=TASK, reason="等材料")
+    yield ev.TaskUnparked(task_id=TASK, note="到了")
+
+
+def rejected() -> Iterator[DomainEvent]:
+    first = next(the_whole_loop())
+    yield first
+    yield ev.TaskRejected(
+        task_id=TASK,
+        reason=ev.RejectionReason.NO_ACTION_NEEDED,
+        duplicate_of=None,
+        responsible_party=None,
+        note="",
+    )
+
+
+@pytest.fixture
+def sqlite() -> Iterator[Engine]:
+    engine = create_engine("sqlite://")
+    TasksProjection.metadata.create_all(engine)
+    FeedbackProjection.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def routed_feedback() -> list[RecordedEvent]:
+    submitted = fb.FeedbackSubmitted(
+        feedback_id=FEEDBACK,
+        reference="FL-20261102-ABCDEFGH",
+        channel=fb.Channel.CARD_QR,
+        kind=fb.FeedbackKind.PROBLEM,
+        category="repairs",
+        urgency=Urgency.GENERAL,
+        org_unit="yuhang/nanyuan/xinghe",
+        household_id=None,
+        enterprise_id=None,
+        submitted_by="resident",
+        on_behalf_by_member=None,
+        member_id=MEMBER,
+        anonymous=False,
+        confidential=False,
+        description="楼道灯不亮",
+        data_subject=FEEDBACK,
+    )
+    routed = fb.FeedbackRouted(
+        feedback_id=FEEDBACK,
+        task_id=TASK,
+        category="repairs",
+        urgency=Urgency.GENERAL,
+        org_unit="yuhang/nanyuan/xinghe",
+        household_id=None,
+        enterprise_id=None,
+        description="楼道灯不亮",
+        data_subject=FEEDBACK,
+    )
+    return [recorded(submitted, "feedback"), recorded(routed, "feedback")]
+
+
+@pytest.mark.parametrize("history", [the_whole_loop, rejected], ids=["whole loop", "rejected"])
+def test_every_task_event_leaves_the_task_in_the_same_state_everywhere(
+    sqlite: Engine, history: object
+) -> None:
+    assert callable(history)
+    task, assignments, feedback = Task(TASK), TasksProjection(), FeedbackProjection()
+    seen: set[str] = set()
+    with sqlite.begin() as conn:
+        for event in routed_feedback():
+            feedback.apply(conn, event)
+    for event in history():
+        one = recorded(event)
+        task.apply(event)
+        with sqlite.begin() as conn:
+            assignments.apply(conn, one)
+            if event.event_type in feedback.handles:
+                feedback.apply(conn, one)
+            in_assignments = conn.scalar(select(tasks.c.state).where(tasks.c.task_id == TASK))
+            in_feedback = conn.scalar(select(items.c.task_state).where(items.c.feedback_id == FEEDBACK))
+        assert (event.event_type, in_assignments, in_feedback) == (
+            event.event_type,
+            task.state.value,
+            task.state.value,
+        )
+        seen.add(event.event_type)
+    if history is the_whole_loop:
+        task_events = {e.event_type for e in ev.EVENTS} - {ev.ThemedPartyDayHeld.event_type, "TaskRejected"}
+        assert task_events <= seen  # the loop above really covers every task event type
+
+
+def test_a_task_apply_refuses_an_event_it_does_not_know() -> None:
+    from fourlinks_kernel.errors import UnknownEventType
+
+    with pytest.raises(UnknownEventType):
+        Task(TASK).apply(
+            ev.ThemedPartyDayHeld(session_id="s", community="c", held_on=T0.date(), agenda=["a"])
+        )
