@@ -11,14 +11,18 @@ from urllib.parse import quote
 from conftest import (
     COMMUNITY,
     District,
+    bearer,
     community_with_a_covered_household,
     eventually,
+    running,
     task_of,
     wait_ready,
     work_and_close,
 )
 
+from fourlinks_members.bootstrap import create_app as members_app
 from fourlinks_members.domain.rules import credit_code_check_char
+from fourlinks_runtime.settings import Settings
 
 CREDIT_CODE = "91330110MA2H3L7X4" + credit_code_check_char("91330110MA2H3L7X4")
 ODD_IDS = ["a b", "*", ">", "a.b", "<x>", "o'neil", "tab\tid", "余杭", "abc", "A" * 36]
@@ -334,3 +338,28 @@ async def test_every_command_declares_the_idempotency_key_and_every_id_its_forma
                 for name, parameter in names.items():
                     if parameter["in"] == "path" and name.endswith("_id"):
                         assert "pattern" in parameter["schema"], (path, name)
+
+
+async def test_a_protocol_error_from_the_server_is_a_reconnect_not_a_dead_service(
+    service_settings: Settings,
+) -> None:
+    admin = bearer(service_settings, "administrator", scope="yuhang")
+    async with running(members_app(service_settings)) as client:
+        assert (await wait_ready(client)).status_code == 200
+        runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
+        reconnects_before = runtime.nc.stats["reconnects"]
+        # A control line over the server's limit: nats-server answers -ERR and drops the connection.
+        await runtime.nc.publish("fourlinks.probe." + "x" * 8000, b"")
+        await eventually(lambda: _reconnected(runtime, reconnects_before), timeout=20)
+        assert (await wait_ready(client, timeout=20)).status_code == 200
+        assert (await client.get("/health/live")).status_code == 200
+        body = {"code": "yuhang", "name": "余杭区", "level": "district"}
+        assert (await client.post("/org-units", json=body, headers=admin)).status_code == 201
+        await runtime.nc.close()  # closed for good: only a restart helps, and liveness says so
+        dead = await client.get("/health/live")
+        assert dead.status_code == 503
+        assert dead.json()["closed_connections"] == ["events"]
+
+
+async def _reconnected(runtime: Any, before: int) -> bool:
+    return bool(runtime.nc.is_connected and runtime.nc.stats["reconnects"] > before)
