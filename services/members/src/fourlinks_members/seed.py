@@ -23,7 +23,7 @@ from fourlinks_members.application import handlers
 from fourlinks_members.application.handlers import NewResident
 from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
 from fourlinks_members.domain.rules import credit_code_check_char
-from fourlinks_runtime.natsconn import connect
+from fourlinks_runtime.natsconn import COMMAND_CONNECT_SECONDS, connect
 from fourlinks_runtime.progress import Progress
 from fourlinks_runtime.service import open_event_store
 from fourlinks_runtime.settings import Settings
@@ -332,7 +332,7 @@ async def seed_district(
     settings: Settings, *, district: str, scale: float, seed: int = 2021
 ) -> dict[str, int] | None:
     """Seed a district into the event store of `settings`; None when it already exists."""
-    nc = await connect(settings, name="fourlinks-seed")
+    nc = await connect(settings, name="fourlinks-seed", within=COMMAND_CONNECT_SECONDS)
     try:
         store, cipher = open_event_store(nc, settings, full_registry())
         existing = await store.load(OrgUnit.stream_of(unit_id_for(district)))

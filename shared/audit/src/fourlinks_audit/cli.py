@@ -25,7 +25,7 @@ from fourlinks_feedback.application.queries import rates
 from fourlinks_kernel.envelope import StreamId
 from fourlinks_kernel.jetstream import JetStreamEventStore
 from fourlinks_members.application.queries import coverage
-from fourlinks_runtime.natsconn import connect
+from fourlinks_runtime.natsconn import COMMAND_CONNECT_SECONDS, connect
 from fourlinks_runtime.service import create_engine_with_schema, open_event_store
 from fourlinks_runtime.settings import Settings, async_database_url
 
@@ -125,7 +125,7 @@ def _authorised(args: argparse.Namespace, what: str) -> bool:
 
 @asynccontextmanager
 async def _store(settings: Settings) -> AsyncIterator[JetStreamEventStore]:
-    nc = await connect(settings, name="fourlinks-audit")
+    nc = await connect(settings, name="fourlinks-audit", within=COMMAND_CONNECT_SECONDS)
     try:
         yield open_event_store(nc, settings, full_registry())[0]
     finally:
@@ -220,7 +220,7 @@ async def _at(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _erasures(args: argparse.Namespace, settings: Settings) -> int:
-    nc = await connect(settings, name="fourlinks-audit")
+    nc = await connect(settings, name="fourlinks-audit", within=COMMAND_CONNECT_SECONDS)
     try:
         store, cipher = open_event_store(nc, settings, full_registry())
         erased = await history.reapply_erasures(store, cipher)

@@ -7,11 +7,7 @@ import asyncio
 import importlib
 import os
 import secrets
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -27,14 +23,31 @@ from fourlinks_kernel.provisioning import (
     provision,
 )
 from fourlinks_runtime.auth import Role, issue_token
+from fourlinks_runtime.expected import EXPECTED, explain
 from fourlinks_runtime.settings import Settings
 
-SERVICES = {"members": 8101, "assignments": 8102, "feedback": 8103}
+SERVICES = {"members": 8101, "assignments": 8102, "feedback": 8103}  # default ports
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `fourlinks` command."""
+    """Entry point of the `fourlinks` command: expected conditions end in one line, never a
+    traceback (NATS away, a secret missing, a read model not built yet, Ctrl-C, a closed pipe)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `fourlinks audit ... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except EXPECTED as exc:
+        words = [a for a in argv[:2] if not a.startswith("-")]
+        print(f"fourlinks {' '.join(words)}: {explain(exc)}", file=sys.stderr)
+        return 1
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv[:1] in (["audit"], ["replay"]):
         try:
             audit = importlib.import_module("fourlinks_audit.cli")
@@ -160,9 +173,9 @@ def _nats_init(args: argparse.Namespace) -> int:
 
 
 async def _provision(settings: Settings, options: ProvisionOptions, *, consumers: bool) -> list[str]:
-    from fourlinks_runtime.natsconn import connect
+    from fourlinks_runtime.natsconn import COMMAND_CONNECT_SECONDS, connect
 
-    nc = await connect(settings, name="fourlinks-init")
+    nc = await connect(settings, name="fourlinks-init", within=COMMAND_CONNECT_SECONDS)
     try:
         done = await provision(nc, options)
         if consumers:
@@ -212,9 +225,9 @@ def _rotate(args: argparse.Namespace) -> int:
 
 
 async def _rewrap(settings: Settings, new_key: bytes) -> int:
-    from fourlinks_runtime.natsconn import connect
+    from fourlinks_runtime.natsconn import COMMAND_CONNECT_SECONDS, connect
 
-    nc = await connect(settings, name="fourlinks-keys")
+    nc = await connect(settings, name="fourlinks-keys", within=COMMAND_CONNECT_SECONDS)
     try:
         keys = NatsKeyStore(nc, settings.key_bucket)
         cipher = PersonalDataCipher(master_key=settings.master_key_bytes(), keys=keys)
@@ -237,86 +250,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(sock.getsockname()[1])
-    raise RuntimeError("no free port")
-
-
-def _secret_file(path: Path, make: str) -> None:
-    if not path.exists():
-        path.write_text(make + "\n")
-        path.chmod(0o600)
-
-
-def _seed_first_time(var_dir: Path, env: dict[str, str]) -> None:
-    """The first `make up` loads a small district (scale 0.02) so there is something to look at."""
-    marker = var_dir / "seeded"
-    if marker.exists() or os.environ.get("FOURLINKS_SKIP_SEED") == "1":
-        return
-    seed = [sys.executable, "-m", "fourlinks_runtime", "seed", "--scale", "0.02"]
-    if subprocess.run(seed, env=env, check=False).returncode == 0:
-        marker.write_text("scale 0.02\n")
-
-
 def _up(args: argparse.Namespace) -> int:
-    from fourlinks_runtime.embedded import start_nats
+    from fourlinks_runtime.up import run_up
 
-    var_dir = (args.var_dir or Settings().var_dir).resolve()
-    var_dir.mkdir(parents=True, exist_ok=True)
-    _secret_file(var_dir / "master.key", generate_master_key())
-    _secret_file(var_dir / "jwt.secret", secrets.token_urlsafe(48))
-    server = start_nats(var_dir / "nats")
-    env = {**os.environ, "FOURLINKS_NATS_URL": server.url, "FOURLINKS_VAR_DIR": str(var_dir)}
-    children: list[subprocess.Popen[bytes]] = []
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        init = [
-            sys.executable,
-            "-m",
-            "fourlinks_runtime",
-            "nats",
-            "init",
-            "--monitor-url",
-            server.monitor_url,
-        ]
-        subprocess.run(init, env=env, check=True)
-        urls = {}
-        for name, preferred in SERVICES.items():
-            port = _free_port(preferred)
-            cmd = [sys.executable, "-m", "fourlinks_runtime", "serve", name, "--port", str(port)]
-            children.append(subprocess.Popen(cmd, env=env))
-            urls[name] = f"http://127.0.0.1:{port}"
-        _seed_first_time(var_dir, env)
-        print(f"\nFour Links is running. NATS: {server.url} (data in {var_dir})")
-        for name, url in urls.items():
-            print(f"  {name:<12} API {url}   docs {url}/docs   events {url}/asyncapi")
-        print("A token for trying the API: fourlinks token --role secretary --scope yuhang")
-        print("Ctrl-C stops everything; data stays in", var_dir, flush=True)
-        while not stopping and all(child.poll() is None for child in children):
-            time.sleep(0.3)
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-        for child in children:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        server.stop()
-        print("stopped", flush=True)
-    failed = [c.returncode for c in children if c.returncode not in (0, None, -signal.SIGINT)]
-    return 1 if failed and not stopping else 0
+    return run_up((args.var_dir or Settings().var_dir).resolve())

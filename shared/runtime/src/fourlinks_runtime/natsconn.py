@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import Any
 
@@ -78,8 +79,31 @@ def connect_options(settings: Settings, *, name: str) -> dict[str, Any]:
     return options
 
 
-async def connect(settings: Settings, *, name: str) -> Client:
-    """Connect, logging disconnects and reconnects (never credentials)."""
+COMMAND_CONNECT_SECONDS = 5.0
+"""How long a command (`fourlinks seed`, `audit`, ...) waits for its first NATS connection."""
+
+
+class NatsUnreachable(Exception):
+    """The first connection to NATS did not succeed in the time a command waits."""
+
+
+async def connect(settings: Settings, *, name: str, within: float | None = None) -> Client:
+    """Connect, logging disconnects and reconnects (never credentials).
+
+    A service waits for NATS as long as it takes; a command passes `within` seconds and gets
+    NatsUnreachable after them (nats-py's first connect otherwise retries forever)."""
+    if within is None:
+        return await _connect(settings, name=name)
+    try:
+        return await asyncio.wait_for(_connect(settings, name=name, quiet_until_connected=True), within)
+    except (TimeoutError, OSError, errors.NoServersError) as exc:
+        raise NatsUnreachable(
+            f"cannot reach NATS at {settings.nats_url} within {within:g} s ({type(exc).__name__}): "
+            "is `make up` running? Another NATS can be named with FOURLINKS_NATS_URL"
+        ) from None
+
+
+async def _connect(settings: Settings, *, name: str, quiet_until_connected: bool = False) -> Client:
 
     client: Client | None = None
 
@@ -91,7 +115,8 @@ async def connect(settings: Settings, *, name: str) -> Client:
         log.info("nats_reconnected", connection=name)
 
     async def error(exc: Exception) -> None:
-        log.warning("nats_error", connection=name, error=type(exc).__name__)
+        if client is not None and (client.is_connected or not quiet_until_connected):
+            log.warning("nats_error", connection=name, error=type(exc).__name__)
 
     client = HeaderParsingClient()
     await client.connect(

@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fourlinks_kernel.crypto import parse_master_key
 from fourlinks_kernel.jetstream import JetStreamSettings
+from fourlinks_runtime.upstate import read_state
+
+
+class MissingSecret(ValueError):
+    """A secret the process needs is set nowhere."""
 
 
 class Settings(BaseSettings):
@@ -75,6 +80,15 @@ class Settings(BaseSettings):
     response_limit_hours: float = Field(default=24.0, gt=0, description="acknowledge and assign within")
     member_default_capacity: int = Field(default=20, ge=1, le=500, description="contacts a member serves")
 
+    @model_validator(mode="after")
+    def _embedded_nats(self) -> Settings:
+        """Without FOURLINKS_NATS_URL, the NATS a `fourlinks up` on this var dir runs (if any)."""
+        if "nats_url" not in self.model_fields_set:
+            state = read_state(self.var_dir)
+            if state is not None:
+                self.nats_url = state.nats_url
+        return self
+
     def jetstream(self) -> JetStreamSettings:
         """Stream names as the event store uses them."""
         return JetStreamSettings(
@@ -113,8 +127,9 @@ class Settings(BaseSettings):
         path = self.master_key_file or self.var_dir / "master.key"
         if path.exists():
             return parse_master_key(path.read_text().strip())
-        raise ValueError(
-            "set FOURLINKS_MASTER_KEY or FOURLINKS_MASTER_KEY_FILE (`fourlinks keygen` makes one)"
+        raise MissingSecret(
+            f"no master key: {path} does not exist (`make up` makes one); or set FOURLINKS_MASTER_KEY "
+            "or FOURLINKS_MASTER_KEY_FILE (`fourlinks keygen` makes a key)"
         )
 
     def index_key_bytes(self) -> bytes | None:
@@ -128,7 +143,10 @@ class Settings(BaseSettings):
         path = self.jwt_secret_file or self.var_dir / "jwt.secret"
         if path.exists():
             return path.read_text().strip()
-        raise ValueError("set FOURLINKS_JWT_SECRET or FOURLINKS_JWT_SECRET_FILE")
+        raise MissingSecret(
+            f"no token secret: {path} does not exist (`make up` makes one); "
+            "or set FOURLINKS_JWT_SECRET or FOURLINKS_JWT_SECRET_FILE"
+        )
 
 
 def async_database_url(url: str) -> str:
