@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+from conftest import TEST_MASTER_KEY
 
 from fourlinks_runtime.embedded import NatsEndpoint
 
@@ -46,3 +50,52 @@ def test_commands_without_their_arguments_say_what_is_missing() -> None:
     result = fourlinks("token", "--role", "secretary", env={})
     assert result.returncode == 2
     assert "--scope" in result.stderr
+
+
+def test_expected_conditions_end_in_one_line_never_a_traceback(tmp_path: Path) -> None:
+    away = {
+        "FOURLINKS_VAR_DIR": str(tmp_path),
+        "FOURLINKS_NATS_URL": "nats://127.0.0.1:9",
+        "FOURLINKS_LOG_LEVEL": "WARNING",
+    }
+    for args, says in [
+        (("audit", "verify"), "cannot reach NATS at nats://127.0.0.1:9"),
+        (("token", "--role", "secretary", "--scope", "yuhang"), "no token secret"),
+        (("seed", "--scale", "0.01"), "cannot reach NATS"),
+    ]:
+        answer = fourlinks(*args, env=away)
+        assert answer.returncode == 1, answer
+        assert "Traceback" not in answer.stderr
+        assert says in answer.stderr
+        assert len(answer.stderr.strip().splitlines()) == 1, answer.stderr
+
+
+def test_commands_find_the_nats_of_a_running_make_up_through_its_state_file(
+    nats_server: NatsEndpoint, tmp_path: Path
+) -> None:
+    port = int(nats_server.url.rsplit(":", 1)[1])
+    monitor = int(nats_server.monitor_url.rsplit(":", 1)[1])
+    (tmp_path / "up.json").write_text(
+        json.dumps({"pid": os.getpid(), "nats_port": port, "monitor_port": monitor})
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOURLINKS_")}
+    env |= {
+        "FOURLINKS_VAR_DIR": str(tmp_path),
+        "FOURLINKS_LOG_LEVEL": "WARNING",
+        "FOURLINKS_STREAM": "FOUND_EVENTS",
+        "FOURLINKS_SUBJECT_PREFIX": "found",
+        "FOURLINKS_KEY_BUCKET": "FOUND_KEYS",
+        "FOURLINKS_IDEMPOTENCY_BUCKET": "FOUND_IDEMPOTENCY",
+        "FOURLINKS_MASTER_KEY": TEST_MASTER_KEY,
+    }
+    for args, says in [(("nats", "init"), "created stream FOUND_EVENTS"), (("audit", "verify"), "intact")]:
+        answer = subprocess.run(
+            [sys.executable, "-m", "fourlinks_runtime", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert answer.returncode == 0, answer.stderr
+        assert says in answer.stdout

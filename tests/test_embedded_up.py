@@ -3,6 +3,7 @@ started again with the data kept."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -114,5 +115,82 @@ def test_make_up_runs_everything_seeds_once_stops_cleanly_and_keeps_the_data(tmp
             f"{urls['members']}/org-units", params={"unit": "yuhang/s01/extra"}, headers=headers, timeout=10
         )
         assert [u["path"] for u in listed.json()] == ["yuhang/s01/extra"]
+    finally:
+        assert stop(again) == 0
+
+
+def json_documents(text: str) -> list[object]:
+    """The JSON documents printed one after another (curl adds no line break)."""
+    decoder, found, at = json.JSONDecoder(), [], 0
+    while at < len(text.rstrip()):
+        document, at = decoder.raw_decode(text, at)
+        found.append(document)
+        while at < len(text) and text[at].isspace():
+            at += 1
+    return found
+
+
+def readme_block(heading: str) -> list[str]:
+    """The shell lines of the first bash block under a README heading."""
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    section = text.split(f"## {heading}", 1)[1]
+    blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    return [line for line in blocks[1].splitlines() if line.strip()]
+
+
+def test_the_readme_commands_work_verbatim_next_to_a_running_make_up(tmp_path: Path) -> None:
+    """A fresh clone after `make up`: the Quick start's token and curl lines, as written (only
+    the port is the one `make up` printed, should 8101 be taken here); a second `make up` on the
+    same data refuses and names the first; every service is ready the moment the banner shows;
+    a restart keeps the ports."""
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    repo = Path(__file__).parent.parent
+    (clone / "fourlinks").write_bytes((repo / "fourlinks").read_bytes())
+    (clone / "fourlinks").chmod(0o755)
+    (clone / ".venv").symlink_to(Path(sys.executable).resolve().parent.parent)
+    var_dir = clone / "var"
+    process, urls = start(var_dir)
+    try:
+        for url in urls.values():  # ready at once: the banner waits for it
+            assert httpx.get(f"{url}/health/ready", timeout=5).status_code == 200
+        second = subprocess.run(
+            [*UP, "--var-dir", str(var_dir)], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert second.returncode == 1
+        assert "already running" in second.stderr
+        assert str(process.pid) in second.stderr
+        port = urls["members"].rsplit(":", 1)[1]
+        script = "\n".join(readme_block("Quick start")).replace("127.0.0.1:8101", f"127.0.0.1:{port}")
+        shown = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            check=False,
+            cwd=clone,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={k: v for k, v in os.environ.items() if not k.startswith("FOURLINKS_")},
+        )
+        assert shown.returncode == 0, shown.stderr
+        answers = json_documents(shown.stdout)
+        assert answers
+        assert all("detail" not in a for a in answers if isinstance(a, dict)), answers
+        audit = subprocess.run(
+            ["./fourlinks", "audit", "verify"],
+            cwd=clone,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert audit.returncode == 0, audit.stderr
+        assert "intact" in audit.stdout
+        first_ports = json.loads((var_dir / "up.json").read_text())
+    finally:
+        assert stop(process) == 0
+    again, _ = start(var_dir)
+    try:
+        assert json.loads((var_dir / "up.json").read_text())["services"] == first_ports["services"]
+        assert json.loads((var_dir / "up.json").read_text())["nats_port"] == first_ports["nats_port"]
     finally:
         assert stop(again) == 0

@@ -25,6 +25,7 @@ from fourlinks_kernel.provisioning import (
 from fourlinks_runtime.auth import Role, issue_token
 from fourlinks_runtime.expected import EXPECTED, explain
 from fourlinks_runtime.settings import Settings
+from fourlinks_runtime.upstate import read_state
 
 SERVICES = {"members": 8101, "assignments": 8102, "feedback": 8103}  # default ports
 
@@ -102,7 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     init = nats.add_parser("init", help="create or verify the events stream and key bucket (idempotent)")
     init.add_argument("--replicas", type=int, default=1, help="stream replicas: 3 in production")
     init.add_argument(
-        "--monitor-url", default=None, help="the server's monitoring URL, to verify sync_interval"
+        "--monitor-url",
+        default=None,
+        help="the server's monitoring URL, to verify sync_interval (default: the running make up's)",
     )
     init.add_argument(
         "--allow-unsafe-server", action="store_true", help="go on with an old or non-syncing server"
@@ -159,7 +162,7 @@ def _nats_init(args: argparse.Namespace) -> int:
     settings = Settings()
     options = ProvisionOptions(
         replicas=args.replicas,
-        monitor_url=args.monitor_url,
+        monitor_url=args.monitor_url or _embedded_monitor_url(settings),
         allow_unsafe_server=args.allow_unsafe_server,
         jetstream=settings.jetstream(),
     )
@@ -170,6 +173,12 @@ def _nats_init(args: argparse.Namespace) -> int:
         print(f"fourlinks nats init: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _embedded_monitor_url(settings: Settings) -> str | None:
+    """The monitoring URL of the `make up` running on this var dir (init then verifies its sync)."""
+    state = read_state(settings.var_dir)
+    return f"http://127.0.0.1:{state.monitor_port}" if state else None
 
 
 async def _provision(settings: Settings, options: ProvisionOptions, *, consumers: bool) -> list[str]:
