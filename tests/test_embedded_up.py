@@ -148,7 +148,7 @@ def test_the_readme_commands_work_verbatim_next_to_a_running_make_up(tmp_path: P
     repo = Path(__file__).parent.parent
     (clone / "fourlinks").write_bytes((repo / "fourlinks").read_bytes())
     (clone / "fourlinks").chmod(0o755)
-    (clone / ".venv").symlink_to(Path(sys.executable).resolve().parent.parent)
+    (clone / ".venv").symlink_to(Path(sys.prefix))  # the environment `make up` installed
     var_dir = clone / "var"
     process, urls = start(var_dir)
     try:
