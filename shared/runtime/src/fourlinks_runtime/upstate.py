@@ -76,9 +76,12 @@ def hold_lock(var_dir: Path) -> IO[str] | None:
 
 
 def port_is_free(port: int) -> bool:
-    """Whether a loopback port can be bound now."""
+    """Whether a server could listen on a loopback port now (as servers do, with SO_REUSEADDR:
+    connections of a stopped server lingering in TIME_WAIT do not make its port taken)."""
     with socket.socket() as sock, contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
+        sock.listen(1)
         return True
     return False
 
