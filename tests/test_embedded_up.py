@@ -23,6 +23,7 @@ def start(var_dir: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
         stdout=subprocess.PIPE,
         stderr=(var_dir.parent / "up.log").open("ab"),
         text=True,
+        start_new_session=True,  # its own process group, as a terminal gives it: Ctrl-C reaches the group
         env={**os.environ, "FOURLINKS_LOG_LEVEL": "WARNING"},
     )
     assert process.stdout is not None
@@ -62,8 +63,11 @@ def token(var_dir: Path) -> str:
 
 
 def stop(process: subprocess.Popen[str]) -> int:
-    process.send_signal(signal.SIGINT)
+    """Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group."""
+    os.killpg(process.pid, signal.SIGINT)
     code = process.wait(timeout=60)
+    log = Path(str(list(process.args)[-1])).parent / "up.log"  # type: ignore[arg-type]
+    assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-4000:]
     if code != 0:  # say why: the tail of what `make up` and its services wrote
         log = Path(str(list(process.args)[-1])).parent / "up.log"  # type: ignore[arg-type]
         sys.stdout.write(log.read_text(errors="replace")[-4000:] if log.exists() else "no log")

@@ -13,7 +13,13 @@ from fourlinks_assignments.application.handlers import NewTask
 from fourlinks_assignments.application.reactions import deadline_policy, zone
 from fourlinks_assignments.domain.party_days import session_id_for
 from fourlinks_assignments.projections.tasks import tasks
-from fourlinks_contracts.assignments import CloseReason, RejectionReason, ResolutionResult, TaskSource
+from fourlinks_contracts.assignments import (
+    CloseReason,
+    RejectionReason,
+    ResolutionResult,
+    TaskSource,
+    TaskState,
+)
 from fourlinks_contracts.members import Urgency
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed
@@ -461,7 +467,7 @@ async def list_tasks(
     request: Request,
     actor: Staff,
     unit: Unit = None,
-    state: str | None = None,
+    state: TaskState | None = None,
     assignee: IdInQuery = None,
     overdue: bool = False,
     needs_reassignment: bool = False,

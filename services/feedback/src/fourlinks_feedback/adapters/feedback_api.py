@@ -16,6 +16,7 @@ from fourlinks_contracts.views.members_directory import contact_members, known_c
 from fourlinks_feedback.application import handlers, queries
 from fourlinks_feedback.application.handlers import NewFeedback
 from fourlinks_feedback.application.reactions import callback_times
+from fourlinks_feedback.domain.feedback import FeedbackState
 from fourlinks_feedback.domain.ratings import rating_id_for
 from fourlinks_feedback.projections.feedback import items, ratings
 from fourlinks_kernel.aggregate import UnitOfWork
@@ -242,7 +243,7 @@ async def list_feedback(
     request: Request,
     actor: Anyone,
     unit: Unit = None,
-    state: str | None = None,
+    state: FeedbackState | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
     min_position: MinPosition = None,

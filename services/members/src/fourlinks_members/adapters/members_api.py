@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 from pydantic import Field
 from sqlalchemy import select
 
@@ -263,7 +263,7 @@ async def list_members(
     request: Request,
     actor: Staff,
     unit: Unit = None,
-    status_filter: str | None = None,
+    status_filter: Annotated[str | None, Query(pattern="^(active|deactivated)$")] = None,
     over_capacity: bool = False,
     limit: Limit = 50,
     offset: Offset = 0,
