@@ -14,13 +14,23 @@ import re
 import structlog
 from fastapi import Request
 from nats.aio.client import Client
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import (
+    BucketNotFoundError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NoStreamResponseError,
+    ServiceUnavailableError,
+)
 from nats.js.kv import KeyValue
 
 from fourlinks_kernel.envelope import Actor
+from fourlinks_kernel.errors import EventStoreUnavailable
 
 log = structlog.get_logger(__name__)
 KEY_PATTERN = re.compile(r'^"?([A-Za-z0-9_.:-]{8,100})"?$')
+UNAVAILABLE = (NatsTimeout, NoRespondersError, NoStreamResponseError, ServiceUnavailableError, TimeoutError)
 KEY_RULE = "8 to 100 characters from A-Z a-z 0-9 _ . : - (a Structured Field string: quotes allowed)"
 
 
@@ -76,13 +86,22 @@ class IdempotencyKeys:
         """Record the key's first request, or check that this is the same request."""
         if self.bucket is None:
             return
+        try:
+            await self._claim(self.bucket, scoped, request_fingerprint)
+        except UNAVAILABLE as exc:  # a leader election, NATS away: the client retries with the key
+            raise EventStoreUnavailable(
+                f"the Idempotency-Key could not be recorded ({type(exc).__name__}); retry with the same key"
+            ) from exc
+
+    @staticmethod
+    async def _claim(bucket: KeyValue, scoped: str, request_fingerprint: bytes) -> None:
         for _ in range(2):  # a first use that expired between create and get is claimed anew
             try:
-                await self.bucket.create(scoped, request_fingerprint)
+                await bucket.create(scoped, request_fingerprint)
                 return
             except KeyWrongLastSequenceError:
                 try:
-                    entry = await self.bucket.get(scoped)
+                    entry = await bucket.get(scoped)
                 except KeyNotFoundError:
                     continue
                 if entry.value != request_fingerprint:
