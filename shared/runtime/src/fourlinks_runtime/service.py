@@ -493,9 +493,11 @@ def _operations_router(definition: ServiceDefinition, settings: Settings) -> API
             }
             for r in runtime.runners
         }
-        ok = runtime.nc.is_connected and all(r.status.healthy for r in runtime.runners)
+        missing = what_is_missing(runtime)
+        ok = not missing
         body = {
             "status": "ready" if ok else "not ready",
+            "missing": missing,
             "nats_connected": runtime.nc.is_connected,
             "projections": projections,
         }
@@ -520,6 +522,19 @@ def _operations_router(definition: ServiceDefinition, settings: Settings) -> API
         return HTMLResponse(get_asyncapi_html(spec.to_specification()))
 
     return router
+
+
+def what_is_missing(runtime: ServiceRuntime) -> list[str]:
+    """Why the service is not ready, each reason in words (empty when it is ready)."""
+    missing = [] if runtime.nc.is_connected else ["NATS unreachable"]
+    for runner in runtime.runners:
+        status, name = runner.status, runner.projection.name
+        if status.halted_reason:
+            missing.append(f"projection {name} halted: {status.halted_reason[:200]}")
+        elif not status.healthy:
+            behind = max(status.target - status.position, 0)
+            missing.append(f"projection {name} catching up: {behind:,} events behind")
+    return missing
 
 
 def closed_connections(runtime: ServiceRuntime) -> list[str]:

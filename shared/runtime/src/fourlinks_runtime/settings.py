@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     callback_answer_hours: float = Field(default=72.0, gt=0, description="no answer by then: not reached")
     follow_up_days: float = Field(default=28.0, gt=0, description="second call-back: did it stay fixed?")
     response_limit_hours: float = Field(default=24.0, gt=0, description="acknowledge and assign within")
+    restart_limit: int = Field(
+        default=5, ge=1, description="fourlinks up gives up on a child restarted more often than this"
+    )
+    restart_window_seconds: float = Field(default=60.0, gt=0, description="... within this many seconds")
     member_default_capacity: int = Field(default=20, ge=1, le=500, description="contacts a member serves")
 
     @model_validator(mode="after")

@@ -29,6 +29,7 @@ class UpState:
     nats_port: int
     monitor_port: int
     services: dict[str, int] = field(default_factory=dict)
+    pids: dict[str, int] = field(default_factory=dict)
 
     @property
     def nats_url(self) -> str:
