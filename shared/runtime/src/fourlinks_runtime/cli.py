@@ -139,9 +139,35 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("--new-master-key-file", type=Path, required=True)
     rotate.set_defaults(run=_rotate)
 
+    install = commands.add_parser("install", help="single-machine production: systemd units for fourlinks up")
+    install.add_argument("--systemd", action="store_true", required=True, help="write systemd units")
+    install.add_argument(
+        "--user", default="fourlinks", help="the system user it runs as (created by sysusers)"
+    )
+    install.add_argument(
+        "--var-dir", type=Path, default=Path("/var/lib/fourlinks"), help="where its data lives"
+    )
+    install.add_argument("--memory-max", default="4G", help="MemoryMax of the unit")
+    install.add_argument("--output", type=Path, default=Path("fourlinks-systemd"), help="where to write them")
+    install.set_defaults(run=_install)
+
     keygen = commands.add_parser("keygen", help="print a new base64 master key")
     keygen.set_defaults(run=lambda _: print(generate_master_key()) or 0)
     return parser
+
+
+def _install(args: argparse.Namespace) -> int:
+    from fourlinks_runtime.systemd import INSTALL_STEPS, render_units
+
+    executable = Path(sys.executable).parent / "fourlinks"
+    units = render_units(
+        user=args.user, var_dir=args.var_dir.absolute(), executable=executable, memory_max=args.memory_max
+    )
+    args.output.mkdir(parents=True, exist_ok=True)
+    for name, text in units.items():
+        (args.output / name).write_text(text)
+    print(INSTALL_STEPS.format(files=", ".join(units), output=args.output))
+    return 0
 
 
 def _token(args: argparse.Namespace) -> int:
