@@ -63,7 +63,10 @@ async def test_nats_away_gives_a_fast_503_and_the_service_comes_back_by_itself(t
             )
             assert away.status_code == 503
             assert "retry" in away.json()["detail"]
-            assert (await client.get("/health/ready")).status_code == 503
+            not_ready = await client.get("/health/ready")
+            assert not_ready.status_code == 503
+            assert not_ready.json()["missing"] == ["NATS unreachable"]  # says what is missing, in words
+            assert (await client.get("/health/live")).status_code == 200  # reconnecting is not dead
             server = start_nats(tmp_path / "nats", port=port, monitor_port=monitor)
 
             async def accepted() -> httpx.Response | None:
