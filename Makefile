@@ -26,13 +26,13 @@ lint:
 	$(RUN) ruff format --check .
 
 typecheck:
-	$(RUN) mypy shared services tests tools conftest.py
+	$(RUN) mypy shared services apps tests tools conftest.py
 
 pytest:
 	$(RUN) pytest -q $(PYTEST_ARGS)
 
 isolation: ## each package installs alone: an undeclared dependency fails here
-	@for pkg in $$(ls -d shared/*/ services/*/); do \
+	@for pkg in $$(ls -d shared/*/ services/*/ apps/*/); do \
 	  name=$$(basename $$pkg); \
 	  env_dir=var/isolated/$$name; \
 	  UV_PROJECT_ENVIRONMENT=$$env_dir $(UV) sync --locked --quiet --no-dev --package $$(sed -n 's/^name = "\(.*\)"/\1/p' $$pkg/pyproject.toml | head -1) || exit 1; \

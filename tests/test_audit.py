@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from conftest import COMMUNITY, District, community_with_a_covered_household, eventually, work_and_close
-from nats.aio.client import Client
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from fourlinks_audit import digest, export, replay
 from fourlinks_audit.history import reapply_erasures
 from fourlinks_audit.services import definition_of
 from fourlinks_audit.verify import verify
+from nats.aio.client import Client
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from fourlinks_contracts import full_registry
 from fourlinks_contracts.members import OrgLevel
 from fourlinks_kernel.aggregate import Repository

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from fourlinks_bench.harness import Plan, bench
 from fourlinks_bench.measure import percentile
 from fourlinks_bench.report import table

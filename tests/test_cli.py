@@ -15,7 +15,7 @@ from fourlinks_runtime.embedded import NatsEndpoint
 
 def fourlinks(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fourlinks_runtime", *args],
+        [sys.executable, "-m", "fourlinks_cli", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -90,7 +90,7 @@ def test_commands_find_the_nats_of_a_running_make_up_through_its_state_file(
     }
     for args, says in [(("nats", "init"), "created stream FOUND_EVENTS"), (("audit", "verify"), "intact")]:
         answer = subprocess.run(
-            [sys.executable, "-m", "fourlinks_runtime", *args],
+            [sys.executable, "-m", "fourlinks_cli", *args],
             env=env,
             capture_output=True,
             text=True,

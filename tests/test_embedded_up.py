@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-UP = [sys.executable, "-m", "fourlinks_runtime", "up"]
+UP = [sys.executable, "-m", "fourlinks_cli", "up"]
 
 
 def start(var_dir: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
@@ -53,7 +53,7 @@ def wait_ready(url: str) -> httpx.Response:
 
 def token(var_dir: Path) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "fourlinks_runtime", "token", "--role", "administrator", "--scope", "yuhang"],
+        [sys.executable, "-m", "fourlinks_cli", "token", "--role", "administrator", "--scope", "yuhang"],
         env={**os.environ, "FOURLINKS_VAR_DIR": str(var_dir)},
         capture_output=True,
         text=True,

@@ -25,6 +25,7 @@ from conftest import (
     templated_cluster_config,
     wait_ready,
 )
+from fourlinks_audit.services import durable_consumers
 from nats.aio.client import Client
 from pydantic import SecretStr
 
@@ -32,7 +33,6 @@ from fourlinks_assignments.bootstrap import create_app as assignments_app
 from fourlinks_feedback.bootstrap import create_app as feedback_app
 from fourlinks_kernel.provisioning import ProvisionOptions, ensure_consumers, provision
 from fourlinks_members.bootstrap import create_app as members_app
-from fourlinks_runtime.cli import durable_consumers
 from fourlinks_runtime.embedded import EmbeddedNats, run_nats_config
 from fourlinks_runtime.settings import Settings
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import TEST_JWT_SECRET, TEST_MASTER_KEY, bearer, eventually, free_ports, running, wait_ready
-
 from fourlinks_audit import digest
+
 from fourlinks_contracts import full_registry
 from fourlinks_kernel.provisioning import ProvisionOptions, provision
 from fourlinks_members.bootstrap import create_app
@@ -207,7 +207,7 @@ def _serve_members(settings: Settings, port: int) -> subprocess.Popen[bytes]:
         "FOURLINKS_PROJECTION_BATCH_SIZE": "50",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "fourlinks_runtime", "serve", "members", "--port", str(port)], env=env
+        [sys.executable, "-m", "fourlinks_runtime.serve", "members", "--port", str(port)], env=env
     )
 
 

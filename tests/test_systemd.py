@@ -26,7 +26,7 @@ def units(tmp_path: Path) -> Path:
         pytest.skip(f"{', '.join(missing)} not installed here (Debian package systemd)")
     output = tmp_path / "units"
     written = subprocess.run(
-        [sys.executable, "-m", "fourlinks_runtime", "install", "--systemd", "--output", str(output)],
+        [sys.executable, "-m", "fourlinks_cli", "install", "--systemd", "--output", str(output)],
         capture_output=True,
         text=True,
         timeout=60,

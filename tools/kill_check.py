@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-UP = [sys.executable, "-m", "fourlinks_runtime", "up"]
+UP = [sys.executable, "-m", "fourlinks_cli", "up"]
 
 
 @dataclass
@@ -49,7 +49,7 @@ class Embedded:
         return f"http://127.0.0.1:{services[service]}"
 
     def token(self, *roles: str) -> str:
-        command = [sys.executable, "-m", "fourlinks_runtime", "token", "--scope", "yuhang"]
+        command = [sys.executable, "-m", "fourlinks_cli", "token", "--scope", "yuhang"]
         for role in roles:
             command += ["--role", role]
         env = {**os.environ, "FOURLINKS_VAR_DIR": str(self.var_dir)}

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from fourlinks_audit.services import DEFINITIONS
+
 from fourlinks_runtime.settings import Settings
 
 STREAM, KEYS, IDEMPOTENCY, PREFIX = "FOURLINKS_EVENTS", "FOURLINKS_KEYS", "FOURLINKS_IDEMPOTENCY", "fourlinks"

@@ -8,7 +8,7 @@ from fourlinks_assignments.adapters.tasks_api import router
 from fourlinks_assignments.application.reactions import deadline_scheduler, policies
 from fourlinks_assignments.projections.tasks import TasksProjection
 from fourlinks_contracts import assignments, full_registry
-from fourlinks_contracts.views.members_directory import MemberDirectoryProjection
+from fourlinks_directory.members_directory import MemberDirectoryProjection
 from fourlinks_runtime.service import ServiceDefinition
 from fourlinks_runtime.service import create_app as create_service_app
 from fourlinks_runtime.settings import Settings

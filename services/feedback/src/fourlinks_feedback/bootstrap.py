@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from fourlinks_contracts import feedback, full_registry
-from fourlinks_contracts.views.members_directory import MemberDirectoryProjection
+from fourlinks_directory.members_directory import MemberDirectoryProjection
 from fourlinks_feedback.adapters.feedback_api import router
 from fourlinks_feedback.application.reactions import callback_scheduler, policies
 from fourlinks_feedback.projections.feedback import FeedbackProjection

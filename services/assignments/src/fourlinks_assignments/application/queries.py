@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from fourlinks_assignments.application.handlers import MemberInfo
 from fourlinks_assignments.projections.tasks import party_days, tasks, timeline
 from fourlinks_contracts.assignments import OPEN_TASK_STATES
-from fourlinks_contracts.views.members_directory import (
+from fourlinks_directory.members_directory import (
     contact_members,
     known_contacts,
     known_members,

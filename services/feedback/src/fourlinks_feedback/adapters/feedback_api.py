@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from fourlinks_contracts.feedback import Channel, FeedbackKind, Resolved, Satisfaction
 from fourlinks_contracts.members import Urgency
-from fourlinks_contracts.views.members_directory import contact_members, known_contacts
+from fourlinks_directory.members_directory import contact_members, known_contacts
 from fourlinks_feedback.application import handlers, queries
 from fourlinks_feedback.application.handlers import NewFeedback
 from fourlinks_feedback.application.reactions import callback_times

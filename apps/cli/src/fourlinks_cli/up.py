@@ -26,10 +26,10 @@ from pathlib import Path
 
 from fourlinks_kernel.crypto import generate_master_key
 from fourlinks_runtime.embedded import start_nats
+from fourlinks_runtime.serve import SERVICES
 from fourlinks_runtime.settings import Settings
 from fourlinks_runtime.upstate import UpState, free_port, hold_lock, port_is_free, read_state, write_state
 
-SERVICES = {"members": 8101, "assignments": 8102, "feedback": 8103}
 LAST_LINES = 15
 READY_POLL_SECONDS = 2.0
 
@@ -107,7 +107,7 @@ class Supervisor:
         self._record_pids()
 
     def _service_launcher(self, name: str, port: int, log: Path) -> Callable[[], subprocess.Popen[bytes]]:
-        command = [sys.executable, "-m", "fourlinks_runtime", "serve", name, "--port", str(port)]
+        command = [sys.executable, "-m", "fourlinks_runtime.serve", name, "--port", str(port)]
 
         def launch() -> subprocess.Popen[bytes]:
             with log.open("ab") as output:
@@ -264,7 +264,7 @@ def _keep_port(name: str, kept: int | None, default: int | None) -> int:
 
 
 def _command(arguments: list[str], env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "-m", "fourlinks_runtime", *arguments], env=env, check=True)
+    subprocess.run([sys.executable, "-m", "fourlinks_cli", *arguments], env=env, check=True)
 
 
 def _seed_first_time(var_dir: Path, env: dict[str, str]) -> None:
@@ -272,7 +272,7 @@ def _seed_first_time(var_dir: Path, env: dict[str, str]) -> None:
     marker = var_dir / "seeded"
     if marker.exists() or os.environ.get("FOURLINKS_SKIP_SEED") == "1":
         return
-    seed = [sys.executable, "-m", "fourlinks_runtime", "seed", "--scale", "0.02"]
+    seed = [sys.executable, "-m", "fourlinks_cli", "seed", "--scale", "0.02"]
     if subprocess.run(seed, env=env, check=False).returncode == 0:
         marker.write_text("scale 0.02\n")
 

@@ -157,7 +157,7 @@ def machine() -> dict[str, Any]:
 
 async def _init_nats(run: Run) -> None:
     assert run.server is not None
-    command = [sys.executable, "-m", "fourlinks_runtime", "nats", "init", "--consumers"]
+    command = [sys.executable, "-m", "fourlinks_cli", "nats", "init", "--consumers"]
     command += ["--monitor-url", run.server.monitor_url]
     await _run_quietly(command, run.env())
 
@@ -195,7 +195,7 @@ async def _rebuild_all(run: Run, url_of: Callable[[str], str]) -> dict[str, Any]
     figures: dict[str, Any] = {}
     total = 0.0
     for service in SERVICES:
-        command = [sys.executable, "-m", "fourlinks_runtime", "replay", "rebuild", service]
+        command = [sys.executable, "-m", "fourlinks_cli", "replay", "rebuild", service]
         command += ["--database-url", url_of(service)]
         started = time.perf_counter()
         peak_mb = await _run_measured(command, run.env())
@@ -303,7 +303,7 @@ async def services_running(run: Run) -> AsyncIterator[Services]:
     try:
         for service in SERVICES:
             port = _free_port()
-            command = [sys.executable, "-m", "fourlinks_runtime", "serve", service, "--port", str(port)]
+            command = [sys.executable, "-m", "fourlinks_runtime.serve", service, "--port", str(port)]
             env = run.env(
                 **{f"FOURLINKS_{service.upper()}_DATABASE_URL": f"sqlite:///{run.work / service}.db"}
             )

@@ -4,30 +4,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import os
 import secrets
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+from fourlinks_audit.services import durable_consumers
+
+from fourlinks_cli.expected import EXPECTED, explain
 from fourlinks_kernel.crypto import PersonalDataCipher, generate_master_key, parse_master_key
 from fourlinks_kernel.jetstream import NatsKeyStore
 from fourlinks_kernel.provisioning import (
-    DurableConsumer,
     ProvisioningError,
     ProvisionOptions,
     ensure_consumers,
     provision,
 )
 from fourlinks_runtime.auth import Role, issue_token
-from fourlinks_runtime.expected import EXPECTED, explain
+from fourlinks_runtime.serve import SERVICES, serve
 from fourlinks_runtime.settings import Settings
 from fourlinks_runtime.upstate import read_state
-
-SERVICES = {"members": 8101, "assignments": 8102, "feedback": 8103}  # default ports
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,24 +47,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(argv: list[str]) -> int:
+    # The audit and bench commands load their applications only when asked: `fourlinks token`
+    # stays quick.
     if argv[:1] in (["audit"], ["replay"]):
-        try:
-            audit = importlib.import_module("fourlinks_audit.cli")
-        except ImportError:
-            print(
-                "fourlinks audit and replay need the audit tools installed (fourlinks-audit)", file=sys.stderr
-            )
-            return 1
-        code: int = audit.main(argv)
-        return code
+        from fourlinks_audit.cli import main as audit
+
+        return audit(argv)
     if argv[:1] == ["bench"]:
-        try:
-            benchmarks = importlib.import_module("fourlinks_bench.cli")
-        except ImportError:
-            print("fourlinks bench needs the benchmark tools installed (fourlinks-bench)", file=sys.stderr)
-            return 1
-        measured: int = benchmarks.main(argv)
-        return measured
+        from fourlinks_bench.cli import main as bench
+
+        return bench(argv)
     parser = _parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
@@ -157,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _install(args: argparse.Namespace) -> int:
-    from fourlinks_runtime.systemd import INSTALL_STEPS, render_units
+    from fourlinks_cli.systemd import INSTALL_STEPS, render_units
 
     executable = Path(sys.executable).parent / "fourlinks"
     units = render_units(
@@ -220,23 +210,9 @@ async def _provision(settings: Settings, options: ProvisionOptions, *, consumers
         await nc.close()
 
 
-def durable_consumers(settings: Settings) -> list[DurableConsumer]:
-    """The durable consumer of every policy of every service."""
-    services = importlib.import_module("fourlinks_audit.services")
-    found = []
-    for name, definition in sorted(services.DEFINITIONS.items()):
-        for policy in definition(settings).policies:
-            consumer = DurableConsumer(f"{name}-{policy.name}-v{policy.version}", policy.subjects)
-            found.append(replace(consumer, max_ack_pending=policy.concurrency))
-    return found
-
-
 def _seed(args: argparse.Namespace) -> int:
-    try:
-        seeding = importlib.import_module("fourlinks_members.seed")
-    except ImportError:
-        print("fourlinks seed needs the members service installed (fourlinks-members)", file=sys.stderr)
-        return 1
+    from fourlinks_members import seed as seeding
+
     if not 0 < args.scale <= 10:
         print("--scale must be above 0 and at most 10", file=sys.stderr)
         return 2
@@ -272,20 +248,11 @@ async def _rewrap(settings: Settings, new_key: bytes) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    uvicorn.run(
-        f"fourlinks_{args.service}.bootstrap:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port or SERVICES[args.service],
-        log_config=None,
-        access_log=False,
-    )
+    serve(args.service, host=args.host, port=args.port or SERVICES[args.service])
     return 0
 
 
 def _up(args: argparse.Namespace) -> int:
-    from fourlinks_runtime.up import run_up
+    from fourlinks_cli.up import run_up
 
     return run_up((args.var_dir or Settings().var_dir).resolve())

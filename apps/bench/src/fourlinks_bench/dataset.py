@@ -18,6 +18,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from fourlinks_audit.services import durable_consumers
+
 from fourlinks_bench.simulate import District, SimulatedClock, read_district, simulate, year_start
 from fourlinks_contracts import full_registry
 from fourlinks_kernel.codec import EventCodec
@@ -30,7 +32,6 @@ from fourlinks_kernel.crypto import (
 from fourlinks_kernel.envelope import StoredEvent
 from fourlinks_kernel.memory import InMemoryEventStore
 from fourlinks_kernel.provisioning import ProvisionOptions, ensure_consumers, provision
-from fourlinks_runtime.cli import durable_consumers
 from fourlinks_runtime.embedded import start_nats
 from fourlinks_runtime.natsconn import connect
 from fourlinks_runtime.progress import Progress

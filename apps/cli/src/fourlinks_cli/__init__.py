@@ -1,0 +1,1 @@
+"""The `fourlinks` command: an application over the three services and the libraries."""
