@@ -26,8 +26,9 @@ from fourlinks_kernel.provisioning import ProvisionOptions, provision
 from fourlinks_members.bootstrap import create_app as members_app
 from fourlinks_runtime.auth import issue_token
 from fourlinks_runtime.embedded import NatsEndpoint, nats_container, start_nats
+from fourlinks_runtime.engines import create_engine
 from fourlinks_runtime.natsconn import connect
-from fourlinks_runtime.service import ServiceRuntime, create_engine
+from fourlinks_runtime.runtime import ServiceRuntime
 from fourlinks_runtime.settings import Settings, async_database_url
 
 _counter = itertools.count(1)

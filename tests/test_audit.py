@@ -11,7 +11,7 @@ from typing import Any
 from conftest import COMMUNITY, District, community_with_a_covered_household, eventually, work_and_close
 from fourlinks_audit import digest, export, replay
 from fourlinks_audit.history import reapply_erasures
-from fourlinks_audit.services import definition_of
+from fourlinks_audit.services import projections_of
 from fourlinks_audit.verify import verify
 from nats.aio.client import Client
 from sqlalchemy import select
@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_contracts import full_registry
 from fourlinks_contracts.members import OrgLevel
-from fourlinks_kernel.aggregate import Repository
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.crypto import InMemoryKeyStore, PersonalDataCipher
 from fourlinks_kernel.envelope import Actor, CommandContext
@@ -27,9 +26,11 @@ from fourlinks_kernel.jetstream import JetStreamEventStore, JetStreamSettings, N
 from fourlinks_kernel.memory import InMemoryEventStore
 from fourlinks_kernel.provisioning import ProvisionOptions, stream_config
 from fourlinks_kernel.store import EventStore
+from fourlinks_kernel.unit_of_work import Repository
 from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
 from fourlinks_members.projections.directory import residents
-from fourlinks_runtime.service import ServiceRuntime, create_engine
+from fourlinks_runtime.engines import create_engine
+from fourlinks_runtime.runtime import ServiceRuntime
 
 ADMIN = Actor(id="admin-1", roles=("administrator",), scope="yuhang")
 
@@ -135,12 +136,11 @@ async def rebuilt_digest(d: District, service: str, url: str, *, until: int | No
     runtime: ServiceRuntime = d.runtime(d.members)
     engine = create_engine(url)
     try:
-        definition = definition_of(service, d.settings)
         await replay.rebuild(
-            definition, store=runtime.store, engine=engine, until_position=until, progress=False
+            projections_of(service), store=runtime.store, engine=engine, until_position=until, progress=False
         )
         tables: dict[str, tuple[int, str]] = {}
-        for factory in definition.projections:
+        for factory in projections_of(service):
             tables.update(await digest.table_digests(engine, factory().metadata))
         return digest.overall(tables)
     finally:

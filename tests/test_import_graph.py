@@ -5,6 +5,8 @@ module imports itself back through others."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,9 +37,14 @@ def modules(source: Path) -> Iterator[tuple[str, Path]]:
 
 
 def imports(path: Path) -> set[str]:
-    """Every fourlinks module a file imports, at any depth of the file."""
+    """Every fourlinks module a file imports, at any depth of the file (imports for type checking
+    only are not arrows: nothing is loaded)."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            node.body = []
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -111,3 +118,25 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         if node not in index:
             visit(node)
     return found
+
+
+def test_the_pure_model_loads_no_machinery() -> None:
+    """Aggregates decide and record: importing them loads no crypto, NATS, database or web code."""
+    probe = (
+        "import sys, fourlinks_kernel.aggregate, fourlinks_kernel.events; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'cryptography', 'nats', 'sqlalchemy', 'fastapi', 'faststream', 'structlog'}))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
+
+
+def test_a_rebuild_loads_no_http_and_no_policies() -> None:
+    """`fourlinks replay rebuild` needs read models, the store and a database: nothing of the web."""
+    probe = (
+        "import sys, fourlinks_audit.cli; web = {'fastapi', 'faststream', 'starlette', 'uvicorn'}; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & web), "
+        "sorted(m for m in sys.modules if '.adapters' in m or m.endswith('.bootstrap')))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[] []"

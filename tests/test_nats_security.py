@@ -25,7 +25,7 @@ from conftest import (
     templated_cluster_config,
     wait_ready,
 )
-from fourlinks_audit.services import durable_consumers
+from fourlinks_audit.consumers import durable_consumers
 from nats.aio.client import Client
 from pydantic import SecretStr
 

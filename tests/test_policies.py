@@ -13,8 +13,11 @@ from fourlinks_contracts.members import OrgUnitCreated
 from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.envelope import RecordedEvent, reaction_context
 from fourlinks_kernel.events import DomainEvent
+from fourlinks_kernel.unit_of_work import Repository, UnitOfWork
 from fourlinks_members.bootstrap import definition as members_definition
-from fourlinks_runtime.service import Policy, ServiceDefinition, ServiceRuntime, create_app
+from fourlinks_runtime.app import create_app
+from fourlinks_runtime.definition import Policy, ServiceDefinition
+from fourlinks_runtime.runtime import ServiceRuntime
 from fourlinks_runtime.settings import Settings
 
 
@@ -47,7 +50,12 @@ async def test_a_failing_policy_gets_the_event_again_and_records_its_effect_once
         assert isinstance(event.event, OrgUnitCreated)
         calls.append(event.envelope.event_id)
         context = reaction_context(event, policy="notice-units")
-        await runtime.execute(Notice, event.event.unit_id, Notice.notice, context, command="notice")
+        unit_id = event.event.unit_id
+
+        async def work(uow: UnitOfWork) -> None:
+            (await uow.get(Notice, unit_id)).notice()
+
+        await runtime.run(work, context, command="notice")
         if len(calls) == 1:
             raise RuntimeError("a transient failure after the write")
 
@@ -82,7 +90,7 @@ async def test_a_failing_policy_gets_the_event_again_and_records_its_effect_once
             if len(calls) >= 2:
                 break
             await asyncio.sleep(0.02)
-        notice, _, _ = await runtime.repository(Notice).get(unit_id)
+        notice, _, _ = await Repository(runtime.store, Notice).get(unit_id)
         assert len(calls) == 2
         assert calls[0] == calls[1]
         assert notice.count == 1

@@ -25,8 +25,9 @@ from fourlinks_members.projections.directory import DirectoryProjection
 from fourlinks_members.projections.org_units import OrgUnitsProjection
 from fourlinks_members.seed import seed_district
 from fourlinks_runtime.embedded import SERVER_CONFIG, run_nats_config, start_nats
+from fourlinks_runtime.engines import create_engine
+from fourlinks_runtime.eventstore import open_event_store
 from fourlinks_runtime.natsconn import connect
-from fourlinks_runtime.service import create_engine, open_event_store
 from fourlinks_runtime.settings import Settings
 
 HOSTILE = [
@@ -133,15 +134,14 @@ async def test_hostile_strings_are_stored_and_returned_intact(service_settings: 
 WRITER = """
 import asyncio, os, sys
 from fourlinks_contracts import full_registry
-from fourlinks_kernel.aggregate import Repository
+from fourlinks_kernel.unit_of_work import Repository
 from fourlinks_kernel.envelope import Actor, CommandContext
 from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
 from fourlinks_members.projections.directory import DirectoryProjection
 from fourlinks_members.projections.org_units import OrgUnitsProjection
 from fourlinks_members.seed import seed_district
 from fourlinks_runtime.natsconn import connect
-from fourlinks_runtime.service import create_engine, open_event_store
-from fourlinks_runtime.service import open_event_store
+from fourlinks_runtime.eventstore import open_event_store
 from fourlinks_runtime.settings import Settings
 
 async def main() -> None:

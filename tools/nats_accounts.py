@@ -9,8 +9,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from fourlinks_audit.services import DEFINITIONS
+from fourlinks_audit.consumers import DEFINITIONS
 
+from fourlinks_runtime.policies import durable_name
 from fourlinks_runtime.settings import Settings
 
 STREAM, KEYS, IDEMPOTENCY, PREFIX = "FOURLINKS_EVENTS", "FOURLINKS_KEYS", "FOURLINKS_IDEMPOTENCY", "fourlinks"
@@ -59,7 +60,7 @@ def quoted(items: list[str], indent: str) -> str:
 
 def user_block(service: str) -> str:
     """One service user with its permissions."""
-    durables = [f"{service}-{p.name}-v{p.version}" for p in DEFINITIONS[service](Settings()).policies]
+    durables = [durable_name(service, p) for p in DEFINITIONS[service](Settings()).policies]
     consume = [
         subject
         for durable in durables

@@ -8,7 +8,7 @@ from conftest import bearer, running, wait_ready
 
 from fourlinks_kernel.projection import checkpoints
 from fourlinks_members.bootstrap import create_app
-from fourlinks_runtime.service import create_engine_with_schema
+from fourlinks_runtime.engines import create_engine_with_schema
 from fourlinks_runtime.settings import Settings
 
 

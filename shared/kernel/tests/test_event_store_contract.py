@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 import pytest
 
-from fourlinks_kernel.aggregate import Repository
 from fourlinks_kernel.envelope import GENESIS_HASH, Actor, CommandContext, StoredEvent
 from fourlinks_kernel.errors import ConcurrencyConflict, UnknownEventType, UnsupportedSchemaVersion
 from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.store import NEW_STREAM, EventStore
+from fourlinks_kernel.unit_of_work import Repository
 
 from .sample import NoteAdded, Notebook, NotebookOpened
 

@@ -14,7 +14,8 @@ from fourlinks_kernel.envelope import Actor, CommandContext, RecordedEvent, Stor
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.jetstream import JetStreamEventStore
-from fourlinks_kernel.projection import ProjectionHalted, ProjectionRunner, checkpoints, failures, upsert_row
+from fourlinks_kernel.projection import ProjectionHalted, ProjectionRunner, checkpoints, failures
+from fourlinks_kernel.rows import upsert_row
 from fourlinks_kernel.store import NEW_STREAM, EventStore
 
 from .sample import NoteAdded, Notebook, NotebookOpened
@@ -251,7 +252,7 @@ async def test_wrongly_typed_or_versioned_payloads_halt_the_projection_and_are_r
 def test_row_helpers_set_add_and_keep_values() -> None:
     from sqlalchemy import create_engine
 
-    from fourlinks_kernel.projection import Added, insert_row, select_row, update_rows
+    from fourlinks_kernel.rows import Added, insert_row, select_row, update_rows
 
     engine = create_engine("sqlite://")
     notebooks.metadata.create_all(engine)

@@ -11,7 +11,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from fourlinks_kernel.scope import scope_covers
+from fourlinks_kernel.access import scope_covers
 from fourlinks_runtime.auth import TokenVerifier, issue_token
 from fourlinks_runtime.settings import Settings
 

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from fourlinks_kernel.projection import ProjectionStatus
-from fourlinks_runtime.service import what_is_missing
+from fourlinks_runtime.app import what_is_missing
 
 
 def runtime(*, connected: bool, statuses: list[ProjectionStatus]) -> Any:

@@ -19,14 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_assignments.application.queries import kpis
 from fourlinks_audit import digest, export, history, replay, verify
-from fourlinks_audit.services import DEFINITIONS, definition_of
+from fourlinks_audit.services import READ_MODELS, projections_of
 from fourlinks_contracts import full_registry
 from fourlinks_feedback.application.queries import rates
 from fourlinks_kernel.envelope import StreamId
 from fourlinks_kernel.jetstream import JetStreamEventStore
 from fourlinks_members.application.queries import coverage
+from fourlinks_runtime.engines import create_engine_with_schema
+from fourlinks_runtime.eventstore import open_event_store
 from fourlinks_runtime.natsconn import COMMAND_CONNECT_SECONDS, connect
-from fourlinks_runtime.service import create_engine_with_schema, open_event_store
 from fourlinks_runtime.settings import Settings, async_database_url
 
 log = structlog.get_logger(__name__)
@@ -51,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     replaying = groups.add_parser(
         "replay", help="rebuild read models, now or as of a moment"
     ).add_subparsers()
-    services = sorted(DEFINITIONS)
+    services = sorted(READ_MODELS)
 
     one = audit.add_parser("history", help="every event of one aggregate, as JSON Lines")
     one.add_argument("aggregate", help="context/type/id, e.g. assignments/task/0193...")
@@ -174,7 +175,7 @@ async def _digest(args: argparse.Namespace, settings: Settings) -> int:
     engine = await _engine(settings, args.service, args.database_url)
     try:
         tables: dict[str, tuple[int, str]] = {}
-        for factory in definition_of(args.service, settings).projections:
+        for factory in projections_of(args.service):
             tables.update(await digest.table_digests(engine, factory().metadata))
     finally:
         await engine.dispose()
@@ -189,11 +190,11 @@ async def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
     try:
         async with _store(settings) as store:
             result = await replay.rebuild(
-                definition_of(args.service, settings), store=store, engine=engine, resume=args.resume
+                projections_of(args.service), store=store, engine=engine, resume=args.resume
             )
     finally:
         await engine.dispose()
-    projections = len(definition_of(args.service, settings).projections)
+    projections = len(projections_of(args.service))
     print(
         f"rebuilt {args.service} to position {result.position:,}: {result.events:,} events applied by "
         f"{projections} projections in {result.seconds:.1f} s ({result.rate:,.0f} events/s)"
@@ -211,7 +212,7 @@ async def _at(args: argparse.Namespace, settings: Settings) -> int:
                 else await replay.position_at(store, _utc(args.time))
             )
             result = await replay.rebuild(
-                definition_of(args.service, settings), store=store, engine=engine, until_position=position
+                projections_of(args.service), store=store, engine=engine, until_position=position
             )
     finally:
         await engine.dispose()
@@ -271,7 +272,7 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
         for service in ("assignments", "feedback"):
             engine = await _engine(settings, service, None)
             try:
-                for factory in definition_of(service, settings).projections:
+                for factory in projections_of(service):
                     for table in factory().metadata.sorted_tables:
                         counts[f"{table.name}.csv"] = await export.export_table(
                             engine, table, args.out, include_personal=personal

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fourlinks_kernel.projection import ProjectionRunner, ensure_bookkeeping
+from fourlinks_kernel.projection import Projection, ProjectionRunner, ensure_bookkeeping
 from fourlinks_kernel.store import EventStore
 from fourlinks_runtime.progress import Progress
-from fourlinks_runtime.service import ServiceDefinition
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class RebuildResult:
 
 
 async def rebuild(
-    definition: ServiceDefinition,
+    projections: Sequence[Callable[[], Projection]],
     *,
     store: EventStore,
     engine: AsyncEngine,
@@ -45,7 +45,7 @@ async def rebuild(
     target = until_position if until_position is not None else await store.last_position()
     runners = [
         ProjectionRunner(factory(), store=store, engine=engine, batch_size=batch_size)
-        for factory in definition.projections
+        for factory in projections
     ]
     started = asyncio.get_running_loop().time()
     applied = 0

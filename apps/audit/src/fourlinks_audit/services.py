@@ -1,37 +1,25 @@
-"""The services whose read models the audit tools rebuild, by name."""
+"""The services whose read models the audit tools rebuild, by name: their read models only, so a
+rebuild loads no HTTP adapter, no FastAPI and no policy."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
 
-from fourlinks_assignments.bootstrap import definition as assignments
-from fourlinks_feedback.bootstrap import definition as feedback
-from fourlinks_kernel.provisioning import DurableConsumer
-from fourlinks_members.bootstrap import definition as members
-from fourlinks_runtime.service import ServiceDefinition
-from fourlinks_runtime.settings import Settings
+from fourlinks_assignments import read_models as assignments
+from fourlinks_feedback import read_models as feedback
+from fourlinks_kernel.projection import Projection
+from fourlinks_members import read_models as members
 
-DEFINITIONS: dict[str, Callable[[Settings], ServiceDefinition]] = {
-    "members": members,
-    "assignments": assignments,
-    "feedback": feedback,
+READ_MODELS: dict[str, Sequence[Callable[[], Projection]]] = {
+    "members": members.PROJECTIONS,
+    "assignments": assignments.PROJECTIONS,
+    "feedback": feedback.PROJECTIONS,
 }
 
 
-def definition_of(service: str, settings: Settings) -> ServiceDefinition:
-    """One service's definition, or a clear error naming the known ones."""
+def projections_of(service: str) -> Sequence[Callable[[], Projection]]:
+    """One service's read models, or a clear error naming the known services."""
     try:
-        return DEFINITIONS[service](settings)
+        return READ_MODELS[service]
     except KeyError:
-        raise SystemExit(f"unknown service {service!r}; choose from {', '.join(DEFINITIONS)}") from None
-
-
-def durable_consumers(settings: Settings) -> list[DurableConsumer]:
-    """The durable consumer of every policy of every service (`fourlinks nats init --consumers`)."""
-    found = []
-    for name, definition in sorted(DEFINITIONS.items()):
-        for policy in definition(settings).policies:
-            consumer = DurableConsumer(f"{name}-{policy.name}-v{policy.version}", policy.subjects)
-            found.append(replace(consumer, max_ack_pending=policy.concurrency))
-    return found
+        raise SystemExit(f"unknown service {service!r}; choose from {', '.join(READ_MODELS)}") from None

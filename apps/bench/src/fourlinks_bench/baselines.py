@@ -31,9 +31,9 @@ from fourlinks_assignments.domain.tasks import DeadlinePolicy, Task
 from fourlinks_bench.measure import Latencies, closed_loop
 from fourlinks_contracts.assignments import TaskSource
 from fourlinks_contracts.members import Urgency
-from fourlinks_kernel.aggregate import UnitOfWork, run_command
 from fourlinks_kernel.envelope import Actor, CommandContext
 from fourlinks_kernel.store import EventStore
+from fourlinks_kernel.unit_of_work import UnitOfWork, run_command
 
 
 async def raw_publish(nc: Client, *, payload_size: int, count: int, concurrency: int) -> dict[str, Any]:

@@ -38,9 +38,9 @@ from fourlinks_contracts import full_registry
 from fourlinks_feedback.domain.feedback import task_id_for
 from fourlinks_runtime.auth import issue_token
 from fourlinks_runtime.embedded import EmbeddedNats, start_nats
+from fourlinks_runtime.eventstore import open_event_store
 from fourlinks_runtime.natsconn import connect
 from fourlinks_runtime.progress import Progress
-from fourlinks_runtime.service import open_event_store
 from fourlinks_runtime.settings import Settings
 
 SERVICES = ("members", "assignments", "feedback")

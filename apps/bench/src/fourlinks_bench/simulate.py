@@ -29,9 +29,9 @@ from fourlinks_contracts.members import ContactKind, Urgency
 from fourlinks_feedback.application import handlers as feedback
 from fourlinks_feedback.application.handlers import NewFeedback
 from fourlinks_feedback.domain.feedback import CallbackTimes, task_id_for
-from fourlinks_kernel.aggregate import UnitOfWork, run_command
 from fourlinks_kernel.envelope import Actor, CommandContext
 from fourlinks_kernel.memory import InMemoryEventStore
+from fourlinks_kernel.unit_of_work import UnitOfWork, run_command
 from fourlinks_members.application import handlers as members
 from fourlinks_members.seed import Seeder
 from fourlinks_runtime.progress import Progress

@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from fourlinks_audit.services import durable_consumers
-
 from fourlinks_cli.expected import EXPECTED, explain
+from fourlinks_kernel.access import Role
 from fourlinks_kernel.crypto import PersonalDataCipher, generate_master_key, parse_master_key
 from fourlinks_kernel.jetstream import NatsKeyStore
 from fourlinks_kernel.provisioning import (
@@ -22,7 +21,7 @@ from fourlinks_kernel.provisioning import (
     ensure_consumers,
     provision,
 )
-from fourlinks_runtime.auth import Role, issue_token
+from fourlinks_runtime.auth import issue_token
 from fourlinks_runtime.serve import SERVICES, serve
 from fourlinks_runtime.settings import Settings
 from fourlinks_runtime.upstate import read_state
@@ -204,6 +203,8 @@ async def _provision(settings: Settings, options: ProvisionOptions, *, consumers
     try:
         done = await provision(nc, options)
         if consumers:
+            from fourlinks_audit.consumers import durable_consumers  # every service, policies and all
+
             done += await ensure_consumers(nc, settings.stream, durable_consumers(settings))
         return done
     finally:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from fourlinks_assignments import read_models
 from fourlinks_assignments.adapters.tasks_api import router
 from fourlinks_assignments.application.reactions import deadline_scheduler, policies
-from fourlinks_assignments.projections.tasks import TasksProjection
 from fourlinks_contracts import assignments, full_registry
-from fourlinks_directory.members_directory import MemberDirectoryProjection
-from fourlinks_runtime.service import ServiceDefinition
-from fourlinks_runtime.service import create_app as create_service_app
+from fourlinks_runtime.app import create_app as create_service_app
+from fourlinks_runtime.definition import ServiceDefinition
 from fourlinks_runtime.settings import Settings
 
 DESCRIPTION = "The task loop: handed out, worked, spot-checked, corrected, adjusted, closed."
@@ -24,7 +23,7 @@ def definition(settings: Settings) -> ServiceDefinition:
         description=DESCRIPTION,
         registry=full_registry(),
         publishes=assignments.EVENTS,
-        projections=(MemberDirectoryProjection, TasksProjection),
+        projections=read_models.PROJECTIONS,
         routers=(router,),
         policies=policies(settings.subject_prefix),
         workers=(deadline_scheduler,),

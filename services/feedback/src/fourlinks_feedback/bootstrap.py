@@ -5,12 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from fourlinks_contracts import feedback, full_registry
-from fourlinks_directory.members_directory import MemberDirectoryProjection
+from fourlinks_feedback import read_models
 from fourlinks_feedback.adapters.feedback_api import router
 from fourlinks_feedback.application.reactions import callback_scheduler, policies
-from fourlinks_feedback.projections.feedback import FeedbackProjection
-from fourlinks_runtime.service import ServiceDefinition
-from fourlinks_runtime.service import create_app as create_service_app
+from fourlinks_runtime.app import create_app as create_service_app
+from fourlinks_runtime.definition import ServiceDefinition
 from fourlinks_runtime.settings import Settings
 
 DESCRIPTION = "Residents' feedback, call-backs, satisfaction and corrections."
@@ -24,7 +23,7 @@ def definition(settings: Settings) -> ServiceDefinition:
         description=DESCRIPTION,
         registry=full_registry(),
         publishes=feedback.EVENTS,
-        projections=(MemberDirectoryProjection, FeedbackProjection),
+        projections=read_models.PROJECTIONS,
         routers=(router,),
         policies=policies(settings.subject_prefix),
         workers=(callback_scheduler,),

@@ -5,11 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from fourlinks_contracts import full_registry, members
+from fourlinks_members import read_models
 from fourlinks_members.adapters import contacts_api, members_api, org_units_api
-from fourlinks_members.projections.directory import DirectoryProjection
-from fourlinks_members.projections.org_units import OrgUnitsProjection
-from fourlinks_runtime.service import ServiceDefinition
-from fourlinks_runtime.service import create_app as create_service_app
+from fourlinks_runtime.app import create_app as create_service_app
+from fourlinks_runtime.definition import ServiceDefinition
 from fourlinks_runtime.settings import Settings
 
 
@@ -23,7 +22,7 @@ def definition(settings: Settings | None = None) -> ServiceDefinition:
         ),
         registry=full_registry(),
         publishes=members.EVENTS,
-        projections=(OrgUnitsProjection, DirectoryProjection),
+        projections=read_models.PROJECTIONS,
         routers=(org_units_api.router, members_api.router, contacts_api.router),
     )
 

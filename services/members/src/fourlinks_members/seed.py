@@ -16,16 +16,17 @@ from dataclasses import dataclass, field
 
 from fourlinks_contracts import full_registry
 from fourlinks_contracts.members import HelperRole, OrgLevel
-from fourlinks_kernel.aggregate import UnitOfWork, run_command
+from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor, CommandContext
 from fourlinks_kernel.store import EventStore
+from fourlinks_kernel.unit_of_work import UnitOfWork, run_command
 from fourlinks_members.application import handlers
 from fourlinks_members.application.handlers import NewResident
 from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
 from fourlinks_members.domain.rules import credit_code_check_char
+from fourlinks_runtime.eventstore import open_event_store
 from fourlinks_runtime.natsconn import COMMAND_CONNECT_SECONDS, connect
 from fourlinks_runtime.progress import Progress
-from fourlinks_runtime.service import open_event_store
 from fourlinks_runtime.settings import Settings
 
 STREETS = ["南苑", "东湖", "临平", "星桥", "乔司", "运河", "崇贤", "仁和", "良渚", "闲林", "五常", "仓前"]
@@ -86,7 +87,7 @@ class Seeder:
         self.random = random.Random(seed)  # noqa: S311 - made-up data, reproducible by design
         self.seed = seed
         self.phone_index = phone_index
-        self.actor = Actor(id="seed", roles=("administrator",), scope=district)
+        self.actor = Actor(id="seed", roles=(Role.ADMINISTRATOR,), scope=district)
         self._counter = 0
 
     def id(self, kind: str) -> str:

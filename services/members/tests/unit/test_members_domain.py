@@ -12,13 +12,13 @@ import pytest
 
 from fourlinks_contracts import full_registry
 from fourlinks_contracts.members import ContactKind, DeactivationReason, HelperRole, OrgLevel, Urgency
-from fourlinks_kernel.aggregate import UnitOfWork, run_command
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.crypto import InMemoryKeyStore, PersonalDataCipher
 from fourlinks_kernel.envelope import Actor, CommandContext
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound, StateConflict
 from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.memory import InMemoryEventStore
+from fourlinks_kernel.unit_of_work import UnitOfWork, run_command
 from fourlinks_members.application import handlers
 from fourlinks_members.application.handlers import NewResident
 from fourlinks_members.domain.cards import ServiceCard, card_id_for

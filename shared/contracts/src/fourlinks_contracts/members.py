@@ -15,6 +15,20 @@ from typing import ClassVar
 from fourlinks_kernel.events import DomainEvent
 
 CONTEXT = "members"
+STREET_DEPTH, COMMUNITY_DEPTH = 2, 3
+"""Where streets and communities sit in an org-unit path: district/street/community/..."""
+
+
+def unit_at_depth(path: str, depth: int) -> str | None:
+    """The unit a path lies in at a depth (its community at COMMUNITY_DEPTH, its street at
+    STREET_DEPTH), or None for a path above that depth."""
+    parts = path.split("/")
+    return "/".join(parts[:depth]) if len(parts) >= depth else None
+
+
+def group_unit(path: str, by: str) -> str | None:
+    """The community or street a KPI row about `path` counts in (`by`: community or street)."""
+    return unit_at_depth(path, COMMUNITY_DEPTH if by == "community" else STREET_DEPTH)
 
 
 class OrgLevel(StrEnum):

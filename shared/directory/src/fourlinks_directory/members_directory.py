@@ -19,7 +19,7 @@ from fourlinks_contracts.members import (
     MemberTransferred,
 )
 from fourlinks_kernel.envelope import RecordedEvent
-from fourlinks_kernel.projection import update_rows, upsert_row
+from fourlinks_kernel.rows import update_rows, upsert_row
 
 metadata = MetaData()
 ID = String(36)

@@ -5,28 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor
 from fourlinks_runtime.settings import Settings
-
-
-class Role(StrEnum):
-    """Who uses the system (DOMAIN.md, Roles)."""
-
-    ADMINISTRATOR = "administrator"
-    SECRETARY = "secretary"
-    MEMBER = "member"
-    HELPER = "helper"
-    INSPECTOR = "inspector"
-    RESIDENT = "resident"
-    AUDITOR = "auditor"
-    SERVICE = "service"
 
 
 class TokenVerifier:

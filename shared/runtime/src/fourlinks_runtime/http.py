@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Header, Query, Request
 from pydantic import BaseModel
 
-from fourlinks_kernel.aggregate import UnitOfWork
-from fourlinks_kernel.envelope import Actor
+from fourlinks_kernel.envelope import Actor, CommandContext
+from fourlinks_kernel.ids import new_id
+from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_runtime.idempotency import fingerprint, idempotency_key, scoped_key
-from fourlinks_runtime.service import ServiceRuntime, command_context
+from fourlinks_runtime.runtime import ServiceRuntime
 
 MAX_POSITION = 2**62
+HEADER_TOKEN = re.compile(r"^[A-Za-z0-9_.:-]{8,100}$")
+"""What a correlation id may look like; anything else is replaced by a fresh one."""
 MAX_OFFSET = 1_000_000
 
 MinPosition = Annotated[
@@ -40,6 +44,16 @@ class CommandAccepted(BaseModel):
     id: str
     position: int
     duplicate: bool = False
+
+
+def command_context(request: Request, actor: Actor) -> CommandContext:
+    """Who and why for a command from HTTP: `Idempotency-Key` makes a retried request safe (the
+    key is the actor's own: two people's equal keys are two commands)."""
+    key = idempotency_key(request)
+    correlation = request.headers.get("x-correlation-id")
+    command_id = f"http:{scoped_key(actor, key)}" if key else new_id()
+    correlation_id = correlation if correlation and HEADER_TOKEN.match(correlation) else command_id
+    return CommandContext(actor=actor, command_id=command_id, correlation_id=correlation_id)
 
 
 def runtime_of(request: Request) -> ServiceRuntime:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-import uvicorn
-
 SERVICES = {"members": 8101, "assignments": 8102, "feedback": 8103}  # default ports
 
 
@@ -24,6 +22,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def serve(service: str, *, host: str, port: int) -> None:
     """Run the service's app factory (`fourlinks_<service>.bootstrap:create_app`)."""
+    import uvicorn  # noqa: PLC0415 - only when serving: `fourlinks token` need not load a web server
+
     uvicorn.run(
         f"fourlinks_{service}.bootstrap:create_app",
         factory=True,

@@ -21,12 +21,11 @@ from fourlinks_contracts.assignments import (
     TaskState,
 )
 from fourlinks_contracts.members import Urgency
+from fourlinks_kernel.access import Role, covers, ensure_scope
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed
-from fourlinks_kernel.figures import ranking
-from fourlinks_kernel.projection import under
-from fourlinks_kernel.scope import ensure_scope
-from fourlinks_runtime.auth import Role, require_roles
+from fourlinks_kernel.rows import under
+from fourlinks_runtime.auth import require_roles
 from fourlinks_runtime.edge import (
     Body,
     Choice,
@@ -41,6 +40,7 @@ from fourlinks_runtime.edge import (
     Text,
     UnitPath,
 )
+from fourlinks_runtime.figures import ranking
 from fourlinks_runtime.http import (
     CommandAccepted,
     GroupBy,
@@ -50,10 +50,10 @@ from fourlinks_runtime.http import (
     Offset,
     Unit,
     caught_up,
+    command_context,
     run_from_http,
     runtime_of,
 )
-from fourlinks_runtime.service import command_context
 
 router = APIRouter(tags=["tasks"])
 Secretary = Annotated[Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR))]
@@ -504,7 +504,7 @@ async def member_tasks(
     async with runtime.engine.connect() as conn:
         result = await queries.page(conn, query.order_by(tasks.c.due_at), limit=500, offset=0)
     if _is_staff(actor):
-        result["items"] = [t for t in result["items"] if _covers(actor, t["org_unit"])]
+        result["items"] = [t for t in result["items"] if covers(actor, t["org_unit"])]
     return result
 
 
@@ -619,17 +619,9 @@ def _is_staff(actor: Actor) -> bool:
     return bool({Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR, Role.INSPECTOR} & set(actor.roles))
 
 
-def _covers(actor: Actor, org_unit: str) -> bool:
-    try:
-        ensure_scope(actor, org_unit)
-    except NotAllowed:
-        return False
-    return True
-
-
 def _ensure_reader(actor: Actor, task: dict[str, Any]) -> None:
     if Role.MEMBER in actor.roles and actor.id in (task["assignee"], *task["helpers"]):
         return
-    if _is_staff(actor) and _covers(actor, task["org_unit"]):
+    if _is_staff(actor) and covers(actor, task["org_unit"]):
         return
     raise NotAllowed("this task is outside your scope")

@@ -20,10 +20,10 @@ from fourlinks_contracts.assignments import (
     TaskSource,
 )
 from fourlinks_contracts.members import Urgency
-from fourlinks_kernel.aggregate import UnitOfWork
+from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotFound, StateConflict
-from fourlinks_kernel.scope import ensure_scope
+from fourlinks_kernel.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from fourlinks_assignments.application.handlers import MemberInfo
 from fourlinks_assignments.projections.tasks import party_days, tasks, timeline
 from fourlinks_contracts.assignments import OPEN_TASK_STATES
+from fourlinks_contracts.members import group_unit
 from fourlinks_directory.members_directory import (
     contact_members,
     known_contacts,
@@ -21,11 +22,10 @@ from fourlinks_directory.members_directory import (
     team_helpers,
 )
 from fourlinks_kernel.errors import NotFound
-from fourlinks_kernel.figures import as_utc, rate
-from fourlinks_kernel.projection import under
+from fourlinks_kernel.rows import under
+from fourlinks_runtime.figures import as_utc, rate
 
 OPEN_STATES = tuple(sorted(state.value for state in OPEN_TASK_STATES))
-COMMUNITY_DEPTH, STREET_DEPTH = 3, 2
 
 
 class SqlDirectory:
@@ -149,9 +149,7 @@ def _group_key(row: Any, by: str) -> str | None:
     if by == "member":
         value: str | None = row["closed_assignee"] or row["assignee"]
         return value
-    depth = COMMUNITY_DEPTH if by == "community" else STREET_DEPTH
-    parts = row["origin_unit"].split("/")
-    return "/".join(parts[:depth]) if len(parts) >= depth else None
+    return group_unit(row["origin_unit"], by)
 
 
 def _month(moment: datetime, zone: tzinfo) -> str:

@@ -18,13 +18,15 @@ from fourlinks_assignments.domain.tasks import DeadlinePolicy
 from fourlinks_contracts.assignments import TaskSource
 from fourlinks_contracts.feedback import CorrectionRequested, FeedbackRouted
 from fourlinks_contracts.members import MemberDeactivated, Urgency, VisitRecorded
-from fourlinks_kernel.aggregate import UnitOfWork
+from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor, CommandContext, RecordedEvent, reaction_context
-from fourlinks_runtime.service import Policy, ServiceRuntime
+from fourlinks_kernel.unit_of_work import UnitOfWork
+from fourlinks_runtime.definition import Policy
+from fourlinks_runtime.runtime import ServiceRuntime
 
 log = structlog.get_logger(__name__)
 _VISIT_TASKS = uuid.UUID("c7d1e3a9-2b4f-4c6e-8a0d-1f2e3d4c5b6a")
-SCHEDULER = Actor(id="scheduler:deadlines", roles=("service",))
+SCHEDULER = Actor(id="scheduler:deadlines", roles=(Role.SERVICE,))
 
 
 def deadline_policy(runtime: ServiceRuntime) -> DeadlinePolicy:

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from fourlinks_contracts import assignments as ev
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
-from fourlinks_kernel.projection import Added, insert_row, select_row, update_rows
+from fourlinks_kernel.rows import Added, insert_row, select_row, update_rows
 
 metadata = MetaData()
 ID = String(36)

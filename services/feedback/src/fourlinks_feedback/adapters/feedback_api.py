@@ -19,14 +19,14 @@ from fourlinks_feedback.application.reactions import callback_times
 from fourlinks_feedback.domain.feedback import FeedbackState
 from fourlinks_feedback.domain.ratings import rating_id_for
 from fourlinks_feedback.projections.feedback import items, ratings
-from fourlinks_kernel.aggregate import UnitOfWork
+from fourlinks_kernel.access import Role, ensure_scope
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound
-from fourlinks_kernel.figures import ranking
-from fourlinks_kernel.projection import under
-from fourlinks_kernel.scope import ensure_scope
-from fourlinks_runtime.auth import Role, require_roles
+from fourlinks_kernel.rows import under
+from fourlinks_kernel.unit_of_work import UnitOfWork
+from fourlinks_runtime.auth import require_roles
 from fourlinks_runtime.edge import Body, Choice, EntityId, IdInPath, Label, LongText, Note, Storable
+from fourlinks_runtime.figures import ranking
 from fourlinks_runtime.http import CommandAccepted as BaseCommandAccepted
 from fourlinks_runtime.http import (
     GroupBy,
@@ -36,10 +36,11 @@ from fourlinks_runtime.http import (
     Offset,
     Unit,
     caught_up,
+    command_context,
     run_from_http,
     runtime_of,
 )
-from fourlinks_runtime.service import ServiceRuntime, command_context
+from fourlinks_runtime.runtime import ServiceRuntime
 
 router = APIRouter(tags=["feedback"])
 Submitter = Annotated[

@@ -11,10 +11,10 @@ from fourlinks_contracts.feedback import Channel, FeedbackKind, FeedbackSubmitte
 from fourlinks_contracts.members import Urgency
 from fourlinks_feedback.domain.feedback import CallbackTimes, Feedback, check_comment
 from fourlinks_feedback.domain.ratings import MemberRating, rating_id_for
-from fourlinks_kernel.aggregate import UnitOfWork
+from fourlinks_kernel.access import SECRETARIES, Role, ensure_scope, has_role
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound
-from fourlinks_kernel.scope import ensure_scope
+from fourlinks_kernel.unit_of_work import UnitOfWork
 
 
 def reference_for(feedback_id: str, when: datetime) -> str:
@@ -50,10 +50,10 @@ async def submit(
     if new.household_id and new.enterprise_id:
         raise InvalidCommand("feedback is about one household or one enterprise, not both")
     on_behalf = None
-    if "resident" in actor.roles:
+    if has_role(actor, Role.RESIDENT):
         if actor.id != contact:
             raise NotAllowed("a household submits its own feedback")
-    elif "member" in actor.roles and not {"secretary", "administrator"} & set(actor.roles):
+    elif has_role(actor, Role.MEMBER) and not has_role(actor, *SECRETARIES):
         if actor.id != member_id:
             raise NotAllowed("a member submits feedback on behalf of their own contacts")
         on_behalf = actor.id
@@ -124,7 +124,7 @@ async def record_callback(
     feedback = await uow.get(Feedback, feedback_id)
     if not feedback.exists:
         raise NotFound(f"feedback {feedback_id} does not exist")
-    if "resident" in actor.roles:
+    if has_role(actor, Role.RESIDENT):
         if actor.id != feedback.data_subject:
             raise NotAllowed("a household answers its own call-backs")
     else:
@@ -160,7 +160,7 @@ async def rate_member(
     comment: str,
 ) -> None:
     """A household rates its contact member once per period."""
-    if "resident" not in actor.roles or actor.id != household_id:
+    if not has_role(actor, Role.RESIDENT) or actor.id != household_id:
         raise NotAllowed("a household rates its own member")
     if member_id is None:
         raise InvalidCommand("no member's card covers this household yet")

@@ -9,26 +9,25 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fourlinks_contracts.members import group_unit
 from fourlinks_feedback.projections.feedback import callbacks, history, items
+from fourlinks_kernel.access import SECRETARIES, Role, covers
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import NotFound
-from fourlinks_kernel.figures import as_utc, rate
-from fourlinks_kernel.projection import under
-from fourlinks_kernel.scope import scope_covers
+from fourlinks_kernel.rows import under
+from fourlinks_runtime.figures import as_utc, rate
 
-STAFF = frozenset({"secretary", "administrator", "auditor"})
-SECRETARIES = frozenset({"secretary", "administrator"})
-COMMUNITY_DEPTH, STREET_DEPTH = 3, 2
+STAFF = SECRETARIES | {Role.AUDITOR}
 
 
 def visible_to(actor: Actor, row: dict[str, Any]) -> bool:
     """Households see their own; members their contacts' unless anonymous; staff their scope."""
     roles = set(actor.roles)
-    if "resident" in roles and actor.id in (row["household_id"], row["enterprise_id"]):
+    if Role.RESIDENT in roles and actor.id in (row["household_id"], row["enterprise_id"]):
         return True
-    if "member" in roles and actor.id == row["member_id"] and not row["anonymous"]:
+    if Role.MEMBER in roles and actor.id == row["member_id"] and not row["anonymous"]:
         return True
-    return bool(roles & STAFF) and scope_covers(actor.scope, row["org_unit"])
+    return bool(roles & STAFF) and covers(actor, row["org_unit"])
 
 
 def view(actor: Actor, row: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +35,7 @@ def view(actor: Actor, row: dict[str, Any]) -> dict[str, Any]:
     the submitter hidden from the member when anonymous."""
     shown = dict(row)
     roles = set(actor.roles)
-    own = "resident" in roles and actor.id in (row["household_id"], row["enterprise_id"])
+    own = Role.RESIDENT in roles and actor.id in (row["household_id"], row["enterprise_id"])
     if row["confidential"] and not (roles & SECRETARIES) and not own:
         shown["description"] = None
         shown["answer"] = None
@@ -233,6 +232,4 @@ def _group(row: Any, by: str) -> str | None:
     if by == "member":
         member: str | None = row["task_assignee"] or row["member_id"]
         return member
-    depth = COMMUNITY_DEPTH if by == "community" else STREET_DEPTH
-    parts = row["org_unit"].split("/")
-    return "/".join(parts[:depth]) if len(parts) >= depth else None
+    return group_unit(row["org_unit"], by)

@@ -12,12 +12,14 @@ from fourlinks_contracts.assignments import TaskClosed
 from fourlinks_feedback.application import handlers
 from fourlinks_feedback.application.queries import overdue_callbacks, task_feedback
 from fourlinks_feedback.domain.feedback import CallbackTimes
-from fourlinks_kernel.aggregate import UnitOfWork
+from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor, CommandContext, RecordedEvent, reaction_context
-from fourlinks_runtime.service import Policy, ServiceRuntime
+from fourlinks_kernel.unit_of_work import UnitOfWork
+from fourlinks_runtime.definition import Policy
+from fourlinks_runtime.runtime import ServiceRuntime
 
 log = structlog.get_logger(__name__)
-SCHEDULER = Actor(id="scheduler:callbacks", roles=("service",))
+SCHEDULER = Actor(id="scheduler:callbacks", roles=(Role.SERVICE,))
 
 
 def callback_times(runtime: ServiceRuntime) -> CallbackTimes:

@@ -23,7 +23,7 @@ from fourlinks_contracts import assignments as tasks_ev
 from fourlinks_contracts import feedback as ev
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
-from fourlinks_kernel.projection import insert_row, update_rows
+from fourlinks_kernel.rows import insert_row, update_rows
 
 metadata = MetaData()
 ID = String(36)

@@ -7,8 +7,9 @@ from typing import Annotated, TypeVar
 from fastapi import Depends
 from pydantic import Field
 
+from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor
-from fourlinks_runtime.auth import Role, require_roles
+from fourlinks_runtime.auth import require_roles
 from fourlinks_runtime.edge import PersonName as Name
 from fourlinks_runtime.edge import Storable
 from fourlinks_runtime.http import CommandAccepted, Limit, MinPosition, Offset, Unit, caught_up, runtime_of

@@ -10,11 +10,11 @@ from pydantic import Field
 from sqlalchemy import select
 
 from fourlinks_contracts.members import ContactKind, Urgency
-from fourlinks_kernel.aggregate import UnitOfWork
+from fourlinks_kernel.access import Role, covers, ensure_scope
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import NotAllowed, NotFound
-from fourlinks_kernel.projection import under
-from fourlinks_kernel.scope import ensure_scope
+from fourlinks_kernel.rows import under
+from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.adapters.common import (
     Anyone,
     CommandAccepted,
@@ -41,7 +41,6 @@ from fourlinks_members.projections.directory import (
     households,
     residents,
 )
-from fourlinks_runtime.auth import Role
 from fourlinks_runtime.edge import (
     Body,
     Choice,
@@ -53,7 +52,7 @@ from fourlinks_runtime.edge import (
     Storable,
     UnitPath,
 )
-from fourlinks_runtime.service import command_context
+from fourlinks_runtime.http import command_context
 
 router = APIRouter(tags=["households and enterprises"])
 CREDIT_CODE_PATTERN = r"^[0-9A-HJ-NP-RTUW-Y]{18}$"
@@ -289,7 +288,7 @@ async def lookup_household(
     query = select(households).join(residents, residents.c.household_id == households.c.household_id)
     async with runtime.engine.connect() as conn:
         rows = (await conn.execute(query.where(residents.c.phone_index == index).distinct())).mappings().all()
-    return [queries.shown(r) for r in rows if _in_scope(actor, r["org_unit"])]
+    return [queries.shown(r) for r in rows if covers(actor, r["org_unit"])]
 
 
 @router.get("/enterprises", summary="Enterprises under a unit")
@@ -422,21 +421,13 @@ async def uncovered(
     return result
 
 
-def _in_scope(actor: Actor, org_unit: str) -> bool:
-    try:
-        ensure_scope(actor, org_unit)
-    except NotAllowed:
-        return False
-    return True
-
-
 def _ensure_contact_reader(actor: Actor, contact_id: str, contact: dict[str, Any]) -> None:
     """The household (or enterprise) itself, its member, or staff in scope may read its card."""
     if Role.RESIDENT in actor.roles and actor.id == contact_id:
         return
     if Role.MEMBER in actor.roles and actor.id == contact.get("member_id"):
         return
-    if {Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR} & set(actor.roles) and _in_scope(
+    if {Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR} & set(actor.roles) and covers(
         actor, contact["org_unit"]
     ):
         return

@@ -9,11 +9,11 @@ from pydantic import Field
 from sqlalchemy import select
 
 from fourlinks_contracts.members import DeactivationReason, HelperRole
-from fourlinks_kernel.aggregate import UnitOfWork
+from fourlinks_kernel.access import Role, ensure_scope
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import NotAllowed
-from fourlinks_kernel.projection import under
-from fourlinks_kernel.scope import ensure_scope
+from fourlinks_kernel.rows import under
+from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.adapters.common import (
     Anyone,
     CommandAccepted,
@@ -34,9 +34,8 @@ from fourlinks_members.application import handlers, queries
 from fourlinks_members.domain.cards import card_id_for
 from fourlinks_members.domain.rules import SERVICE_MATTERS
 from fourlinks_members.projections.directory import members
-from fourlinks_runtime.auth import Role
 from fourlinks_runtime.edge import Body, Choice, EntityId, IdInPath, Label, Line, Note, UnitPath
-from fourlinks_runtime.service import command_context
+from fourlinks_runtime.http import command_context
 
 router = APIRouter(tags=["members"])
 Matters = list[Label]

@@ -7,10 +7,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from fourlinks_contracts.members import OrgLevel
-from fourlinks_kernel.aggregate import UnitOfWork
+from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.errors import NotFound
-from fourlinks_kernel.projection import under
-from fourlinks_kernel.scope import ensure_scope
+from fourlinks_kernel.rows import under
+from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.adapters.common import (
     Administrator,
     Anyone,

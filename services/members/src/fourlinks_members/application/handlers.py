@@ -21,10 +21,10 @@ from fourlinks_contracts.members import (
     Urgency,
     VisitRecorded,
 )
-from fourlinks_kernel.aggregate import UnitOfWork
+from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotFound
-from fourlinks_kernel.scope import ensure_scope
+from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.domain.cards import Scope, ServiceCard, card_id_for
 from fourlinks_members.domain.contacts import (
     Contact,

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_contracts.members import ContactKind
 from fourlinks_kernel.errors import NotFound
-from fourlinks_kernel.projection import under
+from fourlinks_kernel.rows import under
 from fourlinks_members.domain.rules import SERVICE_MATTERS, community_of, nearness
 from fourlinks_members.projections.directory import (
     CONTACT_TABLES,

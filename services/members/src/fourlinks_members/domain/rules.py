@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fourlinks_contracts.members import COMMUNITY_DEPTH
 from fourlinks_kernel.errors import InvalidCommand
 
 SERVICE_MATTERS: dict[str, str] = {
@@ -18,7 +19,6 @@ SERVICE_MATTERS: dict[str, str] = {
 }
 CREDIT_CODE_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-COMMUNITY_DEPTH = 3  # district/street/community
 
 
 def check_matters(matters: list[str]) -> list[str]:
@@ -52,7 +52,7 @@ def check_credit_code(code: str) -> str:
 
 def community_of(path: str) -> str:
     """The community (or village) a unit path lies in."""
-    return "/".join(path.split("/")[:COMMUNITY_DEPTH])
+    return "/".join(path.split("/")[:COMMUNITY_DEPTH])  # a shorter path is its own community
 
 
 def nearness(member_unit: str, contact_unit: str) -> int:

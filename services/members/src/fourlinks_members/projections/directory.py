@@ -48,7 +48,7 @@ from fourlinks_contracts.members import (
 )
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
-from fourlinks_kernel.projection import Added, insert_row, select_row, update_rows
+from fourlinks_kernel.rows import Added, insert_row, select_row, update_rows
 
 metadata = MetaData()
 ID = String(36)

@@ -8,7 +8,7 @@ from sqlalchemy import Column, Connection, DateTime, Integer, MetaData, String, 
 
 from fourlinks_contracts.members import OrgUnitCreated, OrgUnitRenamed
 from fourlinks_kernel.envelope import RecordedEvent
-from fourlinks_kernel.projection import upsert_row
+from fourlinks_kernel.rows import upsert_row
 
 metadata = MetaData()
 org_units = Table(

@@ -1,0 +1,11 @@
+"""The feedback service's read models: what a rebuild needs, and nothing of HTTP or policies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from fourlinks_directory.members_directory import MemberDirectoryProjection
+from fourlinks_feedback.projections.feedback import FeedbackProjection
+from fourlinks_kernel.projection import Projection
+
+PROJECTIONS: Sequence[Callable[[], Projection]] = (MemberDirectoryProjection, FeedbackProjection)

@@ -1,0 +1,52 @@
+"""What makes one service: its name, contracts, read models, routes, policies and workers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fourlinks_kernel.envelope import RecordedEvent
+from fourlinks_kernel.events import DomainEvent, EventRegistry
+from fourlinks_kernel.projection import Projection
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from fourlinks_runtime.runtime import ServiceRuntime
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Reacts to events of other aggregates or services by issuing commands (a process manager).
+
+    Runs as a FastStream subscriber on a durable pull consumer with manual acks: an event whose
+    handler raises is nak'ed with a growing delay and redelivered, never dropped. Handlers must be
+    idempotent (commands carry the event id as their command id, so a redelivery finds its work
+    already recorded).
+    """
+
+    name: str
+    version: int
+    subjects: str
+    handle: Callable[[RecordedEvent, ServiceRuntime], Awaitable[None]]
+    description: str = ""
+    # Events handled at once. 1 keeps the log's order; more only where every event starts its
+    # own aggregate (a feedback item's task), so no two reactions can touch the same one.
+    concurrency: int = 1
+
+
+@dataclass
+class ServiceDefinition:
+    """What makes one service: its name, contracts, read models, routes and policies."""
+
+    name: str
+    title: str
+    description: str
+    registry: EventRegistry
+    publishes: Sequence[type[DomainEvent]] = ()
+    projections: Sequence[Callable[[], Projection]] = ()
+    routers: Sequence[APIRouter] = ()
+    policies: Sequence[Policy] = ()
+    workers: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = ()
+    version: str = "0.1.0"

@@ -1,0 +1,201 @@
+"""A running service: its NATS connection, event store, read-model engine, projections, policies
+and workers, started and stopped as one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, TypeVar
+from zoneinfo import ZoneInfo
+
+import structlog
+from nats.aio.client import Client
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from fourlinks_kernel.crypto import PersonalDataCipher
+from fourlinks_kernel.envelope import CommandContext
+from fourlinks_kernel.errors import ConcurrencyConflict, InvalidCommand
+from fourlinks_kernel.projection import ProjectionHalted, ProjectionRunner, ensure_bookkeeping
+from fourlinks_kernel.store import EventStore
+from fourlinks_kernel.unit_of_work import Outcome, UnitOfWork, run_command
+from fourlinks_runtime.definition import ServiceDefinition
+from fourlinks_runtime.engines import create_engine_with_schema
+from fourlinks_runtime.eventstore import open_event_store
+from fourlinks_runtime.idempotency import IdempotencyKeys
+from fourlinks_runtime.metrics import ServiceMetrics
+from fourlinks_runtime.natsconn import connect
+from fourlinks_runtime.policies import start_policies
+from fourlinks_runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from faststream.nats import NatsBroker
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+SHUTDOWN_SECONDS = 5.0
+
+
+@dataclass
+class ServiceRuntime:
+    """The live parts of a running service, reachable from routes as `request.app.state.runtime`."""
+
+    definition: ServiceDefinition
+    settings: Settings
+    nc: Client
+    store: EventStore
+    engine: AsyncEngine
+    cipher: PersonalDataCipher
+    metrics: ServiceMetrics
+    runners: list[ProjectionRunner] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    broker: NatsBroker | None = None
+    idempotency: IdempotencyKeys = field(default_factory=lambda: IdempotencyKeys(None))
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    async def wait_for(
+        self, position: int | None, *, projection: str | None = None, timeout: float = 3.0
+    ) -> None:
+        """Read-your-writes for HTTP: wait (bounded) until one projection, or all, applied `position`.
+
+        Positions are global, so one returned by another service works too; a position beyond the
+        log's end can never be reached and is refused at once (422)."""
+        if not position:
+            return
+        last = await self.store.last_position()
+        if position > last:
+            raise InvalidCommand(f"X-Min-Position {position} is beyond the log's last position {last}")
+        runners = [r for r in self.runners if projection is None or r.projection.name == projection]
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (
+            any(r.status.position < position for r in runners)
+            and asyncio.get_running_loop().time() < deadline
+        ):
+            await asyncio.sleep(0.01)
+
+    async def wait_for_all(self, position: int, *, timeout: float = 10.0) -> None:
+        """Wait (bounded) until every projection has applied `position`: a policy reading a read
+        model then sees everything up to the event it reacts to."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while any(r.status.position < position for r in self.runners):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"read models have not reached position {position}; retried later")
+            await asyncio.sleep(0.01)
+
+    async def wait_until_caught_up(self) -> None:
+        """Wait until every projection has caught up with the log as it stood at start."""
+        while not all(r.status.caught_up for r in self.runners):
+            await asyncio.sleep(0.05)
+
+    def today(self) -> date:
+        """Today in the district's time zone, by this service's clock."""
+        return self.clock().astimezone(ZoneInfo(self.settings.timezone)).date()
+
+    async def run(
+        self, work: Callable[[UnitOfWork], Awaitable[T]], context: CommandContext, *, command: str
+    ) -> Outcome[T]:
+        """Run a command over any aggregates, counting its outcome; conflicts surface as 409 when
+        retries are exhausted."""
+        try:
+            outcome = await run_command(self.store, context, work)
+        except ConcurrencyConflict:
+            self.metrics.conflicts.labels(command).inc()
+            self.metrics.commands.labels(command, "conflict").inc()
+            raise
+        except Exception:
+            self.metrics.commands.labels(command, "refused").inc()
+            raise
+        self.metrics.commands.labels(command, "duplicate" if outcome.duplicate else "ok").inc()
+        return outcome
+
+
+async def _connect_with_retry(settings: Settings, name: str, attempts: int = 60) -> Client:
+    for attempt in range(1, attempts + 1):
+        try:
+            return await connect(settings, name=name)
+        except Exception as exc:
+            if attempt == attempts:
+                raise RuntimeError(f"cannot reach NATS at {settings.nats_url}: {exc}") from exc
+            log.warning("nats_unreachable", attempt=attempt, error=type(exc).__name__)
+            await asyncio.sleep(0.5)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _supervised_worker(
+    worker: Callable[[ServiceRuntime], Awaitable[None]], runtime: ServiceRuntime
+) -> None:
+    """Keep a background worker (a scheduler) running through transient failures."""
+    while True:
+        try:
+            await worker(runtime)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("worker_restarting", worker=worker.__name__, error=repr(exc)[:200])
+            await asyncio.sleep(2.0)
+
+
+async def _supervise(runner: ProjectionRunner) -> None:
+    """Keep a projection running through disconnects; a halt stays halted until fixed."""
+    delay = 0.5
+    while True:
+        try:
+            await runner.run()
+            return
+        except ProjectionHalted:
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("projection_restarting", projection=runner.projection.name, error=repr(exc)[:200])
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 15.0)
+
+
+async def start_runtime(definition: ServiceDefinition, settings: Settings) -> ServiceRuntime:
+    """Connect, build the store and engine, start projections and policies."""
+    nc = await _connect_with_retry(settings, f"fourlinks-{definition.name}")
+    store, cipher = open_event_store(nc, settings, definition.registry)
+    url, schema = settings.read_model_database(definition.name)
+    engine = await create_engine_with_schema(url, schema)
+    runtime = ServiceRuntime(definition, settings, nc, store, engine, cipher, ServiceMetrics())
+    runtime.idempotency = await IdempotencyKeys.open(nc, settings.idempotency_bucket)
+    await ensure_bookkeeping(engine)
+    for factory in definition.projections:
+        runner = ProjectionRunner(
+            factory(), store=store, engine=engine, batch_size=settings.projection_batch_size
+        )
+        runtime.runners.append(runner)
+        with contextlib.suppress(ProjectionHalted):
+            await runner.prepare()  # tables exist before the first query; a halt is reported by run()
+        runtime.tasks.append(
+            asyncio.create_task(_supervise(runner), name=f"projection:{runner.projection.name}")
+        )
+    for worker in definition.workers:
+        runtime.tasks.append(
+            asyncio.create_task(_supervised_worker(worker, runtime), name=f"worker:{worker.__name__}")
+        )
+    if definition.policies:
+        runtime.broker = start_policies(runtime)
+        await runtime.broker.start()
+    return runtime
+
+
+async def stop_runtime(runtime: ServiceRuntime) -> None:
+    """Stop policies and projections, then close connections; bounded so shutdown never hangs."""
+    if runtime.broker is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(runtime.broker.stop(), SHUTDOWN_SECONDS)
+    for task in runtime.tasks:
+        task.cancel()
+    if runtime.tasks:
+        await asyncio.wait(runtime.tasks, timeout=SHUTDOWN_SECONDS)
+    for runner in runtime.runners:
+        runner.close()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(runtime.nc.close(), SHUTDOWN_SECONDS)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(runtime.engine.dispose(), SHUTDOWN_SECONDS)
