@@ -170,22 +170,29 @@ async def service_settings(
     jetstream_settings: JetStreamSettings,
 ) -> AsyncIterator[Settings]:
     """Settings for services under test: own stream, own key bucket, SQLite or PostgreSQL read models."""
-    settings = Settings(
-        var_dir=tmp_path,
-        nats_url=nats_server.url,
-        stream=jetstream_settings.stream,
-        subject_prefix=jetstream_settings.prefix,
-        key_bucket=jetstream_settings.key_bucket,
-        idempotency_bucket=jetstream_settings.idempotency_bucket,
-        master_key=TEST_MASTER_KEY,
-        jwt_secret=TEST_JWT_SECRET,
-        log_level="WARNING",
-    )
+    settings = settings_for_tests(tmp_path, nats_server, jetstream_settings)
     if request.param == "sqlite":
         yield settings
         return
     async with postgres_database() as url:
         yield settings.model_copy(update={"database_url": url})
+
+
+def settings_for_tests(
+    tmp_path: Path, nats_server: NatsEndpoint, jetstream: JetStreamSettings, *, log_level: str = "WARNING"
+) -> Settings:
+    """Settings for services under test on SQLite: their own stream, key and idempotency buckets."""
+    return Settings(
+        var_dir=tmp_path,
+        nats_url=nats_server.url,
+        stream=jetstream.stream,
+        subject_prefix=jetstream.prefix,
+        key_bucket=jetstream.key_bucket,
+        idempotency_bucket=jetstream.idempotency_bucket,
+        master_key=TEST_MASTER_KEY,
+        jwt_secret=TEST_JWT_SECRET,
+        log_level=log_level,
+    )
 
 
 TEST_MASTER_KEY = "dGVzdC1tYXN0ZXIta2V5LW9mLXRoaXJ0eS10d28tYnk="

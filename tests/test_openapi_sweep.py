@@ -21,12 +21,11 @@ from typing import Any
 import httpx
 import pytest
 from conftest import (
-    TEST_JWT_SECRET,
-    TEST_MASTER_KEY,
     District,
     bearer,
     community_with_a_covered_household,
     running,
+    settings_for_tests,
     wait_ready,
 )
 from sqlalchemy import select
@@ -38,7 +37,6 @@ from fourlinks_members.bootstrap import create_app as members_app
 from fourlinks_members.projections.directory import households, members
 from fourlinks_members.seed import seed_district
 from fourlinks_runtime.embedded import NatsEndpoint
-from fourlinks_runtime.settings import Settings
 
 EVERY_ROLE = ("administrator", "secretary", "member", "inspector", "resident", "auditor")
 HOSTILE_TEXT = [
@@ -69,17 +67,7 @@ async def seeded(
 ) -> AsyncIterator[District]:
     """The three services on SQLite over a seeded community (the sweep is about the HTTP edge,
     which does not depend on the read-model database; the other suites cover PostgreSQL)."""
-    settings = Settings(
-        var_dir=tmp_path,
-        nats_url=nats_server.url,
-        stream=jetstream_settings.stream,
-        subject_prefix=jetstream_settings.prefix,
-        key_bucket=jetstream_settings.key_bucket,
-        idempotency_bucket=jetstream_settings.idempotency_bucket,
-        master_key=TEST_MASTER_KEY,
-        jwt_secret=TEST_JWT_SECRET,
-        log_level="ERROR",
-    )
+    settings = settings_for_tests(tmp_path, nats_server, jetstream_settings, log_level="ERROR")
     await seed_district(settings, district="sweep", scale=0.001)
     async with AsyncExitStack() as stack:
         clients = [

@@ -41,6 +41,7 @@ from fourlinks_runtime.edge import (
     UnitPath,
 )
 from fourlinks_runtime.figures import ranking
+from fourlinks_runtime.guards import Inspector, Member, MemberOrSecretary, Secretary
 from fourlinks_runtime.http import (
     CommandAccepted,
     GroupBy,
@@ -56,11 +57,7 @@ from fourlinks_runtime.http import (
 )
 
 router = APIRouter(tags=["tasks"])
-Secretary = Annotated[Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR))]
 Raiser = Annotated[Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.INSPECTOR))]
-Inspector = Annotated[Actor, Depends(require_roles(Role.INSPECTOR))]
-Member = Annotated[Actor, Depends(require_roles(Role.MEMBER))]
-MemberOrSecretary = Annotated[Actor, Depends(require_roles(Role.MEMBER, Role.SECRETARY, Role.ADMINISTRATOR))]
 Reader = Annotated[
     Actor,
     Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR, Role.INSPECTOR, Role.MEMBER)),

@@ -27,6 +27,7 @@ from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_runtime.auth import require_roles
 from fourlinks_runtime.edge import Body, Choice, EntityId, IdInPath, Label, LongText, Note, Storable
 from fourlinks_runtime.figures import ranking
+from fourlinks_runtime.guards import Resident, Secretary, Staff
 from fourlinks_runtime.http import CommandAccepted as BaseCommandAccepted
 from fourlinks_runtime.http import (
     GroupBy,
@@ -46,13 +47,10 @@ router = APIRouter(tags=["feedback"])
 Submitter = Annotated[
     Actor, Depends(require_roles(Role.RESIDENT, Role.MEMBER, Role.SECRETARY, Role.ADMINISTRATOR))
 ]
-Secretary = Annotated[Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR))]
-Staff = Annotated[Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR))]
 Anyone = Annotated[
     Actor,
     Depends(require_roles(Role.RESIDENT, Role.MEMBER, Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR)),
 ]
-Resident = Annotated[Actor, Depends(require_roles(Role.RESIDENT))]
 Answerer = Annotated[Actor, Depends(require_roles(Role.RESIDENT, Role.SECRETARY, Role.ADMINISTRATOR))]
 
 

@@ -12,14 +12,11 @@ from fourlinks_kernel.envelope import Actor
 from fourlinks_runtime.auth import require_roles
 from fourlinks_runtime.edge import PersonName as Name
 from fourlinks_runtime.edge import Storable
+from fourlinks_runtime.guards import Administrator, MemberOrSecretary, Secretary, Staff
 from fourlinks_runtime.http import CommandAccepted, Limit, MinPosition, Offset, Unit, caught_up, runtime_of
 from fourlinks_runtime.http import run_from_http as execute
 
 T = TypeVar("T")
-Administrator = Annotated[Actor, Depends(require_roles(Role.ADMINISTRATOR))]
-Secretary = Annotated[Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR))]
-Staff = Annotated[Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR))]
-MemberOrSecretary = Annotated[Actor, Depends(require_roles(Role.MEMBER, Role.SECRETARY, Role.ADMINISTRATOR))]
 Anyone = Annotated[
     Actor,
     Depends(
