@@ -199,6 +199,16 @@ TEST_MASTER_KEY = "dGVzdC1tYXN0ZXIta2V5LW9mLXRoaXJ0eS10d28tYnk="
 TEST_JWT_SECRET = "test-secret-for-signing-tokens-in-tests-only"  # noqa: S105 - tests only
 
 
+def service_runtime(client: httpx.AsyncClient) -> ServiceRuntime:
+    """The running service behind a test client made by `running`."""
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    app = transport.app
+    assert isinstance(app, FastAPI)
+    runtime: ServiceRuntime = app.state.runtime
+    return runtime
+
+
 @contextlib.asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """A service app with its lifespan run (NATS, projections) and an HTTP client on it."""
@@ -279,8 +289,7 @@ class District:
         return reply.json()
 
     def runtime(self, client: httpx.AsyncClient) -> ServiceRuntime:
-        runtime: ServiceRuntime = client._transport.app.state.runtime  # type: ignore[attr-defined]
-        return runtime
+        return service_runtime(client)
 
 
 @pytest.fixture

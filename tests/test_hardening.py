@@ -15,6 +15,7 @@ from conftest import (
     community_with_a_covered_household,
     eventually,
     running,
+    service_runtime,
     task_of,
     wait_ready,
     work_and_close,
@@ -346,7 +347,7 @@ async def test_a_protocol_error_from_the_server_is_a_reconnect_not_a_dead_servic
     admin = bearer(service_settings, "administrator", scope="yuhang")
     async with running(members_app(service_settings)) as client:
         assert (await wait_ready(client)).status_code == 200
-        runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
+        runtime = service_runtime(client)
         reconnects_before = runtime.nc.stats["reconnects"]
         # A control line over the server's limit: nats-server answers -ERR and drops the connection.
         await runtime.nc.publish("fourlinks.probe." + "x" * 8000, b"")

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import bearer, running, wait_ready
+from conftest import bearer, running, service_runtime, wait_ready
 from fourlinks_audit import export
 
 from fourlinks_contracts import full_registry
@@ -105,7 +105,7 @@ async def test_erased_markers_appear_nowhere_and_the_others_only_where_allowed(
         for _, phone in (erased[0], kept[0]):
             await client.get("/households/lookup", params={"phone": phone}, headers=secretary)
         metrics = (await client.get("/metrics")).text
-        runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
+        runtime = service_runtime(client)
         stored = [s async for s in runtime.store.read()]
         decoded = [await runtime.store.codec.decode(s) for s in stored]
         out = tmp_path / "export"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
-from conftest import bearer, running
+from conftest import bearer, running, service_runtime
 
 from fourlinks_contracts import full_registry
 from fourlinks_contracts.members import OrgUnitCreated
@@ -85,7 +85,7 @@ async def test_a_failing_policy_gets_the_event_again_and_records_its_effect_once
             "/org-units", json={"code": "yuhang", "name": "余杭区", "level": "district"}, headers=admin
         )
         unit_id = created.json()["id"]
-        runtime: ServiceRuntime = watcher_client._transport.app.state.runtime  # type: ignore[attr-defined]
+        runtime = service_runtime(watcher_client)
         for _ in range(300):
             if len(calls) >= 2:
                 break

@@ -12,6 +12,7 @@ from fourlinks_contracts.assignments import (
     CloseReason,
     RejectionReason,
     ResolutionResult,
+    TaskClosed,
     TaskRaised,
     TaskSource,
     TaskState,
@@ -101,7 +102,9 @@ def test_the_whole_loop_from_assignment_to_closure() -> None:
         "SpotCheckPassed",
         "TaskClosed",
     ]
-    assert task.pending[-1].on_time  # type: ignore[attr-defined]
+    closed = task.pending[-1]
+    assert isinstance(closed, TaskClosed)
+    assert closed.on_time
 
 
 def test_only_the_assignee_works_the_task() -> None:

@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fourlinks_contracts.feedback import Channel, FeedbackKind, FeedbackSubmitted, Resolved, Satisfaction
+from fourlinks_contracts.feedback import (
+    CallbackScheduled,
+    Channel,
+    FeedbackKind,
+    FeedbackSubmitted,
+    Resolved,
+    Satisfaction,
+)
 from fourlinks_contracts.members import Urgency
 from fourlinks_feedback.application.queries import view, visible_to
 from fourlinks_feedback.domain.feedback import CallbackTimes, Feedback, FeedbackState, task_id_for
@@ -74,8 +81,8 @@ def test_a_call_back_is_due_the_day_after_closure() -> None:
     feedback = submitted()
     feedback.task_closed(closed_at=T0, times=TIMES)
     scheduled = feedback.pending[-1]
-    assert scheduled.event_type == "CallbackScheduled"
-    assert scheduled.due_at == T0 + timedelta(hours=24)  # type: ignore[attr-defined]
+    assert isinstance(scheduled, CallbackScheduled)
+    assert scheduled.due_at == T0 + timedelta(hours=24)
 
 
 def test_not_resolved_or_dissatisfied_requests_a_correction_every_round() -> None:
@@ -104,8 +111,9 @@ def test_satisfied_schedules_the_follow_up_which_closes_the_loop_when_it_stayed_
         resolved=Resolved.YES, satisfaction=Satisfaction.SATISFIED, comment="", now=T0, times=TIMES
     )
     follow_up = feedback.pending[-1]
-    assert (follow_up.event_type, follow_up.kind.value) == ("CallbackScheduled", "follow_up")  # type: ignore[attr-defined]
-    assert follow_up.due_at == T0 + timedelta(days=28)  # type: ignore[attr-defined]
+    assert isinstance(follow_up, CallbackScheduled)
+    assert follow_up.kind.value == "follow_up"
+    assert follow_up.due_at == T0 + timedelta(days=28)
     feedback.record_answer(
         resolved=Resolved.YES, satisfaction=Satisfaction.SATISFIED, comment="", now=T0, times=TIMES
     )

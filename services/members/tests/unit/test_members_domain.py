@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 
 from fourlinks_contracts import full_registry
-from fourlinks_contracts.members import ContactKind, DeactivationReason, HelperRole, OrgLevel, Urgency
+from fourlinks_contracts.members import (
+    ContactKind,
+    DeactivationReason,
+    HelperRole,
+    HouseholdRegistered,
+    OrgLevel,
+    ResidentAdded,
+    Urgency,
+)
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.crypto import InMemoryKeyStore, PersonalDataCipher
 from fourlinks_kernel.envelope import Actor, CommandContext
@@ -323,8 +331,11 @@ async def test_erasing_a_resident_destroys_their_key_and_leaves_the_rest_of_hist
     loaded = await world.store.load(Household.stream_of(household))
     added = loaded.events[1]
     assert added.erased_fields == ("name", "phone", "elderly_living_alone", "disability")
-    assert added.event.name is None  # type: ignore[attr-defined]
-    assert loaded.events[0].event.room == "101"  # type: ignore[attr-defined]
+    registered = loaded.events[0].event
+    assert isinstance(added.event, ResidentAdded)
+    assert isinstance(registered, HouseholdRegistered)
+    assert added.event.name is None
+    assert registered.room == "101"
     with pytest.raises(StateConflict, match="already been erased"):
         await world.run(
             lambda uow: handlers.erase_resident(

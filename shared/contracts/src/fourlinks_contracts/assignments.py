@@ -55,13 +55,18 @@ class CloseReason(StrEnum):
     NOT_OUR_RESPONSIBILITY = "not_our_responsibility"
 
 
-class TaskRaised(DomainEvent):
+class TaskEvent(DomainEvent):
+    """Base of every event of a task: each names the task it belongs to."""
+
+    task_id: str
+
+
+class TaskRaised(TaskEvent):
     """A problem became a task; the description is sealed with the contact's (or the task's) key."""
 
     event_type: ClassVar[str] = "TaskRaised"
     personal_fields: ClassVar[tuple[str, ...]] = ("description",)
     data_subject_field: ClassVar[str | None] = "data_subject"
-    task_id: str
     source: TaskSource
     source_ref: str | None
     category: str
@@ -74,175 +79,157 @@ class TaskRaised(DomainEvent):
     data_subject: str
 
 
-class TaskTriaged(DomainEvent):
+class TaskTriaged(TaskEvent):
     """Triage accepted the task; its deadline runs from now."""
 
     event_type: ClassVar[str] = "TaskTriaged"
-    task_id: str
     triaged_at: datetime
     due_at: datetime
 
 
-class TaskRejected(DomainEvent):
+class TaskRejected(TaskEvent):
     """Triage refused the task, with a reason code."""
 
     event_type: ClassVar[str] = "TaskRejected"
-    task_id: str
     reason: RejectionReason
     duplicate_of: str | None
     responsible_party: str | None
     note: str
 
 
-class TaskAssigned(DomainEvent):
+class TaskAssigned(TaskEvent):
     """The task went to a member (by default the contact's card member), with optional helpers."""
 
     event_type: ClassVar[str] = "TaskAssigned"
-    task_id: str
     member_id: str
     helpers: list[str]
     party_day_id: str | None
     by_default: bool
 
 
-class TaskAccepted(DomainEvent):
+class TaskAccepted(TaskEvent):
     """The member took the task on."""
 
     event_type: ClassVar[str] = "TaskAccepted"
-    task_id: str
     member_id: str
 
 
-class TaskReturned(DomainEvent):
+class TaskReturned(TaskEvent):
     """The member handed the task back, with a reason; it waits for a new assignee."""
 
     event_type: ClassVar[str] = "TaskReturned"
-    task_id: str
     member_id: str
     reason: str
 
 
-class ProgressReported(DomainEvent):
+class ProgressReported(TaskEvent):
     """A step of the work."""
 
     event_type: ClassVar[str] = "ProgressReported"
-    task_id: str
     member_id: str
     note: str
 
 
-class ResolutionReported(DomainEvent):
+class ResolutionReported(TaskEvent):
     """The member reports the work done and its result, with evidence references."""
 
     event_type: ClassVar[str] = "ResolutionReported"
-    task_id: str
     member_id: str
     summary: str
     result: ResolutionResult
     evidence: list[str]
 
 
-class SpotCheckPassed(DomainEvent):
+class SpotCheckPassed(TaskEvent):
     """An inspector (not the assignee) confirmed the work; the task is ready to close."""
 
     event_type: ClassVar[str] = "SpotCheckPassed"
-    task_id: str
     inspector_id: str
     note: str
 
 
-class SpotCheckFailed(DomainEvent):
+class SpotCheckFailed(TaskEvent):
     """An inspector found the work wanting: back to the member for rework (反馈纠偏)."""
 
     event_type: ClassVar[str] = "SpotCheckFailed"
-    task_id: str
     inspector_id: str
     reason: str
     rework_count: int
 
 
-class TaskReassigned(DomainEvent):
+class TaskReassigned(TaskEvent):
     """The task moved to another member (任务调整)."""
 
     event_type: ClassVar[str] = "TaskReassigned"
-    task_id: str
     from_member: str | None
     to_member: str
     helpers: list[str]
     reason: str
 
 
-class DeadlineExtensionRequested(DomainEvent):
+class DeadlineExtensionRequested(TaskEvent):
     """Someone asked for more time, before the deadline."""
 
     event_type: ClassVar[str] = "DeadlineExtensionRequested"
-    task_id: str
     requested_by: str
     new_due_at: datetime
     reason: str
 
 
-class DeadlineExtended(DomainEvent):
+class DeadlineExtended(TaskEvent):
     """A secretary approved the extension; the reason is kept."""
 
     event_type: ClassVar[str] = "DeadlineExtended"
-    task_id: str
     approved_by: str
     previous_due_at: datetime
     new_due_at: datetime
     reason: str
 
 
-class DeadlineExtensionRefused(DomainEvent):
+class DeadlineExtensionRefused(TaskEvent):
     """A secretary refused the extension."""
 
     event_type: ClassVar[str] = "DeadlineExtensionRefused"
-    task_id: str
     refused_by: str
     reason: str
 
 
-class TaskEscalated(DomainEvent):
+class TaskEscalated(TaskEvent):
     """The task went one level up (building → community → street → district)."""
 
     event_type: ClassVar[str] = "TaskEscalated"
-    task_id: str
     from_unit: str
     to_unit: str
     reason: str
 
 
-class TaskPushedDown(DomainEvent):
+class TaskPushedDown(TaskEvent):
     """The task went back down to a lower unit, with guidance."""
 
     event_type: ClassVar[str] = "TaskPushedDown"
-    task_id: str
     from_unit: str
     to_unit: str
     guidance: str
 
 
-class TaskParked(DomainEvent):
+class TaskParked(TaskEvent):
     """The task waits (挂账) for a stated reason; its clock keeps its deadline."""
 
     event_type: ClassVar[str] = "TaskParked"
-    task_id: str
     reason: str
 
 
-class TaskUnparked(DomainEvent):
+class TaskUnparked(TaskEvent):
     """The task left the parking lot."""
 
     event_type: ClassVar[str] = "TaskUnparked"
-    task_id: str
     note: str
 
 
-class TaskClosed(DomainEvent):
+class TaskClosed(TaskEvent):
     """The task was closed (销号), never by its assignee."""
 
     event_type: ClassVar[str] = "TaskClosed"
-    task_id: str
     closed_by: str
     reason: CloseReason
     note: str
@@ -253,39 +240,35 @@ class TaskClosed(DomainEvent):
     escalated: bool
 
 
-class TaskReopened(DomainEvent):
+class TaskReopened(TaskEvent):
     """A correction (or a secretary) reopened the task, back to its assignee with the reason."""
 
     event_type: ClassVar[str] = "TaskReopened"
-    task_id: str
     reason: str
     correction_ref: str | None
     assignee: str | None
 
 
-class DeadlineApproaching(DomainEvent):
+class DeadlineApproaching(TaskEvent):
     """The scheduler's reminder before the deadline."""
 
     event_type: ClassVar[str] = "DeadlineApproaching"
-    task_id: str
     due_at: datetime
     assignee: str | None
 
 
-class DeadlineMissed(DomainEvent):
+class DeadlineMissed(TaskEvent):
     """The deadline passed with the task still open."""
 
     event_type: ClassVar[str] = "DeadlineMissed"
-    task_id: str
     due_at: datetime
     assignee: str | None
 
 
-class TaskFlaggedForReassignment(DomainEvent):
+class TaskFlaggedForReassignment(TaskEvent):
     """The assignee was deactivated: the task needs a new member (one is suggested where known)."""
 
     event_type: ClassVar[str] = "TaskFlaggedForReassignment"
-    task_id: str
     member_id: str
     suggested_member_id: str | None
     reason: str

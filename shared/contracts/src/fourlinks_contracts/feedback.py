@@ -58,13 +58,18 @@ class CallbackKind(StrEnum):
     FOLLOW_UP = "follow_up"
 
 
-class FeedbackSubmitted(DomainEvent):
+class FeedbackEvent(DomainEvent):
+    """Base of every event of a feedback item: each names the item it belongs to."""
+
+    feedback_id: str
+
+
+class FeedbackSubmitted(FeedbackEvent):
     """A resident, an enterprise contact or a member on their behalf raised something."""
 
     event_type: ClassVar[str] = "FeedbackSubmitted"
     personal_fields: ClassVar[tuple[str, ...]] = ("description",)
     data_subject_field: ClassVar[str | None] = "data_subject"
-    feedback_id: str
     reference: str
     channel: Channel
     kind: FeedbackKind
@@ -82,22 +87,20 @@ class FeedbackSubmitted(DomainEvent):
     data_subject: str
 
 
-class FeedbackAcknowledged(DomainEvent):
+class FeedbackAcknowledged(FeedbackEvent):
     """Feedback was acknowledged; the reference lets the resident follow it."""
 
     event_type: ClassVar[str] = "FeedbackAcknowledged"
-    feedback_id: str
     reference: str
     acknowledged_by: str
 
 
-class FeedbackRouted(DomainEvent):
+class FeedbackRouted(FeedbackEvent):
     """Feedback that needs action becomes a task (the assignments service raises it)."""
 
     event_type: ClassVar[str] = "FeedbackRouted"
     personal_fields: ClassVar[tuple[str, ...]] = ("description",)
     data_subject_field: ClassVar[str | None] = "data_subject"
-    feedback_id: str
     task_id: str
     category: str
     urgency: Urgency
@@ -108,23 +111,21 @@ class FeedbackRouted(DomainEvent):
     data_subject: str
 
 
-class FeedbackAnswered(DomainEvent):
+class FeedbackAnswered(FeedbackEvent):
     """An opinion, praise or question was answered and closed directly."""
 
     event_type: ClassVar[str] = "FeedbackAnswered"
     personal_fields: ClassVar[tuple[str, ...]] = ("answer",)
     data_subject_field: ClassVar[str | None] = "data_subject"
-    feedback_id: str
     answered_by: str
     answer: str | None
     data_subject: str
 
 
-class CallbackScheduled(DomainEvent):
+class CallbackScheduled(FeedbackEvent):
     """A call-back (回访) is due: after the task closed, or weeks later to ask if it stayed fixed."""
 
     event_type: ClassVar[str] = "CallbackScheduled"
-    feedback_id: str
     task_id: str
     round: int
     kind: CallbackKind
@@ -132,13 +133,12 @@ class CallbackScheduled(DomainEvent):
     answer_by: datetime
 
 
-class SatisfactionRecorded(DomainEvent):
+class SatisfactionRecorded(FeedbackEvent):
     """The resident answered the call-back."""
 
     event_type: ClassVar[str] = "SatisfactionRecorded"
     personal_fields: ClassVar[tuple[str, ...]] = ("comment",)
     data_subject_field: ClassVar[str | None] = "data_subject"
-    feedback_id: str
     task_id: str
     round: int
     kind: CallbackKind
@@ -149,34 +149,31 @@ class SatisfactionRecorded(DomainEvent):
     data_subject: str
 
 
-class CallbackNotReached(DomainEvent):
+class CallbackNotReached(FeedbackEvent):
     """Nobody answered in time: recorded as not reached, never as satisfied."""
 
     event_type: ClassVar[str] = "CallbackNotReached"
-    feedback_id: str
     task_id: str
     round: int
     kind: CallbackKind
 
 
-class CorrectionRequested(DomainEvent):
+class CorrectionRequested(FeedbackEvent):
     """Not resolved or dissatisfied: the task is reopened with the resident's reason (反馈纠偏)."""
 
     event_type: ClassVar[str] = "CorrectionRequested"
     personal_fields: ClassVar[tuple[str, ...]] = ("reason",)
     data_subject_field: ClassVar[str | None] = "data_subject"
-    feedback_id: str
     task_id: str
     round: int
     reason: str | None
     data_subject: str
 
 
-class FeedbackClosed(DomainEvent):
+class FeedbackClosed(FeedbackEvent):
     """The feedback loop ended: satisfied, answered, or the task closed for good."""
 
     event_type: ClassVar[str] = "FeedbackClosed"
-    feedback_id: str
     outcome: str
 
 

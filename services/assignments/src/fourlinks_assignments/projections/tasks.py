@@ -134,8 +134,8 @@ class TasksProjection:
 
 
 def _task_id(event: DomainEvent) -> str:
-    value: str = event.__dict__["task_id"]  # every task event carries it
-    return value
+    assert isinstance(event, ev.TaskEvent)  # every event here but a party day's is a task's
+    return event.task_id
 
 
 def _details(event: DomainEvent) -> str:

@@ -130,7 +130,8 @@ class FeedbackProjection:
             )
 
     def _task(self, conn: Connection, event: DomainEvent, when: datetime) -> None:
-        task_id = event.__dict__["task_id"]
+        assert isinstance(event, tasks_ev.TaskEvent)  # only lifecycle events come here
+        task_id = event.task_id
         values = _task_lifecycle(event)
         if isinstance(event, tasks_ev.TaskClosed | tasks_ev.TaskReopened):
             values["task_closed_at"] = when if isinstance(event, tasks_ev.TaskClosed) else None
@@ -255,8 +256,8 @@ def _update(conn: Connection, feedback_id: str, **values: Any) -> None:
 
 
 def _feedback_id(event: DomainEvent) -> str:
-    value: str = event.__dict__["feedback_id"]
-    return value
+    assert isinstance(event, ev.FeedbackEvent)  # every event with a history line is an item's
+    return event.feedback_id
 
 
 def _history_line(event: DomainEvent) -> tuple[str, str | None] | None:
