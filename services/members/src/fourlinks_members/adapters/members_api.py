@@ -100,6 +100,12 @@ class ReviseCard(CardScope):
     reason: Reason
 
 
+class DetachHelper(Body):
+    """Why the helper leaves the member's 1 + X team."""
+
+    reason: Reason
+
+
 class RevokeCard(Body):
     """Why the card stops being valid."""
 
@@ -198,7 +204,7 @@ async def attach_helper(
 
 @router.post("/members/{member_id}/helpers/{helper_id}/detach", summary="Detach a helper")
 async def detach_helper(
-    member_id: IdInPath, helper_id: IdInPath, body: RevokeCard, request: Request, actor: Secretary
+    member_id: IdInPath, helper_id: IdInPath, body: DetachHelper, request: Request, actor: Secretary
 ) -> CommandAccepted:
     async def work(uow: UnitOfWork) -> None:
         await handlers.detach_helper(uow, actor, member_id=member_id, helper_id=helper_id, reason=body.reason)
@@ -262,7 +268,7 @@ async def list_members(
     request: Request,
     actor: Staff,
     unit: Unit = None,
-    status_filter: Annotated[str | None, Query(pattern="^(active|deactivated)$")] = None,
+    status: Annotated[str | None, Query(pattern="^(active|deactivated)$")] = None,
     over_capacity: bool = False,
     limit: Limit = 50,
     offset: Offset = 0,
@@ -271,8 +277,8 @@ async def list_members(
     root = unit_or_scope(actor, unit)
     ensure_scope(actor, root)
     query = select(members).where(under(members.c.org_unit, root))
-    if status_filter:
-        query = query.where(members.c.status == status_filter)
+    if status:
+        query = query.where(members.c.status == status)
     if over_capacity:
         query = query.where(members.c.status == "active", members.c.contact_count > members.c.capacity)
     runtime = await caught_up(request, min_position)
