@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import Field
 from sqlalchemy import select
 
-from fourlinks_assignments.application import handlers, queries
+from fourlinks_assignments.application import answers, handlers, queries
 from fourlinks_assignments.application.handlers import NewTask
 from fourlinks_assignments.application.reactions import deadline_policy, zone
 from fourlinks_assignments.domain.party_days import session_id_for
@@ -25,6 +25,7 @@ from fourlinks_kernel.access import Role, covers, ensure_scope
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed
 from fourlinks_kernel.rows import under
+from fourlinks_runtime.answers import list_of
 from fourlinks_runtime.auth import require_roles
 from fourlinks_runtime.edge import (
     Body,
@@ -459,7 +460,7 @@ async def reopen(task_id: IdInPath, body: Reason, request: Request, actor: Secre
 
 
 # -- queries ---------------------------------------------------------------------------------------
-@router.get("/tasks", summary="Tasks of a unit, filtered")
+@router.get("/tasks", summary="Tasks of a unit, filtered", response_model=answers.TaskPage)
 async def list_tasks(
     request: Request,
     actor: Staff,
@@ -490,7 +491,7 @@ async def list_tasks(
         )
 
 
-@router.get("/members/{member_id}/tasks", summary="A member's open tasks")
+@router.get("/members/{member_id}/tasks", summary="A member's open tasks", response_model=answers.TaskPage)
 async def member_tasks(
     member_id: IdInPath, request: Request, actor: Reader, min_position: MinPosition = None
 ) -> dict[str, Any]:
@@ -505,7 +506,7 @@ async def member_tasks(
     return result
 
 
-@router.get("/tasks/{task_id}", summary="One task")
+@router.get("/tasks/{task_id}", summary="One task", response_model=answers.TaskView)
 async def get_task(
     task_id: IdInPath, request: Request, actor: Reader, min_position: MinPosition = None
 ) -> dict[str, Any]:
@@ -516,7 +517,11 @@ async def get_task(
     return task
 
 
-@router.get("/tasks/{task_id}/timeline", summary="A task's full timeline: who, when, what")
+@router.get(
+    "/tasks/{task_id}/timeline",
+    summary="A task's full timeline: who, when, what",
+    response_model=list_of(answers.TimelineEntry),
+)
 async def task_timeline(
     task_id: IdInPath, request: Request, actor: Reader, min_position: MinPosition = None
 ) -> list[dict[str, Any]]:
@@ -537,7 +542,11 @@ async def board(
         return await queries.board(conn, root)
 
 
-@router.get("/kpis", summary="Closure, on-time closure, resolved-at-level, rework, median time to close")
+@router.get(
+    "/kpis",
+    summary="Closure, on-time closure, resolved-at-level, rework, median time to close",
+    response_model=list[answers.TaskFigures],
+)
 async def kpis(
     request: Request,
     actor: Staff,
@@ -555,7 +564,11 @@ async def kpis(
         )
 
 
-@router.get("/kpis/ranking", summary="Groups ranked by a rate, only above the minimum sample size")
+@router.get(
+    "/kpis/ranking",
+    summary="Groups ranked by a rate, only above the minimum sample size",
+    response_model=answers.TaskRanking,
+)
 async def rank_groups(
     request: Request,
     actor: Staff,
@@ -588,7 +601,9 @@ async def hold_party_day(body: HoldPartyDay, request: Request, actor: Secretary)
     )
 
 
-@router.get("/party-days", summary="Themed party days of a community")
+@router.get(
+    "/party-days", summary="Themed party days of a community", response_model=list_of(answers.PartyDayView)
+)
 async def list_party_days(
     request: Request, actor: Staff, unit: Unit = None, min_position: MinPosition = None
 ) -> list[dict[str, Any]]:
@@ -600,7 +615,9 @@ async def list_party_days(
 
 
 @router.get(
-    "/party-days/{session_id}/summary", summary="What a session handed out, and what closed since the last"
+    "/party-days/{session_id}/summary",
+    summary="What a session handed out, and what closed since the last",
+    response_model=answers.PartyDaySummary,
 )
 async def party_day_summary(
     session_id: IdInPath, request: Request, actor: Staff, min_position: MinPosition = None

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from fourlinks_contracts.feedback import Channel, FeedbackKind, Resolved, Satisfaction
 from fourlinks_contracts.members import Urgency
 from fourlinks_directory.members_directory import contact_members, known_contacts
-from fourlinks_feedback.application import handlers, queries
+from fourlinks_feedback.application import answers, handlers, queries
 from fourlinks_feedback.application.handlers import NewFeedback
 from fourlinks_feedback.application.reactions import callback_times
 from fourlinks_feedback.domain.feedback import FeedbackState
@@ -24,6 +24,7 @@ from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound
 from fourlinks_kernel.rows import under
 from fourlinks_kernel.unit_of_work import UnitOfWork
+from fourlinks_runtime.answers import list_of
 from fourlinks_runtime.auth import require_roles
 from fourlinks_runtime.edge import Body, Choice, EntityId, IdInPath, Label, LongText, Note, Storable
 from fourlinks_runtime.figures import ranking
@@ -237,7 +238,11 @@ async def callback(
     )
 
 
-@router.get("/feedback", summary="Feedback in your scope (members: on their contacts, unless anonymous)")
+@router.get(
+    "/feedback",
+    summary="Feedback in your scope (members: on their contacts, unless anonymous)",
+    response_model=answers.FeedbackPage,
+)
 async def list_feedback(
     request: Request,
     actor: Anyone,
@@ -275,14 +280,22 @@ async def list_feedback(
     }
 
 
-@router.get("/feedback/{feedback_id}", summary="One feedback item, as you may see it")
+@router.get(
+    "/feedback/{feedback_id}",
+    summary="One feedback item, as you may see it",
+    response_model=answers.FeedbackItem,
+)
 async def get_feedback(
     feedback_id: IdInPath, request: Request, actor: Anyone, min_position: MinPosition = None
 ) -> dict[str, Any]:
     return queries.view(actor, await _item_for(request, actor, feedback_id, min_position))
 
 
-@router.get("/follow-up/{reference}", summary="Follow your feedback by its reference: state and history")
+@router.get(
+    "/follow-up/{reference}",
+    summary="Follow your feedback by its reference: state and history",
+    response_model=answers.FollowUp,
+)
 async def follow_up(
     reference: Annotated[str, Path(pattern=REFERENCE_PATTERN, description="FL-YYYYMMDD-XXXXXXXX")],
     request: Request,
@@ -297,7 +310,7 @@ async def follow_up(
         return await queries.follow_up(conn, row)
 
 
-@router.get("/callbacks/due", summary="Call-backs to make now")
+@router.get("/callbacks/due", summary="Call-backs to make now", response_model=list_of(answers.DueCallback))
 async def callbacks_due(request: Request, actor: Staff, unit: Unit = None) -> list[dict[str, Any]]:
     root = (unit or actor.scope).strip("/")
     ensure_scope(actor, root)
@@ -341,7 +354,11 @@ async def rate(
     )
 
 
-@router.get("/members/{member_id}/ratings", summary="A member's ratings by period")
+@router.get(
+    "/members/{member_id}/ratings",
+    summary="A member's ratings by period",
+    response_model=answers.MemberRatings,
+)
 async def member_ratings(
     member_id: IdInPath, request: Request, actor: Anyone, min_position: MinPosition = None
 ) -> dict[str, Any]:
@@ -362,7 +379,11 @@ async def member_ratings(
     }
 
 
-@router.get("/kpis", summary="Response, resolution and satisfaction rates, with counts; as of a date")
+@router.get(
+    "/kpis",
+    summary="Response, resolution and satisfaction rates, with counts; as of a date",
+    response_model=list[answers.FeedbackFigures],
+)
 async def kpis(
     request: Request,
     actor: Staff,
@@ -391,7 +412,11 @@ async def kpis(
         )
 
 
-@router.get("/kpis/ranking", summary="Groups ranked by a rate, only above the minimum sample size")
+@router.get(
+    "/kpis/ranking",
+    summary="Groups ranked by a rate, only above the minimum sample size",
+    response_model=answers.FeedbackRanking,
+)
 async def rank_groups(
     request: Request,
     actor: Staff,

@@ -1,0 +1,66 @@
+"""What the assignments service's read routes answer, typed (OpenAPI shows every field)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel
+
+from fourlinks_assignments.projections.tasks import party_days, tasks, timeline
+from fourlinks_runtime.answers import page_of, ranking_of, row_model
+
+TaskView = row_model(
+    "Task",
+    tasks,
+    doc="One task as the read model shows it: state, people, deadlines, outcome.",
+    exclude=frozenset({"helpers"}),
+    fields={"helpers": list[str]},
+)
+TaskPage = page_of(TaskView)
+TimelineEntry = row_model(
+    "TaskTimelineEntry",
+    timeline,
+    doc="One event of a task: what, who, when, with its details (never personal data).",
+    exclude=frozenset({"details"}),
+    fields={"details": dict[str, Any]},
+)
+PartyDayView = row_model(
+    "PartyDay",
+    party_days,
+    doc="A community's themed party day and its agenda.",
+    exclude=frozenset({"agenda"}),
+    fields={"agenda": list[str]},
+)
+
+
+class PartyDaySummary(BaseModel):
+    """What a session handed out, and what its community closed since the session before."""
+
+    session_id: str
+    community: str
+    held_on: date
+    agenda: list[str]
+    previous_session_on: date | None
+    handed_out: list[str]
+    closed_since_previous: list[str]
+
+
+class TaskFigures(BaseModel):
+    """One group's task KPIs for one month (the month the tasks were raised in)."""
+
+    group: str
+    month: str
+    tasks: int
+    closed: int
+    closure_rate: float | None
+    due: int
+    extended: int
+    closed_on_time: int
+    on_time_closure_rate: float | None
+    resolved_at_level_rate: float | None
+    rework_count: int
+    median_hours_to_close: dict[str, float]
+
+
+TaskRanking = ranking_of(TaskFigures)

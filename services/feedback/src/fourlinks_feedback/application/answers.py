@@ -1,0 +1,80 @@
+"""What the feedback service's read routes answer, typed (OpenAPI shows every field)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from fourlinks_feedback.projections.feedback import callbacks, items
+from fourlinks_runtime.answers import page_of, ranking_of, row_model
+
+FeedbackItem = row_model(
+    "FeedbackItem",
+    items,
+    doc=(
+        "A feedback item as the asker may see it: confidential content only for secretaries and the "
+        "submitter, the submitter hidden from the member when anonymous (those fields are null then)."
+    ),
+    fields={"submitted_by": str | None},
+)
+FeedbackPage = page_of(FeedbackItem)
+DueCallback = row_model(
+    "DueCallback",
+    callbacks,
+    doc="A call-back to make now, with the item's reference, unit and household or enterprise.",
+    fields={"reference": str, "org_unit": str, "household_id": str | None, "enterprise_id": str | None},
+)
+
+
+class HistoryLine(BaseModel):
+    """One step of a feedback item: what happened and when (no one's personal data)."""
+
+    what: str
+    at: datetime
+    detail: str | None
+
+
+class FollowUp(BaseModel):
+    """What a resident sees by reference number: states and dates, nobody's personal data."""
+
+    reference: str
+    category: str
+    state: str
+    task_state: str | None
+    submitted_at: datetime
+    history: list[HistoryLine]
+
+
+class PeriodRatings(BaseModel):
+    """A member's ratings in one period."""
+
+    period: str
+    ratings: int
+    average: float
+
+
+class MemberRatings(BaseModel):
+    """A member's ratings by period."""
+
+    member_id: str
+    periods: list[PeriodRatings]
+
+
+class FeedbackFigures(BaseModel):
+    """One group's feedback rates for one month, with their counts."""
+
+    group: str
+    month: str
+    feedback: int
+    responded: int
+    response_rate: float | None
+    callbacks_answered: int
+    resolved: int
+    resolution_rate: float | None
+    satisfied: int
+    satisfaction_rate: float | None
+    not_reached: int
+
+
+FeedbackRanking = ranking_of(FeedbackFigures)
