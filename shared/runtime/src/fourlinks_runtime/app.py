@@ -16,6 +16,7 @@ from faststream.specification import AsyncAPI
 from faststream.specification.asyncapi import get_asyncapi_html
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fourlinks_kernel.ids import new_id
@@ -105,14 +106,22 @@ def _operations_router(definition: ServiceDefinition, settings: Settings) -> API
             asyncapi_json["doc"] = spec.to_specification().to_json()
         return asyncapi_json["doc"]
 
-    @router.get("/health/live", summary="The process is up and its NATS connections are not closed for good")
+    @router.get(
+        "/health/live",
+        summary="The process is up and its NATS connections are not closed for good",
+        responses={200: {"model": Liveness}, 503: {"model": Liveness}},
+    )
     async def live(request: Request) -> JSONResponse:
         closed = closed_connections(request.app.state.runtime)
         if closed:  # it will never reconnect by itself: an orchestrator must restart the process
             return JSONResponse({"status": "dead", "closed_connections": closed}, status_code=503)
         return JSONResponse({"status": "live"})
 
-    @router.get("/health/ready", summary="NATS connected, projections caught up and not halted")
+    @router.get(
+        "/health/ready",
+        summary="NATS connected, projections caught up and not halted",
+        responses={200: {"model": Readiness}, 503: {"model": Readiness}},
+    )
     async def ready(request: Request) -> JSONResponse:
         runtime: ServiceRuntime = request.app.state.runtime
         projections = {
@@ -152,6 +161,30 @@ def _operations_router(definition: ServiceDefinition, settings: Settings) -> API
         return HTMLResponse(get_asyncapi_html(spec.to_specification()))
 
     return router
+
+
+class Liveness(BaseModel):
+    """Whether the process should be restarted: `dead` when a NATS connection closed for good."""
+
+    status: str
+    closed_connections: list[str] = []
+
+
+class ProjectionHealth(BaseModel):
+    """Where one projection stands."""
+
+    position: int
+    caught_up: bool
+    halted_reason: str | None
+
+
+class Readiness(BaseModel):
+    """Whether the service can answer now, and if not, what is missing, in words."""
+
+    status: str
+    missing: list[str]
+    nats_connected: bool
+    projections: dict[str, ProjectionHealth]
 
 
 def what_is_missing(runtime: ServiceRuntime) -> list[str]:

@@ -32,7 +32,7 @@ from fourlinks_members.adapters.common import (
     runtime_of,
     unit_or_scope,
 )
-from fourlinks_members.application import handlers, queries
+from fourlinks_members.application import answers, handlers, queries
 from fourlinks_members.application.handlers import NewResident
 from fourlinks_members.projections.directory import (
     CONTACT_TABLES,
@@ -41,6 +41,7 @@ from fourlinks_members.projections.directory import (
     households,
     residents,
 )
+from fourlinks_runtime.answers import list_of
 from fourlinks_runtime.edge import (
     Body,
     Choice,
@@ -247,7 +248,11 @@ async def record_visit(body: RecordVisit, request: Request, actor: MemberOrSecre
 
 
 # -- queries ---------------------------------------------------------------------------------
-@router.get("/households", summary="Households under a unit (filter: covered, overdue)")
+@router.get(
+    "/households",
+    summary="Households under a unit (filter: covered, overdue)",
+    response_model=answers.HouseholdPage,
+)
 async def list_households(
     request: Request,
     actor: Staff,
@@ -276,7 +281,11 @@ async def list_households(
     return result
 
 
-@router.get("/households/lookup", summary="Find households by a resident's phone number (blind index)")
+@router.get(
+    "/households/lookup",
+    summary="Find households by a resident's phone number (blind index)",
+    response_model=list_of(answers.HouseholdRow),
+)
 async def lookup_household(
     request: Request,
     actor: Staff,
@@ -291,7 +300,7 @@ async def lookup_household(
     return [queries.shown(r) for r in rows if covers(actor, r["org_unit"])]
 
 
-@router.get("/enterprises", summary="Enterprises under a unit")
+@router.get("/enterprises", summary="Enterprises under a unit", response_model=answers.EnterprisePage)
 async def list_enterprises(
     request: Request,
     actor: Staff,
@@ -319,7 +328,9 @@ def _contact_routes(kind: ContactKind) -> None:
     """The per-contact queries, once for households and once for enterprises."""
     base = f"/{kind}s/{{contact_id}}"
 
-    @router.get(base, summary=f"One {kind}", name=f"get_{kind}")
+    one = answers.Household if kind == ContactKind.HOUSEHOLD else answers.Enterprise
+
+    @router.get(base, summary=f"One {kind}", name=f"get_{kind}", response_model=one)
     async def get_contact(
         contact_id: IdInPath, request: Request, actor: Staff, min_position: MinPosition = None
     ) -> dict[str, Any]:
@@ -335,6 +346,7 @@ def _contact_routes(kind: ContactKind) -> None:
         f"{base}/card",
         summary=f"The {kind}'s card: who is my member, their phone, their service matters",
         name=f"{kind}_card",
+        response_model=answers.ContactCard,
     )
     async def contact_card(
         contact_id: IdInPath, request: Request, actor: Anyone, min_position: MinPosition = None
@@ -346,7 +358,10 @@ def _contact_routes(kind: ContactKind) -> None:
             return await queries.card_of_contact(conn, kind, contact_id)
 
     @router.get(
-        f"{base}/member-on", summary=f"Who was this {kind}'s member on a date", name=f"{kind}_member_on"
+        f"{base}/member-on",
+        summary=f"Who was this {kind}'s member on a date",
+        name=f"{kind}_member_on",
+        response_model=answers.MemberOn,
     )
     async def member_on(
         contact_id: IdInPath,
@@ -371,6 +386,7 @@ def _contact_routes(kind: ContactKind) -> None:
         f"{base}/suggested-members",
         summary="Nearby members with spare capacity",
         name=f"{kind}_suggested_members",
+        response_model=list[answers.Suggestion],
     )
     async def suggested_members(
         contact_id: IdInPath, request: Request, actor: Staff, min_position: MinPosition = None
@@ -386,7 +402,11 @@ for _kind in ContactKind:
     _contact_routes(_kind)
 
 
-@router.get("/coverage", summary="Coverage of a unit: households and enterprises in an active card's scope")
+@router.get(
+    "/coverage",
+    summary="Coverage of a unit: households and enterprises in an active card's scope",
+    response_model=answers.Coverage,
+)
 async def coverage(
     request: Request, actor: Staff, unit: Unit = None, min_position: MinPosition = None
 ) -> dict[str, Any]:
@@ -397,7 +417,11 @@ async def coverage(
         return await queries.coverage(conn, root)
 
 
-@router.get("/coverage/uncovered", summary="Uncovered contacts of a unit, each with suggested members")
+@router.get(
+    "/coverage/uncovered",
+    summary="Uncovered contacts of a unit, each with suggested members",
+    response_model=answers.UncoveredPage,
+)
 async def uncovered(
     request: Request,
     actor: Staff,

@@ -30,7 +30,7 @@ from fourlinks_members.adapters.common import (
     execute,
     unit_or_scope,
 )
-from fourlinks_members.application import handlers, queries
+from fourlinks_members.application import answers, handlers, queries
 from fourlinks_members.domain.cards import card_id_for
 from fourlinks_members.domain.rules import SERVICE_MATTERS
 from fourlinks_members.projections.directory import members
@@ -263,7 +263,7 @@ async def revoke_card(
     return await execute(request, actor, work, command="revoke_card", answer_id=card_id_for(member_id))
 
 
-@router.get("/members", summary="Members under a unit")
+@router.get("/members", summary="Members under a unit", response_model=answers.MemberPage)
 async def list_members(
     request: Request,
     actor: Staff,
@@ -288,7 +288,7 @@ async def list_members(
         )
 
 
-@router.get("/members/{member_id}", summary="One member")
+@router.get("/members/{member_id}", summary="One member", response_model=answers.MemberView)
 async def get_member(
     member_id: IdInPath, request: Request, actor: Anyone, min_position: MinPosition = None
 ) -> dict[str, Any]:
@@ -299,7 +299,11 @@ async def get_member(
     return member
 
 
-@router.get("/members/{member_id}/dashboard", summary="A member's card, team, contacts and overdue visits")
+@router.get(
+    "/members/{member_id}/dashboard",
+    summary="A member's card, team, contacts and overdue visits",
+    response_model=answers.Dashboard,
+)
 async def member_dashboard(
     member_id: IdInPath, request: Request, actor: Anyone, min_position: MinPosition = None
 ) -> dict[str, Any]:
@@ -310,7 +314,11 @@ async def member_dashboard(
         return await queries.dashboard(conn, member_id, today=runtime.today())
 
 
-@router.get("/cards/{card_id}/history", summary="Every revision of a card and when it was in force")
+@router.get(
+    "/cards/{card_id}/history",
+    summary="Every revision of a card and when it was in force",
+    response_model=list[answers.CardRevision],
+)
 async def card_history(
     card_id: IdInPath, request: Request, actor: Staff, min_position: MinPosition = None
 ) -> list[dict[str, Any]]:
