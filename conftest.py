@@ -6,7 +6,7 @@ import contextlib
 import itertools
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +20,15 @@ from nats.aio.client import Client
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_assignments.bootstrap import create_app as assignments_app
+from fourlinks_contracts import full_registry
 from fourlinks_feedback.bootstrap import create_app as feedback_app
+from fourlinks_kernel.codec import EventCodec
+from fourlinks_kernel.crypto import InMemoryKeyStore, PersonalDataCipher
+from fourlinks_kernel.envelope import Actor, CommandContext
 from fourlinks_kernel.jetstream import JetStreamSettings
+from fourlinks_kernel.memory import InMemoryEventStore
 from fourlinks_kernel.provisioning import ProvisionOptions, provision
+from fourlinks_kernel.unit_of_work import UnitOfWork, run_command
 from fourlinks_members.bootstrap import create_app as members_app
 from fourlinks_runtime.auth import issue_token
 from fourlinks_runtime.embedded import NatsEndpoint, nats_container, start_nats
@@ -32,6 +38,22 @@ from fourlinks_runtime.runtime import ServiceRuntime
 from fourlinks_runtime.settings import Settings, async_database_url
 
 _counter = itertools.count(1)
+
+
+class InMemoryWorld:
+    """An in-memory event store with the real codec and cipher: handler tests without NATS or a
+    database (given events, when a command, then events or an error)."""
+
+    def __init__(self) -> None:
+        self.keys = InMemoryKeyStore()
+        self.cipher = PersonalDataCipher(master_key=os.urandom(32), keys=self.keys)
+        self.store = InMemoryEventStore(EventCodec(full_registry(), self.cipher))
+
+    async def run(self, work: Callable[[UnitOfWork], Awaitable[Any]], actor: Actor) -> list[str]:
+        """Run a command; the types of the events it recorded."""
+        before = await self.store.last_position()
+        await run_command(self.store, CommandContext.new(actor), work)
+        return [s.event_type async for s in self.store.read(from_position=before + 1)]
 
 
 USE_CONTAINERS = os.environ.get("FOURLINKS_TESTCONTAINERS") == "1"

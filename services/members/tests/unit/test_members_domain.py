@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import os
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from conftest import InMemoryWorld
 
-from fourlinks_contracts import full_registry
 from fourlinks_contracts.members import (
     ContactKind,
     DeactivationReason,
@@ -20,13 +18,10 @@ from fourlinks_contracts.members import (
     ResidentAdded,
     Urgency,
 )
-from fourlinks_kernel.codec import EventCodec
-from fourlinks_kernel.crypto import InMemoryKeyStore, PersonalDataCipher
-from fourlinks_kernel.envelope import Actor, CommandContext
+from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound, StateConflict
 from fourlinks_kernel.ids import new_id
-from fourlinks_kernel.memory import InMemoryEventStore
-from fourlinks_kernel.unit_of_work import UnitOfWork, run_command
+from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.application import handlers
 from fourlinks_members.application.handlers import NewResident
 from fourlinks_members.domain.cards import ServiceCard, card_id_for
@@ -46,20 +41,11 @@ TREE = [
 ]
 
 
-class World:
+class World(InMemoryWorld):
     """An in-memory store with the org tree in place and helpers to run commands."""
 
-    def __init__(self) -> None:
-        self.keys = InMemoryKeyStore()
-        self.cipher = PersonalDataCipher(
-            master_key=base64.b64decode(base64.b64encode(os.urandom(32))), keys=self.keys
-        )
-        self.store = InMemoryEventStore(EventCodec(full_registry(), self.cipher))
-
     async def run(self, work: Callable[[UnitOfWork], Awaitable[Any]], actor: Actor = SECRETARY) -> list[str]:
-        before = await self.store.last_position()
-        await run_command(self.store, CommandContext.new(actor), work)
-        return [s.event_type async for s in self.store.read(from_position=before + 1)]
+        return await super().run(work, actor)
 
     async def build_tree(self) -> None:
         for path, level in TREE:
