@@ -364,3 +364,19 @@ async def test_a_protocol_error_from_the_server_is_a_reconnect_not_a_dead_servic
 
 async def _reconnected(runtime: Any, before: int) -> bool:
     return bool(runtime.nc.is_connected and runtime.nc.stats["reconnects"] > before)
+
+
+async def test_every_moment_in_an_answer_carries_its_offset(district: District) -> None:
+    """SQLite hands back naive times; an answer always says which instant it means (RFC 3339),
+    as its OpenAPI document declares (schemathesis found the naive ones)."""
+    d = district
+    member, household = await community_with_a_covered_household(d)
+    _, task_id = await feedback_task(d, household)
+    answers = [
+        (await d.get(d.members, f"/members/{member}", d.secretary))["registered_at"],
+        (await d.get(d.members, f"/households/{household}", d.secretary))["registered_at"],
+        (await task_of(d, task_id))["raised_at"],
+        (await d.get(d.feedback, "/feedback", d.secretary))["items"][0]["submitted_at"],
+    ]
+    for moment in answers:
+        assert moment.endswith("Z") or moment[-6] in "+-", moment

@@ -4,13 +4,17 @@ truth for its fields and types), and one page shape for every list."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, create_model
 from sqlalchemy import Boolean, Column, Date, DateTime, Float, Integer, Numeric, Table
 from sqlalchemy.types import TypeEngine
 
+from fourlinks_runtime.figures import as_utc
+
 T = TypeVar("T")
+Moment = Annotated[datetime, AfterValidator(as_utc)]
+"""A moment in an answer: always with its offset (SQLite hands back naive UTC times)."""
 
 
 class Page(BaseModel, Generic[T]):
@@ -22,11 +26,11 @@ class Page(BaseModel, Generic[T]):
     offset: int
 
 
-def python_type(column_type: TypeEngine[Any]) -> type:
-    """The Python type a column's values come back as."""
+def python_type(column_type: TypeEngine[Any]) -> Any:
+    """The type a column's values are answered as (moments always with their offset)."""
     for sql, python in (
         (Boolean, bool),
-        (DateTime, datetime),
+        (DateTime, Moment),
         (Date, date),
         (Float, float),
         (Numeric, float),

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel
 
 from fourlinks_feedback.projections.feedback import callbacks, items
-from fourlinks_runtime.answers import page_of, ranking_of, row_model
+from fourlinks_runtime.answers import Moment, page_of, ranking_of, row_model
 
 FeedbackItem = row_model(
     "FeedbackItem",
@@ -31,7 +29,7 @@ class HistoryLine(BaseModel):
     """One step of a feedback item: what happened and when (no one's personal data)."""
 
     what: str
-    at: datetime
+    at: Moment
     detail: str | None
 
 
@@ -42,7 +40,7 @@ class FollowUp(BaseModel):
     category: str
     state: str
     task_state: str | None
-    submitted_at: datetime
+    submitted_at: Moment
     history: list[HistoryLine]
 
 

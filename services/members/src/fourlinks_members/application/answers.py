@@ -3,7 +3,7 @@ indexes (`phone_index`) are never part of an answer."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from pydantic import BaseModel
 
@@ -15,7 +15,7 @@ from fourlinks_members.projections.directory import (
     members,
     residents,
 )
-from fourlinks_runtime.answers import page_of, row_model
+from fourlinks_runtime.answers import Moment, page_of, row_model
 
 HIDDEN = frozenset({"phone_index"})
 Resident = row_model(
@@ -113,8 +113,8 @@ class CardRevision(BaseModel):
     households: list[str]
     enterprises: list[str]
     service_matters: list[str]
-    valid_from: datetime
-    valid_to: datetime | None
+    valid_from: Moment
+    valid_to: Moment | None
 
 
 class ContactCounts(BaseModel):
