@@ -38,10 +38,8 @@ from fourlinks_runtime.progress import Progress
 
 EVENTS_PER_CASE = 17  # a feedback case through the whole loop, measured on the generated data
 CATEGORIES = ("repairs", "environment", "neighbour_dispute", "elderly_care", "parking", "policy_question")
-POLICY = DeadlinePolicy(days={"urgent": 1, "general": 7, "complex": 15}, reminder_fraction=0.8)
-TIMES = CallbackTimes(
-    delay=timedelta(hours=24), answer_window=timedelta(hours=72), follow_up=timedelta(days=28)
-)
+POLICY = DeadlinePolicy(reminder_fraction=0.8)  # the default limits; reminders later than by default
+TIMES = CallbackTimes()
 _IDS = uuid.UUID("5e0c1d2a-8b7f-4a3e-9c6d-0f1e2d3c4b5a")
 
 

@@ -16,6 +16,10 @@ from fourlinks_contracts.members import Urgency
 from fourlinks_kernel.events import DomainEvent
 
 CONTEXT = "assignments"
+DEFAULT_DEADLINE_DAYS = {"urgent": 1, "general": 7, "complex": 15}
+"""A task's time limit in natural days per urgency, counted from triage (settings may change it)."""
+DEFAULT_REMINDER_FRACTION = 0.2
+"""The reminder falls this share of the window before the deadline."""
 
 
 class TaskSource(StrEnum):

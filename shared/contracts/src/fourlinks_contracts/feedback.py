@@ -14,6 +14,12 @@ from fourlinks_contracts.members import Urgency
 from fourlinks_kernel.events import DomainEvent
 
 CONTEXT = "feedback"
+DEFAULT_CALLBACK_DELAY_HOURS = 24.0
+"""The call-back (回访) after a task's closure."""
+DEFAULT_CALLBACK_ANSWER_HOURS = 72.0
+"""A call-back nobody answers by then is recorded as not reached."""
+DEFAULT_FOLLOW_UP_DAYS = 28.0
+"""The second call-back: did it stay fixed?"""
 
 
 class Channel(StrEnum):

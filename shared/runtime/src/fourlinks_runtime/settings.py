@@ -8,6 +8,12 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fourlinks_contracts.assignments import DEFAULT_DEADLINE_DAYS, DEFAULT_REMINDER_FRACTION
+from fourlinks_contracts.feedback import (
+    DEFAULT_CALLBACK_ANSWER_HOURS,
+    DEFAULT_CALLBACK_DELAY_HOURS,
+    DEFAULT_FOLLOW_UP_DAYS,
+)
 from fourlinks_kernel.crypto import parse_master_key
 from fourlinks_kernel.jetstream import JetStreamSettings
 from fourlinks_runtime.upstate import read_state
@@ -65,18 +71,24 @@ class Settings(BaseSettings):
         default=256 * 1024, ge=1024, description="largest request body; larger ones get 413 unread"
     )
     deadline_days: dict[str, int] = Field(
-        default_factory=lambda: {"urgent": 1, "general": 7, "complex": 15},
+        default_factory=lambda: dict(DEFAULT_DEADLINE_DAYS),
         description='natural days per urgency, or per "category/urgency"',
     )
     deadline_reminder_fraction: float = Field(
-        default=0.2, gt=0, lt=1, description="remind this share before due"
+        default=DEFAULT_REMINDER_FRACTION, gt=0, lt=1, description="remind this share before due"
     )
     deadline_scan_seconds: float = Field(default=30.0, gt=0)
     ranking_min_sample: int = Field(default=10, ge=1, description="tasks a group needs to be ranked")
     timezone: str = Field(default="Asia/Shanghai", description="months of KPIs are counted in this zone")
-    callback_delay_hours: float = Field(default=24.0, ge=0, description="call-back after closure")
-    callback_answer_hours: float = Field(default=72.0, gt=0, description="no answer by then: not reached")
-    follow_up_days: float = Field(default=28.0, gt=0, description="second call-back: did it stay fixed?")
+    callback_delay_hours: float = Field(
+        default=DEFAULT_CALLBACK_DELAY_HOURS, ge=0, description="call-back after closure"
+    )
+    callback_answer_hours: float = Field(
+        default=DEFAULT_CALLBACK_ANSWER_HOURS, gt=0, description="no answer by then: not reached"
+    )
+    follow_up_days: float = Field(
+        default=DEFAULT_FOLLOW_UP_DAYS, gt=0, description="second call-back: did it stay fixed?"
+    )
     response_limit_hours: float = Field(default=24.0, gt=0, description="acknowledge and assign within")
     restart_limit: int = Field(
         default=5, ge=1, description="fourlinks up gives up on a child restarted more often than this"

@@ -12,6 +12,8 @@ from typing import ClassVar
 
 from fourlinks_contracts.assignments import (
     CONTEXT,
+    DEFAULT_DEADLINE_DAYS,
+    DEFAULT_REMINDER_FRACTION,
     OPEN_TASK_STATES,
     CloseReason,
     DeadlineApproaching,
@@ -57,8 +59,8 @@ WORK_DONE = frozenset({CloseReason.RESOLVED, CloseReason.PARTLY_RESOLVED, CloseR
 class DeadlinePolicy:
     """Time limits in natural days per urgency, optionally per category; reminders before them."""
 
-    days: dict[str, int] = field(default_factory=lambda: {"urgent": 1, "general": 7, "complex": 15})
-    reminder_fraction: float = 0.2
+    days: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_DEADLINE_DAYS))
+    reminder_fraction: float = DEFAULT_REMINDER_FRACTION
 
     def limit(self, category: str, urgency: Urgency) -> timedelta:
         """The time allowed for a task of this category and urgency."""

@@ -14,6 +14,9 @@ from typing import ClassVar
 
 from fourlinks_contracts.feedback import (
     CONTEXT,
+    DEFAULT_CALLBACK_ANSWER_HOURS,
+    DEFAULT_CALLBACK_DELAY_HOURS,
+    DEFAULT_FOLLOW_UP_DAYS,
     CallbackKind,
     CallbackNotReached,
     CallbackScheduled,
@@ -56,9 +59,9 @@ class FeedbackState(StrEnum):
 class CallbackTimes:
     """When call-backs happen: after closure, how long an answer may take, the follow-up."""
 
-    delay: timedelta = timedelta(hours=24)
-    answer_window: timedelta = timedelta(hours=72)
-    follow_up: timedelta = timedelta(days=28)
+    delay: timedelta = timedelta(hours=DEFAULT_CALLBACK_DELAY_HOURS)
+    answer_window: timedelta = timedelta(hours=DEFAULT_CALLBACK_ANSWER_HOURS)
+    follow_up: timedelta = timedelta(days=DEFAULT_FOLLOW_UP_DAYS)
 
 
 class Feedback(Aggregate):
