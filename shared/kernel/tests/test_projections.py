@@ -263,3 +263,33 @@ def test_row_helpers_set_add_and_keep_values() -> None:
         update_rows(conn, notebooks, {"notebook_id": "other"}, {"title": "nobody"})
         row = select_row(conn, notebooks, ["title", "notes"], {"notebook_id": "n1"})
     assert (row.title, row.notes) == ("first", 4)
+
+
+class TitlesOnly(NotebookProjection):
+    """A projection that handles only the opening of a notebook, never its notes."""
+
+    handles: ClassVar[frozenset[str]] = frozenset({"NotebookOpened"})
+
+
+async def test_events_a_projection_does_not_handle_cost_no_transaction_and_lose_nothing(
+    jetstream_store: JetStreamEventStore, engine: AsyncEngine
+) -> None:
+    await fill(jetstream_store, 1, 30)  # an opening, then thirty notes this projection ignores
+    runner = ProjectionRunner(TitlesOnly(), store=jetstream_store, engine=engine, batch_size=1)
+    await runner.prepare()
+    everything = [s async for s in jetstream_store.read()]
+    await runner._apply_batch(everything[:1])
+    assert await checkpoint_of(engine) == 1
+    for stored in everything[1:]:  # one event at a time, as live commands come
+        await runner._apply_batch([stored])
+    assert runner.status.position == 31  # read-your-writes sees every position at once ...
+    assert await checkpoint_of(engine) == 1  # ... while no transaction was spent on them
+    runner.close()
+
+    crashed = ProjectionRunner(TitlesOnly(), store=jetstream_store, engine=engine, batch_size=1)
+    assert await crashed.catch_up() == 31  # after a crash: re-read from the durable checkpoint
+    assert await checkpoint_of(engine) == 31
+    assert [r[2] for r in await snapshot(engine)] == [0]  # applied once, notes never counted
+    await fill(jetstream_store, 1, 0)  # the next handled event carries the checkpoint along
+    await crashed.catch_up()
+    assert await checkpoint_of(engine) == 32

@@ -57,6 +57,8 @@ failures = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
 TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
+CHECKPOINT_EVERY = 1.0
+"""Seconds at most between a skipped event and its durable checkpoint."""
 
 
 async def ensure_bookkeeping(engine: AsyncEngine) -> None:
@@ -119,6 +121,8 @@ class ProjectionRunner:
         self.batch_size = batch_size
         self.status = ProjectionStatus(projection.name)
         self.writer: Engine | None = None
+        self._saved = 0  # the position the durable checkpoint holds, as far as this runner knows
+        self._saved_at = time.monotonic()
 
     # -- lifecycle --------------------------------------------------------------------------
     async def prepare(self) -> int:
@@ -148,9 +152,17 @@ class ProjectionRunner:
                 "the event log lost writes. Restore the stream, or rebuild this projection."
             )
         self.status.position, self.status.target = position, last
+        self._saved = position
         if self.status.halted_reason:
             raise ProjectionHalted(self.status.halted_reason)
         return position
+
+    async def flush(self) -> None:
+        """Make the checkpoint durable up to the position reached (skipped events included)."""
+        self._saved_at = time.monotonic()
+        if self.status.position > self._saved:
+            await self._advance_to(self.status.position)
+            self._saved = self.status.position
 
     def close(self) -> None:
         """Close the writer's connection (the runner can prepare again later)."""
@@ -177,6 +189,7 @@ class ProjectionRunner:
             await self._consume(_prefetched(_batched(events, self.batch_size)))
         if self.status.position < target:
             await self._advance_to(target)
+        await self.flush()
         self.status.caught_up = True
         return self.status.position
 
@@ -236,11 +249,28 @@ class ProjectionRunner:
     async def _apply_batch(self, batch: list[StoredEvent]) -> None:
         handles = self.projection.handles
         unseen = [s for s in batch if s.position > self.status.position]
+        if not unseen:
+            return
+        if not any(s.event_type in handles for s in unseen):
+            await self._skip_to(unseen[-1].position)
+            return
         decoded = [(s, await self.store.codec.decode(s) if s.event_type in handles else None) for s in unseen]
         assert self.writer is not None, "prepare() comes first"
         last, applied = await asyncio.to_thread(self._write_in_thread, self.writer, decoded)
         if applied:
             self.status.position, self.status.applied = last, self.status.applied + applied
+            self._saved = last  # the transaction wrote the checkpoint, skipped events included
+
+    async def _skip_to(self, position: int) -> None:
+        """Nothing here for this projection: the position moves on without a transaction.
+
+        Read-your-writes waits on `status.position`, so it advances now; the durable checkpoint
+        follows with the next event applied, or within CHECKPOINT_EVERY seconds. Replaying events
+        this projection does not handle changes nothing, so a checkpoint left behind by a crash
+        costs a re-read, never a double apply."""
+        self.status.position = position
+        if time.monotonic() - self._saved_at >= CHECKPOINT_EVERY:
+            await self.flush()
 
     def _write_in_thread(
         self, writer: Engine, decoded: list[tuple[StoredEvent, RecordedEvent | None]]
