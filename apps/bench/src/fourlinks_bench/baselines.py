@@ -26,8 +26,7 @@ from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from fourlinks_assignments.application import handlers as tasks
-from fourlinks_assignments.application.handlers import NewTask
-from fourlinks_assignments.domain.tasks import DeadlinePolicy, Task
+from fourlinks_assignments.domain.tasks import DeadlinePolicy, NewTask, Task
 from fourlinks_bench.measure import Latencies, closed_loop
 from fourlinks_contracts.assignments import TaskSource
 from fourlinks_contracts.members import Urgency
@@ -209,7 +208,7 @@ def _started_task(task_id: str, member_id: str) -> Callable[[UnitOfWork], Awaita
     async def work(uow: UnitOfWork) -> None:
         task = await uow.get(Task, task_id)
         new = NewTask(task_id, TaskSource.ADMINISTRATOR, None, "repairs", Urgency.GENERAL, "yuhang/s01/c001")
-        task.raise_task(new.raised())
+        task.raise_(new)
         task.triage(now=datetime.now(UTC), policy=DeadlinePolicy(days={"general": 7}))
         task.assign(member_id=member_id, helpers=[], party_day_id=None, by_default=False)
         task.accept(member_id=member_id)

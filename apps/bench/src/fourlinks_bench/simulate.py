@@ -21,14 +21,13 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import count
 
 from fourlinks_assignments.application import handlers as tasks
-from fourlinks_assignments.application.handlers import MemberInfo, NewTask
-from fourlinks_assignments.domain.tasks import DeadlinePolicy
+from fourlinks_assignments.application.handlers import MemberInfo
+from fourlinks_assignments.domain.tasks import DeadlinePolicy, NewTask
 from fourlinks_contracts.assignments import CloseReason, ResolutionResult, TaskSource
 from fourlinks_contracts.feedback import Channel, FeedbackKind, Resolved, Satisfaction
 from fourlinks_contracts.members import ContactKind, Urgency
 from fourlinks_feedback.application import handlers as feedback
-from fourlinks_feedback.application.handlers import NewFeedback
-from fourlinks_feedback.domain.feedback import CallbackTimes, task_id_for
+from fourlinks_feedback.domain.feedback import CallbackTimes, NewFeedback, task_id_for
 from fourlinks_kernel.envelope import Actor, CommandContext
 from fourlinks_kernel.memory import InMemoryEventStore
 from fourlinks_kernel.unit_of_work import UnitOfWork, run_command

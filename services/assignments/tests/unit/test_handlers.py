@@ -10,8 +10,8 @@ import pytest
 from conftest import InMemoryWorld
 
 from fourlinks_assignments.application import handlers
-from fourlinks_assignments.application.handlers import MemberInfo, NewTask
-from fourlinks_assignments.domain.tasks import DeadlinePolicy, Task
+from fourlinks_assignments.application.handlers import MemberInfo
+from fourlinks_assignments.domain.tasks import DeadlinePolicy, NewTask, Task
 from fourlinks_contracts.assignments import TaskSource, TaskState
 from fourlinks_contracts.members import Urgency
 from fourlinks_kernel.access import Role

@@ -7,13 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fourlinks_assignments.domain.tasks import DeadlinePolicy, Task
+from fourlinks_assignments.domain.tasks import DeadlinePolicy, NewTask, Task
 from fourlinks_contracts.assignments import (
     CloseReason,
     RejectionReason,
     ResolutionResult,
     TaskClosed,
-    TaskRaised,
     TaskSource,
     TaskState,
 )
@@ -27,8 +26,8 @@ MEMBER, OTHER, INSPECTOR, SECRETARY = "member-1", "member-2", "inspector-1", "se
 
 def raised(urgency: Urgency = Urgency.GENERAL, unit: str = "yuhang/nanyuan/xinghe/b1") -> Task:
     task = Task("task-1")
-    task.raise_task(
-        TaskRaised(
+    task.raise_(
+        NewTask(
             task_id="task-1",
             source=TaskSource.ADMINISTRATOR,
             source_ref=None,
@@ -36,10 +35,7 @@ def raised(urgency: Urgency = Urgency.GENERAL, unit: str = "yuhang/nanyuan/xingh
             urgency=urgency,
             org_unit=unit,
             household_id="h-1",
-            enterprise_id=None,
             description="楼道灯坏了",
-            party_day_id=None,
-            data_subject="h-1",
         )
     )
     return task

@@ -10,13 +10,18 @@ from fourlinks_contracts.feedback import (
     CallbackScheduled,
     Channel,
     FeedbackKind,
-    FeedbackSubmitted,
     Resolved,
     Satisfaction,
 )
 from fourlinks_contracts.members import Urgency
 from fourlinks_feedback.application.queries import view, visible_to
-from fourlinks_feedback.domain.feedback import CallbackTimes, Feedback, FeedbackState, task_id_for
+from fourlinks_feedback.domain.feedback import (
+    CallbackTimes,
+    Feedback,
+    FeedbackState,
+    NewFeedback,
+    task_id_for,
+)
 from fourlinks_feedback.domain.ratings import MemberRating
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, StateConflict
@@ -28,9 +33,8 @@ TIMES = CallbackTimes()
 def submitted(kind: FeedbackKind = FeedbackKind.PROBLEM, *, anonymous: bool = False) -> Feedback:
     feedback = Feedback("f-1")
     feedback.submit(
-        FeedbackSubmitted(
+        NewFeedback(
             feedback_id="f-1",
-            reference="FL-20260601-ABCDEFGH",
             channel=Channel.CARD_QR,
             kind=kind,
             category="repairs",
@@ -38,15 +42,13 @@ def submitted(kind: FeedbackKind = FeedbackKind.PROBLEM, *, anonymous: bool = Fa
             org_unit="yuhang/nanyuan/xinghe/b1",
             household_id="h-1",
             enterprise_id=None,
-            submitted_by="h-1",
-            on_behalf_by_member=None,
-            member_id="m-1",
-            anonymous=anonymous,
-            confidential=False,
             description="楼道灯坏了",
-            data_subject="h-1",
+            anonymous=anonymous,
         ),
-        acknowledged_by="h-1",
+        reference="FL-20260601-ABCDEFGH",
+        by="h-1",
+        on_behalf_of_member=None,
+        member_id="m-1",
     )
     return feedback
 

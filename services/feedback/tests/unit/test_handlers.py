@@ -12,8 +12,7 @@ from conftest import InMemoryWorld
 from fourlinks_contracts.feedback import Channel, FeedbackKind, Resolved, Satisfaction
 from fourlinks_contracts.members import Urgency
 from fourlinks_feedback.application import handlers
-from fourlinks_feedback.application.handlers import NewFeedback
-from fourlinks_feedback.domain.feedback import CallbackTimes
+from fourlinks_feedback.domain.feedback import CallbackTimes, NewFeedback
 from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import NotAllowed, StateConflict

@@ -9,9 +9,9 @@ from pydantic import Field
 from sqlalchemy import select
 
 from fourlinks_assignments.application import answers, handlers, queries
-from fourlinks_assignments.application.handlers import NewTask
 from fourlinks_assignments.application.reactions import deadline_policy, zone
 from fourlinks_assignments.domain.party_days import session_id_for
+from fourlinks_assignments.domain.tasks import NewTask
 from fourlinks_assignments.projections.tasks import tasks
 from fourlinks_contracts.assignments import (
     CloseReason,

@@ -11,15 +11,12 @@ from datetime import date, datetime
 from typing import Protocol
 
 from fourlinks_assignments.domain.party_days import PartyDay, session_id_for
-from fourlinks_assignments.domain.tasks import DeadlinePolicy, Task
+from fourlinks_assignments.domain.tasks import DeadlinePolicy, NewTask, Task
 from fourlinks_contracts.assignments import (
     CloseReason,
     RejectionReason,
     ResolutionResult,
-    TaskRaised,
-    TaskSource,
 )
-from fourlinks_contracts.members import Urgency
 from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotFound, StateConflict
@@ -52,39 +49,6 @@ class Directory(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class NewTask:
-    """What a new task records."""
-
-    task_id: str
-    source: TaskSource
-    source_ref: str | None
-    category: str
-    urgency: Urgency
-    org_unit: str
-    household_id: str | None = None
-    enterprise_id: str | None = None
-    description: str = ""
-    party_day_id: str | None = None
-
-    def raised(self) -> TaskRaised:
-        """The event raising it; the description is sealed with the contact's key."""
-        subject = self.household_id or self.enterprise_id or self.task_id
-        return TaskRaised(
-            task_id=self.task_id,
-            source=self.source,
-            source_ref=self.source_ref,
-            category=self.category,
-            urgency=self.urgency,
-            org_unit=self.org_unit,
-            household_id=self.household_id,
-            enterprise_id=self.enterprise_id,
-            description=self.description,
-            party_day_id=self.party_day_id,
-            data_subject=subject,
-        )
-
-
 async def task_in_scope(uow: UnitOfWork, actor: Actor, task_id: str) -> Task:
     """An existing task within the actor's scope."""
     task = await uow.get(Task, task_id)
@@ -114,7 +78,7 @@ async def raise_task(uow: UnitOfWork, actor: Actor, new: NewTask) -> None:
     if new.party_day_id:
         await _party_day(uow, new.party_day_id)
     task = await uow.get(Task, new.task_id)
-    task.raise_task(new.raised())
+    task.raise_(new)
 
 
 async def check_contacts(

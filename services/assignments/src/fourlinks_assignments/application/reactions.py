@@ -12,9 +12,8 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from fourlinks_assignments.application import handlers
-from fourlinks_assignments.application.handlers import NewTask
 from fourlinks_assignments.application.queries import SqlDirectory, deadline_candidates, open_tasks_of
-from fourlinks_assignments.domain.tasks import DeadlinePolicy
+from fourlinks_assignments.domain.tasks import DeadlinePolicy, NewTask
 from fourlinks_contracts.assignments import TaskSource
 from fourlinks_contracts.feedback import CorrectionRequested, FeedbackRouted
 from fourlinks_contracts.members import MemberDeactivated, Urgency, VisitRecorded

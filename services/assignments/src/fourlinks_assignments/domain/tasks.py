@@ -40,6 +40,7 @@ from fourlinks_contracts.assignments import (
     TaskRejected,
     TaskReopened,
     TaskReturned,
+    TaskSource,
     TaskState,
     TaskTriaged,
     TaskUnparked,
@@ -72,6 +73,22 @@ class DeadlinePolicy:
         return due_at - (due_at - triaged_at) * self.reminder_fraction
 
 
+@dataclass(frozen=True)
+class NewTask:
+    """What a new task records."""
+
+    task_id: str
+    source: TaskSource
+    source_ref: str | None
+    category: str
+    urgency: Urgency
+    org_unit: str
+    household_id: str | None = None
+    enterprise_id: str | None = None
+    description: str = ""
+    party_day_id: str | None = None
+
+
 class Task(Aggregate):
     """One problem, from raising to closing."""
 
@@ -98,11 +115,26 @@ class Task(Aggregate):
         self.escalated = False
 
     # -- raising and triage ------------------------------------------------------------------
-    def raise_task(self, event: TaskRaised) -> None:
-        """Record a new task (from feedback, a visit, a party day, an inspection, an administrator)."""
+    def raise_(self, new: NewTask) -> None:
+        """Record a new task (from feedback, a visit, a party day, an inspection, an administrator);
+        the description is sealed with the contact's key (the task's own without a contact)."""
         if self.exists:
             raise StateConflict(f"task {self.id} already exists")
-        self._record(event)
+        self._record(
+            TaskRaised(
+                task_id=new.task_id,
+                source=new.source,
+                source_ref=new.source_ref,
+                category=new.category,
+                urgency=new.urgency,
+                org_unit=new.org_unit,
+                household_id=new.household_id,
+                enterprise_id=new.enterprise_id,
+                description=new.description,
+                party_day_id=new.party_day_id,
+                data_subject=new.household_id or new.enterprise_id or new.task_id,
+            )
+        )
 
     def triage(self, *, now: datetime, policy: DeadlinePolicy) -> None:
         """Accept the task; its deadline runs from now."""

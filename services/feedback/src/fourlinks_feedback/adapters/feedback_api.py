@@ -14,9 +14,8 @@ from fourlinks_contracts.feedback import Channel, FeedbackKind, Resolved, Satisf
 from fourlinks_contracts.members import Urgency
 from fourlinks_directory.members_directory import contact_members, known_contacts
 from fourlinks_feedback.application import answers, handlers, queries
-from fourlinks_feedback.application.handlers import NewFeedback
 from fourlinks_feedback.application.reactions import callback_times
-from fourlinks_feedback.domain.feedback import FeedbackState
+from fourlinks_feedback.domain.feedback import FeedbackState, NewFeedback
 from fourlinks_feedback.domain.ratings import rating_id_for
 from fourlinks_feedback.projections.feedback import items, ratings
 from fourlinks_kernel.access import Role, ensure_scope

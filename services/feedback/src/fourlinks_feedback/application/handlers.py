@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 
-from fourlinks_contracts.feedback import Channel, FeedbackKind, FeedbackSubmitted, Resolved, Satisfaction
-from fourlinks_contracts.members import Urgency
-from fourlinks_feedback.domain.feedback import CallbackTimes, Feedback, check_comment
+from fourlinks_contracts.feedback import Resolved, Satisfaction
+from fourlinks_feedback.domain.feedback import CallbackTimes, Feedback, NewFeedback, check_comment
 from fourlinks_feedback.domain.ratings import MemberRating, rating_id_for
 from fourlinks_kernel.access import SECRETARIES, Role, ensure_scope, has_role
 from fourlinks_kernel.envelope import Actor
@@ -21,23 +19,6 @@ def reference_for(feedback_id: str, when: datetime) -> str:
     """The reference a resident follows their feedback with: date plus eight characters."""
     digest = base64.b32encode(hashlib.sha256(feedback_id.encode()).digest()).decode()[:8]
     return f"FL-{when:%Y%m%d}-{digest}"
-
-
-@dataclass(frozen=True)
-class NewFeedback:
-    """What the submitter says, and about whom."""
-
-    feedback_id: str
-    channel: Channel
-    kind: FeedbackKind
-    category: str
-    urgency: Urgency
-    org_unit: str
-    household_id: str | None
-    enterprise_id: str | None
-    description: str
-    anonymous: bool = False
-    confidential: bool = False
 
 
 async def submit(
@@ -61,27 +42,7 @@ async def submit(
         ensure_scope(actor, new.org_unit)
     reference = reference_for(new.feedback_id, now)
     feedback = await uow.get(Feedback, new.feedback_id)
-    feedback.submit(
-        FeedbackSubmitted(
-            feedback_id=new.feedback_id,
-            reference=reference,
-            channel=new.channel,
-            kind=new.kind,
-            category=new.category,
-            urgency=new.urgency,
-            org_unit=new.org_unit,
-            household_id=new.household_id,
-            enterprise_id=new.enterprise_id,
-            submitted_by=actor.id,
-            on_behalf_by_member=on_behalf,
-            member_id=member_id,
-            anonymous=new.anonymous,
-            confidential=new.confidential,
-            description=new.description,
-            data_subject=contact,
-        ),
-        acknowledged_by=actor.id,
-    )
+    feedback.submit(new, reference=reference, by=actor.id, on_behalf_of_member=on_behalf, member_id=member_id)
     return reference
 
 

@@ -20,6 +20,7 @@ from fourlinks_contracts.feedback import (
     CallbackKind,
     CallbackNotReached,
     CallbackScheduled,
+    Channel,
     CorrectionRequested,
     FeedbackAcknowledged,
     FeedbackAnswered,
@@ -31,6 +32,7 @@ from fourlinks_contracts.feedback import (
     Satisfaction,
     SatisfactionRecorded,
 )
+from fourlinks_contracts.members import Urgency
 from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.errors import InvalidCommand, NotFound, StateConflict, UnknownEventType
 from fourlinks_kernel.events import DomainEvent
@@ -64,6 +66,23 @@ class CallbackTimes:
     follow_up: timedelta = timedelta(days=DEFAULT_FOLLOW_UP_DAYS)
 
 
+@dataclass(frozen=True)
+class NewFeedback:
+    """What the submitter says, and about whom."""
+
+    feedback_id: str
+    channel: Channel
+    kind: FeedbackKind
+    category: str
+    urgency: Urgency
+    org_unit: str
+    household_id: str | None
+    enterprise_id: str | None
+    description: str
+    anonymous: bool = False
+    confidential: bool = False
+
+
 class Feedback(Aggregate):
     """One feedback item and its loop."""
 
@@ -82,15 +101,40 @@ class Feedback(Aggregate):
         self.callback: tuple[int, CallbackKind, datetime] | None = None  # round, kind, answer_by
         self.submitted: FeedbackSubmitted | None = None
 
-    def submit(self, submitted: FeedbackSubmitted, *, acknowledged_by: str) -> None:
-        """Record and acknowledge; a problem is routed to a task in the same step."""
+    def submit(
+        self,
+        new: NewFeedback,
+        *,
+        reference: str,
+        by: str,
+        on_behalf_of_member: str | None,
+        member_id: str | None,
+    ) -> None:
+        """Record and acknowledge; a problem is routed to a task in the same step. Personal fields
+        are sealed with the household's (or enterprise contact's) key."""
         if self.exists:
             raise StateConflict(f"feedback {self.id} already exists")
+        submitted = FeedbackSubmitted(
+            feedback_id=new.feedback_id,
+            reference=reference,
+            channel=new.channel,
+            kind=new.kind,
+            category=new.category,
+            urgency=new.urgency,
+            org_unit=new.org_unit,
+            household_id=new.household_id,
+            enterprise_id=new.enterprise_id,
+            submitted_by=by,
+            on_behalf_by_member=on_behalf_of_member,
+            member_id=member_id,
+            anonymous=new.anonymous,
+            confidential=new.confidential,
+            description=new.description,
+            data_subject=new.household_id or new.enterprise_id or new.feedback_id,
+        )
         self._record(submitted)
         self._record(
-            FeedbackAcknowledged(
-                feedback_id=self.id, reference=submitted.reference, acknowledged_by=acknowledged_by
-            )
+            FeedbackAcknowledged(feedback_id=self.id, reference=submitted.reference, acknowledged_by=by)
         )
         if submitted.kind == FeedbackKind.PROBLEM:
             self._route(submitted)
