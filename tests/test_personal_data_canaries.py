@@ -16,8 +16,8 @@ from fourlinks_contracts.members import OrgLevel
 from fourlinks_kernel.envelope import Actor, CommandContext
 from fourlinks_kernel.unit_of_work import UnitOfWork, run_command
 from fourlinks_members.application import handlers
-from fourlinks_members.application.handlers import NewResident
 from fourlinks_members.bootstrap import create_app
+from fourlinks_members.domain.contacts import NewResident
 from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
 from fourlinks_runtime.eventstore import open_event_store
 from fourlinks_runtime.logs import configure_logging

@@ -21,7 +21,7 @@ from fourlinks_kernel.envelope import Actor, CommandContext
 from fourlinks_kernel.store import EventStore
 from fourlinks_kernel.unit_of_work import UnitOfWork, run_command
 from fourlinks_members.application import handlers
-from fourlinks_members.application.handlers import NewResident
+from fourlinks_members.domain.contacts import NewResident
 from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
 from fourlinks_members.domain.rules import credit_code_check_char
 from fourlinks_runtime.eventstore import open_event_store

@@ -23,9 +23,8 @@ from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound, StateC
 from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.application import handlers
-from fourlinks_members.application.handlers import NewResident
 from fourlinks_members.domain.cards import ServiceCard, card_id_for
-from fourlinks_members.domain.contacts import Household
+from fourlinks_members.domain.contacts import Household, NewResident
 from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
 from fourlinks_members.domain.rules import check_credit_code, credit_code_check_char
 

@@ -33,7 +33,7 @@ from fourlinks_members.adapters.common import (
     unit_or_scope,
 )
 from fourlinks_members.application import answers, handlers, queries
-from fourlinks_members.application.handlers import NewResident
+from fourlinks_members.domain.contacts import NewResident
 from fourlinks_members.projections.directory import (
     CONTACT_TABLES,
     contact_key,

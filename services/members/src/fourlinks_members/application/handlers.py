@@ -7,19 +7,15 @@ through exactly the same rules.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from typing import TypeVar
 
 from fourlinks_contracts.members import (
     ContactKind,
     DeactivationReason,
-    EnterpriseRegistered,
     HelperRole,
     OrgLevel,
-    ResidentAdded,
     Urgency,
-    VisitRecorded,
 )
 from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.envelope import Actor
@@ -31,6 +27,7 @@ from fourlinks_members.domain.contacts import (
     CreditCodeClaim,
     Enterprise,
     Household,
+    NewResident,
     credit_code_claim_id,
 )
 from fourlinks_members.domain.members import Member
@@ -155,17 +152,6 @@ async def detach_helper(
 
 
 # -- contacts --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class NewResident:
-    """A resident as registered: personal data, sealed when stored."""
-
-    resident_id: str
-    name: str
-    phone: str | None
-    elderly_living_alone: bool = False
-    disability: bool = False
-
-
 async def register_household(
     uow: UnitOfWork,
     actor: Actor,
@@ -184,7 +170,7 @@ async def register_household(
     household = await uow.get(Household, household_id)
     household.register(org_unit=org_unit, unit_no=unit_no, room=room, visit_cadence_days=visit_cadence_days)
     for resident in residents:
-        household.add_resident(_resident_added(household_id, resident, phone_index))
+        household.add_resident(resident, phone_index=phone_index(resident.phone) if resident.phone else None)
 
 
 async def add_resident(
@@ -192,19 +178,7 @@ async def add_resident(
 ) -> None:
     """Add a resident to a registered household."""
     household = await _contact(uow, actor, Household, household_id)
-    household.add_resident(_resident_added(household_id, resident, phone_index))
-
-
-def _resident_added(household_id: str, resident: NewResident, phone_index: PhoneIndex) -> ResidentAdded:
-    return ResidentAdded(
-        household_id=household_id,
-        resident_id=resident.resident_id,
-        name=resident.name,
-        phone=resident.phone,
-        phone_index=phone_index(resident.phone) if resident.phone else None,
-        elderly_living_alone=resident.elderly_living_alone,
-        disability=resident.disability,
-    )
+    household.add_resident(resident, phone_index=phone_index(resident.phone) if resident.phone else None)
 
 
 async def register_enterprise(
@@ -229,17 +203,14 @@ async def register_enterprise(
     claim.claim(credit_code=code, enterprise_id=enterprise_id)
     enterprise = await uow.get(Enterprise, enterprise_id)
     enterprise.register(
-        EnterpriseRegistered(
-            enterprise_id=enterprise_id,
-            org_unit=org_unit,
-            name=name,
-            credit_code=credit_code.strip().upper(),
-            address=address,
-            contact_person_id=contact_person_id,
-            contact_name=contact_name,
-            contact_phone=contact_phone,
-            phone_index=phone_index(contact_phone) if contact_phone else None,
-        )
+        org_unit=org_unit,
+        name=name,
+        credit_code=code,
+        address=address,
+        contact_person_id=contact_person_id,
+        contact_name=contact_name,
+        contact_phone=contact_phone,
+        phone_index=phone_index(contact_phone) if contact_phone else None,
     )
 
 
@@ -268,23 +239,13 @@ async def record_visit(
     member.require_active()
     kind: type[Contact] = Household if contact_kind == ContactKind.HOUSEHOLD else Enterprise
     contact = await _contact(uow, actor, kind, contact_id)
-    if visited_on > today:
-        raise InvalidCommand("a visit cannot be recorded for a future date")
-    category, description, urgency = problem or (None, None, None)
     contact.record_visit(
-        VisitRecorded(
-            visit_id=visit_id,
-            contact_id=contact_id,
-            contact_kind=contact_kind,
-            org_unit=contact.org_unit,
-            member_id=member_id,
-            visited_on=visited_on,
-            notes=notes,
-            problem_found=problem is not None,
-            problem_category=category,
-            problem_description=description,
-            problem_urgency=urgency,
-        )
+        visit_id=visit_id,
+        member_id=member_id,
+        visited_on=visited_on,
+        notes=notes,
+        problem=problem,
+        today=today,
     )
 
 

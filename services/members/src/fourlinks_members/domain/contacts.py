@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import date
 from typing import ClassVar
 
 from fourlinks_contracts.members import (
@@ -16,6 +18,7 @@ from fourlinks_contracts.members import (
     HouseholdRegistered,
     ResidentAdded,
     ResidentErased,
+    Urgency,
     VisitRecorded,
 )
 from fourlinks_kernel.aggregate import Aggregate
@@ -57,6 +60,17 @@ class CreditCodeClaim(Aggregate):
         if not isinstance(event, CreditCodeClaimed):
             raise UnknownEventType(f"a credit code claim does not know how to apply {event.event_type}")
         self.enterprise_id = event.enterprise_id
+
+
+@dataclass(frozen=True)
+class NewResident:
+    """A resident as registered: personal data, sealed when stored."""
+
+    resident_id: str
+    name: str
+    phone: str | None
+    elderly_living_alone: bool = False
+    disability: bool = False
 
 
 class Contact(Aggregate):
@@ -104,10 +118,36 @@ class Contact(Aggregate):
             )
         )
 
-    def record_visit(self, visit: VisitRecorded) -> None:
-        """Keep a visit in the contact's history."""
+    def record_visit(
+        self,
+        *,
+        visit_id: str,
+        member_id: str,
+        visited_on: date,
+        notes: str,
+        problem: tuple[str, str, Urgency] | None,
+        today: date,
+    ) -> None:
+        """Keep a visit in the contact's history; a problem found can be picked up as a task."""
         self.require_registered()
-        self._record(visit)
+        if visited_on > today:
+            raise InvalidCommand("a visit cannot be recorded for a future date")
+        category, description, urgency = problem or (None, None, None)
+        self._record(
+            VisitRecorded(
+                visit_id=visit_id,
+                contact_id=self.id,
+                contact_kind=self.kind,
+                org_unit=self.org_unit,
+                member_id=member_id,
+                visited_on=visited_on,
+                notes=notes,
+                problem_found=problem is not None,
+                problem_category=category,
+                problem_description=description,
+                problem_urgency=urgency,
+            )
+        )
 
     def apply_link(self, event: DomainEvent) -> bool:
         """State changes common to every contact; True when the event was one of them."""
@@ -149,12 +189,22 @@ class Household(Contact):
             )
         )
 
-    def add_resident(self, resident: ResidentAdded) -> None:
-        """Add a resident (their personal fields are sealed when stored)."""
+    def add_resident(self, resident: NewResident, *, phone_index: str | None) -> None:
+        """Add a resident (their personal fields are sealed when stored, with their own key)."""
         self.require_registered()
         if resident.resident_id in self.residents:
             raise StateConflict(f"resident {resident.resident_id} is already in this household")
-        self._record(resident)
+        self._record(
+            ResidentAdded(
+                household_id=self.id,
+                resident_id=resident.resident_id,
+                name=resident.name,
+                phone=resident.phone,
+                phone_index=phone_index,
+                elderly_living_alone=resident.elderly_living_alone,
+                disability=resident.disability,
+            )
+        )
 
     def erase_resident(self, resident_id: str) -> None:
         """Record that a resident's personal data was erased."""
@@ -187,12 +237,35 @@ class Enterprise(Contact):
         self.contact_person_id = ""
         self.contact_erased = False
 
-    def register(self, event: EnterpriseRegistered) -> None:
-        """Register an enterprise after checking its credit code."""
+    def register(
+        self,
+        *,
+        org_unit: str,
+        name: str,
+        credit_code: str,
+        address: str,
+        contact_person_id: str,
+        contact_name: str,
+        contact_phone: str | None,
+        phone_index: str | None,
+    ) -> None:
+        """Register an enterprise after checking its credit code; its contact person's personal
+        data is sealed with that person's key."""
         if self.exists:
             raise StateConflict(f"enterprise {self.id} is already registered")
-        check_credit_code(event.credit_code)
-        self._record(event)
+        self._record(
+            EnterpriseRegistered(
+                enterprise_id=self.id,
+                org_unit=org_unit,
+                name=name,
+                credit_code=check_credit_code(credit_code),
+                address=address,
+                contact_person_id=contact_person_id,
+                contact_name=contact_name,
+                contact_phone=contact_phone,
+                phone_index=phone_index,
+            )
+        )
 
     def erase_contact(self) -> None:
         """Record that the contact person's personal data was erased."""
