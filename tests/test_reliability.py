@@ -39,6 +39,7 @@ from fourlinks_runtime.embedded import SERVER_CONFIG, run_nats_config, start_nat
 from fourlinks_runtime.engines import create_engine
 from fourlinks_runtime.eventstore import open_event_store
 from fourlinks_runtime.natsconn import connect
+from fourlinks_runtime.runtime import ServiceRuntime
 from fourlinks_runtime.settings import Settings
 
 HOSTILE = [
@@ -370,8 +371,8 @@ async def test_nats_killed_again_and_again_under_load_loses_no_success_and_retri
     assert len(created) == streets + 1  # every acknowledged creation is there, and none twice
 
 
-async def _connected(runtime: object) -> bool:
-    return bool(runtime.nc.is_connected)  # type: ignore[attr-defined]
+async def _connected(runtime: ServiceRuntime) -> bool:
+    return bool(runtime.nc.is_connected)
 
 
 @pytest.fixture
