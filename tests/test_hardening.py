@@ -380,3 +380,25 @@ async def test_every_moment_in_an_answer_carries_its_offset(district: District) 
     ]
     for moment in answers:
         assert moment.endswith("Z") or moment[-6] in "+-", moment
+
+
+async def test_a_duplicate_must_name_a_task_that_exists(district: District) -> None:
+    d = district
+    await community_with_a_covered_household(d)
+    body = {"category": "repairs", "org_unit": COMMUNITY, "description": "楼道灯不亮"}
+    task = await d.post(d.assignments, "/tasks", body, d.secretary)
+    unknown = str(uuid.uuid4())
+    rejected = await d.assignments.post(
+        f"/tasks/{task['id']}/reject",
+        json={"reason": "duplicate", "duplicate_of": unknown},
+        headers=d.secretary,
+    )
+    assert rejected.status_code == 422
+    assert rejected.json()["detail"].startswith("duplicate_of:")
+    original = await d.post(d.assignments, "/tasks", body, d.secretary)
+    await d.post(
+        d.assignments,
+        f"/tasks/{task['id']}/reject",
+        {"reason": "duplicate", "duplicate_of": original["id"]},
+        d.secretary,
+    )

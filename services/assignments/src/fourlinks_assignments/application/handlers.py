@@ -137,8 +137,7 @@ async def reject(
 ) -> None:
     """Refuse a raised task with a reason code."""
     task = await task_in_scope(uow, actor, task_id)
-    if duplicate_of and not (await uow.get(Task, duplicate_of)).exists:
-        raise NotFound(f"task {duplicate_of} (the original) does not exist")
+    await _ensure_original(uow, duplicate_of)
     task.reject(reason=reason, duplicate_of=duplicate_of, responsible_party=responsible_party, note=note)
 
 
@@ -269,8 +268,9 @@ async def close(
     responsible_party: str | None = None,
     duplicate_of: str | None = None,
 ) -> None:
-    """Close the task (销号); never by its assignee."""
+    """Close the task (销号); never by its assignee or a helper."""
     task = await task_in_scope(uow, actor, task_id)
+    await _ensure_original(uow, duplicate_of)
     task.close(
         by=actor.id,
         reason=reason,
@@ -279,6 +279,12 @@ async def close(
         responsible_party=responsible_party,
         duplicate_of=duplicate_of,
     )
+
+
+async def _ensure_original(uow: UnitOfWork, duplicate_of: str | None) -> None:
+    """The task a duplicate names must exist (422 naming the field)."""
+    if duplicate_of and not (await uow.get(Task, duplicate_of)).exists:
+        raise InvalidCommand(f"duplicate_of: no task {duplicate_of} exists")
 
 
 async def reopen(
