@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -22,13 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from fourlinks_assignments.bootstrap import create_app as assignments_app
 from fourlinks_contracts import full_registry
 from fourlinks_feedback.bootstrap import create_app as feedback_app
+from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.crypto import InMemoryKeyStore, PersonalDataCipher
 from fourlinks_kernel.envelope import Actor, CommandContext
 from fourlinks_kernel.jetstream import JetStreamSettings
 from fourlinks_kernel.memory import InMemoryEventStore
 from fourlinks_kernel.provisioning import ProvisionOptions, provision
-from fourlinks_kernel.unit_of_work import UnitOfWork, run_command
+from fourlinks_kernel.store import EventStore
+from fourlinks_kernel.unit_of_work import Outcome, UnitOfWork, run_command
 from fourlinks_members.bootstrap import create_app as members_app
 from fourlinks_runtime.auth import issue_token
 from fourlinks_runtime.embedded import NatsEndpoint, nats_container, start_nats
@@ -38,6 +40,26 @@ from fourlinks_runtime.runtime import ServiceRuntime
 from fourlinks_runtime.settings import Settings, async_database_url
 
 _counter = itertools.count(1)
+A = TypeVar("A", bound=Aggregate)
+
+
+async def loaded(store: EventStore, kind: type[A], aggregate_id: str) -> A:
+    """An aggregate as its history in the store makes it (for assertions)."""
+    history = await store.load(kind.stream_of(aggregate_id))
+    return kind.replay(aggregate_id, [r.event for r in history.events])
+
+
+async def decided(
+    store: EventStore, kind: type[A], aggregate_id: str, decide: Callable[[A], None], context: CommandContext
+) -> Outcome[A]:
+    """A one-aggregate command, the way every command runs: through a unit of work."""
+
+    async def work(uow: UnitOfWork) -> A:
+        instance = await uow.get(kind, aggregate_id)
+        decide(instance)
+        return instance
+
+    return await run_command(store, context, work)
 
 
 class InMemoryWorld:

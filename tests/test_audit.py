@@ -8,7 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import COMMUNITY, District, community_with_a_covered_household, eventually, work_and_close
+from conftest import (
+    COMMUNITY,
+    District,
+    community_with_a_covered_household,
+    decided,
+    eventually,
+    loaded,
+    work_and_close,
+)
 from fourlinks_audit import digest, export, replay
 from fourlinks_audit.history import reapply_erasures
 from fourlinks_audit.services import projections_of
@@ -26,7 +34,6 @@ from fourlinks_kernel.jetstream import JetStreamEventStore, JetStreamSettings, N
 from fourlinks_kernel.memory import InMemoryEventStore
 from fourlinks_kernel.provisioning import ProvisionOptions, stream_config
 from fourlinks_kernel.store import EventStore
-from fourlinks_kernel.unit_of_work import Repository
 from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
 from fourlinks_members.projections.directory import residents
 from fourlinks_runtime.engines import create_engine
@@ -56,7 +63,7 @@ async def org_tree(store: EventStore) -> None:
         ("yuhang/linping", "street", "yuhang"),
     ]
     for path, level, parent_path in units:
-        parent = (await Repository(store, OrgUnit).get(unit_id_for(parent_path)))[0] if parent_path else None
+        parent = await loaded(store, OrgUnit, unit_id_for(parent_path)) if parent_path else None
 
         def create(
             unit: OrgUnit, path: str = path, level: str = level, parent: OrgUnit | None = parent
@@ -65,11 +72,9 @@ async def org_tree(store: EventStore) -> None:
                 path=path, code=path.rsplit("/", 1)[-1], name=path, level=OrgLevel(level), parent=parent
             )
 
-        await Repository(store, OrgUnit).execute(unit_id_for(path), create, CommandContext.new(ADMIN))
+        await decided(store, OrgUnit, unit_id_for(path), create, CommandContext.new(ADMIN))
     for name in ("南苑", "南苑街道"):
-        await Repository(store, OrgUnit).execute(
-            unit_id_for("yuhang/nanyuan"), renames(name), CommandContext.new(ADMIN)
-        )
+        await decided(store, OrgUnit, unit_id_for("yuhang/nanyuan"), renames(name), CommandContext.new(ADMIN))
 
 
 def renames(name: str) -> Callable[[OrgUnit], None]:

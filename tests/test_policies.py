@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
-from conftest import bearer, running, service_runtime
+from conftest import bearer, loaded, running, service_runtime
 
 from fourlinks_contracts import full_registry
 from fourlinks_contracts.members import OrgUnitCreated
 from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.envelope import RecordedEvent, reaction_context
 from fourlinks_kernel.events import DomainEvent
-from fourlinks_kernel.unit_of_work import Repository, UnitOfWork
+from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.bootstrap import definition as members_definition
 from fourlinks_runtime.app import create_app
 from fourlinks_runtime.definition import Policy, ServiceDefinition
@@ -90,7 +90,7 @@ async def test_a_failing_policy_gets_the_event_again_and_records_its_effect_once
             if len(calls) >= 2:
                 break
             await asyncio.sleep(0.02)
-        notice, _, _ = await Repository(runtime.store, Notice).get(unit_id)
+        notice = await loaded(runtime.store, Notice, unit_id)
         assert len(calls) == 2
         assert calls[0] == calls[1]
         assert notice.count == 1

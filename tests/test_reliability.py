@@ -144,14 +144,11 @@ async def test_hostile_strings_are_stored_and_returned_intact(service_settings: 
 
 
 WRITER = """
-import asyncio, os, sys
+import asyncio, sys
 from fourlinks_contracts import full_registry
-from fourlinks_kernel.unit_of_work import Repository
 from fourlinks_kernel.envelope import Actor, CommandContext
-from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
-from fourlinks_members.projections.directory import DirectoryProjection
-from fourlinks_members.projections.org_units import OrgUnitsProjection
-from fourlinks_members.seed import seed_district
+from fourlinks_kernel.unit_of_work import run_command
+from fourlinks_members.domain.org_units import OrgUnit
 from fourlinks_runtime.natsconn import connect
 from fourlinks_runtime.eventstore import open_event_store
 from fourlinks_runtime.settings import Settings
@@ -162,9 +159,9 @@ async def main() -> None:
     store, _ = open_event_store(nc, settings, full_registry())
     actor = Actor(id=f"writer-{sys.argv[2]}", roles=("administrator",), scope="yuhang")
     for n in range(int(sys.argv[3])):
-        await Repository(store, OrgUnit).execute(
-            sys.argv[1], lambda unit, n=n: unit.rename(f"{sys.argv[2]}-{n}"), CommandContext.new(actor)
-        )
+        async def rename(uow, n=n):
+            (await uow.get(OrgUnit, sys.argv[1])).rename(f"{sys.argv[2]}-{n}")
+        await run_command(store, CommandContext.new(actor), rename)
     await nc.close()
 
 asyncio.run(main())

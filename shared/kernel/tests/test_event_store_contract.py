@@ -7,12 +7,12 @@ import json
 from collections.abc import Callable
 
 import pytest
+from conftest import decided, loaded
 
 from fourlinks_kernel.envelope import GENESIS_HASH, Actor, CommandContext, StoredEvent
 from fourlinks_kernel.errors import ConcurrencyConflict, UnknownEventType, UnsupportedSchemaVersion
 from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.store import NEW_STREAM, EventStore
-from fourlinks_kernel.unit_of_work import Repository
 
 from .sample import NoteAdded, Notebook, NotebookOpened
 
@@ -107,25 +107,23 @@ async def test_a_conflicting_batch_writes_nothing(store: EventStore) -> None:
 
 
 async def test_a_retried_command_is_not_recorded_twice(store: EventStore) -> None:
-    repository = Repository(store, Notebook)
     notebook_id, context = new_id(), ctx()
 
     def decide(notebook: Notebook) -> None:
         notebook.add("repair the stairwell light")
 
-    first = await repository.execute(notebook_id, decide, context)
-    again = await repository.execute(notebook_id, decide, context)
+    first = await decided(store, Notebook, notebook_id, decide, context)
+    again = await decided(store, Notebook, notebook_id, decide, context)
     assert again.duplicate
     assert again.positions == first.positions
-    notebook, state, _ = await repository.get(notebook_id)
+    notebook = await loaded(store, Notebook, notebook_id)
     assert notebook.notes == ["repair the stairwell light"]
-    assert state.version == 1
+    assert notebook.version == 1
 
 
 async def test_concurrent_writers_get_gapless_versions_and_lose_no_update(store: EventStore) -> None:
-    repository = Repository(store, Notebook)
     notebook_id = new_id()
-    await asyncio.gather(*(repository.execute(notebook_id, adds(f"note {i}"), ctx()) for i in range(4)))
+    await asyncio.gather(*(decided(store, Notebook, notebook_id, adds(f"note {i}"), ctx()) for i in range(4)))
     loaded = await store.load(Notebook.stream_of(notebook_id))
     assert [e.envelope.aggregate_version for e in loaded.events] == [1, 2, 3, 4]
     assert sorted(e.event.text for e in loaded.events if isinstance(e.event, NoteAdded)) == [

@@ -104,29 +104,3 @@ async def run_command(
         except ConcurrencyConflict:
             log.info("conflict_retried", command_id=context.command_id, attempt=attempt)
     raise ConcurrencyConflict("command", -1, "too many concurrent writers; try again")
-
-
-class Repository(Generic[A]):
-    """Loads one kind of aggregate and runs single-aggregate decisions on it."""
-
-    def __init__(self, store: EventStore, aggregate: type[A]) -> None:
-        self.store = store
-        self.aggregate = aggregate
-
-    async def get(self, aggregate_id: str) -> tuple[A, StreamState, tuple[RecordedEvent, ...]]:
-        """The aggregate as of now, with its stream state and history."""
-        loaded = await self.store.load(self.aggregate.stream_of(aggregate_id))
-        instance = self.aggregate.replay(aggregate_id, [r.event for r in loaded.events])
-        return instance, loaded.state, loaded.events
-
-    async def execute(
-        self, aggregate_id: str, decide: Callable[[A], None], context: CommandContext
-    ) -> Outcome[A]:
-        """Load, decide, append; retried on conflict, idempotent per command id."""
-
-        async def work(uow: UnitOfWork) -> A:
-            instance = await uow.get(self.aggregate, aggregate_id)
-            decide(instance)
-            return instance
-
-        return await run_command(self.store, context, work)
