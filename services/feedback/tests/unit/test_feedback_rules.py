@@ -14,7 +14,7 @@ from fourlinks_contracts.feedback import (
     Satisfaction,
 )
 from fourlinks_contracts.members import Urgency
-from fourlinks_feedback.application.queries import view, visible_to
+from fourlinks_feedback.application.access import view, visible_to
 from fourlinks_feedback.domain.feedback import (
     CallbackTimes,
     Feedback,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import Field
 from sqlalchemy import select
 
-from fourlinks_assignments.application import answers, handlers, queries
+from fourlinks_assignments.application import access, answers, handlers, queries
 from fourlinks_assignments.application.reactions import deadline_policy, zone
 from fourlinks_assignments.domain.party_days import session_id_for
 from fourlinks_assignments.domain.tasks import NewTask
@@ -495,13 +495,13 @@ async def list_tasks(
 async def member_tasks(
     member_id: IdInPath, request: Request, actor: Reader, min_position: MinPosition = None
 ) -> dict[str, Any]:
-    if Role.MEMBER in actor.roles and actor.id != member_id and not _is_staff(actor):
+    if Role.MEMBER in actor.roles and actor.id != member_id and not access.is_staff(actor):
         raise NotAllowed("members see their own tasks")
     query = select(tasks).where(tasks.c.assignee == member_id, tasks.c.state.in_(queries.OPEN_STATES))
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         result = await queries.page(conn, query.order_by(tasks.c.due_at), limit=500, offset=0)
-    if _is_staff(actor):
+    if access.is_staff(actor):
         result["items"] = [t for t in result["items"] if covers(actor, t["org_unit"])]
     return result
 
@@ -513,7 +513,7 @@ async def get_task(
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         task = await queries.task_row(conn, task_id)
-    _ensure_reader(actor, task)
+    access.ensure_reader(actor, task)
     return task
 
 
@@ -527,7 +527,7 @@ async def task_timeline(
 ) -> list[dict[str, Any]]:
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
-        _ensure_reader(actor, await queries.task_row(conn, task_id))
+        access.ensure_reader(actor, await queries.task_row(conn, task_id))
         return await queries.task_timeline(conn, task_id)
 
 
@@ -627,15 +627,3 @@ async def party_day_summary(
         summary = await queries.party_day_summary(conn, session_id)
     ensure_scope(actor, summary["community"])
     return summary
-
-
-def _is_staff(actor: Actor) -> bool:
-    return bool({Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR, Role.INSPECTOR} & set(actor.roles))
-
-
-def _ensure_reader(actor: Actor, task: dict[str, Any]) -> None:
-    if Role.MEMBER in actor.roles and actor.id in (task["assignee"], *task["helpers"]):
-        return
-    if _is_staff(actor) and covers(actor, task["org_unit"]):
-        return
-    raise NotAllowed("this task is outside your scope")

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from fourlinks_contracts.feedback import Channel, FeedbackKind, Resolved, Satisfaction
 from fourlinks_contracts.members import Urgency
 from fourlinks_directory.members_directory import contact_members, known_contacts
-from fourlinks_feedback.application import answers, handlers, queries
+from fourlinks_feedback.application import access, answers, handlers, queries
 from fourlinks_feedback.application.reactions import callback_times
 from fourlinks_feedback.domain.feedback import FeedbackState, NewFeedback
 from fourlinks_feedback.domain.ratings import rating_id_for
@@ -172,7 +172,7 @@ async def _item_for(request: Request, actor: Actor, feedback_id: str, position: 
     runtime = await caught_up(request, position)
     async with runtime.engine.connect() as conn:
         row = await queries.item(conn, feedback_id)
-    if not queries.visible_to(actor, row):
+    if not access.visible_to(actor, row):
         raise NotFound(f"feedback {feedback_id} does not exist or is not yours to see")
     return row
 
@@ -272,7 +272,7 @@ async def list_feedback(
             .all()
         )
     return {
-        "items": [queries.view(actor, dict(r)) for r in rows],
+        "items": [access.view(actor, dict(r)) for r in rows],
         "total": total or 0,
         "limit": limit,
         "offset": offset,
@@ -287,7 +287,7 @@ async def list_feedback(
 async def get_feedback(
     feedback_id: IdInPath, request: Request, actor: Anyone, min_position: MinPosition = None
 ) -> dict[str, Any]:
-    return queries.view(actor, await _item_for(request, actor, feedback_id, min_position))
+    return access.view(actor, await _item_for(request, actor, feedback_id, min_position))
 
 
 @router.get(
@@ -304,7 +304,7 @@ async def follow_up(
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         row = await queries.by_reference(conn, reference)
-        if not queries.visible_to(actor, row):
+        if not access.visible_to(actor, row):
             raise NotFound(f"no feedback has the reference {reference}")
         return await queries.follow_up(conn, row)
 

@@ -11,37 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_contracts.members import group_unit
 from fourlinks_feedback.projections.feedback import callbacks, history, items
-from fourlinks_kernel.access import SECRETARIES, Role, covers
-from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import NotFound
 from fourlinks_kernel.rows import under
 from fourlinks_runtime.figures import as_utc, rate
-
-STAFF = SECRETARIES | {Role.AUDITOR}
-
-
-def visible_to(actor: Actor, row: dict[str, Any]) -> bool:
-    """Households see their own; members their contacts' unless anonymous; staff their scope."""
-    roles = set(actor.roles)
-    if Role.RESIDENT in roles and actor.id in (row["household_id"], row["enterprise_id"]):
-        return True
-    if Role.MEMBER in roles and actor.id == row["member_id"] and not row["anonymous"]:
-        return True
-    return bool(roles & STAFF) and covers(actor, row["org_unit"])
-
-
-def view(actor: Actor, row: dict[str, Any]) -> dict[str, Any]:
-    """A feedback item as this actor may see it: confidential content for secretaries only,
-    the submitter hidden from the member when anonymous."""
-    shown = dict(row)
-    roles = set(actor.roles)
-    own = Role.RESIDENT in roles and actor.id in (row["household_id"], row["enterprise_id"])
-    if row["confidential"] and not (roles & SECRETARIES) and not own:
-        shown["description"] = None
-        shown["answer"] = None
-    if row["anonymous"] and not (roles & SECRETARIES) and not own:
-        shown.update(household_id=None, enterprise_id=None, submitted_by=None)
-    return shown
 
 
 async def item(conn: AsyncConnection, feedback_id: str) -> dict[str, Any]:

@@ -11,8 +11,7 @@ from sqlalchemy import select
 
 from fourlinks_contracts.members import ContactKind, Urgency
 from fourlinks_kernel.access import Role, covers, ensure_scope
-from fourlinks_kernel.envelope import Actor
-from fourlinks_kernel.errors import NotAllowed, NotFound
+from fourlinks_kernel.errors import NotAllowed
 from fourlinks_kernel.rows import under
 from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.adapters.common import (
@@ -32,7 +31,7 @@ from fourlinks_members.adapters.common import (
     runtime_of,
     unit_or_scope,
 )
-from fourlinks_members.application import answers, handlers, queries
+from fourlinks_members.application import access, answers, handlers, queries
 from fourlinks_members.domain.contacts import NewResident
 from fourlinks_members.projections.directory import (
     CONTACT_TABLES,
@@ -354,7 +353,7 @@ def _contact_routes(kind: ContactKind) -> None:
         runtime = await caught_up(request, min_position)
         async with runtime.engine.connect() as conn:
             contact = await queries.contact_row(conn, kind, contact_id)
-            _ensure_contact_reader(actor, contact_id, contact)
+            access.ensure_contact_reader(actor, contact_id, contact)
             return await queries.card_of_contact(conn, kind, contact_id)
 
     @router.get(
@@ -443,16 +442,3 @@ async def uncovered(
         for item in result["items"]:
             item["suggested_members"] = await queries.suggestions(conn, item["org_unit"])
     return result
-
-
-def _ensure_contact_reader(actor: Actor, contact_id: str, contact: dict[str, Any]) -> None:
-    """The household (or enterprise) itself, its member, or staff in scope may read its card."""
-    if Role.RESIDENT in actor.roles and actor.id == contact_id:
-        return
-    if Role.MEMBER in actor.roles and actor.id == contact.get("member_id"):
-        return
-    if {Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR} & set(actor.roles) and covers(
-        actor, contact["org_unit"]
-    ):
-        return
-    raise NotFound(f"{contact_id} does not exist or is not yours to see")

@@ -9,9 +9,7 @@ from pydantic import Field
 from sqlalchemy import select
 
 from fourlinks_contracts.members import DeactivationReason, HelperRole
-from fourlinks_kernel.access import Role, ensure_scope
-from fourlinks_kernel.envelope import Actor
-from fourlinks_kernel.errors import NotAllowed
+from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.rows import under
 from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.adapters.common import (
@@ -30,7 +28,7 @@ from fourlinks_members.adapters.common import (
     execute,
     unit_or_scope,
 )
-from fourlinks_members.application import answers, handlers, queries
+from fourlinks_members.application import access, answers, handlers, queries
 from fourlinks_members.domain.cards import card_id_for
 from fourlinks_members.domain.rules import SERVICE_MATTERS
 from fourlinks_members.projections.directory import members
@@ -295,7 +293,7 @@ async def get_member(
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         member = await queries.member_row(conn, member_id)
-    _ensure_member_or_staff(actor, member_id, member["org_unit"])
+    access.ensure_member_or_staff(actor, member_id, member["org_unit"])
     return member
 
 
@@ -310,7 +308,7 @@ async def member_dashboard(
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         member = await queries.member_row(conn, member_id)
-        _ensure_member_or_staff(actor, member_id, member["org_unit"])
+        access.ensure_member_or_staff(actor, member_id, member["org_unit"])
         return await queries.dashboard(conn, member_id, today=runtime.today())
 
 
@@ -333,11 +331,3 @@ async def card_history(
 @router.get("/service-matters", summary="The catalogue of service matters a card can list")
 async def service_matters() -> dict[str, str]:
     return SERVICE_MATTERS
-
-
-def _ensure_member_or_staff(actor: Actor, member_id: str, org_unit: str) -> None:
-    if Role.MEMBER in actor.roles and actor.id == member_id:
-        return
-    if not {Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR} & set(actor.roles):
-        raise NotAllowed("members see only their own record; secretaries see their community")
-    ensure_scope(actor, org_unit)
