@@ -6,13 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import Field
-from sqlalchemy import select
 
 from fourlinks_assignments.application import access, answers, handlers, queries
 from fourlinks_assignments.application.reactions import deadline_policy, zone
 from fourlinks_assignments.domain.party_days import session_id_for
 from fourlinks_assignments.domain.tasks import NewTask
-from fourlinks_assignments.projections.tasks import tasks
 from fourlinks_contracts.assignments import (
     CloseReason,
     RejectionReason,
@@ -24,7 +22,6 @@ from fourlinks_contracts.members import Urgency
 from fourlinks_kernel.access import Role, covers, ensure_scope
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed
-from fourlinks_kernel.rows import under
 from fourlinks_runtime.answers import list_of
 from fourlinks_runtime.auth import require_roles
 from fourlinks_runtime.edge import (
@@ -475,20 +472,16 @@ async def list_tasks(
 ) -> dict[str, Any]:
     root = (unit or actor.scope).strip("/")
     ensure_scope(actor, root)
-    query = select(tasks).where(under(tasks.c.org_unit, root))
-    if state:
-        query = query.where(tasks.c.state == state)
-    if assignee:
-        query = query.where(tasks.c.assignee == assignee)
     runtime = await caught_up(request, min_position)
-    if overdue:
-        query = query.where(queries.overdue_filter(runtime.clock()))
-    if needs_reassignment:
-        query = query.where(tasks.c.needs_reassignment.is_(True))
+    wanted = queries.TaskFilter(
+        unit=root,
+        state=state,
+        assignee=assignee,
+        overdue_at=runtime.clock() if overdue else None,
+        needs_reassignment=needs_reassignment,
+    )
     async with runtime.engine.connect() as conn:
-        return await queries.page(
-            conn, query.order_by(tasks.c.raised_at, tasks.c.task_id), limit=limit, offset=offset
-        )
+        return await queries.tasks_page(conn, wanted, limit=limit, offset=offset)
 
 
 @router.get("/members/{member_id}/tasks", summary="A member's open tasks", response_model=answers.TaskPage)
@@ -497,10 +490,9 @@ async def member_tasks(
 ) -> dict[str, Any]:
     if Role.MEMBER in actor.roles and actor.id != member_id and not access.is_staff(actor):
         raise NotAllowed("members see their own tasks")
-    query = select(tasks).where(tasks.c.assignee == member_id, tasks.c.state.in_(queries.OPEN_STATES))
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
-        result = await queries.page(conn, query.order_by(tasks.c.due_at), limit=500, offset=0)
+        result = await queries.open_tasks_page(conn, member_id)
     if access.is_staff(actor):
         result["items"] = [t for t in result["items"] if covers(actor, t["org_unit"])]
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -233,3 +234,34 @@ async def party_days_under(conn: AsyncConnection, root: str) -> list[dict[str, A
     """Themed party days of the communities under `root`, the agenda a list as it was sent."""
     query = select(party_days).where(under(party_days.c.community, root)).order_by(party_days.c.held_on)
     return [{**row, "agenda": json.loads(row["agenda"])} for row in (await conn.execute(query)).mappings()]
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """Which tasks of a unit a list shows."""
+
+    unit: str
+    state: str | None = None
+    assignee: str | None = None
+    overdue_at: datetime | None = None
+    needs_reassignment: bool = False
+
+
+async def tasks_page(conn: AsyncConnection, wanted: TaskFilter, *, limit: int, offset: int) -> dict[str, Any]:
+    """One page of a unit's tasks, oldest first."""
+    query = select(tasks).where(under(tasks.c.org_unit, wanted.unit))
+    if wanted.state:
+        query = query.where(tasks.c.state == wanted.state)
+    if wanted.assignee:
+        query = query.where(tasks.c.assignee == wanted.assignee)
+    if wanted.overdue_at is not None:
+        query = query.where(overdue_filter(wanted.overdue_at))
+    if wanted.needs_reassignment:
+        query = query.where(tasks.c.needs_reassignment.is_(True))
+    return await page(conn, query.order_by(tasks.c.raised_at, tasks.c.task_id), limit=limit, offset=offset)
+
+
+async def open_tasks_page(conn: AsyncConnection, member_id: str) -> dict[str, Any]:
+    """A member's open tasks, the nearest deadline first."""
+    query = select(tasks).where(tasks.c.assignee == member_id, tasks.c.state.in_(OPEN_STATES))
+    return await page(conn, query.order_by(tasks.c.due_at), limit=500, offset=0)

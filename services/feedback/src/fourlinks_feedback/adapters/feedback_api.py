@@ -8,20 +8,16 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 from pydantic import Field
-from sqlalchemy import func, select
 
 from fourlinks_contracts.feedback import Channel, FeedbackKind, Resolved, Satisfaction
 from fourlinks_contracts.members import Urgency
-from fourlinks_directory.members_directory import contact_members, known_contacts
 from fourlinks_feedback.application import access, answers, handlers, queries
 from fourlinks_feedback.application.reactions import callback_times
 from fourlinks_feedback.domain.feedback import FeedbackState, NewFeedback
 from fourlinks_feedback.domain.ratings import rating_id_for
-from fourlinks_feedback.projections.feedback import items, ratings
 from fourlinks_kernel.access import Role, ensure_scope
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound
-from fourlinks_kernel.rows import under
 from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_runtime.answers import list_of
 from fourlinks_runtime.auth import require_roles
@@ -113,22 +109,14 @@ async def _contact(runtime: ServiceRuntime, body: SubmitFeedback) -> tuple[str, 
     if contact_id is None:
         raise InvalidCommand("household_id or enterprise_id: say which household or enterprise this is about")
     async with runtime.engine.connect() as conn:
-        known = (
-            await conn.execute(
-                select(known_contacts.c.org_unit, known_contacts.c.kind).where(
-                    known_contacts.c.contact_id == contact_id
-                )
-            )
-        ).first()
-        member = await conn.scalar(
-            select(contact_members.c.member_id).where(contact_members.c.contact_id == contact_id)
-        )
-    if known is None or known.kind != kind:
+        known = await queries.known_contact(conn, contact_id)
+        link = await queries.card_link(conn, contact_id)
+    if known is None or known[1] != kind:
         raise InvalidCommand(
             f"{field_name}: no {kind} {contact_id} is registered "
             "(just registered? send its position as X-Min-Position)"
         )
-    return str(known.org_unit), member
+    return known[0], link[0] if link else None
 
 
 @router.post(
@@ -251,32 +239,18 @@ async def list_feedback(
     offset: Offset = 0,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
-    query = select(items)
-    roles = set(actor.roles)
-    if roles & {Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR}:
+    if access.is_staff(actor):
         root = (unit or actor.scope).strip("/")
         ensure_scope(actor, root)
-        query = query.where(under(items.c.org_unit, root))
-    elif Role.MEMBER in roles:
-        query = query.where(items.c.member_id == actor.id, items.c.anonymous.is_(False))
-    else:
-        query = query.where((items.c.household_id == actor.id) | (items.c.enterprise_id == actor.id))
-    if state:
-        query = query.where(items.c.state == state)
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
-        total = await conn.scalar(select(func.count()).select_from(query.subquery()))
-        rows = (
-            (await conn.execute(query.order_by(items.c.submitted_at).limit(limit).offset(offset)))
-            .mappings()
-            .all()
+        found = await queries.items_page(
+            conn,
+            queries.ItemFilter(actor=actor, unit=root if access.is_staff(actor) else None, state=state),
+            limit=limit,
+            offset=offset,
         )
-    return {
-        "items": [access.view(actor, dict(r)) for r in rows],
-        "total": total or 0,
-        "limit": limit,
-        "offset": offset,
-    }
+    return {**found, "items": [access.view(actor, item) for item in found["items"]]}
 
 
 @router.get(
@@ -330,11 +304,7 @@ async def rate(
         await runtime.wait_for(min_position)
     period = body.period or runtime.clock().astimezone(ZoneInfo(runtime.settings.timezone)).strftime("%Y-%m")
     async with runtime.engine.connect() as conn:
-        link = (
-            await conn.execute(
-                select(contact_members).where(contact_members.c.contact_id == body.household_id)
-            )
-        ).first()
+        link = await queries.card_link(conn, body.household_id)
     return await run_from_http(
         request,
         actor,
@@ -342,8 +312,8 @@ async def rate(
             uow,
             actor,
             household_id=body.household_id,
-            member_id=link.member_id if link else None,
-            card_id=link.card_id if link else None,
+            member_id=link[0] if link else None,
+            card_id=link[1] if link else None,
             period=period,
             score=body.score,
             comment=body.comment,
@@ -361,21 +331,11 @@ async def rate(
 async def member_ratings(
     member_id: IdInPath, request: Request, actor: Anyone, min_position: MinPosition = None
 ) -> dict[str, Any]:
-    if not ({Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR} & set(actor.roles) or actor.id == member_id):
+    if not (access.is_staff(actor) or actor.id == member_id):
         raise NotAllowed("ratings are for the member and the secretaries")
     runtime = await caught_up(request, min_position)
-    query = (
-        select(ratings.c.period, func.count(), func.avg(ratings.c.score))
-        .where(ratings.c.member_id == member_id)
-        .group_by(ratings.c.period)
-        .order_by(ratings.c.period)
-    )
     async with runtime.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return {
-        "member_id": member_id,
-        "periods": [{"period": p, "ratings": n, "average": round(float(a), 2)} for p, n, a in rows],
-    }
+        return await queries.member_ratings(conn, member_id)
 
 
 @router.get(

@@ -10,6 +10,11 @@ from fourlinks_kernel.envelope import Actor
 STAFF = SECRETARIES | {Role.AUDITOR}
 
 
+def is_staff(actor: Actor) -> bool:
+    """Secretaries, administrators and auditors: they see a unit's feedback."""
+    return bool(set(actor.roles) & STAFF)
+
+
 def visible_to(actor: Actor, row: dict[str, Any]) -> bool:
     """Households see their own; members their contacts' unless anonymous; staff their scope."""
     roles = set(actor.roles)

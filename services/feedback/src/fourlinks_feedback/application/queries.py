@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_contracts.members import group_unit
-from fourlinks_feedback.projections.feedback import callbacks, history, items
+from fourlinks_directory.members_directory import contact_members, known_contacts
+from fourlinks_feedback.projections.feedback import callbacks, history, items, ratings
+from fourlinks_kernel.access import Role
+from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import NotFound
 from fourlinks_kernel.rows import under
 from fourlinks_runtime.figures import as_utc, rate
@@ -205,3 +209,67 @@ def _group(row: Any, by: str) -> str | None:
         member: str | None = row["task_assignee"] or row["member_id"]
         return member
     return group_unit(row["org_unit"], by)
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    """Which feedback a list shows: a unit's (staff), a member's contacts' (not anonymous), or a
+    household's or enterprise's own."""
+
+    actor: Actor
+    unit: str | None
+    state: str | None = None
+
+
+async def items_page(conn: AsyncConnection, wanted: ItemFilter, *, limit: int, offset: int) -> dict[str, Any]:
+    """One page of feedback items, oldest first."""
+    query = select(items)
+    if wanted.unit is not None:
+        query = query.where(under(items.c.org_unit, wanted.unit))
+    elif Role.MEMBER in wanted.actor.roles:
+        query = query.where(items.c.member_id == wanted.actor.id, items.c.anonymous.is_(False))
+    else:
+        query = query.where(
+            (items.c.household_id == wanted.actor.id) | (items.c.enterprise_id == wanted.actor.id)
+        )
+    if wanted.state:
+        query = query.where(items.c.state == wanted.state)
+    total = await conn.scalar(select(func.count()).select_from(query.subquery()))
+    rows = (await conn.execute(query.order_by(items.c.submitted_at).limit(limit).offset(offset))).mappings()
+    return {"items": [dict(r) for r in rows], "total": total or 0, "limit": limit, "offset": offset}
+
+
+async def member_ratings(conn: AsyncConnection, member_id: str) -> dict[str, Any]:
+    """A member's ratings by period: how many, and their average."""
+    query = (
+        select(ratings.c.period, func.count(), func.avg(ratings.c.score))
+        .where(ratings.c.member_id == member_id)
+        .group_by(ratings.c.period)
+        .order_by(ratings.c.period)
+    )
+    rows = (await conn.execute(query)).all()
+    return {
+        "member_id": member_id,
+        "periods": [{"period": p, "ratings": n, "average": round(float(a), 2)} for p, n, a in rows],
+    }
+
+
+async def card_link(conn: AsyncConnection, contact_id: str) -> tuple[str, str] | None:
+    """The member and card covering a contact, if any."""
+    row = (
+        await conn.execute(
+            select(contact_members.c.member_id, contact_members.c.card_id).where(
+                contact_members.c.contact_id == contact_id
+            )
+        )
+    ).first()
+    return (str(row.member_id), str(row.card_id)) if row else None
+
+
+async def known_contact(conn: AsyncConnection, contact_id: str) -> tuple[str, str] | None:
+    """A registered contact's org unit and kind ("household" or "enterprise"), if any."""
+    query = select(known_contacts.c.org_unit, known_contacts.c.kind).where(
+        known_contacts.c.contact_id == contact_id
+    )
+    row = (await conn.execute(query)).first()
+    return (str(row.org_unit), str(row.kind)) if row else None
