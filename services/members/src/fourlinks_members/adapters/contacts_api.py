@@ -7,12 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import Field
-from sqlalchemy import select
 
 from fourlinks_contracts.members import ContactKind, Urgency
 from fourlinks_kernel.access import Role, covers, ensure_scope
 from fourlinks_kernel.errors import NotAllowed
-from fourlinks_kernel.rows import under
 from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.adapters.common import (
     Anyone,
@@ -33,13 +31,6 @@ from fourlinks_members.adapters.common import (
 )
 from fourlinks_members.application import access, answers, handlers, queries
 from fourlinks_members.domain.contacts import NewResident
-from fourlinks_members.projections.directory import (
-    CONTACT_TABLES,
-    contact_key,
-    enterprises,
-    households,
-    residents,
-)
 from fourlinks_runtime.answers import list_of
 from fourlinks_runtime.edge import (
     Body,
@@ -264,20 +255,12 @@ async def list_households(
 ) -> dict[str, Any]:
     root = unit_or_scope(actor, unit)
     ensure_scope(actor, root)
-    query = select(households).where(under(households.c.org_unit, root))
-    if covered is not None:
-        query = query.where(households.c.card_id.is_not(None) if covered else households.c.card_id.is_(None))
-    if overdue:
-        query = query.where(households.c.visit_due_on < runtime_of(request).today())
     runtime = await caught_up(request, min_position)
+    wanted = queries.ContactFilter(
+        unit=root, covered=covered, due_before=runtime.today() if overdue else None
+    )
     async with runtime.engine.connect() as conn:
-        result = await queries.page(
-            conn, query.order_by(households.c.org_unit, households.c.room), limit=limit, offset=offset
-        )
-        people = await queries.household_residents(conn, [h["household_id"] for h in result["items"]])
-    for item in result["items"]:
-        item["residents"] = people[item["household_id"]]
-    return result
+        return await queries.households_page(conn, wanted, limit=limit, offset=offset)
 
 
 @router.get(
@@ -293,10 +276,9 @@ async def lookup_household(
 ) -> list[dict[str, Any]]:
     index = runtime_of(request).cipher.blind_index(phone, purpose="phone")
     runtime = await caught_up(request, min_position)
-    query = select(households).join(residents, residents.c.household_id == households.c.household_id)
     async with runtime.engine.connect() as conn:
-        rows = (await conn.execute(query.where(residents.c.phone_index == index).distinct())).mappings().all()
-    return [queries.shown(r) for r in rows if covers(actor, r["org_unit"])]
+        found = await queries.households_by_phone_index(conn, index)
+    return [household for household in found if covers(actor, household["org_unit"])]
 
 
 @router.get("/enterprises", summary="Enterprises under a unit", response_model=answers.EnterprisePage)
@@ -311,15 +293,10 @@ async def list_enterprises(
 ) -> dict[str, Any]:
     root = unit_or_scope(actor, unit)
     ensure_scope(actor, root)
-    query = select(enterprises).where(under(enterprises.c.org_unit, root))
-    if covered is not None:
-        query = query.where(
-            enterprises.c.card_id.is_not(None) if covered else enterprises.c.card_id.is_(None)
-        )
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
-        return await queries.page(
-            conn, query.order_by(enterprises.c.org_unit, enterprises.c.name), limit=limit, offset=offset
+        return await queries.enterprises_page(
+            conn, queries.ContactFilter(unit=root, covered=covered), limit=limit, offset=offset
         )
 
 
@@ -432,13 +409,6 @@ async def uncovered(
 ) -> dict[str, Any]:
     root = unit_or_scope(actor, unit)
     ensure_scope(actor, root)
-    table = CONTACT_TABLES[kind]
-    query = select(table).where(under(table.c.org_unit, root), table.c.card_id.is_(None))
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
-        result = await queries.page(
-            conn, query.order_by(table.c.org_unit, contact_key(kind)), limit=limit, offset=offset
-        )
-        for item in result["items"]:
-            item["suggested_members"] = await queries.suggestions(conn, item["org_unit"])
-    return result
+        return await queries.uncovered_page(conn, kind, root, limit=limit, offset=offset)

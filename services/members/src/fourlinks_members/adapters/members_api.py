@@ -6,11 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import Field
-from sqlalchemy import select
 
 from fourlinks_contracts.members import DeactivationReason, HelperRole
 from fourlinks_kernel.access import ensure_scope
-from fourlinks_kernel.rows import under
 from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.adapters.common import (
     Anyone,
@@ -31,7 +29,6 @@ from fourlinks_members.adapters.common import (
 from fourlinks_members.application import access, answers, handlers, queries
 from fourlinks_members.domain.cards import card_id_for
 from fourlinks_members.domain.rules import SERVICE_MATTERS
-from fourlinks_members.projections.directory import members
 from fourlinks_runtime.edge import Body, Choice, EntityId, IdInPath, Label, Line, Note, UnitPath
 from fourlinks_runtime.http import command_context
 
@@ -274,15 +271,10 @@ async def list_members(
 ) -> dict[str, Any]:
     root = unit_or_scope(actor, unit)
     ensure_scope(actor, root)
-    query = select(members).where(under(members.c.org_unit, root))
-    if status:
-        query = query.where(members.c.status == status)
-    if over_capacity:
-        query = query.where(members.c.status == "active", members.c.contact_count > members.c.capacity)
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
-        return await queries.page(
-            conn, query.order_by(members.c.org_unit, members.c.member_id), limit=limit, offset=offset
+        return await queries.members_page(
+            conn, root, status=status, over_capacity=over_capacity, limit=limit, offset=offset
         )
 
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from fourlinks_contracts.members import OrgLevel
 from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.errors import NotFound
-from fourlinks_kernel.rows import under
 from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.adapters.common import (
     Administrator,
@@ -20,8 +18,9 @@ from fourlinks_members.adapters.common import (
     execute,
     runtime_of,
 )
+from fourlinks_members.application import queries
 from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
-from fourlinks_members.projections.org_units import OrgUnitsProjection, org_units
+from fourlinks_members.projections.org_units import OrgUnitsProjection
 from fourlinks_runtime.edge import UNIT_CODE, Body, Choice, IdInPath, Name, UnitPath
 
 router = APIRouter(prefix="/org-units", tags=["org units"])
@@ -92,11 +91,9 @@ async def get_org_unit(
     runtime = runtime_of(request)
     await runtime.wait_for(min_position, projection=OrgUnitsProjection.name)
     async with runtime.engine.connect() as conn:
-        row = (await conn.execute(select(org_units).where(org_units.c.unit_id == unit_id))).first()
-    if row is None:
-        raise NotFound(f"org unit {unit_id} does not exist")
-    ensure_scope(actor, row.path)
-    return OrgUnitView.model_validate(row, from_attributes=True)
+        row = await queries.org_unit_row(conn, unit_id)
+    ensure_scope(actor, row["path"])
+    return OrgUnitView.model_validate(row)
 
 
 @router.get("", summary="Org units in your scope, optionally under a path")
@@ -110,7 +107,6 @@ async def list_org_units(
     await runtime.wait_for(min_position, projection=OrgUnitsProjection.name)
     root = (unit or actor.scope).strip("/")
     ensure_scope(actor, root)
-    query = select(org_units).where(under(org_units.c.path, root)).order_by(org_units.c.path).limit(5000)
     async with runtime.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return [OrgUnitView.model_validate(r, from_attributes=True) for r in rows]
+        rows = await queries.org_units_under(conn, root)
+    return [OrgUnitView.model_validate(r) for r in rows]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, Table, and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_contracts.members import ContactKind
@@ -26,6 +27,7 @@ from fourlinks_members.projections.directory import (
     members,
     residents,
 )
+from fourlinks_members.projections.org_units import org_units
 
 SUGGESTIONS = 5
 
@@ -228,3 +230,99 @@ async def suggestions(
         }
         for m in ranked[:SUGGESTIONS]
     ]
+
+
+@dataclass(frozen=True)
+class ContactFilter:
+    """Which households or enterprises of a unit a list shows."""
+
+    unit: str
+    covered: bool | None = None
+    due_before: date | None = None  # households whose next visit is due before this day
+
+
+def _covered(table: Table, covered: bool | None) -> Any:
+    if covered is None:
+        return true()
+    return table.c.card_id.is_not(None) if covered else table.c.card_id.is_(None)
+
+
+async def households_page(
+    conn: AsyncConnection, wanted: ContactFilter, *, limit: int, offset: int
+) -> dict[str, Any]:
+    """One page of a unit's households, each with its residents."""
+    query = select(households).where(
+        under(households.c.org_unit, wanted.unit), _covered(households, wanted.covered)
+    )
+    if wanted.due_before is not None:
+        query = query.where(households.c.visit_due_on < wanted.due_before)
+    result = await page(
+        conn, query.order_by(households.c.org_unit, households.c.room), limit=limit, offset=offset
+    )
+    people = await household_residents(conn, [h["household_id"] for h in result["items"]])
+    for item in result["items"]:
+        item["residents"] = people[item["household_id"]]
+    return result
+
+
+async def households_by_phone_index(conn: AsyncConnection, index: str) -> list[dict[str, Any]]:
+    """Households with a resident whose phone has this blind index."""
+    query = (
+        select(households)
+        .join(residents, residents.c.household_id == households.c.household_id)
+        .where(residents.c.phone_index == index)
+        .distinct()
+    )
+    return [shown(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def enterprises_page(
+    conn: AsyncConnection, wanted: ContactFilter, *, limit: int, offset: int
+) -> dict[str, Any]:
+    """One page of a unit's enterprises."""
+    query = select(enterprises).where(
+        under(enterprises.c.org_unit, wanted.unit), _covered(enterprises, wanted.covered)
+    )
+    return await page(
+        conn, query.order_by(enterprises.c.org_unit, enterprises.c.name), limit=limit, offset=offset
+    )
+
+
+async def uncovered_page(
+    conn: AsyncConnection, kind: ContactKind, unit: str, *, limit: int, offset: int
+) -> dict[str, Any]:
+    """One page of a unit's uncovered contacts, each with the members who could take it on."""
+    table = CONTACT_TABLES[kind]
+    query = select(table).where(under(table.c.org_unit, unit), table.c.card_id.is_(None))
+    result = await page(conn, query.order_by(table.c.org_unit, contact_key(kind)), limit=limit, offset=offset)
+    for item in result["items"]:
+        item["suggested_members"] = await suggestions(conn, item["org_unit"])
+    return result
+
+
+async def members_page(
+    conn: AsyncConnection, unit: str, *, status: str | None, over_capacity: bool, limit: int, offset: int
+) -> dict[str, Any]:
+    """One page of a unit's members (by status; over their capacity)."""
+    query = select(members).where(under(members.c.org_unit, unit))
+    if status:
+        query = query.where(members.c.status == status)
+    if over_capacity:
+        query = query.where(members.c.status == "active", members.c.contact_count > members.c.capacity)
+    return await page(
+        conn, query.order_by(members.c.org_unit, members.c.member_id), limit=limit, offset=offset
+    )
+
+
+async def org_unit_row(conn: AsyncConnection, unit_id: str) -> dict[str, Any]:
+    """One org unit, or NotFound."""
+    row = (await conn.execute(select(org_units).where(org_units.c.unit_id == unit_id))).mappings().first()
+    if row is None:
+        raise NotFound(f"org unit {unit_id} does not exist")
+    return dict(row)
+
+
+async def org_units_under(conn: AsyncConnection, root: str) -> list[dict[str, Any]]:
+    """The org units at and under a path (at most 5,000), in path order."""
+    query = select(org_units).where(under(org_units.c.path, root)).order_by(org_units.c.path).limit(5000)
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
