@@ -27,6 +27,13 @@ from fourlinks_contracts.assignments import CloseReason, ResolutionResult, TaskS
 from fourlinks_contracts.feedback import Channel, FeedbackKind, Resolved, Satisfaction
 from fourlinks_contracts.members import ContactKind, Urgency
 from fourlinks_feedback.application import handlers as feedback
+from fourlinks_feedback.application.commands import (
+    NoteCallbackTime,
+    RateMember,
+    RecordCallback,
+    ScheduleCallback,
+    SubmitFeedback,
+)
 from fourlinks_feedback.domain.feedback import CallbackTimes, NewFeedback, task_id_for
 from fourlinks_kernel.envelope import Actor, CommandContext
 from fourlinks_kernel.memory import InMemoryEventStore
@@ -277,7 +284,7 @@ class Year:
             actor = self.secretary(contact.community)
 
             async def work(uow: UnitOfWork) -> None:
-                await feedback.submit(uow, actor, new, member_id=contact.member_id, now=self.clock.now)
+                await feedback.submit(SubmitFeedback(actor, new, contact.member_id, self.clock.now), uow)
 
             await self.command(actor, work)
             task = self._new_task(
@@ -416,8 +423,8 @@ class Year:
             closed_at = self.clock.now
 
             async def work(uow: UnitOfWork) -> None:
-                await feedback.task_closed(
-                    uow, feedback_id=new.source_ref or "", closed_at=closed_at, times=TIMES
+                await feedback.schedule_callback(
+                    ScheduleCallback(new.source_ref or "", closed_at, TIMES), uow
                 )
 
             await self.command(policy, work)
@@ -446,15 +453,17 @@ class Year:
 
             async def work(uow: UnitOfWork) -> None:
                 await feedback.record_callback(
+                    RecordCallback(
+                        actor=secretary,
+                        feedback_id=new.source_ref or "",
+                        org_unit=contact.org_unit,
+                        resolved=resolved,
+                        satisfaction=satisfaction,
+                        comment="" if resolved == Resolved.YES else "还是不亮",
+                        now=self.clock.now,
+                        times=TIMES,
+                    ),
                     uow,
-                    secretary,
-                    feedback_id=new.source_ref or "",
-                    org_unit=contact.org_unit,
-                    resolved=resolved,
-                    satisfaction=satisfaction,
-                    comment="" if resolved == Resolved.YES else "还是不亮",
-                    now=self.clock.now,
-                    times=TIMES,
                 )
 
             await self.command(secretary, work)
@@ -470,7 +479,7 @@ class Year:
             scheduler = Actor(id="scheduler:callbacks", roles=("service",))
 
             async def work(uow: UnitOfWork) -> None:
-                await feedback.note_time(uow, feedback_id=new.source_ref or "", now=self.clock.now)
+                await feedback.note_callback_time(NoteCallbackTime(new.source_ref or "", self.clock.now), uow)
 
             await self.command(scheduler, work)
 
@@ -525,14 +534,16 @@ class Year:
                     resident: Actor = resident,
                 ) -> None:
                     await feedback.rate_member(
+                        RateMember(
+                            actor=resident,
+                            household_id=contact.contact_id,
+                            member_id=contact.member_id,
+                            card_id=contact.card_id,
+                            period=period,
+                            score=score,
+                            comment="",
+                        ),
                         uow,
-                        resident,
-                        household_id=contact.contact_id,
-                        member_id=contact.member_id,
-                        card_id=contact.card_id,
-                        period=period,
-                        score=score,
-                        comment="",
                     )
 
                 await self.command(resident, work)

@@ -12,6 +12,7 @@ from conftest import InMemoryWorld
 from fourlinks_contracts.feedback import Channel, FeedbackKind, Resolved, Satisfaction
 from fourlinks_contracts.members import Urgency
 from fourlinks_feedback.application import handlers
+from fourlinks_feedback.application.commands import RecordCallback, SubmitFeedback
 from fourlinks_feedback.domain.feedback import CallbackTimes, NewFeedback
 from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor
@@ -43,7 +44,7 @@ async def submitted(world: InMemoryWorld, household: str) -> str:
     resident = Actor(id=household, roles=(Role.RESIDENT,), scope=COMMUNITY)
 
     async def work(uow: UnitOfWork) -> None:
-        await handlers.submit(uow, resident, new, member_id="member-1", now=NOW)
+        await handlers.submit(SubmitFeedback(resident, new, "member-1", NOW), uow)
 
     assert await world.run(work, resident) == ["FeedbackSubmitted", "FeedbackAcknowledged", "FeedbackRouted"]
     return new.feedback_id
@@ -56,7 +57,7 @@ async def test_a_household_submits_its_own_feedback_only() -> None:
     new = problem("household-1")
 
     async def work(uow: UnitOfWork) -> None:
-        await handlers.submit(uow, stranger, new, member_id="member-1", now=NOW)
+        await handlers.submit(SubmitFeedback(stranger, new, "member-1", NOW), uow)
 
     with pytest.raises(NotAllowed, match="its own feedback"):
         await world.run(work, stranger)
@@ -69,9 +70,8 @@ async def test_a_call_back_is_recorded_from_the_moment_the_task_closed() -> None
 
     def answer(closed_at: datetime | None) -> Callable[[UnitOfWork], Awaitable[None]]:
         async def work(uow: UnitOfWork) -> None:
-            await handlers.record_callback(
-                uow,
-                resident,
+            command = RecordCallback(
+                actor=resident,
                 feedback_id=feedback_id,
                 org_unit=f"{COMMUNITY}/b1",
                 resolved=Resolved.YES,
@@ -81,6 +81,7 @@ async def test_a_call_back_is_recorded_from_the_moment_the_task_closed() -> None
                 times=TIMES,
                 task_closed_at=closed_at,
             )
+            await handlers.record_callback(command, uow)
 
         return work
 

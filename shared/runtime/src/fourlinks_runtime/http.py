@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Header, Query, Request
 from pydantic import BaseModel
@@ -78,6 +78,24 @@ async def run_from_http(
         await runtime.idempotency.claim(scoped_key(actor, key), await fingerprint(request))
     outcome = await runtime.run(work, context, command=command)
     return CommandAccepted(id=answer_id, position=outcome.position, duplicate=outcome.duplicate)
+
+
+C = TypeVar("C")
+
+
+async def dispatch(
+    request: Request,
+    command: C,
+    handler: Callable[[C, UnitOfWork], Awaitable[object]],
+    *,
+    actor: Actor,
+    answer_id: str,
+) -> CommandAccepted:
+    """Run a command object through its handler for an HTTP request; the command's class names
+    it in the metrics."""
+    return await run_from_http(
+        request, actor, lambda uow: handler(command, uow), command=type(command).__name__, answer_id=answer_id
+    )
 
 
 async def caught_up(request: Request, position: int | None) -> ServiceRuntime:

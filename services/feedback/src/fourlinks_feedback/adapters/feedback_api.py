@@ -11,7 +11,7 @@ from pydantic import Field
 
 from fourlinks_contracts.feedback import Channel, FeedbackKind, Resolved, Satisfaction
 from fourlinks_contracts.members import Urgency
-from fourlinks_feedback.application import access, answers, handlers, queries
+from fourlinks_feedback.application import access, answers, commands, handlers, queries
 from fourlinks_feedback.application.reactions import callback_times
 from fourlinks_feedback.domain.feedback import FeedbackState, NewFeedback
 from fourlinks_feedback.domain.ratings import rating_id_for
@@ -34,7 +34,7 @@ from fourlinks_runtime.http import (
     Unit,
     caught_up,
     command_context,
-    run_from_http,
+    dispatch,
     runtime_of,
 )
 from fourlinks_runtime.runtime import ServiceRuntime
@@ -145,11 +145,12 @@ async def submit(
         confidential=body.confidential,
     )
     references: list[str] = []
+    command = commands.SubmitFeedback(actor=actor, new=new, member_id=member_id, now=runtime.clock())
 
-    async def work(uow: UnitOfWork) -> None:
-        references.append(await handlers.submit(uow, actor, new, member_id=member_id, now=runtime.clock()))
+    async def submit_feedback(cmd: commands.SubmitFeedback, uow: UnitOfWork) -> None:
+        references.append(await handlers.submit(cmd, uow))
 
-    accepted = await run_from_http(request, actor, work, command="submit_feedback", answer_id=feedback_id)
+    accepted = await dispatch(request, command, submit_feedback, actor=actor, answer_id=feedback_id)
     if not references:  # a retried request: the reference is in the read model
         async with (await caught_up(request, accepted.position)).engine.connect() as conn:
             references.append((await queries.item(conn, feedback_id))["reference"])
@@ -168,13 +169,8 @@ async def _item_for(request: Request, actor: Actor, feedback_id: str, position: 
 @router.post("/feedback/{feedback_id}/route", summary="Turn an opinion or question into a task")
 async def route(feedback_id: IdInPath, request: Request, actor: Secretary) -> BaseCommandAccepted:
     row = await _item_for(request, actor, feedback_id, None)
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.route(uow, actor, feedback_id=feedback_id, org_unit=row["org_unit"]),
-        command="route_feedback",
-        answer_id=feedback_id,
-    )
+    command = commands.RouteFeedback(actor=actor, feedback_id=feedback_id, org_unit=row["org_unit"])
+    return await dispatch(request, command, handlers.route, actor=actor, answer_id=feedback_id)
 
 
 @router.post("/feedback/{feedback_id}/answer", summary="Answer an opinion, praise or question and close it")
@@ -182,15 +178,10 @@ async def answer(
     feedback_id: IdInPath, body: Answer, request: Request, actor: Secretary
 ) -> BaseCommandAccepted:
     row = await _item_for(request, actor, feedback_id, None)
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.answer(
-            uow, actor, feedback_id=feedback_id, org_unit=row["org_unit"], text=body.answer
-        ),
-        command="answer_feedback",
-        answer_id=feedback_id,
+    command = commands.AnswerFeedback(
+        actor=actor, feedback_id=feedback_id, org_unit=row["org_unit"], text=body.answer
     )
+    return await dispatch(request, command, handlers.answer, actor=actor, answer_id=feedback_id)
 
 
 @router.post("/feedback/{feedback_id}/callback", summary="Record the answer to a call-back (回访)")
@@ -205,24 +196,18 @@ async def callback(
     this service has seen it); /callbacks/due lists a call-back only when its time has come."""
     row = await _item_for(request, actor, feedback_id, min_position)
     runtime = runtime_of(request)
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.record_callback(
-            uow,
-            actor,
-            feedback_id=feedback_id,
-            org_unit=row["org_unit"],
-            resolved=body.resolved,
-            satisfaction=body.satisfaction,
-            comment=body.comment,
-            now=runtime.clock(),
-            times=callback_times(runtime),
-            task_closed_at=row["task_closed_at"] if row["task_state"] == "closed" else None,
-        ),
-        command="record_callback",
-        answer_id=feedback_id,
+    command = commands.RecordCallback(
+        actor=actor,
+        feedback_id=feedback_id,
+        org_unit=row["org_unit"],
+        resolved=body.resolved,
+        satisfaction=body.satisfaction,
+        comment=body.comment,
+        now=runtime.clock(),
+        times=callback_times(runtime),
+        task_closed_at=row["task_closed_at"] if row["task_state"] == "closed" else None,
     )
+    return await dispatch(request, command, handlers.record_callback, actor=actor, answer_id=feedback_id)
 
 
 @router.get(
@@ -305,22 +290,17 @@ async def rate(
     period = body.period or runtime.clock().astimezone(ZoneInfo(runtime.settings.timezone)).strftime("%Y-%m")
     async with runtime.engine.connect() as conn:
         link = await queries.card_link(conn, body.household_id)
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.rate_member(
-            uow,
-            actor,
-            household_id=body.household_id,
-            member_id=link[0] if link else None,
-            card_id=link[1] if link else None,
-            period=period,
-            score=body.score,
-            comment=body.comment,
-        ),
-        command="rate_member",
-        answer_id=rating_id_for(body.household_id, period),
+    command = commands.RateMember(
+        actor=actor,
+        household_id=body.household_id,
+        member_id=link[0] if link else None,
+        card_id=link[1] if link else None,
+        period=period,
+        score=body.score,
+        comment=body.comment,
     )
+    answer_id = rating_id_for(body.household_id, period)
+    return await dispatch(request, command, handlers.rate_member, actor=actor, answer_id=answer_id)
 
 
 @router.get(

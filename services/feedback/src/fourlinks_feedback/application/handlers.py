@@ -6,8 +6,16 @@ import base64
 import hashlib
 from datetime import datetime
 
-from fourlinks_contracts.feedback import Resolved, Satisfaction
-from fourlinks_feedback.domain.feedback import CallbackTimes, Feedback, NewFeedback, check_comment
+from fourlinks_feedback.application.commands import (
+    AnswerFeedback,
+    NoteCallbackTime,
+    RateMember,
+    RecordCallback,
+    RouteFeedback,
+    ScheduleCallback,
+    SubmitFeedback,
+)
+from fourlinks_feedback.domain.feedback import Feedback, check_comment
 from fourlinks_feedback.domain.ratings import MemberRating, rating_id_for
 from fourlinks_kernel.access import SECRETARIES, Role, ensure_scope, has_role
 from fourlinks_kernel.envelope import Actor
@@ -21,10 +29,9 @@ def reference_for(feedback_id: str, when: datetime) -> str:
     return f"FL-{when:%Y%m%d}-{digest}"
 
 
-async def submit(
-    uow: UnitOfWork, actor: Actor, new: NewFeedback, *, member_id: str | None, now: datetime
-) -> str:
+async def submit(cmd: SubmitFeedback, uow: UnitOfWork) -> str:
     """Submit and acknowledge; problems are routed to a task at once. Returns the reference."""
+    actor, new = cmd.actor, cmd.new
     contact = new.household_id or new.enterprise_id
     if not contact:
         raise InvalidCommand("feedback is about a household or an enterprise")
@@ -35,14 +42,16 @@ async def submit(
         if actor.id != contact:
             raise NotAllowed("a household submits its own feedback")
     elif has_role(actor, Role.MEMBER) and not has_role(actor, *SECRETARIES):
-        if actor.id != member_id:
+        if actor.id != cmd.member_id:
             raise NotAllowed("a member submits feedback on behalf of their own contacts")
         on_behalf = actor.id
     else:
         ensure_scope(actor, new.org_unit)
-    reference = reference_for(new.feedback_id, now)
+    reference = reference_for(new.feedback_id, cmd.now)
     feedback = await uow.get(Feedback, new.feedback_id)
-    feedback.submit(new, reference=reference, by=actor.id, on_behalf_of_member=on_behalf, member_id=member_id)
+    feedback.submit(
+        new, reference=reference, by=actor.id, on_behalf_of_member=on_behalf, member_id=cmd.member_id
+    )
     return reference
 
 
@@ -55,82 +64,62 @@ async def in_scope(uow: UnitOfWork, actor: Actor, feedback_id: str, org_unit: st
     return feedback
 
 
-async def route(uow: UnitOfWork, actor: Actor, *, feedback_id: str, org_unit: str) -> None:
+async def route(cmd: RouteFeedback, uow: UnitOfWork) -> None:
     """A secretary turns an opinion or question into a task."""
-    (await in_scope(uow, actor, feedback_id, org_unit)).route()
+    (await in_scope(uow, cmd.actor, cmd.feedback_id, cmd.org_unit)).route()
 
 
-async def answer(uow: UnitOfWork, actor: Actor, *, feedback_id: str, org_unit: str, text: str) -> None:
+async def answer(cmd: AnswerFeedback, uow: UnitOfWork) -> None:
     """A secretary answers an opinion, praise or question and closes it."""
-    (await in_scope(uow, actor, feedback_id, org_unit)).answer(by=actor.id, answer=text)
+    (await in_scope(uow, cmd.actor, cmd.feedback_id, cmd.org_unit)).answer(by=cmd.actor.id, answer=cmd.text)
 
 
-async def record_callback(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    feedback_id: str,
-    org_unit: str,
-    resolved: Resolved,
-    satisfaction: Satisfaction,
-    comment: str,
-    now: datetime,
-    times: CallbackTimes,
-    task_closed_at: datetime | None = None,
-) -> None:
+async def record_callback(cmd: RecordCallback, uow: UnitOfWork) -> None:
     """The resident's answer to a call-back, given by the household or taken down by staff.
 
     Accepted from the moment the task closed (`task_closed_at`, as this service has seen it):
     the call-back is scheduled here if the closure's reaction has not scheduled it yet."""
-    feedback = await uow.get(Feedback, feedback_id)
+    feedback = await uow.get(Feedback, cmd.feedback_id)
     if not feedback.exists:
-        raise NotFound(f"feedback {feedback_id} does not exist")
-    if has_role(actor, Role.RESIDENT):
-        if actor.id != feedback.data_subject:
+        raise NotFound(f"feedback {cmd.feedback_id} does not exist")
+    if has_role(cmd.actor, Role.RESIDENT):
+        if cmd.actor.id != feedback.data_subject:
             raise NotAllowed("a household answers its own call-backs")
     else:
-        ensure_scope(actor, org_unit)
-    if task_closed_at is not None:
-        feedback.task_closed(closed_at=task_closed_at, times=times)
+        ensure_scope(cmd.actor, cmd.org_unit)
+    if cmd.task_closed_at is not None:
+        feedback.task_closed(closed_at=cmd.task_closed_at, times=cmd.times)
     feedback.record_answer(
-        resolved=resolved, satisfaction=satisfaction, comment=check_comment(comment), now=now, times=times
+        resolved=cmd.resolved,
+        satisfaction=cmd.satisfaction,
+        comment=check_comment(cmd.comment),
+        now=cmd.now,
+        times=cmd.times,
     )
 
 
-async def task_closed(
-    uow: UnitOfWork, *, feedback_id: str, closed_at: datetime, times: CallbackTimes
-) -> None:
+async def schedule_callback(cmd: ScheduleCallback, uow: UnitOfWork) -> None:
     """Schedule the call-back after the feedback's task closed."""
-    (await uow.get(Feedback, feedback_id)).task_closed(closed_at=closed_at, times=times)
+    (await uow.get(Feedback, cmd.feedback_id)).task_closed(closed_at=cmd.closed_at, times=cmd.times)
 
 
-async def note_time(uow: UnitOfWork, *, feedback_id: str, now: datetime) -> None:
+async def note_callback_time(cmd: NoteCallbackTime, uow: UnitOfWork) -> None:
     """The scheduler's step: a call-back past its answer time is not reached."""
-    (await uow.get(Feedback, feedback_id)).note_time(now=now)
+    (await uow.get(Feedback, cmd.feedback_id)).note_time(now=cmd.now)
 
 
-async def rate_member(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    household_id: str,
-    member_id: str | None,
-    card_id: str | None,
-    period: str,
-    score: int,
-    comment: str,
-) -> None:
+async def rate_member(cmd: RateMember, uow: UnitOfWork) -> None:
     """A household rates its contact member once per period."""
-    if not has_role(actor, Role.RESIDENT) or actor.id != household_id:
+    if not has_role(cmd.actor, Role.RESIDENT) or cmd.actor.id != cmd.household_id:
         raise NotAllowed("a household rates its own member")
-    if member_id is None:
+    if cmd.member_id is None:
         raise InvalidCommand("no member's card covers this household yet")
-    rating = await uow.get(MemberRating, rating_id_for(household_id, period))
+    rating = await uow.get(MemberRating, rating_id_for(cmd.household_id, cmd.period))
     rating.rate(
-        household_id=household_id,
-        member_id=member_id,
-        card_id=card_id,
-        period=period,
-        score=score,
-        comment=check_comment(comment),
+        household_id=cmd.household_id,
+        member_id=cmd.member_id,
+        card_id=cmd.card_id,
+        period=cmd.period,
+        score=cmd.score,
+        comment=check_comment(cmd.comment),
     )

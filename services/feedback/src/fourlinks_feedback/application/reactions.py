@@ -10,11 +10,11 @@ import structlog
 
 from fourlinks_contracts.assignments import TaskClosed
 from fourlinks_feedback.application import handlers
+from fourlinks_feedback.application.commands import NoteCallbackTime, ScheduleCallback
 from fourlinks_feedback.application.queries import overdue_callbacks, task_feedback
 from fourlinks_feedback.domain.feedback import CallbackTimes
 from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor, CommandContext, RecordedEvent, reaction_context
-from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_runtime.definition import Policy
 from fourlinks_runtime.runtime import ServiceRuntime
 
@@ -43,12 +43,10 @@ async def schedule_callback(event: RecordedEvent, runtime: ServiceRuntime) -> No
         return
     context = reaction_context(event, policy="callback-on-closure")
 
-    async def work(uow: UnitOfWork) -> None:
-        await handlers.task_closed(
-            uow, feedback_id=feedback_id, closed_at=event.envelope.occurred_at, times=callback_times(runtime)
-        )
-
-    await runtime.run(work, context, command="schedule_callback")
+    command = ScheduleCallback(feedback_id, event.envelope.occurred_at, callback_times(runtime))
+    await runtime.run(
+        lambda uow: handlers.schedule_callback(command, uow), context, command="ScheduleCallback"
+    )
 
 
 def policies(prefix: str) -> tuple[Policy, ...]:
@@ -71,11 +69,8 @@ async def scan_callbacks(runtime: ServiceRuntime, *, now: datetime | None = None
         overdue = await overdue_callbacks(conn, moment)
     written = 0
     for feedback_id in overdue:
-
-        async def work(uow: UnitOfWork, feedback_id: str = feedback_id) -> None:
-            await handlers.note_time(uow, feedback_id=feedback_id, now=moment)
-
-        outcome = await runtime.run(work, CommandContext.new(SCHEDULER), command="note_callback_time")
+        command = NoteCallbackTime(feedback_id, moment)
+        outcome = await runtime.dispatch(command, handlers.note_callback_time, CommandContext.new(SCHEDULER))
         written += len(outcome.positions)
     return written
 
