@@ -26,6 +26,7 @@ from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from fourlinks_assignments.application import handlers as tasks
+from fourlinks_assignments.application.commands import ReportProgress
 from fourlinks_assignments.domain.tasks import DeadlinePolicy, NewTask, Task
 from fourlinks_bench.measure import Latencies, closed_loop
 from fourlinks_contracts.assignments import TaskSource
@@ -195,7 +196,7 @@ async def kernel_commands(store: EventStore, *, count: int, concurrency: int) ->
         task_id = task_ids[n % len(task_ids)]
 
         async def work(uow: UnitOfWork) -> None:
-            await tasks.report_progress(uow, member, task_id=task_id, note="已联系物业")
+            await tasks.report_progress(ReportProgress(member, task_id, "已联系物业"), uow)
 
         await run_command(store, CommandContext.new(member), work)
         latencies.add(time.perf_counter() - started)

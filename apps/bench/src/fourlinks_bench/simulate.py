@@ -21,6 +21,16 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import count
 
 from fourlinks_assignments.application import handlers as tasks
+from fourlinks_assignments.application.commands import (
+    AcceptTask,
+    CloseTask,
+    HoldPartyDay,
+    RaiseAndHandOut,
+    ReopenTask,
+    ReportProgress,
+    ReportResolution,
+    SpotCheck,
+)
 from fourlinks_assignments.application.handlers import MemberInfo
 from fourlinks_assignments.domain.tasks import DeadlinePolicy, NewTask
 from fourlinks_contracts.assignments import CloseReason, ResolutionResult, TaskSource
@@ -324,7 +334,7 @@ class Year:
 
             async def work(uow: UnitOfWork) -> None:
                 await tasks.raise_and_hand_out(
-                    uow, policy, new, now=self.clock.now, policy=POLICY, directory=self.district
+                    RaiseAndHandOut(policy, new, self.clock.now, POLICY), uow, self.district
                 )
 
             await self.command(policy, work)
@@ -340,7 +350,7 @@ class Year:
             worker = self.member(contact.member_id or "", contact.community)
 
             async def work(uow: UnitOfWork) -> None:
-                await tasks.accept(uow, worker, task_id=new.task_id)
+                await tasks.accept(AcceptTask(worker, new.task_id), uow)
 
             await self.command(worker, work)
             if self.random.random() < 0.3:
@@ -355,7 +365,7 @@ class Year:
             worker = self.member(contact.member_id or "", contact.community)
 
             async def work(uow: UnitOfWork) -> None:
-                await tasks.report_progress(uow, worker, task_id=new.task_id, note="已联系物业，材料已到")
+                await tasks.report_progress(ReportProgress(worker, new.task_id, "已联系物业，材料已到"), uow)
 
             await self.command(worker, work)
             self._later(hours=(6, 72), step=self._resolve(new, contact))
@@ -368,12 +378,10 @@ class Year:
 
             async def work(uow: UnitOfWork) -> None:
                 await tasks.report_resolution(
+                    ReportResolution(
+                        worker, new.task_id, "已更换灯具，居民确认可用", ResolutionResult.RESOLVED
+                    ),
                     uow,
-                    worker,
-                    task_id=new.task_id,
-                    summary="已更换灯具，居民确认可用",
-                    result=ResolutionResult.RESOLVED,
-                    evidence=[],
                 )
 
             await self.command(worker, work)
@@ -387,7 +395,7 @@ class Year:
             passed = self.random.random() < 0.95
 
             async def work(uow: UnitOfWork) -> None:
-                await tasks.spot_check(uow, secretary, task_id=new.task_id, passed=passed, note="现场抽查")
+                await tasks.spot_check(SpotCheck(secretary, new.task_id, passed, "现场抽查"), uow)
 
             await self.command(secretary, work)
             if passed:
@@ -403,12 +411,7 @@ class Year:
 
             async def work(uow: UnitOfWork) -> None:
                 await tasks.close(
-                    uow,
-                    secretary,
-                    task_id=new.task_id,
-                    reason=CloseReason.RESOLVED,
-                    note="",
-                    now=self.clock.now,
+                    CloseTask(secretary, new.task_id, CloseReason.RESOLVED, "", self.clock.now), uow
                 )
 
             await self.command(secretary, work)
@@ -490,13 +493,7 @@ class Year:
             policy = Actor(id="policy:reopen-on-correction", roles=("service",))
 
             async def work(uow: UnitOfWork) -> None:
-                await tasks.reopen(
-                    uow,
-                    policy,
-                    task_id=new.task_id,
-                    reason="居民反映问题未解决",
-                    correction_ref=new.source_ref,
-                )
+                await tasks.reopen(ReopenTask(policy, new.task_id, "居民反映问题未解决", new.source_ref), uow)
 
             await self.command(policy, work)
             self._later(hours=(6, 72), step=self._resolve(new, contact))
@@ -511,7 +508,7 @@ class Year:
 
             async def work(uow: UnitOfWork) -> None:
                 await tasks.hold_party_day(
-                    uow, secretary, community=community, held_on=held_on, agenda=["政策宣讲", "走访分片"]
+                    HoldPartyDay(secretary, community, held_on, ["政策宣讲", "走访分片"]), uow
                 )
 
             await self.command(secretary, work)

@@ -10,6 +10,7 @@ import pytest
 from conftest import InMemoryWorld
 
 from fourlinks_assignments.application import handlers
+from fourlinks_assignments.application.commands import AssignTask, RaiseAndHandOut
 from fourlinks_assignments.application.handlers import MemberInfo
 from fourlinks_assignments.domain.tasks import DeadlinePolicy, NewTask, Task
 from fourlinks_contracts.assignments import TaskSource, TaskState
@@ -67,7 +68,7 @@ async def hand_out(
 ) -> Task:
     async def work(uow: UnitOfWork) -> None:
         await handlers.raise_and_hand_out(
-            uow, POLICY, new, now=NOW, policy=DeadlinePolicy(), directory=directory, fallback_member=fallback
+            RaiseAndHandOut(POLICY, new, NOW, DeadlinePolicy(), fallback), uow, directory
         )
 
     await world.run(work, POLICY)
@@ -117,15 +118,7 @@ async def test_assigning_without_a_member_needs_a_card_on_the_contact() -> None:
     assert waiting.state == TaskState.ACCEPTED
 
     async def assign(uow: UnitOfWork) -> None:
-        await handlers.assign(
-            uow,
-            SECRETARY,
-            task_id=new.task_id,
-            member_id=None,
-            helpers=[],
-            party_day_id=None,
-            directory=directory,
-        )
+        await handlers.assign(AssignTask(SECRETARY, new.task_id, member_id=None), uow, directory)
 
     with pytest.raises(InvalidCommand, match="no card covers"):
         await world.run(assign, SECRETARY)

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import Field
 
-from fourlinks_assignments.application import access, answers, handlers, queries
+from fourlinks_assignments.application import access, answers, commands, handlers, queries
+from fourlinks_assignments.application.handlers import with_directory
 from fourlinks_assignments.application.reactions import deadline_policy, zone
 from fourlinks_assignments.domain.party_days import session_id_for
 from fourlinks_assignments.domain.tasks import NewTask
@@ -50,7 +51,7 @@ from fourlinks_runtime.http import (
     Unit,
     caught_up,
     command_context,
-    run_from_http,
+    dispatch,
     runtime_of,
 )
 
@@ -193,46 +194,23 @@ async def raise_task(
         description=body.description,
         party_day_id=body.party_day_id,
     )
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.raise_task(uow, actor, new),
-        command="raise_task",
-        answer_id=task_id,
-    )
+    command = commands.RaiseTask(actor, new)
+    return await dispatch(request, command, handlers.raise_task, actor=actor, answer_id=task_id)
 
 
 @router.post("/tasks/{task_id}/triage", summary="Accept a raised task; its deadline starts")
 async def triage(task_id: IdInPath, request: Request, actor: Secretary) -> CommandAccepted:
     runtime = runtime_of(request)
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.triage(
-            uow, actor, task_id=task_id, now=runtime.clock(), policy=deadline_policy(runtime)
-        ),
-        command="triage_task",
-        answer_id=task_id,
-    )
+    command = commands.TriageTask(actor, task_id, runtime.clock(), deadline_policy(runtime))
+    return await dispatch(request, command, handlers.triage, actor=actor, answer_id=task_id)
 
 
 @router.post("/tasks/{task_id}/reject", summary="Reject a raised task with a reason code")
 async def reject(task_id: IdInPath, body: Reject, request: Request, actor: Secretary) -> CommandAccepted:
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.reject(
-            uow,
-            actor,
-            task_id=task_id,
-            reason=body.reason,
-            duplicate_of=body.duplicate_of,
-            responsible_party=body.responsible_party,
-            note=body.note,
-        ),
-        command="reject_task",
-        answer_id=task_id,
+    command = commands.RejectTask(
+        actor, task_id, body.reason, body.duplicate_of, body.responsible_party, body.note
     )
+    return await dispatch(request, command, handlers.reject, actor=actor, answer_id=task_id)
 
 
 # -- assignment and work ---------------------------------------------------------------------------
@@ -243,106 +221,57 @@ async def assign(
     runtime = runtime_of(request)
     if min_position:  # positions are global: one from the members service works here too
         await runtime.wait_for(min_position)
+    command = commands.AssignTask(actor, task_id, body.member_id, body.helpers, body.party_day_id)
     async with runtime.engine.connect() as conn:
         directory = queries.SqlDirectory(conn)
-        return await run_from_http(
-            request,
-            actor,
-            lambda uow: handlers.assign(
-                uow,
-                actor,
-                task_id=task_id,
-                member_id=body.member_id,
-                helpers=body.helpers,
-                party_day_id=body.party_day_id,
-                directory=directory,
-            ),
-            command="assign_task",
-            answer_id=task_id,
+        return await dispatch(
+            request, command, with_directory(handlers.assign, directory), actor=actor, answer_id=task_id
         )
 
 
 @router.post("/tasks/{task_id}/accept", summary="The assignee takes the task on")
 async def accept(task_id: IdInPath, request: Request, actor: Member) -> CommandAccepted:
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.accept(uow, actor, task_id=task_id),
-        command="accept_task",
-        answer_id=task_id,
-    )
+    command = commands.AcceptTask(actor, task_id)
+    return await dispatch(request, command, handlers.accept, actor=actor, answer_id=task_id)
 
 
 @router.post("/tasks/{task_id}/return", summary="The assignee returns the task with a reason")
 async def hand_back(task_id: IdInPath, body: Reason, request: Request, actor: Member) -> CommandAccepted:
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.hand_back(uow, actor, task_id=task_id, reason=body.reason),
-        command="return_task",
-        answer_id=task_id,
-    )
+    command = commands.ReturnTask(actor, task_id, body.reason)
+    return await dispatch(request, command, handlers.hand_back, actor=actor, answer_id=task_id)
 
 
 @router.post("/tasks/{task_id}/progress", summary="Report progress")
 async def progress(task_id: IdInPath, body: Progress, request: Request, actor: Member) -> CommandAccepted:
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.report_progress(uow, actor, task_id=task_id, note=body.note),
-        command="report_progress",
-        answer_id=task_id,
-    )
+    command = commands.ReportProgress(actor, task_id, body.note)
+    return await dispatch(request, command, handlers.report_progress, actor=actor, answer_id=task_id)
 
 
 @router.post(
     "/tasks/{task_id}/resolution", summary="Report the resolution: what was done, the result, evidence"
 )
 async def resolution(task_id: IdInPath, body: Resolution, request: Request, actor: Member) -> CommandAccepted:
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.report_resolution(
-            uow, actor, task_id=task_id, summary=body.summary, result=body.result, evidence=body.evidence
-        ),
-        command="report_resolution",
-        answer_id=task_id,
-    )
+    command = commands.ReportResolution(actor, task_id, body.summary, body.result, body.evidence)
+    return await dispatch(request, command, handlers.report_resolution, actor=actor, answer_id=task_id)
 
 
 @router.post("/tasks/{task_id}/spot-check", summary="Spot check by an inspector who did not do the work")
 async def spot_check(
     task_id: IdInPath, body: SpotCheck, request: Request, actor: Inspector
 ) -> CommandAccepted:
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.spot_check(uow, actor, task_id=task_id, passed=body.passed, note=body.note),
-        command="spot_check",
-        answer_id=task_id,
-    )
+    command = commands.SpotCheck(actor, task_id, body.passed, body.note)
+    return await dispatch(request, command, handlers.spot_check, actor=actor, answer_id=task_id)
 
 
 # -- adjustment ------------------------------------------------------------------------------------
 @router.post("/tasks/{task_id}/reassign", summary="Reassign to another member")
 async def reassign(task_id: IdInPath, body: Reassign, request: Request, actor: Secretary) -> CommandAccepted:
     runtime = runtime_of(request)
+    command = commands.ReassignTask(actor, task_id, body.member_id, body.helpers, body.reason)
     async with runtime.engine.connect() as conn:
         directory = queries.SqlDirectory(conn)
-        return await run_from_http(
-            request,
-            actor,
-            lambda uow: handlers.reassign(
-                uow,
-                actor,
-                task_id=task_id,
-                member_id=body.member_id,
-                helpers=body.helpers,
-                reason=body.reason,
-                directory=directory,
-            ),
-            command="reassign_task",
-            answer_id=task_id,
+        return await dispatch(
+            request, command, with_directory(handlers.reassign, directory), actor=actor, answer_id=task_id
         )
 
 
@@ -351,109 +280,56 @@ async def request_extension(
     task_id: IdInPath, body: ExtensionRequest, request: Request, actor: MemberOrSecretary
 ) -> CommandAccepted:
     runtime = runtime_of(request)
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.request_extension(
-            uow, actor, task_id=task_id, new_due_at=body.new_due_at, reason=body.reason, now=runtime.clock()
-        ),
-        command="request_extension",
-        answer_id=task_id,
-    )
+    command = commands.RequestExtension(actor, task_id, body.new_due_at, body.reason, runtime.clock())
+    return await dispatch(request, command, handlers.request_extension, actor=actor, answer_id=task_id)
 
 
 @router.post("/tasks/{task_id}/extension/decision", summary="Approve or refuse the waiting extension")
 async def decide_extension(
     task_id: IdInPath, body: ExtensionDecision, request: Request, actor: Secretary
 ) -> CommandAccepted:
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.decide_extension(
-            uow, actor, task_id=task_id, approve=body.approve, reason=body.reason
-        ),
-        command="decide_extension",
-        answer_id=task_id,
-    )
+    command = commands.DecideExtension(actor, task_id, body.approve, body.reason)
+    return await dispatch(request, command, handlers.decide_extension, actor=actor, answer_id=task_id)
 
 
 @router.post("/tasks/{task_id}/escalate", summary="Escalate one level up")
 async def escalate(task_id: IdInPath, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.escalate(uow, actor, task_id=task_id, reason=body.reason),
-        command="escalate_task",
-        answer_id=task_id,
-    )
+    command = commands.EscalateTask(actor, task_id, body.reason)
+    return await dispatch(request, command, handlers.escalate, actor=actor, answer_id=task_id)
 
 
 @router.post("/tasks/{task_id}/push-down", summary="Push down to a lower unit with guidance")
 async def push_down(task_id: IdInPath, body: PushDown, request: Request, actor: Secretary) -> CommandAccepted:
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.push_down(
-            uow, actor, task_id=task_id, to_unit=body.to_unit, guidance=body.guidance
-        ),
-        command="push_down_task",
-        answer_id=task_id,
-    )
+    command = commands.PushDownTask(actor, task_id, body.to_unit, body.guidance)
+    return await dispatch(request, command, handlers.push_down, actor=actor, answer_id=task_id)
 
 
 @router.post("/tasks/{task_id}/park", summary="Park the task with a reason")
 async def park(task_id: IdInPath, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.park(uow, actor, task_id=task_id, reason=body.reason),
-        command="park_task",
-        answer_id=task_id,
-    )
+    command = commands.ParkTask(actor, task_id, body.reason)
+    return await dispatch(request, command, handlers.park, actor=actor, answer_id=task_id)
 
 
 @router.post("/tasks/{task_id}/unpark", summary="Take a parked task up again")
 async def unpark(task_id: IdInPath, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.unpark(uow, actor, task_id=task_id, note=body.reason),
-        command="unpark_task",
-        answer_id=task_id,
-    )
+    command = commands.UnparkTask(actor, task_id, body.reason)
+    return await dispatch(request, command, handlers.unpark, actor=actor, answer_id=task_id)
 
 
 # -- closure ---------------------------------------------------------------------------------------
-@router.post("/tasks/{task_id}/close", summary="Close the task (销号); never by its assignee")
+@router.post("/tasks/{task_id}/close", summary="Close the task (销号); never by its assignee or a helper")
 async def close(task_id: IdInPath, body: Close, request: Request, actor: Secretary) -> CommandAccepted:
     runtime = runtime_of(request)
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.close(
-            uow,
-            actor,
-            task_id=task_id,
-            reason=body.reason,
-            note=body.note,
-            now=runtime.clock(),
-            responsible_party=body.responsible_party,
-            duplicate_of=body.duplicate_of,
-        ),
-        command="close_task",
-        answer_id=task_id,
+    command = commands.CloseTask(
+        actor, task_id, body.reason, body.note, runtime.clock(), body.responsible_party, body.duplicate_of
     )
+    return await dispatch(request, command, handlers.close, actor=actor, answer_id=task_id)
 
 
 @router.post("/tasks/{task_id}/reopen", summary="Reopen a closed task, back to its assignee")
 async def reopen(task_id: IdInPath, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.reopen(uow, actor, task_id=task_id, reason=body.reason, correction_ref=None),
-        command="reopen_task",
-        answer_id=task_id,
-    )
+    command = commands.ReopenTask(actor, task_id, body.reason)
+    return await dispatch(request, command, handlers.reopen, actor=actor, answer_id=task_id)
 
 
 # -- queries ---------------------------------------------------------------------------------------
@@ -582,15 +458,9 @@ async def rank_groups(
 )
 async def hold_party_day(body: HoldPartyDay, request: Request, actor: Secretary) -> CommandAccepted:
     community = body.community.strip("/")
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.hold_party_day(
-            uow, actor, community=community, held_on=body.held_on, agenda=body.agenda
-        ),
-        command="hold_party_day",
-        answer_id=session_id_for(community, body.held_on),
-    )
+    command = commands.HoldPartyDay(actor, community, body.held_on, body.agenda)
+    answer_id = session_id_for(community, body.held_on)
+    return await dispatch(request, command, handlers.hold_party_day, actor=actor, answer_id=answer_id)
 
 
 @router.get(

@@ -6,21 +6,43 @@ of the members' events (no call to the members service).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from fourlinks_assignments.domain.party_days import PartyDay, session_id_for
-from fourlinks_assignments.domain.tasks import DeadlinePolicy, NewTask, Task
-from fourlinks_contracts.assignments import (
-    CloseReason,
-    RejectionReason,
-    ResolutionResult,
+from fourlinks_assignments.application.commands import (
+    AcceptTask,
+    AssignTask,
+    CloseTask,
+    DecideExtension,
+    EscalateTask,
+    FlagForReassignment,
+    HoldPartyDay,
+    NoteDeadline,
+    ParkTask,
+    PushDownTask,
+    RaiseAndHandOut,
+    RaiseTask,
+    ReassignTask,
+    RejectTask,
+    ReopenTask,
+    ReportProgress,
+    ReportResolution,
+    RequestExtension,
+    ReturnTask,
+    SpotCheck,
+    TriageTask,
+    UnparkTask,
 )
+from fourlinks_assignments.domain.party_days import PartyDay, session_id_for
+from fourlinks_assignments.domain.tasks import Task
 from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotFound, StateConflict
 from fourlinks_kernel.unit_of_work import UnitOfWork
+
+C = TypeVar("C")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -58,6 +80,13 @@ async def task_in_scope(uow: UnitOfWork, actor: Actor, task_id: str) -> Task:
     return task
 
 
+def with_directory(
+    handler: Callable[[C, UnitOfWork, Directory], Awaitable[T]], directory: Directory
+) -> Callable[[C, UnitOfWork], Awaitable[T]]:
+    """A handler that reads the members' directory, bound to one (for dispatching)."""
+    return lambda command, uow: handler(command, uow, directory)
+
+
 async def active_member(directory: Directory, member_id: str, helpers: list[str]) -> MemberInfo:
     """A member who can take a task, with helpers from their own 1 + X team."""
     member = await directory.member(member_id)
@@ -72,13 +101,12 @@ async def active_member(directory: Directory, member_id: str, helpers: list[str]
 
 
 # -- raising and triage ----------------------------------------------------------------------
-async def raise_task(uow: UnitOfWork, actor: Actor, new: NewTask) -> None:
+async def raise_task(cmd: RaiseTask, uow: UnitOfWork) -> None:
     """Record a new task, waiting for triage."""
-    ensure_scope(actor, new.org_unit)
-    if new.party_day_id:
-        await _party_day(uow, new.party_day_id)
-    task = await uow.get(Task, new.task_id)
-    task.raise_(new)
+    ensure_scope(cmd.actor, cmd.new.org_unit)
+    if cmd.new.party_day_id:
+        await _party_day(uow, cmd.new.party_day_id)
+    (await uow.get(Task, cmd.new.task_id)).raise_(cmd.new)
 
 
 async def check_contacts(
@@ -96,188 +124,141 @@ async def check_contacts(
             )
 
 
-async def raise_and_hand_out(
-    uow: UnitOfWork,
-    actor: Actor,
-    new: NewTask,
-    *,
-    now: datetime,
-    policy: DeadlinePolicy,
-    directory: Directory,
-    fallback_member: str | None = None,
-) -> None:
+async def raise_and_hand_out(cmd: RaiseAndHandOut, uow: UnitOfWork, directory: Directory) -> None:
     """A task that needs no triage (a resident's routed feedback, a problem found on a visit):
     raised, accepted and assigned to the contact's card member (else the fallback) at once."""
-    await raise_task(uow, actor, new)
+    new = cmd.new
+    await raise_task(RaiseTask(cmd.actor, new), uow)
     task = await uow.get(Task, new.task_id)
-    task.triage(now=now, policy=policy)
+    task.triage(now=cmd.now, policy=cmd.policy)
     contact = new.household_id or new.enterprise_id
-    member_id = (await directory.member_of_contact(contact) if contact else None) or fallback_member
+    member_id = (await directory.member_of_contact(contact) if contact else None) or cmd.fallback_member
     if member_id is not None and (info := await directory.member(member_id)) is not None and info.active:
         task.assign(member_id=member_id, helpers=[], party_day_id=new.party_day_id, by_default=True)
 
 
-async def triage(
-    uow: UnitOfWork, actor: Actor, *, task_id: str, now: datetime, policy: DeadlinePolicy
-) -> None:
+async def triage(cmd: TriageTask, uow: UnitOfWork) -> None:
     """Accept a raised task; its deadline starts."""
-    task = await task_in_scope(uow, actor, task_id)
-    task.triage(now=now, policy=policy)
+    (await task_in_scope(uow, cmd.actor, cmd.task_id)).triage(now=cmd.now, policy=cmd.policy)
 
 
-async def reject(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    task_id: str,
-    reason: RejectionReason,
-    duplicate_of: str | None,
-    responsible_party: str | None,
-    note: str,
-) -> None:
+async def reject(cmd: RejectTask, uow: UnitOfWork) -> None:
     """Refuse a raised task with a reason code."""
-    task = await task_in_scope(uow, actor, task_id)
-    await _ensure_original(uow, duplicate_of)
-    task.reject(reason=reason, duplicate_of=duplicate_of, responsible_party=responsible_party, note=note)
+    task = await task_in_scope(uow, cmd.actor, cmd.task_id)
+    await _ensure_original(uow, cmd.duplicate_of)
+    task.reject(
+        reason=cmd.reason,
+        duplicate_of=cmd.duplicate_of,
+        responsible_party=cmd.responsible_party,
+        note=cmd.note,
+    )
 
 
 # -- assignment and work -----------------------------------------------------------------------
-async def assign(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    task_id: str,
-    member_id: str | None,
-    helpers: list[str],
-    party_day_id: str | None,
-    directory: Directory,
-) -> str:
+async def assign(cmd: AssignTask, uow: UnitOfWork, directory: Directory) -> str:
     """Assign to a member: by default the contact member on the household's or enterprise's card."""
-    task = await task_in_scope(uow, actor, task_id)
-    by_default = member_id is None
+    task = await task_in_scope(uow, cmd.actor, cmd.task_id)
+    member_id = cmd.member_id
     if member_id is None:
         contact = task.household_id or task.enterprise_id
         member_id = await directory.member_of_contact(contact) if contact else None
         if member_id is None:
             raise InvalidCommand("no card covers this task's contact: name the member to assign")
-    await active_member(directory, member_id, helpers)
-    if party_day_id:
-        await _party_day(uow, party_day_id)
-    task.assign(member_id=member_id, helpers=helpers, party_day_id=party_day_id, by_default=by_default)
+    await active_member(directory, member_id, cmd.helpers)
+    if cmd.party_day_id:
+        await _party_day(uow, cmd.party_day_id)
+    task.assign(
+        member_id=member_id,
+        helpers=cmd.helpers,
+        party_day_id=cmd.party_day_id,
+        by_default=cmd.member_id is None,
+    )
     return member_id
 
 
-async def accept(uow: UnitOfWork, actor: Actor, *, task_id: str) -> None:
+async def accept(cmd: AcceptTask, uow: UnitOfWork) -> None:
     """The assignee takes the task on."""
-    (await uow.get(Task, task_id)).accept(member_id=actor.id)
+    (await uow.get(Task, cmd.task_id)).accept(member_id=cmd.actor.id)
 
 
-async def hand_back(uow: UnitOfWork, actor: Actor, *, task_id: str, reason: str) -> None:
+async def hand_back(cmd: ReturnTask, uow: UnitOfWork) -> None:
     """The assignee returns the task with a reason."""
-    (await uow.get(Task, task_id)).hand_back(member_id=actor.id, reason=reason)
+    (await uow.get(Task, cmd.task_id)).hand_back(member_id=cmd.actor.id, reason=cmd.reason)
 
 
-async def report_progress(uow: UnitOfWork, actor: Actor, *, task_id: str, note: str) -> None:
+async def report_progress(cmd: ReportProgress, uow: UnitOfWork) -> None:
     """The assignee reports a step of the work."""
-    (await uow.get(Task, task_id)).report_progress(member_id=actor.id, note=note)
+    (await uow.get(Task, cmd.task_id)).report_progress(member_id=cmd.actor.id, note=cmd.note)
 
 
-async def report_resolution(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    task_id: str,
-    summary: str,
-    result: ResolutionResult,
-    evidence: list[str],
-) -> None:
+async def report_resolution(cmd: ReportResolution, uow: UnitOfWork) -> None:
     """The assignee reports what was done and its result."""
-    task = await uow.get(Task, task_id)
-    task.report_resolution(member_id=actor.id, summary=summary, result=result, evidence=evidence)
+    task = await uow.get(Task, cmd.task_id)
+    task.report_resolution(
+        member_id=cmd.actor.id, summary=cmd.summary, result=cmd.result, evidence=cmd.evidence
+    )
 
 
-async def spot_check(uow: UnitOfWork, actor: Actor, *, task_id: str, passed: bool, note: str) -> None:
+async def spot_check(cmd: SpotCheck, uow: UnitOfWork) -> None:
     """An inspector in scope, who did not do the work, checks it."""
-    task = await task_in_scope(uow, actor, task_id)
-    task.spot_check(inspector_id=actor.id, passed=passed, note=note)
+    task = await task_in_scope(uow, cmd.actor, cmd.task_id)
+    task.spot_check(inspector_id=cmd.actor.id, passed=cmd.passed, note=cmd.note)
 
 
 # -- adjustment ------------------------------------------------------------------------------------
-async def reassign(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    task_id: str,
-    member_id: str,
-    helpers: list[str],
-    reason: str,
-    directory: Directory,
-) -> None:
+async def reassign(cmd: ReassignTask, uow: UnitOfWork, directory: Directory) -> None:
     """Give the task to another member."""
-    task = await task_in_scope(uow, actor, task_id)
-    await active_member(directory, member_id, helpers)
-    task.reassign(to_member=member_id, helpers=helpers, reason=reason)
+    task = await task_in_scope(uow, cmd.actor, cmd.task_id)
+    await active_member(directory, cmd.member_id, cmd.helpers)
+    task.reassign(to_member=cmd.member_id, helpers=cmd.helpers, reason=cmd.reason)
 
 
-async def request_extension(
-    uow: UnitOfWork, actor: Actor, *, task_id: str, new_due_at: datetime, reason: str, now: datetime
-) -> None:
+async def request_extension(cmd: RequestExtension, uow: UnitOfWork) -> None:
     """The assignee (or a secretary) asks for more time, before the deadline."""
-    task = await uow.get(Task, task_id)
-    if actor.id != task.assignee:
-        ensure_scope(actor, task.org_unit)
-    task.request_extension(by=actor.id, new_due_at=new_due_at, reason=reason, now=now)
+    task = await uow.get(Task, cmd.task_id)
+    if cmd.actor.id != task.assignee:
+        ensure_scope(cmd.actor, task.org_unit)
+    task.request_extension(by=cmd.actor.id, new_due_at=cmd.new_due_at, reason=cmd.reason, now=cmd.now)
 
 
-async def decide_extension(
-    uow: UnitOfWork, actor: Actor, *, task_id: str, approve: bool, reason: str
-) -> None:
+async def decide_extension(cmd: DecideExtension, uow: UnitOfWork) -> None:
     """A secretary approves or refuses the waiting extension request."""
-    task = await task_in_scope(uow, actor, task_id)
-    task.decide_extension(by=actor.id, approve=approve, reason=reason)
+    task = await task_in_scope(uow, cmd.actor, cmd.task_id)
+    task.decide_extension(by=cmd.actor.id, approve=cmd.approve, reason=cmd.reason)
 
 
-async def escalate(uow: UnitOfWork, actor: Actor, *, task_id: str, reason: str) -> None:
+async def escalate(cmd: EscalateTask, uow: UnitOfWork) -> None:
     """One level up."""
-    (await task_in_scope(uow, actor, task_id)).escalate(reason=reason)
+    (await task_in_scope(uow, cmd.actor, cmd.task_id)).escalate(reason=cmd.reason)
 
 
-async def push_down(uow: UnitOfWork, actor: Actor, *, task_id: str, to_unit: str, guidance: str) -> None:
+async def push_down(cmd: PushDownTask, uow: UnitOfWork) -> None:
     """Back down to a lower unit with guidance."""
-    (await task_in_scope(uow, actor, task_id)).push_down(to_unit=to_unit.strip("/"), guidance=guidance)
+    task = await task_in_scope(uow, cmd.actor, cmd.task_id)
+    task.push_down(to_unit=cmd.to_unit.strip("/"), guidance=cmd.guidance)
 
 
-async def park(uow: UnitOfWork, actor: Actor, *, task_id: str, reason: str) -> None:
+async def park(cmd: ParkTask, uow: UnitOfWork) -> None:
     """Set the task aside with a reason."""
-    (await task_in_scope(uow, actor, task_id)).park(reason=reason)
+    (await task_in_scope(uow, cmd.actor, cmd.task_id)).park(reason=cmd.reason)
 
 
-async def unpark(uow: UnitOfWork, actor: Actor, *, task_id: str, note: str) -> None:
+async def unpark(cmd: UnparkTask, uow: UnitOfWork) -> None:
     """Take a parked task up again."""
-    (await task_in_scope(uow, actor, task_id)).unpark(note=note)
+    (await task_in_scope(uow, cmd.actor, cmd.task_id)).unpark(note=cmd.note)
 
 
-async def close(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    task_id: str,
-    reason: CloseReason,
-    note: str,
-    now: datetime,
-    responsible_party: str | None = None,
-    duplicate_of: str | None = None,
-) -> None:
+async def close(cmd: CloseTask, uow: UnitOfWork) -> None:
     """Close the task (销号); never by its assignee or a helper."""
-    task = await task_in_scope(uow, actor, task_id)
-    await _ensure_original(uow, duplicate_of)
+    task = await task_in_scope(uow, cmd.actor, cmd.task_id)
+    await _ensure_original(uow, cmd.duplicate_of)
     task.close(
-        by=actor.id,
-        reason=reason,
-        note=note,
-        now=now,
-        responsible_party=responsible_party,
-        duplicate_of=duplicate_of,
+        by=cmd.actor.id,
+        reason=cmd.reason,
+        note=cmd.note,
+        now=cmd.now,
+        responsible_party=cmd.responsible_party,
+        duplicate_of=cmd.duplicate_of,
     )
 
 
@@ -287,33 +268,28 @@ async def _ensure_original(uow: UnitOfWork, duplicate_of: str | None) -> None:
         raise InvalidCommand(f"duplicate_of: no task {duplicate_of} exists")
 
 
-async def reopen(
-    uow: UnitOfWork, actor: Actor, *, task_id: str, reason: str, correction_ref: str | None
-) -> None:
+async def reopen(cmd: ReopenTask, uow: UnitOfWork) -> None:
     """Reopen a closed task, back to its assignee."""
-    (await task_in_scope(uow, actor, task_id)).reopen(reason=reason, correction_ref=correction_ref)
+    task = await task_in_scope(uow, cmd.actor, cmd.task_id)
+    task.reopen(reason=cmd.reason, correction_ref=cmd.correction_ref)
 
 
-async def note_time(uow: UnitOfWork, *, task_id: str, now: datetime, policy: DeadlinePolicy) -> None:
+async def note_deadline(cmd: NoteDeadline, uow: UnitOfWork) -> None:
     """The scheduler's step for one task: a reminder or a miss, each once."""
-    (await uow.get(Task, task_id)).note_time(now=now, policy=policy)
+    (await uow.get(Task, cmd.task_id)).note_time(now=cmd.now, policy=cmd.policy)
 
 
-async def flag_for_reassignment(
-    uow: UnitOfWork, *, task_id: str, member_id: str, suggested: str | None
-) -> None:
+async def flag_for_reassignment(cmd: FlagForReassignment, uow: UnitOfWork) -> None:
     """The assignee was deactivated."""
-    (await uow.get(Task, task_id)).flag_for_reassignment(member_id=member_id, suggested=suggested)
+    (await uow.get(Task, cmd.task_id)).flag_for_reassignment(member_id=cmd.member_id, suggested=cmd.suggested)
 
 
 # -- themed party days -----------------------------------------------------------------------------
-async def hold_party_day(
-    uow: UnitOfWork, actor: Actor, *, community: str, held_on: date, agenda: list[str]
-) -> str:
+async def hold_party_day(cmd: HoldPartyDay, uow: UnitOfWork) -> str:
     """Record a community's themed party day; returns its session id."""
-    ensure_scope(actor, community)
-    session = await uow.get(PartyDay, session_id_for(community, held_on))
-    session.hold(community=community, held_on=held_on, agenda=agenda)
+    ensure_scope(cmd.actor, cmd.community)
+    session = await uow.get(PartyDay, session_id_for(cmd.community, cmd.held_on))
+    session.hold(community=cmd.community, held_on=cmd.held_on, agenda=cmd.agenda)
     return session.id
 
 

@@ -12,6 +12,13 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from fourlinks_assignments.application import handlers
+from fourlinks_assignments.application.commands import (
+    FlagForReassignment,
+    NoteDeadline,
+    RaiseAndHandOut,
+    ReopenTask,
+)
+from fourlinks_assignments.application.handlers import with_directory
 from fourlinks_assignments.application.queries import SqlDirectory, deadline_candidates, open_tasks_of
 from fourlinks_assignments.domain.tasks import DeadlinePolicy, NewTask
 from fourlinks_contracts.assignments import TaskSource
@@ -19,7 +26,6 @@ from fourlinks_contracts.feedback import CorrectionRequested, FeedbackRouted
 from fourlinks_contracts.members import MemberDeactivated, Urgency, VisitRecorded
 from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor, CommandContext, RecordedEvent, reaction_context
-from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_runtime.definition import Policy
 from fourlinks_runtime.runtime import ServiceRuntime
 
@@ -86,21 +92,11 @@ async def _hand_out(
     await runtime.wait_for_all(event.position)  # the directory has seen every card link before this event
     now = runtime.clock()
     context = replace(reaction_context(event, policy=policy), occurred_at=now)
+    command = RaiseAndHandOut(context.actor, new, now, deadline_policy(runtime), fallback)
     async with runtime.engine.connect() as conn:
-        directory = SqlDirectory(conn)
-
-        async def work(uow: UnitOfWork) -> None:
-            await handlers.raise_and_hand_out(
-                uow,
-                context.actor,
-                new,
-                now=now,
-                policy=deadline_policy(runtime),
-                directory=directory,
-                fallback_member=fallback,
-            )
-
-        await runtime.run(work, context, command=policy)
+        await runtime.dispatch(
+            command, with_directory(handlers.raise_and_hand_out, SqlDirectory(conn)), context
+        )
 
 
 async def reopen_on_correction(event: RecordedEvent, runtime: ServiceRuntime) -> None:
@@ -110,16 +106,10 @@ async def reopen_on_correction(event: RecordedEvent, runtime: ServiceRuntime) ->
     context = reaction_context(event, policy="reopen-on-correction")
     reason = correction.reason or f"the resident asked for a correction (round {correction.round})"
 
-    async def work(uow: UnitOfWork) -> None:
-        await handlers.reopen(
-            uow,
-            context.actor,
-            task_id=correction.task_id,
-            reason=reason,
-            correction_ref=f"{correction.feedback_id}:{correction.round}",
-        )
-
-    await runtime.run(work, context, command="reopen_on_correction")
+    command = ReopenTask(
+        context.actor, correction.task_id, reason, f"{correction.feedback_id}:{correction.round}"
+    )
+    await runtime.dispatch(command, handlers.reopen, context)
 
 
 async def flag_on_deactivation(event: RecordedEvent, runtime: ServiceRuntime) -> None:
@@ -132,12 +122,8 @@ async def flag_on_deactivation(event: RecordedEvent, runtime: ServiceRuntime) ->
     for task_id in task_ids:
         context = reaction_context(event, policy="flag-on-deactivation", purpose=task_id)
 
-        async def work(uow: UnitOfWork, task_id: str = task_id) -> None:
-            await handlers.flag_for_reassignment(
-                uow, task_id=task_id, member_id=gone.member_id, suggested=gone.suggested_replacement_id
-            )
-
-        await runtime.run(work, context, command="flag_for_reassignment")
+        command = FlagForReassignment(task_id, gone.member_id, gone.suggested_replacement_id)
+        await runtime.dispatch(command, handlers.flag_for_reassignment, context)
 
 
 def policies(prefix: str) -> tuple[Policy, ...]:
@@ -184,11 +170,8 @@ async def scan_deadlines(runtime: ServiceRuntime, *, now: datetime) -> int:
         candidates = await deadline_candidates(conn, horizon=now + longest)
     written = 0
     for task_id in candidates:
-
-        async def work(uow: UnitOfWork, task_id: str = task_id) -> None:
-            await handlers.note_time(uow, task_id=task_id, now=now, policy=policy)
-
-        outcome = await runtime.run(work, CommandContext.new(SCHEDULER), command="note_deadline")
+        command = NoteDeadline(task_id, now, policy)
+        outcome = await runtime.dispatch(command, handlers.note_deadline, CommandContext.new(SCHEDULER))
         written += len(outcome.positions)
     return written
 
