@@ -16,6 +16,7 @@ from fourlinks_contracts.members import OrgLevel
 from fourlinks_kernel.envelope import Actor, CommandContext
 from fourlinks_kernel.unit_of_work import UnitOfWork, run_command
 from fourlinks_members.application import handlers
+from fourlinks_members.application.commands import EraseResident, RegisterHousehold
 from fourlinks_members.bootstrap import create_app
 from fourlinks_members.domain.contacts import NewResident
 from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
@@ -65,15 +66,17 @@ async def populate(settings: Settings) -> list[tuple[str, str]]:
             uow: UnitOfWork, household: str = household, residents: list[NewResident] = residents
         ) -> None:
             await handlers.register_household(
+                RegisterHousehold(
+                    actor=ADMIN,
+                    household_id=household,
+                    org_unit="yuhang/s1/c1/b1",
+                    unit_no="1",
+                    room="101",
+                    visit_cadence_days=30,
+                    residents=residents,
+                    phone_index=index,
+                ),
                 uow,
-                ADMIN,
-                household_id=household,
-                org_unit="yuhang/s1/c1/b1",
-                unit_no="1",
-                room="101",
-                visit_cadence_days=30,
-                residents=residents,
-                phone_index=index,
             )
 
         await run_command(store, CommandContext.new(ADMIN), register)
@@ -82,7 +85,9 @@ async def populate(settings: Settings) -> list[tuple[str, str]]:
         await cipher.erase(resident)
 
         async def erase(uow: UnitOfWork, household: str = household, resident: str = resident) -> None:
-            await handlers.erase_resident(uow, ADMIN, household_id=household, resident_id=resident)
+            await handlers.erase_resident(
+                EraseResident(actor=ADMIN, household_id=household, resident_id=resident), uow
+            )
 
         await run_command(store, CommandContext.new(ADMIN), erase)
     await nc.close()

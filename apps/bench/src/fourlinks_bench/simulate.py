@@ -49,6 +49,7 @@ from fourlinks_kernel.envelope import Actor, CommandContext
 from fourlinks_kernel.memory import InMemoryEventStore
 from fourlinks_kernel.unit_of_work import UnitOfWork, run_command
 from fourlinks_members.application import handlers as members
+from fourlinks_members.application.commands import RecordVisit
 from fourlinks_members.seed import Seeder
 from fourlinks_runtime.progress import Progress
 
@@ -234,16 +235,18 @@ class Year:
 
             async def work(uow: UnitOfWork) -> None:
                 await members.record_visit(
+                    RecordVisit(
+                        actor=self.member(contact.member_id or "", contact.community),
+                        visit_id=visit_id,
+                        member_id=contact.member_id or "",
+                        contact_kind=contact.kind,
+                        contact_id=contact.contact_id,
+                        visited_on=self.clock.now.date(),
+                        notes="上门走访，了解近况",
+                        problem=problem,
+                        today=self.clock.now.date(),
+                    ),
                     uow,
-                    self.member(contact.member_id or "", contact.community),
-                    visit_id=visit_id,
-                    member_id=contact.member_id or "",
-                    contact_kind=contact.kind,
-                    contact_id=contact.contact_id,
-                    visited_on=self.clock.now.date(),
-                    notes="上门走访，了解近况",
-                    problem=problem,
-                    today=self.clock.now.date(),
                 )
 
             await self.command(self.member(contact.member_id, contact.community), work)

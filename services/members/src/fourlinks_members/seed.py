@@ -20,7 +20,7 @@ from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor, CommandContext
 from fourlinks_kernel.store import EventStore
 from fourlinks_kernel.unit_of_work import UnitOfWork, run_command
-from fourlinks_members.application import handlers
+from fourlinks_members.application import commands, handlers
 from fourlinks_members.domain.contacts import NewResident
 from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
 from fourlinks_members.domain.rules import credit_code_check_char
@@ -79,7 +79,7 @@ class Seeder:
     """Creates a district through the members service's command handlers."""
 
     def __init__(
-        self, store: EventStore, *, district: str, scale: float, seed: int, phone_index: handlers.PhoneIndex
+        self, store: EventStore, *, district: str, scale: float, seed: int, phone_index: commands.PhoneIndex
     ) -> None:
         self.store = store
         self.district = district
@@ -174,24 +174,28 @@ class Seeder:
 
         async def work(uow: UnitOfWork) -> None:
             await handlers.register_member(
+                commands.RegisterMember(
+                    actor=self.actor,
+                    member_id=member_id,
+                    name=name,
+                    public_phone=phone,
+                    party_branch=branch,
+                    org_unit=building,
+                    capacity=8,
+                ),
                 uow,
-                self.actor,
-                member_id=member_id,
-                name=name,
-                public_phone=phone,
-                party_branch=branch,
-                org_unit=building,
-                capacity=8,
             )
             if n < BUILDINGS:  # the first member of each building gets its building chief as a helper
                 await handlers.attach_helper(
+                    commands.AttachHelper(
+                        actor=self.actor,
+                        member_id=member_id,
+                        helper_id=helper_id,
+                        role=HelperRole.BUILDING_CHIEF,
+                        name=helper_name,
+                        phone=None,
+                    ),
                     uow,
-                    self.actor,
-                    member_id=member_id,
-                    helper_id=helper_id,
-                    role=HelperRole.BUILDING_CHIEF,
-                    name=helper_name,
-                    phone=None,
                 )
 
         return work
@@ -213,15 +217,17 @@ class Seeder:
 
         async def work(uow: UnitOfWork) -> None:
             await handlers.register_household(
+                commands.RegisterHousehold(
+                    actor=self.actor,
+                    household_id=household_id,
+                    org_unit=building,
+                    unit_no=str(room // 10 + 1),
+                    room=f"{room // 4 + 1}{room % 4 + 1:02d}",
+                    visit_cadence_days=cadence,
+                    residents=people,
+                    phone_index=self.phone_index,
+                ),
                 uow,
-                self.actor,
-                household_id=household_id,
-                org_unit=building,
-                unit_no=str(room // 10 + 1),
-                room=f"{room // 4 + 1}{room % 4 + 1:02d}",
-                visit_cadence_days=cadence,
-                residents=people,
-                phone_index=self.phone_index,
             )
 
         return work
@@ -237,17 +243,19 @@ class Seeder:
 
         async def work(uow: UnitOfWork) -> None:
             await handlers.register_enterprise(
+                commands.RegisterEnterprise(
+                    actor=self.actor,
+                    enterprise_id=enterprise_id,
+                    org_unit=community,
+                    name=name,
+                    credit_code=code,
+                    address=address,
+                    contact_person_id=contact_person_id,
+                    contact_name=contact_name,
+                    contact_phone=phone,
+                    phone_index=self.phone_index,
+                ),
                 uow,
-                self.actor,
-                enterprise_id=enterprise_id,
-                org_unit=community,
-                name=name,
-                credit_code=code,
-                address=address,
-                contact_person_id=contact_person_id,
-                contact_name=contact_name,
-                contact_phone=phone,
-                phone_index=self.phone_index,
             )
 
         return work
@@ -276,13 +284,15 @@ class Seeder:
 
         async def work(uow: UnitOfWork) -> None:
             await handlers.issue_card(
+                commands.IssueCard(
+                    actor=self.actor,
+                    member_id=member_id,
+                    households=households,
+                    enterprises=enterprises,
+                    matters=matters,
+                    note="",
+                ),
                 uow,
-                self.actor,
-                member_id=member_id,
-                households=households,
-                enterprises=enterprises,
-                matters=matters,
-                note="",
             )
 
         return work

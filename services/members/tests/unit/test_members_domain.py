@@ -23,6 +23,19 @@ from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound, StateC
 from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.application import handlers
+from fourlinks_members.application.commands import (
+    AttachHelper,
+    DeactivateMember,
+    DetachHelper,
+    EraseResident,
+    IssueCard,
+    RecordVisit,
+    RegisterHousehold,
+    RegisterMember,
+    ReviseCard,
+    RevokeCard,
+    TransferMember,
+)
 from fourlinks_members.domain.cards import ServiceCard, card_id_for
 from fourlinks_members.domain.contacts import Household, NewResident
 from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
@@ -65,14 +78,16 @@ class World(InMemoryWorld):
         member_id = new_id()
         await self.run(
             lambda uow: handlers.register_member(
+                RegisterMember(
+                    actor=SECRETARY,
+                    member_id=member_id,
+                    name="张建国",
+                    public_phone="0571-8888000",
+                    party_branch="星河社区第一支部",
+                    org_unit=unit,
+                    capacity=capacity,
+                ),
                 uow,
-                SECRETARY,
-                member_id=member_id,
-                name="张建国",
-                public_phone="0571-8888000",
-                party_branch="星河社区第一支部",
-                org_unit=unit,
-                capacity=capacity,
             )
         )
         return member_id
@@ -82,15 +97,17 @@ class World(InMemoryWorld):
         resident = NewResident(new_id(), "王小明", phone, elderly_living_alone=True)
         await self.run(
             lambda uow: handlers.register_household(
+                RegisterHousehold(
+                    actor=SECRETARY,
+                    household_id=household_id,
+                    org_unit=unit,
+                    unit_no="1",
+                    room="101",
+                    visit_cadence_days=30,
+                    residents=[resident],
+                    phone_index=lambda p: self.cipher.blind_index(p, purpose="phone"),
+                ),
                 uow,
-                SECRETARY,
-                household_id=household_id,
-                org_unit=unit,
-                unit_no="1",
-                room="101",
-                visit_cadence_days=30,
-                residents=[resident],
-                phone_index=lambda p: self.cipher.blind_index(p, purpose="phone"),
             )
         )
         return household_id
@@ -100,13 +117,15 @@ class World(InMemoryWorld):
     ) -> list[str]:
         return await self.run(
             lambda uow: handlers.issue_card(
+                IssueCard(
+                    actor=SECRETARY,
+                    member_id=member_id,
+                    households=households,
+                    enterprises=enterprises or [],
+                    matters=["repairs", "elderly_care"],
+                    note="",
+                ),
                 uow,
-                SECRETARY,
-                member_id=member_id,
-                households=households,
-                enterprises=enterprises or [],
-                matters=["repairs", "elderly_care"],
-                note="",
             )
         )
 
@@ -165,7 +184,10 @@ async def test_deactivation_revokes_the_card_and_uncovers_every_contact_at_once(
     await world.issue(member, households)
     events = await world.run(
         lambda uow: handlers.deactivate_member(
-            uow, SECRETARY, member_id=member, reason=DeactivationReason.MOVED_AWAY, note=""
+            DeactivateMember(
+                actor=SECRETARY, member_id=member, reason=DeactivationReason.MOVED_AWAY, note=""
+            ),
+            uow,
         )
     )
     assert events == ["MemberDeactivated", "ServiceCardRevoked", "ContactUnlinked", "ContactUnlinked"]
@@ -180,7 +202,10 @@ async def test_a_transfer_also_uncovers_the_members_contacts(world: World) -> No
     await world.issue(member, [household])
     events = await world.run(
         lambda uow: handlers.transfer_member(
-            uow, SECRETARY, member_id=member, to_unit="yuhang/nanyuan/linping/b9", reason="moved"
+            TransferMember(
+                actor=SECRETARY, member_id=member, to_unit="yuhang/nanyuan/linping/b9", reason="moved"
+            ),
+            uow,
         )
     )
     assert events == ["MemberTransferred", "ServiceCardRevoked", "ContactUnlinked"]
@@ -192,14 +217,16 @@ async def test_a_revision_links_added_contacts_unlinks_removed_ones_and_counts_u
     await world.issue(member, [kept, dropped])
     events = await world.run(
         lambda uow: handlers.revise_card(
+            ReviseCard(
+                actor=SECRETARY,
+                member_id=member,
+                households=[kept, added],
+                enterprises=[],
+                matters=["repairs"],
+                note="",
+                reason="building 1 reorganised",
+            ),
             uow,
-            SECRETARY,
-            member_id=member,
-            households=[kept, added],
-            enterprises=[],
-            matters=["repairs"],
-            note="",
-            reason="building 1 reorganised",
         )
     )
     assert events == ["ServiceCardRevised", "ContactUnlinked", "ContactLinked"]
@@ -213,7 +240,9 @@ async def test_a_card_can_be_issued_again_after_revocation(world: World) -> None
     household = await world.household()
     await world.issue(member, [household])
     await world.run(
-        lambda uow: handlers.revoke_card(uow, SECRETARY, member_id=member, reason="scope redrawn")
+        lambda uow: handlers.revoke_card(
+            RevokeCard(actor=SECRETARY, member_id=member, reason="scope redrawn"), uow
+        )
     )
     assert await world.issue(member, [household]) == ["ServiceCardIssued", "ContactLinked"]
     assert (await world.card(member)).revision == 2
@@ -224,13 +253,15 @@ async def test_unknown_service_matters_are_refused(world: World) -> None:
     with pytest.raises(InvalidCommand, match="unknown service matters"):
         await world.run(
             lambda uow: handlers.issue_card(
+                IssueCard(
+                    actor=SECRETARY,
+                    member_id=member,
+                    households=[],
+                    enterprises=[],
+                    matters=["fortune_telling"],
+                    note="",
+                ),
                 uow,
-                SECRETARY,
-                member_id=member,
-                households=[],
-                enterprises=[],
-                matters=["fortune_telling"],
-                note="",
             )
         )
 
@@ -240,7 +271,9 @@ async def test_actors_act_only_within_their_scope(world: World) -> None:
     elsewhere = Actor(id="secretary-2", roles=("secretary",), scope="yuhang/nanyuan/linping")
     with pytest.raises(NotAllowed, match="outside your scope"):
         await world.run(
-            lambda uow: handlers.revoke_card(uow, elsewhere, member_id=member, reason="not mine"),
+            lambda uow: handlers.revoke_card(
+                RevokeCard(actor=elsewhere, member_id=member, reason="not mine"), uow
+            ),
             actor=elsewhere,
         )
 
@@ -250,30 +283,36 @@ async def test_helpers_join_and_leave_the_1_plus_x_team(world: World) -> None:
     helper = new_id()
     attach = await world.run(
         lambda uow: handlers.attach_helper(
+            AttachHelper(
+                actor=SECRETARY,
+                member_id=member,
+                helper_id=helper,
+                role=HelperRole.BUILDING_CHIEF,
+                name="李楼长",
+                phone=None,
+            ),
             uow,
-            SECRETARY,
-            member_id=member,
-            helper_id=helper,
-            role=HelperRole.BUILDING_CHIEF,
-            name="李楼长",
-            phone=None,
         )
     )
     assert attach == ["HelperAttached"]
     with pytest.raises(StateConflict):
         await world.run(
             lambda uow: handlers.attach_helper(
+                AttachHelper(
+                    actor=SECRETARY,
+                    member_id=member,
+                    helper_id=helper,
+                    role=HelperRole.PROPERTY_STAFF,
+                    name="x",
+                    phone=None,
+                ),
                 uow,
-                SECRETARY,
-                member_id=member,
-                helper_id=helper,
-                role=HelperRole.PROPERTY_STAFF,
-                name="x",
-                phone=None,
             )
         )
     detach = await world.run(
-        lambda uow: handlers.detach_helper(uow, SECRETARY, member_id=member, helper_id=helper, reason="moved")
+        lambda uow: handlers.detach_helper(
+            DetachHelper(actor=SECRETARY, member_id=member, helper_id=helper, reason="moved"), uow
+        )
     )
     assert detach == ["HelperDetached"]
 
@@ -287,16 +326,18 @@ async def test_a_visit_records_a_problem_and_cannot_be_in_the_future(world: Worl
 
     def visit(on: date) -> Callable[[UnitOfWork], Awaitable[None]]:
         return lambda uow: handlers.record_visit(
+            RecordVisit(
+                actor=SECRETARY,
+                visit_id=new_id(),
+                member_id=member,
+                contact_kind=ContactKind.HOUSEHOLD,
+                contact_id=household,
+                visited_on=on,
+                notes="楼道灯坏了",
+                problem=("repairs", "stairwell light broken", Urgency.GENERAL),
+                today=TODAY,
+            ),
             uow,
-            SECRETARY,
-            visit_id=new_id(),
-            member_id=member,
-            contact_kind=ContactKind.HOUSEHOLD,
-            contact_id=household,
-            visited_on=on,
-            notes="楼道灯坏了",
-            problem=("repairs", "stairwell light broken", Urgency.GENERAL),
-            today=TODAY,
         )
 
     assert await world.run(visit(TODAY)) == ["VisitRecorded"]
@@ -310,7 +351,9 @@ async def test_erasing_a_resident_destroys_their_key_and_leaves_the_rest_of_hist
     (resident_id,) = state.residents
     await world.cipher.erase(resident_id)
     events = await world.run(
-        lambda uow: handlers.erase_resident(uow, SECRETARY, household_id=household, resident_id=resident_id)
+        lambda uow: handlers.erase_resident(
+            EraseResident(actor=SECRETARY, household_id=household, resident_id=resident_id), uow
+        )
     )
     assert events == ["ResidentErased"]
     loaded = await world.store.load(Household.stream_of(household))
@@ -324,7 +367,7 @@ async def test_erasing_a_resident_destroys_their_key_and_leaves_the_rest_of_hist
     with pytest.raises(StateConflict, match="already been erased"):
         await world.run(
             lambda uow: handlers.erase_resident(
-                uow, SECRETARY, household_id=household, resident_id=resident_id
+                EraseResident(actor=SECRETARY, household_id=household, resident_id=resident_id), uow
             )
         )
 

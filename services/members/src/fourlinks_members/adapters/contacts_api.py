@@ -29,7 +29,7 @@ from fourlinks_members.adapters.common import (
     runtime_of,
     unit_or_scope,
 )
-from fourlinks_members.application import access, answers, handlers, queries
+from fourlinks_members.application import access, answers, commands, handlers, queries
 from fourlinks_members.domain.contacts import NewResident
 from fourlinks_runtime.answers import list_of
 from fourlinks_runtime.edge import (
@@ -100,7 +100,7 @@ class RecordVisit(Body):
     problem: Problem | None = None
 
 
-def _phone_index(request: Request) -> handlers.PhoneIndex:
+def _phone_index(request: Request) -> commands.PhoneIndex:
     cipher = runtime_of(request).cipher
     return lambda phone: cipher.blind_index(phone, purpose="phone")
 
@@ -116,15 +116,17 @@ async def register_household(body: RegisterHousehold, request: Request, actor: S
 
     async def work(uow: UnitOfWork) -> None:
         await handlers.register_household(
+            commands.RegisterHousehold(
+                actor=actor,
+                household_id=household_id,
+                org_unit=body.org_unit.strip("/"),
+                unit_no=body.unit_no,
+                room=body.room,
+                visit_cadence_days=body.visit_cadence_days,
+                residents=people,
+                phone_index=_phone_index(request),
+            ),
             uow,
-            actor,
-            household_id=household_id,
-            org_unit=body.org_unit.strip("/"),
-            unit_no=body.unit_no,
-            room=body.room,
-            visit_cadence_days=body.visit_cadence_days,
-            residents=people,
-            phone_index=_phone_index(request),
         )
 
     return await execute(request, actor, work, command="register_household", answer_id=household_id)
@@ -146,7 +148,10 @@ async def add_resident(
 
     async def work(uow: UnitOfWork) -> None:
         await handlers.add_resident(
-            uow, actor, household_id=household_id, resident=resident, phone_index=_phone_index(request)
+            commands.AddResident(
+                actor=actor, household_id=household_id, resident=resident, phone_index=_phone_index(request)
+            ),
+            uow,
         )
 
     return await execute(request, actor, work, command="add_resident", answer_id=resident.resident_id)
@@ -162,7 +167,9 @@ async def erase_resident(
     runtime = runtime_of(request)
 
     async def work(uow: UnitOfWork) -> None:
-        await handlers.erase_resident(uow, actor, household_id=household_id, resident_id=resident_id)
+        await handlers.erase_resident(
+            commands.EraseResident(actor=actor, household_id=household_id, resident_id=resident_id), uow
+        )
         await runtime.cipher.erase(resident_id)
 
     return await execute(request, actor, work, command="erase_resident", answer_id=resident_id)
@@ -178,17 +185,19 @@ async def register_enterprise(
 
     async def work(uow: UnitOfWork) -> None:
         await handlers.register_enterprise(
+            commands.RegisterEnterprise(
+                actor=actor,
+                enterprise_id=enterprise_id,
+                org_unit=body.org_unit.strip("/"),
+                name=body.name,
+                credit_code=body.credit_code,
+                address=body.address,
+                contact_person_id=contact_person_id,
+                contact_name=body.contact_name,
+                contact_phone=body.contact_phone,
+                phone_index=_phone_index(request),
+            ),
             uow,
-            actor,
-            enterprise_id=enterprise_id,
-            org_unit=body.org_unit.strip("/"),
-            name=body.name,
-            credit_code=body.credit_code,
-            address=body.address,
-            contact_person_id=contact_person_id,
-            contact_name=body.contact_name,
-            contact_phone=body.contact_phone,
-            phone_index=_phone_index(request),
         )
 
     return await execute(request, actor, work, command="register_enterprise", answer_id=enterprise_id)
@@ -203,7 +212,9 @@ async def erase_enterprise_contact(
     runtime = runtime_of(request)
 
     async def work(uow: UnitOfWork) -> None:
-        person = await handlers.erase_enterprise_contact(uow, actor, enterprise_id=enterprise_id)
+        person = await handlers.erase_enterprise_contact(
+            commands.EraseEnterpriseContact(actor=actor, enterprise_id=enterprise_id), uow
+        )
         await runtime.cipher.erase(person)
 
     return await execute(request, actor, work, command="erase_enterprise_contact", answer_id=enterprise_id)
@@ -222,16 +233,18 @@ async def record_visit(body: RecordVisit, request: Request, actor: MemberOrSecre
 
     async def work(uow: UnitOfWork) -> None:
         await handlers.record_visit(
+            commands.RecordVisit(
+                actor=actor,
+                visit_id=visit_id,
+                member_id=body.member_id,
+                contact_kind=body.contact_kind,
+                contact_id=body.contact_id,
+                visited_on=body.visited_on,
+                notes=body.notes,
+                problem=problem,
+                today=runtime.today(),
+            ),
             uow,
-            actor,
-            visit_id=visit_id,
-            member_id=body.member_id,
-            contact_kind=body.contact_kind,
-            contact_id=body.contact_id,
-            visited_on=body.visited_on,
-            notes=body.notes,
-            problem=problem,
-            today=runtime.today(),
         )
 
     return await execute(request, actor, work, command="record_visit", answer_id=visit_id)

@@ -26,7 +26,7 @@ from fourlinks_members.adapters.common import (
     execute,
     unit_or_scope,
 )
-from fourlinks_members.application import access, answers, handlers, queries
+from fourlinks_members.application import access, answers, commands, handlers, queries
 from fourlinks_members.domain.cards import card_id_for
 from fourlinks_members.domain.rules import SERVICE_MATTERS
 from fourlinks_runtime.edge import Body, Choice, EntityId, IdInPath, Label, Line, Note, UnitPath
@@ -118,14 +118,16 @@ async def register_member(body: RegisterMember, request: Request, actor: Secreta
 
     async def work(uow: UnitOfWork) -> None:
         await handlers.register_member(
+            commands.RegisterMember(
+                actor=actor,
+                member_id=member_id,
+                name=body.name,
+                public_phone=body.public_phone,
+                party_branch=body.party_branch,
+                org_unit=body.org_unit.strip("/"),
+                capacity=body.capacity or _settings_capacity(request),
+            ),
             uow,
-            actor,
-            member_id=member_id,
-            name=body.name,
-            public_phone=body.public_phone,
-            party_branch=body.party_branch,
-            org_unit=body.org_unit.strip("/"),
-            capacity=body.capacity or _settings_capacity(request),
         )
 
     return await execute(request, actor, work, command="register_member", answer_id=member_id)
@@ -136,7 +138,9 @@ async def update_member(
     member_id: IdInPath, body: UpdateMember, request: Request, actor: Secretary
 ) -> CommandAccepted:
     async def work(uow: UnitOfWork) -> None:
-        await handlers.update_member(uow, actor, member_id=member_id, **body.model_dump())
+        await handlers.update_member(
+            commands.UpdateMember(actor=actor, member_id=member_id, **body.model_dump()), uow
+        )
 
     return await execute(request, actor, work, command="update_member", answer_id=member_id)
 
@@ -147,7 +151,10 @@ async def transfer_member(
 ) -> CommandAccepted:
     async def work(uow: UnitOfWork) -> None:
         await handlers.transfer_member(
-            uow, actor, member_id=member_id, to_unit=body.to_unit.strip("/"), reason=body.reason
+            commands.TransferMember(
+                actor=actor, member_id=member_id, to_unit=body.to_unit.strip("/"), reason=body.reason
+            ),
+            uow,
         )
 
     return await execute(request, actor, work, command="transfer_member", answer_id=member_id)
@@ -166,12 +173,14 @@ async def deactivate_member(
 
     async def work(uow: UnitOfWork) -> None:
         await handlers.deactivate_member(
+            commands.DeactivateMember(
+                actor=actor,
+                member_id=member_id,
+                reason=body.reason,
+                note=body.note,
+                suggested_replacement_id=best[0]["member_id"] if best else None,
+            ),
             uow,
-            actor,
-            member_id=member_id,
-            reason=body.reason,
-            note=body.note,
-            suggested_replacement_id=best[0]["member_id"] if best else None,
         )
 
     return await execute(request, actor, work, command="deactivate_member", answer_id=member_id)
@@ -185,13 +194,15 @@ async def attach_helper(
 
     async def work(uow: UnitOfWork) -> None:
         await handlers.attach_helper(
+            commands.AttachHelper(
+                actor=actor,
+                member_id=member_id,
+                helper_id=helper_id,
+                role=body.role,
+                name=body.name,
+                phone=body.phone,
+            ),
             uow,
-            actor,
-            member_id=member_id,
-            helper_id=helper_id,
-            role=body.role,
-            name=body.name,
-            phone=body.phone,
         )
 
     return await execute(request, actor, work, command="attach_helper", answer_id=helper_id)
@@ -202,7 +213,10 @@ async def detach_helper(
     member_id: IdInPath, helper_id: IdInPath, body: DetachHelper, request: Request, actor: Secretary
 ) -> CommandAccepted:
     async def work(uow: UnitOfWork) -> None:
-        await handlers.detach_helper(uow, actor, member_id=member_id, helper_id=helper_id, reason=body.reason)
+        await handlers.detach_helper(
+            commands.DetachHelper(actor=actor, member_id=member_id, helper_id=helper_id, reason=body.reason),
+            uow,
+        )
 
     return await execute(request, actor, work, command="detach_helper", answer_id=helper_id)
 
@@ -213,14 +227,16 @@ async def issue_card(
 ) -> CommandAccepted:
     async def work(uow: UnitOfWork) -> str:
         return await handlers.issue_card(
+            commands.IssueCard(
+                actor=actor,
+                member_id=member_id,
+                households=body.households,
+                enterprises=body.enterprises,
+                matters=body.service_matters,
+                note=body.matters_note,
+                public_phone=body.public_phone,
+            ),
             uow,
-            actor,
-            member_id=member_id,
-            households=body.households,
-            enterprises=body.enterprises,
-            matters=body.service_matters,
-            note=body.matters_note,
-            public_phone=body.public_phone,
         )
 
     return await execute(request, actor, work, command="issue_card", answer_id=card_id_for(member_id))
@@ -232,15 +248,17 @@ async def revise_card(
 ) -> CommandAccepted:
     async def work(uow: UnitOfWork) -> str:
         return await handlers.revise_card(
+            commands.ReviseCard(
+                actor=actor,
+                member_id=member_id,
+                households=body.households,
+                enterprises=body.enterprises,
+                matters=body.service_matters,
+                note=body.matters_note,
+                reason=body.reason,
+                public_phone=body.public_phone,
+            ),
             uow,
-            actor,
-            member_id=member_id,
-            households=body.households,
-            enterprises=body.enterprises,
-            matters=body.service_matters,
-            note=body.matters_note,
-            reason=body.reason,
-            public_phone=body.public_phone,
         )
 
     return await execute(request, actor, work, command="revise_card", answer_id=card_id_for(member_id))
@@ -253,7 +271,9 @@ async def revoke_card(
     member_id: IdInPath, body: RevokeCard, request: Request, actor: Secretary
 ) -> CommandAccepted:
     async def work(uow: UnitOfWork) -> None:
-        await handlers.revoke_card(uow, actor, member_id=member_id, reason=body.reason)
+        await handlers.revoke_card(
+            commands.RevokeCard(actor=actor, member_id=member_id, reason=body.reason), uow
+        )
 
     return await execute(request, actor, work, command="revoke_card", answer_id=card_id_for(member_id))
 

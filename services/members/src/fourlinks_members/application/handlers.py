@@ -1,40 +1,50 @@
 """Command handlers of the members service: load, decide, and let the unit of work append.
 
-Every handler takes the acting `Actor` and checks scope itself, so HTTP and the seed generator go
-through exactly the same rules.
+Every handler takes a command (with its acting `Actor`) and checks scope itself, so HTTP and the
+seed generator go through exactly the same rules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date
 from typing import TypeVar
 
 from fourlinks_contracts.members import (
     ContactKind,
-    DeactivationReason,
-    HelperRole,
     OrgLevel,
-    Urgency,
 )
 from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotFound
 from fourlinks_kernel.unit_of_work import UnitOfWork
+from fourlinks_members.application.commands import (
+    AddResident,
+    AttachHelper,
+    DeactivateMember,
+    DetachHelper,
+    EraseEnterpriseContact,
+    EraseResident,
+    IssueCard,
+    RecordVisit,
+    RegisterEnterprise,
+    RegisterHousehold,
+    RegisterMember,
+    ReviseCard,
+    RevokeCard,
+    TransferMember,
+    UpdateMember,
+)
 from fourlinks_members.domain.cards import Scope, ServiceCard, card_id_for
 from fourlinks_members.domain.contacts import (
     Contact,
     CreditCodeClaim,
     Enterprise,
     Household,
-    NewResident,
     credit_code_claim_id,
 )
 from fourlinks_members.domain.members import Member
 from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
 from fourlinks_members.domain.rules import check_credit_code, community_of
 
-PhoneIndex = Callable[[str], str]
 C = TypeVar("C", bound=Contact)
 CONTACT_LEVELS = (
     OrgLevel.COMMUNITY,
@@ -67,135 +77,104 @@ async def require_member(uow: UnitOfWork, actor: Actor, member_id: str) -> Membe
 
 
 # -- members ---------------------------------------------------------------------------------
-async def register_member(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    member_id: str,
-    name: str,
-    public_phone: str,
-    party_branch: str,
-    org_unit: str,
-    capacity: int,
-) -> None:
+async def register_member(cmd: RegisterMember, uow: UnitOfWork) -> None:
     """Register a party member in their home unit."""
-    ensure_scope(actor, org_unit)
-    await require_unit(uow, org_unit)
-    member = await uow.get(Member, member_id)
+    ensure_scope(cmd.actor, cmd.org_unit)
+    await require_unit(uow, cmd.org_unit)
+    member = await uow.get(Member, cmd.member_id)
     member.register(
-        name=name, public_phone=public_phone, party_branch=party_branch, org_unit=org_unit, capacity=capacity
+        name=cmd.name,
+        public_phone=cmd.public_phone,
+        party_branch=cmd.party_branch,
+        org_unit=cmd.org_unit,
+        capacity=cmd.capacity,
     )
 
 
-async def update_member(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    member_id: str,
-    name: str,
-    public_phone: str,
-    party_branch: str,
-    capacity: int,
-) -> None:
+async def update_member(cmd: UpdateMember, uow: UnitOfWork) -> None:
     """Change a member's card-facing details or capacity."""
-    member = await require_member(uow, actor, member_id)
-    member.update_profile(name=name, public_phone=public_phone, party_branch=party_branch, capacity=capacity)
+    member = await require_member(uow, cmd.actor, cmd.member_id)
+    member.update_profile(
+        name=cmd.name, public_phone=cmd.public_phone, party_branch=cmd.party_branch, capacity=cmd.capacity
+    )
 
 
-async def transfer_member(
-    uow: UnitOfWork, actor: Actor, *, member_id: str, to_unit: str, reason: str
-) -> None:
+async def transfer_member(cmd: TransferMember, uow: UnitOfWork) -> None:
     """Move a member; their card is revoked and their contacts become uncovered at once."""
-    member = await require_member(uow, actor, member_id)
-    ensure_scope(actor, to_unit)
-    await require_unit(uow, to_unit)
-    member.transfer(to_unit=to_unit, reason=reason)
-    await _revoke_if_active(uow, member_id, reason=f"member transferred: {reason}")
+    member = await require_member(uow, cmd.actor, cmd.member_id)
+    ensure_scope(cmd.actor, cmd.to_unit)
+    await require_unit(uow, cmd.to_unit)
+    member.transfer(to_unit=cmd.to_unit, reason=cmd.reason)
+    await _revoke_if_active(uow, cmd.member_id, reason=f"member transferred: {cmd.reason}")
 
 
-async def deactivate_member(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    member_id: str,
-    reason: DeactivationReason,
-    note: str,
-    suggested_replacement_id: str | None = None,
-) -> None:
+async def deactivate_member(cmd: DeactivateMember, uow: UnitOfWork) -> None:
     """A member stops serving; their card is revoked and their contacts become uncovered at once."""
-    member = await require_member(uow, actor, member_id)
-    member.deactivate(reason=reason, note=note, suggested_replacement_id=suggested_replacement_id)
-    await _revoke_if_active(uow, member_id, reason=f"member deactivated: {reason}")
+    member = await require_member(uow, cmd.actor, cmd.member_id)
+    member.deactivate(reason=cmd.reason, note=cmd.note, suggested_replacement_id=cmd.suggested_replacement_id)
+    await _revoke_if_active(uow, cmd.member_id, reason=f"member deactivated: {cmd.reason}")
 
 
-async def attach_helper(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    member_id: str,
-    helper_id: str,
-    role: HelperRole,
-    name: str,
-    phone: str | None,
-) -> None:
+async def attach_helper(cmd: AttachHelper, uow: UnitOfWork) -> None:
     """Add a helper (building chief, property staff ...) to a member's 1 + X team."""
-    member = await require_member(uow, actor, member_id)
-    member.attach_helper(helper_id=helper_id, role=role, name=name, phone=phone)
+    member = await require_member(uow, cmd.actor, cmd.member_id)
+    member.attach_helper(helper_id=cmd.helper_id, role=cmd.role, name=cmd.name, phone=cmd.phone)
 
 
-async def detach_helper(
-    uow: UnitOfWork, actor: Actor, *, member_id: str, helper_id: str, reason: str
-) -> None:
+async def detach_helper(cmd: DetachHelper, uow: UnitOfWork) -> None:
     """Remove a helper from a member's team."""
-    member = await require_member(uow, actor, member_id)
-    member.detach_helper(helper_id=helper_id, reason=reason)
+    member = await require_member(uow, cmd.actor, cmd.member_id)
+    member.detach_helper(helper_id=cmd.helper_id, reason=cmd.reason)
 
 
 # -- contacts --------------------------------------------------------------------------------
-async def register_household(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    household_id: str,
-    org_unit: str,
-    unit_no: str,
-    room: str,
-    visit_cadence_days: int,
-    residents: list[NewResident],
-    phone_index: PhoneIndex,
-) -> None:
+async def register_household(cmd: RegisterHousehold, uow: UnitOfWork) -> None:
     """Register a household at its building or natural village, with its residents."""
-    ensure_scope(actor, org_unit)
-    await require_unit(uow, org_unit)
-    household = await uow.get(Household, household_id)
-    household.register(org_unit=org_unit, unit_no=unit_no, room=room, visit_cadence_days=visit_cadence_days)
-    for resident in residents:
-        household.add_resident(resident, phone_index=phone_index(resident.phone) if resident.phone else None)
+    ensure_scope(cmd.actor, cmd.org_unit)
+    await require_unit(uow, cmd.org_unit)
+    household = await uow.get(Household, cmd.household_id)
+    household.register(
+        org_unit=cmd.org_unit, unit_no=cmd.unit_no, room=cmd.room, visit_cadence_days=cmd.visit_cadence_days
+    )
+    for resident in cmd.residents:
+        household.add_resident(
+            resident, phone_index=cmd.phone_index(resident.phone) if resident.phone else None
+        )
 
 
-async def add_resident(
-    uow: UnitOfWork, actor: Actor, *, household_id: str, resident: NewResident, phone_index: PhoneIndex
-) -> None:
+async def add_resident(cmd: AddResident, uow: UnitOfWork) -> None:
     """Add a resident to a registered household."""
-    household = await _contact(uow, actor, Household, household_id)
-    household.add_resident(resident, phone_index=phone_index(resident.phone) if resident.phone else None)
+    household = await _contact(uow, cmd.actor, Household, cmd.household_id)
+    household.add_resident(
+        cmd.resident, phone_index=cmd.phone_index(cmd.resident.phone) if cmd.resident.phone else None
+    )
 
 
-async def register_enterprise(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    enterprise_id: str,
-    org_unit: str,
-    name: str,
-    credit_code: str,
-    address: str,
-    contact_person_id: str,
-    contact_name: str,
-    contact_phone: str | None,
-    phone_index: PhoneIndex,
-) -> None:
+async def register_enterprise(cmd: RegisterEnterprise, uow: UnitOfWork) -> None:
     """Register an enterprise in its community, with a contact person."""
+    (
+        actor,
+        enterprise_id,
+        org_unit,
+        name,
+        credit_code,
+        address,
+        contact_person_id,
+        contact_name,
+        contact_phone,
+        phone_index,
+    ) = (
+        cmd.actor,
+        cmd.enterprise_id,
+        cmd.org_unit,
+        cmd.name,
+        cmd.credit_code,
+        cmd.address,
+        cmd.contact_person_id,
+        cmd.contact_name,
+        cmd.contact_phone,
+        cmd.phone_index,
+    )
     ensure_scope(actor, org_unit)
     await require_unit(uow, org_unit)
     code = check_credit_code(credit_code)
@@ -221,103 +200,74 @@ async def _contact(uow: UnitOfWork, actor: Actor, kind: type[C], contact_id: str
     return contact
 
 
-async def record_visit(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    visit_id: str,
-    member_id: str,
-    contact_kind: ContactKind,
-    contact_id: str,
-    visited_on: date,
-    notes: str,
-    problem: tuple[str, str, Urgency] | None,
-    today: date,
-) -> None:
+async def record_visit(cmd: RecordVisit, uow: UnitOfWork) -> None:
     """A member records a visit; a problem found can be picked up as a task."""
-    member = await uow.get(Member, member_id)
+    member = await uow.get(Member, cmd.member_id)
     member.require_active()
-    kind: type[Contact] = Household if contact_kind == ContactKind.HOUSEHOLD else Enterprise
-    contact = await _contact(uow, actor, kind, contact_id)
+    kind: type[Contact] = Household if cmd.contact_kind == ContactKind.HOUSEHOLD else Enterprise
+    contact = await _contact(uow, cmd.actor, kind, cmd.contact_id)
     contact.record_visit(
-        visit_id=visit_id,
-        member_id=member_id,
-        visited_on=visited_on,
-        notes=notes,
-        problem=problem,
-        today=today,
+        visit_id=cmd.visit_id,
+        member_id=cmd.member_id,
+        visited_on=cmd.visited_on,
+        notes=cmd.notes,
+        problem=cmd.problem,
+        today=cmd.today,
     )
 
 
 # -- service cards ---------------------------------------------------------------------------
-async def issue_card(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    member_id: str,
-    households: list[str],
-    enterprises: list[str],
-    matters: list[str],
-    note: str,
-    public_phone: str | None = None,
-) -> str:
+async def issue_card(cmd: IssueCard, uow: UnitOfWork) -> str:
     """Issue a member's card and link every contact in its scope, atomically."""
-    member = await require_member(uow, actor, member_id)
+    member = await require_member(uow, cmd.actor, cmd.member_id)
     member.require_active()
-    scope = Scope(households, enterprises)
+    scope = Scope(cmd.households, cmd.enterprises)
     scope.check_capacity(member.capacity)
-    card = await uow.get(ServiceCard, card_id_for(member_id))
+    card = await uow.get(ServiceCard, card_id_for(cmd.member_id))
     card.issue(
-        member_id=member_id,
+        member_id=cmd.member_id,
         org_unit=member.org_unit,
-        public_phone=public_phone or member.public_phone,
+        public_phone=cmd.public_phone or member.public_phone,
         scope=scope,
-        matters=matters,
-        note=note,
+        matters=cmd.matters,
+        note=cmd.note,
     )
-    await _link_all(uow, actor, member, card.id, scope)
+    await _link_all(uow, cmd.actor, member, card.id, scope)
     return card.id
 
 
-async def revise_card(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    member_id: str,
-    households: list[str],
-    enterprises: list[str],
-    matters: list[str],
-    note: str,
-    reason: str,
-    public_phone: str | None = None,
-) -> str:
+async def revise_card(cmd: ReviseCard, uow: UnitOfWork) -> str:
     """A new revision of a member's card; contacts added are linked, contacts removed unlinked."""
-    member = await require_member(uow, actor, member_id)
-    card = await uow.get(ServiceCard, card_id_for(member_id))
+    member = await require_member(uow, cmd.actor, cmd.member_id)
+    card = await uow.get(ServiceCard, card_id_for(cmd.member_id))
     card.require_active()
-    scope = Scope(households, enterprises)
+    scope = Scope(cmd.households, cmd.enterprises)
     scope.check_capacity(member.capacity)
     removed = {
-        ContactKind.HOUSEHOLD: set(card.households) - set(households),
-        ContactKind.ENTERPRISE: set(card.enterprises) - set(enterprises),
+        ContactKind.HOUSEHOLD: set(card.households) - set(cmd.households),
+        ContactKind.ENTERPRISE: set(card.enterprises) - set(cmd.enterprises),
     }
     card.revise(
-        public_phone=public_phone or card.public_phone, scope=scope, matters=matters, note=note, reason=reason
+        public_phone=cmd.public_phone or card.public_phone,
+        scope=scope,
+        matters=cmd.matters,
+        note=cmd.note,
+        reason=cmd.reason,
     )
     for kind, ids in removed.items():
         for contact_id in sorted(ids):
             contact = await uow.get(_contact_type(kind), contact_id)
-            contact.unlink(card_id=card.id, reason=f"card revised: {reason}")
-    await _link_all(uow, actor, member, card.id, scope)
+            contact.unlink(card_id=card.id, reason=f"card revised: {cmd.reason}")
+    await _link_all(uow, cmd.actor, member, card.id, scope)
     return card.id
 
 
-async def revoke_card(uow: UnitOfWork, actor: Actor, *, member_id: str, reason: str) -> None:
+async def revoke_card(cmd: RevokeCard, uow: UnitOfWork) -> None:
     """Revoke a member's card; its contacts become uncovered."""
-    await require_member(uow, actor, member_id)
-    card = await uow.get(ServiceCard, card_id_for(member_id))
+    await require_member(uow, cmd.actor, cmd.member_id)
+    card = await uow.get(ServiceCard, card_id_for(cmd.member_id))
     card.require_active()
-    await _revoke(uow, card, reason=reason)
+    await _revoke(uow, card, reason=cmd.reason)
 
 
 async def _revoke_if_active(uow: UnitOfWork, member_id: str, *, reason: str) -> None:
@@ -353,14 +303,14 @@ def _contact_type(kind: ContactKind) -> type[Contact]:
 
 
 # -- erasure ---------------------------------------------------------------------------------
-async def erase_resident(uow: UnitOfWork, actor: Actor, *, household_id: str, resident_id: str) -> None:
+async def erase_resident(cmd: EraseResident, uow: UnitOfWork) -> None:
     """Record a resident's erasure; the caller destroys their key first."""
-    household = await _contact(uow, actor, Household, household_id)
-    household.erase_resident(resident_id)
+    household = await _contact(uow, cmd.actor, Household, cmd.household_id)
+    household.erase_resident(cmd.resident_id)
 
 
-async def erase_enterprise_contact(uow: UnitOfWork, actor: Actor, *, enterprise_id: str) -> str:
+async def erase_enterprise_contact(cmd: EraseEnterpriseContact, uow: UnitOfWork) -> str:
     """Record an enterprise contact person's erasure; returns whose key the caller destroys."""
-    enterprise = await _contact(uow, actor, Enterprise, enterprise_id)
+    enterprise = await _contact(uow, cmd.actor, Enterprise, cmd.enterprise_id)
     enterprise.erase_contact()
     return enterprise.contact_person_id
