@@ -43,7 +43,7 @@ from fourlinks_runtime.edge import (
     Storable,
     UnitPath,
 )
-from fourlinks_runtime.http import command_context
+from fourlinks_runtime.http import command_context, dispatch
 
 router = APIRouter(tags=["households and enterprises"])
 CREDIT_CODE_PATTERN = r"^[0-9A-HJ-NP-RTUW-Y]{18}$"
@@ -114,22 +114,22 @@ async def register_household(body: RegisterHousehold, request: Request, actor: S
         for i, r in enumerate(body.residents)
     ]
 
-    async def work(uow: UnitOfWork) -> None:
-        await handlers.register_household(
-            commands.RegisterHousehold(
-                actor=actor,
-                household_id=household_id,
-                org_unit=body.org_unit.strip("/"),
-                unit_no=body.unit_no,
-                room=body.room,
-                visit_cadence_days=body.visit_cadence_days,
-                residents=people,
-                phone_index=_phone_index(request),
-            ),
-            uow,
-        )
-
-    return await execute(request, actor, work, command="register_household", answer_id=household_id)
+    return await dispatch(
+        request,
+        commands.RegisterHousehold(
+            actor=actor,
+            household_id=household_id,
+            org_unit=body.org_unit.strip("/"),
+            unit_no=body.unit_no,
+            room=body.room,
+            visit_cadence_days=body.visit_cadence_days,
+            residents=people,
+            phone_index=_phone_index(request),
+        ),
+        handlers.register_household,
+        actor=actor,
+        answer_id=household_id,
+    )
 
 
 @router.post(
@@ -146,15 +146,15 @@ async def add_resident(
         body.disability,
     )
 
-    async def work(uow: UnitOfWork) -> None:
-        await handlers.add_resident(
-            commands.AddResident(
-                actor=actor, household_id=household_id, resident=resident, phone_index=_phone_index(request)
-            ),
-            uow,
-        )
-
-    return await execute(request, actor, work, command="add_resident", answer_id=resident.resident_id)
+    return await dispatch(
+        request,
+        commands.AddResident(
+            actor=actor, household_id=household_id, resident=resident, phone_index=_phone_index(request)
+        ),
+        handlers.add_resident,
+        actor=actor,
+        answer_id=resident.resident_id,
+    )
 
 
 @router.post(
@@ -183,24 +183,24 @@ async def register_enterprise(
     enterprise_id = context.id_for("enterprise")
     contact_person_id = context.id_for("contact-person")
 
-    async def work(uow: UnitOfWork) -> None:
-        await handlers.register_enterprise(
-            commands.RegisterEnterprise(
-                actor=actor,
-                enterprise_id=enterprise_id,
-                org_unit=body.org_unit.strip("/"),
-                name=body.name,
-                credit_code=body.credit_code,
-                address=body.address,
-                contact_person_id=contact_person_id,
-                contact_name=body.contact_name,
-                contact_phone=body.contact_phone,
-                phone_index=_phone_index(request),
-            ),
-            uow,
-        )
-
-    return await execute(request, actor, work, command="register_enterprise", answer_id=enterprise_id)
+    return await dispatch(
+        request,
+        commands.RegisterEnterprise(
+            actor=actor,
+            enterprise_id=enterprise_id,
+            org_unit=body.org_unit.strip("/"),
+            name=body.name,
+            credit_code=body.credit_code,
+            address=body.address,
+            contact_person_id=contact_person_id,
+            contact_name=body.contact_name,
+            contact_phone=body.contact_phone,
+            phone_index=_phone_index(request),
+        ),
+        handlers.register_enterprise,
+        actor=actor,
+        answer_id=enterprise_id,
+    )
 
 
 @router.post(
@@ -231,23 +231,23 @@ async def record_visit(body: RecordVisit, request: Request, actor: MemberOrSecre
         (body.problem.category, body.problem.description, body.problem.urgency) if body.problem else None
     )
 
-    async def work(uow: UnitOfWork) -> None:
-        await handlers.record_visit(
-            commands.RecordVisit(
-                actor=actor,
-                visit_id=visit_id,
-                member_id=body.member_id,
-                contact_kind=body.contact_kind,
-                contact_id=body.contact_id,
-                visited_on=body.visited_on,
-                notes=body.notes,
-                problem=problem,
-                today=runtime.today(),
-            ),
-            uow,
-        )
-
-    return await execute(request, actor, work, command="record_visit", answer_id=visit_id)
+    return await dispatch(
+        request,
+        commands.RecordVisit(
+            actor=actor,
+            visit_id=visit_id,
+            member_id=body.member_id,
+            contact_kind=body.contact_kind,
+            contact_id=body.contact_id,
+            visited_on=body.visited_on,
+            notes=body.notes,
+            problem=problem,
+            today=runtime.today(),
+        ),
+        handlers.record_visit,
+        actor=actor,
+        answer_id=visit_id,
+    )
 
 
 # -- queries ---------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from pydantic import Field
 
 from fourlinks_contracts.members import DeactivationReason, HelperRole
 from fourlinks_kernel.access import ensure_scope
-from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.adapters.common import (
     Anyone,
     CommandAccepted,
@@ -23,14 +22,13 @@ from fourlinks_members.adapters.common import (
     Staff,
     Unit,
     caught_up,
-    execute,
     unit_or_scope,
 )
 from fourlinks_members.application import access, answers, commands, handlers, queries
 from fourlinks_members.domain.cards import card_id_for
 from fourlinks_members.domain.rules import SERVICE_MATTERS
 from fourlinks_runtime.edge import Body, Choice, EntityId, IdInPath, Label, Line, Note, UnitPath
-from fourlinks_runtime.http import command_context
+from fourlinks_runtime.http import command_context, dispatch
 
 router = APIRouter(tags=["members"])
 Matters = list[Label]
@@ -116,48 +114,49 @@ def _settings_capacity(request: Request) -> int:
 async def register_member(body: RegisterMember, request: Request, actor: Secretary) -> CommandAccepted:
     member_id = command_context(request, actor).id_for("member")
 
-    async def work(uow: UnitOfWork) -> None:
-        await handlers.register_member(
-            commands.RegisterMember(
-                actor=actor,
-                member_id=member_id,
-                name=body.name,
-                public_phone=body.public_phone,
-                party_branch=body.party_branch,
-                org_unit=body.org_unit.strip("/"),
-                capacity=body.capacity or _settings_capacity(request),
-            ),
-            uow,
-        )
-
-    return await execute(request, actor, work, command="register_member", answer_id=member_id)
+    return await dispatch(
+        request,
+        commands.RegisterMember(
+            actor=actor,
+            member_id=member_id,
+            name=body.name,
+            public_phone=body.public_phone,
+            party_branch=body.party_branch,
+            org_unit=body.org_unit.strip("/"),
+            capacity=body.capacity or _settings_capacity(request),
+        ),
+        handlers.register_member,
+        actor=actor,
+        answer_id=member_id,
+    )
 
 
 @router.put("/members/{member_id}", summary="Update a member's details or capacity")
 async def update_member(
     member_id: IdInPath, body: UpdateMember, request: Request, actor: Secretary
 ) -> CommandAccepted:
-    async def work(uow: UnitOfWork) -> None:
-        await handlers.update_member(
-            commands.UpdateMember(actor=actor, member_id=member_id, **body.model_dump()), uow
-        )
-
-    return await execute(request, actor, work, command="update_member", answer_id=member_id)
+    return await dispatch(
+        request,
+        commands.UpdateMember(actor=actor, member_id=member_id, **body.model_dump()),
+        handlers.update_member,
+        actor=actor,
+        answer_id=member_id,
+    )
 
 
 @router.post("/members/{member_id}/transfer", summary="Transfer a member; their contacts become uncovered")
 async def transfer_member(
     member_id: IdInPath, body: TransferMember, request: Request, actor: Secretary
 ) -> CommandAccepted:
-    async def work(uow: UnitOfWork) -> None:
-        await handlers.transfer_member(
-            commands.TransferMember(
-                actor=actor, member_id=member_id, to_unit=body.to_unit.strip("/"), reason=body.reason
-            ),
-            uow,
-        )
-
-    return await execute(request, actor, work, command="transfer_member", answer_id=member_id)
+    return await dispatch(
+        request,
+        commands.TransferMember(
+            actor=actor, member_id=member_id, to_unit=body.to_unit.strip("/"), reason=body.reason
+        ),
+        handlers.transfer_member,
+        actor=actor,
+        answer_id=member_id,
+    )
 
 
 @router.post(
@@ -171,19 +170,19 @@ async def deactivate_member(
         member = await queries.member_row(conn, member_id)
         best = await queries.suggestions(conn, member["org_unit"], exclude=member_id)
 
-    async def work(uow: UnitOfWork) -> None:
-        await handlers.deactivate_member(
-            commands.DeactivateMember(
-                actor=actor,
-                member_id=member_id,
-                reason=body.reason,
-                note=body.note,
-                suggested_replacement_id=best[0]["member_id"] if best else None,
-            ),
-            uow,
-        )
-
-    return await execute(request, actor, work, command="deactivate_member", answer_id=member_id)
+    return await dispatch(
+        request,
+        commands.DeactivateMember(
+            actor=actor,
+            member_id=member_id,
+            reason=body.reason,
+            note=body.note,
+            suggested_replacement_id=best[0]["member_id"] if best else None,
+        ),
+        handlers.deactivate_member,
+        actor=actor,
+        answer_id=member_id,
+    )
 
 
 @router.post("/members/{member_id}/helpers", status_code=status.HTTP_201_CREATED, summary="Attach a helper")
@@ -192,76 +191,76 @@ async def attach_helper(
 ) -> CommandAccepted:
     helper_id = command_context(request, actor).id_for("helper")
 
-    async def work(uow: UnitOfWork) -> None:
-        await handlers.attach_helper(
-            commands.AttachHelper(
-                actor=actor,
-                member_id=member_id,
-                helper_id=helper_id,
-                role=body.role,
-                name=body.name,
-                phone=body.phone,
-            ),
-            uow,
-        )
-
-    return await execute(request, actor, work, command="attach_helper", answer_id=helper_id)
+    return await dispatch(
+        request,
+        commands.AttachHelper(
+            actor=actor,
+            member_id=member_id,
+            helper_id=helper_id,
+            role=body.role,
+            name=body.name,
+            phone=body.phone,
+        ),
+        handlers.attach_helper,
+        actor=actor,
+        answer_id=helper_id,
+    )
 
 
 @router.post("/members/{member_id}/helpers/{helper_id}/detach", summary="Detach a helper")
 async def detach_helper(
     member_id: IdInPath, helper_id: IdInPath, body: DetachHelper, request: Request, actor: Secretary
 ) -> CommandAccepted:
-    async def work(uow: UnitOfWork) -> None:
-        await handlers.detach_helper(
-            commands.DetachHelper(actor=actor, member_id=member_id, helper_id=helper_id, reason=body.reason),
-            uow,
-        )
-
-    return await execute(request, actor, work, command="detach_helper", answer_id=helper_id)
+    return await dispatch(
+        request,
+        commands.DetachHelper(actor=actor, member_id=member_id, helper_id=helper_id, reason=body.reason),
+        handlers.detach_helper,
+        actor=actor,
+        answer_id=helper_id,
+    )
 
 
 @router.post("/members/{member_id}/card", status_code=status.HTTP_201_CREATED, summary="Issue a service card")
 async def issue_card(
     member_id: IdInPath, body: CardScope, request: Request, actor: Secretary
 ) -> CommandAccepted:
-    async def work(uow: UnitOfWork) -> str:
-        return await handlers.issue_card(
-            commands.IssueCard(
-                actor=actor,
-                member_id=member_id,
-                households=body.households,
-                enterprises=body.enterprises,
-                matters=body.service_matters,
-                note=body.matters_note,
-                public_phone=body.public_phone,
-            ),
-            uow,
-        )
-
-    return await execute(request, actor, work, command="issue_card", answer_id=card_id_for(member_id))
+    return await dispatch(
+        request,
+        commands.IssueCard(
+            actor=actor,
+            member_id=member_id,
+            households=body.households,
+            enterprises=body.enterprises,
+            matters=body.service_matters,
+            note=body.matters_note,
+            public_phone=body.public_phone,
+        ),
+        handlers.issue_card,
+        actor=actor,
+        answer_id=card_id_for(member_id),
+    )
 
 
 @router.put("/members/{member_id}/card", summary="Revise a service card (full new scope)")
 async def revise_card(
     member_id: IdInPath, body: ReviseCard, request: Request, actor: Secretary
 ) -> CommandAccepted:
-    async def work(uow: UnitOfWork) -> str:
-        return await handlers.revise_card(
-            commands.ReviseCard(
-                actor=actor,
-                member_id=member_id,
-                households=body.households,
-                enterprises=body.enterprises,
-                matters=body.service_matters,
-                note=body.matters_note,
-                reason=body.reason,
-                public_phone=body.public_phone,
-            ),
-            uow,
-        )
-
-    return await execute(request, actor, work, command="revise_card", answer_id=card_id_for(member_id))
+    return await dispatch(
+        request,
+        commands.ReviseCard(
+            actor=actor,
+            member_id=member_id,
+            households=body.households,
+            enterprises=body.enterprises,
+            matters=body.service_matters,
+            note=body.matters_note,
+            reason=body.reason,
+            public_phone=body.public_phone,
+        ),
+        handlers.revise_card,
+        actor=actor,
+        answer_id=card_id_for(member_id),
+    )
 
 
 @router.post(
@@ -270,12 +269,13 @@ async def revise_card(
 async def revoke_card(
     member_id: IdInPath, body: RevokeCard, request: Request, actor: Secretary
 ) -> CommandAccepted:
-    async def work(uow: UnitOfWork) -> None:
-        await handlers.revoke_card(
-            commands.RevokeCard(actor=actor, member_id=member_id, reason=body.reason), uow
-        )
-
-    return await execute(request, actor, work, command="revoke_card", answer_id=card_id_for(member_id))
+    return await dispatch(
+        request,
+        commands.RevokeCard(actor=actor, member_id=member_id, reason=body.reason),
+        handlers.revoke_card,
+        actor=actor,
+        answer_id=card_id_for(member_id),
+    )
 
 
 @router.get("/members", summary="Members under a unit", response_model=answers.MemberPage)
