@@ -112,7 +112,7 @@ async def test_operations_endpoints_describe_and_measure_the_service(service_set
             "/org-units", json={"code": "yuhang", "name": "余杭区", "level": "district"}, headers=admin
         )
         metrics = (await client.get("/metrics")).text
-        assert 'fourlinks_commands_total{command="create_org_unit",outcome="ok"} 1.0' in metrics
+        assert 'fourlinks_commands_total{command="CreateOrgUnit",outcome="ok"} 1.0' in metrics
         assert "fourlinks_projection_lag" in metrics
         asyncapi = (await client.get("/asyncapi.json")).json()
         assert any("OrgUnitCreated" in name for name in asyncapi["channels"])

@@ -136,13 +136,8 @@ class Seeder:
         progress.finish()
 
     def _create_unit(self, path: str, level: OrgLevel, name: str) -> Callable[[UnitOfWork], Awaitable[None]]:
-        async def work(uow: UnitOfWork) -> None:
-            parent_path = path.rpartition("/")[0]
-            parent = await uow.get(OrgUnit, unit_id_for(parent_path)) if parent_path else None
-            unit = await uow.get(OrgUnit, unit_id_for(path))
-            unit.create(path=path, code=path.rsplit("/", 1)[-1], name=name, level=level, parent=parent)
-
-        return work
+        command = commands.CreateOrgUnit(actor=self.actor, path=path, name=name, level=level)
+        return lambda uow: handlers.create_org_unit(command, uow)
 
     async def _people(self, community: Community, made: dict[str, int]) -> None:
         buildings = [f"{community.path}/b{b:02d}" for b in range(1, BUILDINGS + 1)]

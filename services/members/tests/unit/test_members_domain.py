@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.application import handlers
 from fourlinks_members.application.commands import (
     AttachHelper,
+    CreateOrgUnit,
     DeactivateMember,
     DetachHelper,
     EraseResident,
@@ -32,6 +34,7 @@ from fourlinks_members.application.commands import (
     RecordVisit,
     RegisterHousehold,
     RegisterMember,
+    RenameOrgUnit,
     ReviseCard,
     RevokeCard,
     TransferMember,
@@ -61,18 +64,8 @@ class World(InMemoryWorld):
 
     async def build_tree(self) -> None:
         for path, level in TREE:
-            parent_path = path.rpartition("/")[0]
-
-            async def create(
-                uow: UnitOfWork, path: str = path, level: OrgLevel = level, parent: str = parent_path
-            ) -> None:
-                parent_unit = await uow.get(OrgUnit, unit_id_for(parent)) if parent else None
-                unit = await uow.get(OrgUnit, unit_id_for(path))
-                unit.create(
-                    path=path, code=path.rsplit("/", 1)[-1], name=path, level=level, parent=parent_unit
-                )
-
-            await self.run(create)
+            command = CreateOrgUnit(actor=SECRETARY, path=path, name=path, level=level)
+            await self.run(partial(handlers.create_org_unit, command))
 
     async def member(self, unit: str = "yuhang/nanyuan/xinghe/b1", capacity: int = 3) -> str:
         member_id = new_id()
@@ -388,3 +381,27 @@ def test_credit_codes_are_checked_by_their_checksum() -> None:
         check_credit_code(wrong)
     with pytest.raises(InvalidCommand, match="18 characters"):
         check_credit_code("91330110MA2AXXXXI0")
+
+
+async def test_an_org_unit_needs_its_parent_and_lies_within_the_creators_scope(world: World) -> None:
+    orphan = CreateOrgUnit(actor=SECRETARY, path="yuhang/nowhere/b1", name="1幢", level=OrgLevel.BUILDING)
+    with pytest.raises(NotFound, match="parent org unit yuhang/nowhere does not exist"):
+        await world.run(lambda uow: handlers.create_org_unit(orphan, uow))
+    community = Actor(id="secretary-2", roles=("secretary",), scope="yuhang/nanyuan/xinghe")
+    elsewhere = CreateOrgUnit(
+        actor=community, path="yuhang/nanyuan/linping/b8", name="8幢", level=OrgLevel.BUILDING
+    )
+    with pytest.raises(NotAllowed, match="outside your scope"):
+        await world.run(lambda uow: handlers.create_org_unit(elsewhere, uow), community)
+
+
+async def test_renaming_an_org_unit_keeps_its_path(world: World) -> None:
+    unit_id = unit_id_for("yuhang/nanyuan/xinghe")
+    rename = RenameOrgUnit(actor=SECRETARY, unit_id=unit_id, name="星河社区")
+    await world.run(lambda uow: handlers.rename_org_unit(rename, uow))
+    loaded = await world.store.load(OrgUnit.stream_of(unit_id))
+    unit = OrgUnit.replay(unit_id, [r.event for r in loaded.events])
+    assert (unit.name, unit.path) == ("星河社区", "yuhang/nanyuan/xinghe")
+    missing = RenameOrgUnit(actor=SECRETARY, unit_id=unit_id_for("yuhang/none"), name="无")
+    with pytest.raises(NotFound, match="does not exist"):
+        await world.run(lambda uow: handlers.rename_org_unit(missing, uow))

@@ -172,7 +172,7 @@ async def erase_resident(
         )
         await runtime.cipher.erase(resident_id)
 
-    return await execute(request, actor, work, command="erase_resident", answer_id=resident_id)
+    return await execute(request, actor, work, command="EraseResident", answer_id=resident_id)
 
 
 @router.post("/enterprises", status_code=status.HTTP_201_CREATED, summary="Register an enterprise")
@@ -217,7 +217,7 @@ async def erase_enterprise_contact(
         )
         await runtime.cipher.erase(person)
 
-    return await execute(request, actor, work, command="erase_enterprise_contact", answer_id=enterprise_id)
+    return await execute(request, actor, work, command="EraseEnterpriseContact", answer_id=enterprise_id)
 
 
 @router.post("/visits", status_code=status.HTTP_201_CREATED, summary="Record a visit (and any problem found)")

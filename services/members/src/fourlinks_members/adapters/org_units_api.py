@@ -7,21 +7,19 @@ from pydantic import BaseModel, Field
 
 from fourlinks_contracts.members import OrgLevel
 from fourlinks_kernel.access import ensure_scope
-from fourlinks_kernel.errors import NotFound
-from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.adapters.common import (
     Administrator,
     Anyone,
     CommandAccepted,
     MinPosition,
     Unit,
-    execute,
     runtime_of,
 )
-from fourlinks_members.application import queries
-from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
+from fourlinks_members.application import commands, handlers, queries
+from fourlinks_members.domain.org_units import unit_id_for
 from fourlinks_members.projections.org_units import OrgUnitsProjection
 from fourlinks_runtime.edge import UNIT_CODE, Body, Choice, IdInPath, Name, UnitPath
+from fourlinks_runtime.http import dispatch
 
 router = APIRouter(prefix="/org-units", tags=["org units"])
 CODE = f"^{UNIT_CODE}$"
@@ -58,30 +56,18 @@ class OrgUnitView(BaseModel):
 async def create_org_unit(body: CreateOrgUnit, request: Request, actor: Administrator) -> CommandAccepted:
     parent_path = (body.parent_path or "").strip("/")
     path = f"{parent_path}/{body.code}" if parent_path else body.code
-    ensure_scope(actor, path)
-
-    async def work(uow: UnitOfWork) -> None:
-        parent = await uow.get(OrgUnit, unit_id_for(parent_path)) if parent_path else None
-        if parent is not None and not parent.exists:
-            raise NotFound(f"parent org unit {parent_path} does not exist")
-        unit = await uow.get(OrgUnit, unit_id_for(path))
-        unit.create(path=path, code=body.code, name=body.name, level=body.level, parent=parent)
-
-    return await execute(request, actor, work, command="create_org_unit", answer_id=unit_id_for(path))
+    command = commands.CreateOrgUnit(actor=actor, path=path, name=body.name, level=body.level)
+    return await dispatch(
+        request, command, handlers.create_org_unit, actor=actor, answer_id=unit_id_for(path)
+    )
 
 
 @router.patch("/{unit_id}", summary="Rename an org unit")
 async def rename_org_unit(
     unit_id: IdInPath, body: RenameOrgUnit, request: Request, actor: Administrator
 ) -> CommandAccepted:
-    async def work(uow: UnitOfWork) -> None:
-        unit = await uow.get(OrgUnit, unit_id)
-        if not unit.exists:
-            raise NotFound(f"org unit {unit_id} does not exist")
-        ensure_scope(actor, unit.path)
-        unit.rename(body.name)
-
-    return await execute(request, actor, work, command="rename_org_unit", answer_id=unit_id)
+    command = commands.RenameOrgUnit(actor=actor, unit_id=unit_id, name=body.name)
+    return await dispatch(request, command, handlers.rename_org_unit, actor=actor, answer_id=unit_id)
 
 
 @router.get("/{unit_id}", summary="One org unit")

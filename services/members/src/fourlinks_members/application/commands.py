@@ -7,12 +7,31 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from fourlinks_contracts.members import ContactKind, DeactivationReason, HelperRole, Urgency
+from fourlinks_contracts.members import ContactKind, DeactivationReason, HelperRole, OrgLevel, Urgency
 from fourlinks_kernel.envelope import Actor
 from fourlinks_members.domain.contacts import NewResident
 
 PhoneIndex = Callable[[str], str]
 """The blind index of a phone number (for finding a household by phone without storing it)."""
+
+
+@dataclass(frozen=True)
+class CreateOrgUnit:
+    """Create the org unit at `path`; its parent (the path less its last code) must exist."""
+
+    actor: Actor
+    path: str
+    name: str
+    level: OrgLevel
+
+
+@dataclass(frozen=True)
+class RenameOrgUnit:
+    """Give an org unit a new display name."""
+
+    actor: Actor
+    unit_id: str
+    name: str
 
 
 @dataclass(frozen=True)

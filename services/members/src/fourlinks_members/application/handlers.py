@@ -19,6 +19,7 @@ from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.application.commands import (
     AddResident,
     AttachHelper,
+    CreateOrgUnit,
     DeactivateMember,
     DetachHelper,
     EraseEnterpriseContact,
@@ -28,6 +29,7 @@ from fourlinks_members.application.commands import (
     RegisterEnterprise,
     RegisterHousehold,
     RegisterMember,
+    RenameOrgUnit,
     ReviseCard,
     RevokeCard,
     TransferMember,
@@ -53,6 +55,24 @@ CONTACT_LEVELS = (
     OrgLevel.NATURAL_VILLAGE,
     OrgLevel.BUILDING,
 )
+
+
+async def create_org_unit(cmd: CreateOrgUnit, uow: UnitOfWork) -> None:
+    ensure_scope(cmd.actor, cmd.path)
+    parent_path, _, code = cmd.path.rpartition("/")
+    parent = await uow.get(OrgUnit, unit_id_for(parent_path)) if parent_path else None
+    if parent is not None and not parent.exists:
+        raise NotFound(f"parent org unit {parent_path} does not exist")
+    unit = await uow.get(OrgUnit, unit_id_for(cmd.path))
+    unit.create(path=cmd.path, code=code, name=cmd.name, level=cmd.level, parent=parent)
+
+
+async def rename_org_unit(cmd: RenameOrgUnit, uow: UnitOfWork) -> None:
+    unit = await uow.get(OrgUnit, cmd.unit_id)
+    if not unit.exists:
+        raise NotFound(f"org unit {cmd.unit_id} does not exist")
+    ensure_scope(cmd.actor, unit.path)
+    unit.rename(cmd.name)
 
 
 async def require_unit(
