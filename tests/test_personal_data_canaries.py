@@ -82,11 +82,10 @@ async def populate(settings: Settings) -> list[tuple[str, str]]:
         await run_command(store, CommandContext.new(ADMIN), register)
         people += [(household, r.resident_id) for r in residents]
     for household, resident in people[:ERASED]:
-        await cipher.erase(resident)
 
         async def erase(uow: UnitOfWork, household: str = household, resident: str = resident) -> None:
             await handlers.erase_resident(
-                EraseResident(actor=ADMIN, household_id=household, resident_id=resident), uow
+                EraseResident(actor=ADMIN, household_id=household, resident_id=resident), uow, cipher
             )
 
         await run_command(store, CommandContext.new(ADMIN), erase)

@@ -342,10 +342,9 @@ async def test_erasing_a_resident_destroys_their_key_and_leaves_the_rest_of_hist
     household = await world.household()
     state = await world.household_state(household)
     (resident_id,) = state.residents
-    await world.cipher.erase(resident_id)
     events = await world.run(
         lambda uow: handlers.erase_resident(
-            EraseResident(actor=SECRETARY, household_id=household, resident_id=resident_id), uow
+            EraseResident(actor=SECRETARY, household_id=household, resident_id=resident_id), uow, world.cipher
         )
     )
     assert events == ["ResidentErased"]
@@ -360,7 +359,9 @@ async def test_erasing_a_resident_destroys_their_key_and_leaves_the_rest_of_hist
     with pytest.raises(StateConflict, match="already been erased"):
         await world.run(
             lambda uow: handlers.erase_resident(
-                EraseResident(actor=SECRETARY, household_id=household, resident_id=resident_id), uow
+                EraseResident(actor=SECRETARY, household_id=household, resident_id=resident_id),
+                uow,
+                world.cipher,
             )
         )
 

@@ -14,7 +14,6 @@ from fourlinks_runtime.edge import PersonName as Name
 from fourlinks_runtime.edge import Storable
 from fourlinks_runtime.guards import Administrator, MemberOrSecretary, Secretary, Staff
 from fourlinks_runtime.http import CommandAccepted, Limit, MinPosition, Offset, Unit, caught_up, runtime_of
-from fourlinks_runtime.http import run_from_http as execute
 
 T = TypeVar("T")
 Anyone = Annotated[
@@ -49,7 +48,6 @@ __all__ = [
     "Staff",
     "Unit",
     "caught_up",
-    "execute",
     "runtime_of",
     "unit_or_scope",
 ]

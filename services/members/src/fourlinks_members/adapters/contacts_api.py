@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import Field
 
 from fourlinks_contracts.members import ContactKind, Urgency
 from fourlinks_kernel.access import Role, covers, ensure_scope
 from fourlinks_kernel.errors import NotAllowed
-from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.adapters.common import (
     Anyone,
     CommandAccepted,
@@ -25,7 +24,6 @@ from fourlinks_members.adapters.common import (
     Staff,
     Unit,
     caught_up,
-    execute,
     runtime_of,
     unit_or_scope,
 )
@@ -164,15 +162,9 @@ async def add_resident(
 async def erase_resident(
     household_id: IdInPath, resident_id: IdInPath, request: Request, actor: Secretary
 ) -> CommandAccepted:
-    runtime = runtime_of(request)
-
-    async def work(uow: UnitOfWork) -> None:
-        await handlers.erase_resident(
-            commands.EraseResident(actor=actor, household_id=household_id, resident_id=resident_id), uow
-        )
-        await runtime.cipher.erase(resident_id)
-
-    return await execute(request, actor, work, command="EraseResident", answer_id=resident_id)
+    command = commands.EraseResident(actor=actor, household_id=household_id, resident_id=resident_id)
+    erase = handlers.with_keys(handlers.erase_resident, runtime_of(request).cipher)
+    return await dispatch(request, command, erase, actor=actor, answer_id=resident_id)
 
 
 @router.post("/enterprises", status_code=status.HTTP_201_CREATED, summary="Register an enterprise")
@@ -209,15 +201,9 @@ async def register_enterprise(
 async def erase_enterprise_contact(
     enterprise_id: IdInPath, request: Request, actor: Secretary
 ) -> CommandAccepted:
-    runtime = runtime_of(request)
-
-    async def work(uow: UnitOfWork) -> None:
-        person = await handlers.erase_enterprise_contact(
-            commands.EraseEnterpriseContact(actor=actor, enterprise_id=enterprise_id), uow
-        )
-        await runtime.cipher.erase(person)
-
-    return await execute(request, actor, work, command="EraseEnterpriseContact", answer_id=enterprise_id)
+    command = commands.EraseEnterpriseContact(actor=actor, enterprise_id=enterprise_id)
+    erase = handlers.with_keys(handlers.erase_enterprise_contact, runtime_of(request).cipher)
+    return await dispatch(request, command, erase, actor=actor, answer_id=enterprise_id)
 
 
 @router.post("/visits", status_code=status.HTTP_201_CREATED, summary="Record a visit (and any problem found)")
@@ -313,15 +299,31 @@ async def list_enterprises(
         )
 
 
+async def _household_id(household_id: IdInPath) -> str:
+    return household_id
+
+
+async def _enterprise_id(enterprise_id: IdInPath) -> str:
+    return enterprise_id
+
+
+# One route body serves both kinds; the path names the id after its kind so that OpenAPI and
+# generated clients say what the id is.
+ID_IN_PATH = {ContactKind.HOUSEHOLD: _household_id, ContactKind.ENTERPRISE: _enterprise_id}
+
+
 def _contact_routes(kind: ContactKind) -> None:
     """The per-contact queries, once for households and once for enterprises."""
-    base = f"/{kind}s/{{contact_id}}"
+    id_name = f"{kind}_id"
+    base = f"/{kind}s/{{{id_name}}}"
+    # A default, not an annotation: annotations are strings here, resolved in module scope.
+    id_in_path = Depends(ID_IN_PATH[kind])
 
     one = answers.Household if kind == ContactKind.HOUSEHOLD else answers.Enterprise
 
     @router.get(base, summary=f"One {kind}", name=f"get_{kind}", response_model=one)
     async def get_contact(
-        contact_id: IdInPath, request: Request, actor: Staff, min_position: MinPosition = None
+        request: Request, actor: Staff, min_position: MinPosition = None, contact_id: str = id_in_path
     ) -> dict[str, Any]:
         runtime = await caught_up(request, min_position)
         async with runtime.engine.connect() as conn:
@@ -338,7 +340,7 @@ def _contact_routes(kind: ContactKind) -> None:
         response_model=answers.ContactCard,
     )
     async def contact_card(
-        contact_id: IdInPath, request: Request, actor: Anyone, min_position: MinPosition = None
+        request: Request, actor: Anyone, min_position: MinPosition = None, contact_id: str = id_in_path
     ) -> dict[str, Any]:
         runtime = await caught_up(request, min_position)
         async with runtime.engine.connect() as conn:
@@ -353,10 +355,10 @@ def _contact_routes(kind: ContactKind) -> None:
         response_model=answers.MemberOn,
     )
     async def member_on(
-        contact_id: IdInPath,
         request: Request,
         actor: Staff,
         on: Annotated[date, Query(description="the date asked about (end of that day, UTC)")],
+        contact_id: str = id_in_path,
     ) -> dict[str, Any]:
         runtime = await caught_up(request, None)
         moment = datetime.combine(on, time.max, tzinfo=UTC)
@@ -378,7 +380,7 @@ def _contact_routes(kind: ContactKind) -> None:
         response_model=list[answers.Suggestion],
     )
     async def suggested_members(
-        contact_id: IdInPath, request: Request, actor: Staff, min_position: MinPosition = None
+        request: Request, actor: Staff, min_position: MinPosition = None, contact_id: str = id_in_path
     ) -> list[dict[str, Any]]:
         runtime = await caught_up(request, min_position)
         async with runtime.engine.connect() as conn:

@@ -6,7 +6,8 @@ seed generator go through exactly the same rules.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
 from fourlinks_contracts.members import (
     ContactKind,
@@ -48,6 +49,7 @@ from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
 from fourlinks_members.domain.rules import check_credit_code, community_of
 
 C = TypeVar("C", bound=Contact)
+Command = TypeVar("Command")
 CONTACT_LEVELS = (
     OrgLevel.COMMUNITY,
     OrgLevel.VILLAGE,
@@ -323,14 +325,32 @@ def _contact_type(kind: ContactKind) -> type[Contact]:
 
 
 # -- erasure ---------------------------------------------------------------------------------
-async def erase_resident(cmd: EraseResident, uow: UnitOfWork) -> None:
-    """Record a resident's erasure; the caller destroys their key first."""
+class PersonalKeys(Protocol):
+    """Where each person's key lives (crypto-shredding: no key, no personal data)."""
+
+    async def erase(self, subject: str) -> None:
+        """Destroy a person's key for good."""
+        ...
+
+
+async def erase_resident(cmd: EraseResident, uow: UnitOfWork, keys: PersonalKeys) -> None:
+    """Destroy a resident's key and record the erasure. The key goes first: a retry after a failed
+    append destroys nothing more and records the erasure then; the other order could record an
+    erasure whose key still exists."""
     household = await _contact(uow, cmd.actor, Household, cmd.household_id)
     household.erase_resident(cmd.resident_id)
+    await keys.erase(cmd.resident_id)
 
 
-async def erase_enterprise_contact(cmd: EraseEnterpriseContact, uow: UnitOfWork) -> str:
-    """Record an enterprise contact person's erasure; returns whose key the caller destroys."""
+async def erase_enterprise_contact(cmd: EraseEnterpriseContact, uow: UnitOfWork, keys: PersonalKeys) -> None:
+    """Destroy an enterprise contact person's key and record the erasure (order: as above)."""
     enterprise = await _contact(uow, cmd.actor, Enterprise, cmd.enterprise_id)
     enterprise.erase_contact()
-    return enterprise.contact_person_id
+    await keys.erase(enterprise.contact_person_id)
+
+
+def with_keys(
+    handler: Callable[[Command, UnitOfWork, PersonalKeys], Awaitable[None]], keys: PersonalKeys
+) -> Callable[[Command, UnitOfWork], Awaitable[None]]:
+    """An erasure handler bound to the key store (for dispatching)."""
+    return lambda command, uow: handler(command, uow, keys)
