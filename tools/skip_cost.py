@@ -62,7 +62,7 @@ async def cpu_per_event(count: int) -> float:
         await runner.prepare()
         started = time.process_time()
         for event in stored:
-            await runner._apply_batch([event])  # the step a live micro-batch of one event takes
+            await runner.take([event], store.codec.decode)  # the step a live micro-batch of one event takes
         await runner.flush()
         spent = time.process_time() - started
         runner.close()

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_kernel.envelope import Actor, CommandContext, RecordedEvent, StoredEvent
 from fourlinks_kernel.events import DomainEvent
+from fourlinks_kernel.feed import ProjectionFeed, covering_filter
 from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.jetstream import JetStreamEventStore
 from fourlinks_kernel.projection import ProjectionHalted, ProjectionRunner, checkpoints, failures
@@ -93,7 +94,7 @@ async def test_catch_up_applies_every_event_and_checkpoints_the_last_position(
 ) -> None:
     await fill(jetstream_store, 5, 3)
     runner = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine, batch_size=7)
-    position = await runner.catch_up()
+    position = await ProjectionFeed([runner]).catch_up()
     assert position == await jetstream_store.last_position() == 20
     assert await checkpoint_of(engine) == 20
     assert sorted(r[2] for r in await snapshot(engine)) == [3] * 5
@@ -104,11 +105,11 @@ async def test_redelivered_events_have_no_second_effect(
 ) -> None:
     await fill(jetstream_store, 2, 2)
     runner = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine)
-    await runner.catch_up()
+    await ProjectionFeed([runner]).catch_up()
     before = await snapshot(engine)
     everything = [s async for s in jetstream_store.read()]
-    await runner._apply_batch(everything)  # the same events again, as after a lost ack
-    await runner._apply_batch(everything[2:4])
+    await runner.take(everything, jetstream_store.codec.decode)  # the same events again, as after a lost ack
+    await runner.take(everything[2:4], jetstream_store.codec.decode)
     assert await snapshot(engine) == before
 
 
@@ -123,11 +124,11 @@ async def test_a_crash_between_apply_and_checkpoint_leaves_no_trace_and_resumes(
 
     crashing._write_checkpoint = crash  # type: ignore[method-assign]
     with pytest.raises(KeyboardInterrupt):
-        await crashing.catch_up()
+        await ProjectionFeed([crashing]).catch_up()
     assert await checkpoint_of(engine) == 0
     assert await snapshot(engine) == []
     fresh = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine, batch_size=4)
-    await fresh.catch_up()
+    await ProjectionFeed([fresh]).catch_up()
     assert sorted(r[2] for r in await snapshot(engine)) == [2, 2, 2]
 
 
@@ -137,7 +138,7 @@ async def test_an_event_that_cannot_be_applied_is_recorded_and_halts_the_project
     await fill(jetstream_store, 1, 3)
     runner = ProjectionRunner(NotebookProjection(fail_on="t1"), store=jetstream_store, engine=engine)
     with pytest.raises(ProjectionHalted, match="NoteAdded at position 3"):
-        await runner.catch_up()
+        await ProjectionFeed([runner]).catch_up()
     assert await checkpoint_of(engine) == 2  # everything before the bad event applied, nothing after
     assert not runner.status.healthy
     async with engine.connect() as conn:
@@ -157,7 +158,7 @@ async def test_a_corrupt_event_halts_instead_of_being_skipped(
     )
     runner = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine)
     with pytest.raises(ProjectionHalted, match="position 3"):
-        await runner.catch_up()
+        await ProjectionFeed([runner]).catch_up()
 
 
 async def test_a_checkpoint_ahead_of_the_stream_is_a_log_regression_and_halts(
@@ -165,7 +166,7 @@ async def test_a_checkpoint_ahead_of_the_stream_is_a_log_regression_and_halts(
 ) -> None:
     await fill(jetstream_store, 1, 1)
     runner = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine)
-    await runner.catch_up()
+    await ProjectionFeed([runner]).catch_up()
     async with engine.begin() as conn:
         await conn.execute(checkpoints.update().values(position=500))  # as after lost writes on the server
     restarted = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine)
@@ -178,14 +179,18 @@ async def test_bumping_the_version_rebuilds_the_read_model_on_start(
     jetstream_store: JetStreamEventStore, engine: AsyncEngine
 ) -> None:
     await fill(jetstream_store, 2, 1)
-    await ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine).catch_up()
+    await ProjectionFeed(
+        [ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine)]
+    ).catch_up()
     async with engine.begin() as conn:
         await conn.execute(notebooks.update().values(title="tampered"))
 
     class NotebookProjectionV2(NotebookProjection):
         version: ClassVar[int] = 2
 
-    await ProjectionRunner(NotebookProjectionV2(), store=jetstream_store, engine=engine).catch_up()
+    await ProjectionFeed(
+        [ProjectionRunner(NotebookProjectionV2(), store=jetstream_store, engine=engine)]
+    ).catch_up()
     assert {r[1] for r in await snapshot(engine)} == {"n0", "n1"}
 
 
@@ -194,7 +199,7 @@ async def test_running_projection_follows_live_appends(
 ) -> None:
     await fill(jetstream_store, 1, 1)
     runner = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine)
-    task = asyncio.create_task(runner.run())
+    task = asyncio.create_task(ProjectionFeed([runner]).run())
     try:
         await fill(jetstream_store, 3, 2)
         for _ in range(200):
@@ -213,11 +218,11 @@ async def test_a_rebuild_gives_the_same_rows_as_the_live_projection(
 ) -> None:
     await fill(jetstream_store, 4, 2)
     runner = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine, batch_size=3)
-    await runner.catch_up()
+    await ProjectionFeed([runner]).catch_up()
     live = await snapshot(engine)
     await runner.rebuild()
     assert await snapshot(engine) == []
-    await runner.catch_up()
+    await ProjectionFeed([runner]).catch_up()
     assert await snapshot(engine) == live
 
 
@@ -243,7 +248,7 @@ async def test_wrongly_typed_or_versioned_payloads_halt_the_projection_and_are_r
     await jetstream_store.nc.request(good.subject, json.dumps(body).encode(), timeout=5)
     runner = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine)
     with pytest.raises(ProjectionHalted, match=reason):
-        await runner.catch_up()
+        await ProjectionFeed([runner]).catch_up()
     assert runner.status.position == 2  # everything before the bad event, nothing skipped past it
     async with engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(failures))).scalar_one() == 1
@@ -278,18 +283,105 @@ async def test_events_a_projection_does_not_handle_cost_no_transaction_and_lose_
     runner = ProjectionRunner(TitlesOnly(), store=jetstream_store, engine=engine, batch_size=1)
     await runner.prepare()
     everything = [s async for s in jetstream_store.read()]
-    await runner._apply_batch(everything[:1])
+    await runner.take(everything[:1], jetstream_store.codec.decode)
     assert await checkpoint_of(engine) == 1
     for stored in everything[1:]:  # one event at a time, as live commands come
-        await runner._apply_batch([stored])
+        await runner.take([stored], jetstream_store.codec.decode)
     assert runner.status.position == 31  # read-your-writes sees every position at once ...
     assert await checkpoint_of(engine) == 1  # ... while no transaction was spent on them
     runner.close()
 
     crashed = ProjectionRunner(TitlesOnly(), store=jetstream_store, engine=engine, batch_size=1)
-    assert await crashed.catch_up() == 31  # after a crash: re-read from the durable checkpoint
+    assert (
+        await ProjectionFeed([crashed]).catch_up() == 31
+    )  # after a crash: re-read from the durable checkpoint
     assert await checkpoint_of(engine) == 31
     assert [r[2] for r in await snapshot(engine)] == [0]  # applied once, notes never counted
     await fill(jetstream_store, 1, 0)  # the next handled event carries the checkpoint along
-    await crashed.catch_up()
+    await ProjectionFeed([crashed]).catch_up()
     assert await checkpoint_of(engine) == 32
+
+
+note_counts = Table(
+    "test_note_counts",
+    metadata,
+    Column("notebook_id", String(36), primary_key=True),
+    Column("notes", Integer, nullable=False),
+)
+
+
+class NoteCounts:
+    """A second projection of the same events, with its own table and checkpoint."""
+
+    name: ClassVar[str] = "test.note_counts"
+    version: ClassVar[int] = 1
+    metadata: ClassVar[MetaData] = metadata
+    subjects: ClassVar[str | None] = None
+    handles: ClassVar[frozenset[str]] = frozenset({"NoteAdded"})
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.fail_on = fail_on
+
+    def apply(self, conn: Connection, event: RecordedEvent) -> None:
+        match event.event:
+            case NoteAdded() as note:
+                if note.text == self.fail_on:
+                    raise ValueError("this note cannot be counted")
+                upsert_row(conn, note_counts, {"notebook_id": note.notebook_id, "notes": 1}, ["notebook_id"])
+
+
+async def test_one_read_of_the_log_feeds_every_projection_and_decodes_each_event_once(
+    jetstream_store: JetStreamEventStore, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await fill(jetstream_store, 3, 2)
+    reads: list[str | None] = []
+    decoded: list[int] = []
+    read, decode = jetstream_store.read, jetstream_store.codec.decode
+
+    def counting_read(**kwargs: Any) -> Any:
+        reads.append(kwargs.get("subjects"))
+        return read(**kwargs)
+
+    async def counting_decode(stored: StoredEvent) -> RecordedEvent:
+        decoded.append(stored.position)
+        return await decode(stored)
+
+    monkeypatch.setattr(jetstream_store, "read", counting_read)
+    monkeypatch.setattr(jetstream_store.codec, "decode", counting_decode)
+    runners = [
+        ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine, batch_size=4),
+        ProjectionRunner(NoteCounts(), store=jetstream_store, engine=engine, batch_size=4),
+    ]
+    assert await ProjectionFeed(runners).catch_up() == 9
+    assert len(reads) == 1  # one read of the log for both projections
+    assert sorted(decoded) == list(range(1, 10))  # each event decoded once, though both use the notes
+    assert [r[2] for r in await snapshot(engine)] == [2, 2, 2]
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(note_counts))).scalar_one() == 3
+
+
+async def test_a_projection_that_halts_is_set_aside_and_the_others_go_on(
+    jetstream_store: JetStreamEventStore, engine: AsyncEngine
+) -> None:
+    await fill(jetstream_store, 3, 2)
+    notebooks_runner = ProjectionRunner(
+        NotebookProjection(), store=jetstream_store, engine=engine, batch_size=2
+    )
+    counts_runner = ProjectionRunner(
+        NoteCounts(fail_on="t1"), store=jetstream_store, engine=engine, batch_size=2
+    )
+    feed = ProjectionFeed([notebooks_runner, counts_runner])
+    with pytest.raises(ProjectionHalted, match="cannot apply NoteAdded at position 3"):
+        await feed.catch_up()
+    assert set(feed.halted) == {"test.note_counts"}
+    assert notebooks_runner.status.position == 9
+    assert notebooks_runner.status.healthy
+    assert counts_runner.status.position == 2  # everything before the bad event, nothing past it
+    assert [r[2] for r in await snapshot(engine)] == [2, 2, 2]
+
+
+def test_a_feed_reads_one_filter_that_covers_every_projection_or_the_whole_log() -> None:
+    assert covering_filter(["members.>", "members.org_unit.>"]) == "members.>"
+    assert covering_filter(["assignments.>", "assignments.>"]) == "assignments.>"
+    assert covering_filter(["assignments.>", "members.>"]) is None
+    assert covering_filter(["members.>", None]) is None

@@ -52,7 +52,7 @@ async def project(
         await runner.rebuild()
         await runner.prepare()
         for batch in deliveries:
-            await runner._apply_batch(batch)
+            await runner.take(batch, store.codec.decode)
         async with engine.connect() as conn:
             rows = (await conn.execute(select(notebooks.c.notebook_id, notebooks.c.notes))).all()
         return sorted((r.notebook_id, r.notes) for r in rows)

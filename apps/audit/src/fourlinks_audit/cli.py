@@ -196,8 +196,8 @@ async def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
         await engine.dispose()
     projections = len(projections_of(args.service))
     print(
-        f"rebuilt {args.service} to position {result.position:,}: {result.events:,} events applied by "
-        f"{projections} projections in {result.seconds:.1f} s ({result.rate:,.0f} events/s)"
+        f"rebuilt {args.service} to position {result.position:,}: {result.events:,} log events read once "
+        f"for {projections} projections in {result.seconds:.1f} s ({result.rate:,.0f} events/s)"
     )
     return 0
 

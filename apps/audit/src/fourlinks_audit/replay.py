@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fourlinks_kernel.feed import ProjectionFeed
 from fourlinks_kernel.projection import Projection, ProjectionRunner, ensure_bookkeeping
 from fourlinks_kernel.store import EventStore
 from fourlinks_runtime.progress import Progress
@@ -19,7 +20,7 @@ class RebuildResult:
     """How far the rebuild went and how fast."""
 
     position: int
-    events: int
+    events: int  # log events read (once, whatever the number of read models)
     seconds: float
 
     @property
@@ -48,30 +49,31 @@ async def rebuild(
         for factory in projections
     ]
     started = asyncio.get_running_loop().time()
-    applied = 0
     for runner in runners:
         if not resume:
             await runner.rebuild()
-        start = await runner.prepare()
-        bar = Progress(runner.projection.name[:14], max(target - start, 0)) if progress else None
-        watcher = asyncio.create_task(_watch(runner, bar, start)) if bar else None
-        try:
-            await runner.catch_up(until_position=target)
-        finally:
+        await runner.prepare()
+    start = min(runner.status.position for runner in runners)
+    bar = Progress("read models", max(target - start, 0)) if progress else None
+    watcher = asyncio.create_task(_watch(runners, bar, start)) if bar else None
+    try:
+        await ProjectionFeed(runners).catch_up(until_position=target)  # one read of the log for all
+    finally:
+        for runner in runners:
             runner.close()
-            if watcher:
-                watcher.cancel()
-        applied += runner.status.position - start
-        if bar:
-            bar.done = runner.status.position - start
-            bar.finish()
-    return RebuildResult(target, applied, asyncio.get_running_loop().time() - started)
+        if watcher:
+            watcher.cancel()
+    read = min(runner.status.position for runner in runners) - start
+    if bar:
+        bar.done = read
+        bar.finish()
+    return RebuildResult(target, read, asyncio.get_running_loop().time() - started)
 
 
-async def _watch(runner: ProjectionRunner, bar: Progress, start: int) -> None:
+async def _watch(runners: Sequence[ProjectionRunner], bar: Progress, start: int) -> None:
     while True:
         await asyncio.sleep(0.5)
-        bar.advance(runner.status.position - start - bar.done)
+        bar.advance(min(runner.status.position for runner in runners) - start - bar.done)
 
 
 async def position_at(store: EventStore, moment: datetime) -> int:

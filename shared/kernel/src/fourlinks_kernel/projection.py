@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import ClassVar, Protocol
@@ -100,12 +100,17 @@ class ProjectionStatus:
         return self.caught_up and self.halted_reason is None
 
 
+Decode = Callable[[StoredEvent], Awaitable[RecordedEvent]]
+"""Turns a stored event into the event a projection applies (a feed decodes each one once)."""
+
+
 class ProjectionHalted(Exception):
     """The projection stopped on an event it cannot apply, or on a log regression."""
 
 
 class ProjectionRunner:
-    """Feeds one projection from the store; owns transactions, checkpoints and halting."""
+    """Applies what a feed reads to one projection; owns its transactions, checkpoint and halting.
+    `feed.ProjectionFeed` reads the log for all the runners of a process at once."""
 
     def __init__(
         self,
@@ -177,53 +182,27 @@ class ProjectionRunner:
             await self._reset(conn)
         self.status = ProjectionStatus(self.projection.name)
 
-    async def catch_up(self, until_position: int | None = None) -> int:
-        """Apply everything up to the log's current end (or a position); returns the checkpoint."""
-        position = await self.prepare()
-        target = until_position if until_position is not None else await self.store.last_position()
-        self.status.target = target
-        if position < target:
-            events = self.store.read(
-                from_position=position + 1, until_position=target, subjects=self._subject_filter()
-            )
-            await self._consume(_prefetched(_batched(events, self.batch_size)))
+    async def finish(self, target: int) -> None:
+        """The log has been read up to `target`: the checkpoint says so, durably."""
         if self.status.position < target:
             await self._advance_to(target)
         await self.flush()
         self.status.caught_up = True
-        return self.status.position
-
-    async def run(self) -> None:
-        """Catch up, then follow the log until cancelled; halts rather than skip."""
-        try:
-            await self.catch_up()
-            log.info("projection_caught_up", projection=self.projection.name, position=self.status.position)
-            # Live, the whole log: a filtered feed would never show the projection reaching a
-            # position outside its subjects, and readers wait for positions (read-your-writes).
-            live = self.store.subscribe(from_position=self.status.position + 1)
-            await self._consume(_drained(live, self.batch_size))
-        except ProjectionHalted as halted:
-            log.error("projection_halted", projection=self.projection.name, reason=str(halted))
-
-    def _subject_filter(self) -> str | None:
-        """Only the subjects the projection reads: the server skips the rest of the log for us."""
-        relative = self.projection.subjects
-        return None if relative is None else f"{self.store.prefix}.{relative}"
 
     # -- applying ---------------------------------------------------------------------------
-    async def _consume(self, batches: AsyncIterator[list[StoredEvent]]) -> None:
-        async for batch in batches:
-            await self._apply_with_retry(batch)
-            _raise_if_cancelling()  # a database driver may have absorbed a cancellation mid-commit
+    async def take(self, batch: list[StoredEvent], decode: Decode) -> None:
+        """Apply a micro-batch read by a feed, retrying while the database is away; events before
+        the checkpoint and events not handled cost no transaction."""
+        await self._apply_with_retry(batch, decode)
 
-    async def _apply_with_retry(self, batch: list[StoredEvent]) -> None:
+    async def _apply_with_retry(self, batch: list[StoredEvent], decode: Decode) -> None:
         delay = 0.5
         while True:
             try:
-                await self._apply_batch(batch)
+                await self._apply_batch(batch, decode)
                 return
             except TRANSIENT_DB_ERRORS as exc:
-                _raise_if_cancelling()  # a driver may turn a cancellation into a connection error
+                raise_if_cancelling()  # a driver may turn a cancellation into a connection error
                 log.warning(
                     "projection_db_unavailable", projection=self.projection.name, error=type(exc).__name__
                 )
@@ -232,21 +211,21 @@ class ProjectionRunner:
             except ProjectionHalted:
                 raise
             except Exception:
-                _raise_if_cancelling()
-                await self._apply_one_by_one(batch)
+                raise_if_cancelling()
+                await self._apply_one_by_one(batch, decode)
                 return
 
-    async def _apply_one_by_one(self, batch: list[StoredEvent]) -> None:
+    async def _apply_one_by_one(self, batch: list[StoredEvent], decode: Decode) -> None:
         for stored in batch:
             try:
-                await self._apply_batch([stored])
+                await self._apply_batch([stored], decode)
             except TRANSIENT_DB_ERRORS:
                 raise
             except Exception as exc:
                 await self._record_failure(stored, exc)
                 raise ProjectionHalted(self.status.halted_reason) from exc
 
-    async def _apply_batch(self, batch: list[StoredEvent]) -> None:
+    async def _apply_batch(self, batch: list[StoredEvent], decode: Decode) -> None:
         handles = self.projection.handles
         unseen = [s for s in batch if s.position > self.status.position]
         if not unseen:
@@ -254,7 +233,7 @@ class ProjectionRunner:
         if not any(s.event_type in handles for s in unseen):
             await self._skip_to(unseen[-1].position)
             return
-        decoded = [(s, await self.store.codec.decode(s) if s.event_type in handles else None) for s in unseen]
+        decoded = [(s, await decode(s) if s.event_type in handles else None) for s in unseen]
         assert self.writer is not None, "prepare() comes first"
         last, applied = await asyncio.to_thread(self._write_in_thread, self.writer, decoded)
         if applied:
@@ -358,72 +337,8 @@ class ProjectionRunner:
         raise ProjectionHalted(reason) from LogRegression(reason)
 
 
-def _raise_if_cancelling() -> None:
+def raise_if_cancelling() -> None:
+    """Re-raise a cancellation that a database driver absorbed (as a connection error, or mid-commit)."""
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
-
-
-async def _batched(events: AsyncIterator[StoredEvent], size: int) -> AsyncIterator[list[StoredEvent]]:
-    batch: list[StoredEvent] = []
-    async for stored in events:
-        batch.append(stored)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-async def _prefetched(
-    batches: AsyncIterator[list[StoredEvent]], ahead: int = 2
-) -> AsyncIterator[list[StoredEvent]]:
-    """Read the next micro-batches while the current one is applied (in its writer thread): the
-    log read and the SQL work overlap instead of taking turns."""
-    queue: asyncio.Queue[list[StoredEvent] | BaseException | None] = asyncio.Queue(maxsize=ahead)
-
-    async def pump() -> None:
-        try:
-            async for batch in batches:
-                await queue.put(batch)
-            await queue.put(None)
-        except Exception as exc:
-            await queue.put(exc)
-
-    task = asyncio.create_task(pump())
-    try:
-        while (item := await queue.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        task.cancel()
-
-
-async def _drained(events: AsyncIterator[StoredEvent], size: int) -> AsyncIterator[list[StoredEvent]]:
-    """Micro-batches from a live feed: whatever has arrived, up to `size`, without waiting long."""
-    queue: asyncio.Queue[StoredEvent | BaseException] = asyncio.Queue(maxsize=size * 4)
-
-    async def pump() -> None:
-        try:
-            async for stored in events:
-                await queue.put(stored)
-        except BaseException as exc:
-            await queue.put(exc)
-            raise
-
-    task = asyncio.create_task(pump())
-    try:
-        while True:
-            first = await queue.get()
-            batch = [first]
-            while len(batch) < size and not queue.empty():
-                batch.append(queue.get_nowait())
-            errors = [b for b in batch if isinstance(b, BaseException)]
-            items = [b for b in batch if isinstance(b, StoredEvent)]
-            if items:
-                yield items
-            if errors:
-                raise errors[0]
-    finally:
-        task.cancel()

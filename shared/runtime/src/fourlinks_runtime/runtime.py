@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from fourlinks_kernel.crypto import PersonalDataCipher
 from fourlinks_kernel.envelope import CommandContext
 from fourlinks_kernel.errors import ConcurrencyConflict, InvalidCommand
+from fourlinks_kernel.feed import ProjectionFeed
 from fourlinks_kernel.projection import ProjectionHalted, ProjectionRunner, ensure_bookkeeping
 from fourlinks_kernel.store import EventStore
 from fourlinks_kernel.unit_of_work import Outcome, UnitOfWork, run_command
@@ -145,19 +146,17 @@ async def _supervised_worker(
             await asyncio.sleep(2.0)
 
 
-async def _supervise(runner: ProjectionRunner) -> None:
-    """Keep a projection running through disconnects; a halt stays halted until fixed."""
+async def _supervise(feed: ProjectionFeed) -> None:
+    """Keep the projections running through disconnects; a halt stays halted until fixed."""
     delay = 0.5
     while True:
         try:
-            await runner.run()
-            return
-        except ProjectionHalted:
+            await feed.run()
             return
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("projection_restarting", projection=runner.projection.name, error=repr(exc)[:200])
+            log.warning("projections_restarting", error=repr(exc)[:200])
             await asyncio.sleep(delay)
             delay = min(delay * 2, 15.0)
 
@@ -178,9 +177,9 @@ async def start_runtime(definition: ServiceDefinition, settings: Settings) -> Se
         runtime.runners.append(runner)
         with contextlib.suppress(ProjectionHalted):
             await runner.prepare()  # tables exist before the first query; a halt is reported by run()
-        runtime.tasks.append(
-            asyncio.create_task(_supervise(runner), name=f"projection:{runner.projection.name}")
-        )
+    if runtime.runners:
+        feed = ProjectionFeed(runtime.runners)  # one read of the log for all of them
+        runtime.tasks.append(asyncio.create_task(_supervise(feed), name="projections"))
     for worker in definition.workers:
         runtime.tasks.append(
             asyncio.create_task(_supervised_worker(worker, runtime), name=f"worker:{worker.__name__}")
