@@ -33,7 +33,14 @@ from nats.aio.client import Client
 
 from fourlinks_bench import baselines
 from fourlinks_bench.dataset import Dataset, ensure_dataset
-from fourlinks_bench.measure import Latencies, closed_loop, open_loop, peak_rss_mb, watching_rss
+from fourlinks_bench.measure import (
+    Latencies,
+    closed_loop,
+    cpu_seconds,
+    open_loop,
+    peak_rss_mb,
+    watching_rss,
+)
 from fourlinks_contracts import full_registry
 from fourlinks_feedback.domain.feedback import task_id_for
 from fourlinks_runtime.auth import issue_token
@@ -437,8 +444,15 @@ async def command_phase(run: Run, services: Services, *, eventsourcing: bool) ->
     try:
         for concurrency, cases in ((1, run.plan.cases_c1), (32, run.plan.cases_c32)):
             mix = CaseMix(services, households[concurrency * 7 :])
+            await settle(run)  # nothing left over from before counts against the mix
+            cpu_before = {name: cpu_seconds(pid) for name, pid in services.pids.items()}
             per_second = await closed_loop(cases, concurrency, mix.case) * COMMANDS_PER_CASE
             mix.check()
+            await settle(run)  # the projections and policies finish their share of the mix
+            cpu_per_command = {
+                name: round((cpu_seconds(pid) - cpu_before[name]) * 1000 / (cases * COMMANDS_PER_CASE), 3)
+                for name, pid in services.pids.items()
+            }
             raw = await baselines.raw_publish(
                 nc, payload_size=payload_size, count=cases * COMMANDS_PER_CASE, concurrency=concurrency
             )
@@ -447,6 +461,7 @@ async def command_phase(run: Run, services: Services, *, eventsourcing: bool) ->
             )
             figures[f"c{concurrency}"] = {
                 "commands_per_second": round(per_second),
+                "cpu_ms_per_command": cpu_per_command,
                 **mix.latencies.summary(),
                 "raw_publish_ack": raw,
                 "ratio_to_raw": round(per_second / raw["per_second"], 3),

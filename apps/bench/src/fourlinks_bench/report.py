@@ -42,6 +42,13 @@ def _commands(figures: dict[str, Any]) -> list[str]:
             f"| {rate} | raw publish+ack {raw['per_second']:,} "
             f"(p99 {raw['p99_ms']} ms) | {ours['ratio_to_raw']} |"
         )
+        cpu = ours.get("cpu_ms_per_command")
+        if cpu:
+            shares = ", ".join(f"{name} {ms} ms" for name, ms in cpu.items())
+            lines.append(
+                f"| · CPU per command of the mix, c={concurrency}, per service (members handles none "
+                f"of it) | {shares} | | |"
+            )
         kernel = ours.get("kernel_in_process")
         if kernel:
             lines.append(
