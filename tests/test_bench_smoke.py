@@ -31,10 +31,12 @@ async def test_every_phase_of_the_benchmark_runs_at_a_tiny_scale(tmp_path: Path)
         assert figures["raw_publish_ack"]["per_second"] > 0
         assert figures["kernel_in_process"]["count"] == figures["count"]
         assert figures["eventsourcing_sqlite"]["per_second"] > 0
+        assert set(figures["cpu_ms_per_command"]) == {"members", "assignments", "feedback"}
     assert results["replay_raw_ordered_consumer"]["events"] == results["dataset"]["events"]
-    assert set(results["replay_sqlite"]) == {"members", "assignments", "feedback", "all_services"}
+    every_service = {"members", "assignments", "feedback", "all_services", "side_by_side"}
+    assert set(results["replay_sqlite"]) == every_service
     if postgres:
-        assert "skipped" not in results["replay_postgresql"]
+        assert set(results["replay_postgresql"]) == every_service
         assert results["command_path"]["c32"]["eventsourcing_postgresql"]["per_second"] > 0
     else:
         assert "skipped" in results["replay_postgresql"]

@@ -18,7 +18,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_assignments.application.queries import kpis
-from fourlinks_audit import digest, export, history, replay, verify
+from fourlinks_audit import digest, export, history, parallel, replay, verify
 from fourlinks_audit.services import READ_MODELS, projections_of
 from fourlinks_contracts import full_registry
 from fourlinks_feedback.application.queries import rates
@@ -92,8 +92,13 @@ def _parser() -> argparse.ArgumentParser:
     out.set_defaults(run=_export)
 
     again = replaying.add_parser("rebuild", help="drop and rebuild a service's read models from the history")
-    again.add_argument("service", choices=services)
-    again.add_argument("--database-url", default=None)
+    again.add_argument("service", choices=services, nargs="?")
+    again.add_argument(
+        "--all", action="store_true", help="every service, each in its own process, side by side"
+    )
+    again.add_argument(
+        "--database-url", default=None, help="with --all, {service} in it names each service's database"
+    )
     again.add_argument("--resume", action="store_true", help="continue an interrupted rebuild")
     again.set_defaults(run=_rebuild)
     erasures = replaying.add_parser("erasures", help="destroy again every key the history says was erased")
@@ -186,11 +191,23 @@ async def _digest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    if args.all == bool(args.service):
+        raise SystemExit("name one service to rebuild, or --all for every service")
+    if args.all:
+        code, summary = await parallel.rebuild_all(
+            list(READ_MODELS), database_url=args.database_url, resume=args.resume
+        )
+        print(summary)
+        return code
     engine = await _engine(settings, args.service, args.database_url)
     try:
         async with _store(settings) as store:
             result = await replay.rebuild(
-                projections_of(args.service), store=store, engine=engine, resume=args.resume
+                projections_of(args.service),
+                store=store,
+                engine=engine,
+                resume=args.resume,
+                label=args.service,
             )
     finally:
         await engine.dispose()

@@ -38,6 +38,7 @@ async def rebuild(
     resume: bool = False,
     progress: bool = True,
     batch_size: int = 1000,
+    label: str = "read models",
 ) -> RebuildResult:
     """Drop and rebuild every read model of a service (or continue an interrupted rebuild)."""
     await ensure_bookkeeping(engine)
@@ -54,7 +55,7 @@ async def rebuild(
             await runner.rebuild()
         await runner.prepare()
     start = min(runner.status.position for runner in runners)
-    bar = Progress("read models", max(target - start, 0)) if progress else None
+    bar = Progress(label, max(target - start, 0)) if progress else None
     watcher = asyncio.create_task(_watch(runners, bar, start)) if bar else None
     try:
         await ProjectionFeed(runners).catch_up(until_position=target)  # one read of the log for all

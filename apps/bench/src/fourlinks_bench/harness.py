@@ -190,7 +190,11 @@ async def replay_phase(run: Run, *, eventsourcing: bool) -> None:
     run.results["replay_sqlite"] = await _rebuild_all(run, lambda s: f"sqlite:///{run.work / s}.db")
     if run.postgres_url:
         urls = await _postgres_databases(run.postgres_url)
-        run.results["replay_postgresql"] = await _rebuild_all(run, urls.__getitem__)
+        template = urls["members"].replace("fourlinks_bench_members", "fourlinks_bench_{service}")
+        run.results["replay_postgresql"] = await _rebuild_all(
+            run,
+            lambda service: template.replace("{service}", service) if service != "{service}" else template,
+        )
     else:
         run.results["replay_postgresql"] = {"skipped": "no PostgreSQL given (--postgres or DATABASE_URL)"}
     if eventsourcing:
@@ -216,6 +220,15 @@ async def _rebuild_all(run: Run, url_of: Callable[[str], str]) -> dict[str, Any]
     figures["all_services"] = {
         "seconds": round(total, 2),
         "log_events_per_second": round(run.dataset.events / total),
+    }
+    side_by_side = [sys.executable, "-m", "fourlinks_cli", "replay", "rebuild", "--all"]
+    side_by_side += ["--database-url", url_of("{service}")]
+    started = time.perf_counter()
+    await _run_quietly(side_by_side, run.env())
+    seconds = time.perf_counter() - started
+    figures["side_by_side"] = {
+        "seconds": round(seconds, 2),
+        "log_events_per_second": round(run.dataset.events / seconds),
     }
     return figures
 

@@ -96,6 +96,12 @@ def _replay(results: dict[str, Any]) -> list[str]:
                 f"| · {service} alone | {figures[service]['log_events_per_second']:,} "
                 f"({figures[service]['seconds']} s) | | |"
             )
+        parallel = figures.get("side_by_side")
+        if parallel:
+            lines.append(
+                f"| · all three side by side (`replay rebuild --all`) "
+                f"| {parallel['log_events_per_second']:,} ({parallel['seconds']} s) | | |"
+            )
         read = library.get("postgresql" if kind == "postgresql" else "sqlite")
         if read:
             lines.append(f"| · eventsourcing library reads+decodes ({kind}) | | {read['per_second']:,} | |")
