@@ -5,6 +5,9 @@ SYSTEM_UV := $(shell command -v uv 2>/dev/null)
 UV := $(if $(SYSTEM_UV),$(SYSTEM_UV),$(CURDIR)/var/tools/bin/uv)
 RUN := $(UV) run --locked --no-sync
 export UV_LINK_MODE ?= copy
+# Installed packages keep their bytecode: each process then starts in about half a second instead
+# of compiling its imports again (where PYTHONDONTWRITEBYTECODE is set, every time).
+export UV_COMPILE_BYTECODE ?= 1
 
 .PHONY: up test env lint typecheck pytest isolation clean fuzz bench bench-quick
 
@@ -35,7 +38,7 @@ isolation: ## each package installs alone: an undeclared dependency fails here
 	@for pkg in $$(ls -d shared/*/ services/*/ apps/*/); do \
 	  name=$$(basename $$pkg); \
 	  env_dir=var/isolated/$$name; \
-	  UV_PROJECT_ENVIRONMENT=$$env_dir $(UV) sync --locked --quiet --no-dev --package $$(sed -n 's/^name = "\(.*\)"/\1/p' $$pkg/pyproject.toml | head -1) || exit 1; \
+	  UV_COMPILE_BYTECODE=0 UV_PROJECT_ENVIRONMENT=$$env_dir $(UV) sync --locked --quiet --no-dev --package $$(sed -n 's/^name = "\(.*\)"/\1/p' $$pkg/pyproject.toml | head -1) || exit 1; \
 	  $$env_dir/bin/python tools/import_all.py $$pkg/src || exit 1; \
 	done
 	@echo "isolation: every package imports with only its declared dependencies"
