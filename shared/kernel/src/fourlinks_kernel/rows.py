@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ClauseElement
 
 _STATEMENTS: dict[tuple[Any, ...], Any] = {}
+_PLANS: dict[tuple[Any, ...], _Plan] = {}
 
 
 def _statement(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
@@ -30,9 +31,64 @@ def _statement(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
     return statement
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """A write statement compiled once for one dialect: its SQL, the order of its parameters
+    (for positional drivers such as sqlite3), how each value is bound, and the values of
+    columns with a constant default that the caller left out."""
+
+    sql: str
+    order: tuple[str, ...] | None
+    processors: tuple[tuple[str, Callable[[Any], Any]], ...]
+    defaults: tuple[tuple[str, Any], ...]
+
+
+def _plan(
+    conn: Connection, key: tuple[Any, ...], build: Callable[[], Any], table: Table, given: Sequence[str]
+) -> _Plan:
+    dialect = conn.dialect
+    plan = _PLANS.get((dialect.name, *key))
+    if plan is None:
+        compiled = build().compile(dialect=dialect, column_keys=list(given))
+        processors = []
+        for name, bind in compiled.binds.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                processors.append((name, process))
+        defaults = []
+        for name in compiled.binds:
+            if name not in given and name in table.c:
+                default = table.c[name].default
+                if default is None or not default.is_scalar:
+                    raise ValueError(f"{table.name}.{name}: no value given and no constant default")
+                defaults.append((name, default.arg))
+        order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+        plan = _PLANS[(dialect.name, *key)] = _Plan(
+            compiled.string, order, tuple(processors), tuple(defaults)
+        )
+    return plan
+
+
+def _run(conn: Connection, plan: _Plan, values: dict[str, Any]) -> None:
+    """Execute a planned write on the transaction's own DBAPI connection: the same SQL and bound
+    values SQLAlchemy would send, without its per-statement bookkeeping (about three quarters of
+    a row's cost in a replay)."""
+    parameters = dict(plan.defaults)
+    parameters.update(values)
+    for name, process in plan.processors:
+        if name in parameters:
+            parameters[name] = process(parameters[name])
+    arguments: Any = parameters if plan.order is None else tuple(parameters[n] for n in plan.order)
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(plan.sql, arguments)
+    finally:
+        cursor.close()
+
+
 def insert_row(conn: Connection, table: Table, values: dict[str, Any]) -> None:
     """INSERT one row."""
-    conn.execute(_statement(("insert", table), table.insert), values)
+    _run(conn, _plan(conn, ("insert", table, tuple(values)), table.insert, table, tuple(values)), values)
 
 
 @dataclass(frozen=True)
@@ -62,7 +118,7 @@ def update_rows(conn: Connection, table: Table, where: dict[str, Any], changes: 
     parameters = {f"w_{c}": v for c, v in where.items()}
     parameters.update({f"v_{c}": v for c, v in values.items()})
     parameters.update({f"a_{c}": v for c, v in add.items()})
-    conn.execute(_statement(key, build), parameters)
+    _run(conn, _plan(conn, key, build, table, tuple(parameters)), parameters)
 
 
 def select_row(conn: Connection, table: Table, columns: Sequence[str], where: dict[str, Any]) -> Any:
@@ -93,7 +149,8 @@ def upsert_row(conn: Connection, table: Table, values: dict[str, Any], keys: Seq
             return statement.on_conflict_do_nothing(index_elements=list(keys))
         return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
 
-    conn.execute(_statement(("upsert", dialect, table, tuple(values), tuple(keys)), build), values)
+    key = ("upsert", table, tuple(values), tuple(keys))
+    _run(conn, _plan(conn, key, build, table, tuple(values)), values)
 
 
 def sync_writer(engine: AsyncEngine, search_path: str | None = None) -> Engine:
