@@ -385,3 +385,36 @@ def test_a_feed_reads_one_filter_that_covers_every_projection_or_the_whole_log()
     assert covering_filter(["assignments.>", "assignments.>"]) == "assignments.>"
     assert covering_filter(["assignments.>", "members.>"]) is None
     assert covering_filter(["members.>", None]) is None
+
+
+def test_keep_first_and_copied_from_bind_values_as_a_plain_assignment_does() -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import DateTime, create_engine, text
+
+    from fourlinks_kernel.rows import CopiedFrom, KeepFirst, insert_row, select_row, update_rows
+
+    shapes = MetaData()
+    rows = Table(
+        "test_shapes",
+        shapes,
+        Column("row_id", String(10), primary_key=True),
+        Column("state", String(20)),
+        Column("parked_from", String(20)),
+        Column("first_at", DateTime(timezone=True)),
+        Column("plain_at", DateTime(timezone=True)),
+    )
+    engine = create_engine("sqlite://")
+    shapes.create_all(engine)
+    first, later = datetime(2026, 3, 1, 8, 30, tzinfo=UTC), datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    with engine.begin() as conn:
+        insert_row(conn, rows, {"row_id": "r", "state": "accepted"})
+        update_rows(conn, rows, {"row_id": "r"}, {"first_at": KeepFirst(first), "plain_at": first})
+        update_rows(conn, rows, {"row_id": "r"}, {"first_at": KeepFirst(later)})
+        update_rows(conn, rows, {"row_id": "r"}, {"state": "parked", "parked_from": CopiedFrom("state")})
+        parked = select_row(conn, rows, ["state", "parked_from"], {"row_id": "r"})
+        update_rows(conn, rows, {"row_id": "r"}, {"state": CopiedFrom("parked_from", "accepted")})
+        stored = conn.execute(text("SELECT first_at, plain_at, state FROM test_shapes")).one()
+    assert (parked.state, parked.parked_from) == ("parked", "accepted")
+    assert stored.first_at == stored.plain_at  # the same text on disk: the first time counts
+    assert stored.state == "accepted"

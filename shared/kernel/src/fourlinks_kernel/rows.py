@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, bindparam, create_engine, or_, select
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, create_engine, func, or_, select
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -98,27 +98,68 @@ class Added:
     amount: int
 
 
+@dataclass(frozen=True)
+class KeepFirst:
+    """For update_rows: set the column to `value` only if it has none yet (the first one counts)."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class CopiedFrom:
+    """For update_rows: set the column to another column's value, or `otherwise` where that is
+    NULL (one statement: the row is not read first)."""
+
+    column: str
+    otherwise: Any = None
+
+
 def update_rows(conn: Connection, table: Table, where: dict[str, Any], changes: dict[str, Any]) -> None:
-    """UPDATE the rows whose columns equal `where`: set the changes, add the `Added` ones."""
-    add = {c: v.amount for c, v in changes.items() if isinstance(v, Added)}
-    values = {c: v for c, v in changes.items() if not isinstance(v, Added)}
-    if any(isinstance(v, ClauseElement) for v in values.values()):  # e.g. keep a column's value
+    """UPDATE the rows whose columns equal `where`: set the changes; `Added`, `KeepFirst` and
+    `CopiedFrom` say how a column changes from its own or another column's value."""
+    if any(isinstance(v, ClauseElement) for v in changes.values()):  # any other SQL expression
         match = and_(*(table.c[c] == v for c, v in where.items()))
-        values.update({c: table.c[c] + n for c, n in add.items()})
-        conn.execute(table.update().where(match).values(values))
+        conn.execute(table.update().where(match).values(_expressions(table, changes)))
         return
-    key = ("update", table, tuple(where), tuple(values), tuple(add))
+    shape = tuple((c, type(v), v.column if isinstance(v, CopiedFrom) else None) for c, v in changes.items())
+    key = ("update", table, tuple(where), shape)
 
     def build() -> Any:
-        changes: dict[str, Any] = {c: bindparam(f"v_{c}") for c in values}
-        changes.update({c: table.c[c] + bindparam(f"a_{c}") for c in add})
         match = and_(*(table.c[c] == bindparam(f"w_{c}") for c in where))
-        return table.update().where(match).values(changes)
+        return table.update().where(match).values(_expressions(table, changes, bound=True))
 
     parameters = {f"w_{c}": v for c, v in where.items()}
-    parameters.update({f"v_{c}": v for c, v in values.items()})
-    parameters.update({f"a_{c}": v for c, v in add.items()})
+    parameters.update({f"v_{c}": _value_of(v) for c, v in changes.items()})
     _run(conn, _plan(conn, key, build, table, tuple(parameters)), parameters)
+
+
+def _value_of(change: Any) -> Any:
+    if isinstance(change, Added):
+        return change.amount
+    if isinstance(change, KeepFirst):
+        return change.value
+    if isinstance(change, CopiedFrom):
+        return change.otherwise
+    return change
+
+
+def _expressions(table: Table, changes: dict[str, Any], *, bound: bool = False) -> dict[str, Any]:
+    """The SET clause: each column's new value as SQL, with `:v_<column>` parameters if `bound`."""
+    expressions: dict[str, Any] = {}
+    for column, change in changes.items():
+        source = change.column if isinstance(change, CopiedFrom) else column
+        # Typed as the column it lands in, so a value is bound (a date as text on SQLite, say)
+        # exactly as a plain assignment binds it.
+        value = bindparam(f"v_{column}", type_=table.c[source].type) if bound else _value_of(change)
+        if isinstance(change, Added):
+            expressions[column] = table.c[column] + value
+        elif isinstance(change, KeepFirst):
+            expressions[column] = func.coalesce(table.c[column], value)
+        elif isinstance(change, CopiedFrom):
+            expressions[column] = func.coalesce(table.c[change.column], value)
+        else:
+            expressions[column] = value
+    return expressions
 
 
 def select_row(conn: Connection, table: Table, columns: Sequence[str], where: dict[str, Any]) -> Any:

@@ -19,13 +19,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    func,
 )
 
 from fourlinks_contracts import assignments as ev
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
-from fourlinks_kernel.rows import Added, insert_row, select_row, update_rows
+from fourlinks_kernel.rows import Added, CopiedFrom, insert_row, select_row, update_rows
 
 metadata = MetaData()
 ID = String(36)
@@ -266,9 +265,10 @@ def _lifecycle(event: DomainEvent) -> dict[str, Any]:
     """The row's state by the lifecycle the task aggregate and the feedback service share."""
     target = ev.task_state_after(event)
     if isinstance(event, ev.TaskParked):
-        return {"state": ev.TaskState.PARKED.value, "parked_from": tasks.c.state}
+        return {"state": ev.TaskState.PARKED.value, "parked_from": CopiedFrom("state")}
     if target is ev.Resume.PARKED_FROM:
-        return {"state": func.coalesce(tasks.c.parked_from, ev.TaskState.ACCEPTED.value), "parked_from": None}
+        resumed = CopiedFrom("parked_from", otherwise=ev.TaskState.ACCEPTED.value)
+        return {"state": resumed, "parked_from": None}
     return {} if target is None else {"state": target.value}
 
 

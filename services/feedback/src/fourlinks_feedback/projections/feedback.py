@@ -16,14 +16,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    func,
 )
 
 from fourlinks_contracts import assignments as tasks_ev
 from fourlinks_contracts import feedback as ev
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
-from fourlinks_kernel.rows import insert_row, update_rows
+from fourlinks_kernel.rows import CopiedFrom, KeepFirst, insert_row, update_rows
 
 metadata = MetaData()
 ID = String(36)
@@ -139,9 +138,7 @@ class FeedbackProjection:
             values["task_assignee"] = (
                 event.member_id if isinstance(event, tasks_ev.TaskAssigned) else event.to_member
             )
-            values["assigned_at"] = func.coalesce(items.c.assigned_at, when)  # the first one counts
-            conn.execute(items.update().where(items.c.task_id == task_id).values(**values))
-            return
+            values["assigned_at"] = KeepFirst(when)  # the first assignment counts
         update_rows(conn, items, {"task_id": task_id}, values)
 
     def _feedback(self, conn: Connection, event: DomainEvent, when: datetime) -> None:
@@ -176,7 +173,7 @@ class FeedbackProjection:
             case ev.FeedbackAnswered():
                 _update(conn, event.feedback_id, answer=event.answer, answered_at=when)
             case ev.FeedbackClosed():
-                closed_at = func.coalesce(items.c.closed_at, when)  # the first confirmation counts
+                closed_at = KeepFirst(when)  # the first confirmation counts
                 _update(conn, event.feedback_id, state="closed", outcome=event.outcome, closed_at=closed_at)
             case ev.CallbackScheduled():
                 insert_row(
@@ -212,7 +209,7 @@ class FeedbackProjection:
                         conn,
                         event.feedback_id,
                         outcome="resolved",
-                        closed_at=func.coalesce(items.c.closed_at, when),
+                        closed_at=KeepFirst(when),
                     )
             case ev.CallbackNotReached():
                 update_rows(
@@ -288,9 +285,9 @@ def _task_lifecycle(event: DomainEvent) -> dict[str, Any]:
     """The task's state on its feedback item, by the lifecycle the task itself follows."""
     target = tasks_ev.task_state_after(event)
     if isinstance(event, tasks_ev.TaskParked):
-        return {"task_state": tasks_ev.TaskState.PARKED.value, "task_parked_from": items.c.task_state}
+        return {"task_state": tasks_ev.TaskState.PARKED.value, "task_parked_from": CopiedFrom("task_state")}
     if target is tasks_ev.Resume.PARKED_FROM:
-        resumed = func.coalesce(items.c.task_parked_from, tasks_ev.TaskState.ACCEPTED.value)
+        resumed = CopiedFrom("task_parked_from", otherwise=tasks_ev.TaskState.ACCEPTED.value)
         return {"task_state": resumed, "task_parked_from": None}
     return {} if target is None else {"task_state": target.value}
 
