@@ -99,3 +99,29 @@ def test_commands_find_the_nats_of_a_running_make_up_through_its_state_file(
         )
         assert answer.returncode == 0, answer.stderr
         assert says in answer.stdout
+
+
+def test_nats_init_with_an_unreachable_monitor_or_a_stale_state_file_says_so_in_one_line(
+    nats_server: NatsEndpoint, tmp_path: Path
+) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs: the state file of a `make up` that has stopped
+    (tmp_path / "up.json").write_text(json.dumps({"pid": dead.pid, "nats_port": 9, "monitor_port": 9}))
+    env = {
+        "FOURLINKS_VAR_DIR": str(tmp_path),
+        "FOURLINKS_NATS_URL": nats_server.url,
+        "FOURLINKS_STREAM": "STALE_EVENTS",
+        "FOURLINKS_SUBJECT_PREFIX": "stale",
+        "FOURLINKS_KEY_BUCKET": "STALE_KEYS",
+        "FOURLINKS_LOG_LEVEL": "WARNING",
+    }
+    stale = fourlinks("nats", "init", env=env)
+    unreachable = fourlinks("nats", "init", "--monitor-url", "http://127.0.0.1:9", env=env)
+    for answer, says in [
+        (stale, "cannot verify sync_interval: always without --monitor-url"),
+        (unreachable, "cannot read the NATS monitor at http://127.0.0.1:9/varz"),
+    ]:
+        assert answer.returncode == 1, answer
+        assert "Traceback" not in answer.stderr
+        assert says in answer.stderr
+        assert len(answer.stderr.strip().splitlines()) == 1, answer.stderr

@@ -418,3 +418,41 @@ def test_keep_first_and_copied_from_bind_values_as_a_plain_assignment_does() -> 
     assert (parked.state, parked.parked_from) == ("parked", "accepted")
     assert stored.first_at == stored.plain_at  # the same text on disk: the first time counts
     assert stored.state == "accepted"
+
+
+async def test_under_means_the_unit_and_what_lies_beneath_it_alongside_other_conditions(
+    engine: AsyncEngine,
+) -> None:
+    from fourlinks_kernel.rows import under
+
+    places = Table(
+        "test_places",
+        MetaData(),
+        Column("place_id", Integer, primary_key=True),
+        Column("org_unit", String(100), index=True),
+        Column("kind", String(10)),
+    )
+    paths = [
+        "yuhang/s01/c001",
+        "yuhang/s01/c001/g01",
+        "yuhang/s01/c001/g01/b1",
+        "yuhang/s01/c0010",
+        "yuhang/s01/c001x",
+        "yuhang/s01/c00",
+        "yuhang/s01/c002",
+        "yuhang/s01",
+    ]
+    async with engine.begin() as conn:
+        await conn.run_sync(places.metadata.create_all)
+        for n, path in enumerate(paths):
+            kind = "b" if n % 2 else "a"
+            await conn.execute(places.insert().values(place_id=n, org_unit=path, kind=kind))
+        inside = await conn.execute(
+            select(places.c.org_unit).where(under(places.c.org_unit, "yuhang/s01/c001/"))
+        )
+        of_kind = await conn.execute(
+            select(places.c.org_unit).where(under(places.c.org_unit, "yuhang/s01/c001"), places.c.kind == "b")
+        )
+        inside_paths, kind_paths = sorted(inside.scalars()), sorted(of_kind.scalars())
+    assert inside_paths == ["yuhang/s01/c001", "yuhang/s01/c001/g01", "yuhang/s01/c001/g01/b1"]
+    assert kind_paths == ["yuhang/s01/c001/g01"]  # the unit's own row is of kind "a": the OR stays inside

@@ -191,9 +191,10 @@ def _nats_init(args: argparse.Namespace) -> int:
 
 
 def _embedded_monitor_url(settings: Settings) -> str | None:
-    """The monitoring URL of the `make up` running on this var dir (init then verifies its sync)."""
+    """The monitoring URL of the `make up` running on this var dir (init then verifies its sync);
+    none when the state file was left behind by one that has stopped."""
     state = read_state(settings.var_dir)
-    return f"http://127.0.0.1:{state.monitor_port}" if state else None
+    return f"http://127.0.0.1:{state.monitor_port}" if state and state.running else None
 
 
 async def _provision(settings: Settings, options: ProvisionOptions, *, consumers: bool) -> list[str]:

@@ -83,8 +83,12 @@ def check_server(nc: Client, options: ProvisionOptions) -> list[str]:
 
 
 def _syncs_always(monitor_url: str) -> bool:
-    with urllib.request.urlopen(f"{monitor_url.rstrip('/')}/varz", timeout=5) as reply:  # noqa: S310
-        varz = json.load(reply)
+    varz_url = f"{monitor_url.rstrip('/')}/varz"
+    try:
+        with urllib.request.urlopen(varz_url, timeout=5) as reply:  # noqa: S310
+            varz = json.load(reply)
+    except (OSError, ValueError) as exc:  # URLError is an OSError; ValueError: not JSON
+        raise ProvisioningError(f"cannot read the NATS monitor at {varz_url}: {exc}") from exc
     return bool(varz.get("jetstream", {}).get("config", {}).get("sync_always"))
 
 

@@ -11,12 +11,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, bindparam, create_engine, func, or_, select
+from sqlalchemy import Boolean, Connection, Engine, Table, and_, bindparam, create_engine, func, or_, select
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ClauseElement, ColumnElement
 
 _STATEMENTS: dict[tuple[Any, ...], Any] = {}
 _PLANS: dict[tuple[Any, ...], _Plan] = {}
@@ -175,8 +176,34 @@ def select_row(conn: Connection, table: Table, columns: Sequence[str], where: di
 
 def under(column: Any, unit: str) -> Any:
     """Rows whose org unit is `unit` or lies beneath it (paths are `district/street/...`)."""
-    unit = unit.strip("/")
-    return or_(column == unit, column.startswith(unit + "/", autoescape=True))
+    return _Under(column, unit.strip("/"))
+
+
+class _Under(ColumnElement[bool]):
+    """`under` as SQL that can use the column's index where the database allows it."""
+
+    type = Boolean()
+    inherit_cache = False  # the unit is bound inside the compiled SQL: never reuse it for another
+
+    def __init__(self, column: Any, unit: str) -> None:
+        self.column = column
+        self.unit = unit
+
+
+@compiles(_Under)
+def _under_as_prefix(element: _Under, compiler: Any, **kw: Any) -> str:
+    column, unit = element.column, element.unit
+    matches = or_(column == unit, column.startswith(unit + "/", autoescape=True))
+    return str(compiler.process(matches.self_group(), **kw))  # in parentheses, whatever surrounds it
+
+
+@compiles(_Under, "sqlite")
+def _under_as_range(element: _Under, compiler: Any, **kw: Any) -> str:
+    # SQLite compares text byte by byte (BINARY): "u/" <= path < "u0" holds exactly for the paths
+    # starting with "u/" ("0" follows "/"), and a range is an index search where LIKE is a scan.
+    column, unit = element.column, element.unit
+    matches = or_(column == unit, and_(column >= unit + "/", column < unit + "0"))
+    return str(compiler.process(matches.self_group(), **kw))
 
 
 def upsert_row(conn: Connection, table: Table, values: dict[str, Any], keys: Sequence[str]) -> None:
