@@ -454,5 +454,10 @@ async def test_under_means_the_unit_and_what_lies_beneath_it_alongside_other_con
             select(places.c.org_unit).where(under(places.c.org_unit, "yuhang/s01/c001"), places.c.kind == "b")
         )
         inside_paths, kind_paths = sorted(inside.scalars()), sorted(of_kind.scalars())
+        # The same statement shape again, for another unit: the cached statement binds the new one.
+        other = await conn.execute(
+            select(places.c.org_unit).where(under(places.c.org_unit, "yuhang/s01/c002"))
+        )
+        assert list(other.scalars()) == ["yuhang/s01/c002"]
     assert inside_paths == ["yuhang/s01/c001", "yuhang/s01/c001/g01", "yuhang/s01/c001/g01/b1"]
     assert kind_paths == ["yuhang/s01/c001/g01"]  # the unit's own row is of kind "a": the OR stays inside

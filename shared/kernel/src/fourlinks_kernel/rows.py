@@ -11,13 +11,26 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, Connection, Engine, Table, and_, bindparam, create_engine, func, or_, select
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Engine,
+    String,
+    Table,
+    and_,
+    bindparam,
+    create_engine,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ClauseElement, ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 _STATEMENTS: dict[tuple[Any, ...], Any] = {}
 _PLANS: dict[tuple[Any, ...], _Plan] = {}
@@ -183,26 +196,39 @@ class _Under(ColumnElement[bool]):
     """`under` as SQL that can use the column's index where the database allows it."""
 
     type = Boolean()
-    inherit_cache = False  # the unit is bound inside the compiled SQL: never reuse it for another
+    inherit_cache = True
+    # The unit travels in bound parameters that SQLAlchemy's statement cache can see: a statement
+    # is compiled once, and each query binds its own unit.
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy declares it as a list on the base class
+        ("column", InternalTraversal.dp_clauseelement),
+        ("exact", InternalTraversal.dp_clauseelement),
+        ("low", InternalTraversal.dp_clauseelement),
+        ("high", InternalTraversal.dp_clauseelement),
+        ("pattern", InternalTraversal.dp_clauseelement),
+    ]
 
     def __init__(self, column: Any, unit: str) -> None:
         self.column = column
-        self.unit = unit
+        self.exact = bindparam(None, unit, type_=String(), unique=True)
+        self.low = bindparam(None, unit + "/", type_=String(), unique=True)
+        self.high = bindparam(None, unit + "0", type_=String(), unique=True)  # "0" follows "/"
+        escaped = unit.replace("/", "//").replace("%", "/%").replace("_", "/_")
+        self.pattern = bindparam(None, escaped + "//%", type_=String(), unique=True)
 
 
 @compiles(_Under)
 def _under_as_prefix(element: _Under, compiler: Any, **kw: Any) -> str:
-    column, unit = element.column, element.unit
-    matches = or_(column == unit, column.startswith(unit + "/", autoescape=True))
+    column = element.column
+    matches = or_(column == element.exact, column.like(element.pattern, escape="/"))
     return str(compiler.process(matches.self_group(), **kw))  # in parentheses, whatever surrounds it
 
 
 @compiles(_Under, "sqlite")
 def _under_as_range(element: _Under, compiler: Any, **kw: Any) -> str:
     # SQLite compares text byte by byte (BINARY): "u/" <= path < "u0" holds exactly for the paths
-    # starting with "u/" ("0" follows "/"), and a range is an index search where LIKE is a scan.
-    column, unit = element.column, element.unit
-    matches = or_(column == unit, and_(column >= unit + "/", column < unit + "0"))
+    # starting with "u/", and a range is an index search where LIKE is a scan.
+    column = element.column
+    matches = or_(column == element.exact, and_(column >= element.low, column < element.high))
     return str(compiler.process(matches.self_group(), **kw))
 
 

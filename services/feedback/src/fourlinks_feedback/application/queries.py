@@ -145,17 +145,23 @@ def _callbacks_under(unit: str, *columns: Any) -> Select[Any]:
 
 
 async def _latest_answers(conn: AsyncConnection, unit: str, as_of: datetime) -> dict[str, dict[str, Any]]:
-    columns = [callbacks.c[c] for c in ("feedback_id", "answered_at", "resolved", "satisfaction")]
-    query = (
-        _callbacks_under(unit, *columns)
-        .where(callbacks.c.answered_at.is_not(None))
-        .order_by(callbacks.c.answered_at)
+    """Each item's latest call-back answered by `as_of` (the database picks it: a community has
+    several call-backs per item, and only the last answer counts)."""
+    latest_first = func.row_number().over(
+        partition_by=callbacks.c.feedback_id,
+        order_by=(callbacks.c.answered_at.desc(), callbacks.c.round.desc()),
     )
-    latest: dict[str, dict[str, Any]] = {}
-    for row in (await conn.execute(query)).mappings():
-        if as_utc(row["answered_at"]) <= as_of:
-            latest[row["feedback_id"]] = dict(row)
-    return latest
+    columns = [callbacks.c[c] for c in ("feedback_id", "answered_at", "resolved", "satisfaction")]
+    ranked = (
+        _callbacks_under(unit, *columns, latest_first.label("rank"))
+        .where(callbacks.c.answered_at.is_not(None), callbacks.c.answered_at <= as_of)
+        .subquery()
+    )
+    query = select(ranked.c.feedback_id, ranked.c.resolved, ranked.c.satisfaction).where(ranked.c.rank == 1)
+    return {
+        feedback_id: {"resolved": resolved, "satisfaction": satisfaction}
+        for feedback_id, resolved, satisfaction in (await conn.execute(query)).all()
+    }
 
 
 async def _not_reached(conn: AsyncConnection, unit: str, as_of: datetime) -> set[str]:
