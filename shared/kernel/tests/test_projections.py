@@ -461,3 +461,72 @@ async def test_under_means_the_unit_and_what_lies_beneath_it_alongside_other_con
         assert list(other.scalars()) == ["yuhang/s01/c002"]
     assert inside_paths == ["yuhang/s01/c001", "yuhang/s01/c001/g01", "yuhang/s01/c001/g01/b1"]
     assert kind_paths == ["yuhang/s01/c001/g01"]  # the unit's own row is of kind "a": the OR stays inside
+
+
+def test_batched_writes_are_held_yet_every_read_sees_the_writes_before_it(tmp_path: Any) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from fourlinks_kernel.rows import batched_writes, insert_row, select_row, sync_writer, update_rows
+
+    writer = sync_writer(create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'batched.db'}"))
+    metadata.create_all(writer)
+    count = "SELECT count(*) FROM test_notebooks"
+    with writer.begin() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        with batched_writes(conn):
+            for n in range(3):
+                insert_row(conn, notebooks, {"notebook_id": f"n{n}", "title": "t", "notes": 0})
+                insert_row(conn, note_counts, {"notebook_id": f"n{n}", "notes": 1})
+            assert raw.execute(count).fetchone()[0] == 0  # held back, not yet sent
+            update_rows(conn, notebooks, {"notebook_id": "n1"}, {"notes": 5})
+            assert select_row(conn, notebooks, ["notes"], {"notebook_id": "n1"}).notes == 5  # sent first
+            insert_row(conn, notebooks, {"notebook_id": "n9", "title": "t", "notes": 0})
+            assert raw.execute(count).fetchone()[0] == 3
+        assert raw.execute(count).fetchone()[0] == 4  # the end of the block sends the rest
+
+    def failing_batch(conn: Connection) -> None:
+        with batched_writes(conn):
+            insert_row(conn, notebooks, {"notebook_id": "lost", "title": "t", "notes": 0})
+            raise RuntimeError("the projection failed")
+
+    with writer.begin() as conn:
+        with pytest.raises(RuntimeError):
+            failing_batch(conn)
+        assert conn.execute(text(count)).scalar_one() == 4  # what was held is discarded
+    writer.dispose()
+
+
+def test_held_writes_go_as_one_executemany_per_run_of_a_statement_on_a_table() -> None:
+    from fourlinks_kernel.rows import _PendingWrites, _Plan
+
+    calls: list[tuple[str, str, int]] = []
+
+    class Cursor:
+        def execute(self, sql: str, row: Any) -> None:
+            calls.append(("execute", sql, 1))
+
+        def executemany(self, sql: str, rows: list[Any]) -> None:
+            calls.append(("executemany", sql, len(rows)))
+
+        def close(self) -> None:
+            pass
+
+    class Connection:
+        def cursor(self) -> Cursor:
+            return Cursor()
+
+    insert_a, update_a = _Plan("a", "INSERT a", None, (), ()), _Plan("a", "UPDATE a", None, (), ())
+    insert_b = _Plan("b", "INSERT b", None, (), ())
+    pending = _PendingWrites()
+    for plan in (insert_a, insert_b, insert_a, insert_b, update_a, insert_a, insert_b):
+        pending.add(plan, {})
+    pending.send(Connection())
+    assert calls == [
+        ("executemany", "INSERT a", 2),  # table a, in its order: two inserts, an update, an insert
+        ("execute", "UPDATE a", 1),
+        ("execute", "INSERT a", 1),
+        ("executemany", "INSERT b", 3),  # table b's inserts, all one run
+    ]
+    assert pending.by_table == {}

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fourlinks_kernel.envelope import RecordedEvent, StoredEvent
 from fourlinks_kernel.errors import LogRegression
-from fourlinks_kernel.rows import sync_writer, write_turn
+from fourlinks_kernel.rows import batched_writes, sync_writer, write_turn
 from fourlinks_kernel.store import EventStore
 
 log = structlog.get_logger(__name__)
@@ -263,7 +263,8 @@ class ProjectionRunner:
             fresh = [(s, event) for s, event in decoded if s.position > position]
             if not fresh:
                 return position, 0
-            self._apply_all(conn, [event for _, event in fresh if event is not None])
+            with batched_writes(conn):  # rows go to the database in runs, not one at a time
+                self._apply_all(conn, [event for _, event in fresh if event is not None])
             self._write_checkpoint(conn, fresh[-1][0].position)
         return fresh[-1][0].position, len(fresh)
 
