@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from pydantic import BaseModel
 
 from fourlinks_kernel.crypto import ENCRYPTED_MARK, PersonalDataCipher
 from fourlinks_kernel.envelope import (
@@ -21,6 +22,14 @@ from fourlinks_kernel.envelope import (
 from fourlinks_kernel.errors import CorruptEvent, PersonalDataError
 from fourlinks_kernel.events import DomainEvent, EventRegistry
 from fourlinks_kernel.ids import new_id
+
+
+class _StoredBody(BaseModel):
+    """The stored JSON, parsed and its envelope validated in one pass (pydantic's own JSON parser:
+    half the cost of `json.loads` and a validation of the dict it made)."""
+
+    envelope: Envelope
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -80,8 +89,8 @@ class EventCodec:
     def envelope_of(self, stored: StoredEvent) -> tuple[Envelope, dict[str, Any]]:
         """Parse the envelope and raw data without decrypting or validating the contract."""
         try:
-            body = json.loads(stored.payload)
-            return Envelope.model_validate(body["envelope"]), body["data"]
+            body = _StoredBody.model_validate_json(stored.payload)
+            return body.envelope, body.data
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptEvent(
                 f"event at position {stored.position} ({stored.subject}) does not decode: {exc}"
