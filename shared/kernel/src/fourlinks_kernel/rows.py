@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
     Connection,
     Engine,
     String,
@@ -31,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ClauseElement, ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import NullType
 
 _STATEMENTS: dict[tuple[Any, ...], Any] = {}
 _PLANS: dict[tuple[Any, ...], _Plan] = {}
@@ -251,10 +251,12 @@ def under(column: Any, unit: str) -> Any:
     return _Under(column, unit.strip("/"))
 
 
-class _Under(ColumnElement[bool]):
+class _Under(ColumnElement[Any]):
     """`under` as SQL that can use the column's index where the database allows it."""
 
-    type = Boolean()
+    # Untyped on purpose: a Boolean element in WHERE is compared with 1 on SQLite ("(...) = 1"),
+    # which hides the range from the query planner.
+    type = NullType()
     inherit_cache = True
     # The unit travels in bound parameters that SQLAlchemy's statement cache can see: a statement
     # is compiled once, and each query binds its own unit.
