@@ -34,7 +34,7 @@ from fourlinks_contracts import full_registry
 from fourlinks_contracts.members import OrgLevel
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.crypto import InMemoryKeyStore, PersonalDataCipher
-from fourlinks_kernel.envelope import Actor, CommandContext
+from fourlinks_kernel.envelope import EVENT_TYPE_HEADER, Actor, CommandContext
 from fourlinks_kernel.jetstream import JetStreamEventStore, JetStreamSettings, NatsKeyStore
 from fourlinks_kernel.memory import InMemoryEventStore
 from fourlinks_kernel.provisioning import ProvisionOptions, stream_config
@@ -110,8 +110,18 @@ async def test_a_replaced_event_is_reported_missing_and_reordered(nc: Client) ->
     original = await anext(store.read(from_position=4, until_position=4))
     forged = original.payload.replace("南苑".encode(), "北苑".encode())
     await nc.request("$JS.API.STREAM.MSG.DELETE.AUDIT_REPLACED", json.dumps({"seq": 4}).encode(), timeout=5)
-    await nc.request(original.subject, forged, timeout=5)
+    await nc.request(original.subject, forged, timeout=5, headers={EVENT_TYPE_HEADER: original.event_type})
     assert await kinds(store) == [(5, "missing"), (6, "reordered")]
+
+
+async def test_an_event_whose_headers_contradict_its_envelope_is_reported_misfiled(nc: Client) -> None:
+    store = await unprotected_store(nc, "AUDIT_MISFILED")
+    await org_tree(store)
+    last = [s async for s in store.read()][-1]
+    await nc.request(
+        f"{last.subject}", last.payload, timeout=5, headers={EVENT_TYPE_HEADER: "OrgUnitCreated"}
+    )
+    assert (6, "misfiled") in await kinds(store)
 
 
 async def test_an_event_altered_in_place_breaks_the_chain_at_the_next_one() -> None:
@@ -128,7 +138,10 @@ async def test_garbage_under_an_aggregate_subject_is_reported_corrupt(nc: Client
     store = await unprotected_store(nc, "AUDIT_CORRUPT")
     await org_tree(store)
     await nc.request(
-        f"audit_corrupt.members.org_unit.{unit_id_for('yuhang')}.OrgUnitRenamed", b"{oops", timeout=5
+        f"audit_corrupt.members.org_unit.{unit_id_for('yuhang')}",
+        b"{oops",
+        timeout=5,
+        headers={EVENT_TYPE_HEADER: "OrgUnitRenamed"},
     )
     assert await kinds(store) == [(6, "corrupt")]
 

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from fourlinks_bench.harness import Plan, bench
+from fourlinks_bench.harness import COMMANDS_PER_CASE, Plan, bench
 from fourlinks_bench.measure import percentile
 from fourlinks_bench.report import table
 
@@ -27,11 +27,19 @@ async def test_every_phase_of_the_benchmark_runs_at_a_tiny_scale(tmp_path: Path)
     assert results["dataset"]["events"] >= 2_000
     for concurrency in ("c1", "c32"):
         figures = results["command_path"][concurrency]
-        assert figures["count"] == Plan.named("smoke").__dict__[f"cases_{concurrency}"] * 8
+        assert figures["count"] == Plan.named("smoke").__dict__[f"cases_{concurrency}"] * COMMANDS_PER_CASE
         assert figures["raw_publish_ack"]["per_second"] > 0
         assert figures["kernel_in_process"]["count"] == figures["count"]
+        assert figures["kernel_appending_one_by_one"]["count"] == figures["count"]
         assert figures["eventsourcing_sqlite"]["per_second"] > 0
-        assert set(figures["cpu_ms_per_command"]) == {"members", "assignments", "feedback"}
+        assert set(figures["cpu_ms_per_command"]) == {
+            "members",
+            "assignments",
+            "feedback",
+            "nats-server",
+            "load generator",
+            "system (services and nats-server)",
+        }
     assert results["replay_raw_ordered_consumer"]["events"] == results["dataset"]["events"]
     every_service = {"members", "assignments", "feedback", "all_services", "side_by_side"}
     assert set(results["replay_sqlite"]) == every_service

@@ -37,10 +37,10 @@ def test_nats_init_creates_the_stream_the_key_bucket_and_every_durable_consumer_
     first = fourlinks("nats", "init", "--monitor-url", nats_server.monitor_url, "--consumers", env=env)
     assert first.returncode == 0, first.stderr
     assert "created stream CLI_EVENTS" in first.stdout
-    assert "created consumer assignments-raise-from-feedback-v1" in first.stdout
-    assert "created consumer feedback-callback-on-closure-v1" in first.stdout
+    assert "created consumer assignments-raise-from-feedback-v2" in first.stdout
+    assert "created consumer feedback-callback-on-closure-v2" in first.stdout
     again = fourlinks("nats", "init", "--monitor-url", nats_server.monitor_url, "--consumers", env=env)
-    assert "verified consumer assignments-raise-from-feedback-v1" in again.stdout
+    assert "verified consumer assignments-raise-from-feedback-v2" in again.stdout
     refused = fourlinks("nats", "init", env=env)
     assert refused.returncode == 1
     assert "cannot verify sync_interval" in refused.stderr

@@ -25,6 +25,7 @@ from conftest import (
 )
 from pydantic import SecretStr
 
+from fourlinks_kernel.envelope import EVENT_TYPE_HEADER
 from fourlinks_kernel.provisioning import ProvisioningError, ProvisionOptions, provision
 from fourlinks_members.bootstrap import create_app
 from fourlinks_members.domain.org_units import unit_id_for
@@ -173,13 +174,15 @@ async def test_a_node_killed_while_commands_flow_loses_no_acknowledged_event_and
     )
     try:
         for path in acknowledged:
-            subject = f"fourlinks.members.org_unit.{unit_id_for(path)}.OrgUnitCreated"
+            subject = f"fourlinks.members.org_unit.{unit_id_for(path)}"
             reply = await nc.request(
                 "$JS.API.DIRECT.GET.FOURLINKS_EVENTS",
                 json.dumps({"last_by_subj": subject}).encode(),
                 timeout=5,
             )
-            assert (reply.headers or {}).get("Nats-Subject") == subject, f"acknowledged {path} is missing"
+            headers = reply.headers or {}
+            assert headers.get("Nats-Subject") == subject, f"acknowledged {path} is missing"
+            assert headers.get(EVENT_TYPE_HEADER) == "OrgUnitCreated"
     finally:
         await nc.close()
     assert info["state"]["messages"] >= len(acknowledged) + 1

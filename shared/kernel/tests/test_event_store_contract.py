@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from conftest import decided, loaded
 
 from fourlinks_kernel.envelope import GENESIS_HASH, Actor, CommandContext, StoredEvent
-from fourlinks_kernel.errors import ConcurrencyConflict, UnknownEventType, UnsupportedSchemaVersion
+from fourlinks_kernel.errors import (
+    ConcurrencyConflict,
+    CorruptEvent,
+    UnknownEventType,
+    UnsupportedSchemaVersion,
+)
 from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.store import NEW_STREAM, EventStore
 
@@ -179,7 +185,35 @@ async def test_an_unknown_event_type_is_a_clear_error_not_a_silent_drop(store: E
     body = json.loads(stored.payload)
     body["envelope"]["event_type"] = "NotebookBurned"
     with pytest.raises(UnknownEventType):
-        await store.codec.decode(StoredEvent(stored.position, stored.subject, json.dumps(body).encode()))
+        await store.codec.decode(
+            StoredEvent(stored.position, stored.subject, json.dumps(body).encode(), "NotebookBurned")
+        )
+
+
+async def test_each_aggregate_has_one_literal_subject_and_its_type_in_headers(store: EventStore) -> None:
+    stream = Notebook.stream_of(new_id())
+    note = NoteAdded(notebook_id=stream.aggregate_id, text="t", priority=1)
+    await store.append(stream, [opened(stream.aggregate_id), note], expected=NEW_STREAM, context=ctx())
+    stored = [s async for s in store.read() if s.subject.endswith(stream.aggregate_id)]
+    assert {s.subject for s in stored} == {f"{store.prefix}.{stream}"}
+    assert [s.event_type for s in stored] == ["NotebookOpened", "NoteAdded"]
+
+
+async def test_an_aggregates_last_position_is_one_lookup(store: EventStore) -> None:
+    stream = Notebook.stream_of(new_id())
+    assert await store.position_of(stream) == 0
+    first = await store.append(stream, [opened(stream.aggregate_id)], expected=NEW_STREAM, context=ctx())
+    other = Notebook.stream_of(new_id())
+    await store.append(other, [opened(other.aggregate_id)], expected=NEW_STREAM, context=ctx())
+    assert await store.position_of(stream) == first.state.position
+
+
+async def test_headers_that_contradict_the_envelope_are_a_corrupt_event(store: EventStore) -> None:
+    stream = Notebook.stream_of(new_id())
+    await store.append(stream, [opened(stream.aggregate_id)], expected=NEW_STREAM, context=ctx())
+    stored = [s async for s in store.read()][-1]
+    with pytest.raises(CorruptEvent, match="headers name NoteAdded"):
+        await store.codec.decode(replace(stored, event_type="NoteAdded"))
 
 
 async def test_a_newer_schema_is_refused_and_an_older_one_upcast(store: EventStore) -> None:
@@ -190,10 +224,10 @@ async def test_a_newer_schema_is_refused_and_an_older_one_upcast(store: EventSto
     body = json.loads(stored.payload)
     body["envelope"]["schema_version"] = 3
     with pytest.raises(UnsupportedSchemaVersion):
-        await store.codec.decode(StoredEvent(stored.position, stored.subject, json.dumps(body).encode()))
+        await store.codec.decode(replace(stored, payload=json.dumps(body).encode()))
     body["envelope"]["schema_version"] = 1
     del body["data"]["priority"]
-    old = await store.codec.decode(StoredEvent(stored.position, stored.subject, json.dumps(body).encode()))
+    old = await store.codec.decode(replace(stored, payload=json.dumps(body).encode()))
     assert isinstance(old.event, NoteAdded)
     assert old.event.priority == 1
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fourlinks_kernel.envelope import Actor, CommandContext, RecordedEvent, StoredEvent
+from fourlinks_kernel.envelope import EVENT_TYPE_HEADER, Actor, CommandContext, RecordedEvent, StoredEvent
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.feed import ProjectionFeed, covering_filter
 from fourlinks_kernel.ids import new_id
@@ -154,10 +154,24 @@ async def test_a_corrupt_event_halts_instead_of_being_skipped(
 ) -> None:
     await fill(jetstream_store, 1, 1)
     await jetstream_store.nc.request(
-        f"{jetstream_store.settings.prefix}.sample.notebook.{new_id()}.NoteAdded", b"{not json", timeout=5
+        f"{jetstream_store.settings.prefix}.sample.notebook.{new_id()}",
+        b"{not json",
+        timeout=5,
+        headers={EVENT_TYPE_HEADER: "NoteAdded"},
     )
     runner = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine)
     with pytest.raises(ProjectionHalted, match="position 3"):
+        await ProjectionFeed([runner]).catch_up()
+
+
+async def test_an_event_whose_headers_name_no_type_halts_instead_of_being_skipped(
+    jetstream_store: JetStreamEventStore, engine: AsyncEngine
+) -> None:
+    await fill(jetstream_store, 1, 1)
+    good = [s async for s in jetstream_store.read()][-1]
+    await jetstream_store.nc.request(good.subject, good.payload, timeout=5)  # no headers at all
+    runner = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine)
+    with pytest.raises(ProjectionHalted, match="untyped event at position 3"):
         await ProjectionFeed([runner]).catch_up()
 
 
@@ -226,8 +240,10 @@ async def test_a_rebuild_gives_the_same_rows_as_the_live_projection(
     assert await snapshot(engine) == live
 
 
-def test_stored_event_type_comes_from_the_subject() -> None:
-    assert StoredEvent(1, "fourlinks.members.org_unit.x.OrgUnitCreated", b"").event_type == "OrgUnitCreated"
+def test_stored_event_type_comes_from_the_headers() -> None:
+    headers = {EVENT_TYPE_HEADER: "OrgUnitCreated", "Nats-Sequence": "1"}
+    assert StoredEvent.of(1, "fourlinks.members.org_unit.x", b"", headers).event_type == "OrgUnitCreated"
+    assert StoredEvent.of(1, "fourlinks.members.org_unit.x", b"", None).event_type == ""
 
 
 @pytest.mark.parametrize(
@@ -235,7 +251,7 @@ def test_stored_event_type_comes_from_the_subject() -> None:
     [
         (lambda body: body["data"].update(priority="high"), "ValidationError"),
         (lambda body: body["envelope"].update(schema_version=9), "UnsupportedSchemaVersion"),
-        (lambda body: body["envelope"].update(event_type="NoteBurned"), "UnknownEventType"),
+        (lambda body: body["envelope"].update(event_type="NoteBurned"), "CorruptEvent"),
     ],
 )
 async def test_wrongly_typed_or_versioned_payloads_halt_the_projection_and_are_recorded(
@@ -245,7 +261,8 @@ async def test_wrongly_typed_or_versioned_payloads_halt_the_projection_and_are_r
     good = [s async for s in jetstream_store.read()][-1]
     body = json.loads(good.payload)
     change(body)
-    await jetstream_store.nc.request(good.subject, json.dumps(body).encode(), timeout=5)
+    headers = {EVENT_TYPE_HEADER: good.event_type}  # a forger who kept the headers
+    await jetstream_store.nc.request(good.subject, json.dumps(body).encode(), timeout=5, headers=headers)
     runner = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine)
     with pytest.raises(ProjectionHalted, match=reason):
         await ProjectionFeed([runner]).catch_up()

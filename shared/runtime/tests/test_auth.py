@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -34,6 +35,20 @@ def test_expired_and_forged_tokens_are_refused() -> None:
     forged = issue_token(other, subject="s", roles=["administrator"], scope="yuhang")
     with pytest.raises(jwt.InvalidSignatureError):
         TokenVerifier(SETTINGS).verify(forged)
+
+
+def test_a_verified_token_is_remembered_until_it_expires_and_no_longer() -> None:
+    verifier = TokenVerifier(SETTINGS)
+    lifetime = timedelta(seconds=1.5)
+    token = issue_token(SETTINGS, subject="m-1", roles=["member"], scope="yuhang", lifetime=lifetime)
+    assert verifier.verify(token).id == "m-1"
+    assert verifier.verify(token).id == "m-1"  # from memory: the same actor
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    with pytest.raises(jwt.InvalidSignatureError):
+        verifier.verify(tampered)  # another string: verified in full
+    time.sleep(2.0)
+    with pytest.raises(jwt.ExpiredSignatureError):
+        verifier.verify(token)  # expired while remembered: verified again, and refused
 
 
 def test_a_scope_covers_its_unit_and_what_lies_under_it_only() -> None:

@@ -53,12 +53,12 @@ async def test_a_consumer_keeps_its_position_when_its_concurrency_is_raised(
     await provision(nc, options)
     for n in range(3):
         await nc.request(f"cons.a.b.{n}.Happened", b"{}", timeout=5)
-    serial = DurableConsumer("cons-policy-v1", "cons.>")
+    serial = DurableConsumer("cons-policy-v1", ("cons.>",))
     assert await ensure_consumers(nc, "CONS_T", [serial]) == ["created consumer cons-policy-v1"]
     pull = await nc.jetstream().pull_subscribe_bind("cons-policy-v1", stream="CONS_T")
     for msg in await pull.fetch(1, timeout=5):
         await msg.ack_sync()
-    wider = DurableConsumer("cons-policy-v1", "cons.>", max_ack_pending=16)
+    wider = DurableConsumer("cons-policy-v1", ("cons.>",), max_ack_pending=16)
     assert (await ensure_consumers(nc, "CONS_T", [wider]))[0].startswith("updated consumer")
     assert (await ensure_consumers(nc, "CONS_T", [wider]))[0].startswith("verified consumer")
     info = await nc.jetstream().consumer_info("CONS_T", "cons-policy-v1")

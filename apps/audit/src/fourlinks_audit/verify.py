@@ -70,8 +70,9 @@ def _check(store: EventStore, stored: StoredEvent, tails: dict[str, _Tail], repo
         return
     stream = str(envelope.stream)
     tail = tails.setdefault(stream, _Tail())
-    if not stored.subject.endswith(f".{stream}.{envelope.event_type}"):
-        report.findings.append(Finding(stored.position, stream, "misfiled", f"stored under {stored.subject}"))
+    misfiled = _misfiled(stored, stream, envelope.event_type)
+    if misfiled:
+        report.findings.append(Finding(stored.position, stream, "misfiled", misfiled))
     if envelope.aggregate_version <= tail.version:
         report.findings.append(
             Finding(
@@ -99,3 +100,15 @@ def _check(store: EventStore, stored: StoredEvent, tails: dict[str, _Tail], repo
             )
         )
     tails[stream] = _Tail(envelope.aggregate_version, stored.digest, stored.position)
+
+
+def _misfiled(stored: StoredEvent, stream: str, event_type: str) -> str:
+    """Why the event sits where it should not ("" when it is filed right). Both subject layouts
+    are read, so a log can be verified before and after `fourlinks nats migrate-subjects`."""
+    if stored.subject.endswith(f".{stream}.{event_type}") and not stored.event_type:
+        return ""  # the old layout: the type in the subject
+    if not stored.subject.endswith(f".{stream}"):
+        return f"stored under {stored.subject}"
+    if stored.event_type != event_type:
+        return f"a {event_type} whose headers name {stored.event_type or 'no type'}"
+    return ""

@@ -31,22 +31,31 @@ from fourlinks_assignments.domain.tasks import DeadlinePolicy, NewTask, Task
 from fourlinks_bench.measure import Latencies, closed_loop
 from fourlinks_contracts.assignments import TaskSource
 from fourlinks_contracts.members import Urgency
-from fourlinks_kernel.envelope import Actor, CommandContext
+from fourlinks_kernel.envelope import Actor, CommandContext, type_headers
+from fourlinks_kernel.jetstream import JetStreamSettings
+from fourlinks_kernel.kept import KeptAggregates
+from fourlinks_kernel.provisioning import ProvisionOptions, stream_config
 from fourlinks_kernel.store import EventStore
 from fourlinks_kernel.unit_of_work import UnitOfWork, run_command
 
+RAW_STREAM = JetStreamSettings(stream="BENCH_RAW", prefix="benchraw")
+
 
 async def raw_publish(nc: Client, *, payload_size: int, count: int, concurrency: int) -> dict[str, Any]:
-    """Publish+ack with a message id, as our appends do, at `concurrency`."""
+    """Publish+ack with a message id and type headers, as our appends do, at `concurrency`, into a
+    stream made like the events stream that nothing follows (so no service works meanwhile)."""
     payload, latencies = b"x" * payload_size, Latencies()
+    config = stream_config(ProvisionOptions(jetstream=RAW_STREAM))
+    await nc.request(f"$JS.API.STREAM.CREATE.{RAW_STREAM.stream}", json.dumps(config).encode(), timeout=10)
+    typed = type_headers("Written", 1)
 
     async def one(n: int) -> None:
         started = time.perf_counter()
         reply = await nc.request(
-            f"fourlinks.bench.raw.{n % 1000}.Written",
+            f"{RAW_STREAM.prefix}.raw.case.{n % 1000}",
             payload,
             timeout=30,
-            headers={"Nats-Msg-Id": str(uuid.uuid4())},
+            headers={"Nats-Msg-Id": str(uuid.uuid4()), **typed},
         )
         latencies.add(time.perf_counter() - started)
         if b'"error"' in reply.data:
@@ -184,7 +193,9 @@ def eventsourcing_replay(
 # -- our kernel, the library's command shape ----------------------------------------------------------
 async def kernel_commands(store: EventStore, *, count: int, concurrency: int) -> dict[str, Any]:
     """Load a task, record one progress report, append (with its expectation, `sync_interval:
-    always`): the library's command shape on our kernel and JetStream, in process, no HTTP."""
+    always`): the library's command shape on our kernel and JetStream, in process, no HTTP; the
+    tasks kept folded between commands, as a service keeps them."""
+    kept = KeptAggregates()
     member = Actor(id=f"bench-member-{uuid.uuid4()}", roles=("member",), scope="yuhang")
     task_ids = [str(uuid.uuid4()) for _ in range(max(concurrency, 1) * 4)]
     for task_id in task_ids:
@@ -198,7 +209,7 @@ async def kernel_commands(store: EventStore, *, count: int, concurrency: int) ->
         async def work(uow: UnitOfWork) -> None:
             await tasks.report_progress(ReportProgress(member, task_id, "已联系物业"), uow)
 
-        await run_command(store, CommandContext.new(member), work)
+        await run_command(store, CommandContext.new(member), work, kept)
         latencies.add(time.perf_counter() - started)
 
     rate = await closed_loop(count, concurrency, one)

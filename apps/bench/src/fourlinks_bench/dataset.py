@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import uuid
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -30,6 +29,7 @@ from fourlinks_kernel.crypto import (
     parse_master_key,
 )
 from fourlinks_kernel.envelope import StoredEvent
+from fourlinks_kernel.jetstream import publish_batch
 from fourlinks_kernel.memory import InMemoryEventStore
 from fourlinks_kernel.provisioning import ProvisionOptions, ensure_consumers, provision
 from fourlinks_runtime.embedded import start_nats
@@ -39,7 +39,7 @@ from fourlinks_runtime.settings import Settings
 
 EVENTS_AT_FULL_SCALE = 1_000_000
 BATCH = 1000  # the server's limit of messages in one atomic batch
-FORMAT = 1  # bump when the simulation changes, so old cached sets are not reused
+FORMAT = 2  # bump when the simulation changes, so old cached sets are not reused
 
 
 @dataclass(frozen=True)
@@ -108,12 +108,14 @@ async def _build(directory: Path, *, scale: float, seed: int) -> dict[str, Any]:
         seed=seed,
         phone_index=lambda phone: cipher.blind_index(phone, purpose="phone"),
     )
-    await _load(directory / "nats", store._log, keys, master_key)
+    await _load(directory / "nats", store._log, store.codec, keys, master_key)
     made.update(scale=scale, seed=seed, format=FORMAT, sample=_sample(read_district(store)))
     return made
 
 
-async def _load(nats_dir: Path, log: list[StoredEvent], keys: InMemoryKeyStore, master_key: str) -> None:
+async def _load(
+    nats_dir: Path, log: list[StoredEvent], codec: EventCodec, keys: InMemoryKeyStore, master_key: str
+) -> None:
     """Publish the log in order, in atomic batches, and the keys into the bucket."""
     server = start_nats(nats_dir)
     try:
@@ -123,7 +125,7 @@ async def _load(nats_dir: Path, log: list[StoredEvent], keys: InMemoryKeyStore, 
         progress = Progress("load events", len(log))
         for start in range(0, len(log), BATCH):
             chunk = log[start : start + BATCH]
-            await _publish_batch(nc, chunk)
+            await publish_batch(nc, [(s.subject, s.payload, codec.headers_of(s)) for s in chunk])
             progress.advance(len(chunk))
         progress.finish()
         await _load_keys(nc, keys)
@@ -138,21 +140,6 @@ async def _policies_after_history(nc: Any, settings: Settings, last: int) -> Non
     reactions inline, as the live policies would have, so they must not react to it again."""
     consumers = [replace(c, start_after=last) for c in durable_consumers(settings)]
     await ensure_consumers(nc, settings.stream, consumers)
-
-
-async def _publish_batch(nc: Any, chunk: list[StoredEvent]) -> None:
-    batch_id = str(uuid.uuid4())
-    last = len(chunk)
-    for number, stored in enumerate(chunk, start=1):
-        headers = {"Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(number)}
-        if number == last:
-            headers["Nats-Batch-Commit"] = "1"
-            reply = await nc.request(stored.subject, stored.payload, timeout=60, headers=headers)
-            ack = json.loads(reply.data)
-            if "error" in ack:
-                raise RuntimeError(f"loading the data set failed: {ack['error']}")
-        else:
-            await nc.publish(stored.subject, stored.payload, headers=headers)
 
 
 async def _load_keys(nc: Any, keys: InMemoryKeyStore) -> None:

@@ -21,8 +21,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -33,6 +33,7 @@ from nats.aio.client import Client
 
 from fourlinks_bench import baselines
 from fourlinks_bench.dataset import Dataset, ensure_dataset
+from fourlinks_bench.lean_http import LeanClient
 from fourlinks_bench.measure import (
     Latencies,
     closed_loop,
@@ -43,6 +44,7 @@ from fourlinks_bench.measure import (
 )
 from fourlinks_contracts import full_registry
 from fourlinks_feedback.domain.feedback import task_id_for
+from fourlinks_kernel.jetstream import JetStreamEventStore
 from fourlinks_runtime.auth import issue_token
 from fourlinks_runtime.embedded import EmbeddedNats, start_nats
 from fourlinks_runtime.eventstore import open_event_store
@@ -52,7 +54,7 @@ from fourlinks_runtime.settings import Settings
 
 SERVICES = ("members", "assignments", "feedback")
 JWT_SECRET = "fourlinks-bench-secret-of-a-reasonable-length"  # noqa: S105 - a throwaway server
-COMMANDS_PER_CASE = 8
+COMMANDS_PER_CASE = 9
 # How often a loop probe looks for its task. Polling every few milliseconds turned the probes
 # themselves into thousands of reads a second once the loop slowed, and slowed it further.
 POLL_SECONDS = 0.02
@@ -103,6 +105,12 @@ class Run:
             jwt_secret=JWT_SECRET,
             log_level="WARNING",
         )
+
+    @property
+    def server_pid(self) -> int:
+        """The nats-server's process id."""
+        assert self.server is not None
+        return self.server.process.pid
 
     def env(self, **extra: str) -> dict[str, str]:
         """The environment of a service or tool subprocess."""
@@ -308,6 +316,7 @@ class Services:
     pids: dict[str, int]
     client: httpx.AsyncClient
     settings: Settings
+    lean: LeanClient = field(default_factory=LeanClient)  # the load generator's own client
 
     def token(self, subject: str, roles: list[str], scope: str) -> dict[str, str]:
         """Authorization headers for an actor."""
@@ -337,7 +346,11 @@ async def services_running(run: Run) -> AsyncIterator[Services]:
         async with httpx.AsyncClient(timeout=60, limits=limits) as client:
             for service, url in urls.items():
                 await _wait_ready(client, url, children[service], run.work / f"{service}.log")
-            yield Services(urls, {s: c.pid for s, c in children.items()}, client, run.settings())
+            services = Services(urls, {s: c.pid for s, c in children.items()}, client, run.settings())
+            try:
+                yield services
+            finally:
+                await services.lean.close()
     finally:
         for child in children.values():
             child.terminate()
@@ -383,17 +396,12 @@ class CaseMix:
         """One command, timed; a refusal is recorded (and fails the run at the end)."""
         started = time.perf_counter()
         headers = {**headers, "Idempotency-Key": str(uuid.uuid4())}  # a retry is then safe
-        url = f"{self.services.urls[service]}{path}"
-        try:
-            reply = await self.services.client.post(url, json=body, headers=headers)
-        except httpx.TransportError:  # a kept-alive connection the server closed just then
-            reply = await self.services.client.post(url, json=body, headers=headers)
+        status, answer = await self.services.lean.post(f"{self.services.urls[service]}{path}", body, headers)
         self.latencies.add(time.perf_counter() - started)
-        if reply.status_code >= 300:
-            self.failures.append(f"{path}: {reply.status_code} {reply.text[:300]}")
+        if status >= 300:
+            self.failures.append(f"{path}: {status} {str(answer)[:300]}")
             return {}
-        answer: dict[str, Any] = reply.json()
-        return answer
+        return answer if isinstance(answer, dict) else {}
 
     async def feedback(self, n: int) -> str | None:
         """A household's feedback (routed to a task by the assignments service's policy)."""
@@ -410,11 +418,21 @@ class CaseMix:
         return answer.get("id")
 
     async def case(self, n: int) -> None:
-        """Eight commands: one feedback, seven steps of a task raised by the secretary."""
+        """Nine commands: the member's visit to the household (an aggregate registered when the
+        year began, as most are in real use), one feedback, seven steps of a task raised by the
+        secretary."""
         household = self.households[n % len(self.households)]
         community = household["community"]
         secretary = self.services.token(f"secretary:{community}", ["secretary", "inspector"], community)
         member = self.services.token(household["member_id"], ["member"], community)
+        visit = {
+            "member_id": household["member_id"],
+            "contact_kind": "household",
+            "contact_id": household["id"],
+            "visited_on": date.today().isoformat(),
+            "notes": "走访",
+        }
+        await self.post("members", "/visits", visit, member)
         await self.feedback(n)
         raised = await self.post(
             "assignments",
@@ -452,25 +470,36 @@ async def command_phase(run: Run, services: Services, *, eventsourcing: bool) ->
     households = run.dataset.manifest["sample"]["households"]
     nc = await connect(run.settings(), name="fourlinks-bench")
     store, _ = open_event_store(nc, run.settings(), full_registry())
+    alone = JetStreamEventStore(nc, store.codec, replace(store.settings, group_commit=False))
     payload_size = await _mean_payload_size(nc)
     figures: dict[str, Any] = {"payload_bytes": payload_size}
     try:
         for concurrency, cases in ((1, run.plan.cases_c1), (32, run.plan.cases_c32)):
             mix = CaseMix(services, households[concurrency * 7 :])
             await settle(run)  # nothing left over from before counts against the mix
-            cpu_before = {name: cpu_seconds(pid) for name, pid in services.pids.items()}
+            processes = {**services.pids, "nats-server": run.server_pid, "load generator": os.getpid()}
+            cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
             per_second = await closed_loop(cases, concurrency, mix.case) * COMMANDS_PER_CASE
             mix.check()
+            cpu_after_mix = cpu_seconds(os.getpid())  # settling polls: not the generator's share
             await settle(run)  # the projections and policies finish their share of the mix
+            spent = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
+            spent["load generator"] = cpu_after_mix - cpu_before["load generator"]
             cpu_per_command = {
-                name: round((cpu_seconds(pid) - cpu_before[name]) * 1000 / (cases * COMMANDS_PER_CASE), 3)
-                for name, pid in services.pids.items()
+                name: round(seconds * 1000 / (cases * COMMANDS_PER_CASE), 3)
+                for name, seconds in spent.items()
             }
+            cpu_per_command["system (services and nats-server)"] = round(
+                sum(v for k, v in cpu_per_command.items() if k != "load generator"), 3
+            )
             raw = await baselines.raw_publish(
                 nc, payload_size=payload_size, count=cases * COMMANDS_PER_CASE, concurrency=concurrency
             )
             kernel = await baselines.kernel_commands(
                 store, count=cases * COMMANDS_PER_CASE, concurrency=concurrency
+            )
+            one_by_one = await baselines.kernel_commands(
+                alone, count=cases * COMMANDS_PER_CASE, concurrency=concurrency
             )
             figures[f"c{concurrency}"] = {
                 "commands_per_second": round(per_second),
@@ -480,6 +509,8 @@ async def command_phase(run: Run, services: Services, *, eventsourcing: bool) ->
                 "ratio_to_raw": round(per_second / raw["per_second"], 3),
                 "kernel_in_process": kernel,
                 "kernel_ratio_to_raw": round(kernel["per_second"] / raw["per_second"], 3),
+                "kernel_appending_one_by_one": one_by_one,
+                "group_commit_ratio": round(kernel["per_second"] / one_by_one["per_second"], 3),
             }
     finally:
         await nc.close()
@@ -574,8 +605,8 @@ async def _until_assigned(services: Services, household: dict[str, Any], task_id
     url = f"{services.urls['assignments']}/tasks/{task_id}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        reply = await services.client.get(url, headers=headers)
-        if reply.status_code == 200 and reply.json().get("state") == "assigned":
+        status, answer = await services.lean.get(url, headers)
+        if status == 200 and answer.get("state") == "assigned":
             return
         await asyncio.sleep(POLL_SECONDS)
     raise RuntimeError(f"task {task_id} was not assigned within three minutes")

@@ -46,8 +46,8 @@ def _commands(figures: dict[str, Any]) -> list[str]:
         if cpu:
             shares = ", ".join(f"{name} {ms} ms" for name, ms in cpu.items())
             lines.append(
-                f"| · CPU per command of the mix, c={concurrency}, per service (members handles none "
-                f"of it) | {shares} | | |"
+                f"| · CPU per command of the mix, c={concurrency}, per process (a visit to a household "
+                f"of the year's start, a feedback, a task's seven steps) | {shares} | | |"
             )
         kernel = ours.get("kernel_in_process")
         if kernel:
@@ -55,6 +55,12 @@ def _commands(figures: dict[str, Any]) -> list[str]:
                 f"| commands/s, c={concurrency}, kernel in process (load a task, one event, append; "
                 f"p99 {kernel['p99_ms']} ms) | {kernel['per_second']:,} "
                 f"| raw publish+ack {raw['per_second']:,} | {ours['kernel_ratio_to_raw']} |"
+            )
+        alone = ours.get("kernel_appending_one_by_one")
+        if kernel and alone:
+            lines.append(
+                f"| · kernel in process, c={concurrency}: group commit vs appending one by one "
+                f"| {kernel['per_second']:,} | {alone['per_second']:,} | {ours['group_commit_ratio']} |"
             )
         for kind in ("postgresql", "sqlite"):
             library = ours.get(f"eventsourcing_{kind}")

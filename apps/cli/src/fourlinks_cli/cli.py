@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("service", choices=sorted(SERVICES))
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=None)
+    serve.add_argument(
+        "--workers", type=int, default=1, help="HTTP API processes beside one worker process (default 1)"
+    )
     serve.set_defaults(run=_serve)
 
     nats = commands.add_parser("nats", help="event-store setup on NATS").add_subparsers(metavar="action")
@@ -105,6 +108,12 @@ def _parser() -> argparse.ArgumentParser:
         help="also create every service's durable consumers (needs all services)",
     )
     init.set_defaults(run=_nats_init)
+    migrate = nats.add_parser(
+        "migrate-subjects",
+        help="move an events stream from the old subject layout to one subject per aggregate "
+        "(services stopped; resumable; docs/operations.md)",
+    )
+    migrate.set_defaults(run=_migrate_subjects)
 
     token = commands.add_parser("token", help="print a signed bearer token for local use")
     token.add_argument("--role", action="append", required=True, choices=[r.value for r in Role])
@@ -190,6 +199,12 @@ def _nats_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _migrate_subjects(args: argparse.Namespace) -> int:
+    from fourlinks_cli.migrate import migrate_subjects  # loads every service's policies
+
+    return asyncio.run(migrate_subjects(Settings()))
+
+
 def _embedded_monitor_url(settings: Settings) -> str | None:
     """The monitoring URL of the `make up` running on this var dir (init then verifies its sync);
     none when the state file was left behind by one that has stopped."""
@@ -250,7 +265,9 @@ async def _rewrap(settings: Settings, new_key: bytes) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    serve(args.service, host=args.host, port=args.port or SERVICES[args.service])
+    serve(
+        args.service, host=args.host, port=args.port or SERVICES[args.service], workers=max(args.workers, 1)
+    )
     return 0
 
 

@@ -34,6 +34,15 @@ LAST_LINES = 15
 READY_POLL_SECONDS = 2.0
 
 
+def api_workers(env: dict[str, str]) -> int:
+    """HTTP API processes per service: FOURLINKS_API_WORKERS, or what fits the machine (one
+    process doing everything below four cores: more processes would only take turns there)."""
+    if env.get("FOURLINKS_API_WORKERS"):
+        return max(1, int(env["FOURLINKS_API_WORKERS"]))
+    cores = os.cpu_count() or 1
+    return 1 if cores < 4 else min(4, cores // 2)
+
+
 class CrashLoop(Exception):
     """A child crashed more often than the restart limit allows."""
 
@@ -108,6 +117,7 @@ class Supervisor:
 
     def _service_launcher(self, name: str, port: int, log: Path) -> Callable[[], subprocess.Popen[bytes]]:
         command = [sys.executable, "-m", "fourlinks_runtime.serve", name, "--port", str(port)]
+        command += ["--workers", str(api_workers(self.env))]
 
         def launch() -> subprocess.Popen[bytes]:
             with log.open("ab") as output:

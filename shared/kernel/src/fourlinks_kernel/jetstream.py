@@ -1,14 +1,17 @@
 """The event store on NATS JetStream: the system of record.
 
-Appends carry the wildcard expectation header (per-aggregate optimistic concurrency) and the
-event id as `Nats-Msg-Id`; several events of one command go in one atomic batch. Aggregates load
-with a batch direct get over one shared reply subscription; replay uses ordered consumers.
+Each aggregate has one literal subject, the event type and version in headers. Appends carry the
+expectation on that subject (per-aggregate optimistic concurrency) and the event id as
+`Nats-Msg-Id`; several events of one command go in one atomic batch. Aggregates load with a batch
+direct get over one shared reply subscription (the server's per-subject index finds them wherever
+they sit in the log); replay uses ordered consumers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -23,9 +26,15 @@ from nats.js.api import ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageTy
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 
 from fourlinks_kernel.codec import EventCodec
-from fourlinks_kernel.envelope import CommandContext, StoredEvent, StreamId
-from fourlinks_kernel.errors import AppendRejected, ConcurrencyConflict, EventStoreUnavailable
+from fourlinks_kernel.envelope import LAYOUT_KEY, SUBJECT_LAYOUT, CommandContext, StoredEvent, StreamId
+from fourlinks_kernel.errors import (
+    AppendRejected,
+    ConcurrencyConflict,
+    EventStoreUnavailable,
+    OldSubjectLayout,
+)
 from fourlinks_kernel.events import DomainEvent
+from fourlinks_kernel.group_commit import GroupCommit
 from fourlinks_kernel.store import (
     AppendResult,
     EncodedWrites,
@@ -41,7 +50,6 @@ WRONG_LAST_SEQUENCE = 10071
 DIRECT_BATCH = 256
 READ_BATCH = 1000
 EXPECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
-EXPECT_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"
 
 
 class BatchesBusy(Exception):
@@ -69,6 +77,8 @@ class JetStreamSettings:
     # Aggregates whose stored events this process keeps, to read only what was appended since.
     cached_streams: int = 4096
     cached_stream_events: int = 200
+    # Concurrent commands' appends joined into one atomic batch (group_commit.py).
+    group_commit: bool = True
 
 
 class _DirectGetError(EventStoreUnavailable):
@@ -88,6 +98,7 @@ class JetStreamEventStore:
         self._reply_lock = asyncio.Lock()
         self._batch_slots = asyncio.Semaphore(self.settings.max_inflight_batches)
         self._tails: OrderedDict[StreamId, list[StoredEvent]] = OrderedDict()
+        self.group = GroupCommit(self._publish) if self.settings.group_commit else None
 
     @property
     def prefix(self) -> str:
@@ -105,7 +116,7 @@ class JetStreamEventStore:
         self._require_connection()
         known = self._tails.get(stream, [])
         start = known[-1].position + 1 if known else 1
-        fresh = [s async for s in self._direct_get(stream.filter(self.settings.prefix), from_seq=start)]
+        fresh = [s async for s in self._direct_get(stream.subject(self.settings.prefix), from_seq=start)]
         stored = known + fresh
         self._remember(stream, stored)
         events = tuple([await self.codec.decode(s) for s in stored])
@@ -131,8 +142,9 @@ class JetStreamEventStore:
             if (known[-1].position if known else 0) != write.expected.position:
                 self._tails.pop(write.stream, None)
                 continue
+            subject = write.stream.subject(prefix)
             appended = [
-                StoredEvent(position, write.stream.subject(prefix, item.event_type), item.payload)
+                StoredEvent(position, subject, item.payload, item.event_type)
                 for position, item in zip(result.positions, encoded, strict=True)
             ]
             self._remember(write.stream, known + appended)
@@ -147,6 +159,36 @@ class JetStreamEventStore:
             batch=READ_BATCH,
         ):
             yield stored
+
+    async def position_of(self, stream: StreamId) -> int:
+        """One lookup in the server's per-subject index (the stream's one literal subject)."""
+        self._require_connection()
+        request = json.dumps({"last_by_subj": stream.subject(self.settings.prefix)}).encode()
+        reply = await self.nc.request(
+            f"$JS.API.DIRECT.GET.{self.settings.stream}", request, timeout=self.settings.publish_timeout
+        )
+        headers = reply.headers or {}
+        if headers.get("Status") == "404":
+            return 0
+        if "Nats-Sequence" not in headers:
+            raise _DirectGetError(
+                f"direct get answered {headers.get('Status')}: {headers.get('Description')}"
+            )
+        return int(headers["Nats-Sequence"])
+
+    async def check_layout(self) -> None:
+        """Refuse a stream still in the old subject layout: writing one aggregate under two
+        layouts would hide half its history from every load."""
+        try:
+            info = await self._api(f"STREAM.INFO.{self.settings.stream}", b"")
+        except AppendRejected:
+            return  # no stream yet: `fourlinks nats init` creates it with the current layout
+        if subject_layout(info) != SUBJECT_LAYOUT and info["state"]["messages"]:
+            raise OldSubjectLayout(
+                f"stream {self.settings.stream} holds events in the old subject layout (event type "
+                "in the subject); stop the services and run `fourlinks nats migrate-subjects` "
+                "(docs/operations.md)"
+            )
 
     async def last_position(self) -> int:
         info = await self._api(f"STREAM.INFO.{self.settings.stream}", b"")
@@ -172,7 +214,7 @@ class JetStreamEventStore:
                 if position <= last:
                     continue  # a redelivery after the ordered consumer reset
                 last = position
-                yield StoredEvent(position, msg.subject, msg.data)
+                yield StoredEvent.of(position, msg.subject, msg.data, msg.headers)
         finally:
             await _quietly(sub.unsubscribe())
 
@@ -195,7 +237,7 @@ class JetStreamEventStore:
         attempts = self.settings.publish_attempts
         for attempt in range(1, attempts + 1):
             try:
-                last_seq = await self._publish(batch)
+                last_seq = await (self.group.publish(batch) if self.group else self._publish(batch))
             except ConcurrencyConflict:
                 written = await self._already_written(batch)
                 if written is not None:
@@ -250,12 +292,12 @@ class JetStreamEventStore:
         prefix = self.settings.prefix
         messages = []
         for write, encoded in zip(batch.writes, batch.encoded, strict=True):
+            subject = write.stream.subject(prefix)
             for index, item in enumerate(encoded):
-                headers = {"Nats-Msg-Id": item.event_id}
+                headers = {"Nats-Msg-Id": item.event_id, **item.headers}
                 if index == 0:
                     headers[EXPECT_SEQ] = str(write.expected.position)
-                    headers[EXPECT_SUBJECT] = write.stream.filter(prefix)
-                messages.append((write.stream.subject(prefix, item.event_type), item.payload, headers))
+                messages.append((subject, item.payload, headers))
         return messages
 
     async def _request(self, subject: str, payload: bytes, headers: dict[str, str]) -> bytes:
@@ -292,7 +334,7 @@ class JetStreamEventStore:
         first = batch.writes[0]
         wanted = batch.encoded[0][0].event_id
         tail = self._direct_get(
-            first.stream.filter(self.settings.prefix), from_seq=first.expected.position + 1
+            first.stream.subject(self.settings.prefix), from_seq=first.expected.position + 1
         )
         async for stored in tail:
             if self.codec.envelope_of(stored)[0].event_id == wanted:
@@ -330,7 +372,7 @@ class JetStreamEventStore:
                         seq = int(headers["Nats-Sequence"]) + 1
                         if up_to is not None and seq - 1 > up_to:
                             return
-                        yield StoredEvent(seq - 1, headers["Nats-Subject"], msg.data)
+                        yield StoredEvent.of(seq - 1, headers["Nats-Subject"], msg.data, headers)
                         continue
                     if status == "404":
                         return
@@ -366,6 +408,35 @@ class JetStreamEventStore:
         if "error" in body:
             raise AppendRejected(f"JetStream API {call}: {body['error'].get('description')}")
         return body
+
+
+Message = tuple[str, bytes, dict[str, str]]
+
+
+async def publish_batch(nc: Client, messages: Sequence[Message], *, expect_last: int | None = None) -> int:
+    """Copy stored messages in one atomic batch (loading a data set, moving a log): all land, in
+    order, or none; with `expect_last`, only right after that position. Returns the last position."""
+    batch_id = str(uuid.uuid4())
+    for number, (subject, payload, stored_headers) in enumerate(messages, start=1):
+        headers = {**stored_headers, "Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(number)}
+        if number == 1 and expect_last is not None:
+            headers["Nats-Expected-Last-Sequence"] = str(expect_last)
+        if number < len(messages):
+            await nc.publish(subject, payload, headers=headers)
+            continue
+        headers["Nats-Batch-Commit"] = "1"
+        ack = json.loads((await nc.request(subject, payload, timeout=60, headers=headers)).data)
+        if "error" in ack:
+            raise AppendRejected(f"the copy was refused after position {expect_last}: {ack['error']}")
+        return int(ack["seq"])
+    raise ValueError("an empty batch")
+
+
+def subject_layout(stream_info: dict[str, Any]) -> str | None:
+    """The subject layout a stream's metadata names (None: written before layouts were named)."""
+    metadata = stream_info.get("config", {}).get("metadata") or {}
+    layout: str | None = metadata.get(LAYOUT_KEY)
+    return layout
 
 
 async def _quietly(awaitable: Any) -> None:

@@ -60,15 +60,17 @@ class InMemoryEventStore:
     async def append_all(
         self, writes: Sequence[StreamWrite], *, context: CommandContext
     ) -> list[AppendResult]:
+        batch = await encode_writes(self.codec, writes, context=context)
+        # Checked after encoding, with no await before the append: the check and the write are
+        # one step, as on the server.
         for write in writes:
             current = self._states.get(write.stream, StreamState())
             if current.position != write.expected.position:
                 raise ConcurrencyConflict(str(write.stream), write.expected.position)
-        batch = await encode_writes(self.codec, writes, context=context)
         for write, encoded in zip(batch.writes, batch.encoded, strict=True):
             for item in encoded:
                 stored = StoredEvent(
-                    len(self._log) + 1, write.stream.subject(PREFIX, item.event_type), item.payload
+                    len(self._log) + 1, write.stream.subject(PREFIX), item.payload, item.event_type
                 )
                 self._log.append(stored)
                 self._streams.setdefault(write.stream, []).append(stored.position - 1)
@@ -106,7 +108,10 @@ class InMemoryEventStore:
     async def last_position(self) -> int:
         return len(self._log)
 
+    async def position_of(self, stream: StreamId) -> int:
+        return self._states.get(stream, StreamState()).position
+
     def tamper(self, position: int, payload: bytes) -> None:
         """Rewrite a stored event in place (tests of integrity checks only)."""
         old = self._log[position - 1]
-        self._log[position - 1] = StoredEvent(old.position, old.subject, payload)
+        self._log[position - 1] = StoredEvent(old.position, old.subject, payload, old.event_type)

@@ -230,10 +230,13 @@ class ProjectionRunner:
         unseen = [s for s in batch if s.position > self.status.position]
         if not unseen:
             return
-        if not any(s.event_type in handles for s in unseen):
+        # An event whose headers name no type is decoded, so it halts the projection instead of
+        # passing unseen.
+        wanted = [s.event_type in handles or not s.event_type for s in unseen]
+        if not any(wanted):
             await self._skip_to(unseen[-1].position)
             return
-        decoded = [(s, await decode(s) if s.event_type in handles else None) for s in unseen]
+        decoded = [(s, await decode(s) if want else None) for s, want in zip(unseen, wanted, strict=True)]
         assert self.writer is not None, "prepare() comes first"
         last, applied = await asyncio.to_thread(self._write_in_thread, self.writer, decoded)
         if applied:
@@ -307,9 +310,8 @@ class ProjectionRunner:
         log.info("projection_reset", projection=self.projection.name, version=self.projection.version)
 
     async def _record_failure(self, stored: StoredEvent, exc: Exception) -> None:
-        reason = (
-            f"cannot apply {stored.event_type} at position {stored.position}: {type(exc).__name__}: {exc}"
-        )
+        what = stored.event_type or "an untyped event"
+        reason = f"cannot apply {what} at position {stored.position}: {type(exc).__name__}: {exc}"
         async with self.engine.begin() as conn:
             await conn.execute(
                 failures.insert().values(

@@ -11,8 +11,14 @@ from typing import Any
 from nats.aio.client import Client
 from nats.js.errors import BucketNotFoundError
 
+from fourlinks_kernel.envelope import LAYOUT_KEY, SUBJECT_LAYOUT
 from fourlinks_kernel.errors import KernelError
-from fourlinks_kernel.jetstream import JetStreamSettings, idempotency_bucket_config, key_bucket_config
+from fourlinks_kernel.jetstream import (
+    JetStreamSettings,
+    idempotency_bucket_config,
+    key_bucket_config,
+    subject_layout,
+)
 
 MIN_SERVER_VERSION = (2, 12, 3)
 DUPLICATE_WINDOW_NS = 2 * 60 * 1_000_000_000
@@ -52,6 +58,7 @@ def stream_config(options: ProvisionOptions) -> dict[str, Any]:
         "allow_atomic": True,
         "duplicate_window": DUPLICATE_WINDOW_NS,
         "num_replicas": options.replicas,
+        "metadata": {LAYOUT_KEY: SUBJECT_LAYOUT},
     }
 
 
@@ -135,7 +142,24 @@ async def _ensure_stream(nc: Client, wanted: dict[str, Any]) -> str:
     problems = config_problems(info["config"], wanted)
     if problems:
         raise ProvisioningError(f"stream {name} exists with unsafe settings: " + "; ".join(problems))
+    if subject_layout(info) != SUBJECT_LAYOUT:
+        if info["state"]["messages"]:
+            raise ProvisioningError(
+                f"stream {name} holds {info['state']['messages']} events in the old subject layout; "
+                "stop the services and run `fourlinks nats migrate-subjects` (docs/operations.md)"
+            )
+        await _name_layout(nc, info["config"])
     return f"verified stream {name} ({info['state']['messages']} events)"
+
+
+async def _name_layout(nc: Client, config: dict[str, Any]) -> None:
+    """An empty stream made before layouts were named takes the current one."""
+    metadata = {**(config.get("metadata") or {}), LAYOUT_KEY: SUBJECT_LAYOUT}
+    body = json.dumps({**config, "metadata": metadata}).encode()
+    updated = await _api(nc, f"STREAM.UPDATE.{config['name']}", body)
+    if "error" in updated:
+        reason = updated["error"].get("description")
+        raise ProvisioningError(f"cannot name the layout of stream {config['name']}: {reason}")
 
 
 async def _ensure_key_bucket(nc: Client, options: ProvisionOptions) -> str:
@@ -168,7 +192,7 @@ class DurableConsumer:
     """A policy's durable pull consumer: created here so services never need to create one."""
 
     name: str
-    filter_subject: str
+    filter_subjects: tuple[str, ...]
     start_after: int | None = None  # a log whose history was reacted to already (a restored data set)
     max_ack_pending: int = 1  # the policy's concurrency
 
@@ -180,13 +204,19 @@ class DurableConsumer:
         return {
             "durable_name": self.name,
             "name": self.name,
-            "filter_subject": self.filter_subject,
+            **_filters(self.filter_subjects),
             **start,
             "ack_policy": "explicit",
             "ack_wait": 30_000_000_000,
             "max_ack_pending": self.max_ack_pending,
             "max_deliver": -1,
         }
+
+
+def _filters(subjects: tuple[str, ...]) -> dict[str, Any]:
+    if len(subjects) == 1:
+        return {"filter_subject": subjects[0]}
+    return {"filter_subjects": list(subjects)}
 
 
 async def ensure_consumers(nc: Client, stream: str, consumers: list[DurableConsumer]) -> list[str]:

@@ -105,6 +105,10 @@ class EventStore(Protocol):
         """The position of the newest event in the log (0 when empty)."""
         ...
 
+    async def position_of(self, stream: StreamId) -> int:
+        """The position of one aggregate's newest event (0 when it has none)."""
+        ...
+
 
 async def encode_batch(
     codec: EventCodec,

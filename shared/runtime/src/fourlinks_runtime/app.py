@@ -7,6 +7,7 @@ wire it the same way with their own settings.
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 import structlog
@@ -20,6 +21,7 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fourlinks_kernel.ids import new_id
+from fourlinks_kernel.projection import ProjectionStatus
 from fourlinks_runtime.auth import TokenVerifier
 from fourlinks_runtime.definition import ServiceDefinition
 from fourlinks_runtime.edge import BodyLimit
@@ -42,6 +44,9 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(definition, settings)
         app.state.runtime = runtime
+        # What start-up made lives as long as the process: the collector need not walk it again.
+        gc.collect()
+        gc.freeze()
         log.info("service_started", service=definition.name)
         try:
             yield
@@ -124,15 +129,12 @@ def _operations_router(definition: ServiceDefinition, settings: Settings) -> API
     )
     async def ready(request: Request) -> JSONResponse:
         runtime: ServiceRuntime = request.app.state.runtime
+        statuses = await runtime.statuses()
         projections = {
-            r.projection.name: {
-                "position": r.status.position,
-                "caught_up": r.status.caught_up,
-                "halted_reason": r.status.halted_reason,
-            }
-            for r in runtime.runners
+            s.name: {"position": s.position, "caught_up": s.caught_up, "halted_reason": s.halted_reason}
+            for s in statuses
         }
-        missing = what_is_missing(runtime)
+        missing = what_is_missing(runtime.nc.is_connected, statuses)
         ok = not missing
         body = {
             "status": "ready" if ok else "not ready",
@@ -187,11 +189,11 @@ class Readiness(BaseModel):
     projections: dict[str, ProjectionHealth]
 
 
-def what_is_missing(runtime: ServiceRuntime) -> list[str]:
+def what_is_missing(nats_connected: bool, statuses: list[ProjectionStatus]) -> list[str]:
     """Why the service is not ready, each reason in words (empty when it is ready)."""
-    missing = [] if runtime.nc.is_connected else ["NATS unreachable"]
-    for runner in runtime.runners:
-        status, name = runner.status, runner.projection.name
+    missing = [] if nats_connected else ["NATS unreachable"]
+    for status in statuses:
+        name = status.name
         if status.halted_reason:
             missing.append(f"projection {name} halted: {status.halted_reason[:200]}")
         elif not status.healthy:

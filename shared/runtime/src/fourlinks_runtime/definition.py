@@ -28,12 +28,23 @@ class Policy:
 
     name: str
     version: int
-    subjects: str
+    # The aggregates it watches (subject filters) and the one event type it reacts to there:
+    # the consumer reads those aggregates' subjects and acks any other type unread.
+    subjects: tuple[str, ...]
+    event_type: str
     handle: Callable[[RecordedEvent, ServiceRuntime], Awaitable[None]]
     description: str = ""
     # Events handled at once. 1 keeps the log's order; more only where every event starts its
     # own aggregate (a feedback item's task), so no two reactions can touch the same one.
     concurrency: int = 1
+
+    @property
+    def subject(self) -> str:
+        """One filter covering every subject it watches (what the subscriber is named by)."""
+        split = [filter_.split(".") for filter_ in self.subjects]
+        if len({len(tokens) for tokens in split}) != 1:
+            return ">"
+        return ".".join(t[0] if len(set(t)) == 1 else "*" for t in zip(*split, strict=True))
 
 
 @dataclass

@@ -44,7 +44,7 @@ def build_broker(definition: ServiceDefinition, settings: Settings) -> NatsBroke
     stream = JStream(settings.stream, declare=False)
     for contract in definition.publishes:
         broker.publisher(
-            f"{settings.subject_prefix}.{definition.name}.*.*.{contract.event_type}",
+            f"{settings.subject_prefix}.{definition.name}.*.*",
             title=contract.event_type,
             description=(contract.__doc__ or "").strip(),
             schema=contract,
@@ -83,8 +83,10 @@ def _subscribe(
     policy: Policy,
     handler: Callable[[NatsMessage], Awaitable[None]],
 ) -> None:
+    # The durable consumer (created by `fourlinks nats init --consumers`) filters by the exact
+    # subjects; the subscriber binds to it by name and is named by one filter covering them.
     broker.subscriber(
-        policy.subjects,
+        policy.subject,
         stream=JStream(settings.stream, declare=False),
         durable=durable_name(definition.name, policy),
         # One message a fetch: a fetch for more waits until it has them all or its timeout ends
@@ -102,7 +104,10 @@ def _policy_handler(runtime: ServiceRuntime, policy: Policy) -> Callable[[NatsMe
 
     async def handle(message: NatsMessage) -> None:
         raw = message.raw_message
-        stored = StoredEvent(raw.metadata.sequence.stream, raw.subject, raw.data)
+        stored = StoredEvent.of(raw.metadata.sequence.stream, raw.subject, raw.data, raw.headers)
+        if stored.event_type != policy.event_type:
+            await message.ack()  # another event of a watched aggregate: nothing to do, nothing decoded
+            return
         clear_context()
         bind_context(policy=policy.name, position=stored.position)
         try:

@@ -19,7 +19,13 @@ from fourlinks_kernel.crypto import PersonalDataCipher
 from fourlinks_kernel.envelope import CommandContext
 from fourlinks_kernel.errors import ConcurrencyConflict, InvalidCommand
 from fourlinks_kernel.feed import ProjectionFeed
-from fourlinks_kernel.projection import ProjectionHalted, ProjectionRunner, ensure_bookkeeping
+from fourlinks_kernel.kept import KeptAggregates
+from fourlinks_kernel.projection import (
+    ProjectionHalted,
+    ProjectionRunner,
+    ProjectionStatus,
+    ensure_bookkeeping,
+)
 from fourlinks_kernel.store import EventStore
 from fourlinks_kernel.unit_of_work import Outcome, UnitOfWork, run_command
 from fourlinks_runtime.definition import ServiceDefinition
@@ -29,6 +35,7 @@ from fourlinks_runtime.idempotency import IdempotencyKeys
 from fourlinks_runtime.metrics import ServiceMetrics
 from fourlinks_runtime.natsconn import connect
 from fourlinks_runtime.policies import start_policies
+from fourlinks_runtime.positions import StoredPositions
 from fourlinks_runtime.settings import Settings
 
 if TYPE_CHECKING:
@@ -55,7 +62,16 @@ class ServiceRuntime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     broker: NatsBroker | None = None
     idempotency: IdempotencyKeys = field(default_factory=lambda: IdempotencyKeys(None))
+    kept: KeptAggregates = field(default_factory=KeptAggregates)
+    stored: StoredPositions | None = None  # an API process: the worker's checkpoints
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    async def statuses(self) -> list[ProjectionStatus]:
+        """Where each projection stands: this process's runners, or in an API process the
+        checkpoints its worker process wrote."""
+        if self.stored is not None:
+            return await self.stored.statuses()
+        return [runner.status for runner in self.runners]
 
     async def wait_for(
         self, position: int | None, *, projection: str | None = None, timeout: float = 3.0
@@ -69,26 +85,25 @@ class ServiceRuntime:
         last = await self.store.last_position()
         if position > last:
             raise InvalidCommand(f"X-Min-Position {position} is beyond the log's last position {last}")
-        runners = [r for r in self.runners if projection is None or r.projection.name == projection]
         deadline = asyncio.get_running_loop().time() + timeout
-        while (
-            any(r.status.position < position for r in runners)
-            and asyncio.get_running_loop().time() < deadline
-        ):
+        while asyncio.get_running_loop().time() < deadline:
+            statuses = [s for s in await self.statuses() if projection is None or s.name == projection]
+            if all(s.position >= position for s in statuses):
+                return
             await asyncio.sleep(0.01)
 
     async def wait_for_all(self, position: int, *, timeout: float = 10.0) -> None:
         """Wait (bounded) until every projection has applied `position`: a policy reading a read
         model then sees everything up to the event it reacts to."""
         deadline = asyncio.get_running_loop().time() + timeout
-        while any(r.status.position < position for r in self.runners):
+        while any(s.position < position for s in await self.statuses()):
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"read models have not reached position {position}; retried later")
             await asyncio.sleep(0.01)
 
     async def wait_until_caught_up(self) -> None:
         """Wait until every projection has caught up with the log as it stood at start."""
-        while not all(r.status.caught_up for r in self.runners):
+        while not all(s.caught_up for s in await self.statuses()):
             await asyncio.sleep(0.05)
 
     def today(self) -> date:
@@ -107,7 +122,7 @@ class ServiceRuntime:
         """Run a command over any aggregates, counting its outcome; conflicts surface as 409 when
         retries are exhausted."""
         try:
-            outcome = await run_command(self.store, context, work)
+            outcome = await run_command(self.store, context, work, self.kept)
         except ConcurrencyConflict:
             self.metrics.conflicts.labels(command).inc()
             self.metrics.commands.labels(command, "conflict").inc()
@@ -165,10 +180,15 @@ async def start_runtime(definition: ServiceDefinition, settings: Settings) -> Se
     """Connect, build the store and engine, start projections and policies."""
     nc = await _connect_with_retry(settings, f"fourlinks-{definition.name}")
     store, cipher = open_event_store(nc, settings, definition.registry)
+    await store.check_layout()
     url, schema = settings.read_model_database(definition.name)
     engine = await create_engine_with_schema(url, schema)
     runtime = ServiceRuntime(definition, settings, nc, store, engine, cipher, ServiceMetrics())
     runtime.idempotency = await IdempotencyKeys.open(nc, settings.idempotency_bucket)
+    runtime.kept = KeptAggregates(settings.kept_aggregates)
+    cipher.on_erase.append(runtime.kept.forget_person)
+    if settings.process_role == "api":
+        return await _api_only(runtime)
     await ensure_bookkeeping(engine)
     for factory in definition.projections:
         runner = ProjectionRunner(
@@ -187,6 +207,14 @@ async def start_runtime(definition: ServiceDefinition, settings: Settings) -> Se
     if definition.policies:
         runtime.broker = start_policies(runtime)
         await runtime.broker.start()
+    return runtime
+
+
+async def _api_only(runtime: ServiceRuntime) -> ServiceRuntime:
+    """An API process: commands and queries only; the worker process runs the projections,
+    policies and schedulers, and its checkpoints tell this one where the read models stand."""
+    names = [factory().name for factory in runtime.definition.projections]
+    runtime.stored = StoredPositions(runtime.engine, names, await runtime.store.last_position())
     return runtime
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +68,13 @@ class Settings(BaseSettings):
     jwt_issuer: str = "fourlinks"
     jwt_audience: str = "fourlinks"
     projection_batch_size: int = 500
+    process_role: Literal["all", "api"] = Field(
+        default="all",
+        description="all: HTTP, projections, policies and schedulers; api: HTTP only, beside a worker",
+    )
+    kept_aggregates: int = Field(
+        default=4096, ge=0, description="folded aggregates a process keeps between commands (0: none)"
+    )
     max_body_bytes: int = Field(
         default=256 * 1024, ge=1024, description="largest request body; larger ones get 413 unread"
     )

@@ -13,6 +13,7 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_assignments.application.handlers import MemberInfo
+from fourlinks_assignments.domain.tasks import DeadlinePolicy
 from fourlinks_assignments.projections.tasks import party_days, tasks, timeline
 from fourlinks_contracts.assignments import OPEN_TASK_STATES
 from fourlinks_contracts.members import group_unit
@@ -96,15 +97,23 @@ def overdue_filter(now: datetime) -> Any:
     return and_(tasks.c.state.in_(OPEN_STATES), tasks.c.due_at < now)
 
 
-async def deadline_candidates(conn: AsyncConnection, *, horizon: datetime) -> list[str]:
-    """Open tasks whose deadline falls before `horizon` (the scheduler decides per task)."""
-    query = select(tasks.c.task_id).where(
+async def due_deadlines(conn: AsyncConnection, *, now: datetime, policy: DeadlinePolicy) -> list[str]:
+    """Open tasks whose reminder or miss `now` has reached and the read model has not seen yet:
+    the scheduler loads only these (each decides again on its own state)."""
+    query = select(tasks.c.task_id, tasks.c.triaged_at, tasks.c.due_at, tasks.c.reminded_for).where(
         tasks.c.state.in_(OPEN_STATES),
         tasks.c.due_at.is_not(None),
-        tasks.c.due_at <= horizon,
+        tasks.c.triaged_at.is_not(None),
         tasks.c.missed.is_(False),
     )
-    return list(await conn.scalars(query))
+    rows = (await conn.execute(query)).all()
+    return [row.task_id for row in rows if _deadline_reached(row, now, policy)]
+
+
+def _deadline_reached(row: Any, now: datetime, policy: DeadlinePolicy) -> bool:
+    due_at, triaged_at = as_utc(row.due_at), as_utc(row.triaged_at)
+    reminded = row.reminded_for is not None and as_utc(row.reminded_for) == due_at
+    return now >= due_at or (not reminded and now >= policy.reminder_at(triaged_at, due_at))
 
 
 async def open_tasks_of(conn: AsyncConnection, member_id: str) -> list[str]:

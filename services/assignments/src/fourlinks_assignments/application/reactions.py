@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -19,7 +19,7 @@ from fourlinks_assignments.application.commands import (
     ReopenTask,
 )
 from fourlinks_assignments.application.handlers import with_directory
-from fourlinks_assignments.application.queries import SqlDirectory, deadline_candidates, open_tasks_of
+from fourlinks_assignments.application.queries import SqlDirectory, due_deadlines, open_tasks_of
 from fourlinks_assignments.domain.tasks import DeadlinePolicy, NewTask
 from fourlinks_contracts.assignments import TaskSource
 from fourlinks_contracts.feedback import CorrectionRequested, FeedbackRouted
@@ -131,31 +131,35 @@ def policies(prefix: str) -> tuple[Policy, ...]:
     return (
         Policy(
             "raise-from-feedback",
-            1,
-            f"{prefix}.feedback.feedback.*.FeedbackRouted",
+            2,
+            (f"{prefix}.feedback.feedback.*",),
+            "FeedbackRouted",
             raise_from_feedback,
             "feedback that needs action becomes a task for the household's member",
             concurrency=16,
         ),
         Policy(
             "raise-from-visit",
-            1,
-            f"{prefix}.members.*.*.VisitRecorded",
+            2,
+            (f"{prefix}.members.household.*", f"{prefix}.members.enterprise.*"),
+            "VisitRecorded",
             raise_from_visit,
             "a problem found on a visit becomes a task",
             concurrency=16,
         ),
         Policy(
             "reopen-on-correction",
-            1,
-            f"{prefix}.feedback.feedback.*.CorrectionRequested",
+            2,
+            (f"{prefix}.feedback.feedback.*",),
+            "CorrectionRequested",
             reopen_on_correction,
             "a resident's correction reopens the task",
         ),
         Policy(
             "flag-on-deactivation",
-            1,
-            f"{prefix}.members.member.*.MemberDeactivated",
+            2,
+            (f"{prefix}.members.member.*",),
+            "MemberDeactivated",
             flag_on_deactivation,
             "a deactivated member's open tasks are flagged for reassignment",
         ),
@@ -165,11 +169,10 @@ def policies(prefix: str) -> tuple[Policy, ...]:
 async def scan_deadlines(runtime: ServiceRuntime, *, now: datetime) -> int:
     """One pass of the scheduler at an explicit moment: reminders and misses now due, each once."""
     policy = deadline_policy(runtime)
-    longest = timedelta(days=max(policy.days.values(), default=15))
     async with runtime.engine.connect() as conn:
-        candidates = await deadline_candidates(conn, horizon=now + longest)
+        due = await due_deadlines(conn, now=now, policy=policy)
     written = 0
-    for task_id in candidates:
+    for task_id in due:
         command = NoteDeadline(task_id, now, policy)
         outcome = await runtime.dispatch(command, handlers.note_deadline, CommandContext.new(SCHEDULER))
         written += len(outcome.positions)

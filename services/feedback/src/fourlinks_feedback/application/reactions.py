@@ -54,8 +54,9 @@ def policies(prefix: str) -> tuple[Policy, ...]:
     return (
         Policy(
             "callback-on-closure",
-            1,
-            f"{prefix}.assignments.task.*.TaskClosed",
+            2,
+            (f"{prefix}.assignments.task.*",),
+            "TaskClosed",
             schedule_callback,
             "a closed task schedules its feedback's call-back",
         ),
