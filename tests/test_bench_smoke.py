@@ -48,6 +48,10 @@ async def test_every_phase_of_the_benchmark_runs_at_a_tiny_scale(tmp_path: Path)
         assert results["command_path"]["c32"]["eventsourcing_postgresql"]["per_second"] > 0
     else:
         assert "skipped" in results["replay_postgresql"]
+    loads = results["aggregate_loads"]
+    for key in ("written_first_warm", "written_last_warm", "written_first_after_restart"):
+        assert loads[key]["loads"] > 0
+    assert loads["kept_aggregates_full"]["aggregates"] > 0
     assert results["loop_latency"]["at_20_per_second"]["count"] > 0
     assert set(results["queries"]) == {
         "household_card",

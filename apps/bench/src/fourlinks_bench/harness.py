@@ -31,7 +31,7 @@ import asyncpg
 import httpx
 from nats.aio.client import Client
 
-from fourlinks_bench import baselines
+from fourlinks_bench import baselines, loads
 from fourlinks_bench.dataset import Dataset, ensure_dataset
 from fourlinks_bench.lean_http import LeanClient
 from fourlinks_bench.measure import (
@@ -45,6 +45,7 @@ from fourlinks_bench.measure import (
 from fourlinks_contracts import full_registry
 from fourlinks_feedback.domain.feedback import task_id_for
 from fourlinks_kernel.jetstream import JetStreamEventStore
+from fourlinks_kernel.kept import KeptAggregates
 from fourlinks_runtime.auth import issue_token
 from fourlinks_runtime.embedded import EmbeddedNats, start_nats
 from fourlinks_runtime.eventstore import open_event_store
@@ -76,8 +77,8 @@ class Plan:
     def named(cls, name: str, scale: float | None = None) -> Plan:
         """The plan called `name` (full, quick, smoke), optionally at another scale."""
         plans = {
-            "full": cls(1.0, 60, 400, 30.0, (200.0, 50.0), 300, 2000),
-            "quick": cls(0.05, 20, 80, 5.0, (200.0, 50.0), 40, 200),
+            "full": cls(1.0, 60, 400, 30.0, (150.0, 50.0), 300, 2000),
+            "quick": cls(0.05, 20, 80, 5.0, (150.0, 50.0), 40, 200),
             "smoke": cls(0.004, 3, 8, 2.0, (20.0,), 5, 40),
         }
         plan = plans[name]
@@ -145,6 +146,7 @@ async def bench(
         try:
             await _init_nats(run)
             await replay_phase(run, eventsourcing=eventsourcing)
+            await load_phase(run)
             async with services_running(run) as ports:
                 await command_phase(run, ports, eventsourcing=eventsourcing)
                 for rate in plan.background_rates:
@@ -182,6 +184,42 @@ async def _run_quietly(command: list[str], env: dict[str, str]) -> subprocess.Co
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command[2:])} failed: {result.stderr.decode()[-2000:]}")
     return result
+
+
+# -- loading aggregates ---------------------------------------------------------------------------------
+async def load_phase(run: Run) -> None:
+    """Aggregates written when the year began and written last, loaded and decoded as a command
+    does, warm and right after a server restart; and what a full cache of kept aggregates weighs."""
+    reads = run.plan.queries
+    figures: dict[str, Any] = {}
+    nc = await connect(run.settings(), name="fourlinks-bench-loads")
+    try:
+        store = loads.uncached_store(nc, run.settings())
+        last = await store.last_position()
+        old = await loads.streams_at(store, 1, last, reads)
+        new = await loads.streams_at(store, max(1, last - reads * 20), last, reads)
+        households = loads.sample_households(run.dataset.manifest, reads)
+        await loads.timed_loads(store, old + new + households, run.server_pid)  # the server's caches warm
+        figures["written_first_warm"] = await loads.timed_loads(store, old, run.server_pid)
+        figures["written_last_warm"] = await loads.timed_loads(store, new, run.server_pid)
+        figures["households_warm"] = await loads.timed_loads(store, households, run.server_pid)
+        full = await loads.streams_at(store, 1, last, KeptAggregates().capacity)
+        figures["kept_aggregates_full"] = await loads.kept_weight(store, full)
+    finally:
+        await nc.close()
+    assert run.server is not None
+    run.server.stop()
+    run.server = start_nats(run.work / "nats")
+    nc = await connect(run.settings(), name="fourlinks-bench-loads")
+    try:
+        store = loads.uncached_store(nc, run.settings())
+        figures["written_first_after_restart"] = await loads.timed_loads(store, old[:20], run.server_pid)
+        figures["households_after_restart"] = await loads.timed_loads(store, households, run.server_pid)
+    finally:
+        await nc.close()
+    first, latest = figures["written_first_warm"], figures["written_last_warm"]
+    figures["first_to_last_p99_ratio"] = round(first["p99_ms"] / max(latest["p99_ms"], 0.001), 2)
+    run.results["aggregate_loads"] = figures
 
 
 # -- replay -----------------------------------------------------------------------------------------------

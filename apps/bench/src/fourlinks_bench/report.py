@@ -10,6 +10,7 @@ def table(results: dict[str, Any]) -> str:
     lines = [_header(results), "", "| figure | ours | baseline (same run) | ratio |", "|---|---|---|---|"]
     lines += _commands(results.get("command_path", {}))
     lines += _replay(results)
+    lines += _loads(results.get("aggregate_loads", {}))
     for loop in results.get("loop_latency", {}).values():
         lines.append(
             f"| loop: feedback → task assigned, at {loop['background_commands_per_second']:g} commands/s "
@@ -19,6 +20,32 @@ def table(results: dict[str, Any]) -> str:
         lines.append(f"| query {name} | p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms | | |")
     lines += _memory(results)
     return "\n".join(lines)
+
+
+def _loads(figures: dict[str, Any]) -> list[str]:
+    lines = []
+    for key, label in (
+        ("written_first_warm", "load an aggregate written when the year began, warm"),
+        ("written_last_warm", "load an aggregate written last, warm"),
+        ("written_first_after_restart", "load one written when the year began, after a server restart"),
+        ("households_warm", "load a household (registered when the year began, visited all year), warm"),
+        ("households_after_restart", "load a household, first touch after a server restart"),
+    ):
+        load = figures.get(key)
+        if load:
+            lines.append(
+                f"| {label} (n={load['loads']}) | p50 {load['p50_ms']} ms, p99 {load['p99_ms']} ms, "
+                f"first {load['first_ms']} ms; server CPU {load['server_cpu_ms_per_load']} ms a load | | |"
+            )
+    if "first_to_last_p99_ratio" in figures:
+        lines.append(f"| · p99 written first / written last | {figures['first_to_last_p99_ratio']} | | |")
+    kept = figures.get("kept_aggregates_full")
+    if kept:
+        lines.append(
+            f"| kept aggregates, a full cache ({kept['aggregates']:,}) | {kept['mib']} MiB "
+            f"({kept['kib_per_aggregate']} KiB each) | | |"
+        )
+    return lines
 
 
 def _header(results: dict[str, Any]) -> str:

@@ -75,7 +75,7 @@ class JetStreamSettings:
     # each process keeps well under that so several services never exhaust it between them.
     max_inflight_batches: int = 12
     # Aggregates whose stored events this process keeps, to read only what was appended since.
-    cached_streams: int = 4096
+    cached_streams: int = 256
     cached_stream_events: int = 200
     # Concurrent commands' appends joined into one atomic batch (group_commit.py).
     group_commit: bool = True
