@@ -56,7 +56,7 @@ async def test_a_conflict_in_a_joined_batch_refuses_only_its_own_command(
 ) -> None:
     assert jetstream_store.group is not None
     opened_books = await open_books(jetstream_store, 12)
-    stale_book, stale_result = opened_books[0]
+    stale_book, stale_result = opened_books[-1]  # the first goes alone; the stale one is joined
     note = NoteAdded(notebook_id=stale_book, text="moved on", priority=1)
     await jetstream_store.append(
         Notebook.stream_of(stale_book), [note], expected=stale_result.state, context=CommandContext.new(ACTOR)
@@ -72,10 +72,10 @@ async def test_a_conflict_in_a_joined_batch_refuses_only_its_own_command(
     outcomes = await asyncio.gather(
         *(add(book, result.state) for book, result in opened_books), return_exceptions=True
     )
-    assert isinstance(outcomes[0], ConcurrencyConflict)  # its aggregate had moved on
-    assert all(isinstance(o, AppendResult) for o in outcomes[1:])
+    assert isinstance(outcomes[-1], ConcurrencyConflict)  # its aggregate had moved on
+    assert all(isinstance(o, AppendResult) for o in outcomes[:-1])
     assert jetstream_store.group.figures.split_after_conflict > splits_before
-    for book, _ in opened_books[1:]:
+    for book, _ in opened_books[:-1]:
         loaded = await jetstream_store.load(Notebook.stream_of(book))
         assert [type(r.event).__name__ for r in loaded.events] == ["NotebookOpened", "NoteAdded"]
 
