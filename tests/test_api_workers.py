@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from conftest import TEST_JWT_SECRET, TEST_MASTER_KEY, bearer
+from fourlinks_cli.up import api_workers
 
 from fourlinks_kernel.jetstream import JetStreamSettings
 from fourlinks_runtime.embedded import NatsEndpoint
@@ -97,3 +99,13 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_make_up_runs_the_api_processes_that_fit_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert api_workers({}) == 1  # two cores: one process does everything
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert api_workers({}) == 4
+    assert api_workers({"FOURLINKS_API_WORKERS": "3"}) == 3
+    with pytest.raises(SystemExit, match="whole number"):
+        api_workers({"FOURLINKS_API_WORKERS": "three"})

@@ -37,8 +37,11 @@ READY_POLL_SECONDS = 2.0
 def api_workers(env: dict[str, str]) -> int:
     """HTTP API processes per service: FOURLINKS_API_WORKERS, or what fits the machine (one
     process doing everything below four cores: more processes would only take turns there)."""
-    if env.get("FOURLINKS_API_WORKERS"):
-        return max(1, int(env["FOURLINKS_API_WORKERS"]))
+    wanted = env.get("FOURLINKS_API_WORKERS", "").strip()
+    if wanted:
+        if not wanted.isdigit():
+            raise SystemExit(f"FOURLINKS_API_WORKERS must be a whole number of processes, not {wanted!r}")
+        return max(1, int(wanted))
     cores = os.cpu_count() or 1
     return 1 if cores < 4 else min(4, cores // 2)
 

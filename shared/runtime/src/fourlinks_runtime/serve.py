@@ -30,10 +30,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("service", choices=sorted(SERVICES))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=None)
+    from_env = os.environ.get("FOURLINKS_API_WORKERS", "1").strip()
+    if not from_env.isdigit():
+        parser.error(f"FOURLINKS_API_WORKERS must be a whole number of processes, not {from_env!r}")
     parser.add_argument(
         "--workers",
         type=int,
-        default=int(os.environ.get("FOURLINKS_API_WORKERS", "1")),
+        default=int(from_env),
         help="HTTP API processes beside one worker process (default FOURLINKS_API_WORKERS or 1: "
         "one process does everything)",
     )
