@@ -1,9 +1,12 @@
-"""What a running service pays for another service's events: the members service, as a real
-process (`fourlinks-serve members`), follows the log while task commands it handles none of are
+"""What a running service pays for another service's events: a service (members by default), as
+a real process (`fourlinks-serve SERVICE`), follows the log while task commands it handles none of are
 appended (one progress report each, as a member's command writes it). Its CPU time per command is
 read from /proc, less what it spends idle over the same time.
 
-    .venv/bin/python tools/foreign_event_cost.py [COMMANDS]
+    .venv/bin/python tools/foreign_event_cost.py [COMMANDS] [SERVICE]
+
+The feedback service also runs a policy watching every task (`callback-on-closure`): its figure
+includes receiving each task event on that consumer and acknowledging it unread.
 
 A figure, not a test: run it before and after a change and compare.
 """
@@ -56,7 +59,9 @@ async def until_positions(port: int, position: int) -> None:
         await asyncio.sleep(0.05)
 
 
-async def measure(service: subprocess.Popen[bytes], port: int, settings: Settings, commands: int) -> str:
+async def measure(
+    service: subprocess.Popen[bytes], port: int, settings: Settings, commands: int, service_name: str
+) -> str:
     """Task commands appended while the service follows; its CPU per command, idle subtracted."""
     nc = await connect(settings, name="foreign-event-cost")
     store, _ = open_event_store(nc, settings, full_registry())
@@ -81,12 +86,12 @@ async def measure(service: subprocess.Popen[bytes], port: int, settings: Setting
     spent = cpu_seconds(service.pid) - cpu - idle_rate * (time.monotonic() - started)
     await nc.close()
     return (
-        f"members service, {commands:,} task commands it handles none of: "
+        f"{service_name} service, {commands:,} task commands it handles none of: "
         f"{spent * 1000 / commands:.3f} ms CPU a command (idle {idle_rate * 1000:.1f} ms/s subtracted)"
     )
 
 
-def main(commands: int) -> None:
+def main(commands: int, service_name: str) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         server = start_nats(Path(scratch) / "nats")
         env = {
@@ -97,14 +102,15 @@ def main(commands: int) -> None:
             "FOURLINKS_JWT_SECRET": "a-secret-for-measuring-only-not-for-use",
             "FOURLINKS_LOG_LEVEL": "WARNING",
         }
-        init = [sys.executable, "-m", "fourlinks_cli", "nats", "init", "--monitor-url", server.monitor_url]
+        init = [sys.executable, "-m", "fourlinks_cli", "nats", "init", "--consumers"]
+        init += ["--monitor-url", server.monitor_url]
         subprocess.run(init, env=env, check=True, capture_output=True)
         port = free_port()
-        serve = [sys.executable, "-m", "fourlinks_runtime.serve", "members", "--port", str(port)]
+        serve = [sys.executable, "-m", "fourlinks_runtime.serve", service_name, "--port", str(port)]
         service = subprocess.Popen(serve, env=env)
         try:
             settings = Settings(nats_url=server.url, var_dir=Path(scratch), master_key=MASTER_KEY)
-            print(asyncio.run(measure(service, port, settings, commands)))
+            print(asyncio.run(measure(service, port, settings, commands, service_name)))
         finally:
             service.terminate()
             service.wait(10)
@@ -112,4 +118,4 @@ def main(commands: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000, sys.argv[2] if len(sys.argv) > 2 else "members")
