@@ -100,18 +100,8 @@ class _Mover:
 
     # -- the two copies ------------------------------------------------------------------------
     async def _copy_aside(self, main: dict[str, Any], side: dict[str, Any], total: int) -> int:
-        done = int(side["state"]["last_seq"])
         source = self._reader(self.settings.stream, self.settings.prefix)
-        copied = 0
-        batch: list[Message] = []
-        async for stored in source.read(from_position=done + 1, until_position=total):
-            batch.append(self._aside(stored))
-            if len(batch) == BATCH:
-                copied += await self._publish(batch, expect_last=done + copied)
-                batch = []
-        if batch:
-            copied += await self._publish(batch, expect_last=done + copied)
-        return copied
+        return await self._copy(source, int(side["state"]["last_seq"]), total, self._aside)
 
     def _aside(self, stored: StoredEvent) -> Message:
         """Old subject `<prefix>.<stream>.<type>` to `relayout.<prefix>.<stream>`, type in headers."""
@@ -126,13 +116,22 @@ class _Mover:
         return f"{SIDE_PREFIX}.{literal}", stored.payload, headers
 
     async def _copy_back(self, main: dict[str, Any], total: int) -> int:
-        done = int(main["state"]["last_seq"])
         side = self._reader(self.side, f"{SIDE_PREFIX}.{self.settings.prefix}")
+        return await self._copy(side, int(main["state"]["last_seq"]), total, self._back)
+
+    def _back(self, stored: StoredEvent) -> Message:
+        """`relayout.<prefix>.<stream>` to `<prefix>.<stream>`, the headers as they were."""
+        subject = stored.subject.removeprefix(f"{SIDE_PREFIX}.")
+        return subject, stored.payload, self.codec.headers_of(stored)
+
+    async def _copy(
+        self, source: JetStreamEventStore, done: int, total: int, moved: Callable[[StoredEvent], Message]
+    ) -> int:
+        """Positions `done + 1 .. total` of `source`, each as `moved` makes it, in atomic batches."""
         copied = 0
         batch: list[Message] = []
-        async for stored in side.read(from_position=done + 1, until_position=total):
-            headers = self.codec.headers_of(stored)
-            batch.append((stored.subject.removeprefix(f"{SIDE_PREFIX}."), stored.payload, headers))
+        async for stored in source.read(from_position=done + 1, until_position=total):
+            batch.append(moved(stored))
             if len(batch) == BATCH:
                 copied += await self._publish(batch, expect_last=done + copied)
                 batch = []
