@@ -243,24 +243,6 @@ TEST_MASTER_KEY = "dGVzdC1tYXN0ZXIta2V5LW9mLXRoaXJ0eS10d28tYnk="
 TEST_JWT_SECRET = "test-secret-for-signing-tokens-in-tests-only"  # noqa: S105 - tests only
 
 
-def subprocess_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """The environment of a command or service run as its own process against the stream, buckets
-    and keys of `settings` (no other FOURLINKS_ setting leaks in from the caller's environment)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOURLINKS_")}
-    env |= {
-        "FOURLINKS_NATS_URL": settings.nats_url,
-        "FOURLINKS_STREAM": settings.stream,
-        "FOURLINKS_SUBJECT_PREFIX": settings.subject_prefix,
-        "FOURLINKS_KEY_BUCKET": settings.key_bucket,
-        "FOURLINKS_IDEMPOTENCY_BUCKET": settings.idempotency_bucket,
-        "FOURLINKS_MASTER_KEY": TEST_MASTER_KEY,
-        "FOURLINKS_JWT_SECRET": TEST_JWT_SECRET,
-        "FOURLINKS_VAR_DIR": str(settings.var_dir),
-        "FOURLINKS_LOG_LEVEL": "WARNING",
-    }
-    return env | extra
-
-
 def service_runtime(client: httpx.AsyncClient) -> ServiceRuntime:
     """The running service behind a test client made by `running`."""
     transport = client._transport

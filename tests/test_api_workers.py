@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import TEST_JWT_SECRET, bearer, settings_for_tests, subprocess_env
+from conftest import TEST_JWT_SECRET, TEST_MASTER_KEY, bearer
 from fourlinks_cli.up import api_workers
 
 from fourlinks_kernel.jetstream import JetStreamSettings
@@ -51,7 +51,19 @@ def wait_ready(url: str, serving: subprocess.Popen[bytes], log: Path) -> None:
 def test_api_processes_beside_one_worker_read_their_own_writes_and_stop_together(
     nats_server: NatsEndpoint, jetstream_settings: JetStreamSettings, tmp_path: Path
 ) -> None:
-    env = subprocess_env(settings_for_tests(tmp_path, nats_server, jetstream_settings))
+    js = jetstream_settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOURLINKS_")}
+    env |= {
+        "FOURLINKS_NATS_URL": nats_server.url,
+        "FOURLINKS_STREAM": js.stream,
+        "FOURLINKS_SUBJECT_PREFIX": js.prefix,
+        "FOURLINKS_KEY_BUCKET": js.key_bucket,
+        "FOURLINKS_IDEMPOTENCY_BUCKET": js.idempotency_bucket,
+        "FOURLINKS_VAR_DIR": str(tmp_path),
+        "FOURLINKS_MASTER_KEY": TEST_MASTER_KEY,
+        "FOURLINKS_JWT_SECRET": TEST_JWT_SECRET,
+        "FOURLINKS_LOG_LEVEL": "WARNING",
+    }
     port, log = free_port(), tmp_path / "serve.log"
     command = [sys.executable, "-m", "fourlinks_runtime.serve", "members", "--port", str(port)]
     with log.open("wb") as output:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,12 +14,12 @@ from typing import Any
 
 from conftest import (
     COMMUNITY,
+    TEST_MASTER_KEY,
     District,
     community_with_a_covered_household,
     decided,
     eventually,
     loaded,
-    subprocess_env,
     work_and_close,
 )
 from fourlinks_audit import digest, export, replay
@@ -215,7 +216,16 @@ async def test_rebuilding_all_services_side_by_side_from_the_command_line_matche
             (d.feedback, "feedback"),
         )
     }
-    env = subprocess_env(d.settings)
+    settings = d.settings
+    env = {
+        **os.environ,
+        "FOURLINKS_NATS_URL": settings.nats_url,
+        "FOURLINKS_STREAM": settings.stream,
+        "FOURLINKS_SUBJECT_PREFIX": settings.subject_prefix,
+        "FOURLINKS_KEY_BUCKET": settings.key_bucket,
+        "FOURLINKS_MASTER_KEY": TEST_MASTER_KEY,
+        "FOURLINKS_LOG_LEVEL": "WARNING",
+    }
     command = [sys.executable, "-m", "fourlinks_cli", "replay", "rebuild", "--all"]
     command += ["--database-url", f"sqlite:///{tmp_path}/{{service}}.db"]
     done = await asyncio.to_thread(

@@ -22,7 +22,6 @@ from conftest import (
     free_ports,
     running,
     service_runtime,
-    subprocess_env,
     wait_ready,
 )
 from fourlinks_audit import digest
@@ -180,7 +179,15 @@ async def test_several_processes_writing_one_aggregate_lose_no_update_and_leave_
         unit_id = created.json()["id"]
         script = tmp_path / "writer.py"
         script.write_text(WRITER)
-        env = subprocess_env(service_settings)
+        env = {
+            **os.environ,
+            "FOURLINKS_NATS_URL": service_settings.nats_url,
+            "FOURLINKS_STREAM": service_settings.stream,
+            "FOURLINKS_SUBJECT_PREFIX": service_settings.subject_prefix,
+            "FOURLINKS_KEY_BUCKET": service_settings.key_bucket,
+            "FOURLINKS_MASTER_KEY": TEST_MASTER_KEY,
+            "FOURLINKS_LOG_LEVEL": "WARNING",
+        }
         writers = [
             await asyncio.create_subprocess_exec(sys.executable, str(script), unit_id, f"w{i}", "8", env=env)
             for i in range(3)
@@ -196,7 +203,18 @@ async def test_several_processes_writing_one_aggregate_lose_no_update_and_leave_
 
 
 def _serve_members(settings: Settings, port: int) -> subprocess.Popen[bytes]:
-    env = subprocess_env(settings, FOURLINKS_LOG_LEVEL="ERROR", FOURLINKS_PROJECTION_BATCH_SIZE="50")
+    env = {
+        **os.environ,
+        "FOURLINKS_NATS_URL": settings.nats_url,
+        "FOURLINKS_STREAM": settings.stream,
+        "FOURLINKS_SUBJECT_PREFIX": settings.subject_prefix,
+        "FOURLINKS_KEY_BUCKET": settings.key_bucket,
+        "FOURLINKS_MASTER_KEY": TEST_MASTER_KEY,
+        "FOURLINKS_JWT_SECRET": TEST_JWT_SECRET,
+        "FOURLINKS_VAR_DIR": str(settings.var_dir),
+        "FOURLINKS_LOG_LEVEL": "ERROR",
+        "FOURLINKS_PROJECTION_BATCH_SIZE": "50",
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "fourlinks_runtime.serve", "members", "--port", str(port)], env=env
     )
