@@ -10,6 +10,7 @@ from pydantic import Field
 from fourlinks_assignments.application import access, answers, commands, handlers, queries
 from fourlinks_assignments.application.handlers import with_directory
 from fourlinks_assignments.application.reactions import deadline_policy, zone
+from fourlinks_assignments.domain.actions import available_actions
 from fourlinks_assignments.domain.party_days import session_id_for
 from fourlinks_assignments.domain.tasks import NewTask
 from fourlinks_contracts.assignments import (
@@ -397,6 +398,21 @@ async def task_timeline(
     async with runtime.engine.connect() as conn:
         access.ensure_reader(actor, await queries.task_row(conn, task_id))
         return await queries.task_timeline(conn, task_id)
+
+
+@router.get(
+    "/tasks/{task_id}/actions",
+    summary="What the caller may do on this task now (what a page should offer)",
+    response_model=answers.TaskActions,
+)
+async def task_actions(
+    task_id: IdInPath, request: Request, actor: Reader, min_position: MinPosition = None
+) -> dict[str, Any]:
+    runtime = await caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        task = await queries.task_row(conn, task_id)
+    access.ensure_reader(actor, task)
+    return {"task_id": task_id, "state": task["state"], "actions": available_actions(actor, task)}
 
 
 @router.get("/board", summary="A unit's board: tasks per state")

@@ -46,6 +46,15 @@ class PartyDaySummary(BaseModel):
     closed_since_previous: list[str]
 
 
+class TaskActions(BaseModel):
+    """The commands the caller may send on a task now (the names of its `POST /tasks/{id}/...`
+    routes; `extension-decision` is `/extension/decision`)."""
+
+    task_id: str
+    state: str
+    actions: list[str]
+
+
 class TaskFigures(BaseModel):
     """One group's task KPIs for one month (the month the tasks were raised in)."""
 
