@@ -343,6 +343,9 @@ async def list_tasks(
     assignee: IdInQuery = None,
     overdue: bool = False,
     needs_reassignment: bool = False,
+    category: Annotated[str | None, Query(max_length=60, description="a task category")] = None,
+    urgency: Urgency | None = None,
+    source: TaskSource | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
     min_position: MinPosition = None,
@@ -356,6 +359,9 @@ async def list_tasks(
         assignee=assignee,
         overdue_at=runtime.clock() if overdue else None,
         needs_reassignment=needs_reassignment,
+        category=category,
+        urgency=urgency,
+        source=source,
     )
     async with runtime.engine.connect() as conn:
         return await queries.tasks_page(conn, wanted, limit=limit, offset=offset)

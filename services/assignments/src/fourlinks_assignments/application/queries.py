@@ -254,6 +254,9 @@ class TaskFilter:
     assignee: str | None = None
     overdue_at: datetime | None = None
     needs_reassignment: bool = False
+    category: str | None = None
+    urgency: str | None = None
+    source: str | None = None
 
 
 async def tasks_page(conn: AsyncConnection, wanted: TaskFilter, *, limit: int, offset: int) -> dict[str, Any]:
@@ -267,6 +270,13 @@ async def tasks_page(conn: AsyncConnection, wanted: TaskFilter, *, limit: int, o
         query = query.where(overdue_filter(wanted.overdue_at))
     if wanted.needs_reassignment:
         query = query.where(tasks.c.needs_reassignment.is_(True))
+    for column, value in (
+        ("category", wanted.category),
+        ("urgency", wanted.urgency),
+        ("source", wanted.source),
+    ):
+        if value:
+            query = query.where(tasks.c[column] == value)
     return await page(conn, query.order_by(tasks.c.raised_at, tasks.c.task_id), limit=limit, offset=offset)
 
 
