@@ -1,0 +1,61 @@
+"""Call-backs due (回访): whom to call now, and recording the answer — resolved? satisfied? (One
+nobody answers is recorded as not reached by the feedback service when its time runs out.)"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from fourlinks_console.people import CheckedForm, CurrentPerson, Person
+from fourlinks_console.services import ServiceRefused, Services
+from fourlinks_console.web import pages_of, query, see_other
+from fourlinks_contracts.feedback import Resolved, Satisfaction
+
+router = APIRouter()
+
+
+@router.get("/callbacks", name="callbacks")
+async def callbacks_page(
+    request: Request, person: CurrentPerson, unit: str | None = None, at: int | None = None
+) -> Response:
+    return await _render(request, person, (unit or person.scope).strip("/"), at)
+
+
+async def _render(
+    request: Request,
+    person: Person,
+    root: str,
+    at: int | None,
+    refused: tuple[str, ServiceRefused] | None = None,
+) -> Response:
+    services: Services = request.app.state.services
+    due = await services.get(person.token, "feedback", "/callbacks/due", {"unit": root}, min_position=at)
+    return pages_of(request).render(
+        request,
+        "callbacks.html",
+        {
+            "unit": root,
+            "due": due,
+            "resolved": list(Resolved),
+            "satisfaction": list(Satisfaction),
+            "refused": refused,
+        },
+        status=refused[1].status if refused else 200,
+    )
+
+
+@router.post("/callbacks/{feedback_id}")
+async def record(request: Request, person: CurrentPerson, form: CheckedForm, feedback_id: str) -> Response:
+    root = form.get("unit") or person.scope
+    services: Services = request.app.state.services
+    body = {
+        "resolved": form.get("resolved", ""),
+        "satisfaction": form.get("satisfaction", ""),
+        "comment": form.get("comment", ""),
+    }
+    path = f"/feedback/{feedback_id}/callback"
+    try:
+        answer = await services.send(person.token, "feedback", path, body)
+    except ServiceRefused as refused:
+        return await _render(request, person, root, None, (feedback_id, refused))
+    return see_other("/callbacks" + query(unit=root, at=answer.get("position")))

@@ -1,0 +1,50 @@
+"""工作台: a secretary's home — coverage, open and overdue tasks, this month's rates beside last
+month's, call-backs due today; each figure links to the list behind it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from fourlinks_console.figures import FEEDBACK_RATES, group_level, months_back, open_count, today_in, totals
+from fourlinks_console.people import CurrentPerson
+from fourlinks_console.services import Services
+from fourlinks_console.web import pages_of, see_other
+
+router = APIRouter()
+
+
+@router.get("/", name="home")
+async def home(request: Request, person: CurrentPerson, unit: str | None = None) -> Response:
+    if not person.is_staff:  # a member's own pages come with the console's second part
+        return see_other(f"/members/{person.id}")
+    root = (unit or person.scope).strip("/")
+    services: Services = request.app.state.services
+    timezone: str = request.app.state.runtime.timezone
+    last_month, this_month = months_back(today_in(timezone), 2)
+    by = group_level(root)
+    token = person.token
+    coverage, board, overdue, now_rates, then_rates, due = await asyncio.gather(
+        services.get(token, "members", "/coverage", {"unit": root}),
+        services.get(token, "assignments", "/board", {"unit": root}),
+        services.get(token, "assignments", "/tasks", {"unit": root, "overdue": "true", "limit": 1}),
+        services.get(token, "feedback", "/kpis", {"unit": root, "by": by, "month": this_month}),
+        services.get(token, "feedback", "/kpis", {"unit": root, "by": by, "month": last_month}),
+        services.get(token, "feedback", "/callbacks/due", {"unit": root}),
+    )
+    figures = {
+        "coverage": coverage,
+        "open": open_count(board),
+        "raised": board.get("raised", 0),
+        "overdue": overdue["total"],
+        "this_month": totals(now_rates, FEEDBACK_RATES),
+        "last_month": totals(then_rates, FEEDBACK_RATES),
+        "callbacks_due": len(due),
+    }
+    return pages_of(request).render(
+        request,
+        "home.html",
+        {"unit": root, "figures": figures, "months": (this_month, last_month), "rates": list(FEEDBACK_RATES)},
+    )

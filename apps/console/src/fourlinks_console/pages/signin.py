@@ -1,0 +1,185 @@
+"""Signing in and out: the deployment's identity provider (OpenID Connect, authorization code with
+PKCE), or, only where switched on and never in production, a local page listing the district's
+people by role (the embedded default)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+with warnings.catch_warnings():
+    # authlib warns at import that its httpx client moves to httpx2; the Starlette client we use
+    # works with httpx, which the console already depends on.
+    warnings.simplefilter("ignore")
+    from authlib.integrations.starlette_client import OAuth, OAuthError
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import Response
+
+from fourlinks_console.people import CheckedForm, Person, sign_in, sign_out
+from fourlinks_console.services import Services
+from fourlinks_console.settings import ConsoleSettings
+from fourlinks_console.web import local_path, pages_of, see_other
+from fourlinks_runtime.auth import issue_token
+from fourlinks_runtime.settings import Settings
+
+router = APIRouter()
+LOCAL_HOURS = 8.0
+MEMBERS_LISTED = 12
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One person the local sign-in page offers."""
+
+    key: str
+    label: str
+    role: str
+    scope: str
+    subject: str
+
+
+@router.get("/signin", name="signin")
+async def signin_page(request: Request, next: str = "/") -> Response:
+    settings: ConsoleSettings = request.app.state.console
+    choices = await _local_choices(request) if settings.local_signin else []
+    return pages_of(request).render(
+        request,
+        "signin.html",
+        {
+            "choices": choices,
+            "oidc": settings.oidc_enabled,
+            "next": local_path(next),
+            "local": settings.local_signin,
+        },
+    )
+
+
+@router.post("/signin/local")
+async def signin_local(request: Request, form: CheckedForm) -> Response:
+    settings: ConsoleSettings = request.app.state.console
+    if not settings.local_signin:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "local sign-in is not switched on here")
+    chosen = {c.key: c for c in await _local_choices(request)}.get(form.get("who", ""))
+    if chosen is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "choose one of the people listed")
+    runtime: Settings = request.app.state.runtime
+    token = issue_token(
+        runtime,
+        subject=chosen.subject,
+        roles=[chosen.role],
+        scope=chosen.scope,
+        lifetime=timedelta(hours=LOCAL_HOURS),
+    )
+    person = Person(
+        chosen.subject, chosen.label, (chosen.role,), chosen.scope, token, time.time() + LOCAL_HOURS * 3600
+    )
+    sign_in(request, person)
+    return see_other(local_path(form.get("next")))
+
+
+@router.post("/signout")
+async def signout(request: Request, _: CheckedForm) -> Response:
+    sign_out(request)
+    return see_other("/signin")
+
+
+@router.get("/signin/oidc")
+async def signin_oidc(request: Request, next: str = "/") -> Response:
+    client = _identity_provider(request)
+    request.session["after_signin"] = local_path(next)
+    answer: Response = await client.authorize_redirect(request, str(request.url_for("oidc_callback")))
+    return answer
+
+
+@router.get("/signin/oidc/callback", name="oidc_callback")
+async def oidc_callback(request: Request) -> Response:
+    client = _identity_provider(request)
+    try:
+        token = await client.authorize_access_token(request)
+    except OAuthError as exc:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, f"the identity provider refused: {exc.error}"
+        ) from exc
+    after = local_path(request.session.get("after_signin"))
+    sign_in(request, person_from_claims(request.app.state.console, token))
+    return see_other(after)
+
+
+def person_from_claims(settings: ConsoleSettings, token: dict[str, Any]) -> Person:
+    """The person an identity provider's answer describes (claims named in the settings)."""
+    claims: dict[str, Any] = token.get("userinfo") or {}
+    roles = claims.get(settings.oidc_roles_claim) or []
+    if isinstance(roles, str):
+        roles = roles.split()
+    scope = str(claims.get(settings.oidc_scope_claim) or "")
+    if not roles or not scope:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"your account has no Four Links roles or scope (claims {settings.oidc_roles_claim!r} and "
+            f"{settings.oidc_scope_claim!r}); ask the administrator to grant them",
+        )
+    name = str(claims.get(settings.oidc_name_claim) or claims.get("sub"))
+    expires = float(token.get("expires_at") or time.time() + 3600)
+    return Person(
+        str(claims["sub"]), name, tuple(str(r) for r in roles), scope, str(token["access_token"]), expires
+    )
+
+
+def _identity_provider(request: Request) -> Any:
+    settings: ConsoleSettings = request.app.state.console
+    if not settings.oidc_enabled:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no identity provider is configured here")
+    oauth: OAuth | None = getattr(request.app.state, "oauth", None)
+    if oauth is None:
+        oauth = OAuth()
+        oauth.register(
+            "idp",
+            server_metadata_url=settings.oidc_discovery_url,
+            client_id=settings.oidc_client_id,
+            client_secret=settings.oidc_client_secret.get_secret_value()
+            if settings.oidc_client_secret
+            else None,
+            client_kwargs={"scope": "openid profile", "code_challenge_method": "S256"},
+        )
+        request.app.state.oauth = oauth
+    return oauth.create_client("idp")
+
+
+async def _local_choices(request: Request) -> list[Choice]:
+    """The district's secretaries per unit, an inspector, an auditor, an administrator, and the
+    first members: what someone trying the embedded system needs to see every page."""
+    settings: ConsoleSettings = request.app.state.console
+    runtime: Settings = request.app.state.runtime
+    district = settings.district
+    lister = issue_token(
+        runtime,
+        subject="console-local-signin",
+        roles=["administrator"],
+        scope=district,
+        lifetime=timedelta(minutes=5),
+    )
+    services: Services = request.app.state.services
+    units = await services.get(lister, "members", "/org-units", {"unit": district})
+    members = await services.get(lister, "members", "/members", {"unit": district, "limit": MEMBERS_LISTED})
+    choices = [
+        Choice(
+            f"secretary:{u['path']}",
+            u["name"],
+            "secretary",
+            u["path"],
+            f"secretary-{u['path'].replace('/', '-')}",
+        )
+        for u in units
+        if u["level"] in {"district", "street", "community"}
+    ]
+    top = next((u["name"] for u in units if u["path"] == district), district)
+    for role in ("inspector", "auditor", "administrator"):
+        choices.append(Choice(f"{role}:{district}", top, role, district, f"{role}-{district}"))
+    choices += [
+        Choice(f"member:{m['member_id']}", m["name"], "member", m["org_unit"], m["member_id"])
+        for m in members["items"]
+    ]
+    return choices

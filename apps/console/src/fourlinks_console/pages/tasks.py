@@ -1,0 +1,144 @@
+"""The task board (columns by state, deadlines flagged, filters) and a task's page: its timeline
+from the events and the actions this person may take now — and only those."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import Response
+
+from fourlinks_console.actions import ACTION_FORMS, body_of
+from fourlinks_console.figures import BOARD_STATES
+from fourlinks_console.people import CheckedForm, CurrentPerson, Person
+from fourlinks_console.services import ServiceRefused, Services
+from fourlinks_console.web import pages_of, query, see_other
+from fourlinks_contracts.assignments import TaskSource
+from fourlinks_contracts.members import Urgency
+
+router = APIRouter()
+COLUMN_LIMIT = 30
+APPROACHING = timedelta(hours=24)
+FILTERS = ("category", "urgency", "source", "assignee", "overdue")
+
+
+@router.get("/tasks", name="board")
+async def board(
+    request: Request, person: CurrentPerson, unit: str | None = None, at: int | None = None
+) -> Response:
+    root = (unit or person.scope).strip("/")
+    chosen = {name: request.query_params.get(name) or None for name in FILTERS}
+    services: Services = request.app.state.services
+    wanted = {"unit": root, **{k: v for k, v in chosen.items() if k != "overdue"}, "limit": COLUMN_LIMIT}
+    if chosen["overdue"]:
+        wanted["overdue"] = "true"
+    columns = await asyncio.gather(
+        *(
+            services.get(person.token, "assignments", "/tasks", {**wanted, "state": s}, min_position=at)
+            for s in BOARD_STATES
+        )
+    )
+    now = datetime.now(UTC)
+    return pages_of(request).render(
+        request,
+        "board.html",
+        {
+            "unit": root,
+            "columns": [
+                (state, page, [flagged(t, now) for t in page["items"]])
+                for state, page in zip(BOARD_STATES, columns, strict=True)
+            ],
+            "filters": chosen,
+            "urgencies": list(Urgency),
+            "sources": list(TaskSource),
+        },
+    )
+
+
+def flagged(task: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The task with its deadline flag: overdue, approaching (within a day), or none."""
+    due = task.get("due_at")
+    flag = None
+    if due and task["state"] not in ("closed", "rejected"):
+        moment = datetime.fromisoformat(str(due).replace("Z", "+00:00"))
+        flag = "overdue" if moment <= now else "approaching" if moment - now <= APPROACHING else None
+    return {**task, "flag": flag}
+
+
+@router.get("/tasks/{task_id}", name="task")
+async def task_page(request: Request, person: CurrentPerson, task_id: str, at: int | None = None) -> Response:
+    return await _render_task(request, person, task_id, at)
+
+
+async def _render_task(
+    request: Request,
+    person: Person,
+    task_id: str,
+    at: int | None,
+    refused: tuple[str, ServiceRefused] | None = None,
+) -> Response:
+    services: Services = request.app.state.services
+    token = person.token
+    task, timeline, actions = await asyncio.gather(
+        services.get(token, "assignments", f"/tasks/{task_id}", min_position=at),
+        services.get(token, "assignments", f"/tasks/{task_id}/timeline", min_position=at),
+        services.get(token, "assignments", f"/tasks/{task_id}/actions", min_position=at),
+    )
+    offered = [(name, ACTION_FORMS[name]) for name in actions["actions"] if name in ACTION_FORMS]
+    return pages_of(request).render(
+        request,
+        "task.html",
+        {
+            "task": flagged(task, datetime.now(UTC)),
+            "timeline": timeline,
+            "offered": offered,
+            "refused": refused,
+        },
+        status=refused[1].status if refused else 200,
+    )
+
+
+@router.post("/tasks/{task_id}/do/{action}")
+async def act(
+    request: Request, person: CurrentPerson, form: CheckedForm, task_id: str, action: str
+) -> Response:
+    """Send one command. An action the page did not offer is still sent: the service refuses it
+    with its own reason, shown on the page (the console holds no rules of its own)."""
+    spec = ACTION_FORMS.get(action)
+    if spec is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such action: {action}")
+    services: Services = request.app.state.services
+    body = body_of(spec, form, request.app.state.runtime.timezone)
+    try:
+        answer = await services.send(person.token, "assignments", f"/tasks/{task_id}/{spec.route}", body)
+    except ServiceRefused as refused:
+        return await _render_task(request, person, task_id, None, (action, refused))
+    return see_other(f"/tasks/{task_id}" + query(at=answer.get("position")))
+
+
+@router.post("/tasks/new")
+async def raise_task(request: Request, person: CurrentPerson, form: CheckedForm) -> Response:
+    """Raise a task from the board (a secretary's own, or one an inspection found)."""
+    services: Services = request.app.state.services
+    body = {
+        "source": "inspection" if person.has("inspector") and not person.manages else "administrator",
+        "category": form.get("category", "").strip(),
+        "urgency": form.get("urgency") or "general",
+        "org_unit": form.get("org_unit", "").strip(),
+        "description": form.get("description", ""),
+    }
+    for contact in ("household_id", "enterprise_id"):
+        if form.get(contact, "").strip():
+            body[contact] = form[contact].strip()
+    try:
+        answer = await services.send(person.token, "assignments", "/tasks", body)
+    except ServiceRefused as refused:
+        return pages_of(request).render(
+            request,
+            "refused.html",
+            {"refused": refused, "back": "/tasks" + query(unit=body["org_unit"])},
+            status=refused.status,
+        )
+    return see_other(f"/tasks/{answer['id']}" + query(at=answer.get("position")))

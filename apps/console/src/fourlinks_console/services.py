@@ -1,0 +1,107 @@
+"""The three services, called over HTTP with the signed-in person's token.
+
+A refusal (4xx) becomes `ServiceRefused` carrying the service's own message, shown next to the
+field or action it concerns; a service that cannot answer becomes `ServiceUnavailable`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import httpx
+
+from fourlinks_console.settings import ConsoleSettings
+
+Service = Literal["members", "assignments", "feedback"]
+
+
+class ServiceRefused(Exception):
+    """The service said no (4xx): its status and what it said, per field where it named one."""
+
+    def __init__(self, status: int, message: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.fields = fields or {}
+
+
+class ServiceUnavailable(Exception):
+    """The service did not answer, or failed (5xx)."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(f"the {service} service is not answering")
+        self.service = service
+
+
+class Services:
+    """One connection pool to the three services; every call carries a person's bearer token."""
+
+    def __init__(self, settings: ConsoleSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._urls: dict[str, str] = {
+            "members": settings.members_url.rstrip("/"),
+            "assignments": settings.assignments_url.rstrip("/"),
+            "feedback": settings.feedback_url.rstrip("/"),
+        }
+        self._http = httpx.AsyncClient(timeout=settings.service_timeout_seconds, transport=transport)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def get(
+        self,
+        token: str,
+        service: Service,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        min_position: int | None = None,
+    ) -> Any:
+        """A read (after the log position `min_position`, to read one's own write); params that are
+        not set are left out."""
+        wanted = {k: v for k, v in (params or {}).items() if v is not None and v != ""}
+        headers = {"X-Min-Position": str(min_position)} if min_position else {}
+        return await self._call("GET", token, service, path, params=wanted, headers=headers)
+
+    async def send(
+        self,
+        token: str,
+        service: Service,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        method: Literal["POST", "PUT"] = "POST",
+    ) -> dict[str, Any]:
+        """A command; answers the service's acknowledgement (with the log `position`)."""
+        answer: dict[str, Any] = await self._call(method, token, service, path, json=body or {}, headers={})
+        return answer
+
+    async def _call(
+        self, method: str, token: str, service: Service, path: str, *, headers: dict[str, str], **kwargs: Any
+    ) -> Any:
+        headers = {**headers, "Authorization": f"Bearer {token}"}
+        try:
+            reply = await self._http.request(method, self._urls[service] + path, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(service) from exc
+        if reply.status_code >= 500:
+            raise ServiceUnavailable(service)
+        if reply.status_code >= 400:
+            raise refusal(reply)
+        return reply.json()
+
+
+def refusal(reply: httpx.Response) -> ServiceRefused:
+    """The service's message, and per field where it was a validation error."""
+    try:
+        detail = reply.json().get("detail")
+    except ValueError:
+        detail = None
+    if isinstance(detail, list):
+        fields = {
+            str(error.get("loc", ["", "?"])[-1]): str(error.get("msg", ""))
+            for error in detail
+            if isinstance(error, dict)
+        }
+        message = "; ".join(f"{name}: {text}" for name, text in fields.items())
+        return ServiceRefused(reply.status_code, message, fields)
+    return ServiceRefused(reply.status_code, str(detail or reply.reason_phrase))

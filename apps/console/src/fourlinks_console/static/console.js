@@ -1,0 +1,30 @@
+// Four Links console: the trend chart on the KPI page (uPlot, served by the console itself).
+(function () {
+  "use strict";
+  function drawTrend() {
+    var holder = document.getElementById("trend-chart");
+    var source = document.getElementById("trend-data");
+    if (!holder || !source || typeof uPlot === "undefined") { return; }
+    var data = JSON.parse(source.textContent);
+    var labels = JSON.parse(holder.getAttribute("data-labels") || "{}");
+    var names = Object.keys(data.series);
+    var colours = ["#b71c1c", "#0b4f9c", "#1d5e20", "#8e5b00", "#5c2d91"];
+    var xs = data.months.map(function (_, i) { return i; });
+    var columns = [xs].concat(names.map(function (n) {
+      return data.series[n].map(function (v) { return v === null ? null : Math.round(v * 1000) / 10; });
+    }));
+    var series = [{ label: "", value: function (_, i) { return i === null ? "" : data.months[i]; } }].concat(
+      names.map(function (n, i) { return { label: labels[n] || n, stroke: colours[i % colours.length], width: 2, spanGaps: true }; })
+    );
+    var width = Math.max(280, Math.min(holder.clientWidth || 800, 1100));
+    new uPlot({
+      width: width, height: 260, series: series,
+      scales: { x: { time: false }, y: { range: [0, 100] } },
+      axes: [
+        { values: function (_, ticks) { return ticks.map(function (t) { return data.months[t] || ""; }); }, incrs: [1] },
+        { values: function (_, ticks) { return ticks.map(function (t) { return t + "%"; }); } }
+      ]
+    }, columns, holder);
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", drawTrend); } else { drawTrend(); }
+})();
