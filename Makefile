@@ -9,12 +9,12 @@ export UV_LINK_MODE ?= copy
 # of compiling its imports again (where PYTHONDONTWRITEBYTECODE is set, every time).
 export UV_COMPILE_BYTECODE ?= 1
 
-.PHONY: up test env lint typecheck pytest isolation clean fuzz bench bench-quick
+.PHONY: up test env lint typecheck pytest isolation clean fuzz bench bench-quick browser
 
 up: env ## run nats-server and the three services on SQLite under ./var
 	$(RUN) fourlinks up
 
-test: env lint typecheck isolation pytest ## lint, types, package isolation, tests
+test: env browser lint typecheck isolation pytest ## lint, types, package isolation, tests
 
 env: | $(UV)
 	@$(UV) sync --locked --all-packages --quiet
@@ -23,6 +23,12 @@ $(CURDIR)/var/tools/bin/uv:
 	@echo "uv not found: installing it into var/tools"
 	$(PYTHON) -m venv var/tools
 	var/tools/bin/pip install --quiet uv
+
+browser: ## what the console's browser tests drive: Debian's chromium and a Chinese font (Playwright never downloads a browser)
+	@{ command -v chromium >/dev/null && [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; } || { \
+	  echo "installing Debian's chromium and fonts-wqy-zenhei for the console's browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; }
 
 lint:
 	$(RUN) ruff check .

@@ -28,6 +28,7 @@ from fourlinks_kernel.crypto import generate_master_key
 from fourlinks_runtime.embedded import start_nats
 from fourlinks_runtime.serve import SERVICES
 from fourlinks_runtime.settings import Settings
+from fourlinks_console.serve import DEFAULT_PORT as CONSOLE_PORT
 from fourlinks_runtime.upstate import UpState, free_port, hold_lock, port_is_free, read_state, write_state
 
 LAST_LINES = 15
@@ -130,6 +131,29 @@ class Supervisor:
                 )
 
         return launch
+
+    def start_console(self) -> None:
+        """The console, with the local sign-in page (this is the embedded system on one machine)."""
+        if self.state.console is None:
+            return
+        log = self.var_dir / "logs" / "console.log"
+        command = [sys.executable, "-m", "fourlinks_console", "--port", str(self.state.console)]
+        urls = {
+            f"FOURLINKS_CONSOLE_{name.upper()}_URL": f"http://127.0.0.1:{port}"
+            for name, port in self.state.services.items()
+        }
+        env = {"FOURLINKS_CONSOLE_LOCAL_SIGNIN": "1", **self.env, **urls}
+
+        def launch() -> subprocess.Popen[bytes]:
+            with log.open("ab") as output:
+                return subprocess.Popen(
+                    command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+                )
+
+        child = Child("console", launch, log)
+        child.start()
+        self.children["console"] = child
+        self._record_pids()
 
     # -- watching ---------------------------------------------------------------------------
     def run(self, stopping: list[bool]) -> int:
@@ -234,6 +258,7 @@ def run_up(var_dir: Path) -> int:
         supervisor.start_nats()
         _command(["nats", "init", "--monitor-url", f"http://127.0.0.1:{state.monitor_port}"], env)
         supervisor.start_services()
+        supervisor.start_console()
         _seed_first_time(var_dir, env)
         print("waiting for the services to be ready ...", flush=True)
         return supervisor.run(stopping)
@@ -253,6 +278,7 @@ def _addresses(var_dir: Path, previous: UpState | None) -> UpState:
         nats_port=_keep_port("nats", previous.nats_port if previous else None, None),
         monitor_port=_keep_port("nats monitoring", previous.monitor_port if previous else None, None),
         services=services,
+        console=_keep_port("console", previous.console if previous else None, CONSOLE_PORT),
     )
 
 
@@ -328,6 +354,8 @@ def _banner(state: UpState, var_dir: Path) -> None:
     for name, port in state.services.items():
         url = f"http://127.0.0.1:{port}"
         print(f"  {name:<12} API {url}   docs {url}/docs   events {url}/asyncapi")
+    if state.console is not None:
+        print(f"  console      http://127.0.0.1:{state.console}   (local sign-in: choose a person of the district)")
     print("A token for trying the API: ./fourlinks token --role secretary --scope yuhang")
     print("Ctrl-C stops everything; data stays in", var_dir, flush=True)
 

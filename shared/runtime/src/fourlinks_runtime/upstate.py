@@ -30,6 +30,7 @@ class UpState:
     monitor_port: int
     services: dict[str, int] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)
+    console: int | None = None
 
     @property
     def nats_url(self) -> str:

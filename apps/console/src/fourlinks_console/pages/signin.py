@@ -13,6 +13,8 @@ from typing import Any
 with warnings.catch_warnings():
     # authlib warns at import that its httpx client moves to httpx2; the Starlette client we use
     # works with httpx, which the console already depends on.
+    import authlib.deprecate  # noqa: F401 - it installs an "always" filter; installed here, it is undone on exit
+
     warnings.simplefilter("ignore")
     from authlib.integrations.starlette_client import OAuth, OAuthError
 from fastapi import APIRouter, HTTPException, Request, status

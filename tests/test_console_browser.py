@@ -1,0 +1,347 @@
+"""The console in a real browser (Playwright driving Debian's headless Chromium) against the
+embedded system `make up` runs: a secretary, a member and an inspector work the loop through the
+pages; forbidden actions are absent and refused when forced; the locale switch changes the
+labels; no page logs an error or asks anything of a host but this machine.
+
+Screenshots of every page at office-screen and phone size land in var/screenshots/ (names and
+other personal data masked); docs/console/ keeps a few for the README."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, Request, sync_playwright
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DESKTOP = {"width": 1366, "height": 768}
+PHONE = {"width": 390, "height": 844}
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "var" / "screenshots"
+COMMUNITY = "yuhang/s01/c001"
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@dataclass
+class Console:
+    """The running embedded system: the console's address and the services'."""
+
+    url: str
+    services: dict[str, str]
+    var_dir: Path
+
+    def token(self, role: str, scope: str, subject: str | None = None) -> str:
+        command = [sys.executable, "-m", "fourlinks_cli", "token", "--role", role, "--scope", scope]
+        command += ["--subject", subject] if subject else []
+        env = {**os.environ, "FOURLINKS_VAR_DIR": str(self.var_dir)}
+        return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+    def api(self, service: str, path: str, token: str, **params: object) -> object:
+        answer = httpx.get(
+            self.services[service] + path,
+            params=params,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+
+@dataclass
+class Watch:
+    """What a page did that it should not: console errors, uncaught errors, requests elsewhere."""
+
+    errors: list[str] = field(default_factory=list)
+    elsewhere: list[str] = field(default_factory=list)
+
+    def attach(self, page: Page) -> None:
+        page.on(
+            "console",
+            lambda m: self.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+        )
+        page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        page.on("request", self._request)
+
+    def _request(self, request: Request) -> None:
+        host = urlsplit(request.url).hostname
+        if request.url.startswith(("data:", "about:")):
+            return
+        if host != "127.0.0.1":
+            self.elsewhere.append(request.url)
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    var_dir = tmp_path_factory.mktemp("console") / "var"
+    log = (var_dir.parent / "up.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fourlinks_cli", "up", "--var-dir", str(var_dir)],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "FOURLINKS_LOG_LEVEL": "WARNING", "FOURLINKS_API_WORKERS": "1"},
+    )
+    assert process.stdout is not None
+    services: dict[str, str] = {}
+    console_url = ""
+    deadline = time.monotonic() + 180
+    for line in process.stdout:
+        found = re.match(r"\s+(\w+)\s+API (http://\S+)", line)
+        if found:
+            services[found[1]] = found[2]
+        shown = re.match(r"\s+console\s+(http://\S+)", line)
+        if shown:
+            console_url = shown[1]
+        if "Ctrl-C stops everything" in line or time.monotonic() > deadline:
+            break
+    try:
+        assert console_url, (var_dir.parent / "up.log").read_text(errors="replace")[-3000:]
+        _wait_live(console_url)
+        yield Console(console_url, services, var_dir)
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=60)
+
+
+def _wait_live(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/health/live", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "the console never answered"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: `make test` installs it (make browser)"
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    yield launched
+    launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[tuple[Page, Watch]]:
+    context = browser.new_context(viewport=DESKTOP, locale="zh-CN")
+    opened = context.new_page()
+    watch = Watch()
+    watch.attach(opened)
+    yield opened, watch
+    context.close()
+    assert not watch.errors, watch.errors
+    assert not watch.elsewhere, f"requests left this machine: {watch.elsewhere}"
+
+
+def sign_in(page: Page, console: Console, who: str) -> None:
+    page.goto(f"{console.url}/signin")
+    page.locator(f"input[name=who][value='{who}']").check()
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_load_state()
+    assert "/signin" not in page.url
+
+
+def shoot(page: Page, name: str) -> None:
+    """This page at office-screen and phone size, personal data masked."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(viewport)
+        page.screenshot(
+            path=str(SCREENSHOTS / f"{name}-{size}.png"), full_page=True, mask=[page.locator(".pd")]
+        )
+    page.set_viewport_size(DESKTOP)
+
+
+def figure(page: Page, name: str) -> str:
+    return page.locator(f"[data-figure={name}] .value").inner_text().strip()
+
+
+def test_a_secretary_sees_the_figures_of_the_api_and_covers_a_household_from_the_suggestions(
+    console: Console, page: tuple[Page, Watch]
+) -> None:
+    browser_page, _ = page
+    sign_in(browser_page, console, f"secretary:{COMMUNITY}")
+    token = console.token("secretary", COMMUNITY)
+    coverage = console.api("members", "/coverage", token, unit=COMMUNITY)
+    assert isinstance(coverage, dict)
+    assert figure(browser_page, "uncovered_households") == str(coverage["households"]["uncovered"])
+    assert figure(browser_page, "coverage_rate") == f"{coverage['coverage_rate'] * 100:.1f}%"
+    shoot(browser_page, "home")
+
+    browser_page.get_by_role("link", name="覆盖", exact=True).first.click()
+    browser_page.wait_for_load_state()
+    before = int(coverage["households"]["uncovered"])
+    first = browser_page.locator("li.contact").first
+    first.get_by_role("button", name="纳入该党员联系卡").click()
+    browser_page.wait_for_load_state()
+    after = console.api("members", "/coverage", token, unit=COMMUNITY)
+    assert isinstance(after, dict)
+    assert (
+        after["households"]["uncovered"] + after["enterprises"]["uncovered"]
+        == before + coverage["enterprises"]["uncovered"] - 1
+    )
+    assert (
+        browser_page.locator("[data-figure=coverage_rate]").inner_text()
+        == f"{after['coverage_rate'] * 100:.1f}%"
+    )
+    assert after["coverage_rate"] > coverage["coverage_rate"]
+    shoot(browser_page, "coverage")
+
+
+def test_a_task_is_worked_from_triage_to_closure_on_the_pages(
+    console: Console, page: tuple[Page, Watch], browser: Browser
+) -> None:
+    browser_page, _ = page
+    token = console.token("secretary", COMMUNITY)
+    members = console.api("members", "/members", token, unit=COMMUNITY, limit=1)
+    assert isinstance(members, dict)
+    member = members["items"][0]["member_id"]
+
+    sign_in(browser_page, console, f"secretary:{COMMUNITY}")
+    browser_page.goto(f"{console.url}/tasks?unit={COMMUNITY}")
+    browser_page.locator("details.new-task summary").click()
+    browser_page.locator("#new-category").fill("楼道照明")
+    browser_page.locator("#new-description").fill("3 单元楼道灯不亮")
+    browser_page.get_by_role("button", name="提交").click()
+    browser_page.wait_for_load_state()
+    task_url = browser_page.url.split("?")[0]
+    assert state_of(browser_page) == "raised"
+    assert offered(browser_page) == ["triage", "reject"]
+    shoot(browser_page, "task")
+
+    act(browser_page, "triage")
+    assert state_of(browser_page) == "accepted"
+    act(browser_page, "assign", {"assign-member_id": member})
+    assert state_of(browser_page) == "assigned"
+
+    as_member = second_person(browser, console, f"member:{member}", task_url)
+    assert offered(as_member) == ["accept", "return", "extension"]
+    act(as_member, "accept")
+    act(as_member, "resolution", {"resolution-summary": "已更换灯泡"})
+    assert state_of(as_member) == "awaiting_check"
+    as_member.context.close()
+
+    as_inspector = second_person(browser, console, "inspector:yuhang", task_url)
+    act(as_inspector, "spot-check")
+    assert state_of(as_inspector) == "ready_to_close"
+    as_inspector.context.close()
+
+    browser_page.goto(task_url)
+    act(browser_page, "close")
+    assert state_of(browser_page) == "closed"
+    assert offered(browser_page) == ["reopen"]
+    events = browser_page.locator(".timeline li").count()
+    assert events >= 7
+    browser_page.goto(f"{console.url}/tasks?unit={COMMUNITY}")
+    shoot(browser_page, "board")
+
+
+def test_a_forbidden_action_is_not_offered_and_is_refused_when_forced(
+    console: Console, page: tuple[Page, Watch]
+) -> None:
+    browser_page, _ = page
+    sign_in(browser_page, console, f"secretary:{COMMUNITY}")
+    browser_page.goto(f"{console.url}/tasks?unit={COMMUNITY}")
+    browser_page.locator("details.new-task summary").click()
+    browser_page.locator("#new-category").fill("噪音")
+    browser_page.locator("#new-description").fill("夜间施工")
+    browser_page.get_by_role("button", name="提交").click()
+    browser_page.wait_for_load_state()
+    assert "accept" not in offered(browser_page)
+    csrf = browser_page.locator("input[name=csrf_token]").first.get_attribute("value")
+    task_path = urlsplit(browser_page.url).path
+    forced = browser_page.request.post(f"{console.url}{task_path}/do/accept", form={"csrf_token": csrf or ""})
+    assert forced.status == 403, forced.status
+    assert "member" in forced.text()
+    without_token = browser_page.request.post(f"{console.url}{task_path}/do/triage", form={})
+    assert without_token.status == 403
+    browser_page.goto(f"{console.url}{task_path}")
+    assert state_of(browser_page) == "raised"
+
+
+def test_the_locale_switch_changes_every_label_and_every_page_renders(
+    console: Console, page: tuple[Page, Watch]
+) -> None:
+    browser_page, _ = page
+    sign_in(browser_page, console, "secretary:yuhang")
+    pages = ["/", "/coverage", "/members", "/tasks", "/kpis", "/callbacks", "/history"]
+    for path in pages:
+        browser_page.goto(console.url + path)
+        assert browser_page.locator("h1").count() == 1
+        assert CJK.search(browser_page.locator("h1").inner_text())
+        shoot(browser_page, path.strip("/") or "workbench")
+    browser_page.get_by_role("link", name="English").click()
+    browser_page.wait_for_load_state()
+    for path in pages:
+        browser_page.goto(console.url + path)
+        labels = browser_page.locator(
+            "label, th[scope=col], h1, h2, nav a, button, summary, legend"
+        ).all_inner_texts()
+        translated = [text for text in labels if CJK.search(_without_data(text))]
+        assert not translated, f"{path}: still in Chinese: {translated[:5]}"
+        assert browser_page.locator("html").get_attribute("lang") == "en"
+    shoot(browser_page, "kpis-english")
+
+
+def _without_data(text: str) -> str:
+    """A label without the data it shows (unit names in crumbs and headings are data, not labels)."""
+    return re.sub(r"[\u4e00-\u9fff]+(社区|街道|区|幢)", "", text)
+
+
+def state_of(page: Page) -> str:
+    return page.locator("[data-state]").get_attribute("data-state") or ""
+
+
+def offered(page: Page) -> list[str]:
+    return [
+        a or "" for a in page.locator("details.action").evaluate_all("els => els.map(e => e.dataset.action)")
+    ]
+
+
+def act(page: Page, action: str, fields: dict[str, str] | None = None) -> None:
+    box = page.locator(f"details.action[data-action='{action}']")
+    box.locator("summary").click()
+    for field_id, value in (fields or {}).items():
+        box.locator(f"#{field_id}").fill(value)
+    box.locator("button[type=submit]").click()
+    page.wait_for_load_state()
+    refused = page.locator(".refused")
+    assert refused.count() == 0, refused.all_inner_texts()
+
+
+def second_person(browser: Browser, console: Console, who: str, url: str) -> Page:
+    context = browser.new_context(viewport=DESKTOP)
+    opened = context.new_page()
+    sign_in(opened, console, who)
+    opened.goto(url)
+    return opened
