@@ -18,11 +18,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, Request, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, Request, ViewportSize, sync_playwright
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -34,8 +35,8 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DESKTOP = {"width": 1366, "height": 768}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1366, "height": 768}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "var" / "screenshots"
 COMMUNITY = "yuhang/s01/c001"
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -57,7 +58,7 @@ class Console:
         env = {**os.environ, "FOURLINKS_VAR_DIR": str(self.var_dir)}
         return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout.strip()
 
-    def api(self, service: str, path: str, token: str, **params: object) -> object:
+    def api(self, service: str, path: str, token: str, **params: str | int) -> Any:
         answer = httpx.get(
             self.services[service] + path,
             params=params,

@@ -24,11 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fourlinks_console.serve import DEFAULT_PORT as CONSOLE_PORT
+
 from fourlinks_kernel.crypto import generate_master_key
 from fourlinks_runtime.embedded import start_nats
 from fourlinks_runtime.serve import SERVICES
 from fourlinks_runtime.settings import Settings
-from fourlinks_console.serve import DEFAULT_PORT as CONSOLE_PORT
 from fourlinks_runtime.upstate import UpState, free_port, hold_lock, port_is_free, read_state, write_state
 
 LAST_LINES = 15
@@ -355,7 +356,8 @@ def _banner(state: UpState, var_dir: Path) -> None:
         url = f"http://127.0.0.1:{port}"
         print(f"  {name:<12} API {url}   docs {url}/docs   events {url}/asyncapi")
     if state.console is not None:
-        print(f"  console      http://127.0.0.1:{state.console}   (local sign-in: choose a person of the district)")
+        console = f"http://127.0.0.1:{state.console}"
+        print(f"  console      {console}   (local sign-in: choose a person of the district)")
     print("A token for trying the API: ./fourlinks token --role secretary --scope yuhang")
     print("Ctrl-C stops everything; data stays in", var_dir, flush=True)
 
