@@ -1,0 +1,114 @@
+"""The console's parts that hold no page: settings, forms to command bodies, exports, where a form
+may send a person next, and the identity provider's claims."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi import HTTPException
+from openpyxl import load_workbook
+from pydantic import ValidationError
+
+from fourlinks_console.actions import ACTION_FORMS, body_of
+from fourlinks_console.exports import Column, Table, csv_file, xlsx_file
+from fourlinks_console.pages.signin import person_from_claims
+from fourlinks_console.settings import ConsoleSettings
+from fourlinks_console.web import local_path
+
+TABLE = Table(
+    "党员名单 members",
+    "yuhang/s01",
+    datetime(2026, 11, 30, tzinfo=UTC),
+    [Column("name", "姓名 name"), Column("helpers", "协助人员 helpers")],
+    [{"name": "王芳", "helpers": ["甲", "乙"]}, {"name": "李强", "helpers": None}],
+)
+
+
+def test_local_sign_in_is_refused_in_production_and_production_needs_a_session_secret(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="refused in production"):
+        ConsoleSettings(environment="production", local_signin=True)
+    with pytest.raises(ValueError, match="SESSION_SECRET is required"):
+        ConsoleSettings(environment="production").session_secret_value(tmp_path)
+    embedded = ConsoleSettings()
+    made = embedded.session_secret_value(tmp_path)
+    assert made == embedded.session_secret_value(tmp_path)
+    assert (tmp_path / "console.secret").stat().st_mode & 0o077 == 0
+    assert not embedded.secure_cookies
+    assert ConsoleSettings(environment="production").secure_cookies
+
+
+def test_a_form_becomes_the_body_the_service_wants() -> None:
+    spot = body_of(ACTION_FORMS["spot-check"], {"passed": "no", "note": ""}, "Asia/Shanghai")
+    assert spot == {"passed": False}
+    extension = body_of(
+        ACTION_FORMS["extension"], {"new_due_at": "2026-12-20T10:00", "reason": "等配件"}, "Asia/Shanghai"
+    )
+    assert extension == {"new_due_at": "2026-12-20T10:00:00+08:00", "reason": "等配件"}
+    close = body_of(
+        ACTION_FORMS["close"], {"reason": "resolved", "note": " ", "duplicate_of": ""}, "Asia/Shanghai"
+    )
+    assert close == {"reason": "resolved", "note": " "}
+
+
+def test_after_a_form_a_person_is_only_sent_to_a_page_of_this_console() -> None:
+    assert local_path("/tasks?unit=yuhang") == "/tasks?unit=yuhang"
+    for elsewhere in (
+        "https://example.org/",
+        "//example.org/x",
+        "/\\example.org",
+        "javascript:alert(1)",
+        None,
+        "",
+    ):
+        assert local_path(elsewhere) == "/"
+
+
+def test_csv_has_a_byte_order_mark_the_scope_and_the_time() -> None:
+    answer = csv_file(TABLE, "members")
+    body = bytes(answer.body)
+    assert body.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    assert rows[0][1] == "范围 scope: yuhang/s01"
+    assert "2026-11-30" in rows[0][2]
+    assert rows[1] == ["姓名 name", "协助人员 helpers"]
+    assert rows[2] == ["王芳", "甲、乙"]
+    assert rows[3] == ["李强", ""]
+    assert "filename*=UTF-8''members.csv" in answer.headers["content-disposition"]
+
+
+def test_excel_has_chinese_headers_under_a_title_row() -> None:
+    book = load_workbook(io.BytesIO(bytes(xlsx_file(TABLE, "members").body)))
+    sheet = book.active
+    assert sheet is not None
+    rows = [[cell.value for cell in row][:2] for row in sheet.iter_rows()]  # the title row is 3 wide
+    assert rows[0][0] == "党员名单 members"
+    assert rows[1] == ["姓名 name", "协助人员 helpers"]
+    assert rows[2] == ["王芳", "甲、乙"]
+
+
+def test_roles_and_scope_come_from_the_claims_named_in_the_settings() -> None:
+    settings = ConsoleSettings()
+    token = {
+        "access_token": "at",
+        "expires_at": 2_000_000_000,
+        "userinfo": {
+            "sub": "u1",
+            "name": "书记",
+            "fourlinks_roles": "secretary auditor",
+            "fourlinks_scope": "yuhang",
+        },
+    }
+    person = person_from_claims(settings, token)
+    assert (person.id, person.roles, person.scope, person.token) == (
+        "u1",
+        ("secretary", "auditor"),
+        "yuhang",
+        "at",
+    )
+    with pytest.raises(HTTPException) as refused:
+        person_from_claims(settings, {"access_token": "at", "userinfo": {"sub": "u2"}})
+    assert refused.value.status_code == 403
