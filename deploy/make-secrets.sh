@@ -15,6 +15,9 @@ keep nats_admin_password "$(random)"
 keep nats_system_password "$(random)"
 keep master_key "$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')"
 keep jwt_secret "$(random)"
+keep console_session_secret "$(random)"
+# The console's client secret at the identity provider: from the environment, or fill the file in.
+keep console_oidc_client_secret "${FOURLINKS_CONSOLE_OIDC_CLIENT_SECRET:-set-me}"
 {
   echo "FOURLINKS_NATS_ADMIN_PASSWORD=$(cat secrets/nats_admin_password)"
   for service in members assignments feedback; do

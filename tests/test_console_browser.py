@@ -130,11 +130,11 @@ def _wait_live(url: str) -> None:
     deadline = time.monotonic() + 60
     while True:
         try:
-            if httpx.get(f"{url}/health/live", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
-        assert time.monotonic() < deadline, "the console never answered"
+        assert time.monotonic() < deadline, "the console never answered ready"
         time.sleep(0.2)
 
 

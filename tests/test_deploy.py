@@ -80,20 +80,31 @@ def test_each_service_is_healthchecked_waits_for_init_and_has_its_own_credential
     }
 
 
+def test_the_console_runs_in_production_mode_behind_the_services_with_its_session_secret() -> None:
+    console = compose()["services"]["console"]
+    assert console["environment"]["FOURLINKS_CONSOLE_ENVIRONMENT"] == "production"
+    assert "FOURLINKS_CONSOLE_LOCAL_SIGNIN" not in console["environment"]
+    assert {s["target"] for s in console["secrets"]} >= {"fourlinks_console_session_secret"}
+    assert set(console["depends_on"]) == set(SERVICES)
+    assert "console_session_secret" in (DEPLOY / "make-secrets.sh").read_text()
+
+
 def test_postgres_gets_one_database_per_service() -> None:
     script = (DEPLOY / "postgres" / "init.sh").read_text()
     assert "for service in members assignments feedback" in script
     assert "CREATE DATABASE ${service} OWNER ${service}" in script
 
 
-@pytest.mark.parametrize("dockerfile", ["deploy/Dockerfile.service", "deploy/Dockerfile.ops"])
+@pytest.mark.parametrize(
+    "dockerfile", ["deploy/Dockerfile.service", "deploy/Dockerfile.ops", "deploy/Dockerfile.console"]
+)
 def test_images_are_multi_stage_locked_non_root_and_healthchecked(dockerfile: str) -> None:
     text = (ROOT / dockerfile).read_text()
     assert len(re.findall(r"^FROM ", text, re.MULTILINE)) == 2
     assert "uv sync --locked --no-dev" in text
     assert re.search(r"^USER 10001$", text, re.MULTILINE)
     assert "secret" not in text.lower().replace("fourlinks_secrets_dir=/run/secrets", "")
-    if "service" in dockerfile and "ops" not in dockerfile:
+    if "ops" not in dockerfile:
         assert "HEALTHCHECK" in text and "/health/ready" in text  # noqa: PT018
 
 
@@ -102,7 +113,7 @@ def test_kubernetes_runs_nats_as_a_statefulset_and_probes_every_service() -> Non
     (nats,) = [d for d in documents if d["kind"] == "StatefulSet"]
     assert nats["spec"]["replicas"] == 3
     deployments = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Deployment"}
-    assert set(deployments) == set(SERVICES)
+    assert set(deployments) == {*SERVICES, "console"}
     for deployment in deployments.values():
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"

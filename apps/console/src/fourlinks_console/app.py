@@ -103,6 +103,13 @@ def _health(app: FastAPI) -> None:
     async def live() -> dict[str, str]:
         return {"status": "live"}
 
+    @app.get("/health/ready", include_in_schema=False)
+    async def ready(request: Request) -> JSONResponse:
+        """Ready when the three services answer (the console can do nothing without them)."""
+        services: Services = request.app.state.services
+        missing = [f"{name} not answering" for name in await services.unreachable()]
+        return JSONResponse({"missing": missing}, status_code=503 if missing else 200)
+
 
 def _locale_switch(app: FastAPI) -> None:
     @app.get("/locale/{locale}", name="locale")

@@ -5,6 +5,7 @@ field or action it concerns; a service that cannot answer becomes `ServiceUnavai
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 import httpx
@@ -46,6 +47,18 @@ class Services:
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._http.aclose()
+
+    async def unreachable(self) -> list[str]:
+        """The services that do not answer their liveness check now."""
+        replies = await asyncio.gather(
+            *(self._http.get(f"{url}/health/live", timeout=2) for url in self._urls.values()),
+            return_exceptions=True,
+        )
+        return [
+            name
+            for name, reply in zip(self._urls, replies, strict=True)
+            if isinstance(reply, BaseException) or reply.status_code != 200
+        ]
 
     async def get(
         self,
