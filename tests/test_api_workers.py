@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import TEST_JWT_SECRET, TEST_MASTER_KEY, bearer
-from fourlinks_cli.up import api_workers
 
+from fourlinks_cli.up import api_workers
 from fourlinks_kernel.jetstream import JetStreamSettings
 from fourlinks_runtime.embedded import NatsEndpoint
 from fourlinks_runtime.settings import Settings

@@ -22,14 +22,14 @@ from conftest import (
     loaded,
     work_and_close,
 )
-from fourlinks_audit import digest, export, replay
-from fourlinks_audit.history import reapply_erasures
-from fourlinks_audit.services import projections_of
-from fourlinks_audit.verify import verify
 from nats.aio.client import Client
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fourlinks_audit import digest, export, replay
+from fourlinks_audit.history import reapply_erasures
+from fourlinks_audit.services import projections_of
+from fourlinks_audit.verify import verify
 from fourlinks_contracts import full_registry
 from fourlinks_contracts.members import OrgLevel
 from fourlinks_kernel.codec import EventCodec

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from fourlinks_bench.harness import COMMANDS_PER_CASE, Plan, bench
 from fourlinks_bench.measure import percentile
 from fourlinks_bench.report import table

@@ -25,11 +25,11 @@ from conftest import (
     templated_cluster_config,
     wait_ready,
 )
-from fourlinks_audit.consumers import durable_consumers
 from nats.aio.client import Client
 from pydantic import SecretStr
 
 from fourlinks_assignments.bootstrap import create_app as assignments_app
+from fourlinks_audit.consumers import durable_consumers
 from fourlinks_feedback.bootstrap import create_app as feedback_app
 from fourlinks_kernel.provisioning import ProvisionOptions, ensure_consumers, provision
 from fourlinks_members.bootstrap import create_app as members_app

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from conftest import bearer, running, service_runtime, wait_ready
-from fourlinks_audit import export
 
+from fourlinks_audit import export
 from fourlinks_contracts import full_registry
 from fourlinks_contracts.members import OrgLevel
 from fourlinks_kernel.envelope import Actor, CommandContext

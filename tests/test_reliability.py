@@ -24,8 +24,8 @@ from conftest import (
     service_runtime,
     wait_ready,
 )
-from fourlinks_audit import digest
 
+from fourlinks_audit import digest
 from fourlinks_contracts import full_registry
 from fourlinks_contracts.members import OrgUnitRenamed
 from fourlinks_kernel.jetstream import JetStreamEventStore

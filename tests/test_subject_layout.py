@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from conftest import TEST_MASTER_KEY
-from fourlinks_audit.verify import verify
-from fourlinks_cli.migrate import migrate_subjects
 from nats.aio.client import Client
 
+from fourlinks_audit.verify import verify
+from fourlinks_cli.migrate import migrate_subjects
 from fourlinks_contracts import full_registry
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.envelope import LAYOUT_KEY, SUBJECT_LAYOUT, StoredEvent

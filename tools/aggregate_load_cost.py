@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 from fourlinks_bench.measure import cpu_seconds
-
 from fourlinks_contracts import full_registry
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.envelope import SUBJECT_LAYOUT

@@ -23,11 +23,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from fourlinks_bench.baselines import _started_task
-from fourlinks_bench.measure import cpu_seconds
-
 from fourlinks_assignments.application.commands import ReportProgress
 from fourlinks_assignments.application.handlers import report_progress
+from fourlinks_bench.baselines import _started_task
+from fourlinks_bench.measure import cpu_seconds
 from fourlinks_contracts import full_registry
 from fourlinks_kernel.envelope import Actor, CommandContext
 from fourlinks_kernel.unit_of_work import UnitOfWork, run_command

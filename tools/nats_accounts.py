@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 from fourlinks_audit.consumers import DEFINITIONS
-
 from fourlinks_runtime.policies import durable_name
 from fourlinks_runtime.settings import Settings
 

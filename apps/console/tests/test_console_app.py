@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from fourlinks_console.app import create_app
 from fourlinks_console.settings import ConsoleSettings
-
 from fourlinks_runtime.settings import Settings
 
 

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 from fastapi import HTTPException
+from openpyxl import load_workbook
+from pydantic import ValidationError
+
 from fourlinks_console.actions import ACTION_FORMS, body_of
 from fourlinks_console.exports import Column, Table, csv_file, xlsx_file
 from fourlinks_console.pages.signin import person_from_claims
 from fourlinks_console.settings import ConsoleSettings
 from fourlinks_console.web import local_path
-from openpyxl import load_workbook
-from pydantic import ValidationError
 
 TABLE = Table(
     "党员名单 members",

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
+
 from fourlinks_console.i18n import Language, catalogue
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "fourlinks_console"

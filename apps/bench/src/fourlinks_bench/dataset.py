@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from fourlinks_audit.consumers import durable_consumers
-
 from fourlinks_bench.simulate import District, SimulatedClock, read_district, simulate, year_start
 from fourlinks_contracts import full_registry
 from fourlinks_kernel.codec import EventCodec

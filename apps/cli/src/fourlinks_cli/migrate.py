@@ -9,10 +9,10 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from fourlinks_audit.consumers import durable_consumers
-from fourlinks_audit.verify import VerifyReport, verify
 from nats.aio.client import Client
 
+from fourlinks_audit.consumers import durable_consumers
+from fourlinks_audit.verify import VerifyReport, verify
 from fourlinks_kernel.envelope import SUBJECT_LAYOUT
 from fourlinks_kernel.events import EventRegistry
 from fourlinks_kernel.jetstream import subject_layout

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fourlinks_console.serve import DEFAULT_PORT as CONSOLE_PORT
-
 from fourlinks_kernel.crypto import generate_master_key
 from fourlinks_runtime.embedded import start_nats
 from fourlinks_runtime.serve import SERVICES
