@@ -311,6 +311,17 @@ def test_the_locale_switch_changes_every_label_and_every_page_renders(
         translated = [text for text in labels if CJK.search(_without_data(text))]
         assert not translated, f"{path}: still in Chinese: {translated[:5]}"
         assert browser_page.locator("html").get_attribute("lang") == "en"
+    browser_page.goto(console.url + "/kpis")
+    assert browser_page.get_by_role("navigation", name="Main").inner_text().split() == [
+        "Home",
+        "Coverage",
+        "Members",
+        "Task",
+        "board",
+        "KPIs",
+        "Call-backs",
+        "History",
+    ]
     shoot(browser_page, "kpis-english")
 
 

@@ -51,3 +51,10 @@ def test_dates_and_rates_follow_the_locale_in_the_district_time_zone() -> None:
     assert chinese.percent(None) == "—"
     assert english.number(30000) == "30,000"
     assert Language.of("fr", "Asia/Shanghai").locale == "zh_CN"
+
+
+def test_the_english_catalogue_only_spells_out_identifiers() -> None:
+    """English pages show the ids themselves; only snake_case or CamelCase ids get words."""
+    identifier = re.compile(r"^[a-z_]+$|^[a-z]+ [a-z]+$|^(?:[A-Z][a-z]+){2,}$")
+    odd = [m for m in catalogue("en") if not identifier.match(m)]
+    assert not odd, odd

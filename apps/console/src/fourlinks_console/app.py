@@ -22,6 +22,7 @@ from fourlinks_console.pages import (
     home,
     kpis,
     members,
+    party_days,
     signin,
     tasks,
 )
@@ -90,7 +91,7 @@ def create_app(settings: ConsoleSettings | None = None, runtime: Settings | None
     )
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(packages=[("fourlinks_console", "static")]), name="static")
-    for module in (signin, home, coverage, members, tasks, kpis, callbacks, history, downloads):
+    for module in (signin, home, coverage, members, tasks, kpis, callbacks, party_days, history, downloads):
         app.include_router(module.router)
     _health(app)
     _locale_switch(app)

@@ -54,7 +54,7 @@ RATES = [
     N_("on_time_closure_rate"),
 ]
 MEMBER_STATES = [N_("active"), N_("deactivated"), N_("transferred")]
-HISTORY_KINDS = [N_("task"), N_("card")]
+HISTORY_KINDS = [N_("task"), N_("card"), N_("household")]
 SERVICES = [N_("members"), N_("assignments")]
 CALLBACK_KINDS = [N_("first"), N_("follow_up")]
 HELPER_ROLES = [

@@ -35,6 +35,10 @@ class ConsoleSettings(BaseSettings):
     session_secret: SecretStr | None = None
     session_hours: float = Field(default=8.0, gt=0, le=24)
     default_locale: Literal["zh_CN", "en"] = "zh_CN"
+    recurring_times: int = Field(
+        default=3, ge=2, description="a building and category raised this often is a recurring problem ..."
+    )
+    recurring_days: int = Field(default=30, ge=1, le=365, description="... within this many days")
     service_timeout_seconds: float = Field(default=10.0, gt=0)
     oidc_discovery_url: str | None = Field(default=None, description="the identity provider's metadata")
     oidc_client_id: str | None = None

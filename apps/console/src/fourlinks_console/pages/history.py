@@ -1,25 +1,30 @@
 """An auditor's page: the history of a task (every event: who, when, why, every correction
-round) or of a service card (every revision and its scope, erased fields shown as erased)."""
+round), of a service card or a member's card (every revision and its scope), and who was a
+household's member on a given day."""
 
 from __future__ import annotations
+
+from datetime import date
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from fourlinks_console.figures import today_in
 from fourlinks_console.people import CurrentPerson
 from fourlinks_console.services import Services
 from fourlinks_console.web import pages_of
 
 router = APIRouter()
-KINDS = ("task", "card", "member")
+KINDS = ("task", "card", "member", "household")
 
 
 @router.get("/history", name="history")
 async def history_page(
     request: Request,
     person: CurrentPerson,
-    kind: str = Query(default="task", pattern="^(task|card|member)$"),
+    kind: str = Query(default="task", pattern="^(task|card|member|household)$"),
     id: str = "",
+    on: date | None = None,
 ) -> Response:
     services: Services = request.app.state.services
     found: object = None
@@ -29,14 +34,17 @@ async def history_page(
             "task": f"/tasks/{wanted}/timeline",
             "card": f"/cards/{wanted}/history",
             "member": f"/members/{wanted}",
+            "household": f"/households/{wanted}/member-on",
         }[kind]
         service = "assignments" if kind == "task" else "members"
-        found = await services.get(person.token, service, path)  # type: ignore[arg-type]
+        day = on or today_in(request.app.state.runtime.timezone)
+        params = {"on": day.isoformat()} if kind == "household" else None
+        found = await services.get(person.token, service, path, params)  # type: ignore[arg-type]
     if kind == "member" and isinstance(found, dict) and found.get("card_id"):
         found = {
             "member": found,
             "card": await services.get(person.token, "members", f"/cards/{found['card_id']}/history"),
         }
     return pages_of(request).render(
-        request, "history.html", {"kind": kind, "id": wanted, "found": found, "kinds": KINDS}
+        request, "history.html", {"kind": kind, "id": wanted, "on": on, "found": found, "kinds": KINDS}
     )

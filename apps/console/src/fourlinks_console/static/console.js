@@ -13,7 +13,7 @@
     var columns = [xs].concat(names.map(function (n) {
       return data.series[n].map(function (v) { return v === null ? null : Math.round(v * 1000) / 10; });
     }));
-    var series = [{ label: "", value: function (_, i) { return i === null ? "" : data.months[i]; } }].concat(
+    var series = [{ label: labels.month || "", value: function (_, i) { return i === null ? "" : data.months[i]; } }].concat(
       names.map(function (n, i) { return { label: labels[n] || n, stroke: colours[i % colours.length], width: 2, spanGaps: true }; })
     );
     var width = Math.max(280, Math.min(holder.clientWidth || 800, 1100));

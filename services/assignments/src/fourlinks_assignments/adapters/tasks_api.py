@@ -346,6 +346,7 @@ async def list_tasks(
     category: Annotated[str | None, Query(max_length=60, description="a task category")] = None,
     urgency: Urgency | None = None,
     source: TaskSource | None = None,
+    raised_since: Annotated[Instant | None, Query(description="raised at or after this moment")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
     min_position: MinPosition = None,
@@ -362,6 +363,7 @@ async def list_tasks(
         category=category,
         urgency=urgency,
         source=source,
+        raised_since=raised_since,
     )
     async with runtime.engine.connect() as conn:
         return await queries.tasks_page(conn, wanted, limit=limit, offset=offset)

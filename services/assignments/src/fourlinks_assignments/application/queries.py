@@ -257,6 +257,7 @@ class TaskFilter:
     category: str | None = None
     urgency: str | None = None
     source: str | None = None
+    raised_since: datetime | None = None
 
 
 async def tasks_page(conn: AsyncConnection, wanted: TaskFilter, *, limit: int, offset: int) -> dict[str, Any]:
