@@ -61,5 +61,19 @@ async def test_every_phase_of_the_benchmark_runs_at_a_tiny_scale(tmp_path: Path)
         "community_task_kpis",
         "community_feedback_kpis",
     }
+    pages = results["console_pages"]
+    assert set(pages) == {
+        "/",
+        "/coverage",
+        "/members",
+        "/tasks",
+        "/kpis",
+        "/callbacks",
+        "/party-days",
+        "task",
+        "member",
+    }
+    assert all(page["count"] == results["console_pages"]["/"]["count"] > 0 for page in pages.values())
+    assert "console page /coverage" in table(results)
     assert all(mb > 0 for mb in results["memory_under_load_mb"].values())
     assert "raw ordered consumer" in table(results)

@@ -21,7 +21,9 @@ def test_a_building_and_category_raised_often_enough_is_recurring() -> None:
 
 
 def test_the_agenda_names_what_needs_the_sessions_attention() -> None:
-    evidence = Evidence([raised("c1/b01", "漏水")] * 3, overdue_tasks=2, uncovered=5, low_satisfaction_members=3)
+    evidence = Evidence(
+        [raised("c1/b01", "漏水")] * 3, overdue_tasks=2, uncovered=5, low_satisfaction_members=3
+    )
     lines = suggested_agenda(evidence, times=3, days=30, say=say)
     assert lines == [
         "Recurring: c1/b01, 漏水, raised 3 times in 30 days",

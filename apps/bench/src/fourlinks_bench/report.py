@@ -18,6 +18,12 @@ def table(results: dict[str, Any]) -> str:
         )
     for name, figures in results.get("queries", {}).items():
         lines.append(f"| query {name} | p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms | | |")
+    for page, figures in results.get("console_pages", {}).items():
+        cpu = ", ".join(f"{k} {v}" for k, v in figures["cpu_ms_per_page"].items())
+        lines.append(
+            f"| console page {page} | p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, "
+            f"p99 {figures['p99_ms']} ms; CPU ms per page: {cpu} | | |"
+        )
     lines += _memory(results)
     return "\n".join(lines)
 
