@@ -201,6 +201,10 @@ def test_a_secretary_sees_the_figures_of_the_api_and_covers_a_household_from_the
 
     browser_page.get_by_role("link", name="覆盖", exact=True).first.click()
     browser_page.wait_for_load_state()
+    tiles = browser_page.locator("ul.grid li.tile")
+    assert tiles.count() == 20  # the community's buildings, each with its rate
+    below = console.api("members", "/coverage/below", token, unit=COMMUNITY)
+    assert tiles.first.locator(".value").inner_text() == f"{below[0]['coverage_rate'] * 100:.1f}%"
     before = int(coverage["households"]["uncovered"])
     first = browser_page.locator("li.contact").first
     first.get_by_role("button", name="纳入该党员联系卡").click()
@@ -265,6 +269,15 @@ def test_a_task_is_worked_from_triage_to_closure_on_the_pages(
     assert events >= 7
     browser_page.goto(f"{console.url}/tasks?unit={COMMUNITY}")
     shoot(browser_page, "board")
+    browser_page.evaluate("window.stillThisPage = true")
+    browser_page.locator("form.filters input[name=category]").fill("楼道照明")
+    browser_page.get_by_role("button", name="筛选").click()  # htmx swaps the board in place
+    browser_page.wait_for_url(re.compile(r"category="))
+    browser_page.locator("#board").wait_for()
+    assert browser_page.evaluate("window.stillThisPage === true"), "the filter reloaded the whole page"
+    listed = browser_page.locator("#board li.task a").all_inner_texts()
+    assert listed
+    assert set(listed) == {"楼道照明"}
 
 
 def test_a_forbidden_action_is_not_offered_and_is_refused_when_forced(

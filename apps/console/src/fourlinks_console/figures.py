@@ -42,6 +42,11 @@ def totals(rows: list[dict[str, Any]], rates: dict[str, tuple[str, str]]) -> dic
     return summed
 
 
+def in_month(rows: list[dict[str, Any]], month: str) -> list[dict[str, Any]]:
+    """The rows of one month (the services answer every month at once when none is named)."""
+    return [row for row in rows if row["month"] == month]
+
+
 def months_back(today: date, count: int) -> list[str]:
     """The last `count` months as YYYY-MM, oldest first, ending with today's."""
     year, month = today.year, today.month

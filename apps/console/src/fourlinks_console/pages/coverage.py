@@ -38,27 +38,21 @@ async def _render(
 ) -> Response:
     services: Services = request.app.state.services
     token = person.token
-    units, here, uncovered, matters = await asyncio.gather(
-        services.get(token, "members", "/org-units", {"unit": root}),
+    below, here, uncovered, matters = await asyncio.gather(
+        services.get(token, "members", "/coverage/below", {"unit": root}),
         services.get(token, "members", "/coverage", {"unit": root}, min_position=at),
         services.get(
             token, "members", "/coverage/uncovered", {"unit": root, "limit": UNCOVERED_PAGE, "offset": offset}
         ),
         services.get(token, "members", "/service-matters"),
     )
-    parent = next((u for u in units if u["path"] == root), None)
-    below = [u for u in units if u["path"].rsplit("/", 1)[0] == root and u["path"] != root]
-    rates = await asyncio.gather(
-        *(services.get(token, "members", "/coverage", {"unit": u["path"]}) for u in below)
-    )
     return pages_of(request).render(
         request,
         "coverage.html",
         {
             "unit": root,
-            "unit_name": parent["name"] if parent else root,
             "coverage": here,
-            "below": list(zip(below, rates, strict=True)),
+            "below": below,
             "uncovered": uncovered,
             "offset": offset,
             "page": UNCOVERED_PAGE,

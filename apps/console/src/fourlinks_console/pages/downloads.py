@@ -58,6 +58,20 @@ LISTS: dict[str, tuple[str, Service, str, list[Column]]] = {
             Column("name", "名称 name"),
         ],
     ),
+    "callbacks": (
+        "待回访 call-backs due",
+        "feedback",
+        "/callbacks/due",
+        [
+            Column("reference", "反馈编号 reference"),
+            Column("org_unit", "单元 unit"),
+            Column("kind", "回访类型 kind"),
+            Column("round", "轮次 round"),
+            Column("due_at", "应回访时间 due"),
+            Column("answer_by", "答复截止 answer by"),
+            Column("task_id", "任务 task"),
+        ],
+    ),
 }
 
 
@@ -85,6 +99,8 @@ async def _all_rows(
     rows: list[dict[str, Any]] = []
     while len(rows) < MOST_ROWS:
         page = await services.get(token, service, path, {**params, "limit": PAGE, "offset": len(rows)})
+        if isinstance(page, list):  # a list the service answers whole
+            return page[:MOST_ROWS]
         rows.extend(page["items"])
         if len(page["items"]) < PAGE or len(rows) >= page.get("total", 0):
             return rows

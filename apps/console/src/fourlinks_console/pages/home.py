@@ -8,7 +8,15 @@ import asyncio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from fourlinks_console.figures import FEEDBACK_RATES, group_level, months_back, open_count, today_in, totals
+from fourlinks_console.figures import (
+    FEEDBACK_RATES,
+    group_level,
+    in_month,
+    months_back,
+    open_count,
+    today_in,
+    totals,
+)
 from fourlinks_console.people import CurrentPerson
 from fourlinks_console.services import Services
 from fourlinks_console.web import pages_of, see_other
@@ -26,12 +34,11 @@ async def home(request: Request, person: CurrentPerson, unit: str | None = None)
     last_month, this_month = months_back(today_in(timezone), 2)
     by = group_level(root)
     token = person.token
-    coverage, board, overdue, now_rates, then_rates, due = await asyncio.gather(
+    coverage, board, overdue, rates, due = await asyncio.gather(
         services.get(token, "members", "/coverage", {"unit": root}),
         services.get(token, "assignments", "/board", {"unit": root}),
         services.get(token, "assignments", "/tasks", {"unit": root, "overdue": "true", "limit": 1}),
-        services.get(token, "feedback", "/kpis", {"unit": root, "by": by, "month": this_month}),
-        services.get(token, "feedback", "/kpis", {"unit": root, "by": by, "month": last_month}),
+        services.get(token, "feedback", "/kpis", {"unit": root, "by": by}),  # every month, one answer
         services.get(token, "feedback", "/callbacks/due", {"unit": root}),
     )
     figures = {
@@ -39,8 +46,8 @@ async def home(request: Request, person: CurrentPerson, unit: str | None = None)
         "open": open_count(board),
         "raised": board.get("raised", 0),
         "overdue": overdue["total"],
-        "this_month": totals(now_rates, FEEDBACK_RATES),
-        "last_month": totals(then_rates, FEEDBACK_RATES),
+        "this_month": totals(in_month(rates, this_month), FEEDBACK_RATES),
+        "last_month": totals(in_month(rates, last_month), FEEDBACK_RATES),
         "callbacks_due": len(due),
     }
     return pages_of(request).render(

@@ -12,7 +12,14 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from fourlinks_console.figures import FEEDBACK_RATES, TASK_RATES, group_level, months_back, today_in, totals
+from fourlinks_console.figures import (
+    FEEDBACK_RATES,
+    TASK_RATES,
+    group_level,
+    months_back,
+    today_in,
+    totals,
+)
 from fourlinks_console.people import CurrentPerson
 from fourlinks_console.services import Services
 from fourlinks_console.web import pages_of

@@ -409,6 +409,21 @@ async def coverage(
 
 
 @router.get(
+    "/coverage/below",
+    summary="Coverage of each unit directly below a unit (street → community → building)",
+    response_model=list[answers.UnitCoverage],
+)
+async def coverage_below(
+    request: Request, actor: Staff, unit: Unit = None, min_position: MinPosition = None
+) -> list[dict[str, Any]]:
+    root = unit_or_scope(actor, unit)
+    ensure_scope(actor, root)
+    runtime = await caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        return await queries.coverage_below(conn, root)
+
+
+@router.get(
     "/coverage/uncovered",
     summary="Uncovered contacts of a unit, each with suggested members",
     response_model=answers.UncoveredPage,

@@ -136,6 +136,12 @@ class Coverage(BaseModel):
     coverage_rate: float | None
 
 
+class UnitCoverage(Coverage):
+    """The coverage of one unit below another, with the unit's name."""
+
+    name: str
+
+
 class UncoveredContact(BaseModel):
     """An uncovered household or enterprise with the members who could take it on."""
 

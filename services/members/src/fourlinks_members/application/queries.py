@@ -204,14 +204,25 @@ async def suggestions(
     conn: AsyncConnection, org_unit: str, *, exclude: str | None = None
 ) -> list[dict[str, Any]]:
     """Active members with spare capacity, nearest first (same building, then grid, then community)."""
+    return ranked_suggestions(await candidates(conn, community_of(org_unit), exclude=exclude), org_unit)
+
+
+async def candidates(
+    conn: AsyncConnection, community: str, *, exclude: str | None = None
+) -> list[dict[str, Any]]:
+    """A community's active members with spare capacity (whom a contact there may be given)."""
     query = select(members).where(
-        under(members.c.org_unit, community_of(org_unit)),
+        under(members.c.org_unit, community),
         members.c.status == "active",
         members.c.contact_count < members.c.capacity,
     )
     if exclude:
         query = query.where(members.c.member_id != exclude)
-    candidates = (await conn.execute(query)).mappings().all()
+    return [dict(m) for m in (await conn.execute(query)).mappings().all()]
+
+
+def ranked_suggestions(candidates: list[dict[str, Any]], org_unit: str) -> list[dict[str, Any]]:
+    """The nearest of the candidates to a contact in `org_unit`, the most spare capacity first."""
     ranked = sorted(
         candidates,
         key=lambda m: (
@@ -230,6 +241,19 @@ async def suggestions(
         }
         for m in ranked[:SUGGESTIONS]
     ]
+
+
+async def coverage_below(conn: AsyncConnection, unit: str) -> list[dict[str, Any]]:
+    """The coverage of each unit directly below `unit` (a page's drill-down in one answer)."""
+    parent = select(org_units.c.unit_id).where(org_units.c.path == unit).scalar_subquery()
+    children = (
+        await conn.execute(
+            select(org_units.c.path, org_units.c.name)
+            .where(org_units.c.parent_id == parent)
+            .order_by(org_units.c.path)
+        )
+    ).all()
+    return [{**await coverage(conn, path), "name": name} for path, name in children]
 
 
 @dataclass(frozen=True)
@@ -295,8 +319,12 @@ async def uncovered_page(
     table = CONTACT_TABLES[kind]
     query = select(table).where(under(table.c.org_unit, unit), table.c.card_id.is_(None))
     result = await page(conn, query.order_by(table.c.org_unit, contact_key(kind)), limit=limit, offset=offset)
-    for item in result["items"]:
-        item["suggested_members"] = await suggestions(conn, item["org_unit"])
+    by_community: dict[str, list[dict[str, Any]]] = {}
+    for item in result["items"]:  # one read of a community's members, however many contacts
+        community = community_of(item["org_unit"])
+        if community not in by_community:
+            by_community[community] = await candidates(conn, community)
+        item["suggested_members"] = ranked_suggestions(by_community[community], item["org_unit"])
     return result
 
 
