@@ -387,6 +387,13 @@ async def member_tasks(
 async def get_task(
     task_id: IdInPath, request: Request, actor: Reader, min_position: MinPosition = None
 ) -> dict[str, Any]:
+    return await _readable_task(request, actor, task_id, min_position)
+
+
+async def _readable_task(
+    request: Request, actor: Actor, task_id: str, min_position: int | None
+) -> dict[str, Any]:
+    """The task as the read model shows it (after `min_position`), if this actor may read it."""
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         task = await queries.task_row(conn, task_id)
@@ -416,10 +423,7 @@ async def task_timeline(
 async def task_actions(
     task_id: IdInPath, request: Request, actor: Reader, min_position: MinPosition = None
 ) -> dict[str, Any]:
-    runtime = await caught_up(request, min_position)
-    async with runtime.engine.connect() as conn:
-        task = await queries.task_row(conn, task_id)
-    access.ensure_reader(actor, task)
+    task = await _readable_task(request, actor, task_id, min_position)
     return {"task_id": task_id, "state": task["state"], "actions": available_actions(actor, task)}
 
 
