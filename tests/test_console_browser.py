@@ -242,6 +242,7 @@ def test_a_task_is_worked_from_triage_to_closure_on_the_pages(
     task_url = browser_page.url.split("?")[0]
     assert state_of(browser_page) == "raised"
     assert offered(browser_page) == ["triage", "reject"]
+    assert not unlabelled(browser_page)
     shoot(browser_page, "task")
 
     act(browser_page, "triage")
@@ -313,6 +314,7 @@ def test_the_locale_switch_changes_every_label_and_every_page_renders(
         browser_page.goto(console.url + path)
         assert browser_page.locator("h1").count() == 1
         assert CJK.search(browser_page.locator("h1").inner_text())
+        assert not unlabelled(browser_page), f"{path}: controls without a label: {unlabelled(browser_page)}"
         shoot(browser_page, path.strip("/") or "workbench")
     browser_page.get_by_role("link", name="English").click()
     browser_page.wait_for_load_state()
@@ -337,6 +339,16 @@ def test_the_locale_switch_changes_every_label_and_every_page_renders(
         "History",
     ]
     shoot(browser_page, "kpis-english")
+
+
+def unlabelled(page: Page) -> list[str]:
+    """Form controls a screen reader could not name (no label, no aria-label)."""
+    found: list[str] = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea')]
+            .filter(c => c.type !== 'hidden' && c.labels.length === 0 && !c.getAttribute('aria-label'))
+            .map(c => c.name || c.id || c.outerHTML.slice(0, 60))"""
+    )
+    return found
 
 
 def _without_data(text: str) -> str:
