@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
@@ -420,3 +420,114 @@ def test_an_auditor_finds_who_was_a_households_member_on_a_day(
     assert member["member_id"][:8] in browser_page.locator("[data-figure=member_on]").inner_text()
     browser_page.goto(f"{console.url}/history?kind=household&id={household}&on=2001-01-01")
     assert "当天没有联系党员" in browser_page.locator("[data-figure=member_on]").inner_text()
+
+
+HOSTILE_VALUES = [
+    "",
+    " ",
+    "x" * 300_000,
+    "\x00",
+    "\ud800",
+    "<script>alert(1)</script>",
+    "../../etc/passwd",
+    "-1",
+    "9" * 40,
+    "true",
+    "🙂" * 1000,
+]
+HOSTILE_PATHS = [
+    "/signin/local",
+    "/tasks/new",
+    "/tasks/{task}/do/triage",
+    "/tasks/{task}/do/reject",
+    "/tasks/{task}/do/extension",
+    "/tasks/{task}/do/close",
+    "/tasks/not-a-task/do/triage",
+    "/tasks/{task}/do/no-such-action",
+    "/coverage/cards",
+    "/members/{member}/deactivate",
+    "/members/{member}/transfer",
+    "/members/not-a-member/transfer",
+    "/callbacks/{task}",
+    "/party-days",
+    "/party-days/{task}/tasks",
+]
+FIELDS = [
+    "who",
+    "category",
+    "urgency",
+    "org_unit",
+    "description",
+    "household_id",
+    "reason",
+    "note",
+    "new_due_at",
+    "duplicate_of",
+    "responsible_party",
+    "member_id",
+    "contact_id",
+    "kind",
+    "matter",
+    "unit",
+    "to_unit",
+    "resolved",
+    "satisfaction",
+    "comment",
+    "community",
+    "held_on",
+    "agenda",
+    "next",
+]
+
+
+def test_hostile_form_input_gets_a_page_with_a_reason_never_a_server_error(console: Console) -> None:
+    """Every form of the console, posted with hostile values by a signed-in secretary: each answer
+    is a page (a 4xx with the reason, or the result), never a 5xx, and the system keeps serving."""
+    token = console.token("secretary", COMMUNITY)
+    member = console.api("members", "/members", token, unit=COMMUNITY, limit=1)["items"][0]["member_id"]
+    task = console.api("assignments", "/tasks", token, unit=COMMUNITY, limit=1)
+    task_id = task["items"][0]["task_id"] if task["items"] else "00000000-0000-4000-8000-000000000000"
+    with httpx.Client(base_url=console.url, timeout=60, follow_redirects=False) as browser:
+        csrf = _signed_in_session(browser)
+        failures = []
+        for n, path in enumerate(HOSTILE_PATHS):
+            for m, value in enumerate(HOSTILE_VALUES):
+                form = dict.fromkeys(FIELDS[(n + m) % 5 :], value)
+                form["csrf_token"] = csrf
+                url = path.format(task=task_id, member=member)
+                answer = browser.post(url, content=_encoded(form), headers=FORM)
+                if answer.status_code >= 500 or (answer.status_code == 200 and "<html" not in answer.text):
+                    failures.append((url, repr(value[:20]), answer.status_code, answer.text[:200]))
+        for hostile in (
+            "/tasks?unit=" + "x" * 5000,
+            "/kpis?month=13-2026",
+            "/history?kind=nope&id=x",
+            "/coverage?offset=-5",
+            "/members?offset=abc",
+            "/kpis?as_of=2026-02-30",
+        ):
+            answer = browser.get(hostile)
+            if answer.status_code >= 500:
+                failures.append((hostile[:60], "", answer.status_code, answer.text[:200]))
+        assert not failures, failures[:10]
+        assert browser.get("/health/ready").status_code == 200
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def _encoded(form: dict[str, str]) -> bytes:
+    """The form as a browser encodes it (a lone surrogate as the browser would: replaced)."""
+    return urlencode({k: v.encode("utf-8", "replace") for k, v in form.items()}).encode()
+
+
+def _signed_in_session(browser: httpx.Client) -> str:
+    page = browser.get("/signin")
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, page.text[:300]
+    signed = browser.post("/signin/local", data={"csrf_token": found[1], "who": f"secretary:{COMMUNITY}"})
+    assert signed.status_code == 303
+    home = browser.get("/")
+    again = re.search(r'name="csrf_token" value="([^"]+)"', home.text)
+    assert again, home.text[:300]
+    return again[1]

@@ -66,3 +66,9 @@ async def test_the_locale_switch_sets_a_cookie_and_returns_to_the_page(client: h
     assert ">Sign in<" in page.text
     elsewhere = await client.get("/locale/en", params={"next": "https://example.org"})
     assert elsewhere.headers["location"] == "/"
+
+
+async def test_a_form_larger_than_the_limit_is_refused_unread(client: httpx.AsyncClient) -> None:
+    refused = await client.post("/signout", data={"csrf_token": "x", "note": "x" * 300_000})
+    assert refused.status_code == 413
+    assert "larger than" in refused.text

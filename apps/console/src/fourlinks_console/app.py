@@ -30,6 +30,7 @@ from fourlinks_console.people import SignInNeeded
 from fourlinks_console.services import ServiceRefused, Services, ServiceUnavailable
 from fourlinks_console.settings import ConsoleSettings
 from fourlinks_console.web import LOCALE_COOKIE, Pages, local_path, pages_of, query, see_other
+from fourlinks_runtime.edge import BodyLimit
 from fourlinks_runtime.settings import Settings
 
 SESSION_COOKIE = "fourlinks_console"
@@ -89,6 +90,7 @@ def create_app(settings: ConsoleSettings | None = None, runtime: Settings | None
         same_site="lax",
         https_only=settings.secure_cookies,
     )
+    app.add_middleware(BodyLimit, limit=runtime.max_body_bytes)  # a form's size, as the services hold theirs
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(packages=[("fourlinks_console", "static")]), name="static")
     for module in (signin, home, coverage, members, tasks, kpis, callbacks, party_days, history, downloads):
