@@ -42,7 +42,7 @@ from fourlinks_bench.measure import (
     peak_rss_mb,
     watching_rss,
 )
-from fourlinks_bench.pages import console_phase
+from fourlinks_bench.pages import PageRun, console_pages
 from fourlinks_contracts import full_registry
 from fourlinks_feedback.domain.feedback import task_id_for
 from fourlinks_kernel.jetstream import JetStreamEventStore
@@ -155,7 +155,10 @@ async def bench(
                     await loop_phase(run, ports, rate)
                 await settle(run)
                 await query_phase(run, ports)
-                await console_phase(run, ports)
+                pages = PageRun(
+                    run.plan.queries, run.dataset.manifest["sample"], run.env(), run.work / "console.log"
+                )
+                run.results["console_pages"] = await console_pages(pages, ports)
                 run.results["memory_under_load_mb"] = {
                     name: round(peak_rss_mb(pid), 1) for name, pid in ports.pids.items()
                 }

@@ -14,15 +14,12 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 
 from fourlinks_bench.measure import Latencies, cpu_seconds, percentile
 from fourlinks_runtime.upstate import free_port
-
-if TYPE_CHECKING:
-    from fourlinks_bench.harness import Run, Services
 
 SECRETARIES = 5  # community secretaries signed in, each opening their own community's pages
 PAGES = (
@@ -38,10 +35,33 @@ PAGES = (
 )
 
 
-async def console_phase(run: Run, services: Services) -> None:
-    """Every page, `run.plan.queries` times, round-robin over the sampled communities."""
-    communities = run.dataset.manifest["sample"]["communities"][:SECRETARIES]
-    households = run.dataset.manifest["sample"]["households"]
+class Services(Protocol):
+    """The running services, as the benchmark started them."""
+
+    urls: dict[str, str]
+    pids: dict[str, int]
+    client: httpx.AsyncClient
+
+    def token(self, subject: str, roles: list[str], scope: str) -> dict[str, str]:
+        """Authorization headers for an actor."""
+        ...
+
+
+@dataclass(frozen=True)
+class PageRun:
+    """What the phase needs of the benchmark run: how often to open each page, whom to sign in
+    as (the data set's sample), the environment of the run's processes, where the console logs."""
+
+    openings: int
+    sample: dict[str, Any]
+    env: dict[str, str]
+    log: Path
+
+
+async def console_pages(run: PageRun, services: Services) -> dict[str, Any]:
+    """Every page, `run.openings` times, round-robin over the sampled communities."""
+    communities = run.sample["communities"][:SECRETARIES]
+    households = run.sample["households"]
     async with _console_running(run, services) as (url, pid):
         secretaries = Secretaries(
             [await _signed_in(url, community) for community in communities],
@@ -54,7 +74,7 @@ async def console_phase(run: Run, services: Services) -> None:
         finally:
             for session in secretaries.sessions:
                 await session.aclose()
-    run.results["console_pages"] = figures
+    return figures
 
 
 @dataclass(frozen=True)
@@ -66,12 +86,12 @@ class Secretaries:
 
 
 async def _time_page(
-    run: Run, services: Services, console_pid: int, secretaries: Secretaries, page: str
+    run: PageRun, services: Services, console_pid: int, secretaries: Secretaries, page: str
 ) -> dict[str, Any]:
     latencies = Latencies()
     processes = {"console": console_pid, **services.pids}
     cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
-    for n in range(run.plan.queries):
+    for n in range(run.openings):
         which = n % len(secretaries.sessions)
         path = _path(page, secretaries.subjects[which])
         started = time.perf_counter()
@@ -82,7 +102,7 @@ async def _time_page(
     spent = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
     summary: dict[str, Any] = latencies.summary()
     summary["p95_ms"] = round(percentile(latencies.samples, 0.95) * 1000, 2)
-    summary["cpu_ms_per_page"] = {k: round(v * 1000 / run.plan.queries, 2) for k, v in spent.items()}
+    summary["cpu_ms_per_page"] = {k: round(v * 1000 / run.openings, 2) for k, v in spent.items()}
     return summary
 
 
@@ -126,13 +146,11 @@ async def _signed_in(url: str, community: str) -> httpx.AsyncClient:
 
 
 @contextlib.asynccontextmanager
-async def _console_running(run: Run, services: Services) -> AsyncIterator[tuple[str, int]]:
+async def _console_running(run: PageRun, services: Services) -> AsyncIterator[tuple[str, int]]:
     port = free_port()
-    env = run.env(
-        FOURLINKS_CONSOLE_LOCAL_SIGNIN="1",
-        **{f"FOURLINKS_CONSOLE_{name.upper()}_URL": url for name, url in services.urls.items()},
-    )
-    log = run.work / "console.log"
+    urls = {f"FOURLINKS_CONSOLE_{name.upper()}_URL": url for name, url in services.urls.items()}
+    env = {**run.env, "FOURLINKS_CONSOLE_LOCAL_SIGNIN": "1", **urls}
+    log = run.log
     with log.open("wb") as output:
         child = subprocess.Popen(  # noqa: ASYNC220 - returns at once
             [sys.executable, "-m", "fourlinks_console", "--port", str(port)],
