@@ -228,6 +228,31 @@ async def test_a_revision_links_added_contacts_unlinks_removed_ones_and_counts_u
     assert (await world.household_state(dropped)).card_id is None
 
 
+async def test_a_revision_from_a_stale_read_is_refused_and_changes_nothing(world: World) -> None:
+    member = await world.member()
+    first, second = await world.household(), await world.household()
+    await world.issue(member, [first])
+
+    def revision(households: list[str], expected: int) -> Callable[[UnitOfWork], Awaitable[object]]:
+        command = ReviseCard(
+            actor=SECRETARY,
+            member_id=member,
+            households=households,
+            enterprises=[],
+            matters=["repairs"],
+            note="",
+            reason="a contact added",
+            expected_revision=expected,
+        )
+        return lambda uow: handlers.revise_card(command, uow)
+
+    await world.run(revision([first, second], expected=1))
+    with pytest.raises(StateConflict, match="revision 2, not 1"):
+        await world.run(revision([first], expected=1))  # read before the first revision: would drop `second`
+    card = await world.card(member)
+    assert (card.revision, card.households) == (2, [first, second])
+
+
 async def test_a_card_can_be_issued_again_after_revocation(world: World) -> None:
     member = await world.member()
     household = await world.household()

@@ -98,6 +98,7 @@ async def _add_to_card(
         "service_matters": current["service_matters"],
         "matters_note": current["matters_note"],
         "reason": form.get("reason") or "新增联系对象 (a contact added from the coverage page)",
+        "expected_revision": current["revision"],  # a revision made meanwhile is not overwritten: 409
     }
     body[field] = [*body[field], contact]
     answer = await services.send(person.token, "members", f"/members/{member_id}/card", body, method="PUT")

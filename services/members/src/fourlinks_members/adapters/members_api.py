@@ -91,6 +91,12 @@ class ReviseCard(CardScope):
     """A new revision of the card: the full new scope, and why it changed."""
 
     reason: Reason
+    expected_revision: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="the revision the scope was read from: if the card moved on since, 409, nothing changes",
+    )
 
 
 class DetachHelper(Body):
@@ -256,6 +262,7 @@ async def revise_card(
             note=body.matters_note,
             reason=body.reason,
             public_phone=body.public_phone,
+            expected_revision=body.expected_revision,
         ),
         handlers.revise_card,
         actor=actor,

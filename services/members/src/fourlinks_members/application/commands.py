@@ -182,6 +182,7 @@ class ReviseCard:
     note: str
     reason: str
     public_phone: str | None = None
+    expected_revision: int | None = None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from fourlinks_contracts.members import (
 )
 from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.envelope import Actor
-from fourlinks_kernel.errors import InvalidCommand, NotFound
+from fourlinks_kernel.errors import InvalidCommand, NotFound, StateConflict
 from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.application.commands import (
     AddResident,
@@ -263,6 +263,11 @@ async def revise_card(cmd: ReviseCard, uow: UnitOfWork) -> str:
     member = await require_member(uow, cmd.actor, cmd.member_id)
     card = await uow.get(ServiceCard, card_id_for(cmd.member_id))
     card.require_active()
+    if cmd.expected_revision is not None and card.revision != cmd.expected_revision:
+        raise StateConflict(
+            f"the card is at revision {card.revision}, not {cmd.expected_revision}: it changed since you "
+            "read it; read it again and send the full new scope"
+        )
     scope = Scope(cmd.households, cmd.enterprises)
     scope.check_capacity(member.capacity)
     removed = {
