@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from fourlinks_console.actions import ACTION_FORMS, body_of
 from fourlinks_console.exports import Column, Table, csv_file, xlsx_file
 from fourlinks_console.pages.signin import person_from_claims
+from fourlinks_console.services import part
 from fourlinks_console.settings import ConsoleSettings
 from fourlinks_console.web import local_path
 
@@ -112,3 +113,11 @@ def test_roles_and_scope_come_from_the_claims_named_in_the_settings() -> None:
     with pytest.raises(HTTPException) as refused:
         person_from_claims(settings, {"access_token": "at", "userinfo": {"sub": "u2"}})
     assert refused.value.status_code == 403
+
+
+def test_an_id_from_a_form_cannot_change_which_route_of_a_service_is_called() -> None:
+    assert part("0b1e2c4d-0000-4000-8000-000000000000") == "0b1e2c4d-0000-4000-8000-000000000000"
+    assert part("../tasks") == "..%2Ftasks"
+    assert part("..") == "%2E%2E"
+    assert part("x?admin=1#y") == "x%3Fadmin%3D1%23y"
+    assert part("\x00") == "%00"

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from fourlinks_console.people import CheckedForm, CurrentPerson, Person
-from fourlinks_console.services import ServiceRefused, Services
+from fourlinks_console.services import ServiceRefused, Services, part
 from fourlinks_console.web import pages_of, query, see_other
 from fourlinks_contracts.feedback import Resolved, Satisfaction
 
@@ -53,7 +53,7 @@ async def record(request: Request, person: CurrentPerson, form: CheckedForm, fee
         "satisfaction": form.get("satisfaction", ""),
         "comment": form.get("comment", ""),
     }
-    path = f"/feedback/{feedback_id}/callback"
+    path = f"/feedback/{part(feedback_id)}/callback"
     try:
         answer = await services.send(person.token, "feedback", path, body)
     except ServiceRefused as refused:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from fourlinks_console.people import CheckedForm, CurrentPerson, Person
-from fourlinks_console.services import ServiceRefused, Services
+from fourlinks_console.services import ServiceRefused, Services, part
 from fourlinks_console.web import pages_of, query, see_other
 
 router = APIRouter()
@@ -85,12 +85,12 @@ async def _add_to_card(
     member_id = form.get("member_id", "")
     if not member_id:
         raise ServiceRefused(422, "请选择一名党员 (choose a member)", {"member_id": "required"})
-    member = await services.get(person.token, "members", f"/members/{member_id}")
+    member = await services.get(person.token, "members", f"/members/{part(member_id)}")
     if not member.get("card_id"):
         body: dict[str, Any] = {field: [contact], "service_matters": [form.get("matter") or "other"]}
-        answer = await services.send(person.token, "members", f"/members/{member_id}/card", body)
+        answer = await services.send(person.token, "members", f"/members/{part(member_id)}/card", body)
         return int(answer["position"])
-    history = await services.get(person.token, "members", f"/cards/{member['card_id']}/history")
+    history = await services.get(person.token, "members", f"/cards/{part(member['card_id'])}/history")
     current = history[-1]
     body = {
         "households": current["households"],
@@ -101,5 +101,7 @@ async def _add_to_card(
         "expected_revision": current["revision"],  # a revision made meanwhile is not overwritten: 409
     }
     body[field] = [*body[field], contact]
-    answer = await services.send(person.token, "members", f"/members/{member_id}/card", body, method="PUT")
+    answer = await services.send(
+        person.token, "members", f"/members/{part(member_id)}/card", body, method="PUT"
+    )
     return int(answer["position"])

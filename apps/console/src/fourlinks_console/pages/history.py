@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from fourlinks_console.figures import today_in
 from fourlinks_console.people import CurrentPerson
-from fourlinks_console.services import Services
+from fourlinks_console.services import Services, part
 from fourlinks_console.web import pages_of
 
 router = APIRouter()
@@ -31,10 +31,10 @@ async def history_page(
     wanted = id.strip()
     if wanted:
         path = {
-            "task": f"/tasks/{wanted}/timeline",
-            "card": f"/cards/{wanted}/history",
-            "member": f"/members/{wanted}",
-            "household": f"/households/{wanted}/member-on",
+            "task": f"/tasks/{part(wanted)}/timeline",
+            "card": f"/cards/{part(wanted)}/history",
+            "member": f"/members/{part(wanted)}",
+            "household": f"/households/{part(wanted)}/member-on",
         }[kind]
         service = "assignments" if kind == "task" else "members"
         day = on or today_in(request.app.state.runtime.timezone)
@@ -43,7 +43,7 @@ async def history_page(
     if kind == "member" and isinstance(found, dict) and found.get("card_id"):
         found = {
             "member": found,
-            "card": await services.get(person.token, "members", f"/cards/{found['card_id']}/history"),
+            "card": await services.get(person.token, "members", f"/cards/{part(found['card_id'])}/history"),
         }
     return pages_of(request).render(
         request, "history.html", {"kind": kind, "id": wanted, "on": on, "found": found, "kinds": KINDS}

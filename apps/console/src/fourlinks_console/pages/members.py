@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from fourlinks_console.people import CheckedForm, CurrentPerson, Person
-from fourlinks_console.services import ServiceRefused, Services
+from fourlinks_console.services import ServiceRefused, Services, part
 from fourlinks_console.web import pages_of, query, see_other
 from fourlinks_contracts.members import DeactivationReason
 
@@ -49,14 +49,15 @@ async def _render_member(
 ) -> Response:
     services: Services = request.app.state.services
     dashboard = await services.get(
-        person.token, "members", f"/members/{member_id}/dashboard", min_position=at
+        person.token, "members", f"/members/{part(member_id)}/dashboard", min_position=at
     )
     card_id = dashboard["member"].get("card_id")
     contacts = dashboard["households"]
+    first = part(contacts[0]["household_id"]) if contacts else ""
     history, tasks, suggested = await asyncio.gather(
-        services.get(person.token, "members", f"/cards/{card_id}/history") if card_id else _nothing(),
-        services.get(person.token, "assignments", f"/members/{member_id}/tasks", min_position=at),
-        services.get(person.token, "members", f"/households/{contacts[0]['household_id']}/suggested-members")
+        services.get(person.token, "members", f"/cards/{part(card_id)}/history") if card_id else _nothing(),
+        services.get(person.token, "assignments", f"/members/{part(member_id)}/tasks", min_position=at),
+        services.get(person.token, "members", f"/households/{first}/suggested-members")
         if contacts and person.manages
         else _nothing(),
     )
@@ -100,7 +101,9 @@ async def _member_command(
 ) -> Response:
     services: Services = request.app.state.services
     try:
-        answer = await services.send(person.token, "members", f"/members/{member_id}/{command}", body)
+        answer = await services.send(
+            person.token, "members", f"/members/{part(member_id)}/{part(command)}", body
+        )
     except ServiceRefused as refused:
         return await _render_member(request, person, member_id, None, refused)
-    return see_other(f"/members/{member_id}" + query(at=answer.get("position")))
+    return see_other(f"/members/{part(member_id)}" + query(at=answer.get("position")))

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from fourlinks_console.agenda import Evidence, suggested_agenda
 from fourlinks_console.people import CheckedForm, CurrentPerson, Person
-from fourlinks_console.services import ServiceRefused, Services
+from fourlinks_console.services import ServiceRefused, Services, part
 from fourlinks_console.settings import ConsoleSettings
 from fourlinks_console.web import pages_of, query, see_other
 from fourlinks_contracts.members import Urgency
@@ -91,7 +91,7 @@ async def party_day_page(
 ) -> Response:
     services: Services = request.app.state.services
     summary = await services.get(
-        person.token, "assignments", f"/party-days/{session_id}/summary", min_position=at
+        person.token, "assignments", f"/party-days/{part(session_id)}/summary", min_position=at
     )
     return pages_of(request).render(
         request, "party_day.html", {"summary": summary, "session_id": session_id, "urgencies": list(Urgency)}
@@ -113,8 +113,8 @@ async def hand_out(request: Request, person: CurrentPerson, form: CheckedForm, s
     try:
         answer = await services.send(person.token, "assignments", "/tasks", body)
     except ServiceRefused as refused:
-        back = f"/party-days/{session_id}"
+        back = f"/party-days/{part(session_id)}"
         return pages_of(request).render(
             request, "refused.html", {"refused": refused, "back": back}, status=refused.status
         )
-    return see_other(f"/party-days/{session_id}" + query(at=answer.get("position")))
+    return see_other(f"/party-days/{part(session_id)}" + query(at=answer.get("position")))

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from fourlinks_console.actions import ACTION_FORMS, body_of
 from fourlinks_console.figures import BOARD_STATES
 from fourlinks_console.people import CheckedForm, CurrentPerson, Person
-from fourlinks_console.services import ServiceRefused, Services
+from fourlinks_console.services import ServiceRefused, Services, part
 from fourlinks_console.web import pages_of, query, see_other
 from fourlinks_contracts.assignments import TaskSource
 from fourlinks_contracts.members import Urgency
@@ -82,9 +82,9 @@ async def _render_task(
     services: Services = request.app.state.services
     token = person.token
     task, timeline, actions = await asyncio.gather(
-        services.get(token, "assignments", f"/tasks/{task_id}", min_position=at),
-        services.get(token, "assignments", f"/tasks/{task_id}/timeline", min_position=at),
-        services.get(token, "assignments", f"/tasks/{task_id}/actions", min_position=at),
+        services.get(token, "assignments", f"/tasks/{part(task_id)}", min_position=at),
+        services.get(token, "assignments", f"/tasks/{part(task_id)}/timeline", min_position=at),
+        services.get(token, "assignments", f"/tasks/{part(task_id)}/actions", min_position=at),
     )
     offered = [(name, ACTION_FORMS[name]) for name in actions["actions"] if name in ACTION_FORMS]
     return pages_of(request).render(
@@ -112,10 +112,12 @@ async def act(
     services: Services = request.app.state.services
     body = body_of(spec, form, request.app.state.runtime.timezone)
     try:
-        answer = await services.send(person.token, "assignments", f"/tasks/{task_id}/{spec.route}", body)
+        answer = await services.send(
+            person.token, "assignments", f"/tasks/{part(task_id)}/{spec.route}", body
+        )
     except ServiceRefused as refused:
         return await _render_task(request, person, task_id, None, (action, refused))
-    return see_other(f"/tasks/{task_id}" + query(at=answer.get("position")))
+    return see_other(f"/tasks/{part(task_id)}" + query(at=answer.get("position")))
 
 
 @router.post("/tasks/new")
