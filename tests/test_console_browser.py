@@ -233,12 +233,7 @@ def test_a_task_is_worked_from_triage_to_closure_on_the_pages(
     member = members["items"][0]["member_id"]
 
     sign_in(browser_page, console, f"secretary:{COMMUNITY}")
-    browser_page.goto(f"{console.url}/tasks?unit={COMMUNITY}")
-    browser_page.locator("details.new-task summary").click()
-    browser_page.locator("#new-category").fill("楼道照明")
-    browser_page.locator("#new-description").fill("3 单元楼道灯不亮")
-    browser_page.get_by_role("button", name="提交").click()
-    browser_page.wait_for_load_state()
+    raise_on_the_board(browser_page, console, "楼道照明", "3 单元楼道灯不亮")
     task_url = browser_page.url.split("?")[0]
     assert state_of(browser_page) == "raised"
     assert offered(browser_page) == ["triage", "reject"]
@@ -286,12 +281,7 @@ def test_a_forbidden_action_is_not_offered_and_is_refused_when_forced(
 ) -> None:
     browser_page, _ = page
     sign_in(browser_page, console, f"secretary:{COMMUNITY}")
-    browser_page.goto(f"{console.url}/tasks?unit={COMMUNITY}")
-    browser_page.locator("details.new-task summary").click()
-    browser_page.locator("#new-category").fill("噪音")
-    browser_page.locator("#new-description").fill("夜间施工")
-    browser_page.get_by_role("button", name="提交").click()
-    browser_page.wait_for_load_state()
+    raise_on_the_board(browser_page, console, "噪音", "夜间施工")
     assert "accept" not in offered(browser_page)
     csrf = browser_page.locator("input[name=csrf_token]").first.get_attribute("value")
     task_path = urlsplit(browser_page.url).path
@@ -354,6 +344,16 @@ def unlabelled(page: Page) -> list[str]:
 def _without_data(text: str) -> str:
     """A label without the data it shows (unit names in crumbs and headings are data, not labels)."""
     return re.sub(r"[\u4e00-\u9fff]+(社区|街道|区|幢)", "", text)
+
+
+def raise_on_the_board(page: Page, console: Console, category: str, description: str) -> None:
+    """Raise a task in the community from the board's form; the page is then the task's."""
+    page.goto(f"{console.url}/tasks?unit={COMMUNITY}")
+    page.locator("details.new-task summary").click()
+    page.locator("#new-category").fill(category)
+    page.locator("#new-description").fill(description)
+    page.get_by_role("button", name="提交").click()
+    page.wait_for_load_state()
 
 
 def state_of(page: Page) -> str:
