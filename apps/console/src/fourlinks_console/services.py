@@ -14,6 +14,7 @@ import httpx
 from fourlinks_console.settings import ConsoleSettings
 
 Service = Literal["members", "assignments", "feedback"]
+READ_RETRY_SECONDS = 0.5
 
 
 class ServiceRefused(Exception):
@@ -94,15 +95,23 @@ class Services:
     ) -> Any:
         headers = {**headers, "Authorization": f"Bearer {token}"}
         address = self._urls[service] + quote(path, safe="/%")  # a part left unescaped breaks no URL
-        try:
-            reply = await self._http.request(method, address, headers=headers, **kwargs)
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailable(service) from exc
-        if reply.status_code >= 500:
+        reply = await self._reply(method, address, headers=headers, **kwargs)
+        if method == "GET" and reply is None:  # a read is safe to ask again once, after a moment
+            await asyncio.sleep(READ_RETRY_SECONDS)
+            reply = await self._reply(method, address, headers=headers, **kwargs)
+        if reply is None:
             raise ServiceUnavailable(service)
         if reply.status_code >= 400:
             raise refusal(reply)
         return reply.json()
+
+    async def _reply(self, method: str, address: str, **kwargs: Any) -> httpx.Response | None:
+        """The service's answer, or None when it did not answer or failed (5xx)."""
+        try:
+            reply = await self._http.request(method, address, **kwargs)
+        except httpx.HTTPError:
+            return None
+        return None if reply.status_code >= 500 else reply
 
 
 def part(value: object) -> str:
