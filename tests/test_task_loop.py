@@ -4,7 +4,7 @@ call-back dissatisfied → task reopened → reworked → closed → call-back s
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -242,4 +242,14 @@ async def test_a_themed_party_day_hands_out_tasks_and_summarises_them(district: 
     assert (ranking["minimum_sample"], ranking["ranking"]) == (10, [])  # one task is no basis for a ranking
     board = await d.get(d.assignments, "/board", d.secretary)
     assert board == {"assigned": 1}
+    columns = await d.get(d.assignments, "/board/columns", d.secretary, limit=5)
+    assert [t["task_id"] for t in columns["assigned"]["items"]] == [raised["id"]]
+    assert (columns["assigned"]["total"], columns["raised"]) == (
+        1,
+        {"items": [], "total": 0, "limit": 5, "offset": 0},
+    )
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    assert (await d.get(d.assignments, "/tasks", d.secretary, raised_since=tomorrow))["total"] == 0
+    later = await d.get(d.assignments, "/board/columns", d.secretary, raised_since=tomorrow)
+    assert later["assigned"]["total"] == 0
     assert member

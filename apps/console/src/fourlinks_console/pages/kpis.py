@@ -16,6 +16,7 @@ from fourlinks_console.figures import (
     FEEDBACK_RATES,
     TASK_RATES,
     group_level,
+    in_month,
     months_back,
     today_in,
     totals,
@@ -43,23 +44,20 @@ async def kpis_page(
     by = group_level(root)
     token = person.token
     feedback_params: dict[str, Any] = {"unit": root, "by": by, "as_of": as_of.isoformat() if as_of else None}
+    # Every month in one answer per service: each call reads the unit's rows once, whatever the months.
     task_rows, feedback_rows, ranking = await asyncio.gather(
-        asyncio.gather(
-            *(
-                services.get(token, "assignments", "/kpis", {"unit": root, "by": by, "month": m})
-                for m in months
-            )
-        ),
-        asyncio.gather(
-            *(services.get(token, "feedback", "/kpis", {**feedback_params, "month": m}) for m in months)
-        ),
+        services.get(token, "assignments", "/kpis", {"unit": root, "by": by}),
+        services.get(token, "feedback", "/kpis", feedback_params),
         services.get(token, "feedback", "/kpis/ranking", {"unit": root, "by": by, "month": chosen}),
     )
     trend: list[dict[str, Any]] = [
-        {"month": m, "tasks": totals(t, TASK_RATES), "feedback": totals(f, FEEDBACK_RATES)}
-        for m, t, f in zip(months, task_rows, feedback_rows, strict=True)
+        {
+            "month": m,
+            "tasks": totals(in_month(task_rows, m), TASK_RATES),
+            "feedback": totals(in_month(feedback_rows, m), FEEDBACK_RATES),
+        }
+        for m in months
     ]
-    index = months.index(chosen) if chosen in months else len(months) - 1
     series = {name: [row["feedback"][name] for row in trend] for name in FEEDBACK_RATES}
     series |= {name: [row["tasks"][name] for row in trend] for name in TASK_RATES}
     chart = {"months": months, "series": series}
@@ -71,7 +69,7 @@ async def kpis_page(
             "as_of": as_of,
             "month": chosen,
             "trend": trend,
-            "groups": {"tasks": task_rows[index], "feedback": feedback_rows[index]},
+            "groups": {"tasks": in_month(task_rows, chosen), "feedback": in_month(feedback_rows, chosen)},
             "ranking": ranking,
             "chart": json.dumps(chart),
             "task_rates": list(TASK_RATES),

@@ -34,12 +34,7 @@ async def board(
     wanted = {"unit": root, **{k: v for k, v in chosen.items() if k != "overdue"}, "limit": COLUMN_LIMIT}
     if chosen["overdue"]:
         wanted["overdue"] = "true"
-    columns = await asyncio.gather(
-        *(
-            services.get(person.token, "assignments", "/tasks", {**wanted, "state": s}, min_position=at)
-            for s in BOARD_STATES
-        )
-    )
+    columns = await services.get(person.token, "assignments", "/board/columns", wanted, min_position=at)
     now = datetime.now(UTC)
     return pages_of(request).render(
         request,
@@ -48,7 +43,7 @@ async def board(
             "unit": root,
             "columns": [
                 (state, page, [flagged(t, now) for t in page["items"]])
-                for state, page in zip(BOARD_STATES, columns, strict=True)
+                for state, page in ((s, columns[s]) for s in BOARD_STATES)
             ],
             "filters": chosen,
             "urgencies": list(Urgency),

@@ -334,8 +334,7 @@ async def reopen(task_id: IdInPath, body: Reason, request: Request, actor: Secre
 
 
 # -- queries ---------------------------------------------------------------------------------------
-@router.get("/tasks", summary="Tasks of a unit, filtered", response_model=answers.TaskPage)
-async def list_tasks(
+def _task_filter(
     request: Request,
     actor: Staff,
     unit: Unit = None,
@@ -347,26 +346,52 @@ async def list_tasks(
     urgency: Urgency | None = None,
     source: TaskSource | None = None,
     raised_since: Annotated[Instant | None, Query(description="raised at or after this moment")] = None,
-    limit: Limit = 50,
-    offset: Offset = 0,
-    min_position: MinPosition = None,
-) -> dict[str, Any]:
+) -> queries.TaskFilter:
+    """Which tasks of a unit in the actor's scope a list shows (the same filters everywhere)."""
     root = (unit or actor.scope).strip("/")
     ensure_scope(actor, root)
-    runtime = await caught_up(request, min_position)
-    wanted = queries.TaskFilter(
+    return queries.TaskFilter(
         unit=root,
         state=state,
         assignee=assignee,
-        overdue_at=runtime.clock() if overdue else None,
+        overdue_at=runtime_of(request).clock() if overdue else None,
         needs_reassignment=needs_reassignment,
         category=category,
         urgency=urgency,
         source=source,
         raised_since=raised_since,
     )
+
+
+@router.get("/tasks", summary="Tasks of a unit, filtered", response_model=answers.TaskPage)
+async def list_tasks(
+    request: Request,
+    actor: Staff,
+    wanted: Annotated[queries.TaskFilter, Depends(_task_filter)],
+    limit: Limit = 50,
+    offset: Offset = 0,
+    min_position: MinPosition = None,
+) -> dict[str, Any]:
+    runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         return await queries.tasks_page(conn, wanted, limit=limit, offset=offset)
+
+
+@router.get(
+    "/board/columns",
+    summary="A board's columns: each state's oldest tasks (up to `limit`) and its count, filtered",
+    response_model=answers.BoardColumns,
+)
+async def board_columns(
+    request: Request,
+    actor: Staff,
+    wanted: Annotated[queries.TaskFilter, Depends(_task_filter)],
+    limit: Annotated[int, Query(ge=1, le=100, description="tasks per column")] = 30,
+    min_position: MinPosition = None,
+) -> dict[str, Any]:
+    runtime = await caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        return await queries.board_columns(conn, wanted, limit=limit)
 
 
 @router.get("/members/{member_id}/tasks", summary="A member's open tasks", response_model=answers.TaskPage)

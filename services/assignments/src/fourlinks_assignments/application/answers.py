@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 
 from fourlinks_assignments.projections.tasks import party_days, tasks, timeline
+from fourlinks_contracts.assignments import TaskState
 from fourlinks_runtime.answers import page_of, ranking_of, row_model
 
 TaskView = row_model(
@@ -18,6 +19,11 @@ TaskView = row_model(
     fields={"helpers": list[str]},
 )
 TaskPage = page_of(TaskView)
+BoardColumns: type[BaseModel] = create_model(
+    "BoardColumns",
+    __doc__="A board: for every state, its oldest tasks (up to the limit) and how many there are.",
+    **{state.value: (TaskPage, ...) for state in TaskState},  # type: ignore[call-overload]
+)
 TimelineEntry = row_model(
     "TaskTimelineEntry",
     timeline,

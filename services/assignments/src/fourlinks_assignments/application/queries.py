@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from fourlinks_assignments.application.handlers import MemberInfo
 from fourlinks_assignments.domain.tasks import DeadlinePolicy
 from fourlinks_assignments.projections.tasks import party_days, tasks, timeline
-from fourlinks_contracts.assignments import OPEN_TASK_STATES
+from fourlinks_contracts.assignments import OPEN_TASK_STATES, TaskState
 from fourlinks_contracts.members import group_unit
 from fourlinks_directory.members_directory import (
     contact_members,
@@ -262,7 +262,30 @@ class TaskFilter:
 
 async def tasks_page(conn: AsyncConnection, wanted: TaskFilter, *, limit: int, offset: int) -> dict[str, Any]:
     """One page of a unit's tasks, oldest first."""
-    query = select(tasks).where(under(tasks.c.org_unit, wanted.unit))
+    query = _filtered(select(tasks), wanted)
+    return await page(conn, query.order_by(tasks.c.raised_at, tasks.c.task_id), limit=limit, offset=offset)
+
+
+async def board_columns(conn: AsyncConnection, wanted: TaskFilter, *, limit: int) -> dict[str, Any]:
+    """A board in two queries: each state's count, and each state's oldest `limit` tasks."""
+    counted = _filtered(select(tasks.c.state, func.count()), wanted).group_by(tasks.c.state)
+    totals = {str(state): int(count) for state, count in (await conn.execute(counted)).all()}
+    order = func.row_number().over(partition_by=tasks.c.state, order_by=(tasks.c.raised_at, tasks.c.task_id))
+    ranked = _filtered(select(tasks, order.label("place_in_column")), wanted).subquery()
+    query = select(ranked).where(ranked.c.place_in_column <= limit).order_by(ranked.c.place_in_column)
+    columns: dict[str, Any] = {
+        state.value: {"items": [], "total": totals.get(state.value, 0), "limit": limit, "offset": 0}
+        for state in TaskState
+    }
+    for row in (await conn.execute(query)).mappings():
+        view = _task_view(row)
+        del view["place_in_column"]
+        columns[view["state"]]["items"].append(view)
+    return columns
+
+
+def _filtered(query: Select[Any], wanted: TaskFilter) -> Select[Any]:
+    query = query.where(under(tasks.c.org_unit, wanted.unit))
     if wanted.state:
         query = query.where(tasks.c.state == wanted.state)
     if wanted.assignee:
@@ -271,6 +294,8 @@ async def tasks_page(conn: AsyncConnection, wanted: TaskFilter, *, limit: int, o
         query = query.where(overdue_filter(wanted.overdue_at))
     if wanted.needs_reassignment:
         query = query.where(tasks.c.needs_reassignment.is_(True))
+    if wanted.raised_since is not None:
+        query = query.where(tasks.c.raised_at >= wanted.raised_since)
     for column, value in (
         ("category", wanted.category),
         ("urgency", wanted.urgency),
@@ -278,7 +303,7 @@ async def tasks_page(conn: AsyncConnection, wanted: TaskFilter, *, limit: int, o
     ):
         if value:
             query = query.where(tasks.c[column] == value)
-    return await page(conn, query.order_by(tasks.c.raised_at, tasks.c.task_id), limit=limit, offset=offset)
+    return query
 
 
 async def open_tasks_page(conn: AsyncConnection, member_id: str) -> dict[str, Any]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_contracts.members import group_unit
@@ -97,25 +97,28 @@ async def rates(
 
     Response: acknowledged and assigned (a problem) or answered (anything else) within the limit.
     Resolution and satisfaction: from each item's latest call-back answered by `as_of`; a call-back
-    nobody answered counts as not reached, in neither numerator nor denominator.
+    nobody answered counts as not reached, in neither numerator nor denominator. Each item carries
+    its latest answer, so one row per item answers; only when an item's call-backs changed after
+    `as_of` are the call-backs' own rows read to see them as they stood then.
     """
-    rows = (await conn.execute(select(*_RATE_COLUMNS).where(under(items.c.org_unit, unit)))).mappings().all()
-    answers = await _latest_answers(conn, unit, as_of)
-    unreached = await _not_reached(conn, unit, as_of)
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        submitted = as_utc(row["submitted_at"])
+    query = select(*_RATE_COLUMNS).where(under(items.c.org_unit, unit), items.c.submitted_at <= as_of)
+    if month is not None:
+        query = query.where(*_within_month(month, zone))
+    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    changed_later = False
+    for row in (await conn.execute(query)).mappings():
         key = _group(row, by)
-        period = submitted.astimezone(zone).strftime("%Y-%m")
-        if submitted <= as_of and key and (month is None or period == month):
-            groups[(key, period)].append(dict(row))
+        if key:
+            groups[(key, as_utc(row["submitted_at"]).astimezone(zone).strftime("%Y-%m"))].append(row)
+            changed = row["callbacks_changed_at"]
+            changed_later = changed_later or (changed is not None and as_utc(changed) > as_of)
+    callbacks_then = await _callbacks_as_of(conn, unit, as_of) if changed_later else None
     return [
         _figures(
             key=key,
             period=period,
             group=group,
-            answers=answers,
-            unreached=unreached,
+            callbacks_then=callbacks_then,
             as_of=as_of,
             limit=response_limit,
         )
@@ -134,8 +137,44 @@ _RATE_COLUMNS = [
         "submitted_at",
         "assigned_at",
         "answered_at",
+        "answer_resolved",
+        "answer_satisfaction",
+        "callback_not_reached",
+        "callbacks_changed_at",
     )
 ]
+
+
+def _within_month(month: str, zone: tzinfo) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """Submitted within a calendar month of the district's time zone (the index does the rest)."""
+    year, number = (int(part) for part in month.split("-"))
+    start = datetime(year, number, 1, tzinfo=zone)
+    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=zone)
+    return items.c.submitted_at >= start.astimezone(UTC), items.c.submitted_at < end.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class _CallbacksThen:
+    """The call-backs of a unit's items as they stood at a past moment."""
+
+    answers: dict[str, dict[str, Any]]
+    unreached: set[str]
+
+    def answer(self, row: Any) -> dict[str, Any] | None:
+        return self.answers.get(row["feedback_id"])
+
+    def not_reached(self, row: Any) -> bool:
+        return row["feedback_id"] in self.unreached
+
+
+async def _callbacks_as_of(conn: AsyncConnection, unit: str, as_of: datetime) -> _CallbacksThen:
+    return _CallbacksThen(await _latest_answers(conn, unit, as_of), await _not_reached(conn, unit, as_of))
+
+
+def _answer_now(row: Any) -> dict[str, Any] | None:
+    if row["answer_resolved"] is None:
+        return None
+    return {"resolved": row["answer_resolved"], "satisfaction": row["answer_satisfaction"]}
 
 
 def _callbacks_under(unit: str, *columns: Any) -> Select[Any]:
@@ -175,14 +214,23 @@ def _figures(
     *,
     key: str,
     period: str,
-    group: list[dict[str, Any]],
-    answers: dict[str, dict[str, Any]],
-    unreached: set[str],
+    group: list[Any],
+    callbacks_then: _CallbacksThen | None,
     as_of: datetime,
     limit: timedelta,
 ) -> dict[str, Any]:
     responded = sum(1 for r in group if _responded(r, as_of, limit))
-    answered = [answers[r["feedback_id"]] for r in group if r["feedback_id"] in answers]
+    if callbacks_then is None:
+        answers = [_answer_now(r) for r in group]
+        unreached = sum(
+            1 for r, a in zip(group, answers, strict=True) if a is None and r["callback_not_reached"]
+        )
+    else:
+        answers = [callbacks_then.answer(r) for r in group]
+        unreached = sum(
+            1 for r, a in zip(group, answers, strict=True) if a is None and callbacks_then.not_reached(r)
+        )
+    answered = [a for a in answers if a is not None]
     resolved = sum(1 for a in answered if a["resolved"] == "yes")
     satisfied = sum(1 for a in answered if a["satisfaction"] in ("satisfied", "basically_satisfied"))
     return {
@@ -196,9 +244,7 @@ def _figures(
         "resolution_rate": rate(resolved, len(answered)),
         "satisfied": satisfied,
         "satisfaction_rate": rate(satisfied, len(answered)),
-        "not_reached": sum(
-            1 for r in group if r["feedback_id"] in unreached and r["feedback_id"] not in answers
-        ),
+        "not_reached": unreached,
     }
 
 

@@ -57,6 +57,13 @@ items = Table(
     Column("assigned_at", DateTime(timezone=True)),
     Column("answered_at", DateTime(timezone=True)),
     Column("closed_at", DateTime(timezone=True)),
+    # The rates' inputs kept on the item, so the rates read one row per item: its latest call-back
+    # answer, whether a call-back went unanswered, and when either last changed (an "as of" before
+    # that answers from the call-backs' history instead).
+    Column("answer_resolved", String(10)),
+    Column("answer_satisfaction", String(30)),
+    Column("callback_not_reached", Boolean, nullable=False, default=False),
+    Column("callbacks_changed_at", DateTime(timezone=True)),
 )
 callbacks = Table(
     "callbacks",
@@ -100,7 +107,9 @@ class FeedbackProjection:
     """feedback_items, callbacks, feedback_history, ratings."""
 
     name: ClassVar[str] = "feedback.items"
-    version: ClassVar[int] = 2  # 2: the task lifecycle shared with assignments; outcome on a good call-back
+    # 2: the task lifecycle shared with assignments; outcome on a good call-back
+    # 3: the latest call-back answer and "not reached" kept on the item for the rates
+    version: ClassVar[int] = 3
     metadata: ClassVar[MetaData] = metadata
     subjects: ClassVar[str | None] = None
     handles: ClassVar[frozenset[str]] = frozenset(
@@ -166,6 +175,7 @@ class FeedbackProjection:
                         "state": "submitted",
                         "rounds": 1,
                         "submitted_at": when,
+                        "callback_not_reached": False,
                     },
                 )
             case ev.FeedbackRouted():
@@ -204,6 +214,13 @@ class FeedbackProjection:
                         "member_id": event.member_id,
                     },
                 )
+                _update(
+                    conn,
+                    event.feedback_id,
+                    answer_resolved=event.resolved.value,
+                    answer_satisfaction=event.satisfaction.value,
+                    callbacks_changed_at=when,
+                )
                 if _confirms_resolution(event):  # the resident says it is fixed: the item has its outcome
                     _update(
                         conn,
@@ -218,7 +235,13 @@ class FeedbackProjection:
                     _callback(event.feedback_id, event.round, event.kind),
                     {"not_reached": True},
                 )
-                _update(conn, event.feedback_id, state="not_reached")
+                _update(
+                    conn,
+                    event.feedback_id,
+                    state="not_reached",
+                    callback_not_reached=True,
+                    callbacks_changed_at=when,
+                )
             case ev.CorrectionRequested():
                 _update(
                     conn,
