@@ -449,6 +449,7 @@ HOSTILE_PATHS = [
     "/members/{member}/transfer",
     "/members/not-a-member/transfer",
     "/callbacks/{task}",
+    "/callbacks/{task}/not-reached",
     "/party-days",
     "/party-days/{task}/tasks",
 ]

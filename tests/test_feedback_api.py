@@ -95,6 +95,32 @@ async def test_an_unanswered_call_back_is_not_reached_and_rates_are_answered_as_
     assert item["task_id"] == task_id
 
 
+async def test_a_secretary_records_a_call_back_nobody_answered(district: District) -> None:
+    d = district
+    member, household = await community_with_a_covered_household(d)
+    resident = d.token("resident", household)
+    leak = await d.post(
+        d.feedback,
+        "/feedback",
+        {"category": "repairs", "household_id": household, "description": "漏水"},
+        resident,
+    )
+    task_id = (await d.get(d.feedback, f"/feedback/{leak['id']}", resident))["task_id"]
+    await eventually(lambda: _task_assigned(d, task_id))
+    path = f"/feedback/{leak['id']}/callback/not-reached"
+    assert (await d.feedback.post(path, headers=d.secretary)).status_code == 409  # nothing to call back yet
+    await work_and_close(d, task_id, member, accept=True)
+    await eventually(lambda: _feedback(d, leak["id"], "callback_due"))
+    assert (await d.feedback.post(path, headers=resident)).status_code == 403
+    elsewhere = d.token("secretary", "secretary-elsewhere", scope="yuhang/linping")
+    assert (await d.feedback.post(path, headers=elsewhere)).status_code in (403, 404)
+    await d.post(d.feedback, path, {}, d.secretary)
+    await eventually(lambda: _feedback(d, leak["id"], "not_reached"))
+    assert (await d.feedback.post(path, headers=d.secretary)).status_code == 409
+    figures = await d.get(d.feedback, "/kpis", d.secretary, by="community")
+    assert (figures[0]["not_reached"], figures[0]["callbacks_answered"]) == (1, 0)
+
+
 async def _task_assigned(d: District, task_id: str) -> bool:
     reply = await d.assignments.get(f"/tasks/{task_id}", headers=d.secretary)
     return reply.status_code == 200 and reply.json()["state"] == "assigned"

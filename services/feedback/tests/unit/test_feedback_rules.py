@@ -133,6 +133,18 @@ def test_a_resident_not_reached_is_recorded_as_not_reached_never_as_satisfied() 
     assert feedback.state == FeedbackState.NOT_REACHED
 
 
+def test_staff_record_a_call_back_nobody_answered_as_not_reached_once() -> None:
+    feedback = submitted()
+    with pytest.raises(StateConflict, match="no call-back is due"):
+        feedback.not_reached()
+    feedback.task_closed(closed_at=T0, times=TIMES)
+    feedback.not_reached()
+    assert types(feedback)[-1] == "CallbackNotReached"
+    assert feedback.state == FeedbackState.NOT_REACHED
+    with pytest.raises(StateConflict):
+        feedback.not_reached()
+
+
 def test_anonymity_hides_the_resident_from_the_member_and_confidentiality_the_content() -> None:
     row = {
         "feedback_id": "f-1",

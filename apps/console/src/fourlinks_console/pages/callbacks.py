@@ -59,3 +59,18 @@ async def record(request: Request, person: CurrentPerson, form: CheckedForm, fee
     except ServiceRefused as refused:
         return await _render(request, person, root, None, (feedback_id, refused))
     return see_other("/callbacks" + query(unit=root, at=answer.get("position")))
+
+
+@router.post("/callbacks/{feedback_id}/not-reached")
+async def not_reached(
+    request: Request, person: CurrentPerson, form: CheckedForm, feedback_id: str
+) -> Response:
+    """Nobody answered the call: recorded as not reached, which counts in no rate."""
+    root = form.get("unit") or person.scope
+    services: Services = request.app.state.services
+    path = f"/feedback/{part(feedback_id)}/callback/not-reached"
+    try:
+        answer = await services.send(person.token, "feedback", path, {})
+    except ServiceRefused as refused:
+        return await _render(request, person, root, None, (feedback_id, refused))
+    return see_other("/callbacks" + query(unit=root, at=answer.get("position")))

@@ -210,6 +210,18 @@ async def callback(
     return await dispatch(request, command, handlers.record_callback, actor=actor, answer_id=feedback_id)
 
 
+@router.post(
+    "/feedback/{feedback_id}/callback/not-reached",
+    summary="Record that nobody answered the call-back (未联系上): it counts in no rate",
+)
+async def callback_not_reached(
+    feedback_id: IdInPath, request: Request, actor: Secretary, min_position: MinPosition = None
+) -> BaseCommandAccepted:
+    row = await _item_for(request, actor, feedback_id, min_position)
+    command = commands.MarkNotReached(actor=actor, feedback_id=feedback_id, org_unit=row["org_unit"])
+    return await dispatch(request, command, handlers.mark_not_reached, actor=actor, answer_id=feedback_id)
+
+
 @router.get(
     "/feedback",
     summary="Feedback in your scope (members: on their contacts, unless anonymous)",

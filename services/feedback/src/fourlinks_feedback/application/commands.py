@@ -58,6 +58,15 @@ class RecordCallback:
 
 
 @dataclass(frozen=True)
+class MarkNotReached:
+    """Staff called and nobody answered: the call-back is given up as not reached."""
+
+    actor: Actor
+    feedback_id: str
+    org_unit: str
+
+
+@dataclass(frozen=True)
 class ScheduleCallback:
     """The feedback's task closed: its call-back is due after the delay."""
 

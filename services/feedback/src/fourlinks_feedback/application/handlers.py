@@ -8,6 +8,7 @@ from datetime import datetime
 
 from fourlinks_feedback.application.commands import (
     AnswerFeedback,
+    MarkNotReached,
     NoteCallbackTime,
     RateMember,
     RecordCallback,
@@ -101,6 +102,15 @@ async def record_callback(cmd: RecordCallback, uow: UnitOfWork) -> None:
 async def schedule_callback(cmd: ScheduleCallback, uow: UnitOfWork) -> None:
     """Schedule the call-back after the feedback's task closed."""
     (await uow.get(Feedback, cmd.feedback_id)).task_closed(closed_at=cmd.closed_at, times=cmd.times)
+
+
+async def mark_not_reached(cmd: MarkNotReached, uow: UnitOfWork) -> None:
+    """Staff called and nobody answered: the call-back is not reached."""
+    ensure_scope(cmd.actor, cmd.org_unit)
+    feedback = await uow.get(Feedback, cmd.feedback_id)
+    if not feedback.exists:
+        raise NotFound(f"feedback {cmd.feedback_id} does not exist")
+    feedback.not_reached()
 
 
 async def note_callback_time(cmd: NoteCallbackTime, uow: UnitOfWork) -> None:

@@ -215,6 +215,13 @@ class Feedback(Aggregate):
                 CallbackNotReached(feedback_id=self.id, task_id=self.task_id, round=round_, kind=kind)
             )
 
+    def not_reached(self) -> None:
+        """Staff tried and nobody answered: the call-back counts as not reached, in no rate."""
+        if self.callback is None or self.task_id is None:
+            raise StateConflict("no call-back is due: call-backs follow the task's closure")
+        round_, kind, _ = self.callback
+        self._record(CallbackNotReached(feedback_id=self.id, task_id=self.task_id, round=round_, kind=kind))
+
     def _route(self, submitted: FeedbackSubmitted) -> None:
         self._record(
             FeedbackRouted(
