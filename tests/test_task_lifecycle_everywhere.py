@@ -4,20 +4,26 @@ model and the feedback read model, fed every task event type, always show the sa
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, select
 
+from fourlinks_assignments.application.queries import kpis
 from fourlinks_assignments.domain.tasks import Task
-from fourlinks_assignments.projections.tasks import TasksProjection, tasks
+from fourlinks_assignments.projections.tasks import PERSONAL, TasksProjection, task_as_of, tasks, timeline
 from fourlinks_contracts import assignments as ev
 from fourlinks_contracts import feedback as fb
 from fourlinks_contracts.members import Urgency
 from fourlinks_feedback.projections.feedback import FeedbackProjection, items
 from fourlinks_kernel.envelope import Envelope, RecordedEvent
 from fourlinks_kernel.events import DomainEvent
+from fourlinks_kernel.rows import sync_writer
+from fourlinks_runtime.engines import create_engine as create_async_engine
+from fourlinks_runtime.figures import as_utc
 
 TASK, FEEDBACK, MEMBER, OTHER = "task-1", "feedback-1", "member-1", "member-2"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -195,6 +201,14 @@ def test_every_task_event_leaves_the_task_in_the_same_state_everywhere(
                 feedback.apply(conn, one)
             in_assignments = conn.scalar(select(tasks.c.state).where(tasks.c.task_id == TASK))
             in_feedback = conn.scalar(select(items.c.task_state).where(items.c.feedback_id == FEEDBACK))
+            row = conn.execute(select(tasks).where(tasks.c.task_id == TASK)).mappings().one()
+            lines = conn.execute(
+                select(timeline.c.event_type, timeline.c.at, timeline.c.details)
+                .where(timeline.c.task_id == TASK)
+                .order_by(timeline.c.position)
+            ).all()
+        # The row as of any moment is the timeline up to it, folded the way the projection writes.
+        assert comparable(task_as_of(TASK, [tuple(line) for line in lines])) == comparable(row)
         assert (event.event_type, in_assignments, in_feedback) == (
             event.event_type,
             task.state.value,
@@ -204,6 +218,42 @@ def test_every_task_event_leaves_the_task_in_the_same_state_everywhere(
     if history is the_whole_loop:
         task_events = {e.event_type for e in ev.EVENTS} - {ev.ThemedPartyDayHeld.event_type, "TaskRejected"}
         assert task_events <= seen  # the loop above really covers every task event type
+
+
+def comparable(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The row without personal columns (not on the timeline), every time in UTC."""
+    return {k: as_utc(v) if isinstance(v, datetime) else v for k, v in row.items() if k not in PERSONAL}
+
+
+async def kpis_of(
+    path: Path, events: list[RecordedEvent], *, as_of: datetime, from_history: bool
+) -> list[dict[str, Any]]:
+    """The task KPIs of a read model made from `events`, as of a moment."""
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+    writer = sync_writer(engine)
+    TasksProjection.metadata.create_all(writer)
+    with writer.begin() as conn:
+        for one in events:
+            TasksProjection().apply(conn, one)
+    writer.dispose()
+    async with engine.connect() as conn:
+        figures = await kpis(
+            conn, unit="yuhang", by="community", month=None, zone=UTC, as_of=as_of, from_history=from_history
+        )
+    await engine.dispose()
+    return figures
+
+
+async def test_task_kpis_as_of_any_moment_equal_those_of_the_log_cut_there(tmp_path: Path) -> None:
+    """After every event of the whole loop: the KPIs "as of" that moment, from the timelines of the
+    whole log, are what a read model of the log up to that moment answers."""
+    whole = [recorded(event) for event in the_whole_loop()]
+    for n, cut in enumerate(whole, start=1):
+        moment = cut.envelope.occurred_at
+        then = await kpis_of(tmp_path / f"cut-{n}.db", whole[:n], as_of=moment, from_history=False)
+        remembered = await kpis_of(tmp_path / f"all-{n}.db", whole, as_of=moment, from_history=True)
+        assert (cut.event.event_type, remembered) == (cut.event.event_type, then)
+    assert [(f["tasks"], f["closed"], f["rework_count"]) for f in then] == [(1, 0, 2)]  # reopened at the end
 
 
 def test_a_task_apply_refuses_an_event_it_does_not_know() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 
 
@@ -14,6 +14,11 @@ def rate(part: int, whole: int) -> float | None:
 def as_utc(moment: datetime) -> datetime:
     """A timezone-aware moment; a naive one (as SQLite returns them) is taken as UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def end_of_day(day: date, zone: tzinfo) -> datetime:
+    """The last moment of a day in the district's time zone, in UTC: "as of" a day means its end."""
+    return datetime.combine(day, time.max, tzinfo=zone).astimezone(UTC)
 
 
 def ranked(figures: list[dict[str, Any]], *, metric: str, minimum: int, sample: str) -> list[dict[str, Any]]:

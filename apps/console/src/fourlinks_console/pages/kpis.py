@@ -43,11 +43,11 @@ async def kpis_page(
     chosen = month or months[-1]
     by = group_level(root)
     token = person.token
-    feedback_params: dict[str, Any] = {"unit": root, "by": by, "as_of": as_of.isoformat() if as_of else None}
+    params: dict[str, Any] = {"unit": root, "by": by, "as_of": as_of.isoformat() if as_of else None}
     # Every month in one answer per service: each call reads the unit's rows once, whatever the months.
     task_rows, feedback_rows, ranking = await asyncio.gather(
-        services.get(token, "assignments", "/kpis", {"unit": root, "by": by}),
-        services.get(token, "feedback", "/kpis", feedback_params),
+        services.get(token, "assignments", "/kpis", params),
+        services.get(token, "feedback", "/kpis", params),
         services.get(token, "feedback", "/kpis/ranking", {"unit": root, "by": by, "month": chosen}),
     )
     trend: list[dict[str, Any]] = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
@@ -40,7 +41,7 @@ from fourlinks_runtime.edge import (
     Text,
     UnitPath,
 )
-from fourlinks_runtime.figures import ranking
+from fourlinks_runtime.figures import end_of_day, ranking
 from fourlinks_runtime.guards import Inspector, Member, MemberOrSecretary, Secretary
 from fourlinks_runtime.http import (
     CommandAccepted,
@@ -474,14 +475,25 @@ async def kpis(
     unit: Unit = None,
     by: GroupBy = "community",
     month: Month = None,
+    as_of: Annotated[
+        date | None,
+        Query(description="answer as the tasks stood at the end of this day (from their timelines)"),
+    ] = None,
     min_position: MinPosition = None,
 ) -> list[dict[str, Any]]:
     root = (unit or actor.scope).strip("/")
     ensure_scope(actor, root)
     runtime = await caught_up(request, min_position)
+    moment = end_of_day(as_of, zone(runtime)) if as_of else runtime.clock()
     async with runtime.engine.connect() as conn:
         return await queries.kpis(
-            conn, unit=root, by=by, month=month, zone=zone(runtime), as_of=runtime.clock()
+            conn,
+            unit=root,
+            by=by,
+            month=month,
+            zone=zone(runtime),
+            as_of=moment,
+            from_history=as_of is not None,
         )
 
 

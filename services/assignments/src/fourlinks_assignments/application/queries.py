@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_assignments.application.handlers import MemberInfo
 from fourlinks_assignments.domain.tasks import DeadlinePolicy
-from fourlinks_assignments.projections.tasks import party_days, tasks, timeline
+from fourlinks_assignments.projections.tasks import party_days, task_as_of, tasks, timeline
 from fourlinks_contracts.assignments import OPEN_TASK_STATES, TaskState
 from fourlinks_contracts.members import group_unit
 from fourlinks_directory.members_directory import (
@@ -170,6 +170,7 @@ _KPI_COLUMNS = [
     tasks.c[c]
     for c in (
         "raised_at",
+        "triaged_at",
         "origin_unit",
         "assignee",
         "closed_assignee",
@@ -188,24 +189,60 @@ _KPI_COLUMNS = [
 
 
 async def kpis(
-    conn: AsyncConnection, *, unit: str, by: str, month: str | None, zone: tzinfo, as_of: datetime
+    conn: AsyncConnection,
+    *,
+    unit: str,
+    by: str,
+    month: str | None,
+    zone: tzinfo,
+    as_of: datetime,
+    from_history: bool = False,
 ) -> list[dict[str, Any]]:
     """Closure, on-time closure, resolved-at-level, rework and median time to close, per group.
 
     A task counts in the month it was raised (in the district's time zone). On-time closure rate
     is closed on time / (due − legitimately extended): tasks whose deadline was extended on approval
-    leave the denominator. Resolved at level: closed without escalation.
+    leave the denominator. Resolved at level: closed without escalation. `from_history`: as the
+    tasks stood at `as_of` — a task that changed since is its timeline up to then, folded.
     """
-    query = select(*_KPI_COLUMNS).where(
-        under(tasks.c.origin_unit, unit), tasks.c.state != "rejected", tasks.c.triaged_at.is_not(None)
-    )
+    if from_history:
+        rows = await _tasks_as_of(conn, unit, as_of)
+    else:
+        query = select(*_KPI_COLUMNS).where(under(tasks.c.origin_unit, unit), tasks.c.triaged_at.is_not(None))
+        rows = list((await conn.execute(query)).mappings())
     groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
-    for row in (await conn.execute(query)).mappings():
+    for row in rows:
+        if row["state"] == "rejected" or row["triaged_at"] is None:
+            continue
         raised_month = _month(as_utc(row["raised_at"]), zone)
         key = _group_key(row, by)
         if key is not None and (month is None or raised_month == month):
             groups[(key, raised_month)].append(row)
     return [_figures(key, raised_month, rows, as_of) for (key, raised_month), rows in sorted(groups.items())]
+
+
+async def _tasks_as_of(conn: AsyncConnection, unit: str, as_of: datetime) -> list[Any]:
+    """The unit's tasks raised by `as_of`, each as it stood then."""
+    raised = select(*_KPI_COLUMNS, tasks.c.task_id).where(
+        under(tasks.c.origin_unit, unit), tasks.c.raised_at <= as_of
+    )
+    rows = {row["task_id"]: row for row in (await conn.execute(raised)).mappings()}
+    changed_since = (
+        select(timeline.c.task_id)
+        .where(timeline.c.task_id.in_(raised.with_only_columns(tasks.c.task_id)), timeline.c.at > as_of)
+        .distinct()
+    )
+    lines = (
+        select(timeline.c.task_id, timeline.c.event_type, timeline.c.at, timeline.c.details)
+        .where(timeline.c.task_id.in_(changed_since), timeline.c.at <= as_of)
+        .order_by(timeline.c.task_id, timeline.c.position)
+    )
+    by_task: dict[str, list[tuple[str, datetime, str]]] = defaultdict(list)
+    for task_id, event_type, at, details in (await conn.execute(lines)).all():
+        by_task[task_id].append((event_type, at, details))
+    return [
+        task_as_of(task_id, by_task[task_id]) if task_id in by_task else row for task_id, row in rows.items()
+    ]
 
 
 def _figures(key: str, month: str, rows: list[Any], as_of: datetime) -> dict[str, Any]:

@@ -3,7 +3,9 @@ timeline, and themed party days."""
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -24,7 +26,7 @@ from sqlalchemy import (
 from fourlinks_contracts import assignments as ev
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
-from fourlinks_kernel.rows import Added, CopiedFrom, insert_row, select_row, update_rows
+from fourlinks_kernel.rows import Added, CopiedFrom, KeepFirst, insert_row, select_row, update_rows
 
 metadata = MetaData()
 ID = String(36)
@@ -115,7 +117,7 @@ class TasksProjection:
         if isinstance(event, ev.TaskRaised):
             insert_row(conn, tasks, _raised(event, when))
         else:
-            changes = _changes(conn, event, when) | _lifecycle(event)
+            changes = _changes(event, when, lambda: _raised_at(conn, _task_id(event))) | _lifecycle(event)
             if changes:
                 update_rows(conn, tasks, {"task_id": _task_id(event)}, changes)
         insert_row(
@@ -130,6 +132,42 @@ class TasksProjection:
                 "details": _details(event),
             },
         )
+
+
+def task_as_of(task_id: str, lines: Iterable[tuple[str, datetime, str]]) -> dict[str, Any]:
+    """A task's row as it stood after the given timeline lines (event type, time, details, in
+    order): the projection's own changes, folded in memory instead of written. The timeline holds
+    no personal data, so the personal columns stay empty."""
+    row: dict[str, Any] = dict(_COLUMN_DEFAULTS)
+    for event_type, when, details in lines:
+        kind = _EVENT_TYPES[event_type]
+        data = {"task_id": task_id, "data_subject": task_id, **json.loads(details)}
+        data |= dict.fromkeys(kind.personal_fields)
+        event = kind.model_validate({k: v for k, v in data.items() if k in kind.model_fields})
+        if isinstance(event, ev.TaskRaised):
+            row.update(_raised(event, when))
+            continue
+        before = dict(row)
+        changes = _changes(event, when, functools.partial(before.__getitem__, "raised_at")) | _lifecycle(
+            event
+        )
+        row.update({column: _folded(before, column, change) for column, change in changes.items()})
+    return row
+
+
+_COLUMN_DEFAULTS = {c.name: getattr(c.default, "arg", None) for c in tasks.columns}
+_EVENT_TYPES = {e.event_type: e for e in ev.EVENTS if e is not ev.ThemedPartyDayHeld}
+
+
+def _folded(before: dict[str, Any], column: str, change: Any) -> Any:
+    """A change's new value as `update_rows` computes it in SQL (from the row before the update)."""
+    if isinstance(change, Added):
+        return (before[column] or 0) + change.amount
+    if isinstance(change, KeepFirst):
+        return change.value if before[column] is None else before[column]
+    if isinstance(change, CopiedFrom):
+        return change.otherwise if before[change.column] is None else before[change.column]
+    return change
 
 
 def _task_id(event: DomainEvent) -> str:
@@ -161,13 +199,18 @@ def _raised(event: ev.TaskRaised, when: datetime) -> dict[str, Any]:
     }
 
 
-def _changes(conn: Connection, event: DomainEvent, when: datetime) -> dict[str, Any]:
+def _raised_at(conn: Connection, task_id: str) -> datetime:
+    raised_at: datetime = select_row(conn, tasks, ["raised_at"], {"task_id": task_id}).raised_at
+    return raised_at
+
+
+def _changes(event: DomainEvent, when: datetime, raised_at: Callable[[], datetime]) -> dict[str, Any]:
     for step in (_start_changes, _work_changes, _adjust_changes):
         changes = step(event)
         if changes is not None:
             return changes
     if isinstance(event, ev.TaskClosed):
-        raised = select_row(conn, tasks, ["raised_at"], {"task_id": event.task_id}).raised_at
+        raised = raised_at()
         return {
             "closed_at": when,
             "closed_by": event.closed_by,

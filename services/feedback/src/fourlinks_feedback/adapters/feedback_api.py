@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,7 @@ from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_runtime.answers import list_of
 from fourlinks_runtime.auth import require_roles
 from fourlinks_runtime.edge import Body, Choice, EntityId, IdInPath, Label, LongText, Note, Storable
-from fourlinks_runtime.figures import ranking
+from fourlinks_runtime.figures import end_of_day, ranking
 from fourlinks_runtime.guards import Resident, Secretary, Staff
 from fourlinks_runtime.http import CommandAccepted as BaseCommandAccepted
 from fourlinks_runtime.http import (
@@ -350,7 +350,7 @@ async def kpis(
     ensure_scope(actor, root)
     runtime = await caught_up(request, min_position)
     zone = ZoneInfo(runtime.settings.timezone)
-    moment = datetime.combine(as_of, time.max, tzinfo=zone).astimezone(UTC) if as_of else runtime.clock()
+    moment = end_of_day(as_of, zone) if as_of else runtime.clock()
     async with runtime.engine.connect() as conn:
         return await queries.rates(
             conn,
