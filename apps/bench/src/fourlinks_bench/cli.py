@@ -41,6 +41,11 @@ def main(argv: Sequence[str]) -> int:
         "'none' skips the PostgreSQL figures",
     )
     parser.add_argument("--no-eventsourcing", action="store_true", help="skip the eventsourcing library")
+    parser.add_argument(
+        "--reads-only",
+        action="store_true",
+        help="only the services' queries and the console's pages (no replay, loads, commands or loop)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
     args = parser.parse_args(list(argv)[1:])
     postgres = None if args.postgres in (None, "", "none") else args.postgres
@@ -54,6 +59,7 @@ def main(argv: Sequence[str]) -> int:
                 postgres_url=postgres,
                 eventsourcing=not args.no_eventsourcing,
                 results=results,
+                reads_only=args.reads_only,
             )
         )
     finally:  # what was measured is kept even when a later phase fails

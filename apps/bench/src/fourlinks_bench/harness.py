@@ -135,9 +135,11 @@ async def bench(
     postgres_url: str | None,
     eventsourcing: bool = True,
     results: dict[str, Any] | None = None,
+    reads_only: bool = False,
 ) -> dict[str, Any]:
-    """Run every phase; returns the results, filled in phase by phase into `results` if given
-    (so a run that fails half-way still shows what it measured)."""
+    """Run every phase (`reads_only`: only the queries and the console's pages); returns the
+    results, filled in phase by phase into `results` if given (so a run that fails half-way still
+    shows what it measured)."""
     dataset = await ensure_dataset(datasets, scale=plan.scale)
     with tempfile.TemporaryDirectory(prefix="fourlinks-bench-") as directory:
         run = Run(plan, dataset, Path(directory), postgres_url, {} if results is None else results)
@@ -146,13 +148,15 @@ async def bench(
         run.server = start_nats(dataset.copy_to(run.work / "nats"))
         try:
             await _init_nats(run)
-            await replay_phase(run, eventsourcing=eventsourcing)
-            await load_phase(run)
+            if not reads_only:
+                await replay_phase(run, eventsourcing=eventsourcing)
+                await load_phase(run)
             async with services_running(run) as ports:
-                await command_phase(run, ports, eventsourcing=eventsourcing)
-                for rate in plan.background_rates:
-                    await settle(run)
-                    await loop_phase(run, ports, rate)
+                if not reads_only:
+                    await command_phase(run, ports, eventsourcing=eventsourcing)
+                    for rate in plan.background_rates:
+                        await settle(run)
+                        await loop_phase(run, ports, rate)
                 await settle(run)
                 await query_phase(run, ports)
                 pages = PageRun(
