@@ -220,7 +220,7 @@ def test_every_task_event_leaves_the_task_in_the_same_state_everywhere(
         assert task_events <= seen  # the loop above really covers every task event type
 
 
-def comparable(row: Mapping[str, Any]) -> dict[str, Any]:
+def comparable(row: Mapping[Any, Any]) -> dict[str, Any]:
     """The row without personal columns (not on the timeline), every time in UTC."""
     return {k: as_utc(v) if isinstance(v, datetime) else v for k, v in row.items() if k not in PERSONAL}
 

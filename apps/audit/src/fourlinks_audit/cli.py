@@ -9,6 +9,7 @@ import json
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_assignments.application.queries import kpis
-from fourlinks_audit import digest, export, history, parallel, replay, verify
+from fourlinks_audit import anchors, digest, export, history, parallel, replay, transparency, verify
+from fourlinks_audit.notes import SignerKey
 from fourlinks_audit.services import READ_MODELS, projections_of
 from fourlinks_contracts import full_registry
 from fourlinks_feedback.application.queries import rates
@@ -28,7 +30,7 @@ from fourlinks_members.application.queries import coverage
 from fourlinks_runtime.engines import create_engine_with_schema
 from fourlinks_runtime.eventstore import open_event_store
 from fourlinks_runtime.natsconn import COMMAND_CONNECT_SECONDS, connect
-from fourlinks_runtime.settings import Settings, async_database_url
+from fourlinks_runtime.settings import MissingSecret, Settings, async_database_url
 
 log = structlog.get_logger(__name__)
 
@@ -64,10 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     touched.add_argument("id")
     _reveal(touched)
     touched.set_defaults(run=_touched)
-    check = audit.add_parser(
-        "verify", help="check every hash chain and version sequence; exit 1 on any finding"
-    )
-    check.set_defaults(run=_verify)
+    _transparency_commands(audit)
     digests = audit.add_parser("digest", help="order-independent digests of a service's read models")
     digests.add_argument("service", choices=services)
     digests.add_argument("--database-url", default=None)
@@ -167,13 +166,152 @@ async def _touched(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _verify(args: argparse.Namespace, settings: Settings) -> int:
-    async with _store(settings) as store:
-        report = await verify.verify(store)
-    for finding in report.findings:
+    try:
+        async with _store(settings) as store, anchors.tiles_and_checkpoints(settings) as (tiles, stored):
+            notes = anchors.checkpoint_notes(stored, args.checkpoint)
+            key = anchors.verifier(settings, args.key) if notes else None
+            leaves = transparency.LeafCollector()
+            report = await verify.verify(store, progress=not args.json, observe=leaves)
+            checked, late = transparency.check_checkpoints(leaves, notes, key, tiles) if key else ([], [])
+    except (anchors.CouldNotRun, OSError) as exc:
+        print(f"could not verify: {exc}", file=sys.stderr)
+        return anchors.COULD_NOT_RUN
+    findings = [*report.findings, *leaves.gap_findings(), *late]
+    if args.json:
+        print(json.dumps(_verify_answer(report, checked, findings), ensure_ascii=False, indent=2))
+    else:
+        _print_verify(report, checked, findings)
+    return anchors.FINDINGS if findings else anchors.INTACT
+
+
+def _verify_answer(
+    report: verify.VerifyReport, checked: list[transparency.CheckedCheckpoint], findings: list[verify.Finding]
+) -> dict[str, Any]:
+    return {
+        "intact": not findings,
+        "events": report.events,
+        "aggregates": report.aggregates,
+        "checkpoints": [asdict(c) for c in checked],
+        "findings": [asdict(f) for f in findings],
+    }
+
+
+def _print_verify(
+    report: verify.VerifyReport, checked: list[transparency.CheckedCheckpoint], findings: list[verify.Finding]
+) -> None:
+    for finding in findings:
         print(f"position {finding.position}  {finding.stream}  {finding.kind}: {finding.detail}")
-    verdict = "intact" if report.ok else f"{len(report.findings)} finding(s)"
+    for c in checked:
+        print(f"checkpoint {c.size:,} ({c.name}): {'the log extends it' if c.intact else 'DIFFERS'}")
+    if not checked:
+        print("no checkpoint to check the log against (`fourlinks audit checkpoint` writes them)")
+    verdict = "intact" if not findings else f"{len(findings)} finding(s)"
     print(f"verified {report.events:,} events of {report.aggregates:,} aggregates: {verdict}")
-    return 0 if report.ok else 1
+
+
+def _transparency_commands(audit: Any) -> None:
+    verifying = audit.add_parser(
+        "verify",
+        help="check every hash chain and version sequence, and the log against signed checkpoints; "
+        "exit 0 intact, 1 findings, 2 could not run",
+    )
+    verifying.add_argument(
+        "--checkpoint",
+        type=Path,
+        action="append",
+        help="a checkpoint file to check (default: every stored one)",
+    )
+    anchors.add_key_argument(verifying)
+    verifying.add_argument("--json", action="store_true", help="the report as JSON")
+    verifying.set_defaults(run=_verify)
+    sign = audit.add_parser(
+        "checkpoint", help="bring the log's Merkle tiles up to date and sign a checkpoint; print the latest"
+    )
+    sign.add_argument("--follow", action="store_true", help="keep signing (FOURLINKS_CHECKPOINT_EVERY_*)")
+    sign.add_argument(
+        "--rebuild-tiles", action="store_true", help="drop the tiles and rebuild them from the log"
+    )
+    sign.set_defaults(run=_checkpoint)
+    prove = audit.add_parser("prove", help="an inclusion proof of one event in a checkpoint, as JSON")
+    prove.add_argument("event", help="the event's id, or its position")
+    prove.add_argument(
+        "--checkpoint", type=Path, action="append", help="the checkpoint (default: the latest)"
+    )
+    anchors.add_key_argument(prove)
+    prove.set_defaults(run=_prove)
+    check = audit.add_parser(
+        "check-proof", help="check an inclusion proof offline: only the public key, checkpoint and event"
+    )
+    check.add_argument("proof", type=Path)
+    check.add_argument("--checkpoint", type=Path, default=None, help="your own copy of the checkpoint")
+    anchors.add_key_argument(check)
+    check.set_defaults(run=_check_proof)
+    extends = audit.add_parser("consistency", help="prove that the log at NEW extends the log at OLD")
+    extends.add_argument("old", type=Path)
+    extends.add_argument("new", type=Path)
+    anchors.add_key_argument(extends)
+    extends.add_argument("--json", action="store_true")
+    extends.set_defaults(run=_consistency)
+    keygen = audit.add_parser(
+        "keygen", help="print a new checkpoint signing key (keep it like the master key)"
+    )
+    keygen.add_argument("--name", default="fourlinks-checkpoints", help="the key's name (no spaces, no '+')")
+    keygen.set_defaults(run=_keygen)
+    public = audit.add_parser("public-key", help="print the verifier key of the configured signing key")
+    public.set_defaults(run=_public_key)
+
+
+async def _could_not_run(work: Any) -> int:
+    try:
+        code: int = await work
+    except (anchors.CouldNotRun, MissingSecret, OSError) as exc:
+        print(f"could not run: {exc}", file=sys.stderr)
+        return anchors.COULD_NOT_RUN
+    return code
+
+
+async def _checkpoint(args: argparse.Namespace, settings: Settings) -> int:
+    async def work() -> int:
+        async with _store(settings) as store:
+            return await anchors.run_checkpoint(
+                store, settings, follow=args.follow, rebuild=args.rebuild_tiles
+            )
+
+    return await _could_not_run(work())
+
+
+async def _prove(args: argparse.Namespace, settings: Settings) -> int:
+    async def work() -> int:
+        async with _store(settings) as store:
+            return await anchors.run_prove(store, settings, args.event, args.checkpoint, args.key)
+
+    return await _could_not_run(work())
+
+
+async def _check_proof(args: argparse.Namespace, settings: Settings) -> int:
+    async def work() -> int:
+        return anchors.run_check_proof(args.proof, args.key, settings, args.checkpoint)
+
+    return await _could_not_run(work())
+
+
+async def _consistency(args: argparse.Namespace, settings: Settings) -> int:
+    return await _could_not_run(anchors.run_consistency(settings, args.old, args.new, args.key, args.json))
+
+
+async def _keygen(args: argparse.Namespace, settings: Settings) -> int:
+    key = SignerKey.generate(args.name)
+    print(key.encoded())
+    print(f"verifier key (give it to auditors): {key.verifier.encoded()}", file=sys.stderr)
+    return 0
+
+
+async def _public_key(args: argparse.Namespace, settings: Settings) -> int:
+    async def work() -> int:
+        print(anchors.signer(settings).verifier.encoded())
+        return 0
+
+    return await _could_not_run(work())
 
 
 async def _digest(args: argparse.Namespace, settings: Settings) -> int:

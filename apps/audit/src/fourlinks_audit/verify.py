@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fourlinks_kernel.envelope import GENESIS_HASH, StoredEvent
@@ -41,12 +42,15 @@ class VerifyReport:
         return not self.findings
 
 
-async def verify(store: EventStore, *, progress: bool = True) -> VerifyReport:
+async def verify(
+    store: EventStore, *, progress: bool = True, observe: Callable[[StoredEvent], None] | None = None
+) -> VerifyReport:
     """Walk the whole log; report gaps, reorders, altered or missing events with their position.
 
     Each event must carry version = previous + 1 of its aggregate and the SHA-256 of the previous
     event's stored bytes; an altered event breaks the chain at the next one, a deleted one leaves a
-    version gap, a replayed or moved one arrives out of order.
+    version gap, a replayed or moved one arrives out of order. `observe` sees every stored event
+    of the same walk (the Merkle tree is recomputed from it without reading the log twice).
     """
     report = VerifyReport()
     tails: dict[str, _Tail] = {}
@@ -54,6 +58,8 @@ async def verify(store: EventStore, *, progress: bool = True) -> VerifyReport:
     async for stored in store.read():
         report.events += 1
         _check(store, stored, tails, report)
+        if observe is not None:
+            observe(stored)
         if bar:
             bar.advance()
     if bar:

@@ -102,6 +102,22 @@ class Settings(BaseSettings):
         default=5, ge=1, description="fourlinks up gives up on a child restarted more often than this"
     )
     restart_window_seconds: float = Field(default=60.0, gt=0, description="... within this many seconds")
+    checkpoint_key: SecretStr | None = Field(
+        default=None, description="the key checkpoints are signed with (PRIVATE+KEY+name+hash+base64)"
+    )
+    checkpoint_key_file: Path | None = Field(
+        default=None, description="... from a file (default var/checkpoint.key)"
+    )
+    checkpoint_public_key: str | None = Field(
+        default=None,
+        description="the key checkpoints are verified with (name+hash+base64); default: the signing key's",
+    )
+    checkpoint_every_events: int = Field(
+        default=10_000, ge=1, description="sign a checkpoint after this many events"
+    )
+    checkpoint_every_minutes: float = Field(
+        default=10.0, gt=0, description="... or after this long, if any arrived"
+    )
     member_default_capacity: int = Field(default=20, ge=1, le=500, description="contacts a member serves")
 
     @model_validator(mode="after")
@@ -159,6 +175,19 @@ class Settings(BaseSettings):
     def index_key_bytes(self) -> bytes | None:
         """The key blind indexes derive from, when it differs from the master key."""
         return parse_master_key(self.index_key.get_secret_value()) if self.index_key else None
+
+    def checkpoint_key_text(self) -> str:
+        """The checkpoint signing key as text (PRIVATE+KEY+...)."""
+        if self.checkpoint_key is not None:
+            return self.checkpoint_key.get_secret_value()
+        path = self.checkpoint_key_file or self.var_dir / "checkpoint.key"
+        if path.exists():
+            return path.read_text().strip()
+        raise MissingSecret(
+            f"no checkpoint signing key: {path} does not exist (`make up` makes one; "
+            "`fourlinks audit keygen` prints one); "
+            "or set FOURLINKS_CHECKPOINT_KEY or FOURLINKS_CHECKPOINT_KEY_FILE"
+        )
 
     def jwt_secret_value(self) -> str:
         """The HS256 signing secret."""

@@ -1,0 +1,289 @@
+"""The transparency log over the events stream: the tiles kept up with it, signed checkpoints kept
+outside it, and what `audit verify` finds when the stream no longer matches them."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, Table, Text, select
+
+from fourlinks_audit.merkle import LeafList, first_difference, leaf_data, leaf_hash, root_of
+from fourlinks_audit.notes import (
+    Checkpoint,
+    NoteError,
+    SignerKey,
+    VerifierKey,
+    read_checkpoint,
+    signed_checkpoint,
+)
+from fourlinks_audit.tiles import TileStore
+from fourlinks_audit.verify import Finding
+from fourlinks_kernel.envelope import StoredEvent
+from fourlinks_kernel.rows import upsert_row
+from fourlinks_kernel.store import EventStore
+from fourlinks_runtime.progress import Progress
+
+APPEND_BATCH = 10_000
+
+
+def leaf_of(stored: StoredEvent) -> bytes:
+    """The leaf hash of one stored event."""
+    return leaf_hash(leaf_data(stored.position, stored.subject, stored.event_type, stored.payload))
+
+
+class LogGap(RuntimeError):
+    """The stream skips a position: it denies delete, so something removed an event."""
+
+    def __init__(self, expected: int, found: int) -> None:
+        super().__init__(f"position {expected} is missing from the stream (the next one is {found})")
+        self.expected, self.found = expected, found
+
+
+class LogRewound(RuntimeError):
+    """The stream no longer holds what the tiles were built from at their end."""
+
+
+async def catch_up(store: EventStore, tiles: TileStore, *, progress: bool = False) -> int:
+    """Add the stream's events after the tiles' size to the tiles; how many were added. Refuses
+    (LogRewound) when the stream is shorter than the tiles or its event at their end differs: an
+    older copy restored, or the stream recreated."""
+    last = await store.last_position()
+    await _still_extends(store, tiles, last)
+    bar = Progress("tiles", last - tiles.size) if progress and last > tiles.size else None
+    batch: list[bytes] = []
+    added = 0
+    async for stored in store.read(from_position=tiles.size + 1):
+        expected = tiles.size + len(batch) + 1
+        if stored.position != expected:
+            raise LogGap(expected, stored.position)
+        batch.append(leaf_of(stored))
+        if len(batch) == APPEND_BATCH:
+            tiles.append(batch)
+            added, batch = added + len(batch), []
+        if bar:
+            bar.advance()
+    tiles.append(batch)
+    if bar:
+        bar.finish()
+    return added + len(batch)
+
+
+async def _still_extends(store: EventStore, tiles: TileStore, last: int) -> None:
+    if tiles.size == 0:
+        return
+    if last < tiles.size:
+        raise LogRewound(
+            f"the stream ends at position {last:,} but {tiles.size:,} events were seen before: "
+            "nothing was signed; run `fourlinks audit verify`"
+        )
+    async for stored in store.read(from_position=tiles.size, until_position=tiles.size):
+        if stored.position == tiles.size and leaf_of(stored) == tiles.subtree(tiles.size - 1, tiles.size):
+            return
+    raise LogRewound(
+        f"the event at position {tiles.size:,} is not the one seen before: nothing was signed; "
+        "run `fourlinks audit verify`"
+    )
+
+
+# -- where checkpoints are kept -------------------------------------------------------------------------
+class CheckpointDirectory:
+    """Checkpoints as files `<size>.checkpoint` in a directory (the embedded default, under var/)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def notes(self) -> list[tuple[str, str]]:
+        """(name, signed note) of every stored checkpoint, smallest first."""
+        if not self.path.is_dir():
+            return []
+        return [(str(f), f.read_text()) for f in sorted(self.path.glob("*.checkpoint"))]
+
+    def add(self, size: int, note: str) -> str:
+        self.path.mkdir(parents=True, exist_ok=True)
+        target = self.path / f"{size:012d}.checkpoint"
+        partial = target.with_suffix(".partial")
+        partial.write_text(note)
+        partial.replace(target)  # a reader never sees half a checkpoint
+        return str(target)
+
+
+checkpoints_metadata = MetaData()
+checkpoint_rows = Table(
+    "audit_checkpoints",
+    checkpoints_metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("note", Text, nullable=False),
+    Column("written_at", DateTime(timezone=True), nullable=False),
+)
+
+
+class CheckpointTable:
+    """Checkpoints as rows of a PostgreSQL table (production); never dropped with the tiles."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        checkpoints_metadata.create_all(engine)
+
+    def notes(self) -> list[tuple[str, str]]:
+        query = select(checkpoint_rows.c.tree_size, checkpoint_rows.c.note).order_by(
+            checkpoint_rows.c.tree_size
+        )
+        with self.engine.connect() as conn:
+            return [(f"checkpoint {size}", note) for size, note in conn.execute(query).all()]
+
+    def add(self, size: int, note: str) -> str:
+        row = {
+            "tree_size": size,
+            "note": note,
+            "written_at": Checkpoint.parse(note.split("\n\n", maxsplit=1)[0] + "\n").time,
+        }
+        with self.engine.begin() as conn:
+            upsert_row(conn, checkpoint_rows, row, ["tree_size"])
+        return f"checkpoint {size}"
+
+
+CheckpointStore = CheckpointDirectory | CheckpointTable
+
+
+def checkpoint_store(engine: Engine, var_dir: Path) -> CheckpointStore:
+    """A PostgreSQL table where the audit read model lives in PostgreSQL, else var/checkpoints/."""
+    return (
+        CheckpointTable(engine)
+        if engine.dialect.name == "postgresql"
+        else CheckpointDirectory(var_dir / "checkpoints")
+    )
+
+
+# -- writing checkpoints -----------------------------------------------------------------------------
+class CheckpointRefused(RuntimeError):
+    """The log no longer extends the latest checkpoint: signing it now would bless a change."""
+
+
+def write_checkpoint(
+    tiles: TileStore, key: SignerKey, origin: str, store: CheckpointStore, now: datetime
+) -> tuple[str, bool]:
+    """Sign the tiles' root as the next checkpoint, if the log grew and still extends the latest one.
+    Returns the latest signed note and whether it is new."""
+    notes = store.notes()
+    if notes:
+        latest = read_checkpoint(notes[-1][1], key.verifier)
+        if latest.size > tiles.size or root_of(tiles, latest.size) != latest.root:
+            raise CheckpointRefused(
+                f"the log no longer extends checkpoint {latest.size} ({notes[-1][0]}): "
+                "nothing was signed; run `fourlinks audit verify` to see where it differs"
+            )
+        if latest.size == tiles.size:
+            return notes[-1][1], False
+    note = signed_checkpoint(Checkpoint(origin, tiles.size, root_of(tiles), now), key)
+    store.add(tiles.size, note)
+    return note, True
+
+
+# -- verifying the log against checkpoints -----------------------------------------------------------------
+@dataclass
+class LeafCollector:
+    """The stream's leaves as `verify` walks it (the same walk as the chain check: one read)."""
+
+    tree: LeafList = field(default_factory=LeafList)
+    last: int = 0
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+
+    def __call__(self, stored: StoredEvent) -> None:
+        if stored.position != self.last + 1:
+            self.gaps.append((self.last + 1, stored.position - 1))
+        elif not self.gaps:  # the tree covers the positions up to the first gap
+            self.tree.append(leaf_of(stored))
+        self.last = max(self.last, stored.position)
+
+    def gap_findings(self) -> list[Finding]:
+        return [
+            Finding(
+                first,
+                "log",
+                "missing",
+                f"positions {first}..{last} are not in the stream, which denies delete",
+            )
+            for first, last in self.gaps
+        ]
+
+
+@dataclass(frozen=True)
+class CheckedCheckpoint:
+    """One checkpoint as verify saw it."""
+
+    name: str
+    size: int
+    root: str
+    intact: bool
+
+
+def check_checkpoints(
+    leaves: LeafCollector, notes: Sequence[tuple[str, str]], key: VerifierKey, tiles: TileStore | None
+) -> tuple[list[CheckedCheckpoint], list[Finding]]:
+    """Each checkpoint against the tree recomputed from the stream: a bad signature, a log shorter
+    than the checkpoint, or a different root, each with the first position that differs."""
+    checked: list[CheckedCheckpoint] = []
+    findings: list[Finding] = []
+    matching = 0  # the largest checkpoint the log still extends
+    for name, note in notes:
+        try:
+            checkpoint = read_checkpoint(note, key)
+        except NoteError as exc:
+            findings.append(Finding(0, name, "forged", str(exc)))
+            continue
+        intact = (
+            leaves.tree.size >= checkpoint.size and root_of(leaves.tree, checkpoint.size) == checkpoint.root
+        )
+        checked.append(
+            CheckedCheckpoint(name, checkpoint.size, base64.b64encode(checkpoint.root).decode(), intact)
+        )
+        if intact:
+            matching = max(matching, checkpoint.size)
+        else:
+            findings.append(_where_it_differs(leaves, checkpoint, name, tiles, matching))
+    return checked, findings
+
+
+def _where_it_differs(
+    leaves: LeafCollector, checkpoint: Checkpoint, name: str, tiles: TileStore | None, matching: int
+) -> Finding:
+    n = checkpoint.size
+    if tiles is not None and tiles.size >= n and root_of(tiles, n) == checkpoint.root:
+        index = first_difference(tiles, leaves.tree, n)
+        assert index is not None  # the roots differ, so some leaf does
+        return _finding(leaves, index + 1, name, n)
+    if leaves.tree.size < n:
+        return _finding(leaves, leaves.tree.size + 1, name, n)
+    return Finding(
+        matching + 1,
+        name,
+        "altered",
+        f"the log's root at {n:,} differs from the checkpoint's; it still extends checkpoint {matching:,}, "
+        "so the first change is after that (the tiles were rebuilt from this log and cannot say where)",
+    )
+
+
+def _finding(leaves: LeafCollector, position: int, name: str, size: int) -> Finding:
+    if position > leaves.last:
+        return Finding(
+            position,
+            name,
+            "truncated",
+            f"the log ends at position {leaves.last:,} but the checkpoint holds {size:,}: positions "
+            f"{position:,}..{size:,} are gone (cut off, or an older copy of the store was restored)",
+        )
+    if any(first <= position <= last for first, last in leaves.gaps):
+        return Finding(
+            position, name, "missing", f"position {position:,} of the checkpoint's {size:,} is not in the log"
+        )
+    return Finding(
+        position,
+        name,
+        "altered",
+        f"position {position:,} is not the event the checkpoint of {size:,} signed: "
+        "altered, replaced or reordered",
+    )
