@@ -11,11 +11,19 @@ for service in members assignments feedback; do
   keep "${service}_database_url" "postgresql://${service}:$(cat "secrets/${service}_db_password")@postgres/${service}"
   keep "nats_${service}_password" "$(random)"
 done
+keep audit_db_password "$(random)"
+keep audit_database_url "postgresql://audit:$(cat secrets/audit_db_password)@postgres/audit"
+keep nats_auditor_password "$(random)"
 keep nats_admin_password "$(random)"
 keep nats_system_password "$(random)"
 keep master_key "$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')"
 keep jwt_secret "$(random)"
 keep console_session_secret "$(random)"
+# The checkpoint signing key (Ed25519, a C2SP note key): auditors get its public half (docs/audit.md).
+if [ ! -s secrets/checkpoint_key ]; then
+  key=$(cd .. && ./fourlinks audit keygen 2>/dev/null) || { echo "the checkpoint key needs the project's environment: run make env" >&2; exit 1; }
+  keep checkpoint_key "$key"
+fi
 # The console's client secret at the identity provider: from the environment, or fill the file in.
 keep console_oidc_client_secret "${FOURLINKS_CONSOLE_OIDC_CLIENT_SECRET:-set-me}"
 {
@@ -23,6 +31,7 @@ keep console_oidc_client_secret "${FOURLINKS_CONSOLE_OIDC_CLIENT_SECRET:-set-me}
   for service in members assignments feedback; do
     echo "FOURLINKS_NATS_${service^^}_PASSWORD=$(cat "secrets/nats_${service}_password")"
   done
+  echo "FOURLINKS_NATS_AUDITOR_PASSWORD=$(cat secrets/nats_auditor_password)"
   echo "FOURLINKS_NATS_SYSTEM_PASSWORD=$(cat secrets/nats_system_password)"
 } > secrets/nats.env
 chmod 600 secrets/nats.env

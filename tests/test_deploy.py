@@ -89,6 +89,15 @@ def test_the_console_runs_in_production_mode_behind_the_services_with_its_sessio
     assert "console_session_secret" in (DEPLOY / "make-secrets.sh").read_text()
 
 
+def test_the_checkpointer_signs_as_the_auditor_without_the_master_key() -> None:
+    checkpointer = compose()["services"]["checkpoints"]
+    assert checkpointer["command"] == ["audit", "checkpoint", "--follow"]
+    assert checkpointer["environment"]["FOURLINKS_NATS_USER"] == "auditor"
+    targets = {secret["target"] for secret in checkpointer["secrets"]}
+    assert targets == {"fourlinks_nats_password", "fourlinks_audit_database_url", "fourlinks_checkpoint_key"}
+    assert "audit" in (DEPLOY / "postgres" / "init.sh").read_text()
+
+
 def test_postgres_gets_one_database_per_service() -> None:
     script = (DEPLOY / "postgres" / "init.sh").read_text()
     assert "for service in members assignments feedback" in script
@@ -113,7 +122,11 @@ def test_kubernetes_runs_nats_as_a_statefulset_and_probes_every_service() -> Non
     (nats,) = [d for d in documents if d["kind"] == "StatefulSet"]
     assert nats["spec"]["replicas"] == 3
     deployments = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Deployment"}
-    assert set(deployments) == {*SERVICES, "console"}
+    assert set(deployments) == {*SERVICES, "console", "checkpoints"}
+    checkpointer = deployments.pop("checkpoints")["spec"]["template"]["spec"]
+    assert checkpointer["containers"][0]["args"] == ["audit", "checkpoint", "--follow"]
+    mounted = {item["path"] for item in checkpointer["volumes"][0]["secret"]["items"]}
+    assert "fourlinks_master_key" not in mounted  # it reads bytes and signs; it decrypts nothing
     for deployment in deployments.values():
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"

@@ -105,6 +105,7 @@ def test_make_up_runs_everything_seeds_once_stops_cleanly_and_keeps_the_data(tmp
             timeout=10,
         )
         assert created.status_code == 201, created.text
+        assert signed_checkpoints(var_dir), "make up signs checkpoints of the log (docs/audit.md)"
     finally:
         assert stop(process) == 0
     assert (var_dir / "members.db").exists()
@@ -121,6 +122,14 @@ def test_make_up_runs_everything_seeds_once_stops_cleanly_and_keeps_the_data(tmp
         assert [u["path"] for u in listed.json()] == ["yuhang/s01/extra"]
     finally:
         assert stop(again) == 0
+
+
+def signed_checkpoints(var_dir: Path) -> list[Path]:
+    """The checkpoints `make up`'s checkpointer wrote, once it has written one (up to a minute)."""
+    deadline = time.monotonic() + 60
+    while not list((var_dir / "checkpoints").glob("*.checkpoint")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return list((var_dir / "checkpoints").glob("*.checkpoint"))
 
 
 def json_documents(text: str) -> list[object]:
@@ -179,6 +188,7 @@ def test_the_readme_commands_work_verbatim_next_to_a_running_make_up(tmp_path: P
         answers = json_documents(shown.stdout)
         assert answers
         assert all("detail" not in a for a in answers if isinstance(a, dict)), answers
+        assert signed_checkpoints(var_dir)
         audit = subprocess.run(
             ["./fourlinks", "audit", "verify"],
             cwd=clone,
@@ -189,6 +199,7 @@ def test_the_readme_commands_work_verbatim_next_to_a_running_make_up(tmp_path: P
         )
         assert audit.returncode == 0, audit.stderr
         assert "intact" in audit.stdout
+        assert "the log extends it" in audit.stdout  # the checkpoint signed before it
         first_ports = json.loads((var_dir / "up.json").read_text())
     finally:
         assert stop(process) == 0

@@ -139,6 +139,23 @@ async def test_each_service_publishes_only_its_own_events_and_cannot_harm_the_st
         await client.close()
 
 
+async def test_the_auditor_reads_the_stream_and_nothing_else(provisioned: EmbeddedNats) -> None:
+    client = await login(provisioned, "auditor")
+    try:
+        assert await allowed(client, "$JS.API.STREAM.INFO.FOURLINKS_EVENTS", b"")
+        assert await allowed(client, "$JS.API.DIRECT.GET.FOURLINKS_EVENTS", json.dumps({"seq": 1}).encode())
+        for refused in (
+            "fourlinks.members.org_unit.x",
+            "$JS.API.STREAM.INFO.KV_FOURLINKS_KEYS",
+            "$JS.API.DIRECT.GET.KV_FOURLINKS_KEYS.$KV.FOURLINKS_KEYS.x",
+            "$JS.API.CONSUMER.CREATE.FOURLINKS_EVENTS",
+            "$JS.API.STREAM.DELETE.FOURLINKS_EVENTS",
+        ):
+            assert not await allowed(client, refused), refused
+    finally:
+        await client.close()
+
+
 async def test_the_three_services_run_the_loop_under_their_own_users(
     provisioned: EmbeddedNats, tmp_path: Path
 ) -> None:

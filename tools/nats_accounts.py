@@ -46,6 +46,8 @@ HEADER = """\
 #   bucket. It never holds
 #   $JS.API.> and can never create, update, delete or purge a stream or delete a consumer.
 #   Replies and ordered-consumer deliveries arrive on _INBOX.
+# - auditor: the checkpointer and `fourlinks audit`: reads the events stream (batch direct get,
+#   stream info) and nothing else: no key table, no publishing.
 # - admin: the init job (stream, key bucket, durable consumers).
 # - system: monitoring.
 # Passwords come from the environment (a bcrypt hash works too), never from the image.
@@ -79,9 +81,23 @@ def user_block(service: str) -> str:
     )
 
 
+AUDITOR_READ = ["$JS.API.INFO", f"$JS.API.STREAM.INFO.{STREAM}", f"$JS.API.DIRECT.GET.{STREAM}"]
+
+
+def auditor_block() -> str:
+    """The user that reads the events stream and nothing else."""
+    pad = "            "
+    return (
+        "      {\n        user: auditor\n        password: $FOURLINKS_NATS_AUDITOR_PASSWORD\n"
+        f"        permissions: {{\n          publish: {{\n            allow: {quoted(AUDITOR_READ, pad)}\n"
+        f"            deny: {quoted(DENY, pad)}\n          }}\n"
+        '          subscribe: { allow: ["_INBOX.>"] }\n        }\n      }'
+    )
+
+
 def render() -> str:
     """The whole accounts.conf."""
-    users = "\n".join(user_block(service) for service in OWN)
+    users = "\n".join([*(user_block(service) for service in OWN), auditor_block()])
     return (
         f"{HEADER}\naccounts {{\n  FOURLINKS {{\n    jetstream: enabled\n    users: [\n"
         f"      {{ user: admin, password: $FOURLINKS_NATS_ADMIN_PASSWORD }}\n{users}\n    ]\n  }}\n"

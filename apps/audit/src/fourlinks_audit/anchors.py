@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import base64
 import json
+import secrets
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -40,10 +41,15 @@ from fourlinks_audit.transparency import (
     checkpoint_store,
     write_checkpoint,
 )
+from fourlinks_contracts import full_registry
+from fourlinks_kernel.codec import EventCodec
+from fourlinks_kernel.crypto import InMemoryKeyStore, PersonalDataCipher
 from fourlinks_kernel.envelope import StoredEvent
+from fourlinks_kernel.jetstream import JetStreamEventStore
 from fourlinks_kernel.rows import sync_writer
 from fourlinks_kernel.store import EventStore
 from fourlinks_runtime.engines import create_engine_with_schema
+from fourlinks_runtime.natsconn import COMMAND_CONNECT_SECONDS, connect
 from fourlinks_runtime.settings import MissingSecret, Settings
 
 log = structlog.get_logger(__name__)
@@ -58,6 +64,18 @@ class CouldNotRun(RuntimeError):
 def origin_of(settings: Settings) -> str:
     """Which log a checkpoint speaks of: the subject prefix and the stream's name."""
     return f"{settings.subject_prefix}/{settings.stream}"
+
+
+@asynccontextmanager
+async def reading_store(settings: Settings) -> AsyncIterator[EventStore]:
+    """The events stream, read as stored: envelopes and bytes, never a personal field, so the
+    checkpointer and these commands need no master key (a throwaway one decrypts nothing)."""
+    nc = await connect(settings, name="fourlinks-audit", within=COMMAND_CONNECT_SECONDS)
+    cipher = PersonalDataCipher(master_key=secrets.token_bytes(32), keys=InMemoryKeyStore())
+    try:
+        yield JetStreamEventStore(nc, EventCodec(full_registry(), cipher), settings.jetstream())
+    finally:
+        await nc.close()
 
 
 # -- keys ------------------------------------------------------------------------------------------
@@ -146,8 +164,14 @@ async def run_checkpoint(store: EventStore, settings: Settings, *, follow: bool,
                 await catch_up(store, tiles, progress=not follow)
                 note, new = write_checkpoint(tiles, key, origin_of(settings), checkpoints, datetime.now(UTC))
             except (LogGap, LogRewound, CheckpointRefused) as exc:
-                print(str(exc), file=sys.stderr)
-                return FINDINGS
+                if not follow:
+                    print(str(exc), file=sys.stderr)
+                    return FINDINGS
+                # Following, it keeps watching: a finding is for people to settle (audit verify),
+                # and a checkpointer that exits would only be restarted into the same refusal.
+                log.error("checkpoint_refused", reason=str(exc))
+                await asyncio.sleep(settings.checkpoint_every_minutes * 60)
+                continue
             if not follow:
                 sys.stdout.write(note)
                 return INTACT

@@ -29,7 +29,7 @@ from fourlinks_kernel.jetstream import JetStreamEventStore
 from fourlinks_members.application.queries import coverage
 from fourlinks_runtime.engines import create_engine_with_schema
 from fourlinks_runtime.eventstore import open_event_store
-from fourlinks_runtime.natsconn import COMMAND_CONNECT_SECONDS, connect
+from fourlinks_runtime.natsconn import COMMAND_CONNECT_SECONDS, NatsUnreachable, connect
 from fourlinks_runtime.settings import MissingSecret, Settings, async_database_url
 
 log = structlog.get_logger(__name__)
@@ -167,13 +167,19 @@ async def _touched(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _verify(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        async with _store(settings) as store, anchors.tiles_and_checkpoints(settings) as (tiles, stored):
+        async with (
+            anchors.reading_store(settings) as store,
+            anchors.tiles_and_checkpoints(settings) as (
+                tiles,
+                stored,
+            ),
+        ):
             notes = anchors.checkpoint_notes(stored, args.checkpoint)
             key = anchors.verifier(settings, args.key) if notes else None
             leaves = transparency.LeafCollector()
             report = await verify.verify(store, progress=not args.json, observe=leaves)
             checked, late = transparency.check_checkpoints(leaves, notes, key, tiles) if key else ([], [])
-    except (anchors.CouldNotRun, OSError) as exc:
+    except (anchors.CouldNotRun, NatsUnreachable, MissingSecret, OSError) as exc:
         print(f"could not verify: {exc}", file=sys.stderr)
         return anchors.COULD_NOT_RUN
     findings = [*report.findings, *leaves.gap_findings(), *late]
@@ -264,7 +270,7 @@ def _transparency_commands(audit: Any) -> None:
 async def _could_not_run(work: Any) -> int:
     try:
         code: int = await work
-    except (anchors.CouldNotRun, MissingSecret, OSError) as exc:
+    except (anchors.CouldNotRun, NatsUnreachable, MissingSecret, OSError) as exc:
         print(f"could not run: {exc}", file=sys.stderr)
         return anchors.COULD_NOT_RUN
     return code
@@ -272,7 +278,7 @@ async def _could_not_run(work: Any) -> int:
 
 async def _checkpoint(args: argparse.Namespace, settings: Settings) -> int:
     async def work() -> int:
-        async with _store(settings) as store:
+        async with anchors.reading_store(settings) as store:
             return await anchors.run_checkpoint(
                 store, settings, follow=args.follow, rebuild=args.rebuild_tiles
             )
@@ -282,7 +288,7 @@ async def _checkpoint(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _prove(args: argparse.Namespace, settings: Settings) -> int:
     async def work() -> int:
-        async with _store(settings) as store:
+        async with anchors.reading_store(settings) as store:
             return await anchors.run_prove(store, settings, args.event, args.checkpoint, args.key)
 
     return await _could_not_run(work())

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fourlinks_audit.notes import SignerKey
 from fourlinks_console.serve import DEFAULT_PORT as CONSOLE_PORT
 from fourlinks_kernel.crypto import generate_master_key
 from fourlinks_runtime.embedded import start_nats
@@ -155,6 +156,23 @@ class Supervisor:
         self.children["console"] = child
         self._record_pids()
 
+    def start_checkpointer(self) -> None:
+        """Signs a checkpoint of the log every FOURLINKS_CHECKPOINT_EVERY_EVENTS events or
+        FOURLINKS_CHECKPOINT_EVERY_MINUTES (docs/audit.md), into var/checkpoints/."""
+        log = self.var_dir / "logs" / "checkpoints.log"
+        command = [sys.executable, "-m", "fourlinks_cli", "audit", "checkpoint", "--follow"]
+
+        def launch() -> subprocess.Popen[bytes]:
+            with log.open("ab") as output:
+                return subprocess.Popen(
+                    command, env=self.env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+                )
+
+        child = Child("checkpoints", launch, log)
+        child.start()
+        self.children["checkpoints"] = child
+        self._record_pids()
+
     # -- watching ---------------------------------------------------------------------------
     def run(self, stopping: list[bool]) -> int:
         """Until Ctrl-C (0) or a crash loop (1): restart what dies, report what changes."""
@@ -248,6 +266,7 @@ def run_up(var_dir: Path) -> int:
         return 1
     _secret_file(var_dir / "master.key", generate_master_key())
     _secret_file(var_dir / "jwt.secret", secrets.token_urlsafe(48))
+    _secret_file(var_dir / "checkpoint.key", SignerKey.generate("fourlinks-checkpoints").encoded())
     stopping: list[bool] = []
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
@@ -259,6 +278,7 @@ def run_up(var_dir: Path) -> int:
         _command(["nats", "init", "--monitor-url", f"http://127.0.0.1:{state.monitor_port}"], env)
         supervisor.start_services()
         supervisor.start_console()
+        supervisor.start_checkpointer()
         _seed_first_time(var_dir, env)
         print("waiting for the services to be ready ...", flush=True)
         return supervisor.run(stopping)
@@ -357,6 +377,7 @@ def _banner(state: UpState, var_dir: Path) -> None:
     if state.console is not None:
         console = f"http://127.0.0.1:{state.console}"
         print(f"  console      {console}   (local sign-in: choose a person of the district)")
+    print(f"  checkpoints  {var_dir / 'checkpoints'}   (signed; verify: ./fourlinks audit verify)")
     print("A token for trying the API: ./fourlinks token --role secretary --scope yuhang")
     print("Ctrl-C stops everything; data stays in", var_dir, flush=True)
 
