@@ -209,6 +209,16 @@ async def audit_database(request: pytest.FixtureRequest) -> AsyncIterator[str | 
         yield url
 
 
+def documented_check(where: Path) -> subprocess.CompletedProcess[str]:
+    """The plain-Python proof check docs/audit.md shows an auditor, run on where/proof.json."""
+    text = (Path(__file__).parent.parent / "docs" / "audit.md").read_text()
+    section = text.split("### Checking a proof without our code", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    return subprocess.run(
+        [sys.executable, "-I", "-c", code], cwd=where, capture_output=True, text=True, check=False
+    )
+
+
 def fourlinks(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "fourlinks_cli", "audit", *args],
@@ -254,6 +264,8 @@ async def test_the_commands_an_auditor_runs(
     key = ("--key", KEY.verifier.encoded())
     checked = fourlinks(offline, "check-proof", str(tmp_path / "proof.json"), *key)
     assert (checked.returncode, checked.stdout.split(":")[0]) == (0, "proven"), checked.stderr
+    by_hand = documented_check(tmp_path)  # docs/audit.md's few lines, without our code
+    assert by_hand.returncode == 0, by_hand.stderr
     forged = json.loads(proved.stdout)
     forged["event"]["payload_base64"] = forged["event"]["payload_base64"].replace("A", "B", 1)
     (tmp_path / "forged.json").write_text(json.dumps(forged))
