@@ -8,6 +8,7 @@ other personal data masked); docs/console/ keeps a few for the README."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -57,6 +58,20 @@ class Console:
         command += ["--subject", subject] if subject else []
         env = {**os.environ, "FOURLINKS_VAR_DIR": str(self.var_dir)}
         return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+    def audit_url(self) -> str:
+        """Where `make up`'s checkpointer publishes, once it has checked the log (up to a minute)."""
+        state = json.loads((self.var_dir / "up.json").read_text())
+        url = f"http://127.0.0.1:{state['checkpoints']}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/integrity", timeout=2).status_code == 200:
+                    return url
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError("the checkpointer published no integrity check within a minute")
 
     def api(self, service: str, path: str, token: str, **params: str | int) -> Any:
         answer = httpx.get(
@@ -420,6 +435,11 @@ def test_an_auditor_finds_who_was_a_households_member_on_a_day(
     assert member["member_id"][:8] in browser_page.locator("[data-figure=member_on]").inner_text()
     browser_page.goto(f"{console.url}/history?kind=household&id={household}&on=2001-01-01")
     assert "当天没有联系党员" in browser_page.locator("[data-figure=member_on]").inner_text()
+    published = httpx.get(f"{console.audit_url()}/integrity", timeout=10).json()  # what the checkpointer says
+    browser_page.reload()
+    integrity = browser_page.locator("[data-figure=integrity]").inner_text()
+    assert ("完整" if published["intact"] else "发现问题") in integrity
+    assert f"{published['events']:,}" in integrity
 
 
 HOSTILE_VALUES = [

@@ -5,6 +5,7 @@ position that differs. The untouched log verifies."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -14,8 +15,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
-from conftest import TEST_MASTER_KEY, _database_params, decided, postgres_database
+from conftest import TEST_MASTER_KEY, _database_params, decided, eventually, free_ports, postgres_database
 from nats.aio.client import Client
 from sqlalchemy import create_engine
 
@@ -209,6 +211,20 @@ async def audit_database(request: pytest.FixtureRequest) -> AsyncIterator[str | 
         yield url
 
 
+def audit_env(nats_server: NatsEndpoint, stream: str, var_dir: Path, database: str | None) -> dict[str, str]:
+    """What the commands run with: this stream, its own var/ (or database), the test key."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FOURLINKS_")},
+        "FOURLINKS_NATS_URL": nats_server.url,
+        "FOURLINKS_STREAM": stream,
+        "FOURLINKS_SUBJECT_PREFIX": stream.lower(),
+        "FOURLINKS_VAR_DIR": str(var_dir),
+        "FOURLINKS_MASTER_KEY": TEST_MASTER_KEY,
+        "FOURLINKS_CHECKPOINT_KEY": KEY.encoded(),
+        **({"FOURLINKS_DATABASE_URL": database} if database else {}),
+    }
+
+
 def documented_check(where: Path) -> subprocess.CompletedProcess[str]:
     """The plain-Python proof check docs/audit.md shows an auditor, run on where/proof.json."""
     text = (Path(__file__).parent.parent / "docs" / "audit.md").read_text()
@@ -236,16 +252,7 @@ async def test_the_commands_an_auditor_runs(
     name = f"TLOG_CLI_{'PG' if audit_database else 'SQLITE'}"
     store = await unprotected_store(nc, name)
     await org_tree(store)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("FOURLINKS_")},
-        "FOURLINKS_NATS_URL": nats_server.url,
-        "FOURLINKS_STREAM": name,
-        "FOURLINKS_SUBJECT_PREFIX": name.lower(),
-        "FOURLINKS_VAR_DIR": str(tmp_path),
-        "FOURLINKS_MASTER_KEY": TEST_MASTER_KEY,
-        "FOURLINKS_CHECKPOINT_KEY": KEY.encoded(),
-        **({"FOURLINKS_DATABASE_URL": audit_database} if audit_database else {}),
-    }
+    env = audit_env(nats_server, name, tmp_path, audit_database)
     first = fourlinks(env, "checkpoint")
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith(f"{name.lower()}/{name}\n5\n")
@@ -288,3 +295,36 @@ async def test_the_commands_an_auditor_runs(
     ]
     assert fourlinks(env, "checkpoint").returncode == 1  # nothing is signed over it
     assert fourlinks(env, "verify", "--checkpoint", str(tmp_path / "none.checkpoint")).returncode == 2
+
+
+async def test_following_the_log_signs_as_it_grows_and_publishes_the_integrity_check(
+    nc: Client, nats_server: NatsEndpoint, tmp_path: Path
+) -> None:
+    store = await unprotected_store(nc, "TLOG_FOLLOW")
+    port = free_ports(1)[0]
+    env = {**audit_env(nats_server, "TLOG_FOLLOW", tmp_path, None), "FOURLINKS_CHECKPOINT_EVERY_EVENTS": "3"}
+    command = [sys.executable, "-m", "fourlinks_cli", "audit", "checkpoint", "--follow", "--port", str(port)]
+    log = (tmp_path / "follow.log").open("wb")
+    follower = await asyncio.create_subprocess_exec(*command, env=env, stdout=log, stderr=log)
+    try:
+        published = f"http://127.0.0.1:{port}"
+        await org_tree(store)  # the first events of a new log are signed at once
+        first = await eventually(lambda: _published(f"{published}/checkpoint"), timeout=30)
+        integrity = json.loads(await eventually(lambda: _published(f"{published}/integrity"), timeout=30))
+        assert (integrity["intact"], integrity["findings"]) == (True, [])
+        await renamed(store, 4)
+        signed = await eventually(lambda: _published(f"{published}/checkpoint", unlike=first), timeout=30)
+        assert signed.split("\n")[1] == "9"  # every event so far, in the newest checkpoint
+    finally:
+        follower.terminate()
+        await asyncio.wait_for(follower.wait(), timeout=30)
+        log.close()
+
+
+async def _published(url: str, unlike: str | None = None) -> str | None:
+    try:
+        async with httpx.AsyncClient(timeout=2) as client:
+            reply = await client.get(url)
+    except httpx.TransportError:
+        return None
+    return reply.text if reply.status_code == 200 and reply.text != unlike else None

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+import uvicorn
 
 from fourlinks_audit.merkle import (
     check_consistency,
@@ -31,6 +32,7 @@ from fourlinks_audit.merkle import (
     root_of,
 )
 from fourlinks_audit.notes import Checkpoint, NoteError, SignerKey, VerifierKey, read_checkpoint
+from fourlinks_audit.published import published_app
 from fourlinks_audit.tiles import TileStore
 from fourlinks_audit.transparency import (
     CheckpointRefused,
@@ -38,6 +40,7 @@ from fourlinks_audit.transparency import (
     LogGap,
     LogRewound,
     catch_up,
+    check_integrity,
     checkpoint_store,
     write_checkpoint,
 )
@@ -151,44 +154,85 @@ def _checkpoint(note: tuple[str, str], key: VerifierKey) -> Checkpoint:
 
 
 # -- audit checkpoint ------------------------------------------------------------------------------
-async def run_checkpoint(store: EventStore, settings: Settings, *, follow: bool, rebuild: bool) -> int:
+async def run_checkpoint(
+    store: EventStore,
+    settings: Settings,
+    *,
+    follow: bool,
+    rebuild: bool,
+    serve: tuple[str, int] | None = None,
+) -> int:
     """Bring the tiles up to the stream and sign a checkpoint when it grew; with `follow`, keep
-    doing so every `checkpoint_every_events` events or `checkpoint_every_minutes`."""
+    doing so every `checkpoint_every_events` events or `checkpoint_every_minutes`, run the whole
+    integrity check every `integrity_check_hours`, and publish both on `serve` (host, port)."""
     key = signer(settings)
     async with tiles_and_checkpoints(settings) as (tiles, checkpoints):
         if rebuild:
             tiles.drop()
-        signed_at = time.monotonic()
-        while True:
-            try:
-                await catch_up(store, tiles, progress=not follow)
-                note, new = write_checkpoint(tiles, key, origin_of(settings), checkpoints, datetime.now(UTC))
-            except (LogGap, LogRewound, CheckpointRefused) as exc:
-                if not follow:
-                    print(str(exc), file=sys.stderr)
-                    return FINDINGS
-                # Following, it keeps watching: a finding is for people to settle (audit verify),
-                # and a checkpointer that exits would only be restarted into the same refusal.
-                log.error("checkpoint_refused", reason=str(exc))
-                await asyncio.sleep(settings.checkpoint_every_minutes * 60)
-                continue
-            if not follow:
-                sys.stdout.write(note)
-                return INTACT
+        if not follow:
+            return await _sign_once(store, tiles, key, settings, checkpoints)
+        server = asyncio.create_task(_publish(checkpoints, serve)) if serve else None
+        try:
+            await _follow(store, tiles, key, settings, checkpoints)
+        finally:
+            if server:
+                server.cancel()
+    return INTACT
+
+
+async def _sign_once(
+    store: EventStore, tiles: TileStore, key: SignerKey, settings: Settings, checkpoints: CheckpointStore
+) -> int:
+    try:
+        await catch_up(store, tiles, progress=True)
+        note, _ = write_checkpoint(tiles, key, origin_of(settings), checkpoints, datetime.now(UTC))
+    except (LogGap, LogRewound, CheckpointRefused) as exc:
+        print(str(exc), file=sys.stderr)
+        return FINDINGS
+    sys.stdout.write(note)
+    return INTACT
+
+
+async def _follow(
+    store: EventStore, tiles: TileStore, key: SignerKey, settings: Settings, checkpoints: CheckpointStore
+) -> None:
+    signed_at, checked_at = time.monotonic(), float("-inf")
+    while True:
+        try:
+            await catch_up(store, tiles)
+            _, new = write_checkpoint(tiles, key, origin_of(settings), checkpoints, datetime.now(UTC))
             if new:
                 signed_at = time.monotonic()
                 log.info("checkpoint_signed", size=tiles.size)
-            await _until_due(store, tiles.size, signed_at, settings)
+        except (LogGap, LogRewound, CheckpointRefused) as exc:
+            # A finding is for people to settle (audit verify); a checkpointer that exited would
+            # only be restarted into the same refusal. It keeps checking and publishing meanwhile.
+            log.error("checkpoint_refused", reason=str(exc))
+        if tiles.size and time.monotonic() - checked_at >= settings.integrity_check_hours * 3600:
+            checked_at = time.monotonic()
+            found = await check_integrity(store, tiles, checkpoints.notes(), key.verifier, progress=False)
+            checkpoints.keep_integrity(json.dumps(found.answer(), ensure_ascii=False))
+            log.info(
+                "integrity_checked", intact=found.intact, events=found.events, findings=len(found.findings)
+            )
+        await _until_due(store, tiles.size, signed_at, settings)
+
+
+async def _publish(checkpoints: CheckpointStore, where: tuple[str, int]) -> None:
+    config = uvicorn.Config(published_app(checkpoints), host=where[0], port=where[1], log_level="warning")
+    await uvicorn.Server(config).serve()
 
 
 async def _until_due(store: EventStore, signed_size: int, signed_at: float, settings: Settings) -> None:
-    """Wait until enough events arrived, or enough time passed with at least one."""
-    while True:
+    """Wait until enough events arrived, or enough time passed with at least one (or an integrity
+    check is due: the loop checks that itself)."""
+    started = time.monotonic()
+    while time.monotonic() - started < settings.integrity_check_hours * 3600:
         await asyncio.sleep(FOLLOW_POLL_SECONDS)
         waiting = await store.last_position() - signed_size
         overdue = time.monotonic() - signed_at >= settings.checkpoint_every_minutes * 60
-        if waiting >= settings.checkpoint_every_events or (waiting and overdue):
-            return
+        if waiting >= settings.checkpoint_every_events or (waiting and (overdue or not signed_size)):
+            return  # the first events of a new log are signed at once
 
 
 # -- audit prove / check-proof ---------------------------------------------------------------------

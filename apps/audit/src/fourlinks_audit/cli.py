@@ -9,7 +9,6 @@ import json
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_assignments.application.queries import kpis
-from fourlinks_audit import anchors, digest, export, history, parallel, replay, transparency, verify
+from fourlinks_audit import anchors, digest, export, history, parallel, replay, transparency
 from fourlinks_audit.notes import SignerKey
 from fourlinks_audit.services import READ_MODELS, projections_of
 from fourlinks_contracts import full_registry
@@ -169,50 +168,30 @@ async def _verify(args: argparse.Namespace, settings: Settings) -> int:
     try:
         async with (
             anchors.reading_store(settings) as store,
-            anchors.tiles_and_checkpoints(settings) as (
-                tiles,
-                stored,
-            ),
+            anchors.tiles_and_checkpoints(settings) as (tiles, stored),
         ):
             notes = anchors.checkpoint_notes(stored, args.checkpoint)
             key = anchors.verifier(settings, args.key) if notes else None
-            leaves = transparency.LeafCollector()
-            report = await verify.verify(store, progress=not args.json, observe=leaves)
-            checked, late = transparency.check_checkpoints(leaves, notes, key, tiles) if key else ([], [])
+            found = await transparency.check_integrity(store, tiles, notes, key, progress=not args.json)
     except (anchors.CouldNotRun, NatsUnreachable, MissingSecret, OSError) as exc:
         print(f"could not verify: {exc}", file=sys.stderr)
         return anchors.COULD_NOT_RUN
-    findings = [*report.findings, *leaves.gap_findings(), *late]
     if args.json:
-        print(json.dumps(_verify_answer(report, checked, findings), ensure_ascii=False, indent=2))
+        print(json.dumps(found.answer(), ensure_ascii=False, indent=2))
     else:
-        _print_verify(report, checked, findings)
-    return anchors.FINDINGS if findings else anchors.INTACT
+        _print_verify(found)
+    return anchors.INTACT if found.intact else anchors.FINDINGS
 
 
-def _verify_answer(
-    report: verify.VerifyReport, checked: list[transparency.CheckedCheckpoint], findings: list[verify.Finding]
-) -> dict[str, Any]:
-    return {
-        "intact": not findings,
-        "events": report.events,
-        "aggregates": report.aggregates,
-        "checkpoints": [asdict(c) for c in checked],
-        "findings": [asdict(f) for f in findings],
-    }
-
-
-def _print_verify(
-    report: verify.VerifyReport, checked: list[transparency.CheckedCheckpoint], findings: list[verify.Finding]
-) -> None:
-    for finding in findings:
+def _print_verify(found: transparency.Integrity) -> None:
+    for finding in found.findings:
         print(f"position {finding.position}  {finding.stream}  {finding.kind}: {finding.detail}")
-    for c in checked:
+    for c in found.checkpoints:
         print(f"checkpoint {c.size:,} ({c.name}): {'the log extends it' if c.intact else 'DIFFERS'}")
-    if not checked:
+    if not found.checkpoints:
         print("no checkpoint to check the log against (`fourlinks audit checkpoint` writes them)")
-    verdict = "intact" if not findings else f"{len(findings)} finding(s)"
-    print(f"verified {report.events:,} events of {report.aggregates:,} aggregates: {verdict}")
+    verdict = "intact" if found.intact else f"{len(found.findings)} finding(s)"
+    print(f"verified {found.events:,} events of {found.aggregates:,} aggregates: {verdict}")
 
 
 def _transparency_commands(audit: Any) -> None:
@@ -237,6 +216,13 @@ def _transparency_commands(audit: Any) -> None:
     sign.add_argument(
         "--rebuild-tiles", action="store_true", help="drop the tiles and rebuild them from the log"
     )
+    sign.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="with --follow: publish /checkpoint and /integrity on this port",
+    )
+    sign.add_argument("--host", default="127.0.0.1", help="... on this address (0.0.0.0 in a container)")
     sign.set_defaults(run=_checkpoint)
     prove = audit.add_parser("prove", help="an inclusion proof of one event in a checkpoint, as JSON")
     prove.add_argument("event", help="the event's id, or its position")
@@ -279,8 +265,9 @@ async def _could_not_run(work: Any) -> int:
 async def _checkpoint(args: argparse.Namespace, settings: Settings) -> int:
     async def work() -> int:
         async with anchors.reading_store(settings) as store:
+            serve = (args.host, args.port) if args.port else None
             return await anchors.run_checkpoint(
-                store, settings, follow=args.follow, rebuild=args.rebuild_tiles
+                store, settings, follow=args.follow, rebuild=args.rebuild_tiles, serve=serve
             )
 
     return await _could_not_run(work())

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, Table, Text, select
 
@@ -21,7 +22,7 @@ from fourlinks_audit.notes import (
     signed_checkpoint,
 )
 from fourlinks_audit.tiles import TileStore
-from fourlinks_audit.verify import Finding
+from fourlinks_audit.verify import Finding, verify
 from fourlinks_kernel.envelope import StoredEvent
 from fourlinks_kernel.rows import upsert_row
 from fourlinks_kernel.store import EventStore
@@ -103,14 +104,26 @@ class CheckpointDirectory:
         return [(str(f), f.read_text()) for f in sorted(self.path.glob("*.checkpoint"))]
 
     def add(self, size: int, note: str) -> str:
+        return str(self._write(f"{size:012d}.checkpoint", note))
+
+    def keep_integrity(self, answer: str) -> None:
+        """The latest integrity check's result (JSON), beside the checkpoints."""
+        self._write(INTEGRITY_FILE, answer)
+
+    def integrity(self) -> str | None:
+        path = self.path / INTEGRITY_FILE
+        return path.read_text() if path.exists() else None
+
+    def _write(self, name: str, text: str) -> Path:
         self.path.mkdir(parents=True, exist_ok=True)
-        target = self.path / f"{size:012d}.checkpoint"
+        target = self.path / name
         partial = target.with_suffix(".partial")
-        partial.write_text(note)
-        partial.replace(target)  # a reader never sees half a checkpoint
-        return str(target)
+        partial.write_text(text)
+        partial.replace(target)  # a reader never sees half a file
+        return target
 
 
+INTEGRITY_FILE = "integrity.json"
 checkpoints_metadata = MetaData()
 checkpoint_rows = Table(
     "audit_checkpoints",
@@ -118,6 +131,12 @@ checkpoint_rows = Table(
     Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
     Column("note", Text, nullable=False),
     Column("written_at", DateTime(timezone=True), nullable=False),
+)
+integrity_rows = Table(
+    "audit_integrity",
+    checkpoints_metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("result", Text, nullable=False),
 )
 
 
@@ -144,6 +163,15 @@ class CheckpointTable:
         with self.engine.begin() as conn:
             upsert_row(conn, checkpoint_rows, row, ["tree_size"])
         return f"checkpoint {size}"
+
+    def keep_integrity(self, answer: str) -> None:
+        with self.engine.begin() as conn:
+            upsert_row(conn, integrity_rows, {"id": 1, "result": answer}, ["id"])
+
+    def integrity(self) -> str | None:
+        with self.engine.connect() as conn:
+            found: str | None = conn.scalar(select(integrity_rows.c.result).where(integrity_rows.c.id == 1))
+        return found
 
 
 CheckpointStore = CheckpointDirectory | CheckpointTable
@@ -181,6 +209,49 @@ def write_checkpoint(
     note = signed_checkpoint(Checkpoint(origin, tiles.size, root_of(tiles), now), key)
     store.add(tiles.size, note)
     return note, True
+
+
+# -- the whole integrity check ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Integrity:
+    """What one `audit verify` found: the chains, the missing positions, every checkpoint."""
+
+    checked_at: datetime
+    events: int
+    aggregates: int
+    checkpoints: list[CheckedCheckpoint]
+    findings: list[Finding]
+
+    @property
+    def intact(self) -> bool:
+        return not self.findings
+
+    def answer(self) -> dict[str, Any]:
+        """As JSON: what `audit verify --json` prints and the checkpointer keeps."""
+        return {
+            "intact": self.intact,
+            "checked_at": self.checked_at.isoformat(),
+            "events": self.events,
+            "aggregates": self.aggregates,
+            "checkpoints": [asdict(c) for c in self.checkpoints],
+            "findings": [asdict(f) for f in self.findings],
+        }
+
+
+async def check_integrity(
+    store: EventStore,
+    tiles: TileStore,
+    notes: Sequence[tuple[str, str]],
+    key: VerifierKey | None,
+    *,
+    progress: bool,
+) -> Integrity:
+    """One walk of the stream: every chain, every position, and the tree against the checkpoints."""
+    leaves = LeafCollector()
+    report = await verify(store, progress=progress, observe=leaves)
+    checked, late = check_checkpoints(leaves, notes, key, tiles) if key else ([], [])
+    findings = [*report.findings, *leaves.gap_findings(), *late]
+    return Integrity(datetime.now(UTC), report.events, report.aggregates, checked, findings)
 
 
 # -- verifying the log against checkpoints -----------------------------------------------------------------

@@ -143,6 +143,8 @@ class Supervisor:
             f"FOURLINKS_CONSOLE_{name.upper()}_URL": f"http://127.0.0.1:{port}"
             for name, port in self.state.services.items()
         }
+        if self.state.checkpoints is not None:
+            urls["FOURLINKS_CONSOLE_AUDIT_URL"] = f"http://127.0.0.1:{self.state.checkpoints}"
         env = {"FOURLINKS_CONSOLE_LOCAL_SIGNIN": "1", **self.env, **urls}
 
         def launch() -> subprocess.Popen[bytes]:
@@ -161,6 +163,8 @@ class Supervisor:
         FOURLINKS_CHECKPOINT_EVERY_MINUTES (docs/audit.md), into var/checkpoints/."""
         log = self.var_dir / "logs" / "checkpoints.log"
         command = [sys.executable, "-m", "fourlinks_cli", "audit", "checkpoint", "--follow"]
+        if self.state.checkpoints is not None:
+            command += ["--port", str(self.state.checkpoints)]
 
         def launch() -> subprocess.Popen[bytes]:
             with log.open("ab") as output:
@@ -299,6 +303,7 @@ def _addresses(var_dir: Path, previous: UpState | None) -> UpState:
         monitor_port=_keep_port("nats monitoring", previous.monitor_port if previous else None, None),
         services=services,
         console=_keep_port("console", previous.console if previous else None, CONSOLE_PORT),
+        checkpoints=_keep_port("checkpoints", previous.checkpoints if previous else None, None),
     )
 
 
@@ -377,7 +382,8 @@ def _banner(state: UpState, var_dir: Path) -> None:
     if state.console is not None:
         console = f"http://127.0.0.1:{state.console}"
         print(f"  console      {console}   (local sign-in: choose a person of the district)")
-    print(f"  checkpoints  {var_dir / 'checkpoints'}   (signed; verify: ./fourlinks audit verify)")
+    published = f"http://127.0.0.1:{state.checkpoints}/checkpoint   " if state.checkpoints else ""
+    print(f"  checkpoints  {published}{var_dir / 'checkpoints'}   (verify: ./fourlinks audit verify)")
     print("A token for trying the API: ./fourlinks token --role secretary --scope yuhang")
     print("Ctrl-C stops everything; data stays in", var_dir, flush=True)
 

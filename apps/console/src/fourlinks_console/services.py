@@ -45,6 +45,7 @@ class Services:
             "feedback": settings.feedback_url.rstrip("/"),
         }
         self._http = httpx.AsyncClient(timeout=settings.service_timeout_seconds, transport=transport)
+        self._audit = settings.audit_url.rstrip("/") if settings.audit_url else None
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -61,6 +62,16 @@ class Services:
             for name, reply in zip(self._urls, replies, strict=True)
             if isinstance(reply, BaseException) or reply.status_code != 200
         ]
+
+    async def integrity(self) -> dict[str, Any] | None:
+        """The latest integrity check the checkpointer published, if it runs and has checked."""
+        if self._audit is None:
+            return None
+        reply = await self._reply("GET", f"{self._audit}/integrity")
+        if reply is None or reply.status_code != 200:
+            return None
+        found: dict[str, Any] = reply.json()
+        return found
 
     async def get(
         self,

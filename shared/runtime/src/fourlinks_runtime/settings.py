@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     checkpoint_every_minutes: float = Field(
         default=10.0, gt=0, description="... or after this long, if any arrived"
     )
+    integrity_check_hours: float = Field(
+        default=24.0, gt=0, description="the checkpointer runs the whole integrity check this often"
+    )
     member_default_capacity: int = Field(default=20, ge=1, le=500, description="contacts a member serves")
 
     @model_validator(mode="after")

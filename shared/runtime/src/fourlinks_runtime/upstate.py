@@ -31,6 +31,7 @@ class UpState:
     services: dict[str, int] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)
     console: int | None = None
+    checkpoints: int | None = None
 
     @property
     def nats_url(self) -> str:

@@ -1,6 +1,6 @@
 """An auditor's page: the history of a task (every event: who, when, why, every correction
 round), of a service card or a member's card (every revision and its scope), and who was a
-household's member on a given day."""
+household's member on a given day; and the latest integrity check of the whole log."""
 
 from __future__ import annotations
 
@@ -45,6 +45,6 @@ async def history_page(
             "member": found,
             "card": await services.get(person.token, "members", f"/cards/{part(found['card_id'])}/history"),
         }
-    return pages_of(request).render(
-        request, "history.html", {"kind": kind, "id": wanted, "on": on, "found": found, "kinds": KINDS}
-    )
+    context = {"kind": kind, "id": wanted, "on": on, "found": found, "kinds": KINDS}
+    context["integrity"] = await services.integrity()
+    return pages_of(request).render(request, "history.html", context)
