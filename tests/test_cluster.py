@@ -20,6 +20,7 @@ from conftest import (
     bearer,
     free_ports,
     running,
+    service_runtime,
     templated_cluster_config,
     wait_ready,
 )
@@ -130,6 +131,7 @@ async def test_a_node_killed_while_commands_flow_loses_no_acknowledged_event_and
     refused: list[int] = []
     async with running(create_app(settings)) as client:
         assert (await wait_ready(client)).status_code == 200
+        assert service_runtime(client).nc.max_payload == 8 * 1024 * 1024  # the shipped config's limit
         created = await client.post(
             "/org-units", json={"code": "yuhang", "name": "余杭区", "level": "district"}, headers=admin
         )

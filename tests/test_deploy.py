@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from fourlinks_runtime.embedded import nats_server_binary
+from fourlinks_runtime.embedded import SERVER_CONFIG, nats_server_binary
 from fourlinks_runtime.settings import Settings
 
 ROOT = DEPLOY.parent
@@ -102,6 +102,20 @@ def test_the_checkpointer_signs_as_the_auditor_without_the_master_key() -> None:
     assert "audit" in (DEPLOY / "postgres" / "init.sh").read_text()
 
 
+def test_every_nats_config_sets_max_payload_well_above_the_largest_event() -> None:
+    """An event is at most a command body sealed (base64 of AES-GCM: 4/3) in an envelope: the limit
+    is set in every shipped config, not left at the server's 1 MB default."""
+    configs = {
+        "embedded": SERVER_CONFIG,
+        "compose": (DEPLOY / "nats" / "cluster.conf").read_text(),
+        "kubernetes": (DEPLOY / "k8s" / "nats-cluster.conf").read_text(),
+    }
+    for name, text in configs.items():
+        assert "\nmax_payload: 8MB\n" in text, name
+    largest_event = Settings().max_body_bytes * 4 // 3 + 64 * 1024
+    assert 4 * largest_event <= 8 * 1024 * 1024
+
+
 def test_postgres_gets_one_database_per_service() -> None:
     script = (DEPLOY / "postgres" / "init.sh").read_text()
     assert "for service in members assignments feedback" in script
@@ -139,7 +153,10 @@ def test_kubernetes_runs_nats_as_a_statefulset_and_probes_every_service() -> Non
     (job,) = [d for d in documents if d["kind"] == "Job"]
     assert job["spec"]["template"]["spec"]["containers"][0]["args"][:4] == ["nats", "init", "--replicas", "3"]
     kustomization = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())
-    assert "accounts.conf=../nats/accounts.conf" in kustomization["configMapGenerator"][0]["files"]
+    # Only files inside the kustomization: kustomize's load restrictor refuses ../ (kubectl apply -k).
+    files = kustomization["configMapGenerator"][0]["files"]
+    assert "accounts.conf=accounts.conf" in files
+    assert not any(".." in f for f in files)
 
 
 def test_the_shipped_accounts_match_the_services_policies() -> None:
@@ -150,9 +167,8 @@ def test_the_shipped_accounts_match_the_services_policies() -> None:
         text=True,
         check=True,
     ).stdout
-    assert generated == (DEPLOY / "nats" / "accounts.conf").read_text(), (
-        "run: uv run python tools/nats_accounts.py"
-    )
+    for shipped in (DEPLOY / "nats" / "accounts.conf", DEPLOY / "k8s" / "accounts.conf"):
+        assert generated == shipped.read_text(), f"{shipped}: run uv run python tools/nats_accounts.py"
 
 
 def nats_accepts(config: Path) -> subprocess.CompletedProcess[str]:

@@ -1,7 +1,7 @@
 """Writes deploy/nats/accounts.conf from the permission matrix and the services' policies.
 
 Run `uv run python tools/nats_accounts.py` after adding a policy; tests/test_deploy.py fails while
-the shipped file differs from what this prints.
+a shipped file (deploy/nats/ for compose, deploy/k8s/ for Kubernetes) differs from what this prints.
 """
 
 from __future__ import annotations
@@ -106,7 +106,11 @@ def render() -> str:
     )
 
 
+# Kubernetes gets its own copy: kustomize refuses files outside the kustomization's directory.
+TARGETS = ("deploy/nats/accounts.conf", "deploy/k8s/accounts.conf")
+
 if __name__ == "__main__":
-    target = Path(__file__).parent.parent / "deploy" / "nats" / "accounts.conf"
-    target.write_text(render())
-    sys.stdout.write(f"wrote {target}\n")
+    for name in TARGETS:
+        target = Path(__file__).parent.parent / name
+        target.write_text(render())
+        sys.stdout.write(f"wrote {target}\n")

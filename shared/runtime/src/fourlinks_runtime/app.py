@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
+import time
 from collections.abc import AsyncIterator
 
 import structlog
@@ -18,7 +20,7 @@ from faststream.specification.asyncapi import get_asyncapi_html
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.projection import ProjectionStatus
@@ -28,7 +30,8 @@ from fourlinks_runtime.edge import BodyLimit
 from fourlinks_runtime.errors import document_errors, install_error_handlers
 from fourlinks_runtime.http import HEADER_TOKEN
 from fourlinks_runtime.logs import bind_context, clear_context, configure_logging
-from fourlinks_runtime.policies import build_broker, document_policies
+from fourlinks_runtime.metrics import UNKNOWN
+from fourlinks_runtime.policies import build_broker, document_policies, durable_name
 from fourlinks_runtime.runtime import ServiceRuntime, start_runtime, stop_runtime
 from fourlinks_runtime.settings import Settings
 
@@ -91,9 +94,39 @@ class RequestContext:
         await self.app(scope, receive, send)
 
 
+class RequestTimer:
+    """Times every request into `fourlinks_http_request_duration_seconds`, labelled with the route
+    template (never the path: ids are not labels) and the status sent."""
+
+    def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
+        self.app, self.owner = app, owner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), [500]
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            runtime = getattr(self.owner.state, "runtime", None)
+            if runtime is not None:
+                route = getattr(scope.get("route"), "path", "unmatched")
+                runtime.metrics.http_duration.labels(scope["method"], route, str(status[0])).observe(
+                    time.perf_counter() - started
+                )
+
+
 def _install_request_context(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestContext)
+    app.add_middleware(RequestTimer, owner=app)
 
 
 def _operations_router(definition: ServiceDefinition, settings: Settings) -> APIRouter:
@@ -214,12 +247,31 @@ def closed_connections(runtime: ServiceRuntime) -> list[str]:
 async def _refresh_gauges(runtime: ServiceRuntime) -> None:
     runtime.metrics.nats_connected.set(1 if runtime.nc.is_connected else 0)
     try:
-        last = await runtime.store.last_position()
+        last: int | None = await runtime.store.last_position()
     except Exception:
         last = None
     for runner in runtime.runners:
         name = runner.projection.name
         runtime.metrics.projection_position.labels(name).set(runner.status.position)
         runtime.metrics.projection_halted.labels(name).set(1 if runner.status.halted_reason else 0)
-        if last is not None:
-            runtime.metrics.projection_lag.labels(name).set(max(last - runner.status.position, 0))
+        lag = UNKNOWN if last is None else max(last - runner.status.position, 0)
+        runtime.metrics.projection_lag.labels(name).set(lag)
+    await _refresh_policy_gauges(runtime)
+
+
+async def _refresh_policy_gauges(runtime: ServiceRuntime) -> None:
+    """Each policy's durable consumer as the server sees it (unknown when it cannot be asked)."""
+    for policy in runtime.definition.policies:
+        durable = durable_name(runtime.definition.name, policy)
+        subject = f"$JS.API.CONSUMER.INFO.{runtime.settings.stream}.{durable}"
+        try:
+            info = json.loads((await runtime.nc.request(subject, b"", timeout=1)).data)
+        except Exception:
+            info = {}
+        for gauge, key in (
+            (runtime.metrics.policy_pending, "num_pending"),
+            (runtime.metrics.policy_ack_pending, "num_ack_pending"),
+            (runtime.metrics.policy_redelivered, "num_redelivered"),
+        ):
+            value = info.get(key)
+            gauge.labels(policy.name).set(UNKNOWN if value is None else value)

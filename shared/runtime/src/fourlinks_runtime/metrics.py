@@ -1,10 +1,15 @@
-"""Prometheus metrics of one service: commands, conflicts, projection positions and lag."""
+"""Prometheus metrics of one service: HTTP requests, commands, conflicts, projection positions and
+lag, policy consumers' backlog. A figure that cannot be known now (NATS away) is NaN, never the
+last number seen."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+UNKNOWN = float("nan")
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 @dataclass
@@ -14,6 +19,31 @@ class ServiceMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
+        self.http_duration = Histogram(
+            "fourlinks_http_request_duration_seconds",
+            "HTTP requests by method, route template and status, and how long they took",
+            ["method", "route", "status"],
+            buckets=HTTP_BUCKETS,
+            registry=self.registry,
+        )
+        self.policy_pending = Gauge(
+            "fourlinks_policy_pending",
+            "Events a policy's durable consumer has not delivered yet (NaN: unknown now)",
+            ["policy"],
+            registry=self.registry,
+        )
+        self.policy_ack_pending = Gauge(
+            "fourlinks_policy_ack_pending",
+            "Events delivered to a policy and not acknowledged yet (NaN: unknown now)",
+            ["policy"],
+            registry=self.registry,
+        )
+        self.policy_redelivered = Gauge(
+            "fourlinks_policy_redelivered",
+            "Events delivered to a policy more than once and still unacknowledged (NaN: unknown now)",
+            ["policy"],
+            registry=self.registry,
+        )
         self.commands = Counter(
             "fourlinks_commands_total",
             "Commands handled, by outcome",
@@ -34,7 +64,7 @@ class ServiceMetrics:
         )
         self.projection_lag = Gauge(
             "fourlinks_projection_lag",
-            "Log positions not yet applied",
+            "Log positions not yet applied (NaN: unknown now, NATS unreachable)",
             ["projection"],
             registry=self.registry,
         )
