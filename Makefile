@@ -9,12 +9,12 @@ export UV_LINK_MODE ?= copy
 # of compiling its imports again (where PYTHONDONTWRITEBYTECODE is set, every time).
 export UV_COMPILE_BYTECODE ?= 1
 
-.PHONY: up test env lint typecheck pytest isolation clean fuzz bench bench-quick browser
+.PHONY: up test env lint typecheck pytest isolation clean fuzz bench bench-quick browser monitoring
 
 up: env ## run nats-server and the three services on SQLite under ./var
 	$(RUN) fourlinks up
 
-test: env browser lint typecheck isolation pytest ## lint, types, package isolation, tests
+test: env browser monitoring lint typecheck isolation pytest ## lint, types, package isolation, tests
 
 env: | $(UV)
 	@$(UV) sync --locked --all-packages --quiet
@@ -29,6 +29,12 @@ browser: ## what the console's browser tests drive: Debian's chromium and a Chin
 	  echo "installing Debian's chromium and fonts-wqy-zenhei for the console's browser tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; }
+
+monitoring: ## what the alert rules' tests run: promtool from Debian's prometheus package
+	@command -v promtool >/dev/null || { \
+	  echo "installing Debian's prometheus (for promtool) for the alert rules' tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 lint:
 	$(RUN) ruff check .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -21,17 +22,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_assignments.bootstrap import create_app as assignments_app
 from fourlinks_contracts import full_registry
+from fourlinks_contracts.members import OrgLevel
 from fourlinks_feedback.bootstrap import create_app as feedback_app
 from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.crypto import InMemoryKeyStore, PersonalDataCipher
 from fourlinks_kernel.envelope import Actor, CommandContext
-from fourlinks_kernel.jetstream import JetStreamSettings
+from fourlinks_kernel.jetstream import JetStreamEventStore, JetStreamSettings
 from fourlinks_kernel.memory import InMemoryEventStore
-from fourlinks_kernel.provisioning import ProvisionOptions, provision
+from fourlinks_kernel.provisioning import ProvisionOptions, provision, stream_config
 from fourlinks_kernel.store import EventStore
 from fourlinks_kernel.unit_of_work import Outcome, UnitOfWork, run_command
 from fourlinks_members.bootstrap import create_app as members_app
+from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
 from fourlinks_runtime.auth import issue_token
 from fourlinks_runtime.embedded import NatsEndpoint, nats_container, start_nats
 from fourlinks_runtime.engines import create_engine
@@ -475,3 +478,46 @@ def free_ports(count: int) -> list[int]:
     for sock in sockets:
         sock.close()
     return ports
+
+
+# -- an events stream an attacker could edit (audit tests) -------------------------------------------
+ADMIN = Actor(id="admin-1", roles=("administrator",), scope="yuhang")
+
+
+async def unprotected_store(nc: Client, name: str) -> JetStreamEventStore:
+    """A stream an attacker could edit: deny_delete and deny_purge off (never in production)."""
+    settings = JetStreamSettings(stream=name, prefix=name.lower())
+    config = {
+        **stream_config(ProvisionOptions(jetstream=settings)),
+        "deny_delete": False,
+        "deny_purge": False,
+    }
+    await nc.request(f"$JS.API.STREAM.CREATE.{name}", json.dumps(config).encode(), timeout=5)
+    cipher = PersonalDataCipher(master_key=b"k" * 32, keys=InMemoryKeyStore())
+    return JetStreamEventStore(nc, EventCodec(full_registry(), cipher), settings)
+
+
+async def org_tree(store: EventStore) -> None:
+    """Three units, the street renamed twice: aggregates with a few versions each."""
+    units = [
+        ("yuhang", "district", None),
+        ("yuhang/nanyuan", "street", "yuhang"),
+        ("yuhang/linping", "street", "yuhang"),
+    ]
+    for path, level, parent_path in units:
+        parent = await loaded(store, OrgUnit, unit_id_for(parent_path)) if parent_path else None
+
+        def create(
+            unit: OrgUnit, path: str = path, level: str = level, parent: OrgUnit | None = parent
+        ) -> None:
+            unit.create(
+                path=path, code=path.rsplit("/", 1)[-1], name=path, level=OrgLevel(level), parent=parent
+            )
+
+        await decided(store, OrgUnit, unit_id_for(path), create, CommandContext.new(ADMIN))
+    for name in ("南苑", "南苑街道"):
+        await decided(store, OrgUnit, unit_id_for("yuhang/nanyuan"), renames(name), CommandContext.new(ADMIN))
+
+
+def renames(name: str) -> Callable[[OrgUnit], None]:
+    return lambda unit: unit.rename(name)

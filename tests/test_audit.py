@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,9 @@ from conftest import (
     TEST_MASTER_KEY,
     District,
     community_with_a_covered_household,
-    decided,
     eventually,
-    loaded,
+    org_tree,
+    unprotected_store,
     work_and_close,
 )
 from nats.aio.client import Client
@@ -31,59 +30,16 @@ from fourlinks_audit.history import reapply_erasures
 from fourlinks_audit.services import projections_of
 from fourlinks_audit.verify import verify
 from fourlinks_contracts import full_registry
-from fourlinks_contracts.members import OrgLevel
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.crypto import InMemoryKeyStore, PersonalDataCipher
-from fourlinks_kernel.envelope import EVENT_TYPE_HEADER, Actor, CommandContext
-from fourlinks_kernel.jetstream import JetStreamEventStore, JetStreamSettings, NatsKeyStore
+from fourlinks_kernel.envelope import EVENT_TYPE_HEADER
+from fourlinks_kernel.jetstream import NatsKeyStore
 from fourlinks_kernel.memory import InMemoryEventStore
-from fourlinks_kernel.provisioning import ProvisionOptions, stream_config
 from fourlinks_kernel.store import EventStore
-from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
+from fourlinks_members.domain.org_units import unit_id_for
 from fourlinks_members.projections.directory import residents
 from fourlinks_runtime.engines import create_engine
 from fourlinks_runtime.runtime import ServiceRuntime
-
-ADMIN = Actor(id="admin-1", roles=("administrator",), scope="yuhang")
-
-
-async def unprotected_store(nc: Client, name: str) -> JetStreamEventStore:
-    """A stream an attacker could edit: deny_delete and deny_purge off (never in production)."""
-    settings = JetStreamSettings(stream=name, prefix=name.lower())
-    config = {
-        **stream_config(ProvisionOptions(jetstream=settings)),
-        "deny_delete": False,
-        "deny_purge": False,
-    }
-    await nc.request(f"$JS.API.STREAM.CREATE.{name}", json.dumps(config).encode(), timeout=5)
-    cipher = PersonalDataCipher(master_key=b"k" * 32, keys=InMemoryKeyStore())
-    return JetStreamEventStore(nc, EventCodec(full_registry(), cipher), settings)
-
-
-async def org_tree(store: EventStore) -> None:
-    """Three units, the street renamed twice: aggregates with a few versions each."""
-    units = [
-        ("yuhang", "district", None),
-        ("yuhang/nanyuan", "street", "yuhang"),
-        ("yuhang/linping", "street", "yuhang"),
-    ]
-    for path, level, parent_path in units:
-        parent = await loaded(store, OrgUnit, unit_id_for(parent_path)) if parent_path else None
-
-        def create(
-            unit: OrgUnit, path: str = path, level: str = level, parent: OrgUnit | None = parent
-        ) -> None:
-            unit.create(
-                path=path, code=path.rsplit("/", 1)[-1], name=path, level=OrgLevel(level), parent=parent
-            )
-
-        await decided(store, OrgUnit, unit_id_for(path), create, CommandContext.new(ADMIN))
-    for name in ("南苑", "南苑街道"):
-        await decided(store, OrgUnit, unit_id_for("yuhang/nanyuan"), renames(name), CommandContext.new(ADMIN))
-
-
-def renames(name: str) -> Callable[[OrgUnit], None]:
-    return lambda unit: unit.rename(name)
 
 
 async def kinds(store: EventStore) -> list[tuple[int, str]]:

@@ -44,8 +44,10 @@ async def test_policy_backlogs_are_figures_and_lag_turns_unknown_without_nats(di
     assert lag
     assert all(not math.isnan(value) for value in lag.values())
 
+    assert await samples(d.assignments, "fourlinks_ready") == {(): 1.0}
     await d.runtime(d.assignments).nc.close()  # NATS away for this process
     lag = await samples(d.assignments, "fourlinks_projection_lag")
     assert all(math.isnan(value) for value in lag.values()), lag
     pending = await samples(d.assignments, "fourlinks_policy_pending")
     assert all(math.isnan(value) for value in pending.values()), pending
+    assert await samples(d.assignments, "fourlinks_ready") == {(): 0.0}

@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from conftest import TEST_MASTER_KEY
+from conftest import TEST_MASTER_KEY, org_tree, unprotected_store
 from nats.aio.client import Client
 
 from fourlinks_audit.verify import verify
@@ -23,8 +23,6 @@ from fourlinks_kernel.provisioning import ProvisioningError, ProvisionOptions, p
 from fourlinks_kernel.relayout import RelayoutRefused, relayout
 from fourlinks_runtime.embedded import NatsEndpoint
 from fourlinks_runtime.settings import Settings
-
-from .test_audit import org_tree, unprotected_store
 
 
 async def old_layout_stream(

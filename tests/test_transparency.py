@@ -17,7 +17,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import TEST_MASTER_KEY, _database_params, decided, eventually, free_ports, postgres_database
+from conftest import (
+    ADMIN,
+    TEST_MASTER_KEY,
+    _database_params,
+    decided,
+    eventually,
+    free_ports,
+    org_tree,
+    postgres_database,
+    renames,
+    unprotected_store,
+)
 from nats.aio.client import Client
 from sqlalchemy import create_engine
 
@@ -38,7 +49,6 @@ from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
 from fourlinks_runtime.embedded import NatsEndpoint, start_nats
 from fourlinks_runtime.natsconn import connect
 from fourlinks_runtime.settings import Settings
-from tests.test_audit import ADMIN, org_tree, renames, unprotected_store
 
 KEY = SignerKey.generate("fourlinks-test")
 

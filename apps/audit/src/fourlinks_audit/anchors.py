@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-import uvicorn
 
 from fourlinks_audit.merkle import (
     check_consistency,
@@ -32,7 +31,6 @@ from fourlinks_audit.merkle import (
     root_of,
 )
 from fourlinks_audit.notes import Checkpoint, NoteError, SignerKey, VerifierKey, read_checkpoint
-from fourlinks_audit.published import published_app
 from fourlinks_audit.tiles import TileStore
 from fourlinks_audit.transparency import (
     CheckpointRefused,
@@ -219,6 +217,11 @@ async def _follow(
 
 
 async def _publish(checkpoints: CheckpointStore, where: tuple[str, int]) -> None:
+    # Only a following checkpointer serves HTTP: verify, prove and rebuilds load nothing of the web.
+    import uvicorn  # noqa: PLC0415
+
+    from fourlinks_audit.published import published_app  # noqa: PLC0415
+
     config = uvicorn.Config(published_app(checkpoints), host=where[0], port=where[1], log_level="warning")
     await uvicorn.Server(config).serve()
 

@@ -246,6 +246,8 @@ def closed_connections(runtime: ServiceRuntime) -> list[str]:
 
 async def _refresh_gauges(runtime: ServiceRuntime) -> None:
     runtime.metrics.nats_connected.set(1 if runtime.nc.is_connected else 0)
+    missing = what_is_missing(runtime.nc.is_connected, await runtime.statuses())
+    runtime.metrics.ready.set(0 if missing else 1)
     try:
         last: int | None = await runtime.store.last_position()
     except Exception:

@@ -74,6 +74,11 @@ class ServiceMetrics:
             ["projection"],
             registry=self.registry,
         )
+        self.ready = Gauge(
+            "fourlinks_ready",
+            "1 when /health/ready answers 200 (0: see what it says is missing)",
+            registry=self.registry,
+        )
         self.nats_connected = Gauge(
             "fourlinks_nats_connected", "1 when connected to NATS", registry=self.registry
         )
