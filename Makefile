@@ -30,11 +30,15 @@ browser: ## what the console's browser tests drive: Debian's chromium and a Chin
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; }
 
-monitoring: ## what the alert rules' tests run: promtool from Debian's prometheus package
+monitoring: ## what the deploy tests run: promtool (Debian's prometheus) for the alert rules, kubectl for kustomize
 	@command -v promtool >/dev/null || { \
 	  echo "installing Debian's prometheus (for promtool) for the alert rules' tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@command -v kubectl >/dev/null || { \
+	  echo "installing kubectl (for kubectl kustomize) for the Kubernetes manifests' tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq kubectl >/dev/null; }
 
 lint:
 	$(RUN) ruff check .

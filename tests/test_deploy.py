@@ -3,14 +3,17 @@ nats-server, and compared with the permission matrix."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 from conftest import DEPLOY, NATS_PASSWORDS
@@ -22,6 +25,7 @@ from cryptography.x509.oid import NameOID
 from fourlinks_runtime.embedded import SERVER_CONFIG, nats_server_binary
 from fourlinks_runtime.settings import Settings
 
+KUBERNETES = "1.31"  # the version the manifests are validated against
 ROOT = DEPLOY.parent
 SERVICES = ("members", "assignments", "feedback")
 NODE_ENV = {**os.environ, **NATS_PASSWORDS, "NATS_SERVER_NAME": "n1"}
@@ -228,3 +232,54 @@ def test_secrets_come_from_mounted_files(tmp_path: Path) -> None:
     assert settings.nats_password is not None
     assert settings.nats_password.get_secret_value() == "from-a-file"
     assert settings.database_url_for("members") == "postgresql+asyncpg://members:pw@postgres/members"
+
+
+def kustomized() -> list[dict[str, Any]]:
+    """What `kubectl kustomize deploy/k8s` builds (what `kubectl apply -k deploy/k8s` applies)."""
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl is missing: `make test` installs it (make monitoring)"
+    built = subprocess.run(
+        [kubectl, "kustomize", str(DEPLOY / "k8s")], capture_output=True, text=True, check=False
+    )
+    assert built.returncode == 0, built.stderr
+    return [doc for doc in yaml.safe_load_all(built.stdout) if doc]
+
+
+def test_kustomize_builds_and_every_object_validates_against_the_kubernetes_schemas() -> None:
+    documents = kustomized()
+    for document in documents:
+        kubernetes_validate.validate(document, KUBERNETES, strict=True)
+    assert {d["metadata"].get("namespace") for d in documents if d["kind"] != "Namespace"} == {"fourlinks"}
+    broken = copy.deepcopy(next(d for d in documents if d["kind"] == "Deployment"))
+    broken["spec"]["replicas"] = "two"
+    with pytest.raises(kubernetes_validate.ValidationError):  # the check can fail
+        kubernetes_validate.validate(broken, KUBERNETES, strict=True)
+
+
+def test_kubernetes_has_what_an_operator_expects_on_day_one() -> None:
+    documents = kustomized()
+    kinds = {(d["kind"], d["metadata"]["name"]): d for d in documents}
+    assert ("Namespace", "fourlinks") in kinds
+    assert kinds[("PodDisruptionBudget", "nats")]["spec"]["maxUnavailable"] == 1  # a drain keeps quorum
+    deny = kinds[("NetworkPolicy", "default-deny")]["spec"]
+    assert (deny["podSelector"], sorted(deny["policyTypes"])) == ({}, ["Egress", "Ingress"])
+    services_egress = kinds[("NetworkPolicy", "services")]["spec"]["egress"]
+    assert [rule.get("ports") for rule in services_egress] == [[{"port": 4222}], [{"port": 5432}]]
+    ingress = kinds[("Ingress", "fourlinks")]["spec"]
+    assert ingress["tls"][0]["secretName"] == "fourlinks-tls"
+    assert {rule["http"]["paths"][0]["backend"]["service"]["name"] for rule in ingress["rules"]} == {
+        *SERVICES,
+        "console",
+    }
+    for document in documents:
+        if document["kind"] not in ("Deployment", "StatefulSet", "Job"):
+            continue
+        for container in document["spec"]["template"]["spec"]["containers"]:
+            image = container["image"]
+            assert ":" in image, image  # pinned by version
+            assert not image.endswith(":latest"), image
+            assert container["resources"]["requests"], image
+            if document["kind"] != "Job":
+                assert container["startupProbe"], image
+                assert container["livenessProbe"], image
+                assert container["resources"]["limits"]["memory"], image
