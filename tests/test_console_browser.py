@@ -442,6 +442,25 @@ def test_an_auditor_finds_who_was_a_households_member_on_a_day(
     assert f"{published['events']:,}" in integrity
 
 
+def test_every_service_s_api_and_event_docs_render_with_the_network_cut(
+    console: Console, page: tuple[Page, Watch]
+) -> None:
+    """Government networks are often offline: /docs and /asyncapi render from the service alone."""
+    browser_page, _ = page
+    browser_page.route(
+        re.compile(r"^https?://(?!127\.0\.0\.1[:/]).*"), lambda route: route.abort("internetdisconnected")
+    )
+    for service, url in console.services.items():
+        browser_page.goto(f"{url}/docs")
+        browser_page.locator(".swagger-ui .info .title").wait_for(timeout=15_000)
+        assert service in browser_page.locator(".swagger-ui .info .title").inner_text().lower()
+        assert browser_page.locator(".opblock").count() > 5  # the operations, from /openapi.json
+        browser_page.goto(f"{url}/asyncapi")
+        title = browser_page.locator("#asyncapi h1", has_text=f"Four Links: {service}").first
+        title.wait_for(state="attached", timeout=15_000)  # drawn by the viewer: not in the HTML
+        assert "Operations" in browser_page.locator("#asyncapi").inner_text()
+
+
 HOSTILE_VALUES = [
     "",
     " ",

@@ -26,6 +26,7 @@ from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.projection import ProjectionStatus
 from fourlinks_runtime.auth import TokenVerifier
 from fourlinks_runtime.definition import ServiceDefinition
+from fourlinks_runtime.docs import ASYNCAPI_CSS, ASYNCAPI_JS, install_docs, offline
 from fourlinks_runtime.edge import BodyLimit
 from fourlinks_runtime.errors import document_errors, install_error_handlers
 from fourlinks_runtime.http import HEADER_TOKEN
@@ -62,10 +63,13 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
         description=definition.description,
         version=definition.version,
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs from local assets
+        redoc_url=None,
     )
     app.state.verifier = TokenVerifier(settings)
     app.state.settings = settings
     install_error_handlers(app)
+    install_docs(app)
     _install_request_context(app, settings)
     app.include_router(_operations_router(definition, settings))
     for router in definition.routers:
@@ -193,7 +197,13 @@ def _operations_router(definition: ServiceDefinition, settings: Settings) -> API
     async def asyncapi_html() -> HTMLResponse:
         broker = build_broker(definition, settings)
         spec = AsyncAPI(broker, title=definition.title, version=definition.version)
-        return HTMLResponse(get_asyncapi_html(spec.to_specification()))
+        page = get_asyncapi_html(
+            spec.to_specification(),
+            asyncapi_js_url=ASYNCAPI_JS,
+            asyncapi_css_url=ASYNCAPI_CSS,
+            try_it_out_path=None,
+        )
+        return HTMLResponse(offline(page))
 
     return router
 
