@@ -3,12 +3,13 @@ say on made-up series (`promtool test rules`), and naming only metrics Four Link
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+import yaml
 
 from fourlinks_audit.published import integrity_metrics
 from fourlinks_runtime.metrics import ServiceMetrics
@@ -45,8 +46,29 @@ def test_the_rules_fire_as_their_tests_say() -> None:
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
-@pytest.mark.parametrize("rules", ["alerts.yml"])
-def test_every_metric_a_rule_names_is_exported(rules: str) -> None:
-    named = set(re.findall(r"\b(fourlinks_[a-z_]+)", (MONITORING / rules).read_text()))
+def test_the_compose_prometheus_config_is_valid() -> None:
+    checked = promtool("check", "config", "prometheus.yml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def metrics_named(text: str) -> set[str]:
+    return set(re.findall(r"\b(fourlinks_[a-z_]+)", text))
+
+
+def test_every_metric_a_rule_names_is_exported() -> None:
+    named = metrics_named((MONITORING / "alerts.yml").read_text())
     assert named, "the rules name our metrics"
     assert named <= exported(), named - exported()
+
+
+def test_every_dashboard_panel_queries_metrics_that_are_exported() -> None:
+    dashboard = json.loads((MONITORING / "grafana" / "dashboards" / "fourlinks.json").read_text())
+    assert dashboard["panels"]
+    for panel in dashboard["panels"]:
+        named = set().union(*(metrics_named(target["expr"]) for target in panel["targets"]))
+        assert named, panel["title"]
+        assert named <= exported(), (panel["title"], named - exported())
+    compose = yaml.safe_load((MONITORING.parent.parent / "docker-compose.yml").read_text())["services"]
+    mounted = " ".join(compose["grafana"]["volumes"])
+    assert "deploy/monitoring/grafana/dashboards" in mounted
+    assert "deploy/monitoring/grafana/provisioning" in mounted
