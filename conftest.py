@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,7 +28,8 @@ from fourlinks_feedback.bootstrap import create_app as feedback_app
 from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.crypto import InMemoryKeyStore, PersonalDataCipher
-from fourlinks_kernel.envelope import Actor, CommandContext
+from fourlinks_kernel.envelope import Actor, CommandContext, Envelope, RecordedEvent
+from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.jetstream import JetStreamEventStore, JetStreamSettings
 from fourlinks_kernel.memory import InMemoryEventStore
 from fourlinks_kernel.provisioning import ProvisionOptions, provision, stream_config
@@ -521,3 +523,26 @@ async def org_tree(store: EventStore) -> None:
 
 def renames(name: str) -> Callable[[OrgUnit], None]:
     return lambda unit: unit.rename(name)
+
+
+def recorded_event(
+    event: DomainEvent, *, position: int, at: datetime, context: str, aggregate_type: str, aggregate_id: str
+) -> RecordedEvent:
+    """An event as a projection receives it, at a position and a moment (for projection tests)."""
+    envelope = Envelope(
+        event_id=f"event-{position}",
+        event_type=event.event_type,
+        schema_version=event.schema_version,
+        context=context,
+        aggregate_type=aggregate_type,
+        aggregate_id=aggregate_id,
+        aggregate_version=position,
+        occurred_at=at,
+        actor_id="someone",
+        actor_roles=("secretary",),
+        command_id=f"command-{position}",
+        correlation_id=f"command-{position}",
+        causation_id=None,
+        prev_hash="",
+    )
+    return RecordedEvent(envelope, event, position, digest="")

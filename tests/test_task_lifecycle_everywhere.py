@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import recorded_event
 from sqlalchemy import Engine, create_engine, select
 
 from fourlinks_assignments.application.queries import kpis
@@ -19,7 +20,7 @@ from fourlinks_contracts import assignments as ev
 from fourlinks_contracts import feedback as fb
 from fourlinks_contracts.members import Urgency
 from fourlinks_feedback.projections.feedback import FeedbackProjection, items
-from fourlinks_kernel.envelope import Envelope, RecordedEvent
+from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.rows import sync_writer
 from fourlinks_runtime.engines import create_engine as create_async_engine
@@ -32,23 +33,14 @@ _positions = itertools.count(1)
 
 def recorded(event: DomainEvent, aggregate: str = "task") -> RecordedEvent:
     position = next(_positions)
-    envelope = Envelope(
-        event_id=f"event-{position}",
-        event_type=event.event_type,
-        schema_version=event.schema_version,
+    return recorded_event(
+        event,
+        position=position,
+        at=T0 + timedelta(minutes=position),
         context="assignments" if aggregate == "task" else "feedback",
         aggregate_type=aggregate,
         aggregate_id=TASK if aggregate == "task" else FEEDBACK,
-        aggregate_version=position,
-        occurred_at=T0 + timedelta(minutes=position),
-        actor_id="someone",
-        actor_roles=("secretary",),
-        command_id=f"command-{position}",
-        correlation_id=f"command-{position}",
-        causation_id=None,
-        prev_hash="",
     )
-    return RecordedEvent(envelope, event, position, digest="")
 
 
 def the_whole_loop() -> Iterator[DomainEvent]:

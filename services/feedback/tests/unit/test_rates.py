@@ -11,13 +11,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import recorded_event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_contracts import feedback as ev
 from fourlinks_contracts.members import Urgency
 from fourlinks_feedback.application import queries
 from fourlinks_feedback.projections.feedback import FeedbackProjection
-from fourlinks_kernel.envelope import Envelope, RecordedEvent
+from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.rows import sync_writer
 from fourlinks_runtime.engines import create_engine
@@ -28,23 +29,14 @@ UNIT = "yuhang/nanyuan/xinghe"
 
 
 def recorded(event: ev.FeedbackEvent, position: int, at: datetime) -> RecordedEvent:
-    envelope = Envelope(
-        event_id=f"event-{position}",
-        event_type=event.event_type,
-        schema_version=event.schema_version,
+    return recorded_event(
+        event,
+        position=position,
+        at=at,
         context="feedback",
         aggregate_type="feedback",
         aggregate_id=event.feedback_id,
-        aggregate_version=position,
-        occurred_at=at,
-        actor_id="someone",
-        actor_roles=("secretary",),
-        command_id=f"command-{position}",
-        correlation_id=f"command-{position}",
-        causation_id=None,
-        prev_hash="",
     )
-    return RecordedEvent(envelope, event, position, digest="")
 
 
 def submitted(feedback_id: str) -> ev.FeedbackSubmitted:
