@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from fourlinks_assignments import read_models
 from fourlinks_assignments.adapters.tasks_api import router
+from fourlinks_assignments.application.figures import FIGURES
 from fourlinks_assignments.application.reactions import deadline_scheduler, policies
 from fourlinks_contracts import assignments, full_registry
 from fourlinks_runtime.app import create_app as create_service_app
@@ -25,6 +26,7 @@ def definition(settings: Settings) -> ServiceDefinition:
         publishes=assignments.EVENTS,
         projections=read_models.PROJECTIONS,
         routers=(router,),
+        figures=FIGURES,
         policies=policies(settings.subject_prefix),
         workers=(deadline_scheduler,),
     )

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from fourlinks_contracts import feedback, full_registry
 from fourlinks_feedback import read_models
 from fourlinks_feedback.adapters.feedback_api import router
+from fourlinks_feedback.application.figures import FIGURES
 from fourlinks_feedback.application.reactions import callback_scheduler, policies
 from fourlinks_runtime.app import create_app as create_service_app
 from fourlinks_runtime.definition import ServiceDefinition
@@ -25,6 +26,7 @@ def definition(settings: Settings) -> ServiceDefinition:
         publishes=feedback.EVENTS,
         projections=read_models.PROJECTIONS,
         routers=(router,),
+        figures=FIGURES,
         policies=policies(settings.subject_prefix),
         workers=(callback_scheduler,),
     )

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from fourlinks_contracts import full_registry, members
 from fourlinks_members import read_models
 from fourlinks_members.adapters import contacts_api, members_api, org_units_api
+from fourlinks_members.application.figures import FIGURES
 from fourlinks_runtime.app import create_app as create_service_app
 from fourlinks_runtime.definition import ServiceDefinition
 from fourlinks_runtime.settings import Settings
@@ -24,6 +25,7 @@ def definition(settings: Settings | None = None) -> ServiceDefinition:
         publishes=members.EVENTS,
         projections=read_models.PROJECTIONS,
         routers=(org_units_api.router, members_api.router, contacts_api.router),
+        figures=FIGURES,
     )
 
 

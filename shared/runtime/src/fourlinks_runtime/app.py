@@ -20,6 +20,7 @@ from faststream.specification.asyncapi import get_asyncapi_html
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fourlinks_kernel.ids import new_id
@@ -269,6 +270,23 @@ async def _refresh_gauges(runtime: ServiceRuntime) -> None:
         lag = UNKNOWN if last is None else max(last - runner.status.position, 0)
         runtime.metrics.projection_lag.labels(name).set(lag)
     await _refresh_policy_gauges(runtime)
+    await _refresh_figures(runtime)
+
+
+async def _refresh_figures(runtime: ServiceRuntime) -> None:
+    """The service's business figures, read from its read models now."""
+    if not runtime.definition.figures:
+        return
+    try:
+        async with runtime.engine.connect() as conn:
+            for figure in runtime.definition.figures:
+                values = await figure.read(conn, runtime.settings, runtime.clock())
+                gauge = runtime.metrics.figure(figure.name, figure.description)
+                gauge.clear()  # a unit with nothing to count now drops out, never keeps its old figure
+                for unit, value in values.items():
+                    gauge.labels(unit).set(value)
+    except SQLAlchemyError as exc:  # the read model's database is away: the rest of /metrics still says so
+        log.warning("figures_unavailable", error=type(exc).__name__)
 
 
 async def _refresh_policy_gauges(runtime: ServiceRuntime) -> None:

@@ -11,9 +11,13 @@ from fourlinks_kernel.events import DomainEvent, EventRegistry
 from fourlinks_kernel.projection import Projection
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from fastapi import APIRouter
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
     from fourlinks_runtime.runtime import ServiceRuntime
+    from fourlinks_runtime.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,17 @@ class Policy:
         return ".".join(t[0] if len(set(t)) == 1 else "*" for t in zip(*split, strict=True))
 
 
+@dataclass(frozen=True)
+class Figure:
+    """A business figure /metrics shows per unit (the district and its streets), read from the
+    service's read models when Prometheus scrapes: a gauge `name{unit}`. No personal data: counts
+    and rates of units only."""
+
+    name: str
+    description: str
+    read: Callable[[AsyncConnection, Settings, datetime], Awaitable[dict[str, float]]]
+
+
 @dataclass
 class ServiceDefinition:
     """What makes one service: its name, contracts, read models, routes and policies."""
@@ -60,4 +75,5 @@ class ServiceDefinition:
     routers: Sequence[APIRouter] = ()
     policies: Sequence[Policy] = ()
     workers: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = ()
+    figures: Sequence[Figure] = ()
     version: str = "0.1.0"

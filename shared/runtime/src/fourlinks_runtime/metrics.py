@@ -79,6 +79,13 @@ class ServiceMetrics:
             "1 when /health/ready answers 200 (0: see what it says is missing)",
             registry=self.registry,
         )
+        self.figures: dict[str, Gauge] = {}
         self.nats_connected = Gauge(
             "fourlinks_nats_connected", "1 when connected to NATS", registry=self.registry
         )
+
+    def figure(self, name: str, description: str) -> Gauge:
+        """The gauge of one business figure, by unit (made on first use)."""
+        if name not in self.figures:
+            self.figures[name] = Gauge(name, description, ["unit"], registry=self.registry)
+        return self.figures[name]
