@@ -11,6 +11,8 @@ import gc
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
@@ -36,6 +38,10 @@ from fourlinks_runtime.metrics import UNKNOWN
 from fourlinks_runtime.policies import build_broker, document_policies, durable_name
 from fourlinks_runtime.runtime import ServiceRuntime, start_runtime, stop_runtime
 from fourlinks_runtime.settings import Settings
+from fourlinks_runtime.stored import correlation_in_envelope
+
+if TYPE_CHECKING:
+    from faststream.specification.base import Specification
 
 log = structlog.get_logger(__name__)
 
@@ -146,7 +152,8 @@ def _operations_router(definition: ServiceDefinition, settings: Settings) -> API
             spec = AsyncAPI(
                 broker, title=definition.title, version=definition.version, description=definition.description
             )
-            asyncapi_json["doc"] = spec.to_specification().to_json()
+            document = correlation_in_envelope(json.loads(spec.to_specification().to_json()))
+            asyncapi_json["doc"] = json.dumps(document, ensure_ascii=False)
         return asyncapi_json["doc"]
 
     @router.get(
@@ -196,10 +203,9 @@ def _operations_router(definition: ServiceDefinition, settings: Settings) -> API
 
     @router.get("/asyncapi", summary="AsyncAPI description, rendered", response_class=HTMLResponse)
     async def asyncapi_html() -> HTMLResponse:
-        broker = build_broker(definition, settings)
-        spec = AsyncAPI(broker, title=definition.title, version=definition.version)
+        written = _Written(asyncapi_document(), definition.title)  # the document of /asyncapi.json
         page = get_asyncapi_html(
-            spec.to_specification(),
+            cast("Specification", written),
             asyncapi_js_url=ASYNCAPI_JS,
             asyncapi_css_url=ASYNCAPI_CSS,
             try_it_out_path=None,
@@ -207,6 +213,18 @@ def _operations_router(definition: ServiceDefinition, settings: Settings) -> API
         return HTMLResponse(offline(page))
 
     return router
+
+
+@dataclass(frozen=True)
+class _Written:
+    """An AsyncAPI document already written out: what FastStream's page renders (it only asks for
+    the JSON)."""
+
+    text: str
+    title: str
+
+    def to_json(self) -> str:
+        return self.text
 
 
 class Liveness(BaseModel):

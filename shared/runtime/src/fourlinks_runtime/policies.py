@@ -19,6 +19,7 @@ from fourlinks_runtime.definition import Policy, ServiceDefinition
 from fourlinks_runtime.logs import bind_context, clear_context
 from fourlinks_runtime.natsconn import connect_options
 from fourlinks_runtime.settings import Settings
+from fourlinks_runtime.stored import stored_message
 
 if TYPE_CHECKING:
     from fourlinks_runtime.runtime import ServiceRuntime
@@ -48,13 +49,15 @@ def build_broker(definition: ServiceDefinition, settings: Settings, *, running: 
         security=security,
         **{k: v for k, v in options.items() if k != "name"},
     )
+    if running:  # publishing goes through the event store: these only document what is stored
+        return broker
     stream = JStream(settings.stream, declare=False)
     for contract in definition.publishes:
         broker.publisher(
             f"{settings.subject_prefix}.{definition.name}.*.*",
             title=contract.event_type,
             description=(contract.__doc__ or "").strip(),
-            schema=contract,
+            schema=stored_message(contract),
             stream=stream,
         )
     return broker
