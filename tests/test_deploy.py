@@ -39,7 +39,7 @@ def compose() -> dict[str, Any]:
 def k8s() -> list[dict[str, Any]]:
     return [
         doc
-        for path in sorted((DEPLOY / "k8s").glob("*.yaml"))
+        for path in sorted((DEPLOY / "k8s" / "base").glob("*.yaml"))
         for doc in yaml.safe_load_all(path.read_text())
         if doc
     ]
@@ -112,7 +112,7 @@ def test_every_nats_config_sets_max_payload_well_above_the_largest_event() -> No
     configs = {
         "embedded": SERVER_CONFIG,
         "compose": (DEPLOY / "nats" / "cluster.conf").read_text(),
-        "kubernetes": (DEPLOY / "k8s" / "nats-cluster.conf").read_text(),
+        "kubernetes": (DEPLOY / "k8s" / "base" / "nats-cluster.conf").read_text(),
     }
     for name, text in configs.items():
         assert "\nmax_payload: 8MB\n" in text, name
@@ -156,7 +156,7 @@ def test_kubernetes_runs_nats_as_a_statefulset_and_probes_every_service() -> Non
         assert container["resources"]["requests"]
     (job,) = [d for d in documents if d["kind"] == "Job"]
     assert job["spec"]["template"]["spec"]["containers"][0]["args"][:4] == ["nats", "init", "--replicas", "3"]
-    kustomization = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())
+    kustomization = yaml.safe_load((DEPLOY / "k8s" / "base" / "kustomization.yaml").read_text())
     # Only files inside the kustomization: kustomize's load restrictor refuses ../ (kubectl apply -k).
     files = kustomization["configMapGenerator"][0]["files"]
     assert "accounts.conf=accounts.conf" in files
@@ -171,7 +171,7 @@ def test_the_shipped_accounts_match_the_services_policies() -> None:
         text=True,
         check=True,
     ).stdout
-    for shipped in (DEPLOY / "nats" / "accounts.conf", DEPLOY / "k8s" / "accounts.conf"):
+    for shipped in (DEPLOY / "nats" / "accounts.conf", DEPLOY / "k8s" / "base" / "accounts.conf"):
         assert generated == shipped.read_text(), f"{shipped}: run uv run python tools/nats_accounts.py"
 
 
@@ -185,7 +185,7 @@ def nats_accepts(config: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("config", ["deploy/nats/cluster.conf", "deploy/k8s/nats-cluster.conf"])
+@pytest.mark.parametrize("config", ["deploy/nats/cluster.conf", "deploy/k8s/base/nats-cluster.conf"])
 def test_nats_server_accepts_every_shipped_config(config: str, tmp_path: Path) -> None:
     (tmp_path / "accounts.conf").write_text((DEPLOY / "nats" / "accounts.conf").read_text())
     (tmp_path / "cluster.conf").write_text((ROOT / config).read_text())
@@ -234,19 +234,20 @@ def test_secrets_come_from_mounted_files(tmp_path: Path) -> None:
     assert settings.database_url_for("members") == "postgresql+asyncpg://members:pw@postgres/members"
 
 
-def kustomized() -> list[dict[str, Any]]:
-    """What `kubectl kustomize deploy/k8s` builds (what `kubectl apply -k deploy/k8s` applies)."""
+def kustomized(where: str = "") -> list[dict[str, Any]]:
+    """What `kubectl kustomize deploy/k8s[/where]` builds (what `kubectl apply -k` applies)."""
     kubectl = shutil.which("kubectl")
     assert kubectl, "kubectl is missing: `make test` installs it (make monitoring)"
     built = subprocess.run(
-        [kubectl, "kustomize", str(DEPLOY / "k8s")], capture_output=True, text=True, check=False
+        [kubectl, "kustomize", str(DEPLOY / "k8s" / where)], capture_output=True, text=True, check=False
     )
     assert built.returncode == 0, built.stderr
     return [doc for doc in yaml.safe_load_all(built.stdout) if doc]
 
 
-def test_kustomize_builds_and_every_object_validates_against_the_kubernetes_schemas() -> None:
-    documents = kustomized()
+@pytest.mark.parametrize("where", ["", "overlays/production", "overlays/dev"])
+def test_kustomize_builds_and_every_object_validates_against_the_kubernetes_schemas(where: str) -> None:
+    documents = kustomized(where)
     for document in documents:
         kubernetes_validate.validate(document, KUBERNETES, strict=True)
     assert {d["metadata"].get("namespace") for d in documents if d["kind"] != "Namespace"} == {"fourlinks"}
@@ -283,3 +284,16 @@ def test_kubernetes_has_what_an_operator_expects_on_day_one() -> None:
                 assert container["startupProbe"], image
                 assert container["livenessProbe"], image
                 assert container["resources"]["limits"]["memory"], image
+
+
+def test_the_dev_overlay_runs_one_nats_node_with_a_one_replica_stream(tmp_path: Path) -> None:
+    documents = {(d["kind"], d["metadata"]["name"].split("-")[0]): d for d in kustomized("overlays/dev")}
+    assert documents[("StatefulSet", "nats")]["spec"]["replicas"] == 1
+    init = documents[("Job", "nats")]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert init[init.index("--replicas") + 1] == "1"
+    assert all(d["spec"]["replicas"] == 1 for (kind, _), d in documents.items() if kind == "Deployment")
+    config = documents[("ConfigMap", "nats")]["data"]
+    (tmp_path / "accounts.conf").write_text(config["accounts.conf"])
+    (tmp_path / "cluster.conf").write_text(config["cluster.conf"])
+    result = nats_accepts(tmp_path / "cluster.conf")
+    assert result.returncode == 0, result.stderr

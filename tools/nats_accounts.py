@@ -1,7 +1,7 @@
 """Writes deploy/nats/accounts.conf from the permission matrix and the services' policies.
 
 Run `uv run python tools/nats_accounts.py` after adding a policy; tests/test_deploy.py fails while
-a shipped file (deploy/nats/ for compose, deploy/k8s/ for Kubernetes) differs from what this prints.
+a shipped file (deploy/nats/ for compose, deploy/k8s/base/ for Kubernetes) differs from what this prints.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def render() -> str:
 
 
 # Kubernetes gets its own copy: kustomize refuses files outside the kustomization's directory.
-TARGETS = ("deploy/nats/accounts.conf", "deploy/k8s/accounts.conf")
+TARGETS = ("deploy/nats/accounts.conf", "deploy/k8s/base/accounts.conf")
 
 if __name__ == "__main__":
     for name in TARGETS:
