@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from sqlalchemy.engine import make_url
 
 from fourlinks_audit.merkle import (
     check_consistency,
@@ -123,12 +124,20 @@ def _opened(
 async def tiles_and_checkpoints(settings: Settings) -> AsyncIterator[tuple[TileStore, CheckpointStore]]:
     """The audit read model (tiles, in var/audit.db or the `audit` schema) and the checkpoints."""
     url, schema = settings.read_model_database("audit")
+    _directory_for(url)
     engine = await create_engine_with_schema(url, schema)
     try:
         with _opened(settings, engine, schema) as opened:
             yield opened
     finally:
         await engine.dispose()
+
+
+def _directory_for(url: str) -> None:
+    """A SQLite file's directory, made if missing (a fresh FOURLINKS_VAR_DIR)."""
+    database = make_url(url).database
+    if url.startswith("sqlite") and database:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def checkpoint_notes(store: CheckpointStore, files: list[Path] | None) -> list[tuple[str, str]]:

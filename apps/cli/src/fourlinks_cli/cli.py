@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from fourlinks_cli.expected import EXPECTED, explain
 from fourlinks_kernel.access import Role
@@ -115,6 +116,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     migrate.set_defaults(run=_migrate_subjects)
 
+    _backup_commands(commands)
+
     token = commands.add_parser("token", help="print a signed bearer token for local use")
     token.add_argument("--role", action="append", required=True, choices=[r.value for r in Role])
     token.add_argument(
@@ -203,6 +206,65 @@ def _migrate_subjects(args: argparse.Namespace) -> int:
     from fourlinks_cli.migrate import migrate_subjects  # loads every service's policies
 
     return asyncio.run(migrate_subjects(Settings()))
+
+
+def _backup_commands(commands: Any) -> None:
+    saving = commands.add_parser(
+        "backup", help="the events, the key table and the signed checkpoints into a directory"
+    )
+    saving.add_argument("--out", type=Path, required=True, help="an empty directory")
+    saving.set_defaults(run=_backup)
+    restoring = commands.add_parser(
+        "restore", help="a backup into an empty server (after `fourlinks nats init`); docs/operations.md"
+    )
+    restoring.add_argument("--from", dest="source", type=Path, required=True, help="the backup's directory")
+    restoring.set_defaults(run=_restore)
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from fourlinks_cli.backup import BackupRefused, backup
+    from fourlinks_runtime.natsconn import COMMAND_CONNECT_SECONDS, connect
+
+    async def run() -> dict[str, Any]:
+        nc = await connect(Settings(), name="fourlinks-backup", within=COMMAND_CONNECT_SECONDS)
+        try:
+            return await backup(nc, Settings(), args.out)
+        finally:
+            await nc.close()
+
+    try:
+        manifest = asyncio.run(run())
+    except BackupRefused as exc:
+        print(f"fourlinks backup: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"backed up {manifest['events']:,} events (to position {manifest['last_position']:,}), "
+        f"{manifest['keys']:,} keys and {manifest['checkpoints']:,} checkpoints into {args.out}"
+    )
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from fourlinks_cli.backup import BackupRefused, checked_manifest, restore
+    from fourlinks_runtime.natsconn import COMMAND_CONNECT_SECONDS, connect
+
+    async def run(manifest: dict[str, Any]) -> Any:
+        nc = await connect(Settings(), name="fourlinks-restore", within=COMMAND_CONNECT_SECONDS)
+        try:
+            return await restore(nc, Settings(), args.source, manifest)
+        finally:
+            await nc.close()
+
+    try:
+        done = asyncio.run(run(checked_manifest(args.source, Settings())))  # the backup before the server
+    except BackupRefused as exc:
+        print(f"fourlinks restore: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"restored {done.events:,} events, {done.keys:,} keys and {done.checkpoints:,} checkpoints; "
+        "now: fourlinks replay erasures, fourlinks audit verify, then start the services"
+    )
+    return 0
 
 
 def _embedded_monitor_url(settings: Settings) -> str | None:

@@ -1,0 +1,218 @@
+"""`fourlinks backup` and `fourlinks restore`: the events stream, the key table and the signed
+checkpoints in one directory with a manifest, and back into an empty server. Never the master key
+or the checkpoint signing key: only their fingerprints, so a restore can say whether the keys at
+hand fit the backup."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from nats.aio.client import Client
+from nats.js.errors import NotFoundError
+
+from fourlinks_audit.anchors import CouldNotRun, reading_store, signer, tiles_and_checkpoints
+from fourlinks_kernel.envelope import type_headers
+from fourlinks_kernel.store import EventStore
+from fourlinks_runtime.progress import Progress
+from fourlinks_runtime.settings import Settings
+
+EVENTS, KEYS, CHECKPOINTS, MANIFEST = "events.jsonl", "keys.jsonl", "checkpoints", "manifest.json"
+
+
+class BackupRefused(RuntimeError):
+    """A backup or restore that would be wrong to go on with (the reason says why)."""
+
+
+def fingerprint(secret: bytes) -> str:
+    """A key's SHA-256 fingerprint: says which key, reveals nothing of it."""
+    return hashlib.sha256(secret).hexdigest()[:16]
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# -- backup -------------------------------------------------------------------------------------------
+async def backup(nc: Client, settings: Settings, out: Path) -> dict[str, Any]:
+    """Write the stream's events, the key table and the checkpoints under `out`, then the manifest."""
+    _empty_directory(out)
+    async with reading_store(settings) as store:
+        events, last = await _write_events(store, out / EVENTS)
+    keys = await _write_keys(nc, settings, out / KEYS)
+    checkpoints = await _copy_checkpoints(settings, out / CHECKPOINTS)
+    manifest = {
+        "stream": settings.stream,
+        "subject_prefix": settings.subject_prefix,
+        "key_bucket": settings.key_bucket,
+        "last_position": last,
+        "events": events,
+        "keys": keys,
+        "checkpoints": checkpoints,
+        "master_key_fingerprint": fingerprint(settings.master_key_bytes()),
+        "checkpoint_verifier_key": _verifier_key(settings),
+        "written_at": datetime.now(UTC).isoformat(),
+        "sha256": {name: _digest(out / name) for name in (EVENTS, KEYS)},
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _empty_directory(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / MANIFEST).exists():
+        raise BackupRefused(f"{out} already holds a backup: choose an empty directory")
+    (out / CHECKPOINTS).mkdir(exist_ok=True)
+
+
+def _note_files(path: Path) -> list[Path]:
+    return sorted(path.glob("*.checkpoint")) if path.is_dir() else []
+
+
+def _verifier_key(settings: Settings) -> str | None:
+    """The public key the backed-up checkpoints verify with, if a signing key is configured."""
+    try:
+        return signer(settings).verifier.encoded()
+    except CouldNotRun:
+        return None
+
+
+async def _write_events(store: EventStore, target: Path) -> tuple[int, int]:
+    bar = Progress("backup", await store.last_position())
+    count = last = 0
+    with target.open("w") as lines:
+        async for stored in store.read():
+            envelope, _ = store.codec.envelope_of(stored)
+            line = {
+                "position": stored.position,
+                "subject": stored.subject,
+                "event_type": stored.event_type,
+                "schema_version": envelope.schema_version,
+                "payload": base64.b64encode(stored.payload).decode(),
+            }
+            lines.write(json.dumps(line) + "\n")
+            count, last = count + 1, stored.position
+            bar.advance()
+    bar.finish()
+    return count, last
+
+
+async def _write_keys(nc: Client, settings: Settings, target: Path) -> int:
+    bucket = await nc.jetstream().key_value(settings.key_bucket)
+    try:
+        names = await bucket.keys()
+    except NotFoundError:  # no person has a key yet
+        names = []
+    with target.open("w") as lines:
+        for name in sorted(names):
+            entry = await bucket.get(name)
+            lines.write(
+                json.dumps({"key": name, "value": base64.b64encode(entry.value or b"").decode()}) + "\n"
+            )
+    return len(names)
+
+
+async def _copy_checkpoints(settings: Settings, target: Path) -> int:
+    async with tiles_and_checkpoints(settings) as (_, stored):
+        notes = stored.notes()
+    for n, (_, note) in enumerate(notes):
+        (target / f"{n:06d}.checkpoint").write_text(note)
+    return len(notes)
+
+
+# -- restore ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Restored:
+    """What a restore put back."""
+
+    events: int
+    keys: int
+    checkpoints: int
+
+
+async def restore(nc: Client, settings: Settings, source: Path, manifest: dict[str, Any]) -> Restored:
+    """Put a checked backup (`checked_manifest`) into an empty events stream and key table (after
+    `fourlinks nats init`)."""
+    js = nc.jetstream()
+    info = await js.stream_info(settings.stream)
+    if info.state.messages or info.state.last_seq:
+        raise BackupRefused(
+            f"the stream {settings.stream} is not empty ({info.state.last_seq:,} events): "
+            "restore into a fresh server after `fourlinks nats init`"
+        )
+    events = await _publish_events(nc, settings, source / EVENTS, manifest["events"])
+    keys = await _put_keys(nc, settings, source / KEYS)
+    checkpoints = await _restore_checkpoints(settings, source / CHECKPOINTS)
+    return Restored(events, keys, checkpoints)
+
+
+def checked_manifest(source: Path, settings: Settings) -> dict[str, Any]:
+    """The backup's manifest, once every file matches it and the master key at hand is its key."""
+    try:
+        manifest: dict[str, Any] = json.loads((source / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise BackupRefused(f"{source} holds no readable backup manifest: {exc}") from exc
+    for name, expected in manifest["sha256"].items():
+        if _digest(source / name) != expected:
+            raise BackupRefused(
+                f"{name} does not match the manifest's SHA-256: the backup was changed or cut short"
+            )
+    if manifest["master_key_fingerprint"] != fingerprint(settings.master_key_bytes()):
+        raise BackupRefused(
+            "the master key at hand is not the backup's (fingerprints differ): the restored key table "
+            "could not be opened; set FOURLINKS_MASTER_KEY(_FILE) to the key the backup was taken with"
+        )
+    return manifest
+
+
+def _lines(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open() as handle:
+        for line in handle:
+            yield json.loads(line)
+
+
+async def _publish_events(nc: Client, settings: Settings, path: Path, total: int) -> int:
+    """Each event at its own position: the stream refuses a message whose position would differ."""
+    js = nc.jetstream()
+    bar = Progress("restore", total)
+    count = 0
+    for line in _lines(path):
+        headers = {
+            **type_headers(line["event_type"], line["schema_version"]),
+            "Nats-Expected-Last-Sequence": str(line["position"] - 1),
+        }
+        ack = await js.publish(line["subject"], base64.b64decode(line["payload"]), headers=headers)
+        if ack.seq != line["position"]:
+            raise BackupRefused(f"event {line['position']} landed at {ack.seq}: the stream was not empty")
+        count += 1
+        bar.advance()
+    bar.finish()
+    return count
+
+
+async def _put_keys(nc: Client, settings: Settings, path: Path) -> int:
+    bucket = await nc.jetstream().key_value(settings.key_bucket)
+    count = 0
+    for line in _lines(path):
+        await bucket.put(line["key"], base64.b64decode(line["value"]))
+        count += 1
+    return count
+
+
+async def _restore_checkpoints(settings: Settings, path: Path) -> int:
+    notes = _note_files(path)
+    async with tiles_and_checkpoints(settings) as (_, stored):
+        for note_file in notes:
+            note = note_file.read_text()
+            stored.add(int(note.split("\n")[1]), note)
+    return len(notes)
