@@ -402,6 +402,27 @@ async def community_with_a_covered_household(d: District) -> tuple[str, str]:
     return member, household
 
 
+async def a_problem_assigned(d: District) -> tuple[str, dict[str, str], dict[str, Any], str]:
+    """A household's problem (a kitchen leak) handed to a task and the task assigned to the
+    household's member: (member, the resident's token, the feedback answer, the task id)."""
+    member, household = await community_with_a_covered_household(d)
+    resident = d.token("resident", household)
+    leak = await d.post(
+        d.feedback,
+        "/feedback",
+        {"category": "repairs", "household_id": household, "description": "厨房漏水"},
+        resident,
+    )
+    task_id = (await d.get(d.feedback, f"/feedback/{leak['id']}", resident))["task_id"]
+    await eventually(lambda: _assigned_to(d, task_id, member))
+    return member, resident, leak, task_id
+
+
+async def _assigned_to(d: District, task_id: str, member: str) -> bool:
+    reply = await d.assignments.get(f"/tasks/{task_id}", headers=d.secretary)
+    return reply.status_code == 200 and reply.json()["assignee"] == member
+
+
 async def task_of(d: District, task_id: str) -> dict[str, Any]:
     return dict(await d.get(d.assignments, f"/tasks/{task_id}", d.secretary))
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import District, community_with_a_covered_household, eventually
+from conftest import District, a_problem_assigned
 
 from fourlinks_audit.notes import SignerKey
 from fourlinks_runtime.embedded import start_nats
@@ -57,11 +57,7 @@ async def test_a_backup_restores_into_a_fresh_server_with_the_same_history(
     district: District, tmp_path: Path
 ) -> None:
     d = district
-    _, household = await community_with_a_covered_household(d)
-    resident = d.token("resident", household)
-    problem = {"category": "repairs", "household_id": household, "description": "漏水"}
-    leak = await d.post(d.feedback, "/feedback", problem, resident)
-    await eventually(lambda: _routed(d, leak["id"]))
+    await a_problem_assigned(d)  # people, a card, a resident's problem and its task
     original = env_for(d, d.settings.nats_url, tmp_path / "original")
     assert fourlinks(original, "audit", "checkpoint").returncode == 0
     saved = fourlinks(original, "backup", "--out", str(tmp_path / "backup"))
@@ -96,8 +92,3 @@ async def test_a_backup_restores_into_a_fresh_server_with_the_same_history(
     events.write_text(events.read_text().replace('"position": 1,', '"position": 1, ', 1))
     changed = fourlinks(fresh, "restore", "--from", str(tmp_path / "backup"))
     assert (changed.returncode, "SHA-256" in changed.stderr) == (1, True), changed.stderr
-
-
-async def _routed(d: District, feedback_id: str) -> bool:
-    reply = await d.feedback.get(f"/feedback/{feedback_id}", headers=d.secretary)
-    return reply.status_code == 200 and reply.json()["task_state"] is not None

@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from conftest import District, community_with_a_covered_household, eventually, work_and_close
+from conftest import (
+    District,
+    a_problem_assigned,
+    community_with_a_covered_household,
+    eventually,
+    work_and_close,
+)
 
 from fourlinks_feedback.application.reactions import scan_callbacks
 
@@ -58,7 +64,7 @@ async def test_an_unanswered_call_back_is_not_reached_and_rates_are_answered_as_
     district: District,
 ) -> None:
     d = district
-    member, resident, leak, task_id = await _a_problem_assigned(d)
+    member, resident, leak, task_id = await a_problem_assigned(d)
     assert (
         await d.feedback.post(
             f"/feedback/{leak['id']}/callback",
@@ -88,7 +94,7 @@ async def test_an_unanswered_call_back_is_not_reached_and_rates_are_answered_as_
 
 async def test_a_secretary_records_a_call_back_nobody_answered(district: District) -> None:
     d = district
-    member, resident, leak, task_id = await _a_problem_assigned(d)
+    member, resident, leak, task_id = await a_problem_assigned(d)
     path = f"/feedback/{leak['id']}/callback/not-reached"
     assert (await d.feedback.post(path, headers=d.secretary)).status_code == 409  # nothing to call back yet
     await work_and_close(d, task_id, member, accept=True)
@@ -101,26 +107,6 @@ async def test_a_secretary_records_a_call_back_nobody_answered(district: Distric
     assert (await d.feedback.post(path, headers=d.secretary)).status_code == 409
     figures = await d.get(d.feedback, "/kpis", d.secretary, by="community")
     assert (figures[0]["not_reached"], figures[0]["callbacks_answered"]) == (1, 0)
-
-
-async def _a_problem_assigned(d: District) -> tuple[str, dict[str, str], dict[str, Any], str]:
-    """A household's problem (a kitchen leak), its task assigned to the household's member."""
-    member, household = await community_with_a_covered_household(d)
-    resident = d.token("resident", household)
-    leak = await d.post(
-        d.feedback,
-        "/feedback",
-        {"category": "repairs", "household_id": household, "description": "厨房漏水"},
-        resident,
-    )
-    task_id = (await d.get(d.feedback, f"/feedback/{leak['id']}", resident))["task_id"]
-    await eventually(lambda: _task_assigned(d, task_id))
-    return member, resident, leak, task_id
-
-
-async def _task_assigned(d: District, task_id: str) -> bool:
-    reply = await d.assignments.get(f"/tasks/{task_id}", headers=d.secretary)
-    return reply.status_code == 200 and reply.json()["state"] == "assigned"
 
 
 async def _feedback(d: District, feedback_id: str, state: str) -> dict[str, Any] | None:

@@ -6,7 +6,13 @@ from __future__ import annotations
 import math
 
 import httpx
-from conftest import District, community_with_a_covered_household, eventually, work_and_close
+from conftest import (
+    District,
+    a_problem_assigned,
+    community_with_a_covered_household,
+    eventually,
+    work_and_close,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 
@@ -57,20 +63,11 @@ async def test_business_figures_by_unit_follow_the_read_models(district: Distric
     """Coverage, open and overdue tasks and this month's satisfaction, for the district and each
     street: what the dashboard and the "overdue rising" alert read."""
     d = district
-    member, household = await community_with_a_covered_household(d)
+    member, resident, leak, task_id = await a_problem_assigned(d)
     await eventually(lambda: _covered_somewhat(d.members))  # the card's projection catches up
     coverage = await samples(d.members, "fourlinks_coverage_ratio")
     assert 0 < coverage[(("unit", "yuhang"),)] <= 1
     assert (("unit", "yuhang/nanyuan"),) in coverage
-    resident = d.token("resident", household)
-    leak = await d.post(
-        d.feedback,
-        "/feedback",
-        {"category": "repairs", "household_id": household, "description": "漏水"},
-        resident,
-    )
-    task_id = (await d.get(d.feedback, f"/feedback/{leak['id']}", resident))["task_id"]
-    await eventually(lambda: _assignee_is(d, task_id, member))
     assert (await samples(d.assignments, "fourlinks_tasks_open"))[(("unit", "yuhang/nanyuan"),)] == 1
     assert (await samples(d.assignments, "fourlinks_tasks_overdue")) == {}
     await work_and_close(d, task_id, member, accept=True)
@@ -87,11 +84,6 @@ async def test_business_figures_by_unit_follow_the_read_models(district: Distric
 
 async def _covered_somewhat(client: httpx.AsyncClient) -> bool:
     return (await samples(client, "fourlinks_coverage_ratio")).get((("unit", "yuhang"),), 0) > 0
-
-
-async def _assignee_is(d: District, task_id: str, member: str) -> bool:
-    reply = await d.assignments.get(f"/tasks/{task_id}", headers=d.secretary)
-    return reply.status_code == 200 and reply.json()["assignee"] == member
 
 
 async def _callback_due(d: District, feedback_id: str) -> bool:
