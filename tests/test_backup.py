@@ -1,17 +1,23 @@
-"""The restore drill: a district's events, key table and signed checkpoints backed up, restored into a
-fresh nats-server, and the restored log verifies, keeps every position and gives read models equal to
-the original's; a changed backup, a non-empty stream or another master key are refused."""
+"""The restore drill: a district's events, key table and signed checkpoints backed up while residents
+keep being registered, restored into a fresh nats-server, and the restored log verifies, keeps every
+position and gives read models equal to the original's at the backup's position; an interrupted
+restore continues; a changed backup, another stream's events or another master key are refused."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import District, a_problem_assigned
+import nats
+from conftest import COMMUNITY, District, a_problem_assigned
 
 from fourlinks_audit.notes import SignerKey
+from fourlinks_cli.backup import EVENTS, _lines, _message
+from fourlinks_kernel.jetstream import publish_batch
 from fourlinks_runtime.embedded import start_nats
 
 KEY = SignerKey.generate("fourlinks-drill")
@@ -41,30 +47,67 @@ def env_for(d: District, nats_url: str, var_dir: Path) -> dict[str, str]:
     }
 
 
-def digests(env: dict[str, str], where: Path) -> dict[str, str]:
-    """Each service's read models rebuilt from the log, and their digest."""
+def digests(env: dict[str, str], where: Path, at: int | None = None) -> dict[str, str]:
+    """Each service's read models rebuilt from the log (up to position `at`), and their digest."""
     found = {}
     for service in SERVICES:
         url = f"sqlite:///{where / service}.db"
-        rebuilt = fourlinks(env, "replay", "rebuild", service, "--database-url", url)
+        up_to = ("at", service, "--position", str(at)) if at else ("rebuild", service)
+        rebuilt = fourlinks(env, "replay", *up_to, "--database-url", url)
         assert rebuilt.returncode == 0, rebuilt.stderr
         digest = fourlinks(env, "audit", "digest", service, "--database-url", url)
         found[service] = digest.stdout.strip().splitlines()[-1]
     return found
 
 
-async def test_a_backup_restores_into_a_fresh_server_with_the_same_history(
+async def households_registered(d: District, written: list[int], stop: asyncio.Event) -> None:
+    """A secretary registering households, one after another, until told to stop."""
+    for n in itertools.count():
+        body = {"org_unit": f"{COMMUNITY}/b1", "room": f"{n + 200}", "residents": [{"name": f"住户{n}"}]}
+        written.append((await d.post(d.members, "/households", body, d.secretary))["position"])
+        if stop.is_set():
+            return
+
+
+async def backed_up_under_load(d: District, env: dict[str, str], out: Path) -> dict[str, object]:
+    """`fourlinks backup` while households keep being registered before, during and after it."""
+    written: list[int] = []
+    stop = asyncio.Event()
+    writer = asyncio.create_task(households_registered(d, written, stop))
+    while len(written) < 5:
+        await asyncio.sleep(0.01)
+    saved = await asyncio.to_thread(fourlinks, env, "backup", "--out", str(out))
+    during = len(written)
+    while len(written) < during + 5:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await writer
+    assert saved.returncode == 0, saved.stderr
+    manifest: dict[str, object] = json.loads((out / "manifest.json").read_text())
+    assert written[0] < int(str(manifest["last_position"])) < written[-1]  # writes on both sides of it
+    return manifest
+
+
+async def interrupted_restore(url: str, backup: Path, events: int) -> None:
+    """The first `events` of the backup in the stream, as a restore cut short leaves it."""
+    nc = await nats.connect(url)
+    try:
+        lines = list(itertools.islice(_lines(backup / EVENTS), events))
+        await publish_batch(nc, [_message(line) for line in lines], expect_last=0)
+    finally:
+        await nc.close()
+
+
+async def test_a_backup_taken_under_load_restores_into_a_fresh_server_with_the_same_history(
     district: District, tmp_path: Path
 ) -> None:
     d = district
     await a_problem_assigned(d)  # people, a card, a resident's problem and its task
     original = env_for(d, d.settings.nats_url, tmp_path / "original")
     assert fourlinks(original, "audit", "checkpoint").returncode == 0
-    saved = fourlinks(original, "backup", "--out", str(tmp_path / "backup"))
-    assert saved.returncode == 0, saved.stderr
-    manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
+    manifest = await backed_up_under_load(d, original, tmp_path / "backup")
     assert manifest["checkpoints"] == 1
-    assert manifest["keys"] >= 1
+    assert int(str(manifest["keys"])) >= 1
     assert 'master_key"' not in json.dumps(manifest)  # a fingerprint, never the key
 
     server = start_nats(tmp_path / "fresh-nats")
@@ -75,8 +118,9 @@ async def test_a_backup_restores_into_a_fresh_server_with_the_same_history(
         other_key = {**fresh, "FOURLINKS_MASTER_KEY": "b3RoZXIta2V5LW9mLXRoaXJ0eS10d28tYnl0ZXMtISE="}
         refused = fourlinks(other_key, "restore", "--from", str(tmp_path / "backup"))
         assert (refused.returncode, "master key" in refused.stderr) == (1, True), refused.stderr
+        await interrupted_restore(server.url, tmp_path / "backup", 7)
         restored = fourlinks(fresh, "restore", "--from", str(tmp_path / "backup"))
-        assert restored.returncode == 0, restored.stderr
+        assert restored.returncode == 0, restored.stderr  # it continues after the seventh event
         again = fourlinks(fresh, "restore", "--from", str(tmp_path / "backup"))
         assert (again.returncode, "not empty" in again.stderr) == (1, True), again.stderr
         verified = fourlinks(fresh, "audit", "verify", "--json")
@@ -84,7 +128,9 @@ async def test_a_backup_restores_into_a_fresh_server_with_the_same_history(
         answer = json.loads(verified.stdout)
         assert answer["events"] == manifest["events"] == manifest["last_position"]
         assert [c["intact"] for c in answer["checkpoints"]] == [True]  # the backed-up checkpoint holds
-        assert digests(fresh, tmp_path / "fresh") == digests(original, tmp_path / "original")
+        at_backup = digests(original, tmp_path / "original", at=int(str(manifest["last_position"])))
+        assert digests(fresh, tmp_path / "fresh") == at_backup
+        assert digests(original, tmp_path / "now") != at_backup  # the writes after it do count
     finally:
         server.stop()
 
@@ -92,3 +138,26 @@ async def test_a_backup_restores_into_a_fresh_server_with_the_same_history(
     events.write_text(events.read_text().replace('"position": 1,', '"position": 1, ', 1))
     changed = fourlinks(fresh, "restore", "--from", str(tmp_path / "backup"))
     assert (changed.returncode, "SHA-256" in changed.stderr) == (1, True), changed.stderr
+
+
+async def test_a_restore_refuses_a_stream_that_holds_other_events(district: District, tmp_path: Path) -> None:
+    d = district
+    await a_problem_assigned(d)
+    original = env_for(d, d.settings.nats_url, tmp_path / "original")
+    assert fourlinks(original, "backup", "--out", str(tmp_path / "backup")).returncode == 0
+    server = start_nats(tmp_path / "other-nats")
+    try:
+        other = env_for(d, server.url, tmp_path / "other")
+        assert fourlinks(other, "nats", "init", "--monitor-url", server.monitor_url).returncode == 0
+        nc = await nats.connect(server.url)
+        try:
+            second = list(itertools.islice(_lines(tmp_path / "backup" / EVENTS), 2))[1]
+            await publish_batch(nc, [_message(second)], expect_last=0)  # not the backup's first event
+        finally:
+            await nc.close()
+        refused = fourlinks(other, "restore", "--from", str(tmp_path / "backup"))
+        assert (refused.returncode, "not an interrupted restore" in refused.stderr) == (1, True), (
+            refused.stderr
+        )
+    finally:
+        server.stop()

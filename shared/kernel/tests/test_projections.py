@@ -15,7 +15,13 @@ from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.feed import ProjectionFeed, covering_filter
 from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.jetstream import JetStreamEventStore
-from fourlinks_kernel.projection import ProjectionHalted, ProjectionRunner, checkpoints, failures
+from fourlinks_kernel.projection import (
+    ProjectionHalted,
+    ProjectionRunner,
+    ProjectionSuperseded,
+    checkpoints,
+    failures,
+)
 from fourlinks_kernel.rows import upsert_row
 from fourlinks_kernel.store import NEW_STREAM, EventStore
 
@@ -206,6 +212,42 @@ async def test_bumping_the_version_rebuilds_the_read_model_on_start(
         [ProjectionRunner(NotebookProjectionV2(), store=jetstream_store, engine=engine)]
     ).catch_up()
     assert {r[1] for r in await snapshot(engine)} == {"n0", "n1"}
+
+
+class NotebookProjectionV2(NotebookProjection):
+    version: ClassVar[int] = 2
+
+
+async def test_a_replica_of_the_older_version_never_writes_into_the_newer_versions_read_model(
+    jetstream_store: JetStreamEventStore, engine: AsyncEngine
+) -> None:
+    """A rolling upgrade in one database: the new release rebuilds; the old replica still running
+    stops instead of applying its events (and moving the checkpoint) under the new version, and
+    an old replica starting afterwards does not undo the rebuild."""
+    await fill(jetstream_store, 2, 1)
+    old = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine)
+    await ProjectionFeed([old]).catch_up()
+    await fill(jetstream_store, 1, 1)  # what the old replica has yet to apply
+    new = ProjectionRunner(NotebookProjectionV2(), store=jetstream_store, engine=engine)
+    await new.prepare()  # the new release's replica starts and resets the read model
+    later = [s async for s in jetstream_store.read(from_position=5)]
+    with pytest.raises(ProjectionSuperseded, match="version 2, this release builds version 1"):
+        await old.take(later, jetstream_store.codec.decode)
+    old.status.position = 6
+    with pytest.raises(ProjectionSuperseded):
+        await old.flush()  # nor does it move the checkpoint on skipped events
+    assert old.status.halted_reason and "superseded" in old.status.halted_reason
+    assert (await checkpoint_of(engine), await snapshot(engine)) == (0, [])
+    await ProjectionFeed([new]).catch_up()
+    assert sorted(r[1] for r in await snapshot(engine)) == ["n0", "n0", "n1"]
+
+    restarted_old = ProjectionRunner(NotebookProjection(), store=jetstream_store, engine=engine)
+    with pytest.raises(ProjectionSuperseded, match="a newer release owns it"):
+        await restarted_old.prepare()
+    assert await checkpoint_of(engine) == 6
+    async with engine.connect() as conn:
+        recorded = (await conn.execute(select(func.count()).select_from(failures))).scalar_one()
+    assert recorded == 0  # the read model is not at fault: nothing recorded against it
 
 
 async def test_running_projection_follows_live_appends(

@@ -19,11 +19,15 @@ from nats.js.errors import NotFoundError
 
 from fourlinks_audit.anchors import CouldNotRun, reading_store, signer, tiles_and_checkpoints
 from fourlinks_kernel.envelope import type_headers
+from fourlinks_kernel.errors import AppendRejected
+from fourlinks_kernel.jetstream import Message, publish_batch
 from fourlinks_kernel.store import EventStore
 from fourlinks_runtime.progress import Progress
 from fourlinks_runtime.settings import Settings
 
 EVENTS, KEYS, CHECKPOINTS, MANIFEST = "events.jsonl", "keys.jsonl", "checkpoints", "manifest.json"
+RESTORE_BATCH = 500
+"""Events a restore puts back in one atomic batch (the server's limit is 1,000)."""
 
 
 class BackupRefused(RuntimeError):
@@ -45,7 +49,12 @@ def _digest(path: Path) -> str:
 
 # -- backup -------------------------------------------------------------------------------------------
 async def backup(nc: Client, settings: Settings, out: Path) -> dict[str, Any]:
-    """Write the stream's events, the key table and the checkpoints under `out`, then the manifest."""
+    """Write the stream's events, the key table and the checkpoints under `out`, then the manifest.
+
+    Services may keep writing: the backup is the log up to its last position when the backup
+    began. The key table is read after the events, so it holds the key of every person those
+    events name (a key erased meanwhile is missing, as it should be: `replay erasures` after a
+    restore deals with the rest)."""
     _empty_directory(out)
     async with reading_store(settings) as store:
         events, last = await _write_events(store, out / EVENTS)
@@ -88,10 +97,11 @@ def _verifier_key(settings: Settings) -> str | None:
 
 
 async def _write_events(store: EventStore, target: Path) -> tuple[int, int]:
-    bar = Progress("backup", await store.last_position())
+    cut = await store.last_position()
+    bar = Progress("backup", cut)
     count = last = 0
     with target.open("w") as lines:
-        async for stored in store.read():
+        async for stored in store.read(until_position=cut):
             envelope, _ = store.codec.envelope_of(stored)
             line = {
                 "position": stored.position,
@@ -142,18 +152,33 @@ class Restored:
 
 async def restore(nc: Client, settings: Settings, source: Path, manifest: dict[str, Any]) -> Restored:
     """Put a checked backup (`checked_manifest`) into an empty events stream and key table (after
-    `fourlinks nats init`)."""
-    js = nc.jetstream()
-    info = await js.stream_info(settings.stream)
-    if info.state.messages or info.state.last_seq:
-        raise BackupRefused(
-            f"the stream {settings.stream} is not empty ({info.state.last_seq:,} events): "
-            "restore into a fresh server after `fourlinks nats init`"
-        )
-    events = await _publish_events(nc, settings, source / EVENTS, manifest["events"])
+    `fourlinks nats init`). A restore that was cut short continues where it stopped when run
+    again: the stream then holds the backup's first events, the last of them byte for byte."""
+    done = await _restored_so_far(nc, settings, source, manifest)
+    events = await _publish_events(nc, source / EVENTS, manifest["events"], done)
     keys = await _put_keys(nc, settings, source / KEYS)
     checkpoints = await _restore_checkpoints(settings, source / CHECKPOINTS)
     return Restored(events, keys, checkpoints)
+
+
+async def _restored_so_far(nc: Client, settings: Settings, source: Path, manifest: dict[str, Any]) -> int:
+    """How many of the backup's events the stream already holds (0 for a fresh stream); refuses a
+    stream that holds anything else."""
+    info = await nc.jetstream().stream_info(settings.stream)
+    last = info.state.last_seq
+    if not last:
+        return 0
+    refusal = (
+        f"the stream {settings.stream} is not empty ({last:,} events) and is not an interrupted "
+        "restore of this backup: restore into a fresh server after `fourlinks nats init`"
+    )
+    if info.state.messages != last or last >= manifest["last_position"]:
+        raise BackupRefused(refusal)
+    line = next(line for line in _lines(source / EVENTS) if line["position"] == last)
+    message = await nc.jetstream().get_msg(settings.stream, last, direct=True)
+    if message.subject != line["subject"] or message.data != base64.b64decode(line["payload"]):
+        raise BackupRefused(refusal)
+    return last
 
 
 def checked_manifest(source: Path, settings: Settings) -> dict[str, Any]:
@@ -181,23 +206,41 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
-async def _publish_events(nc: Client, settings: Settings, path: Path, total: int) -> int:
-    """Each event at its own position: the stream refuses a message whose position would differ."""
-    js = nc.jetstream()
+async def _publish_events(nc: Client, path: Path, total: int, done: int) -> int:
+    """Each event at its own position, in atomic batches that land right after the last position
+    restored or not at all; returns how many events the stream holds from the backup."""
     bar = Progress("restore", total)
-    count = 0
+    bar.advance(done)
+    batch: list[Message] = []
     for line in _lines(path):
-        headers = {
-            **type_headers(line["event_type"], line["schema_version"]),
-            "Nats-Expected-Last-Sequence": str(line["position"] - 1),
-        }
-        ack = await js.publish(line["subject"], base64.b64decode(line["payload"]), headers=headers)
-        if ack.seq != line["position"]:
-            raise BackupRefused(f"event {line['position']} landed at {ack.seq}: the stream was not empty")
-        count += 1
-        bar.advance()
+        if line["position"] <= done:
+            continue
+        batch.append(_message(line))
+        if len(batch) == RESTORE_BATCH:
+            done = await _publish(nc, batch, done, bar)
+            batch = []
+    if batch:
+        done = await _publish(nc, batch, done, bar)
     bar.finish()
-    return count
+    return done
+
+
+def _message(line: dict[str, Any]) -> Message:
+    headers = type_headers(line["event_type"], line["schema_version"])
+    return line["subject"], base64.b64decode(line["payload"]), headers
+
+
+async def _publish(nc: Client, batch: list[Message], done: int, bar: Progress) -> int:
+    try:
+        last = await publish_batch(nc, batch, expect_last=done)
+    except AppendRejected as exc:
+        raise BackupRefused(
+            f"{exc}: something else writes to the stream; restore before the services start"
+        ) from exc
+    if last != done + len(batch):
+        raise BackupRefused(f"events {done + 1}..{done + len(batch)} landed ending at {last}")
+    bar.advance(len(batch))
+    return last
 
 
 async def _put_keys(nc: Client, settings: Settings, path: Path) -> int:

@@ -108,6 +108,25 @@ class ProjectionHalted(Exception):
     """The projection stopped on an event it cannot apply, or on a log regression."""
 
 
+class ProjectionSuperseded(ProjectionHalted):
+    """Another release's version of this projection owns its tables now (a rolling upgrade in one
+    database, or a rollback): this process stops writing to them instead of mixing two versions'
+    rows and checkpoints. Nothing is recorded in the database: the read model is not at fault."""
+
+    def __init__(self, name: str, found: int, mine: int) -> None:
+        newer = found > mine
+        super().__init__(
+            f"superseded: the read model {name} is at version {found}, this release builds version "
+            f"{mine}; "
+            + (
+                "a newer release owns it. Finish the upgrade (docs/operations.md, Upgrade a service), "
+                "or roll back with `fourlinks replay rebuild <service>` run by this release"
+                if newer
+                else "it was rebuilt by an older release (a rollback): replace this process"
+            )
+        )
+
+
 class ProjectionRunner:
     """Applies what a feed reads to one projection; owns its transactions, checkpoint and halting.
     `feed.ProjectionFeed` reads the log for all the runners of a process at once."""
@@ -137,6 +156,12 @@ class ProjectionRunner:
             row = (
                 await conn.execute(select(checkpoints).where(checkpoints.c.name == self.projection.name))
             ).first()
+            if row is not None and row.version > self.projection.version:
+                # An older replica (re)starting during a rolling upgrade must not undo the newer
+                # release's rebuild.
+                superseded = ProjectionSuperseded(self.projection.name, row.version, self.projection.version)
+                self.status.halted_reason = str(superseded)
+                raise superseded
             if row is None or row.version != self.projection.version:
                 await self._reset(conn)
                 position = 0
@@ -208,6 +233,9 @@ class ProjectionRunner:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
+            except ProjectionSuperseded as superseded:
+                self.status.halted_reason = str(superseded)
+                raise
             except ProjectionHalted:
                 raise
             except Exception:
@@ -219,7 +247,7 @@ class ProjectionRunner:
         for stored in batch:
             try:
                 await self._apply_batch([stored], decode)
-            except TRANSIENT_DB_ERRORS:
+            except (*TRANSIENT_DB_ERRORS, ProjectionSuperseded):
                 raise
             except Exception as exc:
                 await self._record_failure(stored, exc)
@@ -259,10 +287,7 @@ class ProjectionRunner:
     ) -> tuple[int, int]:
         """The whole micro-batch in one transaction on the synchronous engine."""
         with write_turn(writer), writer.begin() as conn:
-            query = select(checkpoints.c.position).where(checkpoints.c.name == self.projection.name)
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update()  # one writer per projection, whatever the replicas
-            position = int(conn.execute(query).scalar_one())
+            position = self._owned_checkpoint(conn)
             fresh = [(s, event) for s, event in decoded if s.position > position]
             if not fresh:
                 return position, 0
@@ -275,15 +300,22 @@ class ProjectionRunner:
         for event in events:
             self.projection.apply(conn, event)
 
-    async def _locked_checkpoint(self, conn: AsyncConnection) -> int:
-        query = select(checkpoints.c.position).where(checkpoints.c.name == self.projection.name)
+    def _owned_checkpoint(self, conn: Connection) -> int:
+        """The checkpoint, locked for this transaction, once the read model is still this
+        release's version of it."""
+        query = select(checkpoints.c.position, checkpoints.c.version).where(
+            checkpoints.c.name == self.projection.name
+        )
         if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        return int((await conn.execute(query)).scalar_one())
+            query = query.with_for_update()  # one writer per projection, whatever the replicas
+        position, version = conn.execute(query).one()
+        if version != self.projection.version:
+            raise ProjectionSuperseded(self.projection.name, version, self.projection.version)
+        return int(position)
 
     async def _advance_to(self, position: int) -> None:
         async with self.engine.begin() as conn:
-            if position > await self._locked_checkpoint(conn):
+            if position > await conn.run_sync(self._owned_checkpoint):
                 await conn.run_sync(self._write_checkpoint, position)
         self.status.position = max(self.status.position, position)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import event as sqlalchemy_event
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from fourlinks_kernel.rows import sqlite_pragmas
@@ -29,7 +31,15 @@ async def create_engine_with_schema(url: str, schema: str | None) -> AsyncEngine
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite gets WAL and a busy timeout so readers never block the projection."""
     if url.startswith("sqlite"):
+        _make_directory_of(url)
         engine = create_async_engine(url, connect_args={"timeout": 30})
         sqlalchemy_event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def _make_directory_of(sqlite_url: str) -> None:
+    """A new SQLite file's directory (`--database-url sqlite:///new/dir/members.db` just works)."""
+    database = make_url(sqlite_url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
