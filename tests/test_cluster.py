@@ -6,109 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import nats
-import pytest
 from conftest import (
     NATS_PASSWORDS,
     TEST_JWT_SECRET,
     TEST_MASTER_KEY,
+    Cluster,
     bearer,
-    free_ports,
+    provision_when_formed,
     running,
     service_runtime,
-    templated_cluster_config,
+    stream_info,
     wait_ready,
 )
 from pydantic import SecretStr
 
 from fourlinks_kernel.envelope import EVENT_TYPE_HEADER
-from fourlinks_kernel.provisioning import ProvisioningError, ProvisionOptions, provision
 from fourlinks_members.bootstrap import create_app
 from fourlinks_members.domain.org_units import unit_id_for
-from fourlinks_runtime.embedded import EmbeddedNats, run_nats_config
 from fourlinks_runtime.settings import Settings
-
-ENV = {**os.environ, **NATS_PASSWORDS}
-
-
-class Cluster:
-    """Three nodes on loopback with the shipped config, templated."""
-
-    def __init__(self, root: Path) -> None:
-        ports = free_ports(9)
-        self.client, self.monitor, self.route = ports[0:3], ports[3:6], ports[6:9]
-        self.configs = [
-            templated_cluster_config(
-                root / f"nats-{n}",
-                name=f"nats-{n}",
-                client=self.client[n - 1],
-                monitor=self.monitor[n - 1],
-                route=self.route[n - 1],
-                routes=self.route,
-            )
-            for n in (1, 2, 3)
-        ]
-        self.nodes: list[EmbeddedNats | None] = [self.start(i) for i in range(3)]
-
-    def start(self, index: int) -> EmbeddedNats:
-        config = self.configs[index]
-        return run_nats_config(config, data_dir=config.parent, store_dir=config.parent / "js", env=ENV)
-
-    def kill(self, index: int) -> None:
-        node = self.nodes[index]
-        assert node is not None
-        node.stop(kill=True)
-        self.nodes[index] = None
-
-    @property
-    def urls(self) -> str:
-        return ",".join(f"nats://127.0.0.1:{port}" for port in self.client)
-
-    def stop(self) -> None:
-        for node in self.nodes:
-            if node is not None:
-                node.stop()
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    built = Cluster(tmp_path)
-    yield built
-    built.stop()
-
-
-async def stream_info(urls: str) -> dict[str, Any]:
-    nc = await nats.connect(
-        urls.split(","), user="admin", password=NATS_PASSWORDS["FOURLINKS_NATS_ADMIN_PASSWORD"]
-    )
-    try:
-        reply = await nc.request("$JS.API.STREAM.INFO.FOURLINKS_EVENTS", b"", timeout=5)
-        info: dict[str, Any] = json.loads(reply.data)
-        return info
-    finally:
-        await nc.close()
-
-
-async def provision_when_formed(cluster: Cluster) -> None:
-    """Create the stream with three replicas once the cluster has elected its meta leader."""
-    for _ in range(60):
-        nc = await nats.connect(
-            cluster.urls.split(","), user="admin", password=NATS_PASSWORDS["FOURLINKS_NATS_ADMIN_PASSWORD"]
-        )
-        try:
-            options = ProvisionOptions(replicas=3, monitor_url=f"http://127.0.0.1:{cluster.monitor[0]}")
-            await provision(nc, options)
-            return
-        except (ProvisioningError, nats.errors.TimeoutError, nats.errors.NoRespondersError):
-            await asyncio.sleep(0.5)
-        finally:
-            await nc.close()
-    raise AssertionError("the cluster did not form")
 
 
 async def test_a_node_killed_while_commands_flow_loses_no_acknowledged_event_and_catches_up(
