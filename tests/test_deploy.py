@@ -47,7 +47,7 @@ def k8s() -> list[dict[str, Any]]:
 
 def test_compose_runs_three_nats_nodes_that_sync_every_write() -> None:
     services = compose()["services"]
-    nodes = [name for name in services if name.startswith("nats-") and name != "nats-init"]
+    nodes = [name for name in services if re.fullmatch(r"nats-\d", name)]
     assert nodes == ["nats-1", "nats-2", "nats-3"]
     for node in nodes:
         assert services[node]["command"] == ["-c", "/etc/nats/cluster.conf"]
@@ -56,6 +56,13 @@ def test_compose_runs_three_nats_nodes_that_sync_every_write() -> None:
     config = (DEPLOY / "nats" / "cluster.conf").read_text()
     assert re.search(r"^\s*sync_interval:\s*always\s*$", config, re.MULTILINE)
     assert all(f"nats-route://{node}:6222" in config for node in nodes)
+    for node in nodes:  # each watched by the NATS exporter, which Prometheus scrapes
+        exporter = services[f"nats-exporter-{node[-1]}"]
+        assert exporter["command"][-1] == f"http://{node}:8222"
+        assert exporter["image"] == "natsio/prometheus-nats-exporter:0.17.3"
+    scraped = yaml.safe_load((DEPLOY / "monitoring" / "prometheus.yml").read_text())["scrape_configs"]
+    nats_job = next(job for job in scraped if job["job_name"] == "fourlinks-nats")
+    assert nats_job["static_configs"][0]["targets"] == [f"nats-exporter-{n}:7777" for n in (1, 2, 3)]
 
 
 def test_the_init_job_creates_the_stream_with_three_replicas_and_the_durable_consumers() -> None:
@@ -284,6 +291,33 @@ def test_kubernetes_has_what_an_operator_expects_on_day_one() -> None:
                 assert container["startupProbe"], image
                 assert container["livenessProbe"], image
                 assert container["resources"]["limits"]["memory"], image
+
+
+def storage_bytes(size: str) -> float:
+    """A Kubernetes quantity (100Gi) or a NATS size (90GB) in bytes."""
+    number, unit = re.fullmatch(r"(\d+)\s*([A-Za-z]*)", size.strip()).groups()  # type: ignore[union-attr]
+    scale = {"Gi": 2**30, "GB": 10**9, "G": 10**9, "Ti": 2**40, "TB": 10**12, "Mi": 2**20, "MB": 10**6}
+    return int(number) * scale[unit]
+
+
+@pytest.mark.parametrize("where", ["overlays/production", "overlays/dev"])
+def test_each_nats_node_is_watched_by_the_exporter_and_stops_storing_before_its_volume_is_full(
+    where: str,
+) -> None:
+    documents = {(d["kind"], d["metadata"]["name"]): d for d in kustomized(where)}
+    nats = documents[("StatefulSet", "nats")]["spec"]
+    exporter = next(c for c in nats["template"]["spec"]["containers"] if c["name"] == "exporter")
+    assert exporter["image"] == "natsio/prometheus-nats-exporter:0.17.3"
+    assert {"-healthz", "-varz", "-jsz=all", "http://localhost:8222"} <= set(exporter["args"])
+    monitoring = documents[("NetworkPolicy", "nats")]["spec"]["ingress"][-1]
+    assert {"port": 7777} in monitoring["ports"]
+    volume = storage_bytes(nats["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"])
+    config = next(
+        d for (kind, name), d in documents.items() if kind == "ConfigMap" and name.startswith("nats")
+    )
+    limit = re.search(r"max_file_store:\s*(\S+)", config["data"]["cluster.conf"])
+    assert limit, "max_file_store is set"
+    assert storage_bytes(limit.group(1)) <= 0.9 * volume  # JetStream says "full" before the disk does
 
 
 def test_the_dev_overlay_runs_one_nats_node_with_a_one_replica_stream(tmp_path: Path) -> None:
