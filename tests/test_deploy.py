@@ -331,3 +331,33 @@ def test_the_dev_overlay_runs_one_nats_node_with_a_one_replica_stream(tmp_path: 
     (tmp_path / "cluster.conf").write_text(config["cluster.conf"])
     result = nats_accepts(tmp_path / "cluster.conf")
     assert result.returncode == 0, result.stderr
+
+
+def test_the_cloudnative_pg_overlay_gives_each_service_its_database_and_only_that_route_to_it() -> None:
+    """Only a cluster with the operator can prove the Cluster and Database objects apply; here: every
+    standard object validates, the custom ones say what the compose init script does, and the
+    services' database traffic goes to the PostgreSQL instances alone."""
+    documents = kustomized("overlays/production-cnpg")
+    custom = [d for d in documents if d["apiVersion"].startswith("postgresql.cnpg.io/")]
+    for document in documents:
+        if document not in custom:
+            kubernetes_validate.validate(document, KUBERNETES, strict=True)
+    script = (DEPLOY / "postgres" / "init.sh").read_text()
+    wanted = set(re.search(r"for service in ([a-z ]+);", script).group(1).split())  # type: ignore[union-attr]
+    cluster = next(d for d in custom if d["kind"] == "Cluster")
+    assert cluster["metadata"]["namespace"] == "fourlinks-db"
+    assert cluster["spec"]["instances"] == 3
+    assert ":" in cluster["spec"]["imageName"]
+    roles = cluster["spec"]["managed"]["roles"]
+    assert {r["name"] for r in roles} == wanted
+    assert all(r["login"] and r["passwordSecret"]["name"] == f"fourlinks-pg-{r['name']}" for r in roles)
+    databases = {d["spec"]["name"]: d["spec"] for d in custom if d["kind"] == "Database"}
+    assert set(databases) == wanted
+    assert all(
+        db["owner"] == name and db["cluster"]["name"] == "fourlinks-pg" for name, db in databases.items()
+    )
+    policies = {d["metadata"]["name"]: d for d in documents if d["kind"] == "NetworkPolicy"}
+    for name in ("services", "checkpoints"):
+        database_rule = policies[name]["spec"]["egress"][1]
+        assert database_rule["ports"] == [{"port": 5432}]
+        assert database_rule["to"][0]["podSelector"]["matchLabels"] == {"cnpg.io/cluster": "fourlinks-pg"}
