@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import nats.errors
 import pytest
+from nats.aio.client import Client
 
+from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.crypto import PersonalDataCipher
 from fourlinks_kernel.envelope import Actor, CommandContext
-from fourlinks_kernel.errors import EventStoreUnavailable
+from fourlinks_kernel.errors import EventStoreUnavailable, StreamMissing
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.ids import new_id
-from fourlinks_kernel.jetstream import JetStreamEventStore, NatsKeyStore
+from fourlinks_kernel.jetstream import JetStreamEventStore, JetStreamSettings, NatsKeyStore
 from fourlinks_kernel.store import NEW_STREAM
 
 from .conftest import master_key
-from .sample import NoteAdded, Notebook
+from .sample import NoteAdded, Notebook, sample_registry
 
 
 def ctx() -> CommandContext:
@@ -92,3 +96,12 @@ async def test_a_key_snapshot_holds_every_live_key_and_no_erased_one(
     assert await fresh.decrypt(subject=people[9], field_name="name", sealed=sealed[people[9]]) == people[9]
     with pytest.raises(KeyError):
         await fresh.decrypt(subject=people[0], field_name="name", sealed=sealed[people[0]])
+
+
+async def test_a_server_without_the_events_stream_is_refused_with_the_step_that_creates_it(
+    nc: Client, jetstream_settings: JetStreamSettings
+) -> None:
+    elsewhere = dataclasses.replace(jetstream_settings, stream="NOT_PROVISIONED")
+    store = JetStreamEventStore(nc, EventCodec(sample_registry()), elsewhere)
+    with pytest.raises(StreamMissing, match="run `fourlinks nats init` first"):
+        await store.check_layout()

@@ -47,6 +47,10 @@ class LogRegression(KernelError):
     """A projection checkpoint is ahead of the stream: the log went backwards."""
 
 
+class StreamMissing(KernelError):
+    """The events stream does not exist on the server (nothing provisioned it yet)."""
+
+
 class OldSubjectLayout(KernelError):
     """The events stream still files events under `<aggregate>.<event type>` subjects."""
 

@@ -32,6 +32,7 @@ from fourlinks_kernel.errors import (
     ConcurrencyConflict,
     EventStoreUnavailable,
     OldSubjectLayout,
+    StreamMissing,
 )
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.group_commit import GroupCommit
@@ -177,12 +178,17 @@ class JetStreamEventStore:
         return int(headers["Nats-Sequence"])
 
     async def check_layout(self) -> None:
-        """Refuse a stream still in the old subject layout: writing one aggregate under two
-        layouts would hide half its history from every load."""
+        """Refuse a stream still in the old subject layout (writing one aggregate under two
+        layouts would hide half its history from every load), and a server without the stream."""
         try:
             info = await self._api(f"STREAM.INFO.{self.settings.stream}", b"")
-        except AppendRejected:
-            return  # no stream yet: `fourlinks nats init` creates it with the current layout
+        except AppendRejected as refused:
+            if "not found" in str(refused):
+                raise StreamMissing(
+                    f"the events stream {self.settings.stream} does not exist on this NATS server: "
+                    "run `fourlinks nats init` first (docs/operations.md, Start)"
+                ) from refused
+            return
         if subject_layout(info) != SUBJECT_LAYOUT and info["state"]["messages"]:
             raise OldSubjectLayout(
                 f"stream {self.settings.stream} holds events in the old subject layout (event type "
