@@ -161,3 +161,23 @@ async def test_a_restore_refuses_a_stream_that_holds_other_events(district: Dist
         )
     finally:
         server.stop()
+
+
+async def test_scheduled_backups_are_whole_and_only_the_newest_stay(
+    district: District, tmp_path: Path
+) -> None:
+    d = district
+    await a_problem_assigned(d)
+    env = env_for(d, d.settings.nats_url, tmp_path / "var")
+    into = tmp_path / "backups"
+    (into / "20200101T000000Z.partial").mkdir(parents=True)  # what a crash left long ago
+    made = []
+    for _ in range(3):
+        saved = fourlinks(env, "backup", "--into", str(into), "--keep", "2")
+        assert saved.returncode == 0, saved.stderr
+        made.append(saved.stdout.strip().rsplit(" ", 1)[-1])
+        await asyncio.sleep(1.05)  # one backup a second at most: each is named by its second
+    assert sorted(p.name for p in into.iterdir()) == sorted(Path(m).name for m in made[1:])
+    assert all((Path(m) / "manifest.json").exists() for m in made[1:])
+    refused = fourlinks(env, "backup", "--into", str(into), "--keep", "0")
+    assert (refused.returncode, "--keep must be at least 1" in refused.stderr) == (2, True)

@@ -48,6 +48,23 @@ def test_the_generated_service_unit_passes_systemd_analyze_verify(units: Path, t
     assert "Failed to parse" in tool("systemd-analyze", "verify", str(broken)).stderr
 
 
+def test_the_hourly_backup_units_pass_systemd_analyze_verify(units: Path) -> None:
+    checked = tool(
+        "systemd-analyze",
+        "verify",
+        str(units / "fourlinks-backup.service"),
+        str(units / "fourlinks-backup.timer"),
+    )
+    assert (checked.returncode, checked.stderr) == (0, "")
+    service = (units / "fourlinks-backup.service").read_text()
+    assert "backup --into /var/lib/fourlinks/backups --keep 48" in service
+    assert "Requisite=fourlinks.service" in service  # never starts Four Links to back it up
+    assert "ReadWritePaths=/var/lib/fourlinks" in service
+    timer = (units / "fourlinks-backup.timer").read_text()
+    assert "OnCalendar=hourly" in timer
+    assert "Persistent=true" in timer
+
+
 def test_the_user_and_data_directory_are_made_by_systemd_on_a_scratch_root(
     units: Path, tmp_path: Path
 ) -> None:

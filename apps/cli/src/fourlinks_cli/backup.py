@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -75,6 +77,35 @@ async def backup(nc: Client, settings: Settings, out: Path) -> dict[str, Any]:
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+STAMP = re.compile(r"\d{8}T\d{6}Z")
+
+
+async def scheduled_backup(
+    nc: Client, settings: Settings, into: Path, keep: int
+) -> tuple[Path, dict[str, Any]]:
+    """A backup in a new directory under `into`, named by the time it began (UTC), written as
+    `<name>.partial` and renamed when complete, so a backup that is there is whole; then only the
+    newest `keep` complete backups stay, and what earlier runs left half-written goes."""
+    name = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    done, partial = into / name, into / f"{name}.partial"
+    if done.exists():
+        raise BackupRefused(f"{done} exists: a backup already began this second")
+    manifest = await backup(nc, settings, partial)
+    partial.rename(done)
+    _prune(into, keep)
+    return done, manifest
+
+
+def _prune(into: Path, keep: int) -> None:
+    complete = sorted(d for d in into.iterdir() if STAMP.fullmatch(d.name) and (d / MANIFEST).exists())
+    newest = complete[-1].name if complete else ""
+    for directory in complete[:-keep]:
+        shutil.rmtree(directory)
+    for left in into.glob("*.partial"):
+        if STAMP.fullmatch(left.name.removesuffix(".partial")) and left.name < newest:
+            shutil.rmtree(left)
 
 
 def _empty_directory(out: Path) -> None:

@@ -212,7 +212,15 @@ def _backup_commands(commands: Any) -> None:
     saving = commands.add_parser(
         "backup", help="the events, the key table and the signed checkpoints into a directory"
     )
-    saving.add_argument("--out", type=Path, required=True, help="an empty directory")
+    where = saving.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help="an empty directory")
+    where.add_argument(
+        "--into",
+        type=Path,
+        help="a directory of backups: this one in a new subdirectory named by its time (UTC), "
+        "the oldest removed beyond --keep (what the systemd timer runs)",
+    )
+    saving.add_argument("--keep", type=int, default=48, help="with --into: how many backups stay (48)")
     saving.set_defaults(run=_backup)
     restoring = commands.add_parser(
         "restore", help="a backup into an empty server (after `fourlinks nats init`); docs/operations.md"
@@ -222,24 +230,30 @@ def _backup_commands(commands: Any) -> None:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from fourlinks_cli.backup import BackupRefused, backup
+    from fourlinks_cli.backup import BackupRefused, backup, scheduled_backup
     from fourlinks_runtime.natsconn import COMMAND_CONNECT_SECONDS, connect
 
-    async def run() -> dict[str, Any]:
+    if args.keep < 1:
+        print("fourlinks backup: --keep must be at least 1", file=sys.stderr)
+        return 2
+
+    async def run() -> tuple[Path, dict[str, Any]]:
         nc = await connect(Settings(), name="fourlinks-backup", within=COMMAND_CONNECT_SECONDS)
         try:
-            return await backup(nc, Settings(), args.out)
+            if args.into is not None:
+                return await scheduled_backup(nc, Settings(), args.into, args.keep)
+            return args.out, await backup(nc, Settings(), args.out)
         finally:
             await nc.close()
 
     try:
-        manifest = asyncio.run(run())
+        where, manifest = asyncio.run(run())
     except BackupRefused as exc:
         print(f"fourlinks backup: {exc}", file=sys.stderr)
         return 1
     print(
         f"backed up {manifest['events']:,} events (to position {manifest['last_position']:,}), "
-        f"{manifest['keys']:,} keys and {manifest['checkpoints']:,} checkpoints into {args.out}"
+        f"{manifest['keys']:,} keys and {manifest['checkpoints']:,} checkpoints into {where}"
     )
     return 0
 
