@@ -46,8 +46,9 @@ def test_killed_children_come_back_and_nothing_acknowledged_is_lost(tmp_path: Pa
 
 
 def test_a_child_crashing_at_every_start_stops_everything_after_the_limit_naming_it(tmp_path: Path) -> None:
-    broken = {
-        "FOURLINKS_FEEDBACK_DATABASE_URL": f"sqlite:///{tmp_path / 'no-such-dir' / 'feedback.db'}",
+    (tmp_path / "a-file").write_text("not a directory")
+    broken = {  # a database file under a plain file: no directory can be made for it
+        "FOURLINKS_FEEDBACK_DATABASE_URL": f"sqlite:///{tmp_path / 'a-file' / 'feedback.db'}",
         "FOURLINKS_RESTART_LIMIT": "2",
         "FOURLINKS_RESTART_WINDOW_SECONDS": "120",
     }
