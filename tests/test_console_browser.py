@@ -38,6 +38,7 @@ CHROMIUM_FLAGS = [
 ]
 DESKTOP: ViewportSize = {"width": 1366, "height": 768}
 PHONE: ViewportSize = {"width": 390, "height": 844}
+SMALL_PHONE: ViewportSize = {"width": 360, "height": 640}  # the smallest screen the phone pages are for
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "var" / "screenshots"
 COMMUNITY = "yuhang/s01/c001"
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -289,6 +290,89 @@ def test_a_task_is_worked_from_triage_to_closure_on_the_pages(
     listed = browser_page.locator("#board li.task a").all_inner_texts()
     assert listed
     assert set(listed) == {"楼道照明"}
+
+
+def a_member_with_households(console: Console) -> str:
+    """A member of the community whose card has households on it."""
+    token = console.token("secretary", COMMUNITY)
+    for item in console.api("members", "/members", token, unit=COMMUNITY, limit=50)["items"]:
+        dashboard = console.api("members", f"/members/{item['member_id']}/dashboard", token)
+        if dashboard["households"]:
+            return str(item["member_id"])
+    raise AssertionError("no member of the seeded community has households on a card")
+
+
+def on_a_phone(browser: Browser, console: Console, who: str) -> tuple[Page, Watch]:
+    context = browser.new_context(viewport=SMALL_PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
+    opened = context.new_page()
+    watch = Watch()
+    watch.attach(opened)
+    sign_in(opened, console, who)
+    return opened, watch
+
+
+def fits_the_screen(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
+
+
+def test_a_member_records_a_visit_on_a_phone_and_the_problem_found_becomes_their_task(
+    console: Console, browser: Browser
+) -> None:
+    member = a_member_with_households(console)
+    phone, watch = on_a_phone(browser, console, f"member:{member}")
+    assert phone.url.endswith("/me")  # a member lands on their own list
+    contacts = phone.locator(".mine .contact")
+    assert contacts.count() >= 1
+    assert fits_the_screen(phone)
+    assert not unlabelled(phone)
+    before = int(phone.locator(".mine-links strong").inner_text())
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    phone.screenshot(
+        path=str(SCREENSHOTS / "me-small-phone.png"), full_page=True, mask=[phone.locator(".pd")]
+    )
+
+    contacts.first.locator("a.visit").tap()  # one: the household
+    phone.wait_for_url(re.compile(r"/me/visits/new"))
+    assert fits_the_screen(phone)
+    phone.locator("details.problem summary").tap()
+    phone.locator("#problem-yes").check()
+    phone.locator("#problem-category").fill("楼道照明")
+    phone.locator("#problem-description").fill("2 单元楼道灯坏了")
+    phone.get_by_role("button", name="保存走访").tap()  # two (three with a problem to describe)
+    phone.wait_for_url(re.compile(r"/me\?"))
+    assert phone.locator(".done").inner_text() == "走访已记录。"
+
+    token = console.token("member", COMMUNITY, subject=member)
+    deadline = time.monotonic() + 30
+    while console.api("assignments", f"/members/{member}/tasks", token)["total"] <= before:
+        assert time.monotonic() < deadline, "the problem found on the visit did not become the member's task"
+        time.sleep(0.3)
+    phone.goto(f"{console.url}/me/tasks")
+    categories = phone.locator(".task-item .what").all_inner_texts()
+    assert any(text.startswith("楼道照明") for text in categories), categories
+    assert fits_the_screen(phone)
+    phone.locator(".task-item a.visit").last.tap()
+    phone.wait_for_url(re.compile(r"/tasks/"))
+    assert "accept" in offered(phone)  # the task page offers the member what they may do now
+    phone.context.close()
+    assert not watch.errors, watch.errors
+    assert not watch.elsewhere, watch.elsewhere
+
+
+def test_an_inspector_sees_the_spot_check_queue_of_their_scope_on_a_phone(
+    console: Console, browser: Browser
+) -> None:
+    phone, watch = on_a_phone(browser, console, "inspector:yuhang")
+    assert phone.url.endswith(
+        "/checks"
+    )  # an inspector lands on their queue (the unit's figures are not theirs)
+    assert phone.locator("h1").inner_text().startswith("待抽查")
+    token = console.token("inspector", "yuhang")
+    waiting = console.api("assignments", "/tasks", token, unit="yuhang", state="awaiting_check", limit=100)
+    assert phone.locator(".task-item").count() == len(waiting["items"])
+    assert fits_the_screen(phone)
+    phone.context.close()
+    assert not watch.errors, watch.errors
 
 
 def test_a_forbidden_action_is_not_offered_and_is_refused_when_forced(

@@ -22,6 +22,7 @@ from fourlinks_console.pages import (
     home,
     kpis,
     members,
+    mine,
     party_days,
     signin,
     tasks,
@@ -93,7 +94,8 @@ def create_app(settings: ConsoleSettings | None = None, runtime: Settings | None
     app.add_middleware(BodyLimit, limit=runtime.max_body_bytes)  # a form's size, as the services hold theirs
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(packages=[("fourlinks_console", "static")]), name="static")
-    for module in (signin, home, coverage, members, tasks, kpis, callbacks, party_days, history, downloads):
+    pages = (signin, home, mine, coverage, members, tasks, kpis, callbacks, party_days, history, downloads)
+    for module in pages:
         app.include_router(module.router)
     _health(app)
     _locale_switch(app)

@@ -19,15 +19,17 @@ from fourlinks_console.figures import (
 )
 from fourlinks_console.people import CurrentPerson
 from fourlinks_console.services import Services
-from fourlinks_console.web import pages_of, see_other
+from fourlinks_console.web import pages_of, query, see_other
 
 router = APIRouter()
 
 
 @router.get("/", name="home")
 async def home(request: Request, person: CurrentPerson, unit: str | None = None) -> Response:
-    if not person.is_staff:  # a member's own pages come with the console's second part
-        return see_other(f"/members/{person.id}")
+    if not person.is_staff:  # a member works from their own list
+        return see_other("/me")
+    if not person.has("secretary", "administrator", "auditor"):  # an inspector: the spot-check queue
+        return see_other("/checks" + query(unit=unit))
     root = (unit or person.scope).strip("/")
     services: Services = request.app.state.services
     timezone: str = request.app.state.runtime.timezone
