@@ -375,6 +375,57 @@ def test_an_inspector_sees_the_spot_check_queue_of_their_scope_on_a_phone(
     assert not watch.errors, watch.errors
 
 
+def test_a_resident_signs_in_by_link_reports_a_problem_follows_it_and_rates_their_member_on_a_phone(
+    console: Console, browser: Browser
+) -> None:
+    member = a_member_with_households(console)
+    staff = console.token("secretary", COMMUNITY)
+    household = console.api("members", f"/members/{member}/dashboard", staff)["households"][0]["household_id"]
+    link = f"{console.url}/r?t={console.token('resident', COMMUNITY, subject=household)}"
+    context = browser.new_context(viewport=SMALL_PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
+    phone = context.new_page()
+    watch = Watch()
+    watch.attach(phone)
+    phone.goto(link)
+    phone.wait_for_url(re.compile(r"/r/feedback$"))  # the token is not left in the address
+    assert fits_the_screen(phone)
+    phone.locator("details.new-feedback summary").tap()
+    phone.locator("#fb-category").fill("环境卫生")
+    phone.locator("#fb-description").fill("楼下垃圾桶满了没人清")
+    phone.get_by_role("button", name="提交", exact=True).tap()
+    phone.wait_for_url(re.compile(r"reference="))
+    reference = phone.locator(".receipt .reference").inner_text()
+    assert re.fullmatch(r"FL-\d{8}-[A-Z2-7]{8}", reference)
+    assert phone.locator(f".feedback-item[data-reference='{reference}']").count() == 1
+    phone.locator("form.rating button[type=submit]").tap()
+    phone.wait_for_url(re.compile(r"rated=yes"))
+    assert phone.locator(".done").last.inner_text() == "感谢您的评分。"
+    assert not unlabelled(phone)
+    phone.screenshot(
+        path=str(SCREENSHOTS / "resident-small-phone.png"), full_page=True, mask=[phone.locator(".pd")]
+    )
+    context.close()
+
+    stranger = browser.new_context(viewport=SMALL_PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
+    follow = stranger.new_page()
+    follow.goto(f"{console.url}/follow")  # nobody signed in
+    follow.locator("#reference").fill(reference.lower())
+    follow.get_by_role("button", name="查询").tap()
+    follow.wait_for_url(re.compile(r"reference="))
+    assert follow.locator(".followed h2").inner_text() == reference
+    assert follow.locator(".steps li").count() >= 1
+    assert "楼下垃圾桶" not in follow.content()  # states and dates: not what the resident wrote
+    follow.goto(f"{console.url}/follow?reference=FL-20200101-AAAAAAAA")
+    assert "没有这个编号的反映" in follow.locator(".refused").inner_text()
+    follow.goto(f"{console.url}/r?t=not-a-token")
+    assert follow.locator("h1").inner_text() == "链接已失效"
+    follow.goto(f"{console.url}/r/feedback")  # a resident page without a session
+    assert follow.locator("h1").inner_text() == "链接已失效"
+    stranger.close()
+    assert not watch.errors, watch.errors
+    assert not watch.elsewhere, watch.elsewhere
+
+
 def test_a_forbidden_action_is_not_offered_and_is_refused_when_forced(
     console: Console, page: tuple[Page, Watch]
 ) -> None:

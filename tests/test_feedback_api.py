@@ -112,3 +112,24 @@ async def test_a_secretary_records_a_call_back_nobody_answered(district: Distric
 async def _feedback(d: District, feedback_id: str, state: str) -> dict[str, Any] | None:
     reply = await d.feedback.get(f"/feedback/{feedback_id}", headers=d.secretary)
     return dict(reply.json()) if reply.status_code == 200 and reply.json()["state"] == state else None
+
+
+async def test_anyone_holding_the_reference_sees_states_and_dates_and_nothing_anyone_wrote(
+    district: District,
+) -> None:
+    d = district
+    _, resident, leak, _ = await a_problem_assigned(d)
+    reference = (await d.get(d.feedback, f"/feedback/{leak['id']}", resident))["reference"]
+    followed = await d.feedback.get(
+        f"/public/follow-up/{reference}", headers={"X-Min-Position": str(d.position)}
+    )  # no token
+    assert followed.status_code == 200, followed.text
+    answer = followed.json()
+    assert (answer["reference"], answer["category"]) == (reference, "repairs")
+    assert answer["history"]
+    assert all(set(step) == {"what", "at"} for step in answer["history"])
+    assert "厨房漏水" not in followed.text  # the resident's words stay with those who may read them
+    unknown = await d.feedback.get("/public/follow-up/FL-20260101-AAAAAAAA")
+    assert unknown.status_code == 404
+    odd = await d.feedback.get("/public/follow-up/FL-2026%3Cscript%3E")
+    assert odd.status_code == 422

@@ -24,6 +24,7 @@ from fourlinks_console.pages import (
     members,
     mine,
     party_days,
+    residents,
     signin,
     tasks,
 )
@@ -94,7 +95,20 @@ def create_app(settings: ConsoleSettings | None = None, runtime: Settings | None
     app.add_middleware(BodyLimit, limit=runtime.max_body_bytes)  # a form's size, as the services hold theirs
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(packages=[("fourlinks_console", "static")]), name="static")
-    pages = (signin, home, mine, coverage, members, tasks, kpis, callbacks, party_days, history, downloads)
+    pages = (
+        signin,
+        home,
+        mine,
+        residents,
+        coverage,
+        members,
+        tasks,
+        kpis,
+        callbacks,
+        party_days,
+        history,
+        downloads,
+    )
     for module in pages:
         app.include_router(module.router)
     _health(app)
@@ -128,6 +142,8 @@ def _locale_switch(app: FastAPI) -> None:
 def _error_pages(app: FastAPI) -> None:
     @app.exception_handler(SignInNeeded)
     async def to_signin(request: Request, exc: SignInNeeded) -> Response:
+        if exc.wanted.startswith("/r/"):  # a resident signs in only through a link sent to them
+            return pages_of(request).render(request, "resident_link.html", {}, status=401)
         if request.method != "GET":
             return see_other("/signin")
         return see_other("/signin" + query(next=exc.wanted))

@@ -75,7 +75,7 @@ class Services:
 
     async def get(
         self,
-        token: str,
+        token: str | None,
         service: Service,
         path: str,
         params: dict[str, Any] | None = None,
@@ -83,7 +83,7 @@ class Services:
         min_position: int | None = None,
     ) -> Any:
         """A read (after the log position `min_position`, to read one's own write); params that are
-        not set are left out."""
+        not set are left out. No token: a route the service answers without signing in."""
         wanted = {k: v for k, v in (params or {}).items() if v is not None and v != ""}
         headers = {"X-Min-Position": str(min_position)} if min_position else {}
         return await self._call("GET", token, service, path, params=wanted, headers=headers)
@@ -102,9 +102,17 @@ class Services:
         return answer
 
     async def _call(
-        self, method: str, token: str, service: Service, path: str, *, headers: dict[str, str], **kwargs: Any
+        self,
+        method: str,
+        token: str | None,
+        service: Service,
+        path: str,
+        *,
+        headers: dict[str, str],
+        **kwargs: Any,
     ) -> Any:
-        headers = {**headers, "Authorization": f"Bearer {token}"}
+        if token:
+            headers = {**headers, "Authorization": f"Bearer {token}"}
         address = self._urls[service] + quote(path, safe="/%")  # a part left unescaped breaks no URL
         reply = await self._reply(method, address, headers=headers, **kwargs)
         if method == "GET" and reply is None:  # a read is safe to ask again once, after a moment

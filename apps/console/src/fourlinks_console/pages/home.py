@@ -26,6 +26,8 @@ router = APIRouter()
 
 @router.get("/", name="home")
 async def home(request: Request, person: CurrentPerson, unit: str | None = None) -> Response:
+    if person.has("resident") and not person.is_staff:
+        return see_other("/r/feedback")
     if not person.is_staff:  # a member works from their own list
         return see_other("/me")
     if not person.has("secretary", "administrator", "auditor"):  # an inspector: the spot-check queue

@@ -280,6 +280,25 @@ async def follow_up(
         return await queries.follow_up(conn, row)
 
 
+@router.get(
+    "/public/follow-up/{reference}",
+    summary="Follow feedback by its reference without signing in: states and dates only",
+    response_model=answers.PublicFollowUp,
+)
+async def public_follow_up(
+    reference: Annotated[str, Path(pattern=REFERENCE_PATTERN, description="FL-YYYYMMDD-XXXXXXXX")],
+    request: Request,
+    min_position: MinPosition = None,
+) -> dict[str, Any]:
+    """The reference is the resident's receipt (about 10^12 possible a day): whoever holds it sees
+    where the item stands, never what anyone wrote."""
+    runtime = await caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        row = await queries.by_reference(conn, reference)
+        followed = await queries.follow_up(conn, row)
+    return {**followed, "history": [{"what": s["what"], "at": s["at"]} for s in followed["history"]]}
+
+
 @router.get("/callbacks/due", summary="Call-backs to make now", response_model=list_of(answers.DueCallback))
 async def callbacks_due(request: Request, actor: Staff, unit: Unit = None) -> list[dict[str, Any]]:
     root = (unit or actor.scope).strip("/")

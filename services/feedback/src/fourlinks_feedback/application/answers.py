@@ -44,6 +44,25 @@ class FollowUp(BaseModel):
     history: list[HistoryLine]
 
 
+class PublicStep(BaseModel):
+    """One step as anyone holding the reference sees it: what happened and when."""
+
+    what: str
+    at: Moment
+
+
+class PublicFollowUp(BaseModel):
+    """A feedback item by its reference alone, without signing in: its category, state and the
+    dates of its steps; no detail, nobody's name, no text anyone wrote."""
+
+    reference: str
+    category: str
+    state: str
+    task_state: str | None
+    submitted_at: Moment
+    history: list[PublicStep]
+
+
 class PeriodRatings(BaseModel):
     """A member's ratings in one period."""
 

@@ -1,0 +1,171 @@
+"""A resident's pages, phone first (居民): following any feedback by its reference without signing
+in (states and dates only), and, signed in through the link sent to the household's phone, their
+own feedback: raising one (the reference number on the spot), answering a call-back, rating their
+member once a month."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from fourlinks_console.people import CheckedForm, CurrentPerson, Person, sign_in
+from fourlinks_console.services import ServiceRefused, Services, part
+from fourlinks_console.web import pages_of, query, see_other
+from fourlinks_contracts.feedback import FeedbackKind, Resolved, Satisfaction
+
+router = APIRouter()
+REFERENCE_HINT = "FL-20261130-ABCDEFGH"
+
+
+@router.get("/follow", name="follow")
+async def follow(request: Request, reference: str | None = None) -> Response:
+    """No sign-in: whoever holds a reference sees where that feedback stands."""
+    found: dict[str, Any] | None = None
+    refused: ServiceRefused | None = None
+    wanted = (reference or "").strip().upper()
+    if wanted:
+        services: Services = request.app.state.services
+        try:
+            found = await services.get(None, "feedback", f"/public/follow-up/{part(wanted)}")
+        except ServiceRefused as exc:
+            refused = exc
+    return pages_of(request).render(
+        request,
+        "follow.html",
+        {"reference": wanted, "found": found, "refused": refused, "hint": REFERENCE_HINT},
+        status=refused.status if refused else 200,
+    )
+
+
+@router.get("/r", name="resident_link")
+async def resident_link(request: Request, t: str = "") -> Response:
+    """The link sent to a household's phone: its token, once a service accepts it, starts the
+    resident's session; the address without the token is where they land (no token in history)."""
+    claims = _claims(t)
+    if claims is None or "resident" not in claims.get("roles", []):
+        return _link_refused(request)
+    services: Services = request.app.state.services
+    try:
+        await services.get(
+            t, "feedback", "/feedback", {"limit": 1}
+        )  # the service checks signature and expiry
+    except ServiceRefused:
+        return _link_refused(request)
+    person = Person(
+        str(claims["sub"]), "", ("resident",), str(claims.get("scope", "")), t, float(claims["exp"])
+    )
+    sign_in(request, person)
+    return see_other("/r/feedback")
+
+
+def _claims(token: str) -> dict[str, Any] | None:
+    """What a token says about its holder, read without checking it (the services check it on
+    every call; the console only needs who and until when)."""
+    try:
+        payload = token.split(".")[1]
+        claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return None
+    if not isinstance(claims, dict) or not claims.get("sub") or float(claims.get("exp", 0)) <= time.time():
+        return None
+    return claims
+
+
+def _link_refused(request: Request) -> Response:
+    return pages_of(request).render(request, "resident_link.html", {}, status=401)
+
+
+@router.get("/r/feedback", name="my_feedback")
+async def my_feedback(
+    request: Request,
+    person: CurrentPerson,
+    at: int | None = None,
+    reference: str | None = None,
+    rated: str | None = None,
+) -> Response:
+    return await _render(request, person, at=at, reference=reference, rated=rated == "yes")
+
+
+async def _render(
+    request: Request,
+    person: Person,
+    *,
+    at: int | None = None,
+    reference: str | None = None,
+    rated: bool = False,
+    refused: tuple[str, ServiceRefused] | None = None,
+) -> Response:
+    services: Services = request.app.state.services
+    mine = await services.get(person.token, "feedback", "/feedback", {"limit": 50}, min_position=at)
+    return pages_of(request).render(
+        request,
+        "resident.html",
+        {
+            "items": mine["items"],
+            "kinds": list(FeedbackKind),
+            "resolved": list(Resolved),
+            "satisfaction": list(Satisfaction),
+            "reference": reference,
+            "rated": rated,
+            "refused": refused,
+        },
+        status=refused[1].status if refused else 200,
+    )
+
+
+@router.post("/r/feedback")
+async def submit(request: Request, person: CurrentPerson, form: CheckedForm) -> Response:
+    body = {
+        "kind": form.get("kind", "problem"),
+        "category": form.get("category", ""),
+        "description": form.get("description", ""),
+        "household_id": person.id,
+        "anonymous": form.get("anonymous") == "yes",
+        "confidential": form.get("confidential") == "yes",
+    }
+    services: Services = request.app.state.services
+    try:
+        answer = await services.send(person.token, "feedback", "/feedback", body)
+    except ServiceRefused as refused:
+        return await _render(request, person, refused=("new", refused))
+    return see_other("/r/feedback" + query(at=answer.get("position"), reference=answer.get("reference")))
+
+
+@router.post("/r/feedback/{feedback_id}/callback")
+async def answer_callback(
+    request: Request, person: CurrentPerson, form: CheckedForm, feedback_id: str
+) -> Response:
+    body = {
+        "resolved": form.get("resolved", ""),
+        "satisfaction": form.get("satisfaction", ""),
+        "comment": form.get("comment", ""),
+    }
+    services: Services = request.app.state.services
+    try:
+        answer = await services.send(
+            person.token, "feedback", f"/feedback/{part(feedback_id)}/callback", body
+        )
+    except ServiceRefused as refused:
+        return await _render(request, person, refused=(feedback_id, refused))
+    return see_other("/r/feedback" + query(at=answer.get("position")))
+
+
+@router.post("/r/rating")
+async def rate(request: Request, person: CurrentPerson, form: CheckedForm) -> Response:
+    score = form.get("score", "")
+    body = {
+        "household_id": person.id,
+        "score": int(score) if score.isdigit() else score,  # anything else: the service says why not
+        "comment": form.get("comment", ""),
+    }
+    services: Services = request.app.state.services
+    try:
+        answer = await services.send(person.token, "feedback", "/ratings", body)
+    except ServiceRefused as refused:
+        return await _render(request, person, refused=("rating", refused))
+    return see_other("/r/feedback" + query(at=answer.get("position"), rated="yes"))
