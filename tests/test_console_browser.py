@@ -426,6 +426,113 @@ def test_a_resident_signs_in_by_link_reports_a_problem_follows_it_and_rates_thei
     assert not watch.elsewhere, watch.elsewhere
 
 
+def phone_of(browser: Browser, console: Console, who: str | None = None, link: str | None = None) -> Page:
+    context = browser.new_context(viewport=SMALL_PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
+    opened = context.new_page()
+    if who:
+        sign_in(opened, console, who)
+    if link:
+        opened.goto(link)
+    return opened
+
+
+def eventually_true(check: Any, what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.3)
+
+
+def spot_check(page: Page, *, passed: bool, note: str) -> None:
+    box = page.locator("details.action[data-action='spot-check']")
+    box.locator("summary").tap()
+    box.locator(f"input[name=passed][value={'yes' if passed else 'no'}]").check()
+    box.locator("#spot-check-note").fill(note)
+    with page.expect_navigation():
+        box.locator("button[type=submit]").tap()
+    refused = page.locator(".refused")
+    assert refused.count() == 0, refused.all_inner_texts()
+
+
+def test_the_loop_on_phones_from_a_residents_report_to_a_correction_after_a_dissatisfied_call_back(
+    console: Console, browser: Browser
+) -> None:
+    """The issue's walk: a resident reports; the member accepts and resolves; the inspector fails
+    it with a reason, the member sees why and resolves again, the inspector passes it; the
+    secretary closes it; the resident answers the call-back dissatisfied; the task is back with
+    the member, the resident's reason on it."""
+    member = a_member_with_households(console)
+    staff = console.token("secretary", COMMUNITY)
+    household = console.api("members", f"/members/{member}/dashboard", staff)["households"][-1][
+        "household_id"
+    ]
+    resident = phone_of(
+        browser, console, link=f"{console.url}/r?t={console.token('resident', COMMUNITY, subject=household)}"
+    )
+    resident.locator("details.new-feedback summary").tap()
+    resident.locator("#fb-category").fill("厨房漏水")
+    resident.locator("#fb-description").fill("厨房水管接头漏水")
+    resident.get_by_role("button", name="提交", exact=True).tap()
+    resident.wait_for_url(re.compile(r"reference="))
+
+    as_member = console.token("member", COMMUNITY, subject=member)
+
+    def the_task() -> str | None:
+        items = console.api("assignments", f"/members/{member}/tasks", as_member)["items"]
+        return next((t["task_id"] for t in items if t["category"] == "厨房漏水"), None)
+
+    eventually_true(lambda: the_task() is not None, "the resident's problem did not reach the member")
+    task_url = f"{console.url}/tasks/{the_task()}"
+    worker = phone_of(browser, console, who=f"member:{member}")
+    worker.goto(f"{console.url}/me/tasks")
+    worker.locator(".task-item a.visit", has_text="厨房漏水").tap()
+    worker.wait_for_url(re.compile(r"/tasks/"))
+    act(worker, "accept")
+    act(worker, "resolution", {"resolution-summary": "更换了接头"})
+    assert state_of(worker) == "awaiting_check"
+
+    inspector = phone_of(browser, console, who="inspector:yuhang")
+    assert inspector.locator(f".task-item[data-task='{the_task()}']").count() == 1  # in the queue
+    inspector.goto(task_url)
+    spot_check(inspector, passed=False, note="接头仍在滴水")
+    assert state_of(inspector) == "in_progress"
+
+    worker.goto(task_url)
+    assert "接头仍在滴水" in worker.locator(".timeline").inner_text()  # the member sees why
+    act(worker, "resolution", {"resolution-summary": "整体更换了水管"})
+    inspector.goto(task_url)
+    spot_check(inspector, passed=True, note="已不漏水")
+    assert state_of(inspector) == "ready_to_close"
+
+    secretary = second_person(browser, console, f"secretary:{COMMUNITY}", task_url)
+    act(secretary, "close")
+    assert state_of(secretary) == "closed"
+
+    def call_back_asked() -> bool:
+        resident.goto(f"{console.url}/r/feedback")
+        return resident.locator("form.callback").count() == 1
+
+    eventually_true(call_back_asked, "the resident was not asked the call-back")
+    form = resident.locator("form.callback")
+    form.locator("select[name=resolved]").select_option("no")
+    form.locator("select[name=satisfaction]").select_option("dissatisfied")
+    form.locator("input[name=comment]").fill("还是漏水")
+    with resident.expect_navigation():
+        form.locator("button[type=submit]").tap()
+    assert resident.locator(".refused").count() == 0
+
+    def back_with_the_member() -> bool:
+        return the_task() is not None
+
+    eventually_true(back_with_the_member, "the dissatisfied answer did not bring the task back to the member")
+    worker.goto(f"{console.url}/me/tasks")
+    assert worker.locator(".task-item", has_text="厨房漏水").count() == 1
+    worker.goto(task_url)
+    assert "还是漏水" in worker.locator(".timeline").inner_text()  # the resident's reason, every round
+    for page in (resident, worker, inspector, secretary):
+        page.context.close()
+
+
 def test_a_forbidden_action_is_not_offered_and_is_refused_when_forced(
     console: Console, page: tuple[Page, Watch]
 ) -> None:
