@@ -147,6 +147,24 @@ class PersonalDataCipher:
             raise PersonalDataError(f"personal field {field_name} fails authentication") from None
         return json.loads(plain)
 
+    async def seal_bytes(self, *, subject: str, purpose: str, data: bytes) -> bytes:
+        """Encrypt bytes for a person (a photo of them, say), creating their key on first use;
+        erasing the person makes them unreadable, wherever they are kept."""
+        aead = await self._key(subject, create=True)
+        assert aead is not None
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + aead.encrypt(nonce, data, f"{subject}:{purpose}".encode())
+
+    async def open_bytes(self, *, subject: str, purpose: str, sealed: bytes) -> bytes:
+        """Decrypt bytes sealed for a person; raises KeyError when their key has been destroyed."""
+        aead = await self._key(subject, create=False)
+        if aead is None:
+            raise KeyError(subject)
+        try:
+            return aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], f"{subject}:{purpose}".encode())
+        except InvalidTag:
+            raise PersonalDataError(f"sealed {purpose} of {subject} fails authentication") from None
+
     async def erase(self, subject: str) -> None:
         """Destroy a person's key; their encrypted fields can never be read again."""
         await self._keys.destroy(subject)
