@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 from datetime import date, timedelta
 from typing import Any
 
+import httpx
 from conftest import (
+    COMMUNITY,
     District,
     a_problem_assigned,
     community_with_a_covered_household,
     eventually,
     work_and_close,
 )
+from PIL import Image
 
 from fourlinks_feedback.application.reactions import scan_callbacks
 
@@ -133,3 +138,83 @@ async def test_anyone_holding_the_reference_sees_states_and_dates_and_nothing_an
     assert unknown.status_code == 404
     odd = await d.feedback.get("/public/follow-up/FL-2026%3Cscript%3E")
     assert odd.status_code == 422
+
+
+def a_phone_photo(*, gps: bool = True, colour: tuple[int, int, int] = (90, 120, 200)) -> bytes:
+    """A JPEG as a phone sends it, with a GPS location in its EXIF."""
+    image = Image.new("RGB", (640, 480), colour)
+    exif = Image.Exif()
+    if gps:
+        exif.get_ifd(0x8825).update({1: "N", 2: (30.0, 25.0, 10.0), 3: "E", 4: (120.0, 18.0, 5.0)})
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+async def upload(d: District, headers: dict[str, str], data: bytes, **fields: str) -> httpx.Response:
+    return await d.feedback.post(
+        "/photos", files={"photo": ("leak.jpg", data, "image/jpeg")}, data=fields, headers=headers
+    )
+
+
+async def test_photos_sent_with_feedback_are_kept_without_location_and_shown_to_whoever_reads_its_content(
+    district: District,
+) -> None:
+    d = district
+    member, household = await community_with_a_covered_household(d)
+    resident = d.token("resident", household)
+    sent = await upload(d, resident, a_phone_photo())
+    assert sent.status_code == 201, sent.text
+    photo = sent.json()
+    assert photo["media_type"] == "image/jpeg"
+
+    refused = await upload(d, resident, b"not a photo at all")
+    assert (refused.status_code, "JPEG, PNG, WebP or HEIC" in refused.text) == (422, True)
+    too_big = await upload(d, resident, b"\xff" * (11 * 1024 * 1024))
+    assert too_big.status_code == 413
+    others = await upload(d, resident, a_phone_photo(), household_id="5f0c2a9e-1d3b-4c8e-9a7f-2b6d4e8c1a30")
+    assert others.status_code == 403  # a household sends photos of its own feedback only
+
+    body = {
+        "category": "repairs",
+        "household_id": household,
+        "description": "楼道墙皮脱落",
+        "photos": [photo],
+    }
+    item = await d.post(d.feedback, "/feedback", body, resident)
+    shown = await d.get(d.feedback, f"/feedback/{item['id']}", resident)
+    assert shown["photos"] == [photo]
+    path = f"/feedback/{item['id']}/photos/{photo['sha256']}"
+    for who in (resident, d.token("member", member), d.secretary):
+        got = await d.feedback.get(path, headers=who)
+        assert got.status_code == 200, got.text
+        assert got.headers["content-type"] == "image/jpeg"
+        assert not Image.open(io.BytesIO(got.content)).getexif()  # no location left in it
+        assert hashlib.sha256(got.content).hexdigest() == photo["sha256"]
+
+    secret = await d.post(d.feedback, "/feedback", {**body, "confidential": True}, resident)
+    as_member = await d.get(d.feedback, f"/feedback/{secret['id']}", d.token("member", member))
+    assert as_member["photos"] == []  # confidential: the content, photos included, is for secretaries
+    hidden = await d.feedback.get(
+        f"/feedback/{secret['id']}/photos/{photo['sha256']}", headers=d.token("member", member)
+    )
+    assert hidden.status_code == 404
+    assert (
+        await d.feedback.get(f"/feedback/{secret['id']}/photos/{photo['sha256']}", headers=d.secretary)
+    ).status_code == 200
+
+    elsewhere = (
+        await d.post(
+            d.members,
+            "/households",
+            {"org_unit": f"{COMMUNITY}/b1", "room": "102", "residents": [{"name": "李四"}]},
+            d.secretary,
+        )
+    )["id"]
+    theirs = await upload(d, d.token("resident", elsewhere), a_phone_photo(colour=(10, 200, 30)))
+    mixed = await d.feedback.post(
+        "/feedback",
+        json={**body, "photos": [theirs.json()]},
+        headers={**resident, "X-Min-Position": str(d.position)},
+    )
+    assert (mixed.status_code, "was not uploaded for this household" in mixed.text) == (422, True)

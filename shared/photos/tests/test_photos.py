@@ -23,7 +23,8 @@ from PIL import Image
 from pillow_heif import from_pillow
 
 from fourlinks_kernel.crypto import InMemoryKeyStore, PersonalDataCipher
-from fourlinks_photos.evidence import Evidence, PhotoRef
+from fourlinks_kernel.errors import PersonalDataError
+from fourlinks_photos.evidence import Evidence, PhotoRef, stored_as
 from fourlinks_photos.images import MAX_BYTES, MAX_SIDE, PhotoRefused, cleaned
 from fourlinks_photos.stores import FileStore, S3Store
 
@@ -115,13 +116,17 @@ async def test_a_photo_is_sealed_for_its_person_and_unreadable_once_they_are_era
     evidence = Evidence(FileStore(tmp_path), keys)
     ref = await evidence.keep("household-1", photo())
     stored = files_under(tmp_path)[0]
-    assert stored.name == ref.sha256
+    assert stored.name == stored_as("household-1", ref.sha256)
     assert b"JFIF" not in stored.read_bytes()  # sealed: not a JPEG on disk
     shown = await evidence.read("household-1", ref)
     assert shown is not None
     assert Image.open(io.BytesIO(shown)).format == "JPEG"
     assert await evidence.read("household-2", ref) is None  # another person's key opens nothing
-    with pytest.raises(KeyError):
+    same = await Evidence(FileStore(tmp_path), keys).keep("household-2", photo(gps=False))  # the same picture
+    assert same.sha256 == ref.sha256
+    assert len(files_under(tmp_path)) == 2  # two sealed copies, one per household
+    assert await evidence.read("household-1", ref) is not None  # household-2's copy overwrote nothing
+    with pytest.raises(PersonalDataError):  # household-2's key does not open household-1's copy
         await keys.open_bytes(subject="household-2", purpose="photo", sealed=stored.read_bytes())
     await keys.erase("household-1")
     assert await evidence.read("household-1", ref) is None  # crypto-shredded where it lies
@@ -176,7 +181,7 @@ async def test_an_s3_compatible_bucket_keeps_sealed_photos_the_same_way(s3_endpo
     evidence = Evidence(S3Store(client, "evidence"), keys)
     ref = await evidence.keep("household-7", photo())
     listed = client.list_objects_v2(Bucket="evidence")["Contents"]
-    assert [o["Key"] for o in listed] == [f"photos/{ref.sha256}"]
+    assert [o["Key"] for o in listed] == [f"photos/{stored_as('household-7', ref.sha256)}"]
     assert await evidence.read("household-7", ref) is not None
     assert await S3Store(client, "evidence").get("c" * 64) is None
     await keys.erase("household-7")

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from fourlinks_contracts import feedback, full_registry
 from fourlinks_feedback import read_models
+from fourlinks_feedback.adapters import photos_api
 from fourlinks_feedback.adapters.feedback_api import router
 from fourlinks_feedback.application.figures import FIGURES
 from fourlinks_feedback.application.reactions import callback_scheduler, policies
@@ -25,8 +26,9 @@ def definition(settings: Settings) -> ServiceDefinition:
         registry=full_registry(),
         publishes=feedback.EVENTS,
         projections=read_models.PROJECTIONS,
-        routers=(router,),
+        routers=(router, photos_api.router),
         figures=FIGURES,
+        large_bodies={"/photos": photos_api.UPLOAD_LIMIT},
         policies=policies(settings.subject_prefix),
         workers=(callback_scheduler,),
     )

@@ -6,9 +6,12 @@ come from (`data_subject`), so erasing that contact makes them unreadable everyw
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from fourlinks_contracts.members import Urgency
 from fourlinks_kernel.events import DomainEvent
@@ -70,10 +73,23 @@ class FeedbackEvent(DomainEvent):
     feedback_id: str
 
 
+class PhotoInfo(BaseModel):
+    """An evidence photo as an event records it: the SHA-256 of the kept photo, its media type and
+    size; never its bytes (they are kept sealed under the person's key, shared/photos)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    media_type: str
+    size: int = Field(ge=1)
+
+
 class FeedbackSubmitted(FeedbackEvent):
     """A resident, an enterprise contact or a member on their behalf raised something."""
 
     event_type: ClassVar[str] = "FeedbackSubmitted"
+    # 2: the photos sent with it (none before)
+    schema_version: ClassVar[int] = 2
     personal_fields: ClassVar[tuple[str, ...]] = ("description",)
     data_subject_field: ClassVar[str | None] = "data_subject"
     reference: str
@@ -91,6 +107,7 @@ class FeedbackSubmitted(FeedbackEvent):
     confidential: bool
     description: str | None
     data_subject: str
+    photos: tuple[PhotoInfo, ...] = ()
 
 
 class FeedbackAcknowledged(FeedbackEvent):
@@ -209,4 +226,14 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     CorrectionRequested,
     FeedbackClosed,
     MemberRated,
+)
+
+
+def _with_no_photos(data: dict[str, Any]) -> dict[str, Any]:
+    """FeedbackSubmitted v1 (before photos) as v2."""
+    return {**data, "photos": []}
+
+
+UPCASTERS: tuple[tuple[str, int, Callable[[dict[str, Any]], dict[str, Any]]], ...] = (
+    ("FeedbackSubmitted", 1, _with_no_photos),
 )

@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 
 from fourlinks_kernel.crypto import PersonalDataCipher
+from fourlinks_kernel.errors import PersonalDataError
 from fourlinks_photos.images import cleaned
 from fourlinks_photos.stores import PhotoStore
 
@@ -33,18 +34,26 @@ class Evidence:
         photo = cleaned(data)
         digest = hashlib.sha256(photo.data).hexdigest()
         sealed = await self._cipher.seal_bytes(subject=subject, purpose=PURPOSE, data=photo.data)
-        await self._store.put(digest, sealed)
+        await self._store.put(stored_as(subject, digest), sealed)
         return PhotoRef(digest, photo.media_type, len(photo.data))
 
     async def read(self, subject: str, ref: PhotoRef) -> bytes | None:
         """The photo's bytes; None when it is not kept or its person has been erased."""
-        sealed = await self._store.get(ref.sha256)
+        sealed = await self._store.get(stored_as(subject, ref.sha256))
         if sealed is None:
             return None
         try:
             data = await self._cipher.open_bytes(subject=subject, purpose=PURPOSE, sealed=sealed)
         except KeyError:
             return None  # erased: crypto-shredded wherever the bytes lie
+        except PersonalDataError:
+            return None  # sealed for someone else: not this person's photo
         if hashlib.sha256(data).hexdigest() != ref.sha256:
             return None  # not the photo the event names
         return data
+
+
+def stored_as(subject: str, sha256: str) -> str:
+    """Where a person's copy of a photo is kept: the same picture sent by two households is two
+    sealed copies (each erased with its own person), never one overwriting the other."""
+    return hashlib.sha256(f"{subject}:{sha256}".encode()).hexdigest()

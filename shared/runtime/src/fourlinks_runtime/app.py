@@ -10,7 +10,7 @@ import contextlib
 import gc
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -77,7 +77,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     app.state.settings = settings
     install_error_handlers(app)
     install_docs(app)
-    _install_request_context(app, settings)
+    _install_request_context(app, settings, definition.large_bodies)
     app.include_router(_operations_router(definition, settings))
     for router in definition.routers:
         app.include_router(router)
@@ -134,8 +134,8 @@ class RequestTimer:
                 )
 
 
-def _install_request_context(app: FastAPI, settings: Settings) -> None:
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+def _install_request_context(app: FastAPI, settings: Settings, large_bodies: Mapping[str, int]) -> None:
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, larger=dict(large_bodies))
     app.add_middleware(RequestContext)
     app.add_middleware(RequestTimer, owner=app)
 

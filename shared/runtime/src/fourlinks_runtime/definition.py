@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fourlinks_kernel.envelope import RecordedEvent
@@ -76,4 +76,6 @@ class ServiceDefinition:
     policies: Sequence[Policy] = ()
     workers: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = ()
     figures: Sequence[Figure] = ()
+    # Paths whose request bodies may be larger than FOURLINKS_MAX_BODY_BYTES (an upload of a photo).
+    large_bodies: Mapping[str, int] = field(default_factory=dict)
     version: str = "0.1.0"

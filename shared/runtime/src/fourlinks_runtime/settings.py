@@ -79,6 +79,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=256 * 1024, ge=1024, description="largest request body; larger ones get 413 unread"
     )
+    photos_s3_url: str | None = Field(
+        default=None,
+        description="an S3-compatible object store for evidence photos; unset: files under var/photos",
+    )
+    photos_s3_bucket: str = "fourlinks-evidence"
+    photos_s3_region: str = "us-east-1"
+    photos_s3_access_key: str | None = None
+    photos_s3_secret_key: SecretStr | None = None
     deadline_days: dict[str, int] = Field(
         default_factory=lambda: dict(DEFAULT_DEADLINE_DAYS),
         description='natural days per urgency, or per "category/urgency"',

@@ -6,21 +6,22 @@ from datetime import date, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import Field
 
-from fourlinks_contracts.feedback import Channel, FeedbackKind, Resolved, Satisfaction
+from fourlinks_contracts.feedback import Channel, FeedbackKind, PhotoInfo, Resolved, Satisfaction
 from fourlinks_contracts.members import Urgency
+from fourlinks_feedback.adapters.photos_api import PhotoSent, check_photos
+from fourlinks_feedback.adapters.roles import Answerer, Anyone, Submitter
 from fourlinks_feedback.application import access, answers, commands, handlers, queries
 from fourlinks_feedback.application.reactions import callback_times
 from fourlinks_feedback.domain.feedback import FeedbackState, NewFeedback
 from fourlinks_feedback.domain.ratings import rating_id_for
-from fourlinks_kernel.access import Role, ensure_scope
+from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound
 from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_runtime.answers import list_of
-from fourlinks_runtime.auth import require_roles
 from fourlinks_runtime.edge import Body, Choice, EntityId, IdInPath, Label, LongText, Note, Storable
 from fourlinks_runtime.figures import end_of_day, ranking
 from fourlinks_runtime.guards import Resident, Secretary, Staff
@@ -40,14 +41,6 @@ from fourlinks_runtime.http import (
 from fourlinks_runtime.runtime import ServiceRuntime
 
 router = APIRouter(tags=["feedback"])
-Submitter = Annotated[
-    Actor, Depends(require_roles(Role.RESIDENT, Role.MEMBER, Role.SECRETARY, Role.ADMINISTRATOR))
-]
-Anyone = Annotated[
-    Actor,
-    Depends(require_roles(Role.RESIDENT, Role.MEMBER, Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR)),
-]
-Answerer = Annotated[Actor, Depends(require_roles(Role.RESIDENT, Role.SECRETARY, Role.ADMINISTRATOR))]
 
 
 REFERENCE_PATTERN = r"^FL-\d{8}-[A-Z2-7]{8}$"
@@ -76,6 +69,7 @@ class SubmitFeedback(Body):
     description: Annotated[str, Field(min_length=2, max_length=4000), Storable]
     anonymous: bool = Field(default=False, description="hide the submitter from the member")
     confidential: bool = Field(default=False, description="content visible to secretaries only")
+    photos: PhotoSent = Field(description="photos uploaded with POST /photos for this household (up to 6)")
 
 
 class Answer(Body):
@@ -130,6 +124,11 @@ async def submit(
     if min_position:  # positions are global: one from the members service works here too
         await runtime.wait_for(min_position)
     org_unit, member_id = await _contact(runtime, body)
+    if body.photos:
+        subject = body.household_id or body.enterprise_id
+        if subject is None:
+            raise InvalidCommand("photos are sent with a household's or an enterprise's feedback")
+        await check_photos(request, subject, body.photos)
     feedback_id = command_context(request, actor).id_for("feedback")
     new = NewFeedback(
         feedback_id=feedback_id,
@@ -143,6 +142,7 @@ async def submit(
         description=body.description,
         anonymous=body.anonymous,
         confidential=body.confidential,
+        photos=tuple(PhotoInfo(**p.model_dump()) for p in body.photos),
     )
     references: list[str] = []
     command = commands.SubmitFeedback(actor=actor, new=new, member_id=member_id, now=runtime.clock())

@@ -25,15 +25,24 @@ def visible_to(actor: Actor, row: dict[str, Any]) -> bool:
     return bool(roles & STAFF) and covers(actor, row["org_unit"])
 
 
+def reads_content(actor: Actor, row: dict[str, Any]) -> bool:
+    """Whether this actor, who may see the item, may read what was sent (its text, its photos):
+    confidential content is for secretaries and the submitter only."""
+    roles = set(actor.roles)
+    own = Role.RESIDENT in roles and actor.id in (row["household_id"], row["enterprise_id"])
+    return not row["confidential"] or bool(roles & SECRETARIES) or own
+
+
 def view(actor: Actor, row: dict[str, Any]) -> dict[str, Any]:
     """A feedback item as this actor may see it: confidential content for secretaries only,
     the submitter hidden from the member when anonymous."""
     shown = dict(row)
     roles = set(actor.roles)
     own = Role.RESIDENT in roles and actor.id in (row["household_id"], row["enterprise_id"])
-    if row["confidential"] and not (roles & SECRETARIES) and not own:
+    if not reads_content(actor, row):
         shown["description"] = None
         shown["answer"] = None
+        shown["photos"] = []
     if row["anonymous"] and not (roles & SECRETARIES) and not own:
         shown.update(household_id=None, enterprise_id=None, submitted_by=None)
     return shown

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from fourlinks_contracts.feedback import PhotoInfo
 from fourlinks_feedback.projections.feedback import callbacks, items
 from fourlinks_runtime.answers import Moment, page_of, ranking_of, row_model
 
@@ -12,9 +13,10 @@ FeedbackItem = row_model(
     items,
     doc=(
         "A feedback item as the asker may see it: confidential content only for secretaries and the "
-        "submitter, the submitter hidden from the member when anonymous (those fields are null then)."
+        "submitter, the submitter hidden from the member when anonymous (those fields are null then); "
+        "the photos sent with it (GET /feedback/{id}/photos/{sha256}), empty when its content is hidden."
     ),
-    fields={"submitted_by": str | None},
+    fields={"submitted_by": str | None, "photos": list[PhotoInfo]},
 )
 FeedbackPage = page_of(FeedbackItem)
 DueCallback = row_model(

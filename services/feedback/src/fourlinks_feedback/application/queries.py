@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_contracts.members import group_unit
 from fourlinks_directory.members_directory import contact_members, known_contacts
-from fourlinks_feedback.projections.feedback import callbacks, history, items, ratings
+from fourlinks_feedback.projections.feedback import callbacks, history, items, photos, ratings
 from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import NotFound
@@ -21,11 +21,28 @@ from fourlinks_runtime.figures import as_utc, rate
 
 
 async def item(conn: AsyncConnection, feedback_id: str) -> dict[str, Any]:
-    """One feedback item, or NotFound."""
+    """One feedback item with its photos, or NotFound."""
     row = (await conn.execute(select(items).where(items.c.feedback_id == feedback_id))).mappings().first()
     if row is None:
         raise NotFound(f"feedback {feedback_id} does not exist")
-    return dict(row)
+    return (await with_photos(conn, [dict(row)]))[0]
+
+
+async def with_photos(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items, each with the photos sent with it (one query for them all)."""
+    ids = [r["feedback_id"] for r in rows]
+    sent: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if ids:
+        query = (
+            select(photos)
+            .where(photos.c.feedback_id.in_(ids))
+            .order_by(photos.c.feedback_id, photos.c.number)
+        )
+        for photo in (await conn.execute(query)).mappings():
+            sent[photo["feedback_id"]].append(
+                {"sha256": photo["sha256"], "media_type": photo["media_type"], "size": photo["size"]}
+            )
+    return [{**r, "photos": sent[r["feedback_id"]]} for r in rows]
 
 
 async def by_reference(conn: AsyncConnection, reference: str) -> dict[str, Any]:
@@ -288,7 +305,8 @@ async def items_page(conn: AsyncConnection, wanted: ItemFilter, *, limit: int, o
         query = query.where(items.c.state == wanted.state)
     total = await conn.scalar(select(func.count()).select_from(query.subquery()))
     rows = (await conn.execute(query.order_by(items.c.submitted_at).limit(limit).offset(offset))).mappings()
-    return {"items": [dict(r) for r in rows], "total": total or 0, "limit": limit, "offset": offset}
+    listed = await with_photos(conn, [dict(r) for r in rows])
+    return {"items": listed, "total": total or 0, "limit": limit, "offset": offset}
 
 
 async def member_ratings(conn: AsyncConnection, member_id: str) -> dict[str, Any]:

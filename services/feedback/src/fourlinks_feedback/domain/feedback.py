@@ -28,6 +28,7 @@ from fourlinks_contracts.feedback import (
     FeedbackKind,
     FeedbackRouted,
     FeedbackSubmitted,
+    PhotoInfo,
     Resolved,
     Satisfaction,
     SatisfactionRecorded,
@@ -81,6 +82,7 @@ class NewFeedback:
     description: str
     anonymous: bool = False
     confidential: bool = False
+    photos: tuple[PhotoInfo, ...] = ()
 
 
 class Feedback(Aggregate):
@@ -131,6 +133,7 @@ class Feedback(Aggregate):
             confidential=new.confidential,
             description=new.description,
             data_subject=new.household_id or new.enterprise_id or new.feedback_id,
+            photos=new.photos,
         )
         self._record(submitted)
         self._record(

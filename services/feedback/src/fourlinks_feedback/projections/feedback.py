@@ -90,6 +90,15 @@ history = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("detail", String(200)),
 )
+photos = Table(
+    "feedback_photos",
+    metadata,
+    Column("feedback_id", ID, primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Column("media_type", String(40), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("number", Integer, nullable=False),
+)
 ratings = Table(
     "ratings",
     metadata,
@@ -104,12 +113,13 @@ ratings = Table(
 
 
 class FeedbackProjection:
-    """feedback_items, callbacks, feedback_history, ratings."""
+    """feedback_items, callbacks, feedback_history, feedback_photos, ratings."""
 
     name: ClassVar[str] = "feedback.items"
     # 2: the task lifecycle shared with assignments; outcome on a good call-back
     # 3: the latest call-back answer and "not reached" kept on the item for the rates
-    version: ClassVar[int] = 3
+    # 4: the photos sent with an item
+    version: ClassVar[int] = 4
     metadata: ClassVar[MetaData] = metadata
     subjects: ClassVar[str | None] = None
     handles: ClassVar[frozenset[str]] = frozenset(
@@ -178,6 +188,12 @@ class FeedbackProjection:
                         "callback_not_reached": False,
                     },
                 )
+                for number, photo in enumerate(event.photos, start=1):
+                    insert_row(
+                        conn,
+                        photos,
+                        {"feedback_id": event.feedback_id, "number": number, **photo.model_dump()},
+                    )
             case ev.FeedbackRouted():
                 _update(conn, event.feedback_id, state="routed", task_id=event.task_id, task_state="raised")
             case ev.FeedbackAnswered():
