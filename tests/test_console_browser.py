@@ -8,6 +8,7 @@ other personal data masked); docs/console/ keeps a few for the README."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -24,7 +25,16 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, Request, ViewportSize, sync_playwright
+from PIL import Image
+from playwright.sync_api import (
+    Browser,
+    FilePayload,
+    Page,
+    Playwright,
+    Request,
+    ViewportSize,
+    sync_playwright,
+)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -302,6 +312,15 @@ def a_member_with_households(console: Console) -> str:
     raise AssertionError("no member of the seeded community has households on a card")
 
 
+def a_jpeg_with_a_location() -> bytes:
+    image = Image.new("RGB", (800, 600), (30, 140, 60))
+    exif = Image.Exif()
+    exif.get_ifd(0x8825).update({1: "N", 2: (30.0, 25.0, 10.0), 3: "E", 4: (120.0, 18.0, 5.0)})
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
 def on_a_phone(browser: Browser, console: Console, who: str) -> tuple[Page, Watch]:
     context = browser.new_context(viewport=SMALL_PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
     opened = context.new_page()
@@ -392,11 +411,17 @@ def test_a_resident_signs_in_by_link_reports_a_problem_follows_it_and_rates_thei
     phone.locator("details.new-feedback summary").tap()
     phone.locator("#fb-category").fill("环境卫生")
     phone.locator("#fb-description").fill("楼下垃圾桶满了没人清")
+    chosen: FilePayload = {"name": "bins.jpg", "mimeType": "image/jpeg", "buffer": a_jpeg_with_a_location()}
+    phone.locator("#fb-photos").set_input_files(files=[chosen])
     phone.get_by_role("button", name="提交", exact=True).tap()
     phone.wait_for_url(re.compile(r"reference="))
     reference = phone.locator(".receipt .reference").inner_text()
     assert re.fullmatch(r"FL-\d{8}-[A-Z2-7]{8}", reference)
     assert phone.locator(f".feedback-item[data-reference='{reference}']").count() == 1
+    shown = phone.locator(f".feedback-item[data-reference='{reference}'] .photos img")
+    assert shown.count() == 1
+    shown.scroll_into_view_if_needed()
+    phone.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=shown.element_handle())
     phone.locator("form.rating button[type=submit]").tap()
     phone.wait_for_url(re.compile(r"rated=yes"))
     assert phone.locator(".done").last.inner_text() == "感谢您的评分。"

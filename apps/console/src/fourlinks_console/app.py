@@ -92,7 +92,10 @@ def create_app(settings: ConsoleSettings | None = None, runtime: Settings | None
         same_site="lax",
         https_only=settings.secure_cookies,
     )
-    app.add_middleware(BodyLimit, limit=runtime.max_body_bytes)  # a form's size, as the services hold theirs
+    # A form's size, as the services hold theirs; a resident's feedback may carry photos.
+    app.add_middleware(
+        BodyLimit, limit=runtime.max_body_bytes, larger={"/r/feedback": residents.PHOTO_FORM_BYTES}
+    )
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(packages=[("fourlinks_console", "static")]), name="static")
     pages = (

@@ -101,6 +101,30 @@ class Services:
         answer: dict[str, Any] = await self._call(method, token, service, path, json=body or {}, headers={})
         return answer
 
+    async def upload(
+        self,
+        token: str,
+        service: Service,
+        path: str,
+        files: dict[str, tuple[str, bytes, str]],
+        data: dict[str, str],
+    ) -> dict[str, Any]:
+        """A multipart upload (a photo); answers the service's JSON."""
+        answer: dict[str, Any] = await self._call(
+            "POST", token, service, path, headers={}, files=files, data=data
+        )
+        return answer
+
+    async def get_bytes(self, token: str, service: Service, path: str) -> tuple[bytes, str]:
+        """A read that answers bytes (a photo): the bytes and their media type."""
+        address = self._urls[service] + quote(path, safe="/%")
+        reply = await self._reply("GET", address, headers={"Authorization": f"Bearer {token}"})
+        if reply is None:
+            raise ServiceUnavailable(service)
+        if reply.status_code >= 400:
+            raise refusal(reply)
+        return reply.content, reply.headers.get("content-type", "application/octet-stream")
+
     async def _call(
         self,
         method: str,

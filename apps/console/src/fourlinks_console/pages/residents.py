@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.datastructures import UploadFile  # what a parsed form holds (FastAPI's is a subclass)
 
 from fourlinks_console.people import CheckedForm, CurrentPerson, Person, sign_in
 from fourlinks_console.services import ServiceRefused, Services, part
@@ -20,6 +21,9 @@ from fourlinks_contracts.feedback import FeedbackKind, Resolved, Satisfaction
 
 router = APIRouter()
 REFERENCE_HINT = "FL-20261130-ABCDEFGH"
+MAX_PHOTOS = 6
+PHOTO_FORM_BYTES = MAX_PHOTOS * 10 * 1024 * 1024 + 1024 * 1024
+"""A feedback form with its photos (the feedback service takes 10 MB a photo, six at most)."""
 
 
 @router.get("/follow", name="follow")
@@ -120,6 +124,11 @@ async def _render(
 
 @router.post("/r/feedback")
 async def submit(request: Request, person: CurrentPerson, form: CheckedForm) -> Response:
+    services: Services = request.app.state.services
+    try:
+        photos = [await _uploaded(services, person, sent) for sent in await _photos_sent(request)]
+    except ServiceRefused as refused:
+        return await _render(request, person, refused=("new", refused))
     body = {
         "kind": form.get("kind", "problem"),
         "category": form.get("category", ""),
@@ -127,13 +136,40 @@ async def submit(request: Request, person: CurrentPerson, form: CheckedForm) -> 
         "household_id": person.id,
         "anonymous": form.get("anonymous") == "yes",
         "confidential": form.get("confidential") == "yes",
+        "photos": photos,
     }
-    services: Services = request.app.state.services
     try:
         answer = await services.send(person.token, "feedback", "/feedback", body)
     except ServiceRefused as refused:
         return await _render(request, person, refused=("new", refused))
     return see_other("/r/feedback" + query(at=answer.get("position"), reference=answer.get("reference")))
+
+
+async def _photos_sent(request: Request) -> list[UploadFile]:
+    """The photos chosen in the form (an empty file input sends one nameless part: not a photo)."""
+    form = await request.form()  # already parsed (and its CSRF token checked) by CheckedForm
+    chosen = [part for part in form.getlist("photos") if isinstance(part, UploadFile) and part.filename]
+    if len(chosen) > MAX_PHOTOS:
+        raise ServiceRefused(422, f"at most {MAX_PHOTOS} photos with one feedback")
+    return chosen
+
+
+async def _uploaded(services: Services, person: Person, sent: UploadFile) -> dict[str, Any]:
+    """A photo handed to the feedback service, which keeps it for this household."""
+    data = await sent.read()
+    media_type = sent.content_type or "application/octet-stream"
+    return await services.upload(
+        person.token, "feedback", "/photos", {"photo": (sent.filename or "photo", data, media_type)}, {}
+    )
+
+
+@router.get("/r/feedback/{feedback_id}/photos/{sha256}")
+async def photo(request: Request, person: CurrentPerson, feedback_id: str, sha256: str) -> Response:
+    """A photo sent with the resident's feedback, from the feedback service."""
+    services: Services = request.app.state.services
+    path = f"/feedback/{part(feedback_id)}/photos/{part(sha256)}"
+    data, media_type = await services.get_bytes(person.token, "feedback", path)
+    return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.post("/r/feedback/{feedback_id}/callback")
