@@ -497,6 +497,8 @@ def test_the_loop_on_phones_from_a_residents_report_to_a_correction_after_a_diss
     resident.locator("details.new-feedback summary").tap()
     resident.locator("#fb-category").fill("厨房漏水")
     resident.locator("#fb-description").fill("厨房水管接头漏水")
+    leak: FilePayload = {"name": "leak.jpg", "mimeType": "image/jpeg", "buffer": a_jpeg_with_a_location()}
+    resident.locator("#fb-photos").set_input_files(files=[leak])
     resident.get_by_role("button", name="提交", exact=True).tap()
     resident.wait_for_url(re.compile(r"reference="))
 
@@ -512,6 +514,10 @@ def test_the_loop_on_phones_from_a_residents_report_to_a_correction_after_a_diss
     worker.goto(f"{console.url}/me/tasks")
     worker.locator(".task-item a.visit", has_text="厨房漏水").tap()
     worker.wait_for_url(re.compile(r"/tasks/"))
+    photo = worker.locator(".reported .photos img")  # the resident's photo, on the member's task page
+    assert photo.count() == 1
+    photo.scroll_into_view_if_needed()
+    worker.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=photo.element_handle())
     act(worker, "accept")
     act(worker, "resolution", {"resolution-summary": "更换了接头"})
     assert state_of(worker) == "awaiting_check"

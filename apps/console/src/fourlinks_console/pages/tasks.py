@@ -90,9 +90,30 @@ async def _render_task(
             "timeline": timeline,
             "offered": offered,
             "refused": refused,
+            "reported": await _reported_with(services, token, task),
         },
         status=refused[1].status if refused else 200,
     )
+
+
+async def _reported_with(services: Services, token: str, task: dict[str, Any]) -> dict[str, Any] | None:
+    """The resident's feedback a task came from, as this person may see it (its photos), if any."""
+    if task.get("source") != "feedback" or not task.get("source_ref"):
+        return None
+    try:
+        found: dict[str, Any] = await services.get(token, "feedback", f"/feedback/{part(task['source_ref'])}")
+    except ServiceRefused:  # not theirs to see (an anonymous item for its member, say)
+        return None
+    return found
+
+
+@router.get("/feedback/{feedback_id}/photos/{sha256}")
+async def feedback_photo(request: Request, person: CurrentPerson, feedback_id: str, sha256: str) -> Response:
+    """A photo a resident sent, for whoever the feedback service lets see it."""
+    services: Services = request.app.state.services
+    path = f"/feedback/{part(feedback_id)}/photos/{part(sha256)}"
+    data, media_type = await services.get_bytes(person.token, "feedback", path)
+    return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.post("/tasks/{task_id}/do/{action}")
