@@ -5,12 +5,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from fourlinks_assignments import read_models
+from fourlinks_assignments.adapters import photos_api
 from fourlinks_assignments.adapters.tasks_api import router
 from fourlinks_assignments.application.figures import FIGURES
 from fourlinks_assignments.application.reactions import deadline_scheduler, policies
 from fourlinks_contracts import assignments, full_registry
 from fourlinks_runtime.app import create_app as create_service_app
 from fourlinks_runtime.definition import ServiceDefinition
+from fourlinks_runtime.photos import UPLOAD_LIMIT
 from fourlinks_runtime.settings import Settings
 
 DESCRIPTION = "The task loop: handed out, worked, spot-checked, corrected, adjusted, closed."
@@ -25,8 +27,9 @@ def definition(settings: Settings) -> ServiceDefinition:
         registry=full_registry(),
         publishes=assignments.EVENTS,
         projections=read_models.PROJECTIONS,
-        routers=(router,),
+        routers=(router, photos_api.router),
         figures=FIGURES,
+        large_bodies={"/tasks/{task_id}/photos": UPLOAD_LIMIT},
         policies=policies(settings.subject_prefix),
         workers=(deadline_scheduler,),
     )

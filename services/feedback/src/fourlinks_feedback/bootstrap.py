@@ -12,6 +12,7 @@ from fourlinks_feedback.application.figures import FIGURES
 from fourlinks_feedback.application.reactions import callback_scheduler, policies
 from fourlinks_runtime.app import create_app as create_service_app
 from fourlinks_runtime.definition import ServiceDefinition
+from fourlinks_runtime.photos import UPLOAD_LIMIT
 from fourlinks_runtime.settings import Settings
 
 DESCRIPTION = "Residents' feedback, call-backs, satisfaction and corrections."
@@ -28,7 +29,7 @@ def definition(settings: Settings) -> ServiceDefinition:
         projections=read_models.PROJECTIONS,
         routers=(router, photos_api.router),
         figures=FIGURES,
-        large_bodies={"/photos": photos_api.UPLOAD_LIMIT},
+        large_bodies={"/photos": UPLOAD_LIMIT},
         policies=policies(settings.subject_prefix),
         workers=(callback_scheduler,),
     )

@@ -11,7 +11,7 @@ def full_registry() -> EventRegistry:
     """Every contract of every context: a service decodes the events it consumes from others."""
     registry = privacy_registry()
     registry.register(*members.EVENTS, *assignments.EVENTS, *feedback.EVENTS)
-    for event_type, version, upcaster in feedback.UPCASTERS:
+    for event_type, version, upcaster in (*assignments.UPCASTERS, *feedback.UPCASTERS):
         registry.register_upcaster(event_type, version, upcaster)
     return registry
 

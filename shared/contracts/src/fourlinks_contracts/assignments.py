@@ -8,11 +8,13 @@ correction. Deadline reminders and misses are events too, written by the schedul
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from fourlinks_contracts.members import Urgency
+from fourlinks_contracts.photos import PhotoInfo, with_no_photos
 from fourlinks_kernel.events import DomainEvent
 
 CONTEXT = "assignments"
@@ -130,35 +132,43 @@ class ProgressReported(TaskEvent):
     """A step of the work."""
 
     event_type: ClassVar[str] = "ProgressReported"
+    schema_version: ClassVar[int] = 2  # 2: photos
     member_id: str
     note: str
+    photos: tuple[PhotoInfo, ...] = ()
 
 
 class ResolutionReported(TaskEvent):
     """The member reports the work done and its result, with evidence references."""
 
     event_type: ClassVar[str] = "ResolutionReported"
+    schema_version: ClassVar[int] = 2  # 2: photos
     member_id: str
     summary: str
     result: ResolutionResult
     evidence: list[str]
+    photos: tuple[PhotoInfo, ...] = ()
 
 
 class SpotCheckPassed(TaskEvent):
     """An inspector (not the assignee) confirmed the work; the task is ready to close."""
 
     event_type: ClassVar[str] = "SpotCheckPassed"
+    schema_version: ClassVar[int] = 2  # 2: photos
     inspector_id: str
     note: str
+    photos: tuple[PhotoInfo, ...] = ()
 
 
 class SpotCheckFailed(TaskEvent):
     """An inspector found the work wanting: back to the member for rework (反馈纠偏)."""
 
     event_type: ClassVar[str] = "SpotCheckFailed"
+    schema_version: ClassVar[int] = 2  # 2: photos
     inspector_id: str
     reason: str
     rework_count: int
+    photos: tuple[PhotoInfo, ...] = ()
 
 
 class TaskReassigned(TaskEvent):
@@ -382,3 +392,9 @@ def task_state_after(event: DomainEvent) -> TaskState | Resume | None:
 def resumed_state(parked_from: str | None) -> TaskState:
     """Where an unparked task goes: the state it was parked from (accepted if unknown)."""
     return TaskState(parked_from) if parked_from else TaskState.ACCEPTED
+
+
+UPCASTERS: tuple[tuple[str, int, Callable[[dict[str, Any]], dict[str, Any]]], ...] = tuple(
+    (event_type, 1, with_no_photos)
+    for event_type in ("ProgressReported", "ResolutionReported", "SpotCheckPassed", "SpotCheckFailed")
+)

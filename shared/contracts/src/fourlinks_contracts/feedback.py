@@ -11,9 +11,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from fourlinks_contracts.members import Urgency
+from fourlinks_contracts.photos import PhotoInfo, with_no_photos
 from fourlinks_kernel.events import DomainEvent
 
 CONTEXT = "feedback"
@@ -71,17 +70,6 @@ class FeedbackEvent(DomainEvent):
     """Base of every event of a feedback item: each names the item it belongs to."""
 
     feedback_id: str
-
-
-class PhotoInfo(BaseModel):
-    """An evidence photo as an event records it: the SHA-256 of the kept photo, its media type and
-    size; never its bytes (they are kept sealed under the person's key, shared/photos)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    media_type: str
-    size: int = Field(ge=1)
 
 
 class FeedbackSubmitted(FeedbackEvent):
@@ -229,11 +217,6 @@ EVENTS: tuple[type[DomainEvent], ...] = (
 )
 
 
-def _with_no_photos(data: dict[str, Any]) -> dict[str, Any]:
-    """FeedbackSubmitted v1 (before photos) as v2."""
-    return {**data, "photos": []}
-
-
 UPCASTERS: tuple[tuple[str, int, Callable[[dict[str, Any]], dict[str, Any]]], ...] = (
-    ("FeedbackSubmitted", 1, _with_no_photos),
+    ("FeedbackSubmitted", 1, with_no_photos),
 )

@@ -9,6 +9,7 @@ subject, a key-bucket key, a header or a log line unchecked. Path and query iden
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated, TypeVar
 
@@ -123,13 +124,15 @@ class BodyLimit:
     def __init__(self, app: ASGIApp, limit: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
-        self.larger = larger or {}  # exact paths allowed more (an upload of a photo)
+        # Paths allowed more (an upload of a photo), as route templates: /tasks/{task_id}/photos.
+        self.larger = [(_template(path), allowed) for path, allowed in (larger or {}).items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        limit = self.larger.get(scope.get("path", ""), self.limit)
+        path = scope.get("path", "")
+        limit = next((allowed for pattern, allowed in self.larger if pattern.fullmatch(path)), self.limit)
         declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
         if not declared.isdigit() or int(declared) > limit:
             await self._refuse(send, limit)
@@ -173,6 +176,15 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _template(route: str) -> re.Pattern[str]:
+    """A route template as a pattern: each {parameter} one path segment."""
+    return re.compile(
+        "".join(
+            "[^/]+" if part.startswith("{") else re.escape(part) for part in re.split(r"(\{[^}]+\})", route)
+        )
+    )
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

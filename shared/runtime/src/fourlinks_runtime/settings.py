@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=256 * 1024, ge=1024, description="largest request body; larger ones get 413 unread"
     )
+    photos_dir: Path | None = Field(
+        default=None, description="where evidence photos are kept as files (default var/photos)"
+    )
     photos_s3_url: str | None = Field(
         default=None,
         description="an S3-compatible object store for evidence photos; unset: files under var/photos",

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import Field
 
+from fourlinks_assignments.adapters.photos_api import task_photos
 from fourlinks_assignments.application import access, answers, commands, handlers, queries
 from fourlinks_assignments.application.handlers import with_directory
 from fourlinks_assignments.application.reactions import deadline_policy, zone
@@ -56,6 +57,7 @@ from fourlinks_runtime.http import (
     dispatch,
     runtime_of,
 )
+from fourlinks_runtime.photos import PhotosSent
 
 router = APIRouter(tags=["tasks"])
 Raiser = Annotated[Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.INSPECTOR))]
@@ -108,6 +110,7 @@ class Progress(Body):
     """A step of the work."""
 
     note: Text
+    photos: PhotosSent = Field(description="photos uploaded with POST /tasks/{task_id}/photos (up to 6)")
 
 
 class Resolution(Body):
@@ -116,6 +119,7 @@ class Resolution(Body):
     summary: Text
     result: Choice[ResolutionResult]
     evidence: list[Line] = Field(default_factory=list, max_length=50)
+    photos: PhotosSent = Field(description="photos uploaded with POST /tasks/{task_id}/photos (up to 6)")
 
 
 class SpotCheck(Body):
@@ -123,6 +127,7 @@ class SpotCheck(Body):
 
     passed: bool
     note: Note = ""
+    photos: PhotosSent = Field(description="photos uploaded with POST /tasks/{task_id}/photos (up to 6)")
 
 
 class Reassign(Body):
@@ -245,7 +250,8 @@ async def hand_back(task_id: IdInPath, body: Reason, request: Request, actor: Me
 
 @router.post("/tasks/{task_id}/progress", summary="Report progress")
 async def progress(task_id: IdInPath, body: Progress, request: Request, actor: Member) -> CommandAccepted:
-    command = commands.ReportProgress(actor, task_id, body.note)
+    photos = await task_photos(request, task_id, body.photos)
+    command = commands.ReportProgress(actor, task_id, body.note, photos)
     return await dispatch(request, command, handlers.report_progress, actor=actor, answer_id=task_id)
 
 
@@ -253,7 +259,8 @@ async def progress(task_id: IdInPath, body: Progress, request: Request, actor: M
     "/tasks/{task_id}/resolution", summary="Report the resolution: what was done, the result, evidence"
 )
 async def resolution(task_id: IdInPath, body: Resolution, request: Request, actor: Member) -> CommandAccepted:
-    command = commands.ReportResolution(actor, task_id, body.summary, body.result, body.evidence)
+    photos = await task_photos(request, task_id, body.photos)
+    command = commands.ReportResolution(actor, task_id, body.summary, body.result, body.evidence, photos)
     return await dispatch(request, command, handlers.report_resolution, actor=actor, answer_id=task_id)
 
 
@@ -261,7 +268,8 @@ async def resolution(task_id: IdInPath, body: Resolution, request: Request, acto
 async def spot_check(
     task_id: IdInPath, body: SpotCheck, request: Request, actor: Inspector
 ) -> CommandAccepted:
-    command = commands.SpotCheck(actor, task_id, body.passed, body.note)
+    photos = await task_photos(request, task_id, body.photos)
+    command = commands.SpotCheck(actor, task_id, body.passed, body.note, photos)
     return await dispatch(request, command, handlers.spot_check, actor=actor, answer_id=task_id)
 
 

@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 from fourlinks_assignments.domain.tasks import DeadlinePolicy, NewTask
 from fourlinks_contracts.assignments import CloseReason, RejectionReason, ResolutionResult
+from fourlinks_contracts.photos import PhotoInfo
 from fourlinks_kernel.envelope import Actor
 
 
@@ -88,6 +89,7 @@ class ReportProgress:
     actor: Actor
     task_id: str
     note: str
+    photos: tuple[PhotoInfo, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class ReportResolution:
     summary: str
     result: ResolutionResult
     evidence: list[str] = field(default_factory=list)
+    photos: tuple[PhotoInfo, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ class SpotCheck:
     task_id: str
     passed: bool
     note: str
+    photos: tuple[PhotoInfo, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -188,21 +188,27 @@ async def hand_back(cmd: ReturnTask, uow: UnitOfWork) -> None:
 
 async def report_progress(cmd: ReportProgress, uow: UnitOfWork) -> None:
     """The assignee reports a step of the work."""
-    (await uow.get(Task, cmd.task_id)).report_progress(member_id=cmd.actor.id, note=cmd.note)
+    (await uow.get(Task, cmd.task_id)).report_progress(
+        member_id=cmd.actor.id, note=cmd.note, photos=cmd.photos
+    )
 
 
 async def report_resolution(cmd: ReportResolution, uow: UnitOfWork) -> None:
     """The assignee reports what was done and its result."""
     task = await uow.get(Task, cmd.task_id)
     task.report_resolution(
-        member_id=cmd.actor.id, summary=cmd.summary, result=cmd.result, evidence=cmd.evidence
+        member_id=cmd.actor.id,
+        summary=cmd.summary,
+        result=cmd.result,
+        evidence=cmd.evidence,
+        photos=cmd.photos,
     )
 
 
 async def spot_check(cmd: SpotCheck, uow: UnitOfWork) -> None:
     """An inspector in scope, who did not do the work, checks it."""
     task = await task_in_scope(uow, cmd.actor, cmd.task_id)
-    task.spot_check(inspector_id=cmd.actor.id, passed=cmd.passed, note=cmd.note)
+    task.spot_check(inspector_id=cmd.actor.id, passed=cmd.passed, note=cmd.note, photos=cmd.photos)
 
 
 # -- adjustment ------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from fourlinks_contracts.assignments import (
     task_state_after,
 )
 from fourlinks_contracts.members import Urgency
+from fourlinks_contracts.photos import PhotoInfo
 from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound, StateConflict, UnknownEventType
 from fourlinks_kernel.events import DomainEvent
@@ -191,31 +192,46 @@ class Task(Aggregate):
         self._require_assignee(member_id)
         self._record(TaskReturned(task_id=self.id, member_id=member_id, reason=reason))
 
-    def report_progress(self, *, member_id: str, note: str) -> None:
+    def report_progress(self, *, member_id: str, note: str, photos: tuple[PhotoInfo, ...] = ()) -> None:
         """A step of the work."""
         self._require(TaskState.IN_PROGRESS)
         self._require_assignee(member_id)
-        self._record(ProgressReported(task_id=self.id, member_id=member_id, note=note))
+        self._record(ProgressReported(task_id=self.id, member_id=member_id, note=note, photos=photos))
 
     def report_resolution(
-        self, *, member_id: str, summary: str, result: ResolutionResult, evidence: list[str]
+        self,
+        *,
+        member_id: str,
+        summary: str,
+        result: ResolutionResult,
+        evidence: list[str],
+        photos: tuple[PhotoInfo, ...] = (),
     ) -> None:
         """What was done and its result; the task waits for a spot check."""
         self._require(TaskState.IN_PROGRESS)
         self._require_assignee(member_id)
         self._record(
             ResolutionReported(
-                task_id=self.id, member_id=member_id, summary=summary, result=result, evidence=evidence
+                task_id=self.id,
+                member_id=member_id,
+                summary=summary,
+                result=result,
+                evidence=evidence,
+                photos=photos,
             )
         )
 
-    def spot_check(self, *, inspector_id: str, passed: bool, note: str) -> None:
+    def spot_check(
+        self, *, inspector_id: str, passed: bool, note: str, photos: tuple[PhotoInfo, ...] = ()
+    ) -> None:
         """An inspector who did not do the work checks it: pass, or back to rework."""
         self._require(TaskState.AWAITING_CHECK)
         if inspector_id == self.assignee or inspector_id in self.helpers:
             raise NotAllowed("no one spot-checks their own work")
         if passed:
-            self._record(SpotCheckPassed(task_id=self.id, inspector_id=inspector_id, note=note))
+            self._record(
+                SpotCheckPassed(task_id=self.id, inspector_id=inspector_id, note=note, photos=photos)
+            )
         else:
             self._record(
                 SpotCheckFailed(
@@ -223,6 +239,7 @@ class Task(Aggregate):
                     inspector_id=inspector_id,
                     reason=note,
                     rework_count=self.rework_count + 1,
+                    photos=photos,
                 )
             )
 

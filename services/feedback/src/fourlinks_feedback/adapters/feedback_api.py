@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import Field
 
-from fourlinks_contracts.feedback import Channel, FeedbackKind, PhotoInfo, Resolved, Satisfaction
+from fourlinks_contracts.feedback import Channel, FeedbackKind, Resolved, Satisfaction
 from fourlinks_contracts.members import Urgency
-from fourlinks_feedback.adapters.photos_api import PhotoSent, check_photos
+from fourlinks_contracts.photos import PhotoInfo
 from fourlinks_feedback.adapters.roles import Answerer, Anyone, Submitter
 from fourlinks_feedback.application import access, answers, commands, handlers, queries
 from fourlinks_feedback.application.reactions import callback_times
@@ -38,6 +38,7 @@ from fourlinks_runtime.http import (
     dispatch,
     runtime_of,
 )
+from fourlinks_runtime.photos import PhotosSent, checked
 from fourlinks_runtime.runtime import ServiceRuntime
 
 router = APIRouter(tags=["feedback"])
@@ -69,7 +70,7 @@ class SubmitFeedback(Body):
     description: Annotated[str, Field(min_length=2, max_length=4000), Storable]
     anonymous: bool = Field(default=False, description="hide the submitter from the member")
     confidential: bool = Field(default=False, description="content visible to secretaries only")
-    photos: PhotoSent = Field(description="photos uploaded with POST /photos for this household (up to 6)")
+    photos: PhotosSent = Field(description="photos uploaded with POST /photos for this household (up to 6)")
 
 
 class Answer(Body):
@@ -124,11 +125,12 @@ async def submit(
     if min_position:  # positions are global: one from the members service works here too
         await runtime.wait_for(min_position)
     org_unit, member_id = await _contact(runtime, body)
+    photos: tuple[PhotoInfo, ...] = ()
     if body.photos:
         subject = body.household_id or body.enterprise_id
         if subject is None:
             raise InvalidCommand("photos are sent with a household's or an enterprise's feedback")
-        await check_photos(request, subject, body.photos)
+        photos = await checked(request, subject, body.photos)
     feedback_id = command_context(request, actor).id_for("feedback")
     new = NewFeedback(
         feedback_id=feedback_id,
@@ -142,7 +144,7 @@ async def submit(
         description=body.description,
         anonymous=body.anonymous,
         confidential=body.confidential,
-        photos=tuple(PhotoInfo(**p.model_dump()) for p in body.photos),
+        photos=photos,
     )
     references: list[str] = []
     command = commands.SubmitFeedback(actor=actor, new=new, member_id=member_id, now=runtime.clock())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from fourlinks_contracts.feedback import PhotoInfo
+from fourlinks_contracts.photos import PhotoInfo
 from fourlinks_feedback.projections.feedback import callbacks, items
 from fourlinks_runtime.answers import Moment, page_of, ranking_of, row_model
 

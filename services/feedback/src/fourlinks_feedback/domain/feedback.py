@@ -28,12 +28,12 @@ from fourlinks_contracts.feedback import (
     FeedbackKind,
     FeedbackRouted,
     FeedbackSubmitted,
-    PhotoInfo,
     Resolved,
     Satisfaction,
     SatisfactionRecorded,
 )
 from fourlinks_contracts.members import Urgency
+from fourlinks_contracts.photos import PhotoInfo
 from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.errors import InvalidCommand, NotFound, StateConflict, UnknownEventType
 from fourlinks_kernel.events import DomainEvent
