@@ -468,11 +468,13 @@ def eventually_true(check: Any, what: str, seconds: float = 30) -> None:
         time.sleep(0.3)
 
 
-def spot_check(page: Page, *, passed: bool, note: str) -> None:
+def spot_check(page: Page, *, passed: bool, note: str, photos: list[FilePayload] | None = None) -> None:
     box = page.locator("details.action[data-action='spot-check']")
     box.locator("summary").tap()
     box.locator(f"input[name=passed][value={'yes' if passed else 'no'}]").check()
     box.locator("#spot-check-note").fill(note)
+    if photos:
+        box.locator("#spot-check-photos").set_input_files(files=photos)
     with page.expect_navigation():
         box.locator("button[type=submit]").tap()
     refused = page.locator(".refused")
@@ -519,17 +521,23 @@ def test_the_loop_on_phones_from_a_residents_report_to_a_correction_after_a_diss
     photo.scroll_into_view_if_needed()
     worker.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=photo.element_handle())
     act(worker, "accept")
-    act(worker, "resolution", {"resolution-summary": "更换了接头"})
+    act(worker, "resolution", {"resolution-summary": "更换了接头"}, photos=[leak])
     assert state_of(worker) == "awaiting_check"
+    assert worker.locator(".timeline .photos img").count() == 1  # the resolution's photo
 
     inspector = phone_of(browser, console, who="inspector:yuhang")
     assert inspector.locator(f".task-item[data-task='{the_task()}']").count() == 1  # in the queue
     inspector.goto(task_url)
-    spot_check(inspector, passed=False, note="接头仍在滴水")
+    dripping: FilePayload = {"name": "drip.jpg", "mimeType": "image/jpeg", "buffer": a_jpeg_with_a_location()}
+    spot_check(inspector, passed=False, note="接头仍在滴水", photos=[dripping])
     assert state_of(inspector) == "in_progress"
 
     worker.goto(task_url)
     assert "接头仍在滴水" in worker.locator(".timeline").inner_text()  # the member sees why
+    seen = worker.locator(".timeline .photos img")
+    assert seen.count() == 2  # and the inspector's photo beside their own
+    seen.last.scroll_into_view_if_needed()
+    worker.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=seen.last.element_handle())
     act(worker, "resolution", {"resolution-summary": "整体更换了水管"})
     inspector.goto(task_url)
     spot_check(inspector, passed=True, note="已不漏水")
@@ -654,11 +662,15 @@ def offered(page: Page) -> list[str]:
     ]
 
 
-def act(page: Page, action: str, fields: dict[str, str] | None = None) -> None:
+def act(
+    page: Page, action: str, fields: dict[str, str] | None = None, photos: list[FilePayload] | None = None
+) -> None:
     box = page.locator(f"details.action[data-action='{action}']")
     box.locator("summary").click()
     for field_id, value in (fields or {}).items():
         box.locator(f"#{field_id}").fill(value)
+    if photos:
+        box.locator(f"#{action}-photos").set_input_files(files=photos)
     box.locator("button[type=submit]").click()
     page.wait_for_load_state()
     refused = page.locator(".refused")

@@ -19,10 +19,13 @@ class Field:
     """One control of an action's form."""
 
     name: str
-    kind: str  # text | textarea | choice | yesno | datetime
+    kind: str  # text | textarea | choice | yesno | datetime | photos
     label: str
     required: bool = True
     choices: tuple[str, ...] = ()
+
+
+PHOTOS = Field("photos", "photos", N_("Photos (up to 6; their location is removed)"), required=False)
 
 
 def _reason(label: str = N_("Reason")) -> Field:
@@ -60,7 +63,7 @@ ACTION_FORMS: dict[str, ActionForm] = {
     "accept": ActionForm(N_("Take the task on"), "accept"),
     "return": ActionForm(N_("Hand back"), "return", (_reason(),), danger=True),
     "progress": ActionForm(
-        N_("Report progress"), "progress", (Field("note", "textarea", N_("Progress note")),)
+        N_("Report progress"), "progress", (Field("note", "textarea", N_("Progress note")), PHOTOS)
     ),
     "resolution": ActionForm(
         N_("Report the resolution"),
@@ -68,12 +71,13 @@ ACTION_FORMS: dict[str, ActionForm] = {
         (
             Field("summary", "textarea", N_("What was done")),
             Field("result", "choice", N_("Result"), choices=tuple(ResolutionResult)),
+            PHOTOS,
         ),
     ),
     "spot-check": ActionForm(
         N_("Spot check"),
         "spot-check",
-        (Field("passed", "yesno", N_("Passed?")), Field("note", "textarea", N_("Note"), False)),
+        (Field("passed", "yesno", N_("Passed?")), Field("note", "textarea", N_("Note"), False), PHOTOS),
     ),
     "reassign": ActionForm(N_("Reassign"), "reassign", (Field("member_id", "text", N_("Member")), _reason())),
     "extension": ActionForm(

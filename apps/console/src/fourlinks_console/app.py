@@ -31,6 +31,7 @@ from fourlinks_console.pages import (
 from fourlinks_console.people import SignInNeeded
 from fourlinks_console.services import ServiceRefused, Services, ServiceUnavailable
 from fourlinks_console.settings import ConsoleSettings
+from fourlinks_console.uploads import PHOTO_FORM_BYTES
 from fourlinks_console.web import LOCALE_COOKIE, Pages, local_path, pages_of, query, see_other
 from fourlinks_runtime.edge import BodyLimit
 from fourlinks_runtime.settings import Settings
@@ -93,9 +94,8 @@ def create_app(settings: ConsoleSettings | None = None, runtime: Settings | None
         https_only=settings.secure_cookies,
     )
     # A form's size, as the services hold theirs; a resident's feedback may carry photos.
-    app.add_middleware(
-        BodyLimit, limit=runtime.max_body_bytes, larger={"/r/feedback": residents.PHOTO_FORM_BYTES}
-    )
+    with_photos = {"/r/feedback": PHOTO_FORM_BYTES, "/tasks/{task_id}/do/{action}": PHOTO_FORM_BYTES}
+    app.add_middleware(BodyLimit, limit=runtime.max_body_bytes, larger=with_photos)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(packages=[("fourlinks_console", "static")]), name="static")
     pages = (

@@ -12,18 +12,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.datastructures import UploadFile  # what a parsed form holds (FastAPI's is a subclass)
 
 from fourlinks_console.people import CheckedForm, CurrentPerson, Person, sign_in
 from fourlinks_console.services import ServiceRefused, Services, part
+from fourlinks_console.uploads import uploaded_photos
 from fourlinks_console.web import pages_of, query, see_other
 from fourlinks_contracts.feedback import FeedbackKind, Resolved, Satisfaction
 
 router = APIRouter()
 REFERENCE_HINT = "FL-20261130-ABCDEFGH"
-MAX_PHOTOS = 6
-PHOTO_FORM_BYTES = MAX_PHOTOS * 10 * 1024 * 1024 + 1024 * 1024
-"""A feedback form with its photos (the feedback service takes 10 MB a photo, six at most)."""
 
 
 @router.get("/follow", name="follow")
@@ -126,7 +123,7 @@ async def _render(
 async def submit(request: Request, person: CurrentPerson, form: CheckedForm) -> Response:
     services: Services = request.app.state.services
     try:
-        photos = [await _uploaded(services, person, sent) for sent in await _photos_sent(request)]
+        photos = await uploaded_photos(request, services, person.token, "feedback", "/photos")
     except ServiceRefused as refused:
         return await _render(request, person, refused=("new", refused))
     body = {
@@ -143,24 +140,6 @@ async def submit(request: Request, person: CurrentPerson, form: CheckedForm) -> 
     except ServiceRefused as refused:
         return await _render(request, person, refused=("new", refused))
     return see_other("/r/feedback" + query(at=answer.get("position"), reference=answer.get("reference")))
-
-
-async def _photos_sent(request: Request) -> list[UploadFile]:
-    """The photos chosen in the form (an empty file input sends one nameless part: not a photo)."""
-    form = await request.form()  # already parsed (and its CSRF token checked) by CheckedForm
-    chosen = [part for part in form.getlist("photos") if isinstance(part, UploadFile) and part.filename]
-    if len(chosen) > MAX_PHOTOS:
-        raise ServiceRefused(422, f"at most {MAX_PHOTOS} photos with one feedback")
-    return chosen
-
-
-async def _uploaded(services: Services, person: Person, sent: UploadFile) -> dict[str, Any]:
-    """A photo handed to the feedback service, which keeps it for this household."""
-    data = await sent.read()
-    media_type = sent.content_type or "application/octet-stream"
-    return await services.upload(
-        person.token, "feedback", "/photos", {"photo": (sent.filename or "photo", data, media_type)}, {}
-    )
 
 
 @router.get("/r/feedback/{feedback_id}/photos/{sha256}")

@@ -14,6 +14,7 @@ from fourlinks_console.actions import ACTION_FORMS, body_of
 from fourlinks_console.figures import BOARD_STATES
 from fourlinks_console.people import CheckedForm, CurrentPerson, Person
 from fourlinks_console.services import ServiceRefused, Services, part
+from fourlinks_console.uploads import uploaded_photos
 from fourlinks_console.web import pages_of, query, see_other
 from fourlinks_contracts.assignments import TaskSource
 from fourlinks_contracts.members import Urgency
@@ -116,6 +117,15 @@ async def feedback_photo(request: Request, person: CurrentPerson, feedback_id: s
     return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
+@router.get("/tasks/{task_id}/photos/{sha256}")
+async def task_photo(request: Request, person: CurrentPerson, task_id: str, sha256: str) -> Response:
+    """A photo of the task's work, for the task's readers."""
+    services: Services = request.app.state.services
+    path = f"/tasks/{part(task_id)}/photos/{part(sha256)}"
+    data, media_type = await services.get_bytes(person.token, "assignments", path)
+    return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
+
+
 @router.post("/tasks/{task_id}/do/{action}")
 async def act(
     request: Request, person: CurrentPerson, form: CheckedForm, task_id: str, action: str
@@ -128,6 +138,10 @@ async def act(
     services: Services = request.app.state.services
     body = body_of(spec, form, request.app.state.runtime.timezone)
     try:
+        if any(field.kind == "photos" for field in spec.fields):
+            path = f"/tasks/{part(task_id)}/photos"
+            if photos := await uploaded_photos(request, services, person.token, "assignments", path):
+                body["photos"] = photos
         answer = await services.send(
             person.token, "assignments", f"/tasks/{part(task_id)}/{spec.route}", body
         )
