@@ -127,6 +127,17 @@ def test_every_nats_config_sets_max_payload_well_above_the_largest_event() -> No
     assert 4 * largest_event <= 8 * 1024 * 1024
 
 
+def test_the_services_that_keep_photos_share_one_store_across_their_replicas() -> None:
+    services = compose()["services"]
+    for service in ("assignments", "feedback"):
+        spec = services[service]
+        assert spec["environment"]["FOURLINKS_PHOTOS_DIR"] == "/photos"
+        assert "photos:/photos" in spec["volumes"]
+    assert "photos" in compose()["volumes"]
+    image = (DEPLOY / "Dockerfile.service").read_text()
+    assert "chown 10001 /photos" in image  # the non-root user can write the volume
+
+
 def test_postgres_gets_one_database_per_service() -> None:
     script = (DEPLOY / "postgres" / "init.sh").read_text()
     assert "for service in members assignments feedback" in script
@@ -273,6 +284,11 @@ def test_kubernetes_has_what_an_operator_expects_on_day_one() -> None:
     assert (deny["podSelector"], sorted(deny["policyTypes"])) == ({}, ["Egress", "Ingress"])
     services_egress = kinds[("NetworkPolicy", "services")]["spec"]["egress"]
     assert [rule.get("ports") for rule in services_egress] == [[{"port": 4222}], [{"port": 5432}]]
+    photo_store = kinds[("NetworkPolicy", "photo-store")]["spec"]
+    assert photo_store["podSelector"]["matchExpressions"][0]["values"] == ["assignments", "feedback"]
+    for service in ("assignments", "feedback"):  # photos in a store every replica shares
+        items = kinds[("Deployment", service)]["spec"]["template"]["spec"]["volumes"][0]["secret"]["items"]
+        assert {"key": "photos-s3-url", "path": "fourlinks_photos_s3_url"} in items
     ingress = kinds[("Ingress", "fourlinks")]["spec"]
     assert ingress["tls"][0]["secretName"] == "fourlinks-tls"
     assert {rule["http"]["paths"][0]["backend"]["service"]["name"] for rule in ingress["rules"]} == {
@@ -326,6 +342,11 @@ def test_the_dev_overlay_runs_one_nats_node_with_a_one_replica_stream(tmp_path: 
     init = documents[("Job", "nats")]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert init[init.index("--replicas") + 1] == "1"
     assert all(d["spec"]["replicas"] == 1 for (kind, _), d in documents.items() if kind == "Deployment")
+    for service in ("assignments", "feedback"):  # one replica: photos as files, no object store needed
+        items = documents[("Deployment", service)]["spec"]["template"]["spec"]["volumes"][0]["secret"][
+            "items"
+        ]
+        assert not [item for item in items if item["key"].startswith("photos-")]
     config = documents[("ConfigMap", "nats")]["data"]
     (tmp_path / "accounts.conf").write_text(config["accounts.conf"])
     (tmp_path / "cluster.conf").write_text(config["cluster.conf"])
