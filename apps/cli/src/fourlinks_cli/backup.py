@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nats.aio.client import Client
-from nats.js.errors import NotFoundError
+from nats.js.errors import KeyDeletedError
 
 from fourlinks_audit.anchors import CouldNotRun, reading_store, signer, tiles_and_checkpoints
 from fourlinks_kernel.envelope import type_headers
@@ -149,18 +149,41 @@ async def _write_events(store: EventStore, target: Path) -> tuple[int, int]:
 
 
 async def _write_keys(nc: Client, settings: Settings, target: Path) -> int:
+    """Every key of the key table. The names come from the bucket's stream (one subject per key),
+    not from a watch that a busy server may answer late: a backup missing a key it did not see
+    would restore unreadable people."""
     bucket = await nc.jetstream().key_value(settings.key_bucket)
-    try:
-        names = await bucket.keys()
-    except NotFoundError:  # no person has a key yet
-        names = []
+    names = await _key_names(nc, settings.key_bucket)
+    count = 0
     with target.open("w") as lines:
-        for name in sorted(names):
-            entry = await bucket.get(name)
+        for name in names:
+            try:
+                entry = await bucket.get(name)
+            except KeyDeletedError:  # erased: its tombstone is all that is left, rightly
+                continue
             lines.write(
                 json.dumps({"key": name, "value": base64.b64encode(entry.value or b"").decode()}) + "\n"
             )
-    return len(names)
+            count += 1
+    return count
+
+
+async def _key_names(nc: Client, bucket: str) -> list[str]:
+    """Every key the bucket's stream holds a subject for, page by page (the server answers at most
+    100,000 subjects at a time; a district's key table can hold more)."""
+    prefix = f"$KV.{bucket}."
+    names: list[str] = []
+    while True:
+        asked = json.dumps({"subjects_filter": f"{prefix}>", "offset": len(names)}).encode()
+        reply = json.loads((await nc.request(f"$JS.API.STREAM.INFO.KV_{bucket}", asked, timeout=60)).data)
+        if "error" in reply:
+            raise BackupRefused(
+                f"the key table {bucket} could not be listed: {reply['error'].get('description')}"
+            )
+        subjects = reply["state"].get("subjects") or {}
+        names += [subject.removeprefix(prefix) for subject in subjects]
+        if not subjects or len(names) >= reply["state"].get("num_subjects", len(names)):
+            return sorted(names)
 
 
 async def _copy_checkpoints(settings: Settings, target: Path) -> int:
