@@ -147,6 +147,7 @@ WRITER = """
 import asyncio, sys
 from fourlinks_contracts import full_registry
 from fourlinks_kernel.envelope import Actor, CommandContext
+from fourlinks_kernel.errors import ConcurrencyConflict
 from fourlinks_kernel.unit_of_work import run_command
 from fourlinks_members.domain.org_units import OrgUnit
 from fourlinks_runtime.natsconn import connect
@@ -161,7 +162,15 @@ async def main() -> None:
     for n in range(int(sys.argv[3])):
         async def rename(uow, n=n):
             (await uow.get(OrgUnit, sys.argv[1])).rename(f"{sys.argv[2]}-{n}")
-        await run_command(store, CommandContext.new(actor), rename)
+        context = CommandContext.new(actor)
+        for _ in range(50):  # as a client does when told "too many concurrent writers; try again"
+            try:
+                await run_command(store, context, rename)
+                break
+            except ConcurrencyConflict:
+                await asyncio.sleep(0.05)
+        else:
+            raise SystemExit("gave up after 50 tries")
     await nc.close()
 
 asyncio.run(main())
