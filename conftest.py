@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import itertools
 import json
 import os
@@ -650,3 +651,16 @@ async def provision_when_formed(cluster: Cluster) -> None:
         finally:
             await nc.close()
     raise AssertionError("the cluster did not form")
+
+
+# -- evidence photos ------------------------------------------------------------------------------------
+def a_photo_with_a_location(colour: tuple[int, int, int] = (90, 120, 200)) -> bytes:
+    """A JPEG as a phone sends it: a GPS location in its EXIF (which nothing kept may carry)."""
+    from PIL import Image
+
+    image = Image.new("RGB", (800, 600), colour)
+    exif = Image.Exif()
+    exif.get_ifd(0x8825).update({1: "N", 2: (30.0, 25.0, 10.0), 3: "E", 4: (120.0, 18.0, 5.0)})
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif.tobytes())
+    return out.getvalue()

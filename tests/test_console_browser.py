@@ -8,7 +8,6 @@ other personal data masked); docs/console/ keeps a few for the README."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -25,7 +24,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
-from PIL import Image
+from conftest import a_photo_with_a_location
 from playwright.sync_api import (
     Browser,
     FilePayload,
@@ -312,15 +311,6 @@ def a_member_with_households(console: Console) -> str:
     raise AssertionError("no member of the seeded community has households on a card")
 
 
-def a_jpeg_with_a_location() -> bytes:
-    image = Image.new("RGB", (800, 600), (30, 140, 60))
-    exif = Image.Exif()
-    exif.get_ifd(0x8825).update({1: "N", 2: (30.0, 25.0, 10.0), 3: "E", 4: (120.0, 18.0, 5.0)})
-    out = io.BytesIO()
-    image.save(out, format="JPEG", exif=exif.tobytes())
-    return out.getvalue()
-
-
 def on_a_phone(browser: Browser, console: Console, who: str) -> tuple[Page, Watch]:
     context = browser.new_context(viewport=SMALL_PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
     opened = context.new_page()
@@ -411,7 +401,7 @@ def test_a_resident_signs_in_by_link_reports_a_problem_follows_it_and_rates_thei
     phone.locator("details.new-feedback summary").tap()
     phone.locator("#fb-category").fill("环境卫生")
     phone.locator("#fb-description").fill("楼下垃圾桶满了没人清")
-    chosen: FilePayload = {"name": "bins.jpg", "mimeType": "image/jpeg", "buffer": a_jpeg_with_a_location()}
+    chosen: FilePayload = {"name": "bins.jpg", "mimeType": "image/jpeg", "buffer": a_photo_with_a_location()}
     phone.locator("#fb-photos").set_input_files(files=[chosen])
     phone.get_by_role("button", name="提交", exact=True).tap()
     phone.wait_for_url(re.compile(r"reference="))
@@ -499,7 +489,7 @@ def test_the_loop_on_phones_from_a_residents_report_to_a_correction_after_a_diss
     resident.locator("details.new-feedback summary").tap()
     resident.locator("#fb-category").fill("厨房漏水")
     resident.locator("#fb-description").fill("厨房水管接头漏水")
-    leak: FilePayload = {"name": "leak.jpg", "mimeType": "image/jpeg", "buffer": a_jpeg_with_a_location()}
+    leak: FilePayload = {"name": "leak.jpg", "mimeType": "image/jpeg", "buffer": a_photo_with_a_location()}
     resident.locator("#fb-photos").set_input_files(files=[leak])
     resident.get_by_role("button", name="提交", exact=True).tap()
     resident.wait_for_url(re.compile(r"reference="))
@@ -528,7 +518,11 @@ def test_the_loop_on_phones_from_a_residents_report_to_a_correction_after_a_diss
     inspector = phone_of(browser, console, who="inspector:yuhang")
     assert inspector.locator(f".task-item[data-task='{the_task()}']").count() == 1  # in the queue
     inspector.goto(task_url)
-    dripping: FilePayload = {"name": "drip.jpg", "mimeType": "image/jpeg", "buffer": a_jpeg_with_a_location()}
+    dripping: FilePayload = {
+        "name": "drip.jpg",
+        "mimeType": "image/jpeg",
+        "buffer": a_photo_with_a_location(),
+    }
     spot_check(inspector, passed=False, note="接头仍在滴水", photos=[dripping])
     assert state_of(inspector) == "in_progress"
 

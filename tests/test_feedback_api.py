@@ -11,6 +11,7 @@ import httpx
 from conftest import (
     COMMUNITY,
     District,
+    a_photo_with_a_location,
     a_problem_assigned,
     community_with_a_covered_household,
     eventually,
@@ -140,17 +141,6 @@ async def test_anyone_holding_the_reference_sees_states_and_dates_and_nothing_an
     assert odd.status_code == 422
 
 
-def a_phone_photo(*, gps: bool = True, colour: tuple[int, int, int] = (90, 120, 200)) -> bytes:
-    """A JPEG as a phone sends it, with a GPS location in its EXIF."""
-    image = Image.new("RGB", (640, 480), colour)
-    exif = Image.Exif()
-    if gps:
-        exif.get_ifd(0x8825).update({1: "N", 2: (30.0, 25.0, 10.0), 3: "E", 4: (120.0, 18.0, 5.0)})
-    out = io.BytesIO()
-    image.save(out, format="JPEG", exif=exif.tobytes())
-    return out.getvalue()
-
-
 async def upload(d: District, headers: dict[str, str], data: bytes, **fields: str) -> httpx.Response:
     return await d.feedback.post(
         "/photos", files={"photo": ("leak.jpg", data, "image/jpeg")}, data=fields, headers=headers
@@ -163,7 +153,7 @@ async def test_photos_sent_with_feedback_are_kept_without_location_and_shown_to_
     d = district
     member, household = await community_with_a_covered_household(d)
     resident = d.token("resident", household)
-    sent = await upload(d, resident, a_phone_photo())
+    sent = await upload(d, resident, a_photo_with_a_location())
     assert sent.status_code == 201, sent.text
     photo = sent.json()
     assert photo["media_type"] == "image/jpeg"
@@ -172,7 +162,9 @@ async def test_photos_sent_with_feedback_are_kept_without_location_and_shown_to_
     assert (refused.status_code, "JPEG, PNG, WebP or HEIC" in refused.text) == (422, True)
     too_big = await upload(d, resident, b"\xff" * (11 * 1024 * 1024))
     assert too_big.status_code == 413
-    others = await upload(d, resident, a_phone_photo(), household_id="5f0c2a9e-1d3b-4c8e-9a7f-2b6d4e8c1a30")
+    others = await upload(
+        d, resident, a_photo_with_a_location(), household_id="5f0c2a9e-1d3b-4c8e-9a7f-2b6d4e8c1a30"
+    )
     assert others.status_code == 403  # a household sends photos of its own feedback only
 
     body = {
@@ -211,7 +203,7 @@ async def test_photos_sent_with_feedback_are_kept_without_location_and_shown_to_
             d.secretary,
         )
     )["id"]
-    theirs = await upload(d, d.token("resident", elsewhere), a_phone_photo(colour=(10, 200, 30)))
+    theirs = await upload(d, d.token("resident", elsewhere), a_photo_with_a_location((10, 200, 30)))
     mixed = await d.feedback.post(
         "/feedback",
         json={**body, "photos": [theirs.json()]},

@@ -9,17 +9,8 @@ import hashlib
 import io
 
 import httpx
-from conftest import District, a_problem_assigned
+from conftest import District, a_photo_with_a_location, a_problem_assigned
 from PIL import Image
-
-
-def a_photo(colour: tuple[int, int, int]) -> bytes:
-    image = Image.new("RGB", (800, 600), colour)
-    exif = Image.Exif()
-    exif.get_ifd(0x8825).update({1: "N", 2: (30.0, 25.0, 10.0), 3: "E", 4: (120.0, 18.0, 5.0)})
-    out = io.BytesIO()
-    image.save(out, format="JPEG", exif=exif.tobytes())
-    return out.getvalue()
 
 
 async def upload(d: District, task_id: str, who: dict[str, str], data: bytes) -> httpx.Response:
@@ -34,7 +25,7 @@ async def test_a_resolution_and_a_failed_spot_check_carry_photos_the_tasks_reade
     member, _, _, task_id = await a_problem_assigned(d)
     me, inspector = d.token("member", member), d.token("inspector", "inspector-1")
     await d.post(d.assignments, f"/tasks/{task_id}/accept", {}, me)
-    done = await upload(d, task_id, me, a_photo((200, 200, 200)))
+    done = await upload(d, task_id, me, a_photo_with_a_location((200, 200, 200)))
     assert done.status_code == 201, done.text
     fixed = done.json()
     await d.post(
@@ -43,7 +34,7 @@ async def test_a_resolution_and_a_failed_spot_check_carry_photos_the_tasks_reade
         {"summary": "换了水管接头", "result": "resolved", "photos": [fixed]},
         me,
     )
-    still = (await upload(d, task_id, inspector, a_photo((90, 60, 40)))).json()
+    still = (await upload(d, task_id, inspector, a_photo_with_a_location((90, 60, 40)))).json()
     await d.post(
         d.assignments,
         f"/tasks/{task_id}/spot-check",
@@ -60,7 +51,7 @@ async def test_a_resolution_and_a_failed_spot_check_carry_photos_the_tasks_reade
             assert hashlib.sha256(got.content).hexdigest() == photo["sha256"]
             assert not Image.open(io.BytesIO(got.content)).getexif()  # no location
 
-    unnamed = (await upload(d, task_id, me, a_photo((1, 2, 3)))).json()
+    unnamed = (await upload(d, task_id, me, a_photo_with_a_location((1, 2, 3)))).json()
     missing = await d.assignments.get(f"/tasks/{task_id}/photos/{unnamed['sha256']}", headers=me)
     assert missing.status_code == 404  # uploaded but named by no step of the task
     bogus = {**fixed, "sha256": "0" * 64}

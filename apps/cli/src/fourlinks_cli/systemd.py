@@ -5,6 +5,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+HARDENING = """\
+# Hardening: the process may write only its data directory.
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectControlGroups=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+ReadWritePaths={var_dir}
+UMask=0077
+"""
+"""Both units: the process may write only its data directory."""
+
 SERVICE_UNIT = """\
 # Four Links on one machine: `fourlinks up` supervises the pinned nats-server and the three
 # services (restarts a child that dies, gives up loudly on a crash loop); systemd restarts the
@@ -41,20 +58,7 @@ SyslogIdentifier=fourlinks
 LimitNOFILE=65536
 MemoryMax={memory_max}
 TasksMax=1024
-# Hardening: the process may write only its data directory.
-NoNewPrivileges=yes
-ProtectSystem=strict
-ProtectHome=yes
-PrivateTmp=yes
-PrivateDevices=yes
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectControlGroups=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-ReadWritePaths={var_dir}
-UMask=0077
-
+{hardening}
 [Install]
 WantedBy=multi-user.target
 """
@@ -80,20 +84,7 @@ ExecStart={executable} backup --into {var_dir}/backups --keep {keep}
 StandardOutput=journal
 StandardError=journal
 SyslogIdentifier=fourlinks-backup
-# Hardening: the process may write only its data directory.
-NoNewPrivileges=yes
-ProtectSystem=strict
-ProtectHome=yes
-PrivateTmp=yes
-PrivateDevices=yes
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectControlGroups=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-ReadWritePaths={var_dir}
-UMask=0077
-"""
+{hardening}"""
 
 BACKUP_TIMER = """\
 # Starts fourlinks-backup.service every hour (a missed run right after boot); docs/operations.md.
@@ -125,13 +116,14 @@ def render_units(
     *, user: str, var_dir: Path, executable: Path, memory_max: str = "4G", keep: int = 48
 ) -> dict[str, str]:
     """The unit files by name: the service, the hourly backup, its system user and data directory."""
-    values = {
+    values: dict[str, object] = {
         "user": user,
         "var_dir": var_dir,
         "executable": executable,
         "memory_max": memory_max,
         "keep": keep,
     }
+    values["hardening"] = HARDENING.format(**values)
     return {
         "fourlinks.service": SERVICE_UNIT.format(**values),
         "fourlinks-backup.service": BACKUP_UNIT.format(**values),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
+from fastapi.responses import Response
 from starlette.datastructures import UploadFile  # what a parsed form holds (FastAPI's is a subclass)
 
 from fourlinks_console.services import Service, ServiceRefused, Services
@@ -38,3 +39,9 @@ async def uploaded_photos(
             )
         )
     return kept
+
+
+async def photo_from(services: Services, token: str, service: Service, path: str) -> Response:
+    """A kept photo, as the service that keeps it lets this person see it."""
+    data, media_type = await services.get_bytes(token, service, path)
+    return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 
 from fourlinks_console.people import CheckedForm, CurrentPerson, Person, sign_in
 from fourlinks_console.services import ServiceRefused, Services, part
-from fourlinks_console.uploads import uploaded_photos
+from fourlinks_console.uploads import photo_from, uploaded_photos
 from fourlinks_console.web import pages_of, query, see_other
 from fourlinks_contracts.feedback import FeedbackKind, Resolved, Satisfaction
 
@@ -145,10 +145,8 @@ async def submit(request: Request, person: CurrentPerson, form: CheckedForm) -> 
 @router.get("/r/feedback/{feedback_id}/photos/{sha256}")
 async def photo(request: Request, person: CurrentPerson, feedback_id: str, sha256: str) -> Response:
     """A photo sent with the resident's feedback, from the feedback service."""
-    services: Services = request.app.state.services
     path = f"/feedback/{part(feedback_id)}/photos/{part(sha256)}"
-    data, media_type = await services.get_bytes(person.token, "feedback", path)
-    return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
+    return await photo_from(request.app.state.services, person.token, "feedback", path)
 
 
 @router.post("/r/feedback/{feedback_id}/callback")

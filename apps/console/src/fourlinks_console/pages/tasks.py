@@ -14,7 +14,7 @@ from fourlinks_console.actions import ACTION_FORMS, body_of
 from fourlinks_console.figures import BOARD_STATES
 from fourlinks_console.people import CheckedForm, CurrentPerson, Person
 from fourlinks_console.services import ServiceRefused, Services, part
-from fourlinks_console.uploads import uploaded_photos
+from fourlinks_console.uploads import photo_from, uploaded_photos
 from fourlinks_console.web import pages_of, query, see_other
 from fourlinks_contracts.assignments import TaskSource
 from fourlinks_contracts.members import Urgency
@@ -111,19 +111,15 @@ async def _reported_with(services: Services, token: str, task: dict[str, Any]) -
 @router.get("/feedback/{feedback_id}/photos/{sha256}")
 async def feedback_photo(request: Request, person: CurrentPerson, feedback_id: str, sha256: str) -> Response:
     """A photo a resident sent, for whoever the feedback service lets see it."""
-    services: Services = request.app.state.services
     path = f"/feedback/{part(feedback_id)}/photos/{part(sha256)}"
-    data, media_type = await services.get_bytes(person.token, "feedback", path)
-    return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
+    return await photo_from(request.app.state.services, person.token, "feedback", path)
 
 
 @router.get("/tasks/{task_id}/photos/{sha256}")
 async def task_photo(request: Request, person: CurrentPerson, task_id: str, sha256: str) -> Response:
     """A photo of the task's work, for the task's readers."""
-    services: Services = request.app.state.services
     path = f"/tasks/{part(task_id)}/photos/{part(sha256)}"
-    data, media_type = await services.get_bytes(person.token, "assignments", path)
-    return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
+    return await photo_from(request.app.state.services, person.token, "assignments", path)
 
 
 @router.post("/tasks/{task_id}/do/{action}")
