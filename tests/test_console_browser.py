@@ -311,12 +311,18 @@ def a_member_with_households(console: Console) -> str:
     raise AssertionError("no member of the seeded community has households on a card")
 
 
-def on_a_phone(browser: Browser, console: Console, who: str) -> tuple[Page, Watch]:
+def on_a_phone(
+    browser: Browser, console: Console, who: str | None = None, link: str | None = None
+) -> tuple[Page, Watch]:
+    """A 360x640 touch screen, watched; signed in as `who`, or through a resident's `link`."""
     context = browser.new_context(viewport=SMALL_PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
     opened = context.new_page()
     watch = Watch()
     watch.attach(opened)
-    sign_in(opened, console, who)
+    if who:
+        sign_in(opened, console, who)
+    if link:
+        opened.goto(link)
     return opened, watch
 
 
@@ -391,11 +397,7 @@ def test_a_resident_signs_in_by_link_reports_a_problem_follows_it_and_rates_thei
     staff = console.token("secretary", COMMUNITY)
     household = console.api("members", f"/members/{member}/dashboard", staff)["households"][0]["household_id"]
     link = f"{console.url}/r?t={console.token('resident', COMMUNITY, subject=household)}"
-    context = browser.new_context(viewport=SMALL_PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
-    phone = context.new_page()
-    watch = Watch()
-    watch.attach(phone)
-    phone.goto(link)
+    phone, watch = on_a_phone(browser, console, link=link)
     phone.wait_for_url(re.compile(r"/r/feedback$"))  # the token is not left in the address
     assert fits_the_screen(phone)
     phone.locator("details.new-feedback summary").tap()
@@ -419,10 +421,9 @@ def test_a_resident_signs_in_by_link_reports_a_problem_follows_it_and_rates_thei
     phone.screenshot(
         path=str(SCREENSHOTS / "resident-small-phone.png"), full_page=True, mask=[phone.locator(".pd")]
     )
-    context.close()
+    phone.context.close()
 
-    stranger = browser.new_context(viewport=SMALL_PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
-    follow = stranger.new_page()
+    follow, _ = on_a_phone(browser, console)  # a stranger: nobody signed in
     follow.goto(f"{console.url}/follow")  # nobody signed in
     follow.locator("#reference").fill(reference.lower())
     follow.get_by_role("button", name="查询").tap()
@@ -436,19 +437,9 @@ def test_a_resident_signs_in_by_link_reports_a_problem_follows_it_and_rates_thei
     assert follow.locator("h1").inner_text() == "链接已失效"
     follow.goto(f"{console.url}/r/feedback")  # a resident page without a session
     assert follow.locator("h1").inner_text() == "链接已失效"
-    stranger.close()
+    follow.context.close()
     assert not watch.errors, watch.errors
     assert not watch.elsewhere, watch.elsewhere
-
-
-def phone_of(browser: Browser, console: Console, who: str | None = None, link: str | None = None) -> Page:
-    context = browser.new_context(viewport=SMALL_PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
-    opened = context.new_page()
-    if who:
-        sign_in(opened, console, who)
-    if link:
-        opened.goto(link)
-    return opened
 
 
 def eventually_true(check: Any, what: str, seconds: float = 30) -> None:
@@ -483,9 +474,8 @@ def test_the_loop_on_phones_from_a_residents_report_to_a_correction_after_a_diss
     household = console.api("members", f"/members/{member}/dashboard", staff)["households"][-1][
         "household_id"
     ]
-    resident = phone_of(
-        browser, console, link=f"{console.url}/r?t={console.token('resident', COMMUNITY, subject=household)}"
-    )
+    link = f"{console.url}/r?t={console.token('resident', COMMUNITY, subject=household)}"
+    resident, _ = on_a_phone(browser, console, link=link)
     resident.locator("details.new-feedback summary").tap()
     resident.locator("#fb-category").fill("厨房漏水")
     resident.locator("#fb-description").fill("厨房水管接头漏水")
@@ -502,7 +492,7 @@ def test_the_loop_on_phones_from_a_residents_report_to_a_correction_after_a_diss
 
     eventually_true(lambda: the_task() is not None, "the resident's problem did not reach the member")
     task_url = f"{console.url}/tasks/{the_task()}"
-    worker = phone_of(browser, console, who=f"member:{member}")
+    worker, _ = on_a_phone(browser, console, who=f"member:{member}")
     worker.goto(f"{console.url}/me/tasks")
     worker.locator(".task-item a.visit", has_text="厨房漏水").tap()
     worker.wait_for_url(re.compile(r"/tasks/"))
@@ -515,7 +505,7 @@ def test_the_loop_on_phones_from_a_residents_report_to_a_correction_after_a_diss
     assert state_of(worker) == "awaiting_check"
     assert worker.locator(".timeline .photos img").count() == 1  # the resolution's photo
 
-    inspector = phone_of(browser, console, who="inspector:yuhang")
+    inspector, _ = on_a_phone(browser, console, who="inspector:yuhang")
     assert inspector.locator(f".task-item[data-task='{the_task()}']").count() == 1  # in the queue
     inspector.goto(task_url)
     dripping: FilePayload = {

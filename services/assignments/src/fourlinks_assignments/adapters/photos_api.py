@@ -10,7 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request, UploadFile, status
 from fastapi.responses import Response
 
-from fourlinks_assignments.application import access, queries
+from fourlinks_assignments.adapters.reading import Reader, readable_task
+from fourlinks_assignments.application import queries
 from fourlinks_contracts.photos import PhotoInfo
 from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor
@@ -24,23 +25,11 @@ router = APIRouter(tags=["photos"])
 Worker = Annotated[
     Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.INSPECTOR, Role.MEMBER))
 ]
-Reader = Annotated[
-    Actor,
-    Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR, Role.INSPECTOR, Role.MEMBER)),
-]
 
 
 def subject_of(task: dict[str, Any]) -> str:
     """Whose key seals a task's photos: the household's or enterprise's it is about, else its own."""
     return str(task.get("household_id") or task.get("enterprise_id") or task["task_id"])
-
-
-async def _task(request: Request, actor: Actor, task_id: str, position: int | None = None) -> dict[str, Any]:
-    runtime = await caught_up(request, position)
-    async with runtime.engine.connect() as conn:
-        task = await queries.task_row(conn, task_id)
-    access.ensure_reader(actor, task)
-    return task
 
 
 @router.post(
@@ -55,7 +44,7 @@ async def upload_task_photo(
 ) -> dict[str, Any]:
     """Kept upright, at most 2048 px, without its metadata (no location), sealed; name the answer
     in the next command's `photos`."""
-    return await kept(request, subject_of(await _task(request, actor, task_id)), photo)
+    return await kept(request, subject_of(await readable_task(request, actor, task_id)), photo)
 
 
 async def task_photos(request: Request, task_id: str, sent: PhotosSent) -> tuple[PhotoInfo, ...]:
@@ -81,7 +70,7 @@ async def get_task_photo(
     actor: Reader,
     min_position: MinPosition = None,
 ) -> Response:
-    task = await _task(request, actor, task_id, min_position)
+    task = await readable_task(request, actor, task_id, min_position)
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         lines = await queries.task_timeline(conn, task_id)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import Field
 
 from fourlinks_assignments.adapters.photos_api import task_photos
+from fourlinks_assignments.adapters.reading import Reader, readable_task
 from fourlinks_assignments.application import access, answers, commands, handlers, queries
 from fourlinks_assignments.application.handlers import with_directory
 from fourlinks_assignments.application.reactions import deadline_policy, zone
@@ -61,10 +62,6 @@ from fourlinks_runtime.photos import PhotosSent
 
 router = APIRouter(tags=["tasks"])
 Raiser = Annotated[Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.INSPECTOR))]
-Reader = Annotated[
-    Actor,
-    Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR, Role.INSPECTOR, Role.MEMBER)),
-]
 Staff = Annotated[
     Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR, Role.INSPECTOR))
 ]
@@ -421,18 +418,7 @@ async def member_tasks(
 async def get_task(
     task_id: IdInPath, request: Request, actor: Reader, min_position: MinPosition = None
 ) -> dict[str, Any]:
-    return await _readable_task(request, actor, task_id, min_position)
-
-
-async def _readable_task(
-    request: Request, actor: Actor, task_id: str, min_position: int | None
-) -> dict[str, Any]:
-    """The task as the read model shows it (after `min_position`), if this actor may read it."""
-    runtime = await caught_up(request, min_position)
-    async with runtime.engine.connect() as conn:
-        task = await queries.task_row(conn, task_id)
-    access.ensure_reader(actor, task)
-    return task
+    return await readable_task(request, actor, task_id, min_position)
 
 
 @router.get(
@@ -457,7 +443,7 @@ async def task_timeline(
 async def task_actions(
     task_id: IdInPath, request: Request, actor: Reader, min_position: MinPosition = None
 ) -> dict[str, Any]:
-    task = await _readable_task(request, actor, task_id, min_position)
+    task = await readable_task(request, actor, task_id, min_position)
     return {"task_id": task_id, "state": task["state"], "actions": available_actions(actor, task)}
 
 

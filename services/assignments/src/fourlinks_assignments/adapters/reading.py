@@ -1,0 +1,29 @@
+"""Reading one task through HTTP: who may, and the task as the read model shows it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from fourlinks_assignments.application import access, queries
+from fourlinks_kernel.access import Role
+from fourlinks_kernel.envelope import Actor
+from fourlinks_runtime.auth import require_roles
+from fourlinks_runtime.http import caught_up
+
+Reader = Annotated[
+    Actor,
+    Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR, Role.INSPECTOR, Role.MEMBER)),
+]
+
+
+async def readable_task(
+    request: Request, actor: Actor, task_id: str, min_position: int | None = None
+) -> dict[str, Any]:
+    """The task as the read model shows it (after `min_position`), if this actor may read it."""
+    runtime = await caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        task = await queries.task_row(conn, task_id)
+    access.ensure_reader(actor, task)
+    return task
