@@ -76,8 +76,8 @@ class FeedbackSubmitted(FeedbackEvent):
     """A resident, an enterprise contact or a member on their behalf raised something."""
 
     event_type: ClassVar[str] = "FeedbackSubmitted"
-    # 2: the photos sent with it (none before)
-    schema_version: ClassVar[int] = 2
+    # 2: the photos sent with it (none before); 3: whether the resident asked to be told of progress
+    schema_version: ClassVar[int] = 3
     personal_fields: ClassVar[tuple[str, ...]] = ("description",)
     data_subject_field: ClassVar[str | None] = "data_subject"
     reference: str
@@ -96,6 +96,7 @@ class FeedbackSubmitted(FeedbackEvent):
     description: str | None
     data_subject: str
     photos: tuple[PhotoInfo, ...] = ()
+    notify: bool = False
 
 
 class FeedbackAcknowledged(FeedbackEvent):
@@ -203,6 +204,11 @@ class MemberRated(DomainEvent):
     comment: str | None
 
 
+def with_no_notice(data: dict[str, Any]) -> dict[str, Any]:
+    """Feedback submitted before residents could ask to be told of its progress (nobody asked)."""
+    return {**data, "notify": False}
+
+
 EVENTS: tuple[type[DomainEvent], ...] = (
     FeedbackSubmitted,
     FeedbackAcknowledged,
@@ -219,4 +225,5 @@ EVENTS: tuple[type[DomainEvent], ...] = (
 
 UPCASTERS: tuple[tuple[str, int, Callable[[dict[str, Any]], dict[str, Any]]], ...] = (
     ("FeedbackSubmitted", 1, with_no_photos),
+    ("FeedbackSubmitted", 2, with_no_notice),
 )

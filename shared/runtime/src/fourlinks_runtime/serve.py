@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 
 from fourlinks_runtime.upstate import free_port
 
-SERVICES = {"members": 8101, "assignments": 8102, "feedback": 8103}  # default ports
+SERVICES = {"members": 8101, "assignments": 8102, "feedback": 8103, "notifications": 8104}  # default ports
 PR_SET_PDEATHSIG = 1
 
 

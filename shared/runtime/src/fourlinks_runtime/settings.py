@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     members_database_url: str | None = None
     assignments_database_url: str | None = None
     feedback_database_url: str | None = None
+    notifications_database_url: str | None = None
     audit_database_url: str | None = Field(default=None, description="the log's Merkle tiles and checkpoints")
     log_level: str = "INFO"
     master_key: SecretStr | None = Field(default=None, description="base64 32-byte master key")

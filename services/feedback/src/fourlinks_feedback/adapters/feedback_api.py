@@ -71,6 +71,7 @@ class SubmitFeedback(Body):
     anonymous: bool = Field(default=False, description="hide the submitter from the member")
     confidential: bool = Field(default=False, description="content visible to secretaries only")
     photos: PhotosSent = Field(description="photos uploaded with POST /photos for this household (up to 6)")
+    notify: bool = Field(default=False, description="tell the household of each step by text message")
 
 
 class Answer(Body):
@@ -145,6 +146,7 @@ async def submit(
         anonymous=body.anonymous,
         confidential=body.confidential,
         photos=photos,
+        notify=body.notify,
     )
     references: list[str] = []
     command = commands.SubmitFeedback(actor=actor, new=new, member_id=member_id, now=runtime.clock())

@@ -83,6 +83,7 @@ class NewFeedback:
     anonymous: bool = False
     confidential: bool = False
     photos: tuple[PhotoInfo, ...] = ()
+    notify: bool = False
 
 
 class Feedback(Aggregate):
@@ -134,6 +135,7 @@ class Feedback(Aggregate):
             description=new.description,
             data_subject=new.household_id or new.enterprise_id or new.feedback_id,
             photos=new.photos,
+            notify=new.notify,
         )
         self._record(submitted)
         self._record(

@@ -1,0 +1,1 @@
+"""Four Links notifications: members, secretaries and residents told of what concerns them."""

@@ -1,0 +1,1 @@
+"""Channels to the outside world and the HTTP routes."""

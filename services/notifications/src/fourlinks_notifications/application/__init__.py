@@ -1,0 +1,1 @@
+"""Reading notices and working them: the sender, the commands, the queries."""

@@ -1,0 +1,58 @@
+"""The one place that wires the notifications service."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import httpx
+from fastapi import FastAPI
+
+from fourlinks_contracts import full_registry, notifications
+from fourlinks_notifications import read_models
+from fourlinks_notifications.adapters.notices_api import router
+from fourlinks_notifications.application.routing import Outlet
+from fourlinks_notifications.application.sender import Notifier, sender
+from fourlinks_notifications.domain.quiet import QuietHours
+from fourlinks_notifications.settings import Channels, NotifySettings
+from fourlinks_runtime.app import create_app as create_service_app
+from fourlinks_runtime.definition import ServiceDefinition
+from fourlinks_runtime.runtime import ServiceRuntime
+from fourlinks_runtime.settings import Settings
+
+DESCRIPTION = (
+    "Tells members, secretaries and residents what concerns them: by DingTalk or WeCom group robot, "
+    "e-mail and text message; once per event and recipient, retried, dead letters sent again on request."
+)
+
+
+def sending(settings: NotifySettings, zone: str) -> Callable[[ServiceRuntime], Awaitable[None]]:
+    """The sender as a worker of the service; a broken channels file or quiet hours stop the start."""
+    channels = Channels.read(settings.channels_file)
+    QuietHours.parse(settings.quiet_hours, zone)
+
+    async def work(runtime: ServiceRuntime) -> None:
+        async with httpx.AsyncClient(timeout=settings.send_timeout_seconds) as client:
+            outlet = Outlet(channels, client, settings.send_timeout_seconds)
+            await sender(Notifier.of(runtime, settings, outlet))
+
+    return work
+
+
+def definition(settings: Settings, notify: NotifySettings | None = None) -> ServiceDefinition:
+    """What the notifications service is made of."""
+    return ServiceDefinition(
+        name="notifications",
+        title="Four Links: notifications",
+        description=DESCRIPTION,
+        registry=full_registry(),
+        publishes=notifications.EVENTS,
+        projections=read_models.PROJECTIONS,
+        routers=(router,),
+        workers=(sending(notify or NotifySettings(), settings.timezone),),
+    )
+
+
+def create_app(settings: Settings | None = None, notify: NotifySettings | None = None) -> FastAPI:
+    """ASGI app factory (`uvicorn --factory fourlinks_notifications.bootstrap:create_app`)."""
+    settings = settings or Settings()
+    return create_service_app(definition(settings, notify), settings)

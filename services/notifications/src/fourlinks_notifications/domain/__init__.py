@@ -1,0 +1,1 @@
+"""What a notice is and which events cause one: pure, no I/O."""

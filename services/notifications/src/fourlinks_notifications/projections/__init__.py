@@ -1,0 +1,1 @@
+"""The read models the notices are worked from."""
