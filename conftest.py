@@ -456,6 +456,7 @@ NATS_PASSWORDS = {
     "FOURLINKS_NATS_MEMBERS_PASSWORD": "members-secret",
     "FOURLINKS_NATS_ASSIGNMENTS_PASSWORD": "assignments-secret",
     "FOURLINKS_NATS_FEEDBACK_PASSWORD": "feedback-secret",
+    "FOURLINKS_NATS_NOTIFICATIONS_PASSWORD": "notifications-secret",
     "FOURLINKS_NATS_AUDITOR_PASSWORD": "auditor-secret",
     "FOURLINKS_NATS_SYSTEM_PASSWORD": "system-secret",
 }

@@ -6,7 +6,7 @@ mkdir -p secrets && chmod 700 secrets
 random() { python3 -c 'import secrets; print(secrets.token_urlsafe(32))'; }
 keep() { [ -s "secrets/$1" ] || { printf '%s' "$2" > "secrets/$1"; chmod 600 "secrets/$1"; }; }
 keep postgres_password "$(random)"
-for service in members assignments feedback; do
+for service in members assignments feedback notifications; do
   keep "${service}_db_password" "$(random)"
   keep "${service}_database_url" "postgresql://${service}:$(cat "secrets/${service}_db_password")@postgres/${service}"
   keep "nats_${service}_password" "$(random)"
@@ -24,11 +24,13 @@ if [ ! -s secrets/checkpoint_key ]; then
   key=$(cd .. && ./fourlinks audit keygen 2>/dev/null) || { echo "the checkpoint key needs the project's environment: run make env" >&2; exit 1; }
   keep checkpoint_key "$key"
 fi
+# Where notices go (docs/operations.md, Notifications): none until you fill it in.
+keep notify_channels.json '{"robots": {}, "secretaries_email": {}, "smtp": null, "sms": null}'
 # The console's client secret at the identity provider: from the environment, or fill the file in.
 keep console_oidc_client_secret "${FOURLINKS_CONSOLE_OIDC_CLIENT_SECRET:-set-me}"
 {
   echo "FOURLINKS_NATS_ADMIN_PASSWORD=$(cat secrets/nats_admin_password)"
-  for service in members assignments feedback; do
+  for service in members assignments feedback notifications; do
     echo "FOURLINKS_NATS_${service^^}_PASSWORD=$(cat "secrets/nats_${service}_password")"
   done
   echo "FOURLINKS_NATS_AUDITOR_PASSWORD=$(cat secrets/nats_auditor_password)"

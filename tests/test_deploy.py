@@ -27,7 +27,7 @@ from fourlinks_runtime.settings import Settings
 
 KUBERNETES = "1.31"  # the version the manifests are validated against
 ROOT = DEPLOY.parent
-SERVICES = ("members", "assignments", "feedback")
+SERVICES = ("members", "assignments", "feedback", "notifications")
 NODE_ENV = {**os.environ, **NATS_PASSWORDS, "NATS_SERVER_NAME": "n1"}
 
 

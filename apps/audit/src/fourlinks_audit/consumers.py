@@ -10,6 +10,7 @@ from fourlinks_assignments.bootstrap import definition as assignments
 from fourlinks_feedback.bootstrap import definition as feedback
 from fourlinks_kernel.provisioning import DurableConsumer
 from fourlinks_members.bootstrap import definition as members
+from fourlinks_notifications.bootstrap import definition as notifications
 from fourlinks_runtime.definition import ServiceDefinition
 from fourlinks_runtime.policies import durable_name
 from fourlinks_runtime.settings import Settings
@@ -18,6 +19,7 @@ DEFINITIONS: dict[str, Callable[[Settings], ServiceDefinition]] = {
     "members": members,
     "assignments": assignments,
     "feedback": feedback,
+    "notifications": notifications,
 }
 
 

@@ -9,11 +9,13 @@ from fourlinks_assignments import read_models as assignments
 from fourlinks_feedback import read_models as feedback
 from fourlinks_kernel.projection import Projection
 from fourlinks_members import read_models as members
+from fourlinks_notifications import read_models as notifications
 
 READ_MODELS: dict[str, Sequence[Callable[[], Projection]]] = {
     "members": members.PROJECTIONS,
     "assignments": assignments.PROJECTIONS,
     "feedback": feedback.PROJECTIONS,
+    "notifications": notifications.PROJECTIONS,
 }
 
 

@@ -36,13 +36,14 @@ class ServiceUnavailable(Exception):
 
 
 class Services:
-    """One connection pool to the three services; every call carries a person's bearer token."""
+    """One connection pool to the four services; every call carries a person's bearer token."""
 
     def __init__(self, settings: ConsoleSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._urls: dict[str, str] = {
             "members": settings.members_url.rstrip("/"),
             "assignments": settings.assignments_url.rstrip("/"),
             "feedback": settings.feedback_url.rstrip("/"),
+            "notifications": settings.notifications_url.rstrip("/"),
         }
         self._http = httpx.AsyncClient(timeout=settings.service_timeout_seconds, transport=transport)
         self._audit = settings.audit_url.rstrip("/") if settings.audit_url else None

@@ -25,6 +25,7 @@ class ConsoleSettings(BaseSettings):
     members_url: str = "http://127.0.0.1:8101"
     assignments_url: str = "http://127.0.0.1:8102"
     feedback_url: str = "http://127.0.0.1:8103"
+    notifications_url: str = "http://127.0.0.1:8104"
     audit_url: str | None = Field(
         default=None, description="the checkpointer's /integrity (the auditor's page shows the latest)"
     )
