@@ -188,7 +188,7 @@ async def test_rebuilding_all_services_side_by_side_from_the_command_line_matche
         subprocess.run, command, env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "rebuilt members, assignments, feedback side by side" in done.stdout
+    assert "rebuilt members, assignments, feedback, notifications side by side" in done.stdout
     for service, digest_live in live.items():
         engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / service}.db")
         try:

@@ -556,6 +556,37 @@ def test_the_loop_on_phones_from_a_residents_report_to_a_correction_after_a_diss
         page.context.close()
 
 
+def test_a_secretary_sees_why_notices_are_not_sent_and_sends_a_household_its_sign_in_link(
+    console: Console, page: tuple[Page, Watch]
+) -> None:
+    """The embedded default has no channels: the page says so; a link asked for is recorded and goes
+    out once an SMS provider is configured; a household outside the scope is refused with a reason."""
+    browser_page, watch = page
+    member = a_member_with_households(console)
+    staff = console.token("secretary", COMMUNITY)
+    household = console.api("members", f"/members/{member}/dashboard", staff)["households"][0]["household_id"]
+    sign_in(browser_page, console, f"secretary:{COMMUNITY}")
+    browser_page.get_by_role("navigation", name="主导航").get_by_role("link", name="通知").click()
+    browser_page.wait_for_url(re.compile(r"/notices"))
+    assert "未配置短信服务商" in browser_page.locator("main").inner_text()
+    browser_page.locator("#household_id").fill(household)
+    with browser_page.expect_navigation():
+        browser_page.get_by_role("button", name="发送链接").click()
+    assert browser_page.locator("p.done").inner_text() == "登录链接已发出。"
+    asked = console.api("notifications", "/notices", staff, state="pending", unit=COMMUNITY)["items"]
+    assert "sign_in_link" in [n["message"] for n in asked if n["recipient_id"] == household]
+    assert not unlabelled(browser_page)
+    assert not watch.errors
+    shoot(browser_page, "notices")
+    refused = browser_page.context.new_page()  # a 404 page by design: not watched for errors
+    refused.goto(console.url + "/notices")
+    refused.locator("#household_id").fill("00000000-0000-4000-8000-000000000000")
+    with refused.expect_navigation():
+        refused.get_by_role("button", name="发送链接").click()
+    assert "no household" in refused.locator(".refused").last.inner_text()
+    refused.close()
+
+
 def test_a_forbidden_action_is_not_offered_and_is_refused_when_forced(
     console: Console, page: tuple[Page, Watch]
 ) -> None:
@@ -579,7 +610,17 @@ def test_the_locale_switch_changes_every_label_and_every_page_renders(
 ) -> None:
     browser_page, _ = page
     sign_in(browser_page, console, "secretary:yuhang")
-    pages = ["/", "/coverage", "/members", "/tasks", "/kpis", "/callbacks", "/party-days", "/history"]
+    pages = [
+        "/",
+        "/coverage",
+        "/members",
+        "/tasks",
+        "/kpis",
+        "/callbacks",
+        "/party-days",
+        "/notices",
+        "/history",
+    ]
     for path in pages:
         browser_page.goto(console.url + path)
         assert browser_page.locator("h1").count() == 1
@@ -606,6 +647,7 @@ def test_the_locale_switch_changes_every_label_and_every_page_renders(
         "KPIs",
         "Call-backs",
         "Themed party days",
+        "Notices",
         "History",
     ]
     shoot(browser_page, "kpis-english")
@@ -760,6 +802,9 @@ HOSTILE_PATHS = [
     "/callbacks/{task}/not-reached",
     "/party-days",
     "/party-days/{task}/tasks",
+    "/notices/sign-in-link",
+    "/notices/{task}/retry",
+    "/notices/not-a-notice/retry",
 ]
 FIELDS = [
     "who",

@@ -96,7 +96,7 @@ def test_the_console_runs_in_production_mode_behind_the_services_with_its_sessio
     assert console["environment"]["FOURLINKS_CONSOLE_ENVIRONMENT"] == "production"
     assert "FOURLINKS_CONSOLE_LOCAL_SIGNIN" not in console["environment"]
     assert {s["target"] for s in console["secrets"]} >= {"fourlinks_console_session_secret"}
-    assert set(console["depends_on"]) == set(SERVICES)
+    assert set(console["depends_on"]) == set(SERVICES) - {"notifications"}  # the console works without it
     assert "console_session_secret" in (DEPLOY / "make-secrets.sh").read_text()
 
 

@@ -92,7 +92,7 @@ def test_make_up_runs_everything_seeds_once_stops_cleanly_and_keeps_the_data(tmp
     var_dir = tmp_path / "var"
     process, urls = start(var_dir)
     try:
-        assert set(urls) == {"members", "assignments", "feedback"}
+        assert set(urls) == {"members", "assignments", "feedback", "notifications"}
         for url in urls.values():
             assert wait_ready(url).status_code == 200
         first = coverage(urls["members"], var_dir)

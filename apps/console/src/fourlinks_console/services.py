@@ -13,7 +13,8 @@ import httpx
 
 from fourlinks_console.settings import ConsoleSettings
 
-Service = Literal["members", "assignments", "feedback"]
+Service = Literal["members", "assignments", "feedback", "notifications"]
+NEEDED = ("members", "assignments", "feedback")
 READ_RETRY_SECONDS = 0.5
 
 
@@ -53,14 +54,16 @@ class Services:
         await self._http.aclose()
 
     async def unreachable(self) -> list[str]:
-        """The services that do not answer their liveness check now."""
+        """The services the console cannot work without that do not answer their liveness check now
+        (without the notifier only the notices page is unavailable: the console stays ready)."""
+        needed = {name: url for name, url in self._urls.items() if name in NEEDED}
         replies = await asyncio.gather(
-            *(self._http.get(f"{url}/health/live", timeout=2) for url in self._urls.values()),
+            *(self._http.get(f"{url}/health/live", timeout=2) for url in needed.values()),
             return_exceptions=True,
         )
         return [
             name
-            for name, reply in zip(self._urls, replies, strict=True)
+            for name, reply in zip(needed, replies, strict=True)
             if isinstance(reply, BaseException) or reply.status_code != 200
         ]
 

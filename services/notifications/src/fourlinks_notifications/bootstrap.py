@@ -25,9 +25,10 @@ DESCRIPTION = (
 )
 
 
-def sending(settings: NotifySettings, zone: str) -> Callable[[ServiceRuntime], Awaitable[None]]:
-    """The sender as a worker of the service; a broken channels file or quiet hours stop the start."""
-    channels = Channels.read(settings.channels_file)
+def sending(
+    settings: NotifySettings, channels: Channels, zone: str
+) -> Callable[[ServiceRuntime], Awaitable[None]]:
+    """The sender as a worker of the service; broken quiet hours stop the start."""
     QuietHours.parse(settings.quiet_hours, zone)
 
     async def work(runtime: ServiceRuntime) -> None:
@@ -39,7 +40,9 @@ def sending(settings: NotifySettings, zone: str) -> Callable[[ServiceRuntime], A
 
 
 def definition(settings: Settings, notify: NotifySettings | None = None) -> ServiceDefinition:
-    """What the notifications service is made of."""
+    """What the notifications service is made of; a broken channels file stops the start."""
+    notify = notify or NotifySettings()
+    channels = Channels.read(notify.channels_file)
     return ServiceDefinition(
         name="notifications",
         title="Four Links: notifications",
@@ -48,11 +51,13 @@ def definition(settings: Settings, notify: NotifySettings | None = None) -> Serv
         publishes=notifications.EVENTS,
         projections=read_models.PROJECTIONS,
         routers=(router,),
-        workers=(sending(notify or NotifySettings(), settings.timezone),),
+        workers=(sending(notify, channels, settings.timezone),),
     )
 
 
 def create_app(settings: Settings | None = None, notify: NotifySettings | None = None) -> FastAPI:
     """ASGI app factory (`uvicorn --factory fourlinks_notifications.bootstrap:create_app`)."""
-    settings = settings or Settings()
-    return create_service_app(definition(settings, notify), settings)
+    settings, notify = settings or Settings(), notify or NotifySettings()
+    app = create_service_app(definition(settings, notify), settings)
+    app.state.channels = Channels.read(notify.channels_file)
+    return app

@@ -62,6 +62,16 @@ class Channels(BaseModel):
     smtp: Smtp | None = None
     sms: AliyunSms | None = None
 
+    @property
+    def reaches_staff(self) -> bool:
+        """Whether members and secretaries can be told (a robot, or e-mail through a mail server)."""
+        return bool(self.robots) or (bool(self.secretaries_email) and self.smtp is not None)
+
+    @property
+    def reaches_residents(self) -> bool:
+        """Whether households and enterprises can be texted."""
+        return self.sms is not None
+
     @classmethod
     def read(cls, path: Path | None) -> Channels:
         """The channels file, or none configured; a broken file is refused with what to fix."""

@@ -133,6 +133,7 @@ async def submit(request: Request, person: CurrentPerson, form: CheckedForm) -> 
         "household_id": person.id,
         "anonymous": form.get("anonymous") == "yes",
         "confidential": form.get("confidential") == "yes",
+        "notify": form.get("notify") == "yes",
         "photos": photos,
     }
     try:

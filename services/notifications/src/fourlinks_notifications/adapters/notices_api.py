@@ -8,10 +8,12 @@ from enum import StrEnum
 from typing import Any
 
 from fastapi import APIRouter, Request, status
+from pydantic import BaseModel
 
 from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.errors import NotFound
 from fourlinks_notifications.application import answers, handlers, queries
+from fourlinks_notifications.settings import Channels
 from fourlinks_runtime.edge import IdInPath
 from fourlinks_runtime.guards import Secretary
 from fourlinks_runtime.http import (
@@ -59,6 +61,21 @@ async def list_notices(
         )
     items = [{**row._mapping, "params": json.loads(row.params)} for row in rows]
     return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+class Reach(BaseModel):
+    """Who the configured channels reach (nothing secret): those they do not are kept, not sent."""
+
+    staff: bool
+    residents: bool
+
+
+@router.get(
+    "/notices/reach", summary="Whether members, secretaries and residents can be told", response_model=Reach
+)
+async def reach(request: Request, _: Secretary) -> Reach:
+    channels: Channels = request.app.state.channels
+    return Reach(staff=channels.reaches_staff, residents=channels.reaches_residents)
 
 
 @router.post(

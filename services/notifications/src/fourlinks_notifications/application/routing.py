@@ -52,6 +52,7 @@ class Outlet:
     """The channels of one deployment, built once from its channels file."""
 
     def __init__(self, channels: Channels, client: httpx.AsyncClient, timeout: float) -> None:
+        self._channels = channels
         self._robots = {unit: _robot(config, client) for unit, config in channels.robots.items()}
         self._emails = channels.secretaries_email if channels.smtp else {}
         self._mail = SmtpMail(channels.smtp, timeout) if channels.smtp else None
@@ -61,9 +62,9 @@ class Outlet:
     def reaches(self) -> tuple[str, ...]:
         """The kinds of recipient some channel reaches (the others are not even looked at)."""
         kinds: list[str] = []
-        if self._robots or self._emails:
+        if self._channels.reaches_staff:
             kinds += [kind.value for kind in STAFF]
-        if self._sms is not None:
+        if self._channels.reaches_residents:
             kinds += [RecipientKind.HOUSEHOLD.value, RecipientKind.ENTERPRISE.value]
         return tuple(kinds)
 

@@ -1,0 +1,84 @@
+"""Notices (通知) for secretaries: the dead letters of their unit — messages no channel took after
+every attempt — sent again once the cause is fixed, what went out lately, and a household's
+sign-in link sent to its phone."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from fourlinks_console.people import CheckedForm, CurrentPerson, Person
+from fourlinks_console.services import ServiceRefused, Services, part
+from fourlinks_console.web import pages_of, query, see_other
+
+router = APIRouter()
+RECENT = 20
+
+
+@router.get("/notices", name="notices")
+async def notices_page(
+    request: Request, person: CurrentPerson, unit: str | None = None, at: int | None = None, sent: str = ""
+) -> Response:
+    return await _render(request, person, (unit or person.scope).strip("/"), at, link_sent=sent == "link")
+
+
+async def _render(
+    request: Request,
+    person: Person,
+    root: str,
+    at: int | None,
+    refused: tuple[str, ServiceRefused] | None = None,
+    *,
+    link_sent: bool = False,
+) -> Response:
+    services: Services = request.app.state.services
+    dead = await services.get(
+        person.token,
+        "notifications",
+        "/notices",
+        {"unit": root, "state": "dead", "limit": 200},
+        min_position=at,
+    )
+    recent = await services.get(
+        person.token, "notifications", "/notices", {"unit": root, "state": "sent", "limit": RECENT}
+    )
+    reach = await services.get(person.token, "notifications", "/notices/reach", {})
+    return pages_of(request).render(
+        request,
+        "notices.html",
+        {
+            "unit": root,
+            "dead": dead,
+            "recent": recent,
+            "reach": reach,
+            "refused": refused,
+            "link_sent": link_sent,
+        },
+        status=refused[1].status if refused else 200,
+    )
+
+
+@router.post("/notices/{notice_id}/retry")
+async def retry(request: Request, person: CurrentPerson, form: CheckedForm, notice_id: str) -> Response:
+    """A dead letter goes round again (a full set of attempts)."""
+    root = form.get("unit") or person.scope
+    services: Services = request.app.state.services
+    try:
+        answer = await services.send(person.token, "notifications", f"/notices/{part(notice_id)}/retry", {})
+    except ServiceRefused as refused:
+        return await _render(request, person, root, None, (notice_id, refused))
+    return see_other("/notices" + query(unit=root, at=answer.get("position")))
+
+
+@router.post("/notices/sign-in-link")
+async def sign_in_link(request: Request, person: CurrentPerson, form: CheckedForm) -> Response:
+    """A household is sent the link its residents sign in with."""
+    root = form.get("unit") or person.scope
+    household = form.get("household_id", "").strip()
+    services: Services = request.app.state.services
+    path = f"/households/{part(household)}/sign-in-link"
+    try:
+        answer = await services.send(person.token, "notifications", path, {})
+    except ServiceRefused as refused:
+        return await _render(request, person, root, None, ("sign-in-link", refused))
+    return see_other("/notices" + query(unit=root, at=answer.get("position"), sent="link"))
