@@ -508,6 +508,10 @@ def test_the_loop_on_phones_from_a_residents_report_to_a_correction_after_a_diss
     inspector, _ = on_a_phone(browser, console, who="inspector:yuhang")
     assert inspector.locator(f".task-item[data-task='{the_task()}']").count() == 1  # in the queue
     inspector.goto(task_url)
+    reported = inspector.locator(".reported .photos img")  # what the resident saw, to compare with
+    assert reported.count() == 1
+    reported.scroll_into_view_if_needed()
+    inspector.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=reported.element_handle())
     dripping: FilePayload = {
         "name": "drip.jpg",
         "mimeType": "image/jpeg",

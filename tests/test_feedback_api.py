@@ -177,7 +177,8 @@ async def test_photos_sent_with_feedback_are_kept_without_location_and_shown_to_
     shown = await d.get(d.feedback, f"/feedback/{item['id']}", resident)
     assert shown["photos"] == [photo]
     path = f"/feedback/{item['id']}/photos/{photo['sha256']}"
-    for who in (resident, d.token("member", member), d.secretary):
+    inspector = d.token("inspector", "inspector-1")  # what a spot check compares the work with
+    for who in (resident, d.token("member", member), d.secretary, inspector):
         got = await d.feedback.get(path, headers=who)
         assert got.status_code == 200, got.text
         assert got.headers["content-type"] == "image/jpeg"
@@ -191,6 +192,12 @@ async def test_photos_sent_with_feedback_are_kept_without_location_and_shown_to_
         f"/feedback/{secret['id']}/photos/{photo['sha256']}", headers=d.token("member", member)
     )
     assert hidden.status_code == 404
+    as_inspector = await d.feedback.get(
+        f"/feedback/{secret['id']}/photos/{photo['sha256']}", headers=inspector
+    )
+    assert as_inspector.status_code == 404  # confidential content is the secretaries' alone
+    elsewhere_inspector = d.token("inspector", "inspector-2", scope="yuhang/linping")
+    assert (await d.feedback.get(path, headers=elsewhere_inspector)).status_code == 404
     assert (
         await d.feedback.get(f"/feedback/{secret['id']}/photos/{photo['sha256']}", headers=d.secretary)
     ).status_code == 200

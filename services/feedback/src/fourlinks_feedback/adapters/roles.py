@@ -13,8 +13,7 @@ from fourlinks_runtime.auth import require_roles
 Submitter = Annotated[
     Actor, Depends(require_roles(Role.RESIDENT, Role.MEMBER, Role.SECRETARY, Role.ADMINISTRATOR))
 ]
-Anyone = Annotated[
-    Actor,
-    Depends(require_roles(Role.RESIDENT, Role.MEMBER, Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR)),
-]
+READERS = (Role.RESIDENT, Role.MEMBER, Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR, Role.INSPECTOR)
+Anyone = Annotated[Actor, Depends(require_roles(*READERS))]
+"""Whoever may read some feedback: which items, and how much of them, is `access`'s to say."""
 Answerer = Annotated[Actor, Depends(require_roles(Role.RESIDENT, Role.SECRETARY, Role.ADMINISTRATOR))]

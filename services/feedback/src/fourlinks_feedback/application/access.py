@@ -16,13 +16,14 @@ def is_staff(actor: Actor) -> bool:
 
 
 def visible_to(actor: Actor, row: dict[str, Any]) -> bool:
-    """Households see their own; members their contacts' unless anonymous; staff their scope."""
+    """Households see their own; members their contacts' unless anonymous; staff their scope; an
+    inspector the items of their scope (the problem and photos a spot check compares the work with)."""
     roles = set(actor.roles)
     if Role.RESIDENT in roles and actor.id in (row["household_id"], row["enterprise_id"]):
         return True
     if Role.MEMBER in roles and actor.id == row["member_id"] and not row["anonymous"]:
         return True
-    return bool(roles & STAFF) and covers(actor, row["org_unit"])
+    return bool(roles & (STAFF | {Role.INSPECTOR})) and covers(actor, row["org_unit"])
 
 
 def reads_content(actor: Actor, row: dict[str, Any]) -> bool:
