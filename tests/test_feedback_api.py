@@ -217,3 +217,37 @@ async def test_photos_sent_with_feedback_are_kept_without_location_and_shown_to_
         headers={**resident, "X-Min-Position": str(d.position)},
     )
     assert (mixed.status_code, "was not uploaded for this household" in mixed.text) == (422, True)
+
+
+async def test_an_erased_household_s_photos_and_words_can_no_longer_be_read_anywhere(
+    district: District,
+) -> None:
+    """Erasing a household destroys its residents' keys and its own: the photo it sent stays in the
+    store but opens for nobody, and what it wrote is gone from every service's read models."""
+    d = district
+    member, household = await community_with_a_covered_household(d)
+    resident = d.token("resident", household)
+    photo = (await upload(d, resident, a_photo_with_a_location())).json()
+    body = {"category": "repairs", "household_id": household, "description": "厨房漏水", "photos": [photo]}
+    item = await d.post(d.feedback, "/feedback", body, resident)
+    task_id = (await d.get(d.feedback, f"/feedback/{item['id']}", resident))["task_id"]
+    path = f"/feedback/{item['id']}/photos/{photo['sha256']}"
+    assert (await d.feedback.get(path, headers=d.secretary)).status_code == 200
+    stored = list((d.settings.var_dir / "photos").rglob("*"))
+    assert any(p.is_file() for p in stored)
+
+    await d.post(d.members, f"/households/{household}/erase", {}, d.secretary)
+    gone = await d.feedback.get(path, headers={**d.secretary, "X-Min-Position": str(d.position)})
+    assert gone.status_code == 404
+    assert "erased" in gone.text
+    assert any(p.is_file() for p in stored)  # the sealed bytes lie where they were, unreadable
+    assert (await d.get(d.feedback, f"/feedback/{item['id']}", d.secretary))["description"] is None
+    task = await d.get(d.assignments, f"/tasks/{task_id}", d.secretary)
+    assert task["description"] is None
+    residents = (await d.get(d.members, f"/households/{household}", d.secretary))["residents"]
+    assert all(r["erased"] and r["name"] is None and r["phone"] is None for r in residents)
+    again = await d.members.post(f"/households/{household}/erase", headers=d.secretary)
+    assert again.status_code == 409
+    elsewhere = d.token("secretary", "secretary-2", scope="yuhang/linping")
+    assert (await d.members.post(f"/households/{household}/erase", headers=elsewhere)).status_code == 403
+    assert member  # the member's card still covers the household: only personal data is gone

@@ -76,19 +76,18 @@ def as_json_lines(entries: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in entries)
 
 
-ERASURES = {
-    "ResidentErased": "resident_id",
-    "EnterpriseContactErased": "contact_person_id",
-    "PersonalDataErased": "person_id",
-}
-
-
 async def reapply_erasures(store: EventStore, cipher: PersonalDataCipher) -> int:
     """Destroy every key the history says was erased: run after restoring the key table from a
     backup older than an erasure, so nobody comes back."""
+    registry = store.codec.registry
+    erasures = {
+        kind: field
+        for kind in registry.event_types()
+        if (field := registry.contract(kind).erased_person_field) is not None
+    }
     erased = 0
     async for stored in store.read():
-        field = ERASURES.get(stored.event_type)
+        field = erasures.get(stored.event_type)
         if field is not None:
             _, data = store.codec.envelope_of(stored)
             await cipher.erase(str(data[field]))

@@ -206,8 +206,19 @@ class ResidentErased(DomainEvent):
     """A resident's key was destroyed: their personal fields are gone from every read model."""
 
     event_type: ClassVar[str] = "ResidentErased"
+    erased_person_field: ClassVar[str | None] = "resident_id"
     household_id: str
     resident_id: str
+
+
+class HouseholdErased(DomainEvent):
+    """A household's key was destroyed, after its residents': what it reported (feedback, photos,
+    answers, comments, the descriptions of tasks raised from it, visit notes) is unreadable for good
+    and gone from every read model."""
+
+    event_type: ClassVar[str] = "HouseholdErased"
+    erased_person_field: ClassVar[str | None] = "household_id"
+    household_id: str
 
 
 class EnterpriseRegistered(DomainEvent):
@@ -241,6 +252,7 @@ class EnterpriseContactErased(DomainEvent):
     """An enterprise's contact person was erased."""
 
     event_type: ClassVar[str] = "EnterpriseContactErased"
+    erased_person_field: ClassVar[str | None] = "contact_person_id"
     enterprise_id: str
     contact_person_id: str
 
@@ -335,6 +347,7 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     HouseholdRegistered,
     ResidentAdded,
     ResidentErased,
+    HouseholdErased,
     EnterpriseRegistered,
     CreditCodeClaimed,
     EnterpriseContactErased,

@@ -122,6 +122,8 @@ class EventCodec:
         contract = self.registry.contract(envelope.event_type)
         data, erased = await self._open(contract, data)
         event = self.registry.load(envelope.event_type, envelope.schema_version, data)
+        if contract.erased_person_field is not None and self.cipher is not None:
+            self.cipher.forget(str(getattr(event, contract.erased_person_field)))
         return RecordedEvent(envelope, event, stored.position, stored.digest, erased)
 
     async def _seal(self, event: DomainEvent) -> dict[str, Any]:

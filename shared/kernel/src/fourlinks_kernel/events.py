@@ -28,6 +28,9 @@ class DomainEvent(BaseModel):
     schema_version: ClassVar[int] = 1
     personal_fields: ClassVar[tuple[str, ...]] = ()
     data_subject_field: ClassVar[str | None] = None
+    # On an erasure event: the field naming the person whose key was destroyed (every process
+    # that reads the event forgets any copy of that key it holds).
+    erased_person_field: ClassVar[str | None] = None
 
     def data_subject_id(self) -> str | None:
         """The id of the person whose key protects this event's personal fields."""

@@ -16,6 +16,7 @@ class PersonalDataErased(DomainEvent):
     """A person's key was destroyed: their personal fields in history are unreadable for good."""
 
     event_type: ClassVar[str] = "PersonalDataErased"
+    erased_person_field: ClassVar[str | None] = "person_id"
     person_id: str
     reason: str
 

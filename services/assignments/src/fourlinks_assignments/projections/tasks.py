@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from fourlinks_contracts import assignments as ev
+from fourlinks_contracts.members import HouseholdErased
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.rows import Added, CopiedFrom, KeepFirst, insert_row, select_row, update_rows
@@ -96,12 +97,18 @@ class TasksProjection:
     name: ClassVar[str] = "assignments.tasks"
     version: ClassVar[int] = 2  # 2: tasks.origin_unit indexed
     metadata: ClassVar[MetaData] = metadata
-    subjects: ClassVar[str | None] = "assignments.>"
-    handles: ClassVar[frozenset[str]] = frozenset(e.event_type for e in ev.EVENTS)
+    # The whole log: a household's erasure (members) clears what its tasks say of it.
+    subjects: ClassVar[str | None] = None
+    handles: ClassVar[frozenset[str]] = frozenset(e.event_type for e in ev.EVENTS) | {
+        HouseholdErased.event_type
+    }
 
     def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
         """One row change per event, and a line on the task's timeline."""
         event, when = recorded.event, recorded.envelope.occurred_at
+        if isinstance(event, HouseholdErased):
+            update_rows(conn, tasks, {"household_id": event.household_id}, dict.fromkeys(PERSONAL))
+            return
         if isinstance(event, ev.ThemedPartyDayHeld):
             insert_row(
                 conn,

@@ -16,10 +16,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    select,
 )
 
 from fourlinks_contracts import assignments as tasks_ev
 from fourlinks_contracts import feedback as ev
+from fourlinks_contracts.members import HouseholdErased
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.rows import CopiedFrom, KeepFirst, insert_row, update_rows
@@ -123,12 +125,15 @@ class FeedbackProjection:
     metadata: ClassVar[MetaData] = metadata
     subjects: ClassVar[str | None] = None
     handles: ClassVar[frozenset[str]] = frozenset(
-        {e.event_type for e in ev.EVENTS} | tasks_ev.TASK_LIFECYCLE_EVENTS
+        {e.event_type for e in ev.EVENTS} | tasks_ev.TASK_LIFECYCLE_EVENTS | {HouseholdErased.event_type}
     )
 
     def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
         """Feedback events change their rows; task events update the feedback they belong to."""
         event, when = recorded.event, recorded.envelope.occurred_at
+        if isinstance(event, HouseholdErased):
+            _erase(conn, event.household_id)
+            return
         if event.event_type in tasks_ev.TASK_LIFECYCLE_EVENTS:
             self._task(conn, event, when)
             return
@@ -333,3 +338,12 @@ def _task_lifecycle(event: DomainEvent) -> dict[str, Any]:
 
 def _confirms_resolution(event: ev.SatisfactionRecorded) -> bool:
     return event.resolved != ev.Resolved.NO and event.satisfaction != ev.Satisfaction.DISSATISFIED
+
+
+def _erase(conn: Connection, household_id: str) -> None:
+    """What an erased household wrote is gone from these tables as its key is from the key table
+    (its photos stay listed: their bytes, sealed under that key, can no longer be opened)."""
+    theirs = select(items.c.feedback_id).where(items.c.household_id == household_id)
+    conn.execute(callbacks.update().where(callbacks.c.feedback_id.in_(theirs)).values(comment=None))
+    update_rows(conn, items, {"household_id": household_id}, {"description": None, "answer": None})
+    update_rows(conn, ratings, {"household_id": household_id}, {"comment": None})

@@ -167,6 +167,17 @@ async def erase_resident(
     return await dispatch(request, command, erase, actor=actor, answer_id=resident_id)
 
 
+@router.post(
+    "/households/{household_id}/erase",
+    summary="Erase a household (PIPL Art. 47): its residents' keys and its own are destroyed for good, "
+    "and with them what it reported, its photos and its comments",
+)
+async def erase_household(household_id: IdInPath, request: Request, actor: Secretary) -> CommandAccepted:
+    command = commands.EraseHousehold(actor=actor, household_id=household_id)
+    erase = handlers.with_keys(handlers.erase_household, runtime_of(request).cipher)
+    return await dispatch(request, command, erase, actor=actor, answer_id=household_id)
+
+
 @router.post("/enterprises", status_code=status.HTTP_201_CREATED, summary="Register an enterprise")
 async def register_enterprise(
     body: RegisterEnterprise, request: Request, actor: Secretary

@@ -195,6 +195,14 @@ class RevokeCard:
 
 
 @dataclass(frozen=True)
+class EraseHousehold:
+    """Record a household's erasure with its residents'; the caller destroys their keys first."""
+
+    actor: Actor
+    household_id: str
+
+
+@dataclass(frozen=True)
 class EraseResident:
     """Record a resident's erasure; the caller destroys their key first."""
 

@@ -24,6 +24,7 @@ from fourlinks_members.application.commands import (
     DeactivateMember,
     DetachHelper,
     EraseEnterpriseContact,
+    EraseHousehold,
     EraseResident,
     IssueCard,
     RecordVisit,
@@ -345,6 +346,15 @@ async def erase_resident(cmd: EraseResident, uow: UnitOfWork, keys: PersonalKeys
     household = await _contact(uow, cmd.actor, Household, cmd.household_id)
     household.erase_resident(cmd.resident_id)
     await keys.erase(cmd.resident_id)
+
+
+async def erase_household(cmd: EraseHousehold, uow: UnitOfWork, keys: PersonalKeys) -> None:
+    """Destroy the keys of a household's residents and its own (what it reported, its photos), and
+    record the erasure (order: as above)."""
+    household = await _contact(uow, cmd.actor, Household, cmd.household_id)
+    for resident_id in household.erase():
+        await keys.erase(resident_id)
+    await keys.erase(household.id)
 
 
 async def erase_enterprise_contact(cmd: EraseEnterpriseContact, uow: UnitOfWork, keys: PersonalKeys) -> None:

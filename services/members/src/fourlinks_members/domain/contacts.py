@@ -15,6 +15,7 @@ from fourlinks_contracts.members import (
     CreditCodeClaimed,
     EnterpriseContactErased,
     EnterpriseRegistered,
+    HouseholdErased,
     HouseholdRegistered,
     ResidentAdded,
     ResidentErased,
@@ -172,6 +173,7 @@ class Household(Contact):
     def __init__(self, aggregate_id: str) -> None:
         super().__init__(aggregate_id)
         self.residents: dict[str, bool] = {}  # resident id -> erased
+        self.erased = False
 
     def register(self, *, org_unit: str, unit_no: str, room: str, visit_cadence_days: int) -> None:
         """Register a household; residents are added separately, each with their own key."""
@@ -214,6 +216,18 @@ class Household(Contact):
             raise StateConflict(f"resident {resident_id} has already been erased")
         self._record(ResidentErased(household_id=self.id, resident_id=resident_id))
 
+    def erase(self) -> list[str]:
+        """Record the household's erasure, each resident not yet erased first; returns those
+        residents (their keys and the household's are destroyed by the caller)."""
+        self.require_registered()
+        if self.erased:
+            raise StateConflict(f"household {self.id} has already been erased")
+        remaining = [resident for resident, erased in self.residents.items() if not erased]
+        for resident_id in remaining:
+            self._record(ResidentErased(household_id=self.id, resident_id=resident_id))
+        self._record(HouseholdErased(household_id=self.id))
+        return remaining
+
     def apply(self, event: DomainEvent) -> None:
         if self.apply_link(event):
             return
@@ -224,6 +238,8 @@ class Household(Contact):
                 self.residents[event.resident_id] = False
             case ResidentErased():
                 self.residents[event.resident_id] = True
+            case HouseholdErased():
+                self.erased = True
 
 
 class Enterprise(Contact):

@@ -34,6 +34,7 @@ from fourlinks_contracts.members import (
     EnterpriseRegistered,
     HelperAttached,
     HelperDetached,
+    HouseholdErased,
     HouseholdRegistered,
     MemberDeactivated,
     MemberProfileUpdated,
@@ -202,6 +203,7 @@ class DirectoryProjection:
             "HouseholdRegistered",
             "ResidentAdded",
             "ResidentErased",
+            "HouseholdErased",
             "EnterpriseRegistered",
             "EnterpriseContactErased",
             "ServiceCardIssued",
@@ -325,6 +327,9 @@ class DirectoryProjection:
                         "erased": True,
                     },
                 )
+            case HouseholdErased():
+                erased = {"notes": None, "problem_description": None}
+                update_rows(conn, visits, {"contact_id": event.household_id}, erased)
             case EnterpriseRegistered():
                 insert_row(
                     conn,
