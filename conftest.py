@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import hmac
 import io
 import itertools
 import json
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 import nats
@@ -40,6 +46,7 @@ from fourlinks_kernel.store import EventStore
 from fourlinks_kernel.unit_of_work import Outcome, UnitOfWork, run_command
 from fourlinks_members.bootstrap import create_app as members_app
 from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
+from fourlinks_notifications.adapters.sms import aliyun_signature
 from fourlinks_runtime.auth import issue_token
 from fourlinks_runtime.embedded import EmbeddedNats, NatsEndpoint, nats_container, run_nats_config, start_nats
 from fourlinks_runtime.engines import create_engine
@@ -665,3 +672,96 @@ def a_photo_with_a_location(colour: tuple[int, int, int] = (90, 120, 200)) -> by
     out = io.BytesIO()
     image.save(out, format="JPEG", exif=exif.tobytes())
     return out.getvalue()
+
+
+# -- local stand-ins for the notifier's channels (a DingTalk robot, Alibaba Cloud's SMS API) --------
+ROBOT_SECRET = "SEC-test-robot-secret"  # noqa: S105 - a local receiver's
+SMS_SECRET = "sms-test-secret"  # noqa: S105 - a local receiver's
+
+
+@dataclass
+class Receiver:
+    """A local HTTP endpoint standing in for a robot or the SMS provider: refuses a request whose
+    signature is wrong (as the real one does), answers 500 to the first `failing` good ones, and
+    keeps what it took."""
+
+    kind: str
+    failing: int = 0
+    taken: list[dict[str, Any]] = field(default_factory=list)
+    refused_signatures: int = 0
+    failed: int = 0
+    url: str = ""
+
+    def answer(self, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        message = self._checked(path, body)
+        if message is None:
+            self.refused_signatures += 1
+            return 200, {"errcode": 310000, "Code": "SignatureDoesNotMatch"}
+        if self.failing > 0:
+            self.failing -= 1
+            self.failed += 1
+            return 500, {}
+        self.taken.append(message)
+        return 200, {"errcode": 0, "errmsg": "ok", "Code": "OK"}
+
+    def _checked(self, path: str, body: bytes) -> dict[str, Any] | None:
+        if self.kind == "dingtalk":
+            query = parse_qs(urlparse(path).query)
+            timestamp, sign = query["timestamp"][0], query["sign"][0]
+            expected = hmac.new(
+                ROBOT_SECRET.encode(), f"{timestamp}\n{ROBOT_SECRET}".encode(), hashlib.sha256
+            )
+            good = base64.b64encode(expected.digest()).decode() == sign
+            return json.loads(body) if good else None
+        if self.kind == "sms":
+            params = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+            signature = params.pop("Signature")
+            return params if aliyun_signature(params, SMS_SECRET) == signature else None
+        return dict(json.loads(body))
+
+
+@contextmanager
+def serving(receiver: Receiver) -> Iterator[Receiver]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            status, answer = receiver.answer(self.path, body)
+            data = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/send"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def channels_file(path: Path, robot: Receiver, sms: Receiver, **more: Any) -> Path:
+    """A channels file sending members' notices to `robot` (DingTalk, signed) and households' texts
+    to `sms` (Alibaba Cloud's API, signed); `more` adds e-mail."""
+    channels = {
+        "robots": {
+            "yuhang": {"kind": "dingtalk", "url": robot.url + "?access_token=t", "secret": ROBOT_SECRET}
+        },
+        "sms": {
+            "access_key_id": "test-key",
+            "access_key_secret": SMS_SECRET,
+            "sign_name": "四联服务",
+            "template_code": "SMS_000001",
+            "endpoint": sms.url,
+        },
+        **more,
+    }
+    path.write_text(json.dumps(channels, ensure_ascii=False), encoding="utf-8")
+    return path

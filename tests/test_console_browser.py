@@ -24,7 +24,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
-from conftest import a_photo_with_a_location
+from conftest import Receiver, a_photo_with_a_location, channels_file, serving
 from playwright.sync_api import (
     Browser,
     FilePayload,
@@ -62,6 +62,8 @@ class Console:
     url: str
     services: dict[str, str]
     var_dir: Path
+    robot: Receiver  # the members' DingTalk group robot, a local stand-in checking signatures
+    sms: Receiver  # the SMS provider's API, likewise
 
     def token(self, role: str, scope: str, subject: str | None = None) -> str:
         command = [sys.executable, "-m", "fourlinks_cli", "token", "--role", role, "--scope", scope]
@@ -119,15 +121,28 @@ class Watch:
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    var_dir = tmp_path_factory.mktemp("console") / "var"
-    log = (var_dir.parent / "up.log").open("ab")
+    with serving(Receiver("dingtalk")) as robot, serving(Receiver("sms")) as sms:
+        yield from _embedded(tmp_path_factory.mktemp("console"), robot, sms)
+
+
+def _embedded(root: Path, robot: Receiver, sms: Receiver) -> Iterator[Console]:
+    var_dir = root / "var"
+    log = (root / "up.log").open("ab")
+    env = {
+        **os.environ,
+        "FOURLINKS_LOG_LEVEL": "WARNING",
+        "FOURLINKS_API_WORKERS": "1",
+        "FOURLINKS_NOTIFY_CHANNELS_FILE": str(channels_file(root / "channels.json", robot, sms)),
+        "FOURLINKS_NOTIFY_QUIET_HOURS": "",  # the suite runs at any hour
+        "FOURLINKS_NOTIFY_SCAN_SECONDS": "0.2",
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "fourlinks_cli", "up", "--var-dir", str(var_dir)],
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,
         start_new_session=True,
-        env={**os.environ, "FOURLINKS_LOG_LEVEL": "WARNING", "FOURLINKS_API_WORKERS": "1"},
+        env=env,
     )
     assert process.stdout is not None
     services: dict[str, str] = {}
@@ -143,9 +158,9 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         if "Ctrl-C stops everything" in line or time.monotonic() > deadline:
             break
     try:
-        assert console_url, (var_dir.parent / "up.log").read_text(errors="replace")[-3000:]
+        assert console_url, (root / "up.log").read_text(errors="replace")[-3000:]
         _wait_live(console_url)
-        yield Console(console_url, services, var_dir)
+        yield Console(console_url, services, var_dir, robot, sms)
     finally:
         os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=60)
@@ -492,6 +507,14 @@ def test_the_loop_on_phones_from_a_residents_report_to_a_correction_after_a_diss
 
     eventually_true(lambda: the_task() is not None, "the resident's problem did not reach the member")
     task_url = f"{console.url}/tasks/{the_task()}"
+
+    def told_the_member() -> bool:  # through the group robot, mentioning their public phone
+        return any(
+            str(the_task())[:8] in m["text"]["content"] and "已交给您办理" in m["text"]["content"]
+            for m in console.robot.taken
+        )
+
+    eventually_true(told_the_member, "the member was not told of the task")
     worker, _ = on_a_phone(browser, console, who=f"member:{member}")
     worker.goto(f"{console.url}/me/tasks")
     worker.locator(".task-item a.visit", has_text="厨房漏水").tap()
@@ -560,11 +583,11 @@ def test_the_loop_on_phones_from_a_residents_report_to_a_correction_after_a_diss
         page.context.close()
 
 
-def test_a_secretary_sees_why_notices_are_not_sent_and_sends_a_household_its_sign_in_link(
-    console: Console, page: tuple[Page, Watch]
+def test_a_secretary_sends_a_household_its_sign_in_link_and_the_resident_signs_in_with_it(
+    console: Console, page: tuple[Page, Watch], browser: Browser
 ) -> None:
-    """The embedded default has no channels: the page says so; a link asked for is recorded and goes
-    out once an SMS provider is configured; a household outside the scope is refused with a reason."""
+    """The link goes by text message (the SMS provider's stand-in checks the request's signature);
+    opened on a phone it signs the household in; a household outside the scope is refused."""
     browser_page, watch = page
     member = a_member_with_households(console)
     staff = console.token("secretary", COMMUNITY)
@@ -572,16 +595,27 @@ def test_a_secretary_sees_why_notices_are_not_sent_and_sends_a_household_its_sig
     sign_in(browser_page, console, f"secretary:{COMMUNITY}")
     browser_page.get_by_role("navigation", name="主导航").get_by_role("link", name="通知").click()
     browser_page.wait_for_url(re.compile(r"/notices"))
-    assert "未配置短信服务商" in browser_page.locator("main").inner_text()
+    assert browser_page.locator("p.refused[role=status]").count() == 0  # every channel is configured
+    texted = len(console.sms.taken)
     browser_page.locator("#household_id").fill(household)
     with browser_page.expect_navigation():
         browser_page.get_by_role("button", name="发送链接").click()
     assert browser_page.locator("p.done").inner_text() == "登录链接已发出。"
-    asked = console.api("notifications", "/notices", staff, state="pending", unit=COMMUNITY)["items"]
-    assert "sign_in_link" in [n["message"] for n in asked if n["recipient_id"] == household]
     assert not unlabelled(browser_page)
     assert not watch.errors
     shoot(browser_page, "notices")
+
+    eventually_true(lambda: len(console.sms.taken) > texted, "the sign-in link was not texted")
+    text = json.loads(console.sms.taken[-1]["TemplateParam"])["content"]
+    assert text.startswith("【四联】您家的登录链接")
+    assert console.sms.refused_signatures == 0
+    token = re.search(r"/r\?t=(\S+)", text)
+    assert token is not None
+    phone, phone_watch = on_a_phone(browser, console, link=f"{console.url}/r?t={token[1]}")
+    phone.wait_for_url(re.compile(r"/r/feedback$"))
+    assert not phone_watch.errors
+    phone.context.close()
+
     refused = browser_page.context.new_page()  # a 404 page by design: not watched for errors
     refused.goto(console.url + "/notices")
     refused.locator("#household_id").fill("00000000-0000-4000-8000-000000000000")

@@ -6,21 +6,15 @@ letters sent again by a secretary; a household's sign-in link; quiet hours."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import email.policy
-import hashlib
-import hmac
 import json
-import threading
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, contextmanager
-from dataclasses import dataclass, field
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
@@ -28,95 +22,26 @@ from aiosmtpd.controller import Controller
 from conftest import (
     COMMUNITY,
     District,
+    Receiver,
+    channels_file,
     community_with_a_covered_household,
     eventually,
     free_ports,
     running,
     service_runtime,
+    serving,
     wait_ready,
     work_and_close,
 )
 
 from fourlinks_notifications.adapters.outgoing import Outgoing
 from fourlinks_notifications.adapters.robots import WeComRobot
-from fourlinks_notifications.adapters.sms import aliyun_signature
 from fourlinks_notifications.application.routing import Outlet
 from fourlinks_notifications.application.sender import Notifier, sweep
 from fourlinks_notifications.bootstrap import create_app as notifications_app
 from fourlinks_notifications.settings import Channels, NotifySettings
 from fourlinks_runtime.auth import TokenVerifier
 from fourlinks_runtime.settings import Settings
-
-ROBOT_SECRET = "SEC-test-robot-secret"
-SMS_SECRET = "sms-test-secret"
-
-
-@dataclass
-class Receiver:
-    """A local HTTP endpoint standing in for a robot or the SMS provider: refuses a request whose
-    signature is wrong (as the real one does), answers 500 to the first `failing` good ones, and
-    keeps what it took."""
-
-    kind: str
-    failing: int = 0
-    taken: list[dict[str, Any]] = field(default_factory=list)
-    refused_signatures: int = 0
-    failed: int = 0
-    url: str = ""
-
-    def answer(self, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
-        message = self._checked(path, body)
-        if message is None:
-            self.refused_signatures += 1
-            return 200, {"errcode": 310000, "Code": "SignatureDoesNotMatch"}
-        if self.failing > 0:
-            self.failing -= 1
-            self.failed += 1
-            return 500, {}
-        self.taken.append(message)
-        return 200, {"errcode": 0, "errmsg": "ok", "Code": "OK"}
-
-    def _checked(self, path: str, body: bytes) -> dict[str, Any] | None:
-        if self.kind == "dingtalk":
-            query = parse_qs(urlparse(path).query)
-            timestamp, sign = query["timestamp"][0], query["sign"][0]
-            expected = hmac.new(
-                ROBOT_SECRET.encode(), f"{timestamp}\n{ROBOT_SECRET}".encode(), hashlib.sha256
-            )
-            good = base64.b64encode(expected.digest()).decode() == sign
-            return json.loads(body) if good else None
-        if self.kind == "sms":
-            params = {k: v[0] for k, v in parse_qs(body.decode()).items()}
-            signature = params.pop("Signature")
-            return params if aliyun_signature(params, SMS_SECRET) == signature else None
-        return dict(json.loads(body))
-
-
-@contextmanager
-def serving(receiver: Receiver) -> Iterator[Receiver]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            status, answer = receiver.answer(self.path, body)
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/send"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 class Mailbox:
@@ -147,22 +72,13 @@ def outside(tmp_path: Path) -> Iterator[Outside]:
     controller = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     with serving(Receiver("dingtalk", failing=3)) as robot, serving(Receiver("sms")) as sms:
-        channels = {
-            "robots": {
-                "yuhang": {"kind": "dingtalk", "url": robot.url + "?access_token=t", "secret": ROBOT_SECRET}
-            },
-            "secretaries_email": {"yuhang/nanyuan": ["secretaries@xinghe.example.gov.cn"]},
-            "smtp": {"host": "127.0.0.1", "port": smtp_port, "sender": "fourlinks@example.gov.cn"},
-            "sms": {
-                "access_key_id": "test-key",
-                "access_key_secret": SMS_SECRET,
-                "sign_name": "四联服务",
-                "template_code": "SMS_000001",
-                "endpoint": sms.url,
-            },
-        }
-        path = tmp_path / "channels.json"
-        path.write_text(json.dumps(channels, ensure_ascii=False), encoding="utf-8")
+        path = channels_file(
+            tmp_path / "channels.json",
+            robot,
+            sms,
+            secretaries_email={"yuhang/nanyuan": ["secretaries@xinghe.example.gov.cn"]},
+            smtp={"host": "127.0.0.1", "port": smtp_port, "sender": "fourlinks@example.gov.cn"},
+        )
         notify = NotifySettings(
             channels_file=path,
             quiet_hours="",
