@@ -1,4 +1,4 @@
-"""What a stranger does with the three OpenAPI documents, on a seeded district: every POST, PUT
+"""What a stranger does with the four OpenAPI documents, on a seeded district: every POST, PUT
 and PATCH of every service with no body, `{}`, malformed JSON, each field of the wrong type, 100 KB
 strings, control characters, SQL and HTML fragments, unknown fields, far-past and far-future
 dates, negative and huge numbers, ids with spaces, wildcards and non-ASCII.
@@ -36,6 +36,7 @@ from fourlinks_kernel.jetstream import JetStreamSettings
 from fourlinks_members.bootstrap import create_app as members_app
 from fourlinks_members.projections.directory import households, members
 from fourlinks_members.seed import seed_district
+from fourlinks_notifications.bootstrap import create_app as notifications_app
 from fourlinks_runtime.embedded import NatsEndpoint
 
 EVERY_ROLE = ("administrator", "secretary", "member", "inspector", "resident", "auditor")
@@ -61,22 +62,35 @@ class Sweep:
     accepted: list[tuple[str, int, list[str]]] = field(default_factory=list)
 
 
+@dataclass
+class Seeded:
+    """The three services of the district, and the notifier beside them."""
+
+    district: District
+    notifications: httpx.AsyncClient
+
+    @property
+    def clients(self) -> tuple[httpx.AsyncClient, ...]:
+        d = self.district
+        return (d.members, d.assignments, d.feedback, self.notifications)
+
+
 @pytest.fixture
 async def seeded(
     tmp_path: Path, nats_server: NatsEndpoint, jetstream_settings: JetStreamSettings
-) -> AsyncIterator[District]:
-    """The three services on SQLite over a seeded community (the sweep is about the HTTP edge,
+) -> AsyncIterator[Seeded]:
+    """The four services on SQLite over a seeded community (the sweep is about the HTTP edge,
     which does not depend on the read-model database; the other suites cover PostgreSQL)."""
     settings = settings_for_tests(tmp_path, nats_server, jetstream_settings, log_level="ERROR")
     await seed_district(settings, district="sweep", scale=0.001)
     async with AsyncExitStack() as stack:
         clients = [
             await stack.enter_async_context(running(make(settings)))
-            for make in (members_app, assignments_app, feedback_app)
+            for make in (members_app, assignments_app, feedback_app, notifications_app)
         ]
         for client in clients:
             assert (await wait_ready(client, timeout=60)).status_code == 200
-        yield District(settings, clients[0], clients[1], clients[2])
+        yield Seeded(District(settings, clients[0], clients[1], clients[2]), clients[3])
 
 
 async def real_ids(d: District) -> dict[str, str]:
@@ -102,6 +116,7 @@ async def real_ids(d: District) -> dict[str, str]:
         "unit_id": task["id"],
         "helper_id": member,
         "resident_id": member,
+        "notice_id": task["id"],
     }
 
 
@@ -275,15 +290,15 @@ async def texts_in_events(d: District, position: int) -> set[str]:
     return found
 
 
-async def test_every_write_operation_survives_hostile_input_on_a_seeded_district(seeded: District) -> None:
-    d = seeded
+async def test_every_write_operation_survives_hostile_input_on_a_seeded_district(seeded: Seeded) -> None:
+    d = seeded.district
     ids = await real_ids(d)
     headers = bearer(d.settings, *EVERY_ROLE, scope="yuhang", subject=ids["household_id"])
     sweep = Sweep()
-    for client in (d.members, d.assignments, d.feedback):
+    for client in seeded.clients:
         await sweep_service(client, ids, headers, sweep)
     assert not sweep.failures, "\n".join(sweep.failures[:30])
-    for client in (d.members, d.assignments, d.feedback):
+    for client in seeded.clients:
         assert (await client.get("/health/live")).status_code == 200
         assert (await wait_ready(client, timeout=30)).status_code == 200
     for what, position, sent in sweep.accepted:
