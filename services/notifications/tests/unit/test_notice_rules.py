@@ -7,6 +7,9 @@ import base64
 import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 from urllib.parse import unquote_plus
 
 import pytest
@@ -16,9 +19,11 @@ from fourlinks_contracts import feedback as feedback_events
 from fourlinks_contracts.members import Urgency
 from fourlinks_contracts.notifications import NoticeFailed
 from fourlinks_kernel.errors import StateConflict
+from fourlinks_notifications.adapters.outgoing import Undelivered
 from fourlinks_notifications.adapters.robots import dingtalk_signature
 from fourlinks_notifications.adapters.sms import aliyun_signature
 from fourlinks_notifications.application.routing import nearest
+from fourlinks_notifications.application.sender import wording
 from fourlinks_notifications.domain.messages import TEXTS, Message, render
 from fourlinks_notifications.domain.notice import Notice, RetryPolicy, notice_id_for
 from fourlinks_notifications.domain.quiet import QuietHours
@@ -30,6 +35,8 @@ from fourlinks_notifications.domain.rules import (
     feedback_drafts,
     task_drafts,
 )
+from fourlinks_notifications.settings import NotifySettings
+from fourlinks_runtime.settings import Settings
 
 NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # 10:00 in Hangzhou
 LEASE = timedelta(minutes=1)
@@ -207,3 +214,14 @@ def test_alibaba_cloud_sms_signature_matches_the_providers_documented_example() 
         "Version": "2017-05-25",
     }
     assert aliyun_signature(params, "testSecret", "GET") == "zJDF+Lrzhj/ThnlvIToysFRq6t4="
+
+
+def test_a_sign_in_link_without_the_token_secret_fails_saying_what_to_set(tmp_path: Path) -> None:
+    runtime = SimpleNamespace(settings=Settings(var_dir=tmp_path, jwt_secret=None, jwt_secret_file=None))
+    notifier = cast(Any, SimpleNamespace(runtime=runtime, settings=NotifySettings()))
+    notice = SimpleNamespace(params="{}", message="sign_in_link", recipient_id="h-1", org_unit=UNIT)
+    with pytest.raises(Undelivered, match="FOURLINKS_JWT_SECRET"):
+        wording(notifier, notice)
+    notice.message = "feedback_routed"
+    notice.params = '{"reference": "FL-1", "path": "/follow?reference=FL-1"}'
+    assert wording(notifier, notice).endswith("已交给联系党员办理。")

@@ -26,6 +26,7 @@ from fourlinks_notifications.domain.quiet import QuietHours
 from fourlinks_notifications.settings import NotifySettings
 from fourlinks_runtime.auth import issue_token
 from fourlinks_runtime.runtime import ServiceRuntime
+from fourlinks_runtime.settings import MissingSecret
 
 log = structlog.get_logger(__name__)
 SENDER = Actor(id="notifier", roles=(Role.SERVICE,))
@@ -118,8 +119,8 @@ class Taken:
 async def _send(notifier: Notifier, notice: Any, route: Route, taken: Taken) -> bool:
     attempt, number, context = taken.attempt, taken.number, taken.context
     runtime, locale = notifier.runtime, notifier.settings.locale
-    message = Outgoing(notice.notice_id, wording(notifier, notice), SUBJECTS[locale])
     try:
+        message = Outgoing(notice.notice_id, wording(notifier, notice), SUBJECTS[locale])
         await asyncio.wait_for(route.channel.send(message, route.to), notifier.settings.send_timeout_seconds)
     except (Undelivered, TimeoutError) as exc:
         error = str(exc) or f"{route.channel.name}: no answer in time"
@@ -145,13 +146,19 @@ def wording(notifier: Notifier, notice: Any) -> str:
     settings = notifier.settings
     if notice.message == Message.SIGN_IN_LINK:
         hours = settings.link_hours
-        token = issue_token(
-            notifier.runtime.settings,
-            subject=notice.recipient_id,
-            roles=[Role.RESIDENT],
-            scope=notice.org_unit,
-            lifetime=timedelta(hours=hours),
-        )
+        try:
+            token = issue_token(
+                notifier.runtime.settings,
+                subject=notice.recipient_id,
+                roles=[Role.RESIDENT],
+                scope=notice.org_unit,
+                lifetime=timedelta(hours=hours),
+            )
+        except MissingSecret:
+            raise Undelivered(
+                "a sign-in link needs the deployment's token secret (FOURLINKS_JWT_SECRET); "
+                "with an identity provider only, residents sign in there"
+            ) from None
         params |= {"path": f"/r?t={token}", "hours": f"{hours:g}"}
     if "path" in params:
         params["link"] = settings.console_url.rstrip("/") + params["path"]
