@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_audit import digest, export, replay
+from fourlinks_audit.fresh import FreshFile, sqlite_file_of
 from fourlinks_audit.history import reapply_erasures
 from fourlinks_audit.services import projections_of
 from fourlinks_audit.verify import verify
@@ -182,6 +184,11 @@ async def test_rebuilding_all_services_side_by_side_from_the_command_line_matche
         "FOURLINKS_MASTER_KEY": TEST_MASTER_KEY,
         "FOURLINKS_LOG_LEVEL": "WARNING",
     }
+    # What a crashed earlier rebuild and a live read model leave behind: a half-built file, and the
+    # old file's write-ahead log (which SQLite would replay into the new file if it stayed).
+    (tmp_path / "members.db.rebuilding").write_bytes(b"half a rebuild")
+    (tmp_path / "members.db").write_bytes(b"the old read model")
+    (tmp_path / "members.db-wal").write_bytes(b"the old read model's log")
     command = [sys.executable, "-m", "fourlinks_cli", "replay", "rebuild", "--all"]
     command += ["--database-url", f"sqlite:///{tmp_path}/{{service}}.db"]
     done = await asyncio.to_thread(
@@ -189,6 +196,10 @@ async def test_rebuilding_all_services_side_by_side_from_the_command_line_matche
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "rebuilt members, assignments, feedback, notifications side by side" in done.stdout
+    assert "swapped in whole" in done.stdout
+    left = os.listdir(tmp_path)
+    assert not [name for name in left if ".rebuilding" in name]
+    assert "members.db-wal" not in left
     for service, digest_live in live.items():
         engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / service}.db")
         try:
@@ -273,3 +284,31 @@ async def test_erasures_are_reapplied_after_restoring_an_old_key_table(district:
     assert await keys.get(resident_id) is not None
     assert await reapply_erasures(runtime.store, runtime.cipher) == 1
     assert await keys.get(resident_id) is None
+
+
+def test_a_fresh_file_takes_the_old_read_model_s_place_whole_and_its_old_log_goes_first(
+    tmp_path: Path,
+) -> None:
+    """The rebuilt file replaces the old one in one rename; the old file's write-ahead log and
+    shared memory are removed first, so the new file is never read through the old log."""
+    target = tmp_path / "members.db"
+    old = sqlite3.connect(target)
+    old.execute("PRAGMA journal_mode=WAL")
+    old.execute("CREATE TABLE t (v TEXT)")
+    old.execute("INSERT INTO t VALUES ('old')")
+    old.commit()
+    fresh = FreshFile(target)
+    new = sqlite3.connect(fresh.building)
+    new.execute("CREATE TABLE t (v TEXT)")
+    new.execute("INSERT INTO t VALUES ('new')")
+    new.commit()
+    new.close()
+    assert (tmp_path / "members.db-wal").exists()  # the old read model, still open and logging
+    assert old.execute("SELECT v FROM t").fetchall() == [("old",)]
+    fresh.swap_in()
+    old.close()
+    assert not fresh.building.exists()
+    assert sqlite3.connect(target).execute("SELECT v FROM t").fetchall() == [("new",)]
+    assert sqlite_file_of("sqlite+aiosqlite:////var/x/members.db") == Path("/var/x/members.db")
+    assert sqlite_file_of("postgresql+asyncpg://u@h/db") is None
+    assert sqlite_file_of("sqlite+aiosqlite:///:memory:") is None

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_assignments.application.queries import kpis
 from fourlinks_audit import anchors, digest, export, history, parallel, replay, transparency
+from fourlinks_audit.fresh import FreshFile, sqlite_file_of
 from fourlinks_audit.notes import SignerKey
 from fourlinks_audit.services import READ_MODELS, projections_of
 from fourlinks_contracts import full_registry
@@ -98,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
         "--database-url", default=None, help="with --all, {service} in it names each service's database"
     )
     again.add_argument("--resume", action="store_true", help="continue an interrupted rebuild")
+    again.add_argument(
+        "--in-place",
+        action="store_true",
+        help="SQLite: rebuild in the read model's own file (no second copy on disk) instead of a fresh "
+        "file swapped in when whole",
+    )
     again.set_defaults(run=_rebuild)
     erasures = replaying.add_parser("erasures", help="destroy again every key the history says was erased")
     erasures.set_defaults(run=_erasures)
@@ -326,28 +333,37 @@ async def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
         raise SystemExit("name one service to rebuild, or --all for every service")
     if args.all:
         code, summary = await parallel.rebuild_all(
-            list(READ_MODELS), database_url=args.database_url, resume=args.resume
+            list(READ_MODELS), database_url=args.database_url, resume=args.resume, in_place=args.in_place
         )
         print(summary)
         return code
-    engine = await _engine(settings, args.service, args.database_url)
+    fresh = None if args.in_place else _fresh_file(settings, args.service, args.database_url)
+    resume = args.resume and (fresh is None or fresh.building.exists())
+    if fresh is not None and not resume:
+        fresh.discard()
+    engine = fresh.engine() if fresh else await _engine(settings, args.service, args.database_url)
     try:
         async with _store(settings) as store:
             result = await replay.rebuild(
-                projections_of(args.service),
-                store=store,
-                engine=engine,
-                resume=args.resume,
-                label=args.service,
+                projections_of(args.service), store=store, engine=engine, resume=resume, label=args.service
             )
+        if fresh is not None:
+            await fresh.finish(engine)
     finally:
         await engine.dispose()
     projections = len(projections_of(args.service))
     print(
         f"rebuilt {args.service} to position {result.position:,}: {result.events:,} log events read once "
         f"for {projections} projections in {result.seconds:.1f} s ({result.rate:,.0f} events/s)"
+        + (f"; built beside the old read model and swapped in whole ({fresh.target})" if fresh else "")
     )
     return 0
+
+
+def _fresh_file(settings: Settings, service: str, url: str | None) -> FreshFile | None:
+    """Where a SQLite rebuild is built beside the old read model (None for PostgreSQL)."""
+    target = sqlite_file_of(async_database_url(url) if url else settings.read_model_database(service)[0])
+    return FreshFile(target) if target is not None else None
 
 
 async def _at(args: argparse.Namespace, settings: Settings) -> int:
