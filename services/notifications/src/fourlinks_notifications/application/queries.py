@@ -41,7 +41,9 @@ async def due_notices(
         select(*NOTICE_COLUMNS)
         .where(
             notices.c.state == "pending",
-            notices.c.next_at <= now,
+            # next_at never falls below fresh_since: bounding it keeps the index walk to the
+            # fresh window, however many stale notices a long history left behind
+            notices.c.next_at.between(fresh_since, now),
             notices.c.fresh_since >= fresh_since,
             notices.c.recipient_kind.in_(list(kinds)),
         )
