@@ -21,6 +21,7 @@ from fourlinks_assignments.application.figures import FIGURES as ASSIGNMENTS
 from fourlinks_audit.published import integrity_metrics
 from fourlinks_feedback.application.figures import FIGURES as FEEDBACK
 from fourlinks_members.application.figures import FIGURES as MEMBERS
+from fourlinks_notifications.application.figures import FIGURES as NOTIFICATIONS
 from fourlinks_runtime.metrics import ServiceMetrics
 
 MONITORING = Path(__file__).parent.parent / "deploy" / "monitoring"
@@ -34,7 +35,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 
 def exported() -> set[str]:
     """Every sample name the services and the checkpointer expose."""
-    names = {figure.name for figures in (MEMBERS, ASSIGNMENTS, FEEDBACK) for figure in figures}
+    names = {figure.name for figures in (MEMBERS, ASSIGNMENTS, FEEDBACK, NOTIFICATIONS) for figure in figures}
     for registry in (ServiceMetrics().registry, integrity_metrics(None)):
         for family in registry.collect():
             names.add(family.name)

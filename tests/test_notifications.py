@@ -171,6 +171,9 @@ async def test_a_dead_letter_is_listed_and_sent_again_by_a_secretary_and_erasure
     dead = await eventually(lambda: _dead(d, notifier, 2), timeout=30)
     assert {n["last_error"] for n in dead} == {"sms: HTTP 500, code None"}
     assert all(n["attempts"] == 5 and n["recipient_kind"] == "household" for n in dead)
+    scraped = (await notifier.get("/metrics")).text  # what the alert on dead letters watches
+    assert 'fourlinks_notices_dead{unit="yuhang"} 2.0' in scraped
+    assert 'fourlinks_notices_dead{unit="yuhang/nanyuan"} 2.0' in scraped
     outside.sms.failing = 0
     for notice in dead:
         reply = await notifier.post(f"/notices/{notice['notice_id']}/retry", headers=d.secretary)

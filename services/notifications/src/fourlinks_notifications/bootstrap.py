@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fourlinks_contracts import full_registry, notifications
 from fourlinks_notifications import read_models
 from fourlinks_notifications.adapters.notices_api import router
+from fourlinks_notifications.application.figures import FIGURES
 from fourlinks_notifications.application.routing import Outlet
 from fourlinks_notifications.application.sender import Notifier, sender
 from fourlinks_notifications.domain.quiet import QuietHours
@@ -51,6 +52,7 @@ def definition(settings: Settings, notify: NotifySettings | None = None) -> Serv
         publishes=notifications.EVENTS,
         projections=read_models.PROJECTIONS,
         routers=(router,),
+        figures=FIGURES,
         workers=(sending(notify, channels, settings.timezone),),
     )
 
