@@ -1,4 +1,4 @@
-"""`make up` end to end: the pinned nats-server and three services on SQLite, stopped with Ctrl-C,
+"""`make up` end to end: the pinned nats-server and four services on SQLite, stopped with Ctrl-C,
 started again with the data kept."""
 
 from __future__ import annotations

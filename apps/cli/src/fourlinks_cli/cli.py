@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("bench", help="benchmarks at district scale (see: fourlinks bench -h)")
 
     up = commands.add_parser(
-        "up", help="run everything on this machine (nats-server + three services on SQLite)"
+        "up", help="run everything on this machine (nats-server + four services on SQLite)"
     )
     up.add_argument("--var-dir", type=Path, default=None, help="where data lives (default ./var)")
     up.set_defaults(run=_up)
