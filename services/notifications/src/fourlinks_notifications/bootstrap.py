@@ -40,10 +40,12 @@ def sending(
     return work
 
 
-def definition(settings: Settings, notify: NotifySettings | None = None) -> ServiceDefinition:
+def definition(
+    settings: Settings, notify: NotifySettings | None = None, channels: Channels | None = None
+) -> ServiceDefinition:
     """What the notifications service is made of; a broken channels file stops the start."""
     notify = notify or NotifySettings()
-    channels = Channels.read(notify.channels_file)
+    channels = channels or Channels.read(notify.channels_file)
     return ServiceDefinition(
         name="notifications",
         title="Four Links: notifications",
@@ -60,6 +62,7 @@ def definition(settings: Settings, notify: NotifySettings | None = None) -> Serv
 def create_app(settings: Settings | None = None, notify: NotifySettings | None = None) -> FastAPI:
     """ASGI app factory (`uvicorn --factory fourlinks_notifications.bootstrap:create_app`)."""
     settings, notify = settings or Settings(), notify or NotifySettings()
-    app = create_service_app(definition(settings, notify), settings)
-    app.state.channels = Channels.read(notify.channels_file)
+    channels = Channels.read(notify.channels_file)
+    app = create_service_app(definition(settings, notify, channels), settings)
+    app.state.channels = channels
     return app

@@ -61,24 +61,31 @@ async def _render(
 @router.post("/notices/{notice_id}/retry")
 async def retry(request: Request, person: CurrentPerson, form: CheckedForm, notice_id: str) -> Response:
     """A dead letter goes round again (a full set of attempts)."""
-    root = form.get("unit") or person.scope
-    services: Services = request.app.state.services
-    try:
-        answer = await services.send(person.token, "notifications", f"/notices/{part(notice_id)}/retry", {})
-    except ServiceRefused as refused:
-        return await _render(request, person, root, None, (notice_id, refused))
-    return see_other("/notices" + query(unit=root, at=answer.get("position")))
+    return await _sent(request, person, form, f"/notices/{part(notice_id)}/retry", refused_at=notice_id)
 
 
 @router.post("/notices/sign-in-link")
 async def sign_in_link(request: Request, person: CurrentPerson, form: CheckedForm) -> Response:
     """A household is sent the link its residents sign in with."""
+    path = f"/households/{part(form.get('household_id', '').strip())}/sign-in-link"
+    return await _sent(request, person, form, path, refused_at="sign-in-link", sent="link")
+
+
+async def _sent(
+    request: Request,
+    person: Person,
+    form: dict[str, str],
+    path: str,
+    *,
+    refused_at: str,
+    sent: str | None = None,
+) -> Response:
+    """Ask the notifier; back to the page at the answer's position, or the page with the refusal
+    beside the form it came from."""
     root = form.get("unit") or person.scope
-    household = form.get("household_id", "").strip()
     services: Services = request.app.state.services
-    path = f"/households/{part(household)}/sign-in-link"
     try:
         answer = await services.send(person.token, "notifications", path, {})
     except ServiceRefused as refused:
-        return await _render(request, person, root, None, ("sign-in-link", refused))
-    return see_other("/notices" + query(unit=root, at=answer.get("position"), sent="link"))
+        return await _render(request, person, root, None, (refused_at, refused))
+    return see_other("/notices" + query(unit=root, at=answer.get("position"), sent=sent))
