@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from fourlinks_directory.members_directory import MemberDirectoryProjection
 from fourlinks_kernel.projection import Projection
 from fourlinks_notifications.projections.outbox import OutboxProjection
 
-PROJECTIONS: Sequence[Callable[[], Projection]] = (OutboxProjection,)
+PROJECTIONS: Sequence[Callable[[], Projection]] = (MemberDirectoryProjection, OutboxProjection)

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fourlinks_directory.members_directory import known_contacts, known_members
 from fourlinks_kernel.rows import under
-from fourlinks_notifications.projections.outbox import contacts, members, notices, phones
+from fourlinks_notifications.projections.outbox import members, notices, phones
 
 NOTICE_COLUMNS = (
     notices.c.notice_id,
@@ -55,7 +56,11 @@ async def due_notices(
 
 async def member_address(conn: AsyncConnection, member_id: str) -> Any:
     """A member's unit and public phone, or None."""
-    query = select(members.c.org_unit, members.c.public_phone).where(members.c.member_id == member_id)
+    query = (
+        select(known_members.c.org_unit, members.c.public_phone)
+        .join(members, members.c.member_id == known_members.c.member_id)
+        .where(known_members.c.member_id == member_id)
+    )
     return (await conn.execute(query)).first()
 
 
@@ -74,7 +79,9 @@ async def contact_phone(conn: AsyncConnection, contact_id: str) -> str | None:
 
 async def contact_unit(conn: AsyncConnection, contact_id: str, kind: str) -> str | None:
     """A household's or enterprise's org unit, or None when it is not registered."""
-    query = select(contacts.c.org_unit).where(contacts.c.contact_id == contact_id, contacts.c.kind == kind)
+    query = select(known_contacts.c.org_unit).where(
+        known_contacts.c.contact_id == contact_id, known_contacts.c.kind == kind
+    )
     unit: str | None = (await conn.execute(query)).scalar()
     return unit
 

@@ -1,4 +1,4 @@
-"""The notices to send and what they are worked from: the members' units and public phones, the
+"""The notices to send and what they are worked from: the members' public phones, the
 contacts' phones, the tasks' units and assignees, the feedback items' references and whether their
 resident asked to be told. Phones are personal data: an erased person's phone is gone from here
 as from every read model, and their notices find no one to send to."""
@@ -44,19 +44,13 @@ from fourlinks_notifications.domain.rules import (
 metadata = MetaData()
 ID = String(36)
 UNIT = String(512)
+# Members' and contacts' units are the shared members' directory's (kept beside this read model);
+# what only the notifier needs of them is here.
 members = Table(
     "notify_members",
     metadata,
     Column("member_id", ID, primary_key=True),
-    Column("org_unit", UNIT, nullable=False),
     Column("public_phone", String(40), nullable=False),
-)
-contacts = Table(
-    "notify_contacts",
-    metadata,
-    Column("contact_id", ID, primary_key=True),
-    Column("kind", String(20), nullable=False),
-    Column("org_unit", UNIT, nullable=False),
 )
 phones = Table(
     "notify_phones",
@@ -116,8 +110,6 @@ class OutboxProjection:
         {
             "MemberRegistered",
             "MemberProfileUpdated",
-            "MemberTransferred",
-            "HouseholdRegistered",
             "ResidentAdded",
             "ResidentErased",
             "EnterpriseRegistered",
@@ -155,21 +147,8 @@ def _members(conn: Connection, event: DomainEvent, position: int) -> bool:
     match event:
         case member_events.MemberRegistered() | member_events.MemberProfileUpdated():
             row = {"member_id": event.member_id, "public_phone": event.public_phone}
-            if isinstance(event, member_events.MemberRegistered):
-                row["org_unit"] = event.org_unit
-                upsert_row(conn, members, row, ["member_id"])
-            else:
-                update_rows(
-                    conn, members, {"member_id": event.member_id}, {"public_phone": event.public_phone}
-                )
-        case member_events.MemberTransferred():
-            update_rows(conn, members, {"member_id": event.member_id}, {"org_unit": event.to_unit})
-        case member_events.HouseholdRegistered():
-            contact = {"contact_id": event.household_id, "kind": "household", "org_unit": event.org_unit}
-            upsert_row(conn, contacts, contact, ["contact_id"])
+            upsert_row(conn, members, row, ["member_id"])
         case member_events.EnterpriseRegistered():
-            contact = {"contact_id": event.enterprise_id, "kind": "enterprise", "org_unit": event.org_unit}
-            upsert_row(conn, contacts, contact, ["contact_id"])
             _phone(conn, event.contact_person_id, event.enterprise_id, event.contact_phone, position)
         case member_events.ResidentAdded():
             _phone(conn, event.resident_id, event.household_id, event.phone, position)
