@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, runtime_checkable
 
 import structlog
 from sqlalchemy import (
@@ -79,6 +79,22 @@ class Projection(Protocol):
     def apply(self, conn: Connection, event: RecordedEvent) -> None:
         """Apply one event to the read model inside the runner's transaction (synchronous: the
         runner hands a whole micro-batch to one worker thread, not one statement at a time)."""
+        ...
+
+
+@runtime_checkable
+class BatchAware(Protocol):
+    """A projection that works a micro-batch as a whole as well as event by event: it reads what
+    the batch will change in one query first, and writes what it summed (counters) once at the end,
+    in the batch's transaction. A batch that fails is rolled back and applied again from the start,
+    so nothing of it may outlive `end_batch`."""
+
+    def begin_batch(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+        """Before the batch's first event is applied."""
+        ...
+
+    def end_batch(self, conn: Connection) -> None:
+        """After its last one, before the checkpoint is written."""
         ...
 
 
@@ -297,8 +313,13 @@ class ProjectionRunner:
         return fresh[-1][0].position, len(fresh)
 
     def _apply_all(self, conn: Connection, events: list[RecordedEvent]) -> None:
+        batch_aware = self.projection if isinstance(self.projection, BatchAware) else None
+        if batch_aware is not None:
+            batch_aware.begin_batch(conn, events)
         for event in events:
             self.projection.apply(conn, event)
+        if batch_aware is not None:
+            batch_aware.end_batch(conn)
 
     def _owned_checkpoint(self, conn: Connection) -> int:
         """The checkpoint, locked for this transaction, once the read model is still this

@@ -246,6 +246,23 @@ def select_row(conn: Connection, table: Table, columns: Sequence[str], where: di
     return conn.execute(_statement(key, build), {f"w_{c}": v for c, v in where.items()}).first()
 
 
+def select_rows_by(
+    conn: Connection, table: Table, columns: Sequence[str], key: str, values: Sequence[Any]
+) -> dict[Any, dict[str, Any]]:
+    """The rows whose `key` column is one of `values` (a few hundred at most), each as a dict of
+    `columns` (the key among them), by key: what a micro-batch will change, read in one query."""
+    if not values:
+        return {}
+
+    def build() -> Any:
+        wanted = table.c[key].in_(bindparam("keys", expanding=True))
+        return select(*(table.c[c] for c in columns)).where(wanted)
+
+    statement = _statement(("select_in", table, tuple(columns), key), build)
+    rows = conn.execute(statement, {"keys": list(values)}).mappings()
+    return {row[key]: dict(row) for row in rows}
+
+
 def under(column: Any, unit: str) -> Any:
     """Rows whose org unit is `unit` or lies beneath it (paths are `district/street/...`)."""
     return _Under(column, unit.strip("/"))
@@ -305,6 +322,21 @@ def upsert_row(conn: Connection, table: Table, values: dict[str, Any], keys: Seq
         return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
 
     key = ("upsert", table, tuple(values), tuple(keys))
+    _run(conn, _plan(conn, key, build, table, tuple(values)), values)
+
+
+def add_to_row(conn: Connection, table: Table, keys: dict[str, Any], amounts: dict[str, int]) -> None:
+    """Add `amounts` to the counters of the row with these keys, creating it (from zero) if there is
+    none: INSERT .. ON CONFLICT (keys) DO UPDATE SET n = n + excluded.n."""
+    dialect = conn.dialect.name
+
+    def build() -> Any:
+        statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+        changes = {k: table.c[k] + statement.excluded[k] for k in amounts}
+        return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+
+    key = ("add", table, tuple(keys), tuple(amounts))
+    values = {**keys, **amounts}
     _run(conn, _plan(conn, key, build, table, tuple(values)), values)
 
 

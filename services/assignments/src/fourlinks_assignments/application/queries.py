@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -14,9 +13,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_assignments.application.handlers import MemberInfo
 from fourlinks_assignments.domain.tasks import DeadlinePolicy
-from fourlinks_assignments.projections.tasks import party_days, task_as_of, tasks, timeline
+from fourlinks_assignments.projections.task_figures import (
+    GroupFigures,
+    close_hours,
+    counted,
+    counts_of,
+    month_of,
+    overdue_open,
+)
+from fourlinks_assignments.projections.tasks import (
+    party_days,
+    task_as_of,
+    task_close_hours,
+    task_counts,
+    tasks,
+    timeline,
+)
 from fourlinks_contracts.assignments import OPEN_TASK_STATES, TaskState
-from fourlinks_contracts.members import group_unit
+from fourlinks_contracts.members import COMMUNITY_DEPTH, group_unit
 from fourlinks_directory.members_directory import (
     contact_members,
     known_contacts,
@@ -25,7 +39,7 @@ from fourlinks_directory.members_directory import (
 )
 from fourlinks_kernel.errors import NotFound
 from fourlinks_kernel.rows import under
-from fourlinks_runtime.figures import as_utc, rate
+from fourlinks_runtime.figures import as_utc
 
 OPEN_STATES = tuple(sorted(state.value for state in OPEN_TASK_STATES))
 
@@ -162,10 +176,6 @@ def _group_key(row: Any, by: str) -> str | None:
     return group_unit(row["origin_unit"], by)
 
 
-def _month(moment: datetime, zone: tzinfo) -> str:
-    return moment.astimezone(zone).strftime("%Y-%m")
-
-
 _KPI_COLUMNS = [
     tasks.c[c]
     for c in (
@@ -186,6 +196,21 @@ _KPI_COLUMNS = [
         "rework_count",
     )
 ]
+_Groups = defaultdict[tuple[str, str], GroupFigures]
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """Which KPIs: of which unit's tasks, grouped how, which month (or all), counted when."""
+
+    unit: str
+    by: str
+    month: str | None
+    zone: tzinfo
+    as_of: datetime
+
+    def wants(self, month: str) -> bool:
+        return self.month is None or month == self.month
 
 
 async def kpis(
@@ -204,21 +229,93 @@ async def kpis(
     is closed on time / (due − legitimately extended): tasks whose deadline was extended on approval
     leave the denominator. Resolved at level: closed without escalation. `from_history`: as the
     tasks stood at `as_of` — a task that changed since is its timeline up to then, folded.
+
+    Per unit, now, the projection's counters answer (a few rows per unit and month) with the open
+    tasks past their deadline; as of a past day, or per member, the tasks' rows are counted.
     """
-    if from_history:
-        rows = await _tasks_as_of(conn, unit, as_of)
+    asked = _Asked(unit, by, month, zone, as_of)
+    basis = getattr(zone, "key", None)
+    if (
+        from_history
+        or by == "member"
+        or basis is None
+        or len(unit.split("/")) > COMMUNITY_DEPTH  # counted per community, not below
+        or not await _counted_in(conn, basis)
+    ):
+        groups = await _counted_from_rows(conn, asked, from_history=from_history)
     else:
-        query = select(*_KPI_COLUMNS).where(under(tasks.c.origin_unit, unit), tasks.c.triaged_at.is_not(None))
+        groups = await _counted_from_counters(conn, asked, basis)
+    return [group.figures(key, period) for (key, period), group in sorted(groups.items())]
+
+
+async def _counted_in(conn: AsyncConnection, basis: str) -> bool:
+    """The counters were kept in this time zone's months (none in another: a changed setting
+    counts rows until the read model is rebuilt)."""
+    other = await conn.scalar(select(task_counts.c.basis).where(task_counts.c.basis != basis).limit(1))
+    return other is None
+
+
+async def _counted_from_rows(conn: AsyncConnection, asked: _Asked, *, from_history: bool) -> _Groups:
+    if from_history:
+        rows = await _tasks_as_of(conn, asked.unit, asked.as_of)
+    else:
+        query = select(*_KPI_COLUMNS).where(
+            under(tasks.c.origin_unit, asked.unit), tasks.c.triaged_at.is_not(None)
+        )
         rows = list((await conn.execute(query)).mappings())
-    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    groups: _Groups = defaultdict(GroupFigures)
     for row in rows:
-        if row["state"] == "rejected" or row["triaged_at"] is None:
+        raised_month = month_of(row["raised_at"], asked.zone)
+        key = _group_key(row, asked.by)
+        if not counted(row) or key is None or not asked.wants(raised_month):
             continue
-        raised_month = _month(as_utc(row["raised_at"]), zone)
-        key = _group_key(row, by)
-        if key is not None and (month is None or raised_month == month):
-            groups[(key, raised_month)].append(row)
-    return [_figures(key, raised_month, rows, as_of) for (key, raised_month), rows in sorted(groups.items())]
+        group = groups[(key, raised_month)]
+        group.add_counts(counts_of(row))
+        if overdue_open(row, asked.as_of):
+            group.add_overdue(bool(row["extended"]))
+        hours = close_hours(row)
+        if hours is not None:
+            group.add_hours(row["category"], [hours])
+    return groups
+
+
+async def _counted_from_counters(conn: AsyncConnection, asked: _Asked, basis: str) -> _Groups:
+    groups: _Groups = defaultdict(GroupFigures)
+    counters = select(task_counts).where(task_counts.c.basis == basis, under(task_counts.c.unit, asked.unit))
+    hours = select(*(task_close_hours.c[c] for c in ("unit", "month", "category", "hours"))).where(
+        task_close_hours.c.basis == basis, under(task_close_hours.c.unit, asked.unit)
+    )
+    if asked.month is not None:
+        counters = counters.where(task_counts.c.month == asked.month)
+        hours = hours.where(task_close_hours.c.month == asked.month)
+    for row in (await conn.execute(counters)).mappings():
+        key = group_unit(row["unit"], asked.by)
+        if key is not None and row["tasks"]:
+            groups[(key, row["month"])].add_counts(dict(row))
+    for origin_unit, raised_month, extended in await _overdue_open(conn, asked.unit, asked.zone, asked.as_of):
+        key = group_unit(origin_unit, asked.by)
+        if key is not None and asked.wants(raised_month):
+            groups[(key, raised_month)].add_overdue(extended)
+    for unit, raised_month, category, values in (await conn.execute(hours)).all():
+        key = group_unit(unit, asked.by)
+        if key is not None:
+            groups[(key, raised_month)].add_hours(category, json.loads(values))
+    return groups
+
+
+async def _overdue_open(
+    conn: AsyncConnection, unit: str, zone: tzinfo, as_of: datetime
+) -> list[tuple[str, str, bool]]:
+    """The unit's open tasks past their first deadline at `as_of` (origin, month raised, extended)."""
+    query = select(tasks.c.origin_unit, tasks.c.raised_at, tasks.c.extended).where(
+        under(tasks.c.origin_unit, unit),
+        tasks.c.state.in_(OPEN_STATES),
+        tasks.c.triaged_at.is_not(None),
+        tasks.c.due_at.is_not(None),
+        tasks.c.original_due_at <= as_of,
+    )
+    rows = (await conn.execute(query)).all()
+    return [(origin, month_of(raised_at, zone), bool(extended)) for origin, raised_at, extended in rows]
 
 
 async def _tasks_as_of(conn: AsyncConnection, unit: str, as_of: datetime) -> list[Any]:
@@ -243,37 +340,6 @@ async def _tasks_as_of(conn: AsyncConnection, unit: str, as_of: datetime) -> lis
     return [
         task_as_of(task_id, by_task[task_id]) if task_id in by_task else row for task_id, row in rows.items()
     ]
-
-
-def _figures(key: str, month: str, rows: list[Any], as_of: datetime) -> dict[str, Any]:
-    closed = [r for r in rows if r["state"] == "closed"]
-    # A task is due once its deadline has passed, or once it closed: its outcome is known then.
-    due = [
-        r
-        for r in rows
-        if r["due_at"] is not None and (r["state"] == "closed" or as_utc(r["original_due_at"]) <= as_of)
-    ]
-    not_extended = [r for r in due if not r["extended"]]
-    on_time = [r for r in not_extended if r["state"] == "closed" and r["on_time"]]
-    worked = [r for r in closed if r["close_reason"] in ("resolved", "partly_resolved", "closed_unresolved")]
-    by_category: dict[str, list[float]] = defaultdict(list)
-    for r in closed:
-        if r["hours_to_close"] is not None:
-            by_category[r["category"]].append(r["hours_to_close"])
-    return {
-        "group": key,
-        "month": month,
-        "tasks": len(rows),
-        "closed": len(closed),
-        "closure_rate": rate(len(closed), len(rows)),
-        "due": len(due),
-        "extended": len(due) - len(not_extended),
-        "closed_on_time": len(on_time),
-        "on_time_closure_rate": rate(len(on_time), len(not_extended)),
-        "resolved_at_level_rate": rate(sum(1 for r in worked if not r["escalated"]), len(worked)),
-        "rework_count": sum(r["rework_count"] for r in rows),
-        "median_hours_to_close": {c: round(statistics.median(h), 2) for c, h in sorted(by_category.items())},
-    }
 
 
 async def party_days_under(conn: AsyncConnection, root: str) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -23,11 +23,22 @@ from sqlalchemy import (
     Text,
 )
 
+from fourlinks_assignments.projections.task_counters import TaskCounters, counters_tables
+from fourlinks_assignments.projections.task_figures import STATE
 from fourlinks_contracts import assignments as ev
 from fourlinks_contracts.members import HouseholdErased
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
-from fourlinks_kernel.rows import Added, CopiedFrom, KeepFirst, insert_row, select_row, update_rows
+from fourlinks_kernel.rows import (
+    Added,
+    CopiedFrom,
+    KeepFirst,
+    insert_row,
+    select_row,
+    select_rows_by,
+    update_rows,
+)
+from fourlinks_runtime.settings import Settings
 
 metadata = MetaData()
 ID = String(36)
@@ -88,20 +99,45 @@ party_days = Table(
     Column("held_on", Date, nullable=False),
     Column("agenda", Text, nullable=False),
 )
+task_counts, task_close_hours = counters_tables(metadata)
 PERSONAL = frozenset({"description"})
 
 
 class TasksProjection:
-    """tasks, task_timeline, party_days."""
+    """tasks, task_timeline, party_days, and the KPIs' counters (task_counts, task_close_hours)."""
 
     name: ClassVar[str] = "assignments.tasks"
-    version: ClassVar[int] = 2  # 2: tasks.origin_unit indexed
+    version: ClassVar[int] = 3  # 2: tasks.origin_unit indexed; 3: the KPIs' counters
     metadata: ClassVar[MetaData] = metadata
     # The whole log: a household's erasure (members) clears what its tasks say of it.
     subjects: ClassVar[str | None] = None
     handles: ClassVar[frozenset[str]] = frozenset(e.event_type for e in ev.EVENTS) | {
         HouseholdErased.event_type
     }
+
+    def __init__(self, zone: str | None = None) -> None:
+        self.counters = TaskCounters(task_counts, task_close_hours, zone or Settings().timezone)
+        # Within a micro-batch: its tasks' KPI columns as they stand (read once at its start).
+        self.states: dict[str, dict[str, Any]] | None = None
+
+    def begin_batch(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+        """The KPI columns of the tasks the batch changes, in one read; the counters they touch."""
+        raised = {
+            e.event.task_id: _state_of_raised(e.event, e.envelope.occurred_at)
+            for e in events
+            if isinstance(e.event, ev.TaskRaised)
+        }
+        wanted = sorted(
+            {e.event.task_id for e in events if isinstance(e.event, ev.TaskEvent)} - raised.keys()
+        )
+        self.states = {}
+        for start in range(0, len(wanted), 500):
+            self.states.update(select_rows_by(conn, tasks, STATE, "task_id", wanted[start : start + 500]))
+        self.counters.begin(conn, [*self.states.values(), *raised.values()])
+
+    def end_batch(self, conn: Connection) -> None:
+        self.counters.end(conn)
+        self.states = None
 
     def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
         """One row change per event, and a line on the task's timeline."""
@@ -123,10 +159,16 @@ class TasksProjection:
             return
         if isinstance(event, ev.TaskRaised):
             insert_row(conn, tasks, _raised(event, when))
+            self._count(conn, None, _state_of_raised(event, when))
         else:
-            changes = _changes(event, when, lambda: _raised_at(conn, _task_id(event))) | _lifecycle(event)
+            before = self._state_of(conn, _task_id(event))
+            changes = _changes(event, when, lambda: _raised_at(conn, _task_id(event), before)) | _lifecycle(
+                event
+            )
             if changes:
                 update_rows(conn, tasks, {"task_id": _task_id(event)}, changes)
+                if before is not None:
+                    self._count(conn, before, _folded_row(before, changes))
         insert_row(
             conn,
             timeline,
@@ -139,6 +181,21 @@ class TasksProjection:
                 "details": _details(event),
             },
         )
+
+    def _state_of(self, conn: Connection, task_id: str) -> dict[str, Any] | None:
+        """The task's KPI columns as they stand: the batch's, or (an event applied on its own) read."""
+        if self.states is not None and task_id in self.states:
+            return self.states[task_id]
+        row: dict[str, Any] | None = select_rows_by(conn, tasks, STATE, "task_id", [task_id]).get(task_id)
+        return row
+
+    def _count(self, conn: Connection, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+        """Move the task's share of the KPIs' counters to how it stands now."""
+        self.counters.moved(conn, before, after)
+        if self.states is None:  # an event applied on its own: written at once
+            self.counters.end(conn)
+        else:
+            self.states[after["task_id"]] = after
 
 
 def task_as_of(task_id: str, lines: Iterable[tuple[str, datetime, str]]) -> dict[str, Any]:
@@ -154,15 +211,25 @@ def task_as_of(task_id: str, lines: Iterable[tuple[str, datetime, str]]) -> dict
         if isinstance(event, ev.TaskRaised):
             row.update(_raised(event, when))
             continue
-        before = dict(row)
-        changes = _changes(event, when, functools.partial(before.__getitem__, "raised_at")) | _lifecycle(
-            event
-        )
-        row.update({column: _folded(before, column, change) for column, change in changes.items()})
+        changes = _changes(event, when, functools.partial(row.__getitem__, "raised_at")) | _lifecycle(event)
+        row = _folded_row(row, changes)
     return row
 
 
 _COLUMN_DEFAULTS = {c.name: getattr(c.default, "arg", None) for c in tasks.columns}
+_STATE_DEFAULTS = {c: _COLUMN_DEFAULTS[c] for c in STATE}
+
+
+def _state_of_raised(event: ev.TaskRaised, when: datetime) -> dict[str, Any]:
+    raised = _raised(event, when)
+    return {column: raised.get(column, default) for column, default in _STATE_DEFAULTS.items()}
+
+
+def _folded_row(before: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """The row after an update, computed in memory as `update_rows` computes it in SQL."""
+    return before | {column: _folded(before, column, change) for column, change in changes.items()}
+
+
 _EVENT_TYPES = {e.event_type: e for e in ev.EVENTS if e is not ev.ThemedPartyDayHeld}
 
 
@@ -206,7 +273,10 @@ def _raised(event: ev.TaskRaised, when: datetime) -> dict[str, Any]:
     }
 
 
-def _raised_at(conn: Connection, task_id: str) -> datetime:
+def _raised_at(conn: Connection, task_id: str, state: dict[str, Any] | None) -> datetime:
+    if state is not None:  # read with the batch
+        known: datetime = state["raised_at"]
+        return known
     raised_at: datetime = select_row(conn, tasks, ["raised_at"], {"task_id": task_id}).raised_at
     return raised_at
 
