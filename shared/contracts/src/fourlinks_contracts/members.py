@@ -26,6 +26,12 @@ def unit_at_depth(path: str, depth: int) -> str | None:
     return "/".join(parts[:depth]) if len(parts) >= depth else None
 
 
+def community_or_above(path: str) -> str:
+    """The community a path lies in, or the path itself above a community: where counters that
+    serve community and street figures count it."""
+    return "/".join(path.split("/")[:COMMUNITY_DEPTH])
+
+
 def group_unit(path: str, by: str) -> str | None:
     """The community or street a KPI row about `path` counts in (`by`: community or street)."""
     return unit_at_depth(path, COMMUNITY_DEPTH if by == "community" else STREET_DEPTH)

@@ -206,6 +206,22 @@ def update_rows(conn: Connection, table: Table, where: dict[str, Any], changes: 
     _run(conn, _plan(conn, key, build, table, tuple(parameters)), parameters)
 
 
+def folded_row(before: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """The row after `update_rows(.., changes)`, computed in memory from the row before it (for a
+    projection that keeps what it changes in hand, or folds a history instead of writing it)."""
+    return before | {column: _folded(before, column, change) for column, change in changes.items()}
+
+
+def _folded(before: dict[str, Any], column: str, change: Any) -> Any:
+    if isinstance(change, Added):
+        return (before[column] or 0) + change.amount
+    if isinstance(change, KeepFirst):
+        return change.value if before[column] is None else before[column]
+    if isinstance(change, CopiedFrom):
+        return change.otherwise if before[change.column] is None else before[change.column]
+    return change
+
+
 def _value_of(change: Any) -> Any:
     if isinstance(change, Added):
         return change.amount

@@ -34,3 +34,9 @@ def ranking(figures: list[dict[str, Any]], *, metric: str, minimum: int, sample:
         "minimum_sample": minimum,
         "ranking": ranked(figures, metric=metric, minimum=minimum, sample=sample),
     }
+
+
+def month_of(moment: datetime, zone: tzinfo) -> str:
+    """The calendar month of the district's time zone a moment falls in ("2026-07"): KPIs count a
+    task or an item in the month it was raised or submitted."""
+    return as_utc(moment).astimezone(zone).strftime("%Y-%m")

@@ -18,7 +18,6 @@ from fourlinks_assignments.projections.task_figures import (
     close_hours,
     counted,
     counts_of,
-    month_of,
     overdue_open,
 )
 from fourlinks_assignments.projections.tasks import (
@@ -39,7 +38,7 @@ from fourlinks_directory.members_directory import (
 )
 from fourlinks_kernel.errors import NotFound
 from fourlinks_kernel.rows import under
-from fourlinks_runtime.figures import as_utc
+from fourlinks_runtime.figures import as_utc, month_of
 
 OPEN_STATES = tuple(sorted(state.value for state in OPEN_TASK_STATES))
 

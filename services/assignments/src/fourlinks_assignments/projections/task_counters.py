@@ -22,11 +22,11 @@ from fourlinks_assignments.projections.task_figures import (
     close_hours,
     counted,
     counts_of,
-    month_of,
 )
-from fourlinks_contracts.members import COMMUNITY_DEPTH
+from fourlinks_contracts.members import community_or_above
 from fourlinks_kernel.rows import select_row, upsert_row
-from fourlinks_kernel.tally import Share, Tally
+from fourlinks_kernel.tally import Tally
+from fourlinks_runtime.figures import month_of
 
 GROUP = ("basis", "unit", "month")
 
@@ -53,11 +53,6 @@ def counters_tables(metadata: MetaData) -> tuple[Table, Table]:
     return counts, hours
 
 
-def counted_unit(path: str) -> str:
-    """The unit a task counts under: its community, or the unit it was raised in above one."""
-    return "/".join(path.split("/")[:COMMUNITY_DEPTH])
-
-
 class TaskCounters:
     """One projection's counters; a micro-batch at a time (`begin`, `moved` per change, `end`)."""
 
@@ -68,15 +63,22 @@ class TaskCounters:
         self._lists: dict[tuple[str, ...], list[float]] = {}
         self._changed: set[tuple[str, ...]] = set()
 
-    def begin(self, conn: Connection, tasks: Iterable[dict[str, Any]]) -> None:
-        """A batch starts: forget what a failed one left; read the hours lists its tasks touch."""
+    def begin(self, conn: Connection, closing: Iterable[dict[str, Any]]) -> None:
+        """A batch starts: forget what a failed one left; read the hours lists of the groups of the
+        tasks it closes or reopens."""
         self.tally.forget()
         self._lists, self._changed = {}, set()
-        self._read_lists(conn, {self._list_key(task) for task in tasks})
+        self._read_lists(conn, {self._list_key(task) for task in closing})
 
     def moved(self, conn: Connection, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
         """A task changed (`before` None: it was raised)."""
-        self.tally.move(self._share(before), self._share(after))
+        group = (
+            self.basis,
+            community_or_above(after["origin_unit"]),
+            month_of(after["raised_at"], self.zone),
+        )
+        share_before = (group, counts_of(before)) if before is not None and counted(before) else None
+        self.tally.move(share_before, (group, counts_of(after)) if counted(after) else None)
         hours_before = close_hours(before) if before is not None and counted(before) else None
         hours_after = close_hours(after) if counted(after) else None
         if hours_before != hours_after:
@@ -98,14 +100,8 @@ class TaskCounters:
             upsert_row(conn, self.hours, row | {"hours": json.dumps(sorted(self._lists[key]))}, list(row))
         self._lists, self._changed = {}, set()
 
-    def _share(self, task: dict[str, Any] | None) -> Share | None:
-        if task is None or not counted(task):
-            return None
-        group = (self.basis, counted_unit(task["origin_unit"]), month_of(task["raised_at"], self.zone))
-        return group, counts_of(task)
-
     def _list_key(self, task: dict[str, Any]) -> tuple[str, ...]:
-        unit, month = counted_unit(task["origin_unit"]), month_of(task["raised_at"], self.zone)
+        unit, month = community_or_above(task["origin_unit"]), month_of(task["raised_at"], self.zone)
         return self.basis, unit, month, task["category"]
 
     def _read_lists(self, conn: Connection, keys: set[tuple[str, ...]]) -> None:

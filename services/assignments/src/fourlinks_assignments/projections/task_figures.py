@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping
-from datetime import datetime, tzinfo
+from datetime import datetime
 from typing import Any
 
 from fourlinks_runtime.figures import as_utc, rate
@@ -44,12 +44,6 @@ STATE = (
     "hours_to_close",
 )
 """The row's columns its share depends on (and those the projection's changes are folded from)."""
-
-
-def month_of(moment: datetime, zone: tzinfo) -> str:
-    """The calendar month of the district's time zone a moment falls in: a task counts in the month
-    it was raised."""
-    return as_utc(moment).astimezone(zone).strftime("%Y-%m")
 
 
 def counted(row: Mapping[str, Any]) -> bool:

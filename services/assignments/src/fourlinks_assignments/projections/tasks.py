@@ -32,7 +32,7 @@ from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.rows import (
     Added,
     CopiedFrom,
-    KeepFirst,
+    folded_row,
     insert_row,
     select_row,
     select_rows_by,
@@ -133,7 +133,9 @@ class TasksProjection:
         self.states = {}
         for start in range(0, len(wanted), 500):
             self.states.update(select_rows_by(conn, tasks, STATE, "task_id", wanted[start : start + 500]))
-        self.counters.begin(conn, [*self.states.values(), *raised.values()])
+        closing = {e.event.task_id for e in events if isinstance(e.event, ev.TaskClosed | ev.TaskReopened)}
+        known = {**self.states, **raised}
+        self.counters.begin(conn, [known[task_id] for task_id in closing if task_id in known])
 
     def end_batch(self, conn: Connection) -> None:
         self.counters.end(conn)
@@ -168,7 +170,7 @@ class TasksProjection:
             if changes:
                 update_rows(conn, tasks, {"task_id": _task_id(event)}, changes)
                 if before is not None:
-                    self._count(conn, before, _folded_row(before, changes))
+                    self._count(conn, before, folded_row(before, changes))
         insert_row(
             conn,
             timeline,
@@ -212,7 +214,7 @@ def task_as_of(task_id: str, lines: Iterable[tuple[str, datetime, str]]) -> dict
             row.update(_raised(event, when))
             continue
         changes = _changes(event, when, functools.partial(row.__getitem__, "raised_at")) | _lifecycle(event)
-        row = _folded_row(row, changes)
+        row = folded_row(row, changes)
     return row
 
 
@@ -225,23 +227,7 @@ def _state_of_raised(event: ev.TaskRaised, when: datetime) -> dict[str, Any]:
     return {column: raised.get(column, default) for column, default in _STATE_DEFAULTS.items()}
 
 
-def _folded_row(before: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """The row after an update, computed in memory as `update_rows` computes it in SQL."""
-    return before | {column: _folded(before, column, change) for column, change in changes.items()}
-
-
 _EVENT_TYPES = {e.event_type: e for e in ev.EVENTS if e is not ev.ThemedPartyDayHeld}
-
-
-def _folded(before: dict[str, Any], column: str, change: Any) -> Any:
-    """A change's new value as `update_rows` computes it in SQL (from the row before the update)."""
-    if isinstance(change, Added):
-        return (before[column] or 0) + change.amount
-    if isinstance(change, KeepFirst):
-        return change.value if before[column] is None else before[column]
-    if isinstance(change, CopiedFrom):
-        return change.otherwise if before[change.column] is None else before[change.column]
-    return change
 
 
 def _task_id(event: DomainEvent) -> str:

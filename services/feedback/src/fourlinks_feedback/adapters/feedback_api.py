@@ -383,6 +383,7 @@ async def kpis(
             zone=zone,
             as_of=moment,
             response_limit=timedelta(hours=runtime.settings.response_limit_hours),
+            now=as_of is None,
         )
 
 

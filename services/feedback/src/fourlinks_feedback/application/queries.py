@@ -10,14 +10,28 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from fourlinks_contracts.members import group_unit
+from fourlinks_contracts.members import COMMUNITY_DEPTH, group_unit
 from fourlinks_directory.members_directory import contact_members, known_contacts
-from fourlinks_feedback.projections.feedback import callbacks, history, items, photos, ratings
+from fourlinks_feedback.projections.feedback import (
+    callbacks,
+    feedback_counts,
+    history,
+    items,
+    photos,
+    ratings,
+)
+from fourlinks_feedback.projections.rate_counters import (
+    RateFigures,
+    answer_now,
+    basis_of,
+    counts_of,
+    responded,
+)
 from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import NotFound
 from fourlinks_kernel.rows import under
-from fourlinks_runtime.figures import as_utc, rate
+from fourlinks_runtime.figures import as_utc, month_of
 
 
 async def item(conn: AsyncConnection, feedback_id: str) -> dict[str, Any]:
@@ -109,38 +123,95 @@ async def rates(
     zone: tzinfo,
     as_of: datetime,
     response_limit: timedelta,
+    now: bool = False,
 ) -> list[dict[str, Any]]:
     """Response, resolution and satisfaction rates per group and month, as the history stood at `as_of`.
 
     Response: acknowledged and assigned (a problem) or answered (anything else) within the limit.
     Resolution and satisfaction: from each item's latest call-back answered by `as_of`; a call-back
-    nobody answered counts as not reached, in neither numerator nor denominator. Each item carries
-    its latest answer, so one row per item answers; only when an item's call-backs changed after
-    `as_of` are the call-backs' own rows read to see them as they stood then.
+    nobody answered counts as not reached, in neither numerator nor denominator.
+
+    `now`: `as_of` is the present, so everything the read model holds happened by then. Per unit,
+    the projection's counters answer then (a dozen rows per community). Otherwise each item's row
+    answers (it carries its latest answer); only when an item's call-backs changed after `as_of` are
+    the call-backs' own rows read to see them as they stood then.
     """
-    query = select(*_RATE_COLUMNS).where(under(items.c.org_unit, unit), items.c.submitted_at <= as_of)
-    if month is not None:
-        query = query.where(*_within_month(month, zone))
-    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
-    changed_later = False
+    asked = _Asked(unit, by, month, zone, as_of, response_limit)
+    basis = basis_of(getattr(zone, "key", ""), response_limit)
+    if (
+        now
+        and by != "member"
+        and len(unit.split("/")) <= COMMUNITY_DEPTH  # counted per community, not below
+        and await _counted_in(conn, basis)
+    ):
+        groups = await _rates_from_counters(conn, asked, basis)
+    else:
+        groups = await _rates_from_rows(conn, asked)
+    return [group.figures(key, period) for (key, period), group in sorted(groups.items())]
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """Which rates: of which unit's feedback, grouped how, which month (or all), as of when."""
+
+    unit: str
+    by: str
+    month: str | None
+    zone: tzinfo
+    as_of: datetime
+    limit: timedelta
+
+
+_Groups = defaultdict[tuple[str, str], RateFigures]
+
+
+async def _counted_in(conn: AsyncConnection, basis: str) -> bool:
+    """The counters were kept under these settings (none under others: a changed setting counts
+    rows until the read model is rebuilt)."""
+    query = select(feedback_counts.c.basis).where(feedback_counts.c.basis != basis).limit(1)
+    return await conn.scalar(query) is None
+
+
+async def _rates_from_counters(conn: AsyncConnection, asked: _Asked, basis: str) -> _Groups:
+    query = select(feedback_counts).where(
+        feedback_counts.c.basis == basis, under(feedback_counts.c.unit, asked.unit)
+    )
+    if asked.month is not None:
+        query = query.where(feedback_counts.c.month == asked.month)
+    groups: _Groups = defaultdict(RateFigures)
     for row in (await conn.execute(query)).mappings():
-        key = _group(row, by)
-        if key:
-            groups[(key, as_utc(row["submitted_at"]).astimezone(zone).strftime("%Y-%m"))].append(row)
-            changed = row["callbacks_changed_at"]
-            changed_later = changed_later or (changed is not None and as_utc(changed) > as_of)
-    callbacks_then = await _callbacks_as_of(conn, unit, as_of) if changed_later else None
-    return [
-        _figures(
-            key=key,
-            period=period,
-            group=group,
-            callbacks_then=callbacks_then,
-            as_of=as_of,
-            limit=response_limit,
+        key = group_unit(row["unit"], asked.by)
+        if key is not None and row["feedback"]:
+            groups[(key, row["month"])].add(dict(row))
+    return groups
+
+
+async def _rates_from_rows(conn: AsyncConnection, asked: _Asked) -> _Groups:
+    query = select(*_RATE_COLUMNS).where(
+        under(items.c.org_unit, asked.unit), items.c.submitted_at <= asked.as_of
+    )
+    if asked.month is not None:
+        query = query.where(*_within_month(asked.month, asked.zone))
+    rows: list[Any] = list((await conn.execute(query)).mappings())
+    changed_later = any(
+        row["callbacks_changed_at"] is not None and as_utc(row["callbacks_changed_at"]) > asked.as_of
+        for row in rows
+    )
+    callbacks_then = await _callbacks_as_of(conn, asked.unit, asked.as_of) if changed_later else None
+    groups: _Groups = defaultdict(RateFigures)
+    for row in rows:
+        key = _group(row, asked.by)
+        if not key:
+            continue
+        if callbacks_then is None:
+            answer, unreached = answer_now(row), bool(row["callback_not_reached"])
+        else:
+            answer, unreached = callbacks_then.answer(row), callbacks_then.not_reached(row)
+        counts = counts_of(
+            responded=responded(row, asked.limit, asked.as_of), answer=answer, not_reached=unreached
         )
-        for (key, period), group in sorted(groups.items())
-    ]
+        groups[(key, month_of(row["submitted_at"], asked.zone))].add(counts)
+    return groups
 
 
 _RATE_COLUMNS = [
@@ -188,12 +259,6 @@ async def _callbacks_as_of(conn: AsyncConnection, unit: str, as_of: datetime) ->
     return _CallbacksThen(await _latest_answers(conn, unit, as_of), await _not_reached(conn, unit, as_of))
 
 
-def _answer_now(row: Any) -> dict[str, Any] | None:
-    if row["answer_resolved"] is None:
-        return None
-    return {"resolved": row["answer_resolved"], "satisfaction": row["answer_satisfaction"]}
-
-
 def _callbacks_under(unit: str, *columns: Any) -> Select[Any]:
     """Call-backs of the feedback under a unit (not the whole district's)."""
     joined = callbacks.join(items, items.c.feedback_id == callbacks.c.feedback_id)
@@ -225,52 +290,6 @@ async def _not_reached(conn: AsyncConnection, unit: str, as_of: datetime) -> set
         callbacks.c.not_reached.is_(True)
     )
     return {f for f, answer_by in (await conn.execute(query)).all() if as_utc(answer_by) <= as_of}
-
-
-def _figures(
-    *,
-    key: str,
-    period: str,
-    group: list[Any],
-    callbacks_then: _CallbacksThen | None,
-    as_of: datetime,
-    limit: timedelta,
-) -> dict[str, Any]:
-    responded = sum(1 for r in group if _responded(r, as_of, limit))
-    if callbacks_then is None:
-        answers = [_answer_now(r) for r in group]
-        unreached = sum(
-            1 for r, a in zip(group, answers, strict=True) if a is None and r["callback_not_reached"]
-        )
-    else:
-        answers = [callbacks_then.answer(r) for r in group]
-        unreached = sum(
-            1 for r, a in zip(group, answers, strict=True) if a is None and callbacks_then.not_reached(r)
-        )
-    answered = [a for a in answers if a is not None]
-    resolved = sum(1 for a in answered if a["resolved"] == "yes")
-    satisfied = sum(1 for a in answered if a["satisfaction"] in ("satisfied", "basically_satisfied"))
-    return {
-        "group": key,
-        "month": period,
-        "feedback": len(group),
-        "responded": responded,
-        "response_rate": rate(responded, len(group)),
-        "callbacks_answered": len(answered),
-        "resolved": resolved,
-        "resolution_rate": rate(resolved, len(answered)),
-        "satisfied": satisfied,
-        "satisfaction_rate": rate(satisfied, len(answered)),
-        "not_reached": unreached,
-    }
-
-
-def _responded(row: dict[str, Any], as_of: datetime, limit: timedelta) -> bool:
-    done = row["assigned_at"] if row["kind"] == "problem" else row["answered_at"]
-    if done is None:
-        return False
-    done = as_utc(done)
-    return done <= as_of and done - as_utc(row["submitted_at"]) <= limit
 
 
 def _group(row: Any, by: str) -> str | None:

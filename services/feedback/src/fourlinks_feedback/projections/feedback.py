@@ -3,8 +3,10 @@ call-backs per round, a personal-data-free history for the resident's follow-up 
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Boolean,
@@ -21,10 +23,14 @@ from sqlalchemy import (
 
 from fourlinks_contracts import assignments as tasks_ev
 from fourlinks_contracts import feedback as ev
-from fourlinks_contracts.members import HouseholdErased
+from fourlinks_contracts.members import HouseholdErased, community_or_above
+from fourlinks_feedback.projections.rate_counters import STATE, basis_of, counts_now, counts_table
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
-from fourlinks_kernel.rows import CopiedFrom, KeepFirst, insert_row, update_rows
+from fourlinks_kernel.rows import CopiedFrom, KeepFirst, folded_row, insert_row, select_rows_by, update_rows
+from fourlinks_kernel.tally import Tally
+from fourlinks_runtime.figures import month_of
+from fourlinks_runtime.settings import Settings
 
 metadata = MetaData()
 ID = String(36)
@@ -113,20 +119,52 @@ ratings = Table(
     Column("rated_at", DateTime(timezone=True), nullable=False),
 )
 
+feedback_counts = counts_table(metadata)
+_COUNTED = frozenset(STATE) - {"feedback_id", "task_id"}
+
 
 class FeedbackProjection:
-    """feedback_items, callbacks, feedback_history, feedback_photos, ratings."""
+    """feedback_items, callbacks, feedback_history, feedback_photos, ratings, and the rates'
+    counters (feedback_counts)."""
 
     name: ClassVar[str] = "feedback.items"
     # 2: the task lifecycle shared with assignments; outcome on a good call-back
     # 3: the latest call-back answer and "not reached" kept on the item for the rates
     # 4: the photos sent with an item
-    version: ClassVar[int] = 4
+    # 5: the rates' counters
+    version: ClassVar[int] = 5
     metadata: ClassVar[MetaData] = metadata
     subjects: ClassVar[str | None] = None
     handles: ClassVar[frozenset[str]] = frozenset(
         {e.event_type for e in ev.EVENTS} | tasks_ev.TASK_LIFECYCLE_EVENTS | {HouseholdErased.event_type}
     )
+
+    def __init__(self, zone: str | None = None, response_limit: timedelta | None = None) -> None:
+        if zone is None or response_limit is None:  # the service's own settings
+            settings = Settings()
+            zone = zone or settings.timezone
+            response_limit = response_limit or timedelta(hours=settings.response_limit_hours)
+        self.limit = response_limit
+        self.basis, self.zone = basis_of(zone, response_limit), ZoneInfo(zone)
+        self.tally = Tally(feedback_counts, ("basis", "unit", "month"))
+        # Within a micro-batch: its items' counted columns as they stand (read once at its start).
+        self.states: dict[str, dict[str, Any]] | None = None
+        self.by_task: dict[str, str | None] = {}  # None: no item (a task raised on a visit)
+
+    def begin_batch(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+        """The counted columns of the items the batch changes, in one read (two: by item, by task)."""
+        self.tally.forget()
+        items_of = sorted({e.event.feedback_id for e in events if isinstance(e.event, ev.FeedbackEvent)})
+        tasks_of = sorted({e.event.task_id for e in events if isinstance(e.event, tasks_ev.TaskEvent)})
+        self.states, self.by_task = {}, dict.fromkeys(tasks_of)
+        for key, wanted in (("feedback_id", items_of), ("task_id", tasks_of)):
+            for start in range(0, len(wanted), 500):
+                for row in select_rows_by(conn, items, STATE, key, wanted[start : start + 500]).values():
+                    self._keep(row)
+
+    def end_batch(self, conn: Connection) -> None:
+        self.tally.write(conn)
+        self.states, self.by_task = None, {}
 
     def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
         """Feedback events change their rows; task events update the feedback they belong to."""
@@ -164,35 +202,83 @@ class FeedbackProjection:
             )
             values["assigned_at"] = KeepFirst(when)  # the first assignment counts
         update_rows(conn, items, {"task_id": task_id}, values)
+        if values.keys() & _COUNTED:
+            self._moved(conn, self._item_of_task(conn, task_id), values)
+
+    def _update(self, conn: Connection, feedback_id: str, **values: Any) -> None:
+        update_rows(conn, items, {"feedback_id": feedback_id}, values)
+        if values.keys() & (_COUNTED | {"task_id"}):  # a task handed the item: known by it from now
+            self._moved(conn, self._item(conn, feedback_id), values)
+
+    def _moved(self, conn: Connection, before: dict[str, Any] | None, changes: dict[str, Any]) -> None:
+        """An item's counted columns changed: move its share of the counters."""
+        if before is None:  # no such item (nothing was updated)
+            return
+        after = folded_row(before, changes) if changes else before
+        group = self._group(after)  # an item's group never changes
+        self.tally.move((group, counts_now(before, self.limit)), (group, counts_now(after, self.limit)))
+        self._keep(after)
+        if self.states is None:  # an event applied on its own: written at once
+            self.tally.write(conn)
+
+    def _added(self, conn: Connection, item: dict[str, Any]) -> None:
+        """A new item joins its group's counters."""
+        row = {column: item.get(column) for column in STATE}
+        self.tally.move(None, (self._group(row), counts_now(row, self.limit)))
+        self._keep(row)
+        if self.states is None:
+            self.tally.write(conn)
+
+    def _group(self, row: dict[str, Any]) -> tuple[str, str, str]:
+        return self.basis, community_or_above(row["org_unit"]), month_of(row["submitted_at"], self.zone)
+
+    def _keep(self, row: dict[str, Any]) -> None:
+        if self.states is not None:
+            self.states[row["feedback_id"]] = row
+            if row["task_id"] is not None:
+                self.by_task[row["task_id"]] = row["feedback_id"]
+
+    def _item(self, conn: Connection, feedback_id: str) -> dict[str, Any] | None:
+        if self.states is not None and feedback_id in self.states:
+            return self.states[feedback_id]
+        found: dict[str, Any] | None = select_rows_by(conn, items, STATE, "feedback_id", [feedback_id]).get(
+            feedback_id
+        )
+        return found
+
+    def _item_of_task(self, conn: Connection, task_id: str) -> dict[str, Any] | None:
+        if task_id in self.by_task:
+            feedback_id = self.by_task[task_id]
+            return None if feedback_id is None else self._item(conn, feedback_id)
+        found = select_rows_by(conn, items, STATE, "task_id", [task_id])
+        return next(iter(found.values()), None)
 
     def _feedback(self, conn: Connection, event: DomainEvent, when: datetime) -> None:
         match event:
             case ev.FeedbackSubmitted():
-                insert_row(
-                    conn,
-                    items,
-                    {
-                        "feedback_id": event.feedback_id,
-                        "reference": event.reference,
-                        "kind": event.kind.value,
-                        "channel": event.channel.value,
-                        "category": event.category,
-                        "urgency": event.urgency.value,
-                        "org_unit": event.org_unit,
-                        "household_id": event.household_id,
-                        "enterprise_id": event.enterprise_id,
-                        "member_id": event.member_id,
-                        "submitted_by": event.submitted_by,
-                        "on_behalf_by_member": event.on_behalf_by_member,
-                        "anonymous": event.anonymous,
-                        "confidential": event.confidential,
-                        "description": event.description,
-                        "state": "submitted",
-                        "rounds": 1,
-                        "submitted_at": when,
-                        "callback_not_reached": False,
-                    },
-                )
+                item = {
+                    "feedback_id": event.feedback_id,
+                    "reference": event.reference,
+                    "kind": event.kind.value,
+                    "channel": event.channel.value,
+                    "category": event.category,
+                    "urgency": event.urgency.value,
+                    "org_unit": event.org_unit,
+                    "household_id": event.household_id,
+                    "enterprise_id": event.enterprise_id,
+                    "member_id": event.member_id,
+                    "submitted_by": event.submitted_by,
+                    "on_behalf_by_member": event.on_behalf_by_member,
+                    "anonymous": event.anonymous,
+                    "confidential": event.confidential,
+                    "description": event.description,
+                    "state": "submitted",
+                    "rounds": 1,
+                    "submitted_at": when,
+                    "callback_not_reached": False,
+                }
+                insert_row(conn, items, item)
+                self._added(conn, item)
                 for number, photo in enumerate(event.photos, start=1):
                     insert_row(
                         conn,
@@ -200,12 +286,16 @@ class FeedbackProjection:
                         {"feedback_id": event.feedback_id, "number": number, **photo.model_dump()},
                     )
             case ev.FeedbackRouted():
-                _update(conn, event.feedback_id, state="routed", task_id=event.task_id, task_state="raised")
+                self._update(
+                    conn, event.feedback_id, state="routed", task_id=event.task_id, task_state="raised"
+                )
             case ev.FeedbackAnswered():
-                _update(conn, event.feedback_id, answer=event.answer, answered_at=when)
+                self._update(conn, event.feedback_id, answer=event.answer, answered_at=when)
             case ev.FeedbackClosed():
                 closed_at = KeepFirst(when)  # the first confirmation counts
-                _update(conn, event.feedback_id, state="closed", outcome=event.outcome, closed_at=closed_at)
+                self._update(
+                    conn, event.feedback_id, state="closed", outcome=event.outcome, closed_at=closed_at
+                )
             case ev.CallbackScheduled():
                 insert_row(
                     conn,
@@ -221,7 +311,7 @@ class FeedbackProjection:
                     },
                 )
                 state = "follow_up_due" if event.kind == ev.CallbackKind.FOLLOW_UP else "callback_due"
-                _update(conn, event.feedback_id, state=state)
+                self._update(conn, event.feedback_id, state=state)
             case ev.SatisfactionRecorded():
                 update_rows(
                     conn,
@@ -235,7 +325,7 @@ class FeedbackProjection:
                         "member_id": event.member_id,
                     },
                 )
-                _update(
+                self._update(
                     conn,
                     event.feedback_id,
                     answer_resolved=event.resolved.value,
@@ -243,7 +333,7 @@ class FeedbackProjection:
                     callbacks_changed_at=when,
                 )
                 if _confirms_resolution(event):  # the resident says it is fixed: the item has its outcome
-                    _update(
+                    self._update(
                         conn,
                         event.feedback_id,
                         outcome="resolved",
@@ -256,7 +346,7 @@ class FeedbackProjection:
                     _callback(event.feedback_id, event.round, event.kind),
                     {"not_reached": True},
                 )
-                _update(
+                self._update(
                     conn,
                     event.feedback_id,
                     state="not_reached",
@@ -264,7 +354,7 @@ class FeedbackProjection:
                     callbacks_changed_at=when,
                 )
             case ev.CorrectionRequested():
-                _update(
+                self._update(
                     conn,
                     event.feedback_id,
                     state="correction",
@@ -290,10 +380,6 @@ class FeedbackProjection:
 
 def _callback(feedback_id: str, round_: int, kind: ev.CallbackKind) -> dict[str, Any]:
     return {"feedback_id": feedback_id, "round": round_, "kind": kind.value}
-
-
-def _update(conn: Connection, feedback_id: str, **values: Any) -> None:
-    update_rows(conn, items, {"feedback_id": feedback_id}, values)
 
 
 def _feedback_id(event: DomainEvent) -> str:

@@ -1,0 +1,116 @@
+"""What a feedback item counts towards the three rates, from its row: the feedback projection keeps
+these as counters per community (or the unit above one the item was submitted in) and month
+(`feedback_counts`), so a community's rates read a dozen rows instead of its items; the rates query
+sums the same shares when it counts rows ("as of" a past moment, per member, below a community).
+
+`basis` names the time zone and the response limit the counters were kept under: a query under
+other settings counts rows. An item's community and month never change, so a change to an item
+moves its share within one group."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Column, Integer, MetaData, String, Table
+
+from fourlinks_runtime.figures import as_utc, rate
+
+COUNTERS = ("feedback", "responded", "callbacks_answered", "resolved", "satisfied", "not_reached")
+STATE = (
+    "feedback_id",
+    "task_id",
+    "kind",
+    "org_unit",
+    "submitted_at",
+    "assigned_at",
+    "answered_at",
+    "answer_resolved",
+    "answer_satisfaction",
+    "callback_not_reached",
+)
+"""The item's columns its share depends on."""
+SATISFIED = frozenset({"satisfied", "basically_satisfied"})
+
+
+def counts_table(metadata: MetaData) -> Table:
+    """The counters, in the feedback projection's metadata (dropped and rebuilt with it)."""
+    return Table(
+        "feedback_counts",
+        metadata,
+        Column("basis", String(64), primary_key=True),
+        Column("unit", String(512), primary_key=True),
+        Column("month", String(7), primary_key=True),
+        *(Column(name, Integer, nullable=False, default=0) for name in COUNTERS),
+    )
+
+
+def basis_of(zone: str, response_limit: timedelta) -> str:
+    """The settings counters are kept under, as one value: "Asia/Shanghai 24h"."""
+    return f"{zone} {response_limit.total_seconds() / 3600:g}h"
+
+
+def responded(row: Mapping[str, Any], limit: timedelta, as_of: datetime | None = None) -> bool:
+    """Acknowledged and assigned (a problem) or answered (anything else) within the limit (and, if
+    `as_of` is given, by then)."""
+    done = row["assigned_at"] if row["kind"] == "problem" else row["answered_at"]
+    if done is None:
+        return False
+    done = as_utc(done)
+    return (as_of is None or done <= as_of) and done - as_utc(row["submitted_at"]) <= limit
+
+
+def answer_now(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The item's latest call-back answer, as its row keeps it."""
+    if row["answer_resolved"] is None:
+        return None
+    return {"resolved": row["answer_resolved"], "satisfaction": row["answer_satisfaction"]}
+
+
+def counts_of(*, responded: bool, answer: Mapping[str, Any] | None, not_reached: bool) -> dict[str, int]:
+    """What an item adds to its group: a call-back nobody answered counts as not reached, in
+    neither numerator nor denominator of resolution and satisfaction."""
+    answered = answer is not None
+    return {
+        "feedback": 1,
+        "responded": int(responded),
+        "callbacks_answered": int(answered),
+        "resolved": int(answer is not None and answer["resolved"] == "yes"),
+        "satisfied": int(answer is not None and answer["satisfaction"] in SATISFIED),
+        "not_reached": int(not answered and not_reached),
+    }
+
+
+def counts_now(row: Mapping[str, Any], limit: timedelta) -> dict[str, int]:
+    """An item's share as its row stands (what the counters hold)."""
+    return counts_of(
+        responded=responded(row, limit), answer=answer_now(row), not_reached=bool(row["callback_not_reached"])
+    )
+
+
+class RateFigures:
+    """One group's shares for one month, summed; then its rates."""
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(COUNTERS, 0)
+
+    def add(self, counts: Mapping[str, int]) -> None:
+        for name in COUNTERS:
+            self.counts[name] += counts[name]
+
+    def figures(self, group: str, month: str) -> dict[str, Any]:
+        counts = self.counts
+        return {
+            "group": group,
+            "month": month,
+            "feedback": counts["feedback"],
+            "responded": counts["responded"],
+            "response_rate": rate(counts["responded"], counts["feedback"]),
+            "callbacks_answered": counts["callbacks_answered"],
+            "resolved": counts["resolved"],
+            "resolution_rate": rate(counts["resolved"], counts["callbacks_answered"]),
+            "satisfied": counts["satisfied"],
+            "satisfaction_rate": rate(counts["satisfied"], counts["callbacks_answered"]),
+            "not_reached": counts["not_reached"],
+        }
