@@ -11,6 +11,7 @@ import io
 import itertools
 import json
 import os
+import random
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -31,16 +32,18 @@ from nats.aio.client import Client
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_assignments.bootstrap import create_app as assignments_app
+from fourlinks_contracts import assignments as task_events
 from fourlinks_contracts import full_registry
 from fourlinks_contracts.members import OrgLevel
 from fourlinks_feedback.bootstrap import create_app as feedback_app
 from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.crypto import InMemoryKeyStore, PersonalDataCipher
-from fourlinks_kernel.envelope import Actor, CommandContext, Envelope, RecordedEvent
+from fourlinks_kernel.envelope import Actor, CommandContext, Envelope, RecordedEvent, StoredEvent
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.jetstream import JetStreamEventStore, JetStreamSettings
 from fourlinks_kernel.memory import InMemoryEventStore
+from fourlinks_kernel.projection import Projection, ProjectionRunner
 from fourlinks_kernel.provisioning import ProvisioningError, ProvisionOptions, provision, stream_config
 from fourlinks_kernel.store import EventStore
 from fourlinks_kernel.unit_of_work import Outcome, UnitOfWork, run_command
@@ -765,3 +768,53 @@ def channels_file(path: Path, robot: Receiver, sms: Receiver, **more: Any) -> Pa
     }
     path.write_text(json.dumps(channels, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+# -- projections fed in micro-batches of random sizes ---------------------------------------------
+def merged(
+    rng: random.Random, histories: list[list[tuple[DomainEvent, datetime]]]
+) -> list[tuple[DomainEvent, datetime]]:
+    """Histories (event, moment) in one log, each in its order (times need not rise along the log)."""
+    pending = [history for history in histories if history]
+    log = []
+    while pending:
+        history = rng.choice(pending)
+        log.append(history.pop(0))
+        if not history:
+            pending.remove(history)
+    return log
+
+
+async def project_in_batches(
+    engine: AsyncEngine, log: list[tuple[DomainEvent, datetime]], rng: random.Random, projection: Projection
+) -> None:
+    """Apply the log through a projection runner, as a feed would, in micro-batches of 1 to 50."""
+    recorded = {
+        position: recorded_event(
+            event,
+            position=position,
+            at=at,
+            context="assignments" if isinstance(event, task_events.TaskEvent) else "feedback",
+            aggregate_type="task" if isinstance(event, task_events.TaskEvent) else "feedback",
+            aggregate_id=str(getattr(event, "task_id", None) or getattr(event, "feedback_id", "")),
+        )
+        for position, (event, at) in enumerate(log, start=1)
+    }
+
+    async def decode(stored: StoredEvent) -> RecordedEvent:
+        return recorded[stored.position]
+
+    cipher = PersonalDataCipher(master_key=b"k" * 32, keys=InMemoryKeyStore())
+    runner = ProjectionRunner(
+        projection,
+        store=InMemoryEventStore(EventCodec(full_registry(), cipher)),
+        engine=engine,
+    )
+    await runner.rebuild()
+    await runner.prepare()
+    stored = [StoredEvent(p, "subject", b"", r.event.event_type) for p, r in recorded.items()]
+    while stored:
+        size = rng.choice((1, 2, 3, 7, 50))
+        await runner.take(stored[:size], decode)
+        stored = stored[size:]
+    runner.close()

@@ -4,18 +4,29 @@ model and the feedback read model, fed every task event type, always show the sa
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import recorded_event
+from conftest import merged, project_in_batches, recorded_event
 from sqlalchemy import Engine, create_engine, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_assignments.application.queries import kpis
 from fourlinks_assignments.domain.tasks import Task
-from fourlinks_assignments.projections.tasks import PERSONAL, TasksProjection, task_as_of, tasks, timeline
+from fourlinks_assignments.projections.tasks import (
+    PERSONAL,
+    TasksProjection,
+    task_as_of,
+    task_close_hours,
+    task_counts,
+    tasks,
+    timeline,
+)
 from fourlinks_contracts import assignments as ev
 from fourlinks_contracts import feedback as fb
 from fourlinks_contracts.members import Urgency
@@ -255,3 +266,63 @@ def test_a_task_apply_refuses_an_event_it_does_not_know() -> None:
         Task(TASK).apply(
             ev.ThemedPartyDayHeld(session_id="s", community="c", held_on=T0.date(), agenda=["a"])
         )
+
+
+# -- the KPIs' counters ------------------------------------------------------------------------------
+# The counters the tasks projection keeps answer exactly what counting the tasks' rows answers: for
+# tasks left at every step of the loop, in several units and months, fed in micro-batches of every
+# size, at several moments, by community and street; on SQLite and PostgreSQL.
+ZONE = ZoneInfo("Asia/Shanghai")
+# The same offset without the zone's name: the query then counts rows (no counters kept in it).
+SAME_OFFSET = timezone(timedelta(hours=8))
+UNITS = ("yuhang/nanyuan/xinghe", "yuhang/nanyuan/xinghe/grid-2", "yuhang/linping/jiangnan")
+T_MONTHS = datetime(2026, 6, 30, 15, 30, tzinfo=UTC)  # raised across a month's end, in the zone's months
+
+
+def a_task(number: int, rng: random.Random) -> list[tuple[DomainEvent, datetime]]:
+    """A task's history cut after a random step, raised in a random unit and month."""
+    task_id, unit = f"task-{number}", rng.choice(UNITS)
+    history = list(rejected() if rng.random() < 0.15 else the_whole_loop())
+    kept = history[: rng.randint(1, len(history))]
+    start = T_MONTHS + timedelta(days=rng.choice((0, 0, 20, 45)), hours=rng.randint(0, 23))
+    events = []
+    for step, event in enumerate(kept):
+        changes: dict[str, Any] = {"task_id": task_id}
+        if isinstance(event, ev.TaskRaised):
+            changes |= {"org_unit": unit, "data_subject": task_id}
+        events.append((event.model_copy(update=changes), start + timedelta(hours=7 * step)))
+    return events
+
+
+def interleaved(rng: random.Random, tasks: int) -> list[tuple[DomainEvent, datetime]]:
+    """The tasks' events in one log, each task's in its order."""
+    return merged(rng, [a_task(n, rng) for n in range(tasks)])
+
+
+async def both_ways(engine: AsyncEngine, **asked: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    async with engine.connect() as conn:
+        counted = await kpis(conn, zone=ZONE, **asked)
+        from_rows = await kpis(conn, zone=SAME_OFFSET, **asked)
+    return counted, from_rows
+
+
+async def test_counters_answer_as_counting_the_rows_does(engine: AsyncEngine) -> None:
+    rng = random.Random(20261201)  # noqa: S311 - a repeatable mix of histories, not a secret
+    log = interleaved(rng, tasks=60)
+    await project_in_batches(engine, log, rng, TasksProjection(zone=ZONE.key))
+    async with engine.connect() as conn:
+        kept = await conn.scalar(select(task_counts.c.basis).limit(1))
+        hours = (await conn.execute(select(task_close_hours.c.hours))).scalars().all()
+    assert kept == ZONE.key
+    assert any(values != "[]" for values in hours)  # some tasks closed and stayed closed
+    last = max(at for _, at in log)
+    for as_of in (T_MONTHS + timedelta(days=3), T_MONTHS + timedelta(days=30), last + timedelta(days=60)):
+        for unit, by in itertools.product(("yuhang", "yuhang/nanyuan/xinghe"), ("community", "street")):
+            for month in (None, "2026-06", "2026-07", "2026-08", "2026-09"):
+                counted, from_rows = await both_ways(engine, unit=unit, by=by, month=month, as_of=as_of)
+                assert (unit, by, month, counted) == (unit, by, month, from_rows)
+    everything, _ = await both_ways(engine, unit="yuhang", by="street", month=None, as_of=last)
+    assert sum(f["tasks"] for f in everything) > 20
+    assert sum(f["rework_count"] for f in everything) > 0
+    assert any(f["extended"] for f in everything)
+    assert any(f["median_hours_to_close"] for f in everything)

@@ -4,6 +4,7 @@ item's call-backs last changed answers from the call-backs' history, and both ag
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,13 +12,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import recorded_event
+from conftest import merged, project_in_batches, recorded_event
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fourlinks_contracts import assignments as tasks_ev
 from fourlinks_contracts import feedback as ev
 from fourlinks_contracts.members import Urgency
 from fourlinks_feedback.application import queries
-from fourlinks_feedback.projections.feedback import FeedbackProjection
+from fourlinks_feedback.projections.feedback import FeedbackProjection, feedback_counts
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.rows import sync_writer
@@ -160,3 +163,111 @@ async def test_both_ways_agree_once_nothing_changed_after_the_as_of(engine: Asyn
         history = await queries._callbacks_as_of(conn, UNIT, as_of)
     assert history.answers == {"a": {"resolved": "yes", "satisfaction": "satisfied"}}
     assert history.unreached == {"b"}
+
+
+# -- the rates' counters ----------------------------------------------------------------------------
+# The counters the feedback projection keeps answer exactly what counting the items answers: for
+# items answered late and on time, reassigned, called back, not reached, corrected, in several units
+# and months, fed in micro-batches of every size, by community and street; on SQLite and PostgreSQL.
+T_MONTHS = datetime(2026, 6, 30, 15, 30, tzinfo=UTC)  # submitted across a month's end, in the zone's months
+# ----------------------------------------------------------------------------------
+LIMIT = timedelta(hours=24)
+
+
+def an_item(number: int, rng: random.Random) -> list[tuple[DomainEvent, datetime]]:
+    """An item's history: responded within the limit or not (assigned or answered, some twice), then
+    maybe called back: answered, not reached, or answered, corrected and answered again."""
+    feedback_id, task_id = f"item-{number}", f"task-of-{number}"
+    start = T_MONTHS + timedelta(days=rng.choice((0, 0, 20, 45)), hours=rng.randint(0, 23))
+    kind = rng.choice(list(ev.FeedbackKind))
+    unit = rng.choice((UNIT, f"{UNIT}/grid-2", "yuhang/linping/jiangnan"))
+    item = submitted(feedback_id).model_copy(
+        update={"kind": kind, "org_unit": unit, "member_id": rng.choice(("m-1", "m-2"))}
+    )
+    history: list[tuple[DomainEvent, datetime]] = [(item, start)]
+
+    def after(hours: float) -> datetime:
+        return start + timedelta(hours=hours)
+
+    if kind == ev.FeedbackKind.PROBLEM:
+        routed = ev.FeedbackRouted(
+            feedback_id=feedback_id,
+            task_id=task_id,
+            category="repairs",
+            urgency=item.urgency,
+            org_unit=item.org_unit,
+            household_id=None,
+            enterprise_id=None,
+            description=None,
+            data_subject=feedback_id,
+        )
+        history.append((routed, after(1)))
+        assigned = tasks_ev.TaskAssigned(
+            task_id=task_id, member_id="m-1", helpers=[], party_day_id=None, by_default=True
+        )
+        history.append((assigned, after(rng.choice((2, 30)))))
+        if rng.random() < 0.3:
+            moved = tasks_ev.TaskReassigned(
+                task_id=task_id, from_member="m-1", to_member="m-2", helpers=[], reason="r"
+            )
+            history.append((moved, after(40)))
+    else:
+        for hours in rng.sample((3, 30, 50), k=rng.randint(0, 2)):
+            answer = ev.FeedbackAnswered(
+                feedback_id=feedback_id, answered_by="s", answer=None, data_subject=feedback_id
+            )
+            history.append((answer, after(hours)))
+    history.sort(key=lambda step: step[1])
+    return history + called_back(feedback_id, rng, after(60))
+
+
+def called_back(feedback_id: str, rng: random.Random, at: datetime) -> list[tuple[DomainEvent, datetime]]:
+    outcome = rng.choice(("none", "answered", "not reached", "corrected"))
+    if outcome == "none":
+        return []
+    calls: list[tuple[DomainEvent, datetime]] = [(scheduled(feedback_id, 1), at)]
+    if outcome == "not reached":
+        missed = ev.CallbackNotReached(
+            feedback_id=feedback_id, task_id=f"task-{feedback_id}", round=1, kind=ev.CallbackKind.FIRST
+        )
+        return [*calls, (missed, at + timedelta(days=3))]
+    first = rng.choice(list(ev.Satisfaction))
+    calls.append((answered(feedback_id, 1, first), at + timedelta(days=1)))
+    if outcome == "corrected":
+        again = ev.CorrectionRequested(
+            feedback_id=feedback_id, task_id=f"task-{feedback_id}", round=2, reason=None, data_subject="h"
+        )
+        calls.append((again, at + timedelta(days=2)))
+        calls.append((scheduled(feedback_id, 2), at + timedelta(days=5)))
+        last = rng.choice(list(ev.Satisfaction))
+        calls.append((answered(feedback_id, 2, last), at + timedelta(days=6)))
+    return calls
+
+
+async def rates_both_ways(
+    engine: AsyncEngine, **asked: Any
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    async with engine.connect() as conn:
+        answers = [
+            await queries.rates(conn, zone=ZONE, response_limit=LIMIT, now=now, **asked)
+            for now in (True, False)
+        ]
+    return answers[0], answers[1]
+
+
+async def test_rate_counters_answer_as_counting_the_items_does(engine: AsyncEngine) -> None:
+    rng = random.Random(20261202)  # noqa: S311 - a repeatable mix of histories, not a secret
+    log = merged(rng, [an_item(n, rng) for n in range(80)])
+    await project_in_batches(engine, log, rng, FeedbackProjection(zone=ZONE.key, response_limit=LIMIT))
+    async with engine.connect() as conn:
+        kept = await conn.scalar(select(feedback_counts.c.basis).limit(1))
+    assert kept == "Asia/Shanghai 24h"
+    now = max(at for _, at in log) + timedelta(days=1)
+    for unit, by in itertools.product(("yuhang", UNIT), ("community", "street")):
+        for month in (None, "2026-06", "2026-07", "2026-08", "2026-09"):
+            counted, from_rows = await rates_both_ways(engine, unit=unit, by=by, month=month, as_of=now)
+            assert (unit, by, month, counted) == (unit, by, month, from_rows)
+    everything, _ = await rates_both_ways(engine, unit="yuhang", by="street", month=None, as_of=now)
+    assert sum(f["feedback"] for f in everything) == 80
+    assert 0 < sum(f["responded"] for f in everything) < 80
+    assert all(sum(f[n] for f in everything) > 0 for n in ("satisfied", "not_reached", "callbacks_answered"))
