@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import (
     COMMUNITY,
     TEST_MASTER_KEY,
@@ -19,11 +20,12 @@ from conftest import (
     community_with_a_covered_household,
     eventually,
     org_tree,
+    postgres_database,
     unprotected_store,
     work_and_close,
 )
 from nats.aio.client import Client
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_audit import digest, export, replay
@@ -37,9 +39,11 @@ from fourlinks_kernel.crypto import InMemoryKeyStore, PersonalDataCipher
 from fourlinks_kernel.envelope import EVENT_TYPE_HEADER
 from fourlinks_kernel.jetstream import NatsKeyStore
 from fourlinks_kernel.memory import InMemoryEventStore
+from fourlinks_kernel.projection import checkpoints
 from fourlinks_kernel.store import EventStore
 from fourlinks_members.domain.org_units import unit_id_for
 from fourlinks_members.projections.directory import residents
+from fourlinks_members.projections.org_units import org_units
 from fourlinks_runtime.engines import create_engine
 from fourlinks_runtime.runtime import ServiceRuntime
 
@@ -131,11 +135,11 @@ async def rebuilt_digest(d: District, service: str, url: str, *, until: int | No
 async def busy_scenario(d: District) -> tuple[str, str]:
     member, household = await community_with_a_covered_household(d)
     resident = d.token("resident", household)
-    for text in ("楼道灯坏了", "垃圾没人清"):
+    for words in ("楼道灯坏了", "垃圾没人清"):
         submitted = await d.post(
             d.feedback,
             "/feedback",
-            {"category": "repairs", "household_id": household, "description": text},
+            {"category": "repairs", "household_id": household, "description": words},
             resident,
         )
         task_id = (await d.get(d.feedback, f"/feedback/{submitted['id']}", resident))["task_id"]
@@ -312,3 +316,56 @@ def test_a_fresh_file_takes_the_old_read_model_s_place_whole_and_its_old_log_goe
     assert sqlite_file_of("sqlite+aiosqlite:////var/x/members.db") == Path("/var/x/members.db")
     assert sqlite_file_of("postgresql+asyncpg://u@h/db") is None
     assert sqlite_file_of("sqlite+aiosqlite:///:memory:") is None
+
+
+@pytest.mark.skipif(not os.environ.get("DATABASE_URL"), reason="needs the PostgreSQL of DATABASE_URL")
+async def test_a_postgresql_rebuild_is_built_in_its_own_schema_and_swapped_in_whole(
+    district: District,
+) -> None:
+    """The old read model answers until the rebuilt one replaces it in one transaction; a schema an
+    earlier rebuild left half built is discarded; the checkpoints come with the tables."""
+    d = district
+    await busy_scenario(d)
+    live = await service_digest(d, d.members, "members")
+    settings = d.settings
+    env = {
+        **os.environ,
+        "FOURLINKS_NATS_URL": settings.nats_url,
+        "FOURLINKS_STREAM": settings.stream,
+        "FOURLINKS_SUBJECT_PREFIX": settings.subject_prefix,
+        "FOURLINKS_KEY_BUCKET": settings.key_bucket,
+        "FOURLINKS_MASTER_KEY": TEST_MASTER_KEY,
+        "FOURLINKS_LOG_LEVEL": "WARNING",
+    }
+    async with postgres_database() as url:
+        rebuild = [sys.executable, "-m", "fourlinks_cli", "replay", "rebuild", "members"]
+        rebuild += ["--database-url", url]
+        done = await asyncio.to_thread(
+            subprocess.run, [*rebuild, "--in-place"], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as conn:  # the old read model, with names no rebuild makes
+                await conn.execute(org_units.update().values(name="不是重建的"))
+                await conn.execute(text("CREATE SCHEMA fourlinks_rebuilding"))
+                await conn.execute(text("CREATE TABLE fourlinks_rebuilding.org_units (half TEXT)"))
+            done = await asyncio.to_thread(
+                subprocess.run, rebuild, env=env, capture_output=True, text=True, timeout=300
+            )
+            assert done.returncode == 0, done.stderr[-2000:]
+            assert "swapped in whole" in done.stdout
+            async with engine.connect() as conn:
+                named = text("SELECT schema_name FROM information_schema.schemata")
+                schemas = set(await conn.scalars(named))
+                kept = select(checkpoints.c.name, checkpoints.c.position)
+                positions = dict((await conn.execute(kept)).all())
+            tables: dict[str, tuple[int, str]] = {}
+            for factory in projections_of("members"):
+                tables.update(await digest.table_digests(engine, factory().metadata))
+        finally:
+            await engine.dispose()
+    assert "fourlinks_rebuilding" not in schemas
+    assert digest.overall(tables) == live
+    last = await d.runtime(d.members).store.last_position()
+    assert positions == {factory().name: last for factory in projections_of("members")}

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_assignments.application.queries import kpis
 from fourlinks_audit import anchors, digest, export, history, parallel, replay, transparency
-from fourlinks_audit.fresh import FreshFile, sqlite_file_of
+from fourlinks_audit.fresh import FreshPlace, fresh_place
 from fourlinks_audit.notes import SignerKey
 from fourlinks_audit.services import READ_MODELS, projections_of
 from fourlinks_contracts import full_registry
@@ -102,8 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument(
         "--in-place",
         action="store_true",
-        help="SQLite: rebuild in the read model's own file (no second copy on disk) instead of a fresh "
-        "file swapped in when whole",
+        help="rebuild in the read model's own file or tables (no second copy) instead of a fresh file "
+        "(SQLite) or schema (PostgreSQL) swapped in when whole",
     )
     again.set_defaults(run=_rebuild)
     erasures = replaying.add_parser("erasures", help="destroy again every key the history says was erased")
@@ -337,33 +337,34 @@ async def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
         )
         print(summary)
         return code
-    fresh = None if args.in_place else _fresh_file(settings, args.service, args.database_url)
-    resume = args.resume and (fresh is None or fresh.building.exists())
+    fresh = None if args.in_place else _fresh_place(settings, args.service, args.database_url)
+    resume = args.resume and (fresh is None or await fresh.exists())
     if fresh is not None and not resume:
-        fresh.discard()
-    engine = fresh.engine() if fresh else await _engine(settings, args.service, args.database_url)
+        await fresh.discard()
+    engine = await fresh.engine() if fresh else await _engine(settings, args.service, args.database_url)
     try:
         async with _store(settings) as store:
             result = await replay.rebuild(
                 projections_of(args.service), store=store, engine=engine, resume=resume, label=args.service
             )
         if fresh is not None:
-            await fresh.finish(engine)
+            await fresh.finish(engine, [factory() for factory in projections_of(args.service)])
     finally:
         await engine.dispose()
     projections = len(projections_of(args.service))
     print(
         f"rebuilt {args.service} to position {result.position:,}: {result.events:,} log events read once "
         f"for {projections} projections in {result.seconds:.1f} s ({result.rate:,.0f} events/s)"
-        + (f"; built beside the old read model and swapped in whole ({fresh.target})" if fresh else "")
+        + (f"; built beside the old read model and swapped in whole ({fresh.where})" if fresh else "")
     )
     return 0
 
 
-def _fresh_file(settings: Settings, service: str, url: str | None) -> FreshFile | None:
-    """Where a SQLite rebuild is built beside the old read model (None for PostgreSQL)."""
-    target = sqlite_file_of(async_database_url(url) if url else settings.read_model_database(service)[0])
-    return FreshFile(target) if target is not None else None
+def _fresh_place(settings: Settings, service: str, url: str | None) -> FreshPlace | None:
+    """Where a rebuild is built beside the old read model."""
+    if url:
+        return fresh_place(async_database_url(url), None)
+    return fresh_place(*settings.read_model_database(service))
 
 
 async def _at(args: argparse.Namespace, settings: Settings) -> int:

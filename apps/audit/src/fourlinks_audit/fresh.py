@@ -1,6 +1,7 @@
-"""A SQLite read model rebuilt into a fresh file beside the old one, and put in its place whole:
-the old read model stays intact until the new one is complete (a rebuild that dies leaves it as it
-was), and the fresh file is written with settings only a rebuild can afford."""
+"""A read model rebuilt beside the old one and put in its place whole: the old read model stays
+intact until the new one is complete (a rebuild that dies leaves it as it was). On SQLite, a fresh
+file written with settings only a rebuild can afford, renamed into place; on PostgreSQL, a schema
+of its own whose tables take the old ones' places in one transaction."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import MetaData, insert, select, text
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from fourlinks_runtime.engines import create_engine
+from fourlinks_kernel.projection import Projection, bookkeeping, checkpoints, failures
+from fourlinks_runtime.engines import create_engine, create_engine_with_schema
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
 
@@ -37,20 +40,29 @@ class FreshFile:
         """The file being built."""
         return self.target.with_name(self.target.name + ".rebuilding")
 
-    def engine(self) -> AsyncEngine:
+    @property
+    def where(self) -> str:
+        return str(self.target)
+
+    async def exists(self) -> bool:
+        """An earlier rebuild left its file (`--resume` continues it)."""
+        return self.building.exists()
+
+    async def engine(self) -> AsyncEngine:
         """An engine on the file being built: no disk sync per transaction (the file is nobody's
         until it is swapped in: a crash only costs the rebuild) and a larger page cache."""
         engine = create_engine(f"sqlite+aiosqlite:///{self.building}")
         sqlalchemy_event.listen(engine.sync_engine, "connect", _rebuild_pragmas)
         return engine
 
-    def discard(self) -> None:
+    async def discard(self) -> None:
         """Forget an earlier rebuild that did not finish."""
         for path in _with_side_files(self.building):
             path.unlink(missing_ok=True)
 
-    async def finish(self, engine: AsyncEngine) -> None:
-        """Fold the write-ahead log into the file, close it, and swap it in."""
+    async def finish(self, engine: AsyncEngine, projections: list[Projection]) -> None:
+        """Fold the write-ahead log into the file, close it, and swap it in (the projections'
+        tables and checkpoints are all in it)."""
         async with engine.connect() as conn:
             await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         await engine.dispose()
@@ -64,6 +76,90 @@ class FreshFile:
             side.unlink(missing_ok=True)
         os.replace(self.building, self.target)
         _durable(self.target.parent)
+
+
+@dataclass(frozen=True)
+class FreshSchema:
+    """Where a PostgreSQL rebuild is built (`<schema>_rebuilding`, beside the read model's schema,
+    or `fourlinks_rebuilding` beside the connection's own) and how its tables take the old ones'
+    places: in one transaction, with the projections' checkpoints, so readers see the old read
+    model or the new one, never half of one."""
+
+    url: str
+    schema: str | None
+
+    @property
+    def building(self) -> str:
+        """The schema being built."""
+        return f"{self.schema}_rebuilding" if self.schema else "fourlinks_rebuilding"
+
+    @property
+    def where(self) -> str:
+        return f"schema {self.schema}" if self.schema else "its schema"
+
+    async def exists(self) -> bool:
+        """An earlier rebuild left its schema (`--resume` continues it)."""
+        engine = create_engine(self.url)
+        try:
+            async with engine.connect() as conn:
+                found = await conn.scalar(
+                    text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :name"),
+                    {"name": self.building},
+                )
+        finally:
+            await engine.dispose()
+        return found is not None
+
+    async def discard(self) -> None:
+        """Forget an earlier rebuild that did not finish."""
+        engine = create_engine(self.url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.building}" CASCADE'))
+        finally:
+            await engine.dispose()
+
+    async def engine(self) -> AsyncEngine:
+        """An engine whose tables (and checkpoints) are the schema being built."""
+        return await create_engine_with_schema(self.url, self.building)
+
+    async def finish(self, engine: AsyncEngine, projections: list[Projection]) -> None:
+        """Move the rebuilt tables into the read model's schema in place of the old ones."""
+        await engine.dispose()
+        target = await create_engine_with_schema(self.url, self.schema)
+        try:
+            async with target.begin() as conn:
+                await self._swap(conn, projections)
+        finally:
+            await target.dispose()
+
+    async def _swap(self, conn: AsyncConnection, projections: list[Projection]) -> None:
+        await conn.run_sync(bookkeeping.create_all)
+        schema = self.schema or str(await conn.scalar(text("SELECT current_schema()")))
+        tables = sorted({table.name for p in projections for table in p.metadata.sorted_tables})
+        for table in tables:
+            await conn.execute(text(f'DROP TABLE IF EXISTS "{schema}"."{table}" CASCADE'))
+            await conn.execute(text(f'ALTER TABLE "{self.building}"."{table}" SET SCHEMA "{schema}"'))
+        names = [p.name for p in projections]
+        for kept in (checkpoints, failures):
+            built = kept.to_metadata(MetaData(), schema=self.building)
+            await conn.execute(kept.delete().where(kept.c.name.in_(names)))
+            columns = [c.name for c in kept.columns if not c.primary_key or c.name == "name"]
+            rows = select(*(built.c[c] for c in columns)).where(built.c.name.in_(names))
+            await conn.execute(insert(kept).from_select(columns, rows))
+        await conn.execute(text(f'DROP SCHEMA "{self.building}" CASCADE'))
+
+
+FreshPlace = FreshFile | FreshSchema
+"""Where a rebuild is built beside the read model it replaces."""
+
+
+def fresh_place(url: str, schema: str | None) -> FreshPlace | None:
+    """The fresh place for a read model at this (async) URL, or None for an in-memory one."""
+    if url.startswith("postgresql"):
+        return FreshSchema(url, schema)
+    target = sqlite_file_of(url)
+    return FreshFile(target) if target is not None else None
 
 
 def _rebuild_pragmas(dbapi_connection: Any, _: Any) -> None:

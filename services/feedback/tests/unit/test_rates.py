@@ -110,7 +110,7 @@ def a_month_of_feedback() -> Iterator[tuple[DomainEvent, datetime]]:
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+async def a_month(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'feedback.db'}")
     writer = sync_writer(engine)
     FeedbackProjection.metadata.create_all(writer)
@@ -143,23 +143,23 @@ def counts(figures: list[dict[str, Any]]) -> tuple[int, int, int, int]:
 
 
 async def test_the_latest_answer_counts_and_an_unanswered_call_back_is_not_reached(
-    engine: AsyncEngine,
+    a_month: AsyncEngine,
 ) -> None:
-    assert counts(await rates(engine, T0 + timedelta(days=30))) == (3, 1, 1, 1)
-    assert counts(await rates(engine, T0 + timedelta(days=30), month="2026-10")) == (3, 1, 1, 1)
-    assert await rates(engine, T0 + timedelta(days=30), month="2026-11") == []
+    assert counts(await rates(a_month, T0 + timedelta(days=30))) == (3, 1, 1, 1)
+    assert counts(await rates(a_month, T0 + timedelta(days=30), month="2026-10")) == (3, 1, 1, 1)
+    assert await rates(a_month, T0 + timedelta(days=30), month="2026-11") == []
 
 
-async def test_an_earlier_as_of_answers_from_the_call_backs_history(engine: AsyncEngine) -> None:
+async def test_an_earlier_as_of_answers_from_the_call_backs_history(a_month: AsyncEngine) -> None:
     # After the first, dissatisfied answer and before the second: answered, not satisfied; the
     # call-back of "b" was not yet given up.
-    assert counts(await rates(engine, T0 + timedelta(days=3))) == (3, 1, 0, 0)
-    assert counts(await rates(engine, T0 + timedelta(days=6))) == (3, 1, 0, 1)
+    assert counts(await rates(a_month, T0 + timedelta(days=3))) == (3, 1, 0, 0)
+    assert counts(await rates(a_month, T0 + timedelta(days=6))) == (3, 1, 0, 1)
 
 
-async def test_both_ways_agree_once_nothing_changed_after_the_as_of(engine: AsyncEngine) -> None:
+async def test_both_ways_agree_once_nothing_changed_after_the_as_of(a_month: AsyncEngine) -> None:
     as_of = T0 + timedelta(days=30)
-    async with engine.connect() as conn:
+    async with a_month.connect() as conn:
         history = await queries._callbacks_as_of(conn, UNIT, as_of)
     assert history.answers == {"a": {"resolved": "yes", "satisfaction": "satisfied"}}
     assert history.unreached == {"b"}

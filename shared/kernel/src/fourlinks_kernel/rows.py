@@ -49,17 +49,26 @@ def _statement(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
 class _Plan:
     """A write statement compiled once for one dialect: its SQL, the order of its parameters
     (for positional drivers such as sqlite3), how each value is bound, and the values of
-    columns with a constant default that the caller left out."""
+    columns with a constant default that the caller left out. A plain INSERT on PostgreSQL also
+    has its COPY: a run of them goes as one COPY instead (a tenth of a row's cost)."""
 
     table: str
     sql: str
     order: tuple[str, ...] | None
     processors: tuple[tuple[str, Callable[[Any], Any]], ...]
     defaults: tuple[tuple[str, Any], ...]
+    copy: str | None = None
+    copy_columns: tuple[str, ...] = ()
 
 
 def _plan(
-    conn: Connection, key: tuple[Any, ...], build: Callable[[], Any], table: Table, given: Sequence[str]
+    conn: Connection,
+    key: tuple[Any, ...],
+    build: Callable[[], Any],
+    table: Table,
+    given: Sequence[str],
+    *,
+    plain_insert: bool = False,
 ) -> _Plan:
     dialect = conn.dialect
     plan = _PLANS.get((dialect.name, *key))
@@ -78,8 +87,12 @@ def _plan(
                     raise ValueError(f"{table.name}.{name}: no value given and no constant default")
                 defaults.append((name, default.arg))
         order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+        copy, columns = None, tuple(compiled.binds)
+        if plain_insert and dialect.name == "postgresql":
+            quoted = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
+            copy = f"COPY {dialect.identifier_preparer.format_table(table)} ({quoted}) FROM STDIN"
         plan = _PLANS[(dialect.name, *key)] = _Plan(
-            table.name, compiled.string, order, tuple(processors), tuple(defaults)
+            table.name, compiled.string, order, tuple(processors), tuple(defaults), copy, columns
         )
     return plan
 
@@ -132,6 +145,10 @@ class _PendingWrites:
                 for plan, rows in runs:
                     if len(rows) == 1:
                         cursor.execute(plan.sql, rows[0])
+                    elif plan.copy is not None:
+                        with cursor.copy(plan.copy) as copy:
+                            for row in rows:
+                                copy.write_row([row[c] for c in plan.copy_columns])
                     else:
                         cursor.executemany(plan.sql, rows)
         finally:
@@ -161,7 +178,10 @@ def _send_pending_first(conn: Connection, *_: Any, **__: Any) -> None:
 
 def insert_row(conn: Connection, table: Table, values: dict[str, Any]) -> None:
     """INSERT one row."""
-    _run(conn, _plan(conn, ("insert", table, tuple(values)), table.insert, table, tuple(values)), values)
+    plan = _plan(
+        conn, ("insert", table, tuple(values)), table.insert, table, tuple(values), plain_insert=True
+    )
+    _run(conn, plan, values)
 
 
 @dataclass(frozen=True)
