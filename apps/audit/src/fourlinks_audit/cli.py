@@ -401,14 +401,18 @@ async def _report(args: argparse.Namespace, settings: Settings) -> int:
     as_of = _utc(args.as_of) if args.as_of else datetime.now(UTC)
     try:
         async with engine.connect() as conn:
-            figures = await _figures(args.service, conn, args.unit.strip("/"), as_of, settings)
+            figures = await _figures(
+                args.service, conn, args.unit.strip("/"), as_of, settings, now=not args.as_of
+            )
     finally:
         await engine.dispose()
     print(json.dumps(figures, ensure_ascii=False, indent=2, sort_keys=True, default=str))
     return 0
 
 
-async def _figures(service: str, conn: Any, unit: str, as_of: datetime, settings: Settings) -> Any:
+async def _figures(
+    service: str, conn: Any, unit: str, as_of: datetime, settings: Settings, *, now: bool
+) -> Any:
     zone = ZoneInfo(settings.timezone)
     if service == "members":
         return await coverage(conn, unit)
@@ -416,7 +420,7 @@ async def _figures(service: str, conn: Any, unit: str, as_of: datetime, settings
         return await kpis(conn, unit=unit, by="community", month=None, zone=zone, as_of=as_of)
     limit = timedelta(hours=settings.response_limit_hours)
     return await rates(
-        conn, unit=unit, by="community", month=None, zone=zone, as_of=as_of, response_limit=limit
+        conn, unit=unit, by="community", month=None, zone=zone, as_of=as_of, response_limit=limit, now=now
     )
 
 
