@@ -17,7 +17,10 @@ def table(results: dict[str, Any]) -> str:
             f"background | p50 {loop['p50_ms']} ms, p99 {loop['p99_ms']} ms (n={loop['count']}) | | |"
         )
     for name, figures in results.get("queries", {}).items():
-        lines.append(f"| query {name} | p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms | | |")
+        lines.append(
+            f"| query {name} | p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, "
+            f"first {figures['first_ms']} ms | | |"
+        )
     for page, figures in results.get("console_pages", {}).items():
         cpu = ", ".join(f"{k} {v}" for k, v in figures["cpu_ms_per_page"].items())
         lines.append(
