@@ -93,7 +93,8 @@ def main(dataset: Path, service: str, postgres: str | None, extra: list[str]) ->
                 drop(postgres, database)
     print(done.stdout.strip().splitlines()[-1])
     print(
-        f"wall {wall:.1f} s; CPU: command {cpu:.1f} s, nats-server {nats_cpu:.1f} s, PostgreSQL {database_cpu:.1f} s"
+        f"wall {wall:.1f} s; CPU: command {cpu:.1f} s, nats-server {nats_cpu:.1f} s, "
+        f"PostgreSQL {database_cpu:.1f} s"
     )
 
 
