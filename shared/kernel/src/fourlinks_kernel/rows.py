@@ -5,6 +5,7 @@ file, and the SQLite setup every connection gets."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -139,20 +140,33 @@ class _PendingWrites:
 
     def send(self, dbapi_connection: Any) -> None:
         by_table, self.by_table = self.by_table, {}
+        runs = [run for table_runs in by_table.values() for run in table_runs]
+        # psycopg: statements sent in a pipeline share one round trip instead of one each (a batch
+        # often holds many runs of one row: an insert, then updates of other rows); COPY cannot
+        # be pipelined and goes between.
+        pipeline = getattr(dbapi_connection, "pipeline", None)
         cursor = dbapi_connection.cursor()
         try:
-            for runs in by_table.values():
-                for plan, rows in runs:
-                    if len(rows) == 1:
-                        cursor.execute(plan.sql, rows[0])
-                    elif plan.copy is not None:
+            for copying, group in itertools.groupby(runs, key=_copied):
+                if copying:
+                    for plan, rows in group:
                         with cursor.copy(plan.copy) as copy:
                             for row in rows:
                                 copy.write_row([row[c] for c in plan.copy_columns])
-                    else:
-                        cursor.executemany(plan.sql, rows)
+                    continue
+                with pipeline() if pipeline is not None else contextlib.nullcontext():
+                    for plan, rows in group:
+                        if len(rows) == 1:
+                            cursor.execute(plan.sql, rows[0])
+                        else:
+                            cursor.executemany(plan.sql, rows)
         finally:
             cursor.close()
+
+
+def _copied(run: tuple[_Plan, list[Any]]) -> bool:
+    plan, rows = run
+    return plan.copy is not None and len(rows) > 1
 
 
 @contextlib.contextmanager
@@ -346,18 +360,21 @@ def _under_as_range(element: _Under, compiler: Any, **kw: Any) -> str:
     return str(compiler.process(matches.self_group(), **kw))
 
 
-def upsert_row(conn: Connection, table: Table, values: dict[str, Any], keys: Sequence[str]) -> None:
-    """INSERT .. ON CONFLICT (keys) DO UPDATE the other columns, on SQLite or PostgreSQL."""
+def upsert_row(
+    conn: Connection, table: Table, values: dict[str, Any], keys: Sequence[str], *, replace: bool = True
+) -> None:
+    """INSERT .. ON CONFLICT (keys) DO UPDATE the other columns, on SQLite or PostgreSQL; with
+    `replace=False`, DO NOTHING: a row already there stays as it is."""
     dialect = conn.dialect.name
 
     def build() -> Any:
         statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
         changes = {k: statement.excluded[k] for k in values if k not in keys}
-        if not changes:
+        if not changes or not replace:
             return statement.on_conflict_do_nothing(index_elements=list(keys))
         return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
 
-    key = ("upsert", table, tuple(values), tuple(keys))
+    key = ("upsert", table, tuple(values), tuple(keys), replace)
     _run(conn, _plan(conn, key, build, table, tuple(values)), values)
 
 

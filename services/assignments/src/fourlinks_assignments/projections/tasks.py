@@ -27,6 +27,7 @@ from fourlinks_assignments.projections.task_counters import TaskCounters, counte
 from fourlinks_assignments.projections.task_figures import STATE
 from fourlinks_contracts import assignments as ev
 from fourlinks_contracts.members import HouseholdErased
+from fourlinks_kernel.batch_rows import BatchRows
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.rows import (
@@ -35,7 +36,6 @@ from fourlinks_kernel.rows import (
     folded_row,
     insert_row,
     select_row,
-    select_rows_by,
     update_rows,
 )
 from fourlinks_runtime.settings import Settings
@@ -118,7 +118,7 @@ class TasksProjection:
     def __init__(self, zone: str | None = None) -> None:
         self.counters = TaskCounters(task_counts, task_close_hours, zone or Settings().timezone)
         # Within a micro-batch: its tasks' KPI columns as they stand (read once at its start).
-        self.states: dict[str, dict[str, Any]] | None = None
+        self.states = BatchRows(tasks, STATE, "task_id")
 
     def begin_batch(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         """The KPI columns of the tasks the batch changes, in one read; the counters they touch."""
@@ -127,19 +127,15 @@ class TasksProjection:
             for e in events
             if isinstance(e.event, ev.TaskRaised)
         }
-        wanted = sorted(
-            {e.event.task_id for e in events if isinstance(e.event, ev.TaskEvent)} - raised.keys()
-        )
-        self.states = {}
-        for start in range(0, len(wanted), 500):
-            self.states.update(select_rows_by(conn, tasks, STATE, "task_id", wanted[start : start + 500]))
+        changed = {e.event.task_id for e in events if isinstance(e.event, ev.TaskEvent)} - raised.keys()
+        self.states.begin(conn, changed)
         closing = {e.event.task_id for e in events if isinstance(e.event, ev.TaskClosed | ev.TaskReopened)}
-        known = {**self.states, **raised}
-        self.counters.begin(conn, [known[task_id] for task_id in closing if task_id in known])
+        known = [raised.get(task_id) or self.states.get(conn, task_id) for task_id in closing]
+        self.counters.begin(conn, [state for state in known if state is not None])
 
     def end_batch(self, conn: Connection) -> None:
         self.counters.end(conn)
-        self.states = None
+        self.states.end()
 
     def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
         """One row change per event, and a line on the task's timeline."""
@@ -163,7 +159,7 @@ class TasksProjection:
             insert_row(conn, tasks, _raised(event, when))
             self._count(conn, None, _state_of_raised(event, when))
         else:
-            before = self._state_of(conn, _task_id(event))
+            before = self.states.get(conn, _task_id(event))
             changes = _changes(event, when, lambda: _raised_at(conn, _task_id(event), before)) | _lifecycle(
                 event
             )
@@ -184,20 +180,12 @@ class TasksProjection:
             },
         )
 
-    def _state_of(self, conn: Connection, task_id: str) -> dict[str, Any] | None:
-        """The task's KPI columns as they stand: the batch's, or (an event applied on its own) read."""
-        if self.states is not None and task_id in self.states:
-            return self.states[task_id]
-        row: dict[str, Any] | None = select_rows_by(conn, tasks, STATE, "task_id", [task_id]).get(task_id)
-        return row
-
     def _count(self, conn: Connection, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
         """Move the task's share of the KPIs' counters to how it stands now."""
         self.counters.moved(conn, before, after)
-        if self.states is None:  # an event applied on its own: written at once
+        if not self.states.in_batch:  # an event applied on its own: written at once
             self.counters.end(conn)
-        else:
-            self.states[after["task_id"]] = after
+        self.states.put(after)
 
 
 def task_as_of(task_id: str, lines: Iterable[tuple[str, datetime, str]]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from fourlinks_contracts import assignments as tasks_ev
 from fourlinks_contracts import feedback as ev
 from fourlinks_contracts.members import HouseholdErased, community_or_above
 from fourlinks_feedback.projections.rate_counters import STATE, basis_of, counts_now, counts_table
+from fourlinks_kernel.batch_rows import CHUNK, BatchRows
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.rows import CopiedFrom, KeepFirst, folded_row, insert_row, select_rows_by, update_rows
@@ -148,7 +149,7 @@ class FeedbackProjection:
         self.basis, self.zone = basis_of(zone, response_limit), ZoneInfo(zone)
         self.tally = Tally(feedback_counts, ("basis", "unit", "month"))
         # Within a micro-batch: its items' counted columns as they stand (read once at its start).
-        self.states: dict[str, dict[str, Any]] | None = None
+        self.states = BatchRows(items, STATE, "feedback_id")
         self.by_task: dict[str, str | None] = {}  # None: no item (a task raised on a visit)
 
     def begin_batch(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
@@ -156,15 +157,18 @@ class FeedbackProjection:
         self.tally.forget()
         items_of = sorted({e.event.feedback_id for e in events if isinstance(e.event, ev.FeedbackEvent)})
         tasks_of = sorted({e.event.task_id for e in events if isinstance(e.event, tasks_ev.TaskEvent)})
-        self.states, self.by_task = {}, dict.fromkeys(tasks_of)
-        for key, wanted in (("feedback_id", items_of), ("task_id", tasks_of)):
-            for start in range(0, len(wanted), 500):
-                for row in select_rows_by(conn, items, STATE, key, wanted[start : start + 500]).values():
-                    self._keep(row)
+        self.states.begin(conn, items_of)
+        self.by_task = dict.fromkeys(tasks_of)
+        for start in range(0, len(tasks_of), CHUNK):
+            for row in select_rows_by(
+                conn, items, STATE, "task_id", tasks_of[start : start + CHUNK]
+            ).values():
+                self._keep(row)
 
     def end_batch(self, conn: Connection) -> None:
         self.tally.write(conn)
-        self.states, self.by_task = None, {}
+        self.states.end()
+        self.by_task = {}
 
     def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
         """Feedback events change their rows; task events update the feedback they belong to."""
@@ -218,7 +222,7 @@ class FeedbackProjection:
         group = self._group(after)  # an item's group never changes
         self.tally.move((group, counts_now(before, self.limit)), (group, counts_now(after, self.limit)))
         self._keep(after)
-        if self.states is None:  # an event applied on its own: written at once
+        if not self.states.in_batch:  # an event applied on its own: written at once
             self.tally.write(conn)
 
     def _added(self, conn: Connection, item: dict[str, Any]) -> None:
@@ -226,25 +230,19 @@ class FeedbackProjection:
         row = {column: item.get(column) for column in STATE}
         self.tally.move(None, (self._group(row), counts_now(row, self.limit)))
         self._keep(row)
-        if self.states is None:
+        if not self.states.in_batch:
             self.tally.write(conn)
 
     def _group(self, row: dict[str, Any]) -> tuple[str, str, str]:
         return self.basis, community_or_above(row["org_unit"]), month_of(row["submitted_at"], self.zone)
 
     def _keep(self, row: dict[str, Any]) -> None:
-        if self.states is not None:
-            self.states[row["feedback_id"]] = row
-            if row["task_id"] is not None:
-                self.by_task[row["task_id"]] = row["feedback_id"]
+        self.states.put(row)
+        if self.states.in_batch and row["task_id"] is not None:
+            self.by_task[row["task_id"]] = row["feedback_id"]
 
     def _item(self, conn: Connection, feedback_id: str) -> dict[str, Any] | None:
-        if self.states is not None and feedback_id in self.states:
-            return self.states[feedback_id]
-        found: dict[str, Any] | None = select_rows_by(conn, items, STATE, "feedback_id", [feedback_id]).get(
-            feedback_id
-        )
-        return found
+        return self.states.get(conn, feedback_id)
 
     def _item_of_task(self, conn: Connection, task_id: str) -> dict[str, Any] | None:
         if task_id in self.by_task:

@@ -7,6 +7,7 @@ dashboard, coverage) and must agree with each other at every position.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -47,9 +48,10 @@ from fourlinks_contracts.members import (
     ServiceCardRevoked,
     VisitRecorded,
 )
+from fourlinks_kernel.batch_rows import BatchRows
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
-from fourlinks_kernel.rows import Added, insert_row, select_row, update_rows
+from fourlinks_kernel.rows import Added, insert_row, update_rows
 
 metadata = MetaData()
 ID = String(36)
@@ -215,6 +217,23 @@ class DirectoryProjection:
         }
     )
 
+    def __init__(self) -> None:
+        # Within a micro-batch: when each household it visits was last visited, and its cadence
+        # (a read per visit held every write of the batch back a round trip).
+        self.households = BatchRows(households, ("last_visit_on", "visit_cadence_days"), "household_id")
+
+    def begin_batch(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+        """The households the batch visits, in one read."""
+        visited = (
+            e.event.contact_id
+            for e in events
+            if isinstance(e.event, VisitRecorded) and e.event.contact_kind == ContactKind.HOUSEHOLD
+        )
+        self.households.begin(conn, visited)
+
+    def end_batch(self, conn: Connection) -> None:
+        self.households.end()
+
     def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
         """Dispatch one event to the rows it changes."""
         when = recorded.envelope.occurred_at
@@ -285,6 +304,9 @@ class DirectoryProjection:
         match event:
             case HouseholdRegistered():
                 due = when.date() + timedelta(days=event.visit_cadence_days)
+                self.households.put(
+                    {"household_id": event.household_id, "visit_cadence_days": event.visit_cadence_days}
+                )
                 insert_row(
                     conn,
                     households,
@@ -504,16 +526,16 @@ class DirectoryProjection:
             )
 
     def _household_visited(self, conn: Connection, household_id: str, visited_on: date) -> None:
-        row = select_row(
-            conn, households, ["last_visit_on", "visit_cadence_days"], {"household_id": household_id}
-        )
-        latest = max(visited_on, row.last_visit_on or visited_on)
-        update_rows(
-            conn,
-            households,
-            {"household_id": household_id},
-            {"last_visit_on": latest, "visit_due_on": latest + timedelta(days=row.visit_cadence_days)},
-        )
+        row = self.households.get(conn, household_id)
+        if row is None:  # the projection halts on it, as on any event it cannot apply
+            raise LookupError(f"a visit to household {household_id}, which the read model does not hold")
+        latest = max(visited_on, row["last_visit_on"] or visited_on)
+        changes = {
+            "last_visit_on": latest,
+            "visit_due_on": latest + timedelta(days=row["visit_cadence_days"]),
+        }
+        update_rows(conn, households, {"household_id": household_id}, changes)
+        self.households.change(household_id, changes)
 
 
 def _card_values(event: ServiceCardIssued | ServiceCardRevised, *, revision: None) -> dict[str, Any]:

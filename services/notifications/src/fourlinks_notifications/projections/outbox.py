@@ -6,6 +6,7 @@ as from every read model, and their notices find no one to send to."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -26,9 +27,10 @@ from fourlinks_contracts import assignments as task_events
 from fourlinks_contracts import feedback as feedback_events
 from fourlinks_contracts import members as member_events
 from fourlinks_contracts import notifications as notice_events
+from fourlinks_kernel.batch_rows import BatchRows
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
-from fourlinks_kernel.rows import insert_row, select_row, update_rows, upsert_row
+from fourlinks_kernel.rows import update_rows, upsert_row
 from fourlinks_notifications.domain.messages import Message
 from fourlinks_notifications.domain.notice import notice_id_for
 from fourlinks_notifications.domain.rules import (
@@ -132,15 +134,74 @@ class OutboxProjection:
         }
     )
 
+    def __init__(self) -> None:
+        # A micro-batch's tasks and items, read once at its start (the notices are made from them).
+        self.tasks = BatchRows(tasks, ("org_unit", "category", "assignee"), "task_id")
+        self.items = BatchRows(feedback_items, _ITEM_FACTS, "feedback_id")
+
+    def begin_batch(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+        """The facts of the tasks and items the batch's events are about, in two reads."""
+        self.tasks.begin(
+            conn, (e.event.task_id for e in events if isinstance(e.event, task_events.TaskEvent))
+        )
+        self.items.begin(
+            conn, (e.event.feedback_id for e in events if isinstance(e.event, feedback_events.FeedbackEvent))
+        )
+
+    def end_batch(self, conn: Connection) -> None:
+        self.tasks.end()
+        self.items.end()
+
     def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
         """Keep the facts, then make the event's notices or record a notice's outcome."""
         event = recorded.event
         if not (
             _members(conn, event, recorded.position)
-            or _tasks(conn, event, recorded)
-            or _feedback(conn, event, recorded)
+            or self._tasks(conn, event, recorded)
+            or self._feedback(conn, event, recorded)
         ):
             _outcomes(conn, event, recorded)
+
+    def _tasks(self, conn: Connection, event: DomainEvent, recorded: RecordedEvent) -> bool:
+        if not isinstance(event, task_events.TaskEvent):
+            return False
+        changes = _task_changes(event)
+        if isinstance(event, task_events.TaskRaised):
+            upsert_row(conn, tasks, changes, ["task_id"])
+            self.tasks.put(changes)
+            return True
+        if changes:
+            update_rows(conn, tasks, {"task_id": event.task_id}, changes)
+            self.tasks.change(event.task_id, changes)
+        if isinstance(event, task_events.TaskEscalated | task_events.TaskPushedDown):
+            return True
+        row = self.tasks.get(conn, event.task_id)
+        if row is not None:
+            task = TaskFacts(event.task_id, row["org_unit"], row["category"], row["assignee"])
+            _make(conn, recorded, task_drafts(event, task))
+        return True
+
+    def _feedback(self, conn: Connection, event: DomainEvent, recorded: RecordedEvent) -> bool:
+        if not isinstance(event, feedback_events.FeedbackEvent):
+            return False
+        if isinstance(event, feedback_events.FeedbackSubmitted):
+            contact_kind = (
+                "household" if event.household_id else "enterprise" if event.enterprise_id else None
+            )
+            row = {
+                "feedback_id": event.feedback_id,
+                "reference": event.reference,
+                "org_unit": event.org_unit,
+                "contact_kind": contact_kind,
+                "contact_id": event.household_id or event.enterprise_id,
+                "notify": event.notify,
+            }
+            upsert_row(conn, feedback_items, row, ["feedback_id"])
+            self.items.put(row)
+        item = self.items.get(conn, event.feedback_id)
+        if item is not None:
+            _make(conn, recorded, feedback_drafts(event, _item_facts(event.feedback_id, item)))
+        return True
 
 
 def _members(conn: Connection, event: DomainEvent, position: int) -> bool:
@@ -166,59 +227,33 @@ def _phone(conn: Connection, person_id: str, contact_id: str, phone: str | None,
     upsert_row(conn, phones, row, ["person_id"])
 
 
-def _tasks(conn: Connection, event: DomainEvent, recorded: RecordedEvent) -> bool:
-    if not isinstance(event, task_events.TaskEvent):
-        return False
+def _task_changes(event: task_events.TaskEvent) -> dict[str, Any]:
+    """What a task event changes of the facts kept: a new task whole, its unit, its assignee."""
     match event:
         case task_events.TaskRaised():
-            row = {"task_id": event.task_id, "org_unit": event.org_unit, "category": event.category}
-            upsert_row(conn, tasks, {**row, "assignee": None}, ["task_id"])
-            return True
+            return {
+                "task_id": event.task_id,
+                "org_unit": event.org_unit,
+                "category": event.category,
+                "assignee": None,
+            }
         case task_events.TaskEscalated() | task_events.TaskPushedDown():
-            update_rows(conn, tasks, {"task_id": event.task_id}, {"org_unit": event.to_unit})
-            return True
+            return {"org_unit": event.to_unit}
         case task_events.TaskAssigned():
-            update_rows(conn, tasks, {"task_id": event.task_id}, {"assignee": event.member_id})
+            return {"assignee": event.member_id}
         case task_events.TaskReassigned():
-            update_rows(conn, tasks, {"task_id": event.task_id}, {"assignee": event.to_member})
-    task = _task(conn, event.task_id)
-    if task is not None:
-        _make(conn, recorded, task_drafts(event, task))
-    return True
+            return {"assignee": event.to_member}
+    return {}
 
 
-def _task(conn: Connection, task_id: str) -> TaskFacts | None:
-    row = select_row(conn, tasks, ("org_unit", "category", "assignee"), {"task_id": task_id})
-    return None if row is None else TaskFacts(task_id, row.org_unit, row.category, row.assignee)
+_ITEM_FACTS = ("reference", "org_unit", "contact_kind", "contact_id", "notify")
 
 
-def _feedback(conn: Connection, event: DomainEvent, recorded: RecordedEvent) -> bool:
-    if not isinstance(event, feedback_events.FeedbackEvent):
-        return False
-    if isinstance(event, feedback_events.FeedbackSubmitted):
-        contact_kind = "household" if event.household_id else "enterprise" if event.enterprise_id else None
-        row = {
-            "feedback_id": event.feedback_id,
-            "reference": event.reference,
-            "org_unit": event.org_unit,
-            "contact_kind": contact_kind,
-            "contact_id": event.household_id or event.enterprise_id,
-            "notify": event.notify,
-        }
-        upsert_row(conn, feedback_items, row, ["feedback_id"])
-    item = _item(conn, event.feedback_id)
-    if item is not None:
-        _make(conn, recorded, feedback_drafts(event, item))
-    return True
-
-
-def _item(conn: Connection, feedback_id: str) -> FeedbackFacts | None:
-    columns = ("reference", "org_unit", "contact_kind", "contact_id", "notify")
-    row = select_row(conn, feedback_items, columns, {"feedback_id": feedback_id})
-    if row is None:
-        return None
-    contact = Recipient(RecipientKind(row.contact_kind), row.contact_id) if row.contact_kind else None
-    return FeedbackFacts(feedback_id, row.reference, row.org_unit, contact, bool(row.notify))
+def _item_facts(feedback_id: str, row: dict[str, Any]) -> FeedbackFacts:
+    contact = (
+        Recipient(RecipientKind(row["contact_kind"]), row["contact_id"]) if row["contact_kind"] else None
+    )
+    return FeedbackFacts(feedback_id, row["reference"], row["org_unit"], contact, bool(row["notify"]))
 
 
 def _make(conn: Connection, recorded: RecordedEvent, drafts: list[Draft]) -> None:
@@ -241,8 +276,7 @@ def _make(conn: Connection, recorded: RecordedEvent, drafts: list[Draft]) -> Non
             "next_at": due,
             "fresh_since": due,
         }
-        if select_row(conn, notices, ("notice_id",), {"notice_id": notice_id}) is None:
-            insert_row(conn, notices, row)
+        upsert_row(conn, notices, row, ["notice_id"], replace=False)
 
 
 def _outcomes(conn: Connection, event: DomainEvent, recorded: RecordedEvent) -> None:
