@@ -48,20 +48,26 @@ def postgres_cpu() -> float:
     return total
 
 
-def database_url(scratch: Path, postgres: str | None, service: str) -> tuple[str, str | None]:
-    """Where to rebuild, and the PostgreSQL database to drop afterwards."""
+SERVICES = ("members", "assignments", "feedback", "notifications")
+
+
+def database_url(scratch: Path, postgres: str | None, service: str) -> tuple[str, list[str]]:
+    """Where to rebuild (`{service}` in it for `--all`), and the PostgreSQL databases to drop."""
+    name = "{service}" if service == "--all" else service
     if postgres is None:
-        name = "{service}" if service == "--all" else service
-        return f"sqlite:///{scratch}/{name}.db", None
-    database = f"rebuild_{uuid.uuid4().hex[:8]}"
+        return f"sqlite:///{scratch}/{name}.db", []
+    stem = f"rebuild_{uuid.uuid4().hex[:8]}"
+    databases = [f"{stem}_{one}" for one in (SERVICES if service == "--all" else (service,))]
     with psycopg.connect(postgres, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    return f"{postgres.rsplit('/', 1)[0]}/{database}", database
+        for database in databases:
+            conn.execute(f'CREATE DATABASE "{database}"')
+    return f"{postgres.rsplit('/', 1)[0]}/{stem}_{name}", databases
 
 
-def drop(postgres: str, database: str) -> None:
+def drop(postgres: str, databases: list[str]) -> None:
     with psycopg.connect(postgres, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        for database in databases:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def main(dataset: Path, service: str, postgres: str | None, extra: list[str]) -> None:
@@ -76,7 +82,7 @@ def main(dataset: Path, service: str, postgres: str | None, extra: list[str]) ->
             "FOURLINKS_VAR_DIR": str(scratch),
             "FOURLINKS_LOG_LEVEL": "WARNING",
         }
-        url, database = database_url(scratch, postgres, service)
+        url, databases = database_url(scratch, postgres, service)
         try:
             started, cpu, database_cpu = time.perf_counter(), children_cpu(), postgres_cpu()
             nats_cpu = cpu_seconds(server.process.pid)
@@ -89,8 +95,8 @@ def main(dataset: Path, service: str, postgres: str | None, extra: list[str]) ->
             database_cpu = postgres_cpu() - database_cpu if postgres else 0.0
         finally:
             server.stop()
-            if postgres and database:
-                drop(postgres, database)
+            if postgres:
+                drop(postgres, databases)
     print(done.stdout.strip().splitlines()[-1])
     print(
         f"wall {wall:.1f} s; CPU: command {cpu:.1f} s, nats-server {nats_cpu:.1f} s, "
