@@ -560,6 +560,21 @@ def renames(name: str) -> Callable[[OrgUnit], None]:
     return lambda unit: unit.rename(name)
 
 
+def command_env(settings: Settings, **more: str) -> dict[str, str]:
+    """The environment a `fourlinks` command (or a service process) needs to reach a test district's
+    log: its NATS, stream, subjects, key bucket and master key; `more` adds or overrides."""
+    return {
+        **os.environ,
+        "FOURLINKS_NATS_URL": settings.nats_url,
+        "FOURLINKS_STREAM": settings.stream,
+        "FOURLINKS_SUBJECT_PREFIX": settings.subject_prefix,
+        "FOURLINKS_KEY_BUCKET": settings.key_bucket,
+        "FOURLINKS_MASTER_KEY": TEST_MASTER_KEY,
+        "FOURLINKS_LOG_LEVEL": "WARNING",
+        **more,
+    }
+
+
 def recorded_event(
     event: DomainEvent, *, position: int, at: datetime, context: str, aggregate_type: str, aggregate_id: str
 ) -> RecordedEvent:

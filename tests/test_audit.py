@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from conftest import (
     COMMUNITY,
-    TEST_MASTER_KEY,
     District,
+    command_env,
     community_with_a_covered_household,
     eventually,
     org_tree,
@@ -178,16 +178,7 @@ async def test_rebuilding_all_services_side_by_side_from_the_command_line_matche
             (d.feedback, "feedback"),
         )
     }
-    settings = d.settings
-    env = {
-        **os.environ,
-        "FOURLINKS_NATS_URL": settings.nats_url,
-        "FOURLINKS_STREAM": settings.stream,
-        "FOURLINKS_SUBJECT_PREFIX": settings.subject_prefix,
-        "FOURLINKS_KEY_BUCKET": settings.key_bucket,
-        "FOURLINKS_MASTER_KEY": TEST_MASTER_KEY,
-        "FOURLINKS_LOG_LEVEL": "WARNING",
-    }
+    env = command_env(d.settings)
     # What a crashed earlier rebuild and a live read model leave behind: a half-built file, and the
     # old file's write-ahead log (which SQLite would replay into the new file if it stayed).
     (tmp_path / "members.db.rebuilding").write_bytes(b"half a rebuild")
@@ -327,16 +318,7 @@ async def test_a_postgresql_rebuild_is_built_in_its_own_schema_and_swapped_in_wh
     d = district
     await busy_scenario(d)
     live = await service_digest(d, d.members, "members")
-    settings = d.settings
-    env = {
-        **os.environ,
-        "FOURLINKS_NATS_URL": settings.nats_url,
-        "FOURLINKS_STREAM": settings.stream,
-        "FOURLINKS_SUBJECT_PREFIX": settings.subject_prefix,
-        "FOURLINKS_KEY_BUCKET": settings.key_bucket,
-        "FOURLINKS_MASTER_KEY": TEST_MASTER_KEY,
-        "FOURLINKS_LOG_LEVEL": "WARNING",
-    }
+    env = command_env(d.settings)
     async with postgres_database() as url:
         rebuild = [sys.executable, "-m", "fourlinks_cli", "replay", "rebuild", "members"]
         rebuild += ["--database-url", url]

@@ -18,6 +18,7 @@ from conftest import (
     TEST_JWT_SECRET,
     TEST_MASTER_KEY,
     bearer,
+    command_env,
     eventually,
     free_ports,
     running,
@@ -212,18 +213,13 @@ async def test_several_processes_writing_one_aggregate_lose_no_update_and_leave_
 
 
 def _serve_members(settings: Settings, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "FOURLINKS_NATS_URL": settings.nats_url,
-        "FOURLINKS_STREAM": settings.stream,
-        "FOURLINKS_SUBJECT_PREFIX": settings.subject_prefix,
-        "FOURLINKS_KEY_BUCKET": settings.key_bucket,
-        "FOURLINKS_MASTER_KEY": TEST_MASTER_KEY,
-        "FOURLINKS_JWT_SECRET": TEST_JWT_SECRET,
-        "FOURLINKS_VAR_DIR": str(settings.var_dir),
-        "FOURLINKS_LOG_LEVEL": "ERROR",
-        "FOURLINKS_PROJECTION_BATCH_SIZE": "50",
-    }
+    env = command_env(
+        settings,
+        FOURLINKS_JWT_SECRET=TEST_JWT_SECRET,
+        FOURLINKS_VAR_DIR=str(settings.var_dir),
+        FOURLINKS_LOG_LEVEL="ERROR",
+        FOURLINKS_PROJECTION_BATCH_SIZE="50",
+    )
     return subprocess.Popen(
         [sys.executable, "-m", "fourlinks_runtime.serve", "members", "--port", str(port)], env=env
     )

@@ -7,12 +7,29 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Column, Connection, Integer, String, Table
 
 from fourlinks_kernel.rows import add_to_row
 
+GROUP = ("basis", "unit", "month")
+"""A counter row's key: the settings it was counted under, its unit (a community, or a unit above
+one), its month."""
 Share = tuple[tuple[Any, ...], Mapping[str, int]]
 """What one row adds: its group's key (the counter table's key columns, in order) and its counts."""
+
+
+def group_columns() -> list[Column[Any]]:
+    """The key columns of a table of counters (GROUP)."""
+    return [
+        Column("basis", String(64), primary_key=True),
+        Column("unit", String(512), primary_key=True),
+        Column("month", String(7), primary_key=True),
+    ]
+
+
+def counter_columns(names: Sequence[str]) -> list[Column[Any]]:
+    """One whole-number column per counter, from zero."""
+    return [Column(name, Integer, nullable=False, default=0) for name in names]
 
 
 class Tally:

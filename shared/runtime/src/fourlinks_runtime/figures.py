@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 
@@ -40,3 +41,15 @@ def month_of(moment: datetime, zone: tzinfo) -> str:
     """The calendar month of the district's time zone a moment falls in ("2026-07"): KPIs count a
     task or an item in the month it was raised or submitted."""
     return as_utc(moment).astimezone(zone).strftime("%Y-%m")
+
+
+class Sums:
+    """Counts by name, summed over rows or over the counters kept for them."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.counts = dict.fromkeys(names, 0)
+
+    def add(self, counts: Mapping[str, int]) -> None:
+        """Add one row's counts (or one counter row's)."""
+        for name in self.counts:
+            self.counts[name] += counts[name]

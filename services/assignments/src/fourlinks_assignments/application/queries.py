@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from fourlinks_assignments.application.handlers import MemberInfo
 from fourlinks_assignments.domain.tasks import DeadlinePolicy
 from fourlinks_assignments.projections.task_figures import (
+    STATE,
     GroupFigures,
     close_hours,
     counted,
@@ -175,26 +176,7 @@ def _group_key(row: Any, by: str) -> str | None:
     return group_unit(row["origin_unit"], by)
 
 
-_KPI_COLUMNS = [
-    tasks.c[c]
-    for c in (
-        "raised_at",
-        "triaged_at",
-        "origin_unit",
-        "assignee",
-        "closed_assignee",
-        "state",
-        "due_at",
-        "original_due_at",
-        "extended",
-        "on_time",
-        "close_reason",
-        "escalated",
-        "hours_to_close",
-        "category",
-        "rework_count",
-    )
-]
+_KPI_COLUMNS = [tasks.c[c] for c in (*STATE, "assignee", "closed_assignee")]
 _Groups = defaultdict[tuple[str, str], GroupFigures]
 
 
@@ -269,7 +251,7 @@ async def _counted_from_rows(conn: AsyncConnection, asked: _Asked, *, from_histo
         if not counted(row) or key is None or not asked.wants(raised_month):
             continue
         group = groups[(key, raised_month)]
-        group.add_counts(counts_of(row))
+        group.add(counts_of(row))
         if overdue_open(row, asked.as_of):
             group.add_overdue(bool(row["extended"]))
         hours = close_hours(row)
@@ -290,7 +272,7 @@ async def _counted_from_counters(conn: AsyncConnection, asked: _Asked, basis: st
     for row in (await conn.execute(counters)).mappings():
         key = group_unit(row["unit"], asked.by)
         if key is not None and row["tasks"]:
-            groups[(key, row["month"])].add_counts(dict(row))
+            groups[(key, row["month"])].add(dict(row))
     for origin_unit, raised_month, extended in await _overdue_open(conn, asked.unit, asked.zone, asked.as_of):
         key = group_unit(origin_unit, asked.by)
         if key is not None and asked.wants(raised_month):
@@ -319,9 +301,7 @@ async def _overdue_open(
 
 async def _tasks_as_of(conn: AsyncConnection, unit: str, as_of: datetime) -> list[Any]:
     """The unit's tasks raised by `as_of`, each as it stood then."""
-    raised = select(*_KPI_COLUMNS, tasks.c.task_id).where(
-        under(tasks.c.origin_unit, unit), tasks.c.raised_at <= as_of
-    )
+    raised = select(*_KPI_COLUMNS).where(under(tasks.c.origin_unit, unit), tasks.c.raised_at <= as_of)
     rows = {row["task_id"]: row for row in (await conn.execute(raised)).mappings()}
     changed_since = (
         select(timeline.c.task_id)

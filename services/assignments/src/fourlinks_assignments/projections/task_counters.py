@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, Connection, MetaData, String, Table, Text
 
 from fourlinks_assignments.projections.task_figures import (
     COUNTERS,
@@ -25,28 +25,17 @@ from fourlinks_assignments.projections.task_figures import (
 )
 from fourlinks_contracts.members import community_or_above
 from fourlinks_kernel.rows import select_row, upsert_row
-from fourlinks_kernel.tally import Tally
+from fourlinks_kernel.tally import GROUP, Tally, counter_columns, group_columns
 from fourlinks_runtime.figures import month_of
-
-GROUP = ("basis", "unit", "month")
 
 
 def counters_tables(metadata: MetaData) -> tuple[Table, Table]:
     """The two tables, in the tasks projection's metadata (dropped and rebuilt with it)."""
-    counts = Table(
-        "task_counts",
-        metadata,
-        Column("basis", String(64), primary_key=True),
-        Column("unit", String(512), primary_key=True),
-        Column("month", String(7), primary_key=True),
-        *(Column(name, Integer, nullable=False, default=0) for name in COUNTERS),
-    )
+    counts = Table("task_counts", metadata, *group_columns(), *counter_columns(COUNTERS))
     hours = Table(
         "task_close_hours",
         metadata,
-        Column("basis", String(64), primary_key=True),
-        Column("unit", String(512), primary_key=True),
-        Column("month", String(7), primary_key=True),
+        *group_columns(),
         Column("category", String(60), primary_key=True),
         Column("hours", Text, nullable=False),  # a JSON list of numbers, sorted
     )

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from fourlinks_runtime.figures import as_utc, rate
+from fourlinks_runtime.figures import Sums, as_utc, rate
 
 WORKED = frozenset({"resolved", "partly_resolved", "closed_unresolved"})
 """Close reasons of tasks that were worked (not withdrawn or duplicates): resolved at level counts these."""
@@ -86,18 +86,14 @@ def close_hours(row: Mapping[str, Any]) -> float | None:
     return float(row["hours_to_close"])
 
 
-class GroupFigures:
+class GroupFigures(Sums):
     """One group's shares for one month, summed; then its KPIs."""
 
     def __init__(self) -> None:
-        self.counts = dict.fromkeys(COUNTERS, 0)
+        super().__init__(COUNTERS)
         self.due_open = 0
         self.due_open_extended = 0
         self.hours: dict[str, list[float]] = {}
-
-    def add_counts(self, counts: Mapping[str, int]) -> None:
-        for name in COUNTERS:
-            self.counts[name] += counts[name]
 
     def add_overdue(self, extended: bool) -> None:
         self.due_open += 1

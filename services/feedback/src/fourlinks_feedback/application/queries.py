@@ -21,6 +21,7 @@ from fourlinks_feedback.projections.feedback import (
     ratings,
 )
 from fourlinks_feedback.projections.rate_counters import (
+    STATE,
     RateFigures,
     answer_now,
     basis_of,
@@ -214,23 +215,7 @@ async def _rates_from_rows(conn: AsyncConnection, asked: _Asked) -> _Groups:
     return groups
 
 
-_RATE_COLUMNS = [
-    items.c[c]
-    for c in (
-        "feedback_id",
-        "kind",
-        "org_unit",
-        "member_id",
-        "task_assignee",
-        "submitted_at",
-        "assigned_at",
-        "answered_at",
-        "answer_resolved",
-        "answer_satisfaction",
-        "callback_not_reached",
-        "callbacks_changed_at",
-    )
-]
+_RATE_COLUMNS = [items.c[c] for c in (*STATE, "member_id", "task_assignee", "callbacks_changed_at")]
 
 
 def _within_month(month: str, zone: tzinfo) -> tuple[ColumnElement[bool], ColumnElement[bool]]:

@@ -29,7 +29,7 @@ from fourlinks_kernel.batch_rows import CHUNK, BatchRows
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.rows import CopiedFrom, KeepFirst, folded_row, insert_row, select_rows_by, update_rows
-from fourlinks_kernel.tally import Tally
+from fourlinks_kernel.tally import GROUP, Tally
 from fourlinks_runtime.figures import month_of
 from fourlinks_runtime.settings import Settings
 
@@ -147,7 +147,7 @@ class FeedbackProjection:
             response_limit = response_limit or timedelta(hours=settings.response_limit_hours)
         self.limit = response_limit
         self.basis, self.zone = basis_of(zone, response_limit), ZoneInfo(zone)
-        self.tally = Tally(feedback_counts, ("basis", "unit", "month"))
+        self.tally = Tally(feedback_counts, GROUP)
         # Within a micro-batch: its items' counted columns as they stand (read once at its start).
         self.states = BatchRows(items, STATE, "feedback_id")
         self.by_task: dict[str, str | None] = {}  # None: no item (a task raised on a visit)

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table
+from sqlalchemy import MetaData, Table
 
-from fourlinks_runtime.figures import as_utc, rate
+from fourlinks_kernel.tally import counter_columns, group_columns
+from fourlinks_runtime.figures import Sums, as_utc, rate
 
 COUNTERS = ("feedback", "responded", "callbacks_answered", "resolved", "satisfied", "not_reached")
 STATE = (
@@ -36,14 +37,7 @@ SATISFIED = frozenset({"satisfied", "basically_satisfied"})
 
 def counts_table(metadata: MetaData) -> Table:
     """The counters, in the feedback projection's metadata (dropped and rebuilt with it)."""
-    return Table(
-        "feedback_counts",
-        metadata,
-        Column("basis", String(64), primary_key=True),
-        Column("unit", String(512), primary_key=True),
-        Column("month", String(7), primary_key=True),
-        *(Column(name, Integer, nullable=False, default=0) for name in COUNTERS),
-    )
+    return Table("feedback_counts", metadata, *group_columns(), *counter_columns(COUNTERS))
 
 
 def basis_of(zone: str, response_limit: timedelta) -> str:
@@ -89,15 +83,11 @@ def counts_now(row: Mapping[str, Any], limit: timedelta) -> dict[str, int]:
     )
 
 
-class RateFigures:
+class RateFigures(Sums):
     """One group's shares for one month, summed; then its rates."""
 
     def __init__(self) -> None:
-        self.counts = dict.fromkeys(COUNTERS, 0)
-
-    def add(self, counts: Mapping[str, int]) -> None:
-        for name in COUNTERS:
-            self.counts[name] += counts[name]
+        super().__init__(COUNTERS)
 
     def figures(self, group: str, month: str) -> dict[str, Any]:
         counts = self.counts
