@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 
@@ -53,3 +54,19 @@ class Sums:
         """Add one row's counts (or one counter row's)."""
         for name in self.counts:
             self.counts[name] += counts[name]
+
+
+@dataclass(frozen=True)
+class Asked:
+    """Which KPIs: of which unit, grouped how (`member`, `community`, `street`), which month (or
+    all), as of when."""
+
+    unit: str
+    by: str
+    month: str | None
+    zone: tzinfo
+    as_of: datetime
+
+    def wants(self, month: str) -> bool:
+        """A group of this month is asked for."""
+        return self.month is None or month == self.month

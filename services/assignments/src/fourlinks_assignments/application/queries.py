@@ -39,7 +39,7 @@ from fourlinks_directory.members_directory import (
 )
 from fourlinks_kernel.errors import NotFound
 from fourlinks_kernel.rows import under
-from fourlinks_runtime.figures import as_utc, month_of
+from fourlinks_runtime.figures import Asked, as_utc, month_of
 
 OPEN_STATES = tuple(sorted(state.value for state in OPEN_TASK_STATES))
 
@@ -180,20 +180,6 @@ _KPI_COLUMNS = [tasks.c[c] for c in (*STATE, "assignee", "closed_assignee")]
 _Groups = defaultdict[tuple[str, str], GroupFigures]
 
 
-@dataclass(frozen=True)
-class _Asked:
-    """Which KPIs: of which unit's tasks, grouped how, which month (or all), counted when."""
-
-    unit: str
-    by: str
-    month: str | None
-    zone: tzinfo
-    as_of: datetime
-
-    def wants(self, month: str) -> bool:
-        return self.month is None or month == self.month
-
-
 async def kpis(
     conn: AsyncConnection,
     *,
@@ -214,7 +200,7 @@ async def kpis(
     Per unit, now, the projection's counters answer (a few rows per unit and month) with the open
     tasks past their deadline; as of a past day, or per member, the tasks' rows are counted.
     """
-    asked = _Asked(unit, by, month, zone, as_of)
+    asked = Asked(unit, by, month, zone, as_of)
     basis = getattr(zone, "key", None)
     if (
         from_history
@@ -236,7 +222,7 @@ async def _counted_in(conn: AsyncConnection, basis: str) -> bool:
     return other is None
 
 
-async def _counted_from_rows(conn: AsyncConnection, asked: _Asked, *, from_history: bool) -> _Groups:
+async def _counted_from_rows(conn: AsyncConnection, asked: Asked, *, from_history: bool) -> _Groups:
     if from_history:
         rows = await _tasks_as_of(conn, asked.unit, asked.as_of)
     else:
@@ -260,7 +246,7 @@ async def _counted_from_rows(conn: AsyncConnection, asked: _Asked, *, from_histo
     return groups
 
 
-async def _counted_from_counters(conn: AsyncConnection, asked: _Asked, basis: str) -> _Groups:
+async def _counted_from_counters(conn: AsyncConnection, asked: Asked, basis: str) -> _Groups:
     groups: _Groups = defaultdict(GroupFigures)
     counters = select(task_counts).where(task_counts.c.basis == basis, under(task_counts.c.unit, asked.unit))
     hours = select(*(task_close_hours.c[c] for c in ("unit", "month", "category", "hours"))).where(

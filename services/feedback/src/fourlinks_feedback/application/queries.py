@@ -32,7 +32,7 @@ from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import NotFound
 from fourlinks_kernel.rows import under
-from fourlinks_runtime.figures import as_utc, month_of
+from fourlinks_runtime.figures import Asked, as_utc, month_of
 
 
 async def item(conn: AsyncConnection, feedback_id: str) -> dict[str, Any]:
@@ -137,7 +137,7 @@ async def rates(
     answers (it carries its latest answer); only when an item's call-backs changed after `as_of` are
     the call-backs' own rows read to see them as they stood then.
     """
-    asked = _Asked(unit, by, month, zone, as_of, response_limit)
+    asked = Asked(unit, by, month, zone, as_of)
     basis = basis_of(getattr(zone, "key", ""), response_limit)
     if (
         now
@@ -147,20 +147,8 @@ async def rates(
     ):
         groups = await _rates_from_counters(conn, asked, basis)
     else:
-        groups = await _rates_from_rows(conn, asked)
+        groups = await _rates_from_rows(conn, asked, response_limit)
     return [group.figures(key, period) for (key, period), group in sorted(groups.items())]
-
-
-@dataclass(frozen=True)
-class _Asked:
-    """Which rates: of which unit's feedback, grouped how, which month (or all), as of when."""
-
-    unit: str
-    by: str
-    month: str | None
-    zone: tzinfo
-    as_of: datetime
-    limit: timedelta
 
 
 _Groups = defaultdict[tuple[str, str], RateFigures]
@@ -173,7 +161,7 @@ async def _counted_in(conn: AsyncConnection, basis: str) -> bool:
     return await conn.scalar(query) is None
 
 
-async def _rates_from_counters(conn: AsyncConnection, asked: _Asked, basis: str) -> _Groups:
+async def _rates_from_counters(conn: AsyncConnection, asked: Asked, basis: str) -> _Groups:
     query = select(feedback_counts).where(
         feedback_counts.c.basis == basis, under(feedback_counts.c.unit, asked.unit)
     )
@@ -187,7 +175,7 @@ async def _rates_from_counters(conn: AsyncConnection, asked: _Asked, basis: str)
     return groups
 
 
-async def _rates_from_rows(conn: AsyncConnection, asked: _Asked) -> _Groups:
+async def _rates_from_rows(conn: AsyncConnection, asked: Asked, limit: timedelta) -> _Groups:
     query = select(*_RATE_COLUMNS).where(
         under(items.c.org_unit, asked.unit), items.c.submitted_at <= asked.as_of
     )
@@ -208,9 +196,7 @@ async def _rates_from_rows(conn: AsyncConnection, asked: _Asked) -> _Groups:
             answer, unreached = answer_now(row), bool(row["callback_not_reached"])
         else:
             answer, unreached = callbacks_then.answer(row), callbacks_then.not_reached(row)
-        counts = counts_of(
-            responded=responded(row, asked.limit, asked.as_of), answer=answer, not_reached=unreached
-        )
+        counts = counts_of(responded=responded(row, limit, asked.as_of), answer=answer, not_reached=unreached)
         groups[(key, month_of(row["submitted_at"], asked.zone))].add(counts)
     return groups
 
