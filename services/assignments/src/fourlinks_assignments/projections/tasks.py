@@ -35,7 +35,6 @@ from fourlinks_kernel.rows import (
     CopiedFrom,
     folded_row,
     insert_row,
-    select_row,
     update_rows,
 )
 from fourlinks_runtime.settings import Settings
@@ -160,9 +159,8 @@ class TasksProjection:
             self._count(conn, None, _state_of_raised(event, when))
         else:
             before = self.states.get(conn, _task_id(event))
-            changes = _changes(event, when, lambda: _raised_at(conn, _task_id(event), before)) | _lifecycle(
-                event
-            )
+            raised_at = functools.partial(_raised_at, before, _task_id(event))
+            changes = _changes(event, when, raised_at) | _lifecycle(event)
             if changes:
                 update_rows(conn, tasks, {"task_id": _task_id(event)}, changes)
                 if before is not None:
@@ -247,11 +245,11 @@ def _raised(event: ev.TaskRaised, when: datetime) -> dict[str, Any]:
     }
 
 
-def _raised_at(conn: Connection, task_id: str, state: dict[str, Any] | None) -> datetime:
-    if state is not None:  # read with the batch
-        known: datetime = state["raised_at"]
-        return known
-    raised_at: datetime = select_row(conn, tasks, ["raised_at"], {"task_id": task_id}).raised_at
+def _raised_at(state: dict[str, Any] | None, task_id: str) -> datetime:
+    """When the task was raised, from its row as the batch holds it (already read if it exists)."""
+    if state is None:  # the projection halts on it, as on any event it cannot apply
+        raise LookupError(f"task {task_id} is not in the read model")
+    raised_at: datetime = state["raised_at"]
     return raised_at
 
 
