@@ -33,9 +33,9 @@ from fourlinks_contracts.members import Urgency
 from fourlinks_feedback.projections.feedback import FeedbackProjection, items
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
+from fourlinks_kernel.instants import as_utc
 from fourlinks_kernel.rows import sync_writer
 from fourlinks_runtime.engines import create_engine as create_async_engine
-from fourlinks_runtime.figures import as_utc
 
 TASK, FEEDBACK, MEMBER, OTHER = "task-1", "feedback-1", "member-1", "member-2"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

@@ -14,6 +14,7 @@ from fourlinks_kernel.envelope import EVENT_TYPE_HEADER, Actor, CommandContext, 
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.feed import ProjectionFeed, covering_filter
 from fourlinks_kernel.ids import new_id
+from fourlinks_kernel.instants import UtcDateTime
 from fourlinks_kernel.jetstream import JetStreamEventStore
 from fourlinks_kernel.projection import (
     ProjectionHalted,
@@ -449,7 +450,7 @@ def test_a_feed_reads_one_filter_that_covers_every_projection_or_the_whole_log()
 def test_keep_first_and_copied_from_bind_values_as_a_plain_assignment_does() -> None:
     from datetime import UTC, datetime
 
-    from sqlalchemy import DateTime, create_engine, text
+    from sqlalchemy import create_engine, text
 
     from fourlinks_kernel.rows import CopiedFrom, KeepFirst, insert_row, select_row, update_rows
 
@@ -460,8 +461,8 @@ def test_keep_first_and_copied_from_bind_values_as_a_plain_assignment_does() -> 
         Column("row_id", String(10), primary_key=True),
         Column("state", String(20)),
         Column("parked_from", String(20)),
-        Column("first_at", DateTime(timezone=True)),
-        Column("plain_at", DateTime(timezone=True)),
+        Column("first_at", UtcDateTime()),
+        Column("plain_at", UtcDateTime()),
     )
     engine = create_engine("sqlite://")
     shapes.create_all(engine)

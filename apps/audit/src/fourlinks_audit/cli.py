@@ -35,6 +35,19 @@ from fourlinks_runtime.settings import MissingSecret, Settings, async_database_u
 log = structlog.get_logger(__name__)
 
 
+def instant_argument(text: str) -> datetime:
+    """An ISO time given on the command line, with its offset: a naive one names no moment."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO time: {text!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no offset; give one, e.g. {text}+08:00 (Beijing time) or {text}Z (UTC)"
+        )
+    return moment
+
+
 def main(argv: Sequence[str]) -> int:
     """Run `audit` or `replay` with the rest of the command line."""
     args = _parser().parse_args(argv)
@@ -78,13 +91,13 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--database-url", default=None)
     report.add_argument("--unit", required=True)
     report.add_argument(
-        "--as-of", type=datetime.fromisoformat, default=None, help="ISO time the figures are as of"
+        "--as-of", type=instant_argument, default=None, help="ISO time with its offset the figures are as of"
     )
     report.set_defaults(run=_report)
     out = audit.add_parser("export", help="events as JSON Lines and KPI read models as CSV, with a manifest")
     out.add_argument("--out", type=Path, required=True)
-    out.add_argument("--since", type=datetime.fromisoformat, default=None)
-    out.add_argument("--until", type=datetime.fromisoformat, default=None)
+    out.add_argument("--since", type=instant_argument, default=None)
+    out.add_argument("--until", type=instant_argument, default=None)
     out.add_argument("--unit", default=None, help="only aggregates that lived in this org unit")
     out.add_argument("--no-tables", action="store_true", help="events only")
     _reveal(out, flag="--include-personal")
@@ -113,7 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     at.add_argument("--database-url", required=True, help="a separate database (file) for the snapshot")
     moment = at.add_mutually_exclusive_group(required=True)
     moment.add_argument("--position", type=int)
-    moment.add_argument("--time", type=datetime.fromisoformat)
+    moment.add_argument("--time", type=instant_argument)
     at.set_defaults(run=_at)
     return parser
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, Table, Text, select
+from sqlalchemy import BigInteger, Column, Engine, MetaData, Table, Text, select
 
 from fourlinks_audit.merkle import LeafList, first_difference, leaf_data, leaf_hash, root_of
 from fourlinks_audit.notes import (
@@ -24,6 +24,7 @@ from fourlinks_audit.notes import (
 from fourlinks_audit.tiles import TileStore
 from fourlinks_audit.verify import Finding, verify
 from fourlinks_kernel.envelope import StoredEvent
+from fourlinks_kernel.instants import UtcDateTime
 from fourlinks_kernel.rows import upsert_row
 from fourlinks_kernel.store import EventStore
 from fourlinks_runtime.progress import Progress
@@ -130,7 +131,7 @@ checkpoint_rows = Table(
     checkpoints_metadata,
     Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
     Column("note", Text, nullable=False),
-    Column("written_at", DateTime(timezone=True), nullable=False),
+    Column("written_at", UtcDateTime(), nullable=False),
 )
 integrity_rows = Table(
     "audit_integrity",

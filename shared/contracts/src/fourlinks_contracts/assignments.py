@@ -9,13 +9,14 @@ correction. Deadline reminders and misses are events too, written by the schedul
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from fourlinks_contracts.members import Urgency
 from fourlinks_contracts.photos import PhotoInfo, with_no_photos
 from fourlinks_kernel.events import DomainEvent
+from fourlinks_kernel.instants import Instant
 
 CONTEXT = "assignments"
 DEFAULT_DEADLINE_DAYS = {"urgent": 1, "general": 7, "complex": 15}
@@ -89,8 +90,8 @@ class TaskTriaged(TaskEvent):
     """Triage accepted the task; its deadline runs from now."""
 
     event_type: ClassVar[str] = "TaskTriaged"
-    triaged_at: datetime
-    due_at: datetime
+    triaged_at: Instant
+    due_at: Instant
 
 
 class TaskRejected(TaskEvent):
@@ -186,7 +187,7 @@ class DeadlineExtensionRequested(TaskEvent):
 
     event_type: ClassVar[str] = "DeadlineExtensionRequested"
     requested_by: str
-    new_due_at: datetime
+    new_due_at: Instant
     reason: str
 
 
@@ -195,8 +196,8 @@ class DeadlineExtended(TaskEvent):
 
     event_type: ClassVar[str] = "DeadlineExtended"
     approved_by: str
-    previous_due_at: datetime
-    new_due_at: datetime
+    previous_due_at: Instant
+    new_due_at: Instant
     reason: str
 
 
@@ -267,7 +268,7 @@ class DeadlineApproaching(TaskEvent):
     """The scheduler's reminder before the deadline."""
 
     event_type: ClassVar[str] = "DeadlineApproaching"
-    due_at: datetime
+    due_at: Instant
     assignee: str | None
 
 
@@ -275,7 +276,7 @@ class DeadlineMissed(TaskEvent):
     """The deadline passed with the task still open."""
 
     event_type: ClassVar[str] = "DeadlineMissed"
-    due_at: datetime
+    due_at: Instant
     assignee: str | None
 
 

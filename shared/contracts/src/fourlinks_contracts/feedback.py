@@ -7,13 +7,13 @@ come from (`data_subject`), so erasing that contact makes them unreadable everyw
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from fourlinks_contracts.members import Urgency
 from fourlinks_contracts.photos import PhotoInfo, with_no_photos
 from fourlinks_kernel.events import DomainEvent
+from fourlinks_kernel.instants import Instant
 
 CONTEXT = "feedback"
 DEFAULT_CALLBACK_DELAY_HOURS = 24.0
@@ -141,8 +141,8 @@ class CallbackScheduled(FeedbackEvent):
     task_id: str
     round: int
     kind: CallbackKind
-    due_at: datetime
-    answer_by: datetime
+    due_at: Instant
+    answer_by: Instant
 
 
 class SatisfactionRecorded(FeedbackEvent):

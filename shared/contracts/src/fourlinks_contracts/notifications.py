@@ -8,10 +8,10 @@ answer (a status, a code), never an address or a message's text.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import ClassVar
 
 from fourlinks_kernel.events import DomainEvent
+from fourlinks_kernel.instants import Instant
 
 CONTEXT = "notifications"
 
@@ -28,7 +28,7 @@ class NoticeAttempted(NoticeEvent):
     event_type: ClassVar[str] = "NoticeAttempted"
     attempt: int
     channel: str
-    lease_until: datetime
+    lease_until: Instant
 
 
 class NoticeSent(NoticeEvent):
@@ -47,7 +47,7 @@ class NoticeFailed(NoticeEvent):
     attempt: int
     channel: str
     error: str
-    retry_at: datetime | None
+    retry_at: Instant | None
 
 
 class NoticeRetried(NoticeEvent):

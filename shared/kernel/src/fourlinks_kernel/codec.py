@@ -23,6 +23,7 @@ from fourlinks_kernel.envelope import (
 from fourlinks_kernel.errors import CorruptEvent, PersonalDataError
 from fourlinks_kernel.events import DomainEvent, EventRegistry
 from fourlinks_kernel.ids import new_id
+from fourlinks_kernel.instants import FROM_THE_LOG
 
 
 class _StoredBody(BaseModel):
@@ -98,7 +99,7 @@ class EventCodec:
     def envelope_of(self, stored: StoredEvent) -> tuple[Envelope, dict[str, Any]]:
         """Parse the envelope and raw data without decrypting or validating the contract."""
         try:
-            body = _StoredBody.model_validate_json(stored.payload)
+            body = _StoredBody.model_validate_json(stored.payload, context=FROM_THE_LOG)
             return body.envelope, body.data
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptEvent(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from fourlinks_kernel.errors import InvalidStreamId
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.ids import new_id
+from fourlinks_kernel.instants import Instant
 
 GENESIS_HASH = "0" * 64
 # The event type and schema version ride in headers, so a reader can pick what it handles without
@@ -110,7 +111,7 @@ class Envelope(BaseModel):
     aggregate_type: str
     aggregate_id: str
     aggregate_version: int
-    occurred_at: datetime
+    occurred_at: Instant
     actor_id: str
     actor_roles: tuple[str, ...]
     command_id: str

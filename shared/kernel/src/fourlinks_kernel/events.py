@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from fourlinks_kernel.errors import UnknownEventType, UnsupportedSchemaVersion
+from fourlinks_kernel.instants import FROM_THE_LOG
 
 JsonDict = dict[str, Any]
 Upcaster = Callable[[JsonDict], JsonDict]
@@ -99,5 +100,7 @@ class EventRegistry:
         return data
 
     def load(self, event_type: str, version: int, data: JsonDict) -> DomainEvent:
-        """Validate stored data (after upcasting) into its contract."""
-        return self.contract(event_type).model_validate(self.upcast(event_type, version, data))
+        """Validate stored data (after upcasting) into its contract; a naive instant of an old
+        event is read as UTC."""
+        data = self.upcast(event_type, version, data)
+        return self.contract(event_type).model_validate(data, context=FROM_THE_LOG)

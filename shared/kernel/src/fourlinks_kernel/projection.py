@@ -16,7 +16,6 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
-    DateTime,
     Engine,
     Integer,
     MetaData,
@@ -31,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fourlinks_kernel.envelope import RecordedEvent, StoredEvent
 from fourlinks_kernel.errors import LogRegression
+from fourlinks_kernel.instants import UtcDateTime
 from fourlinks_kernel.rows import batched_writes, sync_writer, write_turn
 from fourlinks_kernel.store import EventStore
 
@@ -44,7 +44,7 @@ checkpoints = Table(
     Column("version", Integer, nullable=False),
     Column("position", BigInteger, nullable=False),
     Column("halted_reason", Text, nullable=True),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 failures = Table(
     "projection_failures",
@@ -54,7 +54,7 @@ failures = Table(
     Column("position", BigInteger, nullable=False),
     Column("event_type", String(100), nullable=False),
     Column("error", Text, nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
 )
 TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
 CHECKPOINT_EVERY = 1.0

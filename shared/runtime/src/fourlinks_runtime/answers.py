@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, create_model
 from sqlalchemy import Boolean, Column, Date, DateTime, Float, Integer, Numeric, Table
 from sqlalchemy.types import TypeEngine
 
-from fourlinks_runtime.figures import as_utc
+from fourlinks_kernel.instants import UtcDateTime, as_utc
 
 T = TypeVar("T")
 Moment = Annotated[datetime, AfterValidator(as_utc)]
@@ -30,6 +30,7 @@ def python_type(column_type: TypeEngine[Any]) -> Any:
     """The type a column's values are answered as (moments always with their offset)."""
     for sql, python in (
         (Boolean, bool),
+        (UtcDateTime, Moment),
         (DateTime, Moment),
         (Date, date),
         (Float, float),

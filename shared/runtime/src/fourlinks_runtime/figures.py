@@ -7,15 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 
+from fourlinks_kernel.instants import as_utc
+
 
 def rate(part: int, whole: int) -> float | None:
     """part / whole to four decimals, or None when there is nothing to divide by."""
     return round(part / whole, 4) if whole else None
-
-
-def as_utc(moment: datetime) -> datetime:
-    """A timezone-aware moment; a naive one (as SQLite returns them) is taken as UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def end_of_day(day: date, zone: tzinfo) -> datetime:

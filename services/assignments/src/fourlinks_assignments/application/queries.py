@@ -38,8 +38,9 @@ from fourlinks_directory.members_directory import (
     team_helpers,
 )
 from fourlinks_kernel.errors import NotFound
+from fourlinks_kernel.instants import as_utc
 from fourlinks_kernel.rows import under
-from fourlinks_runtime.figures import Asked, as_utc, month_of
+from fourlinks_runtime.figures import Asked, month_of
 
 OPEN_STATES = tuple(sorted(state.value for state in OPEN_TASK_STATES))
 

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from fourlinks_runtime.figures import Sums, as_utc, rate
+from fourlinks_kernel.instants import as_utc
+from fourlinks_runtime.figures import Sums, rate
 
 WORKED = frozenset({"resolved", "partly_resolved", "closed_unresolved"})
 """Close reasons of tasks that were worked (not withdrawn or duplicates): resolved at level counts these."""

@@ -14,7 +14,6 @@ from sqlalchemy import (
     Column,
     Connection,
     Date,
-    DateTime,
     Float,
     Integer,
     MetaData,
@@ -30,6 +29,7 @@ from fourlinks_contracts.members import HouseholdErased
 from fourlinks_kernel.batch_rows import BatchRows
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
+from fourlinks_kernel.instants import UtcDateTime
 from fourlinks_kernel.rows import (
     Added,
     CopiedFrom,
@@ -59,20 +59,20 @@ tasks = Table(
     Column("party_day_id", ID, index=True),
     Column("assignee", ID, index=True),
     Column("helpers", Text, nullable=False, default="[]"),
-    Column("raised_at", DateTime(timezone=True), nullable=False),
-    Column("triaged_at", DateTime(timezone=True)),
-    Column("original_due_at", DateTime(timezone=True)),
-    Column("due_at", DateTime(timezone=True), index=True),
+    Column("raised_at", UtcDateTime(), nullable=False),
+    Column("triaged_at", UtcDateTime()),
+    Column("original_due_at", UtcDateTime()),
+    Column("due_at", UtcDateTime(), index=True),
     Column("extended", Boolean, nullable=False, default=False),
     Column("extension_requested", Boolean, nullable=False, default=False),
     Column("escalated", Boolean, nullable=False, default=False),
     Column("rework_count", Integer, nullable=False, default=0),
-    Column("reminded_for", DateTime(timezone=True)),
+    Column("reminded_for", UtcDateTime()),
     Column("missed", Boolean, nullable=False, default=False),
     Column("needs_reassignment", Boolean, nullable=False, default=False),
     Column("suggested_member", ID),
     Column("resolution_result", String(30)),
-    Column("closed_at", DateTime(timezone=True)),
+    Column("closed_at", UtcDateTime()),
     Column("closed_by", String(64)),
     Column("close_reason", String(30)),
     Column("closed_assignee", ID),
@@ -87,7 +87,7 @@ timeline = Table(
     Column("task_id", ID, nullable=False, index=True),
     Column("event_type", String(60), nullable=False),
     Column("actor_id", String(64), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("details", Text, nullable=False),
 )
 party_days = Table(

@@ -31,8 +31,9 @@ from fourlinks_feedback.projections.rate_counters import (
 from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import NotFound
+from fourlinks_kernel.instants import as_utc
 from fourlinks_kernel.rows import under
-from fourlinks_runtime.figures import Asked, as_utc, month_of
+from fourlinks_runtime.figures import Asked, month_of
 
 
 async def item(conn: AsyncConnection, feedback_id: str) -> dict[str, Any]:

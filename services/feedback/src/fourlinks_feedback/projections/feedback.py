@@ -12,7 +12,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
-    DateTime,
     Integer,
     MetaData,
     String,
@@ -28,6 +27,7 @@ from fourlinks_feedback.projections.rate_counters import STATE, basis_of, counts
 from fourlinks_kernel.batch_rows import CHUNK, BatchRows
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
+from fourlinks_kernel.instants import UtcDateTime
 from fourlinks_kernel.rows import CopiedFrom, KeepFirst, folded_row, insert_row, select_rows_by, update_rows
 from fourlinks_kernel.tally import GROUP, Tally
 from fourlinks_runtime.figures import month_of
@@ -57,22 +57,22 @@ items = Table(
     Column("task_id", ID, unique=True),
     Column("task_state", String(20)),
     Column("task_parked_from", String(20)),
-    Column("task_closed_at", DateTime(timezone=True)),
+    Column("task_closed_at", UtcDateTime()),
     Column("task_assignee", ID),
     Column("answer", Text),
     Column("outcome", String(40)),
     Column("rounds", Integer, nullable=False, default=1),
-    Column("submitted_at", DateTime(timezone=True), nullable=False),
-    Column("assigned_at", DateTime(timezone=True)),
-    Column("answered_at", DateTime(timezone=True)),
-    Column("closed_at", DateTime(timezone=True)),
+    Column("submitted_at", UtcDateTime(), nullable=False),
+    Column("assigned_at", UtcDateTime()),
+    Column("answered_at", UtcDateTime()),
+    Column("closed_at", UtcDateTime()),
     # The rates' inputs kept on the item, so the rates read one row per item: its latest call-back
     # answer, whether a call-back went unanswered, and when either last changed (an "as of" before
     # that answers from the call-backs' history instead).
     Column("answer_resolved", String(10)),
     Column("answer_satisfaction", String(30)),
     Column("callback_not_reached", Boolean, nullable=False, default=False),
-    Column("callbacks_changed_at", DateTime(timezone=True)),
+    Column("callbacks_changed_at", UtcDateTime()),
 )
 callbacks = Table(
     "callbacks",
@@ -82,9 +82,9 @@ callbacks = Table(
     Column("kind", String(20), primary_key=True),
     Column("task_id", ID, nullable=False),
     Column("member_id", ID, index=True),
-    Column("due_at", DateTime(timezone=True), nullable=False, index=True),
-    Column("answer_by", DateTime(timezone=True), nullable=False),
-    Column("answered_at", DateTime(timezone=True)),
+    Column("due_at", UtcDateTime(), nullable=False, index=True),
+    Column("answer_by", UtcDateTime(), nullable=False),
+    Column("answered_at", UtcDateTime()),
     Column("resolved", String(10)),
     Column("satisfaction", String(30)),
     Column("comment", Text),
@@ -96,7 +96,7 @@ history = Table(
     Column("position", Integer, primary_key=True, autoincrement=False),
     Column("feedback_id", ID, nullable=False, index=True),
     Column("what", String(60), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("detail", String(200)),
 )
 photos = Table(
@@ -117,7 +117,7 @@ ratings = Table(
     Column("period", String(10), nullable=False),
     Column("score", Integer, nullable=False),
     Column("comment", Text),
-    Column("rated_at", DateTime(timezone=True), nullable=False),
+    Column("rated_at", UtcDateTime(), nullable=False),
 )
 
 feedback_counts = counts_table(metadata)

@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlalchemy import MetaData, Table
 
+from fourlinks_kernel.instants import as_utc
 from fourlinks_kernel.tally import counter_columns, group_columns
-from fourlinks_runtime.figures import Sums, as_utc, rate
+from fourlinks_runtime.figures import Sums, rate
 
 COUNTERS = ("feedback", "responded", "callbacks_answered", "resolved", "satisfied", "not_reached")
 STATE = (

@@ -16,7 +16,6 @@ from sqlalchemy import (
     Column,
     Connection,
     Date,
-    DateTime,
     Integer,
     MetaData,
     String,
@@ -51,6 +50,7 @@ from fourlinks_contracts.members import (
 from fourlinks_kernel.batch_rows import BatchRows
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
+from fourlinks_kernel.instants import UtcDateTime
 from fourlinks_kernel.rows import Added, insert_row, update_rows
 
 metadata = MetaData()
@@ -68,7 +68,7 @@ members = Table(
     Column("status", String(20), nullable=False),
     Column("deactivation_reason", String(40)),
     Column("card_id", ID),
-    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("registered_at", UtcDateTime(), nullable=False),
 )
 helpers = Table(
     "helpers",
@@ -92,7 +92,7 @@ households = Table(
     Column("member_id", ID, index=True),
     Column("last_visit_on", Date),
     Column("visit_due_on", Date, nullable=False, index=True),
-    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("registered_at", UtcDateTime(), nullable=False),
 )
 residents = Table(
     "residents",
@@ -134,7 +134,7 @@ cards = Table(
     Column("matters_note", Text, nullable=False),
     Column("revision", Integer, nullable=False),
     Column("status", String(20), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 card_revisions = Table(
     "card_revisions",
@@ -148,8 +148,8 @@ card_revisions = Table(
     Column("matters", Text, nullable=False),
     Column("matters_note", Text, nullable=False),
     Column("reason", Text, nullable=False),
-    Column("valid_from", DateTime(timezone=True), nullable=False),
-    Column("valid_to", DateTime(timezone=True)),
+    Column("valid_from", UtcDateTime(), nullable=False),
+    Column("valid_to", UtcDateTime()),
 )
 contact_links = Table(
     "contact_links",
@@ -159,8 +159,8 @@ contact_links = Table(
     Column("contact_kind", String(20), nullable=False),
     Column("card_id", ID, nullable=False),
     Column("member_id", ID, nullable=False),
-    Column("linked_at", DateTime(timezone=True), nullable=False),
-    Column("unlinked_at", DateTime(timezone=True)),
+    Column("linked_at", UtcDateTime(), nullable=False),
+    Column("unlinked_at", UtcDateTime()),
     Column("unlink_reason", Text),
 )
 visits = Table(

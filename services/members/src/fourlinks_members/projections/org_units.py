@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sqlalchemy import Column, Connection, DateTime, Integer, MetaData, String, Table
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table
 
 from fourlinks_contracts.members import OrgUnitCreated, OrgUnitRenamed
 from fourlinks_kernel.envelope import RecordedEvent
+from fourlinks_kernel.instants import UtcDateTime
 from fourlinks_kernel.rows import upsert_row
 
 metadata = MetaData()
@@ -21,7 +22,7 @@ org_units = Table(
     Column("level", String(32), nullable=False),
     Column("parent_id", String(36), nullable=True, index=True),
     Column("version", Integer, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 

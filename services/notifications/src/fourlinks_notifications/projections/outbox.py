@@ -15,7 +15,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
-    DateTime,
     Integer,
     MetaData,
     String,
@@ -30,6 +29,7 @@ from fourlinks_contracts import notifications as notice_events
 from fourlinks_kernel.batch_rows import BatchRows
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
+from fourlinks_kernel.instants import UtcDateTime
 from fourlinks_kernel.rows import update_rows, upsert_row
 from fourlinks_notifications.domain.messages import Message
 from fourlinks_notifications.domain.notice import notice_id_for
@@ -93,11 +93,11 @@ notices = Table(
     Column("params", Text, nullable=False),  # JSON: references, categories, dates, paths
     Column("state", String(10), nullable=False, index=True),  # pending, sent, dead
     Column("attempts", Integer, nullable=False),
-    Column("next_at", DateTime(timezone=True), nullable=False, index=True),
-    Column("fresh_since", DateTime(timezone=True), nullable=False),
+    Column("next_at", UtcDateTime(), nullable=False, index=True),
+    Column("fresh_since", UtcDateTime(), nullable=False),
     Column("channel", String(20)),
     Column("last_error", Text),
-    Column("settled_at", DateTime(timezone=True)),
+    Column("settled_at", UtcDateTime()),
 )
 
 
