@@ -138,11 +138,15 @@ class CallbackScheduled(FeedbackEvent):
     """A call-back (回访) is due: after the task closed, or weeks later to ask if it stayed fixed."""
 
     event_type: ClassVar[str] = "CallbackScheduled"
+    schema_version: ClassVar[int] = 2
     task_id: str
     round: int
     kind: CallbackKind
     due_at: Instant
     answer_by: Instant
+    # The closure this call-back follows: a closure's reaction that arrives after the resident
+    # already answered from it (and perhaps asked for a correction) schedules nothing more.
+    task_closed_at: Instant | None = None
 
 
 class SatisfactionRecorded(FeedbackEvent):
@@ -209,6 +213,11 @@ def with_no_notice(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "notify": False}
 
 
+def with_no_closure_named(data: dict[str, Any]) -> dict[str, Any]:
+    """A call-back scheduled before call-backs named the closure they follow."""
+    return {**data, "task_closed_at": None}
+
+
 EVENTS: tuple[type[DomainEvent], ...] = (
     FeedbackSubmitted,
     FeedbackAcknowledged,
@@ -226,4 +235,5 @@ EVENTS: tuple[type[DomainEvent], ...] = (
 UPCASTERS: tuple[tuple[str, int, Callable[[dict[str, Any]], dict[str, Any]]], ...] = (
     ("FeedbackSubmitted", 1, with_no_photos),
     ("FeedbackSubmitted", 2, with_no_notice),
+    ("CallbackScheduled", 1, with_no_closure_named),
 )

@@ -102,6 +102,7 @@ class Feedback(Aggregate):
         self.task_id: str | None = None
         self.round = 1
         self.callback: tuple[int, CallbackKind, datetime] | None = None  # round, kind, answer_by
+        self.closure_followed: datetime | None = None  # the task's closure the last call-back follows
         self.submitted: FeedbackSubmitted | None = None
 
     def submit(
@@ -163,10 +164,15 @@ class Feedback(Aggregate):
         self._record(FeedbackClosed(feedback_id=self.id, outcome="answered"))
 
     def task_closed(self, *, closed_at: datetime, times: CallbackTimes) -> None:
-        """Its task closed: schedule the call-back (回访), the day after by default."""
+        """Its task closed: schedule the call-back (回访), the day after by default.
+
+        A closure already followed (the resident answered before the closure's reaction ran, and
+        perhaps asked for a correction that reopened the task) schedules nothing again."""
         if self.state not in (FeedbackState.ROUTED, FeedbackState.CORRECTION) or self.task_id is None:
             return
-        self._schedule(CallbackKind.FIRST, closed_at + times.delay, times)
+        if self.closure_followed is not None and closed_at <= self.closure_followed:
+            return
+        self._schedule(CallbackKind.FIRST, closed_at + times.delay, times, closed_at=closed_at)
 
     def record_answer(
         self,
@@ -206,7 +212,7 @@ class Feedback(Aggregate):
                 )
             )
         elif kind == CallbackKind.FIRST:
-            self._schedule(CallbackKind.FOLLOW_UP, now + times.follow_up, times)
+            self._schedule(CallbackKind.FOLLOW_UP, now + times.follow_up, times, closed_at=self.closure_followed)
         else:
             self._record(FeedbackClosed(feedback_id=self.id, outcome="stayed fixed"))
 
@@ -242,7 +248,9 @@ class Feedback(Aggregate):
             )
         )
 
-    def _schedule(self, kind: CallbackKind, due_at: datetime, times: CallbackTimes) -> None:
+    def _schedule(
+        self, kind: CallbackKind, due_at: datetime, times: CallbackTimes, *, closed_at: datetime | None
+    ) -> None:
         assert self.task_id is not None
         self._record(
             CallbackScheduled(
@@ -252,6 +260,7 @@ class Feedback(Aggregate):
                 kind=kind,
                 due_at=due_at,
                 answer_by=due_at + times.answer_window,
+                task_closed_at=closed_at,
             )
         )
 
@@ -273,6 +282,7 @@ class Feedback(Aggregate):
                 self.state, self.callback = FeedbackState.CLOSED, None
             case CallbackScheduled():
                 self.callback = (event.round, event.kind, event.answer_by)
+                self.closure_followed = event.task_closed_at or self.closure_followed
                 follow = event.kind == CallbackKind.FOLLOW_UP
                 self.state = FeedbackState.FOLLOW_UP_DUE if follow else FeedbackState.CALLBACK_DUE
             case SatisfactionRecorded():
