@@ -140,3 +140,23 @@ def test_a_rebuild_loads_no_http_and_no_policies() -> None:
     )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[] []"
+
+
+def test_no_application_module_of_a_service_imports_an_adapter() -> None:
+    found = []
+    for service in sorted((ROOT / "services").glob("*/src/*")):
+        for name, path in modules(service):
+            if ".application" in f".{name}" or name.startswith("application"):
+                found += [(name, i) for i in imports(path) if ".adapters" in i]
+    assert found == []
+
+
+def test_no_command_is_wrapped_in_a_closure_on_its_way_to_its_handler() -> None:
+    """The write path stays straight: `dispatch(command, handler, ...)`, never `lambda uow: ...`."""
+    wrapped = [
+        str(path.relative_to(ROOT))
+        for floor in ("shared", "services")
+        for path in sorted((ROOT / floor).glob("*/src/**/*.py"))
+        if "lambda uow" in path.read_text()
+    ]
+    assert wrapped == []

@@ -25,9 +25,9 @@ from fourlinks_feedback.application.commands import SubmitFeedback
 from fourlinks_feedback.domain.feedback import Feedback, NewFeedback
 from fourlinks_feedback.projections.feedback import callbacks
 from fourlinks_kernel.access import Role
+from fourlinks_kernel.columns import UtcDateTime
 from fourlinks_kernel.envelope import Actor, CommandContext, Envelope
 from fourlinks_kernel.ids import new_id
-from fourlinks_kernel.instants import UtcDateTime
 from fourlinks_kernel.projection import ProjectionRunner
 from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_runtime.engines import create_engine

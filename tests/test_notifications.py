@@ -34,9 +34,9 @@ from conftest import (
     work_and_close,
 )
 
-from fourlinks_notifications.adapters.outgoing import Outgoing
+from fourlinks_notifications.adapters.channels import outlet_of
 from fourlinks_notifications.adapters.robots import WeComRobot
-from fourlinks_notifications.application.routing import Outlet
+from fourlinks_notifications.application.outgoing import Outgoing
 from fourlinks_notifications.application.sender import Notifier, sweep
 from fourlinks_notifications.bootstrap import create_app as notifications_app
 from fourlinks_notifications.settings import Channels, NotifySettings
@@ -235,7 +235,7 @@ async def test_a_secretary_sends_a_household_its_sign_in_link_and_is_emailed_of_
         assert datetime.fromisoformat(due["next_at"]) - datetime.now(UTC) > timedelta(hours=23)
         runtime = service_runtime(notifier)
         async with httpx.AsyncClient() as client:
-            outlet = Outlet(Channels.read(outside.notify.channels_file), client, 5)
+            outlet = outlet_of(Channels.read(outside.notify.channels_file), client, 5)
             tomorrow = datetime.fromisoformat(due["next_at"]) + timedelta(seconds=1)
             assert await sweep(Notifier.of(runtime, outside.notify, outlet), tomorrow) == 1
         [mail] = outside.mailbox.messages
@@ -253,7 +253,7 @@ async def test_nothing_goes_out_in_quiet_hours_and_wecom_takes_its_own_format(
     runtime = service_runtime(notifier)
     quiet = outside.notify.model_copy(update={"quiet_hours": "00:00-23:59"})
     async with httpx.AsyncClient() as client:
-        outlet = Outlet(Channels.read(quiet.channels_file), client, 5)
+        outlet = outlet_of(Channels.read(quiet.channels_file), client, 5)
         assert await sweep(Notifier.of(runtime, quiet, outlet), runtime.clock()) == 0
         with serving(Receiver("wecom")) as wecom:
             robot = WeComRobot(wecom.url + "?key=k", client)

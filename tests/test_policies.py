@@ -4,6 +4,7 @@ and a redelivered event has no second effect."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import ClassVar
 
 from conftest import bearer, loaded, running, service_runtime
@@ -41,6 +42,15 @@ class Notice(Aggregate):
         self.count += 1
 
 
+@dataclass(frozen=True)
+class NoticeUnit:
+    unit_id: str
+
+
+async def notice_unit_once(command: NoticeUnit, uow: UnitOfWork) -> None:
+    (await uow.get(Notice, command.unit_id)).notice()
+
+
 async def test_a_failing_policy_gets_the_event_again_and_records_its_effect_once(
     service_settings: Settings,
 ) -> None:
@@ -54,10 +64,7 @@ async def test_a_failing_policy_gets_the_event_again_and_records_its_effect_once
         context = reaction_context(event, policy="notice-units")
         unit_id = event.event.unit_id
 
-        async def work(uow: UnitOfWork) -> None:
-            (await uow.get(Notice, unit_id)).notice()
-
-        await runtime.run(work, context, command="notice")
+        await runtime.dispatch(NoticeUnit(unit_id), notice_unit_once, context)
         if len(calls) == 1:
             raise RuntimeError("a transient failure after the write")
 

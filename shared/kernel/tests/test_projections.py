@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fourlinks_kernel.columns import UtcDateTime
 from fourlinks_kernel.envelope import EVENT_TYPE_HEADER, Actor, CommandContext, RecordedEvent, StoredEvent
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.feed import ProjectionFeed, covering_filter
 from fourlinks_kernel.ids import new_id
-from fourlinks_kernel.instants import UtcDateTime
 from fourlinks_kernel.jetstream import JetStreamEventStore
 from fourlinks_kernel.projection import (
     ProjectionHalted,

@@ -5,8 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from fourlinks_assignments import read_models
-from fourlinks_assignments.adapters import photos_api
-from fourlinks_assignments.adapters.tasks_api import router
+from fourlinks_assignments.adapters import (
+    party_days_api,
+    photos_api,
+    task_commands_api,
+    task_figures_api,
+    task_reads_api,
+)
 from fourlinks_assignments.application.figures import FIGURES
 from fourlinks_assignments.application.reactions import deadline_scheduler, policies
 from fourlinks_contracts import assignments, full_registry
@@ -27,7 +32,13 @@ def definition(settings: Settings) -> ServiceDefinition:
         registry=full_registry(),
         publishes=assignments.EVENTS,
         projections=read_models.PROJECTIONS,
-        routers=(router, photos_api.router),
+        routers=(
+            task_commands_api.router,
+            task_reads_api.router,
+            task_figures_api.router,
+            party_days_api.router,
+            photos_api.router,
+        ),
         figures=FIGURES,
         large_bodies={"/tasks/{task_id}/photos": UPLOAD_LIMIT},
         policies=policies(settings.subject_prefix),

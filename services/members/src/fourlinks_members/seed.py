@@ -13,6 +13,7 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from fourlinks_contracts import full_registry
 from fourlinks_contracts.members import HelperRole, OrgLevel
@@ -137,7 +138,7 @@ class Seeder:
 
     def _create_unit(self, path: str, level: OrgLevel, name: str) -> Callable[[UnitOfWork], Awaitable[None]]:
         command = commands.CreateOrgUnit(actor=self.actor, path=path, name=name, level=level)
-        return lambda uow: handlers.create_org_unit(command, uow)
+        return partial(handlers.create_org_unit, command)
 
     async def _people(self, community: Community, made: dict[str, int]) -> None:
         buildings = [f"{community.path}/b{b:02d}" for b in range(1, BUILDINGS + 1)]

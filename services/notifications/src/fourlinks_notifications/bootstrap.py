@@ -9,9 +9,9 @@ from fastapi import FastAPI
 
 from fourlinks_contracts import full_registry, notifications
 from fourlinks_notifications import read_models
+from fourlinks_notifications.adapters.channels import outlet_of
 from fourlinks_notifications.adapters.notices_api import router
 from fourlinks_notifications.application.figures import FIGURES
-from fourlinks_notifications.application.routing import Outlet
 from fourlinks_notifications.application.sender import Notifier, sender
 from fourlinks_notifications.domain.quiet import QuietHours
 from fourlinks_notifications.settings import Channels, NotifySettings
@@ -34,7 +34,7 @@ def sending(
 
     async def work(runtime: ServiceRuntime) -> None:
         async with httpx.AsyncClient(timeout=settings.send_timeout_seconds) as client:
-            outlet = Outlet(channels, client, settings.send_timeout_seconds)
+            outlet = outlet_of(channels, client, settings.send_timeout_seconds)
             await sender(Notifier.of(runtime, settings, outlet))
 
     return work

@@ -19,9 +19,9 @@ from fourlinks_contracts import feedback as feedback_events
 from fourlinks_contracts.members import Urgency
 from fourlinks_contracts.notifications import NoticeFailed
 from fourlinks_kernel.errors import StateConflict
-from fourlinks_notifications.adapters.outgoing import Undelivered
 from fourlinks_notifications.adapters.robots import dingtalk_signature
 from fourlinks_notifications.adapters.sms import aliyun_signature
+from fourlinks_notifications.application.outgoing import Undelivered
 from fourlinks_notifications.application.routing import nearest
 from fourlinks_notifications.application.sender import wording
 from fourlinks_notifications.domain.messages import TEXTS, Message, render

@@ -1,9 +1,10 @@
-"""An instant is always an instant: timezone-aware datetimes in events, columns and answers.
+"""An instant is always an instant: timezone-aware datetimes in events, commands and answers.
 
 A naive datetime names no moment (is it UTC? local time?), and comparing one with an aware one
 raises. So contracts refuse one at construction, and read-model columns always come back aware
-(SQLite keeps no offset). Events already in a log with a naive instant, written before the door
-was shut, are read as UTC: the log is never rewritten, the reading is upcast.
+(SQLite keeps no offset: `fourlinks_kernel.columns.UtcDateTime`). Events already in a log with a
+naive instant, written before the door was shut, are read as UTC: the log is never rewritten, the
+reading is upcast.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from typing import Annotated, Any
 
 from pydantic import ValidationInfo, WrapValidator
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
-from sqlalchemy import DateTime, Dialect
-from sqlalchemy.types import TypeDecorator
 
 STORED = "stored"
 FROM_THE_LOG = {STORED: True}
@@ -39,22 +38,3 @@ def _aware(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationIn
 
 Instant = Annotated[datetime, WrapValidator(_aware)]
 """A datetime field of a contract or a request: refused without an offset, except read from the log."""
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A read-model column of instants: stored as UTC, always read back aware, on every database."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Refuse a naive value: the row would hold a time that names no moment."""
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("a naive datetime cannot be stored as an instant")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Attach UTC to what SQLite hands back without an offset."""
-        return None if value is None else as_utc(value)

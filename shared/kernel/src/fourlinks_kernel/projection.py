@@ -28,9 +28,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from fourlinks_kernel.columns import UtcDateTime
 from fourlinks_kernel.envelope import RecordedEvent, StoredEvent
 from fourlinks_kernel.errors import LogRegression
-from fourlinks_kernel.instants import UtcDateTime
 from fourlinks_kernel.rows import batched_writes, sync_writer, write_turn
 from fourlinks_kernel.store import EventStore
 

@@ -10,7 +10,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, create_model
 from sqlalchemy import Boolean, Column, Date, DateTime, Float, Integer, Numeric, Table
 from sqlalchemy.types import TypeEngine
 
-from fourlinks_kernel.instants import UtcDateTime, as_utc
+from fourlinks_kernel.columns import UtcDateTime
+from fourlinks_kernel.instants import as_utc
 
 T = TypeVar("T")
 Moment = Annotated[datetime, AfterValidator(as_utc)]

@@ -16,6 +16,12 @@ Secretary = Annotated[Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINIST
 """A secretary of the unit, or an administrator above it."""
 Staff = Annotated[Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR))]
 """Those who read a unit's records: secretaries, administrators, auditors."""
+StaffOrInspector = Annotated[
+    Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR, Role.INSPECTOR))
+]
+"""Those who read a unit's tasks: the staff above, and inspectors who spot-check them."""
+Raiser = Annotated[Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.INSPECTOR))]
+"""Those who raise a task by hand: secretaries, administrators, inspectors."""
 Inspector = Annotated[Actor, Depends(require_roles(Role.INSPECTOR))]
 Member = Annotated[Actor, Depends(require_roles(Role.MEMBER))]
 Resident = Annotated[Actor, Depends(require_roles(Role.RESIDENT))]

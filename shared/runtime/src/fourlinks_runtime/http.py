@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Header, Query, Request
 from pydantic import BaseModel
 
 from fourlinks_kernel.envelope import Actor, CommandContext
 from fourlinks_kernel.ids import new_id
-from fourlinks_kernel.unit_of_work import UnitOfWork
+from fourlinks_kernel.unit_of_work import Outcome, UnitOfWork
 from fourlinks_runtime.idempotency import fingerprint, idempotency_key, scoped_key
 from fourlinks_runtime.runtime import ServiceRuntime
 
@@ -62,25 +62,27 @@ def runtime_of(request: Request) -> ServiceRuntime:
     return runtime
 
 
-async def run_from_http(
-    request: Request,
-    actor: Actor,
-    work: Callable[[UnitOfWork], Awaitable[object]],
-    *,
-    command: str,
-    answer_id: str,
-) -> CommandAccepted:
-    """Run a command for an HTTP request and answer with the id and log position of its result."""
+C = TypeVar("C")
+T = TypeVar("T")
+
+
+async def handle(
+    request: Request, command: C, handler: Callable[[C, UnitOfWork], Awaitable[T]], *, actor: Actor
+) -> Outcome[T]:
+    """Run a command object through its handler for an HTTP request: the same `Idempotency-Key`
+    for another request is refused before anything runs. The outcome holds the handler's value
+    (None when the request was a retry already recorded)."""
     runtime = runtime_of(request)
     context = command_context(request, actor)
     key = idempotency_key(request)
-    if key is not None:  # the same key for another request is refused before anything runs
+    if key is not None:
         await runtime.idempotency.claim(scoped_key(actor, key), await fingerprint(request))
-    outcome = await runtime.run(work, context, command=command)
+    return await runtime.dispatch(command, handler, context)
+
+
+def accepted(outcome: Outcome[Any], answer_id: str) -> CommandAccepted:
+    """The answer to a command: the id it is about and where its events landed."""
     return CommandAccepted(id=answer_id, position=outcome.position, duplicate=outcome.duplicate)
-
-
-C = TypeVar("C")
 
 
 async def dispatch(
@@ -91,11 +93,8 @@ async def dispatch(
     actor: Actor,
     answer_id: str,
 ) -> CommandAccepted:
-    """Run a command object through its handler for an HTTP request; the command's class names
-    it in the metrics."""
-    return await run_from_http(
-        request, actor, lambda uow: handler(command, uow), command=type(command).__name__, answer_id=answer_id
-    )
+    """Run a command object for an HTTP request and answer with the id and log position of its result."""
+    return accepted(await handle(request, command, handler, actor=actor), answer_id)
 
 
 async def caught_up(request: Request, position: int | None) -> ServiceRuntime:

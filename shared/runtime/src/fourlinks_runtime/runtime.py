@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -113,24 +114,19 @@ class ServiceRuntime:
     async def dispatch(
         self, command: C, handler: Callable[[C, UnitOfWork], Awaitable[T]], context: CommandContext
     ) -> Outcome[T]:
-        """Run a command object through its handler; its class name labels it in the metrics."""
-        return await self.run(lambda uow: handler(command, uow), context, command=type(command).__name__)
-
-    async def run(
-        self, work: Callable[[UnitOfWork], Awaitable[T]], context: CommandContext, *, command: str
-    ) -> Outcome[T]:
-        """Run a command over any aggregates, counting its outcome; conflicts surface as 409 when
-        retries are exhausted."""
+        """Run a command object through its handler on a unit of work, counting its outcome (the
+        command's class name labels it); conflicts surface as 409 when retries are exhausted."""
+        name = type(command).__name__
         try:
-            outcome = await run_command(self.store, context, work, self.kept)
+            outcome = await run_command(self.store, context, partial(handler, command), self.kept)
         except ConcurrencyConflict:
-            self.metrics.conflicts.labels(command).inc()
-            self.metrics.commands.labels(command, "conflict").inc()
+            self.metrics.conflicts.labels(name).inc()
+            self.metrics.commands.labels(name, "conflict").inc()
             raise
         except Exception:
-            self.metrics.commands.labels(command, "refused").inc()
+            self.metrics.commands.labels(name, "refused").inc()
             raise
-        self.metrics.commands.labels(command, "duplicate" if outcome.duplicate else "ok").inc()
+        self.metrics.commands.labels(name, "duplicate" if outcome.duplicate else "ok").inc()
         return outcome
 
 

@@ -27,9 +27,9 @@ from fourlinks_assignments.projections.task_figures import STATE
 from fourlinks_contracts import assignments as ev
 from fourlinks_contracts.members import HouseholdErased
 from fourlinks_kernel.batch_rows import BatchRows
+from fourlinks_kernel.columns import UtcDateTime
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
-from fourlinks_kernel.instants import UtcDateTime
 from fourlinks_kernel.rows import (
     Added,
     CopiedFrom,

@@ -20,7 +20,6 @@ from fourlinks_feedback.domain.ratings import rating_id_for
 from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound
-from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_runtime.answers import list_of
 from fourlinks_runtime.edge import Body, Choice, EntityId, IdInPath, Label, LongText, Note, Storable
 from fourlinks_runtime.figures import end_of_day, ranking
@@ -33,9 +32,11 @@ from fourlinks_runtime.http import (
     Month,
     Offset,
     Unit,
+    accepted,
     caught_up,
     command_context,
     dispatch,
+    handle,
     runtime_of,
 )
 from fourlinks_runtime.photos import PhotosSent, checked
@@ -148,17 +149,13 @@ async def submit(
         photos=photos,
         notify=body.notify,
     )
-    references: list[str] = []
     command = commands.SubmitFeedback(actor=actor, new=new, member_id=member_id, now=runtime.clock())
-
-    async def submit_feedback(cmd: commands.SubmitFeedback, uow: UnitOfWork) -> None:
-        references.append(await handlers.submit(cmd, uow))
-
-    accepted = await dispatch(request, command, submit_feedback, actor=actor, answer_id=feedback_id)
-    if not references:  # a retried request: the reference is in the read model
-        async with (await caught_up(request, accepted.position)).engine.connect() as conn:
-            references.append((await queries.item(conn, feedback_id))["reference"])
-    return FeedbackAccepted(**accepted.model_dump(), reference=references[0])
+    outcome = await handle(request, command, handlers.submit, actor=actor)
+    reference = outcome.value
+    if reference is None:  # a retried request: the reference is in the read model
+        async with (await caught_up(request, outcome.position)).engine.connect() as conn:
+            reference = (await queries.item(conn, feedback_id))["reference"]
+    return FeedbackAccepted(**accepted(outcome, feedback_id).model_dump(), reference=reference)
 
 
 async def _item_for(request: Request, actor: Actor, feedback_id: str, position: int | None) -> dict[str, Any]:

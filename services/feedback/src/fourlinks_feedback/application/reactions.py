@@ -44,9 +44,7 @@ async def schedule_callback(event: RecordedEvent, runtime: ServiceRuntime) -> No
     context = reaction_context(event, policy="callback-on-closure")
 
     command = ScheduleCallback(feedback_id, event.envelope.occurred_at, callback_times(runtime))
-    await runtime.run(
-        lambda uow: handlers.schedule_callback(command, uow), context, command="ScheduleCallback"
-    )
+    await runtime.dispatch(command, handlers.schedule_callback, context)
 
 
 def policies(prefix: str) -> tuple[Policy, ...]:

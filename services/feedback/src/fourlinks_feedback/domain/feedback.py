@@ -212,7 +212,9 @@ class Feedback(Aggregate):
                 )
             )
         elif kind == CallbackKind.FIRST:
-            self._schedule(CallbackKind.FOLLOW_UP, now + times.follow_up, times, closed_at=self.closure_followed)
+            self._schedule(
+                CallbackKind.FOLLOW_UP, now + times.follow_up, times, closed_at=self.closure_followed
+            )
         else:
             self._record(FeedbackClosed(feedback_id=self.id, outcome="stayed fixed"))
 

@@ -25,9 +25,9 @@ from fourlinks_contracts import feedback as ev
 from fourlinks_contracts.members import HouseholdErased, community_or_above
 from fourlinks_feedback.projections.rate_counters import STATE, basis_of, counts_now, counts_table
 from fourlinks_kernel.batch_rows import CHUNK, BatchRows
+from fourlinks_kernel.columns import UtcDateTime
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
-from fourlinks_kernel.instants import UtcDateTime
 from fourlinks_kernel.rows import CopiedFrom, KeepFirst, folded_row, insert_row, select_rows_by, update_rows
 from fourlinks_kernel.tally import GROUP, Tally
 from fourlinks_runtime.figures import month_of

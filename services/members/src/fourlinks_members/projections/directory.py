@@ -48,9 +48,9 @@ from fourlinks_contracts.members import (
     VisitRecorded,
 )
 from fourlinks_kernel.batch_rows import BatchRows
+from fourlinks_kernel.columns import UtcDateTime
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
-from fourlinks_kernel.instants import UtcDateTime
 from fourlinks_kernel.rows import Added, insert_row, update_rows
 
 metadata = MetaData()

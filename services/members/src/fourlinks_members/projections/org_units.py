@@ -7,8 +7,8 @@ from typing import ClassVar
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table
 
 from fourlinks_contracts.members import OrgUnitCreated, OrgUnitRenamed
+from fourlinks_kernel.columns import UtcDateTime
 from fourlinks_kernel.envelope import RecordedEvent
-from fourlinks_kernel.instants import UtcDateTime
 from fourlinks_kernel.rows import upsert_row
 
 metadata = MetaData()

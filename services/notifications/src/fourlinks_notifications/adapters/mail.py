@@ -7,7 +7,7 @@ import asyncio
 import smtplib
 from email.message import EmailMessage
 
-from fourlinks_notifications.adapters.outgoing import Outgoing, Undelivered
+from fourlinks_notifications.application.outgoing import Outgoing, Undelivered
 from fourlinks_notifications.settings import Smtp
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.errors import NotFound
 from fourlinks_notifications.application import answers, handlers, queries
+from fourlinks_notifications.application.commands import RequestSignInLink, SendAgain
 from fourlinks_notifications.settings import Channels
 from fourlinks_runtime.edge import IdInPath
 from fourlinks_runtime.guards import Secretary
@@ -24,7 +25,7 @@ from fourlinks_runtime.http import (
     Unit,
     caught_up,
     command_context,
-    run_from_http,
+    dispatch,
 )
 
 router = APIRouter(tags=["notices"])
@@ -92,12 +93,8 @@ async def retry_notice(
     if found is None:
         raise NotFound(f"no notice {notice_id}")
     handlers.ensure_secretary(actor, found.org_unit)
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.send_again(notice_id, uow),
-        command="RetryNotice",
-        answer_id=notice_id,
+    return await dispatch(
+        request, SendAgain(notice_id), handlers.send_again, actor=actor, answer_id=notice_id
     )
 
 
@@ -116,10 +113,5 @@ async def send_sign_in_link(
         raise NotFound(f"no household {household_id} (just registered? send its position as X-Min-Position)")
     handlers.ensure_secretary(actor, org_unit)
     request_id = command_context(request, actor).id_for("sign-in-link")
-    return await run_from_http(
-        request,
-        actor,
-        lambda uow: handlers.request_link(request_id, household_id, org_unit, uow),
-        command="RequestSignInLink",
-        answer_id=request_id,
-    )
+    command = RequestSignInLink(request_id, household_id, org_unit)
+    return await dispatch(request, command, handlers.request_link, actor=actor, answer_id=request_id)

@@ -18,7 +18,7 @@ from urllib.parse import quote_plus
 
 import httpx
 
-from fourlinks_notifications.adapters.outgoing import Outgoing, Undelivered
+from fourlinks_notifications.application.outgoing import Outgoing, Undelivered
 
 
 def dingtalk_signature(secret: str, timestamp_ms: int) -> str:

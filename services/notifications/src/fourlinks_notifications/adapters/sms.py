@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
-from fourlinks_notifications.adapters.outgoing import Outgoing, Undelivered
+from fourlinks_notifications.application.outgoing import Outgoing, Undelivered
 from fourlinks_notifications.settings import AliyunSms
 
 

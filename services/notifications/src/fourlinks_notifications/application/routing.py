@@ -8,17 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_kernel.access import scope_covers
-from fourlinks_notifications.adapters.mail import SmtpMail
-from fourlinks_notifications.adapters.outgoing import Channel
-from fourlinks_notifications.adapters.robots import DingTalkRobot, WeComRobot
-from fourlinks_notifications.adapters.sms import AliyunSmsChannel
 from fourlinks_notifications.application import queries
+from fourlinks_notifications.application.outgoing import Channel
 from fourlinks_notifications.domain.rules import STAFF, RecipientKind
-from fourlinks_notifications.settings import Channels, Robot
+from fourlinks_notifications.settings import Channels
 
 T = TypeVar("T")
 
@@ -48,15 +44,24 @@ def nearest(configured: Mapping[str, T], org_unit: str) -> T | None:
     return None if best is None else best[1]
 
 
+@dataclass(frozen=True)
+class Reach:
+    """The channels a deployment's channels file configures, built (by adapters/channels.py)."""
+
+    robots: Mapping[str, Channel]
+    mail: Channel | None
+    sms: Channel | None
+
+
 class Outlet:
     """The channels of one deployment, built once from its channels file."""
 
-    def __init__(self, channels: Channels, client: httpx.AsyncClient, timeout: float) -> None:
+    def __init__(self, channels: Channels, reach: Reach) -> None:
         self._channels = channels
-        self._robots = {unit: _robot(config, client) for unit, config in channels.robots.items()}
-        self._emails = channels.secretaries_email if channels.smtp else {}
-        self._mail = SmtpMail(channels.smtp, timeout) if channels.smtp else None
-        self._sms = AliyunSmsChannel(channels.sms, client) if channels.sms else None
+        self._robots = reach.robots
+        self._emails = channels.secretaries_email if reach.mail is not None else {}
+        self._mail = reach.mail
+        self._sms = reach.sms
 
     @property
     def reaches(self) -> tuple[str, ...]:
@@ -102,10 +107,3 @@ class Outlet:
         if phone is None:
             raise Unreachable(f"{contact_id} has no phone on record (or was erased)")
         return Route(self._sms, (phone,))
-
-
-def _robot(config: Robot, client: httpx.AsyncClient) -> Channel:
-    if config.kind == "dingtalk":
-        secret = config.secret.get_secret_value() if config.secret else None
-        return DingTalkRobot(config.url, secret, client)
-    return WeComRobot(config.url, client)

@@ -17,8 +17,15 @@ from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor, CommandContext
 from fourlinks_kernel.errors import StateConflict
 from fourlinks_kernel.ids import new_id
-from fourlinks_notifications.adapters.outgoing import Outgoing, Undelivered
 from fourlinks_notifications.application import handlers, queries
+from fourlinks_notifications.application.commands import (
+    Attempt,
+    GiveUp,
+    RecordDelivered,
+    RecordUndelivered,
+    TakeNotice,
+)
+from fourlinks_notifications.application.outgoing import Outgoing, Undelivered
 from fourlinks_notifications.application.routing import Outlet, Route, Unreachable
 from fourlinks_notifications.domain.messages import Message, render
 from fourlinks_notifications.domain.notice import RetryPolicy
@@ -91,17 +98,13 @@ async def deliver(notifier: Notifier, notice: Any, now: datetime) -> bool:
             route = await notifier.outlet.route(conn, notice)
     except Unreachable as exc:
         reason = str(exc)
-        await runtime.run(
-            lambda uow: handlers.give_up(notice.notice_id, reason, uow), context(), command="GiveUp"
-        )
+        await runtime.dispatch(GiveUp(notice.notice_id, reason), handlers.give_up, context())
         log.warning("notice_unreachable", notice=notice.notice_id, reason=reason)
         return False
-    attempt = handlers.Attempt(notice.notice_id, route.channel.name, now)
+    attempt = Attempt(notice.notice_id, route.channel.name, now)
     lease = timedelta(seconds=notifier.settings.lease_seconds)
     try:
-        taken = await runtime.run(
-            lambda uow: handlers.take(attempt, lease, uow), context(), command="TakeNotice"
-        )
+        taken = await runtime.dispatch(TakeNotice(attempt, lease), handlers.take, context())
     except StateConflict:
         return False  # another sender holds it, or the log says it was settled
     return await _send(notifier, notice, route, Taken(attempt, taken.value or 0, context()))
@@ -111,7 +114,7 @@ async def deliver(notifier: Notifier, notice: Any, now: datetime) -> bool:
 class Taken:
     """An attempt the log granted: its number, and who and why for recording its outcome."""
 
-    attempt: handlers.Attempt
+    attempt: Attempt
     number: int
     context: CommandContext
 
@@ -124,14 +127,11 @@ async def _send(notifier: Notifier, notice: Any, route: Route, taken: Taken) -> 
         await asyncio.wait_for(route.channel.send(message, route.to), notifier.settings.send_timeout_seconds)
     except (Undelivered, TimeoutError) as exc:
         error = str(exc) or f"{route.channel.name}: no answer in time"
-        outcome = await runtime.run(
-            lambda uow: handlers.undelivered(attempt, number, error, notifier.policy, uow),
-            context,
-            command="Failed",
-        )
+        failed = RecordUndelivered(attempt, number, error, notifier.policy)
+        outcome = await runtime.dispatch(failed, handlers.undelivered, context)
         log.warning("notice_undelivered", notice=notice.notice_id, error=error, retry_at=outcome.value)
         return False
-    await runtime.run(lambda uow: handlers.delivered(attempt, number, uow), context, command="Delivered")
+    await runtime.dispatch(RecordDelivered(attempt, number), handlers.delivered, context)
     log.info("notice_sent", notice=notice.notice_id, channel=route.channel.name, attempt=number)
     return True
 

@@ -27,9 +27,9 @@ from fourlinks_contracts import feedback as feedback_events
 from fourlinks_contracts import members as member_events
 from fourlinks_contracts import notifications as notice_events
 from fourlinks_kernel.batch_rows import BatchRows
+from fourlinks_kernel.columns import UtcDateTime
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
-from fourlinks_kernel.instants import UtcDateTime
 from fourlinks_kernel.rows import update_rows, upsert_row
 from fourlinks_notifications.domain.messages import Message
 from fourlinks_notifications.domain.notice import notice_id_for

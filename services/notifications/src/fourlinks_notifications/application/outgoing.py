@@ -1,4 +1,5 @@
-"""What every channel is handed, and how one says it could not deliver."""
+"""What every channel is handed, and how one says it could not deliver: the port the sender
+sends through (the channels in adapters/ implement it)."""
 
 from __future__ import annotations
 

@@ -1,41 +1,28 @@
-"""HTTP API of the task loop, themed party days and KPIs."""
+"""HTTP API of the task loop's commands: raise, triage, assign, work, spot-check, adjust, close."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any
-
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Request, status
 from pydantic import Field
 
 from fourlinks_assignments.adapters.photos_api import task_photos
-from fourlinks_assignments.adapters.reading import Reader, readable_task
-from fourlinks_assignments.application import access, answers, commands, handlers, queries
+from fourlinks_assignments.application import commands, handlers, queries
 from fourlinks_assignments.application.handlers import with_directory
-from fourlinks_assignments.application.reactions import deadline_policy, zone
-from fourlinks_assignments.domain.actions import available_actions
-from fourlinks_assignments.domain.party_days import session_id_for
+from fourlinks_assignments.application.reactions import deadline_policy
 from fourlinks_assignments.domain.tasks import NewTask
 from fourlinks_contracts.assignments import (
     CloseReason,
     RejectionReason,
     ResolutionResult,
     TaskSource,
-    TaskState,
 )
 from fourlinks_contracts.members import Urgency
-from fourlinks_kernel.access import Role, covers, ensure_scope
-from fourlinks_kernel.envelope import Actor
-from fourlinks_kernel.errors import InvalidCommand, NotAllowed
-from fourlinks_runtime.answers import list_of
-from fourlinks_runtime.auth import require_roles
+from fourlinks_kernel.errors import InvalidCommand
 from fourlinks_runtime.edge import (
     Body,
     Choice,
-    Day,
     EntityId,
     IdInPath,
-    IdInQuery,
     Instant,
     Label,
     Line,
@@ -43,16 +30,16 @@ from fourlinks_runtime.edge import (
     Text,
     UnitPath,
 )
-from fourlinks_runtime.figures import end_of_day, ranking
-from fourlinks_runtime.guards import Inspector, Member, MemberOrSecretary, Secretary
+from fourlinks_runtime.guards import (
+    Inspector,
+    Member,
+    MemberOrSecretary,
+    Raiser,
+    Secretary,
+)
 from fourlinks_runtime.http import (
     CommandAccepted,
-    GroupBy,
-    Limit,
     MinPosition,
-    Month,
-    Offset,
-    Unit,
     caught_up,
     command_context,
     dispatch,
@@ -61,10 +48,6 @@ from fourlinks_runtime.http import (
 from fourlinks_runtime.photos import PhotosSent
 
 router = APIRouter(tags=["tasks"])
-Raiser = Annotated[Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.INSPECTOR))]
-Staff = Annotated[
-    Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR, Role.INSPECTOR))
-]
 
 
 class RaiseTask(Body):
@@ -163,14 +146,6 @@ class Close(Body):
     note: Note = ""
     responsible_party: Line | None = None
     duplicate_of: EntityId | None = None
-
-
-class HoldPartyDay(Body):
-    """A themed party day session."""
-
-    community: UnitPath
-    held_on: Day
-    agenda: list[Line] = Field(min_length=1, max_length=50)
 
 
 # -- raising and triage ----------------------------------------------------------------------------
@@ -337,214 +312,3 @@ async def close(task_id: IdInPath, body: Close, request: Request, actor: Secreta
 async def reopen(task_id: IdInPath, body: Reason, request: Request, actor: Secretary) -> CommandAccepted:
     command = commands.ReopenTask(actor, task_id, body.reason)
     return await dispatch(request, command, handlers.reopen, actor=actor, answer_id=task_id)
-
-
-# -- queries ---------------------------------------------------------------------------------------
-def _task_filter(
-    request: Request,
-    actor: Staff,
-    unit: Unit = None,
-    state: TaskState | None = None,
-    assignee: IdInQuery = None,
-    overdue: bool = False,
-    needs_reassignment: bool = False,
-    category: Annotated[str | None, Query(max_length=60, description="a task category")] = None,
-    urgency: Urgency | None = None,
-    source: TaskSource | None = None,
-    raised_since: Annotated[Instant | None, Query(description="raised at or after this moment")] = None,
-) -> queries.TaskFilter:
-    """Which tasks of a unit in the actor's scope a list shows (the same filters everywhere)."""
-    root = (unit or actor.scope).strip("/")
-    ensure_scope(actor, root)
-    return queries.TaskFilter(
-        unit=root,
-        state=state,
-        assignee=assignee,
-        overdue_at=runtime_of(request).clock() if overdue else None,
-        needs_reassignment=needs_reassignment,
-        category=category,
-        urgency=urgency,
-        source=source,
-        raised_since=raised_since,
-    )
-
-
-@router.get("/tasks", summary="Tasks of a unit, filtered", response_model=answers.TaskPage)
-async def list_tasks(
-    request: Request,
-    actor: Staff,
-    wanted: Annotated[queries.TaskFilter, Depends(_task_filter)],
-    limit: Limit = 50,
-    offset: Offset = 0,
-    min_position: MinPosition = None,
-) -> dict[str, Any]:
-    runtime = await caught_up(request, min_position)
-    async with runtime.engine.connect() as conn:
-        return await queries.tasks_page(conn, wanted, limit=limit, offset=offset)
-
-
-@router.get(
-    "/board/columns",
-    summary="A board's columns: each state's oldest tasks (up to `limit`) and its count, filtered",
-    response_model=answers.BoardColumns,
-)
-async def board_columns(
-    request: Request,
-    actor: Staff,
-    wanted: Annotated[queries.TaskFilter, Depends(_task_filter)],
-    limit: Annotated[int, Query(ge=1, le=100, description="tasks per column")] = 30,
-    min_position: MinPosition = None,
-) -> dict[str, Any]:
-    runtime = await caught_up(request, min_position)
-    async with runtime.engine.connect() as conn:
-        return await queries.board_columns(conn, wanted, limit=limit)
-
-
-@router.get("/members/{member_id}/tasks", summary="A member's open tasks", response_model=answers.TaskPage)
-async def member_tasks(
-    member_id: IdInPath, request: Request, actor: Reader, min_position: MinPosition = None
-) -> dict[str, Any]:
-    if Role.MEMBER in actor.roles and actor.id != member_id and not access.is_staff(actor):
-        raise NotAllowed("members see their own tasks")
-    runtime = await caught_up(request, min_position)
-    async with runtime.engine.connect() as conn:
-        result = await queries.open_tasks_page(conn, member_id)
-    if access.is_staff(actor):
-        result["items"] = [t for t in result["items"] if covers(actor, t["org_unit"])]
-    return result
-
-
-@router.get("/tasks/{task_id}", summary="One task", response_model=answers.TaskView)
-async def get_task(
-    task_id: IdInPath, request: Request, actor: Reader, min_position: MinPosition = None
-) -> dict[str, Any]:
-    return await readable_task(request, actor, task_id, min_position)
-
-
-@router.get(
-    "/tasks/{task_id}/timeline",
-    summary="A task's full timeline: who, when, what",
-    response_model=list_of(answers.TimelineEntry),
-)
-async def task_timeline(
-    task_id: IdInPath, request: Request, actor: Reader, min_position: MinPosition = None
-) -> list[dict[str, Any]]:
-    runtime = await caught_up(request, min_position)
-    async with runtime.engine.connect() as conn:
-        access.ensure_reader(actor, await queries.task_row(conn, task_id))
-        return await queries.task_timeline(conn, task_id)
-
-
-@router.get(
-    "/tasks/{task_id}/actions",
-    summary="What the caller may do on this task now (what a page should offer)",
-    response_model=answers.TaskActions,
-)
-async def task_actions(
-    task_id: IdInPath, request: Request, actor: Reader, min_position: MinPosition = None
-) -> dict[str, Any]:
-    task = await readable_task(request, actor, task_id, min_position)
-    return {"task_id": task_id, "state": task["state"], "actions": available_actions(actor, task)}
-
-
-@router.get("/board", summary="A unit's board: tasks per state")
-async def board(
-    request: Request, actor: Staff, unit: Unit = None, min_position: MinPosition = None
-) -> dict[str, int]:
-    root = (unit or actor.scope).strip("/")
-    ensure_scope(actor, root)
-    runtime = await caught_up(request, min_position)
-    async with runtime.engine.connect() as conn:
-        return await queries.board(conn, root)
-
-
-@router.get(
-    "/kpis",
-    summary="Closure, on-time closure, resolved-at-level, rework, median time to close",
-    response_model=list[answers.TaskFigures],
-)
-async def kpis(
-    request: Request,
-    actor: Staff,
-    unit: Unit = None,
-    by: GroupBy = "community",
-    month: Month = None,
-    as_of: Annotated[
-        date | None,
-        Query(description="answer as the tasks stood at the end of this day (from their timelines)"),
-    ] = None,
-    min_position: MinPosition = None,
-) -> list[dict[str, Any]]:
-    root = (unit or actor.scope).strip("/")
-    ensure_scope(actor, root)
-    runtime = await caught_up(request, min_position)
-    moment = end_of_day(as_of, zone(runtime)) if as_of else runtime.clock()
-    async with runtime.engine.connect() as conn:
-        return await queries.kpis(
-            conn,
-            unit=root,
-            by=by,
-            month=month,
-            zone=zone(runtime),
-            as_of=moment,
-            from_history=as_of is not None,
-        )
-
-
-@router.get(
-    "/kpis/ranking",
-    summary="Groups ranked by a rate, only above the minimum sample size",
-    response_model=answers.TaskRanking,
-)
-async def rank_groups(
-    request: Request,
-    actor: Staff,
-    unit: Unit = None,
-    by: GroupBy = "community",
-    month: Month = None,
-    metric: Annotated[
-        str, Query(pattern="^(closure_rate|on_time_closure_rate|resolved_at_level_rate)$")
-    ] = "on_time_closure_rate",
-) -> dict[str, Any]:
-    figures = await kpis(request, actor, unit=unit, by=by, month=month)
-    minimum = runtime_of(request).settings.ranking_min_sample
-    return ranking(figures, metric=metric, minimum=minimum, sample="tasks")
-
-
-# -- themed party days -----------------------------------------------------------------------------
-@router.post(
-    "/party-days", status_code=status.HTTP_201_CREATED, summary="Record a themed party day and its agenda"
-)
-async def hold_party_day(body: HoldPartyDay, request: Request, actor: Secretary) -> CommandAccepted:
-    community = body.community.strip("/")
-    command = commands.HoldPartyDay(actor, community, body.held_on, body.agenda)
-    answer_id = session_id_for(community, body.held_on)
-    return await dispatch(request, command, handlers.hold_party_day, actor=actor, answer_id=answer_id)
-
-
-@router.get(
-    "/party-days", summary="Themed party days of a community", response_model=list_of(answers.PartyDayView)
-)
-async def list_party_days(
-    request: Request, actor: Staff, unit: Unit = None, min_position: MinPosition = None
-) -> list[dict[str, Any]]:
-    root = (unit or actor.scope).strip("/")
-    ensure_scope(actor, root)
-    runtime = await caught_up(request, min_position)
-    async with runtime.engine.connect() as conn:
-        return await queries.party_days_under(conn, root)
-
-
-@router.get(
-    "/party-days/{session_id}/summary",
-    summary="What a session handed out, and what closed since the last",
-    response_model=answers.PartyDaySummary,
-)
-async def party_day_summary(
-    session_id: IdInPath, request: Request, actor: Staff, min_position: MinPosition = None
-) -> dict[str, Any]:
-    runtime = await caught_up(request, min_position)
-    async with runtime.engine.connect() as conn:
-        summary = await queries.party_day_summary(conn, session_id)
-    ensure_scope(actor, summary["community"])
-    return summary

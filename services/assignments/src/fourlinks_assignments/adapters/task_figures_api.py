@@ -1,0 +1,77 @@
+"""HTTP API of the task KPIs: closure, on time, at level, rework, time to close; rankings."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from fourlinks_assignments.application import answers, queries
+from fourlinks_assignments.application.reactions import zone
+from fourlinks_kernel.access import ensure_scope
+from fourlinks_runtime.figures import end_of_day, ranking
+from fourlinks_runtime.guards import StaffOrInspector as Staff
+from fourlinks_runtime.http import (
+    GroupBy,
+    MinPosition,
+    Month,
+    Unit,
+    caught_up,
+    runtime_of,
+)
+
+router = APIRouter(tags=["tasks"])
+
+
+@router.get(
+    "/kpis",
+    summary="Closure, on-time closure, resolved-at-level, rework, median time to close",
+    response_model=list[answers.TaskFigures],
+)
+async def kpis(
+    request: Request,
+    actor: Staff,
+    unit: Unit = None,
+    by: GroupBy = "community",
+    month: Month = None,
+    as_of: Annotated[
+        date | None,
+        Query(description="answer as the tasks stood at the end of this day (from their timelines)"),
+    ] = None,
+    min_position: MinPosition = None,
+) -> list[dict[str, Any]]:
+    root = (unit or actor.scope).strip("/")
+    ensure_scope(actor, root)
+    runtime = await caught_up(request, min_position)
+    moment = end_of_day(as_of, zone(runtime)) if as_of else runtime.clock()
+    async with runtime.engine.connect() as conn:
+        return await queries.kpis(
+            conn,
+            unit=root,
+            by=by,
+            month=month,
+            zone=zone(runtime),
+            as_of=moment,
+            from_history=as_of is not None,
+        )
+
+
+@router.get(
+    "/kpis/ranking",
+    summary="Groups ranked by a rate, only above the minimum sample size",
+    response_model=answers.TaskRanking,
+)
+async def rank_groups(
+    request: Request,
+    actor: Staff,
+    unit: Unit = None,
+    by: GroupBy = "community",
+    month: Month = None,
+    metric: Annotated[
+        str, Query(pattern="^(closure_rate|on_time_closure_rate|resolved_at_level_rate)$")
+    ] = "on_time_closure_rate",
+) -> dict[str, Any]:
+    figures = await kpis(request, actor, unit=unit, by=by, month=month)
+    minimum = runtime_of(request).settings.ranking_min_sample
+    return ranking(figures, metric=metric, minimum=minimum, sample="tasks")
