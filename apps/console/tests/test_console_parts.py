@@ -121,3 +121,38 @@ def test_an_id_from_a_form_cannot_change_which_route_of_a_service_is_called() ->
     assert part("..") == "%2E%2E"
     assert part("x?admin=1#y") == "x%3Fadmin%3D1%23y"
     assert part("\x00") == "%00"
+
+
+FORMULAS = Table(
+    "任务 tasks",
+    "yuhang/s01",
+    datetime(2026, 11, 30, tzinfo=UTC),
+    [Column("name", "姓名 name"), Column("description", "问题 description")],
+    [
+        {"name": '=HYPERLINK("http://evil.example","点我")', "description": "+1+1"},
+        {"name": "@SUM(A1)", "description": "-2"},
+        {"name": "\t=1+1", "description": "楼道灯坏了"},
+    ],
+)
+
+
+def test_a_formula_typed_by_a_person_is_text_in_the_excel_export() -> None:
+    import zipfile
+
+    body = bytes(xlsx_file(FORMULAS, "tasks").body)
+    sheet_xml = zipfile.ZipFile(io.BytesIO(body)).read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in sheet_xml  # no cell is a formula
+    sheet = load_workbook(io.BytesIO(body)).active
+    assert sheet is not None
+    assert sheet["A3"].value == '=HYPERLINK("http://evil.example","点我")'
+    assert sheet["A3"].data_type == "s"
+
+
+def test_a_formula_typed_by_a_person_is_shown_not_run_in_the_csv_export() -> None:
+    text = bytes(csv_file(FORMULAS, "tasks").body).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))[2:]
+    assert rows == [
+        ['\'=HYPERLINK("http://evil.example","点我")', "'+1+1"],
+        ["'@SUM(A1)", "'-2"],
+        ["'\t=1+1", "楼道灯坏了"],
+    ]

@@ -186,3 +186,47 @@ async def test_an_s3_compatible_bucket_keeps_sealed_photos_the_same_way(s3_endpo
     assert await S3Store(client, "evidence").get("c" * 64) is None
     await keys.erase("household-7")
     assert await evidence.read("household-7", ref) is None
+
+
+def png_of(size: tuple[int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 60, 40)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_7000_pixel_square_png_is_refused_before_it_is_decoded() -> None:
+    sent = png_of((7000, 7000))  # about 190 KB; decoded whole it took 776 MB and 4.8 s
+    assert len(sent) < 400_000
+    with pytest.raises(PhotoRefused, match="at most 24,000,000"):
+        cleaned(sent)
+
+
+def test_a_48_megapixel_phone_jpeg_is_decoded_at_a_reduced_scale_and_kept() -> None:
+    kept = cleaned(photo((8000, 6000), gps=False))
+    assert max(kept.width, kept.height) == MAX_SIDE
+
+
+def test_a_jpeg_comment_does_not_survive_cleaning() -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (300, 200), (10, 20, 30)).save(out, format="JPEG", comment=b"room 302, 13800001111")
+    assert b"13800001111" in out.getvalue()
+    kept = cleaned(out.getvalue())
+    assert b"13800001111" not in kept.data
+    assert "comment" not in Image.open(io.BytesIO(kept.data)).info
+
+
+async def test_a_photo_is_decoded_off_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from fourlinks_photos import evidence as evidence_module
+
+    decoded_on: list[str] = []
+
+    def watched(data: bytes) -> object:
+        decoded_on.append(threading.current_thread().name)
+        return cleaned(data)
+
+    monkeypatch.setattr(evidence_module, "cleaned", watched)
+    await Evidence(FileStore(tmp_path), cipher()).keep("household-1", photo())
+    assert decoded_on
+    assert decoded_on[0] != threading.main_thread().name

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_audit.history import readable
 from fourlinks_kernel.store import EventStore
+from fourlinks_runtime.cells import inert
 from fourlinks_runtime.progress import Progress
 
 UNIT_FIELDS = ("org_unit", "path", "community", "to_unit", "from_unit")
@@ -80,7 +81,7 @@ async def export_table(engine: AsyncEngine, table: Table, out: Path, *, include_
     with (out / f"{table.name}.csv").open("w", encoding="utf-8", newline="") as sink:
         writer = csv.writer(sink)
         writer.writerow([c.name for c in columns])
-        writer.writerows(rows)
+        writer.writerows([inert(cell) for cell in row] for row in rows)
     return len(rows)
 
 

@@ -23,8 +23,8 @@ from fourlinks_audit.notes import (
 )
 from fourlinks_audit.tiles import TileStore
 from fourlinks_audit.verify import Finding, verify
-from fourlinks_kernel.envelope import StoredEvent
 from fourlinks_kernel.columns import UtcDateTime
+from fourlinks_kernel.envelope import StoredEvent
 from fourlinks_kernel.rows import upsert_row
 from fourlinks_kernel.store import EventStore
 from fourlinks_runtime.progress import Progress

@@ -14,6 +14,8 @@ from urllib.parse import quote
 from fastapi.responses import Response
 from openpyxl import Workbook
 
+from fourlinks_runtime.cells import inert, is_formula_like
+
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -56,7 +58,7 @@ def csv_file(table: Table, name: str) -> Response:
         [table.title, f"范围 scope: {table.scope}", f"导出时间 taken at: {table.taken_at.isoformat()}"]
     )
     writer.writerow([c.header for c in table.columns])
-    writer.writerows(table.values())
+    writer.writerows([inert(cell) for cell in row] for row in table.values())
     return _download(("\ufeff" + out.getvalue()).encode("utf-8"), f"{name}.csv", "text/csv; charset=utf-8")
 
 
@@ -72,6 +74,9 @@ def xlsx_file(table: Table, name: str) -> Response:
     sheet.append([c.header for c in table.columns])
     for values in table.values():
         sheet.append(values)
+        for cell in sheet[sheet.max_row]:
+            if is_formula_like(cell.value):
+                cell.data_type = "s"  # kept as text: openpyxl would have written a live formula
     sheet.freeze_panes = "A3"
     out = io.BytesIO()
     book.save(out)

@@ -527,10 +527,21 @@ class NatsKeyStore:
         return [name.removeprefix("person.") for name in names]
 
 
+IDEMPOTENCY_BUCKET_BYTES = 64 * 2**20
+"""At most this much of first requests is kept (about 400,000 keys; full, a new key answers 503)."""
+
+
 def idempotency_bucket_config(bucket: str, replicas: int, hours: float) -> KeyValueConfig:
-    """Idempotency keys' first requests: forgotten after `hours`, replicated like the events."""
+    """Idempotency keys' first requests: forgotten after `hours`, bounded in size, replicated
+    like the events."""
     return KeyValueConfig(
-        bucket=bucket, history=1, ttl=hours * 3600, storage=StorageType.FILE, replicas=replicas
+        bucket=bucket,
+        history=1,
+        ttl=hours * 3600,
+        storage=StorageType.FILE,
+        replicas=replicas,
+        max_bytes=IDEMPOTENCY_BUCKET_BYTES,
+        max_value_size=1024,
     )
 
 

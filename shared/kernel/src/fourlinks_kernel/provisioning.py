@@ -14,6 +14,7 @@ from nats.js.errors import BucketNotFoundError
 from fourlinks_kernel.envelope import LAYOUT_KEY, SUBJECT_LAYOUT
 from fourlinks_kernel.errors import KernelError
 from fourlinks_kernel.jetstream import (
+    IDEMPOTENCY_BUCKET_BYTES,
     JetStreamSettings,
     idempotency_bucket_config,
     key_bucket_config,
@@ -184,6 +185,11 @@ async def _ensure_idempotency_bucket(nc: Client, options: ProvisionOptions) -> s
         )
         await js.create_key_value(config)
         return f"created idempotency bucket {settings.idempotency_bucket}"
+    stream = (await js.stream_info(f"KV_{settings.idempotency_bucket}")).config
+    if stream.max_bytes is None or stream.max_bytes < 0:  # made before the bucket had a bound
+        stream.max_bytes, stream.max_msg_size = IDEMPOTENCY_BUCKET_BYTES, 1024
+        await js.update_stream(stream)
+        return f"bounded idempotency bucket {settings.idempotency_bucket}"
     return f"verified idempotency bucket {settings.idempotency_bucket}"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 
@@ -28,10 +29,12 @@ class Evidence:
     def __init__(self, store: PhotoStore, cipher: PersonalDataCipher) -> None:
         self._store = store
         self._cipher = cipher
+        self._decoding = asyncio.Semaphore(1)  # one decode at a time: the process's memory is bounded
 
     async def keep(self, subject: str, data: bytes) -> PhotoRef:
         """Check and clean an upload (PhotoRefused says why not), seal it for `subject`, store it."""
-        photo = cleaned(data)
+        async with self._decoding:
+            photo = await asyncio.to_thread(cleaned, data)  # the event loop keeps answering
         digest = hashlib.sha256(photo.data).hexdigest()
         sealed = await self._cipher.seal_bytes(subject=subject, purpose=PURPOSE, data=photo.data)
         await self._store.put(stored_as(subject, digest), sealed)

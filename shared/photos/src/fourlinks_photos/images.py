@@ -18,6 +18,9 @@ MAX_SIDE = 2048
 """The longest side kept: enough to see a leak or a crack on any screen."""
 MAX_PIXELS = 50_000_000
 """More pixels than this is refused before decoding (a small file can claim a huge image)."""
+MAX_DECODED_PIXELS = 24_000_000
+"""The most pixels decoded at full size (about 100 MB of memory). A JPEG is decoded at a reduced
+scale near MAX_SIDE, so a 48-megapixel phone photo passes; a PNG, WebP or HEIC is decoded whole."""
 ACCEPTED = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "HEIF": "image/heic"}
 KEPT_AS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "HEIF": "JPEG"}  # HEIC is shown as JPEG
 
@@ -43,6 +46,7 @@ def cleaned(data: bytes) -> CleanPhoto:
     image = _opened(data)
     kept_as = KEPT_AS[image.format or ""]
     upright = ImageOps.exif_transpose(image)
+    upright.info = {}  # nothing of the file's metadata (EXIF, XMP, ICC, JPEG comments) is written again
     upright.thumbnail((MAX_SIDE, MAX_SIDE))
     if kept_as == "JPEG" and upright.mode not in ("RGB", "L"):
         upright = upright.convert("RGB")
@@ -63,6 +67,13 @@ def _opened(data: bytes) -> Image.Image:
             if image.width * image.height > MAX_PIXELS:
                 raise PhotoRefused(
                     f"the photo has {image.width}×{image.height} pixels; at most {MAX_PIXELS:,}"
+                )
+            if image.format == "JPEG":
+                image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decode at 1/2, 1/4 or 1/8 scale
+            if image.width * image.height > MAX_DECODED_PIXELS:
+                raise PhotoRefused(
+                    f"the image has {image.width}×{image.height} pixels; a PNG, WebP or HEIC photo has "
+                    f"at most {MAX_DECODED_PIXELS:,} (send it as a JPEG, or smaller)"
                 )
             image.load()
     except (

@@ -63,6 +63,10 @@ class TokenVerifier:
         roles = claims.get("roles", [])
         if not isinstance(roles, list) or not all(r in Role.__members__.values() for r in roles):
             raise jwt.InvalidTokenError("unknown role in token")
+        if Role.SERVICE in roles:
+            # Services act on each other's events inside the system, never through the HTTP APIs:
+            # the role that crosses every scope is never taken from a bearer token.
+            raise jwt.InvalidTokenError("the service role is not given to a token")
         actor = Actor(id=str(claims["sub"]), roles=tuple(roles), scope=str(claims.get("scope", "")))
         return actor, float(claims["exp"])
 
@@ -83,7 +87,10 @@ def issue_token(
     scope: str,
     lifetime: timedelta = timedelta(hours=8),
 ) -> str:
-    """A signed HS256 token for local use and tests."""
+    """A signed HS256 token for local use and tests (never with the service role)."""
+    roles = tuple(roles)
+    if Role.SERVICE in roles:
+        raise ValueError("the service role is not given to a token: services act through events")
     now = datetime.now(UTC)
     claims = {
         "sub": subject,

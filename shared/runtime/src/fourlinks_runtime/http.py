@@ -10,8 +10,10 @@ from fastapi import Header, Query, Request
 from pydantic import BaseModel
 
 from fourlinks_kernel.envelope import Actor, CommandContext
+from fourlinks_kernel.errors import ConcurrencyConflict, DomainError
 from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.unit_of_work import Outcome, UnitOfWork
+from fourlinks_runtime.edge import EARLIEST, LATEST, Day
 from fourlinks_runtime.idempotency import fingerprint, idempotency_key, scoped_key
 from fourlinks_runtime.runtime import ServiceRuntime
 
@@ -34,7 +36,15 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip")]
 Unit = Annotated[str | None, Query(max_length=512, description="org-unit path; default: your scope")]
 GroupBy = Annotated[str, Query(pattern="^(member|community|street)$", description="what a KPI row is about")]
 Month = Annotated[
-    str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM in the district's time zone")
+    str | None,
+    Query(
+        pattern=r"^20\d{2}-(0[1-9]|1[0-2])$",
+        description="YYYY-MM in the district's time zone, 2000-01 to 2099-12",
+    ),
+]
+AsOf = Annotated[
+    Day | None,
+    Query(description=f"answer as the history stood at the end of this day ({EARLIEST.year}-{LATEST.year})"),
 ]
 
 
@@ -75,9 +85,14 @@ async def handle(
     runtime = runtime_of(request)
     context = command_context(request, actor)
     key = idempotency_key(request)
-    if key is not None:
-        await runtime.idempotency.claim(scoped_key(actor, key), await fingerprint(request))
-    return await runtime.dispatch(command, handler, context)
+    scoped = scoped_key(actor, key) if key is not None else None
+    first_use = scoped is not None and await runtime.idempotency.claim(scoped, await fingerprint(request))
+    try:
+        return await runtime.dispatch(command, handler, context)
+    except (DomainError, ConcurrencyConflict):  # refused: nothing written, the key is not spent
+        if first_use and scoped is not None:
+            await runtime.idempotency.release(scoped)
+        raise
 
 
 def accepted(outcome: Outcome[Any], answer_id: str) -> CommandAccepted:

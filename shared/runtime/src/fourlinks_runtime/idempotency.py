@@ -1,7 +1,8 @@
 """Idempotency-Key (IETF HTTPAPI draft): a key names one request of one actor, nothing else.
 
 The first request with a key records its fingerprint (method, path, query and body) under the
-actor and the key, atomically, in a key-value bucket that forgets after a day. A retry with the
+actor and the key, atomically, in a key-value bucket that forgets after a day and holds at most
+IDEMPOTENCY_BUCKET_BYTES (a full bucket answers 503); a refused request leaves no key. A retry with the
 same request meets the recorded result of the command (the unit of work finds its events); the
 same key with a different request is refused with 422 before anything runs; a malformed key 400.
 """
@@ -17,6 +18,7 @@ from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import (
+    APIError,
     BucketNotFoundError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
@@ -82,23 +84,34 @@ class IdempotencyKeys:
             log.error("idempotency_bucket_missing", bucket=bucket, fix="run fourlinks nats init")
             return cls(None)
 
-    async def claim(self, scoped: str, request_fingerprint: bytes) -> None:
-        """Record the key's first request, or check that this is the same request."""
+    async def claim(self, scoped: str, request_fingerprint: bytes) -> bool:
+        """Record the key's first request, or check that this is the same request; True when
+        this request is the key's first use (recorded now)."""
         if self.bucket is None:
-            return
+            return False
         try:
-            await self._claim(self.bucket, scoped, request_fingerprint)
-        except UNAVAILABLE as exc:  # a leader election, NATS away: the client retries with the key
+            return await self._claim(self.bucket, scoped, request_fingerprint)
+        except (*UNAVAILABLE, APIError) as exc:  # NATS away, a leader election, the bucket full
             raise EventStoreUnavailable(
                 f"the Idempotency-Key could not be recorded ({type(exc).__name__}); retry with the same key"
             ) from exc
 
+    async def release(self, scoped: str) -> None:
+        """Forget a first use whose request was refused: nothing was written, so the key may name
+        the corrected request (a refused request keeps no key)."""
+        if self.bucket is None:
+            return
+        try:
+            await self.bucket.purge(scoped)
+        except (*UNAVAILABLE, APIError) as exc:  # it expires with the bucket's age anyway
+            log.warning("idempotency_key_not_released", error=type(exc).__name__)
+
     @staticmethod
-    async def _claim(bucket: KeyValue, scoped: str, request_fingerprint: bytes) -> None:
+    async def _claim(bucket: KeyValue, scoped: str, request_fingerprint: bytes) -> bool:
         for _ in range(2):  # a first use that expired between create and get is claimed anew
             try:
                 await bucket.create(scoped, request_fingerprint)
-                return
+                return True
             except KeyWrongLastSequenceError:
                 try:
                     entry = await bucket.get(scoped)
@@ -109,4 +122,5 @@ class IdempotencyKeys:
                         "this Idempotency-Key was first used for a different request "
                         "(another path or body): use a new key for a new request"
                     ) from None
-                return
+                return False
+        return False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -13,6 +12,7 @@ from fourlinks_kernel.access import ensure_scope
 from fourlinks_runtime.figures import end_of_day, ranking
 from fourlinks_runtime.guards import StaffOrInspector as Staff
 from fourlinks_runtime.http import (
+    AsOf,
     GroupBy,
     MinPosition,
     Month,
@@ -35,10 +35,7 @@ async def kpis(
     unit: Unit = None,
     by: GroupBy = "community",
     month: Month = None,
-    as_of: Annotated[
-        date | None,
-        Query(description="answer as the tasks stood at the end of this day (from their timelines)"),
-    ] = None,
+    as_of: AsOf = None,
     min_position: MinPosition = None,
 ) -> list[dict[str, Any]]:
     root = (unit or actor.scope).strip("/")

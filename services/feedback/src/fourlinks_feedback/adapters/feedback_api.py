@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -24,8 +24,8 @@ from fourlinks_runtime.answers import list_of
 from fourlinks_runtime.edge import Body, Choice, EntityId, IdInPath, Label, LongText, Note, Storable
 from fourlinks_runtime.figures import end_of_day, ranking
 from fourlinks_runtime.guards import Resident, Secretary, Staff
-from fourlinks_runtime.http import CommandAccepted as BaseCommandAccepted
 from fourlinks_runtime.http import (
+    AsOf,
     GroupBy,
     Limit,
     MinPosition,
@@ -39,6 +39,7 @@ from fourlinks_runtime.http import (
     handle,
     runtime_of,
 )
+from fourlinks_runtime.http import CommandAccepted as BaseCommandAccepted
 from fourlinks_runtime.photos import PhotosSent, checked
 from fourlinks_runtime.runtime import ServiceRuntime
 
@@ -361,9 +362,7 @@ async def kpis(
     unit: Unit = None,
     by: GroupBy = "community",
     month: Month = None,
-    as_of: Annotated[
-        date | None, Query(description="answer as the history stood at the end of this day")
-    ] = None,
+    as_of: AsOf = None,
     min_position: MinPosition = None,
 ) -> list[dict[str, Any]]:
     root = (unit or actor.scope).strip("/")
