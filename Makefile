@@ -11,7 +11,7 @@ export UV_COMPILE_BYTECODE ?= 1
 
 .PHONY: up test env lint typecheck pytest isolation clean fuzz bench bench-quick browser monitoring
 
-up: env ## run nats-server and the three services on SQLite under ./var
+up: env ## run nats-server, the four services and the console on SQLite under ./var
 	$(RUN) fourlinks up
 
 test: env browser monitoring lint typecheck isolation pytest ## lint, types, package isolation, tests

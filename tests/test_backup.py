@@ -1,23 +1,30 @@
-"""The restore drill: a district's events, key table and signed checkpoints backed up while residents
-keep being registered, restored into a fresh nats-server, and the restored log verifies, keeps every
-position and gives read models equal to the original's at the backup's position; an interrupted
-restore continues; a changed backup, another stream's events or another master key are refused."""
+"""The restore drill: a district's events, key table, signed checkpoints and evidence photos backed up
+while residents keep being registered, restored into a fresh nats-server and photo store, and the
+restored log verifies, keeps every position and gives read models equal to the original's at the
+backup's position, and a resident's photo opens again with the restored key table; an interrupted
+restore continues; a changed backup (an event or a photo), another stream's events or another master
+key are refused; hourly backups copy a photo once and link it after."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import nats
-from conftest import COMMUNITY, District, a_problem_assigned
+from conftest import COMMUNITY, District, a_photo_with_a_location, a_problem_assigned
 
 from fourlinks_audit.notes import SignerKey
-from fourlinks_cli.backup import EVENTS, _lines, _message
-from fourlinks_kernel.jetstream import publish_batch
+from fourlinks_cli.backup import EVENTS, PHOTO_LIST, PHOTOS, _lines, _message
+from fourlinks_kernel.crypto import PersonalDataCipher, parse_master_key
+from fourlinks_kernel.jetstream import NatsKeyStore, publish_batch
+from fourlinks_photos.evidence import Evidence, PhotoRef
+from fourlinks_photos.stores import FileStore
 from fourlinks_runtime.embedded import start_nats
 
 KEY = SignerKey.generate("fourlinks-drill")
@@ -29,11 +36,13 @@ def fourlinks(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
-def env_for(d: District, nats_url: str, var_dir: Path) -> dict[str, str]:
-    """The commands' settings: the district's stream and buckets on a server, a var/ of their own."""
+def env_for(d: District, nats_url: str, var_dir: Path, photos: Path | None = None) -> dict[str, str]:
+    """The commands' settings: the district's stream and buckets on a server, a var/ of their own,
+    the photo store given (else var/photos)."""
     s = d.settings
     assert s.master_key is not None
     return {
+        "FOURLINKS_PHOTOS_DIR": str(photos or var_dir / "photos"),
         "PATH": "/usr/bin:/bin",
         "FOURLINKS_NATS_URL": nats_url,
         "FOURLINKS_STREAM": s.stream,
@@ -88,6 +97,39 @@ async def backed_up_under_load(d: District, env: dict[str, str], out: Path) -> d
     return manifest
 
 
+def kept_photos(d: District) -> Path:
+    """Where the district's services keep their photos."""
+    return d.settings.photos_dir or d.settings.var_dir / "photos"
+
+
+async def a_photo_sent_with_feedback(d: District, household: str) -> dict[str, Any]:
+    """A resident's photo of the problem, sent with their feedback: what the event names of it."""
+    resident = d.token("resident", household)
+    files = {"photo": ("leak.jpg", a_photo_with_a_location(), "image/jpeg")}
+    uploaded = await d.feedback.post("/photos", files=files, headers=resident)
+    assert uploaded.status_code == 201, uploaded.text
+    photo: dict[str, Any] = uploaded.json()
+    body = {"category": "repairs", "household_id": household, "description": "墙面渗水", "photos": [photo]}
+    await d.post(d.feedback, "/feedback", body, resident)
+    return photo
+
+
+async def opened(
+    d: District, nats_url: str, photos: Path, subject: str, photo: dict[str, Any]
+) -> bytes | None:
+    """The photo as a service opens it: from this store, with the key table on this server."""
+    assert d.settings.master_key is not None
+    nc = await nats.connect(nats_url)
+    try:
+        keys = NatsKeyStore(nc, d.settings.key_bucket)
+        cipher = PersonalDataCipher(
+            master_key=parse_master_key(d.settings.master_key.get_secret_value()), keys=keys
+        )
+        return await Evidence(FileStore(photos), cipher).read(subject, PhotoRef(**photo))
+    finally:
+        await nc.close()
+
+
 async def interrupted_restore(url: str, backup: Path, events: int) -> None:
     """The first `events` of the backup in the stream, as a restore cut short leaves it."""
     nc = await nats.connect(url)
@@ -102,12 +144,15 @@ async def test_a_backup_taken_under_load_restores_into_a_fresh_server_with_the_s
     district: District, tmp_path: Path
 ) -> None:
     d = district
-    await a_problem_assigned(d)  # people, a card, a resident's problem and its task
-    original = env_for(d, d.settings.nats_url, tmp_path / "original")
+    _, resident, leak, _ = await a_problem_assigned(d)  # people, a card, a problem and its task
+    household = (await d.get(d.feedback, f"/feedback/{leak['id']}", resident))["household_id"]
+    photo = await a_photo_sent_with_feedback(d, household)
+    original = env_for(d, d.settings.nats_url, tmp_path / "original", kept_photos(d))
     assert fourlinks(original, "audit", "checkpoint").returncode == 0
     manifest = await backed_up_under_load(d, original, tmp_path / "backup")
     assert manifest["checkpoints"] == 1
     assert int(str(manifest["keys"])) >= 1
+    assert manifest["photos"] == len(list(_lines(tmp_path / "backup" / PHOTO_LIST))) >= 1
     assert 'master_key"' not in json.dumps(manifest)  # a fingerprint, never the key
 
     server = start_nats(tmp_path / "fresh-nats")
@@ -131,8 +176,17 @@ async def test_a_backup_taken_under_load_restores_into_a_fresh_server_with_the_s
         at_backup = digests(original, tmp_path / "original", at=int(str(manifest["last_position"])))
         assert digests(fresh, tmp_path / "fresh") == at_backup
         assert digests(original, tmp_path / "now") != at_backup  # the writes after it do count
+        assert f"{manifest['photos']} photos" in restored.stdout
+        again_photo = await opened(d, server.url, tmp_path / "fresh" / "photos", household, photo)
+        assert again_photo is not None, "the resident's photo opens in the restored system"
+        assert hashlib.sha256(again_photo).hexdigest() == photo["sha256"]
     finally:
         server.stop()
+
+    kept = next(p for p in (tmp_path / "backup" / PHOTOS).rglob("*") if p.is_file())
+    kept.write_bytes(kept.read_bytes()[:-1] + b"!")  # one byte of a sealed photo changed
+    spoilt = fourlinks(fresh, "restore", "--from", str(tmp_path / "backup"))
+    assert (spoilt.returncode, "does not match" in spoilt.stderr) == (1, True), spoilt.stderr
 
     events = tmp_path / "backup" / "events.jsonl"
     events.write_text(events.read_text().replace('"position": 1,', '"position": 1, ', 1))
@@ -167,8 +221,10 @@ async def test_scheduled_backups_are_whole_and_only_the_newest_stay(
     district: District, tmp_path: Path
 ) -> None:
     d = district
-    await a_problem_assigned(d)
-    env = env_for(d, d.settings.nats_url, tmp_path / "var")
+    _, resident, leak, _ = await a_problem_assigned(d)
+    household = (await d.get(d.feedback, f"/feedback/{leak['id']}", resident))["household_id"]
+    await a_photo_sent_with_feedback(d, household)
+    env = env_for(d, d.settings.nats_url, tmp_path / "var", kept_photos(d))
     into = tmp_path / "backups"
     (into / "20200101T000000Z.partial").mkdir(parents=True)  # what a crash left long ago
     made = []
@@ -179,5 +235,12 @@ async def test_scheduled_backups_are_whole_and_only_the_newest_stay(
         await asyncio.sleep(1.05)  # one backup a second at most: each is named by its second
     assert sorted(p.name for p in into.iterdir()) == sorted(Path(m).name for m in made[1:])
     assert all((Path(m) / "manifest.json").exists() for m in made[1:])
+    copies = [sorted(p for p in (Path(m) / PHOTOS).rglob("*") if p.is_file()) for m in made[1:]]
+    assert copies[0], "the photo is in the backups"
+    assert [p.relative_to(made[1]) for p in copies[0]] == [p.relative_to(made[2]) for p in copies[1]]
+    # Each photo is copied once and linked by the backups after it: the first copy outlived the
+    # backup that made it (pruned) and is the very file both kept backups hold.
+    assert all(p.stat().st_nlink == 2 for p in copies[1])
+    assert [p.stat().st_ino for p in copies[0]] == [p.stat().st_ino for p in copies[1]]
     refused = fourlinks(env, "backup", "--into", str(into), "--keep", "0")
     assert (refused.returncode, "--keep must be at least 1" in refused.stderr) == (2, True)

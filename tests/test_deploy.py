@@ -1,27 +1,47 @@
 """What the deploy files promise, checked without a Docker engine: parsed, validated by the real
-nats-server, and compared with the permission matrix."""
+nats-server, compared with the permission matrix, the Ingress's body limits with the services' own,
+the images' dependencies with the lock, and compose's development identity provider with the
+console's and the services' settings."""
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
+import importlib
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import jwt
 import kubernetes_validate
 import pytest
 import yaml
 from conftest import DEPLOY, NATS_PASSWORDS
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
+from fastapi import HTTPException
+from jwt.algorithms import RSAAlgorithm
 
+from fourlinks_console.app import create_app as console_app
+from fourlinks_console.pages.signin import person_from_claims
+from fourlinks_console.settings import ConsoleSettings
+from fourlinks_runtime.auth import TokenVerifier
+from fourlinks_runtime.edge import BodyLimit
 from fourlinks_runtime.embedded import SERVER_CONFIG, nats_server_binary
 from fourlinks_runtime.settings import Settings
 
@@ -100,6 +120,167 @@ def test_the_console_runs_in_production_mode_behind_the_services_with_its_sessio
     assert "console_session_secret" in (DEPLOY / "make-secrets.sh").read_text()
 
 
+def defaulted(value: str) -> str:
+    """A compose value as `docker compose up` sees it with none of its variables set."""
+    return re.sub(r"\$\{[A-Z0-9_]+:?-([^}]*)\}", r"\1", value)
+
+
+def dev_idp() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The development identity provider's token callback and its people (the catch-all last)."""
+    config = json.loads((DEPLOY / "oidc" / "dev-idp.json").read_text())
+    (callback,) = config["tokenCallbacks"]
+    return callback, callback["requestMappings"]
+
+
+@contextmanager
+def serving_jwks(jwks: dict[str, Any]) -> Iterator[str]:
+    """A JWKS endpoint on loopback (as the provider serves its keys); yields its URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(jwks).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/jwks"
+    finally:
+        server.shutdown()
+
+
+def test_compose_ships_a_development_identity_provider_the_console_and_the_services_agree_on() -> None:
+    """`docker compose up` gives a console people can sign in to: the console's OIDC settings name
+    the idp service, whose issuer is the same name for the browser and the containers; the services
+    accept the tokens it signs; its people carry the claims the console and the services read."""
+    services = compose()["services"]
+    idp, console = services["idp"], services["console"]
+    assert re.fullmatch(r"[\w./-]+:\d+\.\d+\.\d+", idp["image"]), "pinned by version"
+    assert idp["ports"] == ["127.0.0.1:8090:8090"]  # loopback only: it signs in whoever opens it
+    assert "./deploy/oidc:/etc/fourlinks-idp:ro" in idp["volumes"]
+    config = json.loads((DEPLOY / "oidc" / "dev-idp.json").read_text())
+    assert config["loginPagePath"].startswith("/etc/fourlinks-idp/")
+    assert (DEPLOY / "oidc" / Path(config["loginPagePath"]).name).exists()
+    assert idp["environment"]["JSON_CONFIG_PATH"] == "/etc/fourlinks-idp/dev-idp.json"
+    callback, people = dev_idp()
+
+    env = {k: defaulted(str(v)) for k, v in console["environment"].items()}
+    discovery = urlsplit(env["FOURLINKS_CONSOLE_OIDC_DISCOVERY_URL"])
+    assert discovery.hostname in idp["networks"]["default"]["aliases"]  # the containers reach it so
+    assert discovery.hostname.endswith(".localhost")  # type: ignore[union-attr]  # and the browser
+    assert discovery.port == int(idp["environment"]["SERVER_PORT"]) == 8090  # the same port in and out
+    issuer = env["FOURLINKS_CONSOLE_OIDC_DISCOVERY_URL"].removesuffix("/.well-known/openid-configuration")
+    assert issuer == f"http://{discovery.netloc}/{callback['issuerId']}"  # the first segment: the issuer
+    client = env["FOURLINKS_CONSOLE_OIDC_CLIENT_ID"]
+    assert {"fourlinks_console_oidc_client_secret"} <= {s["target"] for s in console["secrets"]}
+
+    for service in SERVICES:
+        tokens = {k: defaulted(str(v)) for k, v in services[service]["environment"].items()}
+        assert tokens["FOURLINKS_JWT_ALGORITHM"] == "RS256"
+        assert tokens["FOURLINKS_JWT_ISSUER"] == issuer
+        assert tokens["FOURLINKS_JWT_JWKS_URL"] == f"{issuer}/jwks"
+        # The provider puts `aud` in the ID token too: it must be the console's client id.
+        assert tokens["FOURLINKS_JWT_AUDIENCE"] == client == people[0]["claims"]["aud"]
+
+    claims_read = {
+        name: env.get(f"FOURLINKS_CONSOLE_OIDC_{name.upper()}_CLAIM")
+        or ConsoleSettings.model_fields[f"oidc_{name}_claim"].default
+        for name in ("roles", "scope", "name")
+    }
+    *named, anyone = people
+    assert (anyone["match"], anyone["claims"][claims_read["roles"]], anyone["claims"]["roles"]) == (
+        ".*",
+        [],
+        [],
+    )
+    assert {p["requestParam"] for p in people} == {"subject"}  # the name given at the sign-in page
+    login_page = (DEPLOY / "oidc" / "login.html").read_text()
+    assert re.findall(r'name="username" value="([a-z]+)"', login_page) == [p["match"] for p in named]
+    roles = {role for p in named for role in p["claims"]["roles"]}
+    assert roles == {"administrator", "secretary", "inspector", "auditor", "member"}  # one per role
+    for person in named:
+        claims = person["claims"]
+        assert claims["aud"] == client
+        assert claims[claims_read["roles"]] == claims["roles"]  # what the console reads ...
+        assert claims[claims_read["scope"]] == claims["scope"]  # ... and what the services read
+        assert claims[claims_read["name"]]
+
+
+def test_the_development_identity_provider_s_people_sign_in_and_their_tokens_pass_the_services(
+    tmp_path: Path,
+) -> None:
+    """Each person's claims as the provider signs them (RS256, its issuer, their `aud`) make a
+    console session and pass the services' token check configured as compose configures it; the
+    catch-all name is refused at sign-in."""
+    services = compose()["services"]
+    env = {k: defaulted(str(v)) for k, v in services["members"]["environment"].items()}
+    oidc = {k: defaulted(str(v)) for k, v in services["console"]["environment"].items()}
+    console = ConsoleSettings.model_validate(
+        {
+            "session_secret": "for-the-test-" * 3,
+            **{
+                k.removeprefix("FOURLINKS_CONSOLE_").lower(): v
+                for k, v in oidc.items()
+                if k.startswith("FOURLINKS_CONSOLE_OIDC_")
+            },
+        }
+    )
+    assert console.oidc_enabled
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = {**json.loads(RSAAlgorithm.to_jwk(key.public_key())), "kid": "dev-idp", "use": "sig"}
+    _, people = dev_idp()
+    *named, anyone = people
+    now = int(time.time())
+    with serving_jwks({"keys": [jwk]}) as jwks_url:
+        settings = Settings(
+            var_dir=tmp_path,
+            jwt_algorithm=env["FOURLINKS_JWT_ALGORITHM"],
+            jwt_issuer=env["FOURLINKS_JWT_ISSUER"],
+            jwt_audience=env["FOURLINKS_JWT_AUDIENCE"],
+            jwt_jwks_url=jwks_url,  # compose's, served here
+        )
+        verifier = TokenVerifier(settings)
+        for person in named:
+            claims = {
+                "iss": env["FOURLINKS_JWT_ISSUER"],
+                "iat": now,
+                "nbf": now,
+                "exp": now + 600,
+                "jti": person["match"],
+                "azp": console.oidc_client_id,
+                **person["claims"],
+            }
+            token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "dev-idp"})
+            signed_in = person_from_claims(console, {"userinfo": claims, "access_token": token})
+            actor = verifier.verify(signed_in.token)
+            assert (actor.id, actor.roles, actor.scope) == (signed_in.id, signed_in.roles, signed_in.scope)
+            assert signed_in.roles
+            assert signed_in.scope == "yuhang"
+    stranger = {**anyone["claims"], "sub": "someone"}
+    with pytest.raises(HTTPException) as refused:
+        person_from_claims(console, {"userinfo": stranger, "access_token": "x"})
+    assert refused.value.status_code == 403
+
+
+def test_the_console_s_callback_is_the_redirect_uri_the_docs_name(tmp_path: Path) -> None:
+    """The development provider takes any redirect URI; a real one takes only the registered one:
+    the docs name the console's callback route."""
+    app = console_app(ConsoleSettings(session_secret="for-the-test-" * 3), Settings(var_dir=tmp_path))
+    callback = app.url_path_for("oidc_callback")
+    assert callback == "/signin/oidc/callback"
+    assert f"https://<console host>{callback}" in (ROOT / "docs" / "console.md").read_text()
+    assert "8100:8000" in compose()["services"]["console"]["ports"]
+    assert f"http://localhost:8100{callback}" in (ROOT / "docs" / "console.md").read_text()
+
+
 def test_the_checkpointer_signs_as_the_auditor_without_the_master_key() -> None:
     checkpointer = compose()["services"]["checkpoints"]
     assert checkpointer["command"][:3] == ["audit", "checkpoint", "--follow"]
@@ -155,6 +336,42 @@ def test_images_are_multi_stage_locked_non_root_and_healthchecked(dockerfile: st
     assert "secret" not in text.lower().replace("fourlinks_secrets_dir=/run/secrets", "")
     if "ops" not in dockerfile:
         assert "HEALTHCHECK" in text and "/health/ready" in text  # noqa: PT018
+
+
+def locked_closure(package: str, extras: tuple[str, ...] = ()) -> set[str]:
+    """Every package uv.lock installs for `package` with these extras (what `uv sync --locked --no-dev
+    --package` puts in an image), markers ignored: a package for any platform counts."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    entries: dict[str, list[dict[str, Any]]] = {}
+    for entry in lock["package"]:
+        entries.setdefault(entry["name"], []).append(entry)
+    seen: set[tuple[str, str]] = set()
+    wanted = [(package, "")] + [(package, extra) for extra in extras]
+    while wanted:
+        name, extra = wanted.pop()
+        if (name, extra) in seen:
+            continue
+        seen.add((name, extra))
+        for entry in entries[name]:
+            needs = entry["optional-dependencies"].get(extra, []) if extra else entry.get("dependencies", [])
+            for need in needs:
+                wanted += [(need["name"], "")] + [(need["name"], e) for e in need.get("extra", [])]
+    return {name for name, _ in seen}
+
+
+@pytest.mark.parametrize(
+    "dockerfile", ["deploy/Dockerfile.service", "deploy/Dockerfile.ops", "deploy/Dockerfile.console"]
+)
+def test_no_image_carries_the_benchmark_harness(dockerfile: str) -> None:
+    (sync,) = re.findall(r"uv sync [^\n]*", (ROOT / dockerfile).read_text())
+    assert not re.search(r"--(all-)?extras?\b|--(all-)?groups?\b", sync), sync  # no extra, no group
+    package = re.search(r"--package \"?([^\s\"]+)", sync).group(1)  # type: ignore[union-attr]
+    images = [package.replace("${SERVICE}", service) for service in SERVICES] if "$" in package else [package]
+    for image in images:
+        installed = locked_closure(image)
+        assert {"fourlinks-kernel", "fourlinks-runtime"} <= installed, image  # the closure is real
+        assert not {"fourlinks-bench", "eventsourcing"} & installed, image
+    assert {"fourlinks-bench", "eventsourcing"} <= locked_closure("fourlinks-cli", ("bench",))
 
 
 def test_kubernetes_runs_nats_as_a_statefulset_and_probes_every_service() -> None:
@@ -307,6 +524,132 @@ def test_kubernetes_has_what_an_operator_expects_on_day_one() -> None:
                 assert container["startupProbe"], image
                 assert container["livenessProbe"], image
                 assert container["resources"]["limits"]["memory"], image
+
+
+NGINX_DEFAULT_BODY = "1m"  # ingress-nginx's proxy-body-size where an Ingress sets none
+BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}  # GET and HEAD carry no body (BodyLimit lets them by)
+
+
+def nginx_bytes(size: str) -> float:
+    """An nginx size (512k, 11m, a number of bytes) in bytes; 0 is no limit at all."""
+    number, unit = re.fullmatch(r"(\d+)([kKmMgG]?)", size.strip()).groups()  # type: ignore[union-attr]
+    scaled = int(number) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[unit.lower()]
+    return scaled or float("inf")
+
+
+@dataclass(frozen=True)
+class Location:
+    """One path of an Ingress rule: where ingress-nginx sends it and how large a body it lets by."""
+
+    ingress: str
+    host: str
+    service: str
+    path: str
+    path_type: str
+    regex: bool
+    limit: float
+
+    def matches(self, path: str) -> bool:
+        """Whether a request for `path` matches (use-regex: `~* ^path`, else Exact or a prefix)."""
+        if self.regex:
+            return re.match(self.path + ("$" if self.path_type == "Exact" else ""), path, re.I) is not None
+        if self.path_type == "Exact":
+            return path == self.path
+        return self.path in ("/", path) or path.startswith(self.path.rstrip("/") + "/")
+
+
+def ingress_locations(documents: list[dict[str, Any]]) -> list[Location]:
+    """Every path of every Ingress. use-regex holds for every path of a host once any Ingress of
+    that host sets it (as ingress-nginx merges them)."""
+    ingresses = [d for d in documents if d["kind"] == "Ingress"]
+    regex_hosts = {
+        rule["host"]
+        for ingress in ingresses
+        if ingress["metadata"].get("annotations", {}).get("nginx.ingress.kubernetes.io/use-regex") == "true"
+        for rule in ingress["spec"]["rules"]
+    }
+    return [
+        Location(
+            ingress=ingress["metadata"]["name"],
+            host=rule["host"],
+            service=path["backend"]["service"]["name"],
+            path=path["path"],
+            path_type=path["pathType"],
+            regex=rule["host"] in regex_hosts,
+            limit=nginx_bytes(
+                ingress["metadata"]
+                .get("annotations", {})
+                .get("nginx.ingress.kubernetes.io/proxy-body-size", NGINX_DEFAULT_BODY)
+            ),
+        )
+        for ingress in ingresses
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+
+
+def chosen(locations: list[Location], host: str, path: str) -> Location:
+    """The path ingress-nginx serves a request by: an exact one first, else the longest that matches
+    (it writes a host's locations longest first)."""
+    matching = [loc for loc in locations if loc.host == host and loc.matches(path)]
+    assert matching, f"nothing on {host} serves {path}"
+    return max(matching, key=lambda loc: (loc.path_type == "Exact", len(loc.path)))
+
+
+def deployed_settings(documents: list[dict[str, Any]], name: str, var_dir: Path) -> Settings:
+    """The service's settings as its Deployment sets them (FOURLINKS_MAX_BODY_BYTES, if it does)."""
+    deployment = next(d for d in documents if d["kind"] == "Deployment" and d["metadata"]["name"] == name)
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item.get("value") for item in container.get("env", [])}
+    settings = Settings(var_dir=var_dir)
+    set_here = env.get("FOURLINKS_MAX_BODY_BYTES")
+    return settings.model_copy(update={"max_body_bytes": int(set_here)}) if set_here else settings
+
+
+def body_limits(name: str, settings: Settings) -> dict[str, int]:
+    """Each route of the app that takes a body (its path template with each parameter filled in)
+    and the most the app itself lets through there, by the BodyLimit the app is built with."""
+    if name == "console":
+        app = console_app(ConsoleSettings(session_secret="for-the-test-" * 3), settings)
+    else:
+        app = importlib.import_module(f"fourlinks_{name}.bootstrap").create_app(settings)
+    (layer,) = [m for m in app.user_middleware if m.cls is BodyLimit]  # type: ignore[comparison-overlap]
+    given: dict[str, Any] = dict(layer.kwargs)
+    rule = BodyLimit(app, **given)  # the very rule the app applies
+    limits = {}
+    for template, methods in app.openapi()["paths"].items():  # every route, the console's pages too
+        if BODY_METHODS & {method.upper() for method in methods}:
+            path = re.sub(r"\{[^}]+\}", "x1", template)
+            limits[path] = next((n for pattern, n in rule.larger if pattern.fullmatch(path)), rule.limit)
+    assert limits, f"{name}: its routes were not found"
+    return limits
+
+
+@pytest.mark.parametrize("where", ["", "overlays/dev"])
+def test_each_ingress_path_lets_through_what_its_service_takes_and_not_much_more(
+    where: str, tmp_path: Path
+) -> None:
+    """A phone photo is 10 MB: a path that caps it lower answers 413 before the service sees it; a
+    path far above its service's own limit lets large bodies cross the cluster for nothing."""
+    documents = kustomized(where)
+    locations = ingress_locations(documents)
+    assert {loc.service for loc in locations} == {*SERVICES, "console"}
+    needed: dict[Location, int] = {}
+    for name in {loc.service for loc in locations}:
+        settings = deployed_settings(documents, name, tmp_path)
+        (host,) = {loc.host for loc in locations if loc.service == name}
+        for path, limit in body_limits(name, settings).items():
+            location = chosen(locations, host, path)
+            assert location.service == name, f"{host}{path} goes to {location.service}"
+            needed[location] = max(needed.get(location, 0), limit)
+        for location in (loc for loc in locations if loc.service == name):
+            needed.setdefault(location, settings.max_body_bytes)
+    for location, need in needed.items():
+        at = f"{location.ingress}: {location.host}{location.path}"
+        assert location.limit >= need, f"{at} caps bodies at {location.limit:,.0f} < {need:,} bytes"
+        assert location.limit <= 2 * need, f"{at} lets {location.limit:,.0f} bytes by for {need:,}"
+    uploads = {loc.path for loc, n in needed.items() if n > Settings().max_body_bytes}
+    assert uploads == {"/tasks/[^/]+/photos$", "/photos$", "/r/feedback$", "/tasks/[^/]+/do/[^/]+$"}
 
 
 def storage_bytes(size: str) -> float:

@@ -21,9 +21,10 @@ def packages() -> dict[str, tuple[int, Path, set[str]]]:
     for floor_name, floor in FLOORS.items():
         for project in sorted((ROOT / floor_name).glob("*/pyproject.toml")):
             meta = tomllib.loads(project.read_text())["project"]
+            extras = [d for group in meta.get("optional-dependencies", {}).values() for d in group]
             declared = {
                 d.split("[")[0].split(">")[0].split("=")[0].strip().replace("-", "_")
-                for d in meta.get("dependencies", [])
+                for d in [*meta.get("dependencies", []), *extras]
                 if d.startswith("fourlinks-")
             }
             found[meta["name"].replace("-", "_")] = (floor, project.parent / "src", declared)

@@ -1,1 +1,1 @@
-"""The `fourlinks` command: an application over the three services and the libraries."""
+"""The `fourlinks` command: an application over the four services and the libraries."""

@@ -1,13 +1,15 @@
-"""`fourlinks backup` and `fourlinks restore`: the events stream, the key table and the signed
-checkpoints in one directory with a manifest, and back into an empty server. Never the master key
-or the checkpoint signing key: only their fingerprints, so a restore can say whether the keys at
-hand fit the backup."""
+"""`fourlinks backup` and `fourlinks restore`: the events stream, the key table, the signed
+checkpoints and the evidence photos in one directory with a manifest, and back into an empty
+server and photo store. Never the master key or the checkpoint signing key: only their
+fingerprints, so a restore can say whether the keys at hand fit the backup."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -24,10 +26,16 @@ from fourlinks_kernel.envelope import type_headers
 from fourlinks_kernel.errors import AppendRejected
 from fourlinks_kernel.jetstream import Message, publish_batch
 from fourlinks_kernel.store import EventStore
+from fourlinks_photos.stores import HASH
+from fourlinks_runtime.photos import photo_store
 from fourlinks_runtime.progress import Progress
 from fourlinks_runtime.settings import Settings
 
 EVENTS, KEYS, CHECKPOINTS, MANIFEST = "events.jsonl", "keys.jsonl", "checkpoints", "manifest.json"
+PHOTOS, PHOTO_LIST = "photos", "photos.jsonl"
+"""The sealed photo files (laid out as the file store lays them out) and their list: each one's
+name, size and SHA-256."""
+PHOTO_NAME = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}")
 RESTORE_BATCH = 500
 """Events a restore puts back in one atomic batch (the server's limit is 1,000)."""
 
@@ -50,18 +58,22 @@ def _digest(path: Path) -> str:
 
 
 # -- backup -------------------------------------------------------------------------------------------
-async def backup(nc: Client, settings: Settings, out: Path) -> dict[str, Any]:
-    """Write the stream's events, the key table and the checkpoints under `out`, then the manifest.
+async def backup(nc: Client, settings: Settings, out: Path, previous: Path | None = None) -> dict[str, Any]:
+    """Write the stream's events, the key table, the checkpoints and the photos under `out`, then
+    the manifest.
 
     Services may keep writing: the backup is the log up to its last position when the backup
-    began. The key table is read after the events, so it holds the key of every person those
-    events name (a key erased meanwhile is missing, as it should be: `replay erasures` after a
-    restore deals with the rest)."""
+    began. The key table and the photos are read after the events, so they hold the key of every
+    person and every photo those events name (a photo is kept before the command naming it is
+    recorded; a key erased meanwhile is missing, as it should be: `replay erasures` after a
+    restore deals with the rest). A photo the `previous` backup holds is linked to its copy
+    there, not copied again."""
     _empty_directory(out)
     async with reading_store(settings) as store:
         events, last = await _write_events(store, out / EVENTS)
     keys = await _write_keys(nc, settings, out / KEYS)
     checkpoints = await _copy_checkpoints(settings, out / CHECKPOINTS)
+    photos, photo_bytes = await asyncio.to_thread(_copy_photos, settings, out, previous)
     manifest = {
         "stream": settings.stream,
         "subject_prefix": settings.subject_prefix,
@@ -70,10 +82,13 @@ async def backup(nc: Client, settings: Settings, out: Path) -> dict[str, Any]:
         "events": events,
         "keys": keys,
         "checkpoints": checkpoints,
+        "photos": photos,
+        "photo_bytes": photo_bytes,
+        "photo_store": photo_place(settings),
         "master_key_fingerprint": fingerprint(settings.master_key_bytes()),
         "checkpoint_verifier_key": _verifier_key(settings),
         "written_at": datetime.now(UTC).isoformat(),
-        "sha256": {name: _digest(out / name) for name in (EVENTS, KEYS)},
+        "sha256": {name: _digest(out / name) for name in (EVENTS, KEYS, PHOTO_LIST) if (out / name).exists()},
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
@@ -87,19 +102,33 @@ async def scheduled_backup(
 ) -> tuple[Path, dict[str, Any]]:
     """A backup in a new directory under `into`, named by the time it began (UTC), written as
     `<name>.partial` and renamed when complete, so a backup that is there is whole; then only the
-    newest `keep` complete backups stay, and what earlier runs left half-written goes."""
+    newest `keep` complete backups stay, and what earlier runs left half-written goes. Photos the
+    newest complete backup already holds are linked to its copies (a photo never changes), so an
+    hourly backup copies only the photos of the last hour."""
     name = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     done, partial = into / name, into / f"{name}.partial"
     if done.exists():
         raise BackupRefused(f"{done} exists: a backup already began this second")
-    manifest = await backup(nc, settings, partial)
+    manifest = await backup(nc, settings, partial, previous=_newest(into))
     partial.rename(done)
     _prune(into, keep)
     return done, manifest
 
 
+def _complete(into: Path) -> list[Path]:
+    """The complete backups under `into`, oldest first."""
+    if not into.is_dir():
+        return []
+    return sorted(d for d in into.iterdir() if STAMP.fullmatch(d.name) and (d / MANIFEST).exists())
+
+
+def _newest(into: Path) -> Path | None:
+    complete = _complete(into)
+    return complete[-1] if complete else None
+
+
 def _prune(into: Path, keep: int) -> None:
-    complete = sorted(d for d in into.iterdir() if STAMP.fullmatch(d.name) and (d / MANIFEST).exists())
+    complete = _complete(into)
     newest = complete[-1].name if complete else ""
     for directory in complete[:-keep]:
         shutil.rmtree(directory)
@@ -186,6 +215,62 @@ async def _key_names(nc: Client, bucket: str) -> list[str]:
             return sorted(names)
 
 
+def photo_place(settings: Settings) -> str:
+    """Where the photos are kept: the file store's directory, or the object store's bucket."""
+    if settings.photos_s3_url:
+        return f"s3://{settings.photos_s3_bucket} at {settings.photos_s3_url}"
+    return str(_photo_root(settings))
+
+
+def _photo_root(settings: Settings) -> Path:
+    return settings.photos_dir or settings.var_dir / PHOTOS  # as fourlinks_runtime.photos keeps them
+
+
+def _photo_files(root: Path) -> list[Path]:
+    """The sealed photos of a file store (`ab/cd/<name>`), not a write in progress."""
+    found = root.glob("??/??/*") if root.is_dir() else ()
+    return sorted(path for path in found if HASH.fullmatch(path.name) and path.is_file())
+
+
+def _copy_photos(settings: Settings, out: Path, previous: Path | None) -> tuple[int | None, int]:
+    """Every photo of the file store into `out/photos/`, each listed in photos.jsonl with its size
+    and SHA-256; None when the photos are in an object store (its bucket has its own versioning
+    and replication: the backup does not copy a bucket)."""
+    if settings.photos_s3_url:
+        return None, 0
+    root = _photo_root(settings)
+    listed = previous / PHOTO_LIST if previous else None  # none before photos were backed up
+    known = {line["name"]: line for line in _lines(listed)} if listed and listed.exists() else {}
+    files = _photo_files(root)
+    bar = Progress("photos", len(files))
+    total = 0
+    with (out / PHOTO_LIST).open("w") as listing:
+        for source in files:
+            name = source.relative_to(root).as_posix()
+            target = out / PHOTOS / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            line = known.get(name)
+            if line is None or previous is None or not _linked(previous / PHOTOS / name, target):
+                data = source.read_bytes()
+                target.write_bytes(data)
+                line = {"name": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+            listing.write(json.dumps(line) + "\n")
+            total += line["size"]
+            bar.advance()
+    bar.finish()
+    return len(files), total
+
+
+def _linked(earlier: Path, target: Path) -> bool:
+    """The earlier backup's copy linked as this backup's (False where it is gone or links are not
+    possible: the photo is then copied)."""
+    try:
+        os.link(earlier, target)
+    except OSError:
+        return False
+    return True
+
+
 async def _copy_checkpoints(settings: Settings, target: Path) -> int:
     async with tiles_and_checkpoints(settings) as (_, stored):
         notes = stored.notes()
@@ -202,17 +287,21 @@ class Restored:
     events: int
     keys: int
     checkpoints: int
+    photos: int
 
 
 async def restore(nc: Client, settings: Settings, source: Path, manifest: dict[str, Any]) -> Restored:
     """Put a checked backup (`checked_manifest`) into an empty events stream and key table (after
-    `fourlinks nats init`). A restore that was cut short continues where it stopped when run
-    again: the stream then holds the backup's first events, the last of them byte for byte."""
+    `fourlinks nats init`), and its photos into the photo store the settings name (files or a
+    bucket). A restore that was cut short continues where it stopped when run again: the stream
+    then holds the backup's first events, the last of them byte for byte; photos already in the
+    store stay as they are."""
     done = await _restored_so_far(nc, settings, source, manifest)
     events = await _publish_events(nc, source / EVENTS, manifest["events"], done)
     keys = await _put_keys(nc, settings, source / KEYS)
     checkpoints = await _restore_checkpoints(settings, source / CHECKPOINTS)
-    return Restored(events, keys, checkpoints)
+    photos = await _put_photos(settings, source)
+    return Restored(events, keys, checkpoints, photos)
 
 
 async def _restored_so_far(nc: Client, settings: Settings, source: Path, manifest: dict[str, Any]) -> int:
@@ -246,12 +335,28 @@ def checked_manifest(source: Path, settings: Settings) -> dict[str, Any]:
             raise BackupRefused(
                 f"{name} does not match the manifest's SHA-256: the backup was changed or cut short"
             )
+    _check_photos(source)
     if manifest["master_key_fingerprint"] != fingerprint(settings.master_key_bytes()):
         raise BackupRefused(
             "the master key at hand is not the backup's (fingerprints differ): the restored key table "
             "could not be opened; set FOURLINKS_MASTER_KEY(_FILE) to the key the backup was taken with"
         )
     return manifest
+
+
+def _check_photos(source: Path) -> None:
+    """Every photo the backup lists is there, byte for byte (the list itself is in the manifest)."""
+    if not (source / PHOTO_LIST).exists():
+        return  # a backup of photos in an object store, or from before photos were backed up
+    for line in _lines(source / PHOTO_LIST):
+        if not PHOTO_NAME.fullmatch(line["name"]):
+            raise BackupRefused(f"{PHOTO_LIST} names {line['name']!r}, not a photo of the store")
+        path = source / PHOTOS / line["name"]
+        if not path.is_file() or _digest(path) != line["sha256"]:
+            raise BackupRefused(
+                f"the photo {PHOTOS}/{line['name']} is missing or does not match its SHA-256 in "
+                f"{PHOTO_LIST}: the backup was changed or cut short"
+            )
 
 
 def _lines(path: Path) -> Iterator[dict[str, Any]]:
@@ -304,6 +409,23 @@ async def _put_keys(nc: Client, settings: Settings, path: Path) -> int:
         await bucket.put(line["key"], base64.b64decode(line["value"]))
         count += 1
     return count
+
+
+async def _put_photos(settings: Settings, source: Path) -> int:
+    """The backup's photos into the store the settings name, each one not there yet; how many the
+    store holds from the backup."""
+    if not (source / PHOTO_LIST).exists():
+        return 0
+    store = photo_store(settings)
+    lines = list(_lines(source / PHOTO_LIST))
+    bar = Progress("photos", len(lines))
+    for line in lines:
+        name = Path(line["name"]).name
+        if await store.get(name) is None:  # one already there is this photo, sealed for this person
+            await store.put(name, await asyncio.to_thread((source / PHOTOS / line["name"]).read_bytes))
+        bar.advance()
+    bar.finish()
+    return len(lines)
 
 
 async def _restore_checkpoints(settings: Settings, path: Path) -> int:

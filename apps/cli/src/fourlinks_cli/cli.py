@@ -27,6 +27,12 @@ from fourlinks_runtime.serve import SERVICES, serve
 from fourlinks_runtime.settings import Settings
 from fourlinks_runtime.upstate import read_state
 
+BENCH_MISSING = (
+    "fourlinks bench: the benchmark harness is not installed here (production images leave it out). "
+    "Install it with: pip install 'fourlinks-cli[bench]' (in a clone: make env, "
+    "or uv sync --extra bench --package fourlinks-cli)"
+)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `fourlinks` command: expected conditions end in one line, never a
@@ -54,8 +60,13 @@ def _dispatch(argv: list[str]) -> int:
 
         return audit(argv)
     if argv[:1] == ["bench"]:
-        from fourlinks_bench.cli import main as bench
-
+        try:
+            from fourlinks_bench.cli import main as bench
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").partition(".")[0] != "fourlinks_bench":
+                raise  # the harness is there but broken: a real error
+            print(BENCH_MISSING, file=sys.stderr)
+            return 1
         return bench(argv)
     parser = _parser()
     args = parser.parse_args(argv)
@@ -75,7 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "replay", help="rebuild read models, now or as of a moment (see: fourlinks replay -h)"
     )
-    commands.add_parser("bench", help="benchmarks at district scale (see: fourlinks bench -h)")
+    commands.add_parser(
+        "bench", help="benchmarks at district scale (see: fourlinks bench -h; needs fourlinks-cli[bench])"
+    )
 
     up = commands.add_parser(
         "up", help="run everything on this machine (nats-server + four services on SQLite)"
@@ -119,7 +132,8 @@ def _parser() -> argparse.ArgumentParser:
     _backup_commands(commands)
 
     token = commands.add_parser("token", help="print a signed bearer token for local use")
-    token.add_argument("--role", action="append", required=True, choices=[r.value for r in Role])
+    people = [r.value for r in Role if r is not Role.SERVICE]  # services act through events, not tokens
+    token.add_argument("--role", action="append", required=True, choices=people)
     token.add_argument(
         "--scope", required=True, help="org-unit path the actor may act in, e.g. yuhang/nanyuan"
     )
@@ -210,7 +224,7 @@ def _migrate_subjects(args: argparse.Namespace) -> int:
 
 def _backup_commands(commands: Any) -> None:
     saving = commands.add_parser(
-        "backup", help="the events, the key table and the signed checkpoints into a directory"
+        "backup", help="the events, the key table, the signed checkpoints and the photos into a directory"
     )
     where = saving.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", type=Path, help="an empty directory")
@@ -253,9 +267,16 @@ def _backup(args: argparse.Namespace) -> int:
         return 1
     print(
         f"backed up {manifest['events']:,} events (to position {manifest['last_position']:,}), "
-        f"{manifest['keys']:,} keys and {manifest['checkpoints']:,} checkpoints into {where}"
+        f"{manifest['keys']:,} keys, {manifest['checkpoints']:,} checkpoints and {_photos_saved(manifest)} "
+        f"into {where}"
     )
     return 0
+
+
+def _photos_saved(manifest: dict[str, Any]) -> str:
+    if manifest["photos"] is None:  # an object store: its bucket is backed up by its own means
+        return f"no photos (they stay in {manifest['photo_store']}: back up that bucket itself)"
+    return f"{manifest['photos']:,} photos ({manifest['photo_bytes'] / 2**20:,.1f} MB)"
 
 
 def _restore(args: argparse.Namespace) -> int:
@@ -275,7 +296,8 @@ def _restore(args: argparse.Namespace) -> int:
         print(f"fourlinks restore: {exc}", file=sys.stderr)
         return 1
     print(
-        f"restored {done.events:,} events, {done.keys:,} keys and {done.checkpoints:,} checkpoints; "
+        f"restored {done.events:,} events, {done.keys:,} keys, {done.checkpoints:,} checkpoints and "
+        f"{done.photos:,} photos; "
         "now: fourlinks replay erasures, fourlinks audit verify, then start the services"
     )
     return 0
