@@ -1,23 +1,35 @@
-"""`fourlinks up`: the embedded system on this machine, supervised (pinned nats-server + three
-services). Many districts run Four Links on one machine: this is their production.
+"""`fourlinks up`: the embedded system on this machine, supervised (pinned nats-server + four
+services, the console and the checkpointer). Many districts run Four Links on one machine: this is
+their production.
 
 One `up` per var dir (a lock). The ports of the first start are kept in var/up.json and reused
-on every restart of a child and of `up` while free. A child that exits unexpectedly is restarted
-with backoff and the others keep running; one that keeps crashing (more than
-FOURLINKS_RESTART_LIMIT restarts in FOURLINKS_RESTART_WINDOW_SECONDS) stops everything, loudly,
-naming it. Every change of a child's state is one status line. Ctrl-C or SIGTERM stop the services
-first and NATS last, without a traceback from anyone.
+on every restart of a child and of `up` while free. A port is held (a listening socket of `up`)
+from the moment it is chosen until its child is launched; a child that finds its port taken at its
+first start (EADDRINUSE) gets another one, said aloud. Readiness is asked of our own processes
+only: each child gets the run's instance id (FOURLINKS_UP_INSTANCE) and echoes it in
+`/health/ready`; whoever else answers on a port is reported as such, never counted ready.
+
+A child that exits unexpectedly is restarted with backoff and the others keep running; one that
+keeps crashing (more than FOURLINKS_RESTART_LIMIT restarts in FOURLINKS_RESTART_WINDOW_SECONDS)
+stops everything, loudly, naming it, with what it wrote. Every change of a child's state is one
+status line, and a service that is not ready is named with the reason its `/health/ready` gives,
+within seconds, from the first start on. Ctrl-C or SIGTERM stop the services first and NATS last,
+without a traceback from anyone.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections import deque
 from collections.abc import Callable
@@ -30,10 +42,27 @@ from fourlinks_kernel.crypto import generate_master_key
 from fourlinks_runtime.embedded import start_nats
 from fourlinks_runtime.serve import SERVICES
 from fourlinks_runtime.settings import Settings
-from fourlinks_runtime.upstate import UpState, free_port, hold_lock, port_is_free, read_state, write_state
+from fourlinks_runtime.upstate import (
+    INSTANCE_ENV,
+    UpState,
+    held_port,
+    hold_lock,
+    hold_port,
+    listen_on,
+    new_instance,
+    read_state,
+    write_state,
+)
 
 LAST_LINES = 15
 READY_POLL_SECONDS = 2.0
+STARTING_GRACE_SECONDS = 5.0
+"""How long a launched service may stay silent on its port before `up` says it is not answering."""
+RETELL_SECONDS = 10.0
+"""A reason that only changed its figures (events behind ...) is told again at most this often."""
+PORT_TAKEN = "address already in use"
+MAX_PORT_MOVES = 3
+"""How often one child's port may move because another process took it before the child bound it."""
 
 
 def api_workers(env: dict[str, str]) -> int:
@@ -64,10 +93,29 @@ class Child:
     restarts: deque[float] = field(default_factory=deque)
     restart_at: float | None = None
     ready: bool | None = None
+    was_ready: bool = False  # ready at least once in this run: its port is proven ours
+    launched_at: float = 0.0
+    log_offset: int = 0  # where this launch's output starts in its log
+    told: str = ""  # the last reason for not being ready that was said aloud
+    told_at: float = 0.0
+    port_moves: int = 0
 
     def start(self) -> None:
+        """Launch it, remembering where its output starts in its log."""
+        self.log_offset = _size(self.log)
+        self.launched_at = time.monotonic()
         self.process = self.launch()
         self.restart_at = None
+
+    def output(self) -> str:
+        """What this launch wrote to its log (the last 20 kB of it)."""
+        try:
+            with self.log.open("rb") as written:
+                end = written.seek(0, os.SEEK_END)
+                written.seek(max(self.log_offset, end - 20_000) if end >= self.log_offset else 0)
+                return written.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
 
     def signal_stop(self) -> None:
         """Ask it to stop (once: a second SIGINT makes uvicorn quit without finishing its work)."""
@@ -95,6 +143,7 @@ class Supervisor:
     env: dict[str, str]
     settings: Settings
     children: dict[str, Child] = field(default_factory=dict)
+    held: dict[str, list[socket.socket]] = field(default_factory=dict)  # ports kept until launch
 
     # -- starting ---------------------------------------------------------------------------
     def start_nats(self) -> None:
@@ -105,26 +154,25 @@ class Supervisor:
             return server.process
 
         child = Child("nats", launch, self.var_dir / "nats" / "nats-server.log", signal.SIGTERM)
-        child.start()
+        self._launch(child)
         self.children["nats"] = child
         self._record_pids()
 
     def start_services(self) -> None:
         logs = self.var_dir / "logs"
         logs.mkdir(exist_ok=True)
-        for name, port in self.state.services.items():
-            child = Child(
-                name, self._service_launcher(name, port, logs / f"{name}.log"), logs / f"{name}.log"
-            )
-            child.start()
+        for name in self.state.services:
+            child = Child(name, self._service_launcher(name, logs / f"{name}.log"), logs / f"{name}.log")
+            self._launch(child)
             self.children[name] = child
         self._record_pids()
 
-    def _service_launcher(self, name: str, port: int, log: Path) -> Callable[[], subprocess.Popen[bytes]]:
-        command = [sys.executable, "-m", "fourlinks_runtime.serve", name, "--port", str(port)]
-        command += ["--workers", str(api_workers(self.env))]
+    def _service_launcher(self, name: str, log: Path) -> Callable[[], subprocess.Popen[bytes]]:
+        workers = ["--workers", str(api_workers(self.env))]
 
         def launch() -> subprocess.Popen[bytes]:
+            port = str(self.state.services[name])  # read at each launch: the port may have moved
+            command = [sys.executable, "-m", "fourlinks_runtime.serve", name, "--port", port, *workers]
             with log.open("ab") as output:
                 # A session of its own: Ctrl-C reaches only the supervisor, which stops in order.
                 return subprocess.Popen(
@@ -138,44 +186,54 @@ class Supervisor:
         if self.state.console is None:
             return
         log = self.var_dir / "logs" / "console.log"
-        command = [sys.executable, "-m", "fourlinks_console", "--port", str(self.state.console)]
-        urls = {
-            f"FOURLINKS_CONSOLE_{name.upper()}_URL": f"http://127.0.0.1:{port}"
-            for name, port in self.state.services.items()
-        }
-        if self.state.checkpoints is not None:
-            urls["FOURLINKS_CONSOLE_AUDIT_URL"] = f"http://127.0.0.1:{self.state.checkpoints}"
-        env = {"FOURLINKS_CONSOLE_LOCAL_SIGNIN": "1", **self.env, **urls}
 
-        def launch() -> subprocess.Popen[bytes]:
+        def launch() -> subprocess.Popen[bytes]:  # the addresses of each launch: a port may have moved
+            command = [sys.executable, "-m", "fourlinks_console", "--port", str(self.state.console)]
+            env = {"FOURLINKS_CONSOLE_LOCAL_SIGNIN": "1", **self.env, **self._console_urls()}
             with log.open("ab") as output:
                 return subprocess.Popen(
                     command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
                 )
 
         child = Child("console", launch, log)
-        child.start()
+        self._launch(child)
         self.children["console"] = child
         self._record_pids()
+
+    def _console_urls(self) -> dict[str, str]:
+        """Where the console finds the services and the published checkpoints."""
+        urls = {
+            f"FOURLINKS_CONSOLE_{name.upper()}_URL": f"http://127.0.0.1:{port}"
+            for name, port in self.state.services.items()
+        }
+        if self.state.checkpoints is not None:
+            urls["FOURLINKS_CONSOLE_AUDIT_URL"] = f"http://127.0.0.1:{self.state.checkpoints}"
+        return urls
 
     def start_checkpointer(self) -> None:
         """Signs a checkpoint of the log every FOURLINKS_CHECKPOINT_EVERY_EVENTS events or
         FOURLINKS_CHECKPOINT_EVERY_MINUTES (docs/audit.md), into var/checkpoints/."""
         log = self.var_dir / "logs" / "checkpoints.log"
-        command = [sys.executable, "-m", "fourlinks_cli", "audit", "checkpoint", "--follow"]
-        if self.state.checkpoints is not None:
-            command += ["--port", str(self.state.checkpoints)]
 
         def launch() -> subprocess.Popen[bytes]:
+            command = [sys.executable, "-m", "fourlinks_cli", "audit", "checkpoint", "--follow"]
+            if self.state.checkpoints is not None:
+                command += ["--port", str(self.state.checkpoints)]
             with log.open("ab") as output:
                 return subprocess.Popen(
                     command, env=self.env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
                 )
 
         child = Child("checkpoints", launch, log)
-        child.start()
+        self._launch(child)
         self.children["checkpoints"] = child
         self._record_pids()
+
+    def _launch(self, child: Child) -> None:
+        """Start a child, letting go of its port only now, so nobody else takes it meanwhile."""
+        for sock in self.held.pop(child.name, []):
+            sock.close()
+        child.start()
 
     # -- watching ---------------------------------------------------------------------------
     def run(self, stopping: list[bool]) -> int:
@@ -190,7 +248,7 @@ class Supervisor:
                 return 1
             if time.monotonic() >= next_poll:
                 next_poll = time.monotonic() + READY_POLL_SECONDS
-                self._poll_readiness(quiet=not announced)
+                self._poll_readiness(time.monotonic())
                 if not announced and all(self.children[n].ready for n in self.state.services):
                     announced = True
                     _banner(self.state, self.var_dir)
@@ -209,7 +267,7 @@ class Supervisor:
 
     def _restart(self, child: Child, now: float) -> None:
         try:
-            child.start()
+            self._launch(child)
         except (RuntimeError, TimeoutError, OSError) as exc:  # nats-server that would not start
             _status(f"{child.name}: could not start: {exc}")
             self._died(child, 1, now)
@@ -218,12 +276,16 @@ class Supervisor:
         _status(f"{child.name}: restarted (pid {child.process.pid if child.process else '?'})")
 
     def _died(self, child: Child, code: int, now: float) -> None:
+        child.ready = False
+        written = child.output()
+        if self._port_taken_at_first_start(child, written):
+            self._move_port(child, now)
+            return
         window = self.settings.restart_window_seconds
         while child.restarts and now - child.restarts[0] > window:
             child.restarts.popleft()
         child.restarts.append(now)
-        child.ready = False
-        tail = _last_lines(child.log)
+        tail = _last_lines(written, child.log)
         if len(child.restarts) > self.settings.restart_limit:
             raise CrashLoop(
                 f"{child.name} exited {len(child.restarts)} times in {window:g} s ({_how(code)}): giving up "
@@ -233,15 +295,65 @@ class Supervisor:
         child.restart_at = now + delay
         _status(f"{child.name}: exited ({_how(code)}); restarting in {delay:g} s. Its last lines:\n{tail}")
 
-    def _poll_readiness(self, *, quiet: bool) -> None:
-        for name in self.state.services:
+    # -- ports ------------------------------------------------------------------------------
+    def _port_taken_at_first_start(self, child: Child, written: str) -> bool:
+        """Whether a child that never was ready died because another process listens on its port."""
+        return (
+            _port_of(self.state, child.name) is not None
+            and not child.was_ready
+            and child.port_moves < MAX_PORT_MOVES
+            and PORT_TAKEN in written.lower()
+        )
+
+    def _move_port(self, child: Child, now: float) -> None:
+        """Another port for a child whose port was taken before it could listen there; at once."""
+        taken = _port_of(self.state, child.name)
+        sock = listen_on(0)
+        self.held[child.name] = [sock]
+        _set_port(self.state, child.name, held_port(sock))
+        child.port_moves += 1
+        child.restart_at = now
+        write_state(self.var_dir, self.state)
+        _status(
+            f"{child.name}: port {taken} was taken by another process before {child.name} could listen "
+            f"there; using port {held_port(sock)} instead"
+        )
+        if child.name in self.state.services:
+            self._relaunch_console()
+
+    def _relaunch_console(self) -> None:
+        """The console again, with the services' addresses as they are now."""
+        console = self.children.get("console")
+        if console is None or console.restart_at is not None or console.process is None:
+            return  # not started yet, or about to be: it will read the addresses when it starts
+        console.signal_stop()
+        console.wait_stopped()
+        self._launch(console)
+        self._record_pids()
+        _status("console: restarted with the services' new addresses")
+
+    # -- readiness --------------------------------------------------------------------------
+    def _poll_readiness(self, now: float) -> None:
+        """Ask each running service whether it is ready, and say what changed."""
+        for name, port in self.state.services.items():
             child = self.children[name]
-            if child.restart_at is not None:
-                continue
-            ready, why = _readiness(self.state.services[name])
-            if ready != child.ready and not quiet:
-                _status(f"{name}: ready" if ready else f"{name}: not ready ({why})")
-            child.ready = ready
+            if child.restart_at is None:
+                self._tell(child, _readiness(port, self.state.instance), now)
+
+    def _tell(self, child: Child, answer: Answer, now: float) -> None:
+        """One status line when a service becomes ready, or is not ready for a new reason."""
+        if answer.ready:
+            if child.ready is not True:
+                _status(f"{child.name}: ready")
+            child.ready, child.was_ready, child.told = True, True, ""
+            return
+        child.ready = False
+        if not answer.answering and now - child.launched_at < STARTING_GRACE_SECONDS:
+            return  # still starting: give it a few seconds before saying so
+        why = answer.why if answer.answering else _with_last_line(answer.why, child.output())
+        if _worth_telling(why, child.told, now - child.told_at):
+            _status(f"{child.name}: not ready ({why})")
+            child.told, child.told_at = why, now
 
     def _record_pids(self) -> None:
         self.state.pids = {n: c.process.pid for n, c in self.children.items() if c.process}
@@ -258,6 +370,10 @@ class Supervisor:
         if "nats" in self.children:
             self.children["nats"].signal_stop()
             self.children["nats"].wait_stopped()
+        for held in self.held.values():
+            for sock in held:
+                sock.close()
+        self.held.clear()
         print("stopped", flush=True)
 
 
@@ -274,9 +390,14 @@ def run_up(var_dir: Path) -> int:
     stopping: list[bool] = []
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    state = _addresses(var_dir, read_state(var_dir))
-    env = {**os.environ, "FOURLINKS_NATS_URL": state.nats_url, "FOURLINKS_VAR_DIR": str(var_dir)}
-    supervisor = Supervisor(var_dir, state, env, Settings())
+    state, held = _addresses(read_state(var_dir))
+    env = {
+        **os.environ,
+        "FOURLINKS_NATS_URL": state.nats_url,
+        "FOURLINKS_VAR_DIR": str(var_dir),
+        INSTANCE_ENV: state.instance,
+    }
+    supervisor = Supervisor(var_dir, state, env, Settings(), held=held)
     try:
         supervisor.start_nats()
         _command(["nats", "init", "--monitor-url", f"http://127.0.0.1:{state.monitor_port}"], env)
@@ -291,20 +412,29 @@ def run_up(var_dir: Path) -> int:
         lock.close()
 
 
-def _addresses(var_dir: Path, previous: UpState | None) -> UpState:
-    """The ports of last time while free; others, said aloud, where taken."""
-    services = {
-        name: _keep_port(name, previous.services.get(name) if previous else None, default)
-        for name, default in SERVICES.items()
+def _addresses(previous: UpState | None) -> tuple[UpState, dict[str, list[socket.socket]]]:
+    """The ports of last time while free, others (said aloud) where taken, each held by a socket of
+    ours until its child is launched; and a new instance id for this run."""
+    last = previous or UpState(pid=0, nats_port=0, monitor_port=0, console=None)
+    held = {
+        "nats": [
+            _keep_port("nats", last.nats_port, None),
+            _keep_port("nats monitoring", last.monitor_port, None),
+        ],
+        **{name: [_keep_port(name, last.services.get(name), port)] for name, port in SERVICES.items()},
+        "console": [_keep_port("console", last.console, CONSOLE_PORT)],
+        "checkpoints": [_keep_port("checkpoints", last.checkpoints, None)],
     }
-    return UpState(
+    state = UpState(
         pid=os.getpid(),
-        nats_port=_keep_port("nats", previous.nats_port if previous else None, None),
-        monitor_port=_keep_port("nats monitoring", previous.monitor_port if previous else None, None),
-        services=services,
-        console=_keep_port("console", previous.console if previous else None, CONSOLE_PORT),
-        checkpoints=_keep_port("checkpoints", previous.checkpoints if previous else None, None),
+        nats_port=held_port(held["nats"][0]),
+        monitor_port=held_port(held["nats"][1]),
+        services={name: held_port(held[name][0]) for name in SERVICES},
+        console=held_port(held["console"][0]),
+        checkpoints=held_port(held["checkpoints"][0]),
+        instance=new_instance(),
     )
+    return state, held
 
 
 def _say_already_running(var_dir: Path) -> None:
@@ -316,15 +446,34 @@ def _say_already_running(var_dir: Path) -> None:
     )
 
 
-def _keep_port(name: str, kept: int | None, default: int | None) -> int:
+def _keep_port(name: str, kept: int | None, default: int | None) -> socket.socket:
+    """A socket holding the port wanted (kept from last time, else the default) or, where that is
+    taken (said aloud) or there is none, a free one."""
     wanted = kept or default
-    if wanted is None:
-        return free_port()
-    if port_is_free(wanted):
-        return wanted
-    chosen = free_port()
-    print(f"{name}: port {wanted} is taken; using {chosen} this time", flush=True)
+    held = hold_port(wanted) if wanted else None
+    if held is not None:
+        return held
+    chosen = listen_on(0)
+    if wanted:
+        print(f"{name}: port {wanted} is taken; using {held_port(chosen)} this time", flush=True)
     return chosen
+
+
+def _port_of(state: UpState, name: str) -> int | None:
+    """The port a child listens on (None for nats: its ports never move)."""
+    if name in state.services:
+        return state.services[name]
+    return {"console": state.console, "checkpoints": state.checkpoints}.get(name)
+
+
+def _set_port(state: UpState, name: str, port: int) -> None:
+    """Record a child's new port."""
+    if name in state.services:
+        state.services[name] = port
+    elif name == "console":
+        state.console = port
+    elif name == "checkpoints":
+        state.checkpoints = port
 
 
 def _command(arguments: list[str], env: dict[str, str]) -> None:
@@ -341,19 +490,69 @@ def _seed_first_time(var_dir: Path, env: dict[str, str]) -> None:
         marker.write_text("scale 0.02\n")
 
 
-def _readiness(port: int) -> tuple[bool, str]:
-    """Whether a service answers ready, and what it says is missing when not."""
+@dataclass(frozen=True)
+class Answer:
+    """What `up` learnt from a service's `/health/ready`: ready or not, and why not, in words."""
+
+    ready: bool
+    why: str = ""
+    answering: bool = True
+
+
+def _readiness(port: int, instance: str) -> Answer:
+    """Whether our own service on `port` (the one started with `instance`) is ready, and if not,
+    why: what its `/health/ready` says is missing, or that someone else's process answers there."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=1) as reply:
-            return reply.status == 200, ""
+        status, body = _get_json(port, "/health/ready")
+    except (OSError, http.client.HTTPException):
+        return Answer(ready=False, why=f"starting: not answering on port {port} yet", answering=False)
+    theirs = body.get("instance")
+    if theirs != instance:
+        return Answer(ready=False, why=_someone_else(port, theirs, instance))
+    if status == 200:
+        return Answer(ready=True)
+    missing = body.get("missing")
+    reasons = [str(reason) for reason in missing] if isinstance(missing, list) else []
+    return Answer(ready=False, why="; ".join(reasons) or f"HTTP {status}")
+
+
+def _get_json(port: int, path: str) -> tuple[int, dict[str, object]]:
+    """The status of a GET on a loopback port and its body as a JSON object (empty when it is not one)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as reply:
+            return reply.status, _json_object(reply.read())
     except urllib.error.HTTPError as refused:
-        try:
-            missing = json.loads(refused.read()).get("missing") or []
-        except ValueError:
-            missing = []
-        return False, "; ".join(missing) or f"HTTP {refused.code}"
-    except OSError:
-        return False, "not answering"
+        return refused.code, _json_object(refused.read())
+
+
+def _json_object(raw: bytes) -> dict[str, object]:
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _someone_else(port: int, theirs: object, ours: str) -> str:
+    """The reason given when a process not started by this `up` answers on a port of ours."""
+    who = f"instance {theirs}" if isinstance(theirs, str) and theirs else "no instance id"
+    return f"someone else's process is answering on port {port} ({who}; ours is {ours}): not counted as ready"
+
+
+def _with_last_line(why: str, written: str) -> str:
+    """A reason, with the last line the child wrote to its log since it was launched, if any."""
+    lines = [line.strip() for line in written.splitlines() if line.strip()]
+    return f"{why}; its log last said: {_clip(lines[-1], 200)}" if lines else why
+
+
+def _worth_telling(why: str, told: str, since: float) -> bool:
+    """A new reason is told at once; the same reason with other figures, every RETELL_SECONDS."""
+    return _gist(why) != _gist(told) or (why != told and since >= RETELL_SECONDS)
+
+
+def _gist(why: str) -> str:
+    """A reason without its figures (positions, counts, times)."""
+    return re.sub(r"\d[\d,.:]*", "#", why)
 
 
 def _how(code: int) -> str:
@@ -362,12 +561,28 @@ def _how(code: int) -> str:
     return f"exit code {code}"
 
 
-def _last_lines(log: Path) -> str:
+def _last_lines(written: str, log: Path) -> str:
+    """The last lines a child wrote since its launch, or a sentence saying it wrote nothing."""
+    lines = [line for line in written.splitlines() if line.strip()]
+    if lines:
+        return "\n".join(f"  | {_clip(line)}" for line in lines[-LAST_LINES:])
+    if not log.exists():
+        return f"  (there is no {log}: the process wrote nothing)"
+    return f"  (the process wrote nothing to {log} before it ended)"
+
+
+def _clip(line: str, width: int = 300) -> str:
+    """A long log line's start and end (a traceback logged as one line ends with its error)."""
+    if len(line) <= width:
+        return line
+    return f"{line[: width // 3]} ... {line[-(2 * width) // 3 :]}"
+
+
+def _size(path: Path) -> int:
     try:
-        lines = log.read_bytes()[-20_000:].decode("utf-8", "replace").splitlines()
+        return path.stat().st_size
     except OSError:
-        return "  (no log)"
-    return "\n".join(f"  | {line[:300]}" for line in lines[-LAST_LINES:]) or "  (empty log)"
+        return 0
 
 
 def _status(line: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from faststream.specification import AsyncAPI
 from faststream.specification.asyncapi import get_asyncapi_html
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -39,6 +40,7 @@ from fourlinks_runtime.policies import build_broker, document_policies, durable_
 from fourlinks_runtime.runtime import ServiceRuntime, start_runtime, stop_runtime
 from fourlinks_runtime.settings import Settings
 from fourlinks_runtime.stored import correlation_in_envelope
+from fourlinks_runtime.upstate import INSTANCE_ENV
 
 if TYPE_CHECKING:
     from faststream.specification.base import Specification
@@ -143,6 +145,7 @@ def _install_request_context(app: FastAPI, settings: Settings, large_bodies: Map
 def _operations_router(definition: ServiceDefinition, settings: Settings) -> APIRouter:
     router = APIRouter(tags=["operations"])
     asyncapi_json: dict[str, str] = {}
+    instance = os.environ.get(INSTANCE_ENV) or None  # the `fourlinks up` run that started this process
 
     def asyncapi_document() -> str:
         if "doc" not in asyncapi_json:
@@ -169,7 +172,8 @@ def _operations_router(definition: ServiceDefinition, settings: Settings) -> API
 
     @router.get(
         "/health/ready",
-        summary="NATS connected, projections caught up and not halted",
+        summary="NATS connected, projections caught up and not halted; which `fourlinks up` run "
+        "started the process",
         responses={200: {"model": Readiness}, 503: {"model": Readiness}},
     )
     async def ready(request: Request) -> JSONResponse:
@@ -186,6 +190,7 @@ def _operations_router(definition: ServiceDefinition, settings: Settings) -> API
             "missing": missing,
             "nats_connected": runtime.nc.is_connected,
             "projections": projections,
+            "instance": instance,
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
@@ -249,6 +254,11 @@ class Readiness(BaseModel):
     missing: list[str]
     nats_connected: bool
     projections: dict[str, ProjectionHealth]
+    instance: str | None = Field(
+        default=None,
+        description="the instance id of the `fourlinks up` run that started this process "
+        "(FOURLINKS_UP_INSTANCE); null outside `fourlinks up`",
+    )
 
 
 def what_is_missing(nats_connected: bool, statuses: list[ProjectionStatus]) -> list[str]:

@@ -3,7 +3,9 @@
 The lock keeps a second `fourlinks up` off the same data (two nats-servers on one JetStream
 store would corrupt it). The state file keeps the ports, so a restart reuses them while they are
 free, and so other commands (`fourlinks seed`, `audit`, `token` ...) find the embedded NATS
-without being told (FOURLINKS_NATS_URL still wins).
+without being told (FOURLINKS_NATS_URL still wins). It also keeps the instance id of this run of
+`up`: every child gets it in FOURLINKS_UP_INSTANCE and echoes it in `/health/ready`, so `up` asks
+readiness of its own processes, never of whoever answers on a port.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import fcntl
 import json
 import os
+import secrets
 import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +22,8 @@ from typing import IO
 
 STATE_FILE = "up.json"
 LOCK_FILE = "up.lock"
+INSTANCE_ENV = "FOURLINKS_UP_INSTANCE"
+"""The environment variable that carries the instance id of the `up` run to its children."""
 
 
 @dataclass
@@ -32,6 +37,7 @@ class UpState:
     pids: dict[str, int] = field(default_factory=dict)
     console: int | None = None
     checkpoints: int | None = None
+    instance: str = ""
 
     @property
     def nats_url(self) -> str:
@@ -94,3 +100,35 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def new_instance() -> str:
+    """A fresh instance id for one run of `fourlinks up`."""
+    return secrets.token_hex(8)
+
+
+def listen_on(port: int = 0) -> socket.socket:
+    """A listening socket that keeps a loopback port ours until it is closed (0: a free port the
+    system picks); nobody else can listen on the port meanwhile. OSError if it is taken."""
+    sock = socket.socket()
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(1)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def hold_port(port: int) -> socket.socket | None:
+    """`listen_on(port)`, or None if the port is taken."""
+    try:
+        return listen_on(port)
+    except OSError:
+        return None
+
+
+def held_port(sock: socket.socket) -> int:
+    """The port a held socket keeps."""
+    return int(sock.getsockname()[1])
