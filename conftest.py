@@ -55,7 +55,9 @@ from fourlinks_runtime.embedded import EmbeddedNats, NatsEndpoint, nats_containe
 from fourlinks_runtime.engines import create_engine
 from fourlinks_runtime.natsconn import connect
 from fourlinks_runtime.runtime import ServiceRuntime
+from fourlinks_runtime.serve import SERVICES
 from fourlinks_runtime.settings import Settings, async_database_url
+from fourlinks_runtime.signing_keys import ensure_signing_keys
 
 _counter = itertools.count(1)
 A = TypeVar("A", bound=Aggregate)
@@ -243,7 +245,9 @@ async def service_settings(
 def settings_for_tests(
     tmp_path: Path, nats_server: NatsEndpoint, jetstream: JetStreamSettings, *, log_level: str = "WARNING"
 ) -> Settings:
-    """Settings for services under test on SQLite: their own stream, key and idempotency buckets."""
+    """Settings for services under test on SQLite: their own stream, key and idempotency buckets,
+    each service's event signing key under var/signing as `fourlinks up` makes them."""
+    ensure_signing_keys(tmp_path, SERVICES)
     return Settings(
         var_dir=tmp_path,
         nats_url=nats_server.url,

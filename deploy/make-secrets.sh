@@ -24,6 +24,10 @@ if [ ! -s secrets/checkpoint_key ]; then
   key=$(cd .. && ./fourlinks audit keygen 2>/dev/null) || { echo "the checkpoint key needs the project's environment: run make env" >&2; exit 1; }
   keep checkpoint_key "$key"
 fi
+# Each service's event signing key (Ed25519) and the signers file of their public keys (docs/audit.md).
+if [ ! -s secrets/signers.json ]; then
+  (cd .. && ./fourlinks keys signing-init deploy/secrets >/dev/null) || { echo "the signing keys need the project's environment: run make env" >&2; exit 1; }
+fi
 # Where notices go (docs/operations.md, Notifications): none until you fill it in.
 keep notify_channels.json '{"robots": {}, "secretaries_email": {}, "smtp": null, "sms": null}'
 # The console's client secret at the identity provider: from the environment, or fill the file in.

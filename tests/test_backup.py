@@ -168,9 +168,11 @@ async def test_a_backup_taken_under_load_restores_into_a_fresh_server_with_the_s
         assert restored.returncode == 0, restored.stderr  # it continues after the seventh event
         again = fourlinks(fresh, "restore", "--from", str(tmp_path / "backup"))
         assert (again.returncode, "not empty" in again.stderr) == (1, True), again.stderr
-        verified = fourlinks(fresh, "audit", "verify", "--json")
+        signers = str(d.settings.signers_path())  # the services' public keys, published with the checkpoints
+        verified = fourlinks(fresh, "audit", "verify", "--json", "--signers", signers)
         assert verified.returncode == 0, verified.stdout + verified.stderr
         answer = json.loads(verified.stdout)
+        assert answer["signatures_checked"]  # every restored event still carries its service's signature
         assert answer["events"] == manifest["events"] == manifest["last_position"]
         assert [c["intact"] for c in answer["checkpoints"]] == [True]  # the backed-up checkpoint holds
         at_backup = digests(original, tmp_path / "original", at=int(str(manifest["last_position"])))

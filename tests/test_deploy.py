@@ -290,7 +290,16 @@ def test_the_checkpointer_signs_as_the_auditor_without_the_master_key() -> None:
     )
     assert checkpointer["environment"]["FOURLINKS_NATS_USER"] == "auditor"
     targets = {secret["target"] for secret in checkpointer["secrets"]}
-    assert targets == {"fourlinks_nats_password", "fourlinks_audit_database_url", "fourlinks_checkpoint_key"}
+    assert targets == {
+        "fourlinks_nats_password",
+        "fourlinks_audit_database_url",
+        "fourlinks_checkpoint_key",
+        "signers.json",  # public keys only: what events are checked against
+    }
+    assert checkpointer["environment"]["FOURLINKS_SIGNERS_FILE"] == "/run/secrets/signers.json"
+    for service in ("members", "assignments", "feedback", "notifications"):
+        secrets = {s["source"]: s["target"] for s in compose()["services"][service]["secrets"]}
+        assert secrets[f"{service}_signing_key"] == "fourlinks_signing_key"  # its own key, no other's
     assert "audit" in (DEPLOY / "postgres" / "init.sh").read_text()
 
 

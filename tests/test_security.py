@@ -31,7 +31,9 @@ def forged_service_token(settings: Settings, *roles: str, scope: str) -> dict[st
     return {"Authorization": f"Bearer {jwt.encode(claims, settings.jwt_secret_value(), algorithm='HS256')}"}
 
 
-async def test_a_token_claiming_the_service_role_reads_nothing_of_another_community(district: District) -> None:
+async def test_a_token_claiming_the_service_role_reads_nothing_of_another_community(
+    district: District,
+) -> None:
     d = district
     await community_with_a_covered_household(d)
     forged = forged_service_token(d.settings, "secretary", "service", scope=NEIGHBOURS)

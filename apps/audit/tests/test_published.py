@@ -29,3 +29,17 @@ async def test_nothing_yet_then_the_latest_checkpoint_and_integrity_check(tmp_pa
         assert "fourlinks_integrity_findings 1.0" in metrics
         assert "fourlinks_checkpoint_tree_size 12.0" in metrics
         assert (await client.get("/health/ready")).status_code == 200
+
+
+async def test_the_services_public_signing_keys_are_published_with_the_checkpoints(tmp_path: Path) -> None:
+    from fourlinks_runtime.signing_keys import ensure_signing_keys
+
+    signers = ensure_signing_keys(tmp_path, ["members", "feedback"])
+    app = published_app(CheckpointDirectory(tmp_path / "checkpoints"), signers)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c") as client:
+        answer = (await client.get("/signers")).json()
+    assert answer["signed_from"] == 1
+    assert {entry["context"] for entry in answer["signers"]} == {"members", "feedback"}
+    assert not any("seed" in key or "private" in key for entry in answer["signers"] for key in entry)
+    assert oct((tmp_path / "signing" / "members.key").stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / "signing").stat().st_mode & 0o777) == "0o700"

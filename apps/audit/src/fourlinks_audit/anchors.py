@@ -49,6 +49,7 @@ from fourlinks_kernel.crypto import InMemoryKeyStore, PersonalDataCipher
 from fourlinks_kernel.envelope import StoredEvent
 from fourlinks_kernel.jetstream import JetStreamEventStore
 from fourlinks_kernel.rows import sync_writer
+from fourlinks_kernel.signing import Signers
 from fourlinks_kernel.store import EventStore
 from fourlinks_runtime.engines import create_engine_with_schema
 from fourlinks_runtime.natsconn import COMMAND_CONNECT_SECONDS, connect
@@ -98,6 +99,20 @@ def verifier(settings: Settings, given: str | None) -> VerifierKey:
         return signer(settings).verifier
     except NoteError as exc:
         raise CouldNotRun(f"the verifier key cannot be read: {exc}") from exc
+
+
+def signers_of(settings: Settings, given: Path | None = None) -> Signers | None:
+    """The public keys events are checked against: --signers, or the configured signers file if
+    it exists (None: signatures are not checked, and the report says so)."""
+    path = given or settings.signers_path()
+    if not path.exists():
+        if given is not None:
+            raise CouldNotRun(f"the signers file {path} does not exist")
+        return None
+    try:
+        return Signers.read(path)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CouldNotRun(f"the signers file {path} cannot be read: {exc}") from exc
 
 
 def add_key_argument(parser: argparse.ArgumentParser) -> None:
@@ -178,7 +193,7 @@ async def run_checkpoint(
             tiles.drop()
         if not follow:
             return await _sign_once(store, tiles, key, settings, checkpoints)
-        server = asyncio.create_task(_publish(checkpoints, serve)) if serve else None
+        server = asyncio.create_task(_publish(checkpoints, serve, settings.signers_path())) if serve else None
         try:
             await _follow(store, tiles, key, settings, checkpoints)
         finally:
@@ -217,7 +232,9 @@ async def _follow(
             log.error("checkpoint_refused", reason=str(exc))
         if tiles.size and time.monotonic() - checked_at >= settings.integrity_check_hours * 3600:
             checked_at = time.monotonic()
-            found = await check_integrity(store, tiles, checkpoints.notes(), key.verifier, progress=False)
+            found = await check_integrity(
+                store, tiles, checkpoints.notes(), key.verifier, progress=False, signers=signers_of(settings)
+            )
             checkpoints.keep_integrity(json.dumps(found.answer(), ensure_ascii=False))
             log.info(
                 "integrity_checked", intact=found.intact, events=found.events, findings=len(found.findings)
@@ -225,13 +242,14 @@ async def _follow(
         await _until_due(store, tiles.size, signed_at, settings)
 
 
-async def _publish(checkpoints: CheckpointStore, where: tuple[str, int]) -> None:
+async def _publish(checkpoints: CheckpointStore, where: tuple[str, int], signers: Path) -> None:
     # Only a following checkpointer serves HTTP: verify, prove and rebuilds load nothing of the web.
     import uvicorn  # noqa: PLC0415
 
     from fourlinks_audit.published import published_app  # noqa: PLC0415
 
-    config = uvicorn.Config(published_app(checkpoints), host=where[0], port=where[1], log_level="warning")
+    app = published_app(checkpoints, signers)
+    config = uvicorn.Config(app, host=where[0], port=where[1], log_level="warning")
     await uvicorn.Server(config).serve()
 
 

@@ -192,7 +192,10 @@ async def _verify(args: argparse.Namespace, settings: Settings) -> int:
         ):
             notes = anchors.checkpoint_notes(stored, args.checkpoint)
             key = anchors.verifier(settings, args.key) if notes else None
-            found = await transparency.check_integrity(store, tiles, notes, key, progress=not args.json)
+            signers = anchors.signers_of(settings, args.signers)
+            found = await transparency.check_integrity(
+                store, tiles, notes, key, progress=not args.json, signers=signers
+            )
     except (anchors.CouldNotRun, NatsUnreachable, MissingSecret, OSError) as exc:
         print(f"could not verify: {exc}", file=sys.stderr)
         return anchors.COULD_NOT_RUN
@@ -210,6 +213,10 @@ def _print_verify(found: transparency.Integrity) -> None:
         print(f"checkpoint {c.size:,} ({c.name}): {'the log extends it' if c.intact else 'DIFFERS'}")
     if not found.checkpoints:
         print("no checkpoint to check the log against (`fourlinks audit checkpoint` writes them)")
+    if not found.signatures_checked:
+        print(
+            "signatures not checked: no signers file (var/signers.json, FOURLINKS_SIGNERS_FILE or --signers)"
+        )
     verdict = "intact" if found.intact else f"{len(found.findings)} finding(s)"
     print(f"verified {found.events:,} events of {found.aggregates:,} aggregates: {verdict}")
 
@@ -227,6 +234,12 @@ def _transparency_commands(audit: Any) -> None:
         help="a checkpoint file to check (default: every stored one)",
     )
     anchors.add_key_argument(verifying)
+    verifying.add_argument(
+        "--signers",
+        type=Path,
+        default=None,
+        help="the services' public signing keys (default: the configured signers file)",
+    )
     verifying.add_argument("--json", action="store_true", help="the report as JSON")
     verifying.set_defaults(run=_verify)
     sign = audit.add_parser(

@@ -1,11 +1,13 @@
 """What the checkpointer publishes over HTTP while it follows the log: the latest signed checkpoint
-(`/checkpoint`, as transparency logs serve theirs) and the latest integrity check (`/integrity`),
-for auditors, witnesses and the console. Neither holds personal data: sizes, hashes, positions."""
+(`/checkpoint`, as transparency logs serve theirs), the latest integrity check (`/integrity`) and
+the services' public event signing keys (`/signers`), for auditors, witnesses and the console.
+None holds personal data: sizes, hashes, positions, public keys."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
@@ -42,9 +44,16 @@ def integrity_metrics(latest: dict[str, Any] | None, note: str | None = None) ->
     return registry
 
 
-def published_app(checkpoints: CheckpointStore) -> FastAPI:
+def published_app(checkpoints: CheckpointStore, signers: Path | None = None) -> FastAPI:
     """The checkpointer's small read-only HTTP face."""
     app = FastAPI(title="Four Links checkpoints", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/signers")
+    def signers_file() -> JSONResponse:
+        """The services' public event signing keys: what `audit verify --signers` checks against."""
+        if signers is None or not signers.exists():
+            raise HTTPException(404, "no signers file is configured (FOURLINKS_SIGNERS_FILE)")
+        return JSONResponse(json.loads(signers.read_text()))
 
     @app.get("/checkpoint", response_class=PlainTextResponse)
     def checkpoint() -> str:

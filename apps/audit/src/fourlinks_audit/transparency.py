@@ -26,6 +26,7 @@ from fourlinks_audit.verify import Finding, verify
 from fourlinks_kernel.columns import UtcDateTime
 from fourlinks_kernel.envelope import StoredEvent
 from fourlinks_kernel.rows import upsert_row
+from fourlinks_kernel.signing import Signers
 from fourlinks_kernel.store import EventStore
 from fourlinks_runtime.progress import Progress
 
@@ -222,6 +223,7 @@ class Integrity:
     aggregates: int
     checkpoints: list[CheckedCheckpoint]
     findings: list[Finding]
+    signatures_checked: bool = False
 
     @property
     def intact(self) -> bool:
@@ -235,6 +237,7 @@ class Integrity:
             "events": self.events,
             "aggregates": self.aggregates,
             "checkpoints": [asdict(c) for c in self.checkpoints],
+            "signatures_checked": self.signatures_checked,
             "findings": [asdict(f) for f in self.findings],
         }
 
@@ -246,13 +249,17 @@ async def check_integrity(
     key: VerifierKey | None,
     *,
     progress: bool,
+    signers: Signers | None = None,
 ) -> Integrity:
-    """One walk of the stream: every chain, every position, and the tree against the checkpoints."""
+    """One walk of the stream: every chain, every position, every signature (with `signers`), and
+    the tree against the checkpoints."""
     leaves = LeafCollector()
-    report = await verify(store, progress=progress, observe=leaves)
+    report = await verify(store, progress=progress, observe=leaves, signers=signers)
     checked, late = check_checkpoints(leaves, notes, key, tiles) if key else ([], [])
     findings = [*report.findings, *leaves.gap_findings(), *late]
-    return Integrity(datetime.now(UTC), report.events, report.aggregates, checked, findings)
+    return Integrity(
+        datetime.now(UTC), report.events, report.aggregates, checked, findings, signers is not None
+    )
 
 
 # -- verifying the log against checkpoints -----------------------------------------------------------------

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from fourlinks_kernel.envelope import GENESIS_HASH, StoredEvent
 from fourlinks_kernel.errors import CorruptEvent
+from fourlinks_kernel.signing import Signers
 from fourlinks_kernel.store import EventStore
 from fourlinks_runtime.progress import Progress
 
@@ -43,21 +44,28 @@ class VerifyReport:
 
 
 async def verify(
-    store: EventStore, *, progress: bool = True, observe: Callable[[StoredEvent], None] | None = None
+    store: EventStore,
+    *,
+    progress: bool = True,
+    observe: Callable[[StoredEvent], None] | None = None,
+    signers: Signers | None = None,
 ) -> VerifyReport:
     """Walk the whole log; report gaps, reorders, altered or missing events with their position.
 
     Each event must carry version = previous + 1 of its aggregate and the SHA-256 of the previous
     event's stored bytes; an altered event breaks the chain at the next one, a deleted one leaves a
     version gap, a replayed or moved one arrives out of order. `observe` sees every stored event
-    of the same walk (the Merkle tree is recomputed from it without reading the log twice).
+    of the same walk (the Merkle tree is recomputed from it without reading the log twice). With
+    `signers`, each event must carry the signature of a key of the service owning its context: an
+    event published by anyone else, chain and version right, is found.
     """
     report = VerifyReport()
     tails: dict[str, _Tail] = {}
+    signatures = _Signatures(signers) if signers is not None else None
     bar = Progress("verify", await store.last_position()) if progress else None
     async for stored in store.read():
         report.events += 1
-        _check(store, stored, tails, report)
+        _check(store, stored, tails, report, signatures)
         if observe is not None:
             observe(stored)
         if bar:
@@ -68,13 +76,22 @@ async def verify(
     return report
 
 
-def _check(store: EventStore, stored: StoredEvent, tails: dict[str, _Tail], report: VerifyReport) -> None:
+def _check(
+    store: EventStore,
+    stored: StoredEvent,
+    tails: dict[str, _Tail],
+    report: VerifyReport,
+    signatures: _Signatures | None,
+) -> None:
     try:
         envelope, _ = store.codec.envelope_of(stored)
     except CorruptEvent as exc:
         report.findings.append(Finding(stored.position, stored.subject, "corrupt", str(exc)))
         return
     stream = str(envelope.stream)
+    unsigned = signatures.problem(envelope.context, stored) if signatures is not None else None
+    if unsigned:
+        report.findings.append(Finding(stored.position, stream, "forged", unsigned))
     tail = tails.setdefault(stream, _Tail())
     misfiled = _misfiled(stored, stream, envelope.event_type)
     if misfiled:
@@ -106,6 +123,26 @@ def _check(store: EventStore, stored: StoredEvent, tails: dict[str, _Tail], repo
             )
         )
     tails[stream] = _Tail(envelope.aggregate_version, stored.digest, stored.position)
+
+
+@dataclass
+class _Signatures:
+    """The signature check along the walk. Without a first signed position, events before the
+    first one a listed key signed are the unsigned past; from there on every event is signed."""
+
+    signers: Signers
+    begun: bool = False
+
+    def problem(self, context: str, stored: StoredEvent) -> str | None:
+        problem = self.signers.problem(
+            context=context, payload=stored.payload, signature=stored.signature, position=stored.position
+        )
+        if problem is None:
+            self.begun = self.begun or bool(stored.signature)
+            return None
+        if self.signers.signed_from is None and not self.begun and not stored.signature:
+            return None
+        return problem
 
 
 def _misfiled(stored: StoredEvent, stream: str, event_type: str) -> str:

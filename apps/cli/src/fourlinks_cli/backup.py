@@ -22,7 +22,7 @@ from nats.aio.client import Client
 from nats.js.errors import KeyDeletedError
 
 from fourlinks_audit.anchors import CouldNotRun, reading_store, signer, tiles_and_checkpoints
-from fourlinks_kernel.envelope import type_headers
+from fourlinks_kernel.envelope import SIGNATURE_HEADER, type_headers
 from fourlinks_kernel.errors import AppendRejected
 from fourlinks_kernel.jetstream import Message, publish_batch
 from fourlinks_kernel.store import EventStore
@@ -169,6 +169,7 @@ async def _write_events(store: EventStore, target: Path) -> tuple[int, int]:
                 "event_type": stored.event_type,
                 "schema_version": envelope.schema_version,
                 "payload": base64.b64encode(stored.payload).decode(),
+                "signature": stored.signature,  # the writing service's: verify checks it after a restore
             }
             lines.write(json.dumps(line) + "\n")
             count, last = count + 1, stored.position
@@ -386,6 +387,8 @@ async def _publish_events(nc: Client, path: Path, total: int, done: int) -> int:
 
 def _message(line: dict[str, Any]) -> Message:
     headers = type_headers(line["event_type"], line["schema_version"])
+    if line.get("signature"):
+        headers[SIGNATURE_HEADER] = line["signature"]
     return line["subject"], base64.b64decode(line["payload"]), headers
 
 

@@ -25,6 +25,7 @@ from fourlinks_kernel.provisioning import (
 from fourlinks_runtime.auth import issue_token
 from fourlinks_runtime.serve import SERVICES, serve
 from fourlinks_runtime.settings import Settings
+from fourlinks_runtime.signing_keys import ensure_signing_keys, rotate_signing_key
 from fourlinks_runtime.upstate import read_state
 
 BENCH_MISSING = (
@@ -149,10 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=2021, help="the same seed makes the same district")
     seed.set_defaults(run=_seed)
 
-    keys = commands.add_parser("keys", help="the personal-data key table").add_subparsers(metavar="action")
-    rotate = keys.add_parser("rotate", help="re-wrap every person's key under a new master key")
-    rotate.add_argument("--new-master-key-file", type=Path, required=True)
-    rotate.set_defaults(run=_rotate)
+    _key_commands(commands)
 
     install = commands.add_parser("install", help="single-machine production: systemd units for fourlinks up")
     install.add_argument("--systemd", action="store_true", required=True, help="write systemd units")
@@ -169,6 +167,25 @@ def _parser() -> argparse.ArgumentParser:
     keygen = commands.add_parser("keygen", help="print a new base64 master key")
     keygen.set_defaults(run=lambda _: print(generate_master_key()) or 0)
     return parser
+
+
+def _key_commands(commands: Any) -> None:
+    keys = commands.add_parser("keys", help="the personal-data key table").add_subparsers(metavar="action")
+    rotate = keys.add_parser("rotate", help="re-wrap every person's key under a new master key")
+    rotate.add_argument("--new-master-key-file", type=Path, required=True)
+    rotate.set_defaults(run=_rotate)
+    signing = keys.add_parser(
+        "rotate-signing", help="a new event signing key for one service (its old events still verify)"
+    )
+    signing.add_argument("service", choices=sorted(SERVICES))
+    signing.set_defaults(run=_rotate_signing)
+    init = keys.add_parser(
+        "signing-init", help="each service's event signing key and the signers file, in a folder (once)"
+    )
+    init.add_argument(
+        "folder", type=Path, help="keys go to FOLDER/signing/<service>.key, FOLDER/signers.json"
+    )
+    init.set_defaults(run=_signing_init)
 
 
 def _install(args: argparse.Namespace) -> int:
@@ -336,6 +353,23 @@ def _seed(args: argparse.Namespace) -> int:
         seeding.seed_district(Settings(), district=args.district, scale=args.scale, seed=args.seed)
     )
     print("already seeded: nothing to do" if made is None else f"made {made}", flush=True)
+    return 0
+
+
+def _signing_init(args: argparse.Namespace) -> int:
+    args.folder.mkdir(parents=True, exist_ok=True)
+    signers = ensure_signing_keys(args.folder, SERVICES)
+    print(f"signing keys in {args.folder / 'signing'} (one per service, secret); public keys in {signers}")
+    return 0
+
+
+def _rotate_signing(args: argparse.Namespace) -> int:
+    settings = Settings()
+    signer = rotate_signing_key(settings.var_dir, args.service)
+    print(
+        f"{args.service} now signs with key {signer.key_id}, listed in {settings.signers_path()} beside the "
+        f"old one; restart the {args.service} service to use it, and publish the signers file anew"
+    )
     return 0
 
 

@@ -42,6 +42,7 @@ from fourlinks_kernel.crypto import generate_master_key
 from fourlinks_runtime.embedded import start_nats
 from fourlinks_runtime.serve import SERVICES
 from fourlinks_runtime.settings import Settings
+from fourlinks_runtime.signing_keys import ensure_signing_keys
 from fourlinks_runtime.upstate import (
     INSTANCE_ENV,
     UpState,
@@ -387,6 +388,7 @@ def run_up(var_dir: Path) -> int:
     _secret_file(var_dir / "master.key", generate_master_key())
     _secret_file(var_dir / "jwt.secret", secrets.token_urlsafe(48))
     _secret_file(var_dir / "checkpoint.key", SignerKey.generate("fourlinks-checkpoints").encoded())
+    ensure_signing_keys(var_dir, SERVICES)
     stopping: list[bool] = []
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))

@@ -341,7 +341,7 @@ async def seed_district(
     """Seed a district into the event store of `settings`; None when it already exists."""
     nc = await connect(settings, name="fourlinks-seed", within=COMMAND_CONNECT_SECONDS)
     try:
-        store, cipher = open_event_store(nc, settings, full_registry())
+        store, cipher = open_event_store(nc, settings, full_registry(), service="members")
         existing = await store.load(OrgUnit.stream_of(unit_id_for(district)))
         if existing.events:
             return None

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from fourlinks_kernel.crypto import ENCRYPTED_MARK, PersonalDataCipher
 from fourlinks_kernel.envelope import (
+    SIGNATURE_HEADER,
     CommandContext,
     Envelope,
     RecordedEvent,
@@ -24,6 +25,7 @@ from fourlinks_kernel.errors import CorruptEvent, PersonalDataError
 from fourlinks_kernel.events import DomainEvent, EventRegistry
 from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.instants import FROM_THE_LOG
+from fourlinks_kernel.signing import EventSigner
 
 
 class _StoredBody(BaseModel):
@@ -43,11 +45,16 @@ class EncodedEvent:
     schema_version: int
     payload: bytes
     command_id: str
+    signature: str = ""
 
     @property
     def headers(self) -> dict[str, str]:
-        """What a reader learns without parsing the payload: the event's type and version."""
-        return type_headers(self.event_type, self.schema_version)
+        """What a reader learns without parsing the payload: the event's type and version, and
+        which service's key vouches for its bytes."""
+        headers = type_headers(self.event_type, self.schema_version)
+        if self.signature:
+            headers[SIGNATURE_HEADER] = self.signature
+        return headers
 
 
 class EventCodec:
@@ -58,10 +65,12 @@ class EventCodec:
         registry: EventRegistry,
         cipher: PersonalDataCipher | None = None,
         clock: Callable[[], datetime] = now_utc,
+        signer: EventSigner | None = None,
     ) -> None:
         self.registry = registry
         self.cipher = cipher
         self.clock = clock  # when events occur: the wall clock, or a simulated one (benchmark data sets)
+        self.signer = signer  # the writing service's key; None writes unsigned events
 
     async def encode(
         self,
@@ -92,8 +101,9 @@ class EventCodec:
         )
         data = await self._seal(event)
         payload = canonical_json({"envelope": envelope.model_dump(mode="json"), "data": data})
+        signature = self.signer.sign(stream.context, payload) if self.signer else ""
         return EncodedEvent(
-            envelope.event_id, event.event_type, event.schema_version, payload, context.command_id
+            envelope.event_id, event.event_type, event.schema_version, payload, context.command_id, signature
         )
 
     def envelope_of(self, stored: StoredEvent) -> tuple[Envelope, dict[str, Any]]:
@@ -110,7 +120,7 @@ class EventCodec:
         """The type headers of a stored event, read from its envelope (copying a log whose
         headers are missing or not to be trusted)."""
         envelope, _ = self.envelope_of(stored)
-        return type_headers(envelope.event_type, envelope.schema_version)
+        return {**type_headers(envelope.event_type, envelope.schema_version), **stored.signature_headers()}
 
     async def decode(self, stored: StoredEvent) -> RecordedEvent:
         """Decode stored bytes into an envelope and a validated, upcast contract."""

@@ -23,6 +23,8 @@ GENESIS_HASH = "0" * 64
 # parsing the payload, while each aggregate keeps one literal subject (the server indexes literal
 # subjects; a wildcard read walks the log message by message).
 EVENT_TYPE_HEADER = "Fourlinks-Event-Type"
+SIGNATURE_HEADER = "Fourlinks-Signature"
+"""The writing service's signature of the stored bytes (fourlinks_kernel.signing)."""
 SCHEMA_VERSION_HEADER = "Fourlinks-Schema-Version"
 # Stream metadata naming the subject layout, so a service never writes one layout into the other.
 LAYOUT_KEY = "fourlinks_subject_layout"
@@ -145,11 +147,19 @@ class StoredEvent:
     subject: str
     payload: bytes
     event_type: str
+    signature: str = ""  # the writing service's signature header ("" when unsigned)
 
     @classmethod
     def of(cls, position: int, subject: str, payload: bytes, headers: dict[str, str] | None) -> StoredEvent:
-        """A stored message as read from the server, its type taken from its headers."""
-        return cls(position, subject, payload, (headers or {}).get(EVENT_TYPE_HEADER, ""))
+        """A stored message as read from the server, its type and signature taken from its headers."""
+        found = headers or {}
+        return cls(
+            position, subject, payload, found.get(EVENT_TYPE_HEADER, ""), found.get(SIGNATURE_HEADER, "")
+        )
+
+    def signature_headers(self) -> dict[str, str]:
+        """The signature header to copy with the event's bytes (none when unsigned)."""
+        return {SIGNATURE_HEADER: self.signature} if self.signature else {}
 
     @property
     def digest(self) -> str:

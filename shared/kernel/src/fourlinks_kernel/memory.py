@@ -70,7 +70,11 @@ class InMemoryEventStore:
         for write, encoded in zip(batch.writes, batch.encoded, strict=True):
             for item in encoded:
                 stored = StoredEvent(
-                    len(self._log) + 1, write.stream.subject(PREFIX), item.payload, item.event_type
+                    len(self._log) + 1,
+                    write.stream.subject(PREFIX),
+                    item.payload,
+                    item.event_type,
+                    item.signature,
                 )
                 self._log.append(stored)
                 self._streams.setdefault(write.stream, []).append(stored.position - 1)

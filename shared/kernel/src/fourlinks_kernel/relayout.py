@@ -106,7 +106,7 @@ class _Mover:
     def _aside(self, stored: StoredEvent) -> Message:
         """Old subject `<prefix>.<stream>.<type>` to `relayout.<prefix>.<stream>`, type in headers."""
         envelope, _ = self.codec.envelope_of(stored)
-        headers = type_headers(envelope.event_type, envelope.schema_version)
+        headers = {**type_headers(envelope.event_type, envelope.schema_version), **stored.signature_headers()}
         literal = f"{self.settings.prefix}.{envelope.stream}"
         if stored.subject != f"{literal}.{envelope.event_type}":
             raise RelayoutRefused(

@@ -175,7 +175,7 @@ async def _supervise(feed: ProjectionFeed) -> None:
 async def start_runtime(definition: ServiceDefinition, settings: Settings) -> ServiceRuntime:
     """Connect, build the store and engine, start projections and policies."""
     nc = await _connect_with_retry(settings, f"fourlinks-{definition.name}")
-    store, cipher = open_event_store(nc, settings, definition.registry)
+    store, cipher = open_event_store(nc, settings, definition.registry, service=definition.name)
     await store.check_layout()
     url, schema = settings.read_model_database(definition.name)
     engine = await create_engine_with_schema(url, schema)

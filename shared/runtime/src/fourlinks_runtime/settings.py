@@ -115,6 +115,15 @@ class Settings(BaseSettings):
         default=5, ge=1, description="fourlinks up gives up on a child restarted more often than this"
     )
     restart_window_seconds: float = Field(default=60.0, gt=0, description="... within this many seconds")
+    signing_key: SecretStr | None = Field(
+        default=None, description="this service's event signing key (base64 32-byte Ed25519 seed)"
+    )
+    signing_key_file: Path | None = Field(
+        default=None, description="... from a file (default var/signing/<service>.key)"
+    )
+    signers_file: Path | None = Field(
+        default=None, description="the public keys that sign each context's events (default var/signers.json)"
+    )
     checkpoint_key: SecretStr | None = Field(
         default=None, description="the key checkpoints are signed with (PRIVATE+KEY+name+hash+base64)"
     )
@@ -204,6 +213,21 @@ class Settings(BaseSettings):
             "`fourlinks audit keygen` prints one); "
             "or set FOURLINKS_CHECKPOINT_KEY or FOURLINKS_CHECKPOINT_KEY_FILE"
         )
+
+    def signing_key_path(self, service: str) -> Path:
+        """Where a service's event signing key is kept."""
+        return self.signing_key_file or self.var_dir / "signing" / f"{service}.key"
+
+    def signing_seed(self, service: str) -> str | None:
+        """A service's event signing key (base64 seed), or None where none is configured."""
+        if self.signing_key is not None:
+            return self.signing_key.get_secret_value()
+        path = self.signing_key_path(service)
+        return path.read_text().strip() if path.exists() else None
+
+    def signers_path(self) -> Path:
+        """The signers file: the public keys `audit verify` checks events against."""
+        return self.signers_file or self.var_dir / "signers.json"
 
     def jwt_secret_value(self) -> str:
         """The HS256 signing secret."""
