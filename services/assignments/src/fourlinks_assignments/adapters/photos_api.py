@@ -7,24 +7,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, UploadFile, status
+from fastapi import APIRouter, Path, Request, UploadFile, status
 from fastapi.responses import Response
 
 from fourlinks_assignments.adapters.reading import Reader, readable_task
 from fourlinks_assignments.application import queries
 from fourlinks_contracts.photos import PhotoInfo
-from fourlinks_kernel.access import Role
-from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import NotFound
-from fourlinks_runtime.auth import require_roles
 from fourlinks_runtime.edge import IdInPath
+from fourlinks_runtime.guards import TaskWorker as Worker
 from fourlinks_runtime.http import MinPosition, caught_up
 from fourlinks_runtime.photos import PhotoAnswer, PhotosSent, checked, kept, shown
 
 router = APIRouter(tags=["photos"])
-Worker = Annotated[
-    Actor, Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.INSPECTOR, Role.MEMBER))
-]
 
 
 def subject_of(task: dict[str, Any]) -> str:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 
 from fourlinks_assignments.application import access, queries
-from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor
-from fourlinks_runtime.auth import require_roles
+from fourlinks_runtime.guards import TaskReader as Reader
 from fourlinks_runtime.http import caught_up
 
-Reader = Annotated[
-    Actor,
-    Depends(require_roles(Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR, Role.INSPECTOR, Role.MEMBER)),
-]
+__all__ = ["Reader", "readable_task"]
 
 
 async def readable_task(

@@ -12,7 +12,6 @@ from pydantic import Field
 from fourlinks_contracts.feedback import Channel, FeedbackKind, Resolved, Satisfaction
 from fourlinks_contracts.members import Urgency
 from fourlinks_contracts.photos import PhotoInfo
-from fourlinks_feedback.adapters.roles import Answerer, Anyone, Submitter
 from fourlinks_feedback.application import access, answers, commands, handlers, queries
 from fourlinks_feedback.application.reactions import callback_times
 from fourlinks_feedback.domain.feedback import FeedbackState, NewFeedback
@@ -23,7 +22,8 @@ from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound
 from fourlinks_runtime.answers import list_of
 from fourlinks_runtime.edge import Body, Choice, EntityId, IdInPath, Label, LongText, Note, Storable
 from fourlinks_runtime.figures import end_of_day, ranking
-from fourlinks_runtime.guards import Resident, Secretary, Staff
+from fourlinks_runtime.guards import Answerer, Resident, Secretary, Staff, Submitter
+from fourlinks_runtime.guards import FeedbackReader as Anyone
 from fourlinks_runtime.http import (
     AsOf,
     GroupBy,

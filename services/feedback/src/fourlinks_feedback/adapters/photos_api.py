@@ -10,13 +10,14 @@ from fastapi import APIRouter, Form, Path, Request, UploadFile, status
 from fastapi.responses import Response
 
 from fourlinks_contracts.photos import PhotoInfo
-from fourlinks_feedback.adapters.roles import Anyone, Submitter
 from fourlinks_feedback.application import access, queries
 from fourlinks_feedback.projections.feedback import photos
 from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound
 from fourlinks_runtime.edge import EntityId, IdInPath
+from fourlinks_runtime.guards import FeedbackReader as Anyone
+from fourlinks_runtime.guards import Submitter
 from fourlinks_runtime.http import MinPosition, caught_up
 from fourlinks_runtime.photos import PhotoAnswer, kept, shown
 

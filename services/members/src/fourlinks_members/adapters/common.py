@@ -4,26 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, TypeVar
 
-from fastapi import Depends
 from pydantic import Field
 
-from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor
-from fourlinks_runtime.auth import require_roles
 from fourlinks_runtime.edge import PersonName as Name
 from fourlinks_runtime.edge import Storable
 from fourlinks_runtime.guards import Administrator, MemberOrSecretary, Secretary, Staff
+from fourlinks_runtime.guards import DirectoryReader as Anyone
 from fourlinks_runtime.http import CommandAccepted, Limit, MinPosition, Offset, Unit, caught_up, runtime_of
 
 T = TypeVar("T")
-Anyone = Annotated[
-    Actor,
-    Depends(
-        require_roles(
-            Role.SECRETARY, Role.ADMINISTRATOR, Role.AUDITOR, Role.MEMBER, Role.RESIDENT, Role.HELPER
-        )
-    ),
-]
 Phone = Annotated[str, Field(min_length=5, max_length=40, pattern=r"^[0-9+\- ()]+$")]
 Reason = Annotated[str, Field(min_length=2, max_length=500), Storable]
 
