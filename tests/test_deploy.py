@@ -734,3 +734,29 @@ def test_the_cloudnative_pg_overlay_gives_each_service_its_database_and_only_tha
         database_rule = policies[name]["spec"]["egress"][1]
         assert database_rule["ports"] == [{"port": 5432}]
         assert database_rule["to"][0]["podSelector"]["matchLabels"] == {"cnpg.io/cluster": "fourlinks-pg"}
+
+
+@pytest.mark.parametrize("where", ["", "overlays/dev"])
+def test_metrics_and_api_documents_are_not_published_through_the_ingress(where: str) -> None:
+    documents = kustomized(where)
+    locations = ingress_locations(documents)
+    denied = {
+        d["metadata"]["name"]
+        for d in documents
+        if d["kind"] == "Ingress"
+        and d["metadata"].get("annotations", {}).get("nginx.ingress.kubernetes.io/denylist-source-range")
+        == "0.0.0.0/0,::/0"
+    }
+    for service in SERVICES:
+        (host,) = {loc.host for loc in locations if loc.service == service and loc.ingress == "fourlinks"}
+        for path in (
+            "/metrics",
+            "/docs",
+            "/docs/assets/x.js",
+            "/openapi.json",
+            "/asyncapi",
+            "/asyncapi.json",
+        ):
+            assert chosen(locations, host, path).ingress in denied, f"{host}{path} is published"
+        assert chosen(locations, host, "/health/ready").ingress not in denied
+        assert chosen(locations, host, "/coverage").ingress not in denied

@@ -90,6 +90,10 @@ def coverage(url: str, var_dir: Path) -> dict[str, object]:
 
 def test_make_up_runs_everything_seeds_once_stops_cleanly_and_keeps_the_data(tmp_path: Path) -> None:
     var_dir = tmp_path / "var"
+    var_dir.mkdir()
+    left_open = var_dir / "left-by-an-older-run.log"
+    left_open.write_text("a log line\n")
+    left_open.chmod(0o644)
     process, urls = start(var_dir)
     try:
         assert set(urls) == {"members", "assignments", "feedback", "notifications"}
@@ -110,6 +114,12 @@ def test_make_up_runs_everything_seeds_once_stops_cleanly_and_keeps_the_data(tmp
         assert stop(process) == 0
     assert (var_dir / "members.db").exists()
     assert (var_dir / "seeded").exists()
+    readable = [
+        f"{path.relative_to(var_dir)} {oct(path.stat().st_mode & 0o777)}"
+        for path in [var_dir, *var_dir.rglob("*")]
+        if not path.is_symlink() and path.stat().st_mode & 0o077
+    ]
+    assert readable == [], "only the user who runs it reads var/: databases, logs, keys, NATS' store"
 
     again, urls = start(var_dir)
     try:

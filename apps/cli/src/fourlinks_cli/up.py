@@ -380,7 +380,9 @@ class Supervisor:
 
 def run_up(var_dir: Path) -> int:
     """Run everything until Ctrl-C or SIGTERM; 1 if it cannot start or a child crash-loops."""
+    os.umask(0o077)  # everything up and its children write (databases, logs, NATS' store) is the user's alone
     var_dir.mkdir(parents=True, exist_ok=True)
+    keep_private(var_dir)
     lock = hold_lock(var_dir)
     if lock is None:
         _say_already_running(var_dir)
@@ -603,6 +605,21 @@ def _banner(state: UpState, var_dir: Path) -> None:
     print(f"  checkpoints  {published}{var_dir / 'checkpoints'}   (verify: ./fourlinks audit verify)")
     print("A token for trying the API: ./fourlinks token --role secretary --scope yuhang")
     print("Ctrl-C stops everything; data stays in", var_dir, flush=True)
+
+
+KEPT_OPEN = {"tools", "isolated"}
+"""Folders of var/ that hold the build's tools, not the system's data."""
+
+
+def keep_private(var_dir: Path) -> None:
+    """Take group and other access away from what an older run left readable under var/."""
+    var_dir.chmod(0o700)
+    for entry in var_dir.iterdir():
+        if entry.name in KEPT_OPEN or entry.is_symlink():
+            continue
+        for path in [entry, *(entry.rglob("*") if entry.is_dir() else [])]:
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode & 0o700)
 
 
 def _secret_file(path: Path, make: str) -> None:
