@@ -337,7 +337,8 @@ def on_a_phone(
     if who:
         sign_in(opened, console, who)
     if link:
-        opened.goto(link)
+        opened.goto(link)  # the link asks first, then signs in by POST
+        opened.get_by_role("button", name="以住户身份登录").tap()
     return opened, watch
 
 

@@ -85,6 +85,7 @@ def test_rs256_tokens_are_verified_against_the_jwks_endpoint() -> None:
             "scope": "yuhang",
             "iss": "fourlinks",
             "aud": "fourlinks",
+            "iat": now,
             "exp": now + timedelta(minutes=5),
         }
         token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})

@@ -4,14 +4,17 @@ say what to do."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import nats.errors
+import structlog
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.sessions import SessionMiddleware
+from nats.aio.client import Client
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fourlinks_console.pages import (
@@ -31,13 +34,25 @@ from fourlinks_console.pages import (
 )
 from fourlinks_console.people import SignInNeeded
 from fourlinks_console.services import ServiceRefused, Services, ServiceUnavailable
+from fourlinks_console.sessions import (
+    MemorySessions,
+    NatsSessions,
+    ServerSessions,
+    Sessions,
+    SessionStoreUnavailable,
+)
 from fourlinks_console.settings import ConsoleSettings
 from fourlinks_console.uploads import PHOTO_FORM_BYTES
 from fourlinks_console.web import LOCALE_COOKIE, Pages, local_path, pages_of, query, see_other
+from fourlinks_runtime.auth import RevokedTokens
 from fourlinks_runtime.edge import BodyLimit
+from fourlinks_runtime.natsconn import NatsUnreachable, connect
 from fourlinks_runtime.settings import Settings
+from fourlinks_runtime.upstate import read_state
 
+log = structlog.get_logger(__name__)
 SESSION_COOKIE = "fourlinks_console"
+NATS_WAIT_SECONDS = 10.0
 SECURITY_HEADERS = [
     (
         b"content-security-policy",
@@ -73,11 +88,23 @@ def create_app(settings: ConsoleSettings | None = None, runtime: Settings | None
     settings = settings or ConsoleSettings()
     runtime = runtime or Settings()
     services = Services(settings)
+    sessions = Sessions(
+        store=MemorySessions(),
+        secret=settings.session_secret_value(runtime.var_dir),
+        idle_seconds=settings.session_idle_minutes * 60,
+        absolute_seconds=settings.session_hours * 3600,
+        cookie=SESSION_COOKIE,
+        secure=settings.secure_cookies,
+    )
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nc = await _with_nats(app, settings, runtime, sessions)
         yield
         await services.aclose()
+        if nc is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await nc.close()
 
     app = FastAPI(
         title="Four Links console", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
@@ -86,14 +113,9 @@ def create_app(settings: ConsoleSettings | None = None, runtime: Settings | None
     app.state.runtime = runtime
     app.state.services = services
     app.state.pages = Pages(runtime.timezone, settings.default_locale)
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=settings.session_secret_value(runtime.var_dir),
-        session_cookie=SESSION_COOKIE,
-        max_age=int(settings.session_hours * 3600),
-        same_site="lax",
-        https_only=settings.secure_cookies,
-    )
+    app.state.sessions = sessions
+    app.state.revocations = None  # sign-out revokes tokens once the console has a NATS
+    app.add_middleware(ServerSessions, sessions=sessions)
     # A form's size, as the services hold theirs; a resident's feedback may carry photos.
     with_photos = {"/r/feedback": PHOTO_FORM_BYTES, "/tasks/{task_id}/do/{action}": PHOTO_FORM_BYTES}
     app.add_middleware(BodyLimit, limit=runtime.max_body_bytes, larger=with_photos)
@@ -120,6 +142,45 @@ def create_app(settings: ConsoleSettings | None = None, runtime: Settings | None
     _locale_switch(app)
     _error_pages(app)
     return app
+
+
+def knows_nats(settings: ConsoleSettings, runtime: Settings) -> bool:
+    """Whether the console uses a NATS: named in its settings, or the one `fourlinks up` runs."""
+    if settings.session_store == "nats":
+        return True
+    return "nats_url" in runtime.model_fields_set or read_state(runtime.var_dir) is not None
+
+
+async def _with_nats(
+    app: FastAPI, settings: ConsoleSettings, runtime: Settings, sessions: Sessions
+) -> Client | None:
+    """Where the console knows a NATS: sign-out revokes tokens there, and (unless the settings
+    keep them in memory) sessions are kept there for every replica. Without one, or when `auto`
+    cannot use it, sessions stay in this process and the log says why."""
+    if not knows_nats(settings, runtime):
+        if settings.environment == "production":
+            log.warning(
+                "sessions_in_memory",
+                reason="no FOURLINKS_NATS_URL: right for one console process only; sign-out revokes no token",
+            )
+        return None
+    try:
+        nc = await connect(runtime, name="fourlinks-console", within=NATS_WAIT_SECONDS)
+    except (NatsUnreachable, nats.errors.Error) as exc:
+        if settings.session_store == "nats":
+            raise
+        log.error("console_without_nats", error=str(exc) or type(exc).__name__, sessions="memory")
+        return None
+    app.state.revocations = RevokedTokens(nc, runtime.revoked_bucket)
+    if settings.session_store != "memory":
+        try:
+            sessions.store = await NatsSessions.open(nc, runtime.console_sessions_bucket)
+        except SessionStoreUnavailable as exc:
+            if settings.session_store == "nats":
+                await nc.close()
+                raise
+            log.error("sessions_in_memory", error=str(exc))
+    return nc
 
 
 def _health(app: FastAPI) -> None:

@@ -1,7 +1,8 @@
 """Who is signed in: the person, their roles and scope, and the token the services accept.
 
-The session is a signed, HttpOnly, SameSite cookie (Starlette's session middleware); it holds the
-person and a CSRF token that every form sends back."""
+The session is kept on the server (sessions.py): the HttpOnly, SameSite cookie holds its random id
+only; every form sends back the CSRF token derived from that id. Signing out deletes the session
+and revokes its token at every service."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
+import structlog
 from fastapi import Depends, HTTPException, Request, status
+
+from fourlinks_console.sessions import SESSION_STATE, Session
+from fourlinks_runtime.auth import RevokedTokens
+
+log = structlog.get_logger(__name__)
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -51,26 +58,42 @@ class Person:
         return bool(STAFF_ROLES & set(self.roles))
 
 
+def session_of(request: Request) -> Session:
+    """This request's session (the console's middleware opened it)."""
+    session: Session = request.scope[SESSION_STATE]
+    return session
+
+
 def sign_in(request: Request, person: Person) -> None:
-    """Start a fresh session for this person (a new CSRF token: no fixation across sign-ins)."""
-    request.session.clear()
-    request.session["person"] = asdict(person)
-    request.session["csrf"] = secrets.token_urlsafe(32)
+    """Start a fresh session for this person: a new id and CSRF token (no fixation across
+    sign-ins), the one before deleted."""
+    session = session_of(request)
+    session.renew()
+    session.data["person"] = asdict(person)
 
 
-def sign_out(request: Request) -> None:
-    """Forget the person."""
-    request.session.clear()
+async def sign_out(request: Request) -> None:
+    """End the session: deleted at once (a copied cookie opens nothing), its token revoked at
+    every service."""
+    person = signed_in(request)
+    session_of(request).renew()
+    if person is None:
+        return
+    revocations: RevokedTokens | None = getattr(request.app.state, "revocations", None)
+    if revocations is None:
+        log.info("token_not_revoked", reason="the console has no NATS to revoke it in")
+        return
+    await revocations.revoke(person.token)
 
 
 def signed_in(request: Request) -> Person | None:
     """The person of this session, unless there is none or their token has expired."""
-    stored: dict[str, Any] | None = request.session.get("person")
+    stored: dict[str, Any] | None = session_of(request).data.get("person")
     if not stored:
         return None
     person = Person(**{**stored, "roles": tuple(stored["roles"])})
     if person.expires <= time.time():
-        sign_out(request)
+        session_of(request).renew()
         return None
     return person
 
@@ -85,20 +108,17 @@ def current_person(request: Request) -> Person:
 
 
 def csrf_token(request: Request) -> str:
-    """This session's CSRF token (made on first use, for the sign-in form itself)."""
-    token: str | None = request.session.get("csrf")
-    if token is None:
-        token = secrets.token_urlsafe(32)
-        request.session["csrf"] = token
-    return token
+    """This session's CSRF token (a first visit gets a session id for it: the sign-in form's)."""
+    return session_of(request).csrf()
 
 
 async def checked_form(request: Request) -> dict[str, str]:
     """FastAPI dependency: the posted form, once its CSRF token matches the session's (403 if not)."""
     form = await request.form()
     sent = str(form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or "")
-    expected = request.session.get("csrf")
-    if not expected or not secrets.compare_digest(sent, str(expected)):
+    session = session_of(request)
+    expected = session.csrf() if session.id is not None else ""
+    if not expected or not secrets.compare_digest(sent, expected):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             "这个表单已过期或不是从本系统打开的，请刷新页面后再试。"

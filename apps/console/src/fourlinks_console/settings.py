@@ -37,7 +37,17 @@ class ConsoleSettings(BaseSettings):
     )
     district: str = Field(default="yuhang", description="the root unit the local sign-in page lists")
     session_secret: SecretStr | None = None
-    session_hours: float = Field(default=8.0, gt=0, le=24)
+    session_hours: float = Field(
+        default=8.0, gt=0, le=24, description="a session ends this long after sign-in, whatever happens"
+    )
+    session_idle_minutes: float = Field(
+        default=60.0, gt=0, le=24 * 60, description="... or after this long without a request"
+    )
+    session_store: Literal["auto", "memory", "nats"] = Field(
+        default="auto",
+        description="memory: this process only; nats: a bucket every replica shares (survives restarts); "
+        "auto: nats when the console knows a NATS (FOURLINKS_NATS_URL, or `fourlinks up`), else memory",
+    )
     default_locale: Literal["zh_CN", "en"] = "zh_CN"
     recurring_times: int = Field(
         default=3, ge=2, description="a building and category raised this often is a recurring problem ..."

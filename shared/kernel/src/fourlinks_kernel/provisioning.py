@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nats.aio.client import Client
+from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError
 
 from fourlinks_kernel.envelope import LAYOUT_KEY, SUBJECT_LAYOUT
@@ -24,6 +25,12 @@ from fourlinks_kernel.jetstream import (
 MIN_SERVER_VERSION = (2, 12, 3)
 DUPLICATE_WINDOW_NS = 2 * 60 * 1_000_000_000
 STREAM_NOT_FOUND = 10059
+REVOKED_BUCKET = "FOURLINKS_REVOKED"
+REVOKED_HOURS = 30 * 24
+"""Tokens signed out before they expire are remembered this long: no token may live longer."""
+SESSIONS_BUCKET = "FOURLINKS_CONSOLE_SESSIONS"
+SESSIONS_HOURS = 24
+"""The console's sessions (encrypted) are forgotten a day after their last use at the latest."""
 
 
 class ProvisioningError(KernelError):
@@ -126,6 +133,8 @@ async def provision(nc: Client, options: ProvisionOptions) -> list[str]:
     done.append(await _ensure_stream(nc, stream_config(options)))
     done.append(await _ensure_key_bucket(nc, options))
     done.append(await _ensure_idempotency_bucket(nc, options))
+    for config in (revoked_bucket_config(options.replicas), sessions_bucket_config(options.replicas)):
+        done.append(await _ensure_bucket(nc, config))
     return done
 
 
@@ -191,6 +200,42 @@ async def _ensure_idempotency_bucket(nc: Client, options: ProvisionOptions) -> s
         await js.update_stream(stream)
         return f"bounded idempotency bucket {settings.idempotency_bucket}"
     return f"verified idempotency bucket {settings.idempotency_bucket}"
+
+
+def revoked_bucket_config(replicas: int) -> KeyValueConfig:
+    """Revoked tokens (a key per token, its expiry as value), read by every service."""
+    return KeyValueConfig(
+        bucket=REVOKED_BUCKET,
+        history=1,
+        ttl=REVOKED_HOURS * 3600,
+        storage=StorageType.FILE,
+        replicas=replicas,
+        max_bytes=64 * 1024 * 1024,
+        max_value_size=64,
+    )
+
+
+def sessions_bucket_config(replicas: int) -> KeyValueConfig:
+    """The console's sessions, shared by its replicas: each value sealed with its session's id."""
+    return KeyValueConfig(
+        bucket=SESSIONS_BUCKET,
+        history=1,
+        ttl=SESSIONS_HOURS * 3600,
+        storage=StorageType.FILE,
+        replicas=replicas,
+        max_bytes=256 * 1024 * 1024,
+        max_value_size=64 * 1024,
+    )
+
+
+async def _ensure_bucket(nc: Client, config: KeyValueConfig) -> str:
+    js = nc.jetstream()
+    try:
+        await js.key_value(config.bucket)
+    except BucketNotFoundError:
+        await js.create_key_value(config)
+        return f"created bucket {config.bucket}"
+    return f"verified bucket {config.bucket}"
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from fourlinks_kernel.projection import (
 )
 from fourlinks_kernel.store import EventStore
 from fourlinks_kernel.unit_of_work import Outcome, UnitOfWork, run_command
+from fourlinks_runtime.auth import RevokedTokens
 from fourlinks_runtime.definition import ServiceDefinition
 from fourlinks_runtime.engines import create_engine_with_schema
 from fourlinks_runtime.eventstore import open_event_store
@@ -63,6 +64,7 @@ class ServiceRuntime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     broker: NatsBroker | None = None
     idempotency: IdempotencyKeys = field(default_factory=lambda: IdempotencyKeys(None))
+    revoked: RevokedTokens = field(default_factory=RevokedTokens)  # tokens signed out: refused
     kept: KeptAggregates = field(default_factory=KeptAggregates)
     stored: StoredPositions | None = None  # an API process: the worker's checkpoints
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -181,6 +183,8 @@ async def start_runtime(definition: ServiceDefinition, settings: Settings) -> Se
     engine = await create_engine_with_schema(url, schema)
     runtime = ServiceRuntime(definition, settings, nc, store, engine, cipher, ServiceMetrics())
     runtime.idempotency = await IdempotencyKeys.open(nc, settings.idempotency_bucket)
+    runtime.revoked = await RevokedTokens.open(nc, settings.revoked_bucket)
+    runtime.tasks.append(asyncio.create_task(runtime.revoked.follow(), name="revocations"))
     runtime.kept = KeptAggregates(settings.kept_aggregates)
     cipher.on_erase.append(runtime.kept.forget_person)
     if settings.process_role == "api":

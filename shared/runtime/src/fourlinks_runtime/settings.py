@@ -17,6 +17,7 @@ from fourlinks_contracts.feedback import (
 )
 from fourlinks_kernel.crypto import parse_master_key
 from fourlinks_kernel.jetstream import JetStreamSettings
+from fourlinks_kernel.provisioning import REVOKED_BUCKET, REVOKED_HOURS, SESSIONS_BUCKET
 from fourlinks_runtime.upstate import read_state
 
 
@@ -69,6 +70,24 @@ class Settings(BaseSettings):
     jwt_jwks_url: str | None = None
     jwt_issuer: str = "fourlinks"
     jwt_audience: str = "fourlinks"
+    jwt_max_hours: float = Field(
+        default=12.0, gt=0, le=REVOKED_HOURS, description="longest a person's token may live (exp - iat)"
+    )
+    jwt_resident_max_hours: float = Field(
+        default=72.0,
+        gt=0,
+        le=REVOKED_HOURS,
+        description="... a household's token (the resident role only: the sign-in link a text carries)",
+    )
+    jwt_require_jti: bool = Field(
+        default=False, description="refuse tokens without a jti (sign-out revokes the others by digest)"
+    )
+    revoked_bucket: str = Field(
+        default=REVOKED_BUCKET, description="tokens signed out before they expire, checked by every service"
+    )
+    console_sessions_bucket: str = Field(
+        default=SESSIONS_BUCKET, description="the console's sessions, when it keeps them in NATS"
+    )
     projection_batch_size: int = 500
     process_role: Literal["all", "api"] = Field(
         default="all",
@@ -142,6 +161,9 @@ class Settings(BaseSettings):
     )
     integrity_check_hours: float = Field(
         default=24.0, gt=0, description="the checkpointer runs the whole integrity check this often"
+    )
+    rate_limits: bool = Field(
+        default=True, description="rate limits on public and resident routes (off only for benchmarks)"
     )
     member_default_capacity: int = Field(default=20, ge=1, le=500, description="contacts a member serves")
 

@@ -1,7 +1,7 @@
 """A resident's pages, phone first (居民): following any feedback by its reference without signing
-in (states and dates only), and, signed in through the link sent to the household's phone, their
-own feedback: raising one (the reference number on the spot), answering a call-back, rating their
-member once a month."""
+in (states and dates only), and, signed in through the link sent to the household's phone (its
+page asks first, and signs in by a form), their own feedback: raising one (the reference number on
+the spot), answering a call-back, rating their member once a month."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from fourlinks_console.people import CheckedForm, CurrentPerson, Person, sign_in
+from fourlinks_console.people import CheckedForm, CurrentPerson, Person, sign_in, sign_out, signed_in
 from fourlinks_console.services import ServiceRefused, Services, part
 from fourlinks_console.uploads import photo_from, uploaded_photos
 from fourlinks_console.web import pages_of, query, see_other
@@ -45,23 +45,59 @@ async def follow(request: Request, reference: str | None = None) -> Response:
 
 @router.get("/r", name="resident_link")
 async def resident_link(request: Request, t: str = "") -> Response:
-    """The link sent to a household's phone: its token, once a service accepts it, starts the
-    resident's session; the address without the token is where they land (no token in history)."""
-    claims = _claims(t)
-    if claims is None or "resident" not in claims.get("roles", []):
+    """The link sent to a household's phone: a page asking to sign in as the household (opening
+    the link signs nobody in, nor signs out whoever is signed in here: the page names them)."""
+    resident = await _linked(request, t)
+    if resident is None:
         return _link_refused(request)
+    current = signed_in(request)
+    if current is not None and _same(current, resident):
+        return see_other("/r/feedback")
+    return _confirm(request, t, current)
+
+
+@router.post("/r")
+async def resident_signin(request: Request, form: CheckedForm) -> Response:
+    """The link's token, once a service accepts it, starts the resident's session; another
+    person's session is ended only when the page said so; the address without the token is where
+    they land (no token in history)."""
+    token = form.get("t", "")
+    resident = await _linked(request, token)
+    if resident is None:
+        return _link_refused(request)
+    current = signed_in(request)
+    if current is not None and not _same(current, resident):
+        if form.get("replace") != "yes":
+            return _confirm(request, token, current, status=409)
+        await sign_out(request)
+    sign_in(request, resident)
+    return see_other("/r/feedback")
+
+
+async def _linked(request: Request, token: str) -> Person | None:
+    """The household a link's token signs in, once the feedback service accepts the token."""
+    claims = _claims(token)
+    if claims is None or "resident" not in claims.get("roles", []):
+        return None
     services: Services = request.app.state.services
     try:
-        await services.get(
-            t, "feedback", "/feedback", {"limit": 1}
-        )  # the service checks signature and expiry
+        await services.get(token, "feedback", "/feedback", {"limit": 1})  # signature, expiry, revocation
     except ServiceRefused:
-        return _link_refused(request)
-    person = Person(
-        str(claims["sub"]), "", ("resident",), str(claims.get("scope", "")), t, float(claims["exp"])
+        return None
+    scope = str(claims.get("scope", ""))
+    return Person(str(claims["sub"]), "", ("resident",), scope, token, float(claims["exp"]))
+
+
+def _same(current: Person, resident: Person) -> bool:
+    return current.id == resident.id and current.roles == resident.roles
+
+
+def _confirm(request: Request, token: str, current: Person | None, *, status: int = 200) -> Response:
+    page = pages_of(request).render(
+        request, "resident_confirm.html", {"token": token, "other": current}, status=status
     )
-    sign_in(request, person)
-    return see_other("/r/feedback")
+    page.headers["Cache-Control"] = "no-store"  # the link's token is on the page
+    return page
 
 
 def _claims(token: str) -> dict[str, Any] | None:

@@ -84,7 +84,7 @@ async def signin_local(request: Request, form: CheckedForm) -> Response:
 
 @router.post("/signout")
 async def signout(request: Request, _: CheckedForm) -> Response:
-    sign_out(request)
+    await sign_out(request)
     return see_other("/signin")
 
 
