@@ -77,3 +77,21 @@ async def test_figures_are_asked_only_for_days_and_months_in_range(district: Dis
     for client in (d.assignments, d.feedback):
         reply = await client.get(f"/kpis?{query}", headers=d.secretary)
         assert reply.status_code == 422, (query, reply.text)
+
+
+async def test_guessing_references_from_one_address_is_slowed_down_with_429(district: District) -> None:
+    d = district
+    answers = [
+        (
+            await d.feedback.get(
+                f"/public/follow-up/FL-20261207-AAAAAA{'ABCDEFGH'[n // 8]}{'ABCDEFGH'[n % 8]}"
+            )
+        ).status_code
+        for n in range(40)
+    ]
+    assert answers[:30] == [404] * 30  # a minute's worth of looking up receipts passes
+    assert set(answers[30:]) == {429}
+    refused = await d.feedback.get("/public/follow-up/FL-20261207-AAAAAAAA")
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert "try again in" in refused.json()["detail"]

@@ -125,6 +125,7 @@ class Run:
             "FOURLINKS_MASTER_KEY": self.dataset.master_key,
             "FOURLINKS_JWT_SECRET": JWT_SECRET,
             "FOURLINKS_LOG_LEVEL": "WARNING",
+            "FOURLINKS_RATE_LIMITS": "false",  # one client address sends the whole load
             **extra,
         }
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from pydantic import Field
 
 from fourlinks_contracts.feedback import Channel, FeedbackKind, Resolved, Satisfaction
@@ -41,8 +41,13 @@ from fourlinks_runtime.http import (
 )
 from fourlinks_runtime.http import CommandAccepted as BaseCommandAccepted
 from fourlinks_runtime.photos import PhotosSent, checked
+from fourlinks_runtime.rate_limits import TOO_MANY, RateLimit
 from fourlinks_runtime.runtime import ServiceRuntime
 
+FOLLOW_UP_LIMIT = RateLimit("following a reference", per_client=30, overall=1200)
+"""Whoever holds a reference may follow it; guessing references is throttled."""
+SUBMIT_LIMIT = RateLimit("submitting feedback", per_client=20, overall=1200)
+"""A household reports a few problems a day; a script reports thousands."""
 router = APIRouter(tags=["feedback"])
 
 
@@ -118,7 +123,11 @@ async def _contact(runtime: ServiceRuntime, body: SubmitFeedback) -> tuple[str, 
 
 
 @router.post(
-    "/feedback", status_code=status.HTTP_201_CREATED, summary="Submit feedback; answers with its reference"
+    "/feedback",
+    status_code=status.HTTP_201_CREATED,
+    summary="Submit feedback; answers with its reference",
+    dependencies=[Depends(SUBMIT_LIMIT)],
+    responses=TOO_MANY,
 )
 async def submit(
     body: SubmitFeedback, request: Request, actor: Submitter, min_position: MinPosition = None
@@ -286,6 +295,8 @@ async def follow_up(
     "/public/follow-up/{reference}",
     summary="Follow feedback by its reference without signing in: states and dates only",
     response_model=answers.PublicFollowUp,
+    dependencies=[Depends(FOLLOW_UP_LIMIT)],
+    responses=TOO_MANY,
 )
 async def public_follow_up(
     reference: Annotated[str, Path(pattern=REFERENCE_PATTERN, description="FL-YYYYMMDD-XXXXXXXX")],

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Request, UploadFile, status
+from fastapi import APIRouter, Depends, Form, Path, Request, UploadFile, status
 from fastapi.responses import Response
 
 from fourlinks_contracts.photos import PhotoInfo
@@ -20,7 +20,10 @@ from fourlinks_runtime.guards import FeedbackReader as Anyone
 from fourlinks_runtime.guards import Submitter
 from fourlinks_runtime.http import MinPosition, caught_up
 from fourlinks_runtime.photos import PhotoAnswer, kept, shown
+from fourlinks_runtime.rate_limits import TOO_MANY, RateLimit
 
+UPLOAD_LIMIT = RateLimit("uploading photos", per_client=30, overall=600)
+"""Six photos a report, a few reports a day; each decode costs a core for a moment."""
 router = APIRouter(tags=["photos"])
 
 
@@ -39,6 +42,8 @@ def photo_subject(actor: Actor, household_id: str | None, enterprise_id: str | N
 
 @router.post(
     "/photos",
+    dependencies=[Depends(UPLOAD_LIMIT)],
+    responses=TOO_MANY,
     status_code=status.HTTP_201_CREATED,
     summary="Upload an evidence photo (JPEG, PNG, WebP or HEIC, up to 10 MB) to send with feedback",
     response_model=PhotoAnswer,
