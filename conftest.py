@@ -472,6 +472,7 @@ NATS_PASSWORDS = {
     "FOURLINKS_NATS_FEEDBACK_PASSWORD": "feedback-secret",
     "FOURLINKS_NATS_NOTIFICATIONS_PASSWORD": "notifications-secret",
     "FOURLINKS_NATS_AUDITOR_PASSWORD": "auditor-secret",
+    "FOURLINKS_NATS_CONSOLE_PASSWORD": "console-secret",
     "FOURLINKS_NATS_SYSTEM_PASSWORD": "system-secret",
 }
 

@@ -14,6 +14,7 @@ done
 keep audit_db_password "$(random)"
 keep audit_database_url "postgresql://audit:$(cat secrets/audit_db_password)@postgres/audit"
 keep nats_auditor_password "$(random)"
+keep nats_console_password "$(random)"
 keep nats_admin_password "$(random)"
 keep nats_system_password "$(random)"
 keep master_key "$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')"
@@ -38,6 +39,7 @@ keep console_oidc_client_secret "${FOURLINKS_CONSOLE_OIDC_CLIENT_SECRET:-set-me}
     echo "FOURLINKS_NATS_${service^^}_PASSWORD=$(cat "secrets/nats_${service}_password")"
   done
   echo "FOURLINKS_NATS_AUDITOR_PASSWORD=$(cat secrets/nats_auditor_password)"
+  echo "FOURLINKS_NATS_CONSOLE_PASSWORD=$(cat secrets/nats_console_password)"
   echo "FOURLINKS_NATS_SYSTEM_PASSWORD=$(cat secrets/nats_system_password)"
 } > secrets/nats.env
 chmod 600 secrets/nats.env

@@ -3,6 +3,7 @@ started again with the data kept."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -13,6 +14,10 @@ import time
 from pathlib import Path
 
 import httpx
+import nats
+import nats.aio.client
+import nats.errors
+import pytest
 
 UP = [sys.executable, "-m", "fourlinks_cli", "up"]
 
@@ -88,6 +93,38 @@ def coverage(url: str, var_dir: Path) -> dict[str, object]:
         time.sleep(0.2)
 
 
+async def its_nats_admits_its_users_only(var_dir: Path) -> None:
+    """No password, no connection; a service's user publishes no other context's events and cannot
+    touch the stream; the administrator can (what `fourlinks nats init` needs)."""
+    url = f"nats://127.0.0.1:{json.loads((var_dir / 'up.json').read_text())['nats_port']}"
+    with pytest.raises((nats.errors.Error, OSError)):
+        await nats.connect(url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2)
+
+    async def as_user(user: str) -> nats.aio.client.Client:
+        password = (var_dir / "nats-users" / f"{user}.password").read_text().strip()
+        return await nats.connect(url, user=user, password=password, allow_reconnect=False)
+
+    async def answered(client: nats.aio.client.Client, subject: str) -> bool:
+        try:
+            await client.request(subject, b"{}", timeout=1)
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+            return False
+        return True
+
+    members, admin = await as_user("members"), await as_user("admin")
+    try:
+        assert not await answered(members, "fourlinks.feedback.feedback.forged")  # another context
+        assert not await answered(members, "$JS.API.STREAM.DELETE.FOURLINKS_EVENTS")
+        assert not await answered(members, "$JS.API.STREAM.PURGE.KV_FOURLINKS_KEYS")
+        assert await answered(members, "$JS.API.STREAM.INFO.FOURLINKS_EVENTS")
+        assert await answered(admin, "$JS.API.STREAM.INFO.FOURLINKS_EVENTS")
+    finally:
+        await members.close()
+        await admin.close()
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (var_dir / "nats-users").iterdir()}
+    assert set(modes.values()) == {0o600}
+
+
 def test_make_up_runs_everything_seeds_once_stops_cleanly_and_keeps_the_data(tmp_path: Path) -> None:
     var_dir = tmp_path / "var"
     var_dir.mkdir()
@@ -110,6 +147,7 @@ def test_make_up_runs_everything_seeds_once_stops_cleanly_and_keeps_the_data(tmp
         )
         assert created.status_code == 201, created.text
         assert signed_checkpoints(var_dir), "make up signs checkpoints of the log (docs/audit.md)"
+        asyncio.run(its_nats_admits_its_users_only(var_dir))
     finally:
         assert stop(process) == 0
     assert (var_dir / "members.db").exists()

@@ -194,3 +194,40 @@ async def test_the_three_services_run_the_loop_under_their_own_users(
             return reply.status_code == 200 and reply.json()["assignee"] == member
 
         assert await eventually(assigned)
+
+
+async def test_a_store_written_before_the_server_had_users_keeps_its_events_when_it_gets_them(
+    tmp_path: Path,
+) -> None:
+    from fourlinks_cli.nats_accounts import render
+    from fourlinks_cli.nats_users import move_unlocked_store, nats_users
+    from fourlinks_runtime.embedded import start_nats
+
+    nats_dir = tmp_path / "nats"
+    open_server = start_nats(nats_dir)
+    try:
+        client = await nats.connect(open_server.url)
+        config = {"name": "FOURLINKS_EVENTS", "subjects": ["fourlinks.>"], "storage": "file"}
+        await client.request("$JS.API.STREAM.CREATE.FOURLINKS_EVENTS", json.dumps(config).encode(), timeout=5)
+        await client.jetstream().publish("fourlinks.members.org_unit.x", b"an event of the past")
+        await client.close()
+    finally:
+        open_server.stop()
+    assert move_unlocked_store(nats_dir)
+    assert not move_unlocked_store(nats_dir)  # once
+    passwords = nats_users(tmp_path)
+    locked = start_nats(nats_dir, accounts=render(), env={**os.environ, **passwords})
+    try:
+        with pytest.raises((nats.errors.Error, OSError)):
+            await nats.connect(locked.url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2)
+        admin = await nats.connect(
+            locked.url,
+            user="admin",
+            password=passwords["FOURLINKS_NATS_ADMIN_PASSWORD"],
+            allow_reconnect=False,
+        )
+        info = json.loads((await admin.request("$JS.API.STREAM.INFO.FOURLINKS_EVENTS", b"", timeout=5)).data)
+        assert info["state"]["messages"] == 1
+        await admin.close()
+    finally:
+        locked.stop()

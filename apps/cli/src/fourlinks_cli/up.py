@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fourlinks_audit.notes import SignerKey
+from fourlinks_cli.nats_accounts import render as render_accounts
+from fourlinks_cli.nats_users import as_nats_user, move_unlocked_store, nats_users
 from fourlinks_console.serve import DEFAULT_PORT as CONSOLE_PORT
 from fourlinks_kernel.crypto import generate_master_key
 from fourlinks_runtime.embedded import start_nats
@@ -148,9 +150,16 @@ class Supervisor:
 
     # -- starting ---------------------------------------------------------------------------
     def start_nats(self) -> None:
+        passwords = nats_users(self.var_dir)
+        accounts = render_accounts()
+
         def launch() -> subprocess.Popen[bytes]:
             server = start_nats(
-                self.var_dir / "nats", port=self.state.nats_port, monitor_port=self.state.monitor_port
+                self.var_dir / "nats",
+                port=self.state.nats_port,
+                monitor_port=self.state.monitor_port,
+                accounts=accounts,
+                env={**os.environ, **passwords},
             )
             return server.process
 
@@ -177,7 +186,11 @@ class Supervisor:
             with log.open("ab") as output:
                 # A session of its own: Ctrl-C reaches only the supervisor, which stops in order.
                 return subprocess.Popen(
-                    command, env=self.env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+                    command,
+                    env=as_nats_user(self.env, self.var_dir, name),
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
                 )
 
         return launch
@@ -190,7 +203,11 @@ class Supervisor:
 
         def launch() -> subprocess.Popen[bytes]:  # the addresses of each launch: a port may have moved
             command = [sys.executable, "-m", "fourlinks_console", "--port", str(self.state.console)]
-            env = {"FOURLINKS_CONSOLE_LOCAL_SIGNIN": "1", **self.env, **self._console_urls()}
+            env = {
+                "FOURLINKS_CONSOLE_LOCAL_SIGNIN": "1",
+                **as_nats_user(self.env, self.var_dir, "console"),
+                **self._console_urls(),
+            }
             with log.open("ab") as output:
                 return subprocess.Popen(
                     command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
@@ -222,7 +239,11 @@ class Supervisor:
                 command += ["--port", str(self.state.checkpoints)]
             with log.open("ab") as output:
                 return subprocess.Popen(
-                    command, env=self.env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+                    command,
+                    env=as_nats_user(self.env, self.var_dir, "auditor"),
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
                 )
 
         child = Child("checkpoints", launch, log)
@@ -403,12 +424,15 @@ def run_up(var_dir: Path) -> int:
     }
     supervisor = Supervisor(var_dir, state, env, Settings(), held=held)
     try:
+        if move_unlocked_store(var_dir / "nats"):
+            print("the NATS store moved to its account: the server now admits its users only", flush=True)
         supervisor.start_nats()
-        _command(["nats", "init", "--monitor-url", f"http://127.0.0.1:{state.monitor_port}"], env)
+        admin = as_nats_user(env, var_dir, "admin")
+        _command(["nats", "init", "--monitor-url", f"http://127.0.0.1:{state.monitor_port}"], admin)
         supervisor.start_services()
         supervisor.start_console()
         supervisor.start_checkpointer()
-        _seed_first_time(var_dir, env)
+        _seed_first_time(var_dir, admin)
         print("waiting for the services to be ready ...", flush=True)
         return supervisor.run(stopping)
     finally:

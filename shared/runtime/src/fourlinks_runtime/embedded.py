@@ -24,6 +24,8 @@ jetstream {{
   sync_interval: {sync}
 }}
 """
+ACCOUNTS_FILE = "accounts.conf"
+"""Beside the server's config: when present, the server takes it in (users, passwords, permissions)."""
 
 
 def nats_server_binary() -> Path:
@@ -77,22 +79,28 @@ def start_nats(
     monitor_port: int = -1,
     name: str = "fourlinks",
     sync_always: bool = True,
+    accounts: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> EmbeddedNats:
     """Start nats-server with JetStream under `data_dir`; a free port unless one is given.
 
-    `sync_always=False` exists only to prove that init refuses such a server.
+    `sync_always=False` exists only to prove that init refuses such a server. With `accounts`
+    (an accounts.conf), nobody connects without a user and password, and each user may do only
+    what its permissions say; `env` carries the passwords the accounts name.
     """
     data_dir = data_dir.resolve()
     store_dir = data_dir / "jetstream"
     store_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "nats-server.conf"
     sync = "always" if sync_always else "2m"
-    config.write_text(
-        SERVER_CONFIG.format(
-            host="127.0.0.1", name=name, port=port, monitor_port=monitor_port, store_dir=store_dir, sync=sync
-        )
+    text = SERVER_CONFIG.format(
+        host="127.0.0.1", name=name, port=port, monitor_port=monitor_port, store_dir=store_dir, sync=sync
     )
-    return run_nats_config(config, data_dir=data_dir, store_dir=store_dir)
+    if accounts is not None:  # the accounts' passwords come from the server's environment
+        (data_dir / ACCOUNTS_FILE).write_text(accounts)
+        text += f"include {ACCOUNTS_FILE}\n"
+    config.write_text(text)
+    return run_nats_config(config, data_dir=data_dir, store_dir=store_dir, env=env)
 
 
 def run_nats_config(

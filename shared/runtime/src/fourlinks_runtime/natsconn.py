@@ -66,7 +66,7 @@ def connect_options(settings: Settings, *, name: str) -> dict[str, Any]:
     }
     if settings.nats_user:
         options["user"] = settings.nats_user
-        options["password"] = settings.nats_password.get_secret_value() if settings.nats_password else ""
+        options["password"] = settings.nats_password_value()
     if settings.nats_creds_file:
         options["user_credentials"] = str(settings.nats_creds_file)
     if settings.nats_tls_ca_file or settings.nats_tls_cert_file:

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     nats_url: str = Field(default="nats://127.0.0.1:4222", description="comma-separated NATS server URLs")
     nats_user: str | None = None
     nats_password: SecretStr | None = None
+    nats_password_file: Path | None = Field(default=None, description="... the password from a file")
     nats_creds_file: Path | None = Field(default=None, description="NATS .creds file (JWT + nkey seed)")
     nats_tls_ca_file: Path | None = None
     nats_tls_cert_file: Path | None = None
@@ -174,7 +175,24 @@ class Settings(BaseSettings):
             state = read_state(self.var_dir)
             if state is not None:
                 self.nats_url = state.nats_url
+                self._embedded_user()
         return self
+
+    def _embedded_user(self) -> None:
+        """On the machine of a `fourlinks up`: its server admits users only; a command run by
+        hand there (an operator's) signs in as the administrator, from var/nats-users."""
+        if self.nats_user is None and self.nats_password is None and self.nats_password_file is None:
+            admin = self.var_dir / "nats-users" / "admin.password"
+            if admin.exists():
+                self.nats_user, self.nats_password_file = "admin", admin
+
+    def nats_password_value(self) -> str:
+        """The NATS password: given, or read from its file ("" for none)."""
+        if self.nats_password is not None:
+            return self.nats_password.get_secret_value()
+        if self.nats_password_file is not None:
+            return self.nats_password_file.read_text().strip()
+        return ""
 
     def jetstream(self) -> JetStreamSettings:
         """Stream names as the event store uses them."""

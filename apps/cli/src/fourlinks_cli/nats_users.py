@@ -1,0 +1,48 @@
+"""The embedded NATS is locked like the cluster: a user per service, the auditor, the console and
+an administrator, each with a random password in var/nats-users (0700, files 0600), and the same
+accounts and permissions as deploy/nats/accounts.conf. Nobody connects without one."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from fourlinks_cli.nats_accounts import USERS
+
+FOLDER = "nats-users"
+ACCOUNT = "FOURLINKS"
+"""The account every user of the accounts file belongs to (its JetStream data is filed under it)."""
+
+
+def nats_users(var_dir: Path) -> dict[str, str]:
+    """Each user's password (made once), as the server's environment names them."""
+    folder = var_dir / FOLDER
+    folder.mkdir(mode=0o700, exist_ok=True)
+    passwords = {}
+    for user in USERS:
+        path = folder / f"{user}.password"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(32) + "\n")
+        passwords[f"FOURLINKS_NATS_{user.upper()}_PASSWORD"] = path.read_text().strip()
+    return passwords
+
+
+def as_nats_user(env: dict[str, str], var_dir: Path, user: str) -> dict[str, str]:
+    """A child's environment: it connects as `user`, the password read from its file."""
+    unset = {key: value for key, value in env.items() if key != "FOURLINKS_NATS_PASSWORD"}
+    password_file = str(var_dir / FOLDER / f"{user}.password")
+    return {**unset, "FOURLINKS_NATS_USER": user, "FOURLINKS_NATS_PASSWORD_FILE": password_file}
+
+
+def move_unlocked_store(nats_dir: Path) -> bool:
+    """A store written before the server had accounts keeps its streams under the global account;
+    they move to the system's account once, before the server starts (True when they moved)."""
+    accounts = nats_dir / "jetstream" / "jetstream"
+    unlocked, locked = accounts / "$G", accounts / ACCOUNT
+    if unlocked.is_dir() and not locked.exists():
+        unlocked.rename(locked)
+        return True
+    return False
