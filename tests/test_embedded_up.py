@@ -22,14 +22,16 @@ import pytest
 UP = [sys.executable, "-m", "fourlinks_cli", "up"]
 
 
-def start(var_dir: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start(
+    var_dir: Path, *more: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
     process = subprocess.Popen(
-        [*UP, "--var-dir", str(var_dir)],
+        [*UP, *more, "--var-dir", str(var_dir)],
         stdout=subprocess.PIPE,
         stderr=(var_dir.parent / "up.log").open("ab"),
         text=True,
         start_new_session=True,  # its own process group, as a terminal gives it: Ctrl-C reaches the group
-        env={**os.environ, "FOURLINKS_LOG_LEVEL": "WARNING"},
+        env={**os.environ, "FOURLINKS_LOG_LEVEL": "WARNING", **(env or {})},
     )
     assert process.stdout is not None
     urls: dict[str, str] = {}
@@ -257,3 +259,52 @@ def test_the_readme_commands_work_verbatim_next_to_a_running_make_up(tmp_path: P
         assert json.loads((var_dir / "up.json").read_text())["nats_port"] == first_ports["nats_port"]
     finally:
         assert stop(again) == 0
+
+
+IDENTITY_PROVIDER = {
+    "FOURLINKS_CONSOLE_OIDC_DISCOVERY_URL": "https://idp.example.gov.cn/.well-known/openid-configuration",
+    "FOURLINKS_CONSOLE_OIDC_CLIENT_ID": "fourlinks-console",
+    "FOURLINKS_CONSOLE_OIDC_CLIENT_SECRET": "from-the-identity-provider",
+    "FOURLINKS_SKIP_SEED": "1",
+}
+
+
+def test_production_on_one_machine_offers_no_local_sign_in(tmp_path: Path) -> None:
+    """What `install --systemd` runs: the console sends people to the identity provider only."""
+    var_dir = tmp_path / "var"
+    var_dir.mkdir()
+    refused = subprocess.run(
+        [*UP, "--var-dir", str(var_dir), "--production"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("FOURLINKS_CONSOLE_OIDC")},
+    )
+    assert refused.returncode == 1
+    assert "FOURLINKS_CONSOLE_OIDC_DISCOVERY_URL" in refused.stderr  # what to set, before anything runs
+    process, urls = start(var_dir, "--production", env=IDENTITY_PROVIDER)
+    try:
+        wait_ready(urls["members"])
+        console = f"http://127.0.0.1:{json.loads((var_dir / 'up.json').read_text())['console']}"
+        page = wait_for_console(console)
+        assert "/signin/oidc" in page.text
+        assert "/signin/local" not in page.text
+        tried = httpx.post(f"{console}/signin/local", data={"person": "administrator"}, timeout=10)
+        assert tried.status_code in (403, 404), tried.status_code
+        assert "fourlinks_session" not in tried.headers.get("set-cookie", "")
+    finally:
+        assert stop(process) == 0
+
+
+def wait_for_console(console: str) -> httpx.Response:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            page = httpx.get(f"{console}/signin", timeout=2)
+            if page.status_code == 200:
+                return page
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "the console never answered"
+        time.sleep(0.3)

@@ -42,6 +42,8 @@ def test_the_generated_service_unit_passes_systemd_analyze_verify(units: Path, t
     text = (units / "fourlinks.service").read_text()
     for line in ("User=fourlinks", "Restart=on-failure", "ReadWritePaths=/var/lib/fourlinks", "LimitNOFILE="):
         assert line in text
+    assert " up --production --var-dir /var/lib/fourlinks" in text  # no local sign-in in production
+    assert "EnvironmentFile=-/etc/fourlinks/fourlinks.env" in text  # the identity provider's settings
     # the check can fail: a wrong directive is reported
     broken = tmp_path / "broken.service"
     broken.write_text(text.replace("Restart=on-failure", "Restart=sometimes"))

@@ -95,6 +95,11 @@ def _parser() -> argparse.ArgumentParser:
         "up", help="run everything on this machine (nats-server + four services on SQLite)"
     )
     up.add_argument("--var-dir", type=Path, default=None, help="where data lives (default ./var)")
+    up.add_argument(
+        "--production",
+        action="store_true",
+        help="the console through the identity provider only, secure cookies (install --systemd uses it)",
+    )
     up.set_defaults(run=_up)
 
     serve = commands.add_parser("serve", help="run one service's HTTP API, projections and policies")
@@ -406,4 +411,4 @@ def _serve(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     from fourlinks_cli.up import run_up
 
-    return run_up((args.var_dir or Settings().var_dir).resolve())
+    return run_up((args.var_dir or Settings().var_dir).resolve(), production=args.production)

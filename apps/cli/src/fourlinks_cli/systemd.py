@@ -44,7 +44,10 @@ WorkingDirectory={var_dir}
 Environment=FOURLINKS_VAR_DIR={var_dir}
 Environment=FOURLINKS_LOG_LEVEL=INFO
 Environment=FOURLINKS_SKIP_SEED=1
-ExecStart={executable} up --var-dir {var_dir}
+# The identity provider people sign in at (FOURLINKS_CONSOLE_OIDC_DISCOVERY_URL, _CLIENT_ID,
+# _CLIENT_SECRET), 0600 root-owned: production has no local sign-in page (up refuses to start without it).
+EnvironmentFile=-/etc/fourlinks/fourlinks.env
+ExecStart={executable} up --production --var-dir {var_dir}
 # SIGTERM: the supervisor stops the services first and NATS last.
 KillSignal=SIGTERM
 KillMode=mixed
@@ -141,6 +144,9 @@ wrote {files} into {output}. To install (as root):
   install -m 0644 {output}/fourlinks.tmpfiles.conf /etc/tmpfiles.d/fourlinks.conf && systemd-tmpfiles --create
   install -m 0644 {output}/fourlinks.service /etc/systemd/system/fourlinks.service
   install -m 0644 {output}/fourlinks-backup.service {output}/fourlinks-backup.timer /etc/systemd/system/
+  install -d -m 0700 /etc/fourlinks && install -m 0600 /dev/null /etc/fourlinks/fourlinks.env
+  # put the identity provider in /etc/fourlinks/fourlinks.env (FOURLINKS_CONSOLE_OIDC_DISCOVERY_URL=,
+  # FOURLINKS_CONSOLE_OIDC_CLIENT_ID=, FOURLINKS_CONSOLE_OIDC_CLIENT_SECRET=), then:
   systemctl daemon-reload && systemctl enable --now fourlinks fourlinks-backup.timer
   journalctl -u fourlinks -f
 """

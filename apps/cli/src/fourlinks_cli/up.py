@@ -137,6 +137,10 @@ class Child:
             self.process.wait()
 
 
+LOCAL_CONSOLE = {"FOURLINKS_CONSOLE_LOCAL_SIGNIN": "1", "FOURLINKS_CONSOLE_ENVIRONMENT": "embedded"}
+"""`make up`: the local sign-in page (the machine's own loopback, for trying the system)."""
+
+
 @dataclass
 class Supervisor:
     """Starts, watches and restarts the children; stops them in order."""
@@ -147,6 +151,7 @@ class Supervisor:
     settings: Settings
     children: dict[str, Child] = field(default_factory=dict)
     held: dict[str, list[socket.socket]] = field(default_factory=dict)  # ports kept until launch
+    console_env: dict[str, str] = field(default_factory=lambda: dict(LOCAL_CONSOLE))
 
     # -- starting ---------------------------------------------------------------------------
     def start_nats(self) -> None:
@@ -196,7 +201,8 @@ class Supervisor:
         return launch
 
     def start_console(self) -> None:
-        """The console, with the local sign-in page (this is the embedded system on one machine)."""
+        """The console: with the local sign-in page for `make up`, through the identity provider
+        only in production (`--production`)."""
         if self.state.console is None:
             return
         log = self.var_dir / "logs" / "console.log"
@@ -204,8 +210,8 @@ class Supervisor:
         def launch() -> subprocess.Popen[bytes]:  # the addresses of each launch: a port may have moved
             command = [sys.executable, "-m", "fourlinks_console", "--port", str(self.state.console)]
             env = {
-                "FOURLINKS_CONSOLE_LOCAL_SIGNIN": "1",
                 **as_nats_user(self.env, self.var_dir, "console"),
+                **self.console_env,
                 **self._console_urls(),
             }
             with log.open("ab") as output:
@@ -399,8 +405,35 @@ class Supervisor:
         print("stopped", flush=True)
 
 
-def run_up(var_dir: Path) -> int:
-    """Run everything until Ctrl-C or SIGTERM; 1 if it cannot start or a child crash-loops."""
+def production_console(var_dir: Path) -> dict[str, str]:
+    """The console of a production on one machine: the identity provider only, secure cookies,
+    sessions signed with var/console.secret; refused (SystemExit, naming what is missing) when the
+    identity provider is not configured."""
+    secret = var_dir / "console.secret"
+    _secret_file(secret, secrets.token_urlsafe(48))
+    env = {
+        "FOURLINKS_CONSOLE_ENVIRONMENT": "production",
+        "FOURLINKS_CONSOLE_LOCAL_SIGNIN": "0",
+        "FOURLINKS_CONSOLE_SESSION_SECRET": secret.read_text().strip(),
+    }
+    missing = [
+        name
+        for name in ("FOURLINKS_CONSOLE_OIDC_DISCOVERY_URL", "FOURLINKS_CONSOLE_OIDC_CLIENT_ID")
+        if not os.environ.get(name)
+    ]
+    if missing:
+        raise SystemExit(
+            "fourlinks up --production: people sign in through the identity provider, and "
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set "
+            "(the EnvironmentFile of the unit, /etc/fourlinks/fourlinks.env; docs/operations.md)"
+        )
+    return env
+
+
+def run_up(var_dir: Path, *, production: bool = False) -> int:
+    """Run everything until Ctrl-C or SIGTERM; 1 if it cannot start or a child crash-loops.
+    `production`: the console takes people through the identity provider only."""
+    console_env = production_console(var_dir) if production else dict(LOCAL_CONSOLE)
     os.umask(0o077)  # everything up and its children write (databases, logs, NATS' store) is the user's alone
     var_dir.mkdir(parents=True, exist_ok=True)
     keep_private(var_dir)
@@ -422,7 +455,7 @@ def run_up(var_dir: Path) -> int:
         "FOURLINKS_VAR_DIR": str(var_dir),
         INSTANCE_ENV: state.instance,
     }
-    supervisor = Supervisor(var_dir, state, env, Settings(), held=held)
+    supervisor = Supervisor(var_dir, state, env, Settings(), held=held, console_env=console_env)
     try:
         if move_unlocked_store(var_dir / "nats"):
             print("the NATS store moved to its account: the server now admits its users only", flush=True)
