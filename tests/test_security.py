@@ -3,16 +3,25 @@ that worked before its fix (the photo and export findings are tested beside thei
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import jwt
 import pytest
-from conftest import COMMUNITY, District, community_with_a_covered_household
+from conftest import COMMUNITY, District, a_problem_assigned, community_with_a_covered_household, eventually
+from PIL import Image
 
 from fourlinks_runtime.auth import issue_token
 from fourlinks_runtime.settings import Settings
 
 NEIGHBOURS = "yuhang/nanyuan/other"
+
+
+def a_png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 60, 40)).save(out, format="PNG")
+    return out.getvalue()
 
 
 def forged_service_token(settings: Settings, *roles: str, scope: str) -> dict[str, str]:
@@ -95,3 +104,79 @@ async def test_guessing_references_from_one_address_is_slowed_down_with_429(dist
     assert refused.status_code == 429
     assert int(refused.headers["Retry-After"]) >= 1
     assert "try again in" in refused.json()["detail"]
+
+
+async def a_member_of_the_neighbours(d: District) -> str:
+    """A community beside ours, with a member of its own."""
+    admin = d.token("administrator", scope="yuhang")
+    await d.post(
+        d.members,
+        "/org-units",
+        {"code": "other", "name": "邻近社区", "level": "community", "parent_path": "yuhang/nanyuan"},
+        admin,
+    )
+    neighbours = d.token("secretary", "secretary-of-the-neighbours", scope=NEIGHBOURS)
+    body = {
+        "name": "李四",
+        "public_phone": "0571-88880002",
+        "party_branch": "邻近支部",
+        "org_unit": NEIGHBOURS,
+    }
+    return str((await d.post(d.members, "/members", body, neighbours))["id"])
+
+
+async def test_no_photo_is_kept_for_a_household_never_registered_or_out_of_scope(district: District) -> None:
+    d = district
+    _, household = await community_with_a_covered_household(d)
+    files = {"photo": ("leak.png", a_png(), "image/png")}
+    nobody = "0190aaaa-0000-7000-8000-000000000001"
+
+    async def upload(about: str, headers: dict[str, str]) -> httpx.Response:
+        return await d.feedback.post("/photos", files=files, data={"household_id": about}, headers=headers)
+
+    unknown = await upload(nobody, d.secretary)
+    assert unknown.status_code == 404, unknown.text
+    assert await d.runtime(d.feedback).cipher._keys.get(nobody) is None  # no key made for nobody
+    neighbours = d.token("secretary", "secretary-of-the-neighbours", scope=NEIGHBOURS)
+    assert (await upload(household, neighbours)).status_code == 403
+    assert (await upload(household, d.secretary)).status_code == 201
+    keys = d.runtime(d.feedback).cipher._keys
+    await d.post(d.members, f"/households/{household}/erase", {}, d.secretary)
+
+    async def forgotten() -> bool:  # the feedback service has applied the erasure
+        return (await upload(household, d.secretary)).status_code == 404
+
+    assert await eventually(forgotten)
+    assert await keys.get(household) is None  # the erased household's key is not made again
+    resident = d.token("resident", household)
+    body = {"category": "repairs", "household_id": household, "description": "又漏水了"}
+    again = await d.feedback.post("/feedback", json=body, headers=resident)
+    assert again.status_code == 422, again.text  # no feedback for an erased household: nothing made
+    assert await keys.get(household) is None
+
+
+async def test_a_task_goes_to_no_member_of_a_neighbouring_community(district: District) -> None:
+    d = district
+    _, _, _, task_id = await a_problem_assigned(d)
+    stranger = await a_member_of_the_neighbours(d)
+    body = {"member_id": stranger, "reason": "换人"}
+    answers: list[httpx.Response] = []
+
+    async def answered_once_known() -> bool:  # until the assignments service has seen the member
+        answers.append(await d.assignments.post(f"/tasks/{task_id}/reassign", json=body, headers=d.secretary))
+        return answers[-1].status_code != 404
+
+    assert await eventually(answered_once_known)
+    assert answers[-1].status_code == 403, answers[-1].text
+    assert "outside this task's unit" in answers[-1].json()["detail"]
+
+
+async def test_a_members_ratings_are_read_only_in_scope(district: District) -> None:
+    d = district
+    member, _ = await community_with_a_covered_household(d)
+    neighbours = d.token("secretary", "secretary-of-the-neighbours", scope=NEIGHBOURS)
+    headers = {"X-Min-Position": str(d.position)}
+    outside = await d.feedback.get(f"/members/{member}/ratings", headers={**neighbours, **headers})
+    assert outside.status_code == 403, outside.text
+    inside = await d.feedback.get(f"/members/{member}/ratings", headers={**d.secretary, **headers})
+    assert inside.status_code == 200, inside.text

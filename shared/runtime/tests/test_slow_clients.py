@@ -5,6 +5,7 @@ client that sends its request at once is served as before."""
 from __future__ import annotations
 
 import asyncio
+import pickle
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,8 +15,12 @@ import uvicorn
 from fastapi import FastAPI
 
 from fourlinks_runtime import serve
-from fourlinks_runtime.slow_clients import guarded_server_options
+from fourlinks_runtime.slow_clients import HeadersInTime, guarded_server_options
 from fourlinks_runtime.upstate import free_port
+
+
+class QuickHeaders(HeadersInTime):
+    header_seconds = 0.5
 
 
 def hello() -> FastAPI:
@@ -31,7 +36,7 @@ def hello() -> FastAPI:
 @pytest.fixture
 async def server() -> AsyncIterator[int]:
     port = free_port()
-    options = guarded_server_options(header_seconds=0.5, max_connections=3)
+    options = guarded_server_options(max_connections=3, protocol=QuickHeaders)
     config = uvicorn.Config(hello(), host="127.0.0.1", port=port, log_config=None, lifespan="off", **options)
     running = uvicorn.Server(config)
     task = asyncio.create_task(running.serve())
@@ -97,4 +102,5 @@ def test_every_service_is_served_with_the_guards(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(options))
     serve.serve("members", host="127.0.0.1", port=free_port())
     assert seen["limit_concurrency"] > 0
-    assert issubclass(seen["http"], guarded_server_options(1, 1)["http"].__mro__[1])
+    assert seen["http"] is HeadersInTime  # importable by name: worker processes get it pickled
+    pickle.dumps(seen["http"])

@@ -13,6 +13,7 @@ from fourlinks_contracts.members import (
     EnterpriseRegistered,
     HelperAttached,
     HelperDetached,
+    HouseholdErased,
     HouseholdRegistered,
     MemberDeactivated,
     MemberRegistered,
@@ -56,7 +57,7 @@ class MemberDirectoryProjection:
     """contact_members, known_members, known_contacts, team_helpers from the members context."""
 
     name: ClassVar[str] = "members_directory"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: an erased household is no longer a known contact
     metadata: ClassVar[MetaData] = metadata
     subjects: ClassVar[str | None] = "members.>"
     handles: ClassVar[frozenset[str]] = frozenset(
@@ -69,6 +70,7 @@ class MemberDirectoryProjection:
             "HelperAttached",
             "HelperDetached",
             "HouseholdRegistered",
+            "HouseholdErased",
             "EnterpriseRegistered",
         }
     )
@@ -98,6 +100,9 @@ class MemberDirectoryProjection:
             case HouseholdRegistered() as e:
                 contact = {"contact_id": e.household_id, "kind": "household", "org_unit": e.org_unit}
                 upsert_row(conn, known_contacts, contact, ["contact_id"])
+            case HouseholdErased() as e:  # nothing is written about it again: no feedback, photo or key
+                conn.execute(known_contacts.delete().where(known_contacts.c.contact_id == e.household_id))
+                conn.execute(contact_members.delete().where(contact_members.c.contact_id == e.household_id))
             case EnterpriseRegistered() as e:
                 contact = {"contact_id": e.enterprise_id, "kind": "enterprise", "org_unit": e.org_unit}
                 upsert_row(conn, known_contacts, contact, ["contact_id"])

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 
-from fourlinks_runtime.slow_clients import HEADER_SECONDS, MAX_CONNECTIONS, guarded_server_options
+from fourlinks_runtime.slow_clients import MAX_CONNECTIONS, guarded_server_options
 from fourlinks_runtime.upstate import free_port
 
 SERVICES = {"members": 8101, "assignments": 8102, "feedback": 8103, "notifications": 8104}  # default ports
@@ -53,7 +53,7 @@ def serve(service: str, *, host: str, port: int, workers: int = 1) -> None:
     import uvicorn  # noqa: PLC0415 - only when serving: `fourlinks token` need not load a web server
 
     app = f"fourlinks_{service}.bootstrap:create_app"
-    guarded = guarded_server_options(HEADER_SECONDS, MAX_CONNECTIONS)
+    guarded = guarded_server_options(MAX_CONNECTIONS)
     if workers <= 1:
         uvicorn.run(app, factory=True, host=host, port=port, log_config=None, access_log=False, **guarded)
         return

@@ -63,7 +63,9 @@ class HeadersInTime(HttpToolsProtocol):
             self.transport.close()
 
 
-def guarded_server_options(header_seconds: float, max_connections: int) -> dict[str, Any]:
-    """uvicorn's options for a service: the deadline on headers, the bound on connections."""
-    protocol = type("HeadersInTime", (HeadersInTime,), {"header_seconds": header_seconds})
+def guarded_server_options(
+    max_connections: int, protocol: type[HeadersInTime] = HeadersInTime
+) -> dict[str, Any]:
+    """uvicorn's options for a service: the deadline on headers, the bound on connections (the
+    protocol is a class importable by name: uvicorn's worker processes receive it pickled)."""
     return {"http": protocol, "limit_concurrency": max_connections}

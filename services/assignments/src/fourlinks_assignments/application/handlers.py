@@ -36,9 +36,9 @@ from fourlinks_assignments.application.commands import (
 )
 from fourlinks_assignments.domain.party_days import PartyDay, session_id_for
 from fourlinks_assignments.domain.tasks import Task
-from fourlinks_kernel.access import ensure_scope
+from fourlinks_kernel.access import ensure_scope, scope_covers
 from fourlinks_kernel.envelope import Actor
-from fourlinks_kernel.errors import InvalidCommand, NotFound, StateConflict
+from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound, StateConflict
 from fourlinks_kernel.unit_of_work import UnitOfWork
 
 C = TypeVar("C")
@@ -87,13 +87,20 @@ def with_directory(
     return lambda command, uow: handler(command, uow, directory)
 
 
-async def active_member(directory: Directory, member_id: str, helpers: list[str]) -> MemberInfo:
-    """A member who can take a task, with helpers from their own 1 + X team."""
+async def active_member(
+    directory: Directory, member_id: str, helpers: list[str], *, task_unit: str | None = None
+) -> MemberInfo:
+    """A member who can take a task, with helpers from their own 1 + X team; for a task of
+    `task_unit`, a member of that unit, of a unit within it, or above it (never of a neighbouring
+    community: they would read what is not theirs)."""
     member = await directory.member(member_id)
     if member is None:
         raise NotFound(f"member {member_id} is not known here (yet)")
     if not member.active:
         raise StateConflict(f"member {member_id} is deactivated")
+    unit = member.org_unit
+    if task_unit is not None and not (scope_covers(unit, task_unit) or scope_covers(task_unit, unit)):
+        raise NotAllowed(f"member {member_id} belongs to {unit}, outside this task's unit {task_unit}")
     strangers = sorted(set(helpers) - member.helpers)
     if strangers:
         raise InvalidCommand(f"helpers {strangers} are not in member {member_id}'s 1 + X team")
@@ -164,7 +171,7 @@ async def assign(cmd: AssignTask, uow: UnitOfWork, directory: Directory) -> str:
         member_id = await directory.member_of_contact(contact) if contact else None
         if member_id is None:
             raise InvalidCommand("no card covers this task's contact: name the member to assign")
-    await active_member(directory, member_id, cmd.helpers)
+    await active_member(directory, member_id, cmd.helpers, task_unit=task.org_unit)
     if cmd.party_day_id:
         await _party_day(uow, cmd.party_day_id)
     task.assign(
@@ -215,7 +222,7 @@ async def spot_check(cmd: SpotCheck, uow: UnitOfWork) -> None:
 async def reassign(cmd: ReassignTask, uow: UnitOfWork, directory: Directory) -> None:
     """Give the task to another member."""
     task = await task_in_scope(uow, cmd.actor, cmd.task_id)
-    await active_member(directory, cmd.member_id, cmd.helpers)
+    await active_member(directory, cmd.member_id, cmd.helpers, task_unit=task.org_unit)
     task.reassign(to_member=cmd.member_id, helpers=cmd.helpers, reason=cmd.reason)
 
 

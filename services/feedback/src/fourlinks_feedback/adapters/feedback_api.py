@@ -359,6 +359,11 @@ async def member_ratings(
         raise NotAllowed("ratings are for the member and the secretaries")
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
+        if actor.id != member_id:  # staff: only members of their own scope
+            unit = await queries.member_unit(conn, member_id)
+            if unit is None:
+                raise NotFound(f"member {member_id} is not known here (yet)")
+            ensure_scope(actor, unit)
         return await queries.member_ratings(conn, member_id)
 
 

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from fourlinks_contracts.photos import PhotoInfo
 from fourlinks_feedback.application import access, queries
 from fourlinks_feedback.projections.feedback import photos
-from fourlinks_kernel.access import Role
+from fourlinks_kernel.access import Role, ensure_scope
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound
 from fourlinks_runtime.edge import EntityId, IdInPath
@@ -56,8 +56,22 @@ async def upload_photo(
     enterprise_id: Annotated[EntityId | None, Form()] = None,
 ) -> dict[str, Any]:
     """Kept upright, at most 2048 px, without its metadata (no location), sealed under the person's
-    key: erasing the person makes it unreadable. Name the answer in the feedback's `photos`."""
-    return await kept(request, photo_subject(actor, household_id, enterprise_id), photo)
+    key: erasing the person makes it unreadable. Name the answer in the feedback's `photos`. Only
+    for a registered household or enterprise in the sender's scope (404 otherwise, 403 out of scope)."""
+    subject = photo_subject(actor, household_id, enterprise_id)
+    await contact_in_scope(request, actor, subject)
+    return await kept(request, subject, photo)
+
+
+async def contact_in_scope(request: Request, actor: Actor, contact_id: str) -> None:
+    """The photo's household or enterprise is registered, and in scope for staff and members."""
+    runtime = await caught_up(request, None)
+    async with runtime.engine.connect() as conn:
+        known = await queries.known_contact(conn, contact_id)
+    if known is None:
+        raise NotFound(f"no household or enterprise {contact_id} is registered")
+    if Role.RESIDENT not in actor.roles:
+        ensure_scope(actor, known[0])
 
 
 @router.get(

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_contracts.members import COMMUNITY_DEPTH, group_unit
-from fourlinks_directory.members_directory import contact_members, known_contacts
+from fourlinks_directory.members_directory import contact_members, known_contacts, known_members
 from fourlinks_feedback.projections.feedback import (
     callbacks,
     feedback_counts,
@@ -325,6 +325,13 @@ async def card_link(conn: AsyncConnection, contact_id: str) -> tuple[str, str] |
         )
     ).first()
     return (str(row.member_id), str(row.card_id)) if row else None
+
+
+async def member_unit(conn: AsyncConnection, member_id: str) -> str | None:
+    """A known member's org unit, if any."""
+    query = select(known_members.c.org_unit).where(known_members.c.member_id == member_id)
+    unit = (await conn.execute(query)).scalar()
+    return None if unit is None else str(unit)
 
 
 async def known_contact(conn: AsyncConnection, contact_id: str) -> tuple[str, str] | None:
