@@ -39,9 +39,13 @@ DENY = [
     "$JS.API.STREAM.UPDATE.>",
     "$JS.API.STREAM.DELETE.>",
     "$JS.API.STREAM.PURGE.>",
-    "$JS.API.STREAM.MSG.DELETE.>",
+    f"$JS.API.STREAM.MSG.DELETE.{STREAM}",
+    f"$JS.API.STREAM.MSG.DELETE.KV_{IDEMPOTENCY}",
+    f"$JS.API.STREAM.MSG.DELETE.KV_{REVOKED}",
     "$JS.API.CONSUMER.DELETE.>",
 ]
+ERASES = {"members": [f"$JS.API.STREAM.MSG.DELETE.KV_{KEYS}"]}
+"""Who erases a person's key in place (the members service, which erases households and residents)."""
 OWN = {
     "members": ["members", "privacy"],
     "assignments": ["assignments"],
@@ -82,7 +86,7 @@ def user_block(service: str) -> str:
             f"$JS.ACK.{STREAM}.{durable}.>",
         )
     ]
-    allow = [f"{PREFIX}.{context}.>" for context in OWN[service]] + READ + consume
+    allow = [f"{PREFIX}.{context}.>" for context in OWN[service]] + READ + ERASES.get(service, []) + consume
     pad = "            "
     return (
         f"      {{\n        user: {service}\n        password: $FOURLINKS_NATS_{service.upper()}_PASSWORD\n"

@@ -22,8 +22,15 @@ import nats.errors
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.api import (
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    KeyValueConfig,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError, ServerError
 
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.envelope import LAYOUT_KEY, SUBJECT_LAYOUT, CommandContext, StoredEvent, StreamId
@@ -46,6 +53,8 @@ from fourlinks_kernel.store import (
 )
 
 log = structlog.get_logger(__name__)
+MESSAGE_DELETE_DENIED = 10057
+"""JetStream's answer to a message delete in a stream that denies them."""
 
 WRONG_LAST_SEQUENCE = 10071
 DIRECT_BATCH = 256
@@ -484,7 +493,22 @@ class NatsKeyStore:
         return wrapped
 
     async def destroy(self, subject: str) -> None:
-        await (await self._bucket()).purge(f"person.{subject}")
+        """Destroy the key for good, on disk too: its message is erased in place (a message delete
+        overwrites the stored bytes; a purge alone leaves them in the block file until compaction),
+        then the purge marker tells every reader the key is gone."""
+        bucket, name = await self._bucket(), f"person.{subject}"
+        try:
+            entry = await bucket.get(name)
+        except KeyNotFoundError:
+            entry = None
+        if entry is not None and entry.revision:
+            try:
+                await self._js.delete_msg(f"KV_{self._bucket_name}", entry.revision)
+            except ServerError as refused:  # a bucket made before keys were erased in place
+                if refused.err_code != MESSAGE_DELETE_DENIED:
+                    raise
+                log.warning("key_residue_until_rotation", bucket=self._bucket_name)
+        await bucket.purge(name)
 
     async def replace(self, subject: str, wrapped: bytes) -> None:
         """Overwrite a person's wrapped key (master-key rotation only)."""
@@ -545,6 +569,22 @@ def idempotency_bucket_config(bucket: str, replicas: int, hours: float) -> KeyVa
     )
 
 
-def key_bucket_config(bucket: str, replicas: int) -> KeyValueConfig:
-    """The key table's bucket: file storage, one value per person, replicated like the events."""
-    return KeyValueConfig(bucket=bucket, history=1, storage=StorageType.FILE, replicas=replicas)
+def key_bucket_stream(bucket: str, replicas: int) -> StreamConfig:
+    """The key table's bucket, as the stream a key-value bucket is, but for one thing: a person's
+    key may be erased in place (a message delete overwrites its bytes), which a bucket made by
+    `create_key_value` denies for good. File storage, one value per person, replicated like the events."""
+    return StreamConfig(
+        name=f"KV_{bucket}",
+        subjects=[f"$KV.{bucket}.>"],
+        allow_direct=True,
+        allow_rollup_hdrs=True,
+        deny_delete=False,
+        deny_purge=False,
+        discard=DiscardPolicy.NEW,
+        duplicate_window=120,
+        max_consumers=-1,
+        max_msgs=-1,
+        max_msgs_per_subject=1,
+        num_replicas=replicas,
+        storage=StorageType.FILE,
+    )

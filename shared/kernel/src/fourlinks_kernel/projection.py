@@ -310,6 +310,8 @@ class ProjectionRunner:
             with batched_writes(conn):  # rows go to the database in runs, not one at a time
                 self._apply_all(conn, [event for _, event in fresh if event is not None])
             self._write_checkpoint(conn, fresh[-1][0].position)
+        if any(event is not None and erases_someone(event) for _, event in fresh):
+            clear_the_wal(writer)
         return fresh[-1][0].position, len(fresh)
 
     def _apply_all(self, conn: Connection, events: list[RecordedEvent]) -> None:
@@ -391,6 +393,20 @@ class ProjectionRunner:
             )
         self.status.halted_reason = reason
         raise ProjectionHalted(reason) from LogRegression(reason)
+
+
+def erases_someone(recorded: RecordedEvent) -> bool:
+    """Whether the event destroyed a person's key (their fields just left the read models)."""
+    return type(recorded.event).erased_person_field is not None
+
+
+def clear_the_wal(writer: Engine) -> None:
+    """SQLite: write the write-ahead log back into the database file (secure_delete zeroes freed
+    pages there) and truncate it, so an erased person's former rows linger in neither file."""
+    if writer.dialect.name != "sqlite":
+        return
+    with write_turn(writer), writer.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def raise_if_cancelling() -> None:

@@ -18,7 +18,7 @@ from fourlinks_kernel.jetstream import (
     IDEMPOTENCY_BUCKET_BYTES,
     JetStreamSettings,
     idempotency_bucket_config,
-    key_bucket_config,
+    key_bucket_stream,
     subject_layout,
 )
 
@@ -178,7 +178,7 @@ async def _ensure_key_bucket(nc: Client, options: ProvisionOptions) -> str:
     try:
         await js.key_value(bucket)
     except BucketNotFoundError:
-        await js.create_key_value(key_bucket_config(bucket, options.replicas))
+        await js.add_stream(key_bucket_stream(bucket, options.replicas))
         return f"created key bucket {bucket}"
     return f"verified key bucket {bucket}"
 
