@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from fourlinks_kernel.errors import PersonalDataError
+from fourlinks_kernel.errors import PersonalDataError, PersonErased
 
 ENCRYPTED_MARK = "$enc"
 NONCE_BYTES = 12
@@ -37,7 +37,8 @@ class KeyStore(Protocol):
         ...
 
     async def create(self, subject: str, wrapped: bytes) -> bytes:
-        """Store a wrapped key unless one exists; return the one that is stored."""
+        """Store a wrapped key unless one exists; return the one that is stored. A person whose
+        key was destroyed gets none again (PersonErased)."""
         ...
 
     async def destroy(self, subject: str) -> None:
@@ -62,6 +63,7 @@ class InMemoryKeyStore:
     """Key table in memory, for unit tests."""
 
     keys: dict[str, bytes] = field(default_factory=dict)
+    erased: set[str] = field(default_factory=set)
 
     async def get(self, subject: str) -> bytes | None:
         return self.keys.get(subject)
@@ -71,10 +73,13 @@ class InMemoryKeyStore:
         return dict(self.keys)
 
     async def create(self, subject: str, wrapped: bytes) -> bytes:
+        if subject in self.erased:
+            raise PersonErased(f"{subject} was erased: nothing new is kept about them")
         return self.keys.setdefault(subject, wrapped)
 
     async def destroy(self, subject: str) -> None:
         self.keys.pop(subject, None)
+        self.erased.add(subject)
 
     async def replace(self, subject: str, wrapped: bytes) -> None:
         self.keys[subject] = wrapped

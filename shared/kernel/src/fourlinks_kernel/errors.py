@@ -67,6 +67,10 @@ class NotFound(DomainError):
     """The thing a command or query names does not exist."""
 
 
+class PersonErased(NotFound):
+    """The person was erased: no key is made for them again, so nothing new is kept about them."""
+
+
 class InvalidCommand(DomainError):
     """A command that breaks a rule of the domain (unprocessable)."""
 

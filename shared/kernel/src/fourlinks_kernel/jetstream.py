@@ -39,6 +39,7 @@ from fourlinks_kernel.errors import (
     ConcurrencyConflict,
     EventStoreUnavailable,
     OldSubjectLayout,
+    PersonErased,
     StreamMissing,
 )
 from fourlinks_kernel.events import DomainEvent
@@ -483,6 +484,8 @@ class NatsKeyStore:
         return value or None
 
     async def create(self, subject: str, wrapped: bytes) -> bytes:
+        if await self._erased(subject):  # its purge marker stays: nobody makes the key again
+            raise PersonErased(f"{subject} was erased: nothing new is kept about them")
         try:
             await (await self._bucket()).create(f"person.{subject}", wrapped)
         except KeyWrongLastSequenceError:
@@ -491,6 +494,13 @@ class NatsKeyStore:
                 raise
             return existing
         return wrapped
+
+    async def _erased(self, subject: str) -> bool:
+        try:
+            await (await self._bucket()).get(f"person.{subject}")
+        except KeyNotFoundError as missing:
+            return missing.op is not None  # a purge (or delete) marker: the key was destroyed
+        return False
 
     async def destroy(self, subject: str) -> None:
         """Destroy the key for good, on disk too: its message is erased in place (a message delete

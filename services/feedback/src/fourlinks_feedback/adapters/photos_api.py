@@ -54,22 +54,26 @@ async def upload_photo(
     photo: UploadFile,
     household_id: Annotated[EntityId | None, Form()] = None,
     enterprise_id: Annotated[EntityId | None, Form()] = None,
+    min_position: MinPosition = None,
 ) -> dict[str, Any]:
     """Kept upright, at most 2048 px, without its metadata (no location), sealed under the person's
     key: erasing the person makes it unreadable. Name the answer in the feedback's `photos`. Only
     for a registered household or enterprise in the sender's scope (404 otherwise, 403 out of scope)."""
     subject = photo_subject(actor, household_id, enterprise_id)
-    await contact_in_scope(request, actor, subject)
+    await contact_in_scope(request, actor, subject, min_position)
     return await kept(request, subject, photo)
 
 
-async def contact_in_scope(request: Request, actor: Actor, contact_id: str) -> None:
+async def contact_in_scope(request: Request, actor: Actor, contact_id: str, min_position: int | None) -> None:
     """The photo's household or enterprise is registered, and in scope for staff and members."""
-    runtime = await caught_up(request, None)
+    runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         known = await queries.known_contact(conn, contact_id)
     if known is None:
-        raise NotFound(f"no household or enterprise {contact_id} is registered")
+        raise NotFound(
+            f"no household or enterprise {contact_id} is registered "
+            "(just registered? send its position as X-Min-Position)"
+        )
     if Role.RESIDENT not in actor.roles:
         ensure_scope(actor, known[0])
 
