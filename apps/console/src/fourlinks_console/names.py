@@ -3,6 +3,8 @@ the catalogue holds a translation for each; a page translates them with `_(value
 
 from __future__ import annotations
 
+from fourlinks_contracts import visibility
+
 
 def N_(message: str) -> str:  # noqa: N802 - the conventional name of a gettext no-op marker
     """Mark a message for extraction without translating it here."""
@@ -88,3 +90,14 @@ TASK_EVENTS = [
     N_("DeadlineMissed"),
     N_("TaskFlaggedForReassignment"),
 ]
+WITHHELD = {
+    visibility.Guard.CONFIDENTIAL: N_("(confidential)"),
+    visibility.Guard.ANONYMOUS: N_("(anonymous)"),
+}
+"""What a page shows where a service withheld a field, by what the resident asked."""
+WITHHELD_MARKS = {
+    name: WITHHELD[guard]
+    for fields in (visibility.TASK, visibility.TASK_RAISED_LINE, visibility.RESIDENT_REOPENING_LINE)
+    for name, guard in fields.items()
+}
+"""The mark of each field a task's answers may name in `withheld` (templates: `withheld_marks`)."""

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from fourlinks_console.i18n import LOCALES, Language
+from fourlinks_console.names import WITHHELD_MARKS
 from fourlinks_console.people import CSRF_FIELD, CSRF_HEADER, csrf_token, signed_in
 
 LOCALE_COOKIE = "fourlinks_locale"
@@ -37,7 +38,13 @@ class Pages:
             lstrip_blocks=True,
         )
         env.install_gettext_callables(language.gettext, language.ngettext, newstyle=True)  # type: ignore[attr-defined]
-        env.globals.update(lang=language, csrf_field=CSRF_FIELD, csrf_header=CSRF_HEADER, query=query)
+        env.globals.update(
+            lang=language,
+            csrf_field=CSRF_FIELD,
+            csrf_header=CSRF_HEADER,
+            query=query,
+            withheld_marks=WITHHELD_MARKS,
+        )
         env.filters.update(
             when=language.when, day=language.day, percent=language.percent, number=language.number
         )

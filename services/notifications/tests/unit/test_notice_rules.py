@@ -169,6 +169,93 @@ def test_a_resident_who_asked_is_told_each_step_and_the_secretaries_of_a_call_ba
     ]
 
 
+def test_no_notice_carries_a_confidential_item_s_words_or_an_anonymous_item_s_household() -> None:
+    """`fourlinks_contracts.visibility`: the words and the household are its unit's secretaries'
+    alone; a notice goes to a member's phone or a group, so it names neither (the household is
+    told of its own item by its reference only)."""
+    words, household = "隔壁夜里吵闹，请替我保密", "h-anonymous"
+    item = FeedbackFacts(
+        "f", "FL-20261130-ABCDEFGH", UNIT, Recipient(RecipientKind.HOUSEHOLD, household), True
+    )
+    task = TaskFacts("t-1234567890", f"{UNIT}/b1", "repairs", "m1")
+    wishes: dict[str, Any] = {"confidential": True, "anonymous": True}
+    contact: dict[str, Any] = {"org_unit": f"{UNIT}/b1", "household_id": household, "enterprise_id": None}
+    feedback_steps = [
+        feedback_events.FeedbackSubmitted(
+            feedback_id="f",
+            reference=item.reference,
+            channel=feedback_events.Channel.WEB,
+            kind=feedback_events.FeedbackKind.PROBLEM,
+            category="repairs",
+            urgency=Urgency.GENERAL,
+            submitted_by=household,
+            on_behalf_by_member=None,
+            member_id="m1",
+            description=words,
+            data_subject=household,
+            notify=True,
+            **contact,
+            **wishes,
+        ),
+        feedback_events.FeedbackRouted(
+            feedback_id="f",
+            task_id=task.task_id,
+            category="repairs",
+            urgency=Urgency.GENERAL,
+            description=words,
+            data_subject=household,
+            **contact,
+            **wishes,
+        ),
+        feedback_events.CallbackScheduled(
+            feedback_id="f",
+            task_id=task.task_id,
+            round=1,
+            kind=feedback_events.CallbackKind.FIRST,
+            due_at=NOW,
+            answer_by=NOW,
+        ),
+        feedback_events.CorrectionRequested(
+            feedback_id="f", task_id=task.task_id, round=2, reason=words, data_subject=household
+        ),
+    ]
+    task_steps = [
+        task_events.TaskRaised(
+            task_id=task.task_id,
+            source=task_events.TaskSource.FEEDBACK,
+            source_ref="f",
+            category="repairs",
+            urgency=Urgency.GENERAL,
+            description=words,
+            party_day_id=None,
+            data_subject=household,
+            **contact,
+            **wishes,
+        ),
+        task_events.TaskAssigned(
+            task_id=task.task_id, member_id="m1", helpers=[], party_day_id=None, by_default=True
+        ),
+        task_events.TaskReopened(task_id=task.task_id, reason=words, correction_ref="f:2", assignee="m1"),
+        task_events.DeadlineMissed(task_id=task.task_id, due_at=NOW, assignee="m1"),
+    ]
+    drafts = [
+        *(d for event in feedback_steps for d in feedback_drafts(event, item)),
+        *(d for event in task_steps for d in task_drafts(event, task)),
+    ]
+    assert {d.recipient.kind for d in drafts} == {
+        RecipientKind.HOUSEHOLD,
+        RecipientKind.MEMBER,
+        RecipientKind.SECRETARIES,
+    }
+    for draft in drafts:
+        said = [
+            str(draft.params),
+            *(render(draft.message, draft.params, locale) for locale in ("zh_CN", "en")),
+        ]
+        assert not any(words in text or household in text for text in said), draft
+        assert draft.recipient.id != household or draft.recipient.kind is RecipientKind.HOUSEHOLD
+
+
 def test_every_text_exists_in_chinese_and_english_and_a_missing_parameter_reads_empty() -> None:
     assert all(set(texts) == {"zh_CN", "en"} for texts in TEXTS.values())
     assert set(TEXTS) == set(Message)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fourlinks_contracts import assignments, feedback, members, notifications
+from fourlinks_contracts import assignments, feedback, members, notifications, visibility
 from fourlinks_kernel.events import EventRegistry
 from fourlinks_kernel.privacy import privacy_registry
 
@@ -16,4 +16,4 @@ def full_registry() -> EventRegistry:
     return registry
 
 
-__all__ = ["assignments", "feedback", "full_registry", "members", "notifications"]
+__all__ = ["assignments", "feedback", "full_registry", "members", "notifications", "visibility"]

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from fourlinks_contracts.members import Urgency
 from fourlinks_contracts.photos import PhotoInfo, with_no_photos
+from fourlinks_contracts.visibility import as_neither_confidential_nor_anonymous
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.instants import Instant
 
@@ -69,9 +70,12 @@ class TaskEvent(DomainEvent):
 
 
 class TaskRaised(TaskEvent):
-    """A problem became a task; the description is sealed with the contact's (or the task's) key."""
+    """A problem became a task; the description is sealed with the contact's (or the task's) key.
+    A task raised from feedback keeps what the resident asked of it (`visibility` says who reads
+    its description and contact)."""
 
     event_type: ClassVar[str] = "TaskRaised"
+    schema_version: ClassVar[int] = 2  # 2: confidential and anonymous (neither before)
     personal_fields: ClassVar[tuple[str, ...]] = ("description",)
     data_subject_field: ClassVar[str | None] = "data_subject"
     source: TaskSource
@@ -84,6 +88,8 @@ class TaskRaised(TaskEvent):
     description: str | None
     party_day_id: str | None
     data_subject: str
+    confidential: bool = False
+    anonymous: bool = False
 
 
 class TaskTriaged(TaskEvent):
@@ -395,7 +401,10 @@ def resumed_state(parked_from: str | None) -> TaskState:
     return TaskState(parked_from) if parked_from else TaskState.ACCEPTED
 
 
-UPCASTERS: tuple[tuple[str, int, Callable[[dict[str, Any]], dict[str, Any]]], ...] = tuple(
-    (event_type, 1, with_no_photos)
-    for event_type in ("ProgressReported", "ResolutionReported", "SpotCheckPassed", "SpotCheckFailed")
+UPCASTERS: tuple[tuple[str, int, Callable[[dict[str, Any]], dict[str, Any]]], ...] = (
+    *(
+        (event_type, 1, with_no_photos)
+        for event_type in ("ProgressReported", "ResolutionReported", "SpotCheckPassed", "SpotCheckFailed")
+    ),
+    ("TaskRaised", 1, as_neither_confidential_nor_anonymous),
 )

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from fourlinks_contracts.members import Urgency
 from fourlinks_contracts.photos import PhotoInfo, with_no_photos
+from fourlinks_contracts.visibility import as_neither_confidential_nor_anonymous
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.instants import Instant
 
@@ -108,9 +109,11 @@ class FeedbackAcknowledged(FeedbackEvent):
 
 
 class FeedbackRouted(FeedbackEvent):
-    """Feedback that needs action becomes a task (the assignments service raises it)."""
+    """Feedback that needs action becomes a task (the assignments service raises it), with what the
+    resident asked of it: the task's readers see its words and household by `visibility`."""
 
     event_type: ClassVar[str] = "FeedbackRouted"
+    schema_version: ClassVar[int] = 2  # 2: confidential and anonymous (neither before)
     personal_fields: ClassVar[tuple[str, ...]] = ("description",)
     data_subject_field: ClassVar[str | None] = "data_subject"
     task_id: str
@@ -121,6 +124,8 @@ class FeedbackRouted(FeedbackEvent):
     enterprise_id: str | None
     description: str | None
     data_subject: str
+    confidential: bool = False
+    anonymous: bool = False
 
 
 class FeedbackAnswered(FeedbackEvent):
@@ -236,4 +241,5 @@ UPCASTERS: tuple[tuple[str, int, Callable[[dict[str, Any]], dict[str, Any]]], ..
     ("FeedbackSubmitted", 1, with_no_photos),
     ("FeedbackSubmitted", 2, with_no_notice),
     ("CallbackScheduled", 1, with_no_closure_named),
+    ("FeedbackRouted", 1, as_neither_confidential_nor_anonymous),
 )

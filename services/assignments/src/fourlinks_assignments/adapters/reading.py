@@ -17,7 +17,8 @@ __all__ = ["Reader", "readable_task"]
 async def readable_task(
     request: Request, actor: Actor, task_id: str, min_position: int | None = None
 ) -> dict[str, Any]:
-    """The task as the read model shows it (after `min_position`), if this actor may read it."""
+    """The task as the read model holds it (after `min_position`), if this actor may read it: whole,
+    for deciding; an answer shows it through `access.shown`."""
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         task = await queries.task_row(conn, task_id)

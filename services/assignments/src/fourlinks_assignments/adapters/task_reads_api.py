@@ -76,7 +76,8 @@ async def list_tasks(
 ) -> dict[str, Any]:
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
-        return await queries.tasks_page(conn, wanted, limit=limit, offset=offset)
+        found = await queries.tasks_page(conn, wanted, limit=limit, offset=offset)
+    return access.page_shown(actor, found)
 
 
 @router.get(
@@ -93,7 +94,8 @@ async def board_columns(
 ) -> dict[str, Any]:
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
-        return await queries.board_columns(conn, wanted, limit=limit)
+        columns = await queries.board_columns(conn, wanted, limit=limit)
+    return {state: access.page_shown(actor, column) for state, column in columns.items()}
 
 
 @router.get("/members/{member_id}/tasks", summary="A member's open tasks", response_model=answers.TaskPage)
@@ -107,14 +109,14 @@ async def member_tasks(
         result = await queries.open_tasks_page(conn, member_id)
     if access.is_staff(actor):
         result["items"] = [t for t in result["items"] if covers(actor, t["org_unit"])]
-    return result
+    return access.page_shown(actor, result)
 
 
 @router.get("/tasks/{task_id}", summary="One task", response_model=answers.TaskView)
 async def get_task(
     task_id: IdInPath, request: Request, actor: Reader, min_position: MinPosition = None
 ) -> dict[str, Any]:
-    return await readable_task(request, actor, task_id, min_position)
+    return access.shown(actor, await readable_task(request, actor, task_id, min_position))
 
 
 @router.get(
@@ -127,8 +129,9 @@ async def task_timeline(
 ) -> list[dict[str, Any]]:
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
-        access.ensure_reader(actor, await queries.task_row(conn, task_id))
-        return await queries.task_timeline(conn, task_id)
+        task = await queries.task_row(conn, task_id)
+        access.ensure_reader(actor, task)
+        return access.timeline_shown(actor, task, await queries.task_timeline(conn, task_id))
 
 
 @router.get(

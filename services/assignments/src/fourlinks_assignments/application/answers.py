@@ -11,12 +11,19 @@ from fourlinks_assignments.projections.tasks import party_days, tasks, timeline
 from fourlinks_contracts.assignments import TaskState
 from fourlinks_runtime.answers import page_of, ranking_of, row_model
 
+WITHHELD = list[str]
+"""The fields withheld from this reader (empty in the answer), as the resident asked: `description`
+of a confidential item, `household_id` and `enterprise_id` of an anonymous one."""
 TaskView = row_model(
     "Task",
     tasks,
-    doc="One task as the read model shows it: state, people, deadlines, outcome.",
+    doc=(
+        "One task as the read model shows it: state, people, deadlines, outcome. What it copied from "
+        "a confidential or anonymous feedback item (its description; its household or enterprise) is "
+        "null for all but the secretaries of its unit, and named in `withheld`."
+    ),
     exclude=frozenset({"helpers"}),
-    fields={"helpers": list[str]},
+    fields={"helpers": list[str], "withheld": WITHHELD},
 )
 TaskPage = page_of(TaskView)
 BoardColumns: type[BaseModel] = create_model(
@@ -27,9 +34,13 @@ BoardColumns: type[BaseModel] = create_model(
 TimelineEntry = row_model(
     "TaskTimelineEntry",
     timeline,
-    doc="One event of a task: what, who, when, with its details (never personal data).",
+    doc=(
+        "One event of a task: what, who, when, with its details (never personal data); the household "
+        "of an anonymous item and the words of a confidential one's correction are null for all but "
+        "the secretaries of its unit, and named in `withheld`."
+    ),
     exclude=frozenset({"details"}),
-    fields={"details": dict[str, Any]},
+    fields={"details": dict[str, Any], "withheld": WITHHELD},
 )
 PartyDayView = row_model(
     "PartyDay",

@@ -48,7 +48,8 @@ def zone(runtime: ServiceRuntime) -> ZoneInfo:
 
 
 async def raise_from_feedback(event: RecordedEvent, runtime: ServiceRuntime) -> None:
-    """A resident's feedback that needs action becomes a task for the household's member."""
+    """A resident's feedback that needs action becomes a task for the household's member; the
+    task keeps whether its words are confidential and its sender anonymous."""
     routed = event.event
     assert isinstance(routed, FeedbackRouted)
     new = NewTask(
@@ -61,6 +62,8 @@ async def raise_from_feedback(event: RecordedEvent, runtime: ServiceRuntime) -> 
         household_id=routed.household_id,
         enterprise_id=routed.enterprise_id,
         description=routed.description or "",
+        confidential=routed.confidential,
+        anonymous=routed.anonymous,
     )
     await _hand_out(runtime, event, new, policy="raise-from-feedback", fallback=None)
 

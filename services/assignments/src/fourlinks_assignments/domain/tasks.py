@@ -88,6 +88,8 @@ class NewTask:
     enterprise_id: str | None = None
     description: str = ""
     party_day_id: str | None = None
+    confidential: bool = False
+    anonymous: bool = False
 
 
 class Task(Aggregate):
@@ -118,7 +120,8 @@ class Task(Aggregate):
     # -- raising and triage ------------------------------------------------------------------
     def raise_(self, new: NewTask) -> None:
         """Record a new task (from feedback, a visit, a party day, an inspection, an administrator);
-        the description is sealed with the contact's key (the task's own without a contact)."""
+        the description is sealed with the contact's key (the task's own without a contact), and
+        feedback's confidential and anonymous wishes go with it."""
         if self.exists:
             raise StateConflict(f"task {self.id} already exists")
         self._record(
@@ -134,6 +137,8 @@ class Task(Aggregate):
                 description=new.description,
                 party_day_id=new.party_day_id,
                 data_subject=new.household_id or new.enterprise_id or new.task_id,
+                confidential=new.confidential,
+                anonymous=new.anonymous,
             )
         )
 

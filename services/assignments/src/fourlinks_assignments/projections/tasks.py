@@ -56,6 +56,9 @@ tasks = Table(
     Column("household_id", ID),
     Column("enterprise_id", ID),
     Column("description", Text),
+    # What the resident asked of the feedback the task came from (`fourlinks_contracts.visibility`).
+    Column("confidential", Boolean, nullable=False, default=False),
+    Column("anonymous", Boolean, nullable=False, default=False),
     Column("party_day_id", ID, index=True),
     Column("assignee", ID, index=True),
     Column("helpers", Text, nullable=False, default="[]"),
@@ -106,7 +109,8 @@ class TasksProjection:
     """tasks, task_timeline, party_days, and the KPIs' counters (task_counts, task_close_hours)."""
 
     name: ClassVar[str] = "assignments.tasks"
-    version: ClassVar[int] = 3  # 2: tasks.origin_unit indexed; 3: the KPIs' counters
+    # 2: tasks.origin_unit indexed; 3: the KPIs' counters; 4: tasks.confidential and anonymous
+    version: ClassVar[int] = 4
     metadata: ClassVar[MetaData] = metadata
     # The whole log: a household's erasure (members) clears what its tasks say of it.
     subjects: ClassVar[str | None] = None
@@ -239,6 +243,8 @@ def _raised(event: ev.TaskRaised, when: datetime) -> dict[str, Any]:
         "household_id": event.household_id,
         "enterprise_id": event.enterprise_id,
         "description": event.description,
+        "confidential": event.confidential,
+        "anonymous": event.anonymous,
         "party_day_id": event.party_day_id,
         "raised_at": when,
         "helpers": "[]",

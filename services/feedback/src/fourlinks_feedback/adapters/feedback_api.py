@@ -318,7 +318,8 @@ async def callbacks_due(request: Request, actor: Staff, unit: Unit = None) -> li
     ensure_scope(actor, root)
     runtime = await caught_up(request, None)
     async with runtime.engine.connect() as conn:
-        return await queries.callbacks_due(conn, root, runtime.clock())
+        due = await queries.callbacks_due(conn, root, runtime.clock())
+    return [access.contact_shown(actor, line) for line in due]
 
 
 @router.post(

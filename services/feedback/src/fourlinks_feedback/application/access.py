@@ -1,9 +1,12 @@
-"""Who may see a feedback item, and how much of it."""
+"""Who may see a feedback item, and how much of it (the confidential and anonymous fields by
+`fourlinks_contracts.visibility`, the rule the tasks raised from items obey too)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from fourlinks_contracts import visibility
 from fourlinks_kernel.access import SECRETARIES, Role, covers
 from fourlinks_kernel.envelope import Actor
 
@@ -19,7 +22,7 @@ def visible_to(actor: Actor, row: dict[str, Any]) -> bool:
     """Households see their own; members their contacts' unless anonymous; staff their scope; an
     inspector the items of their scope (the problem and photos a spot check compares the work with)."""
     roles = set(actor.roles)
-    if Role.RESIDENT in roles and actor.id in (row["household_id"], row["enterprise_id"]):
+    if _own(actor, row):
         return True
     if Role.MEMBER in roles and actor.id == row["member_id"] and not row["anonymous"]:
         return True
@@ -28,22 +31,27 @@ def visible_to(actor: Actor, row: dict[str, Any]) -> bool:
 
 def reads_content(actor: Actor, row: dict[str, Any]) -> bool:
     """Whether this actor, who may see the item, may read what was sent (its text, its photos):
-    confidential content is for secretaries and the submitter only."""
-    roles = set(actor.roles)
-    own = Role.RESIDENT in roles and actor.id in (row["household_id"], row["enterprise_id"])
-    return not row["confidential"] or bool(roles & SECRETARIES) or own
+    confidential content is for the item's secretaries and the submitter only."""
+    wishes = _discretion(row)
+    return not wishes.confidential or visibility.reads_guarded(actor, wishes, own=_own(actor, row))
 
 
 def view(actor: Actor, row: dict[str, Any]) -> dict[str, Any]:
-    """A feedback item as this actor may see it: confidential content for secretaries only,
-    the submitter hidden from the member when anonymous."""
-    shown = dict(row)
-    roles = set(actor.roles)
-    own = Role.RESIDENT in roles and actor.id in (row["household_id"], row["enterprise_id"])
-    if not reads_content(actor, row):
-        shown["description"] = None
-        shown["answer"] = None
-        shown["photos"] = []
-    if row["anonymous"] and not (roles & SECRETARIES) and not own:
-        shown.update(household_id=None, enterprise_id=None, submitted_by=None)
-    return shown
+    """A feedback item as this actor may see it: confidential content for its secretaries only, the
+    submitter hidden from all but them when anonymous (the household itself sees all of its own)."""
+    return visibility.shown(actor, row, _discretion(row), visibility.FEEDBACK_ITEM, own=_own(actor, row))
+
+
+def contact_shown(actor: Actor, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A line naming an item's household or enterprise (a call-back to make), as this actor may read it."""
+    return visibility.shown(actor, row, _discretion(row), visibility.CONTACT)
+
+
+def _own(actor: Actor, row: Mapping[str, Any]) -> bool:
+    return Role.RESIDENT in actor.roles and actor.id in (row["household_id"], row["enterprise_id"])
+
+
+def _discretion(row: Mapping[str, Any]) -> visibility.Discretion:
+    return visibility.Discretion(
+        unit=row["org_unit"], confidential=bool(row["confidential"]), anonymous=bool(row["anonymous"])
+    )

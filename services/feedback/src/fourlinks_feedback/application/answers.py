@@ -12,18 +12,28 @@ FeedbackItem = row_model(
     "FeedbackItem",
     items,
     doc=(
-        "A feedback item as the asker may see it: confidential content only for secretaries and the "
-        "submitter, the submitter hidden from the member when anonymous (those fields are null then); "
-        "the photos sent with it (GET /feedback/{id}/photos/{sha256}), empty when its content is hidden."
+        "A feedback item as the asker may see it: confidential content only for its unit's secretaries "
+        "and the submitter, the submitter hidden from all but them when anonymous (those fields are "
+        "null then, and named in `withheld`); the photos sent with it "
+        "(GET /feedback/{id}/photos/{sha256}), empty when its content is hidden."
     ),
-    fields={"submitted_by": str | None, "photos": list[PhotoInfo]},
+    fields={"submitted_by": str | None, "photos": list[PhotoInfo], "withheld": list[str]},
 )
 FeedbackPage = page_of(FeedbackItem)
 DueCallback = row_model(
     "DueCallback",
     callbacks,
-    doc="A call-back to make now, with the item's reference, unit and household or enterprise.",
-    fields={"reference": str, "org_unit": str, "household_id": str | None, "enterprise_id": str | None},
+    doc=(
+        "A call-back to make now, with the item's reference, unit and household or enterprise (null "
+        "for all but its unit's secretaries when the item is anonymous, and named in `withheld`)."
+    ),
+    fields={
+        "reference": str,
+        "org_unit": str,
+        "household_id": str | None,
+        "enterprise_id": str | None,
+        "withheld": list[str],
+    },
 )
 
 

@@ -100,9 +100,11 @@ async def overdue_callbacks(conn: AsyncConnection, now: datetime) -> list[str]:
 
 
 async def callbacks_due(conn: AsyncConnection, unit: str, now: datetime) -> list[dict[str, Any]]:
-    """Call-backs to make now: due, not answered, not yet given up."""
+    """Call-backs to make now: due, not answered, not yet given up (with what the resident asked of
+    the item, for `access.contact_shown`)."""
+    contact = (items.c.household_id, items.c.enterprise_id, items.c.anonymous, items.c.confidential)
     query = (
-        select(callbacks, items.c.reference, items.c.org_unit, items.c.household_id, items.c.enterprise_id)
+        select(callbacks, items.c.reference, items.c.org_unit, *contact)
         .join(items, items.c.feedback_id == callbacks.c.feedback_id)
         .where(
             under(items.c.org_unit, unit),

@@ -247,6 +247,8 @@ class Feedback(Aggregate):
                 enterprise_id=submitted.enterprise_id,
                 description=submitted.description,
                 data_subject=submitted.data_subject,
+                confidential=submitted.confidential,
+                anonymous=submitted.anonymous,
             )
         )
 

@@ -1,0 +1,121 @@
+"""A task's page (and its history) shows what the assignments service answers: the resident's words
+and household where it gives them, and where it withholds them (`withheld`) says why —
+confidential (保密) or anonymous (匿名) — instead of a blank."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from fourlinks_console.app import create_app
+from fourlinks_console.services import Services
+from fourlinks_console.settings import ConsoleSettings
+from fourlinks_runtime.settings import Settings
+
+UNIT = "yuhang/nanyuan/xinghe/b1"
+HOUSEHOLD = "0190aaaa-0000-7000-8000-00000000beef"
+
+
+def _task(task_id: str, **shown: Any) -> dict[str, Any]:
+    return {
+        "task_id": task_id,
+        "state": "in_progress",
+        "source": "feedback",
+        "source_ref": None,
+        "category": "repairs",
+        "urgency": "general",
+        "org_unit": UNIT,
+        "origin_unit": UNIT,
+        "assignee": "m-1",
+        "raised_at": "2026-11-30T02:00:00Z",
+        "due_at": None,
+        "rework_count": 0,
+        "needs_reassignment": False,
+        "description": None,
+        "household_id": None,
+        "enterprise_id": None,
+        "withheld": [],
+        **shown,
+    }
+
+
+TASKS = {
+    "t-secret": _task("t-secret", household_id=HOUSEHOLD, withheld=["description"]),
+    "t-anonymous": _task("t-anonymous", description="楼道灯坏了", withheld=["enterprise_id", "household_id"]),
+    "t-plain": _task("t-plain", description="厨房漏水", household_id=HOUSEHOLD),
+}
+TIMELINES = {
+    "t-anonymous": [
+        {
+            "position": 1,
+            "task_id": "t-anonymous",
+            "event_type": "TaskRaised",
+            "actor_id": "policy:raise-from-feedback",
+            "at": "2026-11-30T02:00:00Z",
+            "details": {"category": "repairs", "household_id": None, "enterprise_id": None},
+            "withheld": ["enterprise_id", "household_id"],
+        }
+    ]
+}
+
+
+def services_answering(request: httpx.Request) -> httpx.Response:
+    """The assignments service as a task's page asks it (and the members service as sign-in does)."""
+    if request.url.path == "/org-units":
+        return httpx.Response(200, json=[{"path": "yuhang", "name": "余杭区", "level": "district"}])
+    found = re.fullmatch(r"/tasks/([^/]+)(/timeline|/actions)?", request.url.path)
+    if found is None or found[1] not in TASKS:
+        return httpx.Response(200, json={"items": [], "total": 0})
+    task_id, part = found[1], found[2]
+    if part == "/timeline":
+        return httpx.Response(200, json=TIMELINES.get(task_id, []))
+    if part == "/actions":
+        return httpx.Response(200, json={"task_id": task_id, "state": "in_progress", "actions": []})
+    return httpx.Response(200, json=TASKS[task_id])
+
+
+@pytest.fixture
+async def browser(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    runtime = Settings(var_dir=tmp_path, jwt_secret="jwt-secret-for-the-console-tests-000000")
+    settings = ConsoleSettings(local_signin=True, session_secret="console-test-secret-of-enough-length-0000")
+    app = create_app(settings, runtime)
+    app.state.services = Services(settings, transport=httpx.MockTransport(services_answering))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://console.test"
+    ) as client:
+        page = await client.get("/signin")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token, page.text[:500]
+        signed = await client.post("/signin/local", data={"csrf_token": token[1], "who": "secretary:yuhang"})
+        assert signed.status_code == 303, signed.text
+        yield client
+
+
+def _fact(page: str, field: str) -> str:
+    found = re.search(rf'<dd data-field="{field}">(.*?)</dd>', page)
+    assert found, page
+    return found[1]
+
+
+async def test_a_withheld_description_reads_confidential_and_a_withheld_household_anonymous(
+    browser: httpx.AsyncClient,
+) -> None:
+    secret = (await browser.get("/tasks/t-secret")).text
+    assert _fact(secret, "description") == "（保密）"
+    assert _fact(secret, "contact") == f"住户 {HOUSEHOLD[:8]}"
+
+    anonymous = (await browser.get("/tasks/t-anonymous")).text
+    assert _fact(anonymous, "description") == "楼道灯坏了"  # what to fix: the resident allowed it
+    assert _fact(anonymous, "contact") == "（匿名）"
+    assert "household_id: （匿名）" in anonymous  # the timeline says so too
+
+    history = (await browser.get("/history", params={"kind": "task", "id": "t-anonymous"})).text
+    assert "household_id: （匿名）" in history  # an auditor's history says why, not "erased"
+
+    plain = (await browser.get("/tasks/t-plain")).text
+    assert (_fact(plain, "description"), _fact(plain, "contact")) == ("厨房漏水", f"住户 {HOUSEHOLD[:8]}")
