@@ -156,3 +156,16 @@ def test_a_formula_typed_by_a_person_is_shown_not_run_in_the_csv_export() -> Non
         ["'@SUM(A1)", "'-2"],
         ["'\t=1+1", "楼道灯坏了"],
     ]
+
+
+def test_signing_in_from_one_address_is_slowed_down_with_429(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from fourlinks_console.app import create_app
+    from fourlinks_runtime.settings import Settings
+
+    app = create_app(ConsoleSettings(local_signin=True), Settings(var_dir=tmp_path, jwt_secret="s" * 40))
+    with TestClient(app) as client:
+        answers = [client.post("/signin/local", data={"who": "nobody"}).status_code for _ in range(25)]
+    assert 429 not in answers[:20]  # a minute's worth of attempts, refused for what they are
+    assert answers[20:] == [429] * 5

@@ -10,8 +10,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import HTTPException, Request, status
+
+from fourlinks_runtime.settings import Settings
 
 TOO_MANY: dict[int | str, dict[str, object]] = {
     429: {"description": "Too many requests from this address; the Retry-After header says when to try again"}
@@ -61,6 +64,12 @@ class Counts:
         return bucket.take(now) or self.everyone.take(now)
 
 
+def _switched_on(runtime: Any) -> bool:
+    """A service's runtime or the console's settings: whether rate limits apply."""
+    settings = runtime if isinstance(runtime, Settings) else runtime.settings
+    return bool(settings.rate_limits)
+
+
 @dataclass(frozen=True)
 class RateLimit:
     """A route's limits, requests a minute: per client address and for the whole process."""
@@ -72,7 +81,7 @@ class RateLimit:
     async def __call__(self, request: Request) -> None:
         """FastAPI dependency: 429 with Retry-After past the limit."""
         state = request.app.state
-        if not state.runtime.settings.rate_limits:
+        if not _switched_on(state.runtime):
             return
         if not hasattr(state, "rate_counts"):
             state.rate_counts = {}

@@ -10,7 +10,7 @@ import json
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from fourlinks_console.people import CheckedForm, CurrentPerson, Person, sign_in, sign_out, signed_in
@@ -18,12 +18,15 @@ from fourlinks_console.services import ServiceRefused, Services, part
 from fourlinks_console.uploads import photo_from, uploaded_photos
 from fourlinks_console.web import pages_of, query, see_other
 from fourlinks_contracts.feedback import FeedbackKind, Resolved, Satisfaction
+from fourlinks_runtime.rate_limits import RateLimit
 
+LINK_LIMIT = RateLimit("residents' links and receipts", per_client=30, overall=1200)
+"""Opening sign-in links and following receipts, per client address a minute: guessing is slowed."""
 router = APIRouter()
 REFERENCE_HINT = "FL-20261130-ABCDEFGH"
 
 
-@router.get("/follow", name="follow")
+@router.get("/follow", name="follow", dependencies=[Depends(LINK_LIMIT)])
 async def follow(request: Request, reference: str | None = None) -> Response:
     """No sign-in: whoever holds a reference sees where that feedback stands."""
     found: dict[str, Any] | None = None
@@ -43,7 +46,7 @@ async def follow(request: Request, reference: str | None = None) -> Response:
     )
 
 
-@router.get("/r", name="resident_link")
+@router.get("/r", name="resident_link", dependencies=[Depends(LINK_LIMIT)])
 async def resident_link(request: Request, t: str = "") -> Response:
     """The link sent to a household's phone: a page asking to sign in as the household (opening
     the link signs nobody in, nor signs out whoever is signed in here: the page names them)."""
@@ -56,7 +59,7 @@ async def resident_link(request: Request, t: str = "") -> Response:
     return _confirm(request, t, current)
 
 
-@router.post("/r")
+@router.post("/r", dependencies=[Depends(LINK_LIMIT)])
 async def resident_signin(request: Request, form: CheckedForm) -> Response:
     """The link's token, once a service accepts it, starts the resident's session; another
     person's session is ended only when the page said so; the address without the token is where

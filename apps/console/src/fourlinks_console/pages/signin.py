@@ -17,7 +17,7 @@ with warnings.catch_warnings():
 
     warnings.simplefilter("ignore")
     from authlib.integrations.starlette_client import OAuth, OAuthError
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import Response
 
 from fourlinks_console.people import CheckedForm, Person, sign_in, sign_out
@@ -25,8 +25,11 @@ from fourlinks_console.services import Services
 from fourlinks_console.settings import ConsoleSettings
 from fourlinks_console.web import local_path, pages_of, see_other
 from fourlinks_runtime.auth import issue_token
+from fourlinks_runtime.rate_limits import RateLimit
 from fourlinks_runtime.settings import Settings
 
+SIGNIN_LIMIT = RateLimit("signing in", per_client=20, overall=600)
+"""Sign-in attempts per client address a minute (and for the whole console process)."""
 router = APIRouter()
 LOCAL_HOURS = 8.0
 MEMBERS_LISTED = 12
@@ -59,7 +62,7 @@ async def signin_page(request: Request, next: str = "/") -> Response:
     )
 
 
-@router.post("/signin/local")
+@router.post("/signin/local", dependencies=[Depends(SIGNIN_LIMIT)])
 async def signin_local(request: Request, form: CheckedForm) -> Response:
     settings: ConsoleSettings = request.app.state.console
     if not settings.local_signin:
@@ -88,7 +91,7 @@ async def signout(request: Request, _: CheckedForm) -> Response:
     return see_other("/signin")
 
 
-@router.get("/signin/oidc")
+@router.get("/signin/oidc", dependencies=[Depends(SIGNIN_LIMIT)])
 async def signin_oidc(request: Request, next: str = "/") -> Response:
     client = _identity_provider(request)
     request.session["after_signin"] = local_path(next)
@@ -96,7 +99,7 @@ async def signin_oidc(request: Request, next: str = "/") -> Response:
     return answer
 
 
-@router.get("/signin/oidc/callback", name="oidc_callback")
+@router.get("/signin/oidc/callback", name="oidc_callback", dependencies=[Depends(SIGNIN_LIMIT)])
 async def oidc_callback(request: Request) -> Response:
     client = _identity_provider(request)
     try:
