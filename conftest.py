@@ -34,8 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from fourlinks_assignments.bootstrap import create_app as assignments_app
 from fourlinks_contracts import assignments as task_events
 from fourlinks_contracts import full_registry
-from fourlinks_contracts.members import OrgLevel
+from fourlinks_contracts.feedback import Channel, FeedbackKind
+from fourlinks_contracts.members import OrgLevel, Urgency
+from fourlinks_feedback.application import handlers as feedback_handlers
+from fourlinks_feedback.application.commands import SubmitFeedback
 from fourlinks_feedback.bootstrap import create_app as feedback_app
+from fourlinks_feedback.domain.feedback import NewFeedback
 from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.crypto import InMemoryKeyStore, PersonalDataCipher
@@ -838,3 +842,28 @@ async def project_in_batches(
         await runner.take(stored[:size], decode)
         stored = stored[size:]
     runner.close()
+
+
+async def a_problem_submitted(
+    world: InMemoryWorld, *, household: str, feedback_id: str, at: datetime
+) -> Actor:
+    """A resident's problem (a broken stair light) submitted through the feedback handler, in
+    memory; the resident who sent it."""
+    resident = Actor(id=household, roles=("resident",), scope=COMMUNITY)
+    new = NewFeedback(
+        feedback_id=feedback_id,
+        channel=Channel.CARD_QR,
+        kind=FeedbackKind.PROBLEM,
+        category="repairs",
+        urgency=Urgency.GENERAL,
+        org_unit=f"{COMMUNITY}/b1",
+        household_id=household,
+        enterprise_id=None,
+        description="楼道灯坏了",
+    )
+
+    async def submit(uow: UnitOfWork) -> None:
+        await feedback_handlers.submit(SubmitFeedback(resident, new, "member-1", at), uow)
+
+    await world.run(submit, resident)
+    return resident

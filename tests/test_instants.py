@@ -11,25 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import InMemoryWorld, postgres_schema
+from conftest import InMemoryWorld, a_problem_submitted, postgres_schema
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_audit.services import READ_MODELS
 from fourlinks_contracts import full_registry
-from fourlinks_contracts.feedback import CallbackKind, CallbackScheduled, Channel, FeedbackKind
-from fourlinks_contracts.members import Urgency
-from fourlinks_feedback.application import handlers
-from fourlinks_feedback.application.commands import SubmitFeedback
-from fourlinks_feedback.domain.feedback import Feedback, NewFeedback
+from fourlinks_contracts.feedback import CallbackKind, CallbackScheduled
+from fourlinks_feedback.domain.feedback import Feedback
 from fourlinks_feedback.projections.feedback import callbacks
-from fourlinks_kernel.access import Role
 from fourlinks_kernel.columns import UtcDateTime
-from fourlinks_kernel.envelope import Actor, CommandContext, Envelope
+from fourlinks_kernel.envelope import CommandContext, Envelope
 from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.projection import ProjectionRunner
-from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_runtime.engines import create_engine
 
 NAIVE = datetime(2026, 12, 8, 16, 36, 29, 477332)
@@ -97,23 +92,9 @@ async def an_old_log_with_a_naive_callback() -> InMemoryWorld:
     and `answer_by` without an offset (read back from SQLite), forever in the log."""
     world = InMemoryWorld()
     household, feedback_id = new_id(), new_id()
-    resident = Actor(id=household, roles=(Role.RESIDENT,), scope=COMMUNITY)
-    new = NewFeedback(
-        feedback_id=feedback_id,
-        channel=Channel.CARD_QR,
-        kind=FeedbackKind.PROBLEM,
-        category="repairs",
-        urgency=Urgency.GENERAL,
-        org_unit=f"{COMMUNITY}/b1",
-        household_id=household,
-        enterprise_id=None,
-        description="楼道灯坏了",
+    resident = await a_problem_submitted(
+        world, household=household, feedback_id=feedback_id, at=datetime.now(UTC)
     )
-
-    async def submit(uow: UnitOfWork) -> None:
-        await handlers.submit(SubmitFeedback(resident, new, "member-1", datetime.now(UTC)), uow)
-
-    await world.run(submit, resident)
     stream = Feedback.stream_of(feedback_id)
     # model_construct skips validation, as the earlier release's contract did not check.
     naive = CallbackScheduled.model_construct(

@@ -12,17 +12,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import InMemoryWorld
+from conftest import InMemoryWorld, a_problem_submitted
 
 from fourlinks_assignments.application import handlers as assignment_handlers
 from fourlinks_assignments.application.commands import CloseTask, NoteDeadline
 from fourlinks_assignments.domain.tasks import DeadlinePolicy, NewTask, Task
 from fourlinks_contracts.assignments import CloseReason, ResolutionResult, TaskSource, TaskState
-from fourlinks_contracts.feedback import Channel, FeedbackKind, Resolved, Satisfaction
+from fourlinks_contracts.feedback import Resolved, Satisfaction
 from fourlinks_contracts.members import Urgency
 from fourlinks_feedback.application import handlers
-from fourlinks_feedback.application.commands import RecordCallback, ScheduleCallback, SubmitFeedback
-from fourlinks_feedback.domain.feedback import CallbackTimes, Feedback, FeedbackState, NewFeedback
+from fourlinks_feedback.application.commands import RecordCallback, ScheduleCallback
+from fourlinks_feedback.domain.feedback import CallbackTimes, Feedback, FeedbackState
 from fourlinks_kernel.access import Role
 from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.envelope import Actor, CommandContext
@@ -79,25 +79,8 @@ HOUSEHOLD, FEEDBACK = new_id(), new_id()  # the same people in every order, so h
 
 
 async def a_routed_problem(world: InMemoryWorld) -> Actor:
-    household = HOUSEHOLD
-    resident = Actor(id=household, roles=(Role.RESIDENT,), scope=COMMUNITY)
-    new = NewFeedback(
-        feedback_id=FEEDBACK,
-        channel=Channel.CARD_QR,
-        kind=FeedbackKind.PROBLEM,
-        category="repairs",
-        urgency=Urgency.GENERAL,
-        org_unit=f"{COMMUNITY}/b1",
-        household_id=household,
-        enterprise_id=None,
-        description="楼道灯坏了",
-    )
-
-    async def submit(uow: UnitOfWork) -> None:
-        await handlers.submit(SubmitFeedback(resident, new, "member-1", SUBMITTED), uow)
-
-    await world.run(submit, resident)
-    world.__dict__["feedback_id"] = new.feedback_id
+    resident = await a_problem_submitted(world, household=HOUSEHOLD, feedback_id=FEEDBACK, at=SUBMITTED)
+    world.__dict__["feedback_id"] = FEEDBACK
     return resident
 
 
