@@ -4,6 +4,7 @@ and the three services run their whole loop under their own users."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -231,3 +232,46 @@ async def test_a_store_written_before_the_server_had_users_keeps_its_events_when
         await admin.close()
     finally:
         locked.stop()
+
+
+@pytest.mark.parametrize("user", ["members", "assignments", "feedback", "notifications"])
+async def test_a_services_live_feed_may_answer_flow_control(provisioned: EmbeddedNats, user: str) -> None:
+    """An ordered consumer answers the server's flow-control messages; denied, the service's feed
+    stops under load while it still says it is caught up (the soak found it)."""
+    client = await login(provisioned, user)
+    try:
+        await client.publish("$JS.FC.FOURLINKS_EVENTS.consumer.1.2.3", b"")
+        await client.publish("$JS.FC.KV_FOURLINKS_REVOKED.consumer.1.2.3", b"")
+        await client.flush()
+        await asyncio.sleep(0.3)
+        assert client.violations == []  # type: ignore[attr-defined]
+    finally:
+        await client.close()
+
+
+async def test_a_services_live_feed_reads_a_long_log_under_its_own_user(provisioned: EmbeddedNats) -> None:
+    admin = await login(provisioned, "admin")
+    js = admin.jetstream()
+    for n in range(2000):
+        await js.publish(f"fourlinks.members.org_unit.flow{n % 10}", b"x" * 2048)
+    await admin.close()
+    client = await login(provisioned, "members")
+    try:
+        subscription = await client.jetstream().subscribe(
+            "fourlinks.members.org_unit.*", stream="FOURLINKS_EVENTS", ordered_consumer=True
+        )
+        received = 0
+
+        async def read_all() -> None:
+            nonlocal received
+            async for _ in subscription.messages:
+                received += 1
+                if received == 2000:
+                    return
+
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(read_all(), timeout=30)
+        assert received == 2000  # a stalled feed stops short of the log's end
+        await subscription.unsubscribe()
+    finally:
+        await client.close()

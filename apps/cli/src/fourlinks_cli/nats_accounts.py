@@ -19,6 +19,8 @@ READ = [
     f"$JS.API.DIRECT.GET.{STREAM}",
     f"$JS.API.CONSUMER.CREATE.{STREAM}",
     f"$JS.API.CONSUMER.CREATE.{STREAM}.>",
+    # an ordered consumer answers the server's flow control: denied, a live feed stalls for good
+    f"$JS.FC.{STREAM}.>",
     f"$JS.API.STREAM.INFO.KV_{KEYS}",
     f"$JS.API.DIRECT.GET.KV_{KEYS}.>",
     f"$JS.API.STREAM.MSG.GET.KV_{KEYS}",
@@ -31,6 +33,8 @@ READ = [
     f"$JS.API.STREAM.INFO.KV_{REVOKED}",
     f"$JS.API.CONSUMER.CREATE.KV_{REVOKED}",
     f"$JS.API.CONSUMER.CREATE.KV_{REVOKED}.>",
+    f"$JS.API.CONSUMER.INFO.KV_{REVOKED}.>",
+    f"$JS.FC.KV_{REVOKED}.>",
     f"$JS.API.DIRECT.GET.KV_{REVOKED}.>",
     f"$JS.API.STREAM.MSG.GET.KV_{REVOKED}",
 ]
