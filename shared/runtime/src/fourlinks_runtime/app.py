@@ -39,6 +39,7 @@ from fourlinks_runtime.metrics import UNKNOWN
 from fourlinks_runtime.policies import build_broker, document_policies, durable_name
 from fourlinks_runtime.runtime import ServiceRuntime, start_runtime, stop_runtime
 from fourlinks_runtime.settings import Settings
+from fourlinks_runtime.stalls import StallWatch
 from fourlinks_runtime.stored import correlation_in_envelope
 from fourlinks_runtime.upstate import INSTANCE_ENV
 
@@ -146,6 +147,7 @@ def _operations_router(definition: ServiceDefinition, settings: Settings) -> API
     router = APIRouter(tags=["operations"])
     asyncapi_json: dict[str, str] = {}
     instance = os.environ.get(INSTANCE_ENV) or None  # the `fourlinks up` run that started this process
+    stalls = StallWatch()
 
     def asyncapi_document() -> str:
         if "doc" not in asyncapi_json:
@@ -184,6 +186,9 @@ def _operations_router(definition: ServiceDefinition, settings: Settings) -> API
             for s in statuses
         }
         missing = what_is_missing(runtime.nc.is_connected, statuses)
+        if not missing:  # caught up by their own account: are they still following the log?
+            with contextlib.suppress(Exception):  # the log's end unknown: the next probe asks again
+                missing = stalls.stalled(statuses, await runtime.store.last_position())
         ok = not missing
         body = {
             "status": "ready" if ok else "not ready",
