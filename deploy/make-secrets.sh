@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p secrets && chmod 700 secrets
-random() { python3 -c 'import secrets; print(secrets.token_urlsafe(32))'; }
+# Random, and never read as a number by nats-server's config parser (it takes a leading digit or '-' for one).
+random() { python3 -c 'import secrets; print("fl" + secrets.token_hex(24))'; }
 keep() { [ -s "secrets/$1" ] || { printf '%s' "$2" > "secrets/$1"; chmod 600 "secrets/$1"; }; }
 keep postgres_password "$(random)"
 for service in members assignments feedback notifications; do

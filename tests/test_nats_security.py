@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -31,6 +32,7 @@ from pydantic import SecretStr
 
 from fourlinks_assignments.bootstrap import create_app as assignments_app
 from fourlinks_audit.consumers import durable_consumers
+from fourlinks_cli.nats_accounts import USERS
 from fourlinks_feedback.bootstrap import create_app as feedback_app
 from fourlinks_kernel.provisioning import ProvisionOptions, ensure_consumers, provision
 from fourlinks_members.bootstrap import create_app as members_app
@@ -275,3 +277,33 @@ async def test_a_services_live_feed_reads_a_long_log_under_its_own_user(provisio
         await subscription.unsubscribe()
     finally:
         await client.close()
+
+
+def test_every_password_made_for_nats_is_read_by_nats_server_as_a_string(tmp_path: Path) -> None:
+    """nats-server reads a $VAR that starts with '-' as a number and refuses to start: a password of
+    the old kind (token_urlsafe) did that now and then."""
+    from fourlinks_cli.nats_accounts import render
+    from fourlinks_cli.nats_users import new_password
+    from fourlinks_runtime.embedded import nats_server_binary
+
+    (tmp_path / "accounts.conf").write_text(render())
+    (tmp_path / "server.conf").write_text("listen: 127.0.0.1:-1\ninclude accounts.conf\n")
+    for _ in range(20):
+        passwords = {name: new_password() for name in (f"FOURLINKS_NATS_{u.upper()}_PASSWORD" for u in USERS)}
+        checked = subprocess.run(
+            [str(nats_server_binary()), "-t", "-c", str(tmp_path / "server.conf")],
+            env={**os.environ, **passwords},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert checked.returncode == 0, checked.stderr
+    for bad in ("-Istarts-with-a-dash",):  # what token_urlsafe made one time in 64
+        refused = subprocess.run(
+            [str(nats_server_binary()), "-t", "-c", str(tmp_path / "server.conf")],
+            env={**os.environ, **dict.fromkeys((f"FOURLINKS_NATS_{u.upper()}_PASSWORD" for u in USERS), bad)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert refused.returncode != 0  # the check can fail

@@ -5,6 +5,7 @@ accounts and permissions as deploy/nats/accounts.conf. Nobody connects without o
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from fourlinks_cli.nats_accounts import USERS
 
 FOLDER = "nats-users"
 ACCOUNT = "FOURLINKS"
+SAFE_PASSWORD = re.compile(r"fl[0-9a-f]{48}")
 """The account every user of the accounts file belongs to (its JetStream data is filed under it)."""
 
 
@@ -22,12 +24,19 @@ def nats_users(var_dir: Path) -> dict[str, str]:
     passwords = {}
     for user in USERS:
         path = folder / f"{user}.password"
-        if not path.exists():
+        if not path.exists() or not SAFE_PASSWORD.fullmatch(path.read_text().strip()):
+            path.unlink(missing_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_urlsafe(32) + "\n")
+                out.write(new_password() + "\n")
         passwords[f"FOURLINKS_NATS_{user.upper()}_PASSWORD"] = path.read_text().strip()
     return passwords
+
+
+def new_password() -> str:
+    """Random, and read by nats-server as a string: its config parser takes a value that starts
+    with '-' (or a digit) for a number and refuses to start."""
+    return "fl" + secrets.token_hex(24)
 
 
 def as_nats_user(env: dict[str, str], var_dir: Path, user: str) -> dict[str, str]:
