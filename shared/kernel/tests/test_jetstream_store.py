@@ -7,6 +7,7 @@ import dataclasses
 import nats.errors
 import pytest
 from nats.aio.client import Client
+from nats.js.errors import NoStreamResponseError
 
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.crypto import PersonalDataCipher
@@ -105,3 +106,22 @@ async def test_a_server_without_the_events_stream_is_refused_with_the_step_that_
     store = JetStreamEventStore(nc, EventCodec(sample_registry()), elsewhere)
     with pytest.raises(StreamMissing, match="run `fourlinks nats init` first"):
         await store.check_layout()
+
+
+class AwayBucket:
+    """A key bucket whose stream does not answer (its leader is being elected)."""
+
+    async def get(self, key: str) -> object:
+        raise NoStreamResponseError
+
+    async def create(self, key: str, value: bytes) -> object:
+        raise NoStreamResponseError
+
+
+async def test_a_key_table_that_does_not_answer_is_a_retry_not_a_server_error(nc: Client) -> None:
+    keys = NatsKeyStore(nc, "FOURLINKS_KEYS_AWAY")
+    keys._kv = AwayBucket()
+    with pytest.raises(EventStoreUnavailable, match="retry with the same Idempotency-Key"):
+        await keys.get("household-1")
+    with pytest.raises(EventStoreUnavailable):
+        await keys.create("household-1", b"wrapped")

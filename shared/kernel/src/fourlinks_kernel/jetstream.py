@@ -30,7 +30,14 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError, ServerError
+from nats.js.errors import (
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NoKeysError,
+    NoStreamResponseError,
+    ServerError,
+    ServiceUnavailableError,
+)
 
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.envelope import LAYOUT_KEY, SUBJECT_LAYOUT, CommandContext, StoredEvent, StreamId
@@ -462,6 +469,21 @@ async def _quietly(awaitable: Any) -> None:
         log.debug("cleanup_failed")
 
 
+KEY_TABLE_AWAY = (
+    NoStreamResponseError,
+    nats.errors.NoRespondersError,
+    nats.errors.TimeoutError,
+    ServiceUnavailableError,
+)
+"""The key table's stream not answering for a moment (a leader election, a node restarting)."""
+
+
+def _unavailable(away: Exception) -> EventStoreUnavailable:
+    return EventStoreUnavailable(
+        f"the key table did not answer ({type(away).__name__}); retry with the same Idempotency-Key"
+    )
+
+
 class NatsKeyStore:
     """The personal-data key table in a JetStream key-value bucket (replicated like the events)."""
 
@@ -480,6 +502,8 @@ class NatsKeyStore:
             entry = await (await self._bucket()).get(f"person.{subject}")
         except KeyNotFoundError:
             return None
+        except KEY_TABLE_AWAY as away:
+            raise _unavailable(away) from away
         value: bytes | None = entry.value
         return value or None
 
@@ -488,6 +512,8 @@ class NatsKeyStore:
             raise PersonErased(f"{subject} was erased: nothing new is kept about them")
         try:
             await (await self._bucket()).create(f"person.{subject}", wrapped)
+        except KEY_TABLE_AWAY as away:
+            raise _unavailable(away) from away
         except KeyWrongLastSequenceError:
             existing = await self.get(subject)
             if existing is None:
@@ -500,6 +526,8 @@ class NatsKeyStore:
             await (await self._bucket()).get(f"person.{subject}")
         except KeyNotFoundError as missing:
             return missing.op is not None  # a purge (or delete) marker: the key was destroyed
+        except KEY_TABLE_AWAY as away:
+            raise _unavailable(away) from away
         return False
 
     async def destroy(self, subject: str) -> None:
