@@ -9,7 +9,7 @@ export UV_LINK_MODE ?= copy
 # of compiling its imports again (where PYTHONDONTWRITEBYTECODE is set, every time).
 export UV_COMPILE_BYTECODE ?= 1
 
-.PHONY: up test env lint typecheck pytest isolation clean fuzz bench bench-quick browser monitoring
+.PHONY: up test env lint typecheck pytest isolation clean fuzz bench bench-quick browser monitoring soak
 
 up: env ## run nats-server, the four services and the console on SQLite under ./var
 	$(RUN) fourlinks up
@@ -67,6 +67,9 @@ bench: env ## benchmarks on a district year (1,000,000 events): bench-results.js
 
 bench-quick: env ## the same code paths at a twentieth of the scale (a couple of minutes)
 	$(RUN) fourlinks bench --plan quick
+
+soak: env ## a year's kills under load, then nothing lost or doubled, audit intact, read models = a rebuild (about 20 minutes; docs/reliability.md)
+	$(RUN) python -m tools.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf var/isolated .mypy_cache .ruff_cache .pytest_cache
