@@ -11,9 +11,11 @@ and every service's read models must equal a fresh rebuild of the same log.
 
 The load: streets created on the members service, tasks raised on the assignments service and
 feedback submitted on the feedback service (which the assignments service turns into tasks by a
-policy), 15 commands/s in all. In `cluster` the four services run as plain processes against the
-three nodes (each with its own NATS user of deploy/nats/accounts.conf). Exit status 0 when every
-check holds, 1 when something was found (the work directory is then kept and named).
+policy), 15 commands/s in all. After each kill it waits for the recovery (the process or node
+back, every kind of command acknowledged again, every read model at the log's end) and 2 s of load.
+In `cluster` the four services run as plain processes against the three nodes (each with its own
+NATS user of deploy/nats/accounts.conf). Exit status 0 when every check holds, 1 when something was
+found (the work directory is then kept and named). docs/reliability.md ("Soak") has the figures.
 """
 
 from __future__ import annotations
@@ -93,7 +95,8 @@ def spread(values: Sequence[float]) -> tuple[float, float] | None:
 
 @dataclass(frozen=True)
 class Recovery:
-    """One kill and how long its parts took to come back, in seconds after the SIGKILL."""
+    """One kill and how long its parts took to come back, in seconds after the SIGKILL (a cluster
+    node's `back`: after its restart)."""
 
     kind: str  # what a row of the summary groups by: nats-server, a service, a cluster node's role
     back: float  # the process (or node) back: services ready, or the node current in its stream
