@@ -7,17 +7,10 @@ The whole drill with NATS and the services is tests/test_backup.py."""
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -118,31 +111,6 @@ def bucket(endpoint: str) -> Any:
         aws_access_key_id="fourlinks",
         aws_secret_access_key="fourlinks-secret",
     )
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """moto's S3 server on a free loopback port (a stand-in for MinIO or a cloud's object store)."""
-    server = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
-    process = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "moto's S3 server did not start"
-                time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 async def test_a_backup_s_photos_restore_into_a_bucket_once(

@@ -8,16 +8,9 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
-import httpx
 import pytest
 from PIL import Image
 from pillow_heif import from_pillow
@@ -141,31 +134,6 @@ async def test_the_file_store_writes_whole_files_named_only_by_hashes(tmp_path: 
     assert [p.name for p in files_under(tmp_path)] == ["a" * 64]  # nothing half-written left behind
     with pytest.raises(ValueError, match="64 hex digits"):
         await store.put("../../etc/passwd", b"x")
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """moto's S3 server on a free loopback port (a stand-in for MinIO or a cloud's object store)."""
-    server = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
-    process = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "moto's S3 server did not start"
-                time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 async def test_an_s3_compatible_bucket_keeps_sealed_photos_the_same_way(s3_endpoint: str) -> None:
