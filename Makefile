@@ -9,12 +9,12 @@ export UV_LINK_MODE ?= copy
 # of compiling its imports again (where PYTHONDONTWRITEBYTECODE is set, every time).
 export UV_COMPILE_BYTECODE ?= 1
 
-.PHONY: up test env lint typecheck pytest isolation clean fuzz bench bench-quick browser monitoring soak
+.PHONY: up test env lint typecheck pytest isolation clean fuzz bench bench-quick browser monitoring go-tools soak
 
 up: env ## run nats-server, the four services and the console on SQLite under ./var
 	$(RUN) fourlinks up
 
-test: env browser monitoring lint typecheck isolation pytest ## lint, types, package isolation, tests
+test: env browser monitoring go-tools lint typecheck isolation pytest ## lint, types, package isolation, tests
 
 env: | $(UV)
 	@$(UV) sync --locked --all-packages --quiet
@@ -39,6 +39,12 @@ monitoring: ## what the deploy tests run: promtool (Debian's prometheus) for the
 	  echo "installing kubectl (for kubectl kustomize) for the Kubernetes manifests' tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq kubectl >/dev/null; }
+
+go-tools: ## the independent log checker's build (tools/tlogcheck): Debian's Go and golang.org/x/mod, no network
+	@{ command -v go >/dev/null && [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ]; } || { \
+	  echo "installing Debian's golang-go and golang-golang-x-mod-dev for the log's interoperability tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends golang-go golang-golang-x-mod-dev >/dev/null; }
 
 lint:
 	$(RUN) ruff check .

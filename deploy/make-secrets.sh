@@ -22,8 +22,9 @@ keep master_key "$(python3 -c 'import base64, os; print(base64.b64encode(os.uran
 keep jwt_secret "$(random)"
 keep console_session_secret "$(random)"
 # The checkpoint signing key (Ed25519, a C2SP note key): auditors get its public half (docs/audit.md).
+# Its name is the log's origin: FOURLINKS_LOG_ORIGIN (e.g. yuhang.fourlinks.example/events) if set.
 if [ ! -s secrets/checkpoint_key ]; then
-  key=$(cd .. && ./fourlinks audit keygen 2>/dev/null) || { echo "the checkpoint key needs the project's environment: run make env" >&2; exit 1; }
+  key=$(cd .. && ./fourlinks audit keygen ${FOURLINKS_LOG_ORIGIN:+--name "$FOURLINKS_LOG_ORIGIN"} 2>/dev/null) || { echo "the checkpoint key needs the project's environment: run make env" >&2; exit 1; }
   keep checkpoint_key "$key"
 fi
 # Each service's event signing key (Ed25519) and the signers file of their public keys (docs/audit.md).

@@ -642,9 +642,9 @@ def test_each_ingress_path_lets_through_what_its_service_takes_and_not_much_more
     path far above its service's own limit lets large bodies cross the cluster for nothing."""
     documents = kustomized(where)
     locations = ingress_locations(documents)
-    assert {loc.service for loc in locations} == {*SERVICES, "console"}
+    assert {loc.service for loc in locations} == {*SERVICES, "console", "checkpoints"}
     needed: dict[Location, int] = {}
-    for name in {loc.service for loc in locations}:
+    for name in {loc.service for loc in locations} - {"checkpoints"}:  # the log takes no body at all
         settings = deployed_settings(documents, name, tmp_path)
         (host,) = {loc.host for loc in locations if loc.service == name}
         for path, limit in body_limits(name, settings).items():
@@ -760,3 +760,63 @@ def test_metrics_and_api_documents_are_not_published_through_the_ingress(where: 
             assert chosen(locations, host, path).ingress in denied, f"{host}{path} is published"
         assert chosen(locations, host, "/health/ready").ingress not in denied
         assert chosen(locations, host, "/coverage").ingress not in denied
+    (console,) = {loc.host for loc in locations if loc.service == "console" and loc.ingress == "fourlinks"}
+    assert chosen(locations, console, "/metrics").ingress in denied, f"{console}/metrics is published"
+    assert chosen(locations, console, "/kpis").ingress not in denied
+
+
+def test_prometheus_scrapes_the_console_where_it_scrapes_the_services() -> None:
+    """The console's /metrics (its pages' and its calls' durations) is scraped as the services' are:
+    a job in the compose Prometheus, and the monitoring namespace let through to its pods."""
+    scraped = yaml.safe_load((DEPLOY / "monitoring" / "prometheus.yml").read_text())["scrape_configs"]
+    jobs = {job["job_name"]: job for job in scraped}
+    assert jobs["fourlinks-console"]["dns_sd_configs"] == [{"names": ["console"], "type": "A", "port": 8000}]
+    assert {f"fourlinks-{service}" for service in SERVICES} <= set(jobs)
+    policies = {d["metadata"]["name"]: d for d in kustomized("") if d["kind"] == "NetworkPolicy"}
+    admitted = [
+        peer.get("namespaceSelector", {}).get("matchLabels")
+        for rule in policies["console"]["spec"]["ingress"]
+        for peer in rule["from"]
+    ]
+    assert {"kubernetes.io/metadata.name": "monitoring"} in admitted
+
+
+@pytest.mark.parametrize("where", ["", "overlays/dev", "overlays/production-cnpg"])
+def test_the_log_is_published_read_only_at_its_origin(where: str) -> None:
+    """An outside auditor reaches the checkpoint, the tiles and the signing keys, at the address the
+    checkpoints name as their origin; nothing else of the checkpointer, and nothing but reads."""
+    documents = kustomized(where)
+    log = [loc for loc in ingress_locations(documents) if loc.service == "checkpoints"]
+    (host,) = {loc.host for loc in log}
+    for path in ("/checkpoint", "/tile/0/x001/234", "/tile/1/000.p/17", "/signers"):
+        assert chosen(log, host, path).service == "checkpoints", path
+    for path in ("/metrics", "/integrity", "/health/ready", "/checkpoints", "/tiles/0/000"):
+        assert not any(loc.matches(path) for loc in log), f"{host}{path} is published"
+    (ingress,) = {loc.ingress for loc in log}
+    annotations = next(d for d in documents if d["metadata"]["name"] == ingress)["metadata"]["annotations"]
+    assert int(annotations["nginx.ingress.kubernetes.io/limit-rps"]) > 0  # rate limited at the edge too
+    assert {loc.limit for loc in log} == {1024}  # GET and HEAD: nothing to upload
+
+    deployment = next(
+        d for d in documents if d["kind"] == "Deployment" and d["metadata"]["name"] == "checkpoints"
+    )
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["FOURLINKS_LOG_ORIGIN"] == host  # C2SP: the origin is the log's URL prefix, no scheme
+    policy = next(
+        d for d in documents if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "checkpoints"
+    )
+    admitted = [
+        peer.get("namespaceSelector", {}).get("matchLabels")
+        for rule in policy["spec"]["ingress"]
+        for peer in rule["from"]
+    ]
+    assert {"kubernetes.io/metadata.name": "ingress-nginx"} in admitted
+
+
+def test_compose_publishes_the_log_on_a_port_of_its_own() -> None:
+    checkpointer = compose()["services"]["checkpoints"]
+    assert checkpointer["ports"] == ["8109:8000"]
+    assert checkpointer["environment"]["FOURLINKS_LOG_ORIGIN"] == "${FOURLINKS_LOG_ORIGIN:-}"
+    published = [port for service in compose()["services"].values() for port in service.get("ports", [])]
+    assert [port for port in published if port.startswith("8109")] == ["8109:8000"]  # no other took it

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-from datetime import date, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,7 +20,13 @@ from conftest import (
 )
 from PIL import Image
 
+from fourlinks_contracts.feedback import Channel, FeedbackKind
+from fourlinks_contracts.members import Urgency
+from fourlinks_feedback.application import handlers
+from fourlinks_feedback.application.commands import SubmitFeedback
 from fourlinks_feedback.application.reactions import scan_callbacks
+from fourlinks_feedback.domain.feedback import NewFeedback
+from fourlinks_kernel.envelope import Actor, CommandContext
 
 
 async def test_visibility_answers_and_ratings(district: District) -> None:
@@ -139,6 +146,36 @@ async def test_anyone_holding_the_reference_sees_states_and_dates_and_nothing_an
     assert unknown.status_code == 404
     odd = await d.feedback.get("/public/follow-up/FL-2026%3Cscript%3E")
     assert odd.status_code == 422
+
+
+async def test_the_public_follow_up_names_an_old_free_text_category_other_never_as_typed(
+    district: District,
+) -> None:
+    """Feedback from before categories were codes holds what the resident typed; whoever holds its
+    reference reads "other", never that text (its line break, its link)."""
+    d = district
+    member, household = await community_with_a_covered_household(d)
+    typed = "路灯坏了\n详见 https://evil.example/x"
+    resident = Actor(id=household, roles=("resident",), scope=COMMUNITY)
+    old = NewFeedback(
+        feedback_id=str(uuid.uuid4()),
+        channel=Channel.WEB,
+        kind=FeedbackKind.PROBLEM,
+        category=typed,  # as the handler took it before the edge checked it
+        urgency=Urgency.GENERAL,
+        org_unit=f"{COMMUNITY}/b1",
+        household_id=household,
+        enterprise_id=None,
+        description="灯坏了",
+    )
+    command = SubmitFeedback(resident, old, member, datetime.now(UTC))
+    outcome = await d.runtime(d.feedback).dispatch(command, handlers.submit, CommandContext.new(resident))
+    seen = {"X-Min-Position": str(outcome.position)}
+    followed = await d.feedback.get(f"/public/follow-up/{outcome.value}", headers=seen)
+    assert followed.status_code == 200, followed.text
+    assert followed.json()["category"] == "other"
+    assert "evil.example" not in followed.text
+    assert "路灯" not in followed.text
 
 
 async def upload(d: District, headers: dict[str, str], data: bytes, **fields: str) -> httpx.Response:

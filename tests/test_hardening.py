@@ -136,6 +136,49 @@ async def test_requests_are_strictly_typed_bounded_and_refuse_unknown_fields(dis
     assert too_big.status_code == 413
 
 
+HOSTILE_CATEGORIES = ["路灯坏了\n请尽快", "详见 https://evil.example/x", "lamps", "Repairs", "其他", ""]
+
+
+async def test_a_category_outside_the_service_matters_is_refused_with_the_codes_to_choose_from(
+    district: District,
+) -> None:
+    """A category is read by a members' group and on the public follow-up page: a code of
+    GET /service-matters, never text (a line break, a link, a word nobody listed)."""
+    d = district
+    member, household = await community_with_a_covered_household(d)
+    resident = d.token("resident", household)
+    feedback = {"household_id": household, "description": "楼道灯坏了"}
+    task = {"org_unit": COMMUNITY, "description": "楼道灯不亮"}
+    visit = {
+        "member_id": member,
+        "contact_kind": "household",
+        "contact_id": household,
+        "visited_on": "2026-11-15",
+    }
+    for category in HOSTILE_CATEGORIES:
+        replies = [
+            await d.feedback.post("/feedback", json={**feedback, "category": category}, headers=resident),
+            await d.assignments.post("/tasks", json={**task, "category": category}, headers=d.secretary),
+            await d.members.post(
+                "/visits",
+                json={**visit, "problem": {"category": category, "description": "灯坏了"}},
+                headers=d.secretary,
+            ),
+        ]
+        for reply in replies:
+            assert reply.status_code == 422, (category, reply.text)
+            [error] = reply.json()["detail"]
+            assert error["loc"][-1] == "category"
+            assert "GET /service-matters" in error["msg"]
+            assert "repairs, elderly_care" in error["msg"]
+    taken = await d.feedback.post(
+        "/feedback", json={**feedback, "category": "elderly_care"}, headers=resident
+    )
+    assert taken.status_code == 201, taken.text
+    catalogue = await d.get(d.members, "/service-matters", resident)
+    assert {"code": "repairs", "label": "维修协调", "label_en": "repairs"} in catalogue
+
+
 async def test_a_spot_check_takes_only_a_real_boolean(district: District) -> None:
     d = district
     member, household = await community_with_a_covered_household(d)

@@ -147,8 +147,10 @@ async def test_the_auditor_reads_the_stream_and_nothing_else(provisioned: Embedd
     try:
         assert await allowed(client, "$JS.API.STREAM.INFO.FOURLINKS_EVENTS", b"")
         assert await allowed(client, "$JS.API.DIRECT.GET.FOURLINKS_EVENTS", json.dumps({"seq": 1}).encode())
+        assert await allowed(client, "$JS.API.CONSUMER.LIST.FOURLINKS_EVENTS", b"{}")  # how far each got
         for refused in (
             "fourlinks.members.org_unit.x",
+            "$JS.API.CONSUMER.MSG.NEXT.FOURLINKS_EVENTS.feedback-callback-on-closure-v2",
             "$JS.API.STREAM.INFO.KV_FOURLINKS_KEYS",
             "$JS.API.DIRECT.GET.KV_FOURLINKS_KEYS.$KV.FOURLINKS_KEYS.x",
             "$JS.API.CONSUMER.CREATE.FOURLINKS_EVENTS",

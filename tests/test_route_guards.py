@@ -38,6 +38,7 @@ OPEN_ON_EVERY_SERVICE = {
 OPEN_ON_ONE_SERVICE = {
     ("members", "/service-matters"): "the list of service matters printed on every card",
     ("feedback", "/public/follow-up/{reference}"): "a reference's progress, no personal data, rate-limited",
+    ("members", "/doorway/{token}"): "a printed card's signed link: its member now, rate-limited per card",
 }
 OPEN_CONSOLE_PAGES = {
     "/signin": "the sign-in page",
@@ -47,8 +48,11 @@ OPEN_CONSOLE_PAGES = {
     "/signout": "ends the session (CSRF-checked)",
     "/follow": "a reference's public progress",
     "/r": "a household's sign-in link: a confirmation page, signed in by POST",
+    "/d/{link}": "a printed card's doorway: its member now (the members service checks the link)",
+    "/d/{link}/report": "a report from a card's doorway (CSRF-checked, the link checked again)",
     "/health/live": "probes",
     "/health/ready": "probes",
+    "/metrics": "Prometheus, on the internal network only (never through the Ingress)",
     "/locale/{locale}": "the language chosen (a cookie)",
 }
 

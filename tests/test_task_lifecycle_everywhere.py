@@ -126,7 +126,9 @@ def the_whole_loop() -> Iterator[DomainEvent]:
         on_time=True,
         escalated=True,
     )
-    yield ev.TaskReopened(task_id=TASK, reason="居民不满意", correction_ref=f"{FEEDBACK}:2", assignee=OTHER)
+    yield ev.TaskReopened(
+        task_id=TASK, reason="居民不满意", correction_ref=f"{FEEDBACK}:2", assignee=OTHER, data_subject=TASK
+    )
     yield ev.TaskParked(task_id=TASK, reason="等材料")
     yield ev.TaskUnparked(task_id=TASK, note="到了")
 

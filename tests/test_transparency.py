@@ -6,12 +6,14 @@ position that differs. The untouched log verifies."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,7 +34,10 @@ from conftest import (
 from nats.aio.client import Client
 from sqlalchemy import create_engine
 
+from fourlinks_audit.merkle import fold, leaf_fields
 from fourlinks_audit.notes import SignerKey, read_checkpoint, signed_checkpoint
+from fourlinks_audit.proofs import InclusionProof
+from fourlinks_audit.seen import consumer_positions, went_back
 from fourlinks_audit.tiles import TileStore
 from fourlinks_audit.transparency import (
     CheckpointDirectory,
@@ -40,17 +45,20 @@ from fourlinks_audit.transparency import (
     LogRewound,
     catch_up,
     check_checkpoints,
+    leaf_of,
     write_checkpoint,
 )
 from fourlinks_audit.verify import Finding, verify
 from fourlinks_kernel.envelope import EVENT_TYPE_HEADER, CommandContext, StoredEvent
 from fourlinks_kernel.jetstream import JetStreamEventStore
+from fourlinks_kernel.projection import bookkeeping
+from fourlinks_kernel.projection import checkpoints as projection_checkpoints
 from fourlinks_members.domain.org_units import OrgUnit, unit_id_for
 from fourlinks_runtime.embedded import NatsEndpoint, start_nats
 from fourlinks_runtime.natsconn import connect
 from fourlinks_runtime.settings import Settings
 
-KEY = SignerKey.generate("fourlinks-test")
+KEY = SignerKey.generate("tlog.fourlinks.example/events")
 
 
 class Audited:
@@ -63,7 +71,7 @@ class Audited:
 
     async def checkpoint(self) -> str:
         await catch_up(self.store, self.tiles)
-        return write_checkpoint(self.tiles, KEY, "fourlinks/test", self.checkpoints, datetime.now(UTC))[0]
+        return write_checkpoint(self.tiles, KEY, "fourlinks/test", self.checkpoints)[0]
 
     async def findings(self, *, chains: bool = False) -> list[tuple[int, str]]:
         """What verify finds against every stored checkpoint (and the chain check's, if asked)."""
@@ -154,9 +162,12 @@ async def test_a_reordered_pair(nc: Client, audited: Audited) -> None:
 
 async def test_a_forged_checkpoint_or_one_of_another_key(audited: Audited) -> None:
     note = await audited.checkpoint()
-    audited.checkpoints.add(99, note.replace("\n5\n", "\n4\n"))
-    other = SignerKey.generate("fourlinks-test")
-    audited.checkpoints.add(98, signed_checkpoint(read_checkpoint(note, KEY.verifier), other))
+    planted = audited.checkpoints.path  # files put there by hand, not signed by the checkpointer
+    (planted / "000000000099.checkpoint").write_text(note.replace("\n5\n", "\n4\n"))
+    other = SignerKey.generate(KEY.name)
+    (planted / "000000000098.checkpoint").write_text(
+        signed_checkpoint(read_checkpoint(note, KEY.verifier), other)
+    )
     assert sorted(await audited.findings()) == [(0, "forged"), (0, "forged")]
 
 
@@ -164,10 +175,7 @@ async def test_tiles_rebuilt_from_the_log_give_the_same_roots(audited: Audited) 
     note = await audited.checkpoint()
     audited.tiles.drop()
     await catch_up(audited.store, audited.tiles)
-    assert write_checkpoint(audited.tiles, KEY, "fourlinks/test", audited.checkpoints, datetime.now(UTC)) == (
-        note,
-        False,
-    )
+    assert write_checkpoint(audited.tiles, KEY, "fourlinks/test", audited.checkpoints) == (note, False)
 
 
 async def test_a_byte_changed_in_the_store_and_its_index_deleted(tmp_path: Path) -> None:
@@ -235,8 +243,25 @@ def audit_env(nats_server: NatsEndpoint, stream: str, var_dir: Path, database: s
     }
 
 
+def earlier_release_proof(proof: InclusionProof) -> dict[str, object]:
+    """The JSON `audit prove` printed before it wrote tlog-proofs, of the same proof."""
+    position, subject, event_type, payload = leaf_fields(proof.data)
+    return {
+        "checkpoint": proof.note,
+        "tree_size": proof.tree_size(),
+        "leaf_index": proof.index,
+        "event": {
+            "position": position,
+            "subject": subject,
+            "event_type": event_type,
+            "payload_base64": base64.b64encode(payload).decode(),
+        },
+        "inclusion_path": [base64.b64encode(h).decode() for h in proof.path],
+    }
+
+
 def documented_check(where: Path) -> subprocess.CompletedProcess[str]:
-    """The plain-Python proof check docs/audit.md shows an auditor, run on where/proof.json."""
+    """The plain-Python proof check docs/audit.md shows an auditor, run on where/proof.tlog-proof."""
     text = (Path(__file__).parent.parent / "docs" / "audit.md").read_text()
     section = text.split("### Checking a proof without our code", 1)[1]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
@@ -265,7 +290,7 @@ async def test_the_commands_an_auditor_runs(
     env = audit_env(nats_server, name, tmp_path, audit_database)
     first = fourlinks(env, "checkpoint")
     assert first.returncode == 0, first.stderr
-    assert first.stdout.startswith(f"{name.lower()}/{name}\n5\n")
+    assert first.stdout.startswith(f"{KEY.name}\n5\n")  # the origin: the key's name, nothing configured
     (tmp_path / "first.checkpoint").write_text(first.stdout)
     assert fourlinks(env, "public-key").stdout.strip() == KEY.verifier.encoded()
 
@@ -276,17 +301,23 @@ async def test_the_commands_an_auditor_runs(
 
     proved = fourlinks(env, "prove", "3")
     assert proved.returncode == 0, proved.stderr
-    (tmp_path / "proof.json").write_text(proved.stdout)
+    assert proved.stdout.startswith("c2sp.org/tlog-proof@v1\nextra ")
+    assert "\nindex 2\n" in proved.stdout
+    assert proved.stdout.endswith(first.stdout)  # its checkpoint, verbatim
+    (tmp_path / "proof.tlog-proof").write_text(proved.stdout)
     offline = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}  # nothing but the key, proof, checkpoint
     key = ("--key", KEY.verifier.encoded())
-    checked = fourlinks(offline, "check-proof", str(tmp_path / "proof.json"), *key)
+    checked = fourlinks(offline, "check-proof", str(tmp_path / "proof.tlog-proof"), *key)
     assert (checked.returncode, checked.stdout.split(":")[0]) == (0, "proven"), checked.stderr
     by_hand = documented_check(tmp_path)  # docs/audit.md's few lines, without our code
     assert by_hand.returncode == 0, by_hand.stderr
-    forged = json.loads(proved.stdout)
-    forged["event"]["payload_base64"] = forged["event"]["payload_base64"].replace("A", "B", 1)
-    (tmp_path / "forged.json").write_text(json.dumps(forged))
-    assert fourlinks(offline, "check-proof", str(tmp_path / "forged.json"), *key).returncode == 1
+    assert by_hand.stdout.startswith("position 3, subject tlog_cli_")
+    proof = InclusionProof.parse(proved.stdout)
+    forged = replace(proof, data=proof.data[:-1] + bytes([proof.data[-1] ^ 1]))
+    (tmp_path / "forged.tlog-proof").write_text(forged.text())
+    assert fourlinks(offline, "check-proof", str(tmp_path / "forged.tlog-proof"), *key).returncode == 1
+    (tmp_path / "earlier.json").write_text(json.dumps(earlier_release_proof(proof)))
+    assert fourlinks(offline, "check-proof", str(tmp_path / "earlier.json"), *key).returncode == 0
 
     await renamed(store, 3)
     second = fourlinks(env, "checkpoint")
@@ -302,8 +333,26 @@ async def test_the_commands_an_auditor_runs(
     assert [(f["position"], f["kind"]) for f in json.loads(rolled_back.stdout)["findings"]] == [
         (5, "truncated"),
         (5, "truncated"),
+        (5, "rewound"),  # the checkpointer's tiles had seen position 8
     ]
     assert fourlinks(env, "checkpoint").returncode == 1  # nothing is signed over it
+
+
+async def test_the_first_checkpoint_fixes_the_origin_and_the_key_is_named_after_it(
+    nc: Client, nats_server: NatsEndpoint, tmp_path: Path
+) -> None:
+    store = await unprotected_store(nc, "TLOG_ORIGIN")
+    await org_tree(store)
+    env = audit_env(nats_server, "TLOG_ORIGIN", tmp_path, None)
+    unnamed = fourlinks({**env, "FOURLINKS_LOG_ORIGIN": "yuhang.fourlinks.example/events"}, "checkpoint")
+    assert unnamed.returncode == 2  # a new log's key must carry the log's name
+    assert "keygen --name yuhang.fourlinks.example/events" in unnamed.stderr
+    assert fourlinks({**env, "FOURLINKS_LOG_ORIGIN": KEY.name}, "checkpoint").returncode == 0
+    await renamed(store, 1)
+    moved = fourlinks({**env, "FOURLINKS_LOG_ORIGIN": "linping.fourlinks.example/events"}, "checkpoint")
+    assert moved.returncode == 2
+    assert f"the log's origin is '{KEY.name}' (fixed by its first checkpoint)" in moved.stderr
+    assert fourlinks(env, "checkpoint").stdout.startswith(f"{KEY.name}\n6\n")  # unset: the fixed one
     assert fourlinks(env, "verify", "--checkpoint", str(tmp_path / "none.checkpoint")).returncode == 2
 
 
@@ -331,10 +380,125 @@ async def test_following_the_log_signs_as_it_grows_and_publishes_the_integrity_c
         log.close()
 
 
-async def _published(url: str, unlike: str | None = None) -> str | None:
+async def _published(url: str, unlike: str | None = None, size: int | None = None) -> str | None:
     try:
         async with httpx.AsyncClient(timeout=2) as client:
             reply = await client.get(url)
     except httpx.TransportError:
         return None
+    if size is not None and reply.status_code == 200 and reply.text.split("\n")[1] != str(size):
+        return None
     return reply.text if reply.status_code == 200 and reply.text != unlike else None
+
+
+async def test_a_running_checkpointer_publishes_tiles_that_rebuild_its_signed_root(
+    nc: Client, nats_server: NatsEndpoint, tmp_path: Path
+) -> None:
+    """What an outside auditor does with only the public key and the URL: the checkpoint, its
+    signature, and its root rebuilt from the published tiles; and every new event is in a
+    published checkpoint within 5 seconds under a steady trickle of events."""
+    store = await unprotected_store(nc, "TLOG_TILES")
+    port = free_ports(1)[0]
+    env = {**audit_env(nats_server, "TLOG_TILES", tmp_path, None), "FOURLINKS_RATE_LIMITS": "false"}
+    command = [sys.executable, "-m", "fourlinks_cli", "audit", "checkpoint", "--follow", "--port", str(port)]
+    log = (tmp_path / "follow.log").open("wb")
+    follower = await asyncio.create_subprocess_exec(*command, env=env, stdout=log, stderr=log)
+    published = f"http://127.0.0.1:{port}"
+    try:
+        await org_tree(store)
+        await renamed(store, 260)  # 265 events: a full tile of level 0, partial ones of levels 0 and 1
+        note = await eventually(lambda: _published(f"{published}/checkpoint", size=265), timeout=30)
+        checkpoint = read_checkpoint(note, KEY.verifier)
+        async with httpx.AsyncClient(base_url=published, timeout=5) as client:
+            full, partial, upper = [
+                await client.get(path) for path in ("/tile/0/000", "/tile/0/001.p/9", "/tile/1/000.p/1")
+            ]
+            head = await client.head("/tile/0/000")
+        assert [r.status_code for r in (full, partial, upper, head)] == [200] * 4
+        assert head.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert not head.content
+        leaves = [chunk for tile in (full, partial) for chunk in split32(tile.content)]
+        assert upper.content == fold(leaves[:256])  # a level-1 hash: the root of a full level-0 tile
+        assert fold(leaves) == checkpoint.root
+        assert leaves[264] == leaf_of((await events(store))[264])
+
+        latencies = await trickle(store, published, events=12, every=0.4)
+        assert max(latencies) <= 5.0, latencies
+    finally:
+        follower.terminate()
+        await asyncio.wait_for(follower.wait(), timeout=30)
+        log.close()
+
+
+def split32(run: bytes) -> list[bytes]:
+    return [run[i : i + 32] for i in range(0, len(run), 32)]
+
+
+async def trickle(store: JetStreamEventStore, published: str, *, events: int, every: float) -> list[float]:
+    """Append an event every `every` seconds; how long each waited for a published checkpoint."""
+    loop = asyncio.get_running_loop()
+    appended: dict[int, float] = {}
+    latencies: dict[int, float] = {}
+
+    async def watch() -> None:
+        async with httpx.AsyncClient(base_url=published, timeout=5) as client:
+            while len(latencies) < events:
+                size = int((await client.get("/checkpoint")).text.split("\n")[1])
+                for position, at in appended.items():
+                    if position <= size and position not in latencies:
+                        latencies[position] = loop.time() - at
+                await asyncio.sleep(0.1)
+
+    watcher = asyncio.create_task(watch())
+    for n in range(events):
+        await decided(
+            store, OrgUnit, unit_id_for("yuhang/linping"), renames(f"余杭{n}"), CommandContext.new(ADMIN)
+        )
+        appended[await store.last_position()] = loop.time()
+        await asyncio.sleep(every)
+    await asyncio.wait_for(watcher, timeout=30)
+    return list(latencies.values())
+
+
+async def test_a_read_model_that_applied_more_than_the_log_holds_is_a_log_gone_back(
+    nc: Client, nats_server: NatsEndpoint, tmp_path: Path
+) -> None:
+    """The tail cut after the last checkpoint, found from outside: the services had applied
+    positions the log no longer holds. No checkpoint covers them; the read models saw them."""
+    store = await unprotected_store(nc, "TLOG_TAIL")
+    await org_tree(store)
+    env = audit_env(nats_server, "TLOG_TAIL", tmp_path, None)
+    assert fourlinks(env, "checkpoint").returncode == 0  # signed at 5
+    await renamed(store, 3)  # 8 events, applied by the read models, never signed
+    read_models = create_engine(f"sqlite:///{tmp_path / 'assignments.db'}")
+    bookkeeping.create_all(read_models)
+    with read_models.begin() as conn:
+        row = {"version": 1, "halted_reason": None, "updated_at": datetime.now(UTC)}
+        conn.execute(projection_checkpoints.insert(), [{**row, "name": "tasks", "position": 8}])
+    intact = fourlinks(env, "verify", "--json")
+    assert intact.returncode == 0, intact.stdout  # the read model is where the log ends: nothing found
+
+    await recreated(nc, store, (await events(store))[:6])  # positions 7 and 8 cut off
+    cut = fourlinks(env, "verify", "--json")
+    assert cut.returncode == 1
+    findings = json.loads(cut.stdout)["findings"]
+    assert [(f["position"], f["stream"], f["kind"]) for f in findings] == [
+        (7, "assignments read model tasks", "rewound")
+    ]
+    assert (
+        "the log ends at position 6 but the assignments read model tasks has seen position 8"
+        in (findings[0]["detail"])
+    )
+    assert "positions 7..8 are gone" in findings[0]["detail"]
+
+
+async def test_a_consumer_s_delivered_position_is_a_position_seen(nc: Client) -> None:
+    store = await unprotected_store(nc, "TLOG_SEEN")
+    await org_tree(store)
+    subscription = await nc.jetstream().pull_subscribe("tlog_seen.>", durable="reader", stream="TLOG_SEEN")
+    for message in await subscription.fetch(5, timeout=5):
+        await message.ack()
+    seen = await consumer_positions(nc, "TLOG_SEEN")
+    assert seen == {"consumer reader": 5}
+    assert went_back(5, seen) == []
+    assert [(f.position, f.stream, f.kind) for f in went_back(3, seen)] == [(4, "consumer reader", "rewound")]

@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +85,7 @@ async def measure(source: Path, proofs: int) -> dict[str, Any]:
             await timed("build_tiles", server.process.pid, lambda: catch_up(store, tiles), figures)
             key = SignerKey.generate("fourlinks-bench")
             checkpoints = CheckpointDirectory(work / "checkpoints")
-            write_checkpoint(tiles, key, "fourlinks/FOURLINKS_EVENTS", checkpoints, datetime.now(UTC))
+            write_checkpoint(tiles, key, "fourlinks/FOURLINKS_EVENTS", checkpoints)
 
             async def verify_all() -> None:
                 leaves = LeafCollector()

@@ -7,6 +7,8 @@ import csv
 import io
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi import HTTPException
@@ -20,12 +22,18 @@ from fourlinks_console.services import part
 from fourlinks_console.settings import ConsoleSettings
 from fourlinks_console.web import local_path
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 TABLE = Table(
-    "党员名单 members",
-    "yuhang/s01",
-    datetime(2026, 11, 30, tzinfo=UTC),
-    [Column("name", "姓名 name"), Column("helpers", "协助人员 helpers")],
-    [{"name": "王芳", "helpers": ["甲", "乙"]}, {"name": "李强", "helpers": None}],
+    title="党员名单",
+    slug="members",
+    scope="南苑街道",
+    taken_at=datetime(2026, 11, 30, 17, tzinfo=UTC),  # 1 December in Hangzhou
+    zone=SHANGHAI,
+    columns=[Column("name", "姓名"), Column("helpers", "协助人员"), Column("since", "入党日期", "day")],
+    rows=[
+        {"name": "王芳", "helpers": ["甲", "乙"], "since": "2001-07-01"},
+        {"name": "李强", "helpers": None},
+    ],
 )
 
 
@@ -68,27 +76,28 @@ def test_after_a_form_a_person_is_only_sent_to_a_page_of_this_console() -> None:
         assert local_path(elsewhere) == "/"
 
 
-def test_csv_has_a_byte_order_mark_the_scope_and_the_time() -> None:
-    answer = csv_file(TABLE, "members")
+def test_csv_has_a_byte_order_mark_the_headers_first_and_a_file_name_by_unit_list_and_local_day() -> None:
+    answer = csv_file(TABLE)
     body = bytes(answer.body)
     assert body.startswith("\ufeff".encode())
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
-    assert rows[0][1] == "范围 scope: yuhang/s01"
-    assert "2026-11-30" in rows[0][2]
-    assert rows[1] == ["姓名 name", "协助人员 helpers"]
-    assert rows[2] == ["王芳", "甲、乙"]
-    assert rows[3] == ["李强", ""]
-    assert "filename*=UTF-8''members.csv" in answer.headers["content-disposition"]
+    assert rows == [["姓名", "协助人员", "入党日期"], ["王芳", "甲、乙", "2001-07-01"], ["李强", "", ""]]
+    disposition = answer.headers["content-disposition"]
+    assert 'filename="fourlinks-members-2026-12-01.csv"' in disposition
+    assert f"filename*=UTF-8''{quote('南苑街道-党员名单-2026-12-01.csv')}" in disposition
 
 
-def test_excel_has_chinese_headers_under_a_title_row() -> None:
-    book = load_workbook(io.BytesIO(bytes(xlsx_file(TABLE, "members").body)))
+def test_excel_has_a_frozen_filtered_header_row_typed_days_and_fitted_columns() -> None:
+    book = load_workbook(io.BytesIO(bytes(xlsx_file(TABLE).body)))
     sheet = book.active
     assert sheet is not None
-    rows = [[cell.value for cell in row][:2] for row in sheet.iter_rows()]  # the title row is 3 wide
-    assert rows[0][0] == "党员名单 members"
-    assert rows[1] == ["姓名 name", "协助人员 helpers"]
-    assert rows[2] == ["王芳", "甲、乙"]
+    rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert rows[0] == ["姓名", "协助人员", "入党日期"]
+    assert rows[1][:2] == ["王芳", "甲、乙"]
+    assert (rows[1][2], sheet["C2"].number_format) == (datetime(2001, 7, 1), "yyyy-mm-dd")
+    assert (sheet.freeze_panes, sheet.auto_filter.ref, sheet.title) == ("A2", "A1:C3", "党员名单")
+    assert sheet.column_dimensions["B"].width == len("协助人员") * 2 + 2  # a Chinese character is two wide
+    assert sheet.column_dimensions["C"].width == len("2001-07-01") + 2
 
 
 def test_roles_and_scope_come_from_the_claims_named_in_the_settings() -> None:
@@ -124,11 +133,13 @@ def test_an_id_from_a_form_cannot_change_which_route_of_a_service_is_called() ->
 
 
 FORMULAS = Table(
-    "任务 tasks",
-    "yuhang/s01",
-    datetime(2026, 11, 30, tzinfo=UTC),
-    [Column("name", "姓名 name"), Column("description", "问题 description")],
-    [
+    title="任务清单",
+    slug="tasks",
+    scope="南苑街道",
+    taken_at=datetime(2026, 11, 30, tzinfo=UTC),
+    zone=SHANGHAI,
+    columns=[Column("name", "姓名"), Column("description", "问题描述")],
+    rows=[
         {"name": '=HYPERLINK("http://evil.example","点我")', "description": "+1+1"},
         {"name": "@SUM(A1)", "description": "-2"},
         {"name": "\t=1+1", "description": "楼道灯坏了"},
@@ -139,18 +150,18 @@ FORMULAS = Table(
 def test_a_formula_typed_by_a_person_is_text_in_the_excel_export() -> None:
     import zipfile
 
-    body = bytes(xlsx_file(FORMULAS, "tasks").body)
+    body = bytes(xlsx_file(FORMULAS).body)
     sheet_xml = zipfile.ZipFile(io.BytesIO(body)).read("xl/worksheets/sheet1.xml").decode()
     assert "<f>" not in sheet_xml  # no cell is a formula
     sheet = load_workbook(io.BytesIO(body)).active
     assert sheet is not None
-    assert sheet["A3"].value == '=HYPERLINK("http://evil.example","点我")'
-    assert sheet["A3"].data_type == "s"
+    assert sheet["A2"].value == '=HYPERLINK("http://evil.example","点我")'
+    assert sheet["A2"].data_type == "s"
 
 
 def test_a_formula_typed_by_a_person_is_shown_not_run_in_the_csv_export() -> None:
-    text = bytes(csv_file(FORMULAS, "tasks").body).decode("utf-8-sig")
-    rows = list(csv.reader(io.StringIO(text)))[2:]
+    text = bytes(csv_file(FORMULAS).body).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))[1:]
     assert rows == [
         ['\'=HYPERLINK("http://evil.example","点我")', "'+1+1"],
         ["'@SUM(A1)", "'-2"],

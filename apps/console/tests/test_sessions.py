@@ -206,7 +206,7 @@ async def test_a_residents_link_names_whoever_is_signed_in_and_replaces_them_onl
     replaced = await browser.post("/r", data={"t": token, "csrf_token": csrf_of(page), "replace": "yes"})
     assert replaced.status_code == 303
     assert (await browser.get("/r/feedback")).status_code == 200
-    assert "yuhang/a/b" in str(await signed_in_as(browser))  # the household, no longer the secretary
+    assert "居民" in str(await signed_in_as(browser))  # the household (a resident), no longer the secretary
     assert len(console.revoked.tokens) == 1  # the secretary's session ended with its token
 
 

@@ -146,6 +146,8 @@ async def test_a_community_is_covered_served_revised_and_uncovered_through_the_a
         )
         assert taken.status_code == 409
         assert "already in the scope" in taken.json()["detail"]
+        assert taken.json()["code"] == "contact_on_other_card"  # the console words it by its code
+        assert taken.json()["params"] == {"kind": "household", "contact": h1, "member": near}
 
         await desk.put(
             f"/members/{near}/card",
@@ -165,9 +167,13 @@ async def test_a_community_is_covered_served_revised_and_uncovered_through_the_a
         await desk.post(f"/members/{near}/deactivate", {"reason": "moved_away", "note": "搬迁"})
         after = await desk.get("/coverage", unit=COMMUNITY)
         assert after["coverage_rate"] == 0.0
-        uncovered = await desk.get("/coverage/uncovered", unit=COMMUNITY)
+        uncovered = await desk.get("/coverage/uncovered", unit=COMMUNITY, kind="household")
         assert uncovered["total"] == 3
         assert all(item["suggested_members"][0]["member_id"] == spare for item in uncovered["items"])
+        both = await desk.get("/coverage/uncovered", unit=COMMUNITY, limit=3, offset=2)
+        assert (both["total"], after["uncovered"]) == (4, 4)  # the enterprise too, after the households
+        assert [bool(i["household_id"]) for i in both["items"]] == [True, False]
+        assert both["items"][1]["enterprise_id"] == e1
         suggestions = await desk.get(f"/households/{h3}/suggested-members")
         assert suggestions[0]["nearness"] == 4  # same building b2 beats the community
 
@@ -186,7 +192,7 @@ async def test_a_community_is_covered_served_revised_and_uncovered_through_the_a
         assert (await wait_ready(client)).status_code == 200
         desk = Desk(client, rebuilt)
         history = await desk.get(f"/cards/{card}/history")
-        uncovered = await desk.get("/coverage/uncovered", unit=COMMUNITY)
+        uncovered = await desk.get("/coverage/uncovered", unit=COMMUNITY, kind="household")
         assert {
             "coverage": await desk.get("/coverage", unit=COMMUNITY),
             "uncovered": sorted(i["household_id"] for i in uncovered["items"]),

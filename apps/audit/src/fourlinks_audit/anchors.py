@@ -14,25 +14,18 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import asdict
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import structlog
 from sqlalchemy.engine import make_url
 
-from fourlinks_audit.merkle import (
-    check_consistency,
-    consistency_proof,
-    inclusion_proof,
-    leaf_data,
-    leaf_hash,
-    root_from_inclusion,
-    root_of,
-)
+from fourlinks_audit.merkle import check_consistency, consistency_proof, inclusion_proof, leaf_data, root_of
 from fourlinks_audit.notes import Checkpoint, NoteError, SignerKey, VerifierKey, read_checkpoint
-from fourlinks_audit.tiles import TileStore
+from fourlinks_audit.proofs import InclusionProof, ProofError
+from fourlinks_audit.seen import consumer_positions, read_model_positions
+from fourlinks_audit.tiles import PublishedTiles, TileStore
 from fourlinks_audit.transparency import (
     CheckpointRefused,
     CheckpointStore,
@@ -41,6 +34,7 @@ from fourlinks_audit.transparency import (
     catch_up,
     check_integrity,
     checkpoint_store,
+    origin_changed,
     write_checkpoint,
 )
 from fourlinks_contracts import full_registry
@@ -57,16 +51,29 @@ from fourlinks_runtime.settings import MissingSecret, Settings
 
 log = structlog.get_logger(__name__)
 INTACT, FINDINGS, COULD_NOT_RUN = 0, 1, 2
-FOLLOW_POLL_SECONDS = 2.0
+FOLLOW_POLL_SECONDS = 0.5  # how often the follower asks the stream for its last position
 
 
 class CouldNotRun(RuntimeError):
     """Something the command needs is missing or unreadable (exit 2)."""
 
 
-def origin_of(settings: Settings) -> str:
-    """Which log a checkpoint speaks of: the subject prefix and the stream's name."""
-    return f"{settings.subject_prefix}/{settings.stream}"
+def log_origin(settings: Settings, checkpoints: CheckpointStore, key: SignerKey) -> str:
+    """Which log the checkpoints speak of: the origin the first checkpoint fixed, else the one
+    configured (FOURLINKS_LOG_ORIGIN), else the signing key's name. A configured origin other than
+    the fixed one is refused; a new log's origin must be its key's name (C2SP: one name for both)."""
+    latest = checkpoints.latest()
+    fixed = Checkpoint.of_note(latest[1]).origin if latest else None
+    configured = settings.log_origin
+    if fixed and configured and fixed != configured:
+        raise CouldNotRun(origin_changed(fixed, configured))
+    origin = fixed or configured or key.name
+    if fixed is None and origin != key.name:
+        raise CouldNotRun(
+            f"the log's origin is {origin!r} but the checkpoint key is named {key.name!r}: a log and its "
+            f"key share one name; make a key with `fourlinks audit keygen --name {origin}`"
+        )
+    return origin
 
 
 @asynccontextmanager
@@ -113,6 +120,15 @@ def signers_of(settings: Settings, given: Path | None = None) -> Signers | None:
         return Signers.read(path)
     except (ValueError, KeyError, TypeError) as exc:
         raise CouldNotRun(f"the signers file {path} cannot be read: {exc}") from exc
+
+
+async def seen_positions(store: EventStore, settings: Settings, tiles: TileStore) -> dict[str, int]:
+    """The furthest positions the read models, the durable consumers and these tiles have seen."""
+    seen = await read_model_positions(settings)
+    if isinstance(store, JetStreamEventStore):
+        seen.update(await consumer_positions(store.nc, settings.stream))
+    seen["checkpointer's tiles"] = tiles.size
+    return seen
 
 
 def add_key_argument(parser: argparse.ArgumentParser) -> None:
@@ -185,17 +201,20 @@ async def run_checkpoint(
     serve: tuple[str, int] | None = None,
 ) -> int:
     """Bring the tiles up to the stream and sign a checkpoint when it grew; with `follow`, keep
-    doing so every `checkpoint_every_events` events or `checkpoint_every_minutes`, run the whole
-    integrity check every `integrity_check_hours`, and publish both on `serve` (host, port)."""
+    signing the published checkpoint within `checkpoint_seconds` of new events, keep one for good
+    every `checkpoint_every_events` events or `checkpoint_every_minutes`, run the whole integrity
+    check every `integrity_check_hours`, and publish checkpoint and tiles on `serve` (host, port)."""
     key = signer(settings)
     async with tiles_and_checkpoints(settings) as (tiles, checkpoints):
+        origin = log_origin(settings, checkpoints, key)
         if rebuild:
             tiles.drop()
         if not follow:
-            return await _sign_once(store, tiles, key, settings, checkpoints)
-        server = asyncio.create_task(_publish(checkpoints, serve, settings.signers_path())) if serve else None
+            return await _sign_once(store, tiles, key, origin, checkpoints)
+        published = PublishedTiles(tiles.engine)
+        server = asyncio.create_task(_publish(checkpoints, published, serve, settings)) if serve else None
         try:
-            await _follow(store, tiles, key, settings, checkpoints)
+            await _follow(store, tiles, key=key, origin=origin, settings=settings, checkpoints=checkpoints)
         finally:
             if server:
                 server.cancel()
@@ -203,11 +222,11 @@ async def run_checkpoint(
 
 
 async def _sign_once(
-    store: EventStore, tiles: TileStore, key: SignerKey, settings: Settings, checkpoints: CheckpointStore
+    store: EventStore, tiles: TileStore, key: SignerKey, origin: str, checkpoints: CheckpointStore
 ) -> int:
     try:
         await catch_up(store, tiles, progress=True)
-        note, _ = write_checkpoint(tiles, key, origin_of(settings), checkpoints, datetime.now(UTC))
+        note, _ = write_checkpoint(tiles, key, origin, checkpoints)
     except (LogGap, LogRewound, CheckpointRefused) as exc:
         print(str(exc), file=sys.stderr)
         return FINDINGS
@@ -215,54 +234,90 @@ async def _sign_once(
     return INTACT
 
 
+@dataclass
+class _Cadence:
+    """When the follower last signed (or tried to); the size and time of the last one kept for good."""
+
+    signed_at: float
+    kept_size: int = 0  # a restarted follower keeps its first checkpoint
+    kept_at: float = field(default_factory=time.monotonic)
+
+    def keep_due(self, size: int, settings: Settings) -> bool:
+        """Whether the checkpoint of `size` is one to keep for good, not only to publish."""
+        overdue = time.monotonic() - self.kept_at >= settings.checkpoint_every_minutes * 60
+        return size - self.kept_size >= settings.checkpoint_every_events or (
+            size > self.kept_size and (overdue or not self.kept_size)
+        )
+
+
 async def _follow(
-    store: EventStore, tiles: TileStore, key: SignerKey, settings: Settings, checkpoints: CheckpointStore
+    store: EventStore,
+    tiles: TileStore,
+    *,
+    key: SignerKey,
+    origin: str,
+    settings: Settings,
+    checkpoints: CheckpointStore,
 ) -> None:
-    signed_at, checked_at = time.monotonic(), float("-inf")
+    cadence, checked_at = _Cadence(time.monotonic() - settings.checkpoint_seconds), float("-inf")
     while True:
         try:
             await catch_up(store, tiles)
-            _, new = write_checkpoint(tiles, key, origin_of(settings), checkpoints, datetime.now(UTC))
-            if new:
-                signed_at = time.monotonic()
-                log.info("checkpoint_signed", size=tiles.size)
+            keep = cadence.keep_due(tiles.size, settings)
+            _, new = write_checkpoint(tiles, key, origin, checkpoints, kept=keep)
+            if keep:
+                cadence.kept_size, cadence.kept_at = tiles.size, cadence.signed_at
+                log.info("checkpoint_kept", size=tiles.size)
+            elif new:
+                log.debug("checkpoint_signed", size=tiles.size)
         except (LogGap, LogRewound, CheckpointRefused) as exc:
             # A finding is for people to settle (audit verify); a checkpointer that exited would
             # only be restarted into the same refusal. It keeps checking and publishing meanwhile.
             log.error("checkpoint_refused", reason=str(exc))
+        cadence.signed_at = time.monotonic()
         if tiles.size and time.monotonic() - checked_at >= settings.integrity_check_hours * 3600:
             checked_at = time.monotonic()
+            seen = await seen_positions(store, settings, tiles)
             found = await check_integrity(
-                store, tiles, checkpoints.notes(), key.verifier, progress=False, signers=signers_of(settings)
+                store,
+                tiles,
+                checkpoints.notes(),
+                key.verifier,
+                progress=False,
+                signers=signers_of(settings),
+                seen=seen,
             )
             checkpoints.keep_integrity(json.dumps(found.answer(), ensure_ascii=False))
             log.info(
                 "integrity_checked", intact=found.intact, events=found.events, findings=len(found.findings)
             )
-        await _until_due(store, tiles.size, signed_at, settings)
+        await _until_due(store, tiles.size, cadence.signed_at, settings)
 
 
-async def _publish(checkpoints: CheckpointStore, where: tuple[str, int], signers: Path) -> None:
+async def _publish(
+    checkpoints: CheckpointStore, tiles: PublishedTiles, where: tuple[str, int], settings: Settings
+) -> None:
     # Only a following checkpointer serves HTTP: verify, prove and rebuilds load nothing of the web.
     import uvicorn  # noqa: PLC0415
 
     from fourlinks_audit.published import published_app  # noqa: PLC0415
 
-    app = published_app(checkpoints, signers)
+    app = published_app(checkpoints, settings.signers_path(), tiles=tiles, settings=settings)
     config = uvicorn.Config(app, host=where[0], port=where[1], log_level="warning")
     await uvicorn.Server(config).serve()
 
 
 async def _until_due(store: EventStore, signed_size: int, signed_at: float, settings: Settings) -> None:
-    """Wait until enough events arrived, or enough time passed with at least one (or an integrity
-    check is due: the loop checks that itself)."""
+    """Wait until events arrived and `checkpoint_seconds` passed since the last signing (the
+    first events of a new log at once), or an integrity check is due (the loop checks that)."""
     started = time.monotonic()
     while time.monotonic() - started < settings.integrity_check_hours * 3600:
         await asyncio.sleep(FOLLOW_POLL_SECONDS)
-        waiting = await store.last_position() - signed_size
-        overdue = time.monotonic() - signed_at >= settings.checkpoint_every_minutes * 60
-        if waiting >= settings.checkpoint_every_events or (waiting and (overdue or not signed_size)):
-            return  # the first events of a new log are signed at once
+        last, waited = await store.last_position(), time.monotonic() - signed_at
+        if last > signed_size and (waited >= settings.checkpoint_seconds or not signed_size):
+            return
+        if last < signed_size and waited >= settings.checkpoint_every_minutes * 60:
+            return  # a log gone backwards: said again now and then, not every few seconds
 
 
 # -- audit prove / check-proof ---------------------------------------------------------------------
@@ -288,7 +343,7 @@ async def _position_of(store: EventStore, event: str) -> int | None:
 async def run_prove(
     store: EventStore, settings: Settings, event: str, files: list[Path] | None, key: str | None
 ) -> int:
-    """Print an inclusion proof of one event in a checkpoint's tree, as JSON."""
+    """Print an inclusion proof of one event in a checkpoint's tree, as a C2SP tlog-proof."""
     verifying = verifier(settings, key)
     async with tiles_and_checkpoints(settings) as (tiles, checkpoints):
         notes = checkpoint_notes(checkpoints, files)
@@ -310,61 +365,32 @@ async def run_prove(
         if tiles.size < checkpoint.size or root_of(tiles, checkpoint.size) != checkpoint.root:
             print("the tiles do not match the checkpoint: run `fourlinks audit verify`", file=sys.stderr)
             return FINDINGS
-        proof = inclusion_proof(tiles, position - 1, checkpoint.size)
-    answer = {
-        "checkpoint": notes[-1][1],
-        "tree_size": checkpoint.size,
-        "leaf_index": position - 1,
-        "event": {
-            "position": stored.position,
-            "subject": stored.subject,
-            "event_type": stored.event_type,
-            "payload_base64": base64.b64encode(stored.payload).decode(),
-        },
-        "inclusion_path": [base64.b64encode(h).decode() for h in proof],
-    }
-    print(json.dumps(answer, ensure_ascii=False, indent=2))
+        path = inclusion_proof(tiles, position - 1, checkpoint.size)
+    data = leaf_data(stored.position, stored.subject, stored.event_type, stored.payload)
+    sys.stdout.write(InclusionProof(position - 1, data, path, notes[-1][1]).text())
     return INTACT
-
-
-def check_proof(proof: dict[str, Any], key: VerifierKey, checkpoint_note: str | None) -> str | None:
-    """Why an inclusion proof fails (None when it holds), with only the public key, the
-    checkpoint (the auditor's own copy if given) and the event's bytes in the proof."""
-    try:
-        checkpoint = read_checkpoint(checkpoint_note or proof["checkpoint"], key)
-        event = proof["event"]
-        data = leaf_data(
-            event["position"],
-            event["subject"],
-            event["event_type"],
-            base64.b64decode(event["payload_base64"]),
-        )
-        path = [base64.b64decode(h) for h in proof["inclusion_path"]]
-        if event["position"] != proof["leaf_index"] + 1:
-            return "the event's position is not its leaf's"
-        root = root_from_inclusion(proof["leaf_index"], checkpoint.size, leaf_hash(data), path)
-    except (NoteError, KeyError, TypeError, ValueError) as exc:
-        return str(exc)
-    return None if root == checkpoint.root else "the proof does not lead to the checkpoint's root"
 
 
 def run_check_proof(
     proof_file: Path, key_text: str | None, settings: Settings, checkpoint_file: Path | None
 ) -> int:
+    """Check a proof offline (a tlog-proof, or an earlier release's JSON): 0 proven, 1 not."""
     key = verifier(settings, key_text)
     try:
-        proof = json.loads(proof_file.read_text())
+        text = proof_file.read_text()
         own = checkpoint_file.read_text() if checkpoint_file else None
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         raise CouldNotRun(f"cannot read the proof or the checkpoint: {exc}") from exc
-    problem = check_proof(proof, key, own)
+    try:
+        proof = InclusionProof.parse(text)
+        problem = proof.problem(key, own)
+    except ProofError as exc:
+        problem = str(exc)
     if problem:
         print(f"not proven: {problem}")
         return FINDINGS
-    print(
-        f"proven: position {proof['event']['position']:,} is in the log of "
-        f"{proof['tree_size']:,} events the checkpoint signed"
-    )
+    size = Checkpoint.of_note(own or proof.note).size
+    print(f"proven: position {proof.position:,} is in the log of {size:,} events the checkpoint signed")
     return INTACT
 
 

@@ -18,9 +18,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_assignments.application.queries import kpis
-from fourlinks_audit import anchors, digest, export, history, parallel, replay, transparency
+from fourlinks_audit import anchors, digest, export, history, parallel, remote, replay, transparency
 from fourlinks_audit.fresh import FreshPlace, fresh_place
-from fourlinks_audit.notes import SignerKey
+from fourlinks_audit.notes import NoteError, SignerKey
 from fourlinks_audit.services import READ_MODELS, projections_of
 from fourlinks_contracts import full_registry
 from fourlinks_feedback.application.queries import rates
@@ -185,6 +185,8 @@ async def _touched(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    if args.remote:
+        return await _verify_remote(args, settings)
     try:
         async with (
             anchors.reading_store(settings) as store,
@@ -193,8 +195,9 @@ async def _verify(args: argparse.Namespace, settings: Settings) -> int:
             notes = anchors.checkpoint_notes(stored, args.checkpoint)
             key = anchors.verifier(settings, args.key) if notes else None
             signers = anchors.signers_of(settings, args.signers)
+            seen = await anchors.seen_positions(store, settings, tiles)
             found = await transparency.check_integrity(
-                store, tiles, notes, key, progress=not args.json, signers=signers
+                store, tiles, notes, key, progress=not args.json, signers=signers, seen=seen
             )
     except (anchors.CouldNotRun, NatsUnreachable, MissingSecret, OSError) as exc:
         print(f"could not verify: {exc}", file=sys.stderr)
@@ -204,6 +207,24 @@ async def _verify(args: argparse.Namespace, settings: Settings) -> int:
     else:
         _print_verify(found)
     return anchors.INTACT if found.intact else anchors.FINDINGS
+
+
+async def _verify_remote(args: argparse.Namespace, settings: Settings) -> int:
+    """An outside auditor's check of a published log: only the key and the URL."""
+    try:
+        key = anchors.verifier(settings, args.key)
+        report = await asyncio.to_thread(
+            remote.verify_remote, args.remote.rstrip("/"), key, proofs=args.proof or [], state=args.state
+        )
+    except (anchors.CouldNotRun, remote.Unreachable, NoteError, OSError) as exc:
+        print(f"could not verify: {exc}", file=sys.stderr)
+        return anchors.COULD_NOT_RUN
+    for line in report.held:
+        print(line)
+    for finding in report.findings:
+        print(f"FINDING: {finding}")
+    print("verified: intact" if not report.findings else f"{len(report.findings)} finding(s)")
+    return anchors.FINDINGS if report.findings else anchors.INTACT
 
 
 def _print_verify(found: transparency.Integrity) -> None:
@@ -241,6 +262,25 @@ def _transparency_commands(audit: Any) -> None:
         help="the services' public signing keys (default: the configured signers file)",
     )
     verifying.add_argument("--json", action="store_true", help="the report as JSON")
+    verifying.add_argument(
+        "--remote",
+        metavar="URL",
+        default=None,
+        help="check a published log instead (its /checkpoint and /tile/...), with only --key: no NATS, "
+        "no database",
+    )
+    verifying.add_argument(
+        "--proof",
+        type=Path,
+        action="append",
+        help="with --remote: an event's proof (`audit prove`) whose event the published log must hold",
+    )
+    verifying.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        help="with --remote: the checkpoint saved last time; the log must extend it (then it is replaced)",
+    )
     verifying.set_defaults(run=_verify)
     sign = audit.add_parser(
         "checkpoint", help="bring the log's Merkle tiles up to date and sign a checkpoint; print the latest"
@@ -253,11 +293,13 @@ def _transparency_commands(audit: Any) -> None:
         "--port",
         type=int,
         default=None,
-        help="with --follow: publish /checkpoint and /integrity on this port",
+        help="with --follow: publish /checkpoint, /tile/..., /integrity and /signers on this port",
     )
     sign.add_argument("--host", default="127.0.0.1", help="... on this address (0.0.0.0 in a container)")
     sign.set_defaults(run=_checkpoint)
-    prove = audit.add_parser("prove", help="an inclusion proof of one event in a checkpoint, as JSON")
+    prove = audit.add_parser(
+        "prove", help="an inclusion proof of one event in a checkpoint, as a C2SP tlog-proof (.tlog-proof)"
+    )
     prove.add_argument("event", help="the event's id, or its position")
     prove.add_argument(
         "--checkpoint", type=Path, action="append", help="the checkpoint (default: the latest)"
@@ -265,7 +307,9 @@ def _transparency_commands(audit: Any) -> None:
     anchors.add_key_argument(prove)
     prove.set_defaults(run=_prove)
     check = audit.add_parser(
-        "check-proof", help="check an inclusion proof offline: only the public key, checkpoint and event"
+        "check-proof",
+        help="check an inclusion proof offline (a tlog-proof, or an earlier release's JSON): only the "
+        "public key, checkpoint and event",
     )
     check.add_argument("proof", type=Path)
     check.add_argument("--checkpoint", type=Path, default=None, help="your own copy of the checkpoint")
@@ -280,7 +324,12 @@ def _transparency_commands(audit: Any) -> None:
     keygen = audit.add_parser(
         "keygen", help="print a new checkpoint signing key (keep it like the master key)"
     )
-    keygen.add_argument("--name", default="fourlinks-checkpoints", help="the key's name (no spaces, no '+')")
+    keygen.add_argument(
+        "--name",
+        default=None,
+        help="the key's name = the log's origin, e.g. yuhang.fourlinks.example/events (no spaces, no '+'); "
+        "default: fourlinks.invalid/<its own fingerprint>",
+    )
     keygen.set_defaults(run=_keygen)
     public = audit.add_parser("public-key", help="print the verifier key of the configured signing key")
     public.set_defaults(run=_public_key)
@@ -326,7 +375,7 @@ async def _consistency(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _keygen(args: argparse.Namespace, settings: Settings) -> int:
-    key = SignerKey.generate(args.name)
+    key = SignerKey.generate(args.name) if args.name else SignerKey.generate_unique()
     print(key.encoded())
     print(f"verifier key (give it to auditors): {key.verifier.encoded()}", file=sys.stderr)
     return 0

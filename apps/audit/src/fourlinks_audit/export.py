@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fourlinks_audit.history import readable
+from fourlinks_audit.history import Anonymity, readable
 from fourlinks_kernel.store import EventStore
 from fourlinks_runtime.cells import inert
 from fourlinks_runtime.progress import Progress
@@ -43,19 +43,25 @@ async def export_events(
     unit: str | None,
     include_personal: bool,
 ) -> int:
-    """Write events.jsonl: a time range and/or everything of the aggregates that lived in a unit."""
+    """Write events.jsonl: a time range and/or everything of the aggregates that lived in a unit
+    (an anonymous item's sender withheld, as in `history`)."""
     streams = await _streams_in(store, unit) if unit else None
     count = 0
     bar = Progress("export", await store.last_position())
+    anonymity = Anonymity()
     with (out / "events.jsonl").open("w", encoding="utf-8") as sink:
         async for stored in store.read():
             bar.advance()
-            envelope, _ = store.codec.envelope_of(stored)
+            envelope, data = store.codec.envelope_of(stored)
+            anonymity.learn(envelope.stream, envelope.event_type, data)
             if (since and envelope.occurred_at < since) or (until and envelope.occurred_at > until):
                 continue
             if streams is not None and str(envelope.stream) not in streams:
                 continue
-            entry = readable(await store.codec.decode(stored), reveal_personal=include_personal)
+            withheld = anonymity.of(envelope.stream)
+            entry = readable(
+                await store.codec.decode(stored), reveal_personal=include_personal, withheld=withheld
+            )
             sink.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
             count += 1
     bar.finish()

@@ -34,6 +34,21 @@ def leaf_data(position: int, subject: str, event_type: str, payload: bytes) -> b
     )
 
 
+def leaf_fields(data: bytes) -> tuple[int, str, str, bytes]:
+    """Position, subject, type and stored bytes of a leaf's data (ValueError if it is none)."""
+    try:
+        position, subject_length = struct.unpack_from(">QH", data)
+        at = 10 + subject_length
+        subject = data[10:at].decode()
+        (type_length,) = struct.unpack_from(">H", data, at)
+        event_type = data[at + 2 : at + 2 + type_length].decode()
+    except (struct.error, UnicodeDecodeError) as exc:
+        raise ValueError("not a leaf's data: position, subject, type and stored bytes") from exc
+    if len(data) < at + 2 + type_length:
+        raise ValueError("not a leaf's data: it ends inside its type")
+    return position, subject, event_type, data[at + 2 + type_length :]
+
+
 def leaf_hash(data: bytes) -> bytes:
     """SHA-256(0x00 ‖ leaf data)."""
     return hashlib.sha256(b"\x00" + data).digest()

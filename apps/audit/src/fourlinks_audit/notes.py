@@ -7,7 +7,6 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -69,6 +68,15 @@ class SignerKey:
             raise NoteError("a key name has no spaces and no '+'")
         private = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         return cls(name, private)
+
+    @classmethod
+    def generate_unique(cls) -> SignerKey:
+        """A key for a deployment that names no origin, named (so its log is named) after its own
+        public key: `fourlinks.invalid/<16 hex of SHA-256(public key)>` — unique, since the key is
+        random, stable, since it lives in the key file, and plainly no address (RFC 2606 .invalid)."""
+        seed = cls.generate("unnamed").seed
+        public = cls("unnamed", seed).verifier.public
+        return cls(f"fourlinks.invalid/{hashlib.sha256(public).hexdigest()[:16]}", seed)
 
     @property
     def verifier(self) -> VerifierKey:
@@ -132,16 +140,16 @@ def open_note(note: str, key: VerifierKey) -> str:
 # -- checkpoints --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Checkpoint:
-    """The log at one moment: its origin (which log), size (= last position) and root hash."""
+    """The log at one moment: its origin (which log), size (= last position) and root hash. No
+    extension lines: C2SP advises against a timestamp (a witness cannot check it, and it makes
+    every checkpoint of one tree differ); older notes that carry a `time` line still parse."""
 
     origin: str
     size: int
     root: bytes
-    time: datetime
 
     def text(self) -> str:
-        moment = self.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\ntime {moment}\n"
+        return f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\n"
 
     @classmethod
     def parse(cls, text: str) -> Checkpoint:
@@ -152,11 +160,13 @@ class Checkpoint:
             raise NoteError("a checkpoint reads origin, size and base64 root, one a line") from exc
         if not origin or size < 0 or len(root) != 32 or str(size) != lines[1]:
             raise NoteError("a checkpoint reads origin, size and base64 root, one a line")
-        moment = datetime.fromtimestamp(0, UTC)
-        for extension in lines[3:]:
-            if extension.startswith("time "):
-                moment = datetime.fromisoformat(extension[5:].replace("Z", "+00:00"))
-        return cls(origin, size, root, moment)
+        return cls(origin, size, root)
+
+    @classmethod
+    def of_note(cls, note: str) -> Checkpoint:
+        """The checkpoint a signed note carries, its signatures unchecked (for notes this log
+        stored itself: sizes, origins; whatever an auditor relies on goes through read_checkpoint)."""
+        return cls.parse(note.split("\n\n", maxsplit=1)[0] + "\n")
 
 
 def signed_checkpoint(checkpoint: Checkpoint, key: SignerKey) -> str:

@@ -5,7 +5,11 @@ rebuilt from the log, it gives the same roots."""
 
 from __future__ import annotations
 
+import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, Column, Engine, Integer, LargeBinary, MetaData, SmallInteger, Table, select
 
@@ -132,3 +136,94 @@ class TileStore:
 
 def _split_hashes(run: bytes) -> list[bytes]:
     return [run[i : i + HASH] for i in range(0, len(run), HASH)]
+
+
+# -- tiles as C2SP tlog-tiles publishes them -------------------------------------------------------------
+MAX_LEVEL = 63
+_ELEMENT = re.compile(r"^(x?)(\d{3})$")
+_DECIMAL = re.compile(r"^(0|[1-9]\d*)$")
+
+
+@dataclass(frozen=True)
+class TileName:
+    """One tile as C2SP tlog-tiles names it: level, index in the level, width (256: a full tile)."""
+
+    level: int
+    index: int
+    width: int = WIDTH
+
+    @property
+    def full(self) -> bool:
+        return self.width == WIDTH
+
+    def path(self) -> str:
+        """`tile/<L>/<N>[.p/<W>]`, N in 3-digit elements, all but the last prefixed with x."""
+        digits = f"{self.index:d}"
+        digits = digits.zfill(-(-len(digits) // 3) * 3)
+        elements = [digits[i : i + 3] for i in range(0, len(digits), 3)]
+        index = "/".join([*(f"x{e}" for e in elements[:-1]), elements[-1]])
+        return f"tile/{self.level}/{index}" + ("" if self.full else f".p/{self.width}")
+
+    @classmethod
+    def parse(cls, path: str) -> TileName:
+        """The tile a canonical `tile/...` path names; ValueError for any other path."""
+        parts = path.split("/")
+        width = WIDTH
+        if len(parts) >= 4 and parts[-2].endswith(".p"):
+            if not _DECIMAL.match(parts[-1]) or not 0 < int(parts[-1]) < WIDTH:
+                raise ValueError(f"not a partial tile's width: {parts[-1]!r}")
+            width, parts = int(parts[-1]), [*parts[:-2], parts[-2][:-2]]
+        if len(parts) < 3 or parts[0] != "tile" or not _DECIMAL.match(parts[1]):
+            raise ValueError(f"not a tile path: {path!r}")
+        matches = [_ELEMENT.match(e) for e in parts[2:]]
+        prefixed = [bool(m and m.group(1)) for m in matches]
+        if not all(matches) or prefixed != [True] * (len(parts) - 3) + [False]:
+            raise ValueError(f"not a tile index: {'/'.join(parts[2:])!r}")
+        index = int("".join(m.group(2) for m in matches if m))
+        name = cls(int(parts[1]), index, width)
+        if name.level > MAX_LEVEL or name.path() != path:  # one path per tile: x000/001 is not 001
+            raise ValueError(f"not a canonical tile path: {path!r}")
+        return name
+
+    def within(self, size: int) -> bool:
+        """Whether a tree of `size` leaves holds every hash of this tile."""
+        return self.index * WIDTH + self.width <= size >> (HEIGHT * self.level)
+
+
+class PublishedTiles:
+    """The tiles as committed to the database, read for publishing (any thread), never past the
+    tree size of the latest signed checkpoint: what it signed no longer changes."""
+
+    KEPT = 1024  # full tiles kept in memory: 8 MiB
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._full: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._lock = threading.Lock()  # requests are answered on several threads at once
+
+    def read(self, name: TileName, signed_size: int) -> bytes | None:
+        """The tile's hashes (a partial one: the first `width` of them), or None when the latest
+        checkpoint does not cover them all."""
+        if not name.within(signed_size):
+            return None
+        stored = self._kept(name) or self._stored(name)
+        wanted = name.width * HASH
+        return stored[:wanted] if len(stored) >= wanted else None
+
+    def _kept(self, name: TileName) -> bytes | None:
+        with self._lock:
+            stored = self._full.get((name.level, name.index))
+            if stored is not None:
+                self._full.move_to_end((name.level, name.index))
+            return stored
+
+    def _stored(self, name: TileName) -> bytes:
+        query = select(tiles.c.hashes).where(tiles.c.level == name.level, tiles.c.tile == name.index)
+        with self.engine.connect() as conn:
+            stored = bytes(conn.scalar(query) or b"")
+        if len(stored) == WIDTH * HASH:  # complete: it never changes again
+            with self._lock:
+                self._full[(name.level, name.index)] = stored
+                while len(self._full) > self.KEPT:
+                    self._full.popitem(last=False)
+        return stored

@@ -4,7 +4,7 @@ outside it, and what `audit verify` finds when the stream no longer matches them
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from fourlinks_audit.notes import (
     read_checkpoint,
     signed_checkpoint,
 )
+from fourlinks_audit.seen import went_back
 from fourlinks_audit.tiles import TileStore
 from fourlinks_audit.verify import Finding, verify
 from fourlinks_kernel.columns import UtcDateTime
@@ -93,20 +94,45 @@ async def _still_extends(store: EventStore, tiles: TileStore, last: int) -> None
 
 
 # -- where checkpoints are kept -------------------------------------------------------------------------
+def _size_of(note: str) -> int:
+    return Checkpoint.of_note(note).size
+
+
+def _with_latest(kept: list[tuple[str, str]], latest: tuple[str, str] | None) -> list[tuple[str, str]]:
+    """The kept checkpoints and, after them, the latest one if it is newer than they are."""
+    if latest is None or (kept and _size_of(kept[-1][1]) >= _size_of(latest[1])):
+        return kept
+    return [*kept, latest]
+
+
 class CheckpointDirectory:
-    """Checkpoints as files `<size>.checkpoint` in a directory (the embedded default, under var/)."""
+    """Checkpoints as files `<size>.checkpoint` in a directory (the embedded default, under var/),
+    and the latest one signed, kept or not, as `latest`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def notes(self) -> list[tuple[str, str]]:
-        """(name, signed note) of every stored checkpoint, smallest first."""
+        """(name, signed note) of every kept checkpoint and the latest one, smallest first."""
         if not self.path.is_dir():
             return []
-        return [(str(f), f.read_text()) for f in sorted(self.path.glob("*.checkpoint"))]
+        kept = [(str(f), f.read_text()) for f in sorted(self.path.glob("*.checkpoint"))]
+        slot = self.path / LATEST_FILE
+        return _with_latest(kept, (str(slot), slot.read_text()) if slot.exists() else None)
 
-    def add(self, size: int, note: str) -> str:
-        return str(self._write(f"{size:012d}.checkpoint", note))
+    def latest(self) -> tuple[str, str] | None:
+        """(name, signed note) of the latest checkpoint signed, without reading the others."""
+        slot = self.path / LATEST_FILE
+        if slot.exists():
+            return str(slot), slot.read_text()
+        kept = sorted(self.path.glob("*.checkpoint")) if self.path.is_dir() else []
+        return (str(kept[-1]), kept[-1].read_text()) if kept else None
+
+    def add(self, size: int, note: str, *, kept: bool = True) -> str:
+        """Store a newly signed checkpoint as the latest; `kept` also keeps it for good."""
+        name = str(self._write(f"{size:012d}.checkpoint", note)) if kept else str(self.path / LATEST_FILE)
+        self._write(LATEST_FILE, note)
+        return name
 
     def keep_integrity(self, answer: str) -> None:
         """The latest integrity check's result (JSON), beside the checkpoints."""
@@ -126,6 +152,7 @@ class CheckpointDirectory:
 
 
 INTEGRITY_FILE = "integrity.json"
+LATEST_FILE = "latest"
 checkpoints_metadata = MetaData()
 checkpoint_rows = Table(
     "audit_checkpoints",
@@ -139,6 +166,13 @@ integrity_rows = Table(
     checkpoints_metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=False),
     Column("result", Text, nullable=False),
+)
+latest_rows = Table(
+    "audit_latest_checkpoint",
+    checkpoints_metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("note", Text, nullable=False),
 )
 
 
@@ -154,16 +188,28 @@ class CheckpointTable:
             checkpoint_rows.c.tree_size
         )
         with self.engine.connect() as conn:
-            return [(f"checkpoint {size}", note) for size, note in conn.execute(query).all()]
+            kept = [(f"checkpoint {size}", note) for size, note in conn.execute(query).all()]
+        return _with_latest(kept, self.latest())
 
-    def add(self, size: int, note: str) -> str:
-        row = {
-            "tree_size": size,
-            "note": note,
-            "written_at": Checkpoint.parse(note.split("\n\n", maxsplit=1)[0] + "\n").time,
-        }
+    def latest(self) -> tuple[str, str] | None:
+        """(name, signed note) of the latest checkpoint signed, without reading the others."""
+        query = select(latest_rows.c.tree_size, latest_rows.c.note).where(latest_rows.c.id == 1)
+        kept = (
+            select(checkpoint_rows.c.tree_size, checkpoint_rows.c.note)
+            .order_by(checkpoint_rows.c.tree_size.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first() or conn.execute(kept).first()
+        return (f"checkpoint {row.tree_size}", row.note) if row else None
+
+    def add(self, size: int, note: str, *, kept: bool = True) -> str:
+        """Store a newly signed checkpoint as the latest; `kept` also keeps it for good."""
+        row = {"tree_size": size, "note": note, "written_at": datetime.now(UTC)}
         with self.engine.begin() as conn:
-            upsert_row(conn, checkpoint_rows, row, ["tree_size"])
+            if kept:
+                upsert_row(conn, checkpoint_rows, row, ["tree_size"])
+            upsert_row(conn, latest_rows, {"id": 1, "tree_size": size, "note": note}, ["id"])
         return f"checkpoint {size}"
 
     def keep_integrity(self, answer: str) -> None:
@@ -193,24 +239,42 @@ class CheckpointRefused(RuntimeError):
     """The log no longer extends the latest checkpoint: signing it now would bless a change."""
 
 
+class OriginChanged(CheckpointRefused):
+    """The configured origin is not the one the log's checkpoints were signed under."""
+
+
 def write_checkpoint(
-    tiles: TileStore, key: SignerKey, origin: str, store: CheckpointStore, now: datetime
+    tiles: TileStore, key: SignerKey, origin: str, store: CheckpointStore, *, kept: bool = True
 ) -> tuple[str, bool]:
-    """Sign the tiles' root as the next checkpoint, if the log grew and still extends the latest one.
-    Returns the latest signed note and whether it is new."""
-    notes = store.notes()
-    if notes:
-        latest = read_checkpoint(notes[-1][1], key.verifier)
-        if latest.size > tiles.size or root_of(tiles, latest.size) != latest.root:
+    """Sign the tiles' root as the next checkpoint, if the log grew and still extends the latest one;
+    `kept` keeps it for good (else it only replaces the latest). Returns the latest signed note and
+    whether it is new."""
+    latest = store.latest()
+    if latest:
+        signed = read_checkpoint(latest[1], key.verifier)
+        if signed.origin != origin:
+            raise OriginChanged(origin_changed(signed.origin, origin))
+        if signed.size > tiles.size or root_of(tiles, signed.size) != signed.root:
             raise CheckpointRefused(
-                f"the log no longer extends checkpoint {latest.size} ({notes[-1][0]}): "
+                f"the log no longer extends checkpoint {signed.size} ({latest[0]}): "
                 "nothing was signed; run `fourlinks audit verify` to see where it differs"
             )
-        if latest.size == tiles.size:
-            return notes[-1][1], False
-    note = signed_checkpoint(Checkpoint(origin, tiles.size, root_of(tiles), now), key)
-    store.add(tiles.size, note)
+        if signed.size == tiles.size:
+            if kept:
+                store.add(signed.size, latest[1], kept=True)
+            return latest[1], False
+    note = signed_checkpoint(Checkpoint(origin, tiles.size, root_of(tiles)), key)
+    store.add(tiles.size, note, kept=kept)
     return note, True
+
+
+def origin_changed(fixed: str, configured: str) -> str:
+    """Why a checkpoint under another origin is refused, and what to do."""
+    return (
+        f"the log's origin is {fixed!r} (fixed by its first checkpoint) but {configured!r} is configured: "
+        "the origin names the log to every auditor and witness and cannot change; set "
+        f"FOURLINKS_LOG_ORIGIN={fixed} (and a checkpoint key of that name), or start a new log"
+    )
 
 
 # -- the whole integrity check ---------------------------------------------------------------------
@@ -250,13 +314,15 @@ async def check_integrity(
     *,
     progress: bool,
     signers: Signers | None = None,
+    seen: Mapping[str, int] | None = None,
 ) -> Integrity:
-    """One walk of the stream: every chain, every position, every signature (with `signers`), and
-    the tree against the checkpoints."""
+    """One walk of the stream: every chain, every position, every signature (with `signers`), the
+    tree against the checkpoints, and the log's end against the positions others have `seen`
+    (read before the walk, so an event appended meanwhile is no finding)."""
     leaves = LeafCollector()
     report = await verify(store, progress=progress, observe=leaves, signers=signers)
     checked, late = check_checkpoints(leaves, notes, key, tiles) if key else ([], [])
-    findings = [*report.findings, *leaves.gap_findings(), *late]
+    findings = [*report.findings, *leaves.gap_findings(), *late, *went_back(leaves.last, seen or {})]
     return Integrity(
         datetime.now(UTC), report.events, report.aggregates, checked, findings, signers is not None
     )

@@ -459,6 +459,7 @@ class CaseMix:
             f"secretary:{household['community']}", ["secretary", "inspector"], household["community"]
         )
         body = {
+            "channel": "phone",  # the secretary took the household's call
             "category": "repairs",
             "household_id": household["id"],
             "description": "楼道灯坏了，请尽快修理",

@@ -54,7 +54,8 @@ from fourlinks_members.seed import Seeder
 from fourlinks_runtime.progress import Progress
 
 EVENTS_PER_CASE = 17  # a feedback case through the whole loop, measured on the generated data
-CATEGORIES = ("repairs", "environment", "neighbour_dispute", "elderly_care", "parking", "policy_question")
+CATEGORIES = ("repairs", "environment", "dispute_mediation", "elderly_care", "safety", "policy_explanation")
+"""Codes of the service matters (`fourlinks_contracts.service_matters`), as the APIs take them."""
 POLICY = DeadlinePolicy(reminder_fraction=0.8)  # the default limits; reminders later than by default
 TIMES = CallbackTimes()
 _IDS = uuid.UUID("5e0c1d2a-8b7f-4a3e-9c6d-0f1e2d3c4b5a")

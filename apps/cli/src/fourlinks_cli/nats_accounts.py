@@ -65,7 +65,7 @@ HEADER = """\
 #   $JS.API.> and can never create, update, delete or purge a stream or delete a consumer.
 #   Replies and ordered-consumer deliveries arrive on _INBOX.
 # - auditor: the checkpointer and `fourlinks audit`: reads the events stream (batch direct get,
-#   stream info) and nothing else: no key table, no publishing.
+#   stream info) and its consumers' positions, nothing else: no key table, no publishing.
 # - console: its sessions' bucket, and writing the tokens signed out; no event, no key table.
 # - admin: the init job (stream, key bucket, durable consumers).
 # - system: monitoring.
@@ -100,7 +100,12 @@ def user_block(service: str) -> str:
     )
 
 
-AUDITOR_READ = ["$JS.API.INFO", f"$JS.API.STREAM.INFO.{STREAM}", f"$JS.API.DIRECT.GET.{STREAM}"]
+AUDITOR_READ = [
+    "$JS.API.INFO",
+    f"$JS.API.STREAM.INFO.{STREAM}",
+    f"$JS.API.DIRECT.GET.{STREAM}",
+    f"$JS.API.CONSUMER.LIST.{STREAM}",  # how far each consumer was delivered: a log gone back is seen
+]
 
 
 def auditor_block() -> str:

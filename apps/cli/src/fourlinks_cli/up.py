@@ -443,7 +443,9 @@ def run_up(var_dir: Path, *, production: bool = False) -> int:
         return 1
     _secret_file(var_dir / "master.key", generate_master_key())
     _secret_file(var_dir / "jwt.secret", secrets.token_urlsafe(48))
-    _secret_file(var_dir / "checkpoint.key", SignerKey.generate("fourlinks-checkpoints").encoded())
+    origin = os.environ.get("FOURLINKS_LOG_ORIGIN")  # the key's name is the log's (docs/audit.md)
+    checkpoint_key = SignerKey.generate(origin) if origin else SignerKey.generate_unique()
+    _secret_file(var_dir / "checkpoint.key", checkpoint_key.encoded())
     ensure_signing_keys(var_dir, SERVICES)
     stopping: list[bool] = []
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))

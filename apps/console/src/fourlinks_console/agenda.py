@@ -1,47 +1,57 @@
-"""The suggested agenda of a themed party day, derived from what the community's records show:
-recurring problems (the same building and category raised again and again lately), overdue tasks,
-uncovered households and enterprises, and members whose residents are least satisfied.
+"""The suggested agenda of a themed party day, written from what the services answer about the
+community: recurring problems (the same building and category raised again and again lately),
+overdue tasks, uncovered households and enterprises, and members whose residents are least
+satisfied. Every count is the services'; the agenda only words them.
 
-The lines name places, categories and counts, never a person: the agenda is stored in an event."""
+The lines name places and categories by their names (星河社区 3幢, 维修协调) and counts, never a
+person: the agenda is stored in an event as written when the session is planned, so it reads the
+same whatever is renamed later."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from fourlinks_console.names import N_
 
 
+class Naming(Protocol):
+    """What the agenda's words come from: the reader's language and the names of places and
+    categories (`labels.Labels`)."""
+
+    def say(self, message: str, **values: Any) -> str: ...
+
+    def unit(self, path: str | None) -> str: ...
+
+    def category(self, code: str | None) -> str: ...
+
+
 @dataclass(frozen=True)
 class Evidence:
-    """What the agenda is derived from."""
+    """What the agenda is written from: the assignments service's recurring problems (unit,
+    category, count), its overdue tasks, the members service's uncovered contacts, the feedback
+    service's least satisfied members."""
 
-    recent_tasks: Sequence[dict[str, Any]]
+    recurring: Sequence[Mapping[str, Any]]
     overdue_tasks: int
     uncovered: int
     low_satisfaction_members: int
 
 
-def recurring(tasks: Sequence[dict[str, Any]], times: int) -> list[tuple[str, str, int]]:
-    """(building or unit, category, count) raised at least `times` times, most first."""
-    counted = Counter((str(t["origin_unit"] or t["org_unit"]), str(t["category"])) for t in tasks)
-    found = [(unit, category, n) for (unit, category), n in counted.items() if n >= times]
-    return sorted(found, key=lambda item: (-item[2], item[0], item[1]))
-
-
-def suggested_agenda(evidence: Evidence, *, times: int, days: int, say: Callable[..., str]) -> list[str]:
-    """Agenda lines in the reader's language (`say` is the page's gettext with placeholders)."""
+def suggested_agenda(evidence: Evidence, *, days: int, names: Naming) -> list[str]:
+    """Agenda lines in the reader's language, places and categories by their names (`days`: how
+    far back the recurring problems were counted)."""
+    say = names.say
     lines = [
         say(
             N_("Recurring: %(unit)s, %(category)s, raised %(count)s times in %(days)s days"),
-            unit=u,
-            category=c,
-            count=n,
+            unit=names.unit(problem["unit"]),
+            category=names.category(problem["category"]),
+            count=problem["count"],
             days=days,
         )
-        for u, c, n in recurring(evidence.recent_tasks, times)
+        for problem in evidence.recurring
     ]
     if evidence.overdue_tasks:
         lines.append(say(N_("Overdue tasks: %(count)s"), count=evidence.overdue_tasks))

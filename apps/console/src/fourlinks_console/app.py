@@ -10,16 +10,19 @@ from contextlib import asynccontextmanager
 
 import nats.errors
 import structlog
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from nats.aio.client import Client
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fourlinks_console.pages import (
     callbacks,
     coverage,
+    doorway,
     downloads,
     history,
     home,
@@ -32,6 +35,7 @@ from fourlinks_console.pages import (
     signin,
     tasks,
 )
+from fourlinks_console.metrics import ConsoleMetrics, PageTimer
 from fourlinks_console.people import SignInNeeded
 from fourlinks_console.services import ServiceRefused, Services, ServiceUnavailable
 from fourlinks_console.sessions import (
@@ -46,6 +50,7 @@ from fourlinks_console.uploads import PHOTO_FORM_BYTES
 from fourlinks_console.web import LOCALE_COOKIE, Pages, local_path, pages_of, query, see_other
 from fourlinks_runtime.auth import RevokedTokens
 from fourlinks_runtime.edge import BodyLimit
+from fourlinks_runtime.errors import Refusal, invalid_fields
 from fourlinks_runtime.natsconn import NatsUnreachable, connect
 from fourlinks_runtime.settings import Settings
 from fourlinks_runtime.upstate import read_state
@@ -62,6 +67,33 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
+FAILED_PAGE = (
+    '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>出错了 · 四联</title></head>'
+    "<body><h1>出错了</h1><p>系统出了问题，您的操作可能没有完成。请稍后再试。</p>"
+    '<p><a href="/">返回首页</a></p>'
+    "</body></html>"
+)
+"""The 500 page when even the page could not be drawn (the sessions' store away, say)."""
+TOO_LARGE_PAGE = (
+    '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+    "<title>提交的内容过大 · 四联</title></head>"
+    "<body><h1>提交的内容过大</h1><p>请求体过大 / the request body is larger than {limit} bytes。"
+    "请减少照片或文字后再试。</p>"
+    '<p><a href="/">返回首页</a></p></body></html>'
+)
+
+
+class FormLimit(BodyLimit):
+    """The services' limit on a request's body, answered as a page: a browser sent the form."""
+
+    async def _refuse(self, send: Send, limit: int) -> None:
+        body = TOO_LARGE_PAGE.format(limit=limit).encode()
+        headers = [
+            (b"content-type", b"text/html; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 class SecurityHeaders:
@@ -87,7 +119,8 @@ def create_app(settings: ConsoleSettings | None = None, runtime: Settings | None
     """The console, configured from the environment unless settings are given."""
     settings = settings or ConsoleSettings()
     runtime = runtime or Settings()
-    services = Services(settings)
+    metrics = ConsoleMetrics()
+    services = Services(settings, metrics=metrics)
     sessions = Sessions(
         store=MemorySessions(),
         secret=settings.session_secret_value(runtime.var_dir),
@@ -112,20 +145,27 @@ def create_app(settings: ConsoleSettings | None = None, runtime: Settings | None
     app.state.console = settings
     app.state.runtime = runtime
     app.state.services = services
+    app.state.metrics = metrics
     app.state.pages = Pages(runtime.timezone, settings.default_locale)
     app.state.sessions = sessions
     app.state.revocations = None  # sign-out revokes tokens once the console has a NATS
     app.add_middleware(ServerSessions, sessions=sessions)
     # A form's size, as the services hold theirs; a resident's feedback may carry photos.
-    with_photos = {"/r/feedback": PHOTO_FORM_BYTES, "/tasks/{task_id}/do/{action}": PHOTO_FORM_BYTES}
-    app.add_middleware(BodyLimit, limit=runtime.max_body_bytes, larger=with_photos)
+    with_photos = {
+        "/r/feedback": PHOTO_FORM_BYTES,
+        "/d/{link}/report": PHOTO_FORM_BYTES,
+        "/tasks/{task_id}/do/{action}": PHOTO_FORM_BYTES,
+    }
+    app.add_middleware(FormLimit, limit=runtime.max_body_bytes, larger=with_photos)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(PageTimer, owner=app)
     app.mount("/static", StaticFiles(packages=[("fourlinks_console", "static")]), name="static")
     pages = (
         signin,
         home,
         mine,
         residents,
+        doorway,
         coverage,
         members,
         tasks,
@@ -139,6 +179,7 @@ def create_app(settings: ConsoleSettings | None = None, runtime: Settings | None
     for module in pages:
         app.include_router(module.router)
     _health(app)
+    _metrics(app)
     _locale_switch(app)
     _error_pages(app)
     return app
@@ -196,6 +237,15 @@ def _health(app: FastAPI) -> None:
         return JSONResponse({"missing": missing}, status_code=503 if missing else 200)
 
 
+def _metrics(app: FastAPI) -> None:
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        """Prometheus text: the pages' and the calls' durations (on the internal network only:
+        the Ingress refuses /metrics, as it does the services')."""
+        registry = request.app.state.metrics.registry
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
 def _locale_switch(app: FastAPI) -> None:
     @app.get("/locale/{locale}", name="locale")
     async def switch(locale: str, next: str = "/") -> Response:
@@ -224,11 +274,17 @@ def _error_pages(app: FastAPI) -> None:
     async def unavailable(request: Request, exc: ServiceUnavailable) -> Response:
         return pages_of(request).render(request, "unavailable.html", {"service": exc.service}, status=503)
 
-    @app.exception_handler(HTTPException)
+    @app.exception_handler(HTTPException)  # Starlette's: its router's 404 and 405 too
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if request.url.path.startswith("/static/"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
-        problem = ServiceRefused(exc.status_code, str(exc.detail))
+        if exc.status_code == 404:
+            return pages_of(request).render(request, "not_found.html", {}, status=404)
+        problem = ServiceRefused(exc.status_code, str(exc.detail))  # the console's own words
+        if isinstance(exc, Refusal):  # a rate limit, say
+            problem.code, problem.params = exc.code.name, dict(exc.params)
+        elif exc.status_code == 405:
+            problem.code = "method_not_allowed"
         return pages_of(request).render(
             request, "refused.html", {"refused": problem, "back": None}, status=exc.status_code
         )
@@ -236,7 +292,19 @@ def _error_pages(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         wrong = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
-        problem = ServiceRefused(422, wrong)
+        fields = invalid_fields(exc.errors())
+        problem = ServiceRefused(422, wrong, code="invalid_input", params={"fields": fields})
         return pages_of(request).render(
             request, "refused.html", {"refused": problem, "back": None}, status=422
         )
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception) -> Response:
+        """Anything unexpected: a page in the reader's language, never a trace or raw text (the
+        error itself is logged by the server as it goes on)."""
+        try:
+            page = pages_of(request).render(request, "failed.html", {}, status=500)
+        except Exception:  # the page of last resort may not fail in turn
+            page = HTMLResponse(FAILED_PAGE, status_code=500)
+        page.headers.update({name.decode(): value.decode() for name, value in SECURITY_HEADERS})
+        return page

@@ -1,50 +1,28 @@
-"""A unit's figures from the services' per-group rows: counts add up, rates are recomputed from
-the summed counts (the services define every rate as one count over another)."""
+"""What the console asks the services for figures, and in which order it shows them. The services
+answer every figure (a unit as a whole, by month, by the units below it); the console computes
+none: no rate, no count, no state set and no deadline of its own (tests/test_console_figures.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fourlinks_runtime.figures import rate
+from fourlinks_contracts.assignments import TaskState
 
-OPEN_STATES = ("accepted", "assigned", "in_progress", "awaiting_check", "ready_to_close", "parked")
-BOARD_STATES = ("raised", *OPEN_STATES, "closed")
-FEEDBACK_RATES = {
-    "response_rate": ("responded", "feedback"),
-    "resolution_rate": ("resolved", "callbacks_answered"),
-    "satisfaction_rate": ("satisfied", "callbacks_answered"),
-}
-TASK_RATES = {
-    "closure_rate": ("closed", "tasks"),
-    "on_time_closure_rate": ("closed_on_time", "due_not_extended"),
-}
+FEEDBACK_RATES = ("response_rate", "resolution_rate", "satisfaction_rate")
+"""The feedback service's rates a page shows, in this order (their definitions are the service's)."""
+TASK_RATES = ("closure_rate", "on_time_closure_rate")
+"""The assignments service's rates a page shows, in this order."""
+BOARD_STATES = tuple(state.value for state in TaskState if state is not TaskState.REJECTED)
+"""The board's columns: the task lifecycle's states in order, rejected tasks left aside."""
 
 
-def group_level(unit: str) -> str:
-    """How the services should group a unit's KPI rows: by community at a community and below,
-    else by street."""
-    return "community" if unit.count("/") >= 2 else "street"
-
-
-def totals(rows: list[dict[str, Any]], rates: dict[str, tuple[str, str]]) -> dict[str, Any]:
-    """The rows' counts summed, and each rate recomputed from them."""
-    summed: dict[str, Any] = {}
-    for row in rows:
-        for key, value in row.items():
-            if isinstance(value, int) and not isinstance(value, bool):
-                summed[key] = summed.get(key, 0) + value
-    if "due" in summed:
-        summed["due_not_extended"] = summed["due"] - summed.get("extended", 0)
-    for name, (part, whole) in rates.items():
-        summed[name] = rate(summed.get(part, 0), summed.get(whole, 0))
-    return summed
-
-
-def in_month(rows: list[dict[str, Any]], month: str) -> list[dict[str, Any]]:
-    """The rows of one month (the services answer every month at once when none is named)."""
-    return [row for row in rows if row["month"] == month]
+def by_month(rows: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """A unit's figures as the services answer them `by=unit` (one row a month), by month: a
+    month without a row had nothing to count."""
+    return {str(row["month"]): row for row in rows}
 
 
 def months_back(today: date, count: int) -> list[str]:
@@ -60,8 +38,3 @@ def months_back(today: date, count: int) -> list[str]:
 def today_in(timezone: str) -> date:
     """Today in the district's time zone (months of KPIs are counted there)."""
     return datetime.now(ZoneInfo(timezone)).date()
-
-
-def open_count(board: dict[str, int]) -> int:
-    """Open tasks on a board (every state between triage and closure)."""
-    return sum(board.get(state, 0) for state in OPEN_STATES)

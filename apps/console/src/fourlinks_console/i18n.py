@@ -13,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_skeleton
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
 
@@ -65,6 +65,17 @@ class Language:
         if moment is None:
             return "—"
         return format_datetime(moment, "medium", tzinfo=ZoneInfo(self.timezone), locale=self.locale)
+
+    def short(self, value: datetime | str | None) -> str:
+        """A moment short, in the district's time zone: 12月22日 16:23 (with the year when it is
+        not this year's) — a deadline in a sentence."""
+        moment = _moment(value)
+        if moment is None:
+            return "—"
+        zone = ZoneInfo(self.timezone)
+        day = "MMMd" if moment.astimezone(zone).year == datetime.now(zone).year else "yMMMd"
+        shown = (format_skeleton(pattern, moment, tzinfo=zone, locale=self.locale) for pattern in (day, "Hm"))
+        return " ".join(shown)
 
     def day(self, value: date | datetime | str | None) -> str:
         """A calendar day in the locale's format."""

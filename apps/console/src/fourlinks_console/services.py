@@ -1,16 +1,21 @@
 """The three services, called over HTTP with the signed-in person's token.
 
-A refusal (4xx) becomes `ServiceRefused` carrying the service's own message, shown next to the
-field or action it concerns; a service that cannot answer becomes `ServiceUnavailable`."""
+A refusal (4xx) becomes `ServiceRefused` carrying the service's error code and its parameters,
+shown next to the field or action it concerns as the code's sentence in the reader's language
+(`refusals.py`); a service that cannot answer becomes `ServiceUnavailable`."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
 
+from fourlinks_console.i18n import Language
+from fourlinks_console.metrics import ConsoleMetrics
+from fourlinks_console.refusals import sentence
 from fourlinks_console.settings import ConsoleSettings
 
 Service = Literal["members", "assignments", "feedback", "notifications"]
@@ -19,13 +24,29 @@ READ_RETRY_SECONDS = 0.5
 
 
 class ServiceRefused(Exception):
-    """The service said no (4xx): its status and what it said, per field where it named one."""
+    """The service said no (4xx): its status, its error code and the code's parameters, and what
+    it said (English), per field where it named one. Without a code the message is the console's
+    own words, meant for people as they are."""
 
-    def __init__(self, status: int, message: str, fields: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        fields: dict[str, str] | None = None,
+        *,
+        code: str = "",
+        params: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.fields = fields or {}
+        self.code = code
+        self.params = params or {}
+
+    def sentence(self, language: Language) -> str:
+        """What a page shows: the code's sentence in the reader's language."""
+        return sentence(self, language)
 
 
 class ServiceUnavailable(Exception):
@@ -37,9 +58,15 @@ class ServiceUnavailable(Exception):
 
 
 class Services:
-    """One connection pool to the four services; every call carries a person's bearer token."""
+    """One connection pool to the four services; every call carries a person's bearer token, and
+    is timed on the console's /metrics."""
 
-    def __init__(self, settings: ConsoleSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: ConsoleSettings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        metrics: ConsoleMetrics | None = None,
+    ) -> None:
         self._urls: dict[str, str] = {
             "members": settings.members_url.rstrip("/"),
             "assignments": settings.assignments_url.rstrip("/"),
@@ -48,6 +75,7 @@ class Services:
         }
         self._http = httpx.AsyncClient(timeout=settings.service_timeout_seconds, transport=transport)
         self._audit = settings.audit_url.rstrip("/") if settings.audit_url else None
+        self.metrics = metrics or ConsoleMetrics()
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -71,7 +99,7 @@ class Services:
         """The latest integrity check the checkpointer published, if it runs and has checked."""
         if self._audit is None:
             return None
-        reply = await self._reply("GET", f"{self._audit}/integrity")
+        reply = await self._reply("GET", f"{self._audit}/integrity", timed=("audit", "/integrity"))
         if reply is None or reply.status_code != 200:
             return None
         found: dict[str, Any] = reply.json()
@@ -122,7 +150,8 @@ class Services:
     async def get_bytes(self, token: str, service: Service, path: str) -> tuple[bytes, str]:
         """A read that answers bytes (a photo): the bytes and their media type."""
         address = self._urls[service] + quote(path, safe="/%")
-        reply = await self._reply("GET", address, headers={"Authorization": f"Bearer {token}"})
+        headers = {"Authorization": f"Bearer {token}"}
+        reply = await self._reply("GET", address, timed=(service, path), headers=headers)
         if reply is None:
             raise ServiceUnavailable(service)
         if reply.status_code >= 400:
@@ -142,23 +171,32 @@ class Services:
         if token:
             headers = {**headers, "Authorization": f"Bearer {token}"}
         address = self._urls[service] + quote(path, safe="/%")  # a part left unescaped breaks no URL
-        reply = await self._reply(method, address, headers=headers, **kwargs)
+        reply = await self._reply(method, address, timed=(service, path), headers=headers, **kwargs)
         if method == "GET" and reply is None:  # a read is safe to ask again once, after a moment
             await asyncio.sleep(READ_RETRY_SECONDS)
-            reply = await self._reply(method, address, headers=headers, **kwargs)
+            reply = await self._reply(method, address, timed=(service, path), headers=headers, **kwargs)
         if reply is None:
             raise ServiceUnavailable(service)
         if reply.status_code >= 400:
             raise refusal(reply)
         return reply.json()
 
-    async def _reply(self, method: str, address: str, **kwargs: Any) -> httpx.Response | None:
-        """The service's answer, or None when it did not answer or failed (5xx)."""
+    async def _reply(
+        self, method: str, address: str, *, timed: tuple[str, str], **kwargs: Any
+    ) -> httpx.Response | None:
+        """The service's answer, or None when it did not answer or failed (5xx); timed as a call
+        to `timed` (the service and the path asked)."""
+        started, status = time.perf_counter(), None
         try:
             reply = await self._http.request(method, address, **kwargs)
+            status = reply.status_code if reply.status_code < 500 else None
         except httpx.HTTPError:
             return None
-        return None if reply.status_code >= 500 else reply
+        finally:
+            service, path = timed
+            seconds = time.perf_counter() - started
+            self.metrics.called(service=service, method=method, path=path, status=status, seconds=seconds)
+        return None if status is None else reply
 
 
 def part(value: object) -> str:
@@ -169,11 +207,16 @@ def part(value: object) -> str:
 
 
 def refusal(reply: httpx.Response) -> ServiceRefused:
-    """The service's message, and per field where it was a validation error."""
+    """The service's code and its parameters, its message, and per field where it was a
+    validation error. An answer without a code (not from a service: a proxy's) is "refused"."""
     try:
-        detail = reply.json().get("detail")
+        body = reply.json()
     except ValueError:
-        detail = None
+        body = None
+    body = body if isinstance(body, dict) else {}
+    detail = body.get("detail")
+    code = str(body.get("code") or "refused")
+    params = body.get("params") if isinstance(body.get("params"), dict) else {}
     if isinstance(detail, list):
         fields = {
             str(error.get("loc", ["", "?"])[-1]): str(error.get("msg", ""))
@@ -181,5 +224,5 @@ def refusal(reply: httpx.Response) -> ServiceRefused:
             if isinstance(error, dict)
         }
         message = "; ".join(f"{name}: {text}" for name, text in fields.items())
-        return ServiceRefused(reply.status_code, message, fields)
-    return ServiceRefused(reply.status_code, str(detail or reply.reason_phrase))
+        return ServiceRefused(reply.status_code, message, fields, code=code, params=params)
+    return ServiceRefused(reply.status_code, str(detail or reply.reason_phrase), code=code, params=params)

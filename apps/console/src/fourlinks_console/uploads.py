@@ -21,7 +21,12 @@ async def chosen_photos(request: Request) -> list[UploadFile]:
     form = await request.form()  # already parsed (and its CSRF token checked) by CheckedForm
     chosen = [part for part in form.getlist("photos") if isinstance(part, UploadFile) and part.filename]
     if len(chosen) > MAX_PHOTOS:
-        raise ServiceRefused(422, f"at most {MAX_PHOTOS} photos at a time")
+        raise ServiceRefused(
+            422,
+            f"at most {MAX_PHOTOS} photos at a time",
+            code="too_many_photos",
+            params={"limit": MAX_PHOTOS},
+        )
     return chosen
 
 

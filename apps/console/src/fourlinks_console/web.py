@@ -3,7 +3,7 @@ chose (a cookie; Chinese by default), and what every page template can use."""
 
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,9 +11,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from fourlinks_console.access import in_menu, may_open
 from fourlinks_console.i18n import LOCALES, Language
 from fourlinks_console.names import WITHHELD_MARKS
 from fourlinks_console.people import CSRF_FIELD, CSRF_HEADER, csrf_token, signed_in
+from fourlinks_contracts.service_matters import SERVICE_MATTERS, matter_label
 
 LOCALE_COOKIE = "fourlinks_locale"
 
@@ -44,9 +46,17 @@ class Pages:
             csrf_header=CSRF_HEADER,
             query=query,
             withheld_marks=WITHHELD_MARKS,
+            may_open=may_open,  # links and buttons: only to pages the reader's role opens
+            in_menu=in_menu,
+            service_matters=[(code, matter_label(code, language.locale)) for code in SERVICE_MATTERS],
         )
         env.filters.update(
-            when=language.when, day=language.day, percent=language.percent, number=language.number
+            when=language.when,
+            short=language.short,
+            day=language.day,
+            percent=language.percent,
+            number=language.number,
+            matter=partial(matter_label, language=language.locale),  # free text reads as "other"
         )
         return env
 

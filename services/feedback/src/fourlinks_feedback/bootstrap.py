@@ -8,6 +8,7 @@ from fourlinks_contracts import feedback, full_registry
 from fourlinks_feedback import read_models
 from fourlinks_feedback.adapters import photos_api
 from fourlinks_feedback.adapters.feedback_api import router
+from fourlinks_feedback.application.access import household_erased
 from fourlinks_feedback.application.figures import FIGURES
 from fourlinks_feedback.application.reactions import callback_scheduler, policies
 from fourlinks_runtime.app import create_app as create_service_app
@@ -32,6 +33,7 @@ def definition(settings: Settings) -> ServiceDefinition:
         large_bodies={"/photos": UPLOAD_LIMIT},
         policies=policies(settings.subject_prefix),
         workers=(callback_scheduler,),
+        erased_household=household_erased,
     )
 
 

@@ -6,7 +6,8 @@ from fastapi import FastAPI
 
 from fourlinks_contracts import full_registry, members
 from fourlinks_members import read_models
-from fourlinks_members.adapters import contacts_api, members_api, org_units_api
+from fourlinks_members.adapters import cards_api, contacts_api, members_api, names_api, org_units_api
+from fourlinks_members.application.access import household_erased
 from fourlinks_members.application.figures import FIGURES
 from fourlinks_runtime.app import create_app as create_service_app
 from fourlinks_runtime.definition import ServiceDefinition
@@ -24,8 +25,15 @@ def definition(settings: Settings | None = None) -> ServiceDefinition:
         registry=full_registry(),
         publishes=members.EVENTS,
         projections=read_models.PROJECTIONS,
-        routers=(org_units_api.router, members_api.router, contacts_api.router),
+        routers=(
+            org_units_api.router,
+            members_api.router,
+            contacts_api.router,
+            names_api.router,
+            cards_api.router,
+        ),
         figures=FIGURES,
+        erased_household=household_erased,
     )
 
 

@@ -113,7 +113,7 @@ def test_quiet_hours_across_midnight_end_the_next_morning_in_local_time() -> Non
 
 
 def _task(assignee: str | None = "m1") -> TaskFacts:
-    return TaskFacts("0b6c3a2e-aaaa-bbbb-cccc-000000000001", UNIT, "环境卫生", assignee)
+    return TaskFacts("0b6c3a2e-aaaa-bbbb-cccc-000000000001", UNIT, "environment", assignee)
 
 
 def test_a_task_assigned_or_handed_back_tells_its_member_and_a_deadline_the_secretaries_too() -> None:
@@ -124,7 +124,7 @@ def test_a_task_assigned_or_handed_back_tells_its_member_and_a_deadline_the_secr
     assert draft.recipient == Recipient(RecipientKind.MEMBER, "m1")
     assert draft.message is Message.TASK_ASSIGNED
     assert draft.params["path"].startswith("/tasks/")
-    assert draft.params["category"] == "环境卫生"
+    assert draft.params["category"] == "environment"
     missed = task_events.DeadlineMissed(task_id="t", due_at=NOW, assignee="m1")
     kinds = {d.recipient.kind for d in task_drafts(missed, _task())}
     assert kinds == {RecipientKind.MEMBER, RecipientKind.SECRETARIES}
@@ -144,7 +144,7 @@ def test_a_resident_who_asked_is_told_each_step_and_the_secretaries_of_a_call_ba
     routed = feedback_events.FeedbackRouted(
         feedback_id="f",
         task_id="t",
-        category="c",
+        category="repairs",
         urgency=Urgency.GENERAL,
         org_unit=UNIT,
         household_id="h1",
@@ -235,7 +235,9 @@ def test_no_notice_carries_a_confidential_item_s_words_or_an_anonymous_item_s_ho
         task_events.TaskAssigned(
             task_id=task.task_id, member_id="m1", helpers=[], party_day_id=None, by_default=True
         ),
-        task_events.TaskReopened(task_id=task.task_id, reason=words, correction_ref="f:2", assignee="m1"),
+        task_events.TaskReopened(
+            task_id=task.task_id, reason=words, correction_ref="f:2", assignee="m1", data_subject=household
+        ),
         task_events.DeadlineMissed(task_id=task.task_id, due_at=NOW, assignee="m1"),
     ]
     drafts = [
@@ -254,6 +256,34 @@ def test_no_notice_carries_a_confidential_item_s_words_or_an_anonymous_item_s_ho
         ]
         assert not any(words in text or household in text for text in said), draft
         assert draft.recipient.id != household or draft.recipient.kind is RecipientKind.HOUSEHOLD
+
+
+def test_a_notice_names_a_category_by_its_label_and_old_free_text_as_other() -> None:
+    """Old tasks hold whatever was typed as their category, line breaks and links included; a
+    group robot's message shows the service matter's label, never what was typed."""
+    typed = "路灯坏了\n详情 https://evil.example/x"
+    assigned = task_events.TaskAssigned(
+        task_id="t", member_id="m1", helpers=[], party_day_id=None, by_default=False
+    )
+    missed = task_events.DeadlineMissed(task_id="t", due_at=NOW, assignee="m1")
+    old = TaskFacts("0b6c3a2e-aaaa-bbbb-cccc-000000000002", UNIT, typed, "m1")
+    drafts = [*task_drafts(assigned, old), *task_drafts(missed, old)]
+    assert len(drafts) == 3
+    for draft in drafts:
+        assert typed not in str(draft.params)
+        for locale in ("zh_CN", "en"):
+            text = render(draft.message, draft.params, locale)
+            assert "\n" not in text, text
+            assert "https://" not in text, text
+            assert "路灯" not in text, text
+    [told] = task_drafts(assigned, old)
+    assert "（其他）" in render(told.message, told.params, "zh_CN")
+    assert "(other)" in render(told.message, told.params, "en")
+    stored_before = {**told.params, "category": typed}  # a notice made before categories were codes
+    assert "（其他）" in render(told.message, stored_before, "zh_CN")
+    [repairs] = task_drafts(assigned, TaskFacts("t-2", UNIT, "repairs", "m1"))
+    assert "（维修协调）" in render(repairs.message, repairs.params, "zh_CN")
+    assert "(repairs)" in render(repairs.message, repairs.params, "en")
 
 
 def test_every_text_exists_in_chinese_and_english_and_a_missing_parameter_reads_empty() -> None:

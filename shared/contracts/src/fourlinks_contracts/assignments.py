@@ -262,12 +262,20 @@ class TaskClosed(TaskEvent):
 
 
 class TaskReopened(TaskEvent):
-    """A correction (or a secretary) reopened the task, back to its assignee with the reason."""
+    """A correction (or a secretary) reopened the task, back to its assignee with the reason. A
+    correction's reason is the resident's own words (what they said at a dissatisfied call-back):
+    it is sealed with the key of the task's contact (`data_subject`), as the task's description is,
+    and reads None once that contact is erased (`visibility` says who reads it). A secretary's
+    reason is theirs and names no data subject: it is kept in clear, like a closing note."""
 
     event_type: ClassVar[str] = "TaskReopened"
-    reason: str
+    schema_version: ClassVar[int] = 2  # 2: a correction's reason sealed (every reason in clear before)
+    personal_fields: ClassVar[tuple[str, ...]] = ("reason",)
+    data_subject_field: ClassVar[str | None] = "data_subject"
+    reason: str | None
     correction_ref: str | None
     assignee: str | None
+    data_subject: str | None
 
 
 class DeadlineApproaching(TaskEvent):
@@ -401,10 +409,17 @@ def resumed_state(parked_from: str | None) -> TaskState:
     return TaskState(parked_from) if parked_from else TaskState.ACCEPTED
 
 
+def with_its_reason_in_clear(data: dict[str, Any]) -> dict[str, Any]:
+    """A reopening recorded before reasons were sealed: its reason stays as it was written (in
+    clear in the log), with no data subject to seal it under."""
+    return {**data, "data_subject": None}
+
+
 UPCASTERS: tuple[tuple[str, int, Callable[[dict[str, Any]], dict[str, Any]]], ...] = (
     *(
         (event_type, 1, with_no_photos)
         for event_type in ("ProgressReported", "ResolutionReported", "SpotCheckPassed", "SpotCheckFailed")
     ),
     ("TaskRaised", 1, as_neither_confidential_nor_anonymous),
+    ("TaskReopened", 1, with_its_reason_in_clear),
 )

@@ -26,13 +26,19 @@ DEFAULT_FOLLOW_UP_DAYS = 28.0
 
 
 class Channel(StrEnum):
-    """How the feedback reached us."""
+    """How the feedback reached us: the first three are taken down by staff, the others come from
+    the resident (the web pages signed in, the texted sign-in link, a service card's QR code)."""
 
     VISIT = "visit"
     PHONE = "phone"
-    CARD_QR = "card_qr"
-    WEB = "web"
     PARTY_DAY = "party_day"
+    WEB = "web"
+    SIGN_IN_LINK = "sign_in_link"
+    CARD_QR = "card_qr"
+
+
+STAFF_CHANNELS = frozenset({Channel.VISIT, Channel.PHONE, Channel.PARTY_DAY})
+"""The channels of feedback a member or secretary takes down for a household."""
 
 
 class FeedbackKind(StrEnum):
@@ -77,8 +83,10 @@ class FeedbackSubmitted(FeedbackEvent):
     """A resident, an enterprise contact or a member on their behalf raised something."""
 
     event_type: ClassVar[str] = "FeedbackSubmitted"
-    # 2: the photos sent with it (none before); 3: whether the resident asked to be told of progress
-    schema_version: ClassVar[int] = 3
+    # 2: the photos sent with it (none before); 3: whether the resident asked to be told of progress;
+    # 4: whether nobody vouched for the reporter (a card's QR code, no phone confirmed) and whether
+    # they asked their member to call them back
+    schema_version: ClassVar[int] = 4
     personal_fields: ClassVar[tuple[str, ...]] = ("description",)
     data_subject_field: ClassVar[str | None] = "data_subject"
     reference: str
@@ -98,6 +106,8 @@ class FeedbackSubmitted(FeedbackEvent):
     data_subject: str
     photos: tuple[PhotoInfo, ...] = ()
     notify: bool = False
+    unconfirmed: bool = False
+    call_back: bool = False
 
 
 class FeedbackAcknowledged(FeedbackEvent):
@@ -218,6 +228,12 @@ def with_no_notice(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "notify": False}
 
 
+def vouched_for_with_no_call_back(data: dict[str, Any]) -> dict[str, Any]:
+    """Feedback submitted before cards had QR codes: its reporter was signed in or taken down by
+    staff (vouched for), and nobody could ask for a call-back."""
+    return {**data, "unconfirmed": False, "call_back": False}
+
+
 def with_no_closure_named(data: dict[str, Any]) -> dict[str, Any]:
     """A call-back scheduled before call-backs named the closure they follow."""
     return {**data, "task_closed_at": None}
@@ -240,6 +256,7 @@ EVENTS: tuple[type[DomainEvent], ...] = (
 UPCASTERS: tuple[tuple[str, int, Callable[[dict[str, Any]], dict[str, Any]]], ...] = (
     ("FeedbackSubmitted", 1, with_no_photos),
     ("FeedbackSubmitted", 2, with_no_notice),
+    ("FeedbackSubmitted", 3, vouched_for_with_no_call_back),
     ("CallbackScheduled", 1, with_no_closure_named),
     ("FeedbackRouted", 1, as_neither_confidential_nor_anonymous),
 )

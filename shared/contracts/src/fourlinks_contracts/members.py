@@ -1,9 +1,10 @@
 """Events of the members context: org units, party members and their 1 + X teams, households,
 enterprises, service cards and the links between cards and contacts, visits.
 
-Members' names and public phones are the public face of the service card and are stored in
-clear; residents' and contact persons' names, phones and vulnerability flags, helpers' names and
-phones, and visit notes are personal data, sealed with the key of the person they belong to.
+Members' names and public phones (on their registration, profile and cards), residents' and
+contact persons' names, phones and vulnerability flags, helpers' names and phones, and visit notes
+are personal data, sealed with the key of the person they belong to: a member is a person too, and
+one who has left can be erased like a resident (history then keeps "a member", not who).
 """
 
 from __future__ import annotations
@@ -35,6 +36,24 @@ def community_or_above(path: str) -> str:
 def group_unit(path: str, by: str) -> str | None:
     """The community or street a KPI row about `path` counts in (`by`: community or street)."""
     return unit_at_depth(path, COMMUNITY_DEPTH if by == "community" else STREET_DEPTH)
+
+
+def group_in(path: str, *, by: str, root: str) -> str | None:
+    """The group a KPI row about `path` (a unit under `root`) counts in when `root`'s figures are
+    asked `by`: its community or street; `unit`: `root` itself, the unit as a whole; `child`: the
+    unit right below `root` the path lies in (a row about `root` itself is `root`'s own)."""
+    if by == "unit":
+        return root
+    if by == "child":
+        return unit_at_depth(path, len(root.split("/")) + 1) or root
+    return group_unit(path, by)
+
+
+def grouped_at_or_above_community(root: str, by: str) -> bool:
+    """Whether `root`'s groups asked `by` (community, street, unit or child) lie at a community or
+    above, so that counters kept per community (or the unit above one) answer them."""
+    depth = len(root.split("/")) + (1 if by == "child" else 0)
+    return depth <= COMMUNITY_DEPTH
 
 
 class OrgLevel(StrEnum):
@@ -120,9 +139,11 @@ class MemberRegistered(DomainEvent):
     """A party member was registered in their home org unit, with a capacity of contacts."""
 
     event_type: ClassVar[str] = "MemberRegistered"
+    personal_fields: ClassVar[tuple[str, ...]] = ("name", "public_phone")
+    data_subject_field: ClassVar[str | None] = "member_id"
     member_id: str
-    name: str
-    public_phone: str
+    name: str | None
+    public_phone: str | None
     party_branch: str
     org_unit: str
     capacity: int
@@ -132,9 +153,11 @@ class MemberProfileUpdated(DomainEvent):
     """A member's card-facing details or capacity changed (all current values)."""
 
     event_type: ClassVar[str] = "MemberProfileUpdated"
+    personal_fields: ClassVar[tuple[str, ...]] = ("name", "public_phone")
+    data_subject_field: ClassVar[str | None] = "member_id"
     member_id: str
-    name: str
-    public_phone: str
+    name: str | None
+    public_phone: str | None
     party_branch: str
     capacity: int
 
@@ -158,6 +181,16 @@ class MemberDeactivated(DomainEvent):
     reason: DeactivationReason
     note: str
     suggested_replacement_id: str | None
+
+
+class MemberErased(DomainEvent):
+    """A member who left had their key destroyed: their name and public phone are unreadable in
+    history for good and gone from every read model; what they did is kept, done by "a member"."""
+
+    event_type: ClassVar[str] = "MemberErased"
+    erased_person_field: ClassVar[str | None] = "member_id"
+    member_id: str
+    org_unit: str
 
 
 class HelperAttached(DomainEvent):
@@ -267,10 +300,12 @@ class ServiceCardIssued(DomainEvent):
     """A Four Links service card: who (member, public phone), for whom (scope), for what (matters)."""
 
     event_type: ClassVar[str] = "ServiceCardIssued"
+    personal_fields: ClassVar[tuple[str, ...]] = ("public_phone",)
+    data_subject_field: ClassVar[str | None] = "member_id"
     card_id: str
     member_id: str
     org_unit: str
-    public_phone: str
+    public_phone: str | None
     households: list[str]
     enterprises: list[str]
     matters: list[str]
@@ -281,10 +316,12 @@ class ServiceCardRevised(DomainEvent):
     """A new revision of a card (full scope and matters); earlier revisions stay in history."""
 
     event_type: ClassVar[str] = "ServiceCardRevised"
+    personal_fields: ClassVar[tuple[str, ...]] = ("public_phone",)
+    data_subject_field: ClassVar[str | None] = "member_id"
     card_id: str
     member_id: str
     revision: int
-    public_phone: str
+    public_phone: str | None
     households: list[str]
     enterprises: list[str]
     matters: list[str]
@@ -348,6 +385,7 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     MemberProfileUpdated,
     MemberTransferred,
     MemberDeactivated,
+    MemberErased,
     HelperAttached,
     HelperDetached,
     HouseholdRegistered,

@@ -1,11 +1,13 @@
 """A service's own view of the members' events: who covers which contact, who is active where,
-and whose 1 + X team a helper is in. Each service that needs it keeps it in its own database."""
+whose 1 + X team a helper is in, and which households were erased. Each service that needs it
+keeps it in its own database."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from sqlalchemy import Boolean, Column, Connection, MetaData, String, Table
+from sqlalchemy import Boolean, Column, Connection, MetaData, String, Table, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_contracts.members import (
     ContactLinked,
@@ -51,13 +53,20 @@ team_helpers = Table(
     Column("helper_id", ID, primary_key=True),
     Column("member_id", ID, nullable=False, index=True),
 )
+erased_households = Table(
+    "erased_households",
+    metadata,
+    Column("household_id", ID, primary_key=True),
+)
 
 
 class MemberDirectoryProjection:
-    """contact_members, known_members, known_contacts, team_helpers from the members context."""
+    """contact_members, known_members, known_contacts, team_helpers and erased_households from the
+    members context."""
 
     name: ClassVar[str] = "members_directory"
-    version: ClassVar[int] = 2  # 2: an erased household is no longer a known contact
+    # 2: an erased household is no longer a known contact; 3: erased households are remembered
+    version: ClassVar[int] = 3
     metadata: ClassVar[MetaData] = metadata
     subjects: ClassVar[str | None] = "members.>"
     handles: ClassVar[frozenset[str]] = frozenset(
@@ -103,8 +112,15 @@ class MemberDirectoryProjection:
             case HouseholdErased() as e:  # nothing is written about it again: no feedback, photo or key
                 conn.execute(known_contacts.delete().where(known_contacts.c.contact_id == e.household_id))
                 conn.execute(contact_members.delete().where(contact_members.c.contact_id == e.household_id))
+                upsert_row(conn, erased_households, {"household_id": e.household_id}, ["household_id"])
             case EnterpriseRegistered() as e:
                 contact = {"contact_id": e.enterprise_id, "kind": "enterprise", "org_unit": e.org_unit}
                 upsert_row(conn, known_contacts, contact, ["contact_id"])
             case HelperDetached() as e:
                 conn.execute(team_helpers.delete().where(team_helpers.c.helper_id == e.helper_id))
+
+
+async def household_erased(conn: AsyncConnection, household_id: str) -> bool:
+    """Whether the household was erased (its sign-in link then opens nothing)."""
+    query = select(erased_households.c.household_id).where(erased_households.c.household_id == household_id)
+    return (await conn.execute(query)).first() is not None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from fourlinks_kernel.envelope import Actor
-from fourlinks_kernel.errors import NotAllowed
+from fourlinks_kernel.errors import OUT_OF_SCOPE, NotAllowed
 
 
 class Role(StrEnum):
@@ -49,4 +49,8 @@ def covers(actor: Actor, org_unit: str) -> bool:
 def ensure_scope(actor: Actor, org_unit: str) -> None:
     """NotAllowed unless the unit lies within the actor's scope."""
     if not covers(actor, org_unit):
-        raise NotAllowed(f"org unit {org_unit} is outside your scope {actor.scope or '(none)'}")
+        raise NotAllowed(
+            f"org unit {org_unit} is outside your scope {actor.scope or '(none)'}",
+            OUT_OF_SCOPE,
+            unit=org_unit,
+        )

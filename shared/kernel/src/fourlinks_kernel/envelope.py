@@ -73,6 +73,9 @@ class Actor:
     id: str
     roles: tuple[str, ...] = ()
     scope: str = ""
+    # How a resident's token was obtained (its `via` claim: "sign_in_link", "card_qr"; "" for any
+    # other sign-in): the feedback it raises records that channel, the one thing that tells them apart.
+    via: str = ""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,13 @@ KEPT_AS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "HEIF": "JPEG"}  # HEIC
 
 
 class PhotoRefused(ValueError):
-    """Not a photo that can be kept; the message says why, in words a person can act on."""
+    """Not a photo that can be kept; the message says why, in words a person can act on, and
+    `problem` in one word a client can word itself: too_large, kind_not_accepted, too_many_pixels,
+    unreadable."""
+
+    def __init__(self, message: str, problem: str) -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,9 @@ class CleanPhoto:
 def cleaned(data: bytes) -> CleanPhoto:
     """The photo upright, at most MAX_SIDE on its longest side, without any metadata."""
     if len(data) > MAX_BYTES:
-        raise PhotoRefused(f"the photo is {len(data) / 2**20:.1f} MB; at most {MAX_BYTES // 2**20} MB")
+        raise PhotoRefused(
+            f"the photo is {len(data) / 2**20:.1f} MB; at most {MAX_BYTES // 2**20} MB", "too_large"
+        )
     image = _opened(data)
     kept_as = KEPT_AS[image.format or ""]
     upright = ImageOps.exif_transpose(image)
@@ -63,17 +71,21 @@ def _opened(data: bytes) -> Image.Image:
             image = Image.open(io.BytesIO(data))
             if image.format not in ACCEPTED:
                 kind = image.format or "file of unknown kind"
-                raise PhotoRefused(f"a {kind} is not accepted: send a JPEG, PNG, WebP or HEIC photo")
+                raise PhotoRefused(
+                    f"a {kind} is not accepted: send a JPEG, PNG, WebP or HEIC photo", "kind_not_accepted"
+                )
             if image.width * image.height > MAX_PIXELS:
                 raise PhotoRefused(
-                    f"the photo has {image.width}×{image.height} pixels; at most {MAX_PIXELS:,}"
+                    f"the photo has {image.width}×{image.height} pixels; at most {MAX_PIXELS:,}",
+                    "too_many_pixels",
                 )
             if image.format == "JPEG":
                 image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decode at 1/2, 1/4 or 1/8 scale
             if image.width * image.height > MAX_DECODED_PIXELS:
                 raise PhotoRefused(
                     f"the image has {image.width}×{image.height} pixels; a PNG, WebP or HEIC photo has "
-                    f"at most {MAX_DECODED_PIXELS:,} (send it as a JPEG, or smaller)"
+                    f"at most {MAX_DECODED_PIXELS:,} (send it as a JPEG, or smaller)",
+                    "too_many_pixels",
                 )
             image.load()
     except (
@@ -83,5 +95,7 @@ def _opened(data: bytes) -> Image.Image:
         Image.DecompressionBombError,
         Image.DecompressionBombWarning,
     ) as exc:
-        raise PhotoRefused("this is not a photo that can be read (JPEG, PNG, WebP or HEIC)") from exc
+        raise PhotoRefused(
+            "this is not a photo that can be read (JPEG, PNG, WebP or HEIC)", "unreadable"
+        ) from exc
     return image

@@ -72,11 +72,13 @@ def page_of(item: type[BaseModel]) -> type[BaseModel]:
 
 
 class Ranking(BaseModel, Generic[T]):
-    """Groups ranked by a rate, best first, only those with at least `minimum_sample` items."""
+    """Groups ranked by a rate, best first (or only the lowest, lowest first, when asked so), only
+    those with at least `minimum_sample` items; `total`: how many are listed."""
 
     metric: str
     minimum_sample: int
     ranking: list[T]
+    total: int
 
 
 def ranking_of(figures: type[BaseModel]) -> type[BaseModel]:

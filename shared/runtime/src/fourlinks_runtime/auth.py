@@ -2,7 +2,8 @@
 
 A token carries a `jti` and lives at most FOURLINKS_JWT_MAX_HOURS (a household's sign-in link
 FOURLINKS_JWT_RESIDENT_MAX_HOURS); one signed out before it expires is refused by every service,
-each following the list of revoked tokens in a key-value bucket."""
+each following the list of revoked tokens in a key-value bucket. A household's sign-in link (its
+resident token) is answered 410 Gone once the household is erased, by every service that takes it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import jwt
 import nats.errors
@@ -28,8 +29,12 @@ from nats.js.kv import KeyValue
 
 from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor
-from fourlinks_kernel.errors import InvalidCommand
+from fourlinks_kernel.errors import Gone, InvalidCommand
+from fourlinks_runtime.errors import ROLE_NEEDED, Refusal
 from fourlinks_runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from fourlinks_runtime.runtime import ServiceRuntime
 
 log = structlog.get_logger(__name__)
 VERIFIED_TOKENS = 10_000
@@ -107,7 +112,12 @@ class TokenVerifier:
         self._check_lifetime(claims, roles)
         if self._settings.jwt_require_jti and not claims.get("jti"):
             raise jwt.MissingRequiredClaimError("jti")
-        actor = Actor(id=str(claims["sub"]), roles=tuple(roles), scope=str(claims.get("scope", "")))
+        actor = Actor(
+            id=str(claims["sub"]),
+            roles=tuple(roles),
+            scope=str(claims.get("scope", "")),
+            via=str(claims.get("via") or ""),
+        )
         return _Verified(actor, float(claims["exp"]), _revocation_key(claims, token))
 
     def _check_lifetime(self, claims: Mapping[str, Any], roles: list[str]) -> None:
@@ -138,9 +148,11 @@ def issue_token(
     roles: Iterable[str],
     scope: str,
     lifetime: timedelta = timedelta(hours=8),
+    via: str = "",
 ) -> str:
     """A signed HS256 token for local use and tests (never with the service role, never longer
-    than the settings allow), with a `jti` to revoke it by."""
+    than the settings allow), with a `jti` to revoke it by, and `via`: how a resident came by it
+    (a sign-in link, a service card's QR code)."""
     roles = tuple(roles)
     if Role.SERVICE in roles:
         raise ValueError("the service role is not given to a token: services act through events")
@@ -159,6 +171,8 @@ def issue_token(
         "exp": now + lifetime,
         "jti": secrets.token_urlsafe(16),
     }
+    if via:
+        claims["via"] = via
     return jwt.encode(claims, settings.jwt_secret_value(), algorithm="HS256")
 
 
@@ -298,17 +312,37 @@ async def current_actor(
             headers={"WWW-Authenticate": "Bearer"},
         )
     verifier: TokenVerifier = request.app.state.verifier
-    revoked = getattr(getattr(request.app.state, "runtime", None), "revoked", None)  # once started
+    runtime: ServiceRuntime | None = getattr(request.app.state, "runtime", None)  # once started
+    revoked = getattr(runtime, "revoked", None)
     try:
         if verifier.may_fetch_keys:
-            return await asyncio.to_thread(verifier.verify, credentials.credentials, revoked)
-        return verifier.verify(credentials.credentials, revoked)
+            actor = await asyncio.to_thread(verifier.verify, credentials.credentials, revoked)
+        else:
+            actor = verifier.verify(credentials.credentials, revoked)
     except jwt.InvalidTokenError as exc:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             f"the bearer token is not valid: {exc}",
             headers={"WWW-Authenticate": "Bearer"},
         ) from exc
+    if runtime is not None and Role.RESIDENT in actor.roles:
+        await refuse_erased_household(runtime, actor.id)
+    return actor
+
+
+HOUSEHOLD_ERASED = (
+    "This household's personal data was erased at its request, so its sign-in link no longer "
+    "works. If you live there, ask your community's secretary to register the household again."
+)
+"""What a household's sign-in link answers once the household was erased (410)."""
+
+
+async def refuse_erased_household(runtime: ServiceRuntime, household_id: str) -> None:
+    """Gone (410) once the household a resident's token names was erased, as the service learnt
+    it from the log: its sign-in link opens nothing, in every service that takes it."""
+    erased = getattr(getattr(runtime, "definition", None), "erased_household", None)
+    if erased is not None and await erased(runtime, household_id):
+        raise Gone(HOUSEHOLD_ERASED)
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
@@ -320,7 +354,12 @@ def require_roles(*roles: Role) -> Callable[[Actor], Awaitable[Actor]]:
     async def check(actor: CurrentActor) -> Actor:
         if not set(actor.roles) & {r.value for r in roles}:
             wanted = ", ".join(r.value for r in roles)
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs one of the roles: {wanted}")
+            raise Refusal(
+                status.HTTP_403_FORBIDDEN,
+                f"this needs one of the roles: {wanted}",
+                ROLE_NEEDED,
+                roles=[r.value for r in roles],
+            )
         return actor
 
     return check

@@ -78,4 +78,8 @@ class ServiceDefinition:
     figures: Sequence[Figure] = ()
     # Paths whose request bodies may be larger than FOURLINKS_MAX_BODY_BYTES (an upload of a photo).
     large_bodies: Mapping[str, int] = field(default_factory=dict)
+    # Whether a household was erased, as this service learnt it from the log: a service whose
+    # routes take a resident's token (a household's sign-in link) answers that token 410 Gone on
+    # every route once its household is erased (`fourlinks_runtime.auth.current_actor`).
+    erased_household: Callable[[ServiceRuntime, str], Awaitable[bool]] | None = None
     version: str = "0.1.0"

@@ -17,6 +17,8 @@ from fastapi import Path, Query
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fourlinks_kernel.errors import error_code
+
 T = TypeVar("T")
 
 ENTITY_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -28,6 +30,7 @@ UNIT_PATH_RULE = "an org-unit path: lowercase codes joined by '/', such as yuhan
 # holds no control characters, so what is stored is exactly what was sent (nothing is trimmed).
 NAME_PATTERN = r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"
 NAME_RULE = "starts and ends with a visible character, no control characters"
+TOO_LARGE = error_code("too_large", "the request body is larger than the limit (bytes)", "limit")
 EARLIEST = date(2000, 1, 1)
 LATEST = date(2099, 12, 31)
 
@@ -163,6 +166,8 @@ class BodyLimit:
             {
                 "detail": f"请求体过大 / the request body is larger than {limit} bytes",
                 "error": "RequestTooLarge",
+                "code": TOO_LARGE.name,
+                "params": {"limit": limit},
             }
         ).encode()
         await send(

@@ -26,13 +26,15 @@ def ranked(figures: list[dict[str, Any]], *, metric: str, minimum: int, sample: 
     return sorted(eligible, key=lambda f: (-f[metric], f["group"]))
 
 
-def ranking(figures: list[dict[str, Any]], *, metric: str, minimum: int, sample: str) -> dict[str, Any]:
-    """The answer of a ranking endpoint: the metric, the minimum sample and the ranked groups."""
-    return {
-        "metric": metric,
-        "minimum_sample": minimum,
-        "ranking": ranked(figures, metric=metric, minimum=minimum, sample=sample),
-    }
+def ranking(
+    figures: list[dict[str, Any]], *, metric: str, minimum: int, sample: str, lowest: int | None = None
+) -> dict[str, Any]:
+    """The answer of a ranking endpoint: the metric, the minimum sample and the ranked groups, best
+    first (`lowest`: only that many at the bottom, the lowest first), and how many it lists."""
+    listed = ranked(figures, metric=metric, minimum=minimum, sample=sample)
+    if lowest is not None:
+        listed = listed[::-1][:lowest]
+    return {"metric": metric, "minimum_sample": minimum, "ranking": listed, "total": len(listed)}
 
 
 def month_of(moment: datetime, zone: tzinfo) -> str:

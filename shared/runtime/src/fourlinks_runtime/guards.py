@@ -33,6 +33,9 @@ CALLBACK_ANSWERERS = (Role.RESIDENT, *SECRETARIES)
 """Those who record a call-back's answer: the household, or staff who took it down."""
 DIRECTORY_READERS = (*STAFF, Role.MEMBER, Role.RESIDENT, Role.HELPER)
 """Those who may read some of the members' directory (what of it: `access`)."""
+NAME_READERS = (*DIRECTORY_READERS, Role.INSPECTOR)
+"""Those who may read some of the directory's names (which: `access`): its readers, and inspectors,
+whose tasks name places and members."""
 
 Administrator = Annotated[Actor, Depends(require_roles(Role.ADMINISTRATOR))]
 Secretary = Annotated[Actor, Depends(require_roles(*SECRETARIES))]
@@ -49,3 +52,4 @@ Submitter = Annotated[Actor, Depends(require_roles(*FEEDBACK_SUBMITTERS))]
 FeedbackReader = Annotated[Actor, Depends(require_roles(*FEEDBACK_READERS))]
 Answerer = Annotated[Actor, Depends(require_roles(*CALLBACK_ANSWERERS))]
 DirectoryReader = Annotated[Actor, Depends(require_roles(*DIRECTORY_READERS))]
+NameReader = Annotated[Actor, Depends(require_roles(*NAME_READERS))]

@@ -34,7 +34,14 @@ MinPosition = Annotated[
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip")]
 Unit = Annotated[str | None, Query(max_length=512, description="org-unit path; default: your scope")]
-GroupBy = Annotated[str, Query(pattern="^(member|community|street)$", description="what a KPI row is about")]
+GroupBy = Annotated[
+    str,
+    Query(
+        pattern="^(member|community|street|unit|child)$",
+        description="what a KPI row is about: a member, a community, a street, the unit asked as a "
+        "whole (`unit`), or each unit right below it (`child`)",
+    ),
+]
 Month = Annotated[
     str | None,
     Query(

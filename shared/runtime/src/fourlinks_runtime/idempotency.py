@@ -28,7 +28,7 @@ from nats.js.errors import (
 from nats.js.kv import KeyValue
 
 from fourlinks_kernel.envelope import Actor
-from fourlinks_kernel.errors import EventStoreUnavailable
+from fourlinks_kernel.errors import EventStoreUnavailable, error_code
 
 log = structlog.get_logger(__name__)
 KEY_PATTERN = re.compile(r'^"?([A-Za-z0-9_.:-]{8,100})"?$')
@@ -36,12 +36,20 @@ UNAVAILABLE = (NatsTimeout, NoRespondersError, NoStreamResponseError, ServiceUna
 KEY_RULE = "8 to 100 characters from A-Z a-z 0-9 _ . : - (a Structured Field string: quotes allowed)"
 
 
+MALFORMED_KEY = error_code("malformed_idempotency_key", "the Idempotency-Key header is malformed")
+KEY_REUSED = error_code("idempotency_key_reused", "the Idempotency-Key was first used for another request")
+
+
 class MalformedIdempotencyKey(Exception):
     """The Idempotency-Key header is not a key this API accepts (400)."""
+
+    code = MALFORMED_KEY
 
 
 class IdempotencyKeyReused(Exception):
     """The key was first used for a different request (422)."""
+
+    code = KEY_REUSED
 
 
 def idempotency_key(request: Request) -> str | None:

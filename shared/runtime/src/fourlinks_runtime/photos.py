@@ -10,6 +10,7 @@ from fastapi import Request, UploadFile
 from pydantic import BaseModel, Field
 
 from fourlinks_contracts.photos import PhotoInfo
+from fourlinks_contracts.refusals import PHOTO_NOT_UPLOADED, PHOTO_REFUSED
 from fourlinks_kernel.errors import InvalidCommand
 from fourlinks_photos.evidence import Evidence, PhotoRef
 from fourlinks_photos.images import MAX_BYTES, PhotoRefused
@@ -64,7 +65,7 @@ async def kept(request: Request, subject: str, photo: UploadFile) -> dict[str, A
     try:
         ref = await evidence_of(request).keep(subject, await photo.read(MAX_BYTES + 1))
     except PhotoRefused as refused:
-        raise InvalidCommand(str(refused)) from refused
+        raise InvalidCommand(str(refused), PHOTO_REFUSED, problem=refused.problem) from refused
     return {"sha256": ref.sha256, "media_type": ref.media_type, "size": ref.size}
 
 
@@ -75,7 +76,8 @@ async def checked(request: Request, subject: str, sent: list[PhotoAnswer]) -> tu
         if await evidence.read(subject, PhotoRef(photo.sha256, photo.media_type, photo.size)) is None:
             raise InvalidCommand(
                 f"photo {photo.sha256[:12]}… was not uploaded for this household, enterprise or task: "
-                "upload it first"
+                "upload it first",
+                PHOTO_NOT_UPLOADED,
             )
     return tuple(PhotoInfo(**photo.model_dump()) for photo in sent)
 

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import HTTPException, Request, status
+from fastapi import Request, status
 
+from fourlinks_runtime.errors import RATE_LIMITED, Refusal
 from fourlinks_runtime.settings import Settings
 
 TOO_MANY: dict[int | str, dict[str, object]] = {
@@ -80,17 +81,24 @@ class RateLimit:
 
     async def __call__(self, request: Request) -> None:
         """FastAPI dependency: 429 with Retry-After past the limit."""
+        self.count(request, request.client.host if request.client else "unknown")
+
+    def count(self, request: Request, key: str) -> None:
+        """One request by `key` (a client address; or what else a route limits by, a service card):
+        429 with Retry-After past the limit."""
         state = request.app.state
         if not _switched_on(state.runtime):
             return
         if not hasattr(state, "rate_counts"):
             state.rate_counts = {}
         counts = state.rate_counts.setdefault(self.name, Counts(self.per_client, self.overall))
-        wait = counts.wait_for(request.client.host if request.client else "unknown")
+        wait = counts.wait_for(key)
         if wait:
             seconds = max(1, math.ceil(wait))
-            raise HTTPException(
+            raise Refusal(
                 status.HTTP_429_TOO_MANY_REQUESTS,
                 f"too many requests for {self.name} from this address: try again in {seconds} seconds",
+                RATE_LIMITED,
                 headers={"Retry-After": str(seconds)},
+                seconds=seconds,
             )

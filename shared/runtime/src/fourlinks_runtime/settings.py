@@ -154,8 +154,19 @@ class Settings(BaseSettings):
         default=None,
         description="the key checkpoints are verified with (name+hash+base64); default: the signing key's",
     )
+    log_origin: str | None = Field(
+        default=None,
+        description="the log's name in its checkpoints, e.g. yuhang.fourlinks.example/events (= the "
+        "checkpoint key's name); fixed by the first checkpoint. Default: the key's name",
+    )
+    checkpoint_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        le=60,
+        description="sign the published checkpoint this long after events arrived, at the latest",
+    )
     checkpoint_every_events: int = Field(
-        default=10_000, ge=1, description="sign a checkpoint after this many events"
+        default=10_000, ge=1, description="keep a checkpoint for good after this many events"
     )
     checkpoint_every_minutes: float = Field(
         default=10.0, gt=0, description="... or after this long, if any arrived"

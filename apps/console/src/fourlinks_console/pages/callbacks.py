@@ -3,9 +3,13 @@ nobody answers is recorded as not reached by the feedback service when its time 
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from fourlinks_console.access import opening
+from fourlinks_console.labels import Wanted, labels_for
 from fourlinks_console.people import CheckedForm, CurrentPerson, Person
 from fourlinks_console.services import ServiceRefused, Services, part
 from fourlinks_console.web import pages_of, query, see_other
@@ -14,7 +18,7 @@ from fourlinks_contracts.feedback import Resolved, Satisfaction
 router = APIRouter()
 
 
-@router.get("/callbacks", name="callbacks")
+@router.get("/callbacks", name="callbacks", dependencies=[opening("callbacks")])
 async def callbacks_page(
     request: Request, person: CurrentPerson, unit: str | None = None, at: int | None = None
 ) -> Response:
@@ -29,13 +33,21 @@ async def _render(
     refused: tuple[str, ServiceRefused] | None = None,
 ) -> Response:
     services: Services = request.app.state.services
-    due = await services.get(person.token, "feedback", "/callbacks/due", {"unit": root}, min_position=at)
+    due, summary = await asyncio.gather(
+        services.get(person.token, "feedback", "/callbacks/due", {"unit": root}, min_position=at),
+        services.get(person.token, "feedback", "/callbacks/summary", {"unit": root}, min_position=at),
+    )
+    named = Wanted().trail(root)
+    for callback in due:
+        named.unit(callback["org_unit"]).household(callback.get("household_id"))
     return pages_of(request).render(
         request,
         "callbacks.html",
         {
             "unit": root,
+            "labels": await labels_for(request, person, named),
             "due": due,
+            "summary": summary,
             "resolved": list(Resolved),
             "satisfaction": list(Satisfaction),
             "refused": refused,

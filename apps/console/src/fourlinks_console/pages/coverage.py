@@ -10,6 +10,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from fourlinks_console.access import opening
+from fourlinks_console.labels import Wanted, labels_for
 from fourlinks_console.people import CheckedForm, CurrentPerson, Person
 from fourlinks_console.services import ServiceRefused, Services, part
 from fourlinks_console.web import pages_of, query, see_other
@@ -19,7 +21,7 @@ UNCOVERED_PAGE = 20
 CARD_KINDS = {"household": "households", "enterprise": "enterprises"}
 
 
-@router.get("/coverage", name="coverage")
+@router.get("/coverage", name="coverage", dependencies=[opening("coverage")])
 async def coverage_page(
     request: Request, person: CurrentPerson, unit: str | None = None, offset: int = 0, at: int | None = None
 ) -> Response:
@@ -33,30 +35,33 @@ async def _render(
     offset: int,
     at: int | None,
     *,
-    refused: dict[str, str] | None = None,
+    refused: dict[str, ServiceRefused] | None = None,
     status: int = 200,
 ) -> Response:
     services: Services = request.app.state.services
     token = person.token
-    below, here, uncovered, matters = await asyncio.gather(
+    below, here, uncovered = await asyncio.gather(
         services.get(token, "members", "/coverage/below", {"unit": root}),
         services.get(token, "members", "/coverage", {"unit": root}, min_position=at),
         services.get(
             token, "members", "/coverage/uncovered", {"unit": root, "limit": UNCOVERED_PAGE, "offset": offset}
         ),
-        services.get(token, "members", "/service-matters"),
     )
+    named = Wanted().trail(root)
+    for item in uncovered["items"]:
+        named.household(item.get("household_id")).unit(item["org_unit"])
+        named.unit(*(s["org_unit"] for s in item.get("suggested_members") or []))
     return pages_of(request).render(
         request,
         "coverage.html",
         {
             "unit": root,
+            "labels": await labels_for(request, person, named),
             "coverage": here,
             "below": below,
             "uncovered": uncovered,
             "offset": offset,
             "page": UNCOVERED_PAGE,
-            "matters": matters,
             "refused": refused or {},
         },
         status=status,
@@ -73,7 +78,7 @@ async def put_on_card(request: Request, person: CurrentPerson, form: CheckedForm
         position = await _add_to_card(request, person, form, contact, CARD_KINDS.get(kind, "households"))
     except ServiceRefused as refused:
         return await _render(
-            request, person, root, 0, None, refused={contact: refused.message}, status=refused.status
+            request, person, root, 0, None, refused={contact: refused}, status=refused.status
         )
     return see_other("/coverage" + query(unit=root, at=position))
 
@@ -84,7 +89,13 @@ async def _add_to_card(
     services: Services = request.app.state.services
     member_id = form.get("member_id", "")
     if not member_id:
-        raise ServiceRefused(422, "请选择一名党员 (choose a member)", {"member_id": "required"})
+        raise ServiceRefused(
+            422,
+            "choose a member",
+            {"member_id": "required"},
+            code="invalid_input",
+            params={"fields": [{"field": "member_id", "reason": "required"}]},
+        )
     member = await services.get(person.token, "members", f"/members/{part(member_id)}")
     if not member.get("card_id"):
         body: dict[str, Any] = {field: [contact], "service_matters": [form.get("matter") or "other"]}

@@ -9,16 +9,18 @@ from datetime import date
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from fourlinks_console.access import histories_for, opening
 from fourlinks_console.figures import today_in
+from fourlinks_console.labels import Wanted, labels_for
 from fourlinks_console.people import CurrentPerson
 from fourlinks_console.services import Services, part
+from fourlinks_console.timeline import told, wanted_by
 from fourlinks_console.web import pages_of
 
 router = APIRouter()
-KINDS = ("task", "card", "member", "household")
 
 
-@router.get("/history", name="history")
+@router.get("/history", name="history", dependencies=[opening("history")])
 async def history_page(
     request: Request,
     person: CurrentPerson,
@@ -45,6 +47,15 @@ async def history_page(
             "member": found,
             "card": await services.get(person.token, "members", f"/cards/{part(found['card_id'])}/history"),
         }
-    context = {"kind": kind, "id": wanted, "on": on, "found": found, "kinds": KINDS}
+    named = Wanted()
+    if kind == "task" and isinstance(found, list):
+        named = wanted_by(found)
+    elif kind == "household" and isinstance(found, dict):
+        named.member(found.get("member_id"))
+    labels = await labels_for(request, person, named)
+    if kind == "task" and isinstance(found, list):
+        found = told(found, labels)
+    kinds = histories_for(person)  # only what the reader may ask for
+    context = {"kind": kind, "id": wanted, "on": on, "found": found, "kinds": kinds, "labels": labels}
     context["integrity"] = await services.integrity()
     return pages_of(request).render(request, "history.html", context)

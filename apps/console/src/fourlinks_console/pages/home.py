@@ -8,15 +8,9 @@ import asyncio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from fourlinks_console.figures import (
-    FEEDBACK_RATES,
-    group_level,
-    in_month,
-    months_back,
-    open_count,
-    today_in,
-    totals,
-)
+from fourlinks_console.access import opening
+from fourlinks_console.figures import FEEDBACK_RATES, by_month, months_back, today_in
+from fourlinks_console.labels import Wanted, labels_for
 from fourlinks_console.people import CurrentPerson
 from fourlinks_console.services import Services
 from fourlinks_console.web import pages_of, query, see_other
@@ -24,7 +18,7 @@ from fourlinks_console.web import pages_of, query, see_other
 router = APIRouter()
 
 
-@router.get("/", name="home")
+@router.get("/", name="home", dependencies=[opening("home")])
 async def home(request: Request, person: CurrentPerson, unit: str | None = None) -> Response:
     if person.has("resident") and not person.is_staff:
         return see_other("/r/feedback")
@@ -36,26 +30,29 @@ async def home(request: Request, person: CurrentPerson, unit: str | None = None)
     services: Services = request.app.state.services
     timezone: str = request.app.state.runtime.timezone
     last_month, this_month = months_back(today_in(timezone), 2)
-    by = group_level(root)
     token = person.token
-    coverage, board, overdue, rates, due = await asyncio.gather(
+    coverage, tasks, callbacks, rates = await asyncio.gather(
         services.get(token, "members", "/coverage", {"unit": root}),
-        services.get(token, "assignments", "/board", {"unit": root}),
-        services.get(token, "assignments", "/tasks", {"unit": root, "overdue": "true", "limit": 1}),
-        services.get(token, "feedback", "/kpis", {"unit": root, "by": by}),  # every month, one answer
-        services.get(token, "feedback", "/callbacks/due", {"unit": root}),
+        services.get(token, "assignments", "/board/summary", {"unit": root}),
+        services.get(token, "feedback", "/callbacks/summary", {"unit": root}),
+        services.get(token, "feedback", "/kpis", {"unit": root, "by": "unit"}),  # every month, one answer
     )
+    months = by_month(rates)
     figures = {
         "coverage": coverage,
-        "open": open_count(board),
-        "raised": board.get("raised", 0),
-        "overdue": overdue["total"],
-        "this_month": totals(in_month(rates, this_month), FEEDBACK_RATES),
-        "last_month": totals(in_month(rates, last_month), FEEDBACK_RATES),
-        "callbacks_due": len(due),
+        "tasks": tasks,
+        "callbacks": callbacks,
+        "this_month": months.get(this_month, {}),
+        "last_month": months.get(last_month, {}),
     }
     return pages_of(request).render(
         request,
         "home.html",
-        {"unit": root, "figures": figures, "months": (this_month, last_month), "rates": list(FEEDBACK_RATES)},
+        {
+            "unit": root,
+            "labels": await labels_for(request, person, Wanted().trail(root)),
+            "figures": figures,
+            "months": (this_month, last_month),
+            "rates": list(FEEDBACK_RATES),
+        },
     )

@@ -12,15 +12,9 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from fourlinks_console.figures import (
-    FEEDBACK_RATES,
-    TASK_RATES,
-    group_level,
-    in_month,
-    months_back,
-    today_in,
-    totals,
-)
+from fourlinks_console.access import opening
+from fourlinks_console.figures import FEEDBACK_RATES, TASK_RATES, by_month, months_back, today_in
+from fourlinks_console.labels import Wanted, labels_for
 from fourlinks_console.people import CurrentPerson
 from fourlinks_console.services import Services
 from fourlinks_console.web import pages_of
@@ -29,7 +23,7 @@ router = APIRouter()
 TREND_MONTHS = 6
 
 
-@router.get("/kpis", name="kpis")
+@router.get("/kpis", name="kpis", dependencies=[opening("kpis")])
 async def kpis_page(
     request: Request,
     person: CurrentPerson,
@@ -41,35 +35,36 @@ async def kpis_page(
     services: Services = request.app.state.services
     months = months_back(as_of or today_in(request.app.state.runtime.timezone), TREND_MONTHS)
     chosen = month or months[-1]
-    by = group_level(root)
     token = person.token
-    params: dict[str, Any] = {"unit": root, "by": by, "as_of": as_of.isoformat() if as_of else None}
-    # Every month in one answer per service: each call reads the unit's rows once, whatever the months.
-    task_rows, feedback_rows, ranking = await asyncio.gather(
-        services.get(token, "assignments", "/kpis", params),
-        services.get(token, "feedback", "/kpis", params),
-        services.get(token, "feedback", "/kpis/ranking", {"unit": root, "by": by, "month": chosen}),
+    as_of_day = as_of.isoformat() if as_of else None
+    whole: dict[str, Any] = {"unit": root, "by": "unit", "as_of": as_of_day}
+    below: dict[str, Any] = {"unit": root, "by": "child", "month": chosen, "as_of": as_of_day}
+    # The unit as a whole, every month in one answer per service; the units below it, the month chosen.
+    task_rows, feedback_rows, feedback_groups, ranking = await asyncio.gather(
+        services.get(token, "assignments", "/kpis", whole),
+        services.get(token, "feedback", "/kpis", whole),
+        services.get(token, "feedback", "/kpis", below),
+        services.get(token, "feedback", "/kpis/ranking", {"unit": root, "by": "child", "month": chosen}),
     )
-    trend: list[dict[str, Any]] = [
-        {
-            "month": m,
-            "tasks": totals(in_month(task_rows, m), TASK_RATES),
-            "feedback": totals(in_month(feedback_rows, m), FEEDBACK_RATES),
-        }
-        for m in months
+    task_months, feedback_months = by_month(task_rows), by_month(feedback_rows)
+    trend = [
+        {"month": m, "tasks": task_months.get(m, {}), "feedback": feedback_months.get(m, {})} for m in months
     ]
-    series = {name: [row["feedback"][name] for row in trend] for name in FEEDBACK_RATES}
-    series |= {name: [row["tasks"][name] for row in trend] for name in TASK_RATES}
+    series = {name: [row["feedback"].get(name) for row in trend] for name in FEEDBACK_RATES}
+    series |= {name: [row["tasks"].get(name) for row in trend] for name in TASK_RATES}
     chart = {"months": months, "series": series}
+    groups = [g["group"] for g in (*feedback_groups, *ranking["ranking"])]
+    named = Wanted().trail(root).unit(*groups)
     return pages_of(request).render(
         request,
         "kpis.html",
         {
             "unit": root,
+            "labels": await labels_for(request, person, named),
             "as_of": as_of,
             "month": chosen,
             "trend": trend,
-            "groups": {"tasks": in_month(task_rows, chosen), "feedback": in_month(feedback_rows, chosen)},
+            "groups": feedback_groups,
             "ranking": ranking,
             "chart": json.dumps(chart),
             "task_rates": list(TASK_RATES),

@@ -8,6 +8,8 @@ import asyncio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from fourlinks_console.access import opening
+from fourlinks_console.labels import Wanted, labels_for
 from fourlinks_console.people import CheckedForm, CurrentPerson, Person
 from fourlinks_console.services import ServiceRefused, Services, part
 from fourlinks_console.web import pages_of, query, see_other
@@ -17,7 +19,7 @@ router = APIRouter()
 MEMBERS_PAGE = 50
 
 
-@router.get("/members", name="members")
+@router.get("/members", name="members", dependencies=[opening("members")])
 async def members_page(
     request: Request, person: CurrentPerson, unit: str | None = None, over: bool = False, offset: int = 0
 ) -> Response:
@@ -30,14 +32,22 @@ async def members_page(
         "over_capacity": "true" if over else None,
     }
     listed = await services.get(person.token, "members", "/members", params)
+    named = Wanted().trail(root).unit(*(mb["org_unit"] for mb in listed["items"]))
     return pages_of(request).render(
         request,
         "members.html",
-        {"unit": root, "listed": listed, "over": over, "offset": offset, "page": MEMBERS_PAGE},
+        {
+            "unit": root,
+            "labels": await labels_for(request, person, named),
+            "listed": listed,
+            "over": over,
+            "offset": offset,
+            "page": MEMBERS_PAGE,
+        },
     )
 
 
-@router.get("/members/{member_id}", name="member")
+@router.get("/members/{member_id}", name="member", dependencies=[opening("member")])
 async def member_page(
     request: Request, person: CurrentPerson, member_id: str, at: int | None = None
 ) -> Response:
@@ -66,6 +76,7 @@ async def _render_member(
         request,
         "member.html",
         {
+            "labels": await labels_for(request, person, Wanted().trail(dashboard["member"]["org_unit"])),
             "dashboard": dashboard,
             "history": history,
             "tasks": tasks,
@@ -94,6 +105,12 @@ async def transfer(request: Request, person: CurrentPerson, form: CheckedForm, m
     """Transfer to another unit: their contacts become uncovered."""
     body = {"to_unit": form.get("to_unit", "").strip(), "reason": form.get("reason", "")}
     return await _member_command(request, person, member_id, "transfer", body)
+
+
+@router.post("/members/{member_id}/erase")
+async def erase(request: Request, person: CurrentPerson, form: CheckedForm, member_id: str) -> Response:
+    """Erase a member who left (PIPL Art. 47): their name and phone become unreadable for good."""
+    return await _member_command(request, person, member_id, "erase", {})
 
 
 async def _member_command(

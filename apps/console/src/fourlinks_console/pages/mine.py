@@ -11,7 +11,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from fourlinks_console.access import opening
 from fourlinks_console.figures import today_in
+from fourlinks_console.labels import Labels, Place, Wanted, labels_for
 from fourlinks_console.people import CheckedForm, CurrentPerson, Person
 from fourlinks_console.services import ServiceRefused, Services, part
 from fourlinks_console.web import pages_of, query, see_other
@@ -20,7 +22,7 @@ from fourlinks_contracts.members import ContactKind, Urgency
 router = APIRouter()
 
 
-@router.get("/me", name="mine")
+@router.get("/me", name="mine", dependencies=[opening("mine")])
 async def my_page(
     request: Request, person: CurrentPerson, at: int | None = None, done: str | None = None
 ) -> Response:
@@ -29,11 +31,14 @@ async def my_page(
         services.get(person.token, "members", f"/members/{part(person.id)}/dashboard", min_position=at),
         services.get(person.token, "assignments", f"/members/{part(person.id)}/tasks", min_position=at),
     )
+    named = Wanted().unit(*(h["org_unit"] for h in dashboard["households"]))
+    labels = await labels_for(request, person, named)
     return pages_of(request).render(
         request,
         "me.html",
         {
-            "contacts": contacts_of(dashboard),
+            "labels": labels,
+            "contacts": contacts_of(dashboard, labels),
             "dashboard": dashboard,
             "open_tasks": tasks["total"],
             "done": done,
@@ -41,13 +46,13 @@ async def my_page(
     )
 
 
-def contacts_of(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+def contacts_of(dashboard: dict[str, Any], labels: Labels) -> list[dict[str, Any]]:
     """The member's households and enterprises as one list, the visits due first (oldest first)."""
     listed = [
         {
             "kind": "household",
             "id": h["household_id"],
-            "label": f"{h['org_unit'].rsplit('/', 1)[-1]} {h['unit_no']}-{h['room']}",
+            "label": labels.address(Place(labels.units.get(h["org_unit"]), h["unit_no"], h["room"])),
             "people": [r["name"] for r in h["residents"] if r.get("name")],
             "due_on": h["visit_due_on"],
             "last_visit_on": h.get("last_visit_on"),
@@ -70,7 +75,7 @@ def contacts_of(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(listed, key=lambda c: (not c["overdue"], c["due_on"] or "9999", c["label"]))
 
 
-@router.get("/me/visits/new", name="new_visit")
+@router.get("/me/visits/new", name="new_visit", dependencies=[opening("new_visit")])
 async def visit_form(request: Request, person: CurrentPerson, kind: str, contact: str) -> Response:
     return _visit_page(request, person, kind, contact)
 
@@ -117,26 +122,26 @@ async def record_visit(request: Request, person: CurrentPerson, form: CheckedFor
     return see_other("/me" + query(at=answer.get("position"), done="visit"))
 
 
-@router.get("/me/tasks", name="my_tasks")
+@router.get("/me/tasks", name="my_tasks", dependencies=[opening("my_tasks")])
 async def my_tasks(request: Request, person: CurrentPerson, at: int | None = None) -> Response:
     services: Services = request.app.state.services
     tasks = await services.get(
         person.token, "assignments", f"/members/{part(person.id)}/tasks", min_position=at
     )
-    return pages_of(request).render(request, "me_tasks.html", {"tasks": tasks["items"]})
+    labels = await labels_for(request, person, Wanted().unit(*(t["origin_unit"] for t in tasks["items"])))
+    return pages_of(request).render(request, "me_tasks.html", {"tasks": tasks["items"], "labels": labels})
 
 
-@router.get("/checks", name="checks")
+@router.get("/checks", name="checks", dependencies=[opening("checks")])
 async def spot_check_queue(request: Request, person: CurrentPerson, unit: str | None = None) -> Response:
     """Resolved tasks waiting for a spot check in the inspector's scope, oldest first; never work
-    the inspector did (the assignments service refuses that check anyway)."""
+    the inspector did or helped with (the assignments service leaves those out)."""
     root = (unit or person.scope).strip("/")
     services: Services = request.app.state.services
-    waiting = await services.get(
-        person.token, "assignments", "/tasks", {"unit": root, "state": "awaiting_check", "limit": 100}
-    )
-    mine = {person.id}
-    queue = [t for t in waiting["items"] if not ({t.get("assignee"), t.get("closed_assignee")} & mine)]
+    wanted = {"unit": root, "state": "awaiting_check", "checkable": "true", "limit": 100}
+    waiting = await services.get(person.token, "assignments", "/tasks", wanted)
+    queue = waiting["items"]
+    labels = await labels_for(request, person, Wanted().trail(root).unit(*(t["origin_unit"] for t in queue)))
     return pages_of(request).render(
-        request, "checks.html", {"unit": root, "tasks": queue, "total": waiting["total"]}
+        request, "checks.html", {"unit": root, "tasks": queue, "total": waiting["total"], "labels": labels}
     )

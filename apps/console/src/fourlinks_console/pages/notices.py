@@ -7,6 +7,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from fourlinks_console.access import opening
+from fourlinks_console.labels import Wanted, labels_for
 from fourlinks_console.people import CheckedForm, CurrentPerson, Person
 from fourlinks_console.services import ServiceRefused, Services, part
 from fourlinks_console.web import pages_of, query, see_other
@@ -15,7 +17,7 @@ router = APIRouter()
 RECENT = 20
 
 
-@router.get("/notices", name="notices")
+@router.get("/notices", name="notices", dependencies=[opening("notices")])
 async def notices_page(
     request: Request, person: CurrentPerson, unit: str | None = None, at: int | None = None, sent: str = ""
 ) -> Response:
@@ -43,11 +45,13 @@ async def _render(
         person.token, "notifications", "/notices", {"unit": root, "state": "sent", "limit": RECENT}
     )
     reach = await services.get(person.token, "notifications", "/notices/reach", {})
+    named = Wanted().trail(root).unit(*(n["org_unit"] for n in dead["items"]))
     return pages_of(request).render(
         request,
         "notices.html",
         {
             "unit": root,
+            "labels": await labels_for(request, person, named),
             "dead": dead,
             "recent": recent,
             "reach": reach,

@@ -13,7 +13,15 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from fourlinks_console.people import CheckedForm, CurrentPerson, Person, sign_in, sign_out, signed_in
+from fourlinks_console.people import (
+    CheckedForm,
+    CurrentPerson,
+    Person,
+    session_of,
+    sign_in,
+    sign_out,
+    signed_in,
+)
 from fourlinks_console.services import ServiceRefused, Services, part
 from fourlinks_console.uploads import photo_from, uploaded_photos
 from fourlinks_console.web import pages_of, query, see_other
@@ -22,6 +30,8 @@ from fourlinks_runtime.rate_limits import RateLimit
 
 LINK_LIMIT = RateLimit("residents' links and receipts", per_client=30, overall=1200)
 """Opening sign-in links and following receipts, per client address a minute: guessing is slowed."""
+GONE = 410
+"""What the services answer a household's sign-in link once the household was erased."""
 router = APIRouter()
 REFERENCE_HINT = "FL-20261130-ABCDEFGH"
 
@@ -51,8 +61,8 @@ async def resident_link(request: Request, t: str = "") -> Response:
     """The link sent to a household's phone: a page asking to sign in as the household (opening
     the link signs nobody in, nor signs out whoever is signed in here: the page names them)."""
     resident = await _linked(request, t)
-    if resident is None:
-        return _link_refused(request)
+    if isinstance(resident, ServiceRefused):
+        return _link_refused(request, resident)
     current = signed_in(request)
     if current is not None and _same(current, resident):
         return see_other("/r/feedback")
@@ -66,8 +76,8 @@ async def resident_signin(request: Request, form: CheckedForm) -> Response:
     they land (no token in history)."""
     token = form.get("t", "")
     resident = await _linked(request, token)
-    if resident is None:
-        return _link_refused(request)
+    if isinstance(resident, ServiceRefused):
+        return _link_refused(request, resident)
     current = signed_in(request)
     if current is not None and not _same(current, resident):
         if form.get("replace") != "yes":
@@ -77,16 +87,17 @@ async def resident_signin(request: Request, form: CheckedForm) -> Response:
     return see_other("/r/feedback")
 
 
-async def _linked(request: Request, token: str) -> Person | None:
-    """The household a link's token signs in, once the feedback service accepts the token."""
+async def _linked(request: Request, token: str) -> Person | ServiceRefused:
+    """The household a link's token signs in, once the feedback service accepts the token (it
+    checks signature, expiry, revocation and the household's erasure); else why not."""
     claims = _claims(token)
     if claims is None or "resident" not in claims.get("roles", []):
-        return None
+        return ServiceRefused(401, "not a sign-in link, or expired")
     services: Services = request.app.state.services
     try:
-        await services.get(token, "feedback", "/feedback", {"limit": 1})  # signature, expiry, revocation
-    except ServiceRefused:
-        return None
+        await services.get(token, "feedback", "/feedback", {"limit": 1})
+    except ServiceRefused as refused:
+        return refused
     scope = str(claims.get("scope", ""))
     return Person(str(claims["sub"]), "", ("resident",), scope, token, float(claims["exp"]))
 
@@ -116,8 +127,18 @@ def _claims(token: str) -> dict[str, Any] | None:
     return claims
 
 
-def _link_refused(request: Request) -> Response:
-    return pages_of(request).render(request, "resident_link.html", {}, status=401)
+def _channel(person: Person) -> str:
+    """The channel the household's feedback comes by: how it signed in (its texted sign-in link,
+    whose token says so; else the web pages, through the identity provider)."""
+    return str((_claims(person.token) or {}).get("via") or "web")
+
+
+def _link_refused(request: Request, refused: ServiceRefused) -> Response:
+    """The link no longer works: expired or signed out (401), or its household erased (410)."""
+    erased = refused.status == GONE
+    return pages_of(request).render(
+        request, "resident_link.html", {"erased": erased}, status=GONE if erased else 401
+    )
 
 
 @router.get("/r/feedback", name="my_feedback")
@@ -141,7 +162,13 @@ async def _render(
     refused: tuple[str, ServiceRefused] | None = None,
 ) -> Response:
     services: Services = request.app.state.services
-    mine = await services.get(person.token, "feedback", "/feedback", {"limit": 50}, min_position=at)
+    try:
+        mine = await services.get(person.token, "feedback", "/feedback", {"limit": 50}, min_position=at)
+    except ServiceRefused as gone:
+        if gone.status != GONE:
+            raise
+        session_of(request).renew()  # erased: the session ends; the link stays dead, not revoked
+        return _link_refused(request, gone)
     return pages_of(request).render(
         request,
         "resident.html",
@@ -166,6 +193,7 @@ async def submit(request: Request, person: CurrentPerson, form: CheckedForm) -> 
     except ServiceRefused as refused:
         return await _render(request, person, refused=("new", refused))
     body = {
+        "channel": _channel(person),
         "kind": form.get("kind", "problem"),
         "category": form.get("category", ""),
         "description": form.get("description", ""),

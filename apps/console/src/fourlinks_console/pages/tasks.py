@@ -1,19 +1,22 @@
-"""The task board (columns by state, deadlines flagged, filters) and a task's page: its timeline
-from the events and the actions this person may take now — and only those."""
+"""The task board (columns by state, deadlines flagged as the service answers them, filters) and a
+task's page: its timeline from the events and the actions this person may take now — and only those."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import Response
 
+from fourlinks_console.access import opening
 from fourlinks_console.actions import ACTION_FORMS, body_of
 from fourlinks_console.figures import BOARD_STATES
+from fourlinks_console.labels import Labels, Wanted, labels_for
+from fourlinks_console.names import N_
 from fourlinks_console.people import CheckedForm, CurrentPerson, Person
 from fourlinks_console.services import ServiceRefused, Services, part
+from fourlinks_console.timeline import CONFIDENTIAL, told, wanted_by, withheld_words
 from fourlinks_console.uploads import photo_from, uploaded_photos
 from fourlinks_console.web import pages_of, query, see_other
 from fourlinks_contracts.assignments import TaskSource
@@ -21,11 +24,10 @@ from fourlinks_contracts.members import Urgency
 
 router = APIRouter()
 COLUMN_LIMIT = 30
-APPROACHING = timedelta(hours=24)
 FILTERS = ("category", "urgency", "source", "assignee", "overdue")
 
 
-@router.get("/tasks", name="board")
+@router.get("/tasks", name="board", dependencies=[opening("board")])
 async def board(
     request: Request, person: CurrentPerson, unit: str | None = None, at: int | None = None
 ) -> Response:
@@ -36,16 +38,16 @@ async def board(
     if chosen["overdue"]:
         wanted["overdue"] = "true"
     columns = await services.get(person.token, "assignments", "/board/columns", wanted, min_position=at)
-    now = datetime.now(UTC)
+    named = Wanted().trail(root)
+    for state in BOARD_STATES:
+        named.unit(*(t["org_unit"] for t in columns[state]["items"]))
     return pages_of(request).render(
         request,
         "board.html",
         {
             "unit": root,
-            "columns": [
-                (state, page, [flagged(t, now) for t in page["items"]])
-                for state, page in ((s, columns[s]) for s in BOARD_STATES)
-            ],
+            "labels": await labels_for(request, person, named),
+            "columns": [(state, columns[state], columns[state]["items"]) for state in BOARD_STATES],
             "filters": chosen,
             "urgencies": list(Urgency),
             "sources": list(TaskSource),
@@ -53,17 +55,7 @@ async def board(
     )
 
 
-def flagged(task: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """The task with its deadline flag: overdue, approaching (within a day), or none."""
-    due = task.get("due_at")
-    flag = None
-    if due and task["state"] not in ("closed", "rejected"):
-        moment = datetime.fromisoformat(str(due).replace("Z", "+00:00"))
-        flag = "overdue" if moment <= now else "approaching" if moment - now <= APPROACHING else None
-    return {**task, "flag": flag}
-
-
-@router.get("/tasks/{task_id}", name="task")
+@router.get("/tasks/{task_id}", name="task", dependencies=[opening("task")])
 async def task_page(request: Request, person: CurrentPerson, task_id: str, at: int | None = None) -> Response:
     return await _render_task(request, person, task_id, at)
 
@@ -83,18 +75,50 @@ async def _render_task(
         services.get(token, "assignments", f"/tasks/{part(task_id)}/actions", min_position=at),
     )
     offered = [(name, ACTION_FORMS[name]) for name in actions["actions"] if name in ACTION_FORMS]
+    reported, labels = await asyncio.gather(
+        _reported_with(services, token, task),
+        labels_for(request, person, wanted_by(timeline, Wanted().task(task).trail(task["org_unit"]))),
+    )
     return pages_of(request).render(
         request,
         "task.html",
         {
-            "task": flagged(task, datetime.now(UTC)),
-            "timeline": timeline,
+            "task": task,
+            "place": place_of(task, labels),
+            "timeline": told(timeline, labels),
             "offered": offered,
             "refused": refused,
-            "reported": await _reported_with(services, token, task),
+            "reported": reported,
+            "resident_words": resident_words(reported, task, labels),
+            "labels": labels,
         },
         status=refused[1].status if refused else 200,
     )
+
+
+def place_of(task: dict[str, Any], labels: Labels) -> str:
+    """Where the problem is: the household's address where the reader may see it, else the unit
+    the task came from (with "anonymous" where the resident withheld who they are)."""
+    unit = labels.unit(task.get("origin_unit") or task.get("org_unit"))
+    if "household_id" in (task.get("withheld") or []):
+        return f"{unit} {labels.say(withheld_words('household_id'))}"
+    if task.get("household_id"):
+        return labels.household(task["household_id"]) or unit
+    if task.get("enterprise_id"):
+        return f"{unit} {labels.say(N_('Enterprise'))}"
+    return unit
+
+
+def resident_words(reported: dict[str, Any] | None, task: dict[str, Any], labels: Labels) -> str | None:
+    """What the resident wrote, as the feedback service answers it to this reader: their words,
+    or why they are not shown; nothing when the task says the same already or did not come from
+    a resident."""
+    if reported is None:
+        return None
+    if "description" in (reported.get("withheld") or []):
+        return labels.say(CONFIDENTIAL)
+    words = str(reported.get("description") or "").strip()
+    return words if words and words != (task.get("description") or "").strip() else None
 
 
 async def _reported_with(services: Services, token: str, task: dict[str, Any]) -> dict[str, Any] | None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Request
 
 from fourlinks_assignments.application import access, queries
+from fourlinks_assignments.application.reactions import deadline_policy
 from fourlinks_kernel.envelope import Actor
 from fourlinks_runtime.guards import TaskReader as Reader
-from fourlinks_runtime.http import caught_up
+from fourlinks_runtime.http import caught_up, runtime_of
 
-__all__ = ["Reader", "readable_task"]
+__all__ = ["Reader", "answered", "page_answered", "readable_task"]
 
 
 async def readable_task(
@@ -24,3 +26,15 @@ async def readable_task(
         task = await queries.task_row(conn, task_id)
     access.ensure_reader(actor, task)
     return task
+
+
+def answered(request: Request, actor: Actor, task: Mapping[str, Any]) -> dict[str, Any]:
+    """A task as this actor may read it, with where it stands against its deadline now."""
+    runtime = runtime_of(request)
+    standing = queries.deadline_of(task, policy=deadline_policy(runtime), now=runtime.clock())
+    return {**access.shown(actor, task), "deadline": standing}
+
+
+def page_answered(request: Request, actor: Actor, page: Mapping[str, Any]) -> dict[str, Any]:
+    """A page of tasks, each as `answered` shows it."""
+    return {**page, "items": [answered(request, actor, task) for task in page["items"]]}

@@ -17,6 +17,7 @@ from fourlinks_contracts.assignments import (
     TaskSource,
 )
 from fourlinks_contracts.members import Urgency
+from fourlinks_contracts.service_matters import MatterCode
 from fourlinks_kernel.errors import InvalidCommand
 from fourlinks_runtime.edge import (
     Body,
@@ -24,7 +25,6 @@ from fourlinks_runtime.edge import (
     EntityId,
     IdInPath,
     Instant,
-    Label,
     Line,
     Note,
     Text,
@@ -54,7 +54,7 @@ class RaiseTask(Body):
     """A task raised by an administrator, a secretary, an inspection or a themed party day."""
 
     source: Choice[TaskSource] = TaskSource.ADMINISTRATOR
-    category: Label
+    category: MatterCode
     urgency: Choice[Urgency] = Urgency.GENERAL
     org_unit: UnitPath
     household_id: EntityId | None = None

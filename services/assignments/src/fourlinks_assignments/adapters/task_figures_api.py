@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fourlinks_assignments.application import answers, queries
 from fourlinks_assignments.application.reactions import zone
 from fourlinks_kernel.access import ensure_scope
+from fourlinks_runtime.edge import Instant
 from fourlinks_runtime.figures import end_of_day, ranking
 from fourlinks_runtime.guards import StaffOrInspector as Staff
 from fourlinks_runtime.http import (
@@ -52,6 +53,26 @@ async def kpis(
             as_of=moment,
             from_history=as_of is not None,
         )
+
+
+@router.get(
+    "/kpis/recurring",
+    summary="Places and categories raised again and again lately (at least `times` times since then)",
+    response_model=list[answers.RecurringProblem],
+)
+async def recurring(
+    request: Request,
+    actor: Staff,
+    since: Annotated[Instant, Query(description="raised at or after this moment")],
+    times: Annotated[int, Query(ge=2, le=1000, description="raised at least this often")] = 3,
+    unit: Unit = None,
+    min_position: MinPosition = None,
+) -> list[dict[str, Any]]:
+    root = (unit or actor.scope).strip("/")
+    ensure_scope(actor, root)
+    runtime = await caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        return await queries.recurring(conn, root, since=since, times=times)
 
 
 @router.get(

@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from fourlinks_assignments.adapters.reading import Reader, readable_task
+from fourlinks_assignments.adapters.reading import Reader, answered, page_answered, readable_task
 from fourlinks_assignments.application import access, answers, queries
+from fourlinks_assignments.application.reactions import deadline_policy
 from fourlinks_assignments.domain.actions import available_actions
 from fourlinks_contracts.assignments import (
     TaskSource,
@@ -48,6 +49,9 @@ def _task_filter(
     urgency: Urgency | None = None,
     source: TaskSource | None = None,
     raised_since: Annotated[Instant | None, Query(description="raised at or after this moment")] = None,
+    checkable: Annotated[
+        bool, Query(description="only those the caller may spot-check: not their own work, nor help")
+    ] = False,
 ) -> queries.TaskFilter:
     """Which tasks of a unit in the actor's scope a list shows (the same filters everywhere)."""
     root = (unit or actor.scope).strip("/")
@@ -62,6 +66,7 @@ def _task_filter(
         urgency=urgency,
         source=source,
         raised_since=raised_since,
+        checker=actor.id if checkable else None,
     )
 
 
@@ -77,7 +82,7 @@ async def list_tasks(
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         found = await queries.tasks_page(conn, wanted, limit=limit, offset=offset)
-    return access.page_shown(actor, found)
+    return page_answered(request, actor, found)
 
 
 @router.get(
@@ -95,7 +100,7 @@ async def board_columns(
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         columns = await queries.board_columns(conn, wanted, limit=limit)
-    return {state: access.page_shown(actor, column) for state, column in columns.items()}
+    return {state: page_answered(request, actor, column) for state, column in columns.items()}
 
 
 @router.get("/members/{member_id}/tasks", summary="A member's open tasks", response_model=answers.TaskPage)
@@ -109,14 +114,14 @@ async def member_tasks(
         result = await queries.open_tasks_page(conn, member_id)
     if access.is_staff(actor):
         result["items"] = [t for t in result["items"] if covers(actor, t["org_unit"])]
-    return access.page_shown(actor, result)
+    return page_answered(request, actor, result)
 
 
 @router.get("/tasks/{task_id}", summary="One task", response_model=answers.TaskView)
 async def get_task(
     task_id: IdInPath, request: Request, actor: Reader, min_position: MinPosition = None
 ) -> dict[str, Any]:
-    return access.shown(actor, await readable_task(request, actor, task_id, min_position))
+    return answered(request, actor, await readable_task(request, actor, task_id, min_position))
 
 
 @router.get(
@@ -144,6 +149,21 @@ async def task_actions(
 ) -> dict[str, Any]:
     task = await readable_task(request, actor, task_id, min_position)
     return {"task_id": task_id, "state": task["state"], "actions": available_actions(actor, task)}
+
+
+@router.get(
+    "/board/summary",
+    summary="A unit's tasks now: waiting for triage, open, overdue, deadline approaching",
+    response_model=answers.BoardSummary,
+)
+async def board_summary(
+    request: Request, actor: Staff, unit: Unit = None, min_position: MinPosition = None
+) -> dict[str, Any]:
+    root = (unit or actor.scope).strip("/")
+    ensure_scope(actor, root)
+    runtime = await caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        return await queries.board_summary(conn, root, policy=deadline_policy(runtime), now=runtime.clock())
 
 
 @router.get("/board", summary="A unit's board: tasks per state")

@@ -11,7 +11,7 @@ from fourlinks_contracts import visibility
 from fourlinks_contracts.assignments import TaskRaised, TaskReopened
 from fourlinks_kernel.access import Role, covers
 from fourlinks_kernel.envelope import Actor
-from fourlinks_kernel.errors import NotAllowed
+from fourlinks_kernel.errors import OUT_OF_SCOPE, NotAllowed
 
 
 def is_staff(actor: Actor) -> bool:
@@ -25,7 +25,7 @@ def ensure_reader(actor: Actor, task: dict[str, Any]) -> None:
         return
     if is_staff(actor) and covers(actor, task["org_unit"]):
         return
-    raise NotAllowed("this task is outside your scope")
+    raise NotAllowed("this task is outside your scope", OUT_OF_SCOPE, unit=task["org_unit"])
 
 
 def discretion(task: Mapping[str, Any]) -> visibility.Discretion:

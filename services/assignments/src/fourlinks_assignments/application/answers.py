@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, create_model
 
+from fourlinks_assignments.domain.tasks import DeadlineStanding
 from fourlinks_assignments.projections.tasks import party_days, tasks, timeline
 from fourlinks_contracts.assignments import TaskState
 from fourlinks_runtime.answers import page_of, ranking_of, row_model
@@ -18,12 +19,14 @@ TaskView = row_model(
     "Task",
     tasks,
     doc=(
-        "One task as the read model shows it: state, people, deadlines, outcome. What it copied from "
-        "a confidential or anonymous feedback item (its description; its household or enterprise) is "
-        "null for all but the secretaries of its unit, and named in `withheld`."
+        "One task as the read model shows it: state, people, deadlines, outcome; `deadline`: where an "
+        "open task stands against its deadline now (`overdue`, `approaching` once its reminder has "
+        "fallen, or null). What it copied from a confidential or anonymous feedback item (its "
+        "description; its household or enterprise) is null for all but the secretaries of its unit, "
+        "and named in `withheld`."
     ),
     exclude=frozenset({"helpers"}),
-    fields={"helpers": list[str], "withheld": WITHHELD},
+    fields={"helpers": list[str], "withheld": WITHHELD, "deadline": DeadlineStanding | None},
 )
 TaskPage = page_of(TaskView)
 BoardColumns: type[BaseModel] = create_model(
@@ -61,6 +64,27 @@ class PartyDaySummary(BaseModel):
     previous_session_on: date | None
     handed_out: list[str]
     closed_since_previous: list[str]
+    handed_out_count: int
+    closed_since_previous_count: int
+
+
+class BoardSummary(BaseModel):
+    """A unit's tasks now: waiting for triage, open (between triage and closure), and of the open
+    ones those past their deadline or near it (the reminder has fallen)."""
+
+    unit: str
+    raised: int
+    open: int
+    overdue: int
+    approaching: int
+
+
+class RecurringProblem(BaseModel):
+    """A place (the unit the tasks came from) and category raised again and again lately."""
+
+    unit: str
+    category: str
+    count: int
 
 
 class TaskActions(BaseModel):

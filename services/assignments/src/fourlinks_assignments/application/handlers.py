@@ -36,6 +36,15 @@ from fourlinks_assignments.application.commands import (
 )
 from fourlinks_assignments.domain.party_days import PartyDay, session_id_for
 from fourlinks_assignments.domain.tasks import Task
+from fourlinks_contracts.refusals import (
+    CONTACT_NOT_REGISTERED,
+    DUPLICATE_UNKNOWN,
+    HELPERS_NOT_IN_TEAM,
+    MEMBER_DEACTIVATED,
+    MEMBER_OUTSIDE_UNIT,
+    MEMBER_UNKNOWN,
+    NO_CARD_COVERS_CONTACT,
+)
 from fourlinks_kernel.access import ensure_scope, scope_covers
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound, StateConflict
@@ -95,15 +104,25 @@ async def active_member(
     community: they would read what is not theirs)."""
     member = await directory.member(member_id)
     if member is None:
-        raise NotFound(f"member {member_id} is not known here (yet)")
+        raise NotFound(f"member {member_id} is not known here (yet)", MEMBER_UNKNOWN, member=member_id)
     if not member.active:
-        raise StateConflict(f"member {member_id} is deactivated")
+        raise StateConflict(f"member {member_id} is deactivated", MEMBER_DEACTIVATED, member=member_id)
     unit = member.org_unit
     if task_unit is not None and not (scope_covers(unit, task_unit) or scope_covers(task_unit, unit)):
-        raise NotAllowed(f"member {member_id} belongs to {unit}, outside this task's unit {task_unit}")
+        raise NotAllowed(
+            f"member {member_id} belongs to {unit}, outside this task's unit {task_unit}",
+            MEMBER_OUTSIDE_UNIT,
+            member=member_id,
+            unit=unit,
+            task_unit=task_unit,
+        )
     strangers = sorted(set(helpers) - member.helpers)
     if strangers:
-        raise InvalidCommand(f"helpers {strangers} are not in member {member_id}'s 1 + X team")
+        raise InvalidCommand(
+            f"helpers {strangers} are not in member {member_id}'s 1 + X team",
+            HELPERS_NOT_IN_TEAM,
+            helpers=list(strangers),
+        )
     return member
 
 
@@ -127,7 +146,10 @@ async def check_contacts(
         if contact_id is not None and await directory.contact_kind(contact_id) != kind:
             raise InvalidCommand(
                 f"{field_name}: no {kind} {contact_id} is registered "
-                "(just registered? send its position as X-Min-Position)"
+                "(just registered? send its position as X-Min-Position)",
+                CONTACT_NOT_REGISTERED,
+                field=field_name,
+                kind=kind,
             )
 
 
@@ -170,7 +192,9 @@ async def assign(cmd: AssignTask, uow: UnitOfWork, directory: Directory) -> str:
         contact = task.household_id or task.enterprise_id
         member_id = await directory.member_of_contact(contact) if contact else None
         if member_id is None:
-            raise InvalidCommand("no card covers this task's contact: name the member to assign")
+            raise InvalidCommand(
+                "no card covers this task's contact: name the member to assign", NO_CARD_COVERS_CONTACT
+            )
     await active_member(directory, member_id, cmd.helpers, task_unit=task.org_unit)
     if cmd.party_day_id:
         await _party_day(uow, cmd.party_day_id)
@@ -278,7 +302,9 @@ async def close(cmd: CloseTask, uow: UnitOfWork) -> None:
 async def _ensure_original(uow: UnitOfWork, duplicate_of: str | None) -> None:
     """The task a duplicate names must exist (422 naming the field)."""
     if duplicate_of and not (await uow.get(Task, duplicate_of)).exists:
-        raise InvalidCommand(f"duplicate_of: no task {duplicate_of} exists")
+        raise InvalidCommand(
+            f"duplicate_of: no task {duplicate_of} exists", DUPLICATE_UNKNOWN, task=duplicate_of
+        )
 
 
 async def reopen(cmd: ReopenTask, uow: UnitOfWork) -> None:

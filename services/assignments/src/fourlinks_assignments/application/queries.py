@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_assignments.application.handlers import MemberInfo
-from fourlinks_assignments.domain.tasks import DeadlinePolicy
+from fourlinks_assignments.domain.tasks import DeadlinePolicy, DeadlineStanding
 from fourlinks_assignments.projections.task_figures import (
     STATE,
     GroupFigures,
@@ -30,7 +31,7 @@ from fourlinks_assignments.projections.tasks import (
     timeline,
 )
 from fourlinks_contracts.assignments import OPEN_TASK_STATES, TaskState
-from fourlinks_contracts.members import COMMUNITY_DEPTH, group_unit
+from fourlinks_contracts.members import group_in, grouped_at_or_above_community
 from fourlinks_directory.members_directory import (
     contact_members,
     known_contacts,
@@ -131,6 +132,47 @@ def _deadline_reached(row: Any, now: datetime, policy: DeadlinePolicy) -> bool:
     return now >= due_at or (not reminded and now >= policy.reminder_at(triaged_at, due_at))
 
 
+def deadline_of(task: Mapping[str, Any], *, policy: DeadlinePolicy, now: datetime) -> DeadlineStanding | None:
+    """Where a task stands against its deadline at `now` (an open, accepted task's only)."""
+    if task["state"] not in OPEN_STATES or task["due_at"] is None or task["triaged_at"] is None:
+        return None
+    return policy.standing(triaged_at=as_utc(task["triaged_at"]), due_at=as_utc(task["due_at"]), now=now)
+
+
+async def board_summary(
+    conn: AsyncConnection, unit: str, *, policy: DeadlinePolicy, now: datetime
+) -> dict[str, Any]:
+    """A unit's tasks waiting for triage and open, and of the open ones how many are past their
+    deadline or near it (as each task's page flags it)."""
+    counts = await board(conn, unit)
+    query = select(tasks.c.state, tasks.c.triaged_at, tasks.c.due_at).where(
+        under(tasks.c.org_unit, unit), tasks.c.state.in_(OPEN_STATES), tasks.c.due_at.is_not(None)
+    )
+    standings = Counter(deadline_of(row, policy=policy, now=now) for row in (await conn.execute(query)).mappings())
+    return {
+        "unit": unit,
+        "raised": counts.get(TaskState.RAISED.value, 0),
+        "open": sum(counts.get(state, 0) for state in OPEN_STATES),
+        "overdue": standings["overdue"],
+        "approaching": standings["approaching"],
+    }
+
+
+async def recurring(conn: AsyncConnection, unit: str, *, since: datetime, times: int) -> list[dict[str, Any]]:
+    """The places (the unit a task came from) and categories raised at least `times` times since
+    then under a unit, the most raised first."""
+    place = func.coalesce(tasks.c.origin_unit, tasks.c.org_unit).label("unit")
+    raised = func.count().label("count")
+    query = (
+        select(place, tasks.c.category, raised)
+        .where(under(tasks.c.org_unit, unit), tasks.c.raised_at >= since)
+        .group_by(place, tasks.c.category)
+        .having(func.count() >= times)
+        .order_by(raised.desc(), place, tasks.c.category)
+    )
+    return [dict(row) for row in (await conn.execute(query)).mappings()]
+
+
 async def open_tasks_of(conn: AsyncConnection, member_id: str) -> list[str]:
     """Ids of a member's open tasks."""
     query = select(tasks.c.task_id).where(tasks.c.assignee == member_id, tasks.c.state.in_(OPEN_STATES))
@@ -158,7 +200,7 @@ async def party_day_summary(conn: AsyncConnection, session_id: str) -> dict[str,
     if previous is not None:
         closed = closed.where(func.date(tasks.c.closed_at) > previous)
     closed = closed.where(func.date(tasks.c.closed_at) <= session["held_on"])
-    return {
+    summary: dict[str, Any] = {
         "session_id": session_id,
         "community": session["community"],
         "held_on": session["held_on"],
@@ -167,14 +209,17 @@ async def party_day_summary(conn: AsyncConnection, session_id: str) -> dict[str,
         "handed_out": sorted(handed_out),
         "closed_since_previous": sorted(await conn.scalars(closed)),
     }
+    summary["handed_out_count"] = len(summary["handed_out"])
+    summary["closed_since_previous_count"] = len(summary["closed_since_previous"])
+    return summary
 
 
 # -- KPIs ------------------------------------------------------------------------------------------
-def _group_key(row: Any, by: str) -> str | None:
-    if by == "member":
+def _group_key(row: Any, asked: Asked) -> str | None:
+    if asked.by == "member":
         value: str | None = row["closed_assignee"] or row["assignee"]
         return value
-    return group_unit(row["origin_unit"], by)
+    return group_in(row["origin_unit"], by=asked.by, root=asked.unit)
 
 
 _KPI_COLUMNS = [tasks.c[c] for c in (*STATE, "assignee", "closed_assignee")]
@@ -207,7 +252,7 @@ async def kpis(
         from_history
         or by == "member"
         or basis is None
-        or len(unit.split("/")) > COMMUNITY_DEPTH  # counted per community, not below
+        or not grouped_at_or_above_community(unit, by)  # counted per community, not below
         or not await _counted_in(conn, basis)
     ):
         groups = await _counted_from_rows(conn, asked, from_history=from_history)
@@ -234,7 +279,7 @@ async def _counted_from_rows(conn: AsyncConnection, asked: Asked, *, from_histor
     groups: _Groups = defaultdict(GroupFigures)
     for row in rows:
         raised_month = month_of(row["raised_at"], asked.zone)
-        key = _group_key(row, asked.by)
+        key = _group_key(row, asked)
         if not counted(row) or key is None or not asked.wants(raised_month):
             continue
         group = groups[(key, raised_month)]
@@ -257,15 +302,15 @@ async def _counted_from_counters(conn: AsyncConnection, asked: Asked, basis: str
         counters = counters.where(task_counts.c.month == asked.month)
         hours = hours.where(task_close_hours.c.month == asked.month)
     for row in (await conn.execute(counters)).mappings():
-        key = group_unit(row["unit"], asked.by)
+        key = group_in(row["unit"], by=asked.by, root=asked.unit)
         if key is not None and row["tasks"]:
             groups[(key, row["month"])].add(dict(row))
     for origin_unit, raised_month, extended in await _overdue_open(conn, asked.unit, asked.zone, asked.as_of):
-        key = group_unit(origin_unit, asked.by)
+        key = group_in(origin_unit, by=asked.by, root=asked.unit)
         if key is not None and asked.wants(raised_month):
             groups[(key, raised_month)].add_overdue(extended)
     for unit, raised_month, category, values in (await conn.execute(hours)).all():
-        key = group_unit(unit, asked.by)
+        key = group_in(unit, by=asked.by, root=asked.unit)
         if key is not None:
             groups[(key, raised_month)].add_hours(category, json.loads(values))
     return groups
@@ -327,6 +372,7 @@ class TaskFilter:
     urgency: str | None = None
     source: str | None = None
     raised_since: datetime | None = None
+    checker: str | None = None  # only tasks this person may spot-check: not their work, nor help
 
 
 async def tasks_page(conn: AsyncConnection, wanted: TaskFilter, *, limit: int, offset: int) -> dict[str, Any]:
@@ -365,6 +411,8 @@ def _filtered(query: Select[Any], wanted: TaskFilter) -> Select[Any]:
         query = query.where(tasks.c.needs_reassignment.is_(True))
     if wanted.raised_since is not None:
         query = query.where(tasks.c.raised_at >= wanted.raised_since)
+    if wanted.checker is not None:
+        query = query.where(*_not_worked_by(wanted.checker))
     for column, value in (
         ("category", wanted.category),
         ("urgency", wanted.urgency),
@@ -373,6 +421,14 @@ def _filtered(query: Select[Any], wanted: TaskFilter) -> Select[Any]:
         if value:
             query = query.where(tasks.c[column] == value)
     return query
+
+
+def _not_worked_by(person: str) -> tuple[Any, ...]:
+    """Tasks the person neither was assigned nor helped with (the spot check's separation of duties)."""
+    return (
+        or_(tasks.c.assignee.is_(None), tasks.c.assignee != person),
+        ~tasks.c.helpers.contains(json.dumps(person), autoescape=True),
+    )
 
 
 async def open_tasks_page(conn: AsyncConnection, member_id: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from datetime import date
 from typing import ClassVar
 
 from fourlinks_contracts.assignments import CONTEXT, ThemedPartyDayHeld
+from fourlinks_contracts.refusals import AGENDA_NEEDED, PARTY_DAY_RECORDED
 from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.errors import InvalidCommand, StateConflict
 from fourlinks_kernel.events import DomainEvent
@@ -32,9 +33,13 @@ class PartyDay(Aggregate):
     def hold(self, *, community: str, held_on: date, agenda: list[str]) -> None:
         """Record the session; its tasks reference it."""
         if self.exists:
-            raise StateConflict(f"the themed party day of {community} on {held_on} is already recorded")
+            raise StateConflict(
+                f"the themed party day of {community} on {held_on} is already recorded",
+                PARTY_DAY_RECORDED,
+                held_on=held_on.isoformat(),
+            )
         if not agenda:
-            raise InvalidCommand("a themed party day needs an agenda")
+            raise InvalidCommand("a themed party day needs an agenda", AGENDA_NEEDED)
         self._record(
             ThemedPartyDayHeld(session_id=self.id, community=community, held_on=held_on, agenda=agenda)
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from fourlinks_contracts.assignments import (
     CONTEXT,
@@ -49,11 +49,30 @@ from fourlinks_contracts.assignments import (
 )
 from fourlinks_contracts.members import Urgency
 from fourlinks_contracts.photos import PhotoInfo
+from fourlinks_contracts.refusals import (
+    ALREADY_ASSIGNED_TO,
+    ALREADY_AT_TOP,
+    ASSIGNEE_ONLY,
+    CLOSE_NOTE_NEEDED,
+    DEADLINE_NOT_LATER,
+    DEADLINE_PASSED,
+    DUPLICATE_OF_ITSELF,
+    DUPLICATE_OF_NEEDED,
+    EXTENSION_PENDING,
+    NO_EXTENSION_PENDING,
+    RESPONSIBLE_PARTY_NEEDED,
+    SEPARATION_OF_DUTIES,
+    TASK_NOT_IN_STATE,
+    TASK_NOT_TRIAGED,
+    UNIT_NOT_BELOW,
+)
 from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound, StateConflict, UnknownEventType
 from fourlinks_kernel.events import DomainEvent
 
 OPEN = OPEN_TASK_STATES
+DeadlineStanding = Literal["overdue", "approaching"]
+"""Where an open task stands against its deadline (`DeadlinePolicy.standing`)."""
 WORK_DONE = frozenset({CloseReason.RESOLVED, CloseReason.PARTLY_RESOLVED, CloseReason.CLOSED_UNRESOLVED})
 
 
@@ -72,6 +91,13 @@ class DeadlinePolicy:
     def reminder_at(self, triaged_at: datetime, due_at: datetime) -> datetime:
         """When the pre-deadline reminder falls."""
         return due_at - (due_at - triaged_at) * self.reminder_fraction
+
+    def standing(self, *, triaged_at: datetime, due_at: datetime, now: datetime) -> DeadlineStanding | None:
+        """Where an open task stands at `now`: overdue once its deadline has come, approaching once
+        its reminder has fallen, else neither (what the scheduler records, and pages flag)."""
+        if now >= due_at:
+            return "overdue"
+        return "approaching" if now >= self.reminder_at(triaged_at, due_at) else None
 
 
 @dataclass(frozen=True)
@@ -107,6 +133,7 @@ class Task(Aggregate):
         self.urgency = Urgency.GENERAL
         self.household_id: str | None = None
         self.enterprise_id: str | None = None
+        self.data_subject: str | None = None  # whose key seals what the task says of its contact
         self.assignee: str | None = None
         self.helpers: list[str] = []
         self.triaged_at: datetime | None = None
@@ -154,11 +181,15 @@ class Task(Aggregate):
         """Refuse the task with a reason code (and what it duplicates, or whose it is)."""
         self._require(TaskState.RAISED)
         if reason == RejectionReason.DUPLICATE and not duplicate_of:
-            raise InvalidCommand("a duplicate needs the task it duplicates (duplicate_of)")
+            raise InvalidCommand(
+                "a duplicate needs the task it duplicates (duplicate_of)", DUPLICATE_OF_NEEDED
+            )
         if reason == RejectionReason.NOT_OUR_RESPONSIBILITY and not responsible_party:
-            raise InvalidCommand("say whose responsibility it is (responsible_party)")
+            raise InvalidCommand(
+                "say whose responsibility it is (responsible_party)", RESPONSIBLE_PARTY_NEEDED
+            )
         if duplicate_of == self.id:
-            raise InvalidCommand("a task cannot duplicate itself")
+            raise InvalidCommand("a task cannot duplicate itself", DUPLICATE_OF_ITSELF)
         self._record(
             TaskRejected(
                 task_id=self.id,
@@ -232,7 +263,7 @@ class Task(Aggregate):
         """An inspector who did not do the work checks it: pass, or back to rework."""
         self._require(TaskState.AWAITING_CHECK)
         if inspector_id == self.assignee or inspector_id in self.helpers:
-            raise NotAllowed("no one spot-checks their own work")
+            raise NotAllowed("no one spot-checks their own work", SEPARATION_OF_DUTIES, duty="spot_check")
         if passed:
             self._record(
                 SpotCheckPassed(task_id=self.id, inspector_id=inspector_id, note=note, photos=photos)
@@ -253,7 +284,9 @@ class Task(Aggregate):
         """Give the task to another member; work already reported stays in its history."""
         self._require(TaskState.ACCEPTED, TaskState.ASSIGNED, TaskState.IN_PROGRESS)
         if to_member == self.assignee:
-            raise InvalidCommand(f"the task is already with member {to_member}")
+            raise InvalidCommand(
+                f"the task is already with member {to_member}", ALREADY_ASSIGNED_TO, member=to_member
+            )
         self._record(
             TaskReassigned(
                 task_id=self.id,
@@ -269,11 +302,13 @@ class Task(Aggregate):
         self._require(*OPEN)
         due = self._due()
         if now >= due:
-            raise StateConflict("the deadline has passed: extensions are requested before it")
+            raise StateConflict(
+                "the deadline has passed: extensions are requested before it", DEADLINE_PASSED
+            )
         if new_due_at <= due:
-            raise InvalidCommand("the new deadline must be later than the current one")
+            raise InvalidCommand("the new deadline must be later than the current one", DEADLINE_NOT_LATER)
         if self.pending_extension is not None:
-            raise StateConflict("an extension request is already waiting for a decision")
+            raise StateConflict("an extension request is already waiting for a decision", EXTENSION_PENDING)
         self._record(
             DeadlineExtensionRequested(task_id=self.id, requested_by=by, new_due_at=new_due_at, reason=reason)
         )
@@ -281,9 +316,13 @@ class Task(Aggregate):
     def decide_extension(self, *, by: str, approve: bool, reason: str) -> None:
         """Approve (the reason is kept) or refuse the waiting extension request."""
         if self.pending_extension is None:
-            raise StateConflict("no extension request is waiting")
+            raise StateConflict("no extension request is waiting", NO_EXTENSION_PENDING)
         if by == self.assignee:
-            raise NotAllowed("the assignee cannot approve their own extension")
+            raise NotAllowed(
+                "the assignee cannot approve their own extension",
+                SEPARATION_OF_DUTIES,
+                duty="approve_extension",
+            )
         if approve:
             self._record(
                 DeadlineExtended(
@@ -302,14 +341,16 @@ class Task(Aggregate):
         self._require(*OPEN)
         parent = self.org_unit.rpartition("/")[0]
         if not parent:
-            raise StateConflict("the task is already at district level")
+            raise StateConflict("the task is already at district level", ALREADY_AT_TOP)
         self._record(TaskEscalated(task_id=self.id, from_unit=self.org_unit, to_unit=parent, reason=reason))
 
     def push_down(self, *, to_unit: str, guidance: str) -> None:
         """Back down to a unit below the current one, with guidance."""
         self._require(*OPEN)
         if not to_unit.startswith(self.org_unit + "/"):
-            raise InvalidCommand(f"{to_unit} is not below {self.org_unit}")
+            raise InvalidCommand(
+                f"{to_unit} is not below {self.org_unit}", UNIT_NOT_BELOW, unit=to_unit, current=self.org_unit
+            )
         self._record(
             TaskPushedDown(task_id=self.id, from_unit=self.org_unit, to_unit=to_unit, guidance=guidance)
         )
@@ -349,17 +390,25 @@ class Task(Aggregate):
     ) -> None:
         """Close (销号): work closures need a passed spot check; never by the assignee."""
         if by == self.assignee or by in self.helpers:
-            raise NotAllowed("no one closes a task they worked on (its assignee or a 1 + X helper)")
+            raise NotAllowed(
+                "no one closes a task they worked on (its assignee or a 1 + X helper)",
+                SEPARATION_OF_DUTIES,
+                duty="close",
+            )
         if reason in WORK_DONE:
             self._require(TaskState.READY_TO_CLOSE)
         else:
             self._require(*OPEN)
         if reason == CloseReason.CLOSED_UNRESOLVED and not note.strip():
-            raise InvalidCommand("closing without resolving needs a note saying why")
+            raise InvalidCommand("closing without resolving needs a note saying why", CLOSE_NOTE_NEEDED)
         if reason == CloseReason.NOT_OUR_RESPONSIBILITY and not responsible_party:
-            raise InvalidCommand("say whose responsibility it is (responsible_party)")
+            raise InvalidCommand(
+                "say whose responsibility it is (responsible_party)", RESPONSIBLE_PARTY_NEEDED
+            )
         if reason == CloseReason.DUPLICATE and not duplicate_of:
-            raise InvalidCommand("a duplicate needs the task it duplicates (duplicate_of)")
+            raise InvalidCommand(
+                "a duplicate needs the task it duplicates (duplicate_of)", DUPLICATE_OF_NEEDED
+            )
         self._record(
             TaskClosed(
                 task_id=self.id,
@@ -375,11 +424,16 @@ class Task(Aggregate):
         )
 
     def reopen(self, *, reason: str, correction_ref: str | None) -> None:
-        """Back to its assignee with the reason (a resident's correction, or a secretary)."""
+        """Back to its assignee with the reason: a resident's correction (their own words, sealed
+        with the key of the task's contact), or a secretary's (theirs, in clear like a closing note)."""
         self._require(TaskState.CLOSED)
         self._record(
             TaskReopened(
-                task_id=self.id, reason=reason, correction_ref=correction_ref, assignee=self.assignee
+                task_id=self.id,
+                reason=reason,
+                correction_ref=correction_ref,
+                assignee=self.assignee,
+                data_subject=self.data_subject if correction_ref else None,
             )
         )
 
@@ -388,10 +442,11 @@ class Task(Aggregate):
         """Record the reminder or the miss that `now` has reached, each once per deadline."""
         if self.state not in OPEN or self.due_at is None or self.triaged_at is None:
             return
-        if now >= self.due_at:
+        standing = policy.standing(triaged_at=self.triaged_at, due_at=self.due_at, now=now)
+        if standing == "overdue":
             if self.missed_for != self.due_at:
                 self._record(DeadlineMissed(task_id=self.id, due_at=self.due_at, assignee=self.assignee))
-        elif now >= policy.reminder_at(self.triaged_at, self.due_at) and self.reminded_for != self.due_at:
+        elif standing == "approaching" and self.reminded_for != self.due_at:
             self._record(DeadlineApproaching(task_id=self.id, due_at=self.due_at, assignee=self.assignee))
 
     # -- rules -----------------------------------------------------------------------------------
@@ -399,16 +454,21 @@ class Task(Aggregate):
         if not self.exists:
             raise NotFound(f"task {self.id} does not exist")
         if self.state not in states:
-            wanted = " or ".join(s.value for s in states)
-            raise StateConflict(f"task {self.id} is {self.state.value}; this needs it {wanted}")
+            needed = [s.value for s in TaskState if s in states]  # in the lifecycle's order
+            raise StateConflict(
+                f"task {self.id} is {self.state.value}; this needs it {' or '.join(needed)}",
+                TASK_NOT_IN_STATE,
+                state=self.state.value,
+                needed=needed,
+            )
 
     def _require_assignee(self, member_id: str) -> None:
         if member_id != self.assignee:
-            raise NotAllowed("only the task's assignee may do this")
+            raise NotAllowed("only the task's assignee may do this", ASSIGNEE_ONLY)
 
     def _due(self) -> datetime:
         if self.due_at is None:
-            raise StateConflict("the task has no deadline yet (it is not triaged)")
+            raise StateConflict("the task has no deadline yet (it is not triaged)", TASK_NOT_TRIAGED)
         return self.due_at
 
     def apply(self, event: DomainEvent) -> None:
@@ -433,6 +493,7 @@ class Task(Aggregate):
             case TaskRaised():
                 self.org_unit, self.category, self.urgency = event.org_unit, event.category, event.urgency
                 self.household_id, self.enterprise_id = event.household_id, event.enterprise_id
+                self.data_subject = event.data_subject
             case TaskTriaged():
                 self.triaged_at, self.due_at = event.triaged_at, event.due_at
             case TaskAssigned():

@@ -1,5 +1,6 @@
 """Read models of tasks: one row per task (its current state and the figures KPIs need), its
-timeline, and themed party days."""
+timeline, and themed party days; and what a resident asked of their feedback until its task is
+raised (a task raised before tasks carried the wishes takes them from there)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    select,
 )
 
 from fourlinks_assignments.projections.task_counters import TaskCounters, counters_tables
 from fourlinks_assignments.projections.task_figures import STATE
 from fourlinks_contracts import assignments as ev
+from fourlinks_contracts.feedback import FeedbackSubmitted
 from fourlinks_contracts.members import HouseholdErased
 from fourlinks_kernel.batch_rows import BatchRows
 from fourlinks_kernel.columns import UtcDateTime
@@ -36,6 +39,7 @@ from fourlinks_kernel.rows import (
     folded_row,
     insert_row,
     update_rows,
+    upsert_row,
 )
 from fourlinks_runtime.settings import Settings
 
@@ -101,21 +105,37 @@ party_days = Table(
     Column("held_on", Date, nullable=False),
     Column("agenda", Text, nullable=False),
 )
+feedback_wishes = Table(
+    "feedback_wishes",
+    metadata,
+    Column("feedback_id", ID, primary_key=True),
+    Column("confidential", Boolean, nullable=False),
+    Column("anonymous", Boolean, nullable=False),
+)
 task_counts, task_close_hours = counters_tables(metadata)
 PERSONAL = frozenset({"description"})
+"""What a task's row keeps of its contact's words (never on its timeline)."""
+PERSONAL_ON_THE_TIMELINE = {
+    e.event_type: e.personal_fields for e in ev.EVENTS if e.personal_fields and e is not ev.TaskRaised
+}
+"""What a timeline line keeps of the contact's words (a reopening's reason): gone with the contact."""
 
 
 class TasksProjection:
-    """tasks, task_timeline, party_days, and the KPIs' counters (task_counts, task_close_hours)."""
+    """tasks, task_timeline, party_days, feedback_wishes, and the KPIs' counters (task_counts,
+    task_close_hours)."""
 
     name: ClassVar[str] = "assignments.tasks"
     # 2: tasks.origin_unit indexed; 3: the KPIs' counters; 4: tasks.confidential and anonymous
-    version: ClassVar[int] = 4
+    # 5: a task raised before v2 takes its feedback's wishes; an erasure clears reopenings' reasons
+    version: ClassVar[int] = 5
     metadata: ClassVar[MetaData] = metadata
-    # The whole log: a household's erasure (members) clears what its tasks say of it.
+    # The whole log: a household's erasure (members) clears what its tasks say of it; a resident's
+    # wishes (feedback) reach the tasks raised before TaskRaised carried them.
     subjects: ClassVar[str | None] = None
     handles: ClassVar[frozenset[str]] = frozenset(e.event_type for e in ev.EVENTS) | {
-        HouseholdErased.event_type
+        HouseholdErased.event_type,
+        FeedbackSubmitted.event_type,
     }
 
     def __init__(self, zone: str | None = None) -> None:
@@ -144,7 +164,10 @@ class TasksProjection:
         """One row change per event, and a line on the task's timeline."""
         event, when = recorded.event, recorded.envelope.occurred_at
         if isinstance(event, HouseholdErased):
-            update_rows(conn, tasks, {"household_id": event.household_id}, dict.fromkeys(PERSONAL))
+            _erase(conn, event.household_id)
+            return
+        if isinstance(event, FeedbackSubmitted):
+            _keep_wishes(conn, event)
             return
         if isinstance(event, ev.ThemedPartyDayHeld):
             insert_row(
@@ -159,6 +182,7 @@ class TasksProjection:
             )
             return
         if isinstance(event, ev.TaskRaised):
+            event = _with_wishes(conn, event, recorded.envelope.schema_version)
             insert_row(conn, tasks, _raised(event, when))
             self._count(conn, None, _state_of_raised(event, when))
         else:
@@ -225,9 +249,12 @@ def _task_id(event: DomainEvent) -> str:
     return event.task_id
 
 
+_JSON: dict[str, Any] = {"ensure_ascii": False, "sort_keys": True}
+
+
 def _details(event: DomainEvent) -> str:
     data = event.model_dump(mode="json", exclude={"task_id", "data_subject", *PERSONAL})
-    return json.dumps(data, ensure_ascii=False, sort_keys=True)
+    return json.dumps(data, **_JSON)
 
 
 def _raised(event: ev.TaskRaised, when: datetime) -> dict[str, Any]:
@@ -249,6 +276,45 @@ def _raised(event: ev.TaskRaised, when: datetime) -> dict[str, Any]:
         "raised_at": when,
         "helpers": "[]",
     }
+
+
+def _erase(conn: Connection, household_id: str) -> None:
+    """What an erased household said is gone from its tasks: their descriptions, and the reasons
+    on their timelines (a correction's reason is the resident's words)."""
+    update_rows(conn, tasks, {"household_id": household_id}, dict.fromkeys(PERSONAL))
+    theirs = select(tasks.c.task_id).where(tasks.c.household_id == household_id)
+    lines = conn.execute(
+        select(timeline.c.position, timeline.c.event_type, timeline.c.details).where(
+            timeline.c.task_id.in_(theirs), timeline.c.event_type.in_(list(PERSONAL_ON_THE_TIMELINE))
+        )
+    ).all()
+    for position, event_type, details in lines:
+        emptied = json.loads(details) | dict.fromkeys(PERSONAL_ON_THE_TIMELINE[event_type])
+        update_rows(conn, timeline, {"position": position}, {"details": json.dumps(emptied, **_JSON)})
+
+
+def _keep_wishes(conn: Connection, submitted: FeedbackSubmitted) -> None:
+    """A confidential or anonymous item's wishes, kept until its task is raised."""
+    if submitted.confidential or submitted.anonymous:
+        wishes = {"confidential": submitted.confidential, "anonymous": submitted.anonymous}
+        upsert_row(conn, feedback_wishes, {"feedback_id": submitted.feedback_id, **wishes}, ["feedback_id"])
+
+
+def _with_wishes(conn: Connection, raised: ev.TaskRaised, version: int) -> ev.TaskRaised:
+    """The task as raised, with its feedback's wishes where the event was written before it carried
+    them (v1 reads as neither confidential nor anonymous); the wishes are kept no longer."""
+    if raised.source != ev.TaskSource.FEEDBACK or raised.source_ref is None:
+        return raised
+    theirs = feedback_wishes.c.feedback_id == raised.source_ref
+    wishes = conn.execute(
+        select(feedback_wishes.c.confidential, feedback_wishes.c.anonymous).where(theirs)
+    ).first()
+    if wishes is None:
+        return raised
+    conn.execute(feedback_wishes.delete().where(theirs))
+    if version > 1:
+        return raised
+    return raised.model_copy(update={"confidential": wishes.confidential, "anonymous": wishes.anonymous})
 
 
 def _raised_at(state: dict[str, Any] | None, task_id: str) -> datetime:

@@ -12,7 +12,9 @@ from pydantic import Field
 from fourlinks_contracts.feedback import Channel, FeedbackKind, Resolved, Satisfaction
 from fourlinks_contracts.members import Urgency
 from fourlinks_contracts.photos import PhotoInfo
-from fourlinks_feedback.application import access, answers, commands, handlers, queries
+from fourlinks_contracts.refusals import CONTACT_NOT_REGISTERED
+from fourlinks_contracts.service_matters import MatterCode
+from fourlinks_feedback.application import access, answers, channels, commands, handlers, queries
 from fourlinks_feedback.application.reactions import callback_times
 from fourlinks_feedback.domain.feedback import FeedbackState, NewFeedback
 from fourlinks_feedback.domain.ratings import rating_id_for
@@ -20,7 +22,7 @@ from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound
 from fourlinks_runtime.answers import list_of
-from fourlinks_runtime.edge import Body, Choice, EntityId, IdInPath, Label, LongText, Note, Storable
+from fourlinks_runtime.edge import Body, Choice, EntityId, IdInPath, LongText, Note, Storable
 from fourlinks_runtime.figures import end_of_day, ranking
 from fourlinks_runtime.guards import Answerer, Resident, Secretary, Staff, Submitter
 from fourlinks_runtime.guards import FeedbackReader as Anyone
@@ -68,9 +70,15 @@ class FeedbackAccepted(BaseCommandAccepted):
 class SubmitFeedback(Body):
     """What a resident, an enterprise contact or a member on someone's behalf raises."""
 
-    channel: Choice[Channel] = Channel.CARD_QR
+    channel: Choice[Channel] | None = Field(
+        default=None,
+        description=(
+            "how it reached you: staff say visit, phone or party_day; a household's is how it "
+            "signed in (web, sign_in_link, card_qr) and may be left out"
+        ),
+    )
     kind: Choice[FeedbackKind] = FeedbackKind.PROBLEM
-    category: Label
+    category: MatterCode
     urgency: Choice[Urgency] = Urgency.GENERAL
     household_id: EntityId | None = None
     enterprise_id: EntityId | None = None
@@ -79,6 +87,7 @@ class SubmitFeedback(Body):
     confidential: bool = Field(default=False, description="content visible to secretaries only")
     photos: PhotosSent = Field(description="photos uploaded with POST /photos for this household (up to 6)")
     notify: bool = Field(default=False, description="tell the household of each step by text message")
+    call_back: bool = Field(default=False, description="the reporter asks their member to call them back")
 
 
 class Answer(Body):
@@ -117,7 +126,10 @@ async def _contact(runtime: ServiceRuntime, body: SubmitFeedback) -> tuple[str, 
     if known is None or known[1] != kind:
         raise InvalidCommand(
             f"{field_name}: no {kind} {contact_id} is registered "
-            "(just registered? send its position as X-Min-Position)"
+            "(just registered? send its position as X-Min-Position)",
+            CONTACT_NOT_REGISTERED,
+            field=field_name,
+            kind=kind,
         )
     return known[0], link[0] if link else None
 
@@ -136,6 +148,7 @@ async def submit(
     await runtime.wait_until_caught_up()
     if min_position:  # positions are global: one from the members service works here too
         await runtime.wait_for(min_position)
+    channel = channels.channel_of(actor, body.channel)
     org_unit, member_id = await _contact(runtime, body)
     photos: tuple[PhotoInfo, ...] = ()
     if body.photos:
@@ -146,7 +159,7 @@ async def submit(
     feedback_id = command_context(request, actor).id_for("feedback")
     new = NewFeedback(
         feedback_id=feedback_id,
-        channel=body.channel,
+        channel=channel,
         kind=body.kind,
         category=body.category,
         urgency=body.urgency,
@@ -158,6 +171,8 @@ async def submit(
         confidential=body.confidential,
         photos=photos,
         notify=body.notify,
+        unconfirmed=channels.unconfirmed(actor),
+        call_back=body.call_back,
     )
     command = commands.SubmitFeedback(actor=actor, new=new, member_id=member_id, now=runtime.clock())
     outcome = await handle(request, command, handlers.submit, actor=actor)
@@ -322,6 +337,21 @@ async def callbacks_due(request: Request, actor: Staff, unit: Unit = None) -> li
     return [access.contact_shown(actor, line) for line in due]
 
 
+@router.get(
+    "/callbacks/summary",
+    summary="How many call-backs a unit has to make now",
+    response_model=answers.CallbackSummary,
+)
+async def callbacks_summary(
+    request: Request, actor: Staff, unit: Unit = None, min_position: MinPosition = None
+) -> dict[str, Any]:
+    root = (unit or actor.scope).strip("/")
+    ensure_scope(actor, root)
+    runtime = await caught_up(request, min_position)
+    async with runtime.engine.connect() as conn:
+        return {"unit": root, "due": await queries.callbacks_due_count(conn, root, runtime.clock())}
+
+
 @router.post(
     "/ratings", status_code=status.HTTP_201_CREATED, summary="Rate your member's service (once per period)"
 )
@@ -414,7 +444,10 @@ async def rank_groups(
     metric: Annotated[
         str, Query(pattern="^(response_rate|resolution_rate|satisfaction_rate)$")
     ] = "satisfaction_rate",
+    lowest: Annotated[
+        int | None, Query(ge=1, le=100, description="only this many at the bottom, the lowest first")
+    ] = None,
 ) -> dict[str, Any]:
     figures = await kpis(request, actor, unit=unit, by=by, month=month)
     minimum = runtime_of(request).settings.ranking_min_sample
-    return ranking(figures, metric=metric, minimum=minimum, sample=SAMPLE_OF[metric])
+    return ranking(figures, metric=metric, minimum=minimum, sample=SAMPLE_OF[metric], lowest=lowest)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Form, Path, Request, UploadFile, status
 from fastapi.responses import Response
 
 from fourlinks_contracts.photos import PhotoInfo
+from fourlinks_contracts.refusals import OWN_HOUSEHOLD_ONLY
 from fourlinks_feedback.application import access, queries
 from fourlinks_feedback.projections.feedback import photos
 from fourlinks_kernel.access import Role, ensure_scope
@@ -33,7 +34,7 @@ def photo_subject(actor: Actor, household_id: str | None, enterprise_id: str | N
     named = household_id or enterprise_id
     if Role.RESIDENT in actor.roles:
         if named not in (None, actor.id):
-            raise NotAllowed("a household sends photos with its own feedback only")
+            raise NotAllowed("a household sends photos with its own feedback only", OWN_HOUSEHOLD_ONLY)
         return actor.id
     if named is None:
         raise InvalidCommand("name the household_id or enterprise_id the photo is about")

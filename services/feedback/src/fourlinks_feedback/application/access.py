@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fourlinks_contracts import visibility
+from fourlinks_directory import members_directory
 from fourlinks_kernel.access import SECRETARIES, Role, covers
 from fourlinks_kernel.envelope import Actor
+
+if TYPE_CHECKING:
+    from fourlinks_runtime.runtime import ServiceRuntime
 
 STAFF = SECRETARIES | {Role.AUDITOR}
 
@@ -45,6 +49,13 @@ def view(actor: Actor, row: dict[str, Any]) -> dict[str, Any]:
 def contact_shown(actor: Actor, row: Mapping[str, Any]) -> dict[str, Any]:
     """A line naming an item's household or enterprise (a call-back to make), as this actor may read it."""
     return visibility.shown(actor, row, _discretion(row), visibility.CONTACT)
+
+
+async def household_erased(runtime: ServiceRuntime, household_id: str) -> bool:
+    """Whether the household was erased, by this service's copy of the members' directory: its
+    sign-in link then opens nothing here (every route answers 410)."""
+    async with runtime.engine.connect() as conn:
+        return await members_directory.household_erased(conn, household_id)
 
 
 def _own(actor: Actor, row: Mapping[str, Any]) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from fourlinks_contracts.photos import PhotoInfo
 from fourlinks_feedback.projections.feedback import callbacks, items
@@ -37,6 +37,13 @@ DueCallback = row_model(
 )
 
 
+class CallbackSummary(BaseModel):
+    """How many call-backs a unit has to make now (those `/callbacks/due` lists)."""
+
+    unit: str
+    due: int
+
+
 class HistoryLine(BaseModel):
     """One step of a feedback item: what happened and when (no one's personal data)."""
 
@@ -49,7 +56,7 @@ class FollowUp(BaseModel):
     """What a resident sees by reference number: states and dates, nobody's personal data."""
 
     reference: str
-    category: str
+    category: str = Field(description='a code from GET /service-matters ("other" for old free text)')
     state: str
     task_state: str | None
     submitted_at: Moment
@@ -68,7 +75,7 @@ class PublicFollowUp(BaseModel):
     dates of its steps; no detail, nobody's name, no text anyone wrote."""
 
     reference: str
-    category: str
+    category: str = Field(description='a code from GET /service-matters ("other" for old free text)')
     state: str
     task_state: str | None
     submitted_at: Moment

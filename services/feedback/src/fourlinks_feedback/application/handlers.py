@@ -6,6 +6,7 @@ import base64
 import hashlib
 from datetime import datetime
 
+from fourlinks_contracts.refusals import NO_MEMBER_FOR_HOUSEHOLD, OWN_HOUSEHOLD_ONLY
 from fourlinks_feedback.application.commands import (
     AnswerFeedback,
     MarkNotReached,
@@ -41,7 +42,7 @@ async def submit(cmd: SubmitFeedback, uow: UnitOfWork) -> str:
     on_behalf = None
     if has_role(actor, Role.RESIDENT):
         if actor.id != contact:
-            raise NotAllowed("a household submits its own feedback")
+            raise NotAllowed("a household submits its own feedback", OWN_HOUSEHOLD_ONLY)
     elif has_role(actor, Role.MEMBER) and not has_role(actor, *SECRETARIES):
         if actor.id != cmd.member_id:
             raise NotAllowed("a member submits feedback on behalf of their own contacts")
@@ -85,7 +86,7 @@ async def record_callback(cmd: RecordCallback, uow: UnitOfWork) -> None:
         raise NotFound(f"feedback {cmd.feedback_id} does not exist")
     if has_role(cmd.actor, Role.RESIDENT):
         if cmd.actor.id != feedback.data_subject:
-            raise NotAllowed("a household answers its own call-backs")
+            raise NotAllowed("a household answers its own call-backs", OWN_HOUSEHOLD_ONLY)
     else:
         ensure_scope(cmd.actor, cmd.org_unit)
     if cmd.task_closed_at is not None:
@@ -121,9 +122,9 @@ async def note_callback_time(cmd: NoteCallbackTime, uow: UnitOfWork) -> None:
 async def rate_member(cmd: RateMember, uow: UnitOfWork) -> None:
     """A household rates its contact member once per period."""
     if not has_role(cmd.actor, Role.RESIDENT) or cmd.actor.id != cmd.household_id:
-        raise NotAllowed("a household rates its own member")
+        raise NotAllowed("a household rates its own member", OWN_HOUSEHOLD_ONLY)
     if cmd.member_id is None:
-        raise InvalidCommand("no member's card covers this household yet")
+        raise InvalidCommand("no member's card covers this household yet", NO_MEMBER_FOR_HOUSEHOLD)
     rating = await uow.get(MemberRating, rating_id_for(cmd.household_id, cmd.period))
     rating.rate(
         household_id=cmd.household_id,

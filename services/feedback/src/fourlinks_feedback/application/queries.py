@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from fourlinks_contracts.members import COMMUNITY_DEPTH, group_unit
+from fourlinks_contracts.members import group_in, grouped_at_or_above_community
+from fourlinks_contracts.service_matters import matter_code
 from fourlinks_directory.members_directory import contact_members, known_contacts, known_members
 from fourlinks_feedback.projections.feedback import (
     callbacks,
@@ -70,14 +71,15 @@ async def by_reference(conn: AsyncConnection, reference: str) -> dict[str, Any]:
 
 
 async def follow_up(conn: AsyncConnection, row: dict[str, Any]) -> dict[str, Any]:
-    """The resident's follow-up view: state and history, nobody else's personal data."""
+    """The resident's follow-up view: state and history, nobody else's personal data; the category
+    as its code of the catalogue (old free text reads as "other", never as itself)."""
     query = select(history.c.what, history.c.at, history.c.detail).where(
         history.c.feedback_id == row["feedback_id"]
     )
     lines = (await conn.execute(query.order_by(history.c.position))).mappings().all()
     return {
         "reference": row["reference"],
-        "category": row["category"],
+        "category": matter_code(row["category"]),
         "state": row["state"],
         "task_state": row["task_state"],
         "submitted_at": row["submitted_at"],
@@ -106,15 +108,30 @@ async def callbacks_due(conn: AsyncConnection, unit: str, now: datetime) -> list
     query = (
         select(callbacks, items.c.reference, items.c.org_unit, *contact)
         .join(items, items.c.feedback_id == callbacks.c.feedback_id)
-        .where(
-            under(items.c.org_unit, unit),
-            callbacks.c.answered_at.is_(None),
-            callbacks.c.not_reached.is_(False),
-            callbacks.c.due_at <= now,
-        )
+        .where(*_due(unit, now))
         .order_by(callbacks.c.due_at)
     )
     return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def callbacks_due_count(conn: AsyncConnection, unit: str, now: datetime) -> int:
+    """How many call-backs are to be made now (those `callbacks_due` lists)."""
+    query = (
+        select(func.count())
+        .select_from(callbacks.join(items, items.c.feedback_id == callbacks.c.feedback_id))
+        .where(*_due(unit, now))
+    )
+    return int(await conn.scalar(query) or 0)
+
+
+def _due(unit: str, now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """A call-back to make now: its item under the unit, due, not answered, not given up."""
+    return (
+        under(items.c.org_unit, unit),
+        callbacks.c.answered_at.is_(None),
+        callbacks.c.not_reached.is_(False),
+        callbacks.c.due_at <= now,
+    )
 
 
 # -- the three rates -------------------------------------------------------------------------------
@@ -145,7 +162,7 @@ async def rates(
     if (
         now
         and by != "member"
-        and len(unit.split("/")) <= COMMUNITY_DEPTH  # counted per community, not below
+        and grouped_at_or_above_community(unit, by)  # counted per community, not below
         and await _counted_in(conn, basis)
     ):
         groups = await _rates_from_counters(conn, asked, basis)
@@ -172,7 +189,7 @@ async def _rates_from_counters(conn: AsyncConnection, asked: Asked, basis: str) 
         query = query.where(feedback_counts.c.month == asked.month)
     groups: _Groups = defaultdict(RateFigures)
     for row in (await conn.execute(query)).mappings():
-        key = group_unit(row["unit"], asked.by)
+        key = group_in(row["unit"], by=asked.by, root=asked.unit)
         if key is not None and row["feedback"]:
             groups[(key, row["month"])].add(dict(row))
     return groups
@@ -192,7 +209,7 @@ async def _rates_from_rows(conn: AsyncConnection, asked: Asked, limit: timedelta
     callbacks_then = await _callbacks_as_of(conn, asked.unit, asked.as_of) if changed_later else None
     groups: _Groups = defaultdict(RateFigures)
     for row in rows:
-        key = _group(row, asked.by)
+        key = _group(row, asked)
         if not key:
             continue
         if callbacks_then is None:
@@ -266,11 +283,11 @@ async def _not_reached(conn: AsyncConnection, unit: str, as_of: datetime) -> set
     return {f for f, answer_by in (await conn.execute(query)).all() if as_utc(answer_by) <= as_of}
 
 
-def _group(row: Any, by: str) -> str | None:
-    if by == "member":
+def _group(row: Any, asked: Asked) -> str | None:
+    if asked.by == "member":
         member: str | None = row["task_assignee"] or row["member_id"]
         return member
-    return group_unit(row["org_unit"], by)
+    return group_in(row["org_unit"], by=asked.by, root=asked.unit)
 
 
 @dataclass(frozen=True)

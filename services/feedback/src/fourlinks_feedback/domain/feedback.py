@@ -34,6 +34,12 @@ from fourlinks_contracts.feedback import (
 )
 from fourlinks_contracts.members import Urgency
 from fourlinks_contracts.photos import PhotoInfo
+from fourlinks_contracts.refusals import (
+    COMMENT_TOO_LONG,
+    FEEDBACK_NOT_IN_STATE,
+    NO_CALLBACK_DUE,
+    PROBLEM_IS_A_TASK,
+)
 from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.errors import InvalidCommand, NotFound, StateConflict, UnknownEventType
 from fourlinks_kernel.events import DomainEvent
@@ -84,6 +90,8 @@ class NewFeedback:
     confidential: bool = False
     photos: tuple[PhotoInfo, ...] = ()
     notify: bool = False
+    unconfirmed: bool = False
+    call_back: bool = False
 
 
 class Feedback(Aggregate):
@@ -137,6 +145,8 @@ class Feedback(Aggregate):
             data_subject=new.household_id or new.enterprise_id or new.feedback_id,
             photos=new.photos,
             notify=new.notify,
+            unconfirmed=new.unconfirmed,
+            call_back=new.call_back,
         )
         self._record(submitted)
         self._record(
@@ -155,7 +165,7 @@ class Feedback(Aggregate):
         """Answer an opinion, praise or question and close it."""
         self._require(FeedbackState.SUBMITTED)
         if self.kind == FeedbackKind.PROBLEM:
-            raise StateConflict("a problem is worked as a task, not answered directly")
+            raise StateConflict("a problem is worked as a task, not answered directly", PROBLEM_IS_A_TASK)
         self._record(
             FeedbackAnswered(
                 feedback_id=self.id, answered_by=by, answer=answer, data_subject=self.data_subject
@@ -185,7 +195,7 @@ class Feedback(Aggregate):
     ) -> None:
         """The resident's answer; "no" or "dissatisfied" requests a correction (反馈纠偏)."""
         if self.callback is None:
-            raise StateConflict("no call-back is due: call-backs follow the task's closure")
+            raise StateConflict("no call-back is due: call-backs follow the task's closure", NO_CALLBACK_DUE)
         round_, kind, _ = self.callback
         assert self.task_id is not None
         self._record(
@@ -231,7 +241,7 @@ class Feedback(Aggregate):
     def not_reached(self) -> None:
         """Staff tried and nobody answered: the call-back counts as not reached, in no rate."""
         if self.callback is None or self.task_id is None:
-            raise StateConflict("no call-back is due: call-backs follow the task's closure")
+            raise StateConflict("no call-back is due: call-backs follow the task's closure", NO_CALLBACK_DUE)
         round_, kind, _ = self.callback
         self._record(CallbackNotReached(feedback_id=self.id, task_id=self.task_id, round=round_, kind=kind))
 
@@ -272,7 +282,9 @@ class Feedback(Aggregate):
         if not self.exists:
             raise NotFound(f"feedback {self.id} does not exist")
         if self.state not in states:
-            raise StateConflict(f"feedback {self.id} is {self.state.value}")
+            raise StateConflict(
+                f"feedback {self.id} is {self.state.value}", FEEDBACK_NOT_IN_STATE, state=self.state.value
+            )
 
     def apply(self, event: DomainEvent) -> None:
         match event:
@@ -304,5 +316,5 @@ class Feedback(Aggregate):
 def check_comment(comment: str) -> str:
     """Comments are optional but bounded."""
     if len(comment) > 2000:
-        raise InvalidCommand("a comment has at most 2,000 characters")
+        raise InvalidCommand("a comment has at most 2,000 characters", COMMENT_TOO_LONG, limit=2000)
     return comment

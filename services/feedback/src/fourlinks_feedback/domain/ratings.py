@@ -6,6 +6,7 @@ import uuid
 from typing import ClassVar
 
 from fourlinks_contracts.feedback import CONTEXT, MemberRated
+from fourlinks_contracts.refusals import ALREADY_RATED, SCORE_OUT_OF_RANGE
 from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.errors import InvalidCommand, StateConflict
 from fourlinks_kernel.events import DomainEvent
@@ -29,9 +30,11 @@ class MemberRating(Aggregate):
     ) -> None:
         """Rate once per period, 1 to 5."""
         if self.exists:
-            raise StateConflict(f"this household has already rated its member for {period}")
+            raise StateConflict(
+                f"this household has already rated its member for {period}", ALREADY_RATED, period=period
+            )
         if not 1 <= score <= 5:
-            raise InvalidCommand("a score is 1 to 5")
+            raise InvalidCommand("a score is 1 to 5", SCORE_OUT_OF_RANGE)
         self._record(
             MemberRated(
                 rating_id=self.id,

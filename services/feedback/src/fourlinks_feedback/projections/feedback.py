@@ -52,6 +52,10 @@ items = Table(
     Column("on_behalf_by_member", ID),
     Column("anonymous", Boolean, nullable=False),
     Column("confidential", Boolean, nullable=False),
+    # Nobody vouched for the reporter (a service card's QR code, no phone confirmed by a code):
+    # the secretaries see it so; and whether the reporter asked their member to call them back.
+    Column("unconfirmed", Boolean, nullable=False, default=False),
+    Column("call_back", Boolean, nullable=False, default=False),
     Column("description", Text),
     Column("state", String(20), nullable=False, index=True),
     Column("task_id", ID, unique=True),
@@ -133,7 +137,8 @@ class FeedbackProjection:
     # 3: the latest call-back answer and "not reached" kept on the item for the rates
     # 4: the photos sent with an item
     # 5: the rates' counters
-    version: ClassVar[int] = 5
+    # 6: whether nobody vouched for the reporter, and whether they asked to be called back
+    version: ClassVar[int] = 6
     metadata: ClassVar[MetaData] = metadata
     subjects: ClassVar[str | None] = None
     handles: ClassVar[frozenset[str]] = frozenset(
@@ -269,6 +274,8 @@ class FeedbackProjection:
                     "on_behalf_by_member": event.on_behalf_by_member,
                     "anonymous": event.anonymous,
                     "confidential": event.confidential,
+                    "unconfirmed": event.unconfirmed,
+                    "call_back": event.call_back,
                     "description": event.description,
                     "state": "submitted",
                     "rounds": 1,

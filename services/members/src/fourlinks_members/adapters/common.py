@@ -11,7 +11,16 @@ from fourlinks_runtime.edge import PersonName as Name
 from fourlinks_runtime.edge import Storable
 from fourlinks_runtime.guards import Administrator, MemberOrSecretary, Secretary, Staff
 from fourlinks_runtime.guards import DirectoryReader as Anyone
-from fourlinks_runtime.http import CommandAccepted, Limit, MinPosition, Offset, Unit, caught_up, runtime_of
+from fourlinks_runtime.http import (
+    CommandAccepted,
+    Limit,
+    MinPosition,
+    Month,
+    Offset,
+    Unit,
+    caught_up,
+    runtime_of,
+)
 
 T = TypeVar("T")
 Phone = Annotated[str, Field(min_length=5, max_length=40, pattern=r"^[0-9+\- ()]+$")]
@@ -30,6 +39,7 @@ __all__ = [
     "Limit",
     "MemberOrSecretary",
     "MinPosition",
+    "Month",
     "Name",
     "Offset",
     "Phone",

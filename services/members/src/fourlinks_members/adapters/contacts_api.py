@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
@@ -9,6 +10,8 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import Field
 
 from fourlinks_contracts.members import ContactKind, Urgency
+from fourlinks_contracts.refusals import OWN_VISITS_ONLY
+from fourlinks_contracts.service_matters import MatterCode
 from fourlinks_kernel.access import Role, covers, ensure_scope
 from fourlinks_kernel.errors import NotAllowed
 from fourlinks_members.adapters.common import (
@@ -17,6 +20,7 @@ from fourlinks_members.adapters.common import (
     Limit,
     MemberOrSecretary,
     MinPosition,
+    Month,
     Name,
     Offset,
     Phone,
@@ -36,7 +40,6 @@ from fourlinks_runtime.edge import (
     Day,
     EntityId,
     IdInPath,
-    Label,
     Line,
     Storable,
     UnitPath,
@@ -82,7 +85,7 @@ class RegisterEnterprise(Body):
 class Problem(Body):
     """A problem found on a visit, which the assignments service can pick up as a task."""
 
-    category: Label
+    category: MatterCode
     description: Annotated[str, Field(min_length=1, max_length=2000), Storable]
     urgency: Choice[Urgency] = Urgency.GENERAL
 
@@ -221,7 +224,7 @@ async def erase_enterprise_contact(
 async def record_visit(body: RecordVisit, request: Request, actor: MemberOrSecretary) -> CommandAccepted:
     staff = {Role.SECRETARY, Role.ADMINISTRATOR} & set(actor.roles)
     if not staff and actor.id != body.member_id:
-        raise NotAllowed("a member records their own visits")
+        raise NotAllowed("a member records their own visits", OWN_VISITS_ONLY)
     visit_id = command_context(request, actor).id_for("visit")
     runtime = runtime_of(request)
     problem = (
@@ -308,6 +311,36 @@ async def list_enterprises(
         return await queries.enterprises_page(
             conn, queries.ContactFilter(unit=root, covered=covered), limit=limit, offset=offset
         )
+
+
+@router.get(
+    "/visits",
+    summary="Visits to the contacts under a unit in a month (a ledger), oldest first",
+    response_model=answers.VisitPage,
+)
+async def list_visits(
+    request: Request,
+    actor: Staff,
+    unit: Unit = None,
+    month: Month = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    min_position: MinPosition = None,
+) -> dict[str, Any]:
+    root = unit_or_scope(actor, unit)
+    ensure_scope(actor, root)
+    runtime = await caught_up(request, min_position)
+    first, last = days_of(month or runtime.today().strftime("%Y-%m"))
+    async with runtime.engine.connect() as conn:
+        return await queries.visits_page(
+            conn, queries.VisitFilter(unit=root, first_day=first, last_day=last), limit=limit, offset=offset
+        )
+
+
+def days_of(month: str) -> tuple[date, date]:
+    """The first and the last day of a month given as YYYY-MM."""
+    year, number = (int(part) for part in month.split("-"))
+    return date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
 
 
 async def _household_id(household_id: IdInPath) -> str:
@@ -436,13 +469,13 @@ async def coverage_below(
 
 @router.get(
     "/coverage/uncovered",
-    summary="Uncovered contacts of a unit, each with suggested members",
+    summary="Uncovered contacts of a unit (households, then enterprises), each with suggested members",
     response_model=answers.UncoveredPage,
 )
 async def uncovered(
     request: Request,
     actor: Staff,
-    kind: ContactKind = ContactKind.HOUSEHOLD,
+    kind: Annotated[ContactKind | None, Query(description="households or enterprises; none: both")] = None,
     unit: Unit = None,
     limit: Limit = 50,
     offset: Offset = 0,

@@ -26,9 +26,8 @@ from fourlinks_members.adapters.common import (
 )
 from fourlinks_members.application import access, answers, commands, handlers, queries
 from fourlinks_members.domain.cards import card_id_for
-from fourlinks_members.domain.rules import SERVICE_MATTERS
 from fourlinks_runtime.edge import Body, Choice, EntityId, IdInPath, Label, Line, Note, UnitPath
-from fourlinks_runtime.http import command_context, dispatch
+from fourlinks_runtime.http import command_context, dispatch, runtime_of
 
 router = APIRouter(tags=["members"])
 Matters = list[Label]
@@ -191,6 +190,17 @@ async def deactivate_member(
     )
 
 
+@router.post(
+    "/members/{member_id}/erase",
+    summary="Erase a member who left (PIPL Art. 47): their key is destroyed for good, and with it "
+    "their name and public phone in history; what they did stays, done by a member",
+)
+async def erase_member(member_id: IdInPath, request: Request, actor: Secretary) -> CommandAccepted:
+    command = commands.EraseMember(actor=actor, member_id=member_id)
+    erase = handlers.with_keys(handlers.erase_member, runtime_of(request).cipher)
+    return await dispatch(request, command, erase, actor=actor, answer_id=member_id)
+
+
 @router.post("/members/{member_id}/helpers", status_code=status.HTTP_201_CREATED, summary="Attach a helper")
 async def attach_helper(
     member_id: IdInPath, body: AttachHelper, request: Request, actor: Secretary
@@ -347,6 +357,10 @@ async def card_history(
     return history
 
 
-@router.get("/service-matters", summary="The catalogue of service matters a card can list")
-async def service_matters() -> dict[str, str]:
-    return SERVICE_MATTERS
+@router.get(
+    "/service-matters",
+    summary="The catalogue of service matters a card lists and a problem's category is chosen from",
+    response_model=list[answers.ServiceMatter],
+)
+async def service_matters() -> list[dict[str, str]]:
+    return queries.service_matters()

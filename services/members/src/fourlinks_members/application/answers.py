@@ -3,9 +3,9 @@ indexes (`phone_index`) are never part of an answer."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from fourlinks_members.projections.directory import (
     contact_links,
@@ -25,7 +25,13 @@ Resident = row_model(
     exclude=HIDDEN | {"household_id"},
 )
 MemberView = row_model("Member", members, doc="A party member: home unit, capacity, contacts served, status.")
-MemberPage = page_of(MemberView)
+ListedMember = row_model(
+    "ListedMember",
+    members,
+    doc="A party member in a list: home unit, capacity, contacts served (over capacity?), status.",
+    fields={"over_capacity": bool},
+)
+MemberPage = page_of(ListedMember)
 Household = row_model(
     "Household",
     households,
@@ -58,10 +64,11 @@ class Suggestion(BaseModel):
 
 
 class ServiceMatter(BaseModel):
-    """A service matter on a card: its code and its label."""
+    """A service matter of the catalogue (or on a card): its code, its Chinese and English labels."""
 
     code: str
     label: str
+    label_en: str
 
 
 class CardView(BaseModel):
@@ -79,7 +86,7 @@ class CardMember(BaseModel):
     """Who the card's member is."""
 
     member_id: str
-    name: str
+    name: str | None  # None: the member was erased
     party_branch: str
 
 
@@ -107,7 +114,7 @@ class CardRevision(BaseModel):
     card_id: str
     revision: int
     member_id: str
-    public_phone: str
+    public_phone: str | None  # None: the member was erased
     matters_note: str
     reason: str
     households: list[str]
@@ -126,11 +133,13 @@ class ContactCounts(BaseModel):
 
 
 class Coverage(BaseModel):
-    """A unit's coverage: households and enterprises in an active card's scope, members' load."""
+    """A unit's coverage: households and enterprises in an active card's scope (`uncovered`: of
+    both kinds, not in one), members' load."""
 
     unit: str
     households: ContactCounts
     enterprises: ContactCounts
+    uncovered: int
     members_active: int
     members_over_capacity: int
     coverage_rate: float | None
@@ -178,3 +187,92 @@ class Dashboard(BaseModel):
     households: list[DashboardHousehold]
     enterprises: list[Enterprise]  # type: ignore[valid-type]
     overdue_visits: list[str]
+
+
+class Visit(BaseModel):
+    """A visit as a unit's ledger lists it: who visited which household or enterprise, on which
+    day, and the problem found (its words are null once the household was erased)."""
+
+    visit_id: str
+    member_id: str
+    contact_kind: str
+    contact_id: str
+    org_unit: str
+    visited_on: date
+    problem_found: bool
+    problem_category: str | None
+    problem_description: str | None
+    problem_urgency: str | None
+    enterprise_name: str | None  # an enterprise visited: its name and address
+    enterprise_address: str | None
+
+
+VisitPage = page_of(Visit)
+
+
+class Place(BaseModel):
+    """Where a household or enterprise is: the units below the street (community, building), and
+    a household's stairwell and room, or an enterprise's name and address."""
+
+    units: list[str]
+    unit_no: str | None = None
+    room: str | None = None
+    name: str | None = None
+    address: str | None = None
+
+
+class DoorwayMember(CardMember):
+    """The member a card's link names, with the public phone of their card."""
+
+    public_phone: str | None
+
+
+class Doorway(BaseModel):
+    """What a printed card's link opens: the contact's place, its member now, and whether the card
+    printed was replaced since (revised, revoked, or another card covers the contact now)."""
+
+    contact_kind: str
+    contact_id: str
+    org_unit: str
+    place: Place
+    printed_revision: int
+    replaced: bool
+    member: DoorwayMember | None
+    card: CardView | None
+
+
+class CardScope(BaseModel):
+    """A card's contact scope: the buildings its households live in, and how many of each."""
+
+    buildings: list[str]
+    households: int
+    enterprises: int
+
+
+class PrintedContact(BaseModel):
+    """A household or enterprise a card covers, with the link its printed card's QR code holds."""
+
+    kind: str
+    contact_id: str
+    org_unit: str
+    place: Place
+    link: str = Field(description="the card's signed link: GET /doorway/{link}")
+
+
+class PrintedCard(BaseModel):
+    """A card in force as it is printed, one copy for the member and one per contact."""
+
+    card_id: str
+    member_id: str
+    member_name: str | None
+    public_phone: str | None
+    party_branch: str
+    org_unit: str
+    units: list[str]
+    service_matters: list[str]
+    matters_note: str
+    revision: int
+    since: datetime
+    reason: str
+    scope: CardScope
+    contacts: list[PrintedContact]

@@ -81,6 +81,14 @@ class DeactivateMember:
 
 
 @dataclass(frozen=True)
+class EraseMember:
+    """Record that a member who left was erased (PIPL Art. 47); the caller destroys their key first."""
+
+    actor: Actor
+    member_id: str
+
+
+@dataclass(frozen=True)
 class AttachHelper:
     """Add a helper (building chief, property staff ...) to a member's 1 + X team."""
 

@@ -13,6 +13,7 @@ from fourlinks_contracts.members import (
     ContactKind,
     OrgLevel,
 )
+from fourlinks_contracts.refusals import CARD_CHANGED, CONTACT_OUTSIDE_COMMUNITY, UNIT_LEVEL_WRONG
 from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotFound, StateConflict
@@ -25,6 +26,7 @@ from fourlinks_members.application.commands import (
     DetachHelper,
     EraseEnterpriseContact,
     EraseHousehold,
+    EraseMember,
     EraseResident,
     IssueCard,
     RecordVisit,
@@ -86,7 +88,13 @@ async def require_unit(
     if not unit.exists:
         raise NotFound(f"org unit {path} does not exist")
     if unit.level not in levels:
-        raise InvalidCommand(f"{path} is a {unit.level}; this needs a {' or '.join(levels)}")
+        raise InvalidCommand(
+            f"{path} is a {unit.level}; this needs a {' or '.join(levels)}",
+            UNIT_LEVEL_WRONG,
+            unit=path,
+            level=str(unit.level),
+            needed=[str(level) for level in levels],
+        )
     return unit
 
 
@@ -267,7 +275,10 @@ async def revise_card(cmd: ReviseCard, uow: UnitOfWork) -> str:
     if cmd.expected_revision is not None and card.revision != cmd.expected_revision:
         raise StateConflict(
             f"the card is at revision {card.revision}, not {cmd.expected_revision}: it changed since you "
-            "read it; read it again and send the full new scope"
+            "read it; read it again and send the full new scope",
+            CARD_CHANGED,
+            revision=card.revision,
+            expected=cmd.expected_revision,
         )
     scope = Scope(cmd.households, cmd.enterprises)
     scope.check_capacity(member.capacity)
@@ -321,7 +332,11 @@ async def _link_all(uow: UnitOfWork, actor: Actor, member: Member, card_id: str,
             if community_of(contact.org_unit) != community:
                 raise InvalidCommand(
                     f"{kind} {contact_id} is in {community_of(contact.org_unit)}, not in the member's "
-                    f"community {community}: contacts are served nearby"
+                    f"community {community}: contacts are served nearby",
+                    CONTACT_OUTSIDE_COMMUNITY,
+                    kind=kind.value,
+                    contact=contact_id,
+                    community=community,
                 )
             contact.link(card_id=card_id, member_id=member.id)
 
@@ -362,6 +377,14 @@ async def erase_enterprise_contact(cmd: EraseEnterpriseContact, uow: UnitOfWork,
     enterprise = await _contact(uow, cmd.actor, Enterprise, cmd.enterprise_id)
     enterprise.erase_contact()
     await keys.erase(enterprise.contact_person_id)
+
+
+async def erase_member(cmd: EraseMember, uow: UnitOfWork, keys: PersonalKeys) -> None:
+    """Destroy the key of a member who left and record the erasure (order: as above); what they
+    did stays in history, done by a member whose name and phone no one can read."""
+    member = await require_member(uow, cmd.actor, cmd.member_id)
+    member.erase()
+    await keys.erase(member.id)
 
 
 def with_keys(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -12,9 +12,11 @@ from sqlalchemy import Select, Table, and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_contracts.members import ContactKind
+from fourlinks_contracts.service_matters import SERVICE_MATTERS, matter_code
 from fourlinks_kernel.errors import NotFound
 from fourlinks_kernel.rows import under
-from fourlinks_members.domain.rules import SERVICE_MATTERS, community_of, nearness
+from fourlinks_members.domain.doorway import DoorwayLink
+from fourlinks_members.domain.rules import community_of, nearness
 from fourlinks_members.projections.directory import (
     CONTACT_TABLES,
     card_revisions,
@@ -26,6 +28,7 @@ from fourlinks_members.projections.directory import (
     households,
     members,
     residents,
+    visits,
 )
 from fourlinks_members.projections.org_units import org_units
 
@@ -104,6 +107,18 @@ async def card_of_contact(conn: AsyncConnection, kind: ContactKind, contact_id: 
     }
 
 
+def service_matters() -> list[dict[str, str]]:
+    """The catalogue of service matters, in its order: code, Chinese label, English label."""
+    return [matter_answer(code) for code in SERVICE_MATTERS]
+
+
+def matter_answer(code: str) -> dict[str, str]:
+    """A service matter as an answer shows it: its code and its labels (a code not in the
+    catalogue reads as "other")."""
+    matter = SERVICE_MATTERS[matter_code(code)]
+    return {"code": matter.code, "label": matter.zh, "label_en": matter.en}
+
+
 def _card_view(card: Any) -> dict[str, Any]:
     matters = json.loads(card["matters"])
     return {
@@ -111,7 +126,7 @@ def _card_view(card: Any) -> dict[str, Any]:
         "revision": card["revision"],
         "status": card["status"],
         "public_phone": card["public_phone"],
-        "service_matters": [{"code": m, "label": SERVICE_MATTERS.get(m, m)} for m in matters],
+        "service_matters": [matter_answer(m) for m in matters],
         "matters_note": card["matters_note"],
     }
 
@@ -173,7 +188,7 @@ async def dashboard(conn: AsyncConnection, member_id: str, *, today: date) -> di
     ]
     return {
         "member": member,
-        "over_capacity": member["contact_count"] > member["capacity"],
+        "over_capacity": member_over_capacity(member),
         "card": _card_view(card) if card and card["status"] == "active" else None,
         "team": [dict(t) for t in team],
         "households": contacts,
@@ -196,6 +211,7 @@ async def coverage(conn: AsyncConnection, unit: str) -> dict[str, Any]:
     figures["members_over_capacity"] = await conn.scalar(
         select(func.count()).where(active, members.c.contact_count > members.c.capacity)
     )
+    figures["uncovered"] = contacts_total - covered_total
     figures["coverage_rate"] = round(covered_total / contacts_total, 4) if contacts_total else None
     return figures
 
@@ -313,12 +329,20 @@ async def enterprises_page(
 
 
 async def uncovered_page(
-    conn: AsyncConnection, kind: ContactKind, unit: str, *, limit: int, offset: int
+    conn: AsyncConnection, kind: ContactKind | None, unit: str, *, limit: int, offset: int
 ) -> dict[str, Any]:
-    """One page of a unit's uncovered contacts, each with the members who could take it on."""
-    table = CONTACT_TABLES[kind]
-    query = select(table).where(under(table.c.org_unit, unit), table.c.card_id.is_(None))
-    result = await page(conn, query.order_by(table.c.org_unit, contact_key(kind)), limit=limit, offset=offset)
+    """One page of a unit's uncovered contacts of a kind (no kind: households, then enterprises),
+    each with the members who could take it on."""
+    kinds = [kind] if kind is not None else list(ContactKind)
+    result: dict[str, Any] = {"items": [], "total": 0, "limit": limit, "offset": offset}
+    for each in kinds:  # the kinds one after the other: the page's window slides over both
+        table = CONTACT_TABLES[each]
+        query = select(table).where(under(table.c.org_unit, unit), table.c.card_id.is_(None))
+        skip = max(offset - result["total"], 0)
+        room = max(limit - len(result["items"]), 0)
+        found = await page(conn, query.order_by(table.c.org_unit, contact_key(each)), limit=room, offset=skip)
+        result["items"] += found["items"]
+        result["total"] += found["total"]
     by_community: dict[str, list[dict[str, Any]]] = {}
     for item in result["items"]:  # one read of a community's members, however many contacts
         community = community_of(item["org_unit"])
@@ -337,9 +361,64 @@ async def members_page(
         query = query.where(members.c.status == status)
     if over_capacity:
         query = query.where(members.c.status == "active", members.c.contact_count > members.c.capacity)
-    return await page(
-        conn, query.order_by(members.c.org_unit, members.c.member_id), limit=limit, offset=offset
+    found = await page(conn, query.order_by(members.c.org_unit, members.c.member_id), limit=limit, offset=offset)
+    for member in found["items"]:
+        member["over_capacity"] = member_over_capacity(member)
+    return found
+
+
+def member_over_capacity(member: Mapping[str, Any]) -> bool:
+    """An active member linked to more contacts than their capacity."""
+    return member["status"] == "active" and member["contact_count"] > member["capacity"]
+
+
+@dataclass(frozen=True)
+class VisitFilter:
+    """Which visits a ledger lists: those to the contacts under a unit, on the days of a span."""
+
+    unit: str
+    first_day: date
+    last_day: date
+
+
+VISIT_COLUMNS = (
+    visits.c.visit_id,
+    visits.c.member_id,
+    visits.c.contact_kind,
+    visits.c.contact_id,
+    visits.c.org_unit,
+    visits.c.visited_on,
+    visits.c.problem_found,
+    visits.c.problem_category,
+    visits.c.problem_description,
+    visits.c.problem_urgency,
+)
+"""What a ledger shows of a visit: its notes stay on the member's record (less personal data)."""
+
+
+async def visits_page(
+    conn: AsyncConnection, wanted: VisitFilter, *, limit: int, offset: int
+) -> dict[str, Any]:
+    """One page of the visits to a unit's contacts within the span, oldest first; a visited
+    enterprise with its name and address (a household is named by `/names/households`)."""
+    visited_enterprise = and_(
+        visits.c.contact_kind == ContactKind.ENTERPRISE.value,
+        enterprises.c.enterprise_id == visits.c.contact_id,
     )
+    query = (
+        select(
+            *VISIT_COLUMNS,
+            enterprises.c.name.label("enterprise_name"),
+            enterprises.c.address.label("enterprise_address"),
+        )
+        .select_from(visits.outerjoin(enterprises, visited_enterprise))
+        .where(
+            under(visits.c.org_unit, wanted.unit),
+            visits.c.visited_on.between(wanted.first_day, wanted.last_day),
+        )
+        .order_by(visits.c.visited_on, visits.c.org_unit, visits.c.visit_id)
+    )
+    return await page(conn, query, limit=limit, offset=offset)
 
 
 async def org_unit_row(conn: AsyncConnection, unit_id: str) -> dict[str, Any]:
@@ -354,3 +433,167 @@ async def org_units_under(conn: AsyncConnection, root: str) -> list[dict[str, An
     """The org units at and under a path (at most 5,000), in path order."""
     query = select(org_units).where(under(org_units.c.path, root)).order_by(org_units.c.path).limit(5000)
     return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def unit_names(conn: AsyncConnection, paths: Sequence[str]) -> list[dict[str, Any]]:
+    """The org units with these paths: path, name, level."""
+    query = select(org_units.c.path, org_units.c.name, org_units.c.level).where(
+        org_units.c.path.in_(list(paths))
+    )
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def member_names(conn: AsyncConnection, member_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The members with these ids: id, name, home unit."""
+    query = select(members.c.member_id, members.c.name, members.c.org_unit).where(
+        members.c.member_id.in_(list(member_ids))
+    )
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def household_places(conn: AsyncConnection, household_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Where the households with these ids live: building (path and name), unit number, room;
+    with their member, whom the access rule asks about."""
+    query = (
+        select(
+            households.c.household_id,
+            households.c.org_unit,
+            org_units.c.name.label("unit_name"),
+            households.c.unit_no,
+            households.c.room,
+            households.c.member_id,
+        )
+        .select_from(households.outerjoin(org_units, org_units.c.path == households.c.org_unit))
+        .where(households.c.household_id.in_(list(household_ids)))
+    )
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def doorway(conn: AsyncConnection, link: DoorwayLink) -> dict[str, Any]:
+    """What a printed card's link opens: the household's or enterprise's member and public phone
+    now, and whether the card printed was replaced since (another card covers the contact now, or
+    the card was revised or revoked); NotFound for a contact no longer registered."""
+    contact = await contact_row(conn, link.contact_kind, link.contact_id)
+    now = await card_of_contact(conn, link.contact_kind, link.contact_id)
+    card = now["card"]
+    replaced = card is None or card["card_id"] != link.card_id or card["revision"] != link.revision
+    member = now["member"]
+    if member is not None:
+        member = {**member, "public_phone": card["public_phone"] if card else None}
+    return {
+        "contact_kind": link.contact_kind.value,
+        "contact_id": link.contact_id,
+        "org_unit": contact["org_unit"],
+        "place": (await _places(conn, [contact]))[0],
+        "printed_revision": link.revision,
+        "replaced": replaced,
+        "member": member,
+        "card": card,
+    }
+
+
+@dataclass(frozen=True)
+class CardsWanted:
+    """Which cards to print: a unit's, one member's, or those revised since a day (to reprint)."""
+
+    unit: str
+    member_id: str | None = None
+    revised_since: datetime | None = None
+
+
+async def cards_to_print(conn: AsyncConnection, wanted: CardsWanted) -> list[dict[str, Any]]:
+    """The active cards wanted, each with what its printed copies show: the member's name, public
+    phone and party branch, the service matters, the revision in force and since when, and its
+    households and enterprises with their places in words."""
+    since = card_revisions.c.valid_from
+    query = (
+        select(cards, members.c.name, members.c.party_branch, since.label("since"), card_revisions.c.reason)
+        .join(members, members.c.member_id == cards.c.member_id)
+        .join(
+            card_revisions,
+            and_(card_revisions.c.card_id == cards.c.card_id, card_revisions.c.revision == cards.c.revision),
+        )
+        .where(cards.c.status == "active", under(members.c.org_unit, wanted.unit))
+        .order_by(members.c.org_unit, cards.c.member_id)
+    )
+    if wanted.member_id is not None:
+        query = query.where(cards.c.member_id == wanted.member_id)
+    if wanted.revised_since is not None:
+        query = query.where(since >= wanted.revised_since)
+    found = [dict(r) for r in (await conn.execute(query)).mappings()]
+    covered = await _covered_by(conn, [c["card_id"] for c in found])
+    names = await _unit_names_of(conn, [c["org_unit"] for c in found] + [k["org_unit"] for k in covered])
+    return [_printed(card, [k for k in covered if k["card_id"] == card["card_id"]], names) for card in found]
+
+
+async def _covered_by(conn: AsyncConnection, card_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The households and enterprises these cards cover, in place order."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(card_ids), 500):
+        chunk = list(card_ids[start : start + 500])
+        homes = select(households).where(households.c.card_id.in_(chunk))
+        firms = select(enterprises).where(enterprises.c.card_id.in_(chunk))
+        found += [{**r, "kind": "household"} for r in (await conn.execute(homes)).mappings()]
+        found += [{**r, "kind": "enterprise"} for r in (await conn.execute(firms)).mappings()]
+    return sorted(found, key=lambda k: (k["kind"], k["org_unit"], k.get("unit_no") or "", k.get("room") or ""))
+
+
+async def _unit_names_of(conn: AsyncConnection, paths: Sequence[str]) -> dict[str, str]:
+    """The names of these units and of every unit above them, by path."""
+    wanted = {"/".join(p.split("/")[:n]) for p in set(paths) for n in range(1, p.count("/") + 2)}
+    return {r["path"]: r["name"] for r in await unit_names(conn, sorted(wanted))}
+
+
+async def _places(conn: AsyncConnection, contacts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Where each contact is."""
+    names = await _unit_names_of(conn, [c["org_unit"] for c in contacts])
+    return [_place_of(c, names) for c in contacts]
+
+
+def _place_of(contact: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """A household's units below the street (community, building), stairwell and room; an
+    enterprise's community, name and address (a card prints it in words)."""
+    units = [names.get(p, p.rsplit("/", 1)[-1]) for p in _chain(contact["org_unit"])[2:]]
+    if contact.get("room") is not None:
+        return {"units": units, "unit_no": contact["unit_no"], "room": contact["room"]}
+    return {"units": units, "name": contact["name"], "address": contact["address"]}
+
+
+def _printed(card: dict[str, Any], covered: list[dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
+    """One card as it is printed: its member, matters and revision, and each contact's place."""
+    homes = [k for k in covered if k["kind"] == "household"]
+    return {
+        "card_id": card["card_id"],
+        "member_id": card["member_id"],
+        "member_name": card["name"],
+        "public_phone": card["public_phone"],
+        "party_branch": card["party_branch"],
+        "org_unit": card["org_unit"],
+        "units": [names.get(p, p.rsplit("/", 1)[-1]) for p in _chain(card["org_unit"])[2:]],
+        "service_matters": json.loads(card["matters"]),
+        "matters_note": card["matters_note"],
+        "revision": card["revision"],
+        "since": card["since"],
+        "reason": card["reason"],
+        "scope": _scope(homes, covered, names),
+        "contacts": [
+            {
+                "kind": k["kind"],
+                "contact_id": k["household_id"] if k["kind"] == "household" else k["enterprise_id"],
+                "org_unit": k["org_unit"],
+                "place": _place_of(k, names),
+            }
+            for k in covered
+        ],
+    }
+
+
+def _chain(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+
+
+def _scope(homes: list[dict[str, Any]], covered: list[dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
+    """The contact scope: the buildings its households live in, how many households and enterprises."""
+    buildings = sorted({names.get(k["org_unit"], k["org_unit"]) for k in homes})
+    return {"buildings": buildings, "households": len(homes), "enterprises": len(covered) - len(homes)}

@@ -6,6 +6,7 @@ import uuid
 from typing import ClassVar
 
 from fourlinks_contracts.members import CONTEXT, ServiceCardIssued, ServiceCardRevised, ServiceCardRevoked
+from fourlinks_contracts.refusals import CARD_ALREADY_ACTIVE, CARD_NOT_ACTIVE, CONTACT_TWICE, OVER_CAPACITY
 from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.errors import InvalidCommand, NotFound, StateConflict
 from fourlinks_kernel.events import DomainEvent
@@ -24,7 +25,7 @@ class Scope:
 
     def __init__(self, households: list[str], enterprises: list[str]) -> None:
         if len(set(households)) != len(households) or len(set(enterprises)) != len(enterprises):
-            raise InvalidCommand("a contact appears twice in the scope")
+            raise InvalidCommand("a contact appears twice in the scope", CONTACT_TWICE)
         self.households, self.enterprises = households, enterprises
 
     @property
@@ -36,7 +37,10 @@ class Scope:
         """Refuse a scope larger than the member can serve."""
         if self.size > capacity:
             raise InvalidCommand(
-                f"the scope has {self.size} contacts but the member's capacity is {capacity}"
+                f"the scope has {self.size} contacts but the member's capacity is {capacity}",
+                OVER_CAPACITY,
+                size=self.size,
+                capacity=capacity,
             )
 
 
@@ -53,16 +57,25 @@ class ServiceCard(Aggregate):
         self.revision = 0
         self.households: list[str] = []
         self.enterprises: list[str] = []
-        self.public_phone = ""
+        self.public_phone: str | None = ""
         self.matters: list[str] = []
         self.matters_note = ""
 
     def issue(
-        self, *, member_id: str, org_unit: str, public_phone: str, scope: Scope, matters: list[str], note: str
+        self,
+        *,
+        member_id: str,
+        org_unit: str,
+        public_phone: str | None,
+        scope: Scope,
+        matters: list[str],
+        note: str,
     ) -> None:
         """Issue the member's card (again, after a revocation)."""
         if self.active:
-            raise StateConflict(f"member {member_id} already has an active card; revise it instead")
+            raise StateConflict(
+                f"member {member_id} already has an active card; revise it instead", CARD_ALREADY_ACTIVE
+            )
         self._record(
             ServiceCardIssued(
                 card_id=self.id,
@@ -76,7 +89,9 @@ class ServiceCard(Aggregate):
             )
         )
 
-    def revise(self, *, public_phone: str, scope: Scope, matters: list[str], note: str, reason: str) -> None:
+    def revise(
+        self, *, public_phone: str | None, scope: Scope, matters: list[str], note: str, reason: str
+    ) -> None:
         """A new revision with the full new scope and matters."""
         self.require_active()
         self._record(
@@ -101,7 +116,7 @@ class ServiceCard(Aggregate):
     def require_active(self) -> None:
         """Refuse changes to a card that is not in force."""
         if not self.active:
-            raise NotFound(f"card {self.id} is not active")
+            raise NotFound(f"card {self.id} is not active", CARD_NOT_ACTIVE)
 
     def apply(self, event: DomainEvent) -> None:
         match event:

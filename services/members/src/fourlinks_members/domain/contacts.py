@@ -22,6 +22,13 @@ from fourlinks_contracts.members import (
     Urgency,
     VisitRecorded,
 )
+from fourlinks_contracts.refusals import (
+    ALREADY_ERASED,
+    CADENCE_OUT_OF_RANGE,
+    CONTACT_ON_OTHER_CARD,
+    CREDIT_CODE_TAKEN,
+    VISIT_IN_FUTURE,
+)
 from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.errors import InvalidCommand, NotFound, StateConflict, UnknownEventType
 from fourlinks_kernel.events import DomainEvent
@@ -50,7 +57,8 @@ class CreditCodeClaim(Aggregate):
         """Take the code for the enterprise, unless another enterprise holds it."""
         if self.enterprise_id not in (None, enterprise_id):
             raise StateConflict(
-                f"enterprise {self.enterprise_id} is already registered with this unified social credit code"
+                f"enterprise {self.enterprise_id} is already registered with this unified social credit code",
+                CREDIT_CODE_TAKEN,
             )
         if self.enterprise_id is None:
             self._record(
@@ -99,7 +107,11 @@ class Contact(Aggregate):
         if self.card_id is not None:
             raise StateConflict(
                 f"{self.kind} {self.id} is already in the scope of card {self.card_id} "
-                f"(member {self.member_id}); revise that card first"
+                f"(member {self.member_id}); revise that card first",
+                CONTACT_ON_OTHER_CARD,
+                kind=self.kind.value,
+                contact=self.id,
+                member=self.member_id,
             )
         self._record(
             ContactLinked(contact_id=self.id, contact_kind=self.kind, card_id=card_id, member_id=member_id)
@@ -132,7 +144,7 @@ class Contact(Aggregate):
         """Keep a visit in the contact's history; a problem found can be picked up as a task."""
         self.require_registered()
         if visited_on > today:
-            raise InvalidCommand("a visit cannot be recorded for a future date")
+            raise InvalidCommand("a visit cannot be recorded for a future date", VISIT_IN_FUTURE)
         category, description, urgency = problem or (None, None, None)
         self._record(
             VisitRecorded(
@@ -180,7 +192,11 @@ class Household(Contact):
         if self.exists:
             raise StateConflict(f"household {self.id} is already registered")
         if not 1 <= visit_cadence_days <= MAX_CADENCE_DAYS:
-            raise InvalidCommand(f"visit cadence must be 1 to {MAX_CADENCE_DAYS} days")
+            raise InvalidCommand(
+                f"visit cadence must be 1 to {MAX_CADENCE_DAYS} days",
+                CADENCE_OUT_OF_RANGE,
+                maximum=MAX_CADENCE_DAYS,
+            )
         self._record(
             HouseholdRegistered(
                 household_id=self.id,
@@ -213,7 +229,9 @@ class Household(Contact):
         if resident_id not in self.residents:
             raise NotFound(f"resident {resident_id} is not in household {self.id}")
         if self.residents[resident_id]:
-            raise StateConflict(f"resident {resident_id} has already been erased")
+            raise StateConflict(
+                f"resident {resident_id} has already been erased", ALREADY_ERASED, kind="resident"
+            )
         self._record(ResidentErased(household_id=self.id, resident_id=resident_id))
 
     def erase(self) -> list[str]:
@@ -221,7 +239,9 @@ class Household(Contact):
         residents (their keys and the household's are destroyed by the caller)."""
         self.require_registered()
         if self.erased:
-            raise StateConflict(f"household {self.id} has already been erased")
+            raise StateConflict(
+                f"household {self.id} has already been erased", ALREADY_ERASED, kind="household"
+            )
         remaining = [resident for resident, erased in self.residents.items() if not erased]
         for resident_id in remaining:
             self._record(ResidentErased(household_id=self.id, resident_id=resident_id))
@@ -287,7 +307,11 @@ class Enterprise(Contact):
         """Record that the contact person's personal data was erased."""
         self.require_registered()
         if self.contact_erased:
-            raise StateConflict(f"the contact person of enterprise {self.id} has already been erased")
+            raise StateConflict(
+                f"the contact person of enterprise {self.id} has already been erased",
+                ALREADY_ERASED,
+                kind="enterprise",
+            )
         self._record(EnterpriseContactErased(enterprise_id=self.id, contact_person_id=self.contact_person_id))
 
     def apply(self, event: DomainEvent) -> None:

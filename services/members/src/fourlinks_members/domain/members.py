@@ -11,9 +11,19 @@ from fourlinks_contracts.members import (
     HelperDetached,
     HelperRole,
     MemberDeactivated,
+    MemberErased,
     MemberProfileUpdated,
     MemberRegistered,
     MemberTransferred,
+)
+from fourlinks_contracts.refusals import (
+    ALREADY_ERASED,
+    ALREADY_IN_UNIT,
+    CAPACITY_OUT_OF_RANGE,
+    HELPER_IN_TEAM,
+    HELPER_NOT_IN_TEAM,
+    MEMBER_DEACTIVATED,
+    MEMBER_STILL_SERVES,
 )
 from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.errors import InvalidCommand, NotFound, StateConflict
@@ -30,12 +40,13 @@ class Member(Aggregate):
 
     def __init__(self, aggregate_id: str) -> None:
         super().__init__(aggregate_id)
-        self.name = ""
-        self.public_phone = ""
+        self.name: str | None = ""
+        self.public_phone: str | None = ""
         self.party_branch = ""
         self.org_unit = ""
         self.capacity = 0
         self.active = False
+        self.erased = False
         self.helpers: dict[str, HelperRole] = {}
 
     def register(
@@ -77,7 +88,7 @@ class Member(Aggregate):
         """Move to another unit; the caller revokes the card in the same command."""
         self.require_active()
         if to_unit == self.org_unit:
-            raise InvalidCommand(f"member is already in {to_unit}")
+            raise InvalidCommand(f"member is already in {to_unit}", ALREADY_IN_UNIT, unit=to_unit)
         self._record(
             MemberTransferred(member_id=self.id, from_unit=self.org_unit, to_unit=to_unit, reason=reason)
         )
@@ -97,11 +108,25 @@ class Member(Aggregate):
             )
         )
 
+    def erase(self) -> None:
+        """Record that a member who left had their personal data erased (the caller destroys the
+        key): only a deactivated member, and once."""
+        if not self.exists:
+            raise NotFound(f"member {self.id} does not exist")
+        if self.active:
+            raise StateConflict(
+                f"member {self.id} still serves: deactivate them first; only a member who left is erased",
+                MEMBER_STILL_SERVES,
+            )
+        if self.erased:
+            raise StateConflict(f"member {self.id} has already been erased", ALREADY_ERASED, kind="member")
+        self._record(MemberErased(member_id=self.id, org_unit=self.org_unit))
+
     def attach_helper(self, *, helper_id: str, role: HelperRole, name: str, phone: str | None) -> None:
         """Add a helper to the 1 + X team."""
         self.require_active()
         if helper_id in self.helpers:
-            raise StateConflict(f"helper {helper_id} is already in this team")
+            raise StateConflict(f"helper {helper_id} is already in this team", HELPER_IN_TEAM)
         self._record(
             HelperAttached(member_id=self.id, helper_id=helper_id, role=role, name=name, phone=phone)
         )
@@ -109,7 +134,7 @@ class Member(Aggregate):
     def detach_helper(self, *, helper_id: str, reason: str) -> None:
         """Remove a helper from the team."""
         if helper_id not in self.helpers:
-            raise NotFound(f"helper {helper_id} is not in member {self.id}'s team")
+            raise NotFound(f"helper {helper_id} is not in member {self.id}'s team", HELPER_NOT_IN_TEAM)
         self._record(HelperDetached(member_id=self.id, helper_id=helper_id, reason=reason))
 
     def require_active(self) -> None:
@@ -117,7 +142,7 @@ class Member(Aggregate):
         if not self.exists:
             raise NotFound(f"member {self.id} does not exist")
         if not self.active:
-            raise StateConflict(f"member {self.id} is deactivated")
+            raise StateConflict(f"member {self.id} is deactivated", MEMBER_DEACTIVATED, member=self.id)
 
     def apply(self, event: DomainEvent) -> None:
         match event:
@@ -139,6 +164,8 @@ class Member(Aggregate):
                 self.org_unit = event.to_unit
             case MemberDeactivated():
                 self.active = False
+            case MemberErased():
+                self.name, self.public_phone, self.erased = None, None, True
             case HelperAttached():
                 self.helpers[event.helper_id] = event.role
             case HelperDetached():
@@ -147,4 +174,8 @@ class Member(Aggregate):
 
 def _check_capacity(capacity: int) -> None:
     if not 1 <= capacity <= MAX_CAPACITY:
-        raise InvalidCommand(f"capacity must be between 1 and {MAX_CAPACITY} contacts, got {capacity}")
+        raise InvalidCommand(
+            f"capacity must be between 1 and {MAX_CAPACITY} contacts, got {capacity}",
+            CAPACITY_OUT_OF_RANGE,
+            maximum=MAX_CAPACITY,
+        )

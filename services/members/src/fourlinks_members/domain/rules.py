@@ -1,22 +1,13 @@
-"""Small pure rules of the members domain: matters catalogue, credit codes, nearness."""
+"""Small pure rules of the members domain: matters chosen from the catalogue (kept in
+`fourlinks_contracts.service_matters`), credit codes, nearness."""
 
 from __future__ import annotations
 
 from fourlinks_contracts.members import COMMUNITY_DEPTH
+from fourlinks_contracts.refusals import CREDIT_CODE_CHECKSUM, CREDIT_CODE_MALFORMED, UNKNOWN_MATTERS
+from fourlinks_contracts.service_matters import SERVICE_MATTERS
 from fourlinks_kernel.errors import InvalidCommand
 
-SERVICE_MATTERS: dict[str, str] = {
-    "policy_explanation": "政策宣讲 policy explanation",
-    "dispute_mediation": "矛盾调解 dispute mediation",
-    "repairs": "维修协调 repairs",
-    "elderly_care": "为老服务 elderly care",
-    "enterprise_services": "助企服务 enterprise services",
-    "environment": "环境整治 environment and sanitation",
-    "safety": "安全隐患 safety hazards",
-    "employment": "就业帮扶 employment help",
-    "health": "健康服务 health services",
-    "other": "其他 other",
-}
 CREDIT_CODE_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
@@ -25,7 +16,11 @@ def check_matters(matters: list[str]) -> list[str]:
     """Service matters from the catalogue, each once, in catalogue order."""
     unknown = sorted(set(matters) - SERVICE_MATTERS.keys())
     if unknown:
-        raise InvalidCommand(f"unknown service matters {unknown}; choose from {sorted(SERVICE_MATTERS)}")
+        raise InvalidCommand(
+            f"unknown service matters {unknown}; choose from {sorted(SERVICE_MATTERS)}",
+            UNKNOWN_MATTERS,
+            matters=unknown,
+        )
     return [m for m in SERVICE_MATTERS if m in matters]
 
 
@@ -40,12 +35,15 @@ def check_credit_code(code: str) -> str:
     code = code.strip().upper()
     if len(code) != 18 or any(c not in CREDIT_CODE_CHARSET for c in code):
         raise InvalidCommand(
-            "a unified social credit code has 18 characters from 0-9 and A-Y without I, O, S, V, Z"
+            "a unified social credit code has 18 characters from 0-9 and A-Y without I, O, S, V, Z",
+            CREDIT_CODE_MALFORMED,
         )
     if credit_code_check_char(code[:17]) != code[17]:
         raise InvalidCommand(
             f"credit code {code} fails its checksum (last character should be "
-            f"{credit_code_check_char(code[:17])})"
+            f"{credit_code_check_char(code[:17])})",
+            CREDIT_CODE_CHECKSUM,
+            expected=credit_code_check_char(code[:17]),
         )
     return code
 

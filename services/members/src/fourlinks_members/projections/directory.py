@@ -37,6 +37,7 @@ from fourlinks_contracts.members import (
     HouseholdErased,
     HouseholdRegistered,
     MemberDeactivated,
+    MemberErased,
     MemberProfileUpdated,
     MemberRegistered,
     MemberTransferred,
@@ -59,8 +60,8 @@ members = Table(
     "members",
     metadata,
     Column("member_id", ID, primary_key=True),
-    Column("name", String(100), nullable=False),
-    Column("public_phone", String(40), nullable=False),
+    Column("name", String(100)),
+    Column("public_phone", String(40)),
     Column("party_branch", String(200), nullable=False),
     Column("org_unit", String(512), nullable=False, index=True),
     Column("capacity", Integer, nullable=False),
@@ -69,6 +70,7 @@ members = Table(
     Column("deactivation_reason", String(40)),
     Column("card_id", ID),
     Column("registered_at", UtcDateTime(), nullable=False),
+    Column("erased", Boolean, nullable=False, default=False),
 )
 helpers = Table(
     "helpers",
@@ -129,7 +131,7 @@ cards = Table(
     Column("card_id", ID, primary_key=True),
     Column("member_id", ID, nullable=False, unique=True),
     Column("org_unit", String(512), nullable=False),
-    Column("public_phone", String(40), nullable=False),
+    Column("public_phone", String(40)),
     Column("matters", Text, nullable=False),
     Column("matters_note", Text, nullable=False),
     Column("revision", Integer, nullable=False),
@@ -142,7 +144,7 @@ card_revisions = Table(
     Column("card_id", ID, primary_key=True),
     Column("revision", Integer, primary_key=True),
     Column("member_id", ID, nullable=False),
-    Column("public_phone", String(40), nullable=False),
+    Column("public_phone", String(40)),
     Column("households", Text, nullable=False),
     Column("enterprises", Text, nullable=False),
     Column("matters", Text, nullable=False),
@@ -191,7 +193,7 @@ class DirectoryProjection:
     """Members, teams, contacts, cards and their history, visits."""
 
     name: ClassVar[str] = "members.directory"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: members' names and phones are personal data (nullable, erasable)
     metadata: ClassVar[MetaData] = metadata
     subjects: ClassVar[str | None] = "members.>"
     handles: ClassVar[frozenset[str]] = frozenset(
@@ -200,6 +202,7 @@ class DirectoryProjection:
             "MemberProfileUpdated",
             "MemberTransferred",
             "MemberDeactivated",
+            "MemberErased",
             "HelperAttached",
             "HelperDetached",
             "HouseholdRegistered",
@@ -258,6 +261,7 @@ class DirectoryProjection:
                         "contact_count": 0,
                         "status": "active",
                         "registered_at": when,
+                        "erased": event.name is None,
                     },
                 )
             case MemberProfileUpdated():
@@ -281,6 +285,8 @@ class DirectoryProjection:
                     {"member_id": event.member_id},
                     {"status": "deactivated", "deactivation_reason": event.reason.value},
                 )
+            case MemberErased():
+                _forget_member(conn, event.member_id)
             case HelperAttached():
                 insert_row(
                     conn,
@@ -536,6 +542,14 @@ class DirectoryProjection:
         }
         update_rows(conn, households, {"household_id": household_id}, changes)
         self.households.change(household_id, changes)
+
+
+def _forget_member(conn: Connection, member_id: str) -> None:
+    """An erased member's name and phone leave every row that held them (members, cards, revisions)."""
+    erased = {"name": None, "public_phone": None, "erased": True}
+    update_rows(conn, members, {"member_id": member_id}, erased)
+    update_rows(conn, cards, {"member_id": member_id}, {"public_phone": None})
+    update_rows(conn, card_revisions, {"member_id": member_id}, {"public_phone": None})
 
 
 def _card_values(event: ServiceCardIssued | ServiceCardRevised, *, revision: None) -> dict[str, Any]:

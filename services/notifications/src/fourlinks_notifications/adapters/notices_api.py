@@ -10,8 +10,10 @@ from typing import Any
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel
 
+from fourlinks_contracts.refusals import CONTACT_NOT_REGISTERED
+from fourlinks_directory.members_directory import household_erased
 from fourlinks_kernel.access import ensure_scope
-from fourlinks_kernel.errors import NotFound
+from fourlinks_kernel.errors import Gone, NotFound
 from fourlinks_notifications.application import answers, handlers, queries
 from fourlinks_notifications.application.commands import RequestSignInLink, SendAgain
 from fourlinks_notifications.settings import Channels
@@ -101,7 +103,7 @@ async def retry_notice(
 @router.post(
     "/households/{household_id}/sign-in-link",
     status_code=status.HTTP_202_ACCEPTED,
-    summary="Send a household its sign-in link by text message",
+    summary="Send a household its sign-in link by text message (never to an erased household: 410)",
 )
 async def send_sign_in_link(
     household_id: IdInPath, request: Request, actor: Secretary, min_position: MinPosition = None
@@ -109,8 +111,16 @@ async def send_sign_in_link(
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         org_unit = await queries.contact_unit(conn, household_id, "household")
+        erased = org_unit is None and await household_erased(conn, household_id)
+    if erased:
+        raise Gone(f"household {household_id} was erased: no sign-in link is sent to it")
     if org_unit is None:
-        raise NotFound(f"no household {household_id} (just registered? send its position as X-Min-Position)")
+        raise NotFound(
+            f"no household {household_id} (just registered? send its position as X-Min-Position)",
+            CONTACT_NOT_REGISTERED,
+            field="household_id",
+            kind="household",
+        )
     handlers.ensure_secretary(actor, org_unit)
     request_id = command_context(request, actor).id_for("sign-in-link")
     command = RequestSignInLink(request_id, household_id, org_unit)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from fourlinks_contracts.refusals import SECRETARIES_ONLY
 from fourlinks_kernel.access import SECRETARIES, ensure_scope, has_role
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import NotAllowed
@@ -50,7 +51,7 @@ async def give_up(cmd: GiveUp, uow: UnitOfWork) -> None:
 def ensure_secretary(actor: Actor, org_unit: str) -> None:
     """Secretaries (and administrators) of the unit, or above it."""
     if not has_role(actor, *SECRETARIES):
-        raise NotAllowed("only secretaries send notices again or send sign-in links")
+        raise NotAllowed("only secretaries send notices again or send sign-in links", SECRETARIES_ONLY)
     ensure_scope(actor, org_unit)
 
 

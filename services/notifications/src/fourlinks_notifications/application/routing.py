@@ -89,7 +89,8 @@ class Outlet:
         robot = nearest(self._robots, address.org_unit)
         if robot is None:
             raise Unreachable(f"no group robot is configured for {address.org_unit}")
-        return Route(robot, (address.public_phone,))
+        # The phone @-mentions the member in the group; an erased member is mentioned by no one.
+        return Route(robot, (address.public_phone,) if address.public_phone else ())
 
     def _secretaries(self, org_unit: str) -> Route:
         addresses = nearest(self._emails, org_unit)

@@ -153,6 +153,7 @@ def wording(notifier: Notifier, notice: Any) -> str:
                 roles=[Role.RESIDENT],
                 scope=notice.org_unit,
                 lifetime=timedelta(hours=hours),
+                via="sign_in_link",  # what the household reports with it came by this link
             )
         except MissingSecret:
             raise Undelivered(

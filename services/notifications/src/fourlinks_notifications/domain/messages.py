@@ -1,11 +1,14 @@
 """What each notice says, in Chinese first and in English. Only what its recipient may see: task
 and feedback references, categories, dates and links, never a resident's words or name (a group
-robot's message is read by the whole group)."""
+robot's message is read by the whole group); a category by its service matter's label, never as
+stored."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+
+from fourlinks_contracts.service_matters import matter_label
 
 
 class Message(StrEnum):
@@ -79,9 +82,13 @@ LOCALES = ("zh_CN", "en")
 
 
 def render(message: Message, params: Mapping[str, str], locale: str) -> str:
-    """The text of a notice; a missing parameter reads as empty, never as an error at sending."""
+    """The text of a notice; a missing parameter reads as empty, never as an error at sending; a
+    category reads as its service matter's label (what is not a code reads as "other")."""
     template = TEXTS[message].get(locale) or TEXTS[message]["zh_CN"]
-    return template.format_map(_Blank(params)).strip()
+    shown = dict(params)
+    if "category" in shown:
+        shown["category"] = matter_label(shown["category"], locale)
+    return template.format_map(_Blank(shown)).strip()
 
 
 class _Blank(dict[str, str]):

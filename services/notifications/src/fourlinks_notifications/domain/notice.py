@@ -20,6 +20,12 @@ from fourlinks_contracts.notifications import (
     NoticeRetried,
     NoticeSent,
 )
+from fourlinks_contracts.refusals import (
+    NOTICE_BEING_SENT,
+    NOTICE_GIVEN_UP,
+    NOTICE_NOT_DEAD_LETTER,
+    NOTICE_SENT,
+)
 from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.errors import StateConflict
 from fourlinks_kernel.events import DomainEvent
@@ -63,11 +69,13 @@ class Notice(Aggregate):
     def take(self, *, channel: str, now: datetime, lease: timedelta) -> int:
         """Take the notice for one attempt; refused while another sender holds it or once settled."""
         if self.sent:
-            raise StateConflict(f"notice {self.id} has been sent")
+            raise StateConflict(f"notice {self.id} has been sent", NOTICE_SENT)
         if self.given_up:
-            raise StateConflict(f"notice {self.id} was given up: a secretary may send it again")
+            raise StateConflict(
+                f"notice {self.id} was given up: a secretary may send it again", NOTICE_GIVEN_UP
+            )
         if self.lease_until is not None and now < self.lease_until:
-            raise StateConflict(f"notice {self.id} is being sent by another sender")
+            raise StateConflict(f"notice {self.id} is being sent by another sender", NOTICE_BEING_SENT)
         attempt = self.attempts + 1
         self._record(
             NoticeAttempted(notice_id=self.id, attempt=attempt, channel=channel, lease_until=now + lease)
@@ -107,7 +115,9 @@ class Notice(Aggregate):
     def send_again(self) -> None:
         """A secretary sends a dead letter again: the full round of attempts starts over."""
         if not self.given_up:
-            raise StateConflict(f"notice {self.id} is not a dead letter: only those are sent again")
+            raise StateConflict(
+                f"notice {self.id} is not a dead letter: only those are sent again", NOTICE_NOT_DEAD_LETTER
+            )
         self._record(NoticeRetried(notice_id=self.id))
 
     def _ensure_current(self, attempt: int) -> None:

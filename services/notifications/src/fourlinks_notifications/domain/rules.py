@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from fourlinks_contracts import assignments as task_events
 from fourlinks_contracts import feedback as feedback_events
+from fourlinks_contracts.service_matters import matter_code
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_notifications.domain.messages import Message
 
@@ -73,8 +74,11 @@ class FeedbackFacts:
 
 
 def task_params(task: TaskFacts, **more: str) -> dict[str, str]:
-    """A task's reference (its id's first eight characters), category and page."""
-    return {"task": task.task_id[:8], "category": task.category, "path": f"/tasks/{task.task_id}", **more}
+    """A task's reference (its id's first eight characters), category and page: the category as
+    its code of the catalogue, never as stored (old tasks hold free text, which a group must not
+    read); the text shows its label."""
+    category = matter_code(task.category)
+    return {"task": task.task_id[:8], "category": category, "path": f"/tasks/{task.task_id}", **more}
 
 
 def task_drafts(event: DomainEvent, task: TaskFacts) -> list[Draft]:

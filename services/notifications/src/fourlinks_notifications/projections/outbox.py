@@ -52,7 +52,7 @@ members = Table(
     "notify_members",
     metadata,
     Column("member_id", ID, primary_key=True),
-    Column("public_phone", String(40), nullable=False),
+    Column("public_phone", String(40)),
 )
 phones = Table(
     "notify_phones",
@@ -105,13 +105,14 @@ class OutboxProjection:
     """The notices, made once per event and recipient, and the facts they are made from."""
 
     name: ClassVar[str] = "notifications.outbox"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: a member's public phone is personal data (nullable, erasable)
     metadata: ClassVar[MetaData] = metadata
     subjects: ClassVar[str | None] = None
     handles: ClassVar[frozenset[str]] = frozenset(
         {
             "MemberRegistered",
             "MemberProfileUpdated",
+            "MemberErased",
             "ResidentAdded",
             "ResidentErased",
             "EnterpriseRegistered",
@@ -209,6 +210,8 @@ def _members(conn: Connection, event: DomainEvent, position: int) -> bool:
         case member_events.MemberRegistered() | member_events.MemberProfileUpdated():
             row = {"member_id": event.member_id, "public_phone": event.public_phone}
             upsert_row(conn, members, row, ["member_id"])
+        case member_events.MemberErased():
+            update_rows(conn, members, {"member_id": event.member_id}, {"public_phone": None})
         case member_events.EnterpriseRegistered():
             _phone(conn, event.contact_person_id, event.enterprise_id, event.contact_phone, position)
         case member_events.ResidentAdded():
