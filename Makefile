@@ -9,12 +9,12 @@ export UV_LINK_MODE ?= copy
 # of compiling its imports again (where PYTHONDONTWRITEBYTECODE is set, every time).
 export UV_COMPILE_BYTECODE ?= 1
 
-.PHONY: up test env lint typecheck pytest isolation clean fuzz bench bench-quick browser monitoring go-tools soak
+.PHONY: up test env lint typecheck pytest isolation clean fuzz bench bench-quick browser print-tools monitoring go-tools soak
 
 up: env ## run nats-server, the four services and the console on SQLite under ./var
 	$(RUN) fourlinks up
 
-test: env browser monitoring go-tools lint typecheck isolation pytest ## lint, types, package isolation, tests
+test: env browser print-tools monitoring go-tools lint typecheck isolation pytest ## lint, types, package isolation, tests
 
 env: | $(UV)
 	@$(UV) sync --locked --all-packages --quiet
@@ -29,6 +29,12 @@ browser: ## what the console's browser tests drive: Debian's chromium and a Chin
 	  echo "installing Debian's chromium and fonts-wqy-zenhei for the console's browser tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; }
+
+print-tools: ## what the printed cards' tests run: poppler's pdftoppm and pdffonts, zbar's zbarimg (an independent QR decoder)
+	@{ command -v pdftoppm >/dev/null && command -v zbarimg >/dev/null && [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; } || { \
+	  echo "installing Debian's poppler-utils, zbar-tools and fonts-wqy-zenhei for the printed cards' tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends poppler-utils zbar-tools fonts-wqy-zenhei >/dev/null; }
 
 monitoring: ## what the deploy tests run: promtool (Debian's prometheus) for the alert rules, kubectl for kustomize
 	@command -v promtool >/dev/null || { \

@@ -21,6 +21,7 @@ PUBLIC = {
     "/asyncapi",
     "/service-matters",
     "/public/follow-up/{reference}",  # states and dates only (a resident's receipt)
+    "/doorway/{token}",  # a printed card's signed link: the household's member now
 }
 
 

@@ -44,7 +44,9 @@ async def test_a_households_feedback_records_how_it_signed_in_and_cannot_say_oth
     by_link = _resident(d, household, "sign_in_link")
     texted = await d.post(d.feedback, "/feedback", _problem(household), by_link)
     assert await _channel_of(d, texted) == ("sign_in_link", False)
-    pretending = await d.feedback.post("/feedback", json=_problem(household, channel="card_qr"), headers=by_link)
+    pretending = await d.feedback.post(
+        "/feedback", json=_problem(household, channel="card_qr"), headers=by_link
+    )
     assert pretending.status_code == 422, pretending.text
     assert "channel" in pretending.text
 

@@ -2,15 +2,20 @@
 // (golang.org/x/mod/sumdb/note and sumdb/tlog), sharing no code with the log: the checkpoint's
 // signature, the signed root rebuilt from the C2SP tlog-tiles the log publishes, an inclusion
 // proof of any leaf from those tiles, and optionally an event's proof from `fourlinks audit prove`
-// and the consistency of an auditor's earlier checkpoint with the current one.
+// and the consistency of an auditor's earlier checkpoint with the current one; with -witness, the
+// witnesses' C2SP tlog-cosignature/v1 cosignatures on the checkpoint (checked by note.Open through
+// a note.Verifier written here from the C2SP text) against a quorum.
 //
 //	tlogcheck -url http://127.0.0.1:8109 -key NAME+HASH+BASE64 [-proof proof.json] [-old old.checkpoint]
+//	          [-witness NAME+HASH+BASE64 ... [-quorum N]]
 //
 // Exit 0: everything holds; 1: something does not (said on stderr); 2: it could not run.
 package main
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -40,18 +45,29 @@ func main() {
 	key := flag.String("key", "", "the log's verifier key (name+hash+base64)")
 	proofFile := flag.String("proof", "", "an inclusion proof from `fourlinks audit prove` to check")
 	oldFile := flag.String("old", "", "an earlier checkpoint the current one must extend")
+	var witnessKeys keyList
+	flag.Var(&witnessKeys, "witness", "a witness's cosignature/v1 key (name+hash+base64); repeatable")
+	quorum := flag.Int("quorum", -1, "how many -witness witnesses must have cosigned (default: a majority)")
 	flag.Parse()
 	if *url == "" || *key == "" {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(strings.TrimSuffix(*url, "/"), *key, *proofFile, *oldFile); err != nil {
+	witnesses, err := cosigners(witnessKeys)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "the witness key:", err)
+		os.Exit(2)
+	}
+	if *quorum < 0 {
+		*quorum = len(witnesses)/2 + 1
+	}
+	if err := run(strings.TrimSuffix(*url, "/"), *key, *proofFile, *oldFile, witnesses, *quorum); err != nil {
 		fmt.Fprintln(os.Stderr, "NOT VERIFIED:", err)
 		os.Exit(1)
 	}
 }
 
-func run(url, key, proofFile, oldFile string) error {
+func run(url, key, proofFile, oldFile string, witnesses []*cosignatureV1, quorum int) error {
 	verifier, err := note.NewVerifier(key)
 	if err != nil {
 		return fmt.Errorf("the verifier key: %w", err)
@@ -68,6 +84,11 @@ func run(url, key, proofFile, oldFile string) error {
 		current.origin, current.tree.N, current.tree.Hash, verifier.Name())
 	if current.origin != verifier.Name() {
 		return fmt.Errorf("the origin %q is not the key's name %q", current.origin, verifier.Name())
+	}
+	if len(witnesses) > 0 {
+		if err := checkCosignatures(msg, verifier, witnesses, quorum); err != nil {
+			return err
+		}
 	}
 	tiles := &tileFetcher{url: url}
 	hashes := tlog.TileHashReader(current.tree, tiles)
@@ -316,4 +337,83 @@ func fetch(url string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: %s", url, reply.Status)
 	}
 	return body, nil
+}
+
+// keyList collects a repeated flag.
+type keyList []string
+
+func (k *keyList) String() string     { return strings.Join(*k, ",") }
+func (k *keyList) Set(v string) error { *k = append(*k, v); return nil }
+
+// cosignatureV1 is a note.Verifier of a witness's cosignature as C2SP tlog-cosignature defines the
+// Ed25519 type: the key id is SHA-256(name || "\n" || 0x04 || public key)[:4], the signature is an
+// 8-byte big-endian POSIX time then the Ed25519 signature of "cosignature/v1\ntime <t>\n" and the
+// checkpoint's text. It remembers the time of the cosignature it verified.
+type cosignatureV1 struct {
+	name string
+	hash uint32
+	key  ed25519.PublicKey
+	at   int64
+}
+
+func cosigners(vkeys []string) ([]*cosignatureV1, error) {
+	var found []*cosignatureV1
+	for _, vkey := range vkeys {
+		name, rest, _ := strings.Cut(vkey, "+")
+		hash, b64, _ := strings.Cut(rest, "+")
+		raw, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil || len(raw) != 1+ed25519.PublicKeySize || raw[0] != 0x04 {
+			return nil, fmt.Errorf("%q is no cosignature/v1 key (type 0x04, Ed25519)", vkey)
+		}
+		id := sha256.Sum256(append([]byte(name+"\n\x04"), raw[1:]...))
+		if fmt.Sprintf("%x", id[:4]) != hash {
+			return nil, fmt.Errorf("%q: the hash does not match the name and key", vkey)
+		}
+		found = append(found, &cosignatureV1{name, binary.BigEndian.Uint32(id[:4]), raw[1:], 0})
+	}
+	return found, nil
+}
+
+func (c *cosignatureV1) Name() string    { return c.name }
+func (c *cosignatureV1) KeyHash() uint32 { return c.hash }
+
+func (c *cosignatureV1) Verify(msg, sig []byte) bool {
+	if len(sig) != 8+ed25519.SignatureSize {
+		return false
+	}
+	at := binary.BigEndian.Uint64(sig)
+	signed := append([]byte(fmt.Sprintf("cosignature/v1\ntime %d\n", at)), msg...)
+	if !ed25519.Verify(c.key, signed, sig[8:]) {
+		return false
+	}
+	c.at = int64(at)
+	return true
+}
+
+// checkCosignatures opens the checkpoint with the log's key and the witnesses' keys together (a
+// cosignature of a known witness that does not verify fails note.Open) and counts the witnesses.
+func checkCosignatures(msg []byte, log note.Verifier, witnesses []*cosignatureV1, quorum int) error {
+	known := []note.Verifier{log}
+	for _, w := range witnesses {
+		known = append(known, w)
+	}
+	n, err := note.Open(msg, note.VerifierList(known...))
+	if err != nil {
+		return fmt.Errorf("the checkpoint's signatures: %w", err)
+	}
+	var cosigned []string
+	for _, w := range witnesses {
+		for _, sig := range n.Sigs {
+			if sig.Name == w.name && sig.Hash == w.hash {
+				at := time.Unix(w.at, 0).UTC().Format(time.RFC3339)
+				cosigned = append(cosigned, fmt.Sprintf("%s at %s", w.name, at))
+			}
+		}
+	}
+	fmt.Printf("cosignatures: %d of %d witnesses (%d needed): %s\n",
+		len(cosigned), len(witnesses), quorum, strings.Join(cosigned, ", "))
+	if len(cosigned) < quorum {
+		return fmt.Errorf("%d of the %d witnesses cosigned the checkpoint, %d needed", len(cosigned), len(witnesses), quorum)
+	}
+	return nil
 }

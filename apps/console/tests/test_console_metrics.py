@@ -75,8 +75,18 @@ async def test_pages_and_calls_are_timed_by_route_template_never_by_id(console: 
     assert {"method": "GET", "route": "/callbacks", "status": "503"} in pages
     calls = samples(answer.text, "fourlinks_console_upstream_duration_seconds")
     assert {"service": "assignments", "method": "GET", "route": "/tasks/{id}", "status": "404"} in calls
-    assert {"service": "assignments", "method": "GET", "route": "/tasks/{id}/timeline", "status": "404"} in calls
-    assert {"service": "feedback", "method": "GET", "route": "/callbacks/due", "status": "unanswered"} in calls
+    assert {
+        "service": "assignments",
+        "method": "GET",
+        "route": "/tasks/{id}/timeline",
+        "status": "404",
+    } in calls
+    assert {
+        "service": "feedback",
+        "method": "GET",
+        "route": "/callbacks/due",
+        "status": "unanswered",
+    } in calls
     assert {"service": "members", "method": "GET", "route": "/org-units", "status": "200"} in calls
 
 

@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import base64
 import json
+import math
 import secrets
 import sys
 import time
@@ -37,6 +38,7 @@ from fourlinks_audit.transparency import (
     origin_changed,
     write_checkpoint,
 )
+from fourlinks_audit.witnessing import WitnessConfigError, Witnesses, parse_witnesses, quorum_of
 from fourlinks_contracts import full_registry
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.crypto import InMemoryKeyStore, PersonalDataCipher
@@ -139,6 +141,15 @@ def add_key_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def witnesses_of(settings: Settings) -> Witnesses:
+    """The witnesses that cosign the checkpoints (FOURLINKS_WITNESSES) and their quorum."""
+    try:
+        endpoints = parse_witnesses(settings.witnesses)
+        return Witnesses(endpoints, quorum_of(settings.witness_quorum, len(endpoints)))
+    except WitnessConfigError as exc:
+        raise CouldNotRun(str(exc)) from exc
+
+
 # -- the tiles and the checkpoints -----------------------------------------------------------------
 @contextmanager
 def _opened(
@@ -204,17 +215,29 @@ async def run_checkpoint(
     signing the published checkpoint within `checkpoint_seconds` of new events, keep one for good
     every `checkpoint_every_events` events or `checkpoint_every_minutes`, run the whole integrity
     check every `integrity_check_hours`, and publish checkpoint and tiles on `serve` (host, port)."""
-    key = signer(settings)
+    key, witnesses = signer(settings), witnesses_of(settings)
     async with tiles_and_checkpoints(settings) as (tiles, checkpoints):
         origin = log_origin(settings, checkpoints, key)
         if rebuild:
             tiles.drop()
         if not follow:
-            return await _sign_once(store, tiles, key, origin, checkpoints)
+            return await _sign_once(store, tiles, key, origin, checkpoints, witnesses=witnesses)
         published = PublishedTiles(tiles.engine)
-        server = asyncio.create_task(_publish(checkpoints, published, serve, settings)) if serve else None
+        server = (
+            asyncio.create_task(_publish(checkpoints, published, serve, settings, witnesses))
+            if serve
+            else None
+        )
         try:
-            await _follow(store, tiles, key=key, origin=origin, settings=settings, checkpoints=checkpoints)
+            await _follow(
+                store,
+                tiles,
+                key=key,
+                origin=origin,
+                settings=settings,
+                checkpoints=checkpoints,
+                witnesses=witnesses,
+            )
         finally:
             if server:
                 server.cancel()
@@ -222,7 +245,13 @@ async def run_checkpoint(
 
 
 async def _sign_once(
-    store: EventStore, tiles: TileStore, key: SignerKey, origin: str, checkpoints: CheckpointStore
+    store: EventStore,
+    tiles: TileStore,
+    key: SignerKey,
+    origin: str,
+    checkpoints: CheckpointStore,
+    *,
+    witnesses: Witnesses,
 ) -> int:
     try:
         await catch_up(store, tiles, progress=True)
@@ -230,8 +259,33 @@ async def _sign_once(
     except (LogGap, LogRewound, CheckpointRefused) as exc:
         print(str(exc), file=sys.stderr)
         return FINDINGS
+    if witnesses:
+        note = await witnessed(tiles, checkpoints, witnesses, kept_size=Checkpoint.of_note(note).size) or note
+        for state in witnesses.states:
+            if state.error:
+                print(
+                    f"no cosignature of the witness {state.endpoint.key.name}: {state.error}", file=sys.stderr
+                )
     sys.stdout.write(note)
     return INTACT
+
+
+async def witnessed(
+    tiles: TileStore, checkpoints: CheckpointStore, witnesses: Witnesses, *, kept_size: int
+) -> str | None:
+    """Ask the witnesses for the cosignatures the latest checkpoint lacks, store it with them
+    (kept for good too if it is the one of `kept_size`), and publish it once the quorum cosigned."""
+    latest = checkpoints.latest()
+    if latest is None:
+        return None
+    note = await witnesses.cosign(latest[1], tiles)
+    size = Checkpoint.of_note(note).size
+    if note != latest[1]:
+        checkpoints.add(size, note, kept=size == kept_size)
+    published = checkpoints.published()
+    if witnesses.quorum and witnesses.published(note) and (published is None or published[1] != note):
+        checkpoints.publish(note)
+    return note
 
 
 @dataclass
@@ -258,18 +312,24 @@ async def _follow(
     origin: str,
     settings: Settings,
     checkpoints: CheckpointStore,
+    witnesses: Witnesses,
 ) -> None:
     cadence, checked_at = _Cadence(time.monotonic() - settings.checkpoint_seconds), float("-inf")
+    wake_at = math.inf  # when a witness missing from the latest checkpoint is asked again
     while True:
         try:
             await catch_up(store, tiles)
             keep = cadence.keep_due(tiles.size, settings)
-            _, new = write_checkpoint(tiles, key, origin, checkpoints, kept=keep)
+            note, new = write_checkpoint(tiles, key, origin, checkpoints, kept=keep)
             if keep:
                 cadence.kept_size, cadence.kept_at = tiles.size, cadence.signed_at
                 log.info("checkpoint_kept", size=tiles.size)
             elif new:
                 log.debug("checkpoint_signed", size=tiles.size)
+            if witnesses:
+                # A witness down or refusing is said and asked again later; signing goes on.
+                note = await witnessed(tiles, checkpoints, witnesses, kept_size=cadence.kept_size) or note
+                wake_at = witnesses.next_attempt(note)
         except (LogGap, LogRewound, CheckpointRefused) as exc:
             # A finding is for people to settle (audit verify); a checkpointer that exited would
             # only be restarted into the same refusal. It keeps checking and publishing meanwhile.
@@ -291,28 +351,39 @@ async def _follow(
             log.info(
                 "integrity_checked", intact=found.intact, events=found.events, findings=len(found.findings)
             )
-        await _until_due(store, tiles.size, cadence.signed_at, settings)
+        await _until_due(store, tiles.size, cadence.signed_at, settings, wake_at=wake_at)
 
 
 async def _publish(
-    checkpoints: CheckpointStore, tiles: PublishedTiles, where: tuple[str, int], settings: Settings
+    checkpoints: CheckpointStore,
+    tiles: PublishedTiles,
+    where: tuple[str, int],
+    settings: Settings,
+    witnesses: Witnesses,
 ) -> None:
     # Only a following checkpointer serves HTTP: verify, prove and rebuilds load nothing of the web.
     import uvicorn  # noqa: PLC0415
 
     from fourlinks_audit.published import published_app  # noqa: PLC0415
 
-    app = published_app(checkpoints, settings.signers_path(), tiles=tiles, settings=settings)
+    app = published_app(
+        checkpoints, settings.signers_path(), tiles=tiles, settings=settings, witnesses=witnesses or None
+    )
     config = uvicorn.Config(app, host=where[0], port=where[1], log_level="warning")
     await uvicorn.Server(config).serve()
 
 
-async def _until_due(store: EventStore, signed_size: int, signed_at: float, settings: Settings) -> None:
+async def _until_due(
+    store: EventStore, signed_size: int, signed_at: float, settings: Settings, *, wake_at: float = math.inf
+) -> None:
     """Wait until events arrived and `checkpoint_seconds` passed since the last signing (the
-    first events of a new log at once), or an integrity check is due (the loop checks that)."""
+    first events of a new log at once), a witness is to be asked again (`wake_at`, monotonic), or
+    an integrity check is due (the loop checks that)."""
     started = time.monotonic()
     while time.monotonic() - started < settings.integrity_check_hours * 3600:
         await asyncio.sleep(FOLLOW_POLL_SECONDS)
+        if time.monotonic() >= wake_at:
+            return
         last, waited = await store.last_position(), time.monotonic() - signed_at
         if last > signed_size and (waited >= settings.checkpoint_seconds or not signed_size):
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -18,7 +19,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_assignments.application.queries import kpis
-from fourlinks_audit import anchors, digest, export, history, parallel, remote, replay, transparency
+from fourlinks_audit import anchors, digest, export, history, parallel, remote, replay, transparency, witness
+from fourlinks_audit.cosignatures import WitnessKey, WitnessSigner
 from fourlinks_audit.fresh import FreshPlace, fresh_place
 from fourlinks_audit.notes import NoteError, SignerKey
 from fourlinks_audit.services import READ_MODELS, projections_of
@@ -67,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     replaying = groups.add_parser(
         "replay", help="rebuild read models, now or as of a moment"
     ).add_subparsers()
+    _witness_commands(groups)
     services = sorted(READ_MODELS)
 
     one = audit.add_parser("history", help="every event of one aggregate, as JSON Lines")
@@ -213,8 +216,14 @@ async def _verify_remote(args: argparse.Namespace, settings: Settings) -> int:
     """An outside auditor's check of a published log: only the key and the URL."""
     try:
         key = anchors.verifier(settings, args.key)
+        witnesses = remote.Witnessed([WitnessKey.parse(k) for k in args.witness_key or []], args.quorum)
         report = await asyncio.to_thread(
-            remote.verify_remote, args.remote.rstrip("/"), key, proofs=args.proof or [], state=args.state
+            remote.verify_remote,
+            args.remote.rstrip("/"),
+            key,
+            proofs=args.proof or [],
+            state=args.state,
+            witnesses=witnesses,
         )
     except (anchors.CouldNotRun, remote.Unreachable, NoteError, OSError) as exc:
         print(f"could not verify: {exc}", file=sys.stderr)
@@ -281,6 +290,19 @@ def _transparency_commands(audit: Any) -> None:
         default=None,
         help="with --remote: the checkpoint saved last time; the log must extend it (then it is replaced)",
     )
+    verifying.add_argument(
+        "--witness-key",
+        action="append",
+        metavar="KEY",
+        help="with --remote: a witness's key (name+hash+base64, `fourlinks witness public-key`) whose "
+        "cosignature on the checkpoint counts; repeatable",
+    )
+    verifying.add_argument(
+        "--quorum",
+        type=int,
+        default=None,
+        help="with --remote: how many --witness-key witnesses must have cosigned (default: a majority)",
+    )
     verifying.set_defaults(run=_verify)
     sign = audit.add_parser(
         "checkpoint", help="bring the log's Merkle tiles up to date and sign a checkpoint; print the latest"
@@ -333,6 +355,86 @@ def _transparency_commands(audit: Any) -> None:
     keygen.set_defaults(run=_keygen)
     public = audit.add_parser("public-key", help="print the verifier key of the configured signing key")
     public.set_defaults(run=_public_key)
+
+
+def _witness_commands(groups: Any) -> None:
+    witnessing = groups.add_parser(
+        "witness", help="a witness of other parties' logs (C2SP tlog-witness): keygen, public-key, serve"
+    ).add_subparsers()
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("witness"),
+        help="the witness's directory: witness.key, logs, state.json, evidence/ (default ./witness)",
+    )
+    keygen = witnessing.add_parser(
+        "keygen", parents=[where], help="make the witness's key (DIR/witness.key) and print its public key"
+    )
+    keygen.add_argument("--name", required=True, help="the witness's name, e.g. witness.example.org/w1")
+    keygen.set_defaults(run=_witness_keygen)
+    public = witnessing.add_parser("public-key", parents=[where], help="print the witness's public key")
+    public.set_defaults(run=_witness_public_key)
+    serve = witnessing.add_parser(
+        "serve",
+        parents=[where],
+        help="answer POST /add-checkpoint for the logs in DIR/logs (`[ORIGIN] KEY` a line)",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (0.0.0.0 in a container)"
+    )
+    serve.add_argument("--port", type=int, default=8110, help="the port to listen on (default 8110)")
+    serve.set_defaults(run=_witness_serve)
+
+
+async def _witness_keygen(args: argparse.Namespace, settings: Settings) -> int:
+    path = args.dir / witness.KEY_FILE
+    if path.exists():
+        print(f"{path} exists: a witness keeps its key (a new one is a new witness)", file=sys.stderr)
+        return anchors.COULD_NOT_RUN
+    try:
+        key = WitnessSigner.generate(args.name)
+    except NoteError as exc:
+        print(str(exc), file=sys.stderr)
+        return anchors.COULD_NOT_RUN
+    args.dir.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(key.encoded() + "\n")
+    print(key.verifier.encoded())
+    print(
+        f"the key is in {path}; give the line above to the logs you witness and their auditors",
+        file=sys.stderr,
+    )
+    return 0
+
+
+async def _witness_public_key(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        print(WitnessSigner.parse((args.dir / witness.KEY_FILE).read_text()).verifier.encoded())
+    except (OSError, NoteError) as exc:
+        print(f"could not run: {exc}", file=sys.stderr)
+        return anchors.COULD_NOT_RUN
+    return 0
+
+
+async def _witness_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    try:
+        found = witness.Witness.open(args.dir)
+    except (OSError, NoteError, ValueError) as exc:
+        print(f"could not run: {exc}", file=sys.stderr)
+        return anchors.COULD_NOT_RUN
+    if not found.logs:
+        print(f"{args.dir / witness.LOGS_FILE} names no log to witness", file=sys.stderr)
+    log.info("witness_serving", witness=found.key.name, logs=sorted(found.logs), port=args.port)
+    config = uvicorn.Config(witness.witness_app(found), host=args.host, port=args.port, log_level="warning")
+    try:
+        await uvicorn.Server(config).serve()
+    finally:
+        found.close()
+    return 0
 
 
 async def _could_not_run(work: Any) -> int:

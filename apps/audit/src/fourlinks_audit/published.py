@@ -1,9 +1,10 @@
 """What the checkpointer publishes over HTTP while it follows the log: the latest signed checkpoint
 and the tree's hash tiles as C2SP tlog-tiles serves them (`/checkpoint`, `/tile/<L>/<N>[.p/<W>]`:
 anyone can rebuild the signed roots and prove any event's inclusion from them), the latest
-integrity check (`/integrity`) and the services' public event signing keys (`/signers`), for
-auditors, witnesses and the console. None holds personal data: sizes, hashes, positions, public
-keys (the tiles' leaves are hashes; the entries themselves are not served)."""
+integrity check (`/integrity`), the witnesses' cosigning (`/witnesses`) and the services' public
+event signing keys (`/signers`), for auditors, witnesses and the console. None holds personal data:
+sizes, hashes, positions, public keys (the tiles' leaves are hashes; the entries themselves are not
+served). With a witness quorum, `/checkpoint` is the latest checkpoint the quorum cosigned."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from fourlinks_audit.notes import Checkpoint
 from fourlinks_audit.tiles import PublishedTiles, TileName
 from fourlinks_audit.transparency import CheckpointStore
+from fourlinks_audit.witnessing import Witnesses
 from fourlinks_runtime.rate_limits import RateLimit
 from fourlinks_runtime.settings import Settings
 
@@ -63,10 +65,12 @@ def published_app(
     *,
     tiles: PublishedTiles | None = None,
     settings: Settings | None = None,
+    witnesses: Witnesses | None = None,
 ) -> FastAPI:
     """The checkpointer's small read-only HTTP face."""
     app = FastAPI(title="Four Links checkpoints", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.runtime = settings or Settings()  # whether rate limits apply
+    required = bool(witnesses and witnesses.quorum)
 
     @app.api_route("/signers", methods=["GET", "HEAD"])
     def signers_file() -> JSONResponse:
@@ -78,11 +82,14 @@ def published_app(
     @app.api_route("/checkpoint", methods=["GET", "HEAD"], dependencies=[Depends(CHECKPOINT_LIMIT)])
     def checkpoint() -> Response:
         """The latest signed checkpoint (C2SP tlog-checkpoint), cached a few seconds at most."""
-        latest = checkpoints.latest()
+        latest = checkpoints.published() if required else checkpoints.latest()
         if latest is None:
-            raise HTTPException(
-                404, "no checkpoint has been signed yet", headers={"Cache-Control": NOT_THERE}
+            said = (
+                "the witnesses' quorum has cosigned no checkpoint yet"
+                if required
+                else "no checkpoint has been signed yet"
             )
+            raise HTTPException(404, said, headers={"Cache-Control": NOT_THERE})
         return PlainTextResponse(latest[1], headers={"Cache-Control": SHORT_CACHE})
 
     @app.api_route("/tile/{path:path}", methods=["GET", "HEAD"], dependencies=[Depends(TILE_LIMIT)])
@@ -106,17 +113,55 @@ def published_app(
         latest = checkpoints.integrity()
         if latest is None:
             raise HTTPException(404, "no integrity check has run yet")
-        return JSONResponse(json.loads(latest))
+        witnessed = witness_report(checkpoints, witnesses)
+        return JSONResponse({**json.loads(latest), **({"witnesses": witnessed} if witnessed else {})})
 
     @app.get("/metrics")
     def metrics() -> Response:
         latest, signed = checkpoints.integrity(), checkpoints.latest()
         registry = integrity_metrics(json.loads(latest) if latest else None, signed[1] if signed else None)
+        if witnesses:
+            published = checkpoints.published()
+            witnesses.add_metrics(
+                registry, signed[1] if signed else None, published[1] if published else None
+            )
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    _health_and_witnesses(app, checkpoints, witnesses)
+    return app
+
+
+def witness_report(checkpoints: CheckpointStore, witnesses: Witnesses | None) -> dict[str, Any] | None:
+    """What the witnesses cosigned, and who is missing; None when none are configured."""
+    if not witnesses:
+        return None
+    latest, published = checkpoints.latest(), checkpoints.published()
+    return witnesses.report(latest[1] if latest else None, published[1] if published else None)
+
+
+def _health_and_witnesses(app: FastAPI, checkpoints: CheckpointStore, witnesses: Witnesses | None) -> None:
+    @app.get("/witnesses")
+    def witnessed() -> JSONResponse:
+        """Which witnesses cosigned the latest checkpoint, which did not and why, the quorum."""
+        found = witness_report(checkpoints, witnesses)
+        if found is None:
+            raise HTTPException(404, "no witnesses are configured (FOURLINKS_WITNESSES)")
+        return JSONResponse(found)
+
     @app.get("/health/live")
-    @app.get("/health/ready")
-    def health() -> dict[str, str]:
+    def live() -> dict[str, str]:
         return {"status": "ok"}
 
-    return app
+    @app.get("/health/ready")
+    def ready() -> dict[str, Any]:
+        """Ready whatever the witnesses do (a witness down must not take the published log off the
+        network), saying which cosignatures the latest checkpoint lacks."""
+        found = witness_report(checkpoints, witnesses)
+        if found is None:
+            return {"status": "ok"}
+        status = "ok" if not found["missing"] else "cosignatures missing"
+        return {
+            "status": status,
+            "quorum_met": len(found["cosigned_by"]) >= found["quorum"],
+            "witnesses": found,
+        }

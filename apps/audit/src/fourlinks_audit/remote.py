@@ -1,15 +1,18 @@
 """`fourlinks audit verify --remote URL`: an outside auditor's check of a published log with only
 its public key and URL — the checkpoint's signature, its root rebuilt from the published tiles
 (C2SP tlog-tiles), given events' inclusion, and that the log only grew since the checkpoint the
-auditor saved last time (kept in a local file, replaced only by one that extends it)."""
+auditor saved last time (kept in a local file, replaced only by one that extends it), and the
+cosignatures of the witnesses the auditor trusts (C2SP tlog-cosignature) against a quorum."""
 
 from __future__ import annotations
 
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+from fourlinks_audit.cosignatures import WitnessKey
 from fourlinks_audit.merkle import (
     check_consistency,
     consistency_proof,
@@ -88,7 +91,32 @@ class RemoteReport:
     findings: list[str] = field(default_factory=list)
 
 
-def verify_remote(url: str, key: VerifierKey, *, proofs: list[Path], state: Path | None) -> RemoteReport:
+@dataclass(frozen=True)
+class Witnessed:
+    """The witnesses an auditor trusts and how many of them must have cosigned (default: a majority)."""
+
+    keys: list[WitnessKey] = field(default_factory=list)
+    quorum: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.needed <= len(self.keys):
+            raise NoteError(f"a quorum of {self.needed} is more than the {len(self.keys)} witness keys given")
+
+    @property
+    def needed(self) -> int:
+        if self.quorum is not None:
+            return self.quorum
+        return len(self.keys) // 2 + 1 if self.keys else 0
+
+
+def verify_remote(
+    url: str,
+    key: VerifierKey,
+    *,
+    proofs: list[Path],
+    state: Path | None,
+    witnesses: Witnessed | None = None,
+) -> RemoteReport:
     """Check the published log at `url` with `key` only (Unreachable, NoteError when it cannot)."""
     report = RemoteReport()
     note = fetch(f"{url}/checkpoint").decode()
@@ -96,6 +124,8 @@ def verify_remote(url: str, key: VerifierKey, *, proofs: list[Path], state: Path
     report.held.append(f"checkpoint {checkpoint.origin} of {checkpoint.size:,} events: signed by {key.name}")
     if checkpoint.origin != key.name:
         report.findings.append(f"the origin {checkpoint.origin!r} is not the key's name {key.name!r}")
+    if witnesses and witnesses.keys:
+        _check_cosignatures(note, witnesses, report)
     tree = RemoteTree(url, checkpoint.size)
     if root_of(tree) != checkpoint.root:
         report.findings.append("the published tiles do not give the signed root")
@@ -106,6 +136,31 @@ def verify_remote(url: str, key: VerifierKey, *, proofs: list[Path], state: Path
     if state is not None:
         _check_grown(state, key, tree, current=checkpoint, note=note, report=report)
     return report
+
+
+def _check_cosignatures(note: str, witnesses: Witnessed, report: RemoteReport) -> None:
+    """Each trusted witness's cosignature on the checkpoint, and whether the quorum cosigned."""
+    cosigned: list[str] = []
+    for witness in witnesses.keys:
+        try:
+            at = witness.cosigned_at(note)
+        except NoteError as exc:
+            report.findings.append(str(exc))
+            continue
+        if at is not None:
+            cosigned.append(witness.name)
+            moment = datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+            report.held.append(f"cosigned by the witness {witness.name} at {moment}")
+    missing = [w.name for w in witnesses.keys if w.name not in cosigned]
+    if len(cosigned) < witnesses.needed:
+        report.findings.append(
+            f"{len(cosigned)} of the {len(witnesses.keys)} witnesses cosigned the checkpoint, "
+            f"{witnesses.needed} needed (none from {', '.join(missing)}): it may be a view shown to you alone"
+        )
+    else:
+        report.held.append(
+            f"{len(cosigned)} of {len(witnesses.keys)} witnesses cosigned it ({witnesses.needed} needed)"
+        )
 
 
 def _check_event(

@@ -134,6 +134,15 @@ class CheckpointDirectory:
         self._write(LATEST_FILE, note)
         return name
 
+    def publish(self, note: str) -> None:
+        """The latest checkpoint the witnesses' quorum cosigned: what /checkpoint serves when
+        witnesses are required."""
+        self._write(PUBLISHED_FILE, note)
+
+    def published(self) -> tuple[str, str] | None:
+        slot = self.path / PUBLISHED_FILE
+        return (str(slot), slot.read_text()) if slot.exists() else None
+
     def keep_integrity(self, answer: str) -> None:
         """The latest integrity check's result (JSON), beside the checkpoints."""
         self._write(INTEGRITY_FILE, answer)
@@ -153,6 +162,8 @@ class CheckpointDirectory:
 
 INTEGRITY_FILE = "integrity.json"
 LATEST_FILE = "latest"
+PUBLISHED_FILE = "published"
+LATEST_ROW, PUBLISHED_ROW = 1, 2  # audit_latest_checkpoint: the latest signed, the latest published
 checkpoints_metadata = MetaData()
 checkpoint_rows = Table(
     "audit_checkpoints",
@@ -211,6 +222,18 @@ class CheckpointTable:
                 upsert_row(conn, checkpoint_rows, row, ["tree_size"])
             upsert_row(conn, latest_rows, {"id": 1, "tree_size": size, "note": note}, ["id"])
         return f"checkpoint {size}"
+
+    def publish(self, note: str) -> None:
+        """The latest checkpoint the witnesses' quorum cosigned."""
+        row = {"id": PUBLISHED_ROW, "tree_size": _size_of(note), "note": note}
+        with self.engine.begin() as conn:
+            upsert_row(conn, latest_rows, row, ["id"])
+
+    def published(self) -> tuple[str, str] | None:
+        query = select(latest_rows.c.tree_size, latest_rows.c.note).where(latest_rows.c.id == PUBLISHED_ROW)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return (f"checkpoint {row.tree_size}", row.note) if row else None
 
     def keep_integrity(self, answer: str) -> None:
         with self.engine.begin() as conn:

@@ -8,7 +8,7 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(argv: list[str]) -> int:
     # The audit and bench commands load their applications only when asked: `fourlinks token`
     # stays quick.
-    if argv[:1] in (["audit"], ["replay"]):
+    if argv[:1] in (["audit"], ["replay"], ["witness"]):
         from fourlinks_audit.cli import main as audit
 
         return audit(argv)
@@ -86,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("audit", help="history, verify, digest, report, export (see: fourlinks audit -h)")
     commands.add_parser(
         "replay", help="rebuild read models, now or as of a moment (see: fourlinks replay -h)"
+    )
+    commands.add_parser(
+        "witness",
+        help="cosign other parties' logs' checkpoints (C2SP tlog-witness; see: fourlinks witness -h)",
     )
     commands.add_parser(
         "bench", help="benchmarks at district scale (see: fourlinks bench -h; needs fourlinks-cli[bench])"
@@ -156,6 +160,7 @@ def _parser() -> argparse.ArgumentParser:
     seed.set_defaults(run=_seed)
 
     _key_commands(commands)
+    _card_commands(commands)
 
     install = commands.add_parser("install", help="single-machine production: systemd units for fourlinks up")
     install.add_argument("--systemd", action="store_true", required=True, help="write systemd units")
@@ -172,6 +177,50 @@ def _parser() -> argparse.ArgumentParser:
     keygen = commands.add_parser("keygen", help="print a new base64 master key")
     keygen.set_defaults(run=lambda _: print(generate_master_key()) or 0)
     return parser
+
+
+def _card_commands(commands: Any) -> None:
+    from fourlinks_console.cards_pdf import Layout
+
+    cards = commands.add_parser("cards", help="service cards on paper").add_subparsers(metavar="action")
+    printing = cards.add_parser(
+        "print", help="a unit's service cards as a PDF, each household's with its QR code (docs/console.md)"
+    )
+    printing.add_argument("--unit", required=True, help="org-unit path, e.g. yuhang/s01/c001")
+    printing.add_argument("--out", type=Path, required=True, help="the PDF to write")
+    printing.add_argument("--layout", choices=[layout.value for layout in Layout], default=Layout.SHEET.value)
+    printing.add_argument("--member", default=None, help="only this member's card")
+    printing.add_argument(
+        "--revised-since", type=date.fromisoformat, default=None, help="only cards revised since YYYY-MM-DD"
+    )
+    printing.add_argument(
+        "--console-url",
+        default=None,
+        help="where the QR codes point (default FOURLINKS_CONSOLE_PUBLIC_URL, else the local console)",
+    )
+    printing.set_defaults(run=_print_cards)
+
+
+def _print_cards(args: argparse.Namespace) -> int:
+    from fourlinks_cli.cards import Printing, print_cards
+    from fourlinks_console.cards_pdf import Layout
+    from fourlinks_console.settings import ConsoleSettings
+
+    url = args.console_url or ConsoleSettings().public_url or "http://127.0.0.1:8100"
+    printing = Printing(
+        unit=args.unit,
+        out=args.out,
+        console_url=url,
+        layout=Layout(args.layout),
+        member=args.member,
+        revised_since=args.revised_since,
+    )
+    printed = asyncio.run(print_cards(Settings(), printing))
+    print(
+        f"{args.out}: {printed.cards} cards, {printed.copies} copies on {printed.pages} pages "
+        f"in {printed.seconds:.1f} s"
+    )
+    return 0
 
 
 def _key_commands(commands: Any) -> None:

@@ -12,10 +12,11 @@ from fastapi import Depends
 
 from fourlinks_console.people import CurrentPerson, Person
 from fourlinks_console.services import ServiceRefused
-from fourlinks_kernel.access import Role
 from fourlinks_runtime.guards import ONE_TASK_READERS, SECRETARIES, STAFF, TASK_READERS
 
-EVERYONE = (*STAFF, Role.INSPECTOR, Role.MEMBER, Role.HELPER, Role.RESIDENT)
+INSPECTOR, MEMBER, HELPER, RESIDENT = "inspector", "member", "helper", "resident"
+"""The roles no set of `fourlinks_runtime.guards` names alone (`fourlinks_kernel.access.Role`'s values)."""
+EVERYONE = (*STAFF, INSPECTOR, MEMBER, HELPER, RESIDENT)
 """Whoever signs in: the home page sends each to their own start."""
 
 
@@ -23,8 +24,8 @@ EVERYONE = (*STAFF, Role.INSPECTOR, Role.MEMBER, Role.HELPER, Role.RESIDENT)
 class Opens:
     """Who may open a page, and whose menu lists it (all of them unless narrower)."""
 
-    roles: tuple[Role, ...]
-    menu: tuple[Role, ...] | None = None
+    roles: tuple[str, ...]
+    menu: tuple[str, ...] | None = None
 
     def listed_for(self, person: Person) -> bool:
         """Whether the person's menu lists the page."""
@@ -43,15 +44,16 @@ PAGES: dict[str, Opens] = {
     "party_days": Opens(STAFF),
     "party_day": Opens(STAFF),
     "notices": Opens(SECRETARIES),
-    "checks": Opens(TASK_READERS, menu=(Role.INSPECTOR,)),  # the inspector's queue
+    "cards": Opens(SECRETARIES, menu=()),  # printing service cards: from the member and coverage pages
+    "checks": Opens(TASK_READERS, menu=(INSPECTOR,)),  # the inspector's queue
     "history": Opens(TASK_READERS),  # a task's history for whoever reads the unit's tasks
-    "mine": Opens((Role.MEMBER,)),
-    "my_tasks": Opens((Role.MEMBER,)),
-    "new_visit": Opens((Role.MEMBER,)),
-    "my_feedback": Opens((Role.RESIDENT,)),
+    "mine": Opens((MEMBER,)),
+    "my_tasks": Opens((MEMBER,)),
+    "new_visit": Opens((MEMBER, *SECRETARIES)),  # whoever may record a visit
+    "my_feedback": Opens((RESIDENT,)),
 }
 """Each page (its route's name) and who may open it."""
-HISTORY_OF: dict[str, tuple[Role, ...]] = {
+HISTORY_OF: dict[str, tuple[str, ...]] = {
     "task": TASK_READERS,
     "card": STAFF,
     "member": STAFF,
@@ -61,7 +63,7 @@ HISTORY_OF: dict[str, tuple[Role, ...]] = {
 the directory's (cards, members, a household's member) to staff."""
 
 
-def may(person: Person | None, roles: tuple[Role, ...]) -> bool:
+def may(person: Person | None, roles: tuple[str, ...]) -> bool:
     """Whether the person holds one of the roles."""
     return person is not None and person.has(*roles)
 
@@ -88,7 +90,7 @@ def opening(page: str) -> Any:
 
     def check(person: CurrentPerson) -> None:
         if not may(person, roles):
-            wanted = [role.value for role in roles]
+            wanted = [str(role) for role in roles]
             refused = f"this needs one of the roles: {', '.join(wanted)}"
             raise ServiceRefused(403, refused, code="role_needed", params={"roles": wanted})
 

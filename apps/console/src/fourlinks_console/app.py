@@ -19,8 +19,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fourlinks_console.metrics import ConsoleMetrics, PageTimer
 from fourlinks_console.pages import (
     callbacks,
+    cards,
     coverage,
     doorway,
     downloads,
@@ -35,7 +37,6 @@ from fourlinks_console.pages import (
     signin,
     tasks,
 )
-from fourlinks_console.metrics import ConsoleMetrics, PageTimer
 from fourlinks_console.people import SignInNeeded
 from fourlinks_console.services import ServiceRefused, Services, ServiceUnavailable
 from fourlinks_console.sessions import (
@@ -168,6 +169,7 @@ def create_app(settings: ConsoleSettings | None = None, runtime: Settings | None
         doorway,
         coverage,
         members,
+        cards,
         tasks,
         kpis,
         callbacks,

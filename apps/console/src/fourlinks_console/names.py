@@ -90,6 +90,48 @@ TASK_EVENTS = [
     N_("DeadlineMissed"),
     N_("TaskFlaggedForReassignment"),
 ]
+FEEDBACK_KINDS = [N_("problem"), N_("opinion"), N_("praise"), N_("question")]
+FEEDBACK_STATES = [
+    N_("submitted"),
+    N_("routed"),
+    N_("callback_due"),
+    N_("correction"),
+    N_("follow_up_due"),
+    N_("not_reached"),
+    N_("closed"),
+]
+FEEDBACK_STEPS = [
+    N_("submitted"),
+    N_("acknowledged"),
+    N_("handed to a task"),
+    N_("answered"),
+    N_("call-back scheduled (first)"),
+    N_("call-back scheduled (follow_up)"),
+    N_("call-back answered"),
+    N_("call-back not reached"),
+    N_("correction requested"),
+    N_("closed"),
+]
+"""The steps of a feedback item's public follow-up, as the feedback service names them."""
+CHANNELS = [N_("visit"), N_("phone"), N_("party_day"), N_("web"), N_("sign_in_link"), N_("card_qr")]
+"""How feedback reached the system (`fourlinks_contracts.feedback.Channel`)."""
+NOTICES = [
+    N_("task_assigned"),
+    N_("task_handed_back"),
+    N_("task_reopened"),
+    N_("deadline_approaching"),
+    N_("deadline_missed"),
+    N_("callback_due"),
+    N_("feedback_received"),
+    N_("feedback_routed"),
+    N_("feedback_answered"),
+    N_("callback_asked"),
+    N_("feedback_closed"),
+    N_("sign_in_link"),
+]
+"""The kinds of notice the notifier sends, and to whom, and by which channel."""
+RECIPIENTS = [N_("member"), N_("secretaries"), N_("household"), N_("enterprise")]
+NOTICE_CHANNELS = [N_("dingtalk"), N_("wecom"), N_("sms"), N_("email")]
 WITHHELD = {
     visibility.Guard.CONFIDENTIAL: N_("(confidential)"),
     visibility.Guard.ANONYMOUS: N_("(anonymous)"),

@@ -36,6 +36,11 @@ class ConsoleSettings(BaseSettings):
         default=False, description="a sign-in page listing the district's people (embedded use only)"
     )
     district: str = Field(default="yuhang", description="the root unit the local sign-in page lists")
+    public_url: str | None = Field(
+        default=None,
+        description="where residents reach the console: printed cards' QR codes point here "
+        "(default: the address the secretary printed from)",
+    )
     session_secret: SecretStr | None = None
     session_hours: float = Field(
         default=8.0, gt=0, le=24, description="a session ends this long after sign-in, whatever happens"

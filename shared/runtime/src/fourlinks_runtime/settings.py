@@ -159,6 +159,16 @@ class Settings(BaseSettings):
         description="the log's name in its checkpoints, e.g. yuhang.fourlinks.example/events (= the "
         "checkpoint key's name); fixed by the first checkpoint. Default: the key's name",
     )
+    witnesses: str | None = Field(
+        default=None,
+        description="the witnesses that cosign each checkpoint (C2SP tlog-witness): `KEY URL` entries, "
+        "separated by commas or newlines; KEY is the witness's vkey (`fourlinks witness public-key`)",
+    )
+    witness_quorum: int | None = Field(
+        default=None,
+        ge=0,
+        description="cosignatures a checkpoint needs to be published; default a majority of the witnesses",
+    )
     checkpoint_seconds: float = Field(
         default=3.0,
         gt=0,

@@ -47,7 +47,7 @@ async def kpis_page(
         services.get(token, "feedback", "/kpis/ranking", {"unit": root, "by": "child", "month": chosen}),
     )
     task_months, feedback_months = by_month(task_rows), by_month(feedback_rows)
-    trend = [
+    trend: list[dict[str, Any]] = [
         {"month": m, "tasks": task_months.get(m, {}), "feedback": feedback_months.get(m, {})} for m in months
     ]
     series = {name: [row["feedback"].get(name) for row in trend] for name in FEEDBACK_RATES}

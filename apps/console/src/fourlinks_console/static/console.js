@@ -16,15 +16,17 @@
     var series = [{ label: labels.month || "", value: function (_, i) { return i === null ? "" : data.months[i]; } }].concat(
       names.map(function (n, i) { return { label: labels[n] || n, stroke: colours[i % colours.length], width: 2, spanGaps: true }; })
     );
-    var width = Math.max(280, Math.min(holder.clientWidth || 800, 1100));
-    new uPlot({
-      width: width, height: 260, series: series,
+    function widthNow() { return Math.max(240, Math.min(holder.clientWidth || 800, 1100)); }
+    var plot = new uPlot({
+      width: widthNow(), height: 260, series: series,
       scales: { x: { time: false }, y: { range: [0, 100] } },
       axes: [
         { values: function (_, ticks) { return ticks.map(function (t) { return data.months[t] || ""; }); }, incrs: [1] },
         { values: function (_, ticks) { return ticks.map(function (t) { return t + "%"; }); } }
       ]
     }, columns, holder);
+    // Follow the holder's width (a phone turned, a window zoomed to 400 %): never wider than the page.
+    window.addEventListener("resize", function () { plot.setSize({ width: widthNow(), height: 260 }); });
   }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", drawTrend); } else { drawTrend(); }
 })();

@@ -148,7 +148,9 @@ async def board_summary(
     query = select(tasks.c.state, tasks.c.triaged_at, tasks.c.due_at).where(
         under(tasks.c.org_unit, unit), tasks.c.state.in_(OPEN_STATES), tasks.c.due_at.is_not(None)
     )
-    standings = Counter(deadline_of(row, policy=policy, now=now) for row in (await conn.execute(query)).mappings())
+    standings = Counter(
+        deadline_of(dict(row), policy=policy, now=now) for row in (await conn.execute(query)).mappings()
+    )
     return {
         "unit": unit,
         "raised": counts.get(TaskState.RAISED.value, 0),

@@ -26,9 +26,7 @@ def channel_of(actor: Actor, said: Channel | None) -> Channel:
         return came_by
     if said is None or said not in STAFF_CHANNELS:
         allowed = ", ".join(sorted(c.value for c in STAFF_CHANNELS))
-        raise InvalidCommand(
-            f"channel: say how this feedback reached you, one of {allowed}", field="channel"
-        )
+        raise InvalidCommand(f"channel: say how this feedback reached you, one of {allowed}", field="channel")
     return said
 
 

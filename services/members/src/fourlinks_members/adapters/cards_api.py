@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from fourlinks_contracts.members import ContactKind
 from fourlinks_kernel.access import ensure_scope
-from fourlinks_members.adapters.common import MinPosition, Secretary, unit_or_scope
 from fourlinks_kernel.errors import Gone
+from fourlinks_members.adapters.common import MinPosition, Secretary, unit_or_scope
 from fourlinks_members.application import answers, queries
 from fourlinks_members.application.access import household_erased
 from fourlinks_members.domain.doorway import LINK_CHARACTERS, DoorwayLink, doorway_key, opened, sealed

@@ -361,7 +361,9 @@ async def members_page(
         query = query.where(members.c.status == status)
     if over_capacity:
         query = query.where(members.c.status == "active", members.c.contact_count > members.c.capacity)
-    found = await page(conn, query.order_by(members.c.org_unit, members.c.member_id), limit=limit, offset=offset)
+    found = await page(
+        conn, query.order_by(members.c.org_unit, members.c.member_id), limit=limit, offset=offset
+    )
     for member in found["items"]:
         member["over_capacity"] = member_over_capacity(member)
     return found
@@ -369,7 +371,7 @@ async def members_page(
 
 def member_over_capacity(member: Mapping[str, Any]) -> bool:
     """An active member linked to more contacts than their capacity."""
-    return member["status"] == "active" and member["contact_count"] > member["capacity"]
+    return bool(member["status"] == "active" and member["contact_count"] > member["capacity"])
 
 
 @dataclass(frozen=True)
@@ -535,7 +537,9 @@ async def _covered_by(conn: AsyncConnection, card_ids: Sequence[str]) -> list[di
         firms = select(enterprises).where(enterprises.c.card_id.in_(chunk))
         found += [{**r, "kind": "household"} for r in (await conn.execute(homes)).mappings()]
         found += [{**r, "kind": "enterprise"} for r in (await conn.execute(firms)).mappings()]
-    return sorted(found, key=lambda k: (k["kind"], k["org_unit"], k.get("unit_no") or "", k.get("room") or ""))
+    return sorted(
+        found, key=lambda k: (k["kind"], k["org_unit"], k.get("unit_no") or "", k.get("room") or "")
+    )
 
 
 async def _unit_names_of(conn: AsyncConnection, paths: Sequence[str]) -> dict[str, str]:
@@ -593,7 +597,9 @@ def _chain(path: str) -> list[str]:
     return ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
 
 
-def _scope(homes: list[dict[str, Any]], covered: list[dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
+def _scope(
+    homes: list[dict[str, Any]], covered: list[dict[str, Any]], names: dict[str, str]
+) -> dict[str, Any]:
     """The contact scope: the buildings its households live in, how many households and enterprises."""
     buildings = sorted({names.get(k["org_unit"], k["org_unit"]) for k in homes})
     return {"buildings": buildings, "households": len(homes), "enterprises": len(covered) - len(homes)}
