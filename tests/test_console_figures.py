@@ -375,6 +375,13 @@ async def test_every_figure_a_page_shows_is_the_api_s_answer_to_the_same_reader(
         )
         assert shown == {"waiting": number(waiting["total"])}
 
+    member = place.api_token("member", place.member)
+    async with place.browser() as browser:
+        await signed_in(place, browser, f"member:{place.member}")
+        shown = figures_of(await browser.get("/me/tasks"))
+        mine = await place.api("assignments", f"/members/{place.member}/tasks", member)
+        assert shown == {"open_tasks": number(mine["total"])}
+
 
 ROLES = [SECRETARY, "administrator:yuhang", "auditor:yuhang", "inspector:yuhang", "member", "resident"]
 NOT_FOLLOWED = ("/signout", "/locale/", "/static/", "/signin")

@@ -39,8 +39,8 @@ from fourlinks_audit.witnessing import (
     Reply,
     WitnessConfigError,
     WitnessEndpoint,
-    WitnessFailed,
     Witnesses,
+    WitnessFailed,
     parse_witnesses,
     quorum_of,
 )

@@ -10,13 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from apps.console.tests.harness import signed_in_console
 from prometheus_client.parser import text_string_to_metric_families
 
-from fourlinks_console.app import create_app
 from fourlinks_console.metrics import call_route
-from fourlinks_console.services import Services
-from fourlinks_console.settings import ConsoleSettings
-from fourlinks_runtime.settings import Settings
 
 TASK = "0190bbbb-0000-7000-8000-000000000001"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-")
@@ -37,19 +34,7 @@ def services_answering(request: httpx.Request) -> httpx.Response:
 
 @pytest.fixture
 async def console(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    runtime = Settings(var_dir=tmp_path, jwt_secret="jwt-secret-for-the-console-tests-000000")
-    settings = ConsoleSettings(local_signin=True, session_secret="console-test-secret-of-enough-length-0000")
-    app = create_app(settings, runtime)
-    transport = httpx.MockTransport(services_answering)
-    app.state.services = Services(settings, transport=transport, metrics=app.state.metrics)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://console.test"
-    ) as client:
-        page = await client.get("/signin")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-        assert token, page.text[:500]
-        signed = await client.post("/signin/local", data={"csrf_token": token[1], "who": "secretary:yuhang"})
-        assert signed.status_code == 303, signed.text
+    async with signed_in_console(tmp_path, services_answering, "secretary:yuhang") as client:
         yield client
 
 

@@ -20,16 +20,13 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from apps.console.tests.harness import signed_in_console
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
-from fourlinks_console.app import create_app
 from fourlinks_console.exports import shown_width
-from fourlinks_console.services import Services
-from fourlinks_console.settings import ConsoleSettings
 from fourlinks_contracts.assignments import TaskState
 from fourlinks_contracts.service_matters import SERVICE_MATTERS
-from fourlinks_runtime.settings import Settings
 
 DISTRICT, STREET, COMMUNITY = "yuhang", "yuhang/s01", "yuhang/s01/c001"
 BUILDING, OTHER_BUILDING = f"{COMMUNITY}/b03", f"{COMMUNITY}/b05"
@@ -243,20 +240,7 @@ def services_answering(request: httpx.Request) -> httpx.Response:
 @pytest.fixture
 async def secretary(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     """The community's secretary, signed in to the console (Chinese: the default)."""
-    runtime = Settings(var_dir=tmp_path, jwt_secret="jwt-secret-for-the-console-tests-000000")
-    settings = ConsoleSettings(local_signin=True, session_secret="console-test-secret-of-enough-length-0000")
-    app = create_app(settings, runtime)
-    app.state.services = Services(settings, transport=httpx.MockTransport(services_answering))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://console.test"
-    ) as client:
-        page = await client.get("/signin")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-        assert token, page.text[:500]
-        signed = await client.post(
-            "/signin/local", data={"csrf_token": token[1], "who": f"secretary:{COMMUNITY}"}
-        )
-        assert signed.status_code == 303, signed.text
+    async with signed_in_console(tmp_path, services_answering, f"secretary:{COMMUNITY}") as client:
         ASKED.clear()
         yield client
 

@@ -13,13 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from apps.console.tests.harness import console_before, sign_in
 
-from fourlinks_console.app import create_app
 from fourlinks_console.figures import BOARD_STATES
-from fourlinks_console.services import Services
-from fourlinks_console.settings import ConsoleSettings
 from fourlinks_contracts.service_matters import SERVICE_MATTERS
-from fourlinks_runtime.settings import Settings
 
 HOUSEHOLD = "0190aaaa-0000-7000-8000-00000000beef"
 REFERENCE = "FL-20261130-ABCDEFGH"
@@ -58,22 +55,8 @@ def resident_link_token() -> str:
 
 @pytest.fixture
 async def console(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    runtime = Settings(var_dir=tmp_path, jwt_secret="jwt-secret-for-the-console-tests-000000")
-    settings = ConsoleSettings(local_signin=True, session_secret="console-test-secret-of-enough-length-0000")
-    app = create_app(settings, runtime)
-    app.state.services = Services(settings, transport=httpx.MockTransport(services_answering))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://console.test"
-    ) as client:
+    async with console_before(tmp_path, services_answering) as client:
         yield client
-
-
-async def signed_in(client: httpx.AsyncClient, form: dict[str, str], path: str = "/signin/local") -> None:
-    page = await client.get("/signin")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert token, page.text[:500]
-    signed = await client.post(path, data={"csrf_token": token[1], **form})
-    assert signed.status_code == 303, signed.text
 
 
 def choices_of(page: str, select_id: str) -> list[tuple[str, str]]:
@@ -86,7 +69,7 @@ def choices_of(page: str, select_id: str) -> list[tuple[str, str]]:
 async def test_a_resident_picks_a_service_matter_and_sees_old_free_text_as_other(
     console: httpx.AsyncClient,
 ) -> None:
-    await signed_in(console, {"t": resident_link_token()}, path="/r")
+    await sign_in(console, {"t": resident_link_token()}, path="/r")
     page = (await console.get("/r/feedback")).text
     choices = choices_of(page, "fb-category")
     assert choices == [("", "请选择服务事项"), *((m.code, m.zh) for m in SERVICE_MATTERS.values())]
@@ -112,7 +95,7 @@ async def test_the_public_follow_up_page_shows_the_label_never_what_was_typed(
 async def test_a_member_s_visit_and_a_secretary_s_task_choose_their_category_too(
     console: httpx.AsyncClient,
 ) -> None:
-    await signed_in(console, {"who": "secretary:yuhang"})
+    await sign_in(console, {"who": "secretary:yuhang"})
     visit = (await console.get("/me/visits/new", params={"kind": "household", "contact": HOUSEHOLD})).text
     assert [code for code, _ in choices_of(visit, "problem-category")] == ["", *SERVICE_MATTERS]
     board = (await console.get("/tasks", params={"unit": "yuhang"})).text

@@ -11,11 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from fourlinks_console.app import create_app
-from fourlinks_console.services import Services
-from fourlinks_console.settings import ConsoleSettings
-from fourlinks_runtime.settings import Settings
+from apps.console.tests.harness import signed_in_console
 
 UNIT = "yuhang/nanyuan/xinghe/b1"
 HOUSEHOLD = "0190aaaa-0000-7000-8000-00000000beef"
@@ -105,18 +101,7 @@ def services_answering(request: httpx.Request) -> httpx.Response:
 
 @pytest.fixture
 async def browser(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    runtime = Settings(var_dir=tmp_path, jwt_secret="jwt-secret-for-the-console-tests-000000")
-    settings = ConsoleSettings(local_signin=True, session_secret="console-test-secret-of-enough-length-0000")
-    app = create_app(settings, runtime)
-    app.state.services = Services(settings, transport=httpx.MockTransport(services_answering))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://console.test"
-    ) as client:
-        page = await client.get("/signin")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-        assert token, page.text[:500]
-        signed = await client.post("/signin/local", data={"csrf_token": token[1], "who": "secretary:yuhang"})
-        assert signed.status_code == 303, signed.text
+    async with signed_in_console(tmp_path, services_answering, "secretary:yuhang") as client:
         yield client
 
 

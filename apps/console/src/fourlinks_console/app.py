@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fourlinks_console.metrics import ConsoleMetrics, PageTimer
+from fourlinks_console.metrics import ConsoleMetrics, page_timer
 from fourlinks_console.pages import (
     callbacks,
     cards,
@@ -49,6 +49,7 @@ from fourlinks_console.sessions import (
 from fourlinks_console.settings import ConsoleSettings
 from fourlinks_console.uploads import PHOTO_FORM_BYTES
 from fourlinks_console.web import LOCALE_COOKIE, Pages, local_path, pages_of, query, see_other
+from fourlinks_runtime.app import RequestTimer
 from fourlinks_runtime.auth import RevokedTokens
 from fourlinks_runtime.edge import BodyLimit
 from fourlinks_runtime.errors import Refusal, invalid_fields
@@ -159,7 +160,7 @@ def create_app(settings: ConsoleSettings | None = None, runtime: Settings | None
     }
     app.add_middleware(FormLimit, limit=runtime.max_body_bytes, larger=with_photos)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(PageTimer, owner=app)
+    app.add_middleware(RequestTimer, observe=page_timer(app))
     app.mount("/static", StaticFiles(packages=[("fourlinks_console", "static")]), name="static")
     pages = (
         signin,

@@ -275,17 +275,18 @@ def _field(
 def _wrapped(pdf: FPDF, text: str, width: float, lines: int) -> list[str]:
     """The text broken into lines that fit the width, character by character (Chinese has no
     spaces to break at); the last line cut with … when more is left."""
-    found, current = [], ""
+    found, current, used = [], "", 0.0
     for char in text:
-        if pdf.get_string_width(current + char) > width:
+        wide = _char_width(pdf, char)
+        if used + wide > width and current:
             found.append(current)
-            current = char.lstrip()
+            current, used = char.lstrip(), (wide if char.strip() else 0.0)
         else:
-            current += char
+            current, used = current + char, used + wide
     found.append(current)
     if len(found) > lines:
         last = found[lines - 1]
-        while last and pdf.get_string_width(last + "…") > width:
+        while last and _width_of(pdf, last + "…") > width:
             last = last[:-1]
         found = [*found[: lines - 1], last + "…"]
     return found
@@ -304,7 +305,26 @@ def _text(
 
 def _width_at(pdf: FPDF, text: str, size: float) -> float:
     pdf.set_font(FAMILY, size=size)
-    return float(pdf.get_string_width(text))
+    return _width_of(pdf, text)
+
+
+def _width_of(pdf: FPDF, text: str) -> float:
+    return sum(_char_width(pdf, char) for char in text)
+
+
+_WIDTHS: dict[str, float] = {}
+"""Characters' widths at 1 pt by character (fpdf2 measures a string in ~60 µs: a page of cards
+measures thousands), the font being the one CJK font of the process."""
+
+
+def _char_width(pdf: FPDF, char: str) -> float:
+    """A character's width at the current font size (measured once per character)."""
+    if char not in _WIDTHS:
+        size = pdf.font_size_pt
+        pdf.set_font(FAMILY, size=1)
+        _WIDTHS[char] = float(pdf.get_string_width(char))
+        pdf.set_font(FAMILY, size=size)
+    return _WIDTHS[char] * pdf.font_size_pt
 
 
 def _qr(pdf: FPDF, link: str, x: float, y: float, size: float) -> None:

@@ -6,13 +6,13 @@ and says `{id}` for every other segment of its path."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
+from fourlinks_runtime.app import Observe, route_template
 from fourlinks_runtime.metrics import HTTP_BUCKETS
 
 ROUTE_WORDS = frozenset(
@@ -69,36 +69,20 @@ class ConsoleMetrics:
         self.calls.labels(service, method, call_route(path), shown).observe(seconds)
 
 
-class PageTimer:
-    """Times every answer of the console into `fourlinks_console_request_duration_seconds`,
-    labelled with the route template (never the path) and the status sent."""
+def page_timer(owner: FastAPI) -> Observe:
+    """What the runtime's request timer hands each answer of the console to:
+    `fourlinks_console_request_duration_seconds`, by route template and status sent."""
 
-    def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
-        self.app, self.owner = app, owner
+    def observe(scope: Scope, status: int, seconds: float) -> None:
+        metrics: ConsoleMetrics = owner.state.metrics
+        metrics.pages.labels(scope["method"], _template(scope), str(status)).observe(seconds)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started, status = time.perf_counter(), [500]
-
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            metrics: ConsoleMetrics = self.owner.state.metrics
-            metrics.pages.labels(scope["method"], _template(scope), str(status[0])).observe(
-                time.perf_counter() - started
-            )
+    return observe
 
 
 def _template(scope: Scope) -> str:
     """The route the request matched, as its template; the console's own files as one route."""
-    route = getattr(scope.get("route"), "path", None)
-    if route:
-        return str(route)
-    return "/static/{path}" if str(scope.get("path", "")).startswith("/static/") else "unmatched"
+    route = route_template(scope)
+    if route != "unmatched":
+        return route
+    return "/static/{path}" if str(scope.get("path", "")).startswith("/static/") else route

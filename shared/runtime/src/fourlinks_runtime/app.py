@@ -11,7 +11,7 @@ import gc
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -108,12 +108,16 @@ class RequestContext:
         await self.app(scope, receive, send)
 
 
-class RequestTimer:
-    """Times every request into `fourlinks_http_request_duration_seconds`, labelled with the route
-    template (never the path: ids are not labels) and the status sent."""
+Observe = Callable[[Scope, int, float], None]
+"""What a timer hands on for each request: its scope, the status sent, the seconds it took."""
 
-    def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
-        self.app, self.owner = app, owner
+
+class RequestTimer:
+    """Times every HTTP request and hands the scope, the status sent and the seconds to `observe`
+    (the services' and the console's metrics label them with the route template, never the path)."""
+
+    def __init__(self, app: ASGIApp, observe: Observe) -> None:
+        self.app, self.observe = app, observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -129,18 +133,29 @@ class RequestTimer:
         try:
             await self.app(scope, receive, sending)
         finally:
-            runtime = getattr(self.owner.state, "runtime", None)
-            if runtime is not None:
-                route = getattr(scope.get("route"), "path", "unmatched")
-                runtime.metrics.http_duration.labels(scope["method"], route, str(status[0])).observe(
-                    time.perf_counter() - started
-                )
+            self.observe(scope, status[0], time.perf_counter() - started)
+
+
+def route_template(scope: Scope) -> str:
+    """The route a request matched, as its template (`/tasks/{task_id}`), or "unmatched"."""
+    return str(getattr(scope.get("route"), "path", "unmatched"))
+
+
+def _timed_by_runtime(owner: FastAPI) -> Observe:
+    def observe(scope: Scope, status: int, seconds: float) -> None:
+        runtime = getattr(owner.state, "runtime", None)
+        if runtime is not None:
+            runtime.metrics.http_duration.labels(scope["method"], route_template(scope), str(status)).observe(
+                seconds
+            )
+
+    return observe
 
 
 def _install_request_context(app: FastAPI, settings: Settings, large_bodies: Mapping[str, int]) -> None:
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, larger=dict(large_bodies))
     app.add_middleware(RequestContext)
-    app.add_middleware(RequestTimer, owner=app)
+    app.add_middleware(RequestTimer, observe=_timed_by_runtime(app))
 
 
 def _operations_router(definition: ServiceDefinition, settings: Settings) -> APIRouter:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Header, Query, Request
 from pydantic import BaseModel
 
+from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.envelope import Actor, CommandContext
 from fourlinks_kernel.errors import ConcurrencyConflict, DomainError
 from fourlinks_kernel.ids import new_id
@@ -61,6 +62,14 @@ class CommandAccepted(BaseModel):
     id: str
     position: int
     duplicate: bool = False
+
+
+def scope_root(actor: Actor, unit: str | None) -> str:
+    """The unit a read asks about (the reader's whole scope when none is named), refused with 403
+    unless it lies within the reader's scope."""
+    root = (unit or actor.scope).strip("/")
+    ensure_scope(actor, root)
+    return root
 
 
 def command_context(request: Request, actor: Actor) -> CommandContext:

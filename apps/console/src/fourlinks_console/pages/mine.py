@@ -129,7 +129,9 @@ async def my_tasks(request: Request, person: CurrentPerson, at: int | None = Non
         person.token, "assignments", f"/members/{part(person.id)}/tasks", min_position=at
     )
     labels = await labels_for(request, person, Wanted().unit(*(t["origin_unit"] for t in tasks["items"])))
-    return pages_of(request).render(request, "me_tasks.html", {"tasks": tasks["items"], "labels": labels})
+    return pages_of(request).render(
+        request, "me_tasks.html", {"tasks": tasks["items"], "total": tasks["total"], "labels": labels}
+    )
 
 
 @router.get("/checks", name="checks", dependencies=[opening("checks")])

@@ -28,6 +28,7 @@ from fourlinks_runtime.http import (
     Unit,
     caught_up,
     dispatch,
+    scope_root,
 )
 
 router = APIRouter(tags=["tasks"])
@@ -58,8 +59,7 @@ async def hold_party_day(body: HoldPartyDay, request: Request, actor: Secretary)
 async def list_party_days(
     request: Request, actor: Staff, unit: Unit = None, min_position: MinPosition = None
 ) -> list[dict[str, Any]]:
-    root = (unit or actor.scope).strip("/")
-    ensure_scope(actor, root)
+    root = scope_root(actor, unit)
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         return await queries.party_days_under(conn, root)

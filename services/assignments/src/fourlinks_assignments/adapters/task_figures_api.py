@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, Request
 
 from fourlinks_assignments.application import answers, queries
 from fourlinks_assignments.application.reactions import zone
-from fourlinks_kernel.access import ensure_scope
 from fourlinks_runtime.edge import Instant
 from fourlinks_runtime.figures import end_of_day, ranking
 from fourlinks_runtime.guards import StaffOrInspector as Staff
@@ -20,6 +19,7 @@ from fourlinks_runtime.http import (
     Unit,
     caught_up,
     runtime_of,
+    scope_root,
 )
 
 router = APIRouter(tags=["tasks"])
@@ -39,8 +39,7 @@ async def kpis(
     as_of: AsOf = None,
     min_position: MinPosition = None,
 ) -> list[dict[str, Any]]:
-    root = (unit or actor.scope).strip("/")
-    ensure_scope(actor, root)
+    root = scope_root(actor, unit)
     runtime = await caught_up(request, min_position)
     moment = end_of_day(as_of, zone(runtime)) if as_of else runtime.clock()
     async with runtime.engine.connect() as conn:
@@ -68,8 +67,7 @@ async def recurring(
     unit: Unit = None,
     min_position: MinPosition = None,
 ) -> list[dict[str, Any]]:
-    root = (unit or actor.scope).strip("/")
-    ensure_scope(actor, root)
+    root = scope_root(actor, unit)
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         return await queries.recurring(conn, root, since=since, times=times)

@@ -15,7 +15,7 @@ from fourlinks_contracts.assignments import (
     TaskState,
 )
 from fourlinks_contracts.members import Urgency
-from fourlinks_kernel.access import Role, covers, ensure_scope
+from fourlinks_kernel.access import Role, covers
 from fourlinks_kernel.errors import NotAllowed
 from fourlinks_runtime.answers import list_of
 from fourlinks_runtime.edge import (
@@ -31,6 +31,7 @@ from fourlinks_runtime.http import (
     Unit,
     caught_up,
     runtime_of,
+    scope_root,
 )
 
 router = APIRouter(tags=["tasks"])
@@ -54,8 +55,7 @@ def _task_filter(
     ] = False,
 ) -> queries.TaskFilter:
     """Which tasks of a unit in the actor's scope a list shows (the same filters everywhere)."""
-    root = (unit or actor.scope).strip("/")
-    ensure_scope(actor, root)
+    root = scope_root(actor, unit)
     return queries.TaskFilter(
         unit=root,
         state=state,
@@ -159,8 +159,7 @@ async def task_actions(
 async def board_summary(
     request: Request, actor: Staff, unit: Unit = None, min_position: MinPosition = None
 ) -> dict[str, Any]:
-    root = (unit or actor.scope).strip("/")
-    ensure_scope(actor, root)
+    root = scope_root(actor, unit)
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         return await queries.board_summary(conn, root, policy=deadline_policy(runtime), now=runtime.clock())
@@ -170,8 +169,7 @@ async def board_summary(
 async def board(
     request: Request, actor: Staff, unit: Unit = None, min_position: MinPosition = None
 ) -> dict[str, int]:
-    root = (unit or actor.scope).strip("/")
-    ensure_scope(actor, root)
+    root = scope_root(actor, unit)
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         return await queries.board(conn, root)

@@ -40,6 +40,7 @@ from fourlinks_runtime.http import (
     dispatch,
     handle,
     runtime_of,
+    scope_root,
 )
 from fourlinks_runtime.http import CommandAccepted as BaseCommandAccepted
 from fourlinks_runtime.photos import PhotosSent, checked
@@ -263,8 +264,7 @@ async def list_feedback(
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
     if access.is_staff(actor):
-        root = (unit or actor.scope).strip("/")
-        ensure_scope(actor, root)
+        root = scope_root(actor, unit)
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         found = await queries.items_page(
@@ -329,8 +329,7 @@ async def public_follow_up(
 
 @router.get("/callbacks/due", summary="Call-backs to make now", response_model=list_of(answers.DueCallback))
 async def callbacks_due(request: Request, actor: Staff, unit: Unit = None) -> list[dict[str, Any]]:
-    root = (unit or actor.scope).strip("/")
-    ensure_scope(actor, root)
+    root = scope_root(actor, unit)
     runtime = await caught_up(request, None)
     async with runtime.engine.connect() as conn:
         due = await queries.callbacks_due(conn, root, runtime.clock())
@@ -345,8 +344,7 @@ async def callbacks_due(request: Request, actor: Staff, unit: Unit = None) -> li
 async def callbacks_summary(
     request: Request, actor: Staff, unit: Unit = None, min_position: MinPosition = None
 ) -> dict[str, Any]:
-    root = (unit or actor.scope).strip("/")
-    ensure_scope(actor, root)
+    root = scope_root(actor, unit)
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         return {"unit": root, "due": await queries.callbacks_due_count(conn, root, runtime.clock())}
@@ -412,8 +410,7 @@ async def kpis(
     as_of: AsOf = None,
     min_position: MinPosition = None,
 ) -> list[dict[str, Any]]:
-    root = (unit or actor.scope).strip("/")
-    ensure_scope(actor, root)
+    root = scope_root(actor, unit)
     runtime = await caught_up(request, min_position)
     zone = ZoneInfo(runtime.settings.timezone)
     moment = end_of_day(as_of, zone) if as_of else runtime.clock()

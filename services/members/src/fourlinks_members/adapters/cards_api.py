@@ -9,15 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from fourlinks_contracts.members import ContactKind
-from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.errors import Gone
-from fourlinks_members.adapters.common import MinPosition, Secretary, unit_or_scope
+from fourlinks_members.adapters.common import MinPosition, Secretary
 from fourlinks_members.application import answers, queries
 from fourlinks_members.application.access import household_erased
 from fourlinks_members.domain.doorway import LINK_CHARACTERS, DoorwayLink, doorway_key, opened, sealed
 from fourlinks_runtime.auth import HOUSEHOLD_ERASED
 from fourlinks_runtime.edge import Day, IdInQuery
-from fourlinks_runtime.http import Unit, caught_up
+from fourlinks_runtime.http import Unit, caught_up, scope_root
 from fourlinks_runtime.rate_limits import TOO_MANY, RateLimit
 from fourlinks_runtime.runtime import ServiceRuntime
 
@@ -75,8 +74,7 @@ async def cards_to_print(
     ] = None,
     min_position: MinPosition = None,
 ) -> list[dict[str, Any]]:
-    root = unit_or_scope(actor, unit)
-    ensure_scope(actor, root)
+    root = scope_root(actor, unit)
     since = datetime.combine(revised_since, time.min, tzinfo=UTC) if revised_since else None
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:

@@ -6,7 +6,6 @@ from typing import Annotated, TypeVar
 
 from pydantic import Field
 
-from fourlinks_kernel.envelope import Actor
 from fourlinks_runtime.edge import PersonName as Name
 from fourlinks_runtime.edge import Storable
 from fourlinks_runtime.guards import Administrator, MemberOrSecretary, Secretary, Staff
@@ -27,11 +26,6 @@ Phone = Annotated[str, Field(min_length=5, max_length=40, pattern=r"^[0-9+\- ()]
 Reason = Annotated[str, Field(min_length=2, max_length=500), Storable]
 
 
-def unit_or_scope(actor: Actor, unit: str | None) -> str:
-    """The unit a list is filtered by: the one asked for, else the actor's scope."""
-    return (unit or actor.scope).strip("/")
-
-
 __all__ = [
     "Administrator",
     "Anyone",
@@ -49,5 +43,4 @@ __all__ = [
     "Unit",
     "caught_up",
     "runtime_of",
-    "unit_or_scope",
 ]

@@ -29,7 +29,6 @@ from fourlinks_members.adapters.common import (
     Unit,
     caught_up,
     runtime_of,
-    unit_or_scope,
 )
 from fourlinks_members.application import access, answers, commands, handlers, queries
 from fourlinks_members.domain.contacts import NewResident
@@ -44,7 +43,7 @@ from fourlinks_runtime.edge import (
     Storable,
     UnitPath,
 )
-from fourlinks_runtime.http import command_context, dispatch
+from fourlinks_runtime.http import command_context, dispatch, scope_root
 
 router = APIRouter(tags=["households and enterprises"])
 CREDIT_CODE_PATTERN = r"^[0-9A-HJ-NP-RTUW-Y]{18}$"
@@ -266,8 +265,7 @@ async def list_households(
     offset: Offset = 0,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
-    root = unit_or_scope(actor, unit)
-    ensure_scope(actor, root)
+    root = scope_root(actor, unit)
     runtime = await caught_up(request, min_position)
     wanted = queries.ContactFilter(
         unit=root, covered=covered, due_before=runtime.today() if overdue else None
@@ -304,8 +302,7 @@ async def list_enterprises(
     offset: Offset = 0,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
-    root = unit_or_scope(actor, unit)
-    ensure_scope(actor, root)
+    root = scope_root(actor, unit)
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         return await queries.enterprises_page(
@@ -327,8 +324,7 @@ async def list_visits(
     offset: Offset = 0,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
-    root = unit_or_scope(actor, unit)
-    ensure_scope(actor, root)
+    root = scope_root(actor, unit)
     runtime = await caught_up(request, min_position)
     first, last = days_of(month or runtime.today().strftime("%Y-%m"))
     async with runtime.engine.connect() as conn:
@@ -445,8 +441,7 @@ for _kind in ContactKind:
 async def coverage(
     request: Request, actor: Staff, unit: Unit = None, min_position: MinPosition = None
 ) -> dict[str, Any]:
-    root = unit_or_scope(actor, unit)
-    ensure_scope(actor, root)
+    root = scope_root(actor, unit)
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         return await queries.coverage(conn, root)
@@ -460,8 +455,7 @@ async def coverage(
 async def coverage_below(
     request: Request, actor: Staff, unit: Unit = None, min_position: MinPosition = None
 ) -> list[dict[str, Any]]:
-    root = unit_or_scope(actor, unit)
-    ensure_scope(actor, root)
+    root = scope_root(actor, unit)
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         return await queries.coverage_below(conn, root)
@@ -481,8 +475,7 @@ async def uncovered(
     offset: Offset = 0,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
-    root = unit_or_scope(actor, unit)
-    ensure_scope(actor, root)
+    root = scope_root(actor, unit)
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         return await queries.uncovered_page(conn, kind, root, limit=limit, offset=offset)

@@ -22,12 +22,11 @@ from fourlinks_members.adapters.common import (
     Staff,
     Unit,
     caught_up,
-    unit_or_scope,
 )
 from fourlinks_members.application import access, answers, commands, handlers, queries
 from fourlinks_members.domain.cards import card_id_for
 from fourlinks_runtime.edge import Body, Choice, EntityId, IdInPath, Label, Line, Note, UnitPath
-from fourlinks_runtime.http import command_context, dispatch, runtime_of
+from fourlinks_runtime.http import command_context, dispatch, runtime_of, scope_root
 
 router = APIRouter(tags=["members"])
 Matters = list[Label]
@@ -306,8 +305,7 @@ async def list_members(
     offset: Offset = 0,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
-    root = unit_or_scope(actor, unit)
-    ensure_scope(actor, root)
+    root = scope_root(actor, unit)
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         return await queries.members_page(

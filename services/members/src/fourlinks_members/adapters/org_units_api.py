@@ -19,7 +19,7 @@ from fourlinks_members.application import commands, handlers, queries
 from fourlinks_members.domain.org_units import unit_id_for
 from fourlinks_members.projections.org_units import OrgUnitsProjection
 from fourlinks_runtime.edge import UNIT_CODE, Body, Choice, IdInPath, Name, UnitPath
-from fourlinks_runtime.http import dispatch
+from fourlinks_runtime.http import dispatch, scope_root
 
 router = APIRouter(prefix="/org-units", tags=["org units"])
 CODE = f"^{UNIT_CODE}$"
@@ -91,8 +91,7 @@ async def list_org_units(
 ) -> list[OrgUnitView]:
     runtime = runtime_of(request)
     await runtime.wait_for(min_position, projection=OrgUnitsProjection.name)
-    root = (unit or actor.scope).strip("/")
-    ensure_scope(actor, root)
+    root = scope_root(actor, unit)
     async with runtime.engine.connect() as conn:
         rows = await queries.org_units_under(conn, root)
     return [OrgUnitView.model_validate(r) for r in rows]

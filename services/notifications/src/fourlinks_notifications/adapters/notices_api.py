@@ -12,7 +12,6 @@ from pydantic import BaseModel
 
 from fourlinks_contracts.refusals import CONTACT_NOT_REGISTERED
 from fourlinks_directory.members_directory import household_erased
-from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.errors import Gone, NotFound
 from fourlinks_notifications.application import answers, handlers, queries
 from fourlinks_notifications.application.commands import RequestSignInLink, SendAgain
@@ -28,6 +27,7 @@ from fourlinks_runtime.http import (
     caught_up,
     command_context,
     dispatch,
+    scope_root,
 )
 
 router = APIRouter(tags=["notices"])
@@ -55,8 +55,7 @@ async def list_notices(
     offset: Offset = 0,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
-    root = (unit or actor.scope).strip("/")
-    ensure_scope(actor, root)
+    root = scope_root(actor, unit)
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         total, rows = await queries.notices_in(
