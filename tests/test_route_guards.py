@@ -50,6 +50,7 @@ OPEN_CONSOLE_PAGES = {
     "/r": "a household's sign-in link: a confirmation page, signed in by POST",
     "/d/{link}": "a printed card's doorway: its member now (the members service checks the link)",
     "/d/{link}/report": "a report from a card's doorway (CSRF-checked, the link checked again)",
+    "/d/{link}/code": "a code texted to the reporter's phone at a card's doorway (CSRF-checked)",
     "/health/live": "probes",
     "/health/ready": "probes",
     "/metrics": "Prometheus, on the internal network only (never through the Ingress)",

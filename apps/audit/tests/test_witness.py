@@ -15,6 +15,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from fourlinks_audit.anchors import CouldNotRun, witnesses_of
 from fourlinks_audit.cosignatures import WitnessKey, WitnessSigner, with_cosignatures
 from fourlinks_audit.merkle import LeafList, consistency_proof, leaf_hash, root_of
 from fourlinks_audit.notes import (
@@ -44,6 +45,7 @@ from fourlinks_audit.witnessing import (
     parse_witnesses,
     quorum_of,
 )
+from fourlinks_runtime.settings import Settings
 
 LOG = SignerKey.generate("witnessed.fourlinks.example/events")
 ORIGIN = LOG.name
@@ -294,7 +296,7 @@ async def test_the_checkpointer_learns_a_witness_s_size_from_its_409_and_proves_
     assert "another history" in (witnesses.states[0].error or "")
 
 
-def test_the_witnesses_setting_and_the_quorum_are_checked() -> None:
+def test_the_witnesses_setting_and_the_quorum_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     key = WitnessSigner.generate("w1.example/witness").verifier.encoded()
     assert parse_witnesses(f"{key} https://w1.example/\n") == [
         WitnessEndpoint(WitnessKey.parse(key), "https://w1.example")
@@ -307,3 +309,9 @@ def test_the_witnesses_setting_and_the_quorum_are_checked() -> None:
     assert quorum_of(1, 3) == 1
     with pytest.raises(WitnessConfigError, match="QUORUM is 4"):
         quorum_of(4, 3)
+    monkeypatch.setenv("FOURLINKS_WITNESSES", f"{key} https://w1.example")
+    monkeypatch.setenv("FOURLINKS_WITNESS_QUORUM", "")  # compose passes an unset variable on so
+    assert witnesses_of(Settings()).quorum == 1
+    monkeypatch.setenv("FOURLINKS_WITNESS_QUORUM", "2")
+    with pytest.raises(CouldNotRun, match="QUORUM is 2 but 1 witnesses"):
+        witnesses_of(Settings())

@@ -209,7 +209,8 @@ class Witness:
         with self._lock:
             last = self.cosigned.get(checkpoint.origin)
             self._check(request, checkpoint, last)
-            cosigned = {**self.cosigned, checkpoint.origin: Cosigned(checkpoint.size, checkpoint.root, request.note)}
+            now_cosigned = Cosigned(checkpoint.size, checkpoint.root, request.note)
+            cosigned = {**self.cosigned, checkpoint.origin: now_cosigned}
             self._save(cosigned)  # on disk before the cosignature leaves: a restart never rolls it back
             self.cosigned = cosigned
         log.info("checkpoint_cosigned", origin=checkpoint.origin, size=checkpoint.size)

@@ -41,6 +41,9 @@ PAGES: dict[str, Opens] = {
     "task": Opens(ONE_TASK_READERS),  # a member only their own (the service says which)
     "kpis": Opens(STAFF),  # the feedback service's rates: staff
     "callbacks": Opens(STAFF),
+    "inbox": Opens(STAFF),  # the feedback service's items of a unit: staff (secretaries act on them)
+    "categories": Opens(STAFF),  # the services' counts by category: staff
+    "report": Opens(STAFF),  # the monthly street report: staff
     "party_days": Opens(STAFF),
     "party_day": Opens(STAFF),
     "notices": Opens(SECRETARIES),
@@ -51,6 +54,7 @@ PAGES: dict[str, Opens] = {
     "my_tasks": Opens((MEMBER,)),
     "new_visit": Opens((MEMBER, *SECRETARIES)),  # whoever may record a visit
     "my_feedback": Opens((RESIDENT,)),
+    "imports": Opens(SECRETARIES),  # rosters from Excel, through the members service's commands
 }
 """Each page (its route's name) and who may open it."""
 HISTORY_OF: dict[str, tuple[str, ...]] = {

@@ -23,16 +23,20 @@ from fourlinks_console.metrics import ConsoleMetrics, page_timer
 from fourlinks_console.pages import (
     callbacks,
     cards,
+    categories,
     coverage,
     doorway,
     downloads,
     history,
     home,
+    imports,
+    inbox,
     kpis,
     members,
     mine,
     notices,
     party_days,
+    report,
     residents,
     signin,
     tasks,
@@ -70,18 +74,20 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
 ]
 FAILED_PAGE = (
-    '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>出错了 · 四联</title></head>'
-    "<body><h1>出错了</h1><p>系统出了问题，您的操作可能没有完成。请稍后再试。</p>"
+    '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1"><title>出错了 · 四联</title></head>'
+    "<body><main><h1>出错了</h1><p>系统出了问题，您的操作可能没有完成。请稍后再试。</p>"
     '<p><a href="/">返回首页</a></p>'
-    "</body></html>"
+    "</main></body></html>"
 )
 """The 500 page when even the page could not be drawn (the sessions' store away, say)."""
 TOO_LARGE_PAGE = (
     '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
     "<title>提交的内容过大 · 四联</title></head>"
-    "<body><h1>提交的内容过大</h1><p>请求体过大 / the request body is larger than {limit} bytes。"
+    "<body><main><h1>提交的内容过大</h1><p>提交的内容超过了 {limit} 字节的上限。"
     "请减少照片或文字后再试。</p>"
-    '<p><a href="/">返回首页</a></p></body></html>'
+    '<p><a href="/">返回首页</a></p></main></body></html>'
 )
 
 
@@ -157,6 +163,7 @@ def create_app(settings: ConsoleSettings | None = None, runtime: Settings | None
         "/r/feedback": PHOTO_FORM_BYTES,
         "/d/{link}/report": PHOTO_FORM_BYTES,
         "/tasks/{task_id}/do/{action}": PHOTO_FORM_BYTES,
+        "/import": imports.ROSTER_FORM_BYTES,  # a district's roster
     }
     app.add_middleware(FormLimit, limit=runtime.max_body_bytes, larger=with_photos)
     app.add_middleware(SecurityHeaders)
@@ -174,10 +181,14 @@ def create_app(settings: ConsoleSettings | None = None, runtime: Settings | None
         tasks,
         kpis,
         callbacks,
+        inbox,
+        categories,
+        report,
         notices,
         party_days,
         history,
         downloads,
+        imports,
     )
     for module in pages:
         app.include_router(module.router)

@@ -144,10 +144,16 @@ def render(copies: Sequence[Copy], *, layout: Layout, words: Language) -> bytes:
     return bytes(pdf.output())
 
 
-def _document(layout: Layout) -> FPDF:
-    pdf = FPDF(unit="mm", format="A4" if layout == Layout.SHEET else (105, 148))  # A6
+def with_cjk_font(pdf: FPDF) -> None:
+    """Embed the installed CJK font in a document as `FAMILY` (a subset: what it prints). Every
+    PDF the console makes prints with it: the cards, the monthly report."""
     path, face = font_file()
     pdf.add_font(FAMILY, fname=str(path), collection_font_number=face)
+
+
+def _document(layout: Layout) -> FPDF:
+    pdf = FPDF(unit="mm", format="A4" if layout == Layout.SHEET else (105, 148))  # A6
+    with_cjk_font(pdf)
     pdf.set_auto_page_break(False)
     pdf.set_margins(MARGIN_MM, MARGIN_MM)
     pdf.set_title("党员“四联”服务卡")

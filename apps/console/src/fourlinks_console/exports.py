@@ -208,3 +208,23 @@ def _download(content: bytes, table: Table, extension: str, media_type: str) -> 
     name = quote(table.filename(extension), safe="")
     disposition = f"attachment; filename=\"{table.fallback(extension)}\"; filename*=UTF-8''{name}"
     return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})
+
+
+def table_sheet(sheet: Worksheet, columns: Sequence[Column], cells: list[list[Any]]) -> None:
+    """One sheet of a workbook of several, written as every download writes its one: a bold,
+    frozen header row with a filter, typed cells that never become formulas, fitted columns."""
+    _write(sheet, columns, cells)
+    sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = f"A1:{get_column_letter(max(len(columns), 1))}{len(cells) + 1}"
+    _fit(sheet, columns, cells)
+
+
+def sheet_name(text: str) -> str:
+    """Text as a sheet's name: without what Excel refuses there, at most 31 characters."""
+    return NOT_IN_NAMES.sub(" ", text).strip()[:31] or "Sheet"
+
+
+def attachment(content: bytes, *, name: str, fallback: str, media_type: str) -> Response:
+    """A file to download under its UTF-8 name (RFC 5987), with an ASCII name for old programs."""
+    disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+    return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})

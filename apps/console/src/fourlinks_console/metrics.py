@@ -26,6 +26,7 @@ ROUTE_WORDS = frozenset(
         *("reassign", "recurring", "reject", "reopen", "residents", "resolution", "retry", "return"),
         *("revoke", "route", "service-matters", "sign-in-link", "spot-check", "suggested-members"),
         *("summary", "tasks", "timeline", "transfer", "triage", "uncovered", "units", "unpark", "visits"),
+        *("categories", "duplicate"),  # the feedback inbox's and the categories' page
         "integrity",  # the checkpointer's
     }
 )

@@ -105,6 +105,7 @@ FEEDBACK_STEPS = [
     N_("acknowledged"),
     N_("handed to a task"),
     N_("answered"),
+    N_("marked as a duplicate"),
     N_("call-back scheduled (first)"),
     N_("call-back scheduled (follow_up)"),
     N_("call-back answered"),

@@ -75,6 +75,8 @@ SENTENCES: dict[str, str] = {
     "feedback_not_in_state": N_("This feedback is %(state)s: this cannot be done now."),
     "problem_is_a_task": N_("A problem is worked as a task, not answered directly."),
     "no_callback_due": N_("No call-back is due: call-backs follow the task's closure."),
+    "feedback_duplicate_of_itself": N_("An item cannot be a duplicate of itself: choose the original."),
+    "original_feedback_unknown": N_("The original must be a feedback item of the same community."),
     "already_rated": N_("This household has already rated its member for %(period)s."),
     "score_out_of_range": N_("A score is 1 to 5."),
     "comment_too_long": N_("The comment is too long: at most %(limit)s characters."),
@@ -124,11 +126,19 @@ SENTENCES: dict[str, str] = {
     "notice_being_sent": N_("This notice is being sent right now."),
     "notice_not_dead_letter": N_("Only notices that could not be delivered are sent again."),
     "sign_in_link_requested": N_("This sign-in link was already requested."),
+    # -- a reporter's phone confirmed by a texted code (a service card's doorway)
+    "phone_codes_unavailable": N_("No text message service is set up here, so phones are not confirmed."),
+    "phone_code_wrong": N_("That is not the code we texted (%(tries_left)s tries left)."),
+    "phone_code_expired": N_("The code has expired (it works for %(minutes)s minutes): ask for a new one."),
+    "phone_code_used": N_("The code was used already or tried too often: ask for a new one."),
+    "phone_confirmation_refused": N_("Your phone's confirmation has expired: confirm your phone again."),
     # -- photos
     "photo_refused": N_("This photo cannot be kept: %(problem)s."),
     "photo_not_uploaded": N_("A photo was not uploaded: choose it again."),
     # -- the console's own
     "too_many_photos": N_("At most %(limit)s photos at a time."),
+    "phone_not_confirmed": N_("First confirm your mobile phone: we text it a code."),
+    "code_not_sent": N_("The code could not be texted just now. Try again in a moment, or call your member."),
 }
 """The sentence of each code; `%(name)s` is filled with the parameter of that name."""
 
@@ -175,6 +185,8 @@ FIELD_LABELS: dict[str, str] = {
     "kind": N_("What is it?"),
     "notes": N_("Notes"),
     "visited_on": N_("Visited on"),
+    "phone": N_("Mobile phone"),
+    "code": N_("Code from the text message"),
 }
 """A field of a request by the label its form shows (for invalid_input)."""
 REASONS: dict[str, str] = {

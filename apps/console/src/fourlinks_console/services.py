@@ -128,9 +128,12 @@ class Services:
         body: dict[str, Any] | None = None,
         *,
         method: Literal["POST", "PUT"] = "POST",
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """A command; answers the service's acknowledgement (with the log `position`)."""
-        answer: dict[str, Any] = await self._call(method, token, service, path, json=body or {}, headers={})
+        """A command; answers the service's acknowledgement (with the log `position`). With an
+        `idempotency_key` the same command sent again is answered, not done again."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        answer: dict[str, Any] = await self._call(method, token, service, path, json=body or {}, headers=headers)
         return answer
 
     async def upload(

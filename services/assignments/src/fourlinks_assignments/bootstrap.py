@@ -8,6 +8,7 @@ from fourlinks_assignments import read_models
 from fourlinks_assignments.adapters import (
     party_days_api,
     photos_api,
+    search_api,
     task_commands_api,
     task_figures_api,
     task_reads_api,
@@ -38,6 +39,7 @@ def definition(settings: Settings) -> ServiceDefinition:
             task_figures_api.router,
             party_days_api.router,
             photos_api.router,
+            search_api.router,
         ),
         figures=FIGURES,
         large_bodies={"/tasks/{task_id}/photos": UPLOAD_LIMIT},

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from fourlinks_contracts import feedback, full_registry
 from fourlinks_feedback import read_models
-from fourlinks_feedback.adapters import photos_api
+from fourlinks_feedback.adapters import photos_api, search_api
 from fourlinks_feedback.adapters.feedback_api import router
 from fourlinks_feedback.application.access import household_erased
 from fourlinks_feedback.application.figures import FIGURES
@@ -28,7 +28,7 @@ def definition(settings: Settings) -> ServiceDefinition:
         registry=full_registry(),
         publishes=feedback.EVENTS,
         projections=read_models.PROJECTIONS,
-        routers=(router, photos_api.router),
+        routers=(router, photos_api.router, search_api.router),
         figures=FIGURES,
         large_bodies={"/photos": UPLOAD_LIMIT},
         policies=policies(settings.subject_prefix),

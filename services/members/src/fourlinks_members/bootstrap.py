@@ -6,7 +6,14 @@ from fastapi import FastAPI
 
 from fourlinks_contracts import full_registry, members
 from fourlinks_members import read_models
-from fourlinks_members.adapters import cards_api, contacts_api, members_api, names_api, org_units_api
+from fourlinks_members.adapters import (
+    cards_api,
+    contacts_api,
+    members_api,
+    names_api,
+    org_units_api,
+    search_api,
+)
 from fourlinks_members.application.access import household_erased
 from fourlinks_members.application.figures import FIGURES
 from fourlinks_runtime.app import create_app as create_service_app
@@ -31,6 +38,7 @@ def definition(settings: Settings | None = None) -> ServiceDefinition:
             contacts_api.router,
             names_api.router,
             cards_api.router,
+            search_api.router,
         ),
         figures=FIGURES,
         erased_household=household_erased,

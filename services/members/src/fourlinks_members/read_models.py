@@ -7,5 +7,6 @@ from collections.abc import Callable, Sequence
 from fourlinks_kernel.projection import Projection
 from fourlinks_members.projections.directory import DirectoryProjection
 from fourlinks_members.projections.org_units import OrgUnitsProjection
+from fourlinks_members.projections.search import SearchProjection
 
-PROJECTIONS: Sequence[Callable[[], Projection]] = (OrgUnitsProjection, DirectoryProjection)
+PROJECTIONS: Sequence[Callable[[], Projection]] = (OrgUnitsProjection, DirectoryProjection, SearchProjection)

@@ -11,6 +11,7 @@ from fourlinks_contracts import full_registry, notifications
 from fourlinks_notifications import read_models
 from fourlinks_notifications.adapters.channels import outlet_of
 from fourlinks_notifications.adapters.notices_api import router
+from fourlinks_notifications.adapters.phone_codes_api import router as phone_codes_router
 from fourlinks_notifications.application.figures import FIGURES
 from fourlinks_notifications.application.sender import Notifier, sender
 from fourlinks_notifications.domain.quiet import QuietHours
@@ -53,7 +54,7 @@ def definition(
         registry=full_registry(),
         publishes=notifications.EVENTS,
         projections=read_models.PROJECTIONS,
-        routers=(router,),
+        routers=(router, phone_codes_router),
         figures=FIGURES,
         workers=(sending(notify, channels, settings.timezone),),
     )
@@ -65,4 +66,5 @@ def create_app(settings: Settings | None = None, notify: NotifySettings | None =
     channels = Channels.read(notify.channels_file)
     app = create_service_app(definition(settings, notify, channels), settings)
     app.state.channels = channels
+    app.state.notify = notify
     return app

@@ -149,6 +149,16 @@ class FeedbackAnswered(FeedbackEvent):
     data_subject: str
 
 
+class FeedbackMarkedDuplicate(FeedbackEvent):
+    """An opinion, praise or question says again what another item of its unit said: it is closed
+    pointing to that item (the original), whose answer answers both."""
+
+    event_type: ClassVar[str] = "FeedbackMarkedDuplicate"
+    duplicate_of: str
+    original_reference: str
+    marked_by: str
+
+
 class CallbackScheduled(FeedbackEvent):
     """A call-back (回访) is due: after the task closed, or weeks later to ask if it stayed fixed."""
 
@@ -244,6 +254,7 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     FeedbackAcknowledged,
     FeedbackRouted,
     FeedbackAnswered,
+    FeedbackMarkedDuplicate,
     CallbackScheduled,
     SatisfactionRecorded,
     CallbackNotReached,

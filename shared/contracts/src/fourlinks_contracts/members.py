@@ -33,6 +33,12 @@ def community_or_above(path: str) -> str:
     return "/".join(path.split("/")[:COMMUNITY_DEPTH])
 
 
+def building_or_above(path: str) -> str:
+    """The building (grid, natural village) a path lies in, or the path itself above any building
+    (a community's own enterprises): where counts by building count it."""
+    return "/".join(path.split("/")[: COMMUNITY_DEPTH + 1])
+
+
 def group_unit(path: str, by: str) -> str | None:
     """The community or street a KPI row about `path` counts in (`by`: community or street)."""
     return unit_at_depth(path, COMMUNITY_DEPTH if by == "community" else STREET_DEPTH)
@@ -79,6 +85,14 @@ PARENT_LEVELS: dict[OrgLevel, tuple[OrgLevel, ...]] = {
     OrgLevel.NATURAL_VILLAGE: (OrgLevel.VILLAGE,),
     OrgLevel.BUILDING: (OrgLevel.COMMUNITY, OrgLevel.GRID),
 }
+CONTACT_LEVELS = (
+    OrgLevel.COMMUNITY,
+    OrgLevel.VILLAGE,
+    OrgLevel.GRID,
+    OrgLevel.NATURAL_VILLAGE,
+    OrgLevel.BUILDING,
+)
+"""Where members, households and enterprises are registered: a community or village and below."""
 
 
 class DeactivationReason(StrEnum):

@@ -58,6 +58,12 @@ FEEDBACK_NOT_IN_STATE = error_code(
 )
 PROBLEM_IS_A_TASK = error_code("problem_is_a_task", "a problem is worked as a task, not answered directly")
 NO_CALLBACK_DUE = error_code("no_callback_due", "no call-back is due: call-backs follow the task's closure")
+DUPLICATE_OF_ITSELF_FEEDBACK = error_code(
+    "feedback_duplicate_of_itself", "a feedback item cannot duplicate itself"
+)
+ORIGINAL_FEEDBACK_UNKNOWN = error_code(
+    "original_feedback_unknown", "the item named as the original is not a feedback item of this unit"
+)
 ALREADY_RATED = error_code("already_rated", "the household has already rated its member this month", "period")
 SCORE_OUT_OF_RANGE = error_code("score_out_of_range", "a score is 1 to 5")
 COMMENT_TOO_LONG = error_code("comment_too_long", "the comment is too long", "limit")
@@ -110,6 +116,20 @@ NOTICE_GIVEN_UP = error_code("notice_given_up", "the notice was given up: a secr
 NOTICE_BEING_SENT = error_code("notice_being_sent", "another sender is sending the notice now")
 NOTICE_NOT_DEAD_LETTER = error_code("notice_not_dead_letter", "only notices given up are sent again")
 SIGN_IN_LINK_REQUESTED = error_code("sign_in_link_requested", "this sign-in link was already requested")
+
+# -- a reporter's phone confirmed by a one-time code (a service card's doorway) --------------------------
+PHONE_CODES_UNAVAILABLE = error_code(
+    "phone_codes_unavailable", "no SMS provider is configured: phones are not confirmed by a code"
+)
+PHONE_CODE_WRONG = error_code("phone_code_wrong", "the code is not the one texted", "tries_left")
+PHONE_CODE_EXPIRED = error_code(
+    "phone_code_expired", "the code is older than its minutes: ask for another", "minutes"
+)
+PHONE_CODE_USED = error_code("phone_code_used", "the code was used, or tried too often: ask for another")
+PHONE_CONFIRMATION_REFUSED = error_code(
+    "phone_confirmation_refused",
+    "the phone confirmation is forged, expired, another household's, or not from a card's doorway",
+)
 
 # -- photos --------------------------------------------------------------------------------------------
 PHOTO_REFUSED = error_code(

@@ -56,6 +56,15 @@ def matter_label(category: str, language: str = "zh") -> str:
     return SERVICE_MATTERS[matter_code(category)].label(language)
 
 
+def matters_named(words: str) -> tuple[str, ...]:
+    """The codes whose label, Chinese or English, holds these words (维修 → repairs): what a search
+    by words finds a category by."""
+    wanted = " ".join(words.lower().split())
+    if not wanted:
+        return ()
+    return tuple(m.code for m in SERVICE_MATTERS.values() if wanted in m.zh or wanted in m.en.lower())
+
+
 def checked_matter(value: str) -> str:
     """A code of the catalogue, or a ValueError that lists the codes to choose from."""
     if value not in SERVICE_MATTERS:

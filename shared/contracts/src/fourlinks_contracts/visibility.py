@@ -100,6 +100,14 @@ def reads_guarded(actor: Actor, discretion: Discretion, *, own: bool = False) ->
     return own or (bool(SECRETARIES & set(actor.roles)) and scope_covers(actor.scope, discretion.unit))
 
 
+def guarded_scope(actor: Actor) -> str | None:
+    """The unit under which the actor reads the guarded fields of items not their own (as
+    `reads_guarded` decides item by item), for a query to filter on: a secretary's scope, else
+    None (nowhere: a search or a filter on a guarded field then passes over guarded items)."""
+    scope = actor.scope.strip("/")
+    return scope if SECRETARIES & set(actor.roles) and scope else None
+
+
 def withheld(actor: Actor, discretion: Discretion, fields: Fields, *, own: bool = False) -> list[str]:
     """The fields of `fields` this actor may not read in this item, sorted."""
     guards = discretion.guards

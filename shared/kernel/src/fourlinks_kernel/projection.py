@@ -29,6 +29,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fourlinks_kernel.columns import UtcDateTime
+from fourlinks_kernel.crypto import PersonalDataCipher
 from fourlinks_kernel.envelope import RecordedEvent, StoredEvent
 from fourlinks_kernel.errors import LogRegression
 from fourlinks_kernel.rows import batched_writes, sync_writer, write_turn
@@ -98,6 +99,17 @@ class BatchAware(Protocol):
         ...
 
 
+@runtime_checkable
+class Keyed(Protocol):
+    """A projection that keeps blind indexes (keyed digests) of the personal data it reads, such
+    as a search index: the runner hands it the store's cipher before it applies anything, so the
+    digests are computed from the decrypted values under the same index key the queries use."""
+
+    def use_cipher(self, cipher: PersonalDataCipher) -> None:
+        """Keep the cipher whose `blind_index` the projection digests with."""
+        ...
+
+
 @dataclass
 class ProjectionStatus:
     """What readiness and metrics report about one projection."""
@@ -157,6 +169,9 @@ class ProjectionRunner:
     ) -> None:
         self.projection = projection
         self.store = store
+        cipher = getattr(getattr(store, "codec", None), "cipher", None)  # a test's fake may have none
+        if isinstance(projection, Keyed) and cipher is not None:
+            projection.use_cipher(cipher)
         self.engine = engine
         self.batch_size = batch_size
         self.status = ProjectionStatus(projection.name)

@@ -43,6 +43,25 @@ def month_of(moment: datetime, zone: tzinfo) -> str:
     return as_utc(moment).astimezone(zone).strftime("%Y-%m")
 
 
+def month_range(month: str, zone: tzinfo) -> tuple[datetime, datetime]:
+    """A calendar month of the district's time zone ("2026-07") as its first moment and the first
+    moment after it, in UTC: what `month_of` answers that month for lies in between."""
+    year, number = (int(part) for part in month.split("-"))
+    start = datetime(year, number, 1, tzinfo=zone)
+    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def category_counts(counted: Mapping[tuple[str | None, str], int]) -> list[dict[str, Any]]:
+    """Counts by (building or None, category) as the rows of a `/kpis/categories` answer: the
+    most first, then by building and category."""
+    ranked_keys = sorted(counted, key=lambda key: (-counted[key], key[0] or "", key[1]))
+    return [
+        {"category": category, "unit": unit, "count": counted[(unit, category)]}
+        for unit, category in ranked_keys
+    ]
+
+
 class Sums:
     """Counts by name, summed over rows or over the counters kept for them."""
 

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fourlinks_contracts.assignments import DEFAULT_DEADLINE_DAYS, DEFAULT_REMINDER_FRACTION
@@ -188,6 +188,12 @@ class Settings(BaseSettings):
         default=True, description="rate limits on public and resident routes (off only for benchmarks)"
     )
     member_default_capacity: int = Field(default=20, ge=1, le=500, description="contacts a member serves")
+
+    @field_validator("witness_quorum", mode="before")
+    @classmethod
+    def _quorum_left_empty(cls, value: object) -> object:
+        """An empty FOURLINKS_WITNESS_QUORUM (compose passes an unset variable on so) is unset."""
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _embedded_nats(self) -> Settings:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fourlinks_assignments.application import answers, queries
 from fourlinks_assignments.application.reactions import zone
 from fourlinks_runtime.edge import Instant
-from fourlinks_runtime.figures import end_of_day, ranking
+from fourlinks_runtime.figures import end_of_day, month_of, ranking
 from fourlinks_runtime.guards import StaffOrInspector as Staff
 from fourlinks_runtime.http import (
     AsOf,
@@ -71,6 +71,26 @@ async def recurring(
     runtime = await caught_up(request, min_position)
     async with runtime.engine.connect() as conn:
         return await queries.recurring(conn, root, since=since, times=times)
+
+
+@router.get(
+    "/kpis/categories",
+    summary="Tasks raised in a month by category, or by building and category, the most first",
+    response_model=list[answers.CategoryCount],
+)
+async def categories(
+    request: Request,
+    actor: Staff,
+    unit: Unit = None,
+    month: Month = None,
+    by: Annotated[str, Query(pattern="^(category|building)$")] = "category",
+    min_position: MinPosition = None,
+) -> list[dict[str, Any]]:
+    root = scope_root(actor, unit)
+    runtime = await caught_up(request, min_position)
+    chosen = month or month_of(runtime.clock(), zone(runtime))
+    async with runtime.engine.connect() as conn:
+        return await queries.by_category(conn, unit=root, month=chosen, zone=zone(runtime), by=by)
 
 
 @router.get(

@@ -10,6 +10,7 @@ from fourlinks_assignments.adapters.reading import Reader, answered, page_answer
 from fourlinks_assignments.application import access, answers, queries
 from fourlinks_assignments.application.reactions import deadline_policy
 from fourlinks_assignments.domain.actions import available_actions
+from fourlinks_contracts import visibility
 from fourlinks_contracts.assignments import (
     TaskSource,
     TaskState,
@@ -53,6 +54,8 @@ def _task_filter(
     checkable: Annotated[
         bool, Query(description="only those the caller may spot-check: not their own work, nor help")
     ] = False,
+    household: IdInQuery = None,  # about this household (an anonymous one: if yours to read)
+    enterprise: IdInQuery = None,
 ) -> queries.TaskFilter:
     """Which tasks of a unit in the actor's scope a list shows (the same filters everywhere)."""
     root = scope_root(actor, unit)
@@ -67,6 +70,8 @@ def _task_filter(
         source=source,
         raised_since=raised_since,
         checker=actor.id if checkable else None,
+        contact=household or enterprise,
+        guarded_scope=visibility.guarded_scope(actor),
     )
 
 

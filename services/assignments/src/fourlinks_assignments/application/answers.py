@@ -87,6 +87,16 @@ class RecurringProblem(BaseModel):
     count: int
 
 
+class CategoryCount(BaseModel):
+    """How many tasks raised in a month fall in a category (and, counted by building, came from
+    one building: `unit` is the building, or the community for tasks from above any building;
+    null by category)."""
+
+    category: str
+    unit: str | None
+    count: int
+
+
 class TaskActions(BaseModel):
     """The commands the caller may send on a task now (the names of its `POST /tasks/{id}/...`
     routes; `extension-decision` is `/extension/decision`)."""
@@ -114,3 +124,12 @@ class TaskFigures(BaseModel):
 
 
 TaskRanking = ranking_of(TaskFigures)
+
+
+class TaskSearchAnswer(BaseModel):
+    """The tasks a search found in the reader's scope, the latest raised first, each as the reader
+    may read it."""
+
+    q: str
+    unit: str
+    tasks: list[TaskView]  # type: ignore[valid-type]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_assignments.application.handlers import MemberInfo
@@ -31,7 +31,8 @@ from fourlinks_assignments.projections.tasks import (
     timeline,
 )
 from fourlinks_contracts.assignments import OPEN_TASK_STATES, TaskState
-from fourlinks_contracts.members import group_in, grouped_at_or_above_community
+from fourlinks_contracts.members import building_or_above, group_in, grouped_at_or_above_community
+from fourlinks_contracts.service_matters import matter_code
 from fourlinks_directory.members_directory import (
     contact_members,
     known_contacts,
@@ -41,7 +42,7 @@ from fourlinks_directory.members_directory import (
 from fourlinks_kernel.errors import NotFound
 from fourlinks_kernel.instants import as_utc
 from fourlinks_kernel.rows import under
-from fourlinks_runtime.figures import Asked, month_of
+from fourlinks_runtime.figures import Asked, category_counts, month_of, month_range
 
 OPEN_STATES = tuple(sorted(state.value for state in OPEN_TASK_STATES))
 
@@ -173,6 +174,31 @@ async def recurring(conn: AsyncConnection, unit: str, *, since: datetime, times:
         .order_by(raised.desc(), place, tasks.c.category)
     )
     return [dict(row) for row in (await conn.execute(query)).mappings()]
+
+
+async def by_category(
+    conn: AsyncConnection, *, unit: str, month: str, zone: tzinfo, by: str
+) -> list[dict[str, Any]]:
+    """The tasks raised in a month from places under a unit (rejected ones aside), counted by
+    category (`by` "category") or by the building they came from and category ("building": a task
+    from above any building counts in its community), the most first."""
+    start, end = month_range(month, zone)
+    place = [tasks.c.origin_unit] if by == "building" else []
+    query = (
+        select(tasks.c.category, *place, func.count().label("n"))
+        .where(
+            under(tasks.c.origin_unit, unit),
+            tasks.c.raised_at >= start,
+            tasks.c.raised_at < end,
+            tasks.c.state != TaskState.REJECTED.value,
+        )
+        .group_by(tasks.c.category, *place)
+    )
+    counted: Counter[tuple[str | None, str]] = Counter()
+    for row in (await conn.execute(query)).mappings():
+        building = building_or_above(row["origin_unit"]) if place else None
+        counted[(building, matter_code(row["category"]))] += int(row["n"])
+    return category_counts(counted)
 
 
 async def open_tasks_of(conn: AsyncConnection, member_id: str) -> list[str]:
@@ -375,6 +401,8 @@ class TaskFilter:
     source: str | None = None
     raised_since: datetime | None = None
     checker: str | None = None  # only tasks this person may spot-check: not their work, nor help
+    contact: str | None = None  # only those about this household or enterprise ...
+    guarded_scope: str | None = None  # ... an anonymous one only where the reader reads who sent it
 
 
 async def tasks_page(conn: AsyncConnection, wanted: TaskFilter, *, limit: int, offset: int) -> dict[str, Any]:
@@ -415,6 +443,9 @@ def _filtered(query: Select[Any], wanted: TaskFilter) -> Select[Any]:
         query = query.where(tasks.c.raised_at >= wanted.raised_since)
     if wanted.checker is not None:
         query = query.where(*_not_worked_by(wanted.checker))
+    if wanted.contact is not None:
+        about = or_(tasks.c.household_id == wanted.contact, tasks.c.enterprise_id == wanted.contact)
+        query = query.where(about, _named_to(wanted.guarded_scope))
     for column, value in (
         ("category", wanted.category),
         ("urgency", wanted.urgency),
@@ -423,6 +454,53 @@ def _filtered(query: Select[Any], wanted: TaskFilter) -> Select[Any]:
         if value:
             query = query.where(tasks.c[column] == value)
     return query
+
+
+def _named_to(guarded_scope: str | None) -> Any:
+    """Tasks whose household or enterprise the reader may read (`fourlinks_contracts.visibility`):
+    any not anonymous, and anonymous ones from under the scope where the reader reads guarded
+    fields (a filter on the household must not tell who sent an anonymous item)."""
+    shown = tasks.c.anonymous.is_(False)
+    return shown if guarded_scope is None else or_(shown, under(tasks.c.origin_unit, guarded_scope))
+
+
+def _readable_words(guarded_scope: str | None) -> Any:
+    """Tasks whose description the reader may read: any not confidential, and confidential ones
+    from under the scope where the reader reads guarded fields (a search must not find by words
+    it could not show)."""
+    shown = tasks.c.confidential.is_(False)
+    return shown if guarded_scope is None else or_(shown, under(tasks.c.origin_unit, guarded_scope))
+
+
+@dataclass(frozen=True)
+class TaskSearch:
+    """A search of a unit's tasks: by reference (a task's number or its start, or the feedback
+    it was raised from), or by words (of its description, where readable, or of its category)."""
+
+    unit: str
+    guarded_scope: str | None
+    reference: str | None = None
+    words: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()  # the codes of the categories whose labels hold the words
+    limit: int = 10
+
+
+async def search_tasks(conn: AsyncConnection, wanted: TaskSearch) -> list[dict[str, Any]]:
+    """The tasks found, the latest raised first."""
+    query = select(tasks).where(under(tasks.c.org_unit, wanted.unit))
+    if wanted.reference is not None:
+        ref = wanted.reference
+        numbered = and_(tasks.c.task_id >= ref, tasks.c.task_id < ref + "\uffff")
+        query = query.where(or_(numbered, tasks.c.source_ref == ref))
+    else:
+        said = and_(
+            *(tasks.c.description.contains(w, autoescape=True) for w in wanted.words),
+            _readable_words(wanted.guarded_scope),
+        )
+        of_kind = tasks.c.category.in_(wanted.categories) if wanted.categories else false()
+        query = query.where(or_(said, of_kind))
+    query = query.order_by(tasks.c.raised_at.desc(), tasks.c.task_id).limit(wanted.limit)
+    return [_task_view(r) for r in (await conn.execute(query)).mappings()]
 
 
 def _not_worked_by(person: str) -> tuple[Any, ...]:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Connection,
     Date,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -86,6 +87,8 @@ tasks = Table(
     Column("on_time", Boolean),
     Column("hours_to_close", Float),
     Column("rejection_reason", String(40)),
+    # A month's tasks by category and building (`/kpis/categories`): the month is a range of this.
+    Index("tasks_by_raising", "raised_at"),
 )
 timeline = Table(
     "task_timeline",
@@ -128,7 +131,8 @@ class TasksProjection:
     name: ClassVar[str] = "assignments.tasks"
     # 2: tasks.origin_unit indexed; 3: the KPIs' counters; 4: tasks.confidential and anonymous
     # 5: a task raised before v2 takes its feedback's wishes; an erasure clears reopenings' reasons
-    version: ClassVar[int] = 5
+    # 6: tasks indexed by the moment they were raised
+    version: ClassVar[int] = 6
     metadata: ClassVar[MetaData] = metadata
     # The whole log: a household's erasure (members) clears what its tasks say of it; a resident's
     # wishes (feedback) reach the tasks raised before TaskRaised carried them.

@@ -22,7 +22,7 @@ from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound
 from fourlinks_runtime.answers import list_of
-from fourlinks_runtime.edge import Body, Choice, EntityId, IdInPath, LongText, Note, Storable
+from fourlinks_runtime.edge import Body, Choice, EntityId, IdInPath, IdInQuery, LongText, Note, Storable
 from fourlinks_runtime.figures import end_of_day, ranking
 from fourlinks_runtime.guards import Answerer, Resident, Secretary, Staff, Submitter
 from fourlinks_runtime.guards import FeedbackReader as Anyone
@@ -43,6 +43,7 @@ from fourlinks_runtime.http import (
     scope_root,
 )
 from fourlinks_runtime.http import CommandAccepted as BaseCommandAccepted
+from fourlinks_runtime.phone_confirmations import confirmation_key
 from fourlinks_runtime.photos import PhotosSent, checked
 from fourlinks_runtime.rate_limits import TOO_MANY, RateLimit
 from fourlinks_runtime.runtime import ServiceRuntime
@@ -89,12 +90,27 @@ class SubmitFeedback(Body):
     photos: PhotosSent = Field(description="photos uploaded with POST /photos for this household (up to 6)")
     notify: bool = Field(default=False, description="tell the household of each step by text message")
     call_back: bool = Field(default=False, description="the reporter asks their member to call them back")
+    phone_confirmation: str | None = Field(
+        default=None,
+        max_length=100,
+        description=(
+            "a report from a card's QR code: the notifications service's vouching that the reporter "
+            "typed the code texted to their phone (POST /phone-codes/{code_id}/confirmation there); "
+            "the report is then not marked unconfirmed"
+        ),
+    )
 
 
 class Answer(Body):
     """A direct answer to an opinion, praise or question."""
 
     answer: LongText
+
+
+class Duplicate(Body):
+    """The item of the same community this one says again."""
+
+    duplicate_of: EntityId
 
 
 class CallbackAnswer(Body):
@@ -172,7 +188,7 @@ async def submit(
         confidential=body.confidential,
         photos=photos,
         notify=body.notify,
-        unconfirmed=channels.unconfirmed(actor),
+        unconfirmed=channels.unconfirmed(actor, phone_confirmed=_phone_confirmed(request, actor, body)),
         call_back=body.call_back,
     )
     command = commands.SubmitFeedback(actor=actor, new=new, member_id=member_id, now=runtime.clock())
@@ -182,6 +198,15 @@ async def submit(
         async with (await caught_up(request, outcome.position)).engine.connect() as conn:
             reference = (await queries.item(conn, feedback_id))["reference"]
     return FeedbackAccepted(**accepted(outcome, feedback_id).model_dump(), reference=reference)
+
+
+def _phone_confirmed(request: Request, actor: Actor, body: SubmitFeedback) -> bool:
+    runtime = runtime_of(request)
+    state = request.app.state
+    if not hasattr(state, "confirmation_key"):
+        state.confirmation_key = confirmation_key(runtime.settings.master_key_bytes())
+    key: bytes = state.confirmation_key
+    return channels.phone_confirmed(actor, body.phone_confirmation, key=key, now=runtime.clock())
 
 
 async def _item_for(request: Request, actor: Actor, feedback_id: str, position: int | None) -> dict[str, Any]:
@@ -209,6 +234,20 @@ async def answer(
         actor=actor, feedback_id=feedback_id, org_unit=row["org_unit"], text=body.answer
     )
     return await dispatch(request, command, handlers.answer, actor=actor, answer_id=feedback_id)
+
+
+@router.post(
+    "/feedback/{feedback_id}/duplicate",
+    summary="Close an opinion, praise or question as a duplicate of another item of its community",
+)
+async def mark_duplicate(
+    feedback_id: IdInPath, body: Duplicate, request: Request, actor: Secretary
+) -> BaseCommandAccepted:
+    row = await _item_for(request, actor, feedback_id, None)
+    command = commands.MarkDuplicate(
+        actor=actor, feedback_id=feedback_id, org_unit=row["org_unit"], duplicate_of=body.duplicate_of
+    )
+    return await dispatch(request, command, handlers.mark_duplicate, actor=actor, answer_id=feedback_id)
 
 
 @router.post("/feedback/{feedback_id}/callback", summary="Record the answer to a call-back (回访)")
@@ -259,6 +298,13 @@ async def list_feedback(
     actor: Anyone,
     unit: Unit = None,
     state: FeedbackState | None = None,
+    waiting: Annotated[
+        bool | None,
+        Query(description="only items waiting for a response (the least time left first), or the others"),
+    ] = None,
+    category: Annotated[str | None, Query(max_length=60, description="a service matter's code")] = None,
+    household: IdInQuery = None,  # about this household (an anonymous one: if yours to read)
+    enterprise: IdInQuery = None,
     limit: Limit = 50,
     offset: Offset = 0,
     min_position: MinPosition = None,
@@ -266,14 +312,38 @@ async def list_feedback(
     if access.is_staff(actor):
         root = scope_root(actor, unit)
     runtime = await caught_up(request, min_position)
+    wanted = queries.ItemFilter(
+        actor=actor,
+        unit=root if access.is_staff(actor) else None,
+        state=state,
+        waiting=waiting,
+        category=category,
+        contact=household or enterprise,
+    )
     async with runtime.engine.connect() as conn:
-        found = await queries.items_page(
-            conn,
-            queries.ItemFilter(actor=actor, unit=root if access.is_staff(actor) else None, state=state),
-            limit=limit,
-            offset=offset,
-        )
-    return {**found, "items": [access.view(actor, item) for item in found["items"]]}
+        found = await queries.items_page(conn, wanted, limit=limit, offset=offset)
+    return {**found, "items": [_as_seen(runtime, actor, item) for item in found["items"]]}
+
+
+def _as_seen(runtime: ServiceRuntime, actor: Actor, row: dict[str, Any]) -> dict[str, Any]:
+    """An item as this actor may see it, with the time left under the response limit."""
+    limit = timedelta(hours=runtime.settings.response_limit_hours)
+    return access.view(actor, queries.with_response_due(row, limit=limit, now=runtime.clock()))
+
+
+@router.get(
+    "/feedback/summary",
+    summary="A unit's feedback by state; how many wait for a response, how many past the limit",
+    response_model=answers.InboxSummary,
+)
+async def inbox_summary(
+    request: Request, actor: Staff, unit: Unit = None, min_position: MinPosition = None
+) -> dict[str, Any]:
+    root = scope_root(actor, unit)
+    runtime = await caught_up(request, min_position)
+    overdue_since = runtime.clock() - timedelta(hours=runtime.settings.response_limit_hours)
+    async with runtime.engine.connect() as conn:
+        return await queries.inbox_summary(conn, root, overdue_since=overdue_since)
 
 
 @router.get(
@@ -284,7 +354,7 @@ async def list_feedback(
 async def get_feedback(
     feedback_id: IdInPath, request: Request, actor: Anyone, min_position: MinPosition = None
 ) -> dict[str, Any]:
-    return access.view(actor, await _item_for(request, actor, feedback_id, min_position))
+    return _as_seen(runtime_of(request), actor, await _item_for(request, actor, feedback_id, min_position))
 
 
 @router.get(
@@ -425,6 +495,27 @@ async def kpis(
             response_limit=timedelta(hours=runtime.settings.response_limit_hours),
             now=as_of is None,
         )
+
+
+@router.get(
+    "/kpis/categories",
+    summary="The month's feedback by category, or by building and category, the most first",
+    response_model=list[answers.CategoryCount],
+)
+async def categories(
+    request: Request,
+    actor: Staff,
+    unit: Unit = None,
+    month: Month = None,
+    by: Annotated[str, Query(pattern="^(category|building)$")] = "category",
+    min_position: MinPosition = None,
+) -> list[dict[str, Any]]:
+    root = scope_root(actor, unit)
+    runtime = await caught_up(request, min_position)
+    zone = ZoneInfo(runtime.settings.timezone)
+    chosen = month or runtime.clock().astimezone(zone).strftime("%Y-%m")
+    async with runtime.engine.connect() as conn:
+        return await queries.by_category(conn, unit=root, month=chosen, zone=zone, by=by)
 
 
 @router.get(

@@ -15,9 +15,18 @@ FeedbackItem = row_model(
         "A feedback item as the asker may see it: confidential content only for its unit's secretaries "
         "and the submitter, the submitter hidden from all but them when anonymous (those fields are "
         "null then, and named in `withheld`); the photos sent with it "
-        "(GET /feedback/{id}/photos/{sha256}), empty when its content is hidden."
+        "(GET /feedback/{id}/photos/{sha256}), empty when its content is hidden. While it waits for "
+        "a response (a problem: its task assigned; anything else: answered), `response_due_at` is "
+        "when the response limit runs out and `response_seconds_left` how long is left then (below "
+        "zero: overdue); both null once responded to."
     ),
-    fields={"submitted_by": str | None, "photos": list[PhotoInfo], "withheld": list[str]},
+    fields={
+        "submitted_by": str | None,
+        "photos": list[PhotoInfo],
+        "withheld": list[str],
+        "response_due_at": Moment | None,
+        "response_seconds_left": int | None,
+    },
 )
 FeedbackPage = page_of(FeedbackItem)
 DueCallback = row_model(
@@ -42,6 +51,33 @@ class CallbackSummary(BaseModel):
 
     unit: str
     due: int
+
+
+class StateCount(BaseModel):
+    """How many of a unit's items are in one state."""
+
+    state: str
+    count: int
+
+
+class InboxSummary(BaseModel):
+    """A unit's feedback by state; how many wait for a response, and how many of those are past
+    the response limit."""
+
+    unit: str
+    states: list[StateCount]
+    total: int
+    waiting: int
+    overdue: int
+
+
+class CategoryCount(BaseModel):
+    """How many items of a month fall in a category (and, counted by building, in one building:
+    `unit` is the building, or the community for items above any building; null by category)."""
+
+    category: str = Field(description='a code from GET /service-matters ("other" for old free text)')
+    unit: str | None
+    count: int
 
 
 class HistoryLine(BaseModel):
@@ -114,3 +150,12 @@ class FeedbackFigures(BaseModel):
 
 
 FeedbackRanking = ranking_of(FeedbackFigures)
+
+
+class FeedbackSearchAnswer(BaseModel):
+    """The feedback a search found in the reader's scope, the latest first, each as the reader may
+    see it."""
+
+    q: str
+    unit: str
+    items: list[FeedbackItem]  # type: ignore[valid-type]

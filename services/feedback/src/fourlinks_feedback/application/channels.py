@@ -3,10 +3,13 @@ from how their token was obtained (its `via` claim), a member's or secretary's a
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fourlinks_contracts.feedback import STAFF_CHANNELS, Channel
 from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import InvalidCommand
+from fourlinks_runtime.phone_confirmations import PhoneNotConfirmed, check_vouched
 
 RESIDENT_CHANNELS = {"sign_in_link": Channel.SIGN_IN_LINK, "card_qr": Channel.CARD_QR}
 """A resident token's `via` claim → the channel; a resident token without one signed in on the web."""
@@ -30,7 +33,20 @@ def channel_of(actor: Actor, said: Channel | None) -> Channel:
     return said
 
 
-def unconfirmed(actor: Actor) -> bool:
+def phone_confirmed(actor: Actor, confirmation: str | None, *, key: bytes, now: datetime) -> bool:
+    """Whether the notifications service vouched that this reporter typed the code texted to their
+    phone (the console carries its vouching); a vouching refused is said (PhoneNotConfirmed)."""
+    if confirmation is None:
+        return False
+    if Role.RESIDENT not in actor.roles or actor.via != "card_qr":
+        raise PhoneNotConfirmed(
+            "phone_confirmation: a phone is confirmed for a report from a card's QR code only"
+        )
+    check_vouched(confirmation, actor.id, key, now=now)
+    return True
+
+
+def unconfirmed(actor: Actor, *, phone_confirmed: bool = False) -> bool:
     """Whether nobody vouched for the reporter: a service card's QR code lets in whoever stands at
-    the door (no phone has been confirmed by a one-time code)."""
-    return Role.RESIDENT in actor.roles and actor.via == "card_qr"
+    the door, unless they confirmed a phone by a one-time code."""
+    return Role.RESIDENT in actor.roles and actor.via == "card_qr" and not phone_confirmed

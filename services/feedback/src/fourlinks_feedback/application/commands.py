@@ -43,6 +43,16 @@ class AnswerFeedback:
 
 
 @dataclass(frozen=True)
+class MarkDuplicate:
+    """A secretary closes an opinion, praise or question as a duplicate of another item."""
+
+    actor: Actor
+    feedback_id: str
+    org_unit: str
+    duplicate_of: str
+
+
+@dataclass(frozen=True)
 class RecordCallback:
     """The resident's answer to a call-back (accepted from the moment the task closed)."""
 

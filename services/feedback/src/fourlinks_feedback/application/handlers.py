@@ -9,6 +9,7 @@ from datetime import datetime
 from fourlinks_contracts.refusals import NO_MEMBER_FOR_HOUSEHOLD, OWN_HOUSEHOLD_ONLY
 from fourlinks_feedback.application.commands import (
     AnswerFeedback,
+    MarkDuplicate,
     MarkNotReached,
     NoteCallbackTime,
     RateMember,
@@ -74,6 +75,13 @@ async def route(cmd: RouteFeedback, uow: UnitOfWork) -> None:
 async def answer(cmd: AnswerFeedback, uow: UnitOfWork) -> None:
     """A secretary answers an opinion, praise or question and closes it."""
     (await in_scope(uow, cmd.actor, cmd.feedback_id, cmd.org_unit)).answer(by=cmd.actor.id, answer=cmd.text)
+
+
+async def mark_duplicate(cmd: MarkDuplicate, uow: UnitOfWork) -> None:
+    """A secretary closes an item as a duplicate of another item of the community."""
+    feedback = await in_scope(uow, cmd.actor, cmd.feedback_id, cmd.org_unit)
+    original = await uow.get(Feedback, cmd.duplicate_of)
+    feedback.mark_duplicate(original=original, by=cmd.actor.id)
 
 
 async def record_callback(cmd: RecordCallback, uow: UnitOfWork) -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from fourlinks_contracts.members import group_in, grouped_at_or_above_community
+from fourlinks_contracts import visibility
+from fourlinks_contracts.members import building_or_above, group_in, grouped_at_or_above_community
 from fourlinks_contracts.service_matters import matter_code
 from fourlinks_directory.members_directory import contact_members, known_contacts, known_members
 from fourlinks_feedback.projections.feedback import (
@@ -25,16 +26,18 @@ from fourlinks_feedback.projections.rate_counters import (
     STATE,
     RateFigures,
     answer_now,
+    awaiting_response,
     basis_of,
     counts_of,
     responded,
+    response_due_at,
 )
 from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor
 from fourlinks_kernel.errors import NotFound
 from fourlinks_kernel.instants import as_utc
 from fourlinks_kernel.rows import under
-from fourlinks_runtime.figures import Asked, month_of
+from fourlinks_runtime.figures import Asked, category_counts, month_of, month_range
 
 
 async def item(conn: AsyncConnection, feedback_id: str) -> dict[str, Any]:
@@ -226,10 +229,8 @@ _RATE_COLUMNS = [items.c[c] for c in (*STATE, "member_id", "task_assignee", "cal
 
 def _within_month(month: str, zone: tzinfo) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     """Submitted within a calendar month of the district's time zone (the index does the rest)."""
-    year, number = (int(part) for part in month.split("-"))
-    start = datetime(year, number, 1, tzinfo=zone)
-    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=zone)
-    return items.c.submitted_at >= start.astimezone(UTC), items.c.submitted_at < end.astimezone(UTC)
+    start, end = month_range(month, zone)
+    return items.c.submitted_at >= start, items.c.submitted_at < end
 
 
 @dataclass(frozen=True)
@@ -298,10 +299,13 @@ class ItemFilter:
     actor: Actor
     unit: str | None
     state: str | None = None
+    waiting: bool | None = None  # only those waiting for a response (True), or only the others
+    category: str | None = None
+    contact: str | None = None  # only those about this household or enterprise
 
 
 async def items_page(conn: AsyncConnection, wanted: ItemFilter, *, limit: int, offset: int) -> dict[str, Any]:
-    """One page of feedback items, oldest first."""
+    """One page of feedback items, oldest first (those waiting: the least time left first)."""
     query = select(items)
     if wanted.unit is not None:
         query = query.where(under(items.c.org_unit, wanted.unit))
@@ -313,10 +317,62 @@ async def items_page(conn: AsyncConnection, wanted: ItemFilter, *, limit: int, o
         )
     if wanted.state:
         query = query.where(items.c.state == wanted.state)
+    if wanted.waiting is not None:
+        waiting = awaiting_response(items)
+        query = query.where(waiting if wanted.waiting else ~waiting)
+    if wanted.category:
+        query = query.where(items.c.category == wanted.category)
+    if wanted.contact:
+        about = (items.c.household_id == wanted.contact) | (items.c.enterprise_id == wanted.contact)
+        query = query.where(about, _named_to(visibility.guarded_scope(wanted.actor)))
     total = await conn.scalar(select(func.count()).select_from(query.subquery()))
     rows = (await conn.execute(query.order_by(items.c.submitted_at).limit(limit).offset(offset))).mappings()
     listed = await with_photos(conn, [dict(r) for r in rows])
     return {"items": listed, "total": total or 0, "limit": limit, "offset": offset}
+
+
+def with_response_due(row: dict[str, Any], *, limit: timedelta, now: datetime) -> dict[str, Any]:
+    """An item with when its response falls due and the seconds left until then (negative: past
+    it), both None once it was responded to."""
+    due = response_due_at(row, limit)
+    left = None if due is None else int((due - now).total_seconds())
+    return {**row, "response_due_at": due, "response_seconds_left": left}
+
+
+async def inbox_summary(conn: AsyncConnection, unit: str, *, overdue_since: datetime) -> dict[str, Any]:
+    """A unit's items by state, how many wait for a response, and how many of those were submitted
+    before `overdue_since` (now less the response limit: past it)."""
+    under_unit = under(items.c.org_unit, unit)
+    by_state = select(items.c.state, func.count()).where(under_unit).group_by(items.c.state)
+    counted = {state: int(n) for state, n in (await conn.execute(by_state)).all()}
+    waiting = select(func.count()).select_from(items).where(under_unit, awaiting_response(items))
+    overdue = waiting.where(items.c.submitted_at < overdue_since)
+    return {
+        "unit": unit,
+        "states": [{"state": state, "count": counted[state]} for state in sorted(counted)],
+        "total": sum(counted.values()),
+        "waiting": int(await conn.scalar(waiting) or 0),
+        "overdue": int(await conn.scalar(overdue) or 0),
+    }
+
+
+async def by_category(
+    conn: AsyncConnection, *, unit: str, month: str, zone: tzinfo, by: str
+) -> list[dict[str, Any]]:
+    """The month's items under a unit counted by category (`by` "category"), or by building and
+    category ("building": an item above any building counts in its community), the most first.
+    Old free-text categories count as "other"."""
+    place = [items.c.org_unit] if by == "building" else []
+    query = (
+        select(items.c.category, *place, func.count().label("n"))
+        .where(under(items.c.org_unit, unit), *_within_month(month, zone))
+        .group_by(items.c.category, *place)
+    )
+    counted: Counter[tuple[str | None, str]] = Counter()
+    for row in (await conn.execute(query)).mappings():
+        building = building_or_above(row["org_unit"]) if place else None
+        counted[(building, matter_code(row["category"]))] += int(row["n"])
+    return category_counts(counted)
 
 
 async def member_ratings(conn: AsyncConnection, member_id: str) -> dict[str, Any]:
@@ -360,3 +416,50 @@ async def known_contact(conn: AsyncConnection, contact_id: str) -> tuple[str, st
     )
     row = (await conn.execute(query)).first()
     return (str(row.org_unit), str(row.kind)) if row else None
+
+
+# -- search ----------------------------------------------------------------------------------
+def _named_to(guarded_scope: str | None) -> Any:
+    """Items whose household or enterprise the reader may read (`fourlinks_contracts.visibility`):
+    any not anonymous, and anonymous ones under the scope where the reader reads guarded fields
+    (a filter on the household must not tell who sent an anonymous item)."""
+    shown = items.c.anonymous.is_(False)
+    return shown if guarded_scope is None else or_(shown, under(items.c.org_unit, guarded_scope))
+
+
+def _readable_words(guarded_scope: str | None) -> Any:
+    """Items whose words the reader may read: any not confidential, and confidential ones under the
+    scope where the reader reads guarded fields (a search must not find by words it could not show)."""
+    shown = items.c.confidential.is_(False)
+    return shown if guarded_scope is None else or_(shown, under(items.c.org_unit, guarded_scope))
+
+
+@dataclass(frozen=True)
+class ItemSearch:
+    """A search of a unit's feedback: by reference (whole, or its start), or by words (of what was
+    sent and answered, where readable, or of its category)."""
+
+    unit: str
+    guarded_scope: str | None
+    reference: str | None = None
+    words: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()  # the codes of the categories whose labels hold the words
+    limit: int = 10
+
+
+async def search_items(conn: AsyncConnection, wanted: ItemSearch) -> list[dict[str, Any]]:
+    """The items found, the latest submitted first."""
+    query = select(items).where(under(items.c.org_unit, wanted.unit))
+    if wanted.reference is not None:
+        ref = wanted.reference
+        query = query.where(items.c.reference >= ref, items.c.reference < ref + "\uffff")
+    else:
+        said = [
+            or_(items.c.description.contains(w, autoescape=True), items.c.answer.contains(w, autoescape=True))
+            for w in wanted.words
+        ]
+        readable = (*said, _readable_words(wanted.guarded_scope))
+        of_kind = items.c.category.in_(wanted.categories) if wanted.categories else false()
+        query = query.where(or_(and_(*readable), of_kind))
+    query = query.order_by(items.c.submitted_at.desc(), items.c.feedback_id).limit(wanted.limit)
+    return await with_photos(conn, [dict(r) for r in (await conn.execute(query)).mappings()])

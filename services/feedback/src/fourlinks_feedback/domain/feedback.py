@@ -26,18 +26,21 @@ from fourlinks_contracts.feedback import (
     FeedbackAnswered,
     FeedbackClosed,
     FeedbackKind,
+    FeedbackMarkedDuplicate,
     FeedbackRouted,
     FeedbackSubmitted,
     Resolved,
     Satisfaction,
     SatisfactionRecorded,
 )
-from fourlinks_contracts.members import Urgency
+from fourlinks_contracts.members import Urgency, community_or_above
 from fourlinks_contracts.photos import PhotoInfo
 from fourlinks_contracts.refusals import (
     COMMENT_TOO_LONG,
+    DUPLICATE_OF_ITSELF_FEEDBACK,
     FEEDBACK_NOT_IN_STATE,
     NO_CALLBACK_DUE,
+    ORIGINAL_FEEDBACK_UNKNOWN,
     PROBLEM_IS_A_TASK,
 )
 from fourlinks_kernel.aggregate import Aggregate
@@ -173,6 +176,31 @@ class Feedback(Aggregate):
         )
         self._record(FeedbackClosed(feedback_id=self.id, outcome="answered"))
 
+    def mark_duplicate(self, *, original: Feedback, by: str) -> None:
+        """An opinion, praise or question another item of its community already raised: closed,
+        pointing to that item (whose answer answers both)."""
+        self._require(FeedbackState.SUBMITTED)
+        if original.id == self.id:
+            raise InvalidCommand("a feedback item cannot duplicate itself", DUPLICATE_OF_ITSELF_FEEDBACK)
+        if original.submitted is None or original.community != self.community:
+            raise InvalidCommand(
+                f"feedback {original.id} is not an item of this community", ORIGINAL_FEEDBACK_UNKNOWN
+            )
+        self._record(
+            FeedbackMarkedDuplicate(
+                feedback_id=self.id,
+                duplicate_of=original.id,
+                original_reference=original.reference,
+                marked_by=by,
+            )
+        )
+        self._record(FeedbackClosed(feedback_id=self.id, outcome="duplicate"))
+
+    @property
+    def community(self) -> str | None:
+        """The community (or the unit above one) the item was submitted in."""
+        return None if self.submitted is None else community_or_above(self.submitted.org_unit)
+
     def task_closed(self, *, closed_at: datetime, times: CallbackTimes) -> None:
         """Its task closed: schedule the call-back (回访), the day after by default.
 
@@ -307,7 +335,7 @@ class Feedback(Aggregate):
                 self.state, self.round = FeedbackState.CORRECTION, event.round
             case CallbackNotReached():
                 self.state, self.callback = FeedbackState.NOT_REACHED, None
-            case FeedbackAcknowledged() | FeedbackAnswered():
+            case FeedbackAcknowledged() | FeedbackAnswered() | FeedbackMarkedDuplicate():
                 pass
             case _:
                 raise UnknownEventType(f"a feedback item does not know how to apply {event.event_type}")

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
+    Index,
     Integer,
     MetaData,
     String,
@@ -65,6 +66,7 @@ items = Table(
     Column("task_assignee", ID),
     Column("answer", Text),
     Column("outcome", String(40)),
+    Column("duplicate_of", ID),  # the item this one says again (closed as its duplicate)
     Column("rounds", Integer, nullable=False, default=1),
     Column("submitted_at", UtcDateTime(), nullable=False),
     Column("assigned_at", UtcDateTime()),
@@ -77,6 +79,8 @@ items = Table(
     Column("answer_satisfaction", String(30)),
     Column("callback_not_reached", Boolean, nullable=False, default=False),
     Column("callbacks_changed_at", UtcDateTime()),
+    # A month's items by category and building (`/kpis/categories`): the month is a range of this.
+    Index("feedback_items_by_submission", "submitted_at"),
 )
 callbacks = Table(
     "callbacks",
@@ -138,7 +142,8 @@ class FeedbackProjection:
     # 4: the photos sent with an item
     # 5: the rates' counters
     # 6: whether nobody vouched for the reporter, and whether they asked to be called back
-    version: ClassVar[int] = 6
+    # 7: an item closed as a duplicate names its original; items indexed by submission time
+    version: ClassVar[int] = 7
     metadata: ClassVar[MetaData] = metadata
     subjects: ClassVar[str | None] = None
     handles: ClassVar[frozenset[str]] = frozenset(
@@ -296,6 +301,9 @@ class FeedbackProjection:
                 )
             case ev.FeedbackAnswered():
                 self._update(conn, event.feedback_id, answer=event.answer, answered_at=when)
+            case ev.FeedbackMarkedDuplicate():
+                # The original's answer answers it: the secretary's mark is its response.
+                self._update(conn, event.feedback_id, duplicate_of=event.duplicate_of, answered_at=when)
             case ev.FeedbackClosed():
                 closed_at = KeepFirst(when)  # the first confirmation counts
                 self._update(
@@ -403,6 +411,8 @@ def _history_line(event: DomainEvent) -> tuple[str, str | None] | None:
             return "handed to a task", None
         case ev.FeedbackAnswered():
             return "answered", None
+        case ev.FeedbackMarkedDuplicate():
+            return "marked as a duplicate", None  # not the original's reference: another household's
         case ev.CallbackScheduled():
             return f"call-back scheduled ({event.kind.value})", event.due_at.isoformat()
         case ev.SatisfactionRecorded():

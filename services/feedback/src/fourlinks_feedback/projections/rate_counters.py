@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import MetaData, Table
+from sqlalchemy import ColumnElement, MetaData, Table, and_, or_
 
 from fourlinks_kernel.instants import as_utc
 from fourlinks_kernel.tally import counter_columns, group_columns
@@ -54,6 +54,30 @@ def responded(row: Mapping[str, Any], limit: timedelta, as_of: datetime | None =
         return False
     done = as_utc(done)
     return (as_of is None or done <= as_of) and done - as_utc(row["submitted_at"]) <= limit
+
+
+def response_due_at(row: Mapping[str, Any], limit: timedelta) -> datetime | None:
+    """When the response to an item still waiting for one falls due (its submission plus the
+    limit); None once it was responded to, or when nothing is left to respond to (closed, or its
+    task rejected). The rows `awaiting_response` selects are those with a moment here."""
+    done = row["assigned_at"] if row["kind"] == "problem" else row["answered_at"]
+    if done is not None or row["state"] == "closed" or row.get("task_state") == "rejected":
+        return None
+    return as_utc(row["submitted_at"]) + limit
+
+
+def awaiting_response(items: Table) -> ColumnElement[bool]:
+    """The items of `items` (the feedback read model) still waiting for a response, as SQL: what
+    `response_due_at` answers a moment for."""
+    problem = items.c.kind == "problem"
+    task_open = or_(items.c.task_state.is_(None), items.c.task_state != "rejected")
+    return and_(
+        items.c.state != "closed",
+        or_(
+            and_(problem, items.c.assigned_at.is_(None), task_open),
+            and_(~problem, items.c.answered_at.is_(None)),
+        ),
+    )
 
 
 def answer_now(row: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -414,6 +414,25 @@ def _contact_routes(kind: ContactKind) -> None:
         }
 
     @router.get(
+        f"{base}/visits",
+        summary=f"The {kind}'s visits, the latest first",
+        name=f"{kind}_visits",
+        response_model=list[answers.ContactVisit],
+    )
+    async def contact_visits(
+        request: Request,
+        actor: Staff,
+        limit: Limit = 50,
+        min_position: MinPosition = None,
+        contact_id: str = id_in_path,
+    ) -> list[dict[str, Any]]:
+        runtime = await caught_up(request, min_position)
+        async with runtime.engine.connect() as conn:
+            contact = await queries.contact_row(conn, kind, contact_id)
+            ensure_scope(actor, contact["org_unit"])
+            return await queries.contact_visits(conn, contact_id, limit=limit)
+
+    @router.get(
         f"{base}/suggested-members",
         summary="Nearby members with spare capacity",
         name=f"{kind}_suggested_members",

@@ -68,3 +68,17 @@ async def household_erased(runtime: ServiceRuntime, household_id: str) -> bool:
         return False  # no household has such an id
     history = await runtime.store.load(stream)
     return Household.replay(household_id, [recorded.event for recorded in history.events]).erased
+
+
+SEARCHED_BY_STAFF = frozenset({"residents", "members", "households", "enterprises"})
+
+
+def search_groups(actor: Actor) -> frozenset[str]:
+    """What a search finds for this reader, in their scope: staff, everyone and everything;
+    an inspector, members (whose work they check, and whose names they read)."""
+    roles = set(actor.roles)
+    if STAFF & roles:
+        return SEARCHED_BY_STAFF
+    if Role.INSPECTOR in roles:
+        return frozenset({"members"})
+    return frozenset()

@@ -276,3 +276,73 @@ class PrintedCard(BaseModel):
     reason: str
     scope: CardScope
     contacts: list[PrintedContact]
+
+
+class ContactVisit(BaseModel):
+    """A visit to one household or enterprise: by whom, when, the problem found (its words are
+    null once the household was erased)."""
+
+    visit_id: str
+    member_id: str
+    visited_on: date
+    problem_found: bool
+    problem_category: str | None
+    problem_description: str | None
+    problem_urgency: str | None
+
+
+class ResidentHit(BaseModel):
+    """A resident a search found: their name, the last 4 digits of their phone, their household."""
+
+    resident_id: str
+    household_id: str
+    name: str | None
+    phone_tail: str | None
+    org_unit: str
+    unit_no: str
+    room: str
+
+
+class MemberHit(BaseModel):
+    """A party member a search found."""
+
+    member_id: str
+    name: str | None
+    phone_tail: str | None
+    org_unit: str
+    status: str
+    card_id: str | None
+
+
+class HouseholdHit(BaseModel):
+    """A household a search found: its place, its member, its residents' names."""
+
+    household_id: str
+    org_unit: str
+    unit_no: str
+    room: str
+    member_id: str | None
+    residents: list[str | None]
+
+
+class EnterpriseHit(BaseModel):
+    """An enterprise a search found."""
+
+    enterprise_id: str
+    name: str
+    credit_code: str
+    org_unit: str
+    address: str
+    member_id: str | None
+
+
+class SearchAnswer(BaseModel):
+    """What a search found in the reader's scope, by group (the most exact reading first); a group
+    the reader's role does not search is empty."""
+
+    q: str
+    unit: str
+    residents: list[ResidentHit]
+    members: list[MemberHit]
+    households: list[HouseholdHit]
+    enterprises: list[EnterpriseHit]

@@ -9,10 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
-from fourlinks_contracts.members import (
-    ContactKind,
-    OrgLevel,
-)
+from fourlinks_contracts.members import CONTACT_LEVELS, ContactKind, OrgLevel
 from fourlinks_contracts.refusals import CARD_CHANGED, CONTACT_OUTSIDE_COMMUNITY, UNIT_LEVEL_WRONG
 from fourlinks_kernel.access import ensure_scope
 from fourlinks_kernel.envelope import Actor
@@ -53,13 +50,6 @@ from fourlinks_members.domain.rules import check_credit_code, community_of
 
 C = TypeVar("C", bound=Contact)
 Command = TypeVar("Command")
-CONTACT_LEVELS = (
-    OrgLevel.COMMUNITY,
-    OrgLevel.VILLAGE,
-    OrgLevel.GRID,
-    OrgLevel.NATURAL_VILLAGE,
-    OrgLevel.BUILDING,
-)
 
 
 async def create_org_unit(cmd: CreateOrgUnit, uow: UnitOfWork) -> None:

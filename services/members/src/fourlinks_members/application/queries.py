@@ -17,6 +17,7 @@ from fourlinks_kernel.errors import NotFound
 from fourlinks_kernel.rows import under
 from fourlinks_members.domain.doorway import DoorwayLink
 from fourlinks_members.domain.rules import community_of, nearness
+from fourlinks_members.projections import search as index
 from fourlinks_members.projections.directory import (
     CONTACT_TABLES,
     card_revisions,
@@ -603,3 +604,215 @@ def _scope(
     """The contact scope: the buildings its households live in, how many households and enterprises."""
     buildings = sorted({names.get(k["org_unit"], k["org_unit"]) for k in homes})
     return {"buildings": buildings, "households": len(homes), "enterprises": len(covered) - len(homes)}
+
+
+# -- search ----------------------------------------------------------------------------------
+SEARCH_GROUPS = ("residents", "members", "households", "enterprises")
+GROUP_OF = {
+    index.RESIDENT: "residents",
+    index.MEMBER: "members",
+    index.HOUSEHOLD: "households",
+    index.ENTERPRISE: "enterprises",
+    index.ENTERPRISE_CONTACT: "enterprises",
+}
+CANDIDATES = 5000
+"""The most entries of one clause read before a household's building is checked (a room number
+repeats in every building of a district)."""
+
+
+@dataclass(frozen=True)
+class Sought:
+    """One reading of a query, digested: the entries holding every token, and for a household the
+    building number and stairwell typed with its room."""
+
+    tokens: tuple[str, ...]
+    building: str | None = None
+    unit_no: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchWanted:
+    """A search: its readings (the most exact first), the unit it looks under, the groups the
+    reader may find, and how many hits a group shows."""
+
+    sought: tuple[Sought, ...]
+    unit: str
+    groups: frozenset[str]
+    limit: int
+
+
+async def search_hits(conn: AsyncConnection, wanted: SearchWanted) -> dict[str, list[dict[str, Any]]]:
+    """Hits by group, the most exact reading's first, each thing once."""
+    kinds = [kind for kind, group in GROUP_OF.items() if group in wanted.groups]
+    hits: dict[str, dict[str, None]] = {group: {} for group in SEARCH_GROUPS}
+    for sought in wanted.sought:
+        for entry in await _entries(conn, sought, unit=wanted.unit, kinds=kinds, limit=wanted.limit):
+            group = hits[GROUP_OF[entry["kind"]]]
+            if len(group) < wanted.limit:
+                group.setdefault(_found_id(entry))
+    return {
+        "residents": await _found_residents(conn, list(hits["residents"])),
+        "members": await _found_members(conn, list(hits["members"])),
+        "households": await _found_households(conn, list(hits["households"])),
+        "enterprises": await _found_enterprises(conn, list(hits["enterprises"])),
+    }
+
+
+def _found_id(entry: dict[str, Any]) -> str:
+    """What a hit names: the one found, or for an enterprise's contact person the enterprise."""
+    return str(entry["target_id"] if entry["kind"] == index.ENTERPRISE_CONTACT else entry["entry_id"])
+
+
+async def _entries(
+    conn: AsyncConnection, sought: Sought, *, unit: str, kinds: list[str], limit: int
+) -> list[dict[str, Any]]:
+    """The entries under `unit` holding every token of a reading (driven by the tokens' index)."""
+    entries, terms = index.search_entries, index.search_terms
+    if len(sought.tokens) == 1:
+        holding: Any = terms.c.token == sought.tokens[0]
+        source: Any = terms
+    else:
+        source = (
+            select(terms.c.entry_id)
+            .where(terms.c.token.in_(sought.tokens))
+            .group_by(terms.c.entry_id)
+            .having(func.count() == len(sought.tokens))
+            .subquery()
+        )
+        holding = true()
+    placed = sought.building is not None or sought.unit_no is not None
+    query = (
+        select(entries)
+        .select_from(source.join(entries, entries.c.entry_id == source.c.entry_id))
+        .where(holding, under(entries.c.org_unit, unit), entries.c.kind.in_(kinds))
+        .limit(CANDIDATES if placed else limit * 4)
+    )
+    found = [dict(r) for r in (await conn.execute(query)).mappings()]
+    if placed:
+        found = await _in_place(conn, found, sought)
+    return sorted(found, key=lambda e: (e["org_unit"], e["entry_id"]))
+
+
+async def _in_place(
+    conn: AsyncConnection, found: list[dict[str, Any]], sought: Sought
+) -> list[dict[str, Any]]:
+    """The households among `found` in the building (its number, from its name or code) and
+    stairwell typed."""
+    ids = [e["entry_id"] for e in found if e["kind"] == index.HOUSEHOLD]
+    places: dict[str, tuple[str, str, str | None]] = {}
+    for start in range(0, len(ids), 500):
+        query = (
+            select(households.c.household_id, households.c.org_unit, households.c.unit_no, org_units.c.name)
+            .select_from(households.outerjoin(org_units, org_units.c.path == households.c.org_unit))
+            .where(households.c.household_id.in_(ids[start : start + 500]))
+        )
+        for row in (await conn.execute(query)).all():
+            places[row[0]] = (row[1], row[2], row[3])
+    return [
+        e
+        for e in found
+        if e["entry_id"] in places and _placed(places[e["entry_id"]], sought.building, sought.unit_no)
+    ]
+
+
+def _placed(place: tuple[str, str, str | None], building: str | None, unit_no: str | None) -> bool:
+    path, stairwell, name = place
+    if unit_no is not None and stairwell.lstrip("0") != unit_no.lstrip("0"):
+        return False
+    if building is None:
+        return True
+    numbers = {_number_in(name or ""), _number_in(path.rsplit("/", 1)[-1])}
+    return building.lstrip("0") in numbers
+
+
+def _number_in(text: str) -> str:
+    """The first number in a building's name or code (3幢 → 3, b03 → 3)."""
+    digits = ""
+    for ch in text:
+        if ch.isdigit():
+            digits += ch
+        elif digits:
+            break
+    return digits.lstrip("0")
+
+
+async def _found_residents(conn: AsyncConnection, ids: list[str]) -> list[dict[str, Any]]:
+    """Residents found: name, the last digits of their phone, and their household's place."""
+    query = (
+        select(
+            residents.c.resident_id,
+            residents.c.household_id,
+            residents.c.name,
+            residents.c.phone,
+            households.c.org_unit,
+            households.c.unit_no,
+            households.c.room,
+        )
+        .join(households, households.c.household_id == residents.c.household_id)
+        .where(residents.c.resident_id.in_(ids), residents.c.erased.is_(False))
+    )
+    rows = {r["resident_id"]: dict(r) for r in (await conn.execute(query)).mappings()}
+    return [_with_phone_tail(rows[i]) for i in ids if i in rows]
+
+
+def _with_phone_tail(row: dict[str, Any]) -> dict[str, Any]:
+    """A hit shows the last 4 digits of a phone (enough to tell two people apart), never all of it."""
+    phone = row.pop("phone", None) or ""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    return {**row, "phone_tail": digits[-4:] or None}
+
+
+async def _found_members(conn: AsyncConnection, ids: list[str]) -> list[dict[str, Any]]:
+    """Members found: name, home unit, status, card."""
+    query = select(
+        members.c.member_id,
+        members.c.name,
+        members.c.public_phone.label("phone"),
+        members.c.org_unit,
+        members.c.status,
+        members.c.card_id,
+    ).where(members.c.member_id.in_(ids), members.c.erased.is_(False))
+    rows = {r["member_id"]: dict(r) for r in (await conn.execute(query)).mappings()}
+    return [_with_phone_tail(rows[i]) for i in ids if i in rows]
+
+
+async def _found_households(conn: AsyncConnection, ids: list[str]) -> list[dict[str, Any]]:
+    """Households found: place, member, and their residents' names."""
+    query = select(
+        households.c.household_id,
+        households.c.org_unit,
+        households.c.unit_no,
+        households.c.room,
+        households.c.member_id,
+    ).where(households.c.household_id.in_(ids))
+    rows = {r["household_id"]: dict(r) for r in (await conn.execute(query)).mappings()}
+    people = await household_residents(conn, list(rows))
+    return [
+        {**rows[i], "residents": [p["name"] for p in people[i] if not p["erased"]]} for i in ids if i in rows
+    ]
+
+
+async def _found_enterprises(conn: AsyncConnection, ids: list[str]) -> list[dict[str, Any]]:
+    """Enterprises found: name, credit code, address, member."""
+    query = select(
+        enterprises.c.enterprise_id,
+        enterprises.c.name,
+        enterprises.c.credit_code,
+        enterprises.c.org_unit,
+        enterprises.c.address,
+        enterprises.c.member_id,
+    ).where(enterprises.c.enterprise_id.in_(ids))
+    rows = {r["enterprise_id"]: dict(r) for r in (await conn.execute(query)).mappings()}
+    return [rows[i] for i in ids if i in rows]
+
+
+async def contact_visits(conn: AsyncConnection, contact_id: str, *, limit: int) -> list[dict[str, Any]]:
+    """A household's or enterprise's visits, the latest first (what a ledger shows of each)."""
+    shown = [c for c in VISIT_COLUMNS if c.name not in ("contact_kind", "contact_id", "org_unit")]
+    query = (
+        select(*shown)
+        .where(visits.c.contact_id == contact_id)
+        .order_by(visits.c.visited_on.desc(), visits.c.visit_id)
+        .limit(limit)
+    )
+    return [dict(r) for r in (await conn.execute(query)).mappings()]

@@ -1,15 +1,23 @@
 """Small pure rules of the members domain: matters chosen from the catalogue (kept in
-`fourlinks_contracts.service_matters`), credit codes, nearness."""
+`fourlinks_contracts.service_matters`), credit codes (their rule is kept in
+`fourlinks_contracts.credit_codes`, which the console's roster import checks with too), nearness."""
 
 from __future__ import annotations
 
+from fourlinks_contracts.credit_codes import CREDIT_CODE_CHARSET, check_credit_code, credit_code_check_char
 from fourlinks_contracts.members import COMMUNITY_DEPTH
-from fourlinks_contracts.refusals import CREDIT_CODE_CHECKSUM, CREDIT_CODE_MALFORMED, UNKNOWN_MATTERS
+from fourlinks_contracts.refusals import UNKNOWN_MATTERS
 from fourlinks_contracts.service_matters import SERVICE_MATTERS
 from fourlinks_kernel.errors import InvalidCommand
 
-CREDIT_CODE_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+__all__ = [  # the credit-code rule too: the service's callers import it from here
+    "CREDIT_CODE_CHARSET",
+    "check_credit_code",
+    "check_matters",
+    "community_of",
+    "credit_code_check_char",
+    "nearness",
+]
 
 
 def check_matters(matters: list[str]) -> list[str]:
@@ -22,30 +30,6 @@ def check_matters(matters: list[str]) -> list[str]:
             matters=unknown,
         )
     return [m for m in SERVICE_MATTERS if m in matters]
-
-
-def credit_code_check_char(first17: str) -> str:
-    """The check character of a unified social credit code (GB 32100-2015)."""
-    total = sum(CREDIT_CODE_CHARSET.index(c) * w for c, w in zip(first17, CREDIT_CODE_WEIGHTS, strict=True))
-    return CREDIT_CODE_CHARSET[(31 - total % 31) % 31]
-
-
-def check_credit_code(code: str) -> str:
-    """A unified social credit code with a valid checksum, upper-cased."""
-    code = code.strip().upper()
-    if len(code) != 18 or any(c not in CREDIT_CODE_CHARSET for c in code):
-        raise InvalidCommand(
-            "a unified social credit code has 18 characters from 0-9 and A-Y without I, O, S, V, Z",
-            CREDIT_CODE_MALFORMED,
-        )
-    if credit_code_check_char(code[:17]) != code[17]:
-        raise InvalidCommand(
-            f"credit code {code} fails its checksum (last character should be "
-            f"{credit_code_check_char(code[:17])})",
-            CREDIT_CODE_CHECKSUM,
-            expected=credit_code_check_char(code[:17]),
-        )
-    return code
 
 
 def community_of(path: str) -> str:
