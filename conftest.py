@@ -37,6 +37,9 @@ from nats.aio.client import Client
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_assignments.bootstrap import create_app as assignments_app
+from fourlinks_audit.merkle import leaf_fields
+from fourlinks_audit.notes import SignerKey
+from fourlinks_audit.proofs import InclusionProof
 from fourlinks_contracts import assignments as task_events
 from fourlinks_contracts import full_registry
 from fourlinks_contracts.feedback import Channel, FeedbackKind
@@ -897,3 +900,106 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# -- the transparency log's scenarios (tests/test_transparency.py, test_tlog_interop.py, test_tlog_witness.py)
+TLOG_KEY = SignerKey.generate("tlog.fourlinks.example/events")
+"""The checkpoint key of the transparency tests' logs."""
+
+
+async def renamed(store: JetStreamEventStore, times: int) -> None:
+    """More events: a street renamed again and again."""
+    for n in range(times):
+        await decided(
+            store, OrgUnit, unit_id_for("yuhang/linping"), renames(f"临平{n}"), CommandContext.new(ADMIN)
+        )
+
+
+def audit_env(nats_server: NatsEndpoint, stream: str, var_dir: Path, database: str | None) -> dict[str, str]:
+    """What the commands run with: this stream, its own var/ (or database), the test key."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FOURLINKS_")},
+        "FOURLINKS_NATS_URL": nats_server.url,
+        "FOURLINKS_STREAM": stream,
+        "FOURLINKS_SUBJECT_PREFIX": stream.lower(),
+        "FOURLINKS_VAR_DIR": str(var_dir),
+        "FOURLINKS_MASTER_KEY": TEST_MASTER_KEY,
+        "FOURLINKS_CHECKPOINT_KEY": TLOG_KEY.encoded(),
+        **({"FOURLINKS_DATABASE_URL": database} if database else {}),
+    }
+
+
+def earlier_release_proof(proof: InclusionProof) -> dict[str, object]:
+    """The JSON `audit prove` printed before it wrote tlog-proofs, of the same proof."""
+    position, subject, event_type, payload = leaf_fields(proof.data)
+    return {
+        "checkpoint": proof.note,
+        "tree_size": proof.tree_size(),
+        "leaf_index": proof.index,
+        "event": {
+            "position": position,
+            "subject": subject,
+            "event_type": event_type,
+            "payload_base64": base64.b64encode(payload).decode(),
+        },
+        "inclusion_path": [base64.b64encode(h).decode() for h in proof.path],
+    }
+
+
+def fourlinks(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fourlinks_cli", "audit", *args],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def published_checkpoint(url: str, unlike: str | None = None, size: int | None = None) -> str | None:
+    try:
+        async with httpx.AsyncClient(timeout=2) as client:
+            reply = await client.get(url)
+    except httpx.TransportError:
+        return None
+    if size is not None and reply.status_code == 200 and reply.text.split("\n")[1] != str(size):
+        return None
+    return reply.text if reply.status_code == 200 and reply.text != unlike else None
+
+
+TLOGCHECK = Path(__file__).parent / "tools" / "tlogcheck"
+GO = shutil.which("go")
+
+
+@pytest.fixture(scope="module")
+def tlogcheck(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The checker, built offline against Debian's golang.org/x/mod (the go.mod replaces it)."""
+    assert GO, (
+        "Go is missing: `make test` installs Debian's golang-go and golang-golang-x-mod-dev (make go-tools)"
+    )
+    binary = tmp_path_factory.mktemp("go") / "tlogcheck"
+    env = {
+        **os.environ,
+        "GOPROXY": "off",  # no network: everything comes from the Debian packages
+        "GOFLAGS": "-mod=mod",
+        "GOTOOLCHAIN": "local",
+        "GOCACHE": str(Path(__file__).parent / "var" / "cache" / "go-build"),
+        "GOPATH": str(tmp_path_factory.mktemp("gopath")),
+    }
+    built = subprocess.run(
+        [GO, "build", "-o", str(binary), "."],
+        cwd=TLOGCHECK,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    assert not (TLOGCHECK / "go.sum").exists()  # nothing was fetched, nothing to pin
+    return binary
+
+
+def go_check(binary: Path, url: str, *args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
+    command = [str(binary), "-url", url, "-key", key or TLOG_KEY.verifier.encoded(), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)

@@ -9,58 +9,32 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import eventually, free_ports, org_tree, unprotected_store
+from conftest import (
+    TLOG_KEY as KEY,
+)
+from conftest import (
+    audit_env,
+    earlier_release_proof,
+    eventually,
+    fourlinks,
+    free_ports,
+    go_check,
+    org_tree,
+    published_checkpoint,
+    renamed,
+    unprotected_store,
+)
 from nats.aio.client import Client
 
 from fourlinks_audit.notes import Checkpoint, SignerKey, signed_checkpoint
 from fourlinks_audit.proofs import InclusionProof
 from fourlinks_runtime.embedded import NatsEndpoint
-from tests.test_transparency import KEY, _published, audit_env, earlier_release_proof, fourlinks, renamed
-
-ROOT = Path(__file__).parent.parent
-CHECKER = ROOT / "tools" / "tlogcheck"
-GO = shutil.which("go")
-
-
-@pytest.fixture(scope="module")
-def tlogcheck(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The checker, built offline against Debian's golang.org/x/mod (the go.mod replaces it)."""
-    assert GO, (
-        "Go is missing: `make test` installs Debian's golang-go and golang-golang-x-mod-dev (make go-tools)"
-    )
-    binary = tmp_path_factory.mktemp("go") / "tlogcheck"
-    env = {
-        **os.environ,
-        "GOPROXY": "off",  # no network: everything comes from the Debian packages
-        "GOFLAGS": "-mod=mod",
-        "GOTOOLCHAIN": "local",
-        "GOCACHE": str(ROOT / "var" / "cache" / "go-build"),
-        "GOPATH": str(tmp_path_factory.mktemp("gopath")),
-    }
-    built = subprocess.run(
-        [GO, "build", "-o", str(binary), "."],
-        cwd=CHECKER,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert built.returncode == 0, built.stderr
-    assert not (CHECKER / "go.sum").exists()  # nothing was fetched, nothing to pin
-    return binary
-
-
-def check(binary: Path, url: str, *args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
-    command = [str(binary), "-url", url, "-key", key or KEY.verifier.encoded(), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
 @pytest.fixture
@@ -79,10 +53,10 @@ async def published_log(
     url = f"http://127.0.0.1:{port}"
     try:
         await org_tree(store)
-        old = await eventually(lambda: _published(f"{url}/checkpoint", size=5), timeout=30)
+        old = await eventually(lambda: published_checkpoint(f"{url}/checkpoint", size=5), timeout=30)
         (tmp_path / "old.checkpoint").write_text(old)
         await renamed(store, 300)
-        await eventually(lambda: _published(f"{url}/checkpoint", size=305), timeout=30)
+        await eventually(lambda: published_checkpoint(f"{url}/checkpoint", size=305), timeout=30)
         yield url, env
     finally:
         follower.terminate()
@@ -97,7 +71,7 @@ async def test_go_s_tlog_verifies_the_published_log_with_only_the_key_and_the_ur
     proved = fourlinks(env, "prove", "100")
     assert proved.returncode == 0, proved.stderr
     (tmp_path / "proof.tlog-proof").write_text(proved.stdout)
-    checked = check(
+    checked = go_check(
         tlogcheck,
         url,
         "-proof",
@@ -120,23 +94,23 @@ async def test_go_s_tlog_refuses_another_key_a_forged_proof_and_another_history(
 ) -> None:
     url, env = published_log
     other = SignerKey.generate(KEY.name)
-    refused = check(tlogcheck, url, key=other.verifier.encoded())
+    refused = go_check(tlogcheck, url, key=other.verifier.encoded())
     assert refused.returncode == 1
     assert "signature" in refused.stderr
 
     proof = InclusionProof.parse(fourlinks(env, "prove", "100").stdout)
     (tmp_path / "earlier.json").write_text(json.dumps(earlier_release_proof(proof)))
-    assert check(tlogcheck, url, "-proof", str(tmp_path / "earlier.json")).returncode == 0
+    assert go_check(tlogcheck, url, "-proof", str(tmp_path / "earlier.json")).returncode == 0
     forged = replace(proof, data=proof.data[:-1] + bytes([proof.data[-1] ^ 1]))
     (tmp_path / "forged.tlog-proof").write_text(forged.text())
-    assert check(tlogcheck, url, "-proof", str(tmp_path / "forged.tlog-proof")).returncode == 1
+    assert go_check(tlogcheck, url, "-proof", str(tmp_path / "forged.tlog-proof")).returncode == 1
     moved = replace(proof, index=101)  # another position's leaf: the path no longer leads to the root
     (tmp_path / "moved.tlog-proof").write_text(moved.text())
-    assert check(tlogcheck, url, "-proof", str(tmp_path / "moved.tlog-proof")).returncode == 1
+    assert go_check(tlogcheck, url, "-proof", str(tmp_path / "moved.tlog-proof")).returncode == 1
 
     elsewhere = signed_checkpoint(Checkpoint(KEY.name, 5, bytes(32)), KEY)  # a split view's checkpoint
     (tmp_path / "elsewhere.checkpoint").write_text(elsewhere)
-    split = check(tlogcheck, url, "-old", str(tmp_path / "elsewhere.checkpoint"))
+    split = go_check(tlogcheck, url, "-old", str(tmp_path / "elsewhere.checkpoint"))
     assert split.returncode == 1
     assert "does not extend" in split.stderr
 

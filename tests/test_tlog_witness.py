@@ -19,15 +19,26 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import eventually, free_ports, org_tree, unprotected_store
+from conftest import (
+    TLOG_KEY as KEY,
+)
+from conftest import (
+    audit_env,
+    eventually,
+    fourlinks,
+    free_ports,
+    go_check,
+    org_tree,
+    published_checkpoint,
+    renamed,
+    unprotected_store,
+)
 from nats.aio.client import Client
 
 from fourlinks_audit.cosignatures import WitnessKey, with_cosignatures
 from fourlinks_audit.merkle import LeafList, consistency_proof, leaf_hash, root_of
 from fourlinks_audit.notes import Checkpoint, SignerKey, read_checkpoint, signed_checkpoint
 from fourlinks_runtime.embedded import NatsEndpoint
-from tests.test_tlog_interop import check, tlogcheck  # noqa: F401 (a fixture: Go's checker, built once)
-from tests.test_transparency import KEY, _published, audit_env, fourlinks, renamed
 
 OTHER_LOG = SignerKey.generate("split.fourlinks.example/events")  # a log only the witnesses see
 
@@ -206,7 +217,7 @@ async def test_three_witnesses_cosign_what_is_published_and_one_down_is_said_not
     nats_server: NatsEndpoint,
     tmp_path: Path,
     witnesses: Loopback,
-    tlogcheck: Path,  # noqa: F811 (the fixture imported above)
+    tlogcheck: Path,
 ) -> None:
     store = await unprotected_store(nc, "TLOG_WITNESSED")
     port = free_ports(1)[0]
@@ -225,7 +236,9 @@ async def test_three_witnesses_cosign_what_is_published_and_one_down_is_said_not
         await org_tree(store)
         found = await published.when(lambda w: w["checkpoint"] == 5 and not w["missing"])
         assert (found["quorum"], found["published"], found["cosigned_by"]) == (2, 5, names)
-        note = await eventually(lambda: _published(f"{published.url}/checkpoint", size=5), timeout=30)
+        note = await eventually(
+            lambda: published_checkpoint(f"{published.url}/checkpoint", size=5), timeout=30
+        )
         assert read_checkpoint(note, KEY.verifier).size == 5  # the log's signature, then three more
         assert [key.cosigned_at(note) is not None for key in witnesses.keys] == [True] * 3
 
@@ -234,7 +247,9 @@ async def test_three_witnesses_cosign_what_is_published_and_one_down_is_said_not
         cosigned = [line.split() for line in said if line.startswith("cosigned by the witness ")]
         assert [(words[4], words[5]) for words in cosigned] == [(name, "at") for name in names]
         assert "3 of 3 witnesses cosigned it (2 needed)" in said
-        go = check(tlogcheck, published.url, *[a for k in witnesses.keys for a in ("-witness", k.encoded())])
+        go = go_check(
+            tlogcheck, published.url, *[a for k in witnesses.keys for a in ("-witness", k.encoded())]
+        )
         assert go.returncode == 0, go.stdout + go.stderr
         assert go.stdout.splitlines()[1].startswith("cosignatures: 3 of 3 witnesses (2 needed): ")
 
@@ -262,7 +277,7 @@ async def test_three_witnesses_cosign_what_is_published_and_one_down_is_said_not
         await renamed(store, 2)
         found = await published.when(lambda w: w["checkpoint"] == 10 and w["cosigned_by"] == names[:1])
         assert found["published"] == 8
-        assert (await _published(f"{published.url}/checkpoint") or "").split("\n")[1] == "8"
+        assert (await published_checkpoint(f"{published.url}/checkpoint") or "").split("\n")[1] == "8"
         assert follower.returncode is None
 
         await asyncio.gather(witnesses.start(1), witnesses.start(2))  # back, with their state
@@ -276,7 +291,7 @@ async def test_three_witnesses_cosign_what_is_published_and_one_down_is_said_not
         await renamed(store, 1)
         once = fourlinks(env, "checkpoint")  # signs 11 now and asks the witnesses too
         assert once.returncode == 0, once.stderr
-        print(repr(once.stdout), repr(once.stderr))
+        assert once.stdout.startswith(f"{KEY.name}\n11\n")  # the note alone: logs go to stderr
         assert [key.cosigned_at(once.stdout) is not None for key in witnesses.keys] == [False, True, True]
         assert f"no cosignature of the witness {names[0]}: unreachable" in once.stderr
     finally:

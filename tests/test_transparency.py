@@ -6,7 +6,6 @@ position that differs. The untouched log verifies."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import shutil
@@ -21,20 +20,27 @@ import httpx
 import pytest
 from conftest import (
     ADMIN,
-    TEST_MASTER_KEY,
     _database_params,
+    audit_env,
     decided,
+    earlier_release_proof,
     eventually,
+    fourlinks,
     free_ports,
     org_tree,
     postgres_database,
+    published_checkpoint,
+    renamed,
     renames,
     unprotected_store,
+)
+from conftest import (
+    TLOG_KEY as KEY,
 )
 from nats.aio.client import Client
 from sqlalchemy import create_engine
 
-from fourlinks_audit.merkle import fold, leaf_fields
+from fourlinks_audit.merkle import fold
 from fourlinks_audit.notes import SignerKey, read_checkpoint, signed_checkpoint
 from fourlinks_audit.proofs import InclusionProof
 from fourlinks_audit.seen import consumer_positions, went_back
@@ -58,8 +64,6 @@ from fourlinks_runtime.embedded import NatsEndpoint, start_nats
 from fourlinks_runtime.natsconn import connect
 from fourlinks_runtime.settings import Settings
 
-KEY = SignerKey.generate("tlog.fourlinks.example/events")
-
 
 class Audited:
     """A store, its tiles and checkpoints in a directory of their own."""
@@ -80,14 +84,6 @@ class Audited:
         _, late = check_checkpoints(leaves, self.checkpoints.notes(), KEY.verifier, self.tiles)
         found: list[Finding] = [*(report.findings if chains else []), *leaves.gap_findings(), *late]
         return [(f.position, f.kind) for f in found]
-
-
-async def renamed(store: JetStreamEventStore, times: int) -> None:
-    """More events: a street renamed again and again."""
-    for n in range(times):
-        await decided(
-            store, OrgUnit, unit_id_for("yuhang/linping"), renames(f"临平{n}"), CommandContext.new(ADMIN)
-        )
 
 
 async def events(store: JetStreamEventStore) -> list[StoredEvent]:
@@ -229,37 +225,6 @@ async def audit_database(request: pytest.FixtureRequest) -> AsyncIterator[str | 
         yield url
 
 
-def audit_env(nats_server: NatsEndpoint, stream: str, var_dir: Path, database: str | None) -> dict[str, str]:
-    """What the commands run with: this stream, its own var/ (or database), the test key."""
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith("FOURLINKS_")},
-        "FOURLINKS_NATS_URL": nats_server.url,
-        "FOURLINKS_STREAM": stream,
-        "FOURLINKS_SUBJECT_PREFIX": stream.lower(),
-        "FOURLINKS_VAR_DIR": str(var_dir),
-        "FOURLINKS_MASTER_KEY": TEST_MASTER_KEY,
-        "FOURLINKS_CHECKPOINT_KEY": KEY.encoded(),
-        **({"FOURLINKS_DATABASE_URL": database} if database else {}),
-    }
-
-
-def earlier_release_proof(proof: InclusionProof) -> dict[str, object]:
-    """The JSON `audit prove` printed before it wrote tlog-proofs, of the same proof."""
-    position, subject, event_type, payload = leaf_fields(proof.data)
-    return {
-        "checkpoint": proof.note,
-        "tree_size": proof.tree_size(),
-        "leaf_index": proof.index,
-        "event": {
-            "position": position,
-            "subject": subject,
-            "event_type": event_type,
-            "payload_base64": base64.b64encode(payload).decode(),
-        },
-        "inclusion_path": [base64.b64encode(h).decode() for h in proof.path],
-    }
-
-
 def documented_check(where: Path) -> subprocess.CompletedProcess[str]:
     """The plain-Python proof check docs/audit.md shows an auditor, run on where/proof.tlog-proof."""
     text = (Path(__file__).parent.parent / "docs" / "audit.md").read_text()
@@ -267,17 +232,6 @@ def documented_check(where: Path) -> subprocess.CompletedProcess[str]:
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     return subprocess.run(
         [sys.executable, "-I", "-c", code], cwd=where, capture_output=True, text=True, check=False
-    )
-
-
-def fourlinks(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fourlinks_cli", "audit", *args],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
     )
 
 
@@ -368,27 +322,20 @@ async def test_following_the_log_signs_as_it_grows_and_publishes_the_integrity_c
     try:
         published = f"http://127.0.0.1:{port}"
         await org_tree(store)  # the first events of a new log are signed at once
-        first = await eventually(lambda: _published(f"{published}/checkpoint"), timeout=30)
-        integrity = json.loads(await eventually(lambda: _published(f"{published}/integrity"), timeout=30))
+        first = await eventually(lambda: published_checkpoint(f"{published}/checkpoint"), timeout=30)
+        integrity = json.loads(
+            await eventually(lambda: published_checkpoint(f"{published}/integrity"), timeout=30)
+        )
         assert (integrity["intact"], integrity["findings"]) == (True, [])
         await renamed(store, 4)
-        signed = await eventually(lambda: _published(f"{published}/checkpoint", unlike=first), timeout=30)
+        signed = await eventually(
+            lambda: published_checkpoint(f"{published}/checkpoint", unlike=first), timeout=30
+        )
         assert signed.split("\n")[1] == "9"  # every event so far, in the newest checkpoint
     finally:
         follower.terminate()
         await asyncio.wait_for(follower.wait(), timeout=30)
         log.close()
-
-
-async def _published(url: str, unlike: str | None = None, size: int | None = None) -> str | None:
-    try:
-        async with httpx.AsyncClient(timeout=2) as client:
-            reply = await client.get(url)
-    except httpx.TransportError:
-        return None
-    if size is not None and reply.status_code == 200 and reply.text.split("\n")[1] != str(size):
-        return None
-    return reply.text if reply.status_code == 200 and reply.text != unlike else None
 
 
 async def test_a_running_checkpointer_publishes_tiles_that_rebuild_its_signed_root(
@@ -407,7 +354,7 @@ async def test_a_running_checkpointer_publishes_tiles_that_rebuild_its_signed_ro
     try:
         await org_tree(store)
         await renamed(store, 260)  # 265 events: a full tile of level 0, partial ones of levels 0 and 1
-        note = await eventually(lambda: _published(f"{published}/checkpoint", size=265), timeout=30)
+        note = await eventually(lambda: published_checkpoint(f"{published}/checkpoint", size=265), timeout=30)
         checkpoint = read_checkpoint(note, KEY.verifier)
         async with httpx.AsyncClient(base_url=published, timeout=5) as client:
             full, partial, upper = [

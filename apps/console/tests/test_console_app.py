@@ -71,4 +71,5 @@ async def test_the_locale_switch_sets_a_cookie_and_returns_to_the_page(client: h
 async def test_a_form_larger_than_the_limit_is_refused_unread(client: httpx.AsyncClient) -> None:
     refused = await client.post("/signout", data={"csrf_token": "x", "note": "x" * 300_000})
     assert refused.status_code == 413
-    assert "larger than" in refused.text
+    assert "提交的内容超过了 262144 字节的上限" in refused.text  # the limit, in Chinese only
+    assert "larger than" not in refused.text

@@ -260,6 +260,7 @@ async def _sign_once(
         print(str(exc), file=sys.stderr)
         return FINDINGS
     if witnesses:
+        witnesses.log = structlog.wrap_logger(structlog.PrintLogger(sys.stderr))  # stdout: the checkpoint
         note = await witnessed(tiles, checkpoints, witnesses, kept_size=Checkpoint.of_note(note).size) or note
         for state in witnesses.states:
             if state.error:

@@ -164,6 +164,7 @@ class Witnesses:
     def __init__(self, endpoints: list[WitnessEndpoint], quorum: int, *, send: Post = post) -> None:
         self.states = [WitnessState(e) for e in endpoints]
         self.quorum, self._send = quorum, send
+        self.log: Any = log  # a command whose stdout is the checkpoint logs to stderr instead
 
     def __bool__(self) -> bool:
         return bool(self.states)
@@ -202,10 +203,10 @@ class Witnesses:
             line = await self._request(state, note, checkpoint, tree)
         except WitnessFailed as exc:
             state.failed(str(exc))
-            log.warning("witness_missing", witness=name, size=checkpoint.size, reason=str(exc))
+            self.log.warning("witness_missing", witness=name, size=checkpoint.size, reason=str(exc))
             return None
         state.succeeded(checkpoint.size)
-        log.info("checkpoint_witnessed", witness=name, size=checkpoint.size)
+        self.log.info("checkpoint_witnessed", witness=name, size=checkpoint.size)
         return line
 
     async def _request(self, state: WitnessState, note: str, checkpoint: Checkpoint, tree: Tree) -> str:

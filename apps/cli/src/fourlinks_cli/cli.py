@@ -8,7 +8,8 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -151,16 +152,11 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--hours", type=float, default=8.0)
     token.set_defaults(run=_token)
 
-    seed = commands.add_parser("seed", help="create a realistic district through the real commands")
-    seed.add_argument("--district", default="yuhang", help="district code (the root org unit)")
-    seed.add_argument(
-        "--scale", type=float, default=1.0, help="1.0: 6,000 members, 30,000 households, 6,000 enterprises"
-    )
-    seed.add_argument("--seed", type=int, default=2021, help="the same seed makes the same district")
-    seed.set_defaults(run=_seed)
+    _seed_command(commands)
 
     _key_commands(commands)
     _card_commands(commands)
+    _import_command(commands)
 
     install = commands.add_parser("install", help="single-machine production: systemd units for fourlinks up")
     install.add_argument("--systemd", action="store_true", required=True, help="write systemd units")
@@ -199,6 +195,74 @@ def _card_commands(commands: Any) -> None:
         help="where the QR codes point (default FOURLINKS_CONSOLE_PUBLIC_URL, else the local console)",
     )
     printing.set_defaults(run=_print_cards)
+
+
+def _import_command(commands: Any) -> None:
+    importing = commands.add_parser(
+        "import",
+        help="a roster from Excel or CSV (members, households, enterprises, service cards) through the "
+        "running members service: checked row by row, idempotent, resumable (docs/console.md)",
+    )
+    importing.add_argument("file", type=Path, help="an .xlsx workbook (a sheet a kind) or a .csv file")
+    importing.add_argument(
+        "--scope", default=None, help="the org-unit path imported into (default: the district, yuhang)"
+    )
+    importing.add_argument("--role", choices=["administrator", "secretary"], default="administrator")
+    importing.add_argument("--dry-run", action="store_true", help="check every row, register nothing")
+    importing.add_argument(
+        "--answer",
+        type=Path,
+        default=None,
+        help="where the refused rows go (default: FILE-答复表.xlsx beside it)",
+    )
+    importing.add_argument("--in-flight", type=int, default=32, help="requests at a time (default 32)")
+    importing.set_defaults(run=_import)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from fourlinks_cli.imports import Importing, import_roster, importer_token, members_url, report
+    from fourlinks_console.i18n import Language
+    from fourlinks_console.rosters.problems import RosterRefused
+    from fourlinks_console.rosters.running import RunStopped
+    from fourlinks_console.services import ServiceRefused, Services, ServiceUnavailable
+    from fourlinks_console.settings import ConsoleSettings
+
+    settings = Settings()
+    scope = (args.scope or ConsoleSettings().district).strip("/")
+    importing = Importing(
+        args.file, scope, args.role, args.dry_run, args.answer, in_flight=max(args.in_flight, 1)
+    )
+
+    async def run() -> Any:
+        services = Services(ConsoleSettings(members_url=members_url(), service_timeout_seconds=60.0))
+        try:
+            return await import_roster(importing, services, importer_token(settings, importing))
+        finally:
+            await services.aclose()
+
+    words = Language.of("zh_CN", settings.timezone)
+    try:
+        imported = asyncio.run(run())
+    except (RosterRefused, RunStopped) as refused:
+        again = (
+            "; run the same command again: it goes on where it stopped"
+            if isinstance(refused, RunStopped)
+            else ""
+        )
+        print(f"fourlinks import: {refused.problem.said(words)}{again}", file=sys.stderr)
+        return 1
+    except ServiceRefused as refused:
+        print(f"fourlinks import: the members service refused: {refused.sentence(words)}", file=sys.stderr)
+        return 1
+    except ServiceUnavailable:
+        print(
+            f"fourlinks import: the members service at {members_url()} is not answering: "
+            "is `make up` running (or FOURLINKS_CONSOLE_MEMBERS_URL set)?",
+            file=sys.stderr,
+        )
+        return 1
+    print("\n".join(report(imported)))
+    return 1 if imported.refused_rows or imported.plan.sheet_problems else 0
 
 
 def _print_cards(args: argparse.Namespace) -> int:
@@ -396,15 +460,43 @@ async def _provision(settings: Settings, options: ProvisionOptions, *, consumers
         await nc.close()
 
 
+def _seed_command(commands: Any) -> None:
+    """`fourlinks seed`: a district made through the real commands, and its first weeks of work."""
+    seed = commands.add_parser("seed", help="create a realistic district through the real commands")
+    seed.add_argument("--district", default="yuhang", help="district code (the root org unit)")
+    seed.add_argument(
+        "--scale", type=float, default=1.0, help="1.0: 6,000 members, 30,000 households, 6,000 enterprises"
+    )
+    seed.add_argument("--seed", type=int, default=2021, help="the same seed makes the same district")
+    seed.add_argument(
+        "--no-story",
+        dest="story",
+        action="store_false",
+        help="people and cards only (by default the first community's last six weeks of work follow)",
+    )
+    seed.set_defaults(run=_seed)
+
+
 def _seed(args: argparse.Namespace) -> int:
+    from fourlinks_cli import story
     from fourlinks_members import seed as seeding
 
     if not 0 < args.scale <= 10:
         print("--scale must be above 0 and at most 10", file=sys.stderr)
         return 2
     print(f"seeding {args.district} at scale {args.scale}: {seeding.plan_size(args.scale)}", flush=True)
+    settings, now = Settings(), datetime.now(UTC)
+    people_made = story.story_started(now) - timedelta(days=1)  # the day before the story begins
+    told = partial(story.tell, settings=settings, now=now, seed=args.seed)
     made = asyncio.run(
-        seeding.seed_district(Settings(), district=args.district, scale=args.scale, seed=args.seed)
+        seeding.seed_district(
+            settings,
+            district=args.district,
+            scale=args.scale,
+            seed=args.seed,
+            at=(lambda: people_made) if args.story else None,
+            then=told if args.story else None,
+        )
     )
     print("already seeded: nothing to do" if made is None else f"made {made}", flush=True)
     return 0

@@ -37,6 +37,9 @@ PAGES: dict[str, Opens] = {
     "coverage": Opens(STAFF),  # the members service's coverage: staff
     "members": Opens(STAFF),
     "member": Opens(STAFF),  # a member's card history: staff
+    "household": Opens(STAFF, menu=()),  # the members service's contacts: staff (from search, lists)
+    "enterprise": Opens(STAFF, menu=()),
+    "search": Opens(TASK_READERS, menu=()),  # the header's box (an inspector finds the members)
     "board": Opens(TASK_READERS),
     "task": Opens(ONE_TASK_READERS),  # a member only their own (the service says which)
     "kpis": Opens(STAFF),  # the feedback service's rates: staff

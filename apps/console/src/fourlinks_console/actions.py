@@ -23,6 +23,7 @@ class Field:
     label: str
     required: bool = True
     choices: tuple[str, ...] = ()
+    pick: str | None = None  # an id found by search: household, member, task (`pages.search.PICKS`)
 
 
 PHOTOS = Field("photos", "photos", N_("Photos (up to 6; their location is removed)"), required=False)
@@ -50,7 +51,7 @@ ACTION_FORMS: dict[str, ActionForm] = {
         (
             Field("reason", "choice", N_("Reason"), choices=tuple(RejectionReason)),
             Field("note", "textarea", N_("Note"), required=False),
-            Field("duplicate_of", "text", N_("Duplicate of task"), required=False),
+            Field("duplicate_of", "text", N_("Duplicate of task"), required=False, pick="task"),
             Field("responsible_party", "text", N_("Responsible party"), required=False),
         ),
         danger=True,
@@ -58,7 +59,15 @@ ACTION_FORMS: dict[str, ActionForm] = {
     "assign": ActionForm(
         N_("Assign"),
         "assign",
-        (Field("member_id", "text", N_("Member (empty: the member on the card)"), required=False),),
+        (
+            Field(
+                "member_id",
+                "text",
+                N_("Member (empty: the member on the card)"),
+                required=False,
+                pick="member",
+            ),
+        ),
     ),
     "accept": ActionForm(N_("Take the task on"), "accept"),
     "return": ActionForm(N_("Hand back"), "return", (_reason(),), danger=True),
@@ -79,7 +88,9 @@ ACTION_FORMS: dict[str, ActionForm] = {
         "spot-check",
         (Field("passed", "yesno", N_("Passed?")), Field("note", "textarea", N_("Note"), False), PHOTOS),
     ),
-    "reassign": ActionForm(N_("Reassign"), "reassign", (Field("member_id", "text", N_("Member")), _reason())),
+    "reassign": ActionForm(
+        N_("Reassign"), "reassign", (Field("member_id", "text", N_("Member"), pick="member"), _reason())
+    ),
     "extension": ActionForm(
         N_("Request an extension"),
         "extension",
@@ -105,7 +116,7 @@ ACTION_FORMS: dict[str, ActionForm] = {
             Field("reason", "choice", N_("Reason"), choices=tuple(CloseReason)),
             Field("note", "textarea", N_("Note"), required=False),
             Field("responsible_party", "text", N_("Responsible party"), required=False),
-            Field("duplicate_of", "text", N_("Duplicate of task"), required=False),
+            Field("duplicate_of", "text", N_("Duplicate of task"), required=False, pick="task"),
         ),
     ),
     "reopen": ActionForm(N_("Reopen"), "reopen", (_reason(),), danger=True),

@@ -24,6 +24,7 @@ from fourlinks_console.pages import (
     callbacks,
     cards,
     categories,
+    contacts,
     coverage,
     doorway,
     downloads,
@@ -38,6 +39,7 @@ from fourlinks_console.pages import (
     party_days,
     report,
     residents,
+    search,
     signin,
     tasks,
 )
@@ -189,6 +191,8 @@ def create_app(settings: ConsoleSettings | None = None, runtime: Settings | None
         history,
         downloads,
         imports,
+        search,
+        contacts,
     )
     for module in pages:
         app.include_router(module.router)

@@ -133,7 +133,9 @@ class Services:
         """A command; answers the service's acknowledgement (with the log `position`). With an
         `idempotency_key` the same command sent again is answered, not done again."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        answer: dict[str, Any] = await self._call(method, token, service, path, json=body or {}, headers=headers)
+        answer: dict[str, Any] = await self._call(
+            method, token, service, path, json=body or {}, headers=headers
+        )
         return answer
 
     async def upload(

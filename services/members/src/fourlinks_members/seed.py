@@ -13,7 +13,10 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
+
+from nats.aio.client import Client
 
 from fourlinks_contracts import full_registry
 from fourlinks_contracts.members import HelperRole, OrgLevel
@@ -74,6 +77,7 @@ class Community:
     members: list[tuple[str, str]] = field(default_factory=list)  # (member id, building path)
     households: dict[str, list[str]] = field(default_factory=dict)  # building path -> household ids
     enterprises: list[str] = field(default_factory=list)
+    cards: dict[str, list[str]] = field(default_factory=dict)  # member id -> the contacts on its card
 
 
 class Seeder:
@@ -90,6 +94,7 @@ class Seeder:
         self.phone_index = phone_index
         self.actor = Actor(id="seed", roles=(Role.ADMINISTRATOR,), scope=district)
         self._counter = 0
+        self.communities: list[Community] = []  # what `run` made, for whatever follows the seed
 
     def id(self, kind: str) -> str:
         """A stable id: the same seed makes the same district."""
@@ -98,7 +103,7 @@ class Seeder:
 
     async def run(self) -> dict[str, int]:
         """Create the whole district; returns what was made."""
-        communities = self._plan()
+        communities = self.communities = self._plan()
         await self._tree(communities)
         made = {"members": 0, "households": 0, "enterprises": 0, "cards": 0}
         for community in communities:
@@ -265,6 +270,7 @@ class Seeder:
             pool = pools[building]
             households = [pool.pop() for _ in range(min(len(pool), 5 if self.random.random() < 0.8 else 4))]
             firms = [enterprises.pop()] if enterprises and self.random.random() < 0.96 else []
+            community.cards[member_id] = [*households, *firms]
             work.append(self._card(member_id, households, firms))
         await self._all(None, work, progress)
         return len(work)
@@ -335,13 +341,26 @@ def plan_size(scale: float) -> dict[str, int]:
     }
 
 
+Then = Callable[[Client, Seeder], Awaitable[dict[str, int]]]
+"""What follows the seed on its connection, with what the seed made (a story of weeks of work)."""
+
+
 async def seed_district(
-    settings: Settings, *, district: str, scale: float, seed: int = 2021
+    settings: Settings,
+    *,
+    district: str,
+    scale: float,
+    seed: int = 2021,
+    at: Callable[[], datetime] | None = None,
+    then: Then | None = None,
 ) -> dict[str, int] | None:
-    """Seed a district into the event store of `settings`; None when it already exists."""
+    """Seed a district into the event store of `settings`; None when it already exists. `at`: when
+    its events occur (the wall clock unless said); `then`: what follows, its counts added."""
     nc = await connect(settings, name="fourlinks-seed", within=COMMAND_CONNECT_SECONDS)
     try:
         store, cipher = open_event_store(nc, settings, full_registry(), service="members")
+        if at is not None:
+            store.codec.clock = at
         existing = await store.load(OrgUnit.stream_of(unit_id_for(district)))
         if existing.events:
             return None
@@ -352,6 +371,7 @@ async def seed_district(
             seed=seed,
             phone_index=lambda p: cipher.blind_index(p, purpose="phone"),
         )
-        return await seeder.run()
+        made = await seeder.run()
+        return made if then is None else {**made, **await then(nc, seeder)}
     finally:
         await nc.close()

@@ -40,7 +40,8 @@ def test_a_landline_is_found_by_its_local_number_too() -> None:
 
 
 def test_no_phone_or_a_short_one_gives_no_terms() -> None:
-    assert phone_terms(None) == set() and phone_terms("110") == set()
+    assert phone_terms(None) == set()
+    assert phone_terms("110") == set()
 
 
 def test_a_chinese_name_is_found_whole_by_two_characters_and_by_pinyin_initials() -> None:
@@ -96,7 +97,8 @@ def test_a_name_query_reads_whole_then_by_its_parts() -> None:
 
 def test_a_credit_code_reads_as_one_and_a_single_character_as_nothing() -> None:
     assert _read("91330110ma2b00001x") == [{("credit-code", "91330110ma2b00001x")}]
-    assert clauses("王") == [] and clauses(" ") == []
+    assert clauses("王") == []
+    assert clauses(" ") == []
 
 
 def test_a_query_and_a_record_meet_on_the_same_terms() -> None:

@@ -12,10 +12,11 @@ from fastapi.responses import Response
 from fourlinks_console.access import histories_for, opening
 from fourlinks_console.figures import today_in
 from fourlinks_console.labels import Wanted, labels_for
+from fourlinks_console.pages.search import PICKS, picked, to_pick
 from fourlinks_console.people import CurrentPerson
 from fourlinks_console.services import Services, part
 from fourlinks_console.timeline import told, wanted_by
-from fourlinks_console.web import pages_of
+from fourlinks_console.web import pages_of, query
 
 router = APIRouter()
 
@@ -30,7 +31,10 @@ async def history_page(
 ) -> Response:
     services: Services = request.app.state.services
     found: object = None
-    wanted = id.strip()
+    chosen, words = picked(request.query_params, "id")
+    if words and kind in PICKS:  # words typed, not an id chosen: choose from what they find
+        return to_pick(request, kind, words, back="/history" + query(kind=kind, on=on), field="id")
+    wanted = chosen or words
     if wanted:
         path = {
             "task": f"/tasks/{part(wanted)}/timeline",
@@ -51,7 +55,9 @@ async def history_page(
     if kind == "task" and isinstance(found, list):
         named = wanted_by(found)
     elif kind == "household" and isinstance(found, dict):
-        named.member(found.get("member_id"))
+        named.member(found.get("member_id")).household(wanted)
+    elif kind == "member":
+        named.member(wanted)
     labels = await labels_for(request, person, named)
     if kind == "task" and isinstance(found, list):
         found = told(found, labels)

@@ -62,6 +62,16 @@ class Phase(StrEnum):
     REFUSED = "refused"
 
 
+PHASE_WORDS = {
+    Phase.CHECKING: N_("Checking"),
+    Phase.CHECKED: N_("Checked"),
+    Phase.IMPORTING: N_("Importing"),
+    Phase.DONE: N_("Imported"),
+    Phase.STOPPED: N_("Stopped"),
+    Phase.REFUSED: N_("File refused"),
+}
+
+
 @dataclass
 class Job:
     """One file's dry run and import: whose, which scope, where it stands and what it found."""
@@ -146,6 +156,7 @@ async def _imports(request: Request, person: Person, problem: Problem | None = N
         "kinds": list(KINDS.values()),
         "jobs": jobs_of(request).of(person),
         "problem": problem,
+        "phase_words": PHASE_WORDS,
     }
     return pages_of(request).render(request, "imports.html", context, status=422 if problem else 200)
 
@@ -159,7 +170,9 @@ async def template_file(request: Request, person: CurrentPerson, kind: str, fmt:
     language = pages_of(request).language(request)
     name, fallback = f"{roster.sheet}-导入模板.{fmt}", f"fourlinks-{kind}-template.{fmt}"
     if fmt == "csv":
-        return attachment(template_csv(roster), name=name, fallback=fallback, media_type="text/csv; charset=utf-8")
+        return attachment(
+            template_csv(roster), name=name, fallback=fallback, media_type="text/csv; charset=utf-8"
+        )
     services: Services = request.app.state.services
     directory = await read_directory(_reader(services, person.token), person.scope, records=False)
     content = await asyncio.to_thread(template, roster, directory, language)
@@ -174,7 +187,9 @@ async def upload(request: Request, person: CurrentPerson, form: CheckedForm) -> 
         return await _imports(request, person, NO_FILE)
     content = await sent.read()
     zone = ZoneInfo(request.app.state.runtime.timezone)
-    job = Job(secrets.token_urlsafe(12), person.id, person.scope.strip("/"), sent.filename, datetime.now(zone))
+    job = Job(
+        secrets.token_urlsafe(12), person.id, person.scope.strip("/"), sent.filename, datetime.now(zone)
+    )
     jobs_of(request).add(job)
     job.task = asyncio.create_task(_dry_run(job, content, request.app.state.services, person.token))
     return see_other(f"/import/{job.id}")
@@ -217,6 +232,7 @@ def _shown(job: Job, labels: Labels) -> dict[str, Any]:
         "refused_total": len(refused),
         "new_rows": plan.rows(State.NEW) if plan else 0,
         "states": State,
+        "phase_words": PHASE_WORDS,
     }
 
 
@@ -232,7 +248,9 @@ async def run(request: Request, person: CurrentPerson, form: CheckedForm, job_id
 
 
 async def _import(job: Job, services: Services, token: str) -> None:
-    assert job.plan is not None and job.directory is not None and job.progress is not None  # checked
+    assert job.plan is not None  # checked before it is run
+    assert job.directory is not None
+    assert job.progress is not None
     try:
         await send_plan(job.plan, job.directory, _sender(services, token), job.progress, in_flight=IN_FLIGHT)
         job.phase = Phase.DONE

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from fourlinks_console.access import opening
 from fourlinks_console.labels import Wanted, labels_for
+from fourlinks_console.pages.search import is_id, picked, to_pick
 from fourlinks_console.people import CheckedForm, CurrentPerson, Person
 from fourlinks_console.services import ServiceRefused, Services, part
 from fourlinks_console.web import pages_of, query, see_other
@@ -19,9 +20,17 @@ RECENT = 20
 
 @router.get("/notices", name="notices", dependencies=[opening("notices")])
 async def notices_page(
-    request: Request, person: CurrentPerson, unit: str | None = None, at: int | None = None, sent: str = ""
+    request: Request,
+    person: CurrentPerson,
+    *,
+    unit: str | None = None,
+    at: int | None = None,
+    sent: str = "",
+    household_id: str | None = None,
 ) -> Response:
-    return await _render(request, person, (unit or person.scope).strip("/"), at, link_sent=sent == "link")
+    root = (unit or person.scope).strip("/")
+    chosen = household_id if is_id(household_id) else None  # the search page's choice, to send to
+    return await _render(request, person, root, at, link_sent=sent == "link", chosen=chosen)
 
 
 async def _render(
@@ -32,6 +41,7 @@ async def _render(
     refused: tuple[str, ServiceRefused] | None = None,
     *,
     link_sent: bool = False,
+    chosen: str | None = None,
 ) -> Response:
     services: Services = request.app.state.services
     dead = await services.get(
@@ -45,7 +55,7 @@ async def _render(
         person.token, "notifications", "/notices", {"unit": root, "state": "sent", "limit": RECENT}
     )
     reach = await services.get(person.token, "notifications", "/notices/reach", {})
-    named = Wanted().trail(root).unit(*(n["org_unit"] for n in dead["items"]))
+    named = Wanted().trail(root).unit(*(n["org_unit"] for n in dead["items"])).household(chosen)
     return pages_of(request).render(
         request,
         "notices.html",
@@ -57,6 +67,7 @@ async def _render(
             "reach": reach,
             "refused": refused,
             "link_sent": link_sent,
+            "chosen": chosen,
         },
         status=refused[1].status if refused else 200,
     )
@@ -70,8 +81,13 @@ async def retry(request: Request, person: CurrentPerson, form: CheckedForm, noti
 
 @router.post("/notices/sign-in-link")
 async def sign_in_link(request: Request, person: CurrentPerson, form: CheckedForm) -> Response:
-    """A household is sent the link its residents sign in with."""
-    path = f"/households/{part(form.get('household_id', '').strip())}/sign-in-link"
+    """A household is sent the link its residents sign in with; words typed instead of choosing
+    one go to the search page, to choose the household from what they find."""
+    household, words = picked(form, "household_id")
+    if not household and words:
+        back = "/notices" + query(unit=form.get("unit") or person.scope) + "#sign-in-link"
+        return to_pick(request, "household", words, back=back, field="household_id")
+    path = f"/households/{part(household)}/sign-in-link"
     return await _sent(request, person, form, path, refused_at="sign-in-link", sent="link")
 
 

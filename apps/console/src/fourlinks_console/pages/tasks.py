@@ -14,6 +14,7 @@ from fourlinks_console.actions import ACTION_FORMS, body_of
 from fourlinks_console.figures import BOARD_STATES
 from fourlinks_console.labels import Labels, Wanted, labels_for
 from fourlinks_console.names import N_
+from fourlinks_console.pages.search import is_id, picked, to_pick
 from fourlinks_console.people import CheckedForm, CurrentPerson, Person
 from fourlinks_console.services import ServiceRefused, Services, part
 from fourlinks_console.timeline import CONFIDENTIAL, told, wanted_by, withheld_words
@@ -33,12 +34,18 @@ async def board(
 ) -> Response:
     root = (unit or person.scope).strip("/")
     chosen = {name: request.query_params.get(name) or None for name in FILTERS}
+    assignee, words = picked(request.query_params, "assignee")
+    if words:  # a member's name typed, not chosen: choose from what it finds
+        return to_pick(request, "member", words, back="/tasks" + query(unit=root), field="assignee")
+    chosen["assignee"] = assignee or None
+    new_household = request.query_params.get("household_id")  # chosen for a new task
     services: Services = request.app.state.services
     wanted = {"unit": root, **{k: v for k, v in chosen.items() if k != "overdue"}, "limit": COLUMN_LIMIT}
     if chosen["overdue"]:
         wanted["overdue"] = "true"
     columns = await services.get(person.token, "assignments", "/board/columns", wanted, min_position=at)
-    named = Wanted().trail(root)
+    new_household = new_household if is_id(new_household) else None
+    named = Wanted().trail(root).member(chosen["assignee"]).household(new_household)
     for state in BOARD_STATES:
         named.unit(*(t["org_unit"] for t in columns[state]["items"]))
     return pages_of(request).render(
@@ -51,13 +58,23 @@ async def board(
             "filters": chosen,
             "urgencies": list(Urgency),
             "sources": list(TaskSource),
+            "new_household": new_household,
         },
     )
 
 
 @router.get("/tasks/{task_id}", name="task", dependencies=[opening("task")])
-async def task_page(request: Request, person: CurrentPerson, task_id: str, at: int | None = None) -> Response:
-    return await _render_task(request, person, task_id, at)
+async def task_page(
+    request: Request, person: CurrentPerson, task_id: str, at: int | None = None, do: str | None = None
+) -> Response:
+    """A task; `do` opens one action's form, with the ids chosen on the search page filled in."""
+    spec = ACTION_FORMS.get(do or "")
+    chosen = {
+        f.name: request.query_params[f.name]
+        for f in (spec.fields if spec else ())
+        if f.pick and is_id(request.query_params.get(f.name))
+    }
+    return await _render_task(request, person, task_id, at, opened=(do, chosen) if spec else None)
 
 
 async def _render_task(
@@ -66,6 +83,8 @@ async def _render_task(
     task_id: str,
     at: int | None,
     refused: tuple[str, ServiceRefused] | None = None,
+    *,
+    opened: tuple[str | None, dict[str, str]] | None = None,
 ) -> Response:
     services: Services = request.app.state.services
     token = person.token
@@ -75,9 +94,10 @@ async def _render_task(
         services.get(token, "assignments", f"/tasks/{part(task_id)}/actions", min_position=at),
     )
     offered = [(name, ACTION_FORMS[name]) for name in actions["actions"] if name in ACTION_FORMS]
+    named = Wanted().task(task).trail(task["org_unit"]).member(*(opened[1].values() if opened else ()))
     reported, labels = await asyncio.gather(
         _reported_with(services, token, task),
-        labels_for(request, person, wanted_by(timeline, Wanted().task(task).trail(task["org_unit"]))),
+        labels_for(request, person, wanted_by(timeline, named)),
     )
     return pages_of(request).render(
         request,
@@ -91,6 +111,8 @@ async def _render_task(
             "reported": reported,
             "resident_words": resident_words(reported, task, labels),
             "labels": labels,
+            "opened": opened[0] if opened else None,
+            "chosen": opened[1] if opened else {},
         },
         status=refused[1].status if refused else 200,
     )
@@ -156,7 +178,14 @@ async def act(
     if spec is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such action: {action}")
     services: Services = request.app.state.services
-    body = body_of(spec, form, request.app.state.runtime.timezone)
+    sent = dict(form)
+    for field in (f for f in spec.fields if f.pick):
+        chosen, words = picked(form, field.name)
+        if words:  # words typed, not an id chosen: choose from what they find, then come back
+            back = f"/tasks/{part(task_id)}" + query(do=action)
+            return to_pick(request, field.pick or "", words, back=back, field=field.name)
+        sent[field.name] = chosen
+    body = body_of(spec, sent, request.app.state.runtime.timezone)
     try:
         if any(field.kind == "photos" for field in spec.fields):
             path = f"/tasks/{part(task_id)}/photos"
@@ -181,9 +210,14 @@ async def raise_task(request: Request, person: CurrentPerson, form: CheckedForm)
         "org_unit": form.get("org_unit", "").strip(),
         "description": form.get("description", ""),
     }
-    for contact in ("household_id", "enterprise_id"):
-        if form.get(contact, "").strip():
-            body[contact] = form[contact].strip()
+    household, words = picked(form, "household_id")
+    if words:  # words typed, not a household chosen: choose from what they find (then raise it)
+        back = "/tasks" + query(unit=body["org_unit"]) + "#new-task"
+        return to_pick(request, "household", words, back=back, field="household_id")
+    if household:
+        body["household_id"] = household
+    if form.get("enterprise_id", "").strip():
+        body["enterprise_id"] = form["enterprise_id"].strip()
     try:
         answer = await services.send(person.token, "assignments", "/tasks", body)
     except ServiceRefused as refused:

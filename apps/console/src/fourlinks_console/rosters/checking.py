@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from fourlinks_console.rosters.directory import Directory, HouseholdKey, MemberKey, Unit, household_key, member_key
+from fourlinks_console.rosters.directory import (
+    Directory,
+    HouseholdKey,
+    MemberKey,
+    Unit,
+    household_key,
+    member_key,
+)
 from fourlinks_console.rosters.kinds import (
     KINDS,
     Kind,
@@ -36,7 +43,10 @@ from fourlinks_kernel.errors import InvalidCommand
 
 MOST_RESIDENTS = 30
 """Residents one household may be registered with (the service's limit)."""
-YES_WORDS, NO_WORDS = frozenset({"是", "y", "yes", "1", "true", "√"}), frozenset({"否", "n", "no", "0", "false", ""})
+YES_WORDS, NO_WORDS = (
+    frozenset({"是", "y", "yes", "1", "true", "√"}),
+    frozenset({"否", "n", "no", "0", "false", ""}),
+)
 
 
 class State(StrEnum):
@@ -126,9 +136,13 @@ def check(roster: Roster, directory: Directory) -> Plan:
             plan.sheet_problems.append((sheet.name, Problem("sheet_unknown", {"sheet": sheet.name})))
         elif missing := missing_columns(sheet.roster, sheet.keys):
             columns = [c.header for c in missing]
-            plan.sheet_problems.append((sheet.name, Problem("columns_missing", {"sheet": sheet.name, "columns": columns})))
+            plan.sheet_problems.append(
+                (sheet.name, Problem("columns_missing", {"sheet": sheet.name, "columns": columns}))
+            )
     for kind in Kind:  # a card names the members, households and enterprises before it
-        rows = [row for sheet in roster.sheets if sheet.kind == kind and not _lacking(sheet) for row in sheet.rows]
+        rows = [
+            row for sheet in roster.sheets if sheet.kind == kind and not _lacking(sheet) for row in sheet.rows
+        ]
         plan.items[kind] = CHECKS[kind](checker, rows)
     return plan
 
@@ -162,7 +176,9 @@ class Fields:
         """A phone number (empty where the column is optional)."""
         value = self.text(key, 40)
         if value and not is_phone(value):
-            self.refuse(Problem("phone_malformed", {"column": self.roster.column(key).header, "phone": value}))
+            self.refuse(
+                Problem("phone_malformed", {"column": self.roster.column(key).header, "phone": value})
+            )
         return value
 
     def number(self, key: str, low: int, high: int) -> int | None:
@@ -256,7 +272,9 @@ class Checker:
                 continue
             key = household_key(unit.path, unit_no, room)
             if key not in by_key:
-                by_key[key] = Item(Kind.HOUSEHOLDS, [], key, {"org_unit": unit.path, "unit_no": unit_no, "room": room})
+                by_key[key] = Item(
+                    Kind.HOUSEHOLDS, [], key, {"org_unit": unit.path, "unit_no": unit_no, "room": room}
+                )
                 items.append(by_key[key])
             by_key[key].rows.append(row)
         for item in by_key.values():
@@ -340,8 +358,8 @@ class Checker:
         if known is not None and known.card_id is not None:  # issued before: left as it is
             return self.settle(item, known.card_id)
         member, capacity = self.card_member(f, item.key)
-        households = self.card_households(f, row, unit, member)
-        enterprises = self.card_enterprises(f, row, unit, member)
+        households = self.card_households(f, unit=unit, member=member)
+        enterprises = self.card_enterprises(f, unit=unit, member=member)
         if capacity is not None and len(households) + len(enterprises) > capacity:
             size = len(households) + len(enterprises)
             f.refuse(Problem("card_over_capacity", {"size": size, "capacity": capacity}))
@@ -361,12 +379,15 @@ class Checker:
         elif planned is None and known is None:
             f.refuse(Problem("member_unknown"))
         capacity = planned.body.get("capacity") if planned is not None else None
-        return (known.id if known else None), capacity if capacity is not None else (known.capacity if known else None)
+        return (known.id if known else None), capacity if capacity is not None else (
+            known.capacity if known else None
+        )
 
-    def card_households(self, f: Fields, row: Row, unit: Unit, member: str | None) -> list[HouseholdKey]:
+    def card_households(self, f: Fields, *, unit: Unit, member: str | None) -> list[HouseholdKey]:
+        """The card's households, each registered or on its sheet, in the member's community."""
         found: list[HouseholdKey] = []
         community = community_or_above(unit.path)
-        for text in listed(row.get("households")):
+        for text in listed(f.row.get("households")):
             address = address_of(text)
             if address is None:
                 f.refuse(Problem("address_malformed", {"address": text}))
@@ -377,26 +398,36 @@ class Checker:
                 continue
             key = household_key(building.path, address.unit_no, address.room)
             known = self.directory.households.get(key)
-            self.contact(f, Kind.HOUSEHOLDS, key, text, known.member_id if known else None, member)
-            self.nearby(f, text, building.path, community)
+            serving = known.member_id if known else None
+            self.contact(f, kind=Kind.HOUSEHOLDS, key=key, text=text, serving=serving, member=member)
+            self.nearby(f, text=text, where=building.path, community=community)
             found.append(key)
         return found
 
-    def card_enterprises(self, f: Fields, row: Row, unit: Unit, member: str | None) -> list[str]:
+    def card_enterprises(self, f: Fields, *, unit: Unit, member: str | None) -> list[str]:
+        """The card's enterprises, each registered or on its sheet, in the member's community."""
         found: list[str] = []
-        for text in listed(row.get("enterprises")):
+        for text in listed(f.row.get("enterprises")):
             code = self.credit_code(f, text)
             known = self.directory.enterprises.get(code)
             planned = self.planned(Kind.ENTERPRISES, (code,))
-            self.contact(f, Kind.ENTERPRISES, (code,), text, known.member_id if known else None, member)
+            serving = known.member_id if known else None
+            self.contact(f, kind=Kind.ENTERPRISES, key=(code,), text=text, serving=serving, member=member)
             where = known.org_unit if known else (planned.body.get("org_unit") if planned else None)
             if where:
-                self.nearby(f, text, where, community_or_above(unit.path))
+                self.nearby(f, text=text, where=where, community=community_or_above(unit.path))
             found.append(code)
         return found
 
     def contact(
-        self, f: Fields, kind: Kind, key: tuple[str, ...], text: str, serving: str | None, member: str | None
+        self,
+        f: Fields,
+        *,
+        kind: Kind,
+        key: tuple[str, ...],
+        text: str,
+        serving: str | None,
+        member: str | None,
     ) -> None:
         """A card's contact: registered or on its sheet (not refused there), on no other card."""
         planned = self.planned(kind, key)
@@ -418,7 +449,7 @@ class Checker:
             return key in self.directory.households
         return key[0] in self.directory.enterprises
 
-    def nearby(self, f: Fields, text: str, where: str, community: str) -> None:
+    def nearby(self, f: Fields, *, text: str, where: str, community: str) -> None:
         """A card's contacts are in its member's community (contacts are served nearby)."""
         if community_or_above(where) != community:
             name = self.directory.units[community].name if community in self.directory.units else community

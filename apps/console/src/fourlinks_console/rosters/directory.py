@@ -91,7 +91,9 @@ class Directory:
         if path in self.units:
             return self.units[path]
         names = tuple(unit_names(text))
-        found = [u for u in self._by_name.get(names[-1] if names else "", []) if u.names[-len(names) :] == names]
+        found = [
+            u for u in self._by_name.get(names[-1] if names else "", []) if u.names[-len(names) :] == names
+        ]
         if near is not None and len(found) > 1:
             found = [u for u in found if u.within(near)] or found
         if len(found) == 1:
@@ -179,7 +181,9 @@ def _names(path: str, names: dict[str, str]) -> tuple[str, ...]:
     return tuple(names[p] for p in prefixes if p in names)
 
 
-async def _every(read: Reader, path: str, roots: Iterable[str], gate: asyncio.Semaphore) -> list[dict[str, Any]]:
+async def _every(
+    read: Reader, path: str, roots: Iterable[str], gate: asyncio.Semaphore
+) -> list[dict[str, Any]]:
     """Every row of a list under each root, page by page."""
 
     async def under(root: str) -> list[dict[str, Any]]:

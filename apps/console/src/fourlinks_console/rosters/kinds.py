@@ -84,7 +84,9 @@ MEMBERS = RosterKind(
         Column("name", "姓名", N_("The member's name"), True, ("党员姓名",), "张建国"),
         Column("phone", "手机", PHONE_NOTE, True, ("公开电话", "联系电话", "电话", "手机号"), "13912345678"),
         Column("unit", "所在单位", UNIT_NOTE, True, ("所在单元/楼栋", "所在单元", "单位"), "星河社区/3幢"),
-        Column("branch", "党支部", N_("The member's party branch"), True, ("所在党支部",), "星河社区第一党支部"),
+        Column(
+            "branch", "党支部", N_("The member's party branch"), True, ("所在党支部",), "星河社区第一党支部"
+        ),
         Column(
             "capacity",
             "联系上限",
@@ -101,7 +103,13 @@ HOUSEHOLDS = RosterKind(
     N_("Households"),
     (
         Column("unit", "楼栋", UNIT_NOTE, True, ("所在楼栋", "所在单元/楼栋", "所在单位"), "星河社区/3幢"),
-        Column("unit_no", "单元", N_("The stairwell unit (empty where there is none)"), aliases=("单元号",), example="1"),
+        Column(
+            "unit_no",
+            "单元",
+            N_("The stairwell unit (empty where there is none)"),
+            aliases=("单元号",),
+            example="1",
+        ),
         Column("room", "室", N_("The room"), True, ("房号", "室号", "门牌号"), "101"),
         Column(
             "resident",
@@ -110,12 +118,26 @@ HOUSEHOLDS = RosterKind(
             aliases=("居民姓名", "姓名"),
             example="王小明",
         ),
-        Column("resident_phone", "住户手机", PHONE_NOTE, aliases=("居民手机", "手机", "联系电话"), example="13900000001"),
         Column(
-            "elderly", "独居老人", N_("是 or 否 (sensitive: only secretaries see it)"), example=NO, choices=(YES, NO)
+            "resident_phone",
+            "住户手机",
+            PHONE_NOTE,
+            aliases=("居民手机", "手机", "联系电话"),
+            example="13900000001",
         ),
         Column(
-            "disability", "残疾", N_("是 or 否 (sensitive: only secretaries see it)"), example=NO, choices=(YES, NO)
+            "elderly",
+            "独居老人",
+            N_("是 or 否 (sensitive: only secretaries see it)"),
+            example=NO,
+            choices=(YES, NO),
+        ),
+        Column(
+            "disability",
+            "残疾",
+            N_("是 or 否 (sensitive: only secretaries see it)"),
+            example=NO,
+            choices=(YES, NO),
         ),
         Column(
             "cadence",
@@ -144,7 +166,9 @@ ENTERPRISES = RosterKind(
         Column("unit", "所在单位", UNIT_NOTE, True, ("所在社区", "所在单元/楼栋"), "星河社区"),
         Column("address", "地址", N_("Where it is"), True, ("经营地址", "企业地址"), "星河路1号"),
         Column("contact_name", "联系人", N_("Its contact person"), True, ("联系人姓名",), "孙老板"),
-        Column("contact_phone", "联系电话", PHONE_NOTE, aliases=("联系人手机", "手机"), example="13900000002"),
+        Column(
+            "contact_phone", "联系电话", PHONE_NOTE, aliases=("联系人手机", "手机"), example="13900000002"
+        ),
     ),
     ("credit_code",),
 )
@@ -153,7 +177,9 @@ CARDS = RosterKind(
     "服务卡",
     N_("Service cards"),
     (
-        Column("name", "党员姓名", N_("The card's member, as on the members' sheet"), True, ("姓名",), "张建国"),
+        Column(
+            "name", "党员姓名", N_("The card's member, as on the members' sheet"), True, ("姓名",), "张建国"
+        ),
         Column("phone", "党员手机", PHONE_NOTE, True, ("手机", "公开电话"), "13912345678"),
         Column("unit", "党员所在单位", UNIT_NOTE, True, ("所在单位",), "星河社区/3幢"),
         Column(
@@ -185,10 +211,13 @@ KINDS: dict[Kind, RosterKind] = {k.kind: k for k in (MEMBERS, HOUSEHOLDS, ENTERP
 """Every kind, in the order an import sends them."""
 LIST_SEPARATORS = re.compile(r"[、,，;；\n]+")
 SEPARATORS_OF_UNITS = re.compile(r"\s*[/／\\>＞]\s*")
-ADDRESS = re.compile(r"^(?P<building>.+?)(?:(?P<unit_no>[0-9A-Za-z]+)单元)?(?P<room>[0-9A-Za-z][0-9A-Za-z-]*)室?$")
+ADDRESS = re.compile(
+    r"^(?P<building>.+?)(?:(?P<unit_no>[0-9A-Za-z]+)单元)?(?P<room>[0-9A-Za-z][0-9A-Za-z-]*)室?$"
+)
 """A household as a card names it: 3幢1单元101室, 3幢101室, 星河社区/3幢1单元101."""
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
-LANDLINE = re.compile(r"^(0\d{2,3})?\d{7,8}$|^(400|800)\d{7}$|^9\d{4}$")
+LANDLINE = re.compile(r"^(0\d{2,3})?[2-9]\d{6,7}$|^(400|800)\d{7}$|^9\d{4}$")
+"""A landline (a local number starts with 2 to 9), a 400 or 800 number, a 95 service number."""
 
 
 def kind_of(sheet_name: str, headers: list[str]) -> Kind | None:
@@ -234,7 +263,10 @@ def phone_digits(phone: str) -> str:
 def is_phone(phone: str) -> bool:
     """Whether this is a Chinese mobile, landline (with or without its area code) or service number."""
     digits = phone_digits(phone)
-    return bool(MOBILE.match(digits) or LANDLINE.match(digits)) and re.fullmatch(r"[0-9+\- ()]+", phone) is not None
+    return (
+        bool(MOBILE.match(digits) or LANDLINE.match(digits))
+        and re.fullmatch(r"[0-9+\- ()]+", phone) is not None
+    )
 
 
 def listed(cell: str) -> list[str]:

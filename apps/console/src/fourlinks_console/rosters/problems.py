@@ -14,7 +14,9 @@ from fourlinks_console.refusals import sentence
 from fourlinks_console.services import ServiceRefused
 
 SENTENCES: dict[str, str] = {
-    "file_unreadable": N_("This file cannot be read: save it as an Excel workbook (.xlsx) or as CSV, and try again."),
+    "file_unreadable": N_(
+        "This file cannot be read: save it as an Excel workbook (.xlsx) or as CSV, and try again."
+    ),
     "file_empty": N_("This file holds no rows to import."),
     "file_missing": N_("Choose the file to check."),
     "too_many_rows": N_("This file holds more than %(limit)s rows: split it into several files."),
@@ -42,10 +44,14 @@ SENTENCES: dict[str, str] = {
     "too_many_residents": N_("A household holds at most %(limit)s residents."),
     "phone_without_name": N_("A resident's phone needs the resident's name."),
     "member_unknown": N_("The card's member is neither registered nor on the members' sheet."),
-    "member_refused": N_("The card's member is refused (sheet %(sheet)s, row %(row)s), so the card is not imported."),
+    "member_refused": N_(
+        "The card's member is refused (sheet %(sheet)s, row %(row)s), so the card is not imported."
+    ),
     "address_malformed": N_("%(address)s is not an address like 3幢1单元101室."),
     "household_unknown": N_("There is no household %(address)s, registered or on the households' sheet."),
-    "household_refused_for_card": N_("The household %(address)s is refused on its sheet, so the card is not imported."),
+    "household_refused_for_card": N_(
+        "The household %(address)s is refused on its sheet, so the card is not imported."
+    ),
     "enterprise_unknown": N_(
         "No enterprise has the credit code %(code)s, registered or on the enterprises' sheet."
     ),

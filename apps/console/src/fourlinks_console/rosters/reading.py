@@ -101,7 +101,9 @@ def _workbook_sheets(content: bytes) -> Iterator[Sheet]:
     try:
         for sheet in book.worksheets:
             if sheet.sheet_state == "visible" and sheet.title not in NOT_ROSTERS:
-                yield _sheet(sheet.title, ([_text(v) for v in row] for row in sheet.iter_rows(values_only=True)))
+                yield _sheet(
+                    sheet.title, ([_text(v) for v in row] for row in sheet.iter_rows(values_only=True))
+                )
     finally:
         book.close()
 

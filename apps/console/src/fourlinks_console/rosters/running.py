@@ -67,40 +67,78 @@ def idempotency_key(kind: Kind, key: tuple[str, ...]) -> str:
     return f"roster:{kind}:{digest[:40]}"
 
 
-async def send_plan(plan: Plan, directory: Directory, send: Send, progress: Progress, *, in_flight: int = 16) -> None:
+async def send_plan(
+    plan: Plan, directory: Directory, send: Send, progress: Progress, *, in_flight: int = 16
+) -> None:
     """Send every new record of the plan, kind by kind; refusals are kept on their rows."""
-    gate = asyncio.Semaphore(in_flight)
-    for kind in Kind:
-        waiting = [item for item in plan.items[kind] if item.state == State.NEW]
-        try:
-            async with asyncio.TaskGroup() as group:
-                for item in waiting:
-                    group.create_task(_one(item, plan, directory, send, progress, gate))
-        except BaseExceptionGroup as failed:
-            raise _first(failed) from None
+    await Run(plan, directory, send, progress, asyncio.Semaphore(in_flight)).all()
     log.info("roster_imported", created=progress.created, refused_rows=progress.refused)
+
+
+@dataclass
+class Run:
+    """One run of a plan: what it sends with, how far it is, how many requests at a time."""
+
+    plan: Plan
+    directory: Directory
+    send: Send
+    progress: Progress
+    gate: asyncio.Semaphore
+
+    async def all(self) -> None:
+        """Every new record, a kind at a time (a card names the records before it)."""
+        for kind in Kind:
+            waiting = [item for item in self.plan.items[kind] if item.state == State.NEW]
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for item in waiting:
+                        group.create_task(self.one(item))
+            except BaseExceptionGroup as failed:
+                raise _first(failed) from None
+
+    async def one(self, item: Item) -> None:
+        """One record's request, its answer kept on the record."""
+        async with self.gate:
+            request = self.card_request(item) if item.kind == Kind.CARDS else (PATHS[item.kind], item.body)
+            if request is not None:
+                path, body = request
+                try:
+                    answer = await _sent(self.send, path, body, idempotency_key(item.kind, item.key))
+                except ServiceRefused as refused:
+                    item.refuse(_said(refused))
+                else:
+                    item.state, item.id = State.CREATED, str(answer["id"])
+            self.progress.advance(item)
+
+    def card_request(self, item: Item) -> tuple[str, dict[str, Any]] | None:
+        """A card's request, its member and contacts named by id; None (and the card refused)
+        when one of them was refused as it was sent."""
+        assert item.card is not None  # a card row that passed the dry run names them
+        plan, directory = self.plan, self.directory
+        members, households, enterprises = (_first_of(plan.items[k]) for k in Kind if k != Kind.CARDS)
+        member_id = _id_of(members.get(item.card.member), _known(directory.member(item.card.member)))
+        household_ids = [
+            _id_of(households.get(k), _known(directory.households.get(k))) for k in item.card.households
+        ]
+        enterprise_ids = [
+            _id_of(enterprises.get((c,)), _known(directory.enterprises.get(c))) for c in item.card.enterprises
+        ]
+        if member_id is None:
+            first = members[item.card.member].rows[0]
+            item.refuse(Problem("member_refused", {"sheet": first.sheet, "row": first.number}))
+            return None
+        if None in household_ids or None in enterprise_ids:
+            kind = "household" if None in household_ids else "enterprise"
+            item.refuse(Problem("contact_not_registered", {"kind": kind}))
+            return None
+        body = {**item.body, "households": household_ids, "enterprises": enterprise_ids}
+        return f"/members/{part(member_id)}/card", body
 
 
 def _first(failed: BaseExceptionGroup[BaseException]) -> BaseException:
     """The first failure of a group of requests (the others were cancelled by it)."""
     first = failed.exceptions[0]
     return _first(first) if isinstance(first, BaseExceptionGroup) else first
-
-
-async def _one(
-    item: Item, plan: Plan, directory: Directory, send: Send, progress: Progress, gate: asyncio.Semaphore
-) -> None:
-    async with gate:
-        request = _card_request(item, plan, directory) if item.kind == Kind.CARDS else (PATHS[item.kind], item.body)
-        if request is not None:
-            path, body = request
-            try:
-                answer = await _sent(send, path, body, idempotency_key(item.kind, item.key))
-            except ServiceRefused as refused:
-                item.refuse(_said(refused))
-            else:
-                item.state, item.id = State.CREATED, str(answer["id"])
-        progress.advance(item)
 
 
 async def _sent(send: Send, path: str, body: dict[str, Any], key: str) -> dict[str, Any]:
@@ -127,26 +165,12 @@ def _said(refused: ServiceRefused) -> Problem:
     return Problem.of(refused)
 
 
-def _card_request(item: Item, plan: Plan, directory: Directory) -> tuple[str, dict[str, Any]] | None:
-    """A card's request, its member and contacts named by id; None (and the card refused) when one
-    of them was refused as it was sent."""
-    assert item.card is not None  # a card row that passed the dry run names them
-    members = {i.key: i for i in plan.items[Kind.MEMBERS]}
-    households = {i.key: i for i in plan.items[Kind.HOUSEHOLDS]}
-    enterprises = {i.key: i for i in plan.items[Kind.ENTERPRISES]}
-    known_member = directory.member(item.card.member)
-    member_id = _id_of(members.get(item.card.member), known_member.id if known_member else None)
-    household_ids = [_id_of(households.get(k), _known(directory.households.get(k))) for k in item.card.households]
-    enterprise_ids = [_id_of(enterprises.get((c,)), _known(directory.enterprises.get(c))) for c in item.card.enterprises]
-    if member_id is None:
-        first = members[item.card.member].rows[0]
-        item.refuse(Problem("member_refused", {"sheet": first.sheet, "row": first.number}))
-        return None
-    if None in household_ids or None in enterprise_ids:
-        item.refuse(Problem("contact_not_registered", {"kind": "household" if None in household_ids else "enterprise"}))
-        return None
-    body = {**item.body, "households": household_ids, "enterprises": enterprise_ids}
-    return f"/members/{part(member_id)}/card", body
+def _first_of(items: list[Item]) -> dict[tuple[str, ...], Item]:
+    """Each key's first record (a later row repeating it was refused for that)."""
+    first: dict[tuple[str, ...], Item] = {}
+    for item in items:
+        first.setdefault(item.key, item)
+    return first
 
 
 def _id_of(planned: Item | None, known: str | None) -> str | None:

@@ -37,7 +37,9 @@ TEMPLATE_ROWS = 5000
 """How far down the template's lists to choose from reach."""
 EXAMPLE_FONT = Font(italic=True, color="808080")
 REQUIRED, OPTIONAL = N_("required"), N_("optional")
-EXAMPLE_NOTE = N_("An example: the import leaves this row out while it is unchanged. Delete it or write over it.")
+EXAMPLE_NOTE = N_(
+    "An example: the import leaves this row out while it is unchanged. Delete it or write over it."
+)
 ROW_IN_FILE, REASON = N_("Row in the file"), N_("Reason")
 COLUMN, WHETHER, WHAT = N_("Column"), N_("Required?"), N_("What to write")
 
@@ -90,7 +92,9 @@ def _choose(sheet: Any, column: int, source: str, *, strict: bool = True) -> Non
 def _unit_list(book: Workbook, roster: RosterKind, directory: Directory) -> str | None:
     """The reader's units that take this kind's records, on a hidden sheet, as the template's
     unit column lists them to choose from (the fewest names that tell each apart)."""
-    units = sorted((u for u in directory.units.values() if u.level in roster.unit_levels), key=lambda u: u.path)
+    units = sorted(
+        (u for u in directory.units.values() if u.level in roster.unit_levels), key=lambda u: u.path
+    )
     if not units:
         return None
     listed = book.create_sheet(UNITS)
@@ -141,7 +145,9 @@ def answer(roster: Roster, plan: Plan, answered: Answered, language: Language) -
     table_sheet(summary, *_summary(roster, plan, answered, language))
     reasons = _reasons(plan, answered.stopped)
     for source in roster.sheets:
-        rows = [(row, reasons[row.sheet, row.number]) for row in source.rows if (row.sheet, row.number) in reasons]
+        rows = [
+            (row, reasons[row.sheet, row.number]) for row in source.rows if (row.sheet, row.number) in reasons
+        ]
         if rows:
             _refused_sheet(book, source.name, source.headers, rows, language)
     return _saved(book)
@@ -163,7 +169,10 @@ def _refused_sheet(
     sheet = book.create_sheet(sheet_name(name))
     width = max([len(headers), *(len(row.cells) for row, _ in rows)])
     columns = [Shown(f"c{i}", headers[i] if i < len(headers) else "") for i in range(width)]
-    columns += [Shown("row", language.gettext(ROW_IN_FILE), "number"), Shown("reason", language.gettext(REASON))]
+    columns += [
+        Shown("row", language.gettext(ROW_IN_FILE), "number"),
+        Shown("reason", language.gettext(REASON)),
+    ]
     cells = [[*_padded(row.cells, width), row.number, problem.said(language)] for row, problem in rows]
     table_sheet(sheet, columns, cells)
 
@@ -183,7 +192,9 @@ SUMMARY_WORDS = {
 }
 
 
-def _summary(roster: Roster, plan: Plan, answered: Answered, language: Language) -> tuple[list[Shown], list[list[Any]]]:
+def _summary(
+    roster: Roster, plan: Plan, answered: Answered, language: Language
+) -> tuple[list[Shown], list[list[Any]]]:
     """What the file was, and its records by kind and where they stand."""
     say = language.gettext
     kinds = [k for k in Kind if plan.items[k]]

@@ -30,3 +30,26 @@
   }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", drawTrend); } else { drawTrend(); }
 })();
+// Search-pickers: the words typed in a form offer what the search finds (htmx fills the list);
+// choosing one puts its id in the form's hidden field, and typing again takes it out (the words
+// are then sent, and the form's route lists what they find to choose from).
+(function () {
+  "use strict";
+  function picked(event) {
+    var words = event.target;
+    if (!words || !words.hasAttribute || !words.hasAttribute("data-picker-words")) { return; }
+    var holder = words.closest("[data-picker]");
+    var id = holder && holder.querySelector("[data-picked]");
+    var list = document.getElementById(words.getAttribute("list"));
+    if (!id) { return; }
+    var chosen = "";
+    if (list) {
+      Array.prototype.forEach.call(list.options, function (option) {
+        if (option.value === words.value) { chosen = option.getAttribute("data-id") || ""; }
+      });
+    }
+    id.value = chosen;
+  }
+  document.addEventListener("input", picked);
+  document.addEventListener("change", picked);
+})();

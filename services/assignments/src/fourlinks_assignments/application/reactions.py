@@ -28,6 +28,7 @@ from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor, CommandContext, RecordedEvent, reaction_context
 from fourlinks_runtime.definition import Policy
 from fourlinks_runtime.runtime import ServiceRuntime
+from fourlinks_runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
 _VISIT_TASKS = uuid.UUID("c7d1e3a9-2b4f-4c6e-8a0d-1f2e3d4c5b6a")
@@ -36,7 +37,11 @@ SCHEDULER = Actor(id="scheduler:deadlines", roles=(Role.SERVICE,))
 
 def deadline_policy(runtime: ServiceRuntime) -> DeadlinePolicy:
     """The configured time limits."""
-    settings = runtime.settings
+    return deadline_policy_of(runtime.settings)
+
+
+def deadline_policy_of(settings: Settings) -> DeadlinePolicy:
+    """The time limits `settings` configure."""
     return DeadlinePolicy(
         days=dict(settings.deadline_days), reminder_fraction=settings.deadline_reminder_fraction
     )
@@ -47,12 +52,10 @@ def zone(runtime: ServiceRuntime) -> ZoneInfo:
     return ZoneInfo(runtime.settings.timezone)
 
 
-async def raise_from_feedback(event: RecordedEvent, runtime: ServiceRuntime) -> None:
-    """A resident's feedback that needs action becomes a task for the household's member; the
-    task keeps whether its words are confidential and its sender anonymous."""
-    routed = event.event
-    assert isinstance(routed, FeedbackRouted)
-    new = NewTask(
+def task_of_routed(routed: FeedbackRouted) -> NewTask:
+    """The task a resident's routed feedback becomes: it keeps whether its words are confidential
+    and its sender anonymous."""
+    return NewTask(
         task_id=routed.task_id,
         source=TaskSource.FEEDBACK,
         source_ref=routed.feedback_id,
@@ -65,17 +68,14 @@ async def raise_from_feedback(event: RecordedEvent, runtime: ServiceRuntime) -> 
         confidential=routed.confidential,
         anonymous=routed.anonymous,
     )
-    await _hand_out(runtime, event, new, policy="raise-from-feedback", fallback=None)
 
 
-async def raise_from_visit(event: RecordedEvent, runtime: ServiceRuntime) -> None:
-    """A problem found on a member's visit becomes a task."""
-    visit = event.event
-    assert isinstance(visit, VisitRecorded)
+def task_of_visit(visit: VisitRecorded) -> NewTask | None:
+    """The task a problem found on a visit becomes (None: the visit found none)."""
     if not visit.problem_found:
-        return
+        return None
     household = visit.contact_id if visit.contact_kind == "household" else None
-    new = NewTask(
+    return NewTask(
         task_id=str(uuid.uuid5(_VISIT_TASKS, visit.visit_id)),
         source=TaskSource.VISIT,
         source_ref=visit.visit_id,
@@ -86,7 +86,28 @@ async def raise_from_visit(event: RecordedEvent, runtime: ServiceRuntime) -> Non
         enterprise_id=None if household else visit.contact_id,
         description=visit.problem_description or "",
     )
-    await _hand_out(runtime, event, new, policy="raise-from-visit", fallback=visit.member_id)
+
+
+def reopening(correction: CorrectionRequested, actor: Actor) -> ReopenTask:
+    """The reopening a resident's correction (反馈纠偏) asks for: back to the assignee, with the reason."""
+    reason = correction.reason or f"the resident asked for a correction (round {correction.round})"
+    return ReopenTask(actor, correction.task_id, reason, f"{correction.feedback_id}:{correction.round}")
+
+
+async def raise_from_feedback(event: RecordedEvent, runtime: ServiceRuntime) -> None:
+    """A resident's feedback that needs action becomes a task for the household's member."""
+    routed = event.event
+    assert isinstance(routed, FeedbackRouted)
+    await _hand_out(runtime, event, task_of_routed(routed), policy="raise-from-feedback", fallback=None)
+
+
+async def raise_from_visit(event: RecordedEvent, runtime: ServiceRuntime) -> None:
+    """A problem found on a member's visit becomes a task."""
+    visit = event.event
+    assert isinstance(visit, VisitRecorded)
+    new = task_of_visit(visit)
+    if new is not None:
+        await _hand_out(runtime, event, new, policy="raise-from-visit", fallback=visit.member_id)
 
 
 async def _hand_out(
@@ -107,12 +128,7 @@ async def reopen_on_correction(event: RecordedEvent, runtime: ServiceRuntime) ->
     correction = event.event
     assert isinstance(correction, CorrectionRequested)
     context = reaction_context(event, policy="reopen-on-correction")
-    reason = correction.reason or f"the resident asked for a correction (round {correction.round})"
-
-    command = ReopenTask(
-        context.actor, correction.task_id, reason, f"{correction.feedback_id}:{correction.round}"
-    )
-    await runtime.dispatch(command, handlers.reopen, context)
+    await runtime.dispatch(reopening(correction, context.actor), handlers.reopen, context)
 
 
 async def flag_on_deactivation(event: RecordedEvent, runtime: ServiceRuntime) -> None:

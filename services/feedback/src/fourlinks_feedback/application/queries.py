@@ -151,7 +151,7 @@ async def rates(
 ) -> list[dict[str, Any]]:
     """Response, resolution and satisfaction rates per group and month, as the history stood at `as_of`.
 
-    Response: acknowledged and assigned (a problem) or answered (anything else) within the limit.
+    Response: acknowledged and assigned (worked as a task) or answered (anything else) within the limit.
     Resolution and satisfaction: from each item's latest call-back answered by `as_of`; a call-back
     nobody answered counts as not reached, in neither numerator nor denominator.
 

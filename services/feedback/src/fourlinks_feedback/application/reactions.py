@@ -17,6 +17,7 @@ from fourlinks_kernel.access import Role
 from fourlinks_kernel.envelope import Actor, CommandContext, RecordedEvent, reaction_context
 from fourlinks_runtime.definition import Policy
 from fourlinks_runtime.runtime import ServiceRuntime
+from fourlinks_runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
 SCHEDULER = Actor(id="scheduler:callbacks", roles=(Role.SERVICE,))
@@ -24,7 +25,11 @@ SCHEDULER = Actor(id="scheduler:callbacks", roles=(Role.SERVICE,))
 
 def callback_times(runtime: ServiceRuntime) -> CallbackTimes:
     """The configured call-back timing."""
-    settings = runtime.settings
+    return callback_times_of(runtime.settings)
+
+
+def callback_times_of(settings: Settings) -> CallbackTimes:
+    """The call-back timing `settings` configure."""
     return CallbackTimes(
         delay=timedelta(hours=settings.callback_delay_hours),
         answer_window=timedelta(hours=settings.callback_answer_hours),

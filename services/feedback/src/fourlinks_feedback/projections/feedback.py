@@ -142,7 +142,8 @@ class FeedbackProjection:
     # 4: the photos sent with an item
     # 5: the rates' counters
     # 6: whether nobody vouched for the reporter, and whether they asked to be called back
-    # 7: an item closed as a duplicate names its original; items indexed by submission time
+    # 7: an item closed as a duplicate names its original; items indexed by submission time; an
+    #    opinion or question turned into a task is responded to when its task is assigned
     version: ClassVar[int] = 7
     metadata: ClassVar[MetaData] = metadata
     subjects: ClassVar[str | None] = None

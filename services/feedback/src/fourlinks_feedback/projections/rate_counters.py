@@ -46,10 +46,16 @@ def basis_of(zone: str, response_limit: timedelta) -> str:
     return f"{zone} {response_limit.total_seconds() / 3600:g}h"
 
 
+def worked_as_a_task(row: Mapping[str, Any]) -> bool:
+    """A problem, or an opinion or question a secretary turned into a task: its response is the
+    task's assignment, not an answer."""
+    return row["kind"] == "problem" or row["task_id"] is not None
+
+
 def responded(row: Mapping[str, Any], limit: timedelta, as_of: datetime | None = None) -> bool:
-    """Acknowledged and assigned (a problem) or answered (anything else) within the limit (and, if
-    `as_of` is given, by then)."""
-    done = row["assigned_at"] if row["kind"] == "problem" else row["answered_at"]
+    """Acknowledged and assigned (worked as a task) or answered (anything else) within the limit
+    (and, if `as_of` is given, by then)."""
+    done = row["assigned_at"] if worked_as_a_task(row) else row["answered_at"]
     if done is None:
         return False
     done = as_utc(done)
@@ -60,7 +66,7 @@ def response_due_at(row: Mapping[str, Any], limit: timedelta) -> datetime | None
     """When the response to an item still waiting for one falls due (its submission plus the
     limit); None once it was responded to, or when nothing is left to respond to (closed, or its
     task rejected). The rows `awaiting_response` selects are those with a moment here."""
-    done = row["assigned_at"] if row["kind"] == "problem" else row["answered_at"]
+    done = row["assigned_at"] if worked_as_a_task(row) else row["answered_at"]
     if done is not None or row["state"] == "closed" or row.get("task_state") == "rejected":
         return None
     return as_utc(row["submitted_at"]) + limit
@@ -69,7 +75,7 @@ def response_due_at(row: Mapping[str, Any], limit: timedelta) -> datetime | None
 def awaiting_response(items: Table) -> ColumnElement[bool]:
     """The items of `items` (the feedback read model) still waiting for a response, as SQL: what
     `response_due_at` answers a moment for."""
-    problem = items.c.kind == "problem"
+    problem = or_(items.c.kind == "problem", items.c.task_id.is_not(None))  # `worked_as_a_task`
     task_open = or_(items.c.task_state.is_(None), items.c.task_state != "rejected")
     return and_(
         items.c.state != "closed",
