@@ -9,173 +9,47 @@ other personal data masked); docs/console/ keeps a few for the README."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-from conftest import Receiver, a_photo_with_a_location, channels_file, serving
+from conftest import Receiver, a_photo_with_a_location, serving
 from playwright.sync_api import (
     Browser,
     FilePayload,
     Page,
     Playwright,
-    Request,
-    ViewportSize,
     sync_playwright,
 )
+from tools.console_browser import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    COMMUNITY,
+    DESKTOP,
+    PHONE,
+    SMALL_PHONE,
+    Console,
+    Watch,
+    a_member_with_households,
+    embedded,
+    eventually_true,
+    sign_in,
+)
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-DESKTOP: ViewportSize = {"width": 1366, "height": 768}
-PHONE: ViewportSize = {"width": 390, "height": 844}
-SMALL_PHONE: ViewportSize = {"width": 360, "height": 640}  # the smallest screen the phone pages are for
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "var" / "screenshots"
-COMMUNITY = "yuhang/s01/c001"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 pytestmark = pytest.mark.timeout(600)
 
 
-@dataclass
-class Console:
-    """The running embedded system: the console's address and the services'."""
-
-    url: str
-    services: dict[str, str]
-    var_dir: Path
-    robot: Receiver  # the members' DingTalk group robot, a local stand-in checking signatures
-    sms: Receiver  # the SMS provider's API, likewise
-
-    def token(self, role: str, scope: str, subject: str | None = None) -> str:
-        command = [sys.executable, "-m", "fourlinks_cli", "token", "--role", role, "--scope", scope]
-        command += ["--subject", subject] if subject else []
-        env = {**os.environ, "FOURLINKS_VAR_DIR": str(self.var_dir)}
-        return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout.strip()
-
-    def audit_url(self) -> str:
-        """Where `make up`'s checkpointer publishes, once it has checked the log (up to a minute)."""
-        state = json.loads((self.var_dir / "up.json").read_text())
-        url = f"http://127.0.0.1:{state['checkpoints']}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/integrity", timeout=2).status_code == 200:
-                    return url
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError("the checkpointer published no integrity check within a minute")
-
-    def api(self, service: str, path: str, token: str, **params: str | int) -> Any:
-        answer = httpx.get(
-            self.services[service] + path,
-            params=params,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=10,
-        )
-        assert answer.status_code == 200, answer.text
-        return answer.json()
-
-
-@dataclass
-class Watch:
-    """What a page did that it should not: console errors, uncaught errors, requests elsewhere."""
-
-    errors: list[str] = field(default_factory=list)
-    elsewhere: list[str] = field(default_factory=list)
-
-    def attach(self, page: Page) -> None:
-        page.on(
-            "console",
-            lambda m: self.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
-        )
-        page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        page.on("request", self._request)
-
-    def _request(self, request: Request) -> None:
-        host = urlsplit(request.url).hostname
-        if request.url.startswith(("data:", "about:")):
-            return
-        if host != "127.0.0.1":
-            self.elsewhere.append(request.url)
-
-
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     with serving(Receiver("dingtalk")) as robot, serving(Receiver("sms")) as sms:
-        yield from _embedded(tmp_path_factory.mktemp("console"), robot, sms)
-
-
-def _embedded(root: Path, robot: Receiver, sms: Receiver) -> Iterator[Console]:
-    var_dir = root / "var"
-    log = (root / "up.log").open("ab")
-    env = {
-        **os.environ,
-        "FOURLINKS_LOG_LEVEL": "WARNING",
-        "FOURLINKS_API_WORKERS": "1",
-        "FOURLINKS_NOTIFY_CHANNELS_FILE": str(channels_file(root / "channels.json", robot, sms)),
-        "FOURLINKS_NOTIFY_QUIET_HOURS": "",  # the suite runs at any hour
-        "FOURLINKS_NOTIFY_SCAN_SECONDS": "0.2",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fourlinks_cli", "up", "--var-dir", str(var_dir)],
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        start_new_session=True,
-        env=env,
-    )
-    assert process.stdout is not None
-    services: dict[str, str] = {}
-    console_url = ""
-    deadline = time.monotonic() + 180
-    for line in process.stdout:
-        found = re.match(r"\s+(\w+)\s+API (http://\S+)", line)
-        if found:
-            services[found[1]] = found[2]
-        shown = re.match(r"\s+console\s+(http://\S+)", line)
-        if shown:
-            console_url = shown[1]
-        if "Ctrl-C stops everything" in line or time.monotonic() > deadline:
-            break
-    try:
-        assert console_url, (root / "up.log").read_text(errors="replace")[-3000:]
-        _wait_live(console_url)
-        yield Console(console_url, services, var_dir, robot, sms)
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=60)
-
-
-def _wait_live(url: str) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "the console never answered ready"
-        time.sleep(0.2)
+        yield from embedded(tmp_path_factory.mktemp("console"), robot, sms)
 
 
 @pytest.fixture(scope="module")
@@ -202,14 +76,6 @@ def page(browser: Browser) -> Iterator[tuple[Page, Watch]]:
     context.close()
     assert not watch.errors, watch.errors
     assert not watch.elsewhere, f"requests left this machine: {watch.elsewhere}"
-
-
-def sign_in(page: Page, console: Console, who: str) -> None:
-    page.goto(f"{console.url}/signin")
-    page.locator(f"input[name=who][value='{who}']").check()
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_load_state()
-    assert "/signin" not in page.url
 
 
 def shoot(page: Page, name: str) -> None:
@@ -314,16 +180,6 @@ def test_a_task_is_worked_from_triage_to_closure_on_the_pages(
     listed = browser_page.locator("#board li.task a").all_inner_texts()
     assert listed
     assert set(listed) == {"维修协调"}  # the service matter's label
-
-
-def a_member_with_households(console: Console) -> str:
-    """A member of the community whose card has households on it."""
-    token = console.token("secretary", COMMUNITY)
-    for item in console.api("members", "/members", token, unit=COMMUNITY, limit=50)["items"]:
-        dashboard = console.api("members", f"/members/{item['member_id']}/dashboard", token)
-        if dashboard["households"]:
-            return str(item["member_id"])
-    raise AssertionError("no member of the seeded community has households on a card")
 
 
 def on_a_phone(
@@ -457,13 +313,6 @@ def test_a_resident_signs_in_by_link_reports_a_problem_follows_it_and_rates_thei
     follow.context.close()
     assert not watch.errors, watch.errors
     assert not watch.elsewhere, watch.elsewhere
-
-
-def eventually_true(check: Any, what: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.3)
 
 
 def spot_check(page: Page, *, passed: bool, note: str, photos: list[FilePayload] | None = None) -> None:
@@ -664,6 +513,9 @@ def test_the_locale_switch_changes_every_label_and_every_page_renders(
         "/tasks",
         "/kpis",
         "/callbacks",
+        "/inbox",
+        "/categories",
+        "/report",
         "/party-days",
         "/notices",
         "/history",
@@ -692,7 +544,9 @@ def test_the_locale_switch_changes_every_label_and_every_page_renders(
         "Members",
         "Task board",
         "KPIs",
+        "Feedback inbox",
         "Call-backs",
+        "Categories",
         "Themed party days",
         "Notices",
         "History",
@@ -711,8 +565,9 @@ def unlabelled(page: Page) -> list[str]:
 
 
 def _without_data(text: str) -> str:
-    """A label without the data it shows (unit names in crumbs and headings are data, not labels)."""
-    return re.sub(r"[\u4e00-\u9fff]+(社区|街道|区|幢)", "", text)
+    """A label without the data it shows (unit names in crumbs and headings are data, not labels:
+    星河社区, and 10幢 in a call-back's address)."""
+    return re.sub(r"[\u4e00-\u9fff0-9]+(社区|街道|区|幢)", "", text)
 
 
 def raise_on_the_board(page: Page, console: Console, category: str, description: str) -> None:

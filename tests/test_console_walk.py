@@ -34,10 +34,7 @@ import openpyxl
 import pytest
 from conftest import Receiver, serving
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
-
-from fourlinks_console import names
-from fourlinks_contracts.service_matters import SERVICE_MATTERS
-from tests.test_console_browser import (
+from tools.console_browser import (
     CHROMIUM,
     CHROMIUM_FLAGS,
     COMMUNITY,
@@ -45,11 +42,14 @@ from tests.test_console_browser import (
     SMALL_PHONE,
     Console,
     Watch,
-    _embedded,
     a_member_with_households,
+    embedded,
     eventually_true,
     sign_in,
 )
+
+from fourlinks_console import names
+from fourlinks_contracts.service_matters import SERVICE_MATTERS
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -147,7 +147,7 @@ class Api:
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     with serving(Receiver("dingtalk")) as robot, serving(Receiver("sms")) as sms:
-        yield from _embedded(tmp_path_factory.mktemp("walk"), robot, sms)
+        yield from embedded(tmp_path_factory.mktemp("walk"), robot, sms)
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,11 @@
 """What `fourlinks import` costs on a district's rosters (docs/benchmarks.md).
 
-    .venv/bin/python tools/import_cost.py SCALE [WORK_DIR]
+    .venv/bin/python tools/import_cost.py SCALE [WORK_DIR [IN_FLIGHT]]
 
 Scale 1.0 is Yuhang: 60 communities of 20 buildings; 6,000 members, 30,000 households with about
 75,000 residents (one row each), 6,000 enterprises and 6,000 service cards (five households of the
 member's building and an enterprise each). In one run: `fourlinks up` on a fresh var dir (NATS,
-the four services, the console), the org tree through POST /org-units, the four rosters written as
+the four services, the console; not seeded), the org tree through POST /org-units, the four rosters written as
 Excel workbooks, then `fourlinks import` of each in turn (wall time, the command's CPU, the
 members service's and nats-server's CPU), and the members' file imported again (nothing to do).
 A figure, not a test.
@@ -37,6 +37,7 @@ from fourlinks_runtime.upstate import read_state
 
 BUILDINGS, HOUSEHOLDS, MEMBERS, ENTERPRISES = 20, 25, 100, 100
 CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+IN_FLIGHT = sys.argv[3] if len(sys.argv) > 3 else "32"
 rng = random.Random(2021)  # noqa: S311 - made-up data, reproducible by design
 
 
@@ -102,6 +103,7 @@ def rosters(places: list[tuple[str, str, str, str]]) -> dict[str, list[list[Any]
             for room in range(HOUSEHOLDS):
                 unit_no, number = str(room // 10 + 1), f"{room // 4 + 1}{room % 4 + 1:02d}"
                 homes.setdefault(b, []).append(f"{b}幢{unit_no}单元{number}室")
+                cadence = rng.choice((30, 30, 60, 90))
                 for _ in range(rng.choice((1, 2, 2, 3, 3, 4))):
                     elderly, disabled = rng.random() < 0.08, rng.random() < 0.03
                     sheets["住户"].append(
@@ -113,7 +115,7 @@ def rosters(places: list[tuple[str, str, str, str]]) -> dict[str, list[list[Any]
                             mobile(used),
                             "是" if elderly else "否",
                             "是" if disabled else "否",
-                            rng.choice((30, 30, 60, 90)),
+                            cadence,
                         ]
                     )
         codes = []
@@ -161,7 +163,12 @@ def get(url: str, token: str) -> Any:
 
 
 def started(var: Path) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
-    env = {**os.environ, "FOURLINKS_VAR_DIR": str(var), "FOURLINKS_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "FOURLINKS_VAR_DIR": str(var),
+        "FOURLINKS_LOG_LEVEL": "WARNING",
+        "FOURLINKS_SKIP_SEED": "1",
+    }
     up = subprocess.Popen(
         [sys.executable, "-m", "fourlinks_cli", "up", "--var-dir", str(var)],
         env=env,
@@ -191,7 +198,17 @@ def imported(var: Path, roster: Path, pids: dict[str, int]) -> dict[str, Any]:
     own = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "fourlinks_cli", "import", str(roster), "--scope", "yuhang"],
+        [
+            sys.executable,
+            "-m",
+            "fourlinks_cli",
+            "import",
+            str(roster),
+            "--scope",
+            "yuhang",
+            "--in-flight",
+            IN_FLIGHT,
+        ],
         env=env,
         capture_output=True,
         text=True,

@@ -301,6 +301,56 @@ ROUTES: dict[tuple[int, str], Callable[[httpx.Request], Any]] = {
         "total": 1,
     },
     (8103, r"/callbacks/summary"): lambda r: {"unit": COMMUNITY, "due": 1},
+    (8103, r"/feedback"): lambda r: _page(
+        [
+            {
+                "feedback_id": FEEDBACK,
+                "reference": "YH-2026-000124",
+                "kind": "question",
+                "channel": "card_qr",
+                "category": "repairs",
+                "org_unit": BUILDING,
+                "household_id": HOUSEHOLD,
+                "state": "submitted",
+                "submitted_at": "2026-12-15T02:00:00Z",
+                "unconfirmed": True,
+                "call_back": True,
+                "description": "楼道灯什么时候修？",
+                "answer": None,
+                "task_id": None,
+                "response_due_at": DUE,
+                "response_seconds_left": 3600,
+                "withheld": [],
+            }
+        ]
+    ),
+    (8103, r"/feedback/summary"): lambda r: {
+        "unit": COMMUNITY,
+        "states": [{"state": "submitted", "count": 1}],
+        "total": 1,
+        "waiting": 1,
+        "overdue": 0,
+    },
+    (8103, r"/kpis/categories"): lambda r: [
+        {
+            "category": "repairs",
+            "unit": BUILDING if r.url.params.get("by") == "building" else None,
+            "count": 2,
+        }
+    ],
+    (8102, r"/kpis/categories"): lambda r: [
+        {
+            "category": "repairs",
+            "unit": BUILDING if r.url.params.get("by") == "building" else None,
+            "count": 1,
+        }
+    ],
+    (8102, r"/kpis/ranking"): lambda r: {
+        "metric": "on_time_closure_rate",
+        "minimum_sample": 1,
+        "ranking": [{"group": COMMUNITY, "on_time_closure_rate": 0.5}],
+        "total": 1,
+    },
     (8104, r"/notices"): lambda r: _page(
         [
             {
@@ -383,6 +433,9 @@ PAGES = [
     "/checks",
     f"/history?kind=task&id={TASK}",
     f"/history?kind=household&id={HOUSEHOLD}",
+    "/inbox",
+    "/categories",
+    "/report",
 ]
 
 

@@ -19,7 +19,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_assignments.application.queries import kpis
-from fourlinks_audit import anchors, digest, export, history, parallel, remote, replay, transparency, witness
+from fourlinks_audit import anchors, digest, export, history, parallel, remote, replay, transparency
 from fourlinks_audit.cosignatures import WitnessKey, WitnessSigner
 from fourlinks_audit.fresh import FreshPlace, fresh_place
 from fourlinks_audit.notes import NoteError, SignerKey
@@ -388,6 +388,8 @@ def _witness_commands(groups: Any) -> None:
 
 
 async def _witness_keygen(args: argparse.Namespace, settings: Settings) -> int:
+    from fourlinks_audit import witness  # the witness's web app: loaded only by its own commands
+
     path = args.dir / witness.KEY_FILE
     if path.exists():
         print(f"{path} exists: a witness keeps its key (a new one is a new witness)", file=sys.stderr)
@@ -410,6 +412,8 @@ async def _witness_keygen(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _witness_public_key(args: argparse.Namespace, settings: Settings) -> int:
+    from fourlinks_audit import witness  # the witness's web app: loaded only by its own commands
+
     try:
         print(WitnessSigner.parse((args.dir / witness.KEY_FILE).read_text()).verifier.encoded())
     except (OSError, NoteError) as exc:
@@ -420,6 +424,8 @@ async def _witness_public_key(args: argparse.Namespace, settings: Settings) -> i
 
 async def _witness_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
+
+    from fourlinks_audit import witness
 
     try:
         found = witness.Witness.open(args.dir)

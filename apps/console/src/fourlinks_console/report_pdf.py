@@ -76,12 +76,19 @@ def _heading(pdf: FPDF, words: str) -> None:
     pdf.set_font(FAMILY, size=9.5)
 
 
-def _table(pdf: FPDF, header: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[float]) -> None:
-    """A table, its numbers right-aligned (every column after the first)."""
+def _table(
+    pdf: FPDF,
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    widths: Sequence[float],
+    *,
+    words: int = 1,
+) -> None:
+    """A table: its first `words` columns left-aligned, the numbers after them right-aligned."""
     pdf.set_font(FAMILY, size=9.5)
     pdf.set_fill_color(255)  # cells on white paper, whatever was drawn before
     pdf.set_draw_color(170)
-    align = ("LEFT", *("RIGHT" for _ in header[1:]))
+    align = tuple("LEFT" if n < words else "RIGHT" for n in range(len(header)))
     with pdf.table(
         col_widths=tuple(widths), text_align=align, headings_style=HEADINGS, line_height=6
     ) as table:
@@ -223,7 +230,7 @@ def _rankings(pdf: FPDF, report: MonthlyReport, labels: Labels) -> None:
             [str(n), labels.unit(g["group"]), _shown(labels, g.get(metric), "percent")]
             for n, g in enumerate(ranking["ranking"], start=1)
         ]
-        _table(pdf, ("#", labels.say(N_("Unit")), labels.say(metric)), rows, (12, WIDTH - 52, 40))
+        _table(pdf, ("#", labels.say(N_("Unit")), labels.say(metric)), rows, (12, WIDTH - 52, 40), words=2)
 
 
 def _categories(pdf: FPDF, report: MonthlyReport, labels: Labels) -> None:
@@ -252,4 +259,4 @@ def _recurring(pdf: FPDF, report: MonthlyReport, labels: Labels) -> None:
         for r in report.recurring
     ]
     header = (labels.say(N_("Place")), labels.say(N_("Category")), labels.say(N_("Times raised")))
-    _table(pdf, header, rows, (WIDTH * 0.45, WIDTH * 0.35, WIDTH * 0.2))
+    _table(pdf, header, rows, (WIDTH * 0.45, WIDTH * 0.35, WIDTH * 0.2), words=2)

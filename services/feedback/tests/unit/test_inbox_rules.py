@@ -47,9 +47,8 @@ def said(
 
 
 def settled(feedback: Feedback) -> Feedback:
-    """The item as its history makes it (its pending events applied and kept)."""
-    feedback.pending = []
-    return feedback
+    """The item as its history makes it, nothing pending."""
+    return Feedback.replay(feedback.id, feedback.pending)
 
 
 def test_a_question_asked_again_is_closed_as_a_duplicate_of_the_first() -> None:

@@ -615,9 +615,6 @@ GROUP_OF = {
     index.ENTERPRISE: "enterprises",
     index.ENTERPRISE_CONTACT: "enterprises",
 }
-CANDIDATES = 5000
-"""The most entries of one clause read before a household's building is checked (a room number
-repeats in every building of a district)."""
 
 
 @dataclass(frozen=True)
@@ -680,49 +677,41 @@ async def _entries(
             .subquery()
         )
         holding = true()
-    placed = sought.building is not None or sought.unit_no is not None
     query = (
         select(entries)
         .select_from(source.join(entries, entries.c.entry_id == source.c.entry_id))
         .where(holding, under(entries.c.org_unit, unit), entries.c.kind.in_(kinds))
-        .limit(CANDIDATES if placed else limit * 4)
     )
-    found = [dict(r) for r in (await conn.execute(query)).mappings()]
-    if placed:
-        found = await _in_place(conn, found, sought)
+    if sought.building is not None:  # a room in a building: the buildings of that number first
+        buildings = await _numbered_buildings(conn, unit, sought.building)
+        query = query.where(entries.c.org_unit.in_(buildings))
+    found = [dict(r) for r in (await conn.execute(query.limit(limit * 4))).mappings()]
+    if sought.unit_no is not None:
+        found = await _in_stairwell(conn, found, sought.unit_no)
     return sorted(found, key=lambda e: (e["org_unit"], e["entry_id"]))
 
 
-async def _in_place(
-    conn: AsyncConnection, found: list[dict[str, Any]], sought: Sought
-) -> list[dict[str, Any]]:
-    """The households among `found` in the building (its number, from its name or code) and
-    stairwell typed."""
-    ids = [e["entry_id"] for e in found if e["kind"] == index.HOUSEHOLD]
-    places: dict[str, tuple[str, str, str | None]] = {}
-    for start in range(0, len(ids), 500):
-        query = (
-            select(households.c.household_id, households.c.org_unit, households.c.unit_no, org_units.c.name)
-            .select_from(households.outerjoin(org_units, org_units.c.path == households.c.org_unit))
-            .where(households.c.household_id.in_(ids[start : start + 500]))
-        )
-        for row in (await conn.execute(query)).all():
-            places[row[0]] = (row[1], row[2], row[3])
+async def _numbered_buildings(conn: AsyncConnection, unit: str, number: str) -> list[str]:
+    """The units under `unit` with this number in their name or code (3幢, b03: 3), where a
+    household typed as "3幢502" may live (a district has a few thousand; a room number repeats in
+    every building, so the buildings narrow the search, not the other way round)."""
+    query = select(org_units.c.path, org_units.c.name).where(under(org_units.c.path, unit))
+    wanted = _unpadded(number)
     return [
-        e
-        for e in found
-        if e["entry_id"] in places and _placed(places[e["entry_id"]], sought.building, sought.unit_no)
+        path
+        for path, name in (await conn.execute(query)).all()
+        if wanted in (_number_in(name or ""), _number_in(path.rsplit("/", 1)[-1]))
     ]
 
 
-def _placed(place: tuple[str, str, str | None], building: str | None, unit_no: str | None) -> bool:
-    path, stairwell, name = place
-    if unit_no is not None and stairwell.lstrip("0") != unit_no.lstrip("0"):
-        return False
-    if building is None:
-        return True
-    numbers = {_number_in(name or ""), _number_in(path.rsplit("/", 1)[-1])}
-    return building.lstrip("0") in numbers
+async def _in_stairwell(
+    conn: AsyncConnection, found: list[dict[str, Any]], unit_no: str
+) -> list[dict[str, Any]]:
+    """The households among `found` in the stairwell (单元) typed."""
+    ids = [e["entry_id"] for e in found if e["kind"] == index.HOUSEHOLD]
+    query = select(households.c.household_id, households.c.unit_no).where(households.c.household_id.in_(ids))
+    stairwells = {row[0]: row[1] for row in (await conn.execute(query)).all()}
+    return [e for e in found if _unpadded(stairwells.get(e["entry_id"]) or "") == _unpadded(unit_no)]
 
 
 def _number_in(text: str) -> str:
@@ -733,7 +722,12 @@ def _number_in(text: str) -> str:
             digits += ch
         elif digits:
             break
-    return digits.lstrip("0")
+    return _unpadded(digits)
+
+
+def _unpadded(number: str) -> str:
+    """A number without its leading zeros (03 → 3; 0 stays 0)."""
+    return number.lstrip("0") or number
 
 
 async def _found_residents(conn: AsyncConnection, ids: list[str]) -> list[dict[str, Any]]:
