@@ -125,3 +125,27 @@ def test_nats_init_with_an_unreachable_monitor_or_a_stale_state_file_says_so_in_
         assert "Traceback" not in answer.stderr
         assert says in answer.stderr
         assert len(answer.stderr.strip().splitlines()) == 1, answer.stderr
+
+
+def test_an_import_with_the_members_service_away_or_an_unreadable_file_says_so_in_one_line(
+    tmp_path: Path,
+) -> None:
+    roster = tmp_path / "党员.csv"
+    roster.write_text("姓名,手机,所在单位,党支部\n张建国,13912345678,3幢,星河第一支部\n", encoding="utf-8")
+    broken = tmp_path / "名册.xlsx"
+    broken.write_bytes(b"PK\x03\x04 not a workbook at all")
+    env = {
+        "FOURLINKS_VAR_DIR": str(tmp_path),
+        "FOURLINKS_JWT_SECRET": "a-secret-for-signing-tokens-in-this-test-only",
+        "FOURLINKS_CONSOLE_MEMBERS_URL": "http://127.0.0.1:9",
+        "FOURLINKS_LOG_LEVEL": "WARNING",
+    }
+    for args, says in [
+        (("import", str(roster)), "is not answering"),
+        (("import", str(broken), "--dry-run"), "无法读取这个文件"),
+    ]:
+        answer = fourlinks(*args, env=env)
+        assert answer.returncode == 1, answer
+        assert "Traceback" not in answer.stderr
+        assert says in answer.stderr
+        assert len(answer.stderr.strip().splitlines()) == 1, answer.stderr

@@ -82,7 +82,8 @@ async def inbox(service_settings: Settings) -> AsyncIterator[Inbox]:
         ]
         for client in clients:
             assert (await wait_ready(client)).status_code == 200
-        d = District(service_settings, *clients)
+        members, assignments, feedback = clients
+        d = District(service_settings, members, assignments, feedback)
         _, household = await community_with_a_covered_household(d)
         items = await _voices(d, household)
         console = ConsoleSettings(
@@ -268,8 +269,9 @@ def looked_at(pdf: bytes, folder: Path) -> str:
     for png in pages:
         with Image.open(png) as image:
             grey = image.convert("L")
-            assert ImageStat.Stat(grey).stddev[0] > 5  # not a blank page
-            assert grey.getextrema()[0] < 100  # something dark is printed on it
+            seen = ImageStat.Stat(grey)
+            assert seen.stddev[0] > 5  # not a blank page
+            assert seen.extrema[0][0] < 100  # something dark is printed on it
     copied = subprocess.run(
         ["pdftotext", "-layout", "report.pdf", "-"], cwd=folder, check=True, capture_output=True, text=True
     )

@@ -14,6 +14,7 @@ from fourlinks_members.domain.search_terms import (
     normalised,
     phone_terms,
     room_terms,
+    starts_with,
 )
 
 
@@ -27,9 +28,9 @@ def test_full_width_spaces_and_separators_fold_away() -> None:
     assert normalised("ZHANG Wei") == "zhangwei"
 
 
-def test_a_mobile_is_found_by_every_start_of_four_digits_or_more_and_its_last_four() -> None:
+def test_a_mobile_is_kept_by_its_starts_of_four_to_seven_digits_whole_and_its_last_four() -> None:
     terms = phone_terms("+86 139-1234-5678")
-    assert _values(terms, Facet.PHONE_PREFIX) == {"13912345678"[:n] for n in range(4, 12)}
+    assert _values(terms, Facet.PHONE_PREFIX) == {"1391", "13912", "139123", "1391234", "13912345678"}
     assert _values(terms, Facet.PHONE_SUFFIX) == {"5678"}
     assert "139" not in _values(terms, Facet.PHONE_PREFIX)  # three digits find half the district
 
@@ -77,7 +78,19 @@ def test_a_query_of_digits_reads_as_a_phone_start_its_last_four_or_a_room() -> N
         {("phone-suffix", "1391")},
         {("room", "1391")},
     ]
-    assert _read("139 1234 5678") == [{("phone-prefix", "13912345678")}]
+    assert _read("139 1234 5678") == [{("phone-prefix", "13912345678")}, {("phone-prefix", "1391234")}]
+    (_, longer) = clauses("139123456")
+    assert (longer.phone_start, longer.terms) == (
+        "139123456",
+        frozenset({Term(Facet.PHONE_PREFIX, "1391234")}),
+    )
+
+
+def test_a_start_longer_than_kept_is_checked_against_the_number_itself() -> None:
+    assert starts_with("139 1234 5678", "139123456")
+    assert not starts_with("139 1239 5678", "139123456")
+    assert starts_with("0571-88880001", "8888000")  # a landline's local number
+    assert not starts_with(None, "1391234")
     assert _read("502") == [{("room", "502")}]
 
 

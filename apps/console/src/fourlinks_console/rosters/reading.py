@@ -29,6 +29,8 @@ NOT_ROSTERS = frozenset({"填写说明", "单位列表", "说明"})
 """Sheets the templates and answer sheets add beside the roster: instructions, the list of units."""
 UNWRITABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 YES_NO = {True: "是", False: "否"}
+WORKBOOKS = frozenset({".xlsx", ".xlsm", ".xls"})
+"""What a workbook's name ends with (.xls, Excel's old format, is refused: save it as .xlsx)."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,10 @@ class Roster:
 
 def read_roster(name: str, content: bytes) -> Roster:
     """A file's rosters; refused when it is neither a workbook nor CSV, holds no row, or too many."""
-    if PurePath(name).suffix.lower() == ".csv" or not zipfile.is_zipfile(io.BytesIO(content)):
+    suffix, workbook = PurePath(name).suffix.lower(), zipfile.is_zipfile(io.BytesIO(content))
+    if suffix in WORKBOOKS and not workbook:  # an old .xls, a damaged or renamed file
+        raise RosterRefused(Problem("file_unreadable", message="not a workbook"))
+    if suffix == ".csv" or not workbook:
         sheets = [_sheet(PurePath(name).stem or "CSV", _csv_rows(content))]
     else:
         sheets = list(_workbook_sheets(content))

@@ -56,4 +56,4 @@ async def search(
 def digested(clause: Clause, cipher: PersonalDataCipher) -> queries.Sought:
     """A reading of the query as the index holds it: its terms' blind indexes."""
     tokens = {cipher.blind_index(term.value, purpose=term.purpose) for term in clause.terms}
-    return queries.Sought(tuple(sorted(tokens)), clause.building, clause.unit_no)
+    return queries.Sought(tuple(sorted(tokens)), clause.building, clause.unit_no, clause.phone_start)

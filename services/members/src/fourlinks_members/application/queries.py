@@ -17,6 +17,7 @@ from fourlinks_kernel.errors import NotFound
 from fourlinks_kernel.rows import under
 from fourlinks_members.domain.doorway import DoorwayLink
 from fourlinks_members.domain.rules import community_of, nearness
+from fourlinks_members.domain.search_terms import starts_with
 from fourlinks_members.projections import search as index
 from fourlinks_members.projections.directory import (
     CONTACT_TABLES,
@@ -608,6 +609,9 @@ def _scope(
 
 # -- search ----------------------------------------------------------------------------------
 SEARCH_GROUPS = ("residents", "members", "households", "enterprises")
+PHONE_CANDIDATES = 500
+"""The most entries read for a long start of a phone before each phone is checked (its first 7
+digits leave a few in a district)."""
 GROUP_OF = {
     index.RESIDENT: "residents",
     index.MEMBER: "members",
@@ -625,6 +629,7 @@ class Sought:
     tokens: tuple[str, ...]
     building: str | None = None
     unit_no: str | None = None
+    phone_start: str | None = None  # a start of a phone longer than the index keeps: checked here
 
 
 @dataclass(frozen=True)
@@ -647,11 +652,14 @@ async def search_hits(conn: AsyncConnection, wanted: SearchWanted) -> dict[str, 
             group = hits[GROUP_OF[entry["kind"]]]
             if len(group) < wanted.limit:
                 group.setdefault(_found_id(entry))
+    details = {
+        "residents": _found_residents,
+        "members": _found_members,
+        "households": _found_households,
+        "enterprises": _found_enterprises,
+    }
     return {
-        "residents": await _found_residents(conn, list(hits["residents"])),
-        "members": await _found_members(conn, list(hits["members"])),
-        "households": await _found_households(conn, list(hits["households"])),
-        "enterprises": await _found_enterprises(conn, list(hits["enterprises"])),
+        group: await found(conn, list(hits[group])) if hits[group] else [] for group, found in details.items()
     }
 
 
@@ -685,9 +693,12 @@ async def _entries(
     if sought.building is not None:  # a room in a building: the buildings of that number first
         buildings = await _numbered_buildings(conn, unit, sought.building)
         query = query.where(entries.c.org_unit.in_(buildings))
-    found = [dict(r) for r in (await conn.execute(query.limit(limit * 4))).mappings()]
+    read = PHONE_CANDIDATES if sought.phone_start else limit * 4
+    found = [dict(r) for r in (await conn.execute(query.limit(read))).mappings()]
     if sought.unit_no is not None:
         found = await _in_stairwell(conn, found, sought.unit_no)
+    if sought.phone_start is not None:
+        found = await _phones_starting(conn, found, sought.phone_start)
     return sorted(found, key=lambda e: (e["org_unit"], e["entry_id"]))
 
 
@@ -702,6 +713,24 @@ async def _numbered_buildings(conn: AsyncConnection, unit: str, number: str) -> 
         for path, name in (await conn.execute(query)).all()
         if wanted in (_number_in(name or ""), _number_in(path.rsplit("/", 1)[-1]))
     ]
+
+
+async def _phones_starting(
+    conn: AsyncConnection, found: list[dict[str, Any]], digits: str
+) -> list[dict[str, Any]]:
+    """The people among `found` whose phone starts with the digits typed (their entries matched
+    the first digits only, as many as the index keeps)."""
+    phones: dict[str, str | None] = {}
+    for kind, (key, phone) in {
+        index.RESIDENT: (residents.c.resident_id, residents.c.phone),
+        index.MEMBER: (members.c.member_id, members.c.public_phone),
+        index.ENTERPRISE_CONTACT: (enterprises.c.contact_person_id, enterprises.c.contact_phone),
+    }.items():
+        ids = [e["entry_id"] for e in found if e["kind"] == kind]
+        if ids:
+            rows = (await conn.execute(select(key, phone).where(key.in_(ids)))).all()
+            phones.update({str(row[0]): row[1] for row in rows})
+    return [e for e in found if starts_with(phones.get(e["entry_id"]), digits)]
 
 
 async def _in_stairwell(
