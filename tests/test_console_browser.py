@@ -17,26 +17,22 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-from conftest import Receiver, a_photo_with_a_location, serving
+from conftest import a_photo_with_a_location
 from playwright.sync_api import (
     Browser,
     FilePayload,
     Page,
-    Playwright,
-    sync_playwright,
 )
 from tools.console_browser import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
     COMMUNITY,
     DESKTOP,
     PHONE,
-    SMALL_PHONE,
     Console,
     Watch,
     a_member_with_households,
-    embedded,
     eventually_true,
+    fits_the_screen,
+    on_a_phone,
     sign_in,
 )
 
@@ -44,26 +40,6 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "var" / "screenshots"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 pytestmark = pytest.mark.timeout(600)
-
-
-@pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    with serving(Receiver("dingtalk")) as robot, serving(Receiver("sms")) as sms:
-        yield from embedded(tmp_path_factory.mktemp("console"), robot, sms)
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: `make test` installs it (make browser)"
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-    yield launched
-    launched.close()
 
 
 @pytest.fixture
@@ -180,26 +156,6 @@ def test_a_task_is_worked_from_triage_to_closure_on_the_pages(
     listed = browser_page.locator("#board li.task a").all_inner_texts()
     assert listed
     assert set(listed) == {"维修协调"}  # the service matter's label
-
-
-def on_a_phone(
-    browser: Browser, console: Console, who: str | None = None, link: str | None = None
-) -> tuple[Page, Watch]:
-    """A 360x640 touch screen, watched; signed in as `who`, or through a resident's `link`."""
-    context = browser.new_context(viewport=SMALL_PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
-    opened = context.new_page()
-    watch = Watch()
-    watch.attach(opened)
-    if who:
-        sign_in(opened, console, who)
-    if link:
-        opened.goto(link)  # the link asks first, then signs in by POST
-        opened.get_by_role("button", name="以住户身份登录").tap()
-    return opened, watch
-
-
-def fits_the_screen(page: Page) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
 
 
 def test_a_member_records_a_visit_on_a_phone_and_the_problem_found_becomes_their_task(

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +32,7 @@ from conftest import (
     work_and_close,
 )
 from fastapi import FastAPI
+from tools.console_pages import Route, csrf_of, figures_of
 
 from fourlinks_assignments.bootstrap import create_app as assignments_app
 from fourlinks_console.app import create_app as console_app
@@ -53,23 +53,8 @@ CREDIT_CODE = "91330110MA2F1G5X8" + credit_code_check_char("91330110MA2F1G5X8")
 BUILDING = f"{COMMUNITY}/b1"
 SECRETARY = f"secretary:{COMMUNITY}"
 CONSOLE_SRC = Path(__file__).resolve().parents[1] / "apps" / "console" / "src" / "fourlinks_console"
-VOID = frozenset({"area", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"})
 LANG = Language.of("zh_CN", "Asia/Shanghai")
 pytestmark = pytest.mark.timeout(600)
-
-
-class Route(httpx.AsyncBaseTransport):
-    """The console's calls to each service, to that service's app in this process."""
-
-    def __init__(self, d: District) -> None:
-        self._to: dict[str, httpx.AsyncBaseTransport] = {
-            name: getattr(d, name)._transport for name in ("members", "assignments", "feedback")
-        }
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.host not in self._to:  # the notifier does not run here
-            return httpx.Response(503)
-        return await self._to[request.url.host].handle_async_request(request)
 
 
 @dataclass
@@ -199,58 +184,6 @@ async def resident_signed_in(place: Place, browser: httpx.AsyncClient) -> None:
     )
     asked = await browser.get("/r", params={"t": token})
     assert (await browser.post("/r", data={"t": token, "csrf_token": csrf_of(asked.text)})).status_code == 200
-
-
-def csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found, page[:300]
-    return found[1]
-
-
-class Figures(HTMLParser):
-    """Each `data-figure` on a page and what it reads: its `.value` inside, else all its text."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.found: dict[str, str] = {}
-        self._open: list[tuple[str, int, list[str], list[str] | None]] = []
-        self._depth = 0
-        self._value_at: int | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in VOID:
-            return
-        self._depth += 1
-        named = dict(attrs)
-        if named.get("data-figure"):
-            self._open.append((str(named["data-figure"]), self._depth, [], None))
-        if "value" in (named.get("class") or "").split() and self._open:
-            name, depth, text, _ = self._open[-1]
-            self._open[-1] = (name, depth, text, [])
-            self._value_at = self._depth
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in VOID:
-            return
-        if self._value_at == self._depth:
-            self._value_at = None
-        if self._open and self._open[-1][1] == self._depth:
-            name, _, text, value = self._open.pop()
-            self.found[name] = " ".join(value if value is not None else text).strip()
-        self._depth -= 1
-
-    def handle_data(self, data: str) -> None:
-        for _, _, text, value in self._open:
-            text.append(data.strip())
-            if value is not None and self._value_at is not None:
-                value.append(data.strip())
-
-
-def figures_of(page: httpx.Response) -> dict[str, str]:
-    assert page.status_code == 200, page.text[:1000]
-    parser = Figures()
-    parser.feed(page.text)
-    return {name: " ".join(text.split()) for name, text in parser.found.items()}
 
 
 def percent(value: float | None) -> str:

@@ -31,6 +31,7 @@ from conftest import (
 )
 from fastapi import FastAPI
 from PIL import Image, ImageStat
+from tools.console_pages import Route, csrf_of, figures_of
 
 from fourlinks_assignments.bootstrap import create_app as assignments_app
 from fourlinks_console.app import create_app as console_app
@@ -42,7 +43,6 @@ from fourlinks_feedback.bootstrap import create_app as feedback_app
 from fourlinks_members.bootstrap import create_app as members_app
 from fourlinks_runtime.auth import issue_token
 from fourlinks_runtime.settings import Settings
-from tests.test_console_figures import Route, csrf_of, figures_of
 
 SECRETARY = f"secretary:{COMMUNITY}"
 LANG = Language.of("zh_CN", "Asia/Shanghai")

@@ -25,9 +25,7 @@ import httpx
 import pytest
 from conftest import a_photo_with_a_location
 from playwright.sync_api import Browser, FilePayload, Page
-
-from tests import test_console_browser as harness
-from tests.test_console_browser import (
+from tools.console_browser import (
     COMMUNITY,
     Console,
     a_member_with_households,
@@ -36,10 +34,6 @@ from tests.test_console_browser import (
     on_a_phone,
     sign_in,
 )
-
-console = harness.console  # the browser tests' fixtures: one embedded system for this module
-browser = harness.browser
-playwright = harness.playwright
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "console"
 LINK = re.compile(r"/d/([A-Za-z0-9_-]{63})$")

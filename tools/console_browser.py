@@ -19,8 +19,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from conftest import Receiver, channels_file
-from playwright.sync_api import Page, Request, ViewportSize
+import pytest
+from conftest import Receiver, channels_file, serving
+from playwright.sync_api import Browser, Page, Playwright, Request, ViewportSize, sync_playwright
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -182,3 +183,44 @@ def eventually_true(check: Any, what: str, seconds: float = 30) -> None:
     while not check():
         assert time.monotonic() < deadline, what
         time.sleep(0.3)
+
+
+# -- the browser tests' fixtures and phone (tests import them: a test module never imports another)
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    with serving(Receiver("dingtalk")) as robot, serving(Receiver("sms")) as sms:
+        yield from embedded(tmp_path_factory.mktemp("console"), robot, sms)
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: `make test` installs it (make browser)"
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    yield launched
+    launched.close()
+
+
+def on_a_phone(
+    browser: Browser, console: Console, who: str | None = None, link: str | None = None
+) -> tuple[Page, Watch]:
+    """A 360x640 touch screen, watched; signed in as `who`, or through a resident's `link`."""
+    context = browser.new_context(viewport=SMALL_PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
+    opened = context.new_page()
+    watch = Watch()
+    watch.attach(opened)
+    if who:
+        sign_in(opened, console, who)
+    if link:
+        opened.goto(link)  # the link asks first, then signs in by POST
+        opened.get_by_role("button", name="以住户身份登录").tap()
+    return opened, watch
+
+
+def fits_the_screen(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
