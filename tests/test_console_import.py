@@ -13,6 +13,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from asgi_lifespan import LifespanManager
 from conftest import COMMUNITY, District, eventually, running, service_runtime, wait_ready
 from fastapi import FastAPI
 from openpyxl import Workbook, load_workbook
+from tools.console_pages import csrf_of
 
 from fourlinks_cli.imports import Importing, import_roster, report
 from fourlinks_console.app import create_app as console_app
@@ -166,10 +168,43 @@ async def browser(place: Place) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found, page[:300]
-    return found[1]
+ENGLISH = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:[ ,;:]+[A-Za-z][A-Za-z'’-]*)+")  # two words or more
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+class Visible(HTMLParser):
+    """The text a person reads on a page (not its scripts, styles or attributes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._hidden += tag in ("script", "style")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._hidden -= tag in ("script", "style")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden and data.strip():
+            self.text.append(data.strip())
+
+
+def unreadable(page: str) -> list[str]:
+    """English phrases and ids on a page, which a Chinese reader should not meet."""
+    parser = Visible()
+    parser.feed(page)
+    text = "\n".join(parser.text)
+    return ENGLISH.findall(text) + UUID.findall(text)
+
+
+def cells(content: bytes) -> str:
+    book = load_workbook(io.BytesIO(content))
+    return "\n".join(
+        [sheet.title for sheet in book.worksheets]
+        + [str(c) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True) for c in row if c]
+    )
 
 
 async def checked(browser: httpx.AsyncClient, content: bytes) -> tuple[str, str]:
@@ -204,8 +239,13 @@ async def test_a_roster_is_checked_imported_and_imported_again_without_a_change(
     assert all(re.search(r"[\u4e00-\u9fff]", why) for *_, why in refused)  # said in Chinese
     assert "最后一位应为" in page
     assert "不是电话号码" in page
-    answer = load_workbook(io.BytesIO((await browser.get(f"{job}/answer.xlsx")).content))
+    answered = (await browser.get(f"{job}/answer.xlsx")).content
+    answer = load_workbook(io.BytesIO(answered))
     assert [c.value for c in answer["住户"]["A"]] == ["楼栋", "3幢"]
+    template = (await browser.get("/import/template/cards.xlsx")).content
+    assert unreadable(page) == []
+    assert unreadable((await browser.get("/import")).text) == []
+    assert ENGLISH.findall(cells(answered) + cells(template)) == []  # all of it in Chinese
     assert await place.total("/members") == 0  # a dry run registers nothing
 
     await browser.post(f"{job}/run", data={"csrf_token": csrf_of(page)})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from apps.console.tests.harness import signed_in_console
 from openpyxl import Workbook, load_workbook
 
 from fourlinks_console.i18n import Language
+from fourlinks_console.rosters import running
 from fourlinks_console.rosters.checking import State, check
 from fourlinks_console.rosters.directory import Directory, Known, Unit, household_key, member_key
 from fourlinks_console.rosters.kinds import KINDS, Kind, address_of
@@ -87,7 +89,7 @@ class MembersService:
 
     def command(self, request: httpx.Request) -> httpx.Response:
         key = request.headers.get("idempotency-key")
-        self.commands.append((request.url.path, __import__("json").loads(request.content), key))
+        self.commands.append((request.url.path, json.loads(request.content), key))
         made = str(uuid.uuid5(uuid.NAMESPACE_URL, key or str(uuid.uuid4())))
         return httpx.Response(201, json={"id": made, "position": len(self.commands)})
 
@@ -342,3 +344,49 @@ async def test_a_run_that_stopped_sends_again_only_what_it_had_not_sent() -> Non
     again = check(read_roster("党员.xlsx", workbook(党员=rows)), directory)
     assert again.rows(State.NEW) == 0
     assert again.rows(State.EXISTS) == 10
+
+
+async def test_a_file_that_is_no_workbook_is_refused_in_chinese(
+    console: tuple[httpx.AsyncClient, MembersService],
+) -> None:
+    client, _ = console
+    job = await uploaded(client, b"PK\x03\x04 an old or damaged file", "名册.xlsx")
+    page = (await client.get(job)).text
+    assert 'data-phase="refused"' in page
+    assert "无法读取这个文件" in page
+
+
+async def test_a_run_the_service_stopped_answering_continues_from_the_page(
+    console: tuple[httpx.AsyncClient, MembersService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, service = console
+    monkeypatch.setattr(running, "RETRIES", (0.0,))
+    answer = service.command
+    monkeypatch.setattr(service, "command", lambda request: httpx.Response(503))
+    job = await uploaded(client, workbook(党员=MEMBERS[:2]))
+    page = (await client.get(job)).text
+    await client.post(f"{job}/run", data={"csrf_token": csrf_of(page)})
+    stopped = await until(client, job, "stopped")
+    assert 'data-code="unavailable"' in stopped  # said in Chinese, as every page says it
+    assert "继续导入" in stopped
+    monkeypatch.setattr(service, "command", answer)
+    await client.post(f"{job}/run", data={"csrf_token": csrf_of(stopped)})
+    done = await until(client, job, "done")
+    assert re.findall(r'data-count="created">(\d+)<', done) == ["1"]
+    assert [path for path, _, _ in service.commands] == ["/members"]
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, page[:300]
+    return found[1]
+
+
+async def until(client: httpx.AsyncClient, job: str, phase: str) -> str:
+    """The job's page once it reaches a phase."""
+    for _ in range(300):
+        page = (await client.get(job)).text
+        if f'data-phase="{phase}"' in page:
+            return page
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the job never reached {phase}: {page[:2000]}")

@@ -28,11 +28,11 @@ from fourlinks_console.labels import Labels, Wanted, labels_for
 from fourlinks_console.names import N_
 from fourlinks_console.people import CheckedForm, CurrentPerson, Person
 from fourlinks_console.rosters.checking import Plan, State, check
-from fourlinks_console.rosters.directory import Directory, read_directory
+from fourlinks_console.rosters.directory import Directory, Reader, read_directory
 from fourlinks_console.rosters.kinds import KINDS, Kind
 from fourlinks_console.rosters.problems import Problem, RosterRefused
 from fourlinks_console.rosters.reading import Roster, read_roster
-from fourlinks_console.rosters.running import Progress, RunStopped, send_plan
+from fourlinks_console.rosters.running import Progress, RunStopped, Send, send_plan
 from fourlinks_console.rosters.sheets import Answered, answer, template, template_csv
 from fourlinks_console.services import ServiceRefused, Services, ServiceUnavailable
 from fourlinks_console.web import pages_of, see_other
@@ -130,14 +130,14 @@ def jobs_of(request: Request) -> Jobs:
     return jobs
 
 
-def _reader(services: Services, token: str) -> Any:
+def _reader(services: Services, token: str) -> Reader:
     async def read(path: str, params: dict[str, Any]) -> Any:
         return await services.get(token, "members", path, params)
 
     return read
 
 
-def _sender(services: Services, token: str) -> Any:
+def _sender(services: Services, token: str) -> Send:
     async def send(path: str, body: dict[str, Any], key: str) -> dict[str, Any]:
         return await services.send(token, "members", path, body, idempotency_key=key)
 
@@ -180,7 +180,7 @@ async def template_file(request: Request, person: CurrentPerson, kind: str, fmt:
 
 
 @router.post("/import", dependencies=[opening("imports")])
-async def upload(request: Request, person: CurrentPerson, form: CheckedForm) -> Response:
+async def upload(request: Request, person: CurrentPerson, _: CheckedForm) -> Response:
     """A file to check: its dry run starts, and its page follows it."""
     sent = (await request.form()).get("roster")
     if not isinstance(sent, UploadFile) or not sent.filename:
@@ -237,7 +237,7 @@ def _shown(job: Job, labels: Labels) -> dict[str, Any]:
 
 
 @router.post("/import/{job_id}/run", dependencies=[opening("imports")])
-async def run(request: Request, person: CurrentPerson, form: CheckedForm, job_id: str) -> Response:
+async def run(request: Request, person: CurrentPerson, _: CheckedForm, job_id: str) -> Response:
     """Import what the dry run found new (or go on with what a stopped run did not send)."""
     job = jobs_of(request).mine(person, job_id)
     if job.phase in (Phase.CHECKED, Phase.STOPPED) and job.plan and job.directory:

@@ -35,12 +35,14 @@ from fourlinks_console.rosters.kinds import (
     unit_number,
 )
 from fourlinks_console.rosters.problems import Problem
-from fourlinks_console.rosters.reading import Roster, Row
+from fourlinks_console.rosters.reading import Roster, Row, Sheet
 from fourlinks_contracts.credit_codes import check_credit_code
 from fourlinks_contracts.members import community_or_above
 from fourlinks_contracts.service_matters import SERVICE_MATTERS
 from fourlinks_kernel.errors import InvalidCommand
 
+MULTILINE = frozenset({"households", "enterprises", "matters", "note"})
+"""Cells that may hold several lines (a list, one a line; a card's note)."""
 MOST_RESIDENTS = 30
 """Residents one household may be registered with (the service's limit)."""
 YES_WORDS, NO_WORDS = (
@@ -129,7 +131,7 @@ class Plan:
 def check(roster: Roster, directory: Directory) -> Plan:
     """Check every row of the file against the reader's scope and the file's own other rows."""
     plan = Plan(roster.name, directory.scope)
-    checker = Checker(directory, plan)
+    checker = Checker(directory)
     for sheet in roster.sheets:
         plan.examples += sheet.examples
         if sheet.roster is None:
@@ -147,7 +149,7 @@ def check(roster: Roster, directory: Directory) -> Plan:
     return plan
 
 
-def _lacking(sheet: Any) -> bool:
+def _lacking(sheet: Sheet) -> bool:
     return sheet.roster is not None and bool(missing_columns(sheet.roster, sheet.keys))
 
 
@@ -164,8 +166,11 @@ class Fields:
         self.problem = self.problem or problem
 
     def text(self, key: str, limit: int) -> str:
-        """A text cell within its length; a required one may not be empty."""
+        """A text cell within its length, on one line (a line break typed in a name is a space);
+        a required one may not be empty."""
         column, value = self.roster.column(key), self.row.get(key)
+        if key not in MULTILINE:
+            value = " ".join(value.split())
         if not value and column.required:
             self.refuse(Problem("required", {"column": column.header}))
         elif len(value) > limit:
@@ -218,8 +223,8 @@ class Fields:
 class Checker:
     """The checks of each kind, with what the file has named so far (its first row of each key)."""
 
-    def __init__(self, directory: Directory, plan: Plan) -> None:
-        self.directory, self.plan = directory, plan
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
         self.first: dict[tuple[Kind, tuple[str, ...]], Item] = {}
         self.on_cards: dict[tuple[str, tuple[str, ...]], Row] = {}
 
@@ -239,9 +244,11 @@ class Checker:
 
     # -- members ----------------------------------------------------------------------------
     def members(self, rows: list[Row]) -> list[Item]:
+        """The members' rows, one record each."""
         return [self.member(row) for row in rows]
 
     def member(self, row: Row) -> Item:
+        """A member: name, phone, home unit, branch, limit."""
         f = Fields(KINDS[Kind.MEMBERS], row)
         name, phone = f.text("name", 100), f.phone("phone")
         unit, branch = f.unit("unit", self.directory), f.text("branch", 300)
@@ -259,6 +266,7 @@ class Checker:
 
     # -- households -------------------------------------------------------------------------
     def households(self, rows: list[Row]) -> list[Item]:
+        """The households' rows: those naming the same building, unit and room are one record."""
         items: list[Item] = []
         by_key: dict[tuple[str, ...], Item] = {}
         for row in rows:
@@ -313,9 +321,11 @@ class Checker:
 
     # -- enterprises ------------------------------------------------------------------------
     def enterprises(self, rows: list[Row]) -> list[Item]:
+        """The enterprises' rows, one record each."""
         return [self.enterprise(row) for row in rows]
 
     def enterprise(self, row: Row) -> Item:
+        """An enterprise: name, credit code, unit, address, contact person."""
         f = Fields(KINDS[Kind.ENTERPRISES], row)
         name, code = f.text("name", 200), self.credit_code(f, f.text("credit_code", 18))
         unit, address = f.unit("unit", self.directory), f.text("address", 300)
@@ -343,9 +353,11 @@ class Checker:
 
     # -- service cards ----------------------------------------------------------------------
     def cards(self, rows: list[Row]) -> list[Item]:
+        """The cards' rows, one record each."""
         return [self.card(row) for row in rows]
 
     def card(self, row: Row) -> Item:
+        """A card: its member (left as it is when they have one), its contacts, its matters."""
         f = Fields(KINDS[Kind.CARDS], row)
         name, phone, unit = f.text("name", 100), f.phone("phone"), f.unit("unit", self.directory)
         matters, note = self.matters(f), f.text("note", 2000)

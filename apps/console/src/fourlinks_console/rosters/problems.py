@@ -26,7 +26,6 @@ SENTENCES: dict[str, str] = {
     "columns_missing": N_("The sheet %(sheet)s lacks the columns %(columns)s."),
     "required": N_("%(column)s is empty."),
     "too_long": N_("%(column)s is too long: at most %(limit)s characters."),
-    "not_text": N_("%(column)s holds characters that cannot be kept."),
     "phone_malformed": N_(
         "%(column)s %(phone)s is not a phone number: a mobile has 11 digits starting with 1, a landline "
         "is written like 0571-88880001."
