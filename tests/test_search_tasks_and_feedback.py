@@ -6,14 +6,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import District, community_with_a_covered_household, eventually
+from conftest import COMMUNITY, District, community_with_a_covered_household, eventually
 
-from tests.test_confidential_feedback_everywhere import (
-    PLAIN,
-    WORDS,
-    _a_second_household_on_the_card,
-    _submitted,
-)
+WORDS = "隔壁夜里常有争吵和孩子哭喊，请替我保密"
+"""The confidential item's words: its community's secretaries' and its household's alone."""
+PLAIN = "三单元楼道灯坏了两周"
+"""The anonymous item's words: not confidential, so whoever reads its task reads them."""
+
+
+async def _second_household(d: District, member: str, first: str) -> str:
+    """Another household of the same building, on the member's card too."""
+    body = {"org_unit": f"{COMMUNITY}/b1", "room": "202", "residents": [{"name": "李秀英"}]}
+    second = str((await d.post(d.members, "/households", body, d.secretary))["id"])
+    card = {"households": [first, second], "service_matters": ["repairs"], "reason": "新住户入住"}
+    revised = await d.members.put(
+        f"/members/{member}/card", json=card, headers={**d.secretary, "X-Min-Position": str(d.position)}
+    )
+    assert revised.status_code == 200, revised.text
+    d.position = max(d.position, revised.json()["position"])
+    return second
+
+
+async def _submitted(
+    d: District, resident: dict[str, str], household: str, words: str, **wishes: bool
+) -> dict[str, Any]:
+    """A household's problem, as its household reads it once its task is known."""
+    body = {"category": "repairs", "household_id": household, "description": words, **wishes}
+    sent = await d.post(d.feedback, "/feedback", body, resident)
+
+    async def with_task() -> dict[str, Any] | None:
+        item = dict(await d.get(d.feedback, f"/feedback/{sent['id']}", resident))
+        return item if item.get("task_id") else None
+
+    return {**await eventually(with_task), "feedback_id": sent["id"]}
 
 
 def _ids(answer: dict[str, Any], key: str, group: str) -> set[str]:
@@ -23,7 +48,7 @@ def _ids(answer: dict[str, Any], key: str, group: str) -> set[str]:
 async def _both(d: District) -> dict[str, Any]:
     """A confidential item of household A and an anonymous one of household B, raised as tasks."""
     member, household_a = await community_with_a_covered_household(d)
-    household_b = await _a_second_household_on_the_card(d, member, household_a)
+    household_b = await _second_household(d, member, household_a)
     resident_a, resident_b = d.token("resident", household_a), d.token("resident", household_b)
     secret = await _submitted(d, resident_a, household_a, WORDS, confidential=True)
     anonymous = await _submitted(d, resident_b, household_b, PLAIN, anonymous=True)

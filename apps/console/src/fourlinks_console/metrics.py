@@ -27,6 +27,7 @@ ROUTE_WORDS = frozenset(
         *("revoke", "route", "service-matters", "sign-in-link", "spot-check", "suggested-members"),
         *("summary", "tasks", "timeline", "transfer", "triage", "uncovered", "units", "unpark", "visits"),
         *("categories", "duplicate"),  # the feedback inbox's and the categories' page
+        "search",  # each service's search, the console's search page asks all three
         *("phone-codes", "offered", "confirmation"),  # a reporter's phone confirmed at a card's doorway
         "integrity",  # the checkpointer's
     }

@@ -113,7 +113,7 @@ def to_pick(request: Request, pick: str, typed: str, *, back: str, field: str) -
     """A form sent words where it needed an id: the search page lists what they find, each with
     a link back to the form with its id (the same page works without scripts; a request htmx
     made goes there whole, not into the part of the page it would have replaced)."""
-    target = "/search" + query(q=typed.strip(), pick=pick, back=back, field=field)
+    target = "/search" + query(q=typed.strip()[:100], pick=pick, back=back, field=field)
     if request.headers.get("HX-Request"):
         return Response(status_code=200, headers={"HX-Redirect": target})
     return see_other(target)
