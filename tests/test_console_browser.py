@@ -473,6 +473,7 @@ def test_the_locale_switch_changes_every_label_and_every_page_renders(
         "/categories",
         "/report",
         "/party-days",
+        "/import",
         "/notices",
         "/history",
     ]
@@ -504,6 +505,7 @@ def test_the_locale_switch_changes_every_label_and_every_page_renders(
         "Call-backs",
         "Categories",
         "Themed party days",
+        "Import",
         "Notices",
         "History",
     ]

@@ -115,7 +115,7 @@ async def test_a_search_finds_only_what_the_reader_may_see_in_their_scope(servic
         assert wider.status_code == 403
 
 
-async def test_an_erased_resident_is_found_by_nothing_and_leaves_no_index_row(
+async def test_an_erased_resident_or_household_is_found_by_nothing_and_leaves_no_index_row(
     service_settings: Settings,
 ) -> None:
     async with running(create_app(service_settings)) as client:
@@ -140,6 +140,13 @@ async def test_an_erased_resident_is_found_by_nothing_and_leaves_no_index_row(
             assert (await conn.execute(entries)).all() == []
             assert (await conn.execute(terms)).all() == []
         assert _found(await desk.get("/search", q="101"), "households", "household_id") == [made["wang"]]
+
+        await desk.post(f"/households/{made['b2_502']}/erase", {})  # the household with its residents
+        assert (await desk.get("/search", q="钱多多"))["residents"] == []
+        assert _found(await desk.get("/search", q="502"), "households", "household_id") == [made["b1_502"]]
+        async with engine.connect() as conn:
+            theirs = select(search_entries).where(search_entries.c.target_id == made["b2_502"])
+            assert (await conn.execute(theirs)).all() == []
 
 
 async def test_a_household_page_reads_its_visits_latest_first(service_settings: Settings) -> None:
