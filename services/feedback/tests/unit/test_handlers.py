@@ -89,3 +89,9 @@ async def test_a_call_back_is_recorded_from_the_moment_the_task_closed() -> None
         await world.run(answer(None), resident)
     recorded = await world.run(answer(NOW), resident)
     assert recorded == ["CallbackScheduled", "SatisfactionRecorded", "CallbackScheduled"]
+
+
+def test_a_reference_carries_the_day_the_resident_lives_not_utcs() -> None:
+    evening_in_utc = datetime(2026, 12, 7, 17, 0, tzinfo=UTC)  # 01:00 on the 8th in Yuhang
+    assert handlers.reference_for("f-1", evening_in_utc).startswith("FL-20261208-")
+    assert handlers.reference_for("f-1", evening_in_utc, "UTC").startswith("FL-20261207-")

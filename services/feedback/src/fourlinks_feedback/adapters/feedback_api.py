@@ -191,7 +191,9 @@ async def submit(
         unconfirmed=channels.unconfirmed(actor, phone_confirmed=_phone_confirmed(request, actor, body)),
         call_back=body.call_back,
     )
-    command = commands.SubmitFeedback(actor=actor, new=new, member_id=member_id, now=runtime.clock())
+    command = commands.SubmitFeedback(
+        actor=actor, new=new, member_id=member_id, now=runtime.clock(), timezone=runtime.settings.timezone
+    )
     outcome = await handle(request, command, handlers.submit, actor=actor)
     reference = outcome.value
     if reference is None:  # a retried request: the reference is in the read model

@@ -21,6 +21,7 @@ class SubmitFeedback:
     new: NewFeedback
     member_id: str | None
     now: datetime
+    timezone: str = "Asia/Shanghai"  # the district's: the reference carries the resident's own day
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from fourlinks_contracts.refusals import NO_MEMBER_FOR_HOUSEHOLD, OWN_HOUSEHOLD_ONLY
 from fourlinks_feedback.application.commands import (
@@ -26,10 +27,11 @@ from fourlinks_kernel.errors import InvalidCommand, NotAllowed, NotFound
 from fourlinks_kernel.unit_of_work import UnitOfWork
 
 
-def reference_for(feedback_id: str, when: datetime) -> str:
-    """The reference a resident follows their feedback with: date plus eight characters."""
+def reference_for(feedback_id: str, when: datetime, timezone: str = "Asia/Shanghai") -> str:
+    """The reference a resident follows their feedback with: the day as the resident lives it
+    (in the district's time zone, not UTC) plus eight characters."""
     digest = base64.b32encode(hashlib.sha256(feedback_id.encode()).digest()).decode()[:8]
-    return f"FL-{when:%Y%m%d}-{digest}"
+    return f"FL-{when.astimezone(ZoneInfo(timezone)):%Y%m%d}-{digest}"
 
 
 async def submit(cmd: SubmitFeedback, uow: UnitOfWork) -> str:
@@ -50,7 +52,7 @@ async def submit(cmd: SubmitFeedback, uow: UnitOfWork) -> str:
         on_behalf = actor.id
     else:
         ensure_scope(actor, new.org_unit)
-    reference = reference_for(new.feedback_id, cmd.now)
+    reference = reference_for(new.feedback_id, cmd.now, cmd.timezone)
     feedback = await uow.get(Feedback, new.feedback_id)
     feedback.submit(
         new, reference=reference, by=actor.id, on_behalf_of_member=on_behalf, member_id=cmd.member_id
