@@ -55,17 +55,21 @@ async def _render(
     services: Services = request.app.state.services
     token = person.token
     listing = {"unit": root, "category": chosen["category"], "limit": LISTED}
-    waiting, others, summary = await asyncio.gather(
+    # Waiting first, the rest after: an item answered meanwhile then shows twice (kept once, as it is
+    # now), never in neither list, as two reads side by side could leave it.
+    waiting, summary = await asyncio.gather(
         services.get(token, "feedback", "/feedback", {**listing, "waiting": "true"}, min_position=at),
-        services.get(
-            token,
-            "feedback",
-            "/feedback",
-            {**listing, "waiting": "false", "state": chosen["state"]},
-            min_position=at,
-        ),
         services.get(token, "feedback", "/feedback/summary", {"unit": root}, min_position=at),
     )
+    others = await services.get(
+        token,
+        "feedback",
+        "/feedback",
+        {**listing, "waiting": "false", "state": chosen["state"]},
+        min_position=at,
+    )
+    moved_on = {i["feedback_id"] for i in others["items"]}
+    waiting["items"] = [i for i in waiting["items"] if i["feedback_id"] not in moved_on]
     items = [*waiting["items"], *others["items"]]
     named = (
         Wanted()

@@ -23,7 +23,10 @@ from fourlinks_runtime.runtime import ServiceRuntime
 DOORWAY_LIMIT = RateLimit("opening a card's link", per_client=60, overall=3000)
 """Card links opened per client a minute (the console's address, for those it passes on)."""
 CARD_LIMIT = RateLimit("opening one card's link", per_client=20, overall=3000)
-"""One card's links opened a minute: a household opens its own a few times, a script guesses."""
+"""One printed link (a card and the household or enterprise it was printed for) opened a minute: a
+household opens its own a few times; a script replaying one link is slowed (forged links are
+refused before they count). Per link, not per card: a member's card is printed for every household
+it covers, and they scan independently."""
 router = APIRouter(tags=["cards"])
 
 
@@ -52,7 +55,7 @@ async def doorway(
     card revised since it was printed says it was replaced (and still names the member now)."""
     runtime = await caught_up(request, min_position)
     link = opened(token, link_key(request, runtime))
-    CARD_LIMIT.count(request, link.card_id)
+    CARD_LIMIT.count(request, f"{link.card_id}/{link.contact_id}")
     if link.contact_kind == ContactKind.HOUSEHOLD and await household_erased(runtime, link.contact_id):
         raise Gone(HOUSEHOLD_ERASED)
     async with runtime.engine.connect() as conn:
