@@ -36,6 +36,8 @@ from tools.console_browser import (
 )
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "console"
+SHOOTING = bool(os.environ.get("FOURLINKS_DOCS_SCREENSHOTS"))
+"""Refresh the screenshots docs/console.md shows (as the console walk does), only when asked."""
 LINK = re.compile(r"/d/([A-Za-z0-9_-]{63})$")
 REPORTER_PHONE = "13600136000"
 
@@ -123,7 +125,8 @@ def test_a_members_printed_cards_open_their_households_doorway_and_a_report_ther
     fonts = embedded_fonts(tmp_path / "sheet" / "cards.pdf")
     assert fonts
     assert all(row[-5:-3] == ["yes", "yes"] for row in fonts), fonts  # embedded, subset
-    shutil.copy(sorted((tmp_path / "sheet").glob("page-*.png"))[0], DOCS / "service-cards-sheet.png")
+    if SHOOTING:
+        shutil.copy(sorted((tmp_path / "sheet").glob("page-*.png"))[0], DOCS / "service-cards-sheet.png")
 
     phone, watch = on_a_phone(browser, console)
     for link in links:
@@ -135,7 +138,8 @@ def test_a_members_printed_cards_open_their_households_doorway_and_a_report_ther
         link for link, d in zip(links, opened, strict=True) if d["contact_kind"] == "household"
     )
     phone.goto(household_link)
-    phone.screenshot(path=str(DOCS / "doorway-phone.png"), full_page=True, mask=[phone.locator(".pd")])
+    if SHOOTING:
+        phone.screenshot(path=str(DOCS / "doorway-phone.png"), full_page=True, mask=[phone.locator(".pd")])
     before = console.api(
         "assignments", f"/members/{member}/tasks", console.token("member", COMMUNITY, member)
     )
@@ -222,9 +226,10 @@ def test_a_household_moved_to_another_member_sees_its_old_card_replaced_and_its_
     assert phone.locator(".replaced").inner_text().startswith("此服务卡已更换")
     assert phone.locator(".doorway-member").get_attribute("data-member") == taking
     assert phone.locator("form[action$='/report']").count() == 0  # a replaced card takes no reports
-    phone.screenshot(
-        path=str(DOCS / "doorway-replaced-phone.png"), full_page=True, mask=[phone.locator(".pd")]
-    )
+    if SHOOTING:
+        phone.screenshot(
+            path=str(DOCS / "doorway-replaced-phone.png"), full_page=True, mask=[phone.locator(".pd")]
+        )
 
     for wrong in (old_link[:40], old_link[:-3] + ("AAA" if not old_link.endswith("AAA") else "BBB")):
         refused = phone.goto(f"{console.url}/d/{wrong}")
