@@ -110,7 +110,10 @@ class InMemoryWorld:
         return [s.event_type async for s in self.store.read(from_position=before + 1)]
 
 
-pytest_plugins = ("tools.console_browser",)  # the browser tests' fixtures: the embedded system, Chromium
+pytest_plugins = (
+    "tools.console_browser",  # the browser tests' fixtures: the embedded system, Chromium
+    "tools.federation",  # districts and a province on loopback, linked
+)
 USE_CONTAINERS = os.environ.get("FOURLINKS_TESTCONTAINERS") == "1"
 
 

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from conftest import TEST_MASTER_KEY
+from sqlalchemy import create_engine
 
+from fourlinks_audit.consumers import durable_consumers
+from fourlinks_kernel.projection import bookkeeping, checkpoints
+from fourlinks_kernel.provisioning import ensure_consumers
 from fourlinks_runtime.embedded import NatsEndpoint
+from fourlinks_runtime.natsconn import connect
+from fourlinks_runtime.settings import Settings
 
 
 def fourlinks(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -24,7 +32,7 @@ def fourlinks(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
     )
 
 
-def test_nats_init_creates_the_stream_the_key_bucket_and_every_durable_consumer_once(
+def test_nats_init_creates_the_stream_and_the_key_bucket_once_and_no_durable_consumer(
     nats_server: NatsEndpoint,
 ) -> None:
     env = {
@@ -37,13 +45,65 @@ def test_nats_init_creates_the_stream_the_key_bucket_and_every_durable_consumer_
     first = fourlinks("nats", "init", "--monitor-url", nats_server.monitor_url, "--consumers", env=env)
     assert first.returncode == 0, first.stderr
     assert "created stream CLI_EVENTS" in first.stdout
-    assert "created consumer assignments-raise-from-feedback-v2" in first.stdout
-    assert "created consumer feedback-callback-on-closure-v2" in first.stdout
-    again = fourlinks("nats", "init", "--monitor-url", nats_server.monitor_url, "--consumers", env=env)
-    assert "verified consumer assignments-raise-from-feedback-v2" in again.stdout
+    assert "no durable consumer created" in first.stdout  # an older manifest's flag still runs
+    again = fourlinks("nats", "init", "--monitor-url", nats_server.monitor_url, env=env)
+    assert "verified stream CLI_EVENTS" in again.stdout, again.stdout
+    assert "consumer" not in again.stdout
     refused = fourlinks("nats", "init", env=env)
     assert refused.returncode == 1
     assert "cannot verify sync_interval" in refused.stderr
+
+
+async def older_release_consumers(settings: Settings) -> None:
+    """Every policy's durable consumer, as `nats init --consumers` made them before."""
+    nc = await connect(settings, name="older-release")
+    try:
+        await ensure_consumers(nc, settings.stream, durable_consumers(settings))
+    finally:
+        await nc.close()
+
+
+def a_started_policy(settings: Settings, service: str, checkpoint: str) -> None:
+    """The service's read model holds the policy's own checkpoint: it has started from it."""
+    engine = create_engine(f"sqlite:///{settings.var_dir / service}.db")
+    with engine.begin() as conn:
+        bookkeeping.create_all(conn)
+        conn.execute(
+            checkpoints.insert().values(name=checkpoint, version=2, position=0, updated_at=datetime.now(UTC))
+        )
+    engine.dispose()
+
+
+def test_old_policy_consumers_are_deleted_once_their_policies_started_from_their_own_checkpoints(
+    nats_server: NatsEndpoint, tmp_path: Path
+) -> None:
+    env = {
+        "FOURLINKS_NATS_URL": nats_server.url,
+        "FOURLINKS_STREAM": "CLI_OLD_EVENTS",
+        "FOURLINKS_SUBJECT_PREFIX": "cliold",
+        "FOURLINKS_KEY_BUCKET": "CLI_OLD_KEYS",
+        "FOURLINKS_VAR_DIR": str(tmp_path),
+        "FOURLINKS_LOG_LEVEL": "WARNING",
+    }
+    made = fourlinks("nats", "init", "--monitor-url", nats_server.monitor_url, env=env)
+    assert made.returncode == 0, made.stderr
+    settings = Settings(
+        nats_url=nats_server.url, stream="CLI_OLD_EVENTS", subject_prefix="cliold", var_dir=tmp_path
+    )
+    asyncio.run(older_release_consumers(settings))
+    a_started_policy(settings, "feedback", "policy:callback-on-closure-v2")
+
+    dropped = fourlinks("nats", "drop-policy-consumers", env=env)
+    assert dropped.returncode == 1, dropped.stderr  # some are kept: their policies have not started
+    assert "deleted consumer feedback-callback-on-closure-v2" in dropped.stdout
+    assert "kept consumer assignments-raise-from-feedback-v2" in dropped.stdout
+    forced = fourlinks("nats", "drop-policy-consumers", "--force", env=env)
+    assert forced.returncode == 0, forced.stderr
+    assert "deleted consumer assignments-raise-from-feedback-v2" in forced.stdout
+    assert "feedback-callback-on-closure-v2" not in forced.stdout
+    none_left = fourlinks("nats", "drop-policy-consumers", env=env)
+    assert none_left.returncode == 0
+    assert "no policy's durable consumer is left on CLI_OLD_EVENTS" in none_left.stdout
 
 
 def test_commands_without_their_arguments_say_what_is_missing() -> None:

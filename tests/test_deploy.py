@@ -85,10 +85,10 @@ def test_compose_runs_three_nats_nodes_that_sync_every_write() -> None:
     assert nats_job["static_configs"][0]["targets"] == [f"nats-exporter-{n}:7777" for n in (1, 2, 3)]
 
 
-def test_the_init_job_creates_the_stream_with_three_replicas_and_the_durable_consumers() -> None:
+def test_the_init_job_creates_the_stream_with_three_replicas_and_no_durable_consumer() -> None:
     init = compose()["services"]["nats-init"]
     assert init["command"][:4] == ["nats", "init", "--replicas", "3"]
-    assert "--consumers" in init["command"]
+    assert "--consumers" not in init["command"]  # policies keep their own checkpoints
     assert init["environment"]["FOURLINKS_NATS_USER"] == "admin"
     assert init["restart"] == "no"
 

@@ -1,23 +1,33 @@
-"""Policies run as FastStream subscribers: a handler that raises gets the event again, never loses it,
-and a redelivered event has no second effect."""
+"""Policies ride the service's feed: a handler that raises gets the event again, never loses it,
+and an event reacted to again (a retry, a process stopped before its checkpoint) has no second
+effect. A policy's first start begins after what its old durable consumer had acknowledged, or,
+without one, at the first event."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from conftest import bearer, loaded, running, service_runtime
+import httpx
+from conftest import bearer, eventually, loaded, running, service_runtime
+from nats.aio.client import Client
+from sqlalchemy import select
 
 from fourlinks_contracts import full_registry
 from fourlinks_contracts.members import OrgUnitCreated
 from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.envelope import RecordedEvent, reaction_context
 from fourlinks_kernel.events import DomainEvent
+from fourlinks_kernel.projection import checkpoints
+from fourlinks_kernel.provisioning import DurableConsumer, ensure_consumers
 from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.bootstrap import definition as members_definition
 from fourlinks_runtime.app import create_app
 from fourlinks_runtime.definition import Policy, ServiceDefinition
+from fourlinks_runtime.natsconn import connect
+from fourlinks_runtime.policies import durable_name
 from fourlinks_runtime.runtime import ServiceRuntime
 from fourlinks_runtime.settings import Settings
 
@@ -109,3 +119,147 @@ async def test_a_failing_policy_gets_the_event_again_and_records_its_effect_once
         assert len(calls) == 2
         assert calls[0] == calls[1]
         assert notice.count == 1
+
+
+Reaction = Callable[[RecordedEvent, ServiceRuntime], Awaitable[None]]
+
+
+def watcher(settings: Settings, handle: Reaction) -> ServiceDefinition:
+    """A service with one policy: a created org unit is noticed (once per unit)."""
+    registry = full_registry()
+    registry.register(UnitNoticed)
+    policy = Policy(
+        name="notice-units",
+        version=1,
+        subjects=(f"{settings.subject_prefix}.members.org_unit.*",),
+        event_type="OrgUnitCreated",
+        handle=handle,
+    )
+    return ServiceDefinition(
+        name="watcher", title="watcher", description="test policy host", registry=registry, policies=(policy,)
+    )
+
+
+async def notice(event: RecordedEvent, runtime: ServiceRuntime) -> None:
+    """The reaction: note the unit, with the event's id as the command id."""
+    assert isinstance(event.event, OrgUnitCreated)
+    await runtime.dispatch(
+        NoticeUnit(event.event.unit_id), notice_unit_once, reaction_context(event, policy="notice-units")
+    )
+
+
+async def created_units(settings: Settings, codes: list[str], *, district: bool = True) -> list[str]:
+    """Org units created through the members service, in this order: their ids (the district
+    first, then its streets)."""
+    admin = bearer(settings, "administrator", scope="yuhang")
+    units = [{"code": "yuhang", "name": "余杭区", "level": "district"}] if district else []
+    units += [{"code": code, "name": code, "level": "street", "parent_path": "yuhang"} for code in codes]
+    ids = []
+    async with running(create_app(members_definition(), settings)) as members:
+        for unit in units:
+            reply = await members.post("/org-units", json=unit, headers=admin)
+            assert reply.status_code == 201, reply.text
+            ids.append(reply.json()["id"])
+    return ids
+
+
+async def old_consumer_acknowledged(settings: Settings, nc: Client, count: int) -> None:
+    """The durable consumer a release before this one read the policy from, as `nats init
+    --consumers` made it, with the first `count` events handled and acknowledged."""
+    definition = watcher(settings, notice)
+    name = durable_name("watcher", definition.policies[0])
+    await ensure_consumers(nc, settings.stream, [DurableConsumer(name, definition.policies[0].subjects)])
+    subscription = await nc.jetstream().pull_subscribe_bind(name, settings.stream)
+    for _ in range(count):  # one in flight at a time, as the policy's concurrency was
+        (message,) = await subscription.fetch(1, timeout=5)
+        await message.ack_sync()
+
+
+async def policy_position(client: httpx.AsyncClient) -> int | None:
+    """The policy's checkpoint as its row holds it."""
+    runtime = service_runtime(client)
+    async with runtime.engine.connect() as conn:
+        found = await conn.scalar(
+            select(checkpoints.c.position).where(checkpoints.c.name == "policy:notice-units-v1")
+        )
+    return None if found is None else int(found)
+
+
+async def reactions_settle(client: httpx.AsyncClient) -> None:
+    """Until the policy has passed the log's end (everything it would react to, it has)."""
+    runtime = service_runtime(client)
+    last = await runtime.store.last_position()
+
+    async def passed() -> bool:
+        return runtime.policies[0].position >= last
+
+    await eventually(passed)
+
+
+async def test_a_policy_starts_after_what_its_old_durable_consumer_acknowledged(
+    service_settings: Settings,
+) -> None:
+    units = await created_units(service_settings, ["a", "b", "c", "d"])
+    nc = await connect(service_settings, name="old-release")
+    try:
+        await old_consumer_acknowledged(service_settings, nc, 3)
+    finally:
+        await nc.close()
+    handed: list[str] = []
+
+    async def noticed(event: RecordedEvent, runtime: ServiceRuntime) -> None:
+        assert isinstance(event.event, OrgUnitCreated)
+        handed.append(event.event.unit_id)
+        await notice(event, runtime)
+
+    async with running(create_app(watcher(service_settings, noticed), service_settings)) as client:
+        await reactions_settle(client)
+        assert handed == units[3:]  # exactly the rest, in log order
+        assert await policy_position(client) == len(units)  # durable at the last event it reacted to
+    async with running(create_app(watcher(service_settings, noticed), service_settings)) as client:
+        await reactions_settle(client)
+    assert handed == units[3:]  # started again: from its own checkpoint, nothing twice
+
+
+async def test_a_new_deployment_s_policy_reacts_to_every_event_from_the_first(
+    service_settings: Settings,
+) -> None:
+    units = await created_units(service_settings, ["a", "b"])
+    handed: list[str] = []
+
+    async def noticed(event: RecordedEvent, runtime: ServiceRuntime) -> None:
+        assert isinstance(event.event, OrgUnitCreated)
+        handed.append(event.event.unit_id)
+        await notice(event, runtime)
+
+    async with running(create_app(watcher(service_settings, noticed), service_settings)) as client:
+        await reactions_settle(client)
+        more = await created_units(service_settings, ["c"], district=False)  # and live, from the feed
+        await reactions_settle(client)
+    assert handed == units + more
+
+
+async def test_a_reaction_cut_off_before_its_checkpoint_is_done_again_with_one_effect(
+    service_settings: Settings,
+) -> None:
+    (unit,) = await created_units(service_settings, [])
+    written = asyncio.Event()
+    calls: list[str] = []
+
+    async def stalls_after_writing(event: RecordedEvent, runtime: ServiceRuntime) -> None:
+        calls.append(event.envelope.event_id)
+        await notice(event, runtime)
+        if len(calls) == 1:
+            written.set()
+            await asyncio.Event().wait()  # the process stops here: its checkpoint never moved
+
+    definition = watcher(service_settings, stalls_after_writing)
+    async with running(create_app(definition, service_settings)) as client:
+        await asyncio.wait_for(written.wait(), 30)
+        assert await policy_position(client) == 0
+    async with running(create_app(definition, service_settings)) as client:
+        await reactions_settle(client)
+        noticed = await loaded(service_runtime(client).store, Notice, unit)
+    assert len(calls) == 2
+    assert calls[0] == calls[1]
+    assert noticed.count == 1

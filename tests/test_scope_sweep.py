@@ -9,7 +9,17 @@ from typing import Any
 import httpx
 from conftest import COMMUNITY, District, a_problem_assigned, bearer
 
-ROLES = ("secretary", "administrator", "auditor", "inspector", "member", "resident", "helper")
+ROLES = (
+    "secretary",
+    "administrator",
+    "auditor",
+    "inspector",
+    "member",
+    "resident",
+    "helper",
+    "city",
+    "province",
+)
 NEIGHBOURS = "yuhang/nanyuan/linping"
 OPEN = {"/health/live", "/health/ready", "/metrics", "/asyncapi.json", "/asyncapi", "/service-matters"}
 OPEN.add("/public/follow-up/{reference}")  # whoever holds a receipt follows it: states and dates only

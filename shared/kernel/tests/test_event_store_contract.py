@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 import pytest
 from conftest import decided, loaded
 
-from fourlinks_kernel.envelope import GENESIS_HASH, Actor, CommandContext, StoredEvent
+from fourlinks_kernel.envelope import GENESIS_HASH, Actor, CommandContext, StoredEvent, StreamId
 from fourlinks_kernel.errors import (
     ConcurrencyConflict,
     CorruptEvent,
@@ -18,7 +18,7 @@ from fourlinks_kernel.errors import (
     UnsupportedSchemaVersion,
 )
 from fourlinks_kernel.ids import new_id
-from fourlinks_kernel.store import NEW_STREAM, EventStore
+from fourlinks_kernel.store import NEW_STREAM, EventStore, Reached
 
 from .sample import NoteAdded, Notebook, NotebookOpened
 
@@ -151,7 +151,7 @@ async def test_read_returns_everything_in_log_order_from_a_position(store: Event
     assert await store.last_position() == everything[-1].position
 
 
-async def test_subscribe_delivers_history_then_live_events_with_increasing_positions(
+async def test_a_live_read_delivers_history_then_live_events_with_increasing_positions(
     store: EventStore,
 ) -> None:
     first = Notebook.stream_of(new_id())
@@ -159,8 +159,9 @@ async def test_subscribe_delivers_history_then_live_events_with_increasing_posit
     seen: list[StoredEvent] = []
 
     async def follow() -> None:
-        async for stored in store.subscribe(from_position=1):
-            seen.append(stored)
+        async for batch in store.follow(from_position=1):
+            assert not isinstance(batch, Reached), "no mark unless asked"
+            seen.extend(batch)
             if len(seen) == 3:
                 return
 
@@ -176,6 +177,37 @@ async def test_subscribe_delivers_history_then_live_events_with_increasing_posit
     await asyncio.wait_for(task, 10)
     positions = [s.position for s in seen]
     assert positions == sorted(set(positions))
+
+
+async def test_a_filtered_live_read_marks_the_logs_end_after_what_it_lets_through(
+    store: EventStore,
+) -> None:
+    mine = Notebook.stream_of(new_id())
+    await store.append(mine, [opened(mine.aggregate_id)], expected=NEW_STREAM, context=ctx())
+    for _ in range(5):  # another context's events after it: the read never sees them
+        await open_elsewhere(store)
+    live = store.follow(from_position=1, subjects=[f"{store.prefix}.sample.>", f"{store.prefix}.other.>"])
+    items = aiter(live)
+    assert [s.subject for s in await next_batch(items)] == [mine.subject(store.prefix)]
+    live.probe()
+    assert await asyncio.wait_for(anext(items), 10) == Reached(await store.last_position())
+    note = NoteAdded(notebook_id=mine.aggregate_id, text="y", priority=1)
+    later = await store.append(mine, [note], expected=(await store.load(mine)).state, context=ctx())
+    assert [s.position for s in await next_batch(items)] == list(later.positions)
+    await open_elsewhere(store)
+    live.probe()
+    assert await asyncio.wait_for(anext(items), 10) == Reached(await store.last_position())
+
+
+async def open_elsewhere(store: EventStore) -> None:
+    stream = StreamId("elsewhere", "notebook", new_id())
+    await store.append(stream, [opened(stream.aggregate_id)], expected=NEW_STREAM, context=ctx())
+
+
+async def next_batch(items: AsyncIterator[list[StoredEvent] | Reached]) -> list[StoredEvent]:
+    batch = await asyncio.wait_for(anext(items), 10)
+    assert isinstance(batch, list), batch
+    return batch
 
 
 async def test_an_unknown_event_type_is_a_clear_error_not_a_silent_drop(store: EventStore) -> None:

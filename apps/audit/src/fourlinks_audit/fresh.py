@@ -13,10 +13,12 @@ from typing import Any
 from sqlalchemy import MetaData, insert, select, text
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fourlinks_kernel.projection import Projection, bookkeeping, checkpoints, failures
 from fourlinks_runtime.engines import create_engine, create_engine_with_schema
+from fourlinks_runtime.policies import CHECKPOINT_PREFIX
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
 
@@ -63,10 +65,34 @@ class FreshFile:
     async def finish(self, engine: AsyncEngine, projections: list[Projection]) -> None:
         """Fold the write-ahead log into the file, close it, and swap it in (the projections'
         tables and checkpoints are all in it)."""
+        await self._keep_policy_checkpoints(engine)
         async with engine.connect() as conn:
             await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         await engine.dispose()
         self.swap_in()
+
+    async def _keep_policy_checkpoints(self, engine: AsyncEngine) -> None:
+        """The policies' checkpoints go with the file: a rebuild replays what the read models
+        hold, never what the policies reacted to (without its checkpoint a policy would go
+        through the whole log again)."""
+        if not self.target.exists():
+            return
+        live = create_engine(f"sqlite+aiosqlite:///{self.target}")
+        query = select(checkpoints).where(checkpoints.c.name.startswith(CHECKPOINT_PREFIX))
+        try:
+            async with live.connect() as conn:
+                rows = [dict(row) for row in (await conn.execute(query)).mappings()]
+        except OperationalError:  # no checkpoint table in the old file: nothing to keep
+            rows = []
+        finally:
+            await live.dispose()
+        if rows:
+            async with engine.begin() as conn:
+                await conn.run_sync(bookkeeping.create_all)
+                await conn.execute(
+                    checkpoints.delete().where(checkpoints.c.name.in_([r["name"] for r in rows]))
+                )
+                await conn.execute(checkpoints.insert(), rows)
 
     def swap_in(self) -> None:
         """Put the finished file in the old one's place in one rename. The old file's write-ahead

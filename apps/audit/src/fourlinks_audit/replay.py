@@ -29,6 +29,15 @@ class RebuildResult:
         return self.events / self.seconds if self.seconds else 0.0
 
 
+@dataclass(frozen=True)
+class ReadModels:
+    """One service's read models and the database they are rebuilt in."""
+
+    service: str
+    projections: Sequence[Callable[[], Projection]]
+    engine: AsyncEngine
+
+
 async def rebuild(
     projections: Sequence[Callable[[], Projection]],
     *,
@@ -41,13 +50,38 @@ async def rebuild(
     label: str = "read models",
 ) -> RebuildResult:
     """Drop and rebuild every read model of a service (or continue an interrupted rebuild)."""
-    await ensure_bookkeeping(engine)
+    return await rebuild_read_models(
+        [ReadModels(label, projections, engine)],
+        store=store,
+        until_position=until_position,
+        resume=resume,
+        progress=progress,
+        batch_size=batch_size,
+        label=label,
+    )
+
+
+async def rebuild_read_models(
+    targets: Sequence[ReadModels],
+    *,
+    store: EventStore,
+    until_position: int | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    batch_size: int = 1000,
+    label: str = "read models",
+) -> RebuildResult:
+    """Drop and rebuild the read models of several services, each in its own database, from one
+    read of the log (or continue an interrupted rebuild)."""
+    for target in targets:
+        await ensure_bookkeeping(target.engine)
     if store.codec.cipher is not None:
         await store.codec.cipher.preload()  # one pass over the key table, not one read per person
-    target = until_position if until_position is not None else await store.last_position()
+    last = until_position if until_position is not None else await store.last_position()
     runners = [
-        ProjectionRunner(factory(), store=store, engine=engine, batch_size=batch_size)
-        for factory in projections
+        ProjectionRunner(factory(), store=store, engine=target.engine, batch_size=batch_size)
+        for target in targets
+        for factory in target.projections
     ]
     started = asyncio.get_running_loop().time()
     for runner in runners:
@@ -55,10 +89,10 @@ async def rebuild(
             await runner.rebuild()
         await runner.prepare()
     start = min(runner.status.position for runner in runners)
-    bar = Progress(label, max(target - start, 0)) if progress else None
+    bar = Progress(label, max(last - start, 0)) if progress else None
     watcher = asyncio.create_task(_watch(runners, bar, start)) if bar else None
     try:
-        await ProjectionFeed(runners).catch_up(until_position=target)  # one read of the log for all
+        await ProjectionFeed(runners).catch_up(until_position=last)  # one read of the log for all
     finally:
         for runner in runners:
             runner.close()
@@ -68,7 +102,7 @@ async def rebuild(
     if bar:
         bar.done = read
         bar.finish()
-    return RebuildResult(target, read, asyncio.get_running_loop().time() - started)
+    return RebuildResult(last, read, asyncio.get_running_loop().time() - started)
 
 
 async def _watch(runners: Sequence[ProjectionRunner], bar: Progress, start: int) -> None:

@@ -17,12 +17,7 @@ from fourlinks_cli.expected import EXPECTED, explain
 from fourlinks_kernel.access import Role
 from fourlinks_kernel.crypto import PersonalDataCipher, generate_master_key, parse_master_key
 from fourlinks_kernel.jetstream import NatsKeyStore
-from fourlinks_kernel.provisioning import (
-    ProvisioningError,
-    ProvisionOptions,
-    ensure_consumers,
-    provision,
-)
+from fourlinks_kernel.provisioning import ProvisioningError, ProvisionOptions, provision
 from fourlinks_runtime.auth import issue_token
 from fourlinks_runtime.serve import SERVICES, serve
 from fourlinks_runtime.settings import Settings
@@ -130,9 +125,18 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument(
         "--consumers",
         action="store_true",
-        help="also create every service's durable consumers (needs all services)",
+        help="ignored: policies keep their own checkpoints now (an older manifest may still pass it)",
     )
     init.set_defaults(run=_nats_init)
+    dropping = nats.add_parser(
+        "drop-policy-consumers",
+        help="delete an older release's policy durable consumers once every policy has started "
+        "from its own checkpoint (docs/operations.md)",
+    )
+    dropping.add_argument(
+        "--force", action="store_true", help="delete them even where a policy has not started yet"
+    )
+    dropping.set_defaults(run=_drop_policy_consumers)
     migrate = nats.add_parser(
         "migrate-subjects",
         help="move an events stream from the old subject layout to one subject per aggregate "
@@ -217,6 +221,25 @@ def _import_command(commands: Any) -> None:
     )
     importing.add_argument("--in-flight", type=int, default=32, help="requests at a time (default 32)")
     importing.set_defaults(run=_import)
+    _uplink_command(commands)
+
+
+def _uplink_command(commands: Any) -> None:
+    uplink = commands.add_parser(
+        "uplink",
+        help="send this district's figures up to its city and province (per community and month, "
+        "never personal data) into FOURLINKS_UPLINK every 30 s (docs/architecture.md)",
+    )
+    uplink.add_argument("--district", default=None, help="its GB/T 2260 code (default: FOURLINKS_DISTRICT)")
+    uplink.add_argument("--once", action="store_true", help="one round, then exit (1 when a service is away)")
+    uplink.add_argument("--every", type=float, default=30.0, help="seconds between rounds (default 30)")
+    uplink.set_defaults(run=_uplink)
+
+
+def _uplink(args: argparse.Namespace) -> int:
+    from fourlinks_cli.uplink import publishing
+
+    return asyncio.run(publishing(Settings(), district=args.district, once=args.once, every=args.every))
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -351,6 +374,15 @@ def _nats_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _drop_policy_consumers(args: argparse.Namespace) -> int:
+    from fourlinks_cli.policy_consumers import drop_policy_consumers  # loads every service's policies
+
+    lines, kept = asyncio.run(drop_policy_consumers(Settings(), force=args.force))
+    for line in lines:
+        print(line)
+    return 1 if kept else 0
+
+
 def _migrate_subjects(args: argparse.Namespace) -> int:
     from fourlinks_cli.migrate import migrate_subjects  # loads every service's policies
 
@@ -452,9 +484,10 @@ async def _provision(settings: Settings, options: ProvisionOptions, *, consumers
     try:
         done = await provision(nc, options)
         if consumers:
-            from fourlinks_audit.consumers import durable_consumers  # every service, policies and all
-
-            done += await ensure_consumers(nc, settings.stream, durable_consumers(settings))
+            done.append(
+                "no durable consumer created: policies ride their service's feed and keep their own "
+                "checkpoints (`fourlinks nats drop-policy-consumers` deletes an older release's)"
+            )
         return done
     finally:
         await nc.close()

@@ -20,6 +20,10 @@ class Role(StrEnum):
     RESIDENT = "resident"
     AUDITOR = "auditor"
     SERVICE = "service"
+    # Above the districts: a city's or a province's staff read the figures their districts send up
+    # (the province service); their unit is a GB/T 2260 code (330100, 330000), not an org-unit path.
+    CITY = "city"
+    PROVINCE = "province"
 
 
 SECRETARIES = frozenset({Role.SECRETARY, Role.ADMINISTRATOR})

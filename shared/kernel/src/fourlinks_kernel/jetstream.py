@@ -30,6 +30,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
+from nats.js.client import JetStreamContext
 from nats.js.errors import (
     KeyNotFoundError,
     KeyWrongLastSequenceError,
@@ -54,7 +55,9 @@ from fourlinks_kernel.group_commit import GroupCommit
 from fourlinks_kernel.store import (
     AppendResult,
     EncodedWrites,
+    LiveRead,
     LoadedStream,
+    Reached,
     StreamState,
     StreamWrite,
     encode_writes,
@@ -217,29 +220,13 @@ class JetStreamEventStore:
         info = await self._api(f"STREAM.INFO.{self.settings.stream}", b"")
         return int(info["state"]["last_seq"])
 
-    async def subscribe(
-        self, *, from_position: int, subjects: str | None = None
-    ) -> AsyncIterator[StoredEvent]:
-        js = self.nc.jetstream()
-        sub = await js.subscribe(
-            subjects or f"{self.settings.prefix}.>",
-            stream=self.settings.stream,
-            ordered_consumer=True,
-            config=ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(from_position, 1)
-            ),
-            pending_msgs_limit=20_000,
-        )
-        last = from_position - 1
-        try:
-            async for msg in sub.messages:
-                position = msg.metadata.sequence.stream
-                if position <= last:
-                    continue  # a redelivery after the ordered consumer reset
-                last = position
-                yield StoredEvent.of(position, msg.subject, msg.data, msg.headers)
-        finally:
-            await _quietly(sub.unsubscribe())
+    def follow(
+        self, *, from_position: int, subjects: Sequence[str] | None = None, batch_size: int = 500
+    ) -> LiveRead:
+        """An ordered push consumer through the filters (several: one consumer with
+        `filter_subjects`), probed on request for how far the whole log is read."""
+        filters = list(subjects) if subjects else [f"{self.settings.prefix}.>"]
+        return _LiveRead(self, from_position=max(from_position, 1), subjects=filters, batch_size=batch_size)
 
     # -- appending --------------------------------------------------------------------------
     async def append(
@@ -431,6 +418,141 @@ class JetStreamEventStore:
         if "error" in body:
             raise AppendRejected(f"JetStream API {call}: {body['error'].get('description')}")
         return body
+
+
+@dataclass(frozen=True)
+class _Vouch:
+    """A probe's finding: with the log ending at `position`, the consumer `consumer` (started at
+    `start`) had nothing the filters let through pending once it had delivered `delivered`
+    messages; so every such event up to `position` is among those."""
+
+    consumer: str
+    start: int
+    delivered: int
+    position: int
+
+
+class _LiveRead:
+    """The live log through one ordered consumer, and marks of how far the whole log is read.
+
+    A probe reads the stream's last position, then the consumer's state. When nothing is pending
+    there, every event the filters let through up to that position was delivered, and the mark goes
+    out once the reader has taken the last message delivered. Probing is the caller's to pace."""
+
+    def __init__(
+        self, store: JetStreamEventStore, *, from_position: int, subjects: list[str], batch_size: int
+    ) -> None:
+        self._store, self._start, self._subjects = store, from_position, subjects
+        self._size = batch_size
+        self._inbox: asyncio.Queue[Msg | _Vouch | BaseException] = asyncio.Queue(maxsize=batch_size * 4)
+        self._sub: JetStreamContext.PushSubscription | None = None
+        self._probing: asyncio.Task[None] | None = None
+        self._wanted = False
+        self._last = from_position - 1  # the position of the last event taken
+        self._taken = ("", 0)  # the consumer and consumer sequence of the last message taken
+        self._vouch: _Vouch | None = None
+        self._reached = 0
+
+    async def __aiter__(self) -> AsyncIterator[list[StoredEvent] | Reached]:
+        sub = self._sub = await self._subscribe()
+        relay = asyncio.create_task(self._relay(sub))
+        try:
+            if self._wanted:
+                self.probe()
+            while True:
+                batch = self._take(await self._inbox.get())
+                while len(batch) < self._size and not self._inbox.empty():
+                    batch += self._take(self._inbox.get_nowait())
+                if batch:
+                    yield batch
+                mark = self._vouched()
+                if mark is not None:
+                    yield mark
+        finally:
+            for task in (relay, self._probing):
+                if task is not None:
+                    task.cancel()
+            await _quietly(sub.unsubscribe())
+
+    def probe(self) -> None:
+        self._wanted = True
+        if self._sub is not None and (self._probing is None or self._probing.done()):
+            self._probing = asyncio.create_task(self._probes())
+
+    async def _subscribe(self) -> JetStreamContext.PushSubscription:
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self._start)
+        if len(self._subjects) > 1:
+            config.filter_subjects = self._subjects
+        return await self._store.nc.jetstream().subscribe(
+            self._subjects[0],
+            stream=self._store.settings.stream,
+            ordered_consumer=True,
+            config=config,
+            pending_msgs_limit=20_000,
+        )
+
+    async def _relay(self, sub: JetStreamContext.PushSubscription) -> None:
+        """Messages in delivery order into the inbox, where probes' findings join them; the
+        subscription's own queue keeps the server's flow control tied to what is taken."""
+        try:
+            async for msg in sub.messages:
+                await self._inbox.put(msg)
+        except Exception as exc:
+            await self._inbox.put(exc)
+        else:
+            await self._inbox.put(EventStoreUnavailable("the live read of the log ended"))
+
+    def _take(self, item: Msg | _Vouch | BaseException) -> list[StoredEvent]:
+        if isinstance(item, _Vouch):
+            self._vouch = item
+            return []
+        if isinstance(item, BaseException):
+            raise item
+        metadata = item.metadata
+        self._taken = (metadata.consumer, metadata.sequence.consumer)
+        position = metadata.sequence.stream
+        if position <= self._last:
+            return []  # a redelivery after the ordered consumer reset
+        self._last = position
+        return [StoredEvent.of(position, item.subject, item.data, item.headers)]
+
+    def _vouched(self) -> Reached | None:
+        """A mark, once the messages the last finding counted are taken: from the same consumer,
+        or, when it had delivered none, every message of the consumers before it (a reset starts
+        the next one right after the last message the client received)."""
+        vouch = self._vouch
+        if vouch is None:
+            return None
+        consumer, sequence = self._taken
+        if not (
+            (consumer == vouch.consumer and sequence >= vouch.delivered)
+            or (vouch.delivered == 0 and self._last >= vouch.start - 1)
+        ):
+            return None
+        self._vouch = None
+        self._reached = max(self._reached, vouch.position)
+        return Reached(self._reached)
+
+    async def _probes(self) -> None:
+        while self._wanted:
+            self._wanted = False
+            try:
+                vouch = await self._probe_once()
+            except Exception as exc:  # the server cannot tell now; the next probe asks again
+                log.debug("live_read_probe_failed", error=type(exc).__name__)
+                return
+            if vouch is not None:
+                await self._inbox.put(vouch)
+
+    async def _probe_once(self) -> _Vouch | None:
+        last = await self._store.last_position()  # first: the consumer's state must come after it
+        if last <= max(self._reached, self._last):
+            return _Vouch("", 0, 0, last)  # nothing new, or nothing beyond what was taken
+        assert self._sub is not None, "probes start once subscribed"
+        info = await self._sub.consumer_info()
+        if info.num_pending or info.delivered is None:
+            return None
+        return _Vouch(info.name, info.config.opt_start_seq or 1, info.delivered.consumer_seq, last)
 
 
 Message = tuple[str, bytes, dict[str, str]]

@@ -9,7 +9,15 @@ from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.envelope import CommandContext, StoredEvent, StreamId
 from fourlinks_kernel.errors import ConcurrencyConflict
 from fourlinks_kernel.events import DomainEvent
-from fourlinks_kernel.store import AppendResult, LoadedStream, StreamState, StreamWrite, encode_writes
+from fourlinks_kernel.store import (
+    AppendResult,
+    LiveRead,
+    LoadedStream,
+    Reached,
+    StreamState,
+    StreamWrite,
+    encode_writes,
+)
 
 PREFIX = "fourlinks"
 
@@ -93,21 +101,10 @@ class InMemoryEventStore:
             if subject_matches(stored.subject, subjects):
                 yield stored
 
-    async def subscribe(
-        self, *, from_position: int, subjects: str | None = None
-    ) -> AsyncIterator[StoredEvent]:
-        position = max(from_position, 1)
-        while True:
-            while position <= len(self._log):
-                stored = self._log[position - 1]
-                position += 1
-                if subject_matches(stored.subject, subjects):
-                    yield stored
-            async with self._appended:
-                await self._appended.wait_for(self._beyond(position))
-
-    def _beyond(self, position: int) -> Callable[[], bool]:
-        return lambda: position <= len(self._log)
+    def follow(
+        self, *, from_position: int, subjects: Sequence[str] | None = None, batch_size: int = 500
+    ) -> LiveRead:
+        return _MemoryLiveRead(self, max(from_position, 1), subjects, batch_size)
 
     async def last_position(self) -> int:
         return len(self._log)
@@ -115,7 +112,54 @@ class InMemoryEventStore:
     async def position_of(self, stream: StreamId) -> int:
         return self._states.get(stream, StreamState()).position
 
+    @property
+    def stored_events(self) -> Sequence[StoredEvent]:
+        """The log as it stands (it only grows)."""
+        return self._log
+
+    async def wait_beyond(self, position: int, woken: Callable[[], bool]) -> None:
+        """Until the log holds `position`, or `woken` says so."""
+        async with self._appended:
+            await self._appended.wait_for(lambda: position <= len(self._log) or woken())
+
+    async def wake(self) -> None:
+        """Let every waiting live read look again."""
+        async with self._appended:
+            self._appended.notify_all()
+
     def tamper(self, position: int, payload: bytes) -> None:
         """Rewrite a stored event in place (tests of integrity checks only)."""
         old = self._log[position - 1]
         self._log[position - 1] = StoredEvent(old.position, old.subject, payload, old.event_type)
+
+
+class _MemoryLiveRead:
+    """The memory log through subject filters; a probe answers at once (nothing is in flight)."""
+
+    def __init__(
+        self, store: InMemoryEventStore, start: int, subjects: Sequence[str] | None, batch_size: int
+    ) -> None:
+        self._store, self._next, self._subjects, self._size = store, start, subjects, batch_size
+        self._probed = False
+        self._waking: asyncio.Task[None] | None = None
+
+    async def __aiter__(self) -> AsyncIterator[list[StoredEvent] | Reached]:
+        log = self._store.stored_events
+        while True:
+            batch: list[StoredEvent] = []
+            while self._next <= len(log) and len(batch) < self._size:
+                stored = log[self._next - 1]
+                self._next += 1
+                if self._subjects is None or any(subject_matches(stored.subject, f) for f in self._subjects):
+                    batch.append(stored)
+            if batch:
+                yield batch
+            if self._next > len(log) and self._probed:
+                self._probed = False
+                yield Reached(len(log))
+            if self._next > len(log):
+                await self._store.wait_beyond(self._next, lambda: self._probed)
+
+    def probe(self) -> None:
+        self._probed = True
+        self._waking = asyncio.get_running_loop().create_task(self._store.wake())

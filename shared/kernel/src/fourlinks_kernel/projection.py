@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import ClassVar, Protocol, runtime_checkable
@@ -60,6 +60,9 @@ failures = Table(
 TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
 CHECKPOINT_EVERY = 1.0
 """Seconds at most between a skipped event and its durable checkpoint."""
+REACHED_EVERY = 0.2
+"""Seconds at least between durable checkpoints of positions a live read vouched for (API
+processes wait on them; nothing was applied, so the write is all they cost)."""
 
 
 async def ensure_bookkeeping(engine: AsyncEngine) -> None:
@@ -74,8 +77,14 @@ class Projection(Protocol):
     name: ClassVar[str]
     version: ClassVar[int]
     metadata: ClassVar[MetaData]
-    subjects: ClassVar[str | None]  # below the prefix, e.g. "members.org_unit.>"; None: the whole log
     handles: ClassVar[frozenset[str]]
+
+    @property
+    def subjects(self) -> str | tuple[str, ...] | None:
+        """The subjects whose events it reads, below the prefix ("members.org_unit.>", or several);
+        None: the whole log. Every event type it handles must be stored under one of them: the
+        live feed asks the server for nothing else."""
+        ...
 
     def apply(self, conn: Connection, event: RecordedEvent) -> None:
         """Apply one event to the read model inside the runner's transaction (synchronous: the
@@ -97,6 +106,16 @@ class BatchAware(Protocol):
     def end_batch(self, conn: Connection) -> None:
         """After its last one, before the checkpoint is written."""
         ...
+
+
+@runtime_checkable
+class ReadsFew(Protocol):
+    """A projection that reads only a few data fields of some event types: those are decoded
+    without the rest (no personal field it does not read is decrypted, nothing else validated),
+    and reading any other field of them raises AttributeError."""
+
+    reads_only: ClassVar[Mapping[str, frozenset[str]]]
+    """Event type -> the only data fields `apply` (and `begin_batch`) read of it."""
 
 
 @runtime_checkable
@@ -128,8 +147,13 @@ class ProjectionStatus:
         return self.caught_up and self.halted_reason is None
 
 
-Decode = Callable[[StoredEvent], Awaitable[RecordedEvent]]
-"""Turns a stored event into the event a projection applies (a feed decodes each one once)."""
+class Decode(Protocol):
+    """Turns a stored event into the event a projection applies (a feed decodes each one once);
+    with `fields`, only those data fields of it (`EventCodec.decode`)."""
+
+    def __call__(
+        self, stored: StoredEvent, fields: frozenset[str] | None = None, /
+    ) -> Awaitable[RecordedEvent]: ...
 
 
 class ProjectionHalted(Exception):
@@ -175,6 +199,7 @@ class ProjectionRunner:
         self.engine = engine
         self.batch_size = batch_size
         self.status = ProjectionStatus(projection.name)
+        self._reads_only = projection.reads_only if isinstance(projection, ReadsFew) else {}
         self.writer: Engine | None = None
         self._saved = 0  # the position the durable checkpoint holds, as far as this runner knows
         self._saved_at = time.monotonic()
@@ -295,7 +320,11 @@ class ProjectionRunner:
         if not any(wanted):
             await self._skip_to(unseen[-1].position)
             return
-        decoded = [(s, await decode(s) if want else None) for s, want in zip(unseen, wanted, strict=True)]
+        few = self._reads_only
+        decoded = [
+            (s, await decode(s, few.get(s.event_type)) if want else None)
+            for s, want in zip(unseen, wanted, strict=True)
+        ]
         assert self.writer is not None, "prepare() comes first"
         last, applied = await asyncio.to_thread(self._write_in_thread, self.writer, decoded)
         if applied:
@@ -312,6 +341,22 @@ class ProjectionRunner:
         self.status.position = position
         if time.monotonic() - self._saved_at >= CHECKPOINT_EVERY:
             await self.flush()
+
+    async def reach(self, position: int) -> None:
+        """Every event this projection reads, up to `position`, is applied: a live read vouched
+        for the rest of the log. The position moves there without applying anything (never
+        backwards; the mark is the stream's last position, so never past the log's end either),
+        and the durable checkpoint follows at most every REACHED_EVERY seconds."""
+        self.status.position = max(self.status.position, position)
+        if self.status.position <= self._saved or time.monotonic() - self._saved_at < REACHED_EVERY:
+            return
+        try:
+            await self.flush()
+        except TRANSIENT_DB_ERRORS as exc:  # the next mark writes it
+            raise_if_cancelling()
+            log.warning(
+                "projection_db_unavailable", projection=self.projection.name, error=type(exc).__name__
+            )
 
     def _write_in_thread(
         self, writer: Engine, decoded: list[tuple[StoredEvent, RecordedEvent | None]]

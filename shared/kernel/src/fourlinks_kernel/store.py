@@ -60,6 +60,29 @@ class StreamWrite:
     expected: StreamState
 
 
+@dataclass(frozen=True)
+class Reached:
+    """A live read's mark: every event its filters let through, up to `position`, came before it;
+    the rest of the log up to there is none of the reader's business."""
+
+    position: int
+
+
+class LiveRead(Protocol):
+    """A live read of the log through a reader's subject filters, which still tells how far the
+    whole log is read: on request, a `Reached` mark follows the events it vouches for."""
+
+    def __aiter__(self) -> AsyncIterator[list[StoredEvent] | Reached]:
+        """Micro-batches of events in log order, and marks among them."""
+        ...
+
+    def probe(self) -> None:
+        """Ask for a mark at the log's end, as soon as everything the filters let through up to
+        there has come; answered at once when it can be, else as soon as it can be, or not at all
+        while the server cannot tell (ask again later)."""
+        ...
+
+
 class EventStore(Protocol):
     """An append-only log of events with per-aggregate optimistic concurrency."""
 
@@ -97,8 +120,11 @@ class EventStore(Protocol):
         """Stored events from a position up to the log's end (or `until_position`), in order."""
         ...
 
-    def subscribe(self, *, from_position: int, subjects: str | None = None) -> AsyncIterator[StoredEvent]:
-        """Stored events from a position on, waiting for new ones; positions strictly increase."""
+    def follow(
+        self, *, from_position: int, subjects: Sequence[str] | None = None, batch_size: int = 500
+    ) -> LiveRead:
+        """The log from a position on through the subject filters (None: the whole log), waiting
+        for new events: micro-batches of whatever has arrived, positions strictly increasing."""
         ...
 
     async def last_position(self) -> int:
@@ -180,7 +206,9 @@ __all__ = [
     "NEW_STREAM",
     "AppendResult",
     "EventStore",
+    "LiveRead",
     "LoadedStream",
+    "Reached",
     "StoredEvent",
     "StreamState",
     "StreamWrite",

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.projection import ProjectionStatus
+from fourlinks_runtime.asyncapi import build_broker, document_policies
 from fourlinks_runtime.auth import TokenVerifier
 from fourlinks_runtime.definition import ServiceDefinition
 from fourlinks_runtime.docs import ASYNCAPI_CSS, ASYNCAPI_JS, install_docs, offline
@@ -36,7 +37,6 @@ from fourlinks_runtime.errors import document_errors, install_error_handlers
 from fourlinks_runtime.http import HEADER_TOKEN
 from fourlinks_runtime.logs import bind_context, clear_context, configure_logging
 from fourlinks_runtime.metrics import UNKNOWN
-from fourlinks_runtime.policies import build_broker, document_policies, durable_name
 from fourlinks_runtime.runtime import ServiceRuntime, start_runtime, stop_runtime
 from fourlinks_runtime.settings import Settings
 from fourlinks_runtime.stalls import StallWatch
@@ -68,10 +68,38 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
             await stop_runtime(runtime)
             log.info("service_stopped", service=definition.name)
 
-    app = FastAPI(
+    app = service_shell(
         title=definition.title,
         description=definition.description,
         version=definition.version,
+        lifespan=lifespan,
+        settings=settings,
+        large_bodies=definition.large_bodies,
+    )
+    app.include_router(_operations_router(definition, settings))
+    for router in definition.routers:
+        app.include_router(router)
+    document_errors(app)
+    return app
+
+
+def service_shell(
+    *,
+    title: str,
+    description: str,
+    version: str,
+    lifespan: Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]],
+    settings: Settings,
+    large_bodies: Mapping[str, int] | None = None,
+) -> FastAPI:
+    """What every service's app has before its routes: bearer tokens checked, errors answered
+    with codes, request context and timing (`app.state.runtime.metrics`), offline API docs. A
+    service over something else than the district's log (the province) starts its own runtime
+    in `lifespan`, adds its routes, then calls `document_errors`."""
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
         lifespan=lifespan,
         docs_url=None,  # served by install_docs from local assets
         redoc_url=None,
@@ -80,11 +108,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     app.state.settings = settings
     install_error_handlers(app)
     install_docs(app)
-    _install_request_context(app, settings, definition.large_bodies)
-    app.include_router(_operations_router(definition, settings))
-    for router in definition.routers:
-        app.include_router(router)
-    document_errors(app)
+    _install_request_context(app, settings, large_bodies or {})
     return app
 
 
@@ -296,11 +320,7 @@ def what_is_missing(nats_connected: bool, statuses: list[ProjectionStatus]) -> l
 
 def closed_connections(runtime: ServiceRuntime) -> list[str]:
     """The process's NATS connections that are closed for good (not merely reconnecting)."""
-    closed = ["events"] if runtime.nc.is_closed else []
-    policies = runtime.broker._connection if runtime.broker is not None else None
-    if policies is not None and policies.is_closed:
-        closed.append("policies")
-    return closed
+    return ["events"] if runtime.nc.is_closed else []
 
 
 async def _refresh_gauges(runtime: ServiceRuntime) -> None:
@@ -317,7 +337,7 @@ async def _refresh_gauges(runtime: ServiceRuntime) -> None:
         runtime.metrics.projection_halted.labels(name).set(1 if runner.status.halted_reason else 0)
         lag = UNKNOWN if last is None else max(last - runner.status.position, 0)
         runtime.metrics.projection_lag.labels(name).set(lag)
-    await _refresh_policy_gauges(runtime)
+    _refresh_policy_gauges(runtime, last)
     await _refresh_figures(runtime)
 
 
@@ -337,19 +357,12 @@ async def _refresh_figures(runtime: ServiceRuntime) -> None:
         log.warning("figures_unavailable", error=type(exc).__name__)
 
 
-async def _refresh_policy_gauges(runtime: ServiceRuntime) -> None:
-    """Each policy's durable consumer as the server sees it (unknown when it cannot be asked)."""
-    for policy in runtime.definition.policies:
-        durable = durable_name(runtime.definition.name, policy)
-        subject = f"$JS.API.CONSUMER.INFO.{runtime.settings.stream}.{durable}"
-        try:
-            info = json.loads((await runtime.nc.request(subject, b"", timeout=1)).data)
-        except Exception:
-            info = {}
-        for gauge, key in (
-            (runtime.metrics.policy_pending, "num_pending"),
-            (runtime.metrics.policy_ack_pending, "num_ack_pending"),
-            (runtime.metrics.policy_redelivered, "num_redelivered"),
-        ):
-            value = info.get(key)
-            gauge.labels(policy.name).set(UNKNOWN if value is None else value)
+def _refresh_policy_gauges(runtime: ServiceRuntime, last: int | None) -> None:
+    """Each policy's backlog in log positions (unknown when the log's end cannot be asked), the
+    events in hand and those being tried again after a failure."""
+    for runner in runtime.policies:
+        name = runner.policy.name
+        pending = UNKNOWN if last is None else max(last - runner.position, 0)
+        runtime.metrics.policy_pending.labels(name).set(pending)
+        runtime.metrics.policy_ack_pending.labels(name).set(runner.in_hand)
+        runtime.metrics.policy_redelivered.labels(name).set(runner.failing)

@@ -81,12 +81,14 @@ def start_nats(
     sync_always: bool = True,
     accounts: str | None = None,
     env: dict[str, str] | None = None,
+    domain: str | None = None,
 ) -> EmbeddedNats:
     """Start nats-server with JetStream under `data_dir`; a free port unless one is given.
 
     `sync_always=False` exists only to prove that init refuses such a server. With `accounts`
     (an accounts.conf), nobody connects without a user and password, and each user may do only
-    what its permissions say; `env` carries the passwords the accounts name.
+    what its permissions say; `env` carries the passwords the accounts name. A `domain` names the
+    server's JetStream for federation (a district's `d330110`, the province's).
     """
     data_dir = data_dir.resolve()
     store_dir = data_dir / "jetstream"
@@ -96,6 +98,8 @@ def start_nats(
     text = SERVER_CONFIG.format(
         host="127.0.0.1", name=name, port=port, monitor_port=monitor_port, store_dir=store_dir, sync=sync
     )
+    if domain is not None:
+        text = text.replace(f"sync_interval: {sync}\n", f"sync_interval: {sync}\n  domain: {domain}\n")
     if accounts is not None:  # the accounts' passwords come from the server's environment
         (data_dir / ACCOUNTS_FILE).write_text(accounts)
         text += f"include {ACCOUNTS_FILE}\n"

@@ -1,4 +1,5 @@
-"""Small helpers every KPI read shares: rates, UTC moments, fair rankings."""
+"""Small helpers every KPI read shares: UTC moments, months, fair rankings (rates:
+`fourlinks_contracts.figures`, one rule for the services and the province)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,6 @@ from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 
 from fourlinks_kernel.instants import as_utc
-
-
-def rate(part: int, whole: int) -> float | None:
-    """part / whole to four decimals, or None when there is nothing to divide by."""
-    return round(part / whole, 4) if whole else None
 
 
 def end_of_day(day: date, zone: tzinfo) -> datetime:

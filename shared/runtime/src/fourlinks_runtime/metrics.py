@@ -1,5 +1,5 @@
 """Prometheus metrics of one service: HTTP requests, commands, conflicts, projection positions and
-lag, policy consumers' backlog. A figure that cannot be known now (NATS away) is NaN, never the
+lag, policies' backlog. A figure that cannot be known now (NATS away) is NaN, never the
 last number seen."""
 
 from __future__ import annotations
@@ -28,19 +28,19 @@ class ServiceMetrics:
         )
         self.policy_pending = Gauge(
             "fourlinks_policy_pending",
-            "Events a policy's durable consumer has not delivered yet (NaN: unknown now)",
+            "Log positions a policy has not reached yet (NaN: unknown now)",
             ["policy"],
             registry=self.registry,
         )
         self.policy_ack_pending = Gauge(
             "fourlinks_policy_ack_pending",
-            "Events delivered to a policy and not acknowledged yet (NaN: unknown now)",
+            "Events a policy is reacting to now",
             ["policy"],
             registry=self.registry,
         )
         self.policy_redelivered = Gauge(
             "fourlinks_policy_redelivered",
-            "Events delivered to a policy more than once and still unacknowledged (NaN: unknown now)",
+            "Events a policy is trying again after its reaction failed",
             ["policy"],
             registry=self.registry,
         )

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -36,12 +36,9 @@ from fourlinks_runtime.eventstore import open_event_store
 from fourlinks_runtime.idempotency import IdempotencyKeys
 from fourlinks_runtime.metrics import ServiceMetrics
 from fourlinks_runtime.natsconn import connect
-from fourlinks_runtime.policies import start_policies
+from fourlinks_runtime.policies import PolicyRunner, policy_runners
 from fourlinks_runtime.positions import StoredPositions
 from fourlinks_runtime.settings import Settings
-
-if TYPE_CHECKING:
-    from faststream.nats import NatsBroker
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -62,11 +59,12 @@ class ServiceRuntime:
     metrics: ServiceMetrics
     runners: list[ProjectionRunner] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    broker: NatsBroker | None = None
+    policies: list[PolicyRunner] = field(default_factory=list)
     idempotency: IdempotencyKeys = field(default_factory=lambda: IdempotencyKeys(None))
     revoked: RevokedTokens = field(default_factory=RevokedTokens)  # tokens signed out: refused
     kept: KeptAggregates = field(default_factory=KeptAggregates)
     stored: StoredPositions | None = None  # an API process: the worker's checkpoints
+    feed: ProjectionFeed | None = None  # the worker's one read of the log
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     async def statuses(self) -> list[ProjectionStatus]:
@@ -81,8 +79,9 @@ class ServiceRuntime:
     ) -> None:
         """Read-your-writes for HTTP: wait (bounded) until one projection, or all, applied `position`.
 
-        Positions are global, so one returned by another service works too; a position beyond the
-        log's end can never be reached and is refused at once (422)."""
+        Positions are global, so one returned by another service works too (the feed reads only
+        the subjects its projections read, and is asked how far the whole log is read); a position
+        beyond the log's end can never be reached and is refused at once (422)."""
         if not position:
             return
         last = await self.store.last_position()
@@ -93,6 +92,8 @@ class ServiceRuntime:
             statuses = [s for s in await self.statuses() if projection is None or s.name == projection]
             if all(s.position >= position for s in statuses):
                 return
+            if self.feed is not None:
+                self.feed.want(position)
             await asyncio.sleep(0.01)
 
     async def wait_for_all(self, position: int, *, timeout: float = 10.0) -> None:
@@ -102,6 +103,8 @@ class ServiceRuntime:
         while any(s.position < position for s in await self.statuses()):
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"read models have not reached position {position}; retried later")
+            if self.feed is not None:
+                self.feed.want(position)
             await asyncio.sleep(0.01)
 
     async def wait_until_caught_up(self) -> None:
@@ -175,7 +178,7 @@ async def _supervise(feed: ProjectionFeed) -> None:
 
 
 async def start_runtime(definition: ServiceDefinition, settings: Settings) -> ServiceRuntime:
-    """Connect, build the store and engine, start projections and policies."""
+    """Connect, build the store and engine, start projections and policies (riding one feed)."""
     nc = await _connect_with_retry(settings, f"fourlinks-{definition.name}")
     store, cipher = open_event_store(nc, settings, definition.registry, service=definition.name)
     await store.check_layout()
@@ -197,16 +200,19 @@ async def start_runtime(definition: ServiceDefinition, settings: Settings) -> Se
         runtime.runners.append(runner)
         with contextlib.suppress(ProjectionHalted):
             await runner.prepare()  # tables exist before the first query; a halt is reported by run()
-    if runtime.runners:
-        feed = ProjectionFeed(runtime.runners)  # one read of the log for all of them
+    runtime.policies = policy_runners(runtime)
+    if runtime.runners or runtime.policies:
+        # One read of the log for all of them: the policies take each micro-batch after the projections.
+        feed = runtime.feed = ProjectionFeed(
+            runtime.runners, riders=runtime.policies, store=store, batch_size=settings.projection_batch_size
+        )
         runtime.tasks.append(asyncio.create_task(_supervise(feed), name="projections"))
+    for policy in runtime.policies:
+        runtime.tasks.append(asyncio.create_task(policy.ride(), name=f"policy:{policy.policy.name}"))
     for worker in definition.workers:
         runtime.tasks.append(
             asyncio.create_task(_supervised_worker(worker, runtime), name=f"worker:{worker.__name__}")
         )
-    if definition.policies:
-        runtime.broker = start_policies(runtime)
-        await runtime.broker.start()
     return runtime
 
 
@@ -220,9 +226,6 @@ async def _api_only(runtime: ServiceRuntime) -> ServiceRuntime:
 
 async def stop_runtime(runtime: ServiceRuntime) -> None:
     """Stop policies and projections, then close connections; bounded so shutdown never hangs."""
-    if runtime.broker is not None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(runtime.broker.stop(), SHUTDOWN_SECONDS)
     for task in runtime.tasks:
         task.cancel()
     if runtime.tasks:

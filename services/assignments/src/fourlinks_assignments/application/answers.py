@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, create_model
+from pydantic import BaseModel, Field, create_model
 
 from fourlinks_assignments.domain.tasks import DeadlineStanding
 from fourlinks_assignments.projections.tasks import party_days, tasks, timeline
@@ -118,6 +118,8 @@ class TaskFigures(BaseModel):
     extended: int
     closed_on_time: int
     on_time_closure_rate: float | None
+    worked: int = Field(description="closed tasks that were worked (not withdrawn nor duplicates)")
+    resolved_at_level: int = Field(description="of those worked, closed without escalation")
     resolved_at_level_rate: float | None
     rework_count: int
     median_hours_to_close: dict[str, float]

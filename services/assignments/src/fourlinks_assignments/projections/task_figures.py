@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from fourlinks_contracts.figures import rate_of
 from fourlinks_kernel.instants import as_utc
-from fourlinks_runtime.figures import Sums, rate
+from fourlinks_runtime.figures import Sums
 
 WORKED = frozenset({"resolved", "partly_resolved", "closed_unresolved"})
 """Close reasons of tasks that were worked (not withdrawn or duplicates): resolved at level counts these."""
@@ -108,20 +109,23 @@ class GroupFigures(Sums):
         """Closure, on-time closure (closed on time / due and not extended on approval), resolved
         at level (worked and never escalated), rework, median hours to close per category."""
         counts = self.counts
-        due = counts["closed_due"] + self.due_open
-        extended = counts["closed_due_extended"] + self.due_open_extended
+        shares = {
+            "tasks": counts["tasks"],
+            "closed": counts["closed"],
+            "due": counts["closed_due"] + self.due_open,
+            "extended": counts["closed_due_extended"] + self.due_open_extended,
+            "closed_on_time": counts["closed_on_time"],
+            "worked": counts["worked"],
+            "resolved_at_level": counts["worked_at_level"],
+            "rework_count": counts["rework"],
+        }
         return {
             "group": group,
             "month": month,
-            "tasks": counts["tasks"],
-            "closed": counts["closed"],
-            "closure_rate": rate(counts["closed"], counts["tasks"]),
-            "due": due,
-            "extended": extended,
-            "closed_on_time": counts["closed_on_time"],
-            "on_time_closure_rate": rate(counts["closed_on_time"], due - extended),
-            "resolved_at_level_rate": rate(counts["worked_at_level"], counts["worked"]),
-            "rework_count": counts["rework"],
+            **shares,
+            "closure_rate": rate_of("closure_rate", shares),
+            "on_time_closure_rate": rate_of("on_time_closure_rate", shares),
+            "resolved_at_level_rate": rate_of("resolved_at_level_rate", shares),
             "median_hours_to_close": {
                 category: round(statistics.median(hours), 2) for category, hours in sorted(self.hours.items())
             },

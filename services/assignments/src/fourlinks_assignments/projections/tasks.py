@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -28,7 +28,9 @@ from sqlalchemy import (
 from fourlinks_assignments.projections.task_counters import TaskCounters, counters_tables
 from fourlinks_assignments.projections.task_figures import STATE
 from fourlinks_contracts import assignments as ev
+from fourlinks_contracts.feedback import CONTEXT as FEEDBACK
 from fourlinks_contracts.feedback import FeedbackSubmitted
+from fourlinks_contracts.members import CONTEXT as MEMBERS
 from fourlinks_contracts.members import HouseholdErased
 from fourlinks_kernel.batch_rows import BatchRows
 from fourlinks_kernel.columns import UtcDateTime
@@ -134,12 +136,16 @@ class TasksProjection:
     # 6: tasks indexed by the moment they were raised
     version: ClassVar[int] = 6
     metadata: ClassVar[MetaData] = metadata
-    # The whole log: a household's erasure (members) clears what its tasks say of it; a resident's
-    # wishes (feedback) reach the tasks raised before TaskRaised carried them.
-    subjects: ClassVar[str | None] = None
+    # Beyond its own context: a household's erasure (members) clears what its tasks say of it; a
+    # resident's wishes (feedback) reach the tasks raised before TaskRaised carried them.
+    subjects: ClassVar[tuple[str, ...]] = (f"{ev.CONTEXT}.>", f"{MEMBERS}.>", f"{FEEDBACK}.>")
     handles: ClassVar[frozenset[str]] = frozenset(e.event_type for e in ev.EVENTS) | {
         HouseholdErased.event_type,
         FeedbackSubmitted.event_type,
+    }
+    # Of a feedback item, only the wishes its task inherits (its description is not decrypted here).
+    reads_only: ClassVar[Mapping[str, frozenset[str]]] = {
+        FeedbackSubmitted.event_type: frozenset({"feedback_id", "confidential", "anonymous"}),
     }
 
     def __init__(self, zone: str | None = None) -> None:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, status
 from pydantic import Field
 
 from fourlinks_contracts.feedback import Channel, FeedbackKind, Resolved, Satisfaction
+from fourlinks_contracts.figures import FEEDBACK_RATES, RATES
 from fourlinks_contracts.members import Urgency
 from fourlinks_contracts.photos import PhotoInfo
 from fourlinks_contracts.refusals import CONTACT_NOT_REGISTERED
@@ -56,11 +57,7 @@ router = APIRouter(tags=["feedback"])
 
 
 REFERENCE_PATTERN = r"^FL-\d{8}-[A-Z2-7]{8}$"
-SAMPLE_OF = {
-    "response_rate": "feedback",
-    "resolution_rate": "callbacks_answered",
-    "satisfaction_rate": "callbacks_answered",
-}
+SAMPLE_OF = {name: RATES[name].sample for name in FEEDBACK_RATES}
 
 
 class FeedbackAccepted(BaseCommandAccepted):

@@ -3,7 +3,7 @@ call-backs per round, a personal-data-free history for the resident's follow-up 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -23,6 +23,7 @@ from sqlalchemy import (
 
 from fourlinks_contracts import assignments as tasks_ev
 from fourlinks_contracts import feedback as ev
+from fourlinks_contracts.members import CONTEXT as MEMBERS
 from fourlinks_contracts.members import HouseholdErased, community_or_above
 from fourlinks_feedback.projections.rate_counters import STATE, basis_of, counts_now, counts_table
 from fourlinks_kernel.batch_rows import CHUNK, BatchRows
@@ -146,10 +147,18 @@ class FeedbackProjection:
     #    opinion or question turned into a task is responded to when its task is assigned
     version: ClassVar[int] = 7
     metadata: ClassVar[MetaData] = metadata
-    subjects: ClassVar[str | None] = None
+    # Beyond its own context: the tasks' lifecycle (assignments), a household's erasure (members).
+    subjects: ClassVar[tuple[str, ...]] = (f"{ev.CONTEXT}.>", f"{tasks_ev.CONTEXT}.>", f"{MEMBERS}.>")
     handles: ClassVar[frozenset[str]] = frozenset(
         {e.event_type for e in ev.EVENTS} | tasks_ev.TASK_LIFECYCLE_EVENTS | {HouseholdErased.event_type}
     )
+    # Of a task's lifecycle, the item keeps its state and assignee: a task's description and a
+    # reopening's reason are not decrypted here (the events without personal data decode whole:
+    # a few fields of them cost as much as all).
+    reads_only: ClassVar[Mapping[str, frozenset[str]]] = {
+        "TaskRaised": frozenset({"task_id"}),
+        "TaskReopened": frozenset({"task_id", "assignee"}),
+    }
 
     def __init__(self, zone: str | None = None, response_limit: timedelta | None = None) -> None:
         if zone is None or response_limit is None:  # the service's own settings

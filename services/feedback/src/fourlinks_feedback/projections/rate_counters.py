@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, MetaData, Table, and_, or_
 
+from fourlinks_contracts.figures import rate_of
 from fourlinks_kernel.instants import as_utc
 from fourlinks_kernel.tally import counter_columns, group_columns
-from fourlinks_runtime.figures import Sums, rate
+from fourlinks_runtime.figures import Sums
 
 COUNTERS = ("feedback", "responded", "callbacks_answered", "resolved", "satisfied", "not_reached")
 STATE = (
@@ -127,11 +128,11 @@ class RateFigures(Sums):
             "month": month,
             "feedback": counts["feedback"],
             "responded": counts["responded"],
-            "response_rate": rate(counts["responded"], counts["feedback"]),
+            "response_rate": rate_of("response_rate", counts),
             "callbacks_answered": counts["callbacks_answered"],
             "resolved": counts["resolved"],
-            "resolution_rate": rate(counts["resolved"], counts["callbacks_answered"]),
+            "resolution_rate": rate_of("resolution_rate", counts),
             "satisfied": counts["satisfied"],
-            "satisfaction_rate": rate(counts["satisfied"], counts["callbacks_answered"]),
+            "satisfaction_rate": rate_of("satisfaction_rate", counts),
             "not_reached": counts["not_reached"],
         }

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Select, Table, and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fourlinks_contracts.figures import rate_of
 from fourlinks_contracts.members import ContactKind
 from fourlinks_contracts.service_matters import SERVICE_MATTERS, matter_code
 from fourlinks_kernel.errors import NotFound
@@ -214,8 +215,17 @@ async def coverage(conn: AsyncConnection, unit: str) -> dict[str, Any]:
         select(func.count()).where(active, members.c.contact_count > members.c.capacity)
     )
     figures["uncovered"] = contacts_total - covered_total
-    figures["coverage_rate"] = round(covered_total / contacts_total, 4) if contacts_total else None
+    figures["coverage_rate"] = rate_of("coverage_rate", _coverage_counts(figures))
     return figures
+
+
+def _coverage_counts(figures: dict[str, Any]) -> dict[str, int]:
+    """A coverage answer's counts as the rate rule names them."""
+    return {
+        f"{kind}s{suffix}": figures[f"{kind}s"][part]
+        for kind in CONTACT_TABLES
+        for suffix, part in (("", "total"), ("_covered", "covered"))
+    }
 
 
 async def suggestions(

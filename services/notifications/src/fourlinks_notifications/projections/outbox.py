@@ -6,7 +6,7 @@ as from every read model, and their notices find no one to send to."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -134,6 +134,21 @@ class OutboxProjection:
             *(contract.event_type for contract in notice_events.EVENTS),
         }
     )
+    # What the notices and facts are made of: the phones, never the names, flags or descriptions
+    # sealed beside them (those are not decrypted at all).
+    reads_only: ClassVar[Mapping[str, frozenset[str]]] = {
+        "MemberRegistered": frozenset({"member_id", "public_phone"}),
+        "MemberProfileUpdated": frozenset({"member_id", "public_phone"}),
+        "ResidentAdded": frozenset({"resident_id", "household_id", "phone"}),
+        "EnterpriseRegistered": frozenset({"enterprise_id", "contact_person_id", "contact_phone"}),
+        "TaskRaised": frozenset({"task_id", "org_unit", "category"}),
+        "TaskReopened": frozenset({"task_id"}),
+        "FeedbackSubmitted": frozenset(
+            {"feedback_id", "reference", "org_unit", "household_id", "enterprise_id", "notify"}
+        ),
+        "FeedbackRouted": frozenset({"feedback_id"}),
+        "FeedbackAnswered": frozenset({"feedback_id"}),
+    }
 
     def __init__(self) -> None:
         # A micro-batch's tasks and items, read once at its start (the notices are made from them).
