@@ -837,8 +837,8 @@ async def project_in_batches(
         for position, (event, at) in enumerate(log, start=1)
     }
 
-    async def decode(stored: StoredEvent) -> RecordedEvent:
-        return recorded[stored.position]
+    async def decode(stored: StoredEvent, _: frozenset[str] | None = None, /) -> RecordedEvent:
+        return recorded[stored.position]  # whole: it serves any fields a projection reads
 
     cipher = PersonalDataCipher(master_key=b"k" * 32, keys=InMemoryKeyStore())
     runner = ProjectionRunner(

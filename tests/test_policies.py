@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import ClassVar
 
 import httpx
@@ -15,17 +17,19 @@ from conftest import bearer, eventually, loaded, running, service_runtime
 from nats.aio.client import Client
 from sqlalchemy import select
 
+from fourlinks_audit.fresh import FreshFile
 from fourlinks_contracts import full_registry
 from fourlinks_contracts.members import OrgUnitCreated
 from fourlinks_kernel.aggregate import Aggregate
 from fourlinks_kernel.envelope import RecordedEvent, reaction_context
 from fourlinks_kernel.events import DomainEvent
-from fourlinks_kernel.projection import checkpoints
+from fourlinks_kernel.projection import bookkeeping, checkpoints
 from fourlinks_kernel.provisioning import DurableConsumer, ensure_consumers
 from fourlinks_kernel.unit_of_work import UnitOfWork
 from fourlinks_members.bootstrap import definition as members_definition
 from fourlinks_runtime.app import create_app
 from fourlinks_runtime.definition import Policy, ServiceDefinition
+from fourlinks_runtime.engines import create_engine
 from fourlinks_runtime.natsconn import connect
 from fourlinks_runtime.policies import durable_name
 from fourlinks_runtime.runtime import ServiceRuntime
@@ -263,3 +267,30 @@ async def test_a_reaction_cut_off_before_its_checkpoint_is_done_again_with_one_e
     assert len(calls) == 2
     assert calls[0] == calls[1]
     assert noticed.count == 1
+
+
+async def test_a_rebuilt_sqlite_read_model_keeps_the_policies_checkpoints(tmp_path: Path) -> None:
+    """A rebuild replays the read models, not the reactions: without its checkpoint a policy would
+    go through the whole log again."""
+    target = tmp_path / "feedback.db"
+    live = create_engine(f"sqlite+aiosqlite:///{target}")
+    async with live.begin() as conn:
+        await conn.run_sync(bookkeeping.create_all)
+        await conn.execute(
+            checkpoints.insert(),
+            [
+                {"name": name, "version": 2, "position": 40, "updated_at": datetime.now(UTC)}
+                for name in ("policy:callback-on-closure-v2", "feedback.inbox")
+            ],
+        )
+    await live.dispose()
+    fresh = FreshFile(target)
+    building = await fresh.engine()
+    async with building.begin() as conn:
+        await conn.run_sync(bookkeeping.create_all)  # the rebuilt projections' own checkpoints
+    await fresh.finish(building, [])
+    swapped = create_engine(f"sqlite+aiosqlite:///{target}")
+    async with swapped.connect() as conn:
+        rows = dict((await conn.execute(select(checkpoints.c.name, checkpoints.c.position))).all())
+    await swapped.dispose()
+    assert rows == {"policy:callback-on-closure-v2": 40}

@@ -19,6 +19,7 @@ from fourlinks_console.settings import ConsoleSettings
 from fourlinks_feedback.bootstrap import create_app as feedback_app
 from fourlinks_members.bootstrap import create_app as members_app
 from fourlinks_notifications.bootstrap import create_app as notifications_app
+from fourlinks_province.bootstrap import create_app as province_app
 from fourlinks_runtime.settings import Settings
 
 SERVICES: dict[str, Callable[[Settings], FastAPI]] = {
@@ -26,6 +27,7 @@ SERVICES: dict[str, Callable[[Settings], FastAPI]] = {
     "assignments": assignments_app,
     "feedback": feedback_app,
     "notifications": notifications_app,
+    "province": province_app,
 }
 OPEN_ON_EVERY_SERVICE = {
     "/docs": "the API's own documentation (no data)",

@@ -1,5 +1,7 @@
-"""Every service's policies as durable consumers: what `fourlinks nats init --consumers` creates
-and the NATS accounts allow (this loads the whole services, policies included)."""
+"""Every service's policies, and their durable consumers of a release before policies rode their
+service's feed: a policy's first start begins after what its consumer acknowledged, so the bench
+data set and `fourlinks nats migrate-subjects` still make them to say where policies start (this
+loads the whole services, policies included)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ DEFINITIONS: dict[str, Callable[[Settings], ServiceDefinition]] = {
 
 
 def durable_consumers(settings: Settings) -> list[DurableConsumer]:
-    """The durable consumer of every policy of every service."""
+    """The durable consumer of every policy of every service, as older releases made them."""
     found = []
     for name, definition in sorted(DEFINITIONS.items()):
         for policy in definition(settings).policies:

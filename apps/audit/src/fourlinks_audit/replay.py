@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from nats.aio.msg import Msg
+from nats.js.api import ConsumerConfig, DeliverPolicy
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fourlinks_audit.fresh import FreshPlace, fresh_place
+from fourlinks_audit.services import projections_of
+from fourlinks_kernel.envelope import StoredEvent
+from fourlinks_kernel.errors import EventStoreUnavailable
 from fourlinks_kernel.feed import ProjectionFeed
+from fourlinks_kernel.jetstream import JetStreamEventStore
 from fourlinks_kernel.projection import Projection, ProjectionRunner, ensure_bookkeeping
 from fourlinks_kernel.store import EventStore
+from fourlinks_runtime.engines import create_engine_with_schema
 from fourlinks_runtime.progress import Progress
+from fourlinks_runtime.settings import Settings, async_database_url
+
+READ_CHUNK = 250
+"""Events an ordered read hands on at a time (the feed makes its micro-batches of them)."""
 
 
 @dataclass(frozen=True)
@@ -71,15 +84,16 @@ async def rebuild_read_models(
     batch_size: int = 1000,
     label: str = "read models",
 ) -> RebuildResult:
-    """Drop and rebuild the read models of several services, each in its own database, from one
-    read of the log (or continue an interrupted rebuild)."""
+    """Drop and rebuild the read models of one or more services, each in its own database, from
+    one read of the log (or continue an interrupted rebuild)."""
     for target in targets:
         await ensure_bookkeeping(target.engine)
     if store.codec.cipher is not None:
         await store.codec.cipher.preload()  # one pass over the key table, not one read per person
     last = until_position if until_position is not None else await store.last_position()
+    reader = ordered_reads(store)
     runners = [
-        ProjectionRunner(factory(), store=store, engine=target.engine, batch_size=batch_size)
+        ProjectionRunner(factory(), store=reader, engine=target.engine, batch_size=batch_size)
         for target in targets
         for factory in target.projections
     ]
@@ -109,6 +123,168 @@ async def _watch(runners: Sequence[ProjectionRunner], bar: Progress, start: int)
     while True:
         await asyncio.sleep(0.5)
         bar.advance(min(runner.status.position for runner in runners) - start - bar.done)
+
+
+@dataclass(frozen=True)
+class ServiceRebuilt:
+    """A service's rebuild as an operator reads it."""
+
+    service: str
+    result: RebuildResult
+    projections: int
+    fresh: str | None  # where the rebuilt read model was swapped in whole; None: built in place
+
+    def summary(self) -> str:
+        """One line for the terminal."""
+        return (
+            f"rebuilt {self.service} to position {self.result.position:,}: {self.result.events:,} log "
+            f"events read once for {self.projections} projections in {self.result.seconds:.1f} s "
+            f"({self.result.rate:,.0f} events/s)"
+            + (f"; built beside the old read model and swapped in whole ({self.fresh})" if self.fresh else "")
+        )
+
+
+async def rebuild_service(
+    settings: Settings,
+    service: str,
+    *,
+    store: EventStore,
+    database_url: str | None = None,
+    resume: bool = False,
+    in_place: bool = False,
+    until_position: int | None = None,
+    progress: bool = True,
+) -> ServiceRebuilt:
+    """Rebuild one service's read models beside the old ones and swap them in whole (or in place)."""
+    fresh = None if in_place else fresh_place_of(settings, service, database_url)
+    resume = resume and (fresh is None or await fresh.exists())
+    if fresh is not None and not resume:
+        await fresh.discard()
+    engine = await fresh.engine() if fresh else await read_model_engine(settings, service, database_url)
+    factories = projections_of(service)
+    try:
+        result = await rebuild(
+            factories,
+            store=store,
+            engine=engine,
+            until_position=until_position,
+            resume=resume,
+            progress=progress,
+            label=service,
+        )
+        if fresh is not None:
+            await fresh.finish(engine, [factory() for factory in factories])
+    finally:
+        await engine.dispose()
+    return ServiceRebuilt(service, result, len(factories), fresh.where if fresh else None)
+
+
+async def read_model_engine(settings: Settings, service: str, url: str | None) -> AsyncEngine:
+    """An engine on a service's read-model database (the configured one unless `url` is given)."""
+    if url:
+        return await create_engine_with_schema(async_database_url(url), None)
+    return await create_engine_with_schema(*settings.read_model_database(service))
+
+
+def fresh_place_of(settings: Settings, service: str, url: str | None) -> FreshPlace | None:
+    """Where a rebuild is built beside the old read model."""
+    if url:
+        return fresh_place(async_database_url(url), None)
+    return fresh_place(*settings.read_model_database(service))
+
+
+def ordered_reads(store: EventStore) -> EventStore:
+    """The store a replay reads from: on JetStream, one that streams the log through an ordered
+    consumer; any other store as it is."""
+    if isinstance(store, JetStreamEventStore) and not isinstance(store, OrderedReads):
+        return OrderedReads(store.nc, store.codec, store.settings)
+    return store
+
+
+class OrderedReads(JetStreamEventStore):
+    """The JetStream store whose `read` streams through one ordered push consumer instead of one
+    batch direct get after another. Measured on the quick bench data set here (50,520 events):
+    2.5-2.9 s of the reader's CPU and 1.0-1.1 s of the server's with direct gets, 1.3-1.7 s and
+    0.25 s through the ordered consumer; the server paces it by flow control."""
+
+    async def read(
+        self, *, from_position: int = 1, until_position: int | None = None, subjects: str | None = None
+    ) -> AsyncIterator[StoredEvent]:
+        until = until_position if until_position is not None else await self.last_position()
+        wanted = subjects or f"{self.prefix}.>"
+        first = await self._first_at_or_after(max(from_position, 1), wanted)
+        if first is None or first > until:
+            return
+        chunks = _Chunks(until, first - 1)
+        sub = await self.nc.jetstream().subscribe(
+            wanted,
+            stream=self.settings.stream,
+            cb=chunks.take,
+            ordered_consumer=True,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=first),
+            pending_msgs_limit=100_000,
+            pending_bytes_limit=256 * 1024 * 1024,
+        )
+        try:
+            while (chunk := await chunks.queue.get()) is not None:
+                for stored in chunk:
+                    yield stored
+        finally:
+            await _quietly(sub.unsubscribe())
+
+    async def _first_at_or_after(self, position: int, subjects: str) -> int | None:
+        """The position of the first event at or after `position` that `subjects` lets through
+        (None: there is none), so that a read with nothing to deliver does not wait for a message."""
+        request = json.dumps({"seq": position, "next_by_subj": subjects}).encode()
+        reply = await self.nc.request(
+            f"$JS.API.DIRECT.GET.{self.settings.stream}", request, timeout=self.settings.publish_timeout
+        )
+        headers = reply.headers or {}
+        if headers.get("Status") == "404":
+            return None
+        if "Nats-Sequence" not in headers:
+            raise EventStoreUnavailable(
+                f"direct get answered {headers.get('Status')}: {headers.get('Description')}"
+            )
+        return int(headers["Nats-Sequence"])
+
+
+class _Chunks:
+    """What an ordered consumer delivers up to `until`, in chunks, then None. The read ends at the
+    first event past `until`, or at the last one the filter lets through (nothing pending after it)."""
+
+    def __init__(self, until: int, last: int) -> None:
+        self.until = until
+        self.last = last
+        self.queue: asyncio.Queue[list[StoredEvent] | None] = asyncio.Queue(maxsize=16)
+        self._chunk: list[StoredEvent] = []
+        self._ended = False
+
+    async def take(self, msg: Msg) -> None:
+        """The subscription's callback (an exception here would be logged and lost: none is raised)."""
+        if self._ended:
+            return
+        metadata = msg.metadata
+        position = metadata.sequence.stream
+        if position <= self.last:
+            return  # delivered again after the ordered consumer was reset
+        self.last = position
+        if position <= self.until:
+            self._chunk.append(StoredEvent.of(position, msg.subject, msg.data, msg.headers))
+        ended = position >= self.until or metadata.num_pending == 0
+        if ended or len(self._chunk) >= READ_CHUNK:
+            chunk, self._chunk = self._chunk, []
+            await self.queue.put(chunk)
+        if ended:
+            self._ended = True
+            await self.queue.put(None)
+
+
+async def _quietly(awaitable: object) -> None:
+    try:
+        await awaitable  # type: ignore[misc]
+    except Exception:  # noqa: BLE001 - the read is over; a failed unsubscribe changes nothing
+        return
 
 
 async def position_at(store: EventStore, moment: datetime) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 from fourlinks_cli.nats_accounts import USERS
@@ -17,12 +18,13 @@ SAFE_PASSWORD = re.compile(r"fl[0-9a-f]{48}")
 """The account every user of the accounts file belongs to (its JetStream data is filed under it)."""
 
 
-def nats_users(var_dir: Path) -> dict[str, str]:
-    """Each user's password (made once), as the server's environment names them."""
+def nats_users(var_dir: Path, users: Iterable[str] = USERS) -> dict[str, str]:
+    """Each user's password (made once), as the server's environment names them (a district adds
+    `uplink`; a province has users of its own)."""
     folder = var_dir / FOLDER
     folder.mkdir(mode=0o700, exist_ok=True)
     passwords = {}
-    for user in USERS:
+    for user in users:
         path = folder / f"{user}.password"
         if not path.exists() or not SAFE_PASSWORD.fullmatch(path.read_text().strip()):
             path.unlink(missing_ok=True)

@@ -19,6 +19,7 @@ without a traceback from anyone.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
@@ -32,16 +33,25 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fourlinks_audit.notes import SignerKey
+from fourlinks_cli.district_up import (
+    DISTRICT_USERS,
+    DistrictRole,
+    checkpoint_signer,
+    district_accounts,
+    district_role,
+    district_server_env,
+    provision_district_uplink,
+)
 from fourlinks_cli.nats_accounts import render as render_accounts
-from fourlinks_cli.nats_users import as_nats_user, move_unlocked_store, nats_users
+from fourlinks_cli.nats_users import FOLDER, as_nats_user, move_unlocked_store, nats_users
 from fourlinks_console.serve import DEFAULT_PORT as CONSOLE_PORT
 from fourlinks_kernel.crypto import generate_master_key
 from fourlinks_runtime.embedded import start_nats
+from fourlinks_runtime.federation import UPLINK_USER
 from fourlinks_runtime.serve import SERVICES
 from fourlinks_runtime.settings import Settings
 from fourlinks_runtime.signing_keys import ensure_signing_keys
@@ -65,6 +75,8 @@ RETELL_SECONDS = 10.0
 """A reason that only changed its figures (events behind ...) is told again at most this often."""
 PORT_TAKEN = "address already in use"
 MAX_PORT_MOVES = 3
+UPLINK_EVERY_ENV = "FOURLINKS_UPLINK_EVERY_SECONDS"
+"""How often a district's figures publisher looks for changed figures (default 30 s)."""
 """How often one child's port may move because another process took it before the child bound it."""
 
 
@@ -141,6 +153,31 @@ LOCAL_CONSOLE = {"FOURLINKS_CONSOLE_LOCAL_SIGNIN": "1", "FOURLINKS_CONSOLE_ENVIR
 """`make up`: the local sign-in page (the machine's own loopback, for trying the system)."""
 
 
+@dataclass(frozen=True)
+class NatsSetup:
+    """What the supervised nats-server runs with: its accounts, what they read from the server's
+    environment (passwords, a link's URL), its name and JetStream domain."""
+
+    accounts: str
+    env: dict[str, str]
+    name: str = "fourlinks"
+    domain: str | None = None
+
+
+def system_nats(var_dir: Path, district: DistrictRole | None) -> NatsSetup:
+    """A district's server: the system's accounts, and with a code its part in the federation."""
+    if district is None:
+        return NatsSetup(render_accounts(), nats_users(var_dir))
+    passwords = nats_users(var_dir, DISTRICT_USERS)
+    env = passwords | district_server_env(district)
+    return NatsSetup(district_accounts(district), env, district.domain, district.domain)
+
+
+def _runtime_serve(name: str, port: int, workers: int) -> list[str]:
+    """A district service: `fourlinks_runtime.serve`."""
+    return [sys.executable, "-m", "fourlinks_runtime.serve", name, "--port", str(port), "--workers", str(workers)]
+
+
 @dataclass
 class Supervisor:
     """Starts, watches and restarts the children; stops them in order."""
@@ -152,19 +189,21 @@ class Supervisor:
     children: dict[str, Child] = field(default_factory=dict)
     held: dict[str, list[socket.socket]] = field(default_factory=dict)  # ports kept until launch
     console_env: dict[str, str] = field(default_factory=lambda: dict(LOCAL_CONSOLE))
+    console_user: str = "console"
+    serve_command: Callable[[str, int, int], list[str]] = _runtime_serve
+    banner: Callable[[UpState, Path], None] = field(default=lambda state, var_dir: _banner(state, var_dir))
 
     # -- starting ---------------------------------------------------------------------------
-    def start_nats(self) -> None:
-        passwords = nats_users(self.var_dir)
-        accounts = render_accounts()
-
+    def start_nats(self, setup: NatsSetup) -> None:
         def launch() -> subprocess.Popen[bytes]:
             server = start_nats(
                 self.var_dir / "nats",
                 port=self.state.nats_port,
                 monitor_port=self.state.monitor_port,
-                accounts=accounts,
-                env={**os.environ, **passwords},
+                name=setup.name,
+                accounts=setup.accounts,
+                env={**os.environ, **setup.env},
+                domain=setup.domain,
             )
             return server.process
 
@@ -183,11 +222,11 @@ class Supervisor:
         self._record_pids()
 
     def _service_launcher(self, name: str, log: Path) -> Callable[[], subprocess.Popen[bytes]]:
-        workers = ["--workers", str(api_workers(self.env))]
+        workers = api_workers(self.env)
 
         def launch() -> subprocess.Popen[bytes]:
-            port = str(self.state.services[name])  # read at each launch: the port may have moved
-            command = [sys.executable, "-m", "fourlinks_runtime.serve", name, "--port", port, *workers]
+            # the port read at each launch: it may have moved
+            command = self.serve_command(name, self.state.services[name], workers)
             with log.open("ab") as output:
                 # A session of its own: Ctrl-C reaches only the supervisor, which stops in order.
                 return subprocess.Popen(
@@ -210,7 +249,7 @@ class Supervisor:
         def launch() -> subprocess.Popen[bytes]:  # the addresses of each launch: a port may have moved
             command = [sys.executable, "-m", "fourlinks_console", "--port", str(self.state.console)]
             env = {
-                **as_nats_user(self.env, self.var_dir, "console"),
+                **as_nats_user(self.env, self.var_dir, self.console_user),
                 **self.console_env,
                 **self._console_urls(),
             }
@@ -257,6 +296,27 @@ class Supervisor:
         self.children["checkpoints"] = child
         self._record_pids()
 
+    def start_uplink(self, district: DistrictRole) -> None:
+        """The district's figures publisher (`fourlinks uplink`), as the NATS user `uplink`: it asks
+        the services and the checkpointer where the console does, and publishes into
+        FOURLINKS_UPLINK whether the link to the province is up or not."""
+        log = self.var_dir / "logs" / "uplink.log"
+
+        def launch() -> subprocess.Popen[bytes]:
+            command = [sys.executable, "-m", "fourlinks_cli", "uplink", "--district", district.code]
+            if self.env.get(UPLINK_EVERY_ENV):
+                command += ["--every", self.env[UPLINK_EVERY_ENV]]
+            env = {**as_nats_user(self.env, self.var_dir, UPLINK_USER), **self._console_urls()}
+            with log.open("ab") as output:
+                return subprocess.Popen(
+                    command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+                )
+
+        child = Child("uplink", launch, log)
+        self._launch(child)
+        self.children["uplink"] = child
+        self._record_pids()
+
     def _launch(self, child: Child) -> None:
         """Start a child, letting go of its port only now, so nobody else takes it meanwhile."""
         for sock in self.held.pop(child.name, []):
@@ -279,7 +339,7 @@ class Supervisor:
                 self._poll_readiness(time.monotonic())
                 if not announced and all(self.children[n].ready for n in self.state.services):
                     announced = True
-                    _banner(self.state, self.var_dir)
+                    self.banner(self.state, self.var_dir)
             time.sleep(0.1)
         return 0
 
@@ -441,11 +501,11 @@ def run_up(var_dir: Path, *, production: bool = False) -> int:
     if lock is None:
         _say_already_running(var_dir)
         return 1
+    district = district_role(os.environ)
     _secret_file(var_dir / "master.key", generate_master_key())
     _secret_file(var_dir / "jwt.secret", secrets.token_urlsafe(48))
     origin = os.environ.get("FOURLINKS_LOG_ORIGIN")  # the key's name is the log's (docs/audit.md)
-    checkpoint_key = SignerKey.generate(origin) if origin else SignerKey.generate_unique()
-    _secret_file(var_dir / "checkpoint.key", checkpoint_key.encoded())
+    _secret_file(var_dir / "checkpoint.key", checkpoint_signer(origin, district).encoded())
     ensure_signing_keys(var_dir, SERVICES)
     stopping: list[bool] = []
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
@@ -461,12 +521,16 @@ def run_up(var_dir: Path, *, production: bool = False) -> int:
     try:
         if move_unlocked_store(var_dir / "nats"):
             print("the NATS store moved to its account: the server now admits its users only", flush=True)
-        supervisor.start_nats()
+        supervisor.start_nats(system_nats(var_dir, district))
         admin = as_nats_user(env, var_dir, "admin")
         _command(["nats", "init", "--monitor-url", f"http://127.0.0.1:{state.monitor_port}"], admin)
+        if district is not None:
+            _provision_uplink(var_dir, state)
         supervisor.start_services()
         supervisor.start_console()
         supervisor.start_checkpointer()
+        if district is not None:
+            supervisor.start_uplink(district)
         _seed_first_time(var_dir, admin)
         print("waiting for the services to be ready ...", flush=True)
         return supervisor.run(stopping)
@@ -543,14 +607,32 @@ def _command(arguments: list[str], env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "fourlinks_cli", *arguments], env=env, check=True)
 
 
+def _provision_uplink(var_dir: Path, state: UpState) -> None:
+    """FOURLINKS_UPLINK, beside `nats init`'s streams: created (or verified) as `uplink`."""
+    password = (var_dir / FOLDER / f"{UPLINK_USER}.password").read_text().strip()
+    print(asyncio.run(provision_district_uplink(state.nats_url, password)), flush=True)
+
+
 def _seed_first_time(var_dir: Path, env: dict[str, str]) -> None:
-    """The first `make up` loads a small district (scale 0.02) so there is something to look at."""
+    """The first `make up` loads a small district (scale 0.02) so there is something to look at;
+    FOURLINKS_CONSOLE_DISTRICT names its root unit and FOURLINKS_SEED its seed where set (the
+    districts of `make province` differ)."""
     marker = var_dir / "seeded"
     if marker.exists() or os.environ.get("FOURLINKS_SKIP_SEED") == "1":
         return
-    seed = [sys.executable, "-m", "fourlinks_cli", "seed", "--scale", "0.02"]
+    seed = [sys.executable, "-m", "fourlinks_cli", "seed", "--scale", "0.02", *_seed_choices(os.environ)]
     if subprocess.run(seed, env=env, check=False).returncode == 0:
         marker.write_text("scale 0.02\n")
+
+
+def _seed_choices(env: Mapping[str, str]) -> list[str]:
+    """`--district` and `--seed` of the first seeding, where the environment chooses them."""
+    chosen = []
+    if env.get("FOURLINKS_CONSOLE_DISTRICT"):
+        chosen += ["--district", env["FOURLINKS_CONSOLE_DISTRICT"]]
+    if env.get("FOURLINKS_SEED"):
+        chosen += ["--seed", env["FOURLINKS_SEED"]]
+    return chosen
 
 
 @dataclass(frozen=True)

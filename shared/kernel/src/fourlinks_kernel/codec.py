@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cache
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, create_model
@@ -203,7 +203,7 @@ class _PartialContract:
         version (an older one is upcast whole: an upcaster may move a field) and every field the
         contract requires and none it does not know (otherwise the full decode says what is wrong)."""
         keys = data.keys()
-        return schema_version == self.current and self.required <= keys and keys <= self.known
+        return schema_version == self.current and self.required <= keys <= self.known
 
 
 @cache
@@ -213,7 +213,8 @@ def _partial_contract(contract: type[DomainEvent], fields: frozenset[str]) -> _P
     unknown = fields - contract.model_fields.keys()
     if unknown:
         raise ValueError(f"{contract.event_type} has no field {', '.join(sorted(unknown))}")
-    declared = {name: (contract.model_fields[name].annotation, contract.model_fields[name]) for name in fields}
+    known = contract.model_fields
+    declared = {name: (known[name].annotation, known[name]) for name in fields}
     model: type[BaseModel] = create_model(  # type: ignore[call-overload]
         f"{contract.__name__}Fields", __config__=ConfigDict(extra="ignore"), **declared
     )

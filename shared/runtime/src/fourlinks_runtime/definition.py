@@ -24,16 +24,16 @@ if TYPE_CHECKING:
 class Policy:
     """Reacts to events of other aggregates or services by issuing commands (a process manager).
 
-    Runs as a FastStream subscriber on a durable pull consumer with manual acks: an event whose
-    handler raises is nak'ed with a growing delay and redelivered, never dropped. Handlers must be
-    idempotent (commands carry the event id as their command id, so a redelivery finds its work
-    already recorded).
+    Rides the worker process's read of the log after its projections, with a checkpoint of its
+    own (`fourlinks_runtime.policies`): an event whose handler raises is tried again with a
+    growing delay, never dropped. Handlers must be idempotent (commands carry the event id as
+    their command id, so an event reacted to again finds its work already recorded).
     """
 
     name: str
     version: int
     # The aggregates it watches (subject filters) and the one event type it reacts to there:
-    # the consumer reads those aggregates' subjects and acks any other type unread.
+    # the feed reads those aggregates' subjects and the policy passes any other type undecoded.
     subjects: tuple[str, ...]
     event_type: str
     handle: Callable[[RecordedEvent, ServiceRuntime], Awaitable[None]]
@@ -44,7 +44,7 @@ class Policy:
 
     @property
     def subject(self) -> str:
-        """One filter covering every subject it watches (what the subscriber is named by)."""
+        """One filter covering every subject it watches (what it reads when it catches up)."""
         split = [filter_.split(".") for filter_ in self.subjects]
         if len({len(tokens) for tokens in split}) != 1:
             return ">"

@@ -38,6 +38,7 @@ class UpState:
     console: int | None = None
     checkpoints: int | None = None
     instance: str = ""
+    leaf_port: int | None = None  # a province's leafnode listener, where its districts' links connect
 
     @property
     def nats_url(self) -> str:

@@ -20,12 +20,14 @@ from fourlinks_members.domain.doorway import DoorwayLink
 from fourlinks_members.domain.rules import community_of, nearness
 from fourlinks_members.domain.search_terms import starts_with
 from fourlinks_members.projections import search as index
+from fourlinks_members.projections.coverage_counters import COUNTERS as COVERAGE_COUNTERS
 from fourlinks_members.projections.directory import (
     CONTACT_TABLES,
     card_revisions,
     cards,
     contact_key,
     contact_links,
+    coverage_counts,
     enterprises,
     helpers,
     households,
@@ -201,20 +203,29 @@ async def dashboard(conn: AsyncConnection, member_id: str, *, today: date) -> di
 
 
 async def coverage(conn: AsyncConnection, unit: str) -> dict[str, Any]:
-    """Share of households and enterprises under a unit that an active card covers."""
+    """Share of households and enterprises under a unit that an active card covers (one row of
+    the counters the directory keeps per unit, not a count of the unit's rows)."""
+    counted = await _coverage_counters(conn, [unit])
+    return _coverage_answer(unit, counted.get(unit.strip("/")))
+
+
+async def _coverage_counters(conn: AsyncConnection, units: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The coverage counters of these units, by unit (a unit under which nothing lies has none)."""
+    wanted = sorted({unit.strip("/") for unit in units})  # `under` strips them so
+    query = select(coverage_counts).where(coverage_counts.c.unit.in_(wanted))
+    return {row["unit"]: dict(row) for row in (await conn.execute(query)).mappings()}
+
+
+def _coverage_answer(unit: str, counted: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A coverage answer from a unit's counters (None: all zero)."""
+    counts = {name: int(counted[name]) if counted else 0 for name in COVERAGE_COUNTERS}
     figures: dict[str, Any] = {"unit": unit}
-    covered_total = contacts_total = 0
-    for kind, table in CONTACT_TABLES.items():
-        query = select(func.count(), func.count(table.c.card_id)).where(under(table.c.org_unit, unit))
-        total, covered = (await conn.execute(query)).one()
+    for kind in CONTACT_TABLES:
+        total, covered = counts[f"{kind}s"], counts[f"{kind}s_covered"]
         figures[f"{kind}s"] = {"total": total, "covered": covered, "uncovered": total - covered}
-        covered_total, contacts_total = covered_total + covered, contacts_total + total
-    active = and_(under(members.c.org_unit, unit), members.c.status == "active")
-    figures["members_active"] = await conn.scalar(select(func.count()).where(active))
-    figures["members_over_capacity"] = await conn.scalar(
-        select(func.count()).where(active, members.c.contact_count > members.c.capacity)
-    )
-    figures["uncovered"] = contacts_total - covered_total
+    figures["members_active"] = counts["members_active"]
+    figures["members_over_capacity"] = counts["members_over_capacity"]
+    figures["uncovered"] = sum(figures[f"{kind}s"]["uncovered"] for kind in CONTACT_TABLES)
     figures["coverage_rate"] = rate_of("coverage_rate", _coverage_counts(figures))
     return figures
 
@@ -281,7 +292,8 @@ async def coverage_below(conn: AsyncConnection, unit: str) -> list[dict[str, Any
             .order_by(org_units.c.path)
         )
     ).all()
-    return [{**await coverage(conn, path), "name": name} for path, name in children]
+    counted = await _coverage_counters(conn, [path for path, _ in children])
+    return [{**_coverage_answer(path, counted.get(path.strip("/"))), "name": name} for path, name in children]
 
 
 @dataclass(frozen=True)

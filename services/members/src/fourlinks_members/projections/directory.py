@@ -53,6 +53,16 @@ from fourlinks_kernel.columns import UtcDateTime
 from fourlinks_kernel.envelope import RecordedEvent
 from fourlinks_kernel.events import DomainEvent
 from fourlinks_kernel.rows import Added, insert_row, update_rows
+from fourlinks_members.projections.coverage_counters import (
+    CONTACT_COLUMNS,
+    MEMBER_COLUMNS,
+    Counts,
+    CoverageCounters,
+    coverage_table,
+    enterprise_counts,
+    household_counts,
+    member_counts,
+)
 
 metadata = MetaData()
 ID = String(36)
@@ -180,7 +190,12 @@ visits = Table(
     Column("problem_description", Text),
     Column("problem_urgency", String(20)),
 )
+coverage_counts = coverage_table(metadata)
 CONTACT_TABLES = {ContactKind.HOUSEHOLD: households, ContactKind.ENTERPRISE: enterprises}
+CONTACT_COUNTS: dict[ContactKind, Counts] = {
+    ContactKind.HOUSEHOLD: household_counts,
+    ContactKind.ENTERPRISE: enterprise_counts,
+}
 
 
 def contact_key(kind: ContactKind) -> Any:
@@ -190,10 +205,11 @@ def contact_key(kind: ContactKind) -> Any:
 
 
 class DirectoryProjection:
-    """Members, teams, contacts, cards and their history, visits."""
+    """Members, teams, contacts, cards and their history, visits, and coverage's counters."""
 
     name: ClassVar[str] = "members.directory"
-    version: ClassVar[int] = 2  # 2: members' names and phones are personal data (nullable, erasable)
+    # 2: members' names and phones are personal data (nullable, erasable); 3: coverage's counters
+    version: ClassVar[int] = 3
     metadata: ClassVar[MetaData] = metadata
     subjects: ClassVar[str | None] = "members.>"
     handles: ClassVar[frozenset[str]] = frozenset(
@@ -221,21 +237,35 @@ class DirectoryProjection:
     )
 
     def __init__(self) -> None:
-        # Within a micro-batch: when each household it visits was last visited, and its cadence
-        # (a read per visit held every write of the batch back a round trip).
-        self.households = BatchRows(households, ("last_visit_on", "visit_cadence_days"), "household_id")
+        # Within a micro-batch, the rows it changes as they stand, each read once at its start (a
+        # read per event held every write of the batch back a round trip): when each household it
+        # visits was last visited and its cadence; what coverage counts of each contact and member.
+        self.households = BatchRows(
+            households, ("last_visit_on", "visit_cadence_days", *CONTACT_COLUMNS), "household_id"
+        )
+        self.enterprises = BatchRows(enterprises, CONTACT_COLUMNS, "enterprise_id")
+        self.members = BatchRows(members, MEMBER_COLUMNS, "member_id")
+        self.coverage = CoverageCounters(coverage_counts)
 
     def begin_batch(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
-        """The households the batch visits, in one read."""
-        visited = (
-            e.event.contact_id
-            for e in events
-            if isinstance(e.event, VisitRecorded) and e.event.contact_kind == ContactKind.HOUSEHOLD
-        )
-        self.households.begin(conn, visited)
+        """The households, enterprises and members the batch changes, in a read each."""
+        self.coverage.begin()
+        contacts: dict[ContactKind, set[str]] = {kind: set() for kind in CONTACT_TABLES}
+        changed_members = set()
+        for recorded in events:
+            event = recorded.event
+            if isinstance(event, VisitRecorded | ContactLinked | ContactUnlinked):
+                contacts[event.contact_kind].add(event.contact_id)
+            if isinstance(event, _MEMBER_CHANGES):
+                changed_members.add(event.member_id)
+        self.households.begin(conn, contacts[ContactKind.HOUSEHOLD])
+        self.enterprises.begin(conn, contacts[ContactKind.ENTERPRISE])
+        self.members.begin(conn, changed_members)
 
     def end_batch(self, conn: Connection) -> None:
-        self.households.end()
+        self.coverage.end(conn)
+        for rows in (self.households, self.enterprises, self.members):
+            rows.end()
 
     def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
         """Dispatch one event to the rows it changes."""
@@ -243,32 +273,54 @@ class DirectoryProjection:
         event = recorded.event
         for handler in (self._members, self._contacts, self._cards):
             if handler(conn, event, when, recorded.position):
-                return
+                break
+        if not self.members.in_batch:  # an event applied on its own: its counters written at once
+            self.coverage.end(conn)
+
+    def _contact_rows(self, kind: ContactKind) -> BatchRows:
+        return self.households if kind == ContactKind.HOUSEHOLD else self.enterprises
+
+    def _change_member(self, conn: Connection, member_id: str, changes: dict[str, Any]) -> None:
+        self.coverage.changed(conn, self.members, member_counts, member_id, changes)
+        update_rows(conn, members, {"member_id": member_id}, changes)
+
+    def _change_contact(
+        self, conn: Connection, kind: ContactKind, contact_id: str, changes: dict[str, Any]
+    ) -> None:
+        self.coverage.changed(conn, self._contact_rows(kind), CONTACT_COUNTS[kind], contact_id, changes)
+        update_rows(conn, CONTACT_TABLES[kind], {contact_key(kind).name: contact_id}, changes)
+
+    def _added(self, conn: Connection, kind: ContactKind | None, row: dict[str, Any]) -> None:
+        """A contact (or, `kind` None, a member) was inserted: it counts from now."""
+        rows, counts = (
+            (self.members, member_counts)
+            if kind is None
+            else (self._contact_rows(kind), CONTACT_COUNTS[kind])
+        )
+        rows.put(row)
+        self.coverage.moved(counts, None, row)
 
     def _members(self, conn: Connection, event: DomainEvent, when: datetime, _: int) -> bool:
         match event:
             case MemberRegistered():
-                insert_row(
-                    conn,
-                    members,
-                    {
-                        "member_id": event.member_id,
-                        "name": event.name,
-                        "public_phone": event.public_phone,
-                        "party_branch": event.party_branch,
-                        "org_unit": event.org_unit,
-                        "capacity": event.capacity,
-                        "contact_count": 0,
-                        "status": "active",
-                        "registered_at": when,
-                        "erased": event.name is None,
-                    },
-                )
+                row = {
+                    "member_id": event.member_id,
+                    "name": event.name,
+                    "public_phone": event.public_phone,
+                    "party_branch": event.party_branch,
+                    "org_unit": event.org_unit,
+                    "capacity": event.capacity,
+                    "contact_count": 0,
+                    "status": "active",
+                    "registered_at": when,
+                    "erased": event.name is None,
+                }
+                insert_row(conn, members, row)
+                self._added(conn, None, row)
             case MemberProfileUpdated():
-                update_rows(
+                self._change_member(
                     conn,
-                    members,
-                    {"member_id": event.member_id},
+                    event.member_id,
                     {
                         "name": event.name,
                         "public_phone": event.public_phone,
@@ -277,12 +329,11 @@ class DirectoryProjection:
                     },
                 )
             case MemberTransferred():
-                update_rows(conn, members, {"member_id": event.member_id}, {"org_unit": event.to_unit})
+                self._change_member(conn, event.member_id, {"org_unit": event.to_unit})
             case MemberDeactivated():
-                update_rows(
+                self._change_member(
                     conn,
-                    members,
-                    {"member_id": event.member_id},
+                    event.member_id,
                     {"status": "deactivated", "deactivation_reason": event.reason.value},
                 )
             case MemberErased():
@@ -310,22 +361,17 @@ class DirectoryProjection:
         match event:
             case HouseholdRegistered():
                 due = when.date() + timedelta(days=event.visit_cadence_days)
-                self.households.put(
-                    {"household_id": event.household_id, "visit_cadence_days": event.visit_cadence_days}
-                )
-                insert_row(
-                    conn,
-                    households,
-                    {
-                        "household_id": event.household_id,
-                        "org_unit": event.org_unit,
-                        "unit_no": event.unit_no,
-                        "room": event.room,
-                        "visit_cadence_days": event.visit_cadence_days,
-                        "visit_due_on": due,
-                        "registered_at": when,
-                    },
-                )
+                row = {
+                    "household_id": event.household_id,
+                    "org_unit": event.org_unit,
+                    "unit_no": event.unit_no,
+                    "room": event.room,
+                    "visit_cadence_days": event.visit_cadence_days,
+                    "visit_due_on": due,
+                    "registered_at": when,
+                }
+                insert_row(conn, households, row)
+                self._added(conn, ContactKind.HOUSEHOLD, {**row, "card_id": None, "last_visit_on": None})
             case ResidentAdded():
                 insert_row(
                     conn,
@@ -359,22 +405,20 @@ class DirectoryProjection:
                 erased = {"notes": None, "problem_description": None}
                 update_rows(conn, visits, {"contact_id": event.household_id}, erased)
             case EnterpriseRegistered():
-                insert_row(
-                    conn,
-                    enterprises,
-                    {
-                        "enterprise_id": event.enterprise_id,
-                        "org_unit": event.org_unit,
-                        "name": event.name,
-                        "credit_code": event.credit_code,
-                        "address": event.address,
-                        "contact_person_id": event.contact_person_id,
-                        "contact_name": event.contact_name,
-                        "contact_phone": event.contact_phone,
-                        "phone_index": event.phone_index,
-                        "contact_erased": event.contact_name is None,
-                    },
-                )
+                row = {
+                    "enterprise_id": event.enterprise_id,
+                    "org_unit": event.org_unit,
+                    "name": event.name,
+                    "credit_code": event.credit_code,
+                    "address": event.address,
+                    "contact_person_id": event.contact_person_id,
+                    "contact_name": event.contact_name,
+                    "contact_phone": event.contact_phone,
+                    "phone_index": event.phone_index,
+                    "contact_erased": event.contact_name is None,
+                }
+                insert_row(conn, enterprises, row)
+                self._added(conn, ContactKind.ENTERPRISE, {**row, "card_id": None})
             case EnterpriseContactErased():
                 update_rows(
                     conn,
@@ -471,14 +515,9 @@ class DirectoryProjection:
         )
 
     def _link(self, conn: Connection, event: ContactLinked, when: datetime, position: int) -> None:
-        table = CONTACT_TABLES[event.contact_kind]
-        update_rows(
-            conn,
-            table,
-            {contact_key(event.contact_kind).name: event.contact_id},
-            {"card_id": event.card_id, "member_id": event.member_id},
-        )
-        update_rows(conn, members, {"member_id": event.member_id}, {"contact_count": Added(1)})
+        changes = {"card_id": event.card_id, "member_id": event.member_id}
+        self._change_contact(conn, event.contact_kind, event.contact_id, changes)
+        self._change_member(conn, event.member_id, {"contact_count": Added(1)})
         insert_row(
             conn,
             contact_links,
@@ -493,14 +532,8 @@ class DirectoryProjection:
         )
 
     def _unlink(self, conn: Connection, event: ContactUnlinked, when: datetime) -> None:
-        table = CONTACT_TABLES[event.contact_kind]
-        update_rows(
-            conn,
-            table,
-            {contact_key(event.contact_kind).name: event.contact_id},
-            {"card_id": None, "member_id": None},
-        )
-        update_rows(conn, members, {"member_id": event.member_id}, {"contact_count": Added(-1)})
+        self._change_contact(conn, event.contact_kind, event.contact_id, {"card_id": None, "member_id": None})
+        self._change_member(conn, event.member_id, {"contact_count": Added(-1)})
         open_link = and_(
             contact_links.c.contact_id == event.contact_id, contact_links.c.unlinked_at.is_(None)
         )
@@ -542,6 +575,10 @@ class DirectoryProjection:
         }
         update_rows(conn, households, {"household_id": household_id}, changes)
         self.households.change(household_id, changes)
+
+
+_MEMBER_CHANGES = (MemberProfileUpdated, MemberTransferred, MemberDeactivated, ContactLinked, ContactUnlinked)
+"""The events that change what coverage counts of a member."""
 
 
 def _forget_member(conn: Connection, member_id: str) -> None:
