@@ -9,10 +9,13 @@ export UV_LINK_MODE ?= copy
 # of compiling its imports again (where PYTHONDONTWRITEBYTECODE is set, every time).
 export UV_COMPILE_BYTECODE ?= 1
 
-.PHONY: up test env lint typecheck pytest isolation clean fuzz bench bench-quick browser print-tools monitoring go-tools soak
+.PHONY: up province test env lint typecheck pytest isolation clean fuzz bench bench-quick browser print-tools monitoring go-tools soak
 
 up: env ## run nats-server, the four services and the console on SQLite under ./var
 	$(RUN) fourlinks up
+
+province: env ## a province and three districts on loopback, linked, each seeded small with another year (Ctrl-C stops all)
+	$(RUN) fourlinks province
 
 test: env browser print-tools monitoring go-tools lint typecheck isolation pytest ## lint, types, package isolation, tests
 

@@ -17,7 +17,6 @@ With FOURLINKS_DOCS_SCREENSHOTS=1 the walk also refreshes the screenshots docs/c
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 import re
@@ -43,64 +42,21 @@ from tools.console_browser import (
     Console,
     Watch,
     a_member_with_households,
+    axe_violations,
     embedded,
     eventually_true,
+    shown_text,
     sign_in,
 )
-
-from fourlinks_console import names
-from fourlinks_contracts.service_matters import SERVICE_MATTERS
+from tools.console_words import unreadable
 
 pytestmark = pytest.mark.timeout(600)
 
-VENDOR = Path(__file__).parent / "vendor"
-AXE = VENDOR / "axe-4.14.1.min.js"
 DOCS_IMAGES = Path(__file__).resolve().parents[1] / "docs" / "console"
 NARROWEST: ViewportSize = {"width": 320, "height": 640}  # WCAG 1.4.10: 1280 px at 400 % zoom
 MOST_PAGES = 60  # pages one role's walk opens (the walk stops there: bounded)
 EACH_KIND = 2  # pages of one kind (same path shape, same query names) opened per walk
 EXPORTS_OF_A_KIND = 1
-
-# -- what a person must not read --------------------------------------------------------------------
-_A, _Z = r"(?<![A-Za-z0-9_])", r"(?![A-Za-z0-9_])"  # ASCII word edges (a CJK character is no letter here)
-UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-ID_PREFIX = re.compile(r"(?<![0-9A-Za-z-])(?=[0-9]*[a-f])[0-9a-f]{8}(?![0-9A-Za-z-])")
-ORG_PATH = re.compile(_A + r"(?:yuhang|[a-z]+[0-9]+(?:/[a-z]+[0-9]+)+)" + _Z + r"|/[a-z]+[0-9]+" + _Z)
-PAYLOAD = re.compile(r'\{"|": |: None|_id:|' + _A + r"(?:None|True|False|null)" + _Z)
-ENGLISH = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:[ ,;:]+[A-Za-z][A-Za-z'’-]*)+")  # two words or more
-
-
-def _codes() -> list[str]:
-    """Every code people must see as a word: the service matters' (and their English labels), and
-    each word names.py marks for a page to translate (states, roles, reasons, kinds, event types)."""
-    marked = (v for value in vars(names).values() if isinstance(value, list) for v in value)
-    words = {
-        *SERVICE_MATTERS,
-        *(matter.en for matter in SERVICE_MATTERS.values()),
-        *(v for v in marked if isinstance(v, str) and re.fullmatch(r"[A-Za-z_]+", v)),
-    }
-    return sorted(words, key=len, reverse=True)
-
-
-CODE = re.compile(_A + "(?:" + "|".join(map(re.escape, _codes())) + ")" + _Z)
-UNREADABLE = {
-    "UUID": UUID,
-    "id prefix": ID_PREFIX,
-    "org-unit path": ORG_PATH,
-    "code": CODE,
-    "raw payload": PAYLOAD,
-    "English words": ENGLISH,
-}
-
-
-def unreadable(text: str) -> list[str]:
-    """What in the text a Chinese reader should not meet, each with a little of its context."""
-    found = []
-    for what, pattern in UNREADABLE.items():
-        for hit in pattern.finditer(text):
-            context = text[max(hit.start() - 15, 0) : hit.end() + 15].replace("\n", " ")
-            found.append(f"{what} {hit.group()!r} in …{context}…")
-    return found
 
 
 # -- the loop, through the services' APIs ---------------------------------------------------------------
@@ -365,59 +321,6 @@ STICKING_OUT = """() => {
     .filter(e => out(e) && !contained(e) && ![...e.children].some(out)).slice(0, 3).map(name);
 }"""
 """The innermost elements reaching past the screen's right edge (what makes the page scroll sideways)."""
-
-
-SHOWN_TEXT = """echoed => {
-  const visible = e => e.getClientRects().length > 0;
-  const said = [document.title, document.body.innerText];
-  for (const e of document.querySelectorAll('[aria-label], [title], [placeholder], img[alt]')) {
-    for (const name of ['aria-label', 'title', 'placeholder', 'alt']) {
-      if (e.hasAttribute(name)) said.push(e.getAttribute(name));
-    }
-  }
-  for (const o of document.querySelectorAll('option')) said.push(o.textContent);
-  const boxes = 'textarea, input:not([type]), input[type=text], input[type=search]';
-  for (const c of document.querySelectorAll(boxes)) {
-    if (visible(c) && c.value && !echoed.includes(c.value)) said.push(c.value);
-  }
-  return said.join('\\n');
-}"""
-"""Everything a person reads on the page: its title, its visible text, the names of its controls
-and pictures, every choice a list offers, what a visible text box holds (unless the person typed
-it into the address: a search echoed back)."""
-
-
-def shown_text(page: Page, path: str) -> str:
-    echoed = [value for _, value in parse_qsl(urlsplit(path).query)]
-    return str(page.evaluate(SHOWN_TEXT, echoed))
-
-
-def axe_source() -> str:
-    """axe-core as vendored, after checking it is the file the checksum names."""
-    sums = (line.split() for line in (VENDOR / "SHA256SUMS").read_text().splitlines())
-    wanted = {name: digest for digest, name in sums}
-    source = AXE.read_bytes()
-    assert hashlib.sha256(source).hexdigest() == wanted[AXE.name], "axe-core differs from its checksum"
-    return source.decode()
-
-
-AXE_SOURCE = axe_source()
-
-
-def axe_violations(page: Page) -> list[str]:
-    """axe-core's violations on the page as it is now (all its rules but the experimental ones:
-    WCAG 2.x A and AA, and its best practices), one line each with the elements concerned."""
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.evaluate(AXE_SOURCE)  # by the DevTools protocol: the page's CSP allows no inline script
-    found: dict[str, Any] = page.evaluate(
-        """async () => {
-            const result = await axe.run(document, {resultTypes: ['violations']});
-            return {passes: result.passes.length, violations: result.violations.map(v => ({
-                id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))};
-        }"""
-    )
-    assert found["passes"] > 0, "axe-core ran no rule"
-    return [f"axe {v['id']} ({v['impact']}): {', '.join(v['nodes'])}" for v in found["violations"]]
 
 
 def read_exports(page: Page, walk: Walk) -> None:

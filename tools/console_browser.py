@@ -4,6 +4,7 @@ the embedded system `make up` runs, Debian's Chromium, what a page must not do, 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -37,6 +38,8 @@ DESKTOP: ViewportSize = {"width": 1366, "height": 768}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 SMALL_PHONE: ViewportSize = {"width": 360, "height": 640}  # the smallest screen the phone pages are for
 COMMUNITY = "yuhang/s01/c001"
+VENDOR = Path(__file__).resolve().parents[1] / "tests" / "vendor"
+AXE = VENDOR / "axe-4.14.1.min.js"
 
 
 @dataclass
@@ -224,3 +227,57 @@ def on_a_phone(
 
 def fits_the_screen(page: Page) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
+
+
+# -- what a page says, and what axe-core finds on it (the walk's and the province page's test)
+SHOWN_TEXT = """echoed => {
+  const visible = e => e.getClientRects().length > 0;
+  const said = [document.title, document.body.innerText];
+  for (const e of document.querySelectorAll('[aria-label], [title], [placeholder], img[alt]')) {
+    for (const name of ['aria-label', 'title', 'placeholder', 'alt']) {
+      if (e.hasAttribute(name)) said.push(e.getAttribute(name));
+    }
+  }
+  for (const o of document.querySelectorAll('option')) said.push(o.textContent);
+  const boxes = 'textarea, input:not([type]), input[type=text], input[type=search]';
+  for (const c of document.querySelectorAll(boxes)) {
+    if (visible(c) && c.value && !echoed.includes(c.value)) said.push(c.value);
+  }
+  return said.join('\\n');
+}"""
+"""Everything a person reads on the page: its title, its visible text, the names of its controls
+and pictures, every choice a list offers, what a visible text box holds (unless the person typed
+it into the address: a search echoed back)."""
+
+
+def shown_text(page: Page, path: str) -> str:
+    echoed = [value for _, value in parse_qsl(urlsplit(path).query)]
+    return str(page.evaluate(SHOWN_TEXT, echoed))
+
+
+def axe_source() -> str:
+    """axe-core as vendored, after checking it is the file the checksum names."""
+    sums = (line.split() for line in (VENDOR / "SHA256SUMS").read_text().splitlines())
+    wanted = {name: digest for digest, name in sums}
+    source = AXE.read_bytes()
+    assert hashlib.sha256(source).hexdigest() == wanted[AXE.name], "axe-core differs from its checksum"
+    return source.decode()
+
+
+AXE_SOURCE = axe_source()
+
+
+def axe_violations(page: Page) -> list[str]:
+    """axe-core's violations on the page as it is now (all its rules but the experimental ones:
+    WCAG 2.x A and AA, and its best practices), one line each with the elements concerned."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE_SOURCE)  # by the DevTools protocol: the page's CSP allows no inline script
+    found: dict[str, Any] = page.evaluate(
+        """async () => {
+            const result = await axe.run(document, {resultTypes: ['violations']});
+            return {passes: result.passes.length, violations: result.violations.map(v => ({
+                id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))};
+        }"""
+    )
+    assert found["passes"] > 0, "axe-core ran no rule"
+    return [f"axe {v['id']} ({v['impact']}): {', '.join(v['nodes'])}" for v in found["violations"]]

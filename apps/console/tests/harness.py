@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -19,10 +20,13 @@ Answer = Callable[[httpx.Request], httpx.Response]
 
 
 @asynccontextmanager
-async def console_before(tmp_path: Path, answer: Answer) -> AsyncIterator[httpx.AsyncClient]:
-    """A browser's client of the console whose services answer with `answer` (no one signed in)."""
+async def console_before(tmp_path: Path, answer: Answer, **more: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser's client of the console whose services answer with `answer` (no one signed in);
+    `more`: settings of its own (a province's console: `province_url`)."""
     runtime = Settings(var_dir=tmp_path, jwt_secret="jwt-secret-for-the-console-tests-000000")
-    settings = ConsoleSettings(local_signin=True, session_secret="console-test-secret-of-enough-length-0000")
+    settings = ConsoleSettings(
+        local_signin=True, session_secret="console-test-secret-of-enough-length-0000", **more
+    )
     app = create_app(settings, runtime)
     transport = httpx.MockTransport(answer)
     app.state.services = Services(settings, transport=transport, metrics=app.state.metrics)
@@ -42,8 +46,10 @@ async def sign_in(client: httpx.AsyncClient, form: dict[str, str], path: str = "
 
 
 @asynccontextmanager
-async def signed_in_console(tmp_path: Path, answer: Answer, who: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The console with `who` (e.g. "secretary:yuhang") signed in locally."""
-    async with console_before(tmp_path, answer) as client:
+async def signed_in_console(
+    tmp_path: Path, answer: Answer, who: str, **more: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The console with `who` (e.g. "secretary:yuhang", "province:330000") signed in locally."""
+    async with console_before(tmp_path, answer, **more) as client:
         await sign_in(client, {"who": who})
         yield client

@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from fourlinks_assignments.application.queries import kpis
 from fourlinks_audit import anchors, digest, export, history, parallel, remote, replay, transparency
 from fourlinks_audit.cosignatures import WitnessKey, WitnessSigner
-from fourlinks_audit.fresh import FreshPlace, fresh_place
 from fourlinks_audit.notes import NoteError, SignerKey
 from fourlinks_audit.services import READ_MODELS, projections_of
 from fourlinks_contracts import full_registry
@@ -29,10 +28,9 @@ from fourlinks_feedback.application.queries import rates
 from fourlinks_kernel.envelope import StreamId
 from fourlinks_kernel.jetstream import JetStreamEventStore
 from fourlinks_members.application.queries import coverage
-from fourlinks_runtime.engines import create_engine_with_schema
 from fourlinks_runtime.eventstore import open_event_store
 from fourlinks_runtime.natsconn import COMMAND_CONNECT_SECONDS, NatsUnreachable, connect
-from fourlinks_runtime.settings import MissingSecret, Settings, async_database_url
+from fourlinks_runtime.settings import MissingSecret, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -109,7 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     again = replaying.add_parser("rebuild", help="drop and rebuild a service's read models from the history")
     again.add_argument("service", choices=services, nargs="?")
     again.add_argument(
-        "--all", action="store_true", help="every service, each in its own process, side by side"
+        "--all",
+        action="store_true",
+        help="every service, from one read of the log (each service's read models in a worker process)",
     )
     again.add_argument(
         "--database-url", default=None, help="with --all, {service} in it names each service's database"
@@ -160,9 +160,7 @@ async def _store(settings: Settings) -> AsyncIterator[JetStreamEventStore]:
 
 
 async def _engine(settings: Settings, service: str, url: str | None) -> AsyncEngine:
-    if url:
-        return await create_engine_with_schema(async_database_url(url), None)
-    return await create_engine_with_schema(*settings.read_model_database(service))
+    return await replay.read_model_engine(settings, service, url)
 
 
 async def _history(args: argparse.Namespace, settings: Settings) -> int:
@@ -515,39 +513,28 @@ async def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
     if args.all == bool(args.service):
         raise SystemExit("name one service to rebuild, or --all for every service")
     if args.all:
+        if args.database_url and "{service}" not in args.database_url:
+            raise SystemExit("with --all, --database-url must name each service's database with {service}")
         code, summary = await parallel.rebuild_all(
-            list(READ_MODELS), database_url=args.database_url, resume=args.resume, in_place=args.in_place
+            settings,
+            list(READ_MODELS),
+            database_url=args.database_url,
+            resume=args.resume,
+            in_place=args.in_place,
         )
         print(summary)
         return code
-    fresh = None if args.in_place else _fresh_place(settings, args.service, args.database_url)
-    resume = args.resume and (fresh is None or await fresh.exists())
-    if fresh is not None and not resume:
-        await fresh.discard()
-    engine = await fresh.engine() if fresh else await _engine(settings, args.service, args.database_url)
-    try:
-        async with _store(settings) as store:
-            result = await replay.rebuild(
-                projections_of(args.service), store=store, engine=engine, resume=resume, label=args.service
-            )
-        if fresh is not None:
-            await fresh.finish(engine, [factory() for factory in projections_of(args.service)])
-    finally:
-        await engine.dispose()
-    projections = len(projections_of(args.service))
-    print(
-        f"rebuilt {args.service} to position {result.position:,}: {result.events:,} log events read once "
-        f"for {projections} projections in {result.seconds:.1f} s ({result.rate:,.0f} events/s)"
-        + (f"; built beside the old read model and swapped in whole ({fresh.where})" if fresh else "")
-    )
+    async with _store(settings) as store:
+        rebuilt = await replay.rebuild_service(
+            settings,
+            args.service,
+            store=replay.ordered_reads(store),
+            database_url=args.database_url,
+            resume=args.resume,
+            in_place=args.in_place,
+        )
+    print(rebuilt.summary())
     return 0
-
-
-def _fresh_place(settings: Settings, service: str, url: str | None) -> FreshPlace | None:
-    """Where a rebuild is built beside the old read model."""
-    if url:
-        return fresh_place(async_database_url(url), None)
-    return fresh_place(*settings.read_model_database(service))
 
 
 async def _at(args: argparse.Namespace, settings: Settings) -> int:
@@ -560,7 +547,10 @@ async def _at(args: argparse.Namespace, settings: Settings) -> int:
                 else await replay.position_at(store, _utc(args.time))
             )
             result = await replay.rebuild(
-                projections_of(args.service), store=store, engine=engine, until_position=position
+                projections_of(args.service),
+                store=replay.ordered_reads(store),
+                engine=engine,
+                until_position=position,
             )
     finally:
         await engine.dispose()

@@ -1,38 +1,299 @@
-"""Every service's rebuild at once, each in its own process: a rebuild is one core's Python work,
-so side by side they use every core the machine has."""
+"""Every service's rebuild from one read of the log: this process reads the log once and hands each
+service's worker process the stored events its read models handle, as they come.
+
+Why worker processes and not one process feeding every read model: a rebuild is CPU-bound Python
+(decoding, then the projections' SQL), and one process keeps one core busy whatever its threads do.
+Measured on the quick bench data set (50,520 events, 2 shared cores): one process for all four
+services spent 14.7-17.9 s of CPU, reading and decoding once; the projections alone take 8.4 s of
+it (members 3.4, assignments 2.0, feedback 2.0, notifications 1.0). Split over one worker per
+service the work runs on every core; each worker decodes only the events its read models handle
+(1.8 decodes per event instead of one: cheaper than shipping decoded events, which would pickle
+every pydantic model), and the raw bytes cost one pickling per worker."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
+import multiprocessing
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import structlog
+
+from fourlinks_audit import replay
+from fourlinks_audit.services import projections_of
+from fourlinks_contracts import full_registry
+from fourlinks_kernel.envelope import StoredEvent
+from fourlinks_kernel.feed import covering_filter
+from fourlinks_kernel.jetstream import JetStreamEventStore
+from fourlinks_runtime.eventstore import open_event_store
+from fourlinks_runtime.natsconn import COMMAND_CONNECT_SECONDS, connect
+from fourlinks_runtime.progress import Progress
+from fourlinks_runtime.settings import Settings
+
+log = structlog.get_logger(__name__)
+HANDED = 1000
+"""Events read before each worker is handed what it takes of them."""
+AHEAD = 4
+"""Hand-overs a worker may have waiting: the reader runs that far ahead of the slowest worker."""
+
+Row = tuple[int, str, bytes, str, str]
+"""A stored event as it crosses to a worker: position, subject, bytes, type, signature."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one worker rebuilds, and how."""
+
+    service: str
+    database_url: str | None
+    resume: bool
+    in_place: bool
+    until_position: int
+
+
+@dataclass
+class Worker:
+    """A service's worker process as the reader sees it."""
+
+    job: Job
+    process: BaseProcess
+    conn: Connection
+    wanted: frozenset[str]
+    subjects: str | None  # below the prefix: what its read models read (None: the whole log)
+    start: int | None = None  # it reads from here; None: it has nothing to read
+    outcome: str = ""
+    failed: bool = False
+    queue: asyncio.Queue[list[Row] | None] = field(default_factory=lambda: asyncio.Queue(AHEAD))
+
+    def takes(self, stored: StoredEvent, prefix: str) -> bool:
+        """Whether the event is one the worker's read models handle (an untyped one goes too, so
+        it halts them as it would in a service's own rebuild)."""
+        if self.start is None or stored.position < self.start:
+            return False
+        if stored.event_type and stored.event_type not in self.wanted:
+            return False
+        return self.subjects is None or _covers(f"{prefix}.{self.subjects}", stored.subject)
 
 
 async def rebuild_all(
-    services: Sequence[str], *, database_url: str | None, resume: bool, in_place: bool = False
+    settings: Settings,
+    services: Sequence[str],
+    *,
+    database_url: str | None,
+    resume: bool,
+    in_place: bool = False,
+    progress: bool = True,
 ) -> tuple[int, str]:
-    """Run `replay rebuild <service>` for each service in parallel; each process's progress and
-    summary lines pass through. Returns the exit code (0: every rebuild succeeded) and a summary."""
+    """Rebuild every service's read models from one read of the log, each service's in its own
+    worker process and database, each swapped in whole as a service's own rebuild is. Returns the
+    exit code (0: every rebuild succeeded) and a summary, a line per service and one for all."""
     started = time.monotonic()
-    rebuilds = (
-        _rebuild_one(service, database_url=database_url, resume=resume, in_place=in_place)
-        for service in services
-    )
-    codes = await asyncio.gather(*rebuilds)
-    failed = [service for service, code in zip(services, codes, strict=True) if code != 0]
+    nc = await connect(settings, name="fourlinks-audit", within=COMMAND_CONNECT_SECONDS)
+    try:
+        store = open_event_store(nc, settings, full_registry())[0]
+        target = await store.last_position()
+        workers = [_spawn(settings, _job(s, database_url, resume, in_place, target)) for s in services]
+        try:
+            await _read_once(store, workers, target, progress=progress)
+        finally:
+            await _finish(workers)
+    finally:
+        await nc.close()
+    lines = [worker.outcome for worker in workers]
+    failed = [w.job.service for w in workers if w.failed]
     if failed:
-        return 1, f"rebuild failed for {', '.join(failed)} (see the lines above); the others finished"
-    return 0, f"rebuilt {', '.join(services)} side by side in {time.monotonic() - started:.1f} s"
+        lines.append(f"rebuild failed for {', '.join(failed)} (see the lines above); the others finished")
+        return 1, "\n".join(lines)
+    seconds = time.monotonic() - started
+    lines.append(
+        f"rebuilt {', '.join(services)} from one read of the log to position {target:,} in "
+        f"{seconds:.1f} s ({target / seconds if seconds else 0:,.0f} log events/s)"
+    )
+    return 0, "\n".join(lines)
 
 
-async def _rebuild_one(service: str, *, database_url: str | None, resume: bool, in_place: bool) -> int:
-    command = [sys.executable, "-m", "fourlinks_audit", "replay", "rebuild", service]
-    if database_url:
-        command += ["--database-url", database_url.replace("{service}", service)]
-    if resume:
-        command.append("--resume")
-    if in_place:
-        command.append("--in-place")
-    process = await asyncio.create_subprocess_exec(*command)
-    return await process.wait()
+def _job(service: str, url: str | None, resume: bool, in_place: bool, target: int) -> Job:
+    own = url.replace("{service}", service) if url else None
+    return Job(service, own, resume, in_place, target)
+
+
+def _spawn(settings: Settings, job: Job) -> Worker:
+    # spawn, not fork: this process already runs an event loop and a NATS connection's tasks.
+    context = multiprocessing.get_context("spawn")
+    mine, theirs = context.Pipe()
+    process = context.Process(target=work, args=(theirs, settings, job), name=f"rebuild-{job.service}")
+    process.start()
+    theirs.close()
+    projections = [factory() for factory in projections_of(job.service)]
+    wanted = frozenset(t for p in projections for t in p.handles)
+    subjects = covering_filter([p.subjects for p in projections])
+    return Worker(job, process, mine, wanted, subjects)
+
+
+async def _read_once(
+    store: JetStreamEventStore, workers: list[Worker], target: int, *, progress: bool
+) -> None:
+    """Learn where each worker starts, read the log once from the earliest, hand it out."""
+    for worker in workers:
+        await _started(worker)
+    reading = [w for w in workers if w.start is not None]
+    senders = [asyncio.create_task(_send(w)) for w in reading]
+    try:
+        if reading:
+            start = min(w.start for w in reading if w.start is not None)
+            await _hand_out(store, reading, start, target, progress=progress)
+        for worker in reading:
+            await worker.queue.put(None)
+        await asyncio.gather(*senders)
+    finally:
+        for sender in senders:
+            sender.cancel()
+
+
+async def _started(worker: Worker) -> None:
+    """The worker's first word: where it reads from, or that it is done (or failed) already."""
+    word = await _receive(worker)
+    if word[0] == "from":
+        worker.start = int(word[1])
+    else:
+        _ended(worker, word)
+
+
+async def _hand_out(
+    store: JetStreamEventStore, workers: list[Worker], start: int, target: int, *, progress: bool
+) -> None:
+    subjects = covering_filter([w.subjects for w in workers])
+    events = replay.ordered_reads(store).read(
+        from_position=start,
+        until_position=target,
+        subjects=None if subjects is None else f"{store.prefix}.{subjects}",
+    )
+    bar = Progress("every service", max(target - start + 1, 0)) if progress else None
+    handed = start - 1
+    async for batch in _batched(events, HANDED):
+        for worker in workers:
+            rows = [_row(s) for s in batch if worker.takes(s, store.prefix)]
+            if rows and not worker.failed:
+                await worker.queue.put(rows)
+        if bar:
+            bar.advance(batch[-1].position - handed)
+        handed = batch[-1].position
+    if bar:
+        bar.advance(max(target - handed, 0))
+        bar.finish()
+
+
+async def _send(worker: Worker) -> None:
+    """Hand the worker what the reader queued for it; a worker that stopped reading (it failed,
+    and says why at the end) is handed nothing more."""
+    while True:
+        rows = await worker.queue.get()
+        if not worker.failed:
+            try:
+                await asyncio.to_thread(worker.conn.send, rows)
+            except OSError:
+                worker.failed = True
+        if rows is None:
+            return
+
+
+async def _finish(workers: list[Worker]) -> None:
+    """Every worker's last word, and its end."""
+    for worker in workers:
+        if not worker.outcome:
+            _ended(worker, await _receive(worker))
+        await asyncio.to_thread(worker.process.join)
+        worker.conn.close()
+
+
+async def _receive(worker: Worker) -> tuple[str, str]:
+    try:
+        word: tuple[str, str] = await asyncio.to_thread(worker.conn.recv)
+    except (EOFError, OSError):
+        await asyncio.to_thread(worker.process.join)
+        return "failed", f"the worker ended without a word (exit code {worker.process.exitcode})"
+    return word
+
+
+def _ended(worker: Worker, word: tuple[str, str]) -> None:
+    kind, text = word
+    worker.failed = kind != "done"
+    worker.outcome = text if kind == "done" else f"rebuild of {worker.job.service} failed: {text}"
+
+
+def _row(stored: StoredEvent) -> Row:
+    return (stored.position, stored.subject, stored.payload, stored.event_type, stored.signature)
+
+
+def _covers(wide: str, subject: str) -> bool:
+    return subject == wide or (wide.endswith(".>") and subject.startswith(wide[:-1]))
+
+
+async def _batched(events: AsyncIterator[StoredEvent], size: int) -> AsyncIterator[list[StoredEvent]]:
+    batch: list[StoredEvent] = []
+    async for stored in events:
+        batch.append(stored)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# -- in the worker process ------------------------------------------------------------------------
+def work(conn: Connection, settings: Settings, job: Job) -> None:
+    """A worker process: rebuild one service's read models from what the reader hands it."""
+    try:
+        rebuilt = asyncio.run(_work(conn, settings, job))
+        conn.send(("done", rebuilt.summary()))
+    except BaseException as exc:  # whatever stopped it is told to the reader
+        _say(conn, ("failed", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+async def _work(conn: Connection, settings: Settings, job: Job) -> replay.ServiceRebuilt:
+    nc = await connect(settings, name=f"fourlinks-rebuild-{job.service}", within=COMMAND_CONNECT_SECONDS)
+    try:
+        opened = open_event_store(nc, settings, full_registry())[0]
+        store = HandedReads(nc, opened.codec, opened.settings, conn=conn)
+        return await replay.rebuild_service(
+            settings,
+            job.service,
+            store=store,
+            database_url=job.database_url,
+            resume=job.resume,
+            in_place=job.in_place,
+            until_position=job.until_position,
+            progress=False,
+        )
+    finally:
+        await nc.close()
+
+
+def _say(conn: Connection, word: tuple[str, str]) -> None:
+    try:
+        conn.send(word)
+    except OSError:
+        log.warning("rebuild_reader_gone")
+
+
+class HandedReads(JetStreamEventStore):
+    """The worker's store: its one read of the log is what the reader hands it over the pipe; the
+    rest (the log's end, the key table) is the event store's as usual."""
+
+    def __init__(self, *args: Any, conn: Connection, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conn = conn
+
+    async def read(
+        self, *, from_position: int = 1, until_position: int | None = None, subjects: str | None = None
+    ) -> AsyncIterator[StoredEvent]:
+        self.conn.send(("from", str(from_position)))
+        while (rows := await asyncio.to_thread(self.conn.recv)) is not None:
+            for row in rows:
+                yield StoredEvent(*row)

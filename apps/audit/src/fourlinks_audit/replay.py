@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -91,9 +91,8 @@ async def rebuild_read_models(
     if store.codec.cipher is not None:
         await store.codec.cipher.preload()  # one pass over the key table, not one read per person
     last = until_position if until_position is not None else await store.last_position()
-    reader = ordered_reads(store)
     runners = [
-        ProjectionRunner(factory(), store=reader, engine=target.engine, batch_size=batch_size)
+        ProjectionRunner(factory(), store=store, engine=target.engine, batch_size=batch_size)
         for target in targets
         for factory in target.projections
     ]
@@ -194,9 +193,9 @@ def fresh_place_of(settings: Settings, service: str, url: str | None) -> FreshPl
 
 
 def ordered_reads(store: EventStore) -> EventStore:
-    """The store a replay reads from: on JetStream, one that streams the log through an ordered
-    consumer; any other store as it is."""
-    if isinstance(store, JetStreamEventStore) and not isinstance(store, OrderedReads):
+    """The store a rebuild reads from: the JetStream store as one that streams the log through an
+    ordered consumer; any other store (a test's, a worker's) as it is."""
+    if type(store) is JetStreamEventStore:
         return OrderedReads(store.nc, store.codec, store.settings)
     return store
 
@@ -280,10 +279,10 @@ class _Chunks:
             await self.queue.put(None)
 
 
-async def _quietly(awaitable: object) -> None:
+async def _quietly(awaitable: Awaitable[object]) -> None:
     try:
-        await awaitable  # type: ignore[misc]
-    except Exception:  # noqa: BLE001 - the read is over; a failed unsubscribe changes nothing
+        await awaitable
+    except Exception:  # the read is over: a failed unsubscribe changes nothing
         return
 
 

@@ -91,16 +91,7 @@ def _parser() -> argparse.ArgumentParser:
         "bench", help="benchmarks at district scale (see: fourlinks bench -h; needs fourlinks-cli[bench])"
     )
 
-    up = commands.add_parser(
-        "up", help="run everything on this machine (nats-server + four services on SQLite)"
-    )
-    up.add_argument("--var-dir", type=Path, default=None, help="where data lives (default ./var)")
-    up.add_argument(
-        "--production",
-        action="store_true",
-        help="the console through the identity provider only, secure cookies (install --systemd uses it)",
-    )
-    up.set_defaults(run=_up)
+    _up_command(commands)
 
     serve = commands.add_parser("serve", help="run one service's HTTP API, projections and policies")
     serve.add_argument("service", choices=sorted(SERVICES))
@@ -177,6 +168,27 @@ def _parser() -> argparse.ArgumentParser:
     keygen = commands.add_parser("keygen", help="print a new base64 master key")
     keygen.set_defaults(run=lambda _: print(generate_master_key()) or 0)
     return parser
+
+
+def _up_command(commands: Any) -> None:
+    up = commands.add_parser(
+        "up", help="run everything on this machine (nats-server + four services on SQLite)"
+    )
+    up.add_argument("--var-dir", type=Path, default=None, help="where data lives (default ./var)")
+    up.add_argument(
+        "--production",
+        action="store_true",
+        help="the console through the identity provider only, secure cookies (install --systemd uses it)",
+    )
+    up.add_argument(
+        "--role",
+        choices=["district", "province"],
+        default="district",
+        help="district (default: this district's system; with FOURLINKS_DISTRICT also its link to the "
+        "province) or province (the districts' figures: var/districts.toml; docs/operations.md)",
+    )
+    up.set_defaults(run=_up)
+    _province_command(commands)
 
 
 def _card_commands(commands: Any) -> None:
@@ -583,6 +595,31 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
+    var_dir = (args.var_dir or Settings().var_dir).resolve()
+    if args.role == "province":
+        from fourlinks_cli.province_up import run_province
+
+        return run_province(var_dir, production=args.production)
     from fourlinks_cli.up import run_up
 
-    return run_up((args.var_dir or Settings().var_dir).resolve(), production=args.production)
+    return run_up(var_dir, production=args.production)
+
+
+def _province_command(commands: Any) -> None:
+    province = commands.add_parser(
+        "province",
+        help="a province and three districts on this machine, linked, each district seeded with "
+        "another year (what `make province` runs; Ctrl-C stops all)",
+    )
+    province.add_argument(
+        "--var-dir", type=Path, default=None, help="where their data lives (default ./var/province)"
+    )
+    province.add_argument("--scale", type=float, default=0.02, help="each district's size (default 0.02)")
+    province.set_defaults(run=_province)
+
+
+def _province(args: argparse.Namespace) -> int:
+    from fourlinks_cli.province_demo import run_demo
+
+    root = (args.var_dir or Settings().var_dir / "province").resolve()
+    return run_demo(root, scale=args.scale)

@@ -36,6 +36,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from fourlinks_cli.district_up import (
     DISTRICT_USERS,
@@ -175,7 +176,16 @@ def system_nats(var_dir: Path, district: DistrictRole | None) -> NatsSetup:
 
 def _runtime_serve(name: str, port: int, workers: int) -> list[str]:
     """A district service: `fourlinks_runtime.serve`."""
-    return [sys.executable, "-m", "fourlinks_runtime.serve", name, "--port", str(port), "--workers", str(workers)]
+    return [
+        sys.executable,
+        "-m",
+        "fourlinks_runtime.serve",
+        name,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
 
 
 @dataclass
@@ -191,7 +201,7 @@ class Supervisor:
     console_env: dict[str, str] = field(default_factory=lambda: dict(LOCAL_CONSOLE))
     console_user: str = "console"
     serve_command: Callable[[str, int, int], list[str]] = _runtime_serve
-    banner: Callable[[UpState, Path], None] = field(default=lambda state, var_dir: _banner(state, var_dir))
+    banner: Callable[[UpState, Path], None] = field(default=lambda state, var_dir: _banner(state, var_dir))  # noqa: PLW0108 - _banner comes later
 
     # -- starting ---------------------------------------------------------------------------
     def start_nats(self, setup: NatsSetup) -> None:
@@ -470,7 +480,7 @@ def production_console(var_dir: Path) -> dict[str, str]:
     sessions signed with var/console.secret; refused (SystemExit, naming what is missing) when the
     identity provider is not configured."""
     secret = var_dir / "console.secret"
-    _secret_file(secret, secrets.token_urlsafe(48))
+    secret_file(secret, secrets.token_urlsafe(48))
     env = {
         "FOURLINKS_CONSOLE_ENVIRONMENT": "production",
         "FOURLINKS_CONSOLE_LOCAL_SIGNIN": "0",
@@ -494,22 +504,16 @@ def run_up(var_dir: Path, *, production: bool = False) -> int:
     """Run everything until Ctrl-C or SIGTERM; 1 if it cannot start or a child crash-loops.
     `production`: the console takes people through the identity provider only."""
     console_env = production_console(var_dir) if production else dict(LOCAL_CONSOLE)
-    os.umask(0o077)  # everything up and its children write (databases, logs, NATS' store) is the user's alone
-    var_dir.mkdir(parents=True, exist_ok=True)
-    keep_private(var_dir)
-    lock = hold_lock(var_dir)
+    lock = claim_var_dir(var_dir)
     if lock is None:
-        _say_already_running(var_dir)
         return 1
     district = district_role(os.environ)
-    _secret_file(var_dir / "master.key", generate_master_key())
-    _secret_file(var_dir / "jwt.secret", secrets.token_urlsafe(48))
+    secret_file(var_dir / "master.key", generate_master_key())
+    secret_file(var_dir / "jwt.secret", secrets.token_urlsafe(48))
     origin = os.environ.get("FOURLINKS_LOG_ORIGIN")  # the key's name is the log's (docs/audit.md)
-    _secret_file(var_dir / "checkpoint.key", checkpoint_signer(origin, district).encoded())
+    secret_file(var_dir / "checkpoint.key", checkpoint_signer(origin, district).encoded())
     ensure_signing_keys(var_dir, SERVICES)
-    stopping: list[bool] = []
-    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    stopping = stop_on_signals()
     state, held = _addresses(read_state(var_dir))
     env = {
         **os.environ,
@@ -523,7 +527,7 @@ def run_up(var_dir: Path, *, production: bool = False) -> int:
             print("the NATS store moved to its account: the server now admits its users only", flush=True)
         supervisor.start_nats(system_nats(var_dir, district))
         admin = as_nats_user(env, var_dir, "admin")
-        _command(["nats", "init", "--monitor-url", f"http://127.0.0.1:{state.monitor_port}"], admin)
+        fourlinks_command(["nats", "init", "--monitor-url", f"http://127.0.0.1:{state.monitor_port}"], admin)
         if district is not None:
             _provision_uplink(var_dir, state)
         supervisor.start_services()
@@ -539,18 +543,38 @@ def run_up(var_dir: Path, *, production: bool = False) -> int:
         lock.close()
 
 
+def claim_var_dir(var_dir: Path) -> IO[str] | None:
+    """The var dir made private to this user and locked for this run; None (said aloud) when
+    another `up` runs on it."""
+    os.umask(0o077)  # everything up and its children write (databases, logs, NATS' store) is the user's alone
+    var_dir.mkdir(parents=True, exist_ok=True)
+    keep_private(var_dir)
+    lock = hold_lock(var_dir)
+    if lock is None:
+        _say_already_running(var_dir)
+    return lock
+
+
+def stop_on_signals() -> list[bool]:
+    """A list that Ctrl-C or SIGTERM appends to: the supervisor stops when it is not empty."""
+    stopping: list[bool] = []
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    return stopping
+
+
 def _addresses(previous: UpState | None) -> tuple[UpState, dict[str, list[socket.socket]]]:
     """The ports of last time while free, others (said aloud) where taken, each held by a socket of
     ours until its child is launched; and a new instance id for this run."""
     last = previous or UpState(pid=0, nats_port=0, monitor_port=0, console=None)
     held = {
         "nats": [
-            _keep_port("nats", last.nats_port, None),
-            _keep_port("nats monitoring", last.monitor_port, None),
+            keep_port("nats", last.nats_port, None),
+            keep_port("nats monitoring", last.monitor_port, None),
         ],
-        **{name: [_keep_port(name, last.services.get(name), port)] for name, port in SERVICES.items()},
-        "console": [_keep_port("console", last.console, CONSOLE_PORT)],
-        "checkpoints": [_keep_port("checkpoints", last.checkpoints, None)],
+        **{name: [keep_port(name, last.services.get(name), port)] for name, port in SERVICES.items()},
+        "console": [keep_port("console", last.console, CONSOLE_PORT)],
+        "checkpoints": [keep_port("checkpoints", last.checkpoints, None)],
     }
     state = UpState(
         pid=os.getpid(),
@@ -573,7 +597,7 @@ def _say_already_running(var_dir: Path) -> None:
     )
 
 
-def _keep_port(name: str, kept: int | None, default: int | None) -> socket.socket:
+def keep_port(name: str, kept: int | None, default: int | None) -> socket.socket:
     """A socket holding the port wanted (kept from last time, else the default) or, where that is
     taken (said aloud) or there is none, a free one."""
     wanted = kept or default
@@ -603,7 +627,7 @@ def _set_port(state: UpState, name: str, port: int) -> None:
         state.checkpoints = port
 
 
-def _command(arguments: list[str], env: dict[str, str]) -> None:
+def fourlinks_command(arguments: list[str], env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "fourlinks_cli", *arguments], env=env, check=True)
 
 
@@ -615,8 +639,8 @@ def _provision_uplink(var_dir: Path, state: UpState) -> None:
 
 def _seed_first_time(var_dir: Path, env: dict[str, str]) -> None:
     """The first `make up` loads a small district (scale 0.02) so there is something to look at;
-    FOURLINKS_CONSOLE_DISTRICT names its root unit and FOURLINKS_SEED its seed where set (the
-    districts of `make province` differ)."""
+    FOURLINKS_SEED_SCALE, FOURLINKS_CONSOLE_DISTRICT (its root unit) and FOURLINKS_SEED choose
+    otherwise where set (the districts of `make province` differ)."""
     marker = var_dir / "seeded"
     if marker.exists() or os.environ.get("FOURLINKS_SKIP_SEED") == "1":
         return
@@ -626,8 +650,10 @@ def _seed_first_time(var_dir: Path, env: dict[str, str]) -> None:
 
 
 def _seed_choices(env: Mapping[str, str]) -> list[str]:
-    """`--district` and `--seed` of the first seeding, where the environment chooses them."""
+    """`--scale`, `--district` and `--seed` of the first seeding, where the environment chooses them."""
     chosen = []
+    if env.get("FOURLINKS_SEED_SCALE"):
+        chosen += ["--scale", env["FOURLINKS_SEED_SCALE"]]
     if env.get("FOURLINKS_CONSOLE_DISTRICT"):
         chosen += ["--district", env["FOURLINKS_CONSOLE_DISTRICT"]]
     if env.get("FOURLINKS_SEED"):
@@ -763,7 +789,8 @@ def keep_private(var_dir: Path) -> None:
                 path.chmod(path.stat().st_mode & 0o700)
 
 
-def _secret_file(path: Path, make: str) -> None:
+def secret_file(path: Path, make: str) -> None:
+    """A secret made once (0600), kept across runs."""
     if not path.exists():
         path.write_text(make + "\n")
         path.chmod(0o600)

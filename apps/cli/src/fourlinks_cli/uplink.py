@@ -72,9 +72,11 @@ class Asking:
     token: str
     audit: httpx.AsyncClient | None = None
     audit_url: str | None = None
+    as_of: int | None = None
+    """The log position this cycle's reads wait for (X-Min-Position): what the figures are as of."""
 
     async def get(self, service: Service, path: str, **params: Any) -> Any:
-        return await self.services.get(self.token, service, path, params)
+        return await self.services.get(self.token, service, path, params, min_position=self.as_of)
 
     async def checkpoint(self) -> str | None:
         """The checkpointer's latest published checkpoint (None: none yet, or no checkpointer)."""
@@ -120,15 +122,15 @@ async def places(asking: Asking, root: str) -> Places:
 
 
 async def position_now(asking: Asking) -> int:
-    """The log position every read model of the three services has applied: what the figures
-    asked after it are at least as of."""
-    lowest: int | None = None
+    """The furthest log position any read model of the three services has applied. Each reads only
+    its own subjects, so the lowest would lag for as long as nothing of its own happens; the reads
+    of the cycle then wait (X-Min-Position) until every service has read the log this far."""
+    furthest = 0
     for service in ("members", "assignments", "feedback"):
         ready = await asking.services.get(None, service, "/health/ready")
         for projection in ready.get("projections", {}).values():
-            position = int(projection["position"])
-            lowest = position if lowest is None else min(lowest, position)
-    return lowest or 0
+            furthest = max(furthest, int(projection["position"]))
+    return furthest
 
 
 def coverage_counts(row: dict[str, Any]) -> dict[str, int]:
@@ -185,7 +187,8 @@ def statement(
 async def gather(asking: Asking, district: District, now: datetime) -> list[Statement]:
     """Every statement of this cycle: each community's figures of every month present, this
     month's coverage, and the latest checkpoint."""
-    stamp = Stamp(district.code, await position_now(asking), now.isoformat())
+    asking.as_of = await position_now(asking) or None
+    stamp = Stamp(district.code, asking.as_of or 0, now.isoformat())
     where = await places(asking, district.root)
     found: list[Statement] = []
     months: set[str] = set()

@@ -16,7 +16,10 @@ from fourlinks_runtime.guards import ONE_TASK_READERS, SECRETARIES, STAFF, TASK_
 
 INSPECTOR, MEMBER, HELPER, RESIDENT = "inspector", "member", "helper", "resident"
 """The roles no set of `fourlinks_runtime.guards` names alone (`fourlinks_kernel.access.Role`'s values)."""
-EVERYONE = (*STAFF, INSPECTOR, MEMBER, HELPER, RESIDENT)
+CITY, PROVINCE = "city", "province"
+ABOVE_DISTRICTS = (CITY, PROVINCE)
+"""Those who read the figures the districts send up (the province service), no district's page."""
+EVERYONE = (*STAFF, INSPECTOR, MEMBER, HELPER, RESIDENT, *ABOVE_DISTRICTS)
 """Whoever signs in: the home page sends each to their own start."""
 
 
@@ -58,6 +61,7 @@ PAGES: dict[str, Opens] = {
     "new_visit": Opens((MEMBER, *SECRETARIES)),  # whoever may record a visit
     "my_feedback": Opens((RESIDENT,)),
     "imports": Opens(SECRETARIES),  # rosters from Excel, through the members service's commands
+    "province": Opens(ABOVE_DISTRICTS),  # the province service's figures: a city's or province's staff
 }
 """Each page (its route's name) and who may open it."""
 HISTORY_OF: dict[str, tuple[str, ...]] = {

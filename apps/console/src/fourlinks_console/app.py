@@ -37,6 +37,7 @@ from fourlinks_console.pages import (
     mine,
     notices,
     party_days,
+    province,
     report,
     residents,
     search,
@@ -193,6 +194,7 @@ def create_app(settings: ConsoleSettings | None = None, runtime: Settings | None
         imports,
         search,
         contacts,
+        province,
     )
     for module in pages:
         app.include_router(module.router)
@@ -249,7 +251,8 @@ def _health(app: FastAPI) -> None:
 
     @app.get("/health/ready", include_in_schema=False)
     async def ready(request: Request) -> JSONResponse:
-        """Ready when the three services answer (the console can do nothing without them)."""
+        """Ready when the three services answer (the console can do nothing without them); a
+        province's console, when the province service does."""
         services: Services = request.app.state.services
         missing = [f"{name} not answering" for name in await services.unreachable()]
         return JSONResponse({"missing": missing}, status_code=503 if missing else 200)

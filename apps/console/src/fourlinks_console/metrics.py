@@ -30,6 +30,7 @@ ROUTE_WORDS = frozenset(
         "search",  # each service's search, the console's search page asks all three
         *("phone-codes", "offered", "confirmation"),  # a reporter's phone confirmed at a card's doorway
         "integrity",  # the checkpointer's
+        *("districts", "trend"),  # the province service's
     }
 )
 """The words of the services' routes (tests/test_console_figures.py keeps this list whole)."""

@@ -19,6 +19,8 @@ ROLES = [
     N_("inspector"),
     N_("resident"),
     N_("auditor"),
+    N_("city"),
+    N_("province"),
 ]
 TASK_STATES = [
     N_("raised"),
@@ -133,6 +135,15 @@ NOTICES = [
 """The kinds of notice the notifier sends, and to whom, and by which channel."""
 RECIPIENTS = [N_("member"), N_("secretaries"), N_("household"), N_("enterprise")]
 NOTICE_CHANNELS = [N_("dingtalk"), N_("wecom"), N_("sms"), N_("email")]
+CHECKPOINT_PROBLEMS = [
+    N_("no_checkpoint"),
+    N_("no_log_key"),
+    N_("signature_invalid"),
+    N_("origin_mismatch"),
+    N_("checkpoint_unreadable"),
+]
+"""Why the province could not verify a district's checkpoint (its service's `problem`; the last:
+any the console does not know)."""
 WITHHELD = {
     visibility.Guard.CONFIDENTIAL: N_("(confidential)"),
     visibility.Guard.ANONYMOUS: N_("(anonymous)"),

@@ -18,8 +18,9 @@ from fourlinks_console.metrics import ConsoleMetrics
 from fourlinks_console.refusals import sentence
 from fourlinks_console.settings import ConsoleSettings
 
-Service = Literal["members", "assignments", "feedback", "notifications"]
-NEEDED = ("members", "assignments", "feedback")
+Service = Literal["members", "assignments", "feedback", "notifications", "province"]
+NEEDED: tuple[Service, ...] = ("members", "assignments", "feedback")
+"""The services a district's console cannot work without (a province's: the province service)."""
 READ_RETRY_SECONDS = 0.5
 
 
@@ -73,6 +74,9 @@ class Services:
             "feedback": settings.feedback_url.rstrip("/"),
             "notifications": settings.notifications_url.rstrip("/"),
         }
+        if settings.province_url:
+            self._urls["province"] = settings.province_url.rstrip("/")
+        self._needed: tuple[Service, ...] = ("province",) if settings.serves_province else NEEDED
         self._http = httpx.AsyncClient(timeout=settings.service_timeout_seconds, transport=transport)
         self._audit = settings.audit_url.rstrip("/") if settings.audit_url else None
         self.metrics = metrics or ConsoleMetrics()
@@ -84,7 +88,7 @@ class Services:
     async def unreachable(self) -> list[str]:
         """The services the console cannot work without that do not answer their liveness check now
         (without the notifier only the notices page is unavailable: the console stays ready)."""
-        needed = {name: url for name, url in self._urls.items() if name in NEEDED}
+        needed = {name: url for name, url in self._urls.items() if name in self._needed}
         replies = await asyncio.gather(
             *(self._http.get(f"{url}/health/live", timeout=2) for url in needed.values()),
             return_exceptions=True,
@@ -154,7 +158,7 @@ class Services:
 
     async def get_bytes(self, token: str, service: Service, path: str) -> tuple[bytes, str]:
         """A read that answers bytes (a photo): the bytes and their media type."""
-        address = self._urls[service] + quote(path, safe="/%")
+        address = self._address(service, path)
         headers = {"Authorization": f"Bearer {token}"}
         reply = await self._reply("GET", address, timed=(service, path), headers=headers)
         if reply is None:
@@ -175,7 +179,7 @@ class Services:
     ) -> Any:
         if token:
             headers = {**headers, "Authorization": f"Bearer {token}"}
-        address = self._urls[service] + quote(path, safe="/%")  # a part left unescaped breaks no URL
+        address = self._address(service, path)
         reply = await self._reply(method, address, timed=(service, path), headers=headers, **kwargs)
         if method == "GET" and reply is None:  # a read is safe to ask again once, after a moment
             await asyncio.sleep(READ_RETRY_SECONDS)
@@ -185,6 +189,14 @@ class Services:
         if reply.status_code >= 400:
             raise refusal(reply)
         return reply.json()
+
+    def _address(self, service: Service, path: str) -> str:
+        """Where the service answers the path (a part left unescaped breaks no URL); a service this
+        console is not given (the province's, in a district) does not answer."""
+        base = self._urls.get(service)
+        if base is None:
+            raise ServiceUnavailable(service)
+        return base + quote(path, safe="/%")
 
     async def _reply(
         self, method: str, address: str, *, timed: tuple[str, str], **kwargs: Any

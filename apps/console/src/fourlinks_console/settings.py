@@ -26,6 +26,16 @@ class ConsoleSettings(BaseSettings):
     assignments_url: str = "http://127.0.0.1:8102"
     feedback_url: str = "http://127.0.0.1:8103"
     notifications_url: str = "http://127.0.0.1:8104"
+    province_url: str | None = Field(
+        default=None,
+        description="the province service: a city's or province's console (it then waits for that service "
+        "alone, and its local sign-in offers the province's and its cities' readers)",
+    )
+    province_code: str = Field(
+        default="330000",
+        pattern=r"^[1-9]\d{5}$",
+        description="the province (GB/T 2260 code) whose readers a province console's local sign-in offers",
+    )
     audit_url: str | None = Field(
         default=None, description="the checkpointer's /integrity (the auditor's page shows the latest)"
     )
@@ -79,6 +89,11 @@ class ConsoleSettings(BaseSettings):
     def oidc_enabled(self) -> bool:
         """Whether sign-in through the identity provider is configured."""
         return bool(self.oidc_discovery_url and self.oidc_client_id)
+
+    @property
+    def serves_province(self) -> bool:
+        """Whether this is a city's or a province's console (over the province service)."""
+        return self.province_url is not None
 
     @property
     def secure_cookies(self) -> bool:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_assignments import read_models
 from fourlinks_assignments.adapters import (
@@ -13,12 +16,14 @@ from fourlinks_assignments.adapters import (
     task_figures_api,
     task_reads_api,
 )
+from fourlinks_assignments.application import queries
 from fourlinks_assignments.application.figures import FIGURES
 from fourlinks_assignments.application.reactions import deadline_scheduler, policies
 from fourlinks_contracts import assignments, full_registry
 from fourlinks_runtime.app import create_app as create_service_app
 from fourlinks_runtime.definition import ServiceDefinition
 from fourlinks_runtime.photos import UPLOAD_LIMIT
+from fourlinks_runtime.runtime import ServiceRuntime
 from fourlinks_runtime.settings import Settings
 
 DESCRIPTION = "The task loop: handed out, worked, spot-checked, corrected, adjusted, closed."
@@ -45,7 +50,13 @@ def definition(settings: Settings) -> ServiceDefinition:
         large_bodies={"/tasks/{task_id}/photos": UPLOAD_LIMIT},
         policies=policies(settings.subject_prefix),
         workers=(deadline_scheduler,),
+        warm_up=warm_up,
     )
+
+
+async def warm_up(conn: AsyncConnection, runtime: ServiceRuntime) -> None:
+    """The hot queries, once at start (`fourlinks_runtime.warm`)."""
+    await queries.warm_up(conn, zone=ZoneInfo(runtime.settings.timezone), now=runtime.clock())
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

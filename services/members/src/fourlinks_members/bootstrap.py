@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fourlinks_contracts import full_registry, members
 from fourlinks_members import read_models
@@ -14,10 +15,12 @@ from fourlinks_members.adapters import (
     org_units_api,
     search_api,
 )
+from fourlinks_members.application import queries
 from fourlinks_members.application.access import household_erased
 from fourlinks_members.application.figures import FIGURES
 from fourlinks_runtime.app import create_app as create_service_app
 from fourlinks_runtime.definition import ServiceDefinition
+from fourlinks_runtime.runtime import ServiceRuntime
 from fourlinks_runtime.settings import Settings
 
 
@@ -42,7 +45,13 @@ def definition(settings: Settings | None = None) -> ServiceDefinition:
         ),
         figures=FIGURES,
         erased_household=household_erased,
+        warm_up=warm_up,
     )
+
+
+async def warm_up(conn: AsyncConnection, runtime: ServiceRuntime) -> None:
+    """The hot queries, once at start (`fourlinks_runtime.warm`)."""
+    await queries.warm_up(conn, today=runtime.today())
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

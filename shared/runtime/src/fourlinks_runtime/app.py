@@ -42,6 +42,7 @@ from fourlinks_runtime.settings import Settings
 from fourlinks_runtime.stalls import StallWatch
 from fourlinks_runtime.stored import correlation_in_envelope
 from fourlinks_runtime.upstate import INSTANCE_ENV
+from fourlinks_runtime.warm import warm_up, warming
 
 if TYPE_CHECKING:
     from faststream.specification.base import Specification
@@ -58,6 +59,8 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(definition, settings)
         app.state.runtime = runtime
+        # The first request no slower than the next: routes built now, hot queries once caught up.
+        app.state.warming = await warm_up(app, runtime)
         # What start-up made lives as long as the process: the collector need not walk it again.
         gc.collect()
         gc.freeze()
@@ -65,6 +68,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
         try:
             yield
         finally:
+            app.state.warming.cancel()
             await stop_runtime(runtime)
             log.info("service_stopped", service=definition.name)
 
@@ -228,6 +232,8 @@ def _operations_router(definition: ServiceDefinition, settings: Settings) -> API
         if not missing:  # caught up by their own account: are they still following the log?
             with contextlib.suppress(Exception):  # the log's end unknown: the next probe asks again
                 missing = stalls.stalled(statuses, await runtime.store.last_position())
+        if not missing:
+            missing = warming(getattr(request.app.state, "warming", None))
         ok = not missing
         body = {
             "status": "ready" if ok else "not ready",

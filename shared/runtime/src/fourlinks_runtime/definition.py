@@ -82,4 +82,7 @@ class ServiceDefinition:
     # routes take a resident's token (a household's sign-in link) answers that token 410 Gone on
     # every route once its household is erased (`fourlinks_runtime.auth.current_actor`).
     erased_household: Callable[[ServiceRuntime, str], Awaitable[bool]] | None = None
+    # The service's hot queries, each run once at start on its read models, so that the first
+    # request compiles no SQL and opens no connection (`fourlinks_runtime.warm`).
+    warm_up: Callable[[AsyncConnection, ServiceRuntime], Awaitable[None]] | None = None
     version: str = "0.1.0"

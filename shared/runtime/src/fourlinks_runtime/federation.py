@@ -15,6 +15,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from fourlinks_kernel.provisioning import REVOKED_BUCKET
+
 UPLINK_ACCOUNT = "UPLINK"
 UPLINK_USER = "uplink"
 UPLINK_STREAM = "FOURLINKS_UPLINK"
@@ -173,6 +175,14 @@ PROVINCE_READ = [
     f"$JS.API.CONSUMER.CREATE.{PROVINCE_STREAM}",
     f"$JS.API.CONSUMER.CREATE.{PROVINCE_STREAM}.>",
     f"$JS.FC.{PROVINCE_STREAM}.>",
+    # the tokens signed out at the province: read and followed, as a district's services do
+    f"$JS.API.STREAM.INFO.KV_{REVOKED_BUCKET}",
+    f"$JS.API.CONSUMER.CREATE.KV_{REVOKED_BUCKET}",
+    f"$JS.API.CONSUMER.CREATE.KV_{REVOKED_BUCKET}.>",
+    f"$JS.API.CONSUMER.INFO.KV_{REVOKED_BUCKET}.>",
+    f"$JS.FC.KV_{REVOKED_BUCKET}.>",
+    f"$JS.API.DIRECT.GET.KV_{REVOKED_BUCKET}.>",
+    f"$JS.API.STREAM.MSG.GET.KV_{REVOKED_BUCKET}",
 ]
 PROVINCE_DENY = [
     "$JS.API.STREAM.CREATE.>",

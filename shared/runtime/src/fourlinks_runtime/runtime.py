@@ -92,9 +92,8 @@ class ServiceRuntime:
             statuses = [s for s in await self.statuses() if projection is None or s.name == projection]
             if all(s.position >= position for s in statuses):
                 return
-            if self.feed is not None:
-                self.feed.want(position)
             await asyncio.sleep(0.01)
+            self._nudge(position)
 
     async def wait_for_all(self, position: int, *, timeout: float = 10.0) -> None:
         """Wait (bounded) until every projection has applied `position`: a policy reading a read
@@ -103,9 +102,15 @@ class ServiceRuntime:
         while any(s.position < position for s in await self.statuses()):
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"read models have not reached position {position}; retried later")
-            if self.feed is not None:
-                self.feed.want(position)
             await asyncio.sleep(0.01)
+            self._nudge(position)
+
+    def _nudge(self, position: int) -> None:
+        """A wait that lasts: ask the feed how far the whole log is read (an event it reads comes
+        within milliseconds, another context's never comes; asking first would cost the server
+        a probe for most waits)."""
+        if self.feed is not None:
+            self.feed.want(position)
 
     async def wait_until_caught_up(self) -> None:
         """Wait until every projection has caught up with the log as it stood at start."""

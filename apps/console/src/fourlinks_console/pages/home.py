@@ -8,7 +8,7 @@ import asyncio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from fourlinks_console.access import opening
+from fourlinks_console.access import ABOVE_DISTRICTS, opening
 from fourlinks_console.figures import FEEDBACK_RATES, by_month, months_back, today_in
 from fourlinks_console.labels import Wanted, labels_for
 from fourlinks_console.people import CurrentPerson
@@ -20,6 +20,8 @@ router = APIRouter()
 
 @router.get("/", name="home", dependencies=[opening("home")])
 async def home(request: Request, person: CurrentPerson, unit: str | None = None) -> Response:
+    if person.has(*ABOVE_DISTRICTS):  # a city's or province's staff: the districts' figures
+        return see_other("/province")
     if person.has("resident") and not person.is_staff:
         return see_other("/r/feedback")
     if not person.is_staff:  # a member works from their own list

@@ -20,10 +20,13 @@ with warnings.catch_warnings():
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import Response
 
+from fourlinks_console.names import N_
 from fourlinks_console.people import CheckedForm, Person, sign_in, sign_out
+from fourlinks_console.refusals import LIST_SEPARATOR
 from fourlinks_console.services import Services
 from fourlinks_console.settings import ConsoleSettings
 from fourlinks_console.web import local_path, pages_of, see_other
+from fourlinks_contracts.figures import city_of
 from fourlinks_runtime.auth import issue_token
 from fourlinks_runtime.rate_limits import RateLimit
 from fourlinks_runtime.settings import Settings
@@ -32,6 +35,8 @@ SIGNIN_LIMIT = RateLimit("signing in", per_client=20, overall=600)
 """Sign-in attempts per client address a minute (and for the whole console process)."""
 router = APIRouter()
 LOCAL_HOURS = 8.0
+PROVINCE_READER = N_("Province reader")
+CITY_READER = N_("City reader (%(districts)s)")
 MEMBERS_LISTED = 12
 
 
@@ -158,6 +163,8 @@ async def _local_choices(request: Request) -> list[Choice]:
     first members: what someone trying the embedded system needs to see every page."""
     settings: ConsoleSettings = request.app.state.console
     runtime: Settings = request.app.state.runtime
+    if settings.serves_province:
+        return await _readers_above(request, settings, runtime)
     district = settings.district
     lister = issue_token(
         runtime,
@@ -187,4 +194,29 @@ async def _local_choices(request: Request) -> list[Choice]:
         Choice(f"member:{m['member_id']}", m["name"], "member", m["org_unit"], m["member_id"])
         for m in members["items"]
     ]
+    return choices
+
+
+async def _readers_above(request: Request, settings: ConsoleSettings, runtime: Settings) -> list[Choice]:
+    """A province's console: a reader of the whole province, and one of each city among the
+    districts the province service follows (named after its districts)."""
+    province = settings.province_code
+    lister = issue_token(
+        runtime,
+        subject="console-local-signin",
+        roles=["province"],
+        scope=province,
+        lifetime=timedelta(minutes=5),
+    )
+    services: Services = request.app.state.services
+    districts = await services.get(lister, "province", "/districts")
+    language = pages_of(request).language(request)
+    cities: dict[str, list[str]] = {}
+    for district in districts:
+        cities.setdefault(city_of(str(district["code"])), []).append(str(district["name"]))
+    whole = language.gettext(PROVINCE_READER)
+    choices = [Choice(f"province:{province}", whole, "province", province, f"province-{province}")]
+    for city, names in sorted(cities.items()):
+        label = language.gettext(CITY_READER) % {"districts": language.gettext(LIST_SEPARATOR).join(names)}
+        choices.append(Choice(f"city:{city}", label, "city", city, f"city-{city}"))
     return choices

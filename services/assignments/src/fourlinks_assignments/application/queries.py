@@ -515,3 +515,10 @@ async def open_tasks_page(conn: AsyncConnection, member_id: str) -> dict[str, An
     """A member's open tasks, the nearest deadline first."""
     query = select(tasks).where(tasks.c.assignee == member_id, tasks.c.state.in_(OPEN_STATES))
     return await page(conn, query.order_by(tasks.c.due_at), limit=500, offset=0)
+
+
+async def warm_up(conn: AsyncConnection, *, zone: tzinfo, now: datetime) -> None:
+    """The task KPIs of a district's communities, asked once: their SQL is compiled at start."""
+    unit = await conn.scalar(select(task_counts.c.unit).limit(1))
+    if unit is not None:
+        await kpis(conn, unit=unit.split("/")[0], by="community", month=None, zone=zone, as_of=now)

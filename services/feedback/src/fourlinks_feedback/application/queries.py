@@ -463,3 +463,20 @@ async def search_items(conn: AsyncConnection, wanted: ItemSearch) -> list[dict[s
         query = query.where(or_(and_(*readable), of_kind))
     query = query.order_by(items.c.submitted_at.desc(), items.c.feedback_id).limit(wanted.limit)
     return await with_photos(conn, [dict(r) for r in (await conn.execute(query)).mappings()])
+
+
+async def warm_up(conn: AsyncConnection, *, zone: tzinfo, now: datetime, response_limit: timedelta) -> None:
+    """The feedback rates of a district's communities, asked once: their SQL is compiled at start."""
+    unit = await conn.scalar(select(feedback_counts.c.unit).limit(1))
+    if unit is not None:
+        district = unit.split("/")[0]
+        await rates(
+            conn,
+            unit=district,
+            by="community",
+            month=None,
+            zone=zone,
+            as_of=now,
+            response_limit=response_limit,
+            now=True,
+        )

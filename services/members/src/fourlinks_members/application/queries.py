@@ -861,3 +861,20 @@ async def contact_visits(conn: AsyncConnection, contact_id: str, *, limit: int) 
         .limit(limit)
     )
     return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def warm_up(conn: AsyncConnection, *, today: date) -> None:
+    """The pages opened most (a household's card, a member's dashboard, coverage and its
+    drill-down), each asked once of a sample of the read models: their SQL is compiled at start."""
+    covered = await conn.scalar(
+        select(households.c.household_id).where(households.c.card_id.is_not(None)).limit(1)
+    )
+    if covered is not None:
+        await card_of_contact(conn, ContactKind.HOUSEHOLD, covered)
+    member = await conn.scalar(select(members.c.member_id).limit(1))
+    if member is not None:
+        await dashboard(conn, member, today=today)
+    root = await conn.scalar(select(org_units.c.path).where(org_units.c.parent_id.is_(None)).limit(1))
+    if root is not None:
+        await coverage(conn, root)
+        await coverage_below(conn, root)
