@@ -46,7 +46,7 @@ from fourlinks_contracts.figures import COUNTS, CheckpointStatement, Figures, ms
 from fourlinks_province.bootstrap import create_app
 from fourlinks_province.settings import ProvinceSettings
 from fourlinks_runtime.auth import issue_token
-from fourlinks_runtime.federation import PROVINCE_STREAM, UPLINK_STREAM, UPLINK_USER
+from fourlinks_runtime.federation import PROVINCE_STREAM, UPLINK_USER
 from fourlinks_runtime.federation_init import provision_province, provision_uplink
 from fourlinks_runtime.settings import Settings
 
@@ -55,6 +55,11 @@ CATEGORIES = ("repairs", "environment", "dispute_mediation", "elderly_care", "sa
 YEAR = 2026
 FIRST_CODE = 330101
 QUERIES = 200
+
+
+def seeded(seed: int) -> random.Random:
+    """Counts drawn the same way every run (figures, not secrets)."""
+    return random.Random(seed)  # noqa: S311
 
 
 def codes_of(count: int) -> list[str]:
@@ -82,11 +87,11 @@ def counts(kind: str, rng: random.Random) -> dict[str, int]:
 
 
 def statement(
-    code: str, kind: str, month: str, place: tuple[str, str], position: int, rng: random.Random
+    code: str, kind: str, month: str, place: tuple[str, str], *, position: int, rng: random.Random
 ) -> Figures:
     street, unit = place
     return Figures(
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         district=code,
         unit=unit,
         unit_name=f"{unit.rsplit('/', 1)[1]}社区",
@@ -105,9 +110,9 @@ def year_of(code: str, rng: random.Random) -> list[Figures | CheckpointStatement
     for number, month in enumerate(months()):
         for place in communities():
             for kind in ("tasks", "feedback", "categories", "coverage"):
-                found.append(statement(code, kind, month, place, 80_000 * (number + 1), rng))
-    note = f"fourlinks.invalid/{code}/bench\n1000000\n{'A' * 44}\n\n— fourlinks.invalid/{code}/bench {'B' * 88}\n"
+                found.append(statement(code, kind, month, place, position=80_000 * (number + 1), rng=rng))
     origin = f"fourlinks.invalid/{code}/bench"
+    note = f"{origin}\n1000000\n{'A' * 44}\n\n— {origin} {'B' * 88}\n"  # a signed note's size
     found.append(
         CheckpointStatement(
             district=code, origin=origin, note=note, published_at=datetime.now(UTC).isoformat()
@@ -244,7 +249,7 @@ async def steady_load(
     )
     backlog: list[int] = []
     stop = time.monotonic() + seconds
-    rng = random.Random(7)
+    rng = seeded(7)
     this_month = months()[-1]
 
     async def district(code: str, nc: Client) -> None:
@@ -255,7 +260,7 @@ async def steady_load(
             position += 1
             place = rng.choice(places)
             kind = rng.choice(("tasks", "feedback", "categories", "coverage"))
-            await publish(nc, [statement(code, kind, this_month, place, position, rng)])
+            await publish(nc, [statement(code, kind, this_month, place, position=position, rng=rng)])
             await asyncio.sleep(max(0.0, 1 / rate - (time.monotonic() - began)))
 
     async def sample() -> None:
@@ -307,51 +312,67 @@ async def queries(client: httpx.AsyncClient) -> dict[str, Any]:
     return found
 
 
+async def fill_districts(uplinks: dict[str, Client]) -> float:
+    """Each district's FOURLINKS_UPLINK made and filled with its year; seconds it took."""
+    began = time.monotonic()
+    for n, (code, nc) in enumerate(uplinks.items()):
+        await provision_uplink(nc)
+        await publish(nc, year_of(code, seeded(n)))
+    return round(time.monotonic() - began, 2)
+
+
+async def at_the_province(
+    federation: Federation, work: Path, uplinks: dict[str, Client], *, rate: float, seconds: float
+) -> dict[str, Any]:
+    """Sourcing from empty, the province service from empty, its queries, then the steady load."""
+    cpu, codes = Cpu(federation), list(uplinks)
+    admin = await federation.province.connect("admin")
+    results: dict[str, Any] = {}
+    try:
+        total = len(codes) * len(year_of(codes[0], seeded(0)))
+        results["sourcing_from_empty"] = await catch_up(admin, codes, total)
+        results["cpu_sourcing"] = cpu.take()
+        async with province_service(federation, work, codes) as client:
+            last = (await admin.jetstream().stream_info(PROVINCE_STREAM)).state.last_seq
+
+            async def applied_all() -> bool:
+                return await applied(client) >= last
+
+            took = await until(applied_all, every=0.1)
+            results["province_service_from_empty"] = {
+                "seconds": round(took, 2),
+                "statements_per_second": round(total / took),
+            }
+            results["cpu_province_service_catch_up"] = cpu.take()
+            results["queries"] = await queries(client)
+            results["cpu_queries"] = cpu.take()
+            results["steady_load"] = await steady_load(uplinks, admin, client, rate=rate, seconds=seconds)
+            per_second = {k: round(v / (seconds + 5), 3) for k, v in cpu.take().items()}
+            results["cpu_steady_load_per_second"] = per_second
+    finally:
+        await admin.close()
+    return results
+
+
 async def measure(count: int, rate: float, seconds: float) -> dict[str, Any]:
+    """The whole run on a fresh federation of `count` districts."""
     codes = codes_of(count)
     results: dict[str, Any] = {
         "districts": count,
-        "statements_per_district_year": len(year_of(codes[0], random.Random(0))),
+        "statements_per_district_year": len(year_of(codes[0], seeded(0))),
     }
     with tempfile.TemporaryDirectory() as folder:
-        work = Path(folder)
-        federation = await asyncio.to_thread(start_federation, work, codes)
+        federation = await asyncio.to_thread(start_federation, Path(folder), codes)
+        uplinks: dict[str, Client] = {}
         try:
-            cpu = Cpu(federation)
             uplinks = {code: await federation.districts[code].connect(UPLINK_USER) for code in codes}
-            for nc in uplinks.values():
-                await provision_uplink(nc)
-            began = time.monotonic()
-            for n, (code, nc) in enumerate(uplinks.items()):
-                await publish(nc, year_of(code, random.Random(n)))
-            results["districts_publish_their_years_seconds"] = round(time.monotonic() - began, 2)
+            cpu = Cpu(federation)
+            results["districts_publish_their_years_seconds"] = await fill_districts(uplinks)
             results["cpu_publishing"] = cpu.take()
-            admin = await federation.province.connect("admin")
-            total = count * results["statements_per_district_year"]
-            results["sourcing_from_empty"] = await catch_up(admin, codes, total)
-            results["cpu_sourcing"] = cpu.take()
-            async with province_service(federation, work, codes) as client:
-                last = (await admin.jetstream().stream_info(PROVINCE_STREAM)).state.last_seq
-
-                async def applied_all() -> bool:
-                    return await applied(client) >= last
-
-                took = await until(applied_all, every=0.1)
-                results["province_service_from_empty"] = {
-                    "seconds": round(took, 2),
-                    "statements_per_second": round(total / took),
-                }
-                results["cpu_province_service_catch_up"] = cpu.take()
-                results["queries"] = await queries(client)
-                results["cpu_queries"] = cpu.take()
-                results["steady_load"] = await steady_load(uplinks, admin, client, rate=rate, seconds=seconds)
-                results["cpu_steady_load_per_second"] = {
-                    k: round(v / (seconds + 5), 3) for k, v in cpu.take().items()
-                }
-            await admin.close()
+            results |= await at_the_province(federation, Path(folder), uplinks, rate=rate, seconds=seconds)
+        finally:
             for nc in uplinks.values():
                 await nc.close()
-        finally:
             federation.stop()
     return results
 

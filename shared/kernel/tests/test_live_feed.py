@@ -136,11 +136,13 @@ async def test_a_vouched_position_is_written_once_never_backwards_and_survives_a
     assert await runner.prepare() == 0
     read = jetstream_store.read(subjects=f"{jetstream_store.prefix}.sample.>")
     await runner.take([s async for s in read], jetstream_store.codec.decode)
-    await runner.reach(last)
+    runner.reach(last)
+    await runner.keep_reached()
     written = await durable(engine)
     assert written[0] == last
-    await runner.reach(last)  # nothing moved: no write
-    await runner.reach(3)  # an older mark: nothing moves back
+    await runner.keep_reached()  # nothing moved: no write
+    runner.reach(3)  # an older mark: nothing moves back
+    await runner.keep_reached()
     assert (runner.status.position, await durable(engine)) == (last, written)
     runner.close()
     again = ProjectionRunner(SampleTitles(), store=jetstream_store, engine=engine)

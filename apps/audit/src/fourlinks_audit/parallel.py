@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -39,6 +40,9 @@ HANDED = 1000
 """Events read before each worker is handed what it takes of them."""
 AHEAD = 4
 """Hand-overs a worker may have waiting: the reader runs that far ahead of the slowest worker."""
+
+READER = "fourlinks-rebuild"
+"""The reader's NATS connection name; a worker's is `fourlinks-rebuild-<service>`."""
 
 Row = tuple[int, str, bytes, str, str]
 """A stored event as it crosses to a worker: position, subject, bytes, type, signature."""
@@ -92,7 +96,7 @@ async def rebuild_all(
     worker process and database, each swapped in whole as a service's own rebuild is. Returns the
     exit code (0: every rebuild succeeded) and a summary, a line per service and one for all."""
     started = time.monotonic()
-    nc = await connect(settings, name="fourlinks-audit", within=COMMAND_CONNECT_SECONDS)
+    nc = await connect(settings, name=READER, within=COMMAND_CONNECT_SECONDS)
     try:
         store = open_event_store(nc, settings, full_registry())[0]
         target = await store.last_position()
@@ -122,8 +126,7 @@ def _job(service: str, url: str | None, resume: bool, in_place: bool, target: in
 
 
 def _spawn(settings: Settings, job: Job) -> Worker:
-    # spawn, not fork: this process already runs an event loop and a NATS connection's tasks.
-    context = multiprocessing.get_context("spawn")
+    context = _context()
     mine, theirs = context.Pipe()
     process = context.Process(target=work, args=(theirs, settings, job), name=f"rebuild-{job.service}")
     process.start()
@@ -132,6 +135,15 @@ def _spawn(settings: Settings, job: Job) -> Worker:
     wanted = frozenset(t for p in projections for t in p.handles)
     subjects = covering_filter([p.subjects for p in projections])
     return Worker(job, process, mine, wanted, subjects)
+
+
+def _context() -> ForkServerContext:
+    # forkserver: what a worker needs is imported once, in the server, and each worker is forked
+    # from it (spawn imports it again in every worker: about 2 s of CPU each). Not fork: this
+    # process already runs an event loop and threads.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
 
 
 async def _read_once(
@@ -257,7 +269,7 @@ def work(conn: Connection, settings: Settings, job: Job) -> None:
 
 
 async def _work(conn: Connection, settings: Settings, job: Job) -> replay.ServiceRebuilt:
-    nc = await connect(settings, name=f"fourlinks-rebuild-{job.service}", within=COMMAND_CONNECT_SECONDS)
+    nc = await connect(settings, name=f"{READER}-{job.service}", within=COMMAND_CONNECT_SECONDS)
     try:
         opened = open_event_store(nc, settings, full_registry())[0]
         store = HandedReads(nc, opened.codec, opened.settings, conn=conn)

@@ -117,11 +117,13 @@ class ProjectionFeed:
         )
         self._live = live
         pacer = asyncio.create_task(_probe_every(live, PROBE_EVERY))
+        items = aiter(live)
         try:
-            await self._consume(aiter(live))
+            await self._consume(items)
         finally:
             pacer.cancel()
             self._live = None
+            await items.aclose()  # its consumer goes now, not when the generator is collected
 
     def _live_filters(self) -> list[str] | None:
         """What the live read asks the server for: the subjects of every projection and rider."""
@@ -184,8 +186,10 @@ class ProjectionFeed:
         """The live read vouched for the log up to `position`: everything the projections read up
         to there is applied, so their positions move there, and the riders learn it."""
         for runner in self.active:
+            runner.reach(position)  # all at once: a reader sees every projection there
+        for runner in self.active:
             try:
-                await runner.reach(position)
+                await runner.keep_reached()
             except ProjectionHalted as halted:
                 self._set_aside(runner, halted)
         if position > self.read_to:

@@ -13,7 +13,7 @@ import asyncio
 import json
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from itertools import count
 from typing import Any
@@ -453,7 +453,7 @@ class _LiveRead:
         self._vouch: _Vouch | None = None
         self._reached = 0
 
-    async def __aiter__(self) -> AsyncIterator[list[StoredEvent] | Reached]:
+    async def __aiter__(self) -> AsyncGenerator[list[StoredEvent] | Reached, None]:
         sub = self._sub = await self._subscribe()
         relay = asyncio.create_task(self._relay(sub))
         try:
@@ -509,7 +509,13 @@ class _LiveRead:
         if isinstance(item, BaseException):
             raise item
         metadata = item.metadata
-        self._taken = (metadata.consumer, metadata.sequence.consumer)
+        taken = (metadata.consumer, metadata.sequence.consumer)
+        if taken[0] == self._taken[0] and taken[1] != self._taken[1] + 1:
+            # The client dropped a message its queue had no room for, after its own order check:
+            # read again from the projections' positions rather than pass the event by (or vouch
+            # for the log past it).
+            raise EventStoreUnavailable("the live read of the log lost a message; reading again")
+        self._taken = taken
         position = metadata.sequence.stream
         if position <= self._last:
             return []  # a redelivery after the ordered consumer reset

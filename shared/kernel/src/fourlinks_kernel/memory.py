@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 
 from fourlinks_kernel.codec import EventCodec
 from fourlinks_kernel.envelope import CommandContext, StoredEvent, StreamId
@@ -143,7 +143,7 @@ class _MemoryLiveRead:
         self._probed = False
         self._waking: asyncio.Task[None] | None = None
 
-    async def __aiter__(self) -> AsyncIterator[list[StoredEvent] | Reached]:
+    async def __aiter__(self) -> AsyncGenerator[list[StoredEvent] | Reached, None]:
         log = self._store.stored_events
         while True:
             batch: list[StoredEvent] = []

@@ -342,21 +342,24 @@ class ProjectionRunner:
         if time.monotonic() - self._saved_at >= CHECKPOINT_EVERY:
             await self.flush()
 
-    async def reach(self, position: int) -> None:
+    def reach(self, position: int) -> None:
         """Every event this projection reads, up to `position`, is applied: a live read vouched
         for the rest of the log. The position moves there without applying anything (never
-        backwards; the mark is the stream's last position, so never past the log's end either),
-        and the durable checkpoint follows at most every REACHED_EVERY seconds."""
+        backwards; the mark is the stream's last position, so never past the log's end either);
+        `keep_reached` makes it durable."""
         self.status.position = max(self.status.position, position)
+
+    async def keep_reached(self) -> None:
+        """The durable checkpoint follows a reached position, at most every REACHED_EVERY seconds
+        (API processes wait on it), and not at all while it has not moved."""
         if self.status.position <= self._saved or time.monotonic() - self._saved_at < REACHED_EVERY:
             return
         try:
             await self.flush()
         except TRANSIENT_DB_ERRORS as exc:  # the next mark writes it
             raise_if_cancelling()
-            log.warning(
-                "projection_db_unavailable", projection=self.projection.name, error=type(exc).__name__
-            )
+            name = self.projection.name
+            log.warning("projection_db_unavailable", projection=name, error=type(exc).__name__)
 
     def _write_in_thread(
         self, writer: Engine, decoded: list[tuple[StoredEvent, RecordedEvent | None]]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -72,7 +72,7 @@ class LiveRead(Protocol):
     """A live read of the log through a reader's subject filters, which still tells how far the
     whole log is read: on request, a `Reached` mark follows the events it vouches for."""
 
-    def __aiter__(self) -> AsyncIterator[list[StoredEvent] | Reached]:
+    def __aiter__(self) -> AsyncGenerator[list[StoredEvent] | Reached, None]:
         """Micro-batches of events in log order, and marks among them."""
         ...
 
