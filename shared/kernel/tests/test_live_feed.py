@@ -20,7 +20,7 @@ from fourlinks_kernel.feed import ProjectionFeed, covering_filter, subject_filte
 from fourlinks_kernel.ids import new_id
 from fourlinks_kernel.jetstream import JetStreamEventStore
 from fourlinks_kernel.projection import ProjectionRunner, checkpoints
-from fourlinks_kernel.store import NEW_STREAM
+from fourlinks_kernel.store import NEW_STREAM, Reached
 
 from .sample import NotebookOpened
 
@@ -148,6 +148,41 @@ async def test_a_vouched_position_is_written_once_never_backwards_and_survives_a
     again = ProjectionRunner(SampleTitles(), store=jetstream_store, engine=engine)
     assert await again.prepare() == last  # not a log regression: the mark was the log's end
     again.close()
+
+
+async def test_a_mark_never_comes_before_an_event_it_vouches_for(
+    jetstream_store: JetStreamEventStore,
+) -> None:
+    store = jetstream_store
+    live = store.follow(from_position=1, subjects=[f"{store.prefix}.sample.>"], batch_size=7)
+    items = aiter(live)
+
+    async def write() -> None:  # two writers: the log moves while probes read it
+        await asyncio.gather(*(open_notebooks(store, context, 60) for context in ("sample", "elsewhere")))
+
+    async def probe() -> None:
+        while True:
+            live.probe()
+            await asyncio.sleep(0.003)
+
+    writer, prober = asyncio.create_task(write()), asyncio.create_task(probe())
+    taken: list[int] = []
+    marks: list[tuple[int, int]] = []  # (the mark, how many events came before it)
+    try:
+        while not (writer.done() and marks and marks[-1][0] == await store.last_position()):
+            item = await asyncio.wait_for(anext(items), 10)
+            if isinstance(item, Reached):
+                marks.append((item.position, len(taken)))
+            else:
+                taken += [stored.position for stored in item]
+    finally:
+        prober.cancel()
+        await items.aclose()
+    mine = [s.position async for s in store.read(subjects=f"{store.prefix}.sample.>")]
+    assert taken == mine  # every event it reads, in order, once
+    assert len(marks) > 1
+    for mark, before in marks:
+        assert before >= sum(1 for position in mine if position <= mark), mark
 
 
 async def _at(runner: ProjectionRunner, position: int) -> bool:

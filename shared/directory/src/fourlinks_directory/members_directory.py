@@ -4,6 +4,7 @@ keeps it in its own database."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from sqlalchemy import Boolean, Column, Connection, MetaData, String, Table, select
@@ -83,6 +84,12 @@ class MemberDirectoryProjection:
             "EnterpriseRegistered",
         }
     )
+    # Who is where and whose: the names and phones sealed in these events are not decrypted here.
+    reads_only: ClassVar[Mapping[str, frozenset[str]]] = {
+        "MemberRegistered": frozenset({"member_id", "org_unit"}),
+        "HelperAttached": frozenset({"helper_id", "member_id"}),
+        "EnterpriseRegistered": frozenset({"enterprise_id", "org_unit"}),
+    }
 
     def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
         """Keep the three small tables in step with the members' events."""

@@ -140,9 +140,20 @@ class EventCodec:
         if partial is not None and partial.fits(envelope.schema_version, data):
             event, erased = await self._decode_fields(partial, contract, data)
         else:
-            data, erased = await self._open(contract, data, contract.personal_fields)
-            event = self.registry.load(envelope.event_type, envelope.schema_version, data)
+            event, erased = await self._decode_whole(contract, envelope.schema_version, data)
         return RecordedEvent(envelope, event, stored.position, stored.digest, erased)
+
+    async def _decode_whole(
+        self, contract: type[DomainEvent], schema_version: int, data: dict[str, Any]
+    ) -> tuple[DomainEvent, tuple[str, ...]]:
+        """Every field, opened, upcast and validated (the registry is asked again only for an older
+        schema version: most events are of the current one)."""
+        erased: tuple[str, ...] = ()
+        if contract.personal_fields:
+            data, erased = await self._open(contract, data, contract.personal_fields)
+        if schema_version == contract.schema_version:
+            return contract.model_validate(data, context=FROM_THE_LOG), erased
+        return self.registry.load(contract.event_type, schema_version, data), erased
 
     async def _decode_fields(
         self, partial: _PartialContract, contract: type[DomainEvent], data: dict[str, Any]
