@@ -263,6 +263,7 @@ def work(conn: Connection, settings: Settings, job: Job) -> None:
         rebuilt = asyncio.run(_work(conn, settings, job))
         conn.send(("done", rebuilt.summary()))
     except BaseException as exc:  # whatever stopped it is told to the reader
+        log.error("rebuild_failed", service=job.service, exc_info=True)
         _say(conn, ("failed", f"{type(exc).__name__}: {exc}"))
     finally:
         conn.close()

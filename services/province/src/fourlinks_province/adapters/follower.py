@@ -94,7 +94,10 @@ class Follower:
             stream=self.stream,
             ordered_consumer=True,
             config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start),
-            pending_msgs_limit=20_000,
+            # No count limit: nats-py drops a message past it yet counts it as delivered, so the
+            # ordered consumer never resets and the statement is lost (seen catching up ten
+            # district-years). The bytes limit and the server's flow control bound what waits.
+            pending_msgs_limit=0,
         )
         last = start - 1
         try:
