@@ -42,7 +42,7 @@ async def test_every_phase_of_the_benchmark_runs_at_a_tiny_scale(tmp_path: Path)
             "system (services and nats-server)",
         }
     assert results["replay_raw_ordered_consumer"]["events"] == results["dataset"]["events"]
-    every_service = {"members", "assignments", "feedback", "notifications", "all_services", "side_by_side"}
+    every_service = {"members", "assignments", "feedback", "notifications", "all_services", "one_read"}
     assert set(results["replay_sqlite"]) == every_service
     if postgres:
         assert set(results["replay_postgresql"]) == every_service

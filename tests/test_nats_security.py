@@ -200,6 +200,19 @@ async def test_the_three_services_run_the_loop_under_their_own_users(
 
         assert await eventually(assigned)
 
+        # The members service reads only its own context; the log's end, written by the other
+        # two, is reached through its feed's consumer info, which its user must be allowed to ask.
+        admin = await login(provisioned, "admin")
+        info = json.loads((await admin.request("$JS.API.STREAM.INFO.FOURLINKS_EVENTS", b"", timeout=5)).data)
+        await admin.close()
+        last = int(info["state"]["last_seq"])
+
+        async def members_reached_the_end() -> bool:
+            ready = (await members.get("/health/ready")).json()
+            return all(p["position"] >= last for p in ready["projections"].values())
+
+        assert await eventually(members_reached_the_end)
+
 
 async def test_a_store_written_before_the_server_had_users_keeps_its_events_when_it_gets_them(
     tmp_path: Path,

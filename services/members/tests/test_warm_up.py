@@ -3,6 +3,7 @@ secretary opens compile no SQL (every statement they run is found in SQLAlchemy'
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -52,18 +53,17 @@ async def test_the_first_requests_after_start_compile_no_sql(service_settings: S
     assert set(caching) == {CacheStats.CACHE_HIT}  # ...each compiled at start
 
 
-async def test_a_request_routed_nowhere_is_what_builds_the_routes(service_settings: Settings) -> None:
+async def test_the_path_the_warm_up_asks_is_routed_nowhere(service_settings: Settings) -> None:
     async with running(create_app(service_settings)) as client:
         reply = await client.get(UNROUTED)
-    assert reply.status_code == 404
+    assert reply.status_code == 404  # matched against every router, taken by none
     assert json.loads(reply.text)  # answered as any unknown path is, in JSON
 
 
-def test_readiness_waits_for_the_warm_up_and_only_while_it_runs() -> None:
+async def test_readiness_waits_for_the_warm_up_and_only_while_it_runs() -> None:
     assert warming(None) == []
-
-    class Running:
-        def done(self) -> bool:
-            return False
-
-    assert warming(Running()) == [WARMING]  # type: ignore[arg-type]
+    running_task = asyncio.create_task(asyncio.Event().wait())
+    assert warming(running_task) == [WARMING]
+    running_task.cancel()
+    await asyncio.gather(running_task, return_exceptions=True)
+    assert warming(running_task) == []

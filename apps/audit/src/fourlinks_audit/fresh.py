@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import MetaData, insert, select, text
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fourlinks_kernel.projection import Projection, bookkeeping, checkpoints, failures
@@ -82,7 +82,7 @@ class FreshFile:
         try:
             async with live.connect() as conn:
                 rows = [dict(row) for row in (await conn.execute(query)).mappings()]
-        except OperationalError:  # no checkpoint table in the old file: nothing to keep
+        except DatabaseError:  # no checkpoint table in the old file (or no database): nothing to keep
             rows = []
         finally:
             await live.dispose()

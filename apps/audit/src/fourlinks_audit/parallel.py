@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import resource
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -115,7 +116,8 @@ async def rebuild_all(
     seconds = time.monotonic() - started
     lines.append(
         f"rebuilt {', '.join(services)} from one read of the log to position {target:,} in "
-        f"{seconds:.1f} s ({target / seconds if seconds else 0:,.0f} log events/s)"
+        f"{seconds:.1f} s ({target / seconds if seconds else 0:,.0f} log events/s); the reader "
+        f"{_cpu_seconds():.1f} s of CPU"
     )
     return 0, "\n".join(lines)
 
@@ -195,7 +197,7 @@ async def _hand_out(
             bar.advance(batch[-1].position - handed)
         handed = batch[-1].position
     if bar:
-        bar.advance(max(target - handed, 0))
+        bar.done = max(target - start + 1, 0)  # the last events may be none a worker takes
         bar.finish()
 
 
@@ -237,6 +239,12 @@ def _ended(worker: Worker, word: tuple[str, str]) -> None:
     worker.outcome = text if kind == "done" else f"rebuild of {worker.job.service} failed: {text}"
 
 
+def _cpu_seconds() -> float:
+    """This process's CPU time so far, user and system."""
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
+
+
 def _row(stored: StoredEvent) -> Row:
     return (stored.position, stored.subject, stored.payload, stored.event_type, stored.signature)
 
@@ -261,9 +269,8 @@ def work(conn: Connection, settings: Settings, job: Job) -> None:
     """A worker process: rebuild one service's read models from what the reader hands it."""
     try:
         rebuilt = asyncio.run(_work(conn, settings, job))
-        conn.send(("done", rebuilt.summary()))
+        conn.send(("done", f"{rebuilt.summary()}; {_cpu_seconds():.1f} s of CPU"))
     except BaseException as exc:  # whatever stopped it is told to the reader
-        log.error("rebuild_failed", service=job.service, exc_info=True)
         _say(conn, ("failed", f"{type(exc).__name__}: {exc}"))
     finally:
         conn.close()

@@ -126,23 +126,26 @@ def _replay(results: dict[str, Any]) -> list[str]:
             continue
         if not figures:
             continue
-        ours = figures["all_services"]["log_events_per_second"]
+        once = figures.get("one_read") or figures["all_services"]
+        ours = once["log_events_per_second"]
         lines.append(
-            f"| replay, every read model, into {kind} (events/s) | {ours:,} "
-            f"| raw ordered consumer + JSON {raw:,} | {ours / raw:.3f} |"
+            f"| replay, every read model, into {kind}, one read (`replay rebuild --all`, events/s) "
+            f"| {ours:,} ({once['seconds']} s) | raw ordered consumer + JSON {raw:,} | {ours / raw:.3f} |"
             if raw
-            else f"| replay into {kind} (events/s) | {ours:,} | | |"
+            else f"| replay, every read model, into {kind} (events/s) | {ours:,} | | |"
         )
-        for service in ("members", "assignments", "feedback"):
+        cpu = once.get("cpu_seconds")
+        if cpu:
+            spent = ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items())
+            lines.append(f"| · CPU seconds by process | {spent} | | |")
+        lines.append(
+            f"| · one service after another | {figures['all_services']['log_events_per_second']:,} "
+            f"({figures['all_services']['seconds']} s) | | |"
+        )
+        for service in ("members", "assignments", "feedback", "notifications"):
             lines.append(
                 f"| · {service} alone | {figures[service]['log_events_per_second']:,} "
                 f"({figures[service]['seconds']} s) | | |"
-            )
-        parallel = figures.get("side_by_side")
-        if parallel:
-            lines.append(
-                f"| · all three side by side (`replay rebuild --all`) "
-                f"| {parallel['log_events_per_second']:,} ({parallel['seconds']} s) | | |"
             )
         read = library.get("postgresql" if kind == "postgresql" else "sqlite")
         if read:

@@ -4,11 +4,8 @@ shipped copies for compose and Kubernetes (tests/test_deploy.py holds them equal
 
 from __future__ import annotations
 
-from fourlinks_audit.consumers import DEFINITIONS
 from fourlinks_kernel.provisioning import REVOKED_BUCKET, SESSIONS_BUCKET
 from fourlinks_runtime.federation import uplink_account
-from fourlinks_runtime.policies import durable_name
-from fourlinks_runtime.settings import Settings
 
 USERS = ("admin", "members", "assignments", "feedback", "notifications", "auditor", "console", "system")
 """Every user of the accounts, each with a password FOURLINKS_NATS_<USER>_PASSWORD."""
@@ -20,6 +17,9 @@ READ = [
     f"$JS.API.DIRECT.GET.{STREAM}",
     f"$JS.API.CONSUMER.CREATE.{STREAM}",
     f"$JS.API.CONSUMER.CREATE.{STREAM}.>",
+    # how far the live feed's own consumer is (nothing pending: the log's end is applied), and an
+    # older release's durable consumer of a policy, read once for where the policy's first start begins
+    f"$JS.API.CONSUMER.INFO.{STREAM}.>",
     # an ordered consumer answers the server's flow control: denied, a live feed stalls for good
     f"$JS.FC.{STREAM}.>",
     f"$JS.API.STREAM.INFO.KV_{KEYS}",
@@ -82,13 +82,7 @@ def quoted(items: list[str], indent: str) -> str:
 
 def user_block(service: str) -> str:
     """One service user with its permissions."""
-    # Policies ride the service's feed: an older release's durable consumer is only read once, for
-    # where a policy's first start begins; nothing is fetched or acknowledged on it any more.
-    started = [
-        f"$JS.API.CONSUMER.INFO.{STREAM}.{durable_name(service, p)}"
-        for p in DEFINITIONS[service](Settings()).policies
-    ]
-    allow = [f"{PREFIX}.{context}.>" for context in OWN[service]] + READ + ERASES.get(service, []) + started
+    allow = [f"{PREFIX}.{context}.>" for context in OWN[service]] + READ + ERASES.get(service, [])
     pad = "            "
     return (
         f"      {{\n        user: {service}\n        password: $FOURLINKS_NATS_{service.upper()}_PASSWORD\n"

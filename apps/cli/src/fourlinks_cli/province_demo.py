@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,29 +151,6 @@ def wait_running(up: Running, offset: int, stopping: list[bool]) -> UpState:
     state = read_state(up.var_dir)
     assert state is not None  # written before its banner
     return state
-
-
-def wait_province(up: Running, stopping: list[bool]) -> UpState:
-    """Until the province service of this `up` answers ready; SystemExit if it ended."""
-    deadline = time.monotonic() + START_SECONDS
-    while True:
-        state = read_state(up.var_dir)
-        if state is not None and state.pid == up.process.pid and _answers_ready(state):
-            return state
-        if up.process.poll() is not None or stopping or time.monotonic() > deadline:
-            tail = up.log.read_bytes()[-3000:].decode("utf-8", "replace")
-            raise SystemExit(f"{up.name} did not start ({up.log}):\n{tail}")
-        time.sleep(0.5)
-
-
-def _answers_ready(state: UpState) -> bool:
-    # TODO(#39 part 2): wait for the banner once the province service echoes FOURLINKS_UP_INSTANCE
-    url = f"http://127.0.0.1:{state.services.get('province')}/health/ready"
-    try:
-        with urllib.request.urlopen(url, timeout=2) as reply:
-            return bool(reply.status == 200)
-    except OSError:
-        return False
 
 
 def run_demo(root: Path, *, scale: float = 0.02) -> int:

@@ -5,6 +5,7 @@ stream, no key: it has none), health and metrics."""
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
 
 import structlog
@@ -21,6 +22,7 @@ from fourlinks_runtime.errors import document_errors
 from fourlinks_runtime.logs import configure_logging
 from fourlinks_runtime.metrics import UNKNOWN
 from fourlinks_runtime.settings import Settings
+from fourlinks_runtime.upstate import INSTANCE_ENV
 
 log = structlog.get_logger(__name__)
 DESCRIPTION = (
@@ -83,6 +85,7 @@ def _operations() -> APIRouter:
             status="not ready" if missing else "ready",
             missing=missing,
             nats_connected=runtime.nc.is_connected,
+            instance=os.environ.get(INSTANCE_ENV) or None,  # the `fourlinks up` run that started it
             projections={
                 status.name: {
                     "position": status.position,

@@ -4,19 +4,21 @@ Measured on the benchmark's data set, the first request to a fresh process took 
 the next took milliseconds: FastAPI builds a router's routes (their dependencies, validators and
 response serializers) the first time a request is matched against that router, and SQLAlchemy
 compiles each statement, and the pool opens its connections, on first use. Both happen here,
-before the process takes traffic: one request routed nowhere (so it is matched against every
-router), then the service's own hot queries once on its read models.
+before the process takes traffic: one request routed nowhere at start (so it is matched against
+every router), then, once the read models have caught up (a sample of them is needed), the
+service's own hot queries once; readiness says "warming up" until they are done.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
+from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.types import ASGIApp, Message, Scope
+from starlette.types import Message, Scope
 
 from fourlinks_kernel.errors import NotFound
 
@@ -33,7 +35,7 @@ WARMING = "warming up: the hot queries run once before the first request"
 """What readiness says while the queries warm up (the read models have caught up)."""
 
 
-async def warm_up(app: ASGIApp, runtime: ServiceRuntime) -> asyncio.Task[None]:
+async def warm_up(app: FastAPI, runtime: ServiceRuntime) -> asyncio.Task[None]:
     """Build every route now (start-up waits for it), and run the service's hot queries once the
     read models have caught up (a sample of them is needed): readiness waits for the returned task."""
     await build_routes(app)
@@ -57,13 +59,14 @@ async def warm_queries(runtime: ServiceRuntime) -> None:
     log.info("warmed_up", milliseconds=round((time.perf_counter() - started) * 1000, 1))
 
 
-def warming(task: asyncio.Task[None] | None) -> list[str]:
+def warming(task: asyncio.Task[Any] | None) -> list[str]:
     """What readiness still misses while the warm-up runs."""
     return [WARMING] if task is not None and not task.done() else []
 
 
-async def build_routes(app: ASGIApp) -> None:
-    """One request, in process, to a path no route takes: FastAPI builds every router's routes
+async def build_routes(app: FastAPI) -> None:
+    """One request, in process, to a path no route takes, handed to the router itself (no
+    middleware: it is neither timed nor logged as a request): FastAPI builds every router's routes
     as it matches the request against them, and answers 404."""
     scope: Scope = {
         "type": "http",
@@ -92,4 +95,4 @@ async def build_routes(app: ASGIApp) -> None:
     async def send(_: Message) -> None:
         return None
 
-    await app(scope, receive, send)
+    await app.router(scope, receive, send)
