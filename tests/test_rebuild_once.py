@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 from conftest import ADMIN, District, a_problem_assigned, decided, renames, work_and_close
 
 from fourlinks_audit import digest, parallel, replay
@@ -27,8 +28,9 @@ SERVICES = list(READ_MODELS)
 RENAMES = 150  # many more events than keys, so a worker that read the log would show it
 
 
+@pytest.mark.parametrize("workers", [False, True], ids=["one_process", "workers"])
 async def test_rebuilding_every_service_at_once_reads_the_log_once_and_equals_each_rebuilt_alone(
-    district: District, nats_server: NatsEndpoint, tmp_path: Any
+    district: District, nats_server: NatsEndpoint, tmp_path: Any, workers: bool
 ) -> None:
     d = district
     member, _, _, task_id = await a_problem_assigned(d)
@@ -47,17 +49,19 @@ async def test_rebuilding_every_service_at_once_reads_the_log_once_and_equals_ea
             )
         seen = await connection_ids(nats_server)
         code, summary = await parallel.rebuild_all(
-            d.settings, SERVICES, database_url=together, resume=False, progress=False
+            d.settings, SERVICES, database_url=together, resume=False, progress=False, workers=workers
         )
         assert code == 0, summary
         delivered = await messages_delivered(nats_server, after=seen)
         for service in SERVICES:
             assert await tables(together, service) == await tables(alone, service), service
-    # The reader got every event once (and a few API answers); each worker only the key table and
-    # API answers: far fewer messages than the log holds.
+    # The reader got every event once (and a few API answers and keys); each worker only the key
+    # table and API answers: far fewer messages than the log holds.
     assert events <= delivered[parallel.READER] < events + 50, delivered
-    for service in SERVICES:
-        assert delivered[f"{parallel.READER}-{service}"] < events / 2, (service, delivered)
+    helpers = {f"{parallel.READER}-{service}" for service in SERVICES} if workers else set()
+    assert set(delivered) == {parallel.READER, *helpers}
+    for helper in helpers:
+        assert delivered[helper] < events / 2, (helper, delivered)
     assert "from one read of the log" in summary
 
 

@@ -109,10 +109,16 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument(
         "--all",
         action="store_true",
-        help="every service, from one read of the log (each service's read models in a worker process)",
+        help="every service, from one read of the log (each event decoded once, in one process)",
     )
     again.add_argument(
         "--database-url", default=None, help="with --all, {service} in it names each service's database"
+    )
+    again.add_argument(
+        "--workers",
+        action="store_true",
+        help="with --all, each service's read models in a worker process of its own, fed from the one "
+        "read (sooner where cores are spare; more CPU in all)",
     )
     again.add_argument("--resume", action="store_true", help="continue an interrupted rebuild")
     again.add_argument(
@@ -521,6 +527,7 @@ async def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
             database_url=args.database_url,
             resume=args.resume,
             in_place=args.in_place,
+            workers=args.workers,
         )
         print(summary)
         return code

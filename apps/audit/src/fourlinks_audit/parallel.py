@@ -1,14 +1,17 @@
-"""Every service's rebuild from one read of the log: this process reads the log once and hands each
-service's worker process the stored events its read models handle, as they come.
+"""Every service's rebuild from one read of the log, in one of two ways:
 
-Why worker processes and not one process feeding every read model: a rebuild is CPU-bound Python
-(decoding, then the projections' SQL), and one process keeps one core busy whatever its threads do.
-Measured on the quick bench data set (50,520 events, 2 shared cores): one process for all four
-services spent 14.7-17.9 s of CPU, reading and decoding once; the projections alone take 8.4 s of
-it (members 3.4, assignments 2.0, feedback 2.0, notifications 1.0). Split over one worker per
-service the work runs on every core; each worker decodes only the events its read models handle
-(1.8 decodes per event instead of one: cheaper than shipping decoded events, which would pickle
-every pydantic model), and the raw bytes cost one pickling per worker."""
+- one process (the default): one feed over every service's projections, each service's read
+  models in its own database, each event decoded once;
+- `workers`: this process reads the log and hands each service's worker process the stored events
+  its read models handle; each worker decodes and applies them, so the work spreads over cores.
+
+Why one process is the default: measured on the quick bench data set (50,520 events) on this
+project's 2 shared cores, busy with other work, one process spent 13.9 s of CPU and took 15.7 s;
+the workers together spent 21.5-26.1 s (members 6.3-7.6, assignments 4.3-5.7, feedback 4.1-5.0,
+notifications 2.6-3.1, the reader 4.2-4.9: every worker decodes the events it handles, 1.8
+decodes per event instead of one, reads the key table and runs a feed of its own) and took
+22-48 s. Where cores are spare, the workers finish sooner; where they are not, the CPU spent
+decides. The old way (a process per service, each reading the whole log) spent 51-54 s of CPU."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import asyncio
 import multiprocessing
 import resource
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
@@ -24,13 +27,16 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fourlinks_audit import replay
+from fourlinks_audit.fresh import FreshPlace
 from fourlinks_audit.services import projections_of
 from fourlinks_contracts import full_registry
 from fourlinks_kernel.envelope import StoredEvent
 from fourlinks_kernel.feed import covering_filter
 from fourlinks_kernel.jetstream import JetStreamEventStore
+from fourlinks_kernel.projection import Projection
 from fourlinks_runtime.eventstore import open_event_store
 from fourlinks_runtime.natsconn import COMMAND_CONNECT_SECONDS, connect
 from fourlinks_runtime.progress import Progress
@@ -92,24 +98,30 @@ async def rebuild_all(
     resume: bool,
     in_place: bool = False,
     progress: bool = True,
+    workers: bool = False,
 ) -> tuple[int, str]:
-    """Rebuild every service's read models from one read of the log, each service's in its own
-    worker process and database, each swapped in whole as a service's own rebuild is. Returns the
-    exit code (0: every rebuild succeeded) and a summary, a line per service and one for all."""
+    """Rebuild every service's read models from one read of the log, each in its own database
+    (and, with `workers`, its own process), each swapped in whole as a service's own rebuild is.
+    Returns the exit code (0: every rebuild succeeded) and a summary, a line per service and one
+    for all."""
+    if not workers:
+        return await _rebuild_in_one(
+            settings, services, database_url=database_url, resume=resume, in_place=in_place, progress=progress
+        )
     started = time.monotonic()
     nc = await connect(settings, name=READER, within=COMMAND_CONNECT_SECONDS)
     try:
         store = open_event_store(nc, settings, full_registry())[0]
         target = await store.last_position()
-        workers = [_spawn(settings, _job(s, database_url, resume, in_place, target)) for s in services]
+        spawned = [_spawn(settings, _job(s, database_url, resume, in_place, target)) for s in services]
         try:
-            await _read_once(store, workers, target, progress=progress)
+            await _read_once(store, spawned, target, progress=progress)
         finally:
-            await _finish(workers)
+            await _finish(spawned)
     finally:
         await nc.close()
-    lines = [worker.outcome for worker in workers]
-    failed = [w.job.service for w in workers if w.failed]
+    lines = [worker.outcome for worker in spawned]
+    failed = [w.job.service for w in spawned if w.failed]
     if failed:
         lines.append(f"rebuild failed for {', '.join(failed)} (see the lines above); the others finished")
         return 1, "\n".join(lines)
@@ -120,6 +132,75 @@ async def rebuild_all(
         f"{_cpu_seconds():.1f} s of CPU"
     )
     return 0, "\n".join(lines)
+
+
+async def _rebuild_in_one(
+    settings: Settings,
+    services: Sequence[str],
+    *,
+    database_url: str | None,
+    resume: bool,
+    in_place: bool,
+    progress: bool,
+) -> tuple[int, str]:
+    nc = await connect(settings, name=READER, within=COMMAND_CONNECT_SECONDS)
+    places = [await _Place.open(settings, _job(s, database_url, resume, in_place, 0)) for s in services]
+    try:
+        store = replay.ordered_reads(open_event_store(nc, settings, full_registry())[0])
+        result = await replay.rebuild_read_models(
+            [replay.ReadModels(p.job.service, p.factories, p.engine) for p in places],
+            store=store,
+            resume=resume,
+            progress=progress,
+            label="every service",
+        )
+        lines = [await place.finish(result) for place in places]
+    finally:
+        for place in places:
+            await place.engine.dispose()
+        await nc.close()
+    failed = sorted(result.halted)
+    if failed:
+        lines.append(f"rebuild failed for {', '.join(failed)} (see the lines above); the others finished")
+        return 1, "\n".join(lines)
+    lines.append(
+        f"rebuilt {', '.join(services)} from one read of the log to position {result.position:,} in "
+        f"{result.seconds:.1f} s ({result.rate:,.0f} log events/s); {_cpu_seconds():.1f} s of CPU"
+    )
+    return 0, "\n".join(lines)
+
+
+@dataclass
+class _Place:
+    """Where one service's read models are rebuilt in the one-process way, and how they go live."""
+
+    job: Job
+    factories: Sequence[Callable[[], Projection]]
+    engine: AsyncEngine
+    fresh: FreshPlace | None
+
+    @classmethod
+    async def open(cls, settings: Settings, job: Job) -> _Place:
+        """The fresh place (an earlier one discarded unless resumed), or the read model itself."""
+        fresh = None if job.in_place else replay.fresh_place_of(settings, job.service, job.database_url)
+        if fresh is not None and not (job.resume and await fresh.exists()):
+            await fresh.discard()
+        engine = (
+            await fresh.engine()
+            if fresh
+            else await replay.read_model_engine(settings, job.service, job.database_url)
+        )
+        return cls(job, projections_of(job.service), engine, fresh)
+
+    async def finish(self, result: replay.RebuildResult) -> str:
+        """Swap the rebuilt read models in whole unless they halted; one line saying which."""
+        service = self.job.service
+        if service in result.halted:
+            return f"rebuild of {service} failed: {result.halted[service]}"
+        if self.fresh is not None:
+            await self.fresh.finish(self.engine, [factory() for factory in self.factories])
+        where = self.fresh.where if self.fresh else None
+        return replay.ServiceRebuilt(service, result, len(self.factories), where).summary()
 
 
 def _job(service: str, url: str | None, resume: bool, in_place: bool, target: int) -> Job:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from nats.aio.msg import Msg
@@ -18,7 +18,12 @@ from fourlinks_kernel.envelope import StoredEvent
 from fourlinks_kernel.errors import EventStoreUnavailable
 from fourlinks_kernel.feed import ProjectionFeed
 from fourlinks_kernel.jetstream import JetStreamEventStore
-from fourlinks_kernel.projection import Projection, ProjectionRunner, ensure_bookkeeping
+from fourlinks_kernel.projection import (
+    Projection,
+    ProjectionHalted,
+    ProjectionRunner,
+    ensure_bookkeeping,
+)
 from fourlinks_kernel.store import EventStore
 from fourlinks_runtime.engines import create_engine_with_schema
 from fourlinks_runtime.progress import Progress
@@ -35,6 +40,7 @@ class RebuildResult:
     position: int
     events: int  # log events read (once, whatever the number of read models)
     seconds: float
+    halted: dict[str, str] = field(default_factory=dict)  # service: why its read models halted
 
     @property
     def rate(self) -> float:
@@ -63,7 +69,7 @@ async def rebuild(
     label: str = "read models",
 ) -> RebuildResult:
     """Drop and rebuild every read model of a service (or continue an interrupted rebuild)."""
-    return await rebuild_read_models(
+    result = await rebuild_read_models(
         [ReadModels(label, projections, engine)],
         store=store,
         until_position=until_position,
@@ -72,6 +78,9 @@ async def rebuild(
         batch_size=batch_size,
         label=label,
     )
+    if result.halted:
+        raise ProjectionHalted("; ".join(result.halted.values()))
+    return result
 
 
 async def rebuild_read_models(
@@ -85,17 +94,23 @@ async def rebuild_read_models(
     label: str = "read models",
 ) -> RebuildResult:
     """Drop and rebuild the read models of one or more services, each in its own database, from
-    one read of the log (or continue an interrupted rebuild)."""
+    one read of the log (or continue an interrupted rebuild). A service whose read models halt is
+    named in the result's `halted`; the others are rebuilt all the same."""
     for target in targets:
         await ensure_bookkeeping(target.engine)
     if store.codec.cipher is not None:
         await store.codec.cipher.preload()  # one pass over the key table, not one read per person
     last = until_position if until_position is not None else await store.last_position()
-    runners = [
-        ProjectionRunner(factory(), store=store, engine=target.engine, batch_size=batch_size)
+    owned = [
+        (
+            target.service,
+            ProjectionRunner(factory(), store=store, engine=target.engine, batch_size=batch_size),
+        )
         for target in targets
         for factory in target.projections
     ]
+    runners = [runner for _, runner in owned]
+    owners = {runner.projection.name: service for service, runner in owned}
     started = asyncio.get_running_loop().time()
     for runner in runners:
         if not resume:
@@ -104,8 +119,11 @@ async def rebuild_read_models(
     start = min(runner.status.position for runner in runners)
     bar = Progress(label, max(last - start, 0)) if progress else None
     watcher = asyncio.create_task(_watch(runners, bar, start)) if bar else None
+    feed = ProjectionFeed(runners)
     try:
-        await ProjectionFeed(runners).catch_up(until_position=last)  # one read of the log for all
+        await feed.catch_up(until_position=last)  # one read of the log for all
+    except ProjectionHalted:
+        pass  # the halted projections are named below; the others reached the end
     finally:
         for runner in runners:
             runner.close()
@@ -115,7 +133,8 @@ async def rebuild_read_models(
     if bar:
         bar.done = read
         bar.finish()
-    return RebuildResult(last, read, asyncio.get_running_loop().time() - started)
+    halted = {service: feed.halted[name] for name, service in owners.items() if name in feed.halted}
+    return RebuildResult(last, read, asyncio.get_running_loop().time() - started, halted)
 
 
 async def _watch(runners: Sequence[ProjectionRunner], bar: Progress, start: int) -> None:
