@@ -44,6 +44,7 @@ async def test_every_phase_of_the_benchmark_runs_at_a_tiny_scale(tmp_path: Path)
     assert results["replay_raw_ordered_consumer"]["events"] == results["dataset"]["events"]
     every_service = {"members", "assignments", "feedback", "notifications", "all_services", "one_read"}
     assert set(results["replay_sqlite"]) == every_service
+    assert results["replay_sqlite"]["one_read"]["cpu_seconds"]["reader"] > 0
     if postgres:
         assert set(results["replay_postgresql"]) == every_service
         assert results["command_path"]["c32"]["eventsourcing_postgresql"]["per_second"] > 0

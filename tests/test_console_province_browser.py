@@ -127,6 +127,41 @@ def test_the_overview_reads_in_words_passes_axe_and_fits_a_phone(
     assert not watch.elsewhere, watch.elsewhere
 
 
+LAYOUT = """() => {
+  const lines = th => {
+    const style = getComputedStyle(th);
+    const text = th.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+    return Math.round(text / parseFloat(style.lineHeight));
+  };
+  const scrolled = [...document.querySelectorAll('.scroll > table')].map(t => ({
+    more: t.scrollWidth > t.clientWidth,
+    hint: document.getElementById(t.getAttribute('aria-describedby')).getBoundingClientRect().height > 0,
+  }));
+  return {
+    header: document.querySelector('header.top').getBoundingClientRect().height,
+    broken: [...document.querySelectorAll('.by-district thead th')].filter(th => lines(th) > 1).map(th => th.textContent),
+    scrolled,
+  };
+}"""
+HEADER_MOST = 100
+"""The console's header on a 360×640 phone, in CSS pixels: about a sixth of the screen at most."""
+
+
+@pytest.mark.parametrize("reader", list(READERS))
+def test_on_a_phone_headers_stay_on_one_line_a_wide_table_says_it_scrolls_and_the_header_is_short(
+    reader: str, console: str, browser: Browser
+) -> None:
+    page, _ = _signed_in(browser, console, READERS[reader])
+    page.set_viewport_size(SMALL_PHONE)
+    page.goto(f"{console}/province")
+    layout = page.evaluate(LAYOUT)
+    page.context.close()
+    assert not layout["broken"], layout["broken"]  # 任/务/数 down a narrow column
+    assert any(t["more"] for t in layout["scrolled"]), layout  # the KPIs' table is wider than a phone
+    assert all(t["hint"] for t in layout["scrolled"] if t["more"]), layout
+    assert layout["header"] <= HEADER_MOST, layout["header"]
+
+
 def test_the_harness_sees_a_path_in_a_page() -> None:
     """The checks above can fail: a district's code or a unit path on a page is found."""
     assert DISTRICT_CODE.findall("余杭区 330110")

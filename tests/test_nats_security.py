@@ -200,8 +200,8 @@ async def test_the_three_services_run_the_loop_under_their_own_users(
 
         assert await eventually(assigned)
 
-        # The members service reads only its own context; the log's end, written by the other
-        # two, is reached through its feed's consumer info, which its user must be allowed to ask.
+        # The members service reads only its own context; the log's end, written by the other two,
+        # is reached through what its user may ask the stream (the province demo found it stalled).
         admin = await login(provisioned, "admin")
         info = json.loads((await admin.request("$JS.API.STREAM.INFO.FOURLINKS_EVENTS", b"", timeout=5)).data)
         await admin.close()

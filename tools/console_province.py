@@ -2,18 +2,20 @@
 apps/console/tests and in a browser): three districts — two of Hangzhou, one of Ningbo — one heard
 a moment ago with its checkpoint verified, one silent for two days behind a broken link with a
 checkpoint that does not verify, one never heard from; each reader answered only the districts of
-their own code, as the province service answers them."""
+their own code, as the province service answers them: a trend of the months asked, ending this
+month; coverage stated this month only (none for the months before)."""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import jwt
 
+from fourlinks_console.figures import months_back
 from fourlinks_console.i18n import Language
 from fourlinks_contracts.figures import COUNTS, RATES, rates_of
 
@@ -113,12 +115,25 @@ def coverage_row(code: str, name: str, seed: int) -> dict[str, Any]:
     }
 
 
+def trend_months(count: int) -> list[str]:
+    """The months the province's trend answers: `count` of them, this one the last."""
+    return months_back(date.fromisoformat(f"{MONTH}-01"), count)
+
+
+def trend_point(month: str, metric: str, scope: str) -> dict[str, Any]:
+    """A month of the trend: its rate the month's number over 20, its sample the month's number."""
+    number = int(month[5:])
+    return {"month": month, "metric": metric, "value": number / 20, "sample": number, "group": scope}
+
+
 class FakeProvince:
     """The province service as the console calls it: each reader the districts whose code starts
     with their city's first 4 (province's first 2) digits; every call kept, with whose token."""
 
     def __init__(self) -> None:
         self.asked: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+        self.ranked = True
+        """False: no district or street has the minimum sample, every ranking is empty."""
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.host != "province.test":
@@ -143,19 +158,10 @@ class FakeProvince:
         if path == "/kpis":
             return kpis if params["by"] == "district" else [figures_row(scope, scope, None, 7)]
         if path == "/kpis/ranking":
-            ranked = kpis if params["by"] == "district" else streets
-            return {"metric": params["metric"], "minimum_sample": 10, "ranking": ranked[:2], "total": 2}
+            ranked = (kpis if params["by"] == "district" else streets)[:2] if self.ranked else []
+            return {"metric": params["metric"], "minimum_sample": 10, "ranking": ranked, "total": len(ranked)}
         if path == "/kpis/trend":
-            return [
-                {
-                    "month": f"2026-{m:02d}",
-                    "metric": params["metric"],
-                    "value": m / 20,
-                    "sample": m,
-                    "group": scope,
-                }
-                for m in range(1, 13)
-            ]
+            return [trend_point(m, params["metric"], scope) for m in trend_months(int(params["months"]))]
         if path == "/kpis/categories":
             if params["by"] == "province":
                 return [{"group": scope, "name": scope, "district": None, "category": "repairs", "count": 7}]
@@ -170,5 +176,7 @@ class FakeProvince:
                 for d in seen
             ]
         if path == "/coverage":
+            if params.get("month", MONTH) < MONTH:
+                return []
             return [coverage_row(d["code"], d["name"], i) for i, d in enumerate(seen)]
         return {"detail": "not faked"}

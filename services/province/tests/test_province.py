@@ -336,3 +336,50 @@ async def test_the_read_model_is_rebuilt_from_the_stream_alone(province: Provinc
         again = Province(p.nc, fresh, client, p.tag, p.keys, p.latest)
         await again.caught_up()
         assert await again.get("/kpis", reader, by="street", month=MONTH) == before
+
+
+async def test_restated_categories_replace_the_earlier_ones_a_category_dropped_included(
+    province: Province,
+) -> None:
+    p = province
+    await p.figures(YUHANG, "yuhang/s01/c001", "categories", repairs=3, safety=2)
+    await p.figures(XIHU, "xihu/s01/c001", "categories", repairs=1)
+    await p.caught_up()
+    await p.figures(YUHANG, "yuhang/s01/c001", "categories", repairs=4)  # no safety task any more
+    await p.caught_up()
+    hangzhou = p.reader("city", "330100")
+    whole = await p.get("/kpis/categories", hangzhou, month=MONTH)
+    assert [(row["group"], row["category"], row["count"]) for row in whole] == [("330000", "repairs", 5)]
+    by_district = await p.get("/kpis/categories", hangzhou, month=MONTH, by="district")
+    assert [(row["group"], row["count"]) for row in by_district] == [(YUHANG, 4), (XIHU, 1)]
+
+
+async def _coverage(p: Province, unit: str, month: str, households: int, covered: int) -> None:
+    street = unit.rsplit("/", 1)[0]
+    counts = dict.fromkeys(COUNTS["coverage"], 0) | {"households": households, "households_covered": covered}
+    statement = Figures(
+        kind="coverage", district=YUHANG, unit=unit, unit_name="c", street=street, street_name=street,
+        month=month, position=100 + len(p.latest), published_at="2026-07-20T02:00:00+00:00", counts=counts,
+    )  # fmt: skip
+    await p.send(YUHANG, statement, subject=statement.subject)
+
+
+async def test_coverage_counts_each_community_as_its_latest_statement_up_to_the_month_asked(
+    province: Province,
+) -> None:
+    p = province
+    await _coverage(p, "yuhang/s01/c001", "2026-06", households=10, covered=5)
+    await _coverage(p, "yuhang/s01/c001", "2026-07", households=10, covered=8)
+    await _coverage(p, "yuhang/s02/c002", "2026-06", households=20, covered=20)  # nothing new in July
+    await p.caught_up()
+    reader = p.reader("province", "330000")
+    (july,) = await p.get("/coverage", reader, by="district", month="2026-07")
+    assert (july["group"], july["households"], july["households_covered"]) == (YUHANG, 30, 28)
+    assert july["coverage_rate"] == rate_of("coverage_rate", july) == round(28 / 30, 4)
+    (june,) = await p.get("/coverage", reader, by="district", month="2026-06")
+    assert (june["households"], june["households_covered"]) == (30, 25)
+    assert await p.get("/coverage", reader, by="district", month="2026-05") == []
+    streets = {
+        row["group"]: row["households_covered"] for row in await p.get("/coverage", reader, by="street")
+    }
+    assert streets == {f"{YUHANG}:yuhang/s01": 8, f"{YUHANG}:yuhang/s02": 20}

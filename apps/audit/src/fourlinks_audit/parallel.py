@@ -6,12 +6,12 @@
   its read models handle; each worker decodes and applies them, so the work spreads over cores.
 
 Why one process is the default: measured on the quick bench data set (50,520 events) on this
-project's 2 shared cores, busy with other work, one process spent 13.9 s of CPU and took 15.7 s;
-the workers together spent 21.5-26.1 s (members 6.3-7.6, assignments 4.3-5.7, feedback 4.1-5.0,
-notifications 2.6-3.1, the reader 4.2-4.9: every worker decodes the events it handles, 1.8
-decodes per event instead of one, reads the key table and runs a feed of its own) and took
-22-48 s. Where cores are spare, the workers finish sooner; where they are not, the CPU spent
-decides. The old way (a process per service, each reading the whole log) spent 51-54 s of CPU."""
+project's 2 shared cores, busy with other work (load 3.5-5), same run: one process took 21.1-21.5 s
+and 17.5-18.1 s of CPU; the workers took 17.7-34.3 s and 23.2-23.4 s of CPU in all (members 6.7-6.9,
+assignments 4.7-4.9, feedback 4.4-4.6, notifications 2.7-2.9, the reader 4.3-4.5): every worker
+decodes the events it handles (1.8 decodes per event instead of one), reads the key table and runs
+a feed of its own. They win only while a core is idle; the CPU spent decides on a busy machine. The
+old way, a process per service each reading the whole log, took 61.6 s and 58.7 s of CPU."""
 
 from __future__ import annotations
 

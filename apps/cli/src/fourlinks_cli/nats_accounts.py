@@ -17,8 +17,8 @@ READ = [
     f"$JS.API.DIRECT.GET.{STREAM}",
     f"$JS.API.CONSUMER.CREATE.{STREAM}",
     f"$JS.API.CONSUMER.CREATE.{STREAM}.>",
-    # how far the live feed's own consumer is (nothing pending: the log's end is applied), and an
-    # older release's durable consumer of a policy, read once for where the policy's first start begins
+    # a consumer's state: an older release's durable consumer of a policy, read once for where the
+    # policy's first start begins, and the live feed's own when something goes wrong
     f"$JS.API.CONSUMER.INFO.{STREAM}.>",
     # an ordered consumer answers the server's flow control: denied, a live feed stalls for good
     f"$JS.FC.{STREAM}.>",

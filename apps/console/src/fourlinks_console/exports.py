@@ -51,7 +51,9 @@ class Column:
 class Table:
     """What a file holds: what it is (任务清单) and its ASCII name (tasks), the unit's name, the
     moment it was taken, the time zone its moments are shown in, its columns and rows; `period`
-    is the month a monthly sheet is about (its name says that instead of the day)."""
+    is the month a monthly sheet is about (its name says that instead of the day); `heading`, a
+    line an Excel sheet shows above its header (what it holds and when, for whoever opens the file
+    without its name)."""
 
     title: str
     slug: str
@@ -61,6 +63,7 @@ class Table:
     columns: Sequence[Column]
     rows: Sequence[Mapping[str, Any]]
     period: str | None = None
+    heading: str | None = None
 
     @property
     def stamp(self) -> str:
@@ -139,10 +142,14 @@ def xlsx_file(table: Table) -> Response:
     assert sheet is not None  # a new workbook has one sheet
     sheet.title = NOT_IN_NAMES.sub(" ", table.title)[:31] or table.slug
     cells = table.cells()
-    _write(sheet, table.columns, cells)
-    sheet.freeze_panes = "A2"
+    top = 1
+    if table.heading:
+        _put(sheet, 1, 1, table.heading, "text").font = Font(bold=True, size=14)
+        top = 2  # the heading spills over the empty cells to its right; the filter starts below it
+    _write(sheet, table.columns, cells, top=top)
+    sheet.freeze_panes = f"A{top + 1}"
     last = get_column_letter(max(len(table.columns), 1))
-    sheet.auto_filter.ref = f"A1:{last}{len(cells) + 1}"
+    sheet.auto_filter.ref = f"A{top}:{last}{len(cells) + top}"
     _fit(sheet, table.columns, cells)
     taken = table.taken_at.astimezone(table.zone).strftime(SHOWN_AS["moment"])
     printed = sheet.oddHeader
@@ -155,12 +162,12 @@ def xlsx_file(table: Table) -> Response:
     return _download(out.getvalue(), table, "xlsx", XLSX)
 
 
-def _write(sheet: Worksheet, columns: Sequence[Column], cells: list[list[Any]]) -> None:
-    """The header row (bold), then the rows; text never becomes a formula."""
+def _write(sheet: Worksheet, columns: Sequence[Column], cells: list[list[Any]], *, top: int = 1) -> None:
+    """The header row (bold) at row `top`, then the rows; text never becomes a formula."""
     bold = Font(bold=True)
     for number, column in enumerate(columns, start=1):
-        _put(sheet, 1, number, column.header, "text").font = bold
-    for row_number, row in enumerate(cells, start=2):
+        _put(sheet, top, number, column.header, "text").font = bold
+    for row_number, row in enumerate(cells, start=top + 1):
         for number, (value, column) in enumerate(zip(row, columns, strict=True), start=1):
             cell = _put(sheet, row_number, number, value, column.kind)
             if isinstance(value, str) and ("\n" in value or shown_width(value) > WIDEST):

@@ -81,6 +81,7 @@ async def stop(runtime: ProvinceRuntime) -> None:
         task.cancel()
     if runtime.tasks:
         await asyncio.wait(runtime.tasks, timeout=SHUTDOWN_SECONDS)
+    runtime.follower.close()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(runtime.nc.close(), SHUTDOWN_SECONDS)
     with contextlib.suppress(Exception):

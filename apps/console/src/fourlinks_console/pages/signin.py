@@ -20,6 +20,7 @@ with warnings.catch_warnings():
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import Response
 
+from fourlinks_console.i18n import Language
 from fourlinks_console.names import N_
 from fourlinks_console.people import CheckedForm, Person, sign_in, sign_out
 from fourlinks_console.refusals import LIST_SEPARATOR
@@ -35,8 +36,26 @@ SIGNIN_LIMIT = RateLimit("signing in", per_client=20, overall=600)
 """Sign-in attempts per client address a minute (and for the whole console process)."""
 router = APIRouter()
 LOCAL_HOURS = 8.0
-PROVINCE_READER = N_("Province reader")
-CITY_READER = N_("City reader (%(districts)s)")
+READER = N_("%(place)s reader")
+"""A local reader above the districts, named after their place (浙江省查看人员): the header adds
+their level, so the name never says it again."""
+WHOLE_PLACE = {"province": N_("Province-wide"), "city": N_("City-wide")}
+"""A place the tables below do not name."""
+PROVINCES = {"33": "浙江省"}
+CITIES = {
+    "3301": "杭州市",
+    "3302": "宁波市",
+    "3303": "温州市",
+    "3304": "嘉兴市",
+    "3305": "湖州市",
+    "3306": "绍兴市",
+    "3307": "金华市",
+    "3308": "衢州市",
+    "3309": "舟山市",
+    "3310": "台州市",
+    "3311": "丽水市",
+}
+"""Zhejiang's cities by the first four digits of their code (GB/T 2260), for the local readers."""
 MEMBERS_LISTED = 12
 
 
@@ -49,6 +68,8 @@ class Choice:
     role: str
     scope: str
     subject: str
+    detail: str = ""
+    """What the page shows after the label (a unit's path; a city's districts)."""
 
 
 @router.get("/signin", name="signin")
@@ -63,6 +84,7 @@ async def signin_page(request: Request, next: str = "/") -> Response:
             "oidc": settings.oidc_enabled,
             "next": local_path(next),
             "local": settings.local_signin,
+            "above": settings.serves_province,
         },
     )
 
@@ -183,15 +205,16 @@ async def _local_choices(request: Request) -> list[Choice]:
             "secretary",
             u["path"],
             f"secretary-{u['path'].replace('/', '-')}",
+            u["path"],
         )
         for u in units
         if u["level"] in {"district", "street", "community"}
     ]
     top = next((u["name"] for u in units if u["path"] == district), district)
     for role in ("inspector", "auditor", "administrator"):
-        choices.append(Choice(f"{role}:{district}", top, role, district, f"{role}-{district}"))
+        choices.append(Choice(f"{role}:{district}", top, role, district, f"{role}-{district}", district))
     choices += [
-        Choice(f"member:{m['member_id']}", m["name"], "member", m["org_unit"], m["member_id"])
+        Choice(f"member:{m['member_id']}", m["name"], "member", m["org_unit"], m["member_id"], m["org_unit"])
         for m in members["items"]
     ]
     return choices
@@ -199,7 +222,7 @@ async def _local_choices(request: Request) -> list[Choice]:
 
 async def _readers_above(request: Request, settings: ConsoleSettings, runtime: Settings) -> list[Choice]:
     """A province's console: a reader of the whole province, and one of each city among the
-    districts the province service follows (named after its districts)."""
+    districts the province service follows (named after the city, its districts listed after)."""
     province = settings.province_code
     lister = issue_token(
         runtime,
@@ -214,9 +237,16 @@ async def _readers_above(request: Request, settings: ConsoleSettings, runtime: S
     cities: dict[str, list[str]] = {}
     for district in districts:
         cities.setdefault(city_of(str(district["code"])), []).append(str(district["name"]))
-    whole = language.gettext(PROVINCE_READER)
+    whole = reader_name(language, "province", province)
     choices = [Choice(f"province:{province}", whole, "province", province, f"province-{province}")]
     for city, names in sorted(cities.items()):
-        label = language.gettext(CITY_READER) % {"districts": language.gettext(LIST_SEPARATOR).join(names)}
-        choices.append(Choice(f"city:{city}", label, "city", city, f"city-{city}"))
+        listed = language.gettext(LIST_SEPARATOR).join(names)
+        label = reader_name(language, "city", city)
+        choices.append(Choice(f"city:{city}", label, "city", city, f"city-{city}", listed))
     return choices
+
+
+def reader_name(language: Language, level: str, code: str) -> str:
+    """A local reader's name: their province's or city's name where known (杭州市查看人员)."""
+    known = PROVINCES.get(code[:2]) if level == "province" else CITIES.get(code[:4])
+    return language.gettext(READER) % {"place": known or language.gettext(WHOLE_PLACE[level])}

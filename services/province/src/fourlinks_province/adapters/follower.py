@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 import structlog
 from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
-from sqlalchemy import Connection, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fourlinks_kernel.projection import ProjectionStatus, checkpoints, ensure_bookkeeping
+from fourlinks_kernel.rows import batched_writes, sync_writer, write_turn
 from fourlinks_province.projections import figures as read_model
 from fourlinks_province.projections.figures import Statement
 
@@ -34,6 +35,7 @@ class Follower:
     def __init__(self, nc: Client, engine: AsyncEngine, *, stream: str) -> None:
         self.nc, self.engine, self.stream = nc, engine, stream
         self.status = ProjectionStatus(read_model.NAME)
+        self.writer: Engine | None = None
 
     async def prepare(self) -> int:
         """The tables exist (rebuilt if another version made them); where the follower resumes."""
@@ -47,8 +49,16 @@ class Follower:
                 position = 0
             else:
                 position = int(row.position)
+            if self.writer is None:
+                self.writer = sync_writer(self.engine, await _search_path(conn))
         self.status.position = position
         return position
+
+    def close(self) -> None:
+        """Close the writer's connection (`prepare` opens it again)."""
+        if self.writer is not None:
+            self.writer.dispose()
+            self.writer = None
 
     async def run(self) -> None:
         """Follow the stream until cancelled, through disconnects; a regression halts for good."""
@@ -76,9 +86,12 @@ class Follower:
                 "messages; rebuild the read model (drop its database) once the stream is restored"
             )
         self.status.target, self.status.caught_up = last, position >= last
+        writer = self.writer
+        assert writer is not None, "prepare() opened it"
         async for batch in _batches(self._statements(position + 1)):
-            async with self.engine.begin() as conn:
-                await conn.run_sync(_apply_all, batch)
+            # In a thread on a plain driver: the batch is one transaction whatever its size, and
+            # the event loop keeps reading the next batch and answering queries meanwhile.
+            await asyncio.to_thread(_apply_all, writer, batch)
             self.status.position = batch[-1].sequence
             self.status.applied += len(batch)
             self.status.caught_up = self.status.caught_up or self.status.position >= self.status.target
@@ -122,14 +135,24 @@ def _rebuilt(conn: Connection) -> None:
     )
 
 
-def _apply_all(conn: Connection, batch: list[Statement]) -> None:
-    for statement in batch:
-        read_model.apply(conn, statement)
-    conn.execute(
-        checkpoints.update()
-        .where(checkpoints.c.name == read_model.NAME)
-        .values(position=batch[-1].sequence, updated_at=datetime.now(UTC))
-    )
+async def _search_path(conn: AsyncConnection) -> str | None:
+    """PostgreSQL's search path of the read model's engine (its schema), for the writer's."""
+    if conn.dialect.name != "postgresql":
+        return None
+    return str(await conn.scalar(text("SHOW search_path")))
+
+
+def _apply_all(writer: Engine, batch: list[Statement]) -> None:
+    """A micro-batch and the checkpoint after it, in one transaction: each table's rows in one run."""
+    changes = read_model.decide(batch)
+    with write_turn(writer), writer.begin() as conn:
+        with batched_writes(conn):
+            read_model.write(conn, changes)
+        conn.execute(
+            checkpoints.update()
+            .where(checkpoints.c.name == read_model.NAME)
+            .values(position=batch[-1].sequence, updated_at=datetime.now(UTC))
+        )
 
 
 async def _batches(statements: AsyncIterator[Statement]) -> AsyncIterator[list[Statement]]:

@@ -4,14 +4,14 @@ use (`fourlinks_contracts.figures.RATES`): a rate of a sum, never a sum or mean 
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Label, Subquery, Table, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from fourlinks_contracts.figures import (
     COUNTS,
@@ -22,7 +22,7 @@ from fourlinks_contracts.figures import (
     province_of,
     rates_of,
 )
-from fourlinks_province.projections.figures import district_checkpoints, figures, refused
+from fourlinks_province.projections.figures import category_counts, district_checkpoints, figures, refused
 
 KPI_KINDS = ("tasks", "feedback")
 KPI_COUNTS = (*COUNTS["tasks"], *COUNTS["feedback"])
@@ -30,32 +30,30 @@ KPI_RATES = (*TASK_RATES, *FEEDBACK_RATES)
 
 
 @dataclass(frozen=True)
-class Statement:
-    """One community's latest figures of one kind for one month."""
+class Part:
+    """The counts of one district's communities (or one street's) for one month, summed in SQL."""
 
     district: str
-    kind: str
     month: str
-    unit: str
-    street: str
-    street_name: str
     counts: dict[str, int]
+    street: str = ""
+    street_name: str = ""
 
 
 @dataclass(frozen=True)
 class Group:
-    """Where a statement counts when figures are asked `by` something: its key and its name."""
+    """Where a part counts when figures are asked `by` something: its key and its name."""
 
     key: str
     name: str
     district: str | None = None
 
 
-def group_of(statement: Statement, by: str, names: Mapping[str, str]) -> Group:
-    """The district, street, city or province a community's figures count in."""
-    district = statement.district
+def group_of(part: Part, by: str, names: Mapping[str, str]) -> Group:
+    """The district, street, city or province a district's (or street's) figures count in."""
+    district = part.district
     if by == "street":
-        return Group(f"{district}:{statement.street}", statement.street_name, district)
+        return Group(f"{district}:{part.street}", part.street_name, district)
     if by == "city":
         return Group(city_of(district), city_of(district))
     if by == "province":
@@ -63,28 +61,63 @@ def group_of(statement: Statement, by: str, names: Mapping[str, str]) -> Group:
     return Group(district, names.get(district, district), district)
 
 
-async def statements(
-    conn: AsyncConnection, *, prefix: str, kinds: Sequence[str], month: str | None = None
-) -> list[Statement]:
-    """The latest statements of these kinds of the districts whose code starts with `prefix`."""
-    columns = [figures.c[c] for c in ("district", "kind", "month", "unit", "street", "street_name", "counts")]
-    query = select(*columns).where(figures.c.district.startswith(prefix), figures.c.kind.in_(kinds))
-    if month is not None:
-        query = query.where(figures.c.month == month)
+def _of_districts(table: Table, prefix: str) -> ColumnElement[bool]:
+    return table.c.district.startswith(prefix)
+
+
+def _sums_of(names: Sequence[str]) -> list[Label[Any]]:
+    """Each count summed (0 where no row has it; PostgreSQL's sum of bigints is a numeric)."""
+    return [func.coalesce(func.sum(figures.c[name]), 0).label(name) for name in names]
+
+
+def _keys(by: str, *, monthly: bool = True) -> list[ColumnElement[Any]]:
+    """What the communities' figures are summed per in SQL: each district (or street), and month;
+    the few sums are then added up by city or province here."""
+    keys: list[ColumnElement[Any]] = [figures.c.district]
+    if monthly:
+        keys.append(figures.c.month)
+    if by == "street":
+        keys += [figures.c.street, figures.c.street_name]
+    return keys
+
+
+def _part(row: Mapping[Any, Any], counts: Sequence[str]) -> Part:
+    fields = {k: v for k, v in row.items() if k not in counts}
+    return Part(**fields, counts={name: int(row[name]) for name in counts})
+
+
+async def parts(
+    conn: AsyncConnection,
+    *,
+    prefix: str,
+    kinds: Sequence[str],
+    counts: Sequence[str],
+    by: str = "district",
+    months: Sequence[str] | None = None,
+) -> list[Part]:
+    """The latest statements of these kinds of the districts whose code starts with `prefix`,
+    their counts summed per district (or street, `by="street"`) and month, of `months` (or all)."""
+    keys = _keys(by)
+    query = (
+        select(*keys, *_sums_of(counts))
+        .where(_of_districts(figures, prefix), figures.c.kind.in_(kinds))
+        .group_by(*keys)
+    )
+    if months is not None:
+        query = query.where(figures.c.month.in_(months))
     rows = (await conn.execute(query)).mappings()
-    return [Statement(**{**row, "counts": json.loads(row["counts"])}) for row in rows]
+    return [_part(row, counts) for row in rows]
 
 
 def summed(
-    found: Iterable[Statement], *, by: str, names: Mapping[str, str], counts: Sequence[str]
+    found: Iterable[Part], *, by: str, names: Mapping[str, str], counts: Sequence[str]
 ) -> dict[tuple[Group, str], dict[str, int]]:
-    """The counts of each group and month, summed over its communities."""
+    """The counts of each group and month, added up over its parts."""
     sums: dict[tuple[Group, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(counts, 0))
-    for statement in found:
-        total = sums[(group_of(statement, by, names), statement.month)]
-        for name, value in statement.counts.items():
-            if name in total:
-                total[name] += value
+    for part in found:
+        total = sums[(group_of(part, by, names), part.month)]
+        for name in counts:
+            total[name] += part.counts[name]
     return sums
 
 
@@ -103,7 +136,8 @@ async def kpis(
     conn: AsyncConnection, *, prefix: str, by: str, month: str | None, names: Mapping[str, str]
 ) -> list[dict[str, Any]]:
     """Task and feedback counts and their rates per group and month."""
-    found = await statements(conn, prefix=prefix, kinds=KPI_KINDS, month=month)
+    months = None if month is None else [month]
+    found = await parts(conn, prefix=prefix, kinds=KPI_KINDS, counts=KPI_COUNTS, by=by, months=months)
     sums = summed(found, by=by, names=names, counts=KPI_COUNTS)
     ordered = sorted(sums.items(), key=lambda item: (item[0][1], item[0][0].key))
     return [_row(group, period, counts, KPI_RATES) for (group, period), counts in ordered]
@@ -115,7 +149,7 @@ async def trend(
     """One rate of everything the reader sees, month by month, with the counts it is made of."""
     rule = RATES[metric]
     kind = _kind_of(metric)
-    found = [s for s in await statements(conn, prefix=prefix, kinds=(kind,)) if s.month in months]
+    found = await parts(conn, prefix=prefix, kinds=(kind,), counts=COUNTS[kind], months=months)
     whole = Group(prefix, prefix)
     sums = summed(found, by="province", names={}, counts=COUNTS[kind])
     by_month = {period: counts for (_, period), counts in sums.items()}
@@ -144,12 +178,16 @@ async def categories(
     conn: AsyncConnection, *, prefix: str, month: str, by: str, names: Mapping[str, str]
 ) -> list[dict[str, Any]]:
     """Tasks raised in a month by category, per district or for the whole scope, the most first."""
-    found = await statements(conn, prefix=prefix, kinds=("categories",), month=month)
+    table = category_counts
+    query = (
+        select(table.c.district, table.c.category, func.sum(table.c.count).label("count"))
+        .where(_of_districts(table, prefix), table.c.month == month)
+        .group_by(table.c.district, table.c.category)
+    )
     counted: dict[tuple[Group, str], int] = defaultdict(int)
-    for statement in found:
-        group = group_of(statement, by, names)
-        for category, count in statement.counts.items():
-            counted[(group, category)] += count
+    for row in (await conn.execute(query)).mappings():
+        group = group_of(Part(row["district"], month, {}), by, names)
+        counted[(group, row["category"])] += int(row["count"])
     ranked = sorted(counted.items(), key=lambda item: (-item[1], item[0][0].key, item[0][1]))
     return [
         {"group": g.key, "name": g.name, "district": g.district, "category": c, "count": n}
@@ -162,22 +200,44 @@ async def coverage(
 ) -> list[dict[str, Any]]:
     """Coverage per district or street: each community as its latest statement says (of the month
     asked, or before it), summed."""
-    found = await statements(conn, prefix=prefix, kinds=("coverage",))
-    latest: dict[tuple[str, str], Statement] = {}
-    for statement in found:
-        if month is not None and statement.month > month:
-            continue
-        key = (statement.district, statement.unit)
-        if key not in latest or latest[key].month < statement.month:
-            latest[key] = statement
+    latest = _latest_coverage(prefix, month)
+    keys = _keys(by, monthly=False)  # each community's latest month counts, whichever it is
+    query = (
+        select(*keys, *_sums_of(COUNTS["coverage"]))
+        .join_from(
+            figures,
+            latest,
+            and_(
+                figures.c.district == latest.c.district,
+                figures.c.unit == latest.c.unit,
+                figures.c.month == latest.c.month,
+            ),
+        )
+        .where(figures.c.kind == "coverage")
+        .group_by(*keys)
+    )
+    rows = (await conn.execute(query)).mappings()
+    found = [_part({**row, "month": month or ""}, COUNTS["coverage"]) for row in rows]
     sums: dict[Group, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTS["coverage"], 0))
-    for statement in latest.values():
-        total = sums[group_of(statement, by, names)]
+    for part in found:
+        total = sums[group_of(part, by, names)]
         for name in total:
-            total[name] += statement.counts.get(name, 0)
+            total[name] += part.counts[name]
     return [
         _row(group, month, counts, ("coverage_rate",)) for group, counts in sorted(sums.items(), key=_by_key)
     ]
+
+
+def _latest_coverage(prefix: str, month: str | None) -> Subquery:
+    """Each community's latest coverage month (up to `month`)."""
+    query = (
+        select(figures.c.district, figures.c.unit, func.max(figures.c.month).label("month"))
+        .where(_of_districts(figures, prefix), figures.c.kind == "coverage")
+        .group_by(figures.c.district, figures.c.unit)
+    )
+    if month is not None:
+        query = query.where(figures.c.month <= month)
+    return query.subquery("latest")
 
 
 def _by_key(item: tuple[Group, Any]) -> str:
