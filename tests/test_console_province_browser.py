@@ -139,7 +139,8 @@ LAYOUT = """() => {
   }));
   return {
     header: document.querySelector('header.top').getBoundingClientRect().height,
-    broken: [...document.querySelectorAll('.by-district thead th')].filter(th => lines(th) > 1).map(th => th.textContent),
+    broken: [...document.querySelectorAll('.by-district thead th')]
+      .filter(th => lines(th) > 1).map(th => th.textContent),
     scrolled,
   };
 }"""

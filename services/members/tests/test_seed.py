@@ -24,3 +24,17 @@ async def test_a_small_district_is_seeded_once_and_mostly_covered(service_settin
     assert coverage["members_active"] == 100
     assert coverage["members_over_capacity"] == 0
     assert 0.85 < coverage["coverage_rate"] < 1.0  # a few contacts are left uncovered on purpose
+
+
+async def test_a_district_seeded_under_its_own_name_has_its_own_streets(service_settings: Settings) -> None:
+    """`make province` seeds three districts: each reads as itself, not as Yuhang."""
+    await seed_district(service_settings, district="gongshu", scale=0.01, seed=8, name="拱墅区")
+    async with running(create_app(service_settings)) as client:
+        assert (await wait_ready(client, timeout=60)).status_code == 200
+        reader = bearer(service_settings, "secretary", scope="gongshu")
+        names = (
+            await client.get("/names/units", params={"paths": ["gongshu", "gongshu/s01"]}, headers=reader)
+        ).json()
+    assert "拱墅区" in str(names)
+    assert "米市巷街道" in str(names)
+    assert "余杭区" not in str(names)

@@ -513,6 +513,7 @@ def _seed_command(commands: Any) -> None:
         "--scale", type=float, default=1.0, help="1.0: 6,000 members, 30,000 households, 6,000 enterprises"
     )
     seed.add_argument("--seed", type=int, default=2021, help="the same seed makes the same district")
+    seed.add_argument("--district-name", default="余杭区", help="the district's name as people read it")
     seed.add_argument(
         "--no-story",
         dest="story",
@@ -539,6 +540,7 @@ def _seed(args: argparse.Namespace) -> int:
             district=args.district,
             scale=args.scale,
             seed=args.seed,
+            name=args.district_name,
             at=(lambda: people_made) if args.story else None,
             then=told if args.story else None,
         )

@@ -650,7 +650,8 @@ def _seed_first_time(var_dir: Path, env: dict[str, str]) -> None:
 
 
 def _seed_choices(env: Mapping[str, str]) -> list[str]:
-    """`--scale`, `--district` and `--seed` of the first seeding, where the environment chooses them."""
+    """`--scale`, `--district`, `--seed` and `--district-name` of the first seeding, where the
+    environment chooses them."""
     chosen = []
     if env.get("FOURLINKS_SEED_SCALE"):
         chosen += ["--scale", env["FOURLINKS_SEED_SCALE"]]
@@ -658,6 +659,8 @@ def _seed_choices(env: Mapping[str, str]) -> list[str]:
         chosen += ["--district", env["FOURLINKS_CONSOLE_DISTRICT"]]
     if env.get("FOURLINKS_SEED"):
         chosen += ["--seed", env["FOURLINKS_SEED"]]
+    if env.get("FOURLINKS_DISTRICT_NAME"):
+        chosen += ["--district-name", env["FOURLINKS_DISTRICT_NAME"]]
     return chosen
 
 

@@ -33,6 +33,10 @@ from fourlinks_runtime.natsconn import COMMAND_CONNECT_SECONDS, connect
 from fourlinks_runtime.progress import Progress
 from fourlinks_runtime.settings import Settings
 
+STREETS_OF = {  # a few real streets of the districts `make province` shows; others take Yuhang's
+    "拱墅区": ["米市巷", "湖墅", "小河", "拱宸桥", "大关", "上塘", "和睦", "祥符", "康桥", "半山"],
+    "西湖区": ["北山", "西溪", "翠苑", "文新", "古荡", "灵隐", "转塘", "留下", "蒋村", "三墩"],
+}
 STREETS = ["南苑", "东湖", "临平", "星桥", "乔司", "运河", "崇贤", "仁和", "良渚", "闲林", "五常", "仓前"]
 COMMUNITY_WORDS = [
     "星河",
@@ -84,10 +88,18 @@ class Seeder:
     """Creates a district through the members service's command handlers."""
 
     def __init__(
-        self, store: EventStore, *, district: str, scale: float, seed: int, phone_index: commands.PhoneIndex
+        self,
+        store: EventStore,
+        *,
+        district: str,
+        scale: float,
+        seed: int,
+        phone_index: commands.PhoneIndex,
+        name: str = "余杭区",
     ) -> None:
         self.store = store
-        self.district = district
+        self.district, self.name = district, name
+        self.streets = STREETS_OF.get(name, STREETS)
         self.scale = scale
         self.random = random.Random(seed)  # noqa: S311 - made-up data, reproducible by design
         self.seed = seed
@@ -116,14 +128,14 @@ class Seeder:
 
     def _plan(self) -> list[Community]:
         count = max(1, round(COMMUNITIES_AT_FULL_SCALE * self.scale))
-        streets = max(1, min(len(STREETS), round(count / 5)))
+        streets = max(1, min(len(self.streets), round(count / 5)))
         return [Community(f"{self.district}/s{n % streets + 1:02d}/c{n + 1:03d}") for n in range(count)]
 
     async def _tree(self, communities: list[Community]) -> None:
-        units: list[tuple[str, OrgLevel, str]] = [(self.district, OrgLevel.DISTRICT, "余杭区")]
+        units: list[tuple[str, OrgLevel, str]] = [(self.district, OrgLevel.DISTRICT, self.name)]
         for street in sorted({c.path.rsplit("/", 1)[0] for c in communities}):
             index = int(street.rsplit("s", 1)[-1]) - 1
-            units.append((street, OrgLevel.STREET, f"{STREETS[index % len(STREETS)]}街道"))
+            units.append((street, OrgLevel.STREET, f"{self.streets[index % len(self.streets)]}街道"))
         for n, community in enumerate(communities):
             units.append(
                 (
@@ -351,6 +363,7 @@ async def seed_district(
     district: str,
     scale: float,
     seed: int = 2021,
+    name: str = "余杭区",
     at: Callable[[], datetime] | None = None,
     then: Then | None = None,
 ) -> dict[str, int] | None:
@@ -370,6 +383,7 @@ async def seed_district(
             scale=scale,
             seed=seed,
             phone_index=lambda p: cipher.blind_index(p, purpose="phone"),
+            name=name,
         )
         made = await seeder.run()
         return made if then is None else {**made, **await then(nc, seeder)}

@@ -24,8 +24,8 @@ from fastapi.responses import Response
 
 from fourlinks_console.access import PROVINCE, opening
 from fourlinks_console.exports import Column, Table, xlsx_file
-from fourlinks_console.i18n import Language
 from fourlinks_console.figures import months_back, today_in
+from fourlinks_console.i18n import Language
 from fourlinks_console.names import CHECKPOINT_PROBLEMS, N_
 from fourlinks_console.pages.downloads import KPI_COLUMNS
 from fourlinks_console.people import CurrentPerson, Person
