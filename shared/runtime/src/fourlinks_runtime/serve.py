@@ -5,6 +5,9 @@ With `--workers N` (N > 1) the HTTP API runs in N processes (`FOURLINKS_PROCESS_
 port, while one worker process beside them runs the projections, policies and schedulers (and
 answers on a port of its own); the API processes read where the read models stand from the
 worker's checkpoints, so read-your-writes (`X-Min-Position`) holds whichever process answers.
+
+With `FOURLINKS_PROFILE_DIR` set, each process started this way writes a CPU profile there when
+it stops (fourlinks_runtime.profiling); uvicorn's API processes under `--workers N` are not.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 
+from fourlinks_runtime.profiling import profiled
 from fourlinks_runtime.slow_clients import MAX_CONNECTIONS, guarded_server_options
 from fourlinks_runtime.upstate import free_port
 
@@ -44,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
-    serve(args.service, host=args.host, port=args.port or SERVICES[args.service], workers=args.workers)
+    with profiled(args.service):  # off unless FOURLINKS_PROFILE_DIR is set
+        serve(args.service, host=args.host, port=args.port or SERVICES[args.service], workers=args.workers)
     return 0
 
 
