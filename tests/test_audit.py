@@ -160,9 +160,9 @@ async def test_rebuilding_every_service_gives_byte_identical_read_models(
     await busy_scenario(d)
     for client, service in ((d.members, "members"), (d.assignments, "assignments"), (d.feedback, "feedback")):
         live = await service_digest(d, client, service)
-        assert await rebuilt_digest(d, service, f"sqlite+aiosqlite:///{tmp_path / service}.db") == live, (
-            service
-        )
+        # beside the live read model's file (tmp_path/<service>.db), never over it
+        rebuilt = f"sqlite+aiosqlite:///{tmp_path / f'rebuilt-{service}'}.db"
+        assert await rebuilt_digest(d, service, rebuilt) == live, service
 
 
 async def test_rebuilding_all_services_at_once_from_the_command_line_matches_the_live_read_models(
@@ -235,7 +235,7 @@ async def test_erased_people_stay_erased_through_rebuild_and_export(
         "resident_id"
     ]
     await d.post(d.members, f"/households/{household}/residents/{resident_id}/erase", {}, d.secretary)
-    url = f"sqlite+aiosqlite:///{tmp_path / 'members.db'}"
+    url = f"sqlite+aiosqlite:///{tmp_path / 'rebuilt-members.db'}"  # not the live read model's file
     await rebuilt_digest(d, "members", url)
     engine = create_engine(url)
     async with engine.connect() as conn:

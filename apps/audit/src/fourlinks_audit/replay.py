@@ -31,6 +31,8 @@ from fourlinks_runtime.settings import Settings, async_database_url
 
 READ_CHUNK = 250
 """Events an ordered read hands on at a time (the feed makes its micro-batches of them)."""
+IDLE_SECONDS = 0.2
+"""How long an ordered read waits for a delivery before it asks the stream what is left."""
 
 
 @dataclass(frozen=True)
@@ -244,11 +246,29 @@ class OrderedReads(JetStreamEventStore):
             pending_bytes_limit=256 * 1024 * 1024,
         )
         try:
-            while (chunk := await chunks.queue.get()) is not None:
+            while (chunk := await self._next_chunk(chunks, wanted)) is not None:
                 for stored in chunk:
                     yield stored
         finally:
             await _quietly(sub.unsubscribe())
+
+    async def _next_chunk(self, chunks: _Chunks, wanted: str) -> list[StoredEvent] | None:
+        """The next chunk, or None at the end. While nothing arrives, the stream itself is asked
+        whether anything the filter lets through is left up to `until`: the count of messages
+        pending a delivery carries can lag a message just stored (a read then ended too soon)."""
+        while True:
+            try:
+                return await asyncio.wait_for(chunks.queue.get(), IDLE_SECONDS)
+            except TimeoutError:
+                if chunks.queue.qsize() or chunks.ended:
+                    continue
+                waiting = chunks.pending()
+                if waiting:
+                    return waiting
+                following = await self._first_at_or_after(chunks.last + 1, wanted)
+                if following is None or following > chunks.until:
+                    chunks.end()
+                    return None
 
     async def _first_at_or_after(self, position: int, subjects: str) -> int | None:
         """The position of the first event at or after `position` that `subjects` lets through
@@ -269,33 +289,40 @@ class OrderedReads(JetStreamEventStore):
 
 class _Chunks:
     """What an ordered consumer delivers up to `until`, in chunks, then None. The read ends at the
-    first event past `until`, or at the last one the filter lets through (nothing pending after it)."""
+    first event at or past `until`; before that, the reader asks the stream when nothing arrives."""
 
     def __init__(self, until: int, last: int) -> None:
         self.until = until
         self.last = last
         self.queue: asyncio.Queue[list[StoredEvent] | None] = asyncio.Queue(maxsize=16)
         self._chunk: list[StoredEvent] = []
-        self._ended = False
+        self.ended = False
 
     async def take(self, msg: Msg) -> None:
         """The subscription's callback (an exception here would be logged and lost: none is raised)."""
-        if self._ended:
+        if self.ended:
             return
-        metadata = msg.metadata
-        position = metadata.sequence.stream
+        position = msg.metadata.sequence.stream
         if position <= self.last:
             return  # delivered again after the ordered consumer was reset
         self.last = position
         if position <= self.until:
             self._chunk.append(StoredEvent.of(position, msg.subject, msg.data, msg.headers))
-        ended = position >= self.until or metadata.num_pending == 0
-        if ended or len(self._chunk) >= READ_CHUNK:
+        if position >= self.until or len(self._chunk) >= READ_CHUNK:
             chunk, self._chunk = self._chunk, []
             await self.queue.put(chunk)
-        if ended:
-            self._ended = True
+        if position >= self.until:
+            self.end()
             await self.queue.put(None)
+
+    def pending(self) -> list[StoredEvent]:
+        """What arrived and was not handed on yet (a chunk still filling while the log is quiet)."""
+        chunk, self._chunk = self._chunk, []
+        return chunk
+
+    def end(self) -> None:
+        """Nothing more is taken."""
+        self.ended = True
 
 
 async def _quietly(awaitable: Awaitable[object]) -> None:

@@ -4,8 +4,9 @@ With `FOURLINKS_PROFILE_DIR` set, `fourlinks-serve` runs under Python's determin
 (cProfile) and, when stopped (SIGTERM or SIGINT), writes `<dir>/<service>-<pid>.prof`, readable
 with `python -m pstats` or `tools/profile_commands.py`. Threads are profiled too: a service decodes
 tokens and writes its read models in worker threads, and a profile of the event loop's thread
-alone would miss them. The profiler slows Python code about twofold: read shares from a profile,
-and milliseconds from an unprofiled run.
+alone would miss them. Each thread's profile counts that thread's CPU time, not waiting (an idle
+worker thread would otherwise show as its queue's `get`). The profiler slows Python code about
+twofold: read shares from a profile, and milliseconds from an unprofiled run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import pstats
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -39,7 +41,7 @@ def profiled(service: str) -> Iterator[Path | None]:
 
     def profile_this_thread(_frame: FrameType, _event: str, _arg: Any) -> None:
         # Called once, on a new thread's first call: the C profiler then replaces this hook.
-        profiler = cProfile.Profile()
+        profiler = cProfile.Profile(time.thread_time)
         with lock:
             threads.append(profiler)
         profiler.enable()
@@ -48,13 +50,13 @@ def profiled(service: str) -> Iterator[Path | None]:
     # process before the profile is written.
     previous = signal.signal(signal.SIGTERM, _exit_quietly)
     threading.setprofile(profile_this_thread)
-    main = cProfile.Profile()
+    main = cProfile.Profile(time.thread_time)
     main.enable()
     try:
         yield target
     finally:
         main.disable()
-        threading.setprofile(None)  # type: ignore[arg-type]  # None removes the hook
+        threading.setprofile(None)
         signal.signal(signal.SIGTERM, previous)
         _write(target, main, threads, lock)
 
@@ -63,7 +65,9 @@ def _exit_quietly(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def _write(target: Path, main: cProfile.Profile, threads: list[cProfile.Profile], lock: threading.Lock) -> None:
+def _write(
+    target: Path, main: cProfile.Profile, threads: list[cProfile.Profile], lock: threading.Lock
+) -> None:
     stats = pstats.Stats(main)
     with lock:
         for profiler in threads:

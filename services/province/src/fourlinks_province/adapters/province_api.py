@@ -58,14 +58,14 @@ def months_back(last: str, count: int) -> list[str]:
 async def districts(request: Request, actor: Reader) -> list[dict[str, Any]]:
     runtime = _runtime(request)
     prefix = access.district_prefix(actor)
+    seen = [d for d in runtime.districts.districts if d.code.startswith(prefix)]
     async with runtime.engine.connect() as conn:
-        heard = await queries.heard(conn, prefix=prefix)
+        heard = await queries.heard(conn, codes=[d.code for d in seen])
     links = links_of(await runtime.stream_info())
     stale = runtime.province.stale_minutes * 60
     return [
         standing(d, heard.get(d.code), links.get(d.code), now=runtime.clock(), stale_seconds=stale)
-        for d in runtime.districts.districts
-        if d.code.startswith(prefix)
+        for d in seen
     ]
 
 

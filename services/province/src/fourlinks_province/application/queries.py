@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Label, Subquery, Table, and_, func, select
+from sqlalchemy import Column, Label, Select, String, Subquery, Table, and_, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -70,10 +70,10 @@ def _sums_of(names: Sequence[str]) -> list[Label[Any]]:
     return [func.coalesce(func.sum(figures.c[name]), 0).label(name) for name in names]
 
 
-def _keys(by: str, *, monthly: bool = True) -> list[ColumnElement[Any]]:
+def _keys(by: str, *, monthly: bool = True) -> list[Column[Any]]:
     """What the communities' figures are summed per in SQL: each district (or street), and month;
     the few sums are then added up by city or province here."""
-    keys: list[ColumnElement[Any]] = [figures.c.district]
+    keys: list[Column[Any]] = [figures.c.district]
     if monthly:
         keys.append(figures.c.month)
     if by == "street":
@@ -81,9 +81,14 @@ def _keys(by: str, *, monthly: bool = True) -> list[ColumnElement[Any]]:
     return keys
 
 
-def _part(row: Mapping[Any, Any], counts: Sequence[str]) -> Part:
-    fields = {k: v for k, v in row.items() if k not in counts}
-    return Part(**fields, counts={name: int(row[name]) for name in counts})
+def _parts(rows: Iterable[Sequence[Any]], keys: Sequence[str], counts: Sequence[str]) -> list[Part]:
+    """Rows of `keys` then `counts` as parts (by position: a row mapping costs more than the sum)."""
+    width = len(keys)
+    found = []
+    for row in rows:
+        fields = dict(zip(keys, row[:width], strict=True))
+        found.append(Part(**fields, counts=dict(zip(counts, map(int, row[width:]), strict=True))))
+    return found
 
 
 async def parts(
@@ -105,8 +110,8 @@ async def parts(
     )
     if months is not None:
         query = query.where(figures.c.month.in_(months))
-    rows = (await conn.execute(query)).mappings()
-    return [_part(row, counts) for row in rows]
+    rows = (await conn.execute(query)).all()
+    return _parts(rows, [key.name for key in keys], counts)
 
 
 def summed(
@@ -216,8 +221,10 @@ async def coverage(
         .where(figures.c.kind == "coverage")
         .group_by(*keys)
     )
-    rows = (await conn.execute(query)).mappings()
-    found = [_part({**row, "month": month or ""}, COUNTS["coverage"]) for row in rows]
+    rows = (await conn.execute(query)).all()
+    found = _parts(
+        [(month or "", *row) for row in rows], ["month", *(k.name for k in keys)], COUNTS["coverage"]
+    )
     sums: dict[Group, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTS["coverage"], 0))
     for part in found:
         total = sums[group_of(part, by, names)]
@@ -254,22 +261,33 @@ class Heard:
     refused: Mapping[str, Any] | None
 
 
-async def heard(conn: AsyncConnection, *, prefix: str) -> dict[str, Heard]:
-    """Per district: the position and time its latest figures are as of, its latest checkpoint,
-    and the latest statement refused."""
-    latest = (
-        select(figures.c.district, func.max(figures.c.position), func.max(figures.c.published_at))
-        .where(figures.c.district.startswith(prefix))
-        .group_by(figures.c.district)
+async def heard(conn: AsyncConnection, *, codes: Sequence[str]) -> dict[str, Heard]:
+    """Per district of `codes`: the position and time its latest figures are as of, its latest
+    checkpoint, and the latest statement refused."""
+    if not codes:
+        return {}
+    latest = union_all(*(_as_of(code) for code in codes))
+    as_of = {d: (p, t) for d, p, t in (await conn.execute(latest)).all()}
+    notes = await _by_district(conn, district_checkpoints, codes)
+    refusals = await _by_district(conn, refused, codes)
+    return {
+        code: Heard(*as_of.get(code, (None, None)), notes.get(code), refusals.get(code)) for code in codes
+    }
+
+
+def _as_of(code: str) -> Select[Any]:
+    """One district's latest position and time: two index seeks, whatever else the table holds
+    (a GROUP BY over every district would read all their statements)."""
+    of_district = figures.c.district == code
+    return select(
+        literal(code, String()).label("district"),
+        select(func.max(figures.c.position)).where(of_district).scalar_subquery().label("position"),
+        select(func.max(figures.c.published_at)).where(of_district).scalar_subquery().label("at"),
     )
-    as_of = {d: (int(p), str(t)) for d, p, t in (await conn.execute(latest)).all()}
-    notes = await _by_district(conn, district_checkpoints, prefix)
-    refusals = await _by_district(conn, refused, prefix)
-    codes = set(as_of) | set(notes) | set(refusals)
-    unheard: tuple[int | None, str | None] = (None, None)
-    return {code: Heard(*as_of.get(code, unheard), notes.get(code), refusals.get(code)) for code in codes}
 
 
-async def _by_district(conn: AsyncConnection, table: Table, prefix: str) -> dict[str, dict[str, Any]]:
-    query = select(table).where(table.c.district.startswith(prefix))
+async def _by_district(
+    conn: AsyncConnection, table: Table, codes: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    query = select(table).where(table.c.district.in_(codes))
     return {row["district"]: dict(row) for row in (await conn.execute(query)).mappings()}

@@ -52,8 +52,9 @@ figures = Table(
     *(Column(name, BigInteger, nullable=True) for name in COUNT_COLUMNS),
     # Every query asks for a kind and a month (or a few): the sums read only those rows.
     Index("district_figures_by_kind_and_month", "kind", "month"),
-    # /districts: each district's latest position and time, read from the index alone.
-    Index("district_figures_as_of", "district", "position", "published_at"),
+    # /districts: each district's latest position and time, one index seek each.
+    Index("district_figures_latest_position", "district", "position"),
+    Index("district_figures_latest_time", "district", "published_at"),
 )
 category_counts = Table(
     "district_category_counts",
