@@ -57,6 +57,12 @@ CONCURRENCY = 32
 # ("~") take the place of whoever called them (see `_place_of`).
 PLACES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("auth (JWT)", ("fourlinks_runtime/auth.py", "/jwt/")),
+    (
+        "start-up (imports, building schemas)",
+        ("importlib", "/typing.py", "/re/_", "/inspect.py", "/enum.py", "/dataclasses.py", "pypinyin/seg/"),
+    ),
+    ("SQLite via aiosqlite (reads, thread hops)", ("/aiosqlite/", "/greenlet/")),
+    ("JSON", ("/json/",)),
     ("logging", ("/structlog/", "/logging/", "fourlinks_runtime/logs.py")),
     ("metrics", ("/prometheus_client/", "fourlinks_runtime/metrics.py", "fourlinks_runtime/figures.py")),
     ("policies", ("fourlinks_runtime/policies.py", "/policies.py", "/policies/")),
@@ -108,13 +114,17 @@ def main() -> int:
     )
     parser.add_argument("--cases", type=int, default=400, help="cases of nine commands per round")
     parser.add_argument("--out", type=Path, default=Path("var/profile"))
+    parser.add_argument("--read", action="store_true", help="only read again the profiles in --out")
     parser.add_argument("--minimal-app", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.minimal_app is not None:
         _serve_minimal_app(args.minimal_app)
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
-    figures = asyncio.run(measure(args.cases, args.out.resolve()))
+    if args.read:
+        figures = json.loads((args.out / "figures.json").read_text())
+    else:
+        figures = asyncio.run(measure(args.cases, args.out.resolve()))
     figures["profile_shares"] = {s: shares(args.out, s) for s in SERVICES}
     (args.out / "figures.json").write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n")
     print(report(figures))
