@@ -75,6 +75,8 @@ STARTING_GRACE_SECONDS = 5.0
 RETELL_SECONDS = 10.0
 """A reason that only changed its figures (events behind ...) is told again at most this often."""
 PORT_TAKEN = "address already in use"
+ADDRESS_READERS = ("console", "uplink")
+"""The children given the services' addresses when launched: relaunched when a service's port moves."""
 MAX_PORT_MOVES = 3
 UPLINK_EVERY_ENV = "FOURLINKS_UPLINK_EVERY_SECONDS"
 """How often a district's figures publisher looks for changed figures (default 30 s)."""
@@ -417,18 +419,20 @@ class Supervisor:
             f"there; using port {held_port(sock)} instead"
         )
         if child.name in self.state.services:
-            self._relaunch_console()
+            self._relaunch_readers()
 
-    def _relaunch_console(self) -> None:
-        """The console again, with the services' addresses as they are now."""
-        console = self.children.get("console")
-        if console is None or console.restart_at is not None or console.process is None:
-            return  # not started yet, or about to be: it will read the addresses when it starts
-        console.signal_stop()
-        console.wait_stopped()
-        self._launch(console)
-        self._record_pids()
-        _status("console: restarted with the services' new addresses")
+    def _relaunch_readers(self) -> None:
+        """The children that ask the services (the console, a district's uplink) again, with the
+        services' addresses as they are now: one left on an old port asks whoever took it."""
+        for name in ADDRESS_READERS:
+            child = self.children.get(name)
+            if child is None or child.restart_at is not None or child.process is None:
+                continue  # not started yet, or about to be: it will read the addresses when it starts
+            child.signal_stop()
+            child.wait_stopped()
+            self._launch(child)
+            self._record_pids()
+            _status(f"{name}: restarted with the services' new addresses")
 
     # -- readiness --------------------------------------------------------------------------
     def _poll_readiness(self, now: float) -> None:

@@ -297,7 +297,7 @@ async def run(
             if once:
                 return 1
         except ServiceRefused as exc:
-            say(f"uplink: 服务拒绝了请求 / a service refused: {exc.status} {exc.code or exc.message}")
+            say(f"uplink: 服务拒绝了请求 / a service refused: {exc.status} {exc.code} {exc.message}"[:400])
             if once:
                 return 1
         except (nats.errors.Error, TimeoutError) as exc:
