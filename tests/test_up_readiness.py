@@ -177,12 +177,14 @@ def test_a_foreign_server_on_a_chosen_port_is_never_counted_ready_and_the_servic
     """The race of two clones: the port was free when `up` chose it; another process starts
     listening on it as soon as it can. `up` held it until its own service was launched, so the other
     process gets it only then, and the service fails to listen there: it moves, said aloud, and
-    whatever answers on the old port is never taken for our service."""
+    whatever answers on the old port is never taken for our service. Run as a district, whose
+    figures publisher asks the services too: it is relaunched with the new address as the console
+    is (left on the old port, it asked another district's service, refused: `make province`)."""
     var_dir = tmp_path / "var"
     port = previous_ports(var_dir)["services"]["members"]  # type: ignore[index]
     chosen = threading.Event()
     with foreign_server(port, after=chosen):
-        embedded = start(var_dir, banner_seconds=0)
+        embedded = start(var_dir, banner_seconds=0, env={"FOURLINKS_DISTRICT": "330110"})
         try:
             deadline = time.monotonic() + 60
             while json.loads((var_dir / "up.json").read_text()).get("pid") != embedded.process.pid:
@@ -202,6 +204,9 @@ def test_a_foreign_server_on_a_chosen_port_is_never_counted_ready_and_the_servic
             before_move = log.split(moved, 1)[0]
             assert "members: ready" not in before_move  # the foreign "ready" was never taken for ours
             assert "Traceback" not in log
+            after_move = log.split(moved, 1)[1]
+            assert "console: restarted with the services' new addresses" in after_move
+            assert "uplink: restarted with the services' new addresses" in after_move
         finally:
             assert embedded.stop() == 0
 
