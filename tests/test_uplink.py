@@ -126,3 +126,28 @@ async def test_one_round_of_the_uplink_gives_the_province_the_district_s_own_sum
             assert row["closure_rate"] == tasks[0]["closure_rate"]  # one community: its own rate
     finally:
         await services.aclose()
+
+
+async def test_each_cycle_asks_with_a_new_token(tmp_path: Path) -> None:
+    """A token lives an hour and the publisher runs for days: each cycle takes a new one (the first
+    publisher kept its first token, and every cycle after an hour was refused)."""
+    from fourlinks_runtime.upstate import free_port
+
+    nobody = f"http://127.0.0.1:{free_port()}"  # no service answers: the cycle ends at once
+    console = ConsoleSettings(members_url=nobody, assignments_url=nobody, feedback_url=nobody)
+    services = Services(console)
+    minted: list[str] = []
+
+    def renew() -> str:
+        minted.append(f"token-{len(minted) + 1}")
+        return minted[-1]
+
+    asking = Asking(services, "first", renew=renew)
+    try:
+        where = Sender("330110", "yuhang", "Asia/Shanghai")
+        assert await run(asking, where, Publisher(None), once=True) == 1  # type: ignore[arg-type]
+        assert await run(asking, where, Publisher(None), once=True) == 1  # type: ignore[arg-type]
+    finally:
+        await services.aclose()
+    assert minted == ["token-1", "token-2"]
+    assert asking.token == "token-2"

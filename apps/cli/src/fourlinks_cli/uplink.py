@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -74,6 +75,9 @@ class Asking:
     audit_url: str | None = None
     as_of: int | None = None
     """The log position this cycle's reads wait for (X-Min-Position): what the figures are as of."""
+    renew: Callable[[], str] | None = None
+    """A new token: each cycle takes one, so a publisher running for days never asks with one that
+    expired (a token lives an hour)."""
 
     async def get(self, service: Service, path: str, **params: Any) -> Any:
         return await self.services.get(self.token, service, path, params, min_position=self.as_of)
@@ -286,6 +290,8 @@ async def run(
     """Publish at start and every `every` seconds; a service that does not answer is said on
     stderr and asked again next round. `once`: one round, its outcome the exit code."""
     while True:
+        if asking.renew is not None:
+            asking.token = asking.renew()
         try:
             sent = await cycle(asking, district, publisher, clock)
             say(f"uplink: 已发送 {sent} 条 / sent {sent} statement(s)")
@@ -333,7 +339,8 @@ async def publishing(settings: Settings, *, district: str | None, once: bool, ev
     console = ConsoleSettings()
     services = Services(console)
     audit = httpx.AsyncClient(timeout=console.service_timeout_seconds)
-    asking = Asking(services, uplink_token(settings, console.district), audit, console.audit_url)
+    renew = partial(uplink_token, settings, console.district)
+    asking = Asking(services, renew(), audit, console.audit_url, renew=renew)
     nc = await connect(uplink_settings(settings), name="fourlinks-uplink")
     try:
         where = District(code, console.district, settings.timezone)
